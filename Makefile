@@ -1,0 +1,34 @@
+# provkit: `make demo` runs the story end to end, `make test` runs the suite.
+# Both create .venv on first use and install the project from its own files.
+
+PYTHON ?= python3
+VENV   ?= .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.provkit-installed
+export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
+
+.PHONY: demo test bench lint install clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip setuptools wheel
+	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
+	$(PY) -m pip install -q -e '.[dev,diffusers]'
+	@touch $(STAMP)
+
+demo: $(STAMP)
+	PATH=$(CURDIR)/$(VENV)/bin:$$PATH bash demo.sh
+
+test: $(STAMP)
+	env -u PROVKIT_HOME $(PY) -m pytest -q -n 2 --dist loadfile
+
+bench: $(STAMP)
+	for b in bench/*.py; do echo "== $$b"; $(PY) $$b || exit 1; done
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+
+clean:
+	rm -rf $(VENV) demo-out bench-out .pytest_cache

@@ -1,0 +1,1 @@
+"""generate: image generator backends behind one sealing wrapper; no image leaves unsealed."""

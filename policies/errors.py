@@ -1,0 +1,37 @@
+"""The one exception family of provkit.
+
+Every error a user can cause carries a message meant for them and an exit code
+(2 for bad usage or unreadable input, 1 for a finding the user asked to fail on).
+The CLI prints ``str(error)`` as one line on stderr and exits with ``exit_code``;
+library code raises and never prints.
+
+It lives in ``policies`` because that is the lowest package: every other
+package may import it.
+"""
+
+from __future__ import annotations
+
+
+class ProvkitError(Exception):
+    """Base class: a message for the user and an exit code for the CLI."""
+
+    exit_code = 2
+
+    def __init__(self, message: str, *, path: str | None = None):
+        self.path = str(path) if path is not None else None
+        self.reason = message
+        super().__init__(f"{self.path}: {message}" if self.path else message)
+
+
+class BadInput(ProvkitError):
+    """A file or value that cannot be used: missing, corrupt, too large, wrong type."""
+
+
+class ConfigError(ProvkitError):
+    """A workspace, key, model or policy configuration that is missing or wrong."""
+
+
+class Refused(ProvkitError):
+    """A deliberate refusal (a policy deny, a failed check the user asked for)."""
+
+    exit_code = 1

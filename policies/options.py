@@ -1,0 +1,73 @@
+"""Click options and output helpers shared by every provkit command.
+
+Each package's CLI uses these so ``--db`` and ``--json`` mean the same thing
+everywhere, and human and JSON output are produced from the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from datetime import date, datetime
+from pathlib import Path
+
+import click
+
+db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    envvar="PROVKIT_DB",
+    help="SQLite database to use (default: $PROVKIT_HOME/provkit.db).",
+)
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
+
+
+def _default(o):
+    if hasattr(o, "to_json"):
+        return o.to_json()
+    if isinstance(o, (datetime, date)):
+        return o.isoformat()
+    if isinstance(o, Path):
+        return str(o)
+    if isinstance(o, bytes):
+        return o.hex()
+    if isinstance(o, (set, frozenset, tuple)):
+        return list(o)
+    try:  # numpy scalars and arrays
+        import numpy as np
+
+        if isinstance(o, np.generic):
+            return o.item()
+        if isinstance(o, np.ndarray):
+            return o.tolist()
+    except ImportError:  # pragma: no cover
+        pass
+    raise TypeError(f"cannot serialise {type(o).__name__}")
+
+
+def dumps(data, *, indent: int | None = 2) -> str:
+    """JSON text for provkit values (dataclasses with to_json, datetimes, paths, numpy)."""
+
+    def clean(o):
+        if isinstance(o, float) and not math.isfinite(o):
+            return None
+        if isinstance(o, dict):
+            return {k: clean(v) for k, v in o.items()}
+        if isinstance(o, (list, tuple)):
+            return [clean(v) for v in o]
+        return o
+
+    return json.dumps(clean(json.loads(json.dumps(data, default=_default))), indent=indent)
+
+
+def emit(data, as_json: bool, human=None) -> None:
+    """Print ``data`` as JSON, or through ``human(data) -> str`` for people."""
+    if as_json or human is None:
+        click.echo(dumps(data))
+    else:
+        text = human(data)
+        if text:
+            click.echo(text)

@@ -1,0 +1,96 @@
+"""The root ``provkit`` command.
+
+Subcommands are known by import path and imported only when they run (click's
+lazy-group pattern), so ``provkit --help`` and ``provkit verify`` never pay for
+torch. Each package owns its commands; this module only routes to them and turns
+:class:`ProvkitError` into one line on stderr and an exit code.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import click
+
+from policies.errors import ProvkitError
+
+#: command name -> "module:attribute"; modules are imported only when the command runs.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "keys": ("provenance.commands", "Manage the signing identity (development CA or your own chain)."),
+    "sign": ("provenance.commands", "Watermark and sign an image with a C2PA manifest."),
+    "verify": ("provenance.commands", "Validate C2PA credentials (and recover stripped ones)."),
+    "recover": ("provenance.commands", "Re-attach a recovered manifest to a stripped image."),
+    "ledger": ("provenance.commands", "List and show the assets this workspace issued."),
+    "watermark": ("provenance.watermark.commands", "Embed and decode the invisible watermark."),
+    "generate": ("generate.commands", "Generate images that leave sealed: watermarked, signed, recorded."),
+    "detect": ("detect.commands", "Collect evidence and give a verdict: is this image AI-made?"),
+    "dupes": ("detect.index_commands", "Find near-duplicates of an image in reference sets."),
+    "index": ("detect.index_commands", "Manage reference sets for near-duplicate search."),
+    "scan": ("detect.commands", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
+    "policy": ("policies.commands", "Check, lint and test usage policies."),
+    "audit": ("policies.commands", "Read, verify and export the tamper-evident decision log."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def __init__(self, *args, lazy: dict[str, tuple[str, str]] | None = None, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.lazy = dict(lazy or {})
+
+    def list_commands(self, ctx):
+        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+
+    def get_command(self, ctx, name):
+        if name in self.commands:
+            return self.commands[name]
+        if name not in self.lazy:
+            return None
+        module_name, _ = self.lazy[name]
+        module = importlib.import_module(module_name)
+        command = getattr(module, name.replace("-", "_"))
+        self.commands[name] = command
+        return command
+
+    def format_commands(self, ctx, formatter):
+        # Help from the table above, so `provkit --help` imports no subcommand module.
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+    def invoke(self, ctx):
+        try:
+            return super().invoke(ctx)
+        except ProvkitError as e:
+            click.echo(f"error: {e}", err=True)
+            ctx.exit(e.exit_code)
+        except (click.exceptions.Exit, click.exceptions.Abort, click.ClickException):
+            raise
+        except KeyboardInterrupt:
+            click.echo("interrupted", err=True)
+            ctx.exit(130)
+        except Exception as e:  # a bug: one line unless debugging
+            if os.environ.get("PROVKIT_DEBUG"):
+                raise
+            click.echo(
+                f"error: unexpected {type(e).__name__}: {e} (set PROVKIT_DEBUG=1 for details)",
+                err=True,
+            )
+            ctx.exit(2)
+
+
+@click.group(cls=LazyGroup, lazy=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(version=None, package_name="provkit", prog_name="provkit")
+def root():
+    """provkit: provenance for images: sign, watermark, verify, detect, and enforce policy."""
+
+
+def main(argv=None) -> None:
+    root.main(args=argv, prog_name="provkit")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(sys.argv[1:])

@@ -1,0 +1,159 @@
+"""The one place provkit sniffs file types and opens images.
+
+Every reader goes through :func:`sniff` and :func:`load`, so size limits and error
+messages are the same everywhere: a bad file gives a :class:`BadInput` naming the
+file and the cause, never a traceback.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+from PIL import Image
+
+from policies.errors import BadInput
+
+#: Largest image provkit will decode, in pixels (a 60k x 60k header bomb is refused).
+MAX_PIXELS = int(os.environ.get("PROVKIT_MAX_PIXELS", 200_000_000))
+
+# Magic numbers -> MIME type, for the formats C2PA can carry a manifest in.
+_SIGNATURES: list[tuple[int, bytes, str]] = [
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"II*\x00", "image/tiff"),
+    (0, b"MM\x00*", "image/tiff"),
+    (0, b"\xff\x0a", "image/jxl"),
+    (0, b"\x00\x00\x00\x0cJXL \r\n\x87\n", "image/jxl"),
+    (0, b"<svg", "image/svg+xml"),
+    (0, b"<?xml", "image/svg+xml"),
+]
+_FTYP_BRANDS = {
+    b"avif": "image/avif",
+    b"avis": "image/avif",
+    b"heic": "image/heic",
+    b"heix": "image/heic",
+    b"mif1": "image/heif",
+    b"msf1": "image/heif",
+}
+
+EXTENSION_FOR_MIME = {
+    "image/jpeg": ".jpg",
+    "image/png": ".png",
+    "image/webp": ".webp",
+    "image/gif": ".gif",
+    "image/tiff": ".tif",
+    "image/avif": ".avif",
+    "image/heic": ".heic",
+    "image/heif": ".heif",
+    "image/jxl": ".jxl",
+    "image/svg+xml": ".svg",
+}
+
+
+def sniff_bytes(head: bytes) -> str | None:
+    """The MIME type of a file from its first bytes, or None if it is no known image."""
+    if len(head) >= 12 and head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        return _FTYP_BRANDS.get(head[8:12])
+    for offset, magic, mime in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return mime
+    return None
+
+
+def sniff(path: str | os.PathLike) -> str:
+    """The MIME type of an image file; raises BadInput if missing, empty or not an image."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as f:
+            head = f.read(64)
+    except FileNotFoundError:
+        raise BadInput("no such file", path=p) from None
+    except IsADirectoryError:
+        raise BadInput("is a directory, not an image", path=p) from None
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if not head:
+        raise BadInput("empty file (0 bytes)", path=p)
+    mime = sniff_bytes(head)
+    if mime is None:
+        raise BadInput("not an image (unrecognised file signature)", path=p)
+    return mime
+
+
+def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Open and fully decode an image, checking its declared size first.
+
+    ``draft`` asks the JPEG decoder for a reduced size (fast, for fingerprints).
+    Raises BadInput for missing, empty, truncated, oversized or unreadable files.
+    """
+    p = Path(path)
+    sniff(p)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            img = Image.open(p)
+            check_size(img.size, path=p)
+            if draft is not None and img.format == "JPEG":
+                img.draft("RGB", draft)
+            img.load()
+    except BadInput:
+        raise
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadInput("image too large to decode safely", path=p) from None
+    except OSError as e:
+        msg = str(e)
+        if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
+            raise BadInput("truncated image data", path=p) from None
+        raise BadInput(f"cannot decode image ({msg})", path=p) from None
+    except (ValueError, SyntaxError, Image.UnidentifiedImageError) as e:
+        raise BadInput(f"cannot decode image ({e})", path=p) from None
+    return img
+
+
+def check_size(size: tuple[int, int], *, path=None) -> None:
+    w, h = size
+    if w <= 0 or h <= 0:
+        raise BadInput(f"invalid image dimensions {w}x{h}", path=path)
+    if w * h > MAX_PIXELS:
+        raise BadInput(
+            f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,}",
+            path=path,
+        )
+
+
+def load_rgb(path: str | os.PathLike, *, draft: tuple[int, int] | None = None) -> Image.Image:
+    """Open an image and return it as 8-bit RGB (alpha dropped, 16-bit scaled)."""
+    return to_rgb(open_image(path, draft=draft))
+
+
+def to_rgb(img: Image.Image) -> Image.Image:
+    """Convert any PIL image (palette, greyscale, 16-bit, alpha) to 8-bit RGB."""
+    if img.mode == "RGB":
+        return img
+    if img.mode in ("I;16", "I;16B", "I;16L", "I"):
+        import numpy as np
+
+        arr = np.asarray(img, dtype=np.float64)
+        peak = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / peak * 255.0 + 0.5, 0, 255).astype("uint8")
+        return Image.fromarray(arr, "L").convert("RGB")
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        return img.convert("RGBA").convert("RGB")
+    return img.convert("RGB")
+
+
+def mime_for_suffix(path: str | os.PathLike) -> str | None:
+    """The MIME type an output file name asks for, from its extension."""
+    ext = Path(path).suffix.lower()
+    aliases = {".jpeg": ".jpg", ".tiff": ".tif", ".jpe": ".jpg"}
+    ext = aliases.get(ext, ext)
+    for mime, e in EXTENSION_FOR_MIME.items():
+        if e == ext:
+            return mime
+    return None
