@@ -1,0 +1,203 @@
+"""Running packs over real inputs: evidence from files, prepared contexts, test cases.
+
+``policy check`` needs detection evidence, but ``policies`` may not import ``detect``.
+The evidence provider is therefore named by a plugin-style string,
+``"detect.verdict:policy_context_for_file"`` by default, and resolved with importlib
+only when files are checked; callers may also pass any callable
+``evidence_fn(path, db=None) -> dict`` (the ``asset`` part of the context), or skip
+evidence entirely with prepared contexts.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from policies.engine import Decision, decide, evaluate
+from policies.errors import BadInput, ConfigError, ProvkitError
+from policies.pack import POINTS, Pack, load_pack
+
+DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
+
+
+def resolve_evidence(spec: str = DEFAULT_EVIDENCE):
+    """The callable named by ``"package.module:function"``, imported now."""
+    module_name, _, attr = spec.partition(":")
+    if not module_name or not attr:
+        raise ConfigError(f"an evidence provider is 'module:function', not {spec!r}")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"evidence provider {spec} is not available ({e}); pass prepared "
+                          "evidence with --context FILE instead") from None
+    fn = getattr(module, attr, None)
+    if not callable(fn):
+        raise ConfigError(f"evidence provider {spec} is not available: {module_name} has no "
+                          f"callable {attr!r}; pass prepared evidence with --context FILE")
+    return fn
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    """One checked input: a file or a prepared context, and its decision or error."""
+
+    source: str
+    decision: Decision | None = None
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        out = {"source": self.source}
+        if self.decision is not None:
+            out.update(self.decision.to_json())
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def _actor(actor, role, org, base=None) -> dict:
+    merged = dict(base or {})
+    for key, value in (("id", actor), ("role", role), ("org", org)):
+        if value is not None:
+            merged[key] = value
+    return merged
+
+
+def check(pack: Pack | str, paths=(), *, point: str | None = None, actor: str | None = None,
+          role: str | None = None, org: str | None = None, contexts=(), db=None,
+          evidence_fn=None, evidence: str = DEFAULT_EVIDENCE, on_item=None) -> list[CheckResult]:
+    """Decide for each file (through the evidence provider) and each prepared context.
+
+    Every decision is appended to the audit log. A file or context that cannot be used
+    becomes a result with ``error`` set; the batch goes on. ``contexts`` holds
+    ``(source_name, context_dict)`` pairs. ``on_item`` is called after each input.
+    """
+    pack = load_pack(pack)
+    if point is not None and point not in POINTS:
+        raise BadInput(f"unknown decision point {point!r} (known: {', '.join(POINTS)})")
+    results: list[CheckResult] = []
+    paths = list(paths)
+    if paths and evidence_fn is None:
+        evidence_fn = resolve_evidence(evidence)
+    for path in paths:
+        try:
+            asset = evidence_fn(str(path), db=db)
+            if hasattr(asset, "to_json") and not isinstance(asset, dict):
+                asset = asset.to_json()
+            context = {"actor": _actor(actor, role, org), "asset": asset}
+            results.append(CheckResult(str(path), decide(pack, point or "verify", context,
+                                                          db=db)))
+        except ProvkitError as e:
+            results.append(CheckResult(str(path), error=str(e)))
+        except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
+            results.append(CheckResult(str(path), error=f"{path}: {type(e).__name__}: {e}"))
+        if on_item:
+            on_item(results[-1])
+    for source, context in contexts:
+        try:
+            if not isinstance(context, dict):
+                raise BadInput("a context must be a JSON object", path=source)
+            context = dict(context)
+            context["actor"] = _actor(actor, role, org, context.get("actor"))
+            at = point or context.get("point") or "verify"
+            results.append(CheckResult(source, decide(pack, at, context, db=db)))
+        except ProvkitError as e:
+            results.append(CheckResult(source, error=str(e)))
+        if on_item:
+            on_item(results[-1])
+    return results
+
+
+def read_contexts(path: str | Path) -> list[tuple[str, dict]]:
+    """Contexts from a JSON object, a JSON array of objects, or JSON lines."""
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"cannot read context file: {e}", path=path) from None
+    try:
+        data = json.loads(text)
+        items = data if isinstance(data, list) else [data]
+    except ValueError:
+        items = []
+        for n, line in enumerate(text.splitlines(), 1):
+            if line.strip():
+                try:
+                    items.append(json.loads(line))
+                except ValueError as e:
+                    raise BadInput(f"line {n} is not JSON: {e}", path=path) from None
+    if len(items) == 1:
+        return [(str(path), items[0])]
+    return [(f"{path}#{i + 1}", item) for i, item in enumerate(items)]
+
+
+# ---------------------------------------------------------------- pack test cases
+@dataclass(frozen=True)
+class CaseResult:
+    name: str
+    point: str
+    passed: bool
+    problems: tuple[str, ...]
+    decision: Decision | None
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "point": self.point, "passed": self.passed,
+                "problems": list(self.problems),
+                "decision": self.decision.to_json() if self.decision else None}
+
+
+def cases_path(pack: Pack) -> Path:
+    """``cases.yaml`` beside ``pack.yaml``, or ``NAME.cases.yaml`` beside ``NAME.yaml``."""
+    if pack.path.name == "pack.yaml":
+        return pack.path.parent / "cases.yaml"
+    return pack.path.with_name(pack.path.stem + ".cases.yaml")
+
+
+def test_pack(pack: Pack | str, cases: str | Path | None = None) -> list[CaseResult]:
+    """Run a pack's own test cases (inputs and expected decisions); nothing is audited."""
+    pack = load_pack(pack)
+    path = Path(cases) if cases is not None else cases_path(pack)
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise ConfigError(f"cannot read test cases: {e.strerror or e}", path=path) from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"test cases are not valid YAML: {e}", path=path) from None
+    items = data.get("cases") if isinstance(data, dict) else None
+    if not isinstance(items, list) or not items:
+        raise ConfigError("test cases need a non-empty 'cases' list", path=path)
+    results = []
+    for i, case in enumerate(items, 1):
+        name = str(case.get("name", f"case {i}")) if isinstance(case, dict) else f"case {i}"
+        if not isinstance(case, dict) or not isinstance(case.get("expect"), dict):
+            problem = "a case needs point, context and expect"
+            results.append(CaseResult(name, "", False, (problem,), None))
+            continue
+        point = case.get("point", "verify")
+        try:
+            decision = evaluate(pack, point, case.get("context") or {})
+        except ProvkitError as e:
+            results.append(CaseResult(name, str(point), False, (str(e),), None))
+            continue
+        results.append(CaseResult(name, point, *_compare(case["expect"], decision), decision))
+    return results
+
+
+test_pack.__test__ = False  # a library verb, not a pytest test
+
+
+def _compare(expect: dict, decision: Decision) -> tuple[bool, tuple[str, ...]]:
+    problems = []
+    if "outcome" in expect and expect["outcome"] != decision.outcome:
+        problems.append(f"outcome {decision.outcome}, expected {expect['outcome']}")
+    for key, got in (("rules", decision.matched_rules), ("labels", decision.labels),
+                     ("failed_rules", decision.failed_rules)):
+        if key in expect and sorted(expect[key] or []) != sorted(got):
+            problems.append(f"{key} {sorted(got)}, expected {sorted(expect[key] or [])}")
+    for text in expect.get("reasons_contain", []) or []:
+        if not any(text in r for r in decision.reasons):
+            problems.append(f"no reason contains {text!r}")
+    return not problems, tuple(problems)

@@ -1,0 +1,273 @@
+"""``provkit policy`` and ``provkit audit``: thin shells over the library verbs."""
+
+from __future__ import annotations
+
+import contextlib
+import sys
+from pathlib import Path
+
+import click
+
+from policies.options import db_option, emit, json_option
+from policies.pack import POINTS
+
+_MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
+
+
+@contextlib.contextmanager
+def _progress(total: int, label: str):
+    """A progress bar on stderr when it is a terminal and there is more than one item."""
+    stream = click.get_text_stream("stderr")
+    if total < 2 or not stream.isatty():
+        yield lambda: None
+        return
+    with click.progressbar(length=total, label=label, file=stream, show_pos=True) as bar:
+        yield lambda: bar.update(1)
+
+
+# ---------------------------------------------------------------- policy
+@click.group()
+def policy():
+    """Check inputs against usage policies; lint and test policy packs."""
+
+
+def _human_result(r: dict) -> str:
+    if r.get("error"):
+        error = r["error"]
+        return f"error: {error}" if error.startswith(r["source"]) else f"{r['source']}: error: {error}"
+    head = f"{r['source']}: {_MARK[r['outcome']]}"
+    if r["labels"]:
+        head += " [" + "; ".join(r["labels"]) + "]"
+    lines = [head + f"  ({r['pack']} at {r['point']})"]
+    rules = r["matched_rules"]
+    for i, reason in enumerate(r["reasons"]):
+        lines.append(f"  - {rules[i]}: {reason}" if i < len(rules) else f"  - {reason}")
+    return "\n".join(lines)
+
+
+@policy.command("check")
+@click.option("--pack", "pack_name", required=True, help="Shipped pack name or a pack YAML path.")
+@click.option("--point", type=click.Choice(POINTS), default=None,
+              help="Decision point (default: the context's point, else verify).")
+@click.argument("files", nargs=-1, type=click.Path(path_type=Path))
+@click.option("--context", "context_files", multiple=True, type=click.Path(path_type=Path),
+              help="A prepared decision context (JSON object, array or JSON lines).")
+@click.option("--actor", default=None, help="Who is deciding (recorded in the audit log).")
+@click.option("--role", default=None, help="The actor's role.")
+@click.option("--org", default=None, help="The actor's organisation.")
+@click.option("--evidence", default=None, metavar="MODULE:FUNCTION",
+              help="Evidence provider for FILES (default: detect.verdict:policy_context_for_file).")
+@click.option("--fail-on", type=click.Choice(["deny", "review", "never"]), default="deny",
+              show_default=True, help="Exit 1 when any decision is this strong or stronger.")
+@db_option
+@json_option
+def check_command(pack_name, point, files, context_files, actor, role, org, evidence, fail_on,
+                  db_path, as_json):
+    """Run FILES (through detection evidence) or prepared contexts through a pack.
+
+    Prints each decision with the rules that matched and their reasons, and appends every
+    decision to the audit log. Exit 1 on a deny (see --fail-on), 2 if an input was unusable.
+    """
+    from policies.check import DEFAULT_EVIDENCE, check, read_contexts
+    from policies.pack import load_pack
+
+    if not files and not context_files:
+        raise click.UsageError("give FILE arguments or --context JSON_FILE")
+    pack = load_pack(pack_name)
+    contexts = [c for path in context_files for c in read_contexts(path)]
+    total = len(files) + len(contexts)
+    with _progress(total, "checking") as step:
+        results = check(pack, files, point=point, actor=actor, role=role, org=org,
+                        contexts=contexts, db=db_path, evidence=evidence or DEFAULT_EVIDENCE,
+                        on_item=lambda _: step())
+    data = [r.to_json() for r in results]
+    emit(data, as_json, lambda rows: "\n".join(_human_result(r) for r in rows))
+    ctx = click.get_current_context()
+    if any(r.error for r in results):
+        ctx.exit(2)
+    stop = {"deny": ("deny",), "review": ("deny", "review"), "never": ()}[fail_on]
+    if any(r.decision.outcome in stop for r in results):
+        ctx.exit(1)
+
+
+policy.add_command(check_command)
+
+
+@policy.command("lint")
+@click.argument("pack_name", metavar="PACK")
+@json_option
+def lint(pack_name, as_json):
+    """Validate a pack: fields, CEL expressions, term lists, reachability. Exit 1 on errors."""
+    from policies.pack import lint_pack, resolve_pack_path
+
+    path = resolve_pack_path(pack_name)
+    findings = lint_pack(pack_name)
+    data = {"pack": str(path), "ok": not any(f.severity == "error" for f in findings),
+            "findings": [f.to_json() for f in findings]}
+
+    def human(d):
+        lines = [f"{path}:{f['line'] or 1}: {f['severity']}: {f['message']}" for f in d["findings"]]
+        lines.append(f"{path}: {'ok' if d['ok'] else 'invalid'} "
+                     f"({sum(f['severity'] == 'error' for f in d['findings'])} errors, "
+                     f"{sum(f['severity'] == 'warning' for f in d['findings'])} warnings)")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+    if not data["ok"]:
+        click.get_current_context().exit(1)
+
+
+@policy.command("test")
+@click.argument("pack_name", metavar="PACK")
+@click.option("--cases", type=click.Path(path_type=Path), default=None,
+              help="Cases file (default: cases.yaml beside the pack).")
+@json_option
+def test(pack_name, cases, as_json):
+    """Run a pack's own test cases; exit 1 if any fails."""
+    from policies.check import test_pack
+
+    results = test_pack(pack_name, cases)
+    data = {"pack": pack_name, "passed": sum(r.passed for r in results), "total": len(results),
+            "cases": [r.to_json() for r in results]}
+
+    def human(d):
+        lines = []
+        for c in d["cases"]:
+            lines.append(f"{'ok  ' if c['passed'] else 'FAIL'} {c['point']}: {c['name']}")
+            lines += [f"     {p}" for p in c["problems"]]
+        lines.append(f"{d['passed']}/{d['total']} cases passed")
+        return "\n".join(lines)
+
+    emit(data, as_json, human)
+    if data["passed"] != data["total"]:
+        click.get_current_context().exit(1)
+
+
+@policy.command("show")
+@click.argument("pack_name", metavar="PACK")
+@json_option
+def show(pack_name, as_json):
+    """Show a pack: version, digest, defaults and rules."""
+    from policies.pack import load_pack
+
+    pack = load_pack(pack_name)
+
+    def human(d):
+        lines = [f"{d['name']} {d['version']}  (sha256 {d['digest'][:16]}...)",
+                 f"default {d['default']}, fail closed to {d['fail_closed']}", ""]
+        for r in d["rules"]:
+            extra = f" [{r['label']}]" if r["label"] else ""
+            lines.append(f"{r['id']}: {r['outcome']}{extra} at {', '.join(r['points'])}")
+            lines.append(f"    when {' '.join(r['when'].split())}")
+        return "\n".join(lines)
+
+    emit(pack.to_json(), as_json, human)
+
+
+@policy.command("list")
+@json_option
+def list_packs(as_json):
+    """List the shipped packs."""
+    from policies.pack import load_pack, shipped_packs
+
+    data = [{"name": n, "version": load_pack(n).version, "description": load_pack(n).description}
+            for n in shipped_packs()]
+    emit(data, as_json, lambda d: "\n".join(f"{p['name']} {p['version']}: "
+                                            f"{' '.join(p['description'].split())}" for p in d))
+
+
+# ---------------------------------------------------------------- audit
+@click.group()
+def audit():
+    """Read, verify and export the tamper-evident log of policy decisions."""
+
+
+@audit.command("log")
+@click.option("--since", default=None, help="ISO date/time, or an age such as 24h or 7d.")
+@click.option("--outcome", type=click.Choice(["allow", "deny", "label", "review"]), default=None)
+@click.option("--point", type=click.Choice(POINTS), default=None)
+@click.option("--actor", default=None)
+@click.option("--limit", type=int, default=None, help="At most this many rows (newest).")
+@db_option
+@json_option
+def log(since, outcome, point, actor, limit, db_path, as_json):
+    """List recorded decisions, oldest first."""
+    from policies.audit import AuditLog
+
+    rows = list(AuditLog(db_path).log(since=since, outcome=outcome, point=point, actor=actor,
+                                      limit=limit, newest_first=limit is not None))
+    if limit is not None:
+        rows.reverse()
+
+    def human(rs):
+        lines = []
+        for r in rs:
+            labels = f" [{'; '.join(r['labels'])}]" if r["labels"] else ""
+            lines.append(f"#{r['seq']} {r['time'][:19]}Z {r['point']} {r['pack']} "
+                         f"{_MARK.get(r['outcome'], r['outcome'])}{labels} "
+                         f"actor={r['actor'] or '-'} subject={r['subject'] or '-'} "
+                         f"rules={','.join(r['matched_rules']) or '-'}")
+        return "\n".join(lines) if lines else "no decisions recorded"
+
+    emit(rows, as_json, human)
+
+
+@audit.command("verify")
+@click.option("--expect-head", default=None, metavar="[SEQ:]HASH",
+              help="A head recorded earlier (provkit audit head); catches rows cut from the end.")
+@click.option("--export", "export_file", type=click.Path(path_type=Path), default=None,
+              help="Verify an exported JSONL log instead of the database.")
+@db_option
+@json_option
+def verify(expect_head, export_file, db_path, as_json):
+    """Recompute the hash chain; name the first edited, deleted or reordered row. Exit 1 if bad."""
+    from policies.audit import AuditLog, verify_export
+
+    if export_file is not None:
+        result = verify_export(export_file, expect_head=expect_head)
+    else:
+        result = AuditLog(db_path).verify(expect_head=expect_head)
+
+    def human(d):
+        if d["ok"]:
+            head = d["head"]
+            where = f"; head {head['seq']}:{head['hash']}" if head else ""
+            return f"ok: {d['rows']} rows, chain intact{where}"
+        return f"TAMPERED: first bad row {d['first_bad']}: {d['problem']}"
+
+    emit(result.to_json(), as_json, human)
+    if not result.ok:
+        click.get_current_context().exit(1)
+
+
+@audit.command("head")
+@db_option
+@json_option
+def head(db_path, as_json):
+    """Print the chain head (SEQ:HASH) to anchor outside the database."""
+    from policies.audit import AuditLog
+
+    h = AuditLog(db_path).head()
+    emit(h.to_json() if h else None, as_json, lambda d: str(h) if h else "the log is empty")
+
+
+@audit.command("export")
+@click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
+@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write here instead of stdout.")
+@click.option("--since", default=None, help="ISO date/time, or an age such as 24h or 7d.")
+@db_option
+def export(fmt, output, since, db_path):
+    """Export every row with its hashes (re-verifiable with audit verify --export)."""
+    from policies.audit import AuditLog
+
+    log_ = AuditLog(db_path)
+    if output is None:
+        n = log_.export(sys.stdout, format=fmt, since=since)
+    else:
+        with open(output, "w", encoding="utf-8") as fp:
+            n = log_.export(fp, format=fmt, since=since)
+    click.echo(f"exported {n} rows", err=True)
+
+
+__all__ = ["audit", "policy"]

@@ -1,0 +1,157 @@
+"""CEL conditions: compiling them with the pack's params, and checking what they read.
+
+Params are pack constants, so ``params.NAME`` is replaced by the value as a CEL literal
+before compiling (a decision then need not convert them into CEL values). Lint checks
+here find unknown variables, functions and term lists; ``term_functions`` gives the
+functions provkit adds to CEL.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+
+import cel
+
+from policies.terms import TermList
+
+#: Top-level names a condition may read (see docs/policies.md for their fields).
+CONTEXT_ROOTS = ("point", "actor", "request", "asset", "now", "params")
+#: Functions provkit adds to CEL: term-list matching.
+PACK_FUNCTIONS = ("matches_terms", "terms_found")
+#: Functions native to the CEL library (besides operators).
+CEL_FUNCTIONS = frozenset({
+    "size", "has", "all", "exists", "exists_one", "map", "filter", "contains", "startsWith",
+    "endsWith", "matches", "int", "uint", "double", "string", "bytes", "timestamp",
+    "duration", "dyn", "type", "getFullYear", "getMonth", "getDate",
+    "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours", "getMinutes", "getSeconds",
+    "getMilliseconds",
+})
+
+_NAME = re.compile(r"[A-Za-z_]\w*")
+_MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_TERM_REF = re.compile(r"(?:matches_terms|terms_found)\s*\(([^()]*)\)")
+_LAST_STRING = re.compile(r"""["']([^"']*)["']\s*$""")
+
+_STRING = re.compile(r"""(?:[rR]?(?:\'\'\'.*?\'\'\'|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"))""",
+                     re.DOTALL)
+_PARAM = re.compile(r"(?<![\w.])params\s*\.\s*([A-Za-z_]\w*)")
+
+
+def cel_literal(value) -> str:
+    """A CEL literal for a YAML value (null, bool, int, double, string, list, map)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        return text if any(c in text for c in ".eEn") else text + ".0"
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(cel_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        return "{" + ", ".join(f"{cel_literal(str(k))}: {cel_literal(v)}"
+                               for k, v in value.items()) + "}"
+    raise TypeError(f"a param cannot be {type(value).__name__}")
+
+
+def inline_params(expr: str, params: dict) -> tuple[str, list[str]]:
+    """Replace ``params.NAME`` (outside string literals) by the value as a CEL literal.
+
+    Params are constants of the pack, so they are compiled into the program instead of
+    being converted into CEL values on every decision. Returns the new text and the
+    names that are not params of the pack.
+    """
+    unknown: list[str] = []
+
+    def swap(m):
+        name = m.group(1)
+        if name not in params:
+            unknown.append(name)
+            return m.group(0)
+        return "(" + cel_literal(params[name]) + ")"
+
+    out, pos = [], 0
+    for m in _STRING.finditer(expr):
+        out.append(_PARAM.sub(swap, expr[pos:m.start()]))
+        out.append(m.group(0))
+        pos = m.end()
+    out.append(_PARAM.sub(swap, expr[pos:]))
+    return "".join(out), unknown
+
+
+def compile_expression(expr, what: str, params: dict) -> tuple[object, list[str]]:
+    """Compile ``expr`` with the pack's params inlined: ``(program or None, problems)``."""
+    if not isinstance(expr, str) or not expr.strip():
+        return None, [f"{what} must be a non-empty CEL expression"]
+    expr, unknown = inline_params(expr, params)
+    problems = [f"{what} reads params.{name}, which the pack does not define "
+                f"(params: {', '.join(params) or 'none'})" for name in unknown]
+    try:
+        return cel.compile(expr), problems
+    except (ValueError, RuntimeError, TypeError) as e:  # syntax errors are ValueError
+        message = re.sub(r"\s*expecting \{[^}]*\}", "", str(e)).replace("\n", " ").strip()
+        return None, [*problems, f"{what} does not compile: {message}"]
+
+
+def reference_problems(program, expr: str, terms) -> list[str]:
+    """Unknown variables, functions and term lists a compiled expression refers to."""
+    problems = []
+    bound = set(_MACRO_VAR.findall(expr))
+    for var in program.variables():
+        if var not in CONTEXT_ROOTS and var not in bound and var not in CEL_FUNCTIONS:
+            problems.append(f"unknown variable {var!r} (the context has: "
+                            f"{', '.join(CONTEXT_ROOTS)})")
+    for fn in program.functions():
+        if fn[0] in "_@!" or fn in CEL_FUNCTIONS or fn in PACK_FUNCTIONS:
+            continue
+        problems.append(f"unknown function {fn!r}")
+    for args in _TERM_REF.findall(expr):
+        m = _LAST_STRING.search(args)
+        if not m:
+            problems.append("a term-list function needs the list's name as a string literal")
+        elif m.group(1) not in terms:
+            problems.append(f"unknown term list {m.group(1)!r} "
+                            f"(the pack defines: {', '.join(terms) or 'none'})")
+    return problems
+
+
+def constant_value(program):
+    """The value of a condition that reads no variables and calls no pack function."""
+    if program.variables() or any(f in PACK_FUNCTIONS for f in program.functions()):
+        return None
+    try:
+        return program.execute({})
+    except Exception:  # noqa: BLE001 - a constant that fails to evaluate is not constant
+        return None
+
+
+def names_read(rules) -> frozenset:
+    """Every identifier the rules' compiled conditions and details mention."""
+    found: set[str] = set()
+    for rule in rules:
+        for program in (rule.program, rule.detail_program):
+            if program is not None:
+                found.update(_NAME.findall(program.source))
+    return frozenset(found)
+
+
+def term_functions(terms: dict[str, TermList]) -> dict:
+    """The CEL functions ``matches_terms(text, list)`` and ``terms_found(text, list)``."""
+    def term_list(name):
+        try:
+            return terms[name]
+        except KeyError:
+            raise ValueError(f"unknown term list {name!r}") from None
+
+    def matches_terms(text, name):
+        return term_list(name).matches(text if isinstance(text, str) else None)
+
+    def terms_found(text, name):
+        return term_list(name).find(text if isinstance(text, str) else None)
+
+    return {"matches_terms": matches_terms, "terms_found": terms_found}
