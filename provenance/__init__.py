@@ -1,9 +1,35 @@
 """provenance: identity and keys, C2PA signing and validation, the invisible
-watermark, and the ledger of issued assets; also the root ``provkit`` CLI."""
+watermark, and the ledger of issued assets; also the root ``provkit`` CLI.
 
-from importlib.metadata import PackageNotFoundError, version as _version
+Public verbs (imported on first use, so ``import provenance`` stays light):
+``sign``, ``ManifestSpec``, ``verify_file``, ``recover``, ``Ledger``,
+``SoftBindingResolver``; the issuing pipeline is ``provenance.issue.issue``.
+"""
+
+from importlib.metadata import PackageNotFoundError
+from importlib.metadata import version as _version
 
 try:
     __version__ = _version("provkit")
 except PackageNotFoundError:  # pragma: no cover - a bare checkout
     __version__ = "0.0.0"
+
+_LAZY = {
+    "sign": "provenance.issue",
+    "Issued": "provenance.issue",
+    "ManifestSpec": "provenance.manifest",
+    "verify_file": "provenance.verify",
+    "VerifyReport": "provenance.verify",
+    "recover": "provenance.recovery",
+    "SoftBindingResolver": "provenance.recovery",
+    "Ledger": "provenance.ledger",
+}
+
+
+def __getattr__(name):
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'provenance' has no attribute {name!r}")
+    import importlib
+
+    return getattr(importlib.import_module(module), name)

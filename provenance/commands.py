@@ -1,0 +1,266 @@
+"""The ``keys``, ``sign``, ``verify``, ``recover`` and ``ledger`` commands.
+
+Each is a thin shell over the library verb of the same name; no logic lives here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from policies.errors import BadInput
+from policies.options import db_option, emit, json_option
+
+_file = click.Path(path_type=Path, dir_okay=False)
+
+
+# --------------------------------------------------------------------------- keys
+
+
+@click.group()
+def keys():
+    """Manage the signing identity (development CA or your own chain)."""
+
+
+def _cert_lines(info: dict) -> str:
+    return "\n".join([
+        f"subject:     {info['subject']}",
+        f"issuer:      {info['issuer']}",
+        f"valid:       {info['not_before']} .. {info['not_after']}",
+        f"algorithm:   {info['algorithm']}",
+        f"sha256:      {info['sha256']}",
+    ])
+
+
+@keys.command("init")
+@click.option("--org", default="provkit development", show_default=True,
+              help="Organisation name in the certificates.")
+@click.option("--force", is_flag=True, help="Replace an existing identity.")
+@json_option
+def keys_init(org, force, as_json):
+    """Create a development CA and an ES256 signing certificate."""
+    from provenance import keys as k
+
+    info = k.init(org, force=force).to_json()
+    emit(info, as_json, lambda d: f"created signing identity in {k.keys_dir()}\n"
+                                  + _cert_lines(d))
+
+
+@keys.command("import")
+@click.option("--chain", "chain", type=_file, required=True,
+              help="PEM chain, signing certificate first.")
+@click.option("--key", "key", type=_file, required=True, help="PEM private key of the leaf.")
+@json_option
+def keys_import(chain, key, as_json):
+    """Use an organisation's own certificate chain and key."""
+    from provenance import keys as k
+
+    info = k.import_chain(chain, key).to_json()
+    emit(info, as_json, lambda d: f"imported signing identity into {k.keys_dir()}\n"
+                                  + _cert_lines(d))
+
+
+@keys.command("show")
+@json_option
+def keys_show(as_json):
+    """Show the signing certificate: subject, issuer, validity, fingerprint, algorithm."""
+    from provenance import keys as k
+
+    def human(d):
+        text = _cert_lines(d["signer"])
+        text += f"\nchain:       {len(d['chain'])} certificate(s)"
+        if d["local_trust_anchor"]:
+            text += "\ntrust:       this workspace trusts its development CA"
+        return text
+
+    emit(k.show(), as_json, human)
+
+
+# --------------------------------------------------------------------------- sign
+
+
+@click.command()
+@click.argument("source", type=_file)
+@click.option("-o", "--out", "out", type=_file, required=True, help="Signed output file.")
+@click.option("--source-type", default=None,
+              help="IPTC digital source type, e.g. trainedAlgorithmicMedia, digitalCapture.")
+@click.option("--action", default=None,
+              help="created (default), edited, ... (c2pa.<action>).")
+@click.option("--ingredient", "ingredients", type=_file, multiple=True,
+              help="A parent asset (parentOf); repeatable.")
+@click.option("--component", "components", type=_file, multiple=True,
+              help="A component asset (componentOf); repeatable.")
+@click.option("--author", default=None, help="Author name (CreativeWork).")
+@click.option("--title", default=None, help="Manifest title (default: output file name).")
+@click.option("--no-train", is_flag=True, help="Forbid AI training and data mining.")
+@click.option("--watermark/--no-watermark", default=True, show_default=True,
+              help="Embed the asset id as an invisible watermark first.")
+@db_option
+@json_option
+def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
+         watermark, db_path, as_json):
+    """Watermark and sign an image with a C2PA manifest, and record it."""
+    from provenance.issue import sign as sign_
+    from provenance.manifest import ManifestSpec
+
+    if source_type is None and (action in (None, "created", "c2pa.created")) \
+            and not ingredients:
+        raise click.UsageError("--source-type is required for a created asset "
+                               "(e.g. digitalCapture, trainedAlgorithmicMedia)")
+    spec = ManifestSpec(
+        title=title, source_type=source_type, action=action, author=author, no_train=no_train,
+        ingredients=tuple((p, "parentOf") for p in ingredients)
+        + tuple((p, "componentOf") for p in components),
+    )
+    issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path)
+    emit(issued, as_json, lambda d: (
+        f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
+        f"  signer:      {d.signer.get('common_name')}\n"
+        f"  watermark:   {d.soft_binding_alg or 'none'}\n  sha256:      {d.sha256}"))
+
+
+# --------------------------------------------------------------------------- verify
+
+
+def _report_lines(r: dict) -> str:
+    c = r["c2pa"]
+    lines = [f"{r['path']}: {c['state'].upper()}"]
+    if c.get("signer"):
+        s = c["signer"]
+        who = s.get("common_name") or "?"
+        if s.get("organization"):
+            who += f" ({s['organization']})"
+        if s.get("issuer"):
+            who += f", issued by {s['issuer']}"
+        lines.append(f"  signer:       {who}")
+    if c.get("digital_source_type"):
+        lines.append(f"  source type:  {c['digital_source_type']}")
+    if c.get("actions"):
+        lines.append("  actions:      " + ", ".join(a["action"] for a in c["actions"]))
+    for ing in c.get("ingredients") or []:
+        lines.append(f"  ingredient:   {ing.get('title')} ({ing.get('relationship')}): "
+                     f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else ""))
+    if c.get("training_mining"):
+        lines.append("  training:     " + ", ".join(f"{k}={v}" for k, v in
+                                                   c["training_mining"].items()))
+    if c.get("recovered_by"):
+        lines.append(f"  recovered by: {c['recovered_by']['method']}")
+    if c.get("remote_url"):
+        lines.append(f"  remote:       {c['remote_url']}")
+    for sentence in c.get("explanation") or []:
+        lines.append(f"  - {sentence}")
+    return "\n".join(lines)
+
+
+@click.command()
+@click.argument("files", type=click.Path(path_type=Path), nargs=-1, required=True)
+@click.option("--trust-anchors", type=_file, default=None,
+              help="PEM file of trust anchors (e.g. the C2PA trust list).")
+@click.option("--no-local-trust", is_flag=True,
+              help="Do not trust this workspace's own development CA.")
+@click.option("--fetch-remote", is_flag=True, help="Fetch remote manifests over the network.")
+@click.option("--no-recover", is_flag=True,
+              help="Do not look stripped files up in the ledger.")
+@db_option
+@json_option
+def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_path, as_json):
+    """Validate C2PA credentials (and recover stripped ones).
+
+    Exit 0 when every file is valid, trusted or recovered with a valid manifest;
+    1 when any is invalid or absent; 2 when any file cannot be read."""
+    from provenance.verify import verify as verify_
+
+    kwargs = {"trust_anchors": trust_anchors, "fetch_remote": fetch_remote, "db": db_path,
+              "recover": not no_recover, "trust_local": not no_local_trust}
+    if len(files) > 1 and sys.stderr.isatty():
+        with click.progressbar(files, label="verifying", file=sys.stderr) as bar:
+            results = verify_(bar, **kwargs)
+    else:
+        results = verify_(files, **kwargs)
+    reports = [r for r in results if not isinstance(r, BadInput)]
+    errors = [r for r in results if isinstance(r, BadInput)]
+    for e in errors:
+        click.echo(f"error: {e}", err=True)
+    if as_json:
+        emit([r.to_json() for r in reports], True)
+    else:
+        for r in reports:
+            click.echo(_report_lines(r.to_json()))
+    if errors:
+        click.get_current_context().exit(2)
+    if not all(r.ok for r in reports):
+        click.get_current_context().exit(1)
+
+
+# --------------------------------------------------------------------------- recover
+
+
+@click.command()
+@click.argument("source", type=_file)
+@click.option("-o", "--out", "out", type=_file, required=True, help="Output file.")
+@click.option("--trust-anchors", type=_file, default=None, help="PEM file of trust anchors.")
+@db_option
+@json_option
+def recover(source, out, trust_anchors, db_path, as_json):
+    """Re-attach a recovered manifest to a stripped image."""
+    from provenance.recovery import recover as recover_
+
+    result = recover_(source, out, db=db_path, trust_anchors=trust_anchors)
+    emit(result, as_json, lambda d: (
+        f"recovered {d['asset_id']} by {d['recovered_by']['method']}; wrote {d['path']} "
+        f"(parent manifest {d['recovered_manifest']})"))
+
+
+# --------------------------------------------------------------------------- ledger
+
+
+@click.group()
+def ledger():
+    """List and show the assets this workspace issued."""
+
+
+@ledger.command("list")
+@click.option("--limit", type=int, default=50, show_default=True)
+@click.option("--source-type", default=None, help="Only this digital source type.")
+@db_option
+@json_option
+def ledger_list(limit, source_type, db_path, as_json):
+    """Issued assets, newest first."""
+    from provenance.ledger import Ledger
+
+    rows = Ledger(db_path).list(limit=limit, source_type=source_type)
+
+    def human(items):
+        if not items:
+            return "no assets issued yet"
+        return "\n".join(f"{a.asset_id}  {a.created}  {a.source_type or '-':<24} {a.path}"
+                         for a in items)
+
+    emit(rows, as_json, human)
+
+
+@ledger.command("show")
+@click.argument("asset_id")
+@db_option
+@json_option
+def ledger_show(asset_id, db_path, as_json):
+    """One issued asset, with its manifest."""
+    from provenance.ledger import Ledger
+
+    book = Ledger(db_path)
+    asset = book.get(asset_id)
+    if asset is None:
+        raise BadInput(f"no asset {asset_id} in the ledger")
+    data = {**asset.to_json(), "manifest": book.manifest_json(asset.asset_id)}
+
+    def human(d):
+        keys_ = ("asset_id", "created", "path", "source_path", "sha256", "source_type",
+                 "manifest_label", "soft_binding_alg", "phash", "pdq")
+        text = "\n".join(f"{k + ':':<17}{d[k]}" for k in keys_ if d.get(k))
+        if d.get("signer"):
+            text += f"\n{'signer:':<17}{d['signer'].get('common_name')}"
+        return text
+
+    emit(data, as_json, human)

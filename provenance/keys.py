@@ -1,0 +1,413 @@
+"""The signing identity: a certificate chain and a private key, or a signing callback.
+
+``keys init`` makes a development CA and an ES256 (P-256) leaf certificate with the
+extensions C2PA validators require; ``keys import`` adopts an organisation's own
+chain and key after checking them. Files live in ``$PROVKIT_HOME/keys/``:
+
+- ``chain.pem``  the signing certificate first, then its issuers (leaf-first)
+- ``signer.key`` the private key of the leaf, mode 0600, never printed
+- ``ca.pem``     the development CA (only after ``keys init``); trusted by default
+  when this workspace verifies files (see :func:`local_trust_anchors`)
+- ``ca.key``     the development CA key, mode 0600
+
+A key held in a KMS or HSM signs through :meth:`Identity.from_callback`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import itertools
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policies import workspace
+from policies.errors import BadInput, ConfigError
+
+#: Extended key usages C2PA validators accept for claim signing certificates.
+C2PA_EKUS = {
+    "1.3.6.1.5.5.7.3.4": "emailProtection",
+    "1.3.6.1.5.5.7.3.36": "documentSigning",
+    "1.3.6.1.5.5.7.3.8": "timeStamping",
+    "1.3.6.1.5.5.7.3.9": "OCSPSigning",
+    "1.3.6.1.4.1.311.76.59.1.9": "MS C2PA signing",
+    "1.3.6.1.4.1.62558.2.1": "C2PA signing",
+}
+
+_ALG_FOR_CURVE = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es512"}
+
+
+def keys_dir() -> Path:
+    return workspace.home() / "keys"
+
+
+# --------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True)
+class CertInfo:
+    """What a person needs to know about one certificate."""
+
+    subject: str
+    common_name: str | None
+    organization: str | None
+    issuer: str
+    not_before: str
+    not_after: str
+    sha256: str
+    algorithm: str
+    serial: str
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class Identity:
+    """A signing identity: the leaf-first chain and either a key file or a callback."""
+
+    chain_pem: bytes
+    alg: str = "es256"
+    key_path: Path | None = None
+    sign_callback: Callable[[bytes], bytes] | None = field(default=None, compare=False)
+    tsa_url: str | None = None
+
+    @classmethod
+    def from_callback(
+        cls, chain_pem: bytes | str, sign: Callable[[bytes], bytes], *, alg: str = "es256",
+        tsa_url: str | None = None,
+    ) -> Identity:
+        """An identity whose key lives elsewhere (KMS, HSM).
+
+        ``sign(data) -> signature`` receives the COSE to-be-signed bytes and returns the
+        raw signature (for ES256: the 64-byte r||s form, not DER)."""
+        if isinstance(chain_pem, str):
+            chain_pem = chain_pem.encode()
+        return cls(chain_pem=chain_pem, alg=alg, sign_callback=sign, tsa_url=tsa_url)
+
+    @property
+    def certificates(self) -> list:
+        from cryptography import x509
+
+        return x509.load_pem_x509_certificates(self.chain_pem)
+
+    @property
+    def leaf(self) -> CertInfo:
+        return cert_info(self.certificates[0])
+
+    def c2pa_signer(self):
+        """A fresh ``c2pa.Signer`` (the SDK consumes signers, so make one per use)."""
+        import c2pa
+
+        if self.sign_callback is not None:
+            alg = getattr(c2pa.C2paSigningAlg, self.alg.upper())
+            return c2pa.Signer.from_callback(
+                self.sign_callback, alg, self.chain_pem.decode(), self.tsa_url
+            )
+        key = self.key_path.read_bytes()  # read per use; never cached in the value
+        info = c2pa.C2paSignerInfo(self.alg.encode(), self.chain_pem, key, self.tsa_url)
+        return c2pa.Signer.from_info(info)
+
+    def signer_json(self) -> dict:
+        leaf = self.leaf
+        return {"common_name": leaf.common_name, "organization": leaf.organization,
+                "issuer": leaf.issuer, "sha256": leaf.sha256}
+
+
+def cert_info(cert) -> CertInfo:
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+    from cryptography.x509.oid import NameOID
+
+    def attr(name, oid):
+        values = name.get_attributes_for_oid(oid)
+        return values[0].value if values else None
+
+    key = cert.public_key()
+    if isinstance(key, ec.EllipticCurvePublicKey):
+        algorithm = f"ECDSA {key.curve.name} ({_ALG_FOR_CURVE.get(key.curve.name, '?').upper()})"
+    elif isinstance(key, rsa.RSAPublicKey):
+        algorithm = f"RSA {key.key_size}"
+    elif isinstance(key, ed25519.Ed25519PublicKey):
+        algorithm = "Ed25519"
+    else:
+        algorithm = type(key).__name__
+    return CertInfo(
+        subject=cert.subject.rfc4514_string(),
+        common_name=attr(cert.subject, NameOID.COMMON_NAME),
+        organization=attr(cert.subject, NameOID.ORGANIZATION_NAME),
+        issuer=cert.issuer.rfc4514_string(),
+        not_before=cert.not_valid_before_utc.isoformat(),
+        not_after=cert.not_valid_after_utc.isoformat(),
+        sha256=cert.fingerprint(hashes.SHA256()).hex(),
+        algorithm=algorithm,
+        serial=format(cert.serial_number, "x"),
+    )
+
+
+# --------------------------------------------------------------------------- files
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Write a secret with mode 0600 from the first byte (atomic rename)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def _write_public(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)
+
+
+def _pem(cert) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _key_pem(key) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+# --------------------------------------------------------------------------- verbs
+
+
+def make_chain(org: str = "provkit development", *, common_name: str | None = None,
+               days: int = 825, now: dt.datetime | None = None):
+    """A fresh development CA and leaf: ``(ca_cert, ca_key, leaf_cert, leaf_key)``."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    leaf_key = ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, f"{org} CA"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+    ])
+    leaf_name = x509.Name([
+        x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{org} signer"),
+        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+    ])
+    ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
+    ca_cert = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name).issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days * 2))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=False, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(ca_ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf_cert = (
+        x509.CertificateBuilder()
+        .subject_name(leaf_name).issuer_name(ca_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.KeyUsage(
+            digital_signature=True, content_commitment=False, key_encipherment=False,
+            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
+            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                       critical=False)
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()),
+                       critical=False)
+        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
+                       critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    return ca_cert, ca_key, leaf_cert, leaf_key
+
+
+def init(org: str = "provkit development", *, force: bool = False,
+         directory: Path | None = None) -> CertInfo:
+    """Create a development CA and signing certificate in the workspace."""
+    d = Path(directory) if directory else keys_dir()
+    if (d / "chain.pem").exists() and not force:
+        raise ConfigError(
+            "an identity already exists (use --force to replace it)", path=d / "chain.pem"
+        )
+    ca_cert, ca_key, leaf_cert, leaf_key = make_chain(org)
+    _write_private(d / "ca.key", _key_pem(ca_key))
+    _write_private(d / "signer.key", _key_pem(leaf_key))
+    _write_public(d / "ca.pem", _pem(ca_cert))
+    _write_public(d / "chain.pem", _pem(leaf_cert) + _pem(ca_cert))
+    return cert_info(leaf_cert)
+
+
+def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=None,
+                now: dt.datetime | None = None) -> str:
+    """Check that a chain and key can sign C2PA manifests; return the algorithm name.
+
+    Raises BadInput with a one-line reason for: unreadable PEM, a key that does not
+    match the leaf, an expired (or not yet valid) certificate, a chain that is not
+    leaf-first, a leaf without digitalSignature or a C2PA-accepted EKU."""
+    from cryptography import x509
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    try:
+        certs = x509.load_pem_x509_certificates(chain_pem)
+    except ValueError:
+        raise BadInput("no PEM certificates found", path=chain_path) from None
+    try:
+        key = serialization.load_pem_private_key(key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise BadInput(f"not an unencrypted PEM private key ({e})", path=key_path) from None
+    for child, parent in itertools.pairwise(certs):
+        if child.issuer != parent.subject:
+            raise BadInput(
+                "chain is not leaf-first: each certificate must be followed by its issuer "
+                f"('{child.subject.rfc4514_string()}' is followed by "
+                f"'{parent.subject.rfc4514_string()}')", path=chain_path)
+        try:
+            child.verify_directly_issued_by(parent)
+        except (ValueError, TypeError, InvalidSignature):
+            raise BadInput(
+                f"certificate '{child.subject.rfc4514_string()}' is not signed by the next "
+                "certificate in the chain", path=chain_path) from None
+    leaf = certs[0]
+    pub = serialization.PublicFormat.SubjectPublicKeyInfo
+    if key.public_key().public_bytes(serialization.Encoding.DER, pub) != \
+            leaf.public_key().public_bytes(serialization.Encoding.DER, pub):
+        raise BadInput("private key does not match the first (leaf) certificate of the chain",
+                       path=key_path)
+    for cert in certs:
+        if cert.not_valid_after_utc < now:
+            raise BadInput(
+                f"certificate '{cert.subject.rfc4514_string()}' expired on "
+                f"{cert.not_valid_after_utc.date().isoformat()}", path=chain_path)
+        if cert.not_valid_before_utc > now:
+            raise BadInput(
+                f"certificate '{cert.subject.rfc4514_string()}' is not valid before "
+                f"{cert.not_valid_before_utc.isoformat()}", path=chain_path)
+    try:
+        basic = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
+        if basic.ca:
+            raise BadInput("the first certificate is a CA; the chain must start with the "
+                           "signing (leaf) certificate", path=chain_path)
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.digital_signature:
+            raise BadInput("leaf certificate lacks the digitalSignature key usage",
+                           path=chain_path)
+    except x509.ExtensionNotFound:
+        pass
+    try:
+        ekus = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
+        if not any(e.dotted_string in C2PA_EKUS for e in ekus):
+            raise BadInput("leaf certificate has no extended key usage C2PA accepts "
+                           "(emailProtection, documentSigning, C2PA signing, ...)",
+                           path=chain_path)
+    except x509.ExtensionNotFound:
+        raise BadInput("leaf certificate has no extended key usage extension; C2PA "
+                       "requires one (e.g. emailProtection)", path=chain_path) from None
+    if leaf.issuer == leaf.subject:
+        raise BadInput("leaf certificate is self-signed; C2PA requires a CA-issued "
+                       "signing certificate", path=chain_path)
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        alg = _ALG_FOR_CURVE.get(key.curve.name)
+        if alg is None:
+            raise BadInput(f"unsupported curve {key.curve.name}", path=key_path)
+        return alg
+    if isinstance(key, ed25519.Ed25519PrivateKey):
+        return "ed25519"
+    if isinstance(key, rsa.RSAPrivateKey):
+        return "ps256"
+    raise BadInput(f"unsupported key type {type(key).__name__}", path=key_path)
+
+
+def import_chain(chain_path, key_path, *, force: bool = True) -> CertInfo:
+    """Adopt an organisation's chain (leaf-first PEM) and private key."""
+    chain_path, key_path = Path(chain_path), Path(key_path)
+    try:
+        chain_pem = chain_path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=chain_path) from None
+    try:
+        key_pem = key_path.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=key_path) from None
+    check_chain(chain_pem, key_pem, chain_path=chain_path, key_path=key_path)
+    d = keys_dir()
+    _write_private(d / "signer.key", key_pem)
+    _write_public(d / "chain.pem", chain_pem)
+    for stale in ("ca.pem", "ca.key"):  # the development CA no longer signs here
+        (d / stale).unlink(missing_ok=True)
+    from cryptography import x509
+
+    return cert_info(x509.load_pem_x509_certificates(chain_pem)[0])
+
+
+def load(directory: Path | None = None) -> Identity:
+    """The workspace identity; ConfigError if there is none."""
+    d = Path(directory) if directory else keys_dir()
+    chain, key = d / "chain.pem", d / "signer.key"
+    if not chain.exists() or not key.exists():
+        raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
+                          "import`)", path=d)
+    chain_pem = chain.read_bytes()
+    key_pem = key.read_bytes()
+    alg = check_chain(chain_pem, key_pem, chain_path=chain, key_path=key)
+    return Identity(chain_pem=chain_pem, alg=alg, key_path=key)
+
+
+def load_or_init(org: str = "provkit development") -> Identity:
+    """The workspace identity, creating a development one on first use."""
+    if not (keys_dir() / "chain.pem").exists():
+        init(org)
+    return load()
+
+
+def show(directory: Path | None = None) -> dict:
+    """The identity's certificates, leaf first, and whether the dev CA is trusted locally."""
+    ident = load(directory)
+    certs = [cert_info(c).to_json() for c in ident.certificates]
+    return {"signer": certs[0], "chain": certs, "algorithm": ident.alg,
+            "local_trust_anchor": (Path(directory) if directory else keys_dir())
+            .joinpath("ca.pem").exists()}
+
+
+def local_trust_anchors() -> bytes:
+    """PEM of the workspace's development CA (empty when there is none).
+
+    A workspace trusts the CA it made itself, so files it signed verify as
+    ``trusted`` here and as ``valid`` anywhere else until that CA is configured."""
+    ca = keys_dir() / "ca.pem"
+    return ca.read_bytes() if ca.exists() else b""
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()

@@ -1,0 +1,220 @@
+"""The ledger: every asset this workspace issued, keyed by its asset id.
+
+One SQLite table, ``assets``, written through sqlite-utils (WAL, busy timeout via
+:func:`policies.workspace.connect`). Each row keeps what recovery needs: the
+SHA-256 of the issued bytes, the manifest label and JSON, the manifest store bytes
+exactly as signed, and the perceptual fingerprints (pHash, dHash, PDQ) of the
+issued pixels. Browse it with any SQLite tool.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from policies import workspace
+from policies.errors import BadInput
+
+#: A stripped, re-encoded copy matches its original within these distances (both must hold).
+MAX_PDQ_DISTANCE = 31
+MAX_PHASH_DISTANCE = 10
+
+
+def _create_assets(db) -> None:
+    db["assets"].create(
+        {
+            "asset_id": str, "sha256": str, "manifest_label": str, "signer": str,
+            "source_type": str, "created": str, "source_path": str, "path": str,
+            "mime": str, "soft_binding_alg": str, "manifest_json": str,
+            "manifest_store": bytes, "phash": str, "dhash": str, "pdq": bytes,
+            "pdq_quality": int,
+        },
+        pk="asset_id", not_null={"sha256", "created"},
+    )
+    db["assets"].create_index(["sha256"])
+    db["assets"].create_index(["manifest_label"])
+    db["assets"].create_index(["created"])
+
+
+MIGRATIONS = [_create_assets]
+
+
+@dataclass(frozen=True)
+class Asset:
+    """One issued asset (a ledger row, without the large store bytes)."""
+
+    asset_id: str
+    sha256: str
+    manifest_label: str | None
+    signer: dict | None
+    source_type: str | None
+    created: str
+    source_path: str | None
+    path: str | None
+    mime: str | None
+    soft_binding_alg: str | None
+    phash: str | None
+    dhash: str | None
+    pdq: str | None
+    pdq_quality: int | None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+    @classmethod
+    def from_row(cls, row: dict) -> Asset:
+        return cls(
+            asset_id=row["asset_id"], sha256=row["sha256"],
+            manifest_label=row.get("manifest_label"),
+            signer=json.loads(row["signer"]) if row.get("signer") else None,
+            source_type=row.get("source_type"), created=row["created"],
+            source_path=row.get("source_path"), path=row.get("path"), mime=row.get("mime"),
+            soft_binding_alg=row.get("soft_binding_alg"), phash=row.get("phash"),
+            dhash=row.get("dhash"), pdq=row["pdq"].hex() if row.get("pdq") else None,
+            pdq_quality=row.get("pdq_quality"),
+        )
+
+
+_LIGHT_COLUMNS = ("asset_id, sha256, manifest_label, signer, source_type, created, source_path, "
+                  "path, mime, soft_binding_alg, phash, dhash, pdq, pdq_quality")
+
+
+class Ledger:
+    """The issued-asset table of one workspace database."""
+
+    def __init__(self, db=None):
+        if db is None or isinstance(db, (str, os.PathLike)):
+            db = workspace.connect(db)
+        self.db = db
+        workspace.migrate(db, "provenance.ledger", MIGRATIONS)
+
+    # ----------------------------------------------------------------- writing
+
+    def record(self, *, asset_id: str, sha256: str, manifest_label: str | None = None,
+               signer: dict | None = None, source_type: str | None = None,
+               created: str | None = None, source_path=None, path=None, mime=None,
+               manifest_json: str | dict | None = None, manifest_store: bytes | None = None,
+               fingerprint=None, soft_binding_alg: str | None = None) -> Asset:
+        """Record one issued asset; an existing asset id is an error (ids are unique)."""
+        if self.db.execute("SELECT 1 FROM assets WHERE asset_id = ?", [asset_id]).fetchone():
+            raise BadInput(f"asset id {asset_id} is already in the ledger")
+        if isinstance(manifest_json, dict):
+            manifest_json = json.dumps(manifest_json)
+        row = {
+            "asset_id": asset_id, "sha256": sha256, "manifest_label": manifest_label,
+            "signer": json.dumps(signer) if signer is not None else None,
+            "source_type": source_type,
+            "created": created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "source_path": str(source_path) if source_path is not None else None,
+            "path": str(path) if path is not None else None, "mime": mime,
+            "soft_binding_alg": soft_binding_alg, "manifest_json": manifest_json,
+            "manifest_store": manifest_store,
+            "phash": None, "dhash": None, "pdq": None, "pdq_quality": None,
+        }
+        if fingerprint is not None:
+            row.update(phash=f"{int(fingerprint.phash):016x}", dhash=f"{int(fingerprint.dhash):016x}",
+                       pdq=bytes(fingerprint.pdq) if fingerprint.pdq is not None else None,
+                       pdq_quality=fingerprint.pdq_quality)
+        with self.db.conn:
+            self.db["assets"].insert(row)
+        return Asset.from_row(row)
+
+    # ----------------------------------------------------------------- reading
+
+    def _rows(self, where: str = "", params=(), *, order="created DESC, rowid DESC",
+              limit=None) -> list[Asset]:
+        sql = f"SELECT {_LIGHT_COLUMNS} FROM assets {where} ORDER BY {order}"
+        if limit is not None:
+            sql += f" LIMIT {int(limit)}"
+        cur = self.db.execute(sql, list(params))
+        cols = [c[0] for c in cur.description]
+        return [Asset.from_row(dict(zip(cols, r))) for r in cur.fetchall()]
+
+    def get(self, asset_id: str) -> Asset | None:
+        rows = self._rows("WHERE asset_id = ?", [asset_id.lower()])
+        return rows[0] if rows else None
+
+    def list(self, *, limit: int | None = None, source_type: str | None = None,
+             since: str | None = None) -> list[Asset]:
+        """Newest first, optionally filtered by source type or creation time (ISO)."""
+        clauses, params = [], []
+        if source_type:
+            clauses.append("source_type = ?")
+            params.append(source_type)
+        if since:
+            clauses.append("created >= ?")
+            params.append(since)
+        where = ("WHERE " + " AND ".join(clauses)) if clauses else ""
+        return self._rows(where, params, limit=limit)
+
+    def count(self) -> int:
+        return self.db.execute("SELECT count(*) FROM assets").fetchone()[0]
+
+    def by_sha256(self, sha256: str) -> list[Asset]:
+        return self._rows("WHERE sha256 = ?", [sha256.lower()])
+
+    def by_manifest_label(self, label: str) -> Asset | None:
+        rows = self._rows("WHERE manifest_label = ?", [label])
+        return rows[0] if rows else None
+
+    def manifest_store(self, asset_id: str) -> bytes | None:
+        row = self.db.execute("SELECT manifest_store FROM assets WHERE asset_id = ?",
+                              [asset_id.lower()]).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def manifest_json(self, asset_id: str) -> dict | None:
+        row = self.db.execute("SELECT manifest_json FROM assets WHERE asset_id = ?",
+                              [asset_id.lower()]).fetchone()
+        return json.loads(row[0]) if row and row[0] else None
+
+    def by_fingerprint(self, fingerprint, *, max_pdq: int = MAX_PDQ_DISTANCE,
+                       max_phash: int = MAX_PHASH_DISTANCE, k: int = 5) -> list[tuple[Asset, dict]]:
+        """Issued assets whose pixels look like ``fingerprint``, nearest first.
+
+        A match needs the pHash within ``max_phash`` bits and, where both sides have
+        a usable PDQ hash, the PDQ within ``max_pdq`` bits (an exhaustive popcount scan
+        in numpy: fine for the hundreds of thousands of rows a ledger holds)."""
+        cur = self.db.execute(
+            "SELECT rowid, phash, pdq, pdq_quality FROM assets WHERE phash IS NOT NULL")
+        rows = cur.fetchall()
+        if not rows:
+            return []
+        rowids = np.array([r[0] for r in rows])
+        phashes = np.array([int(r[1], 16) for r in rows], dtype=np.uint64)
+        d_phash = np.bitwise_count(phashes ^ np.uint64(int(fingerprint.phash))).astype(int)
+        probe_pdq = bytes(fingerprint.pdq) if getattr(fingerprint, "pdq", None) else None
+        usable_probe = probe_pdq is not None and (fingerprint.pdq_quality or 0) > 49
+        d_pdq = np.full(len(rows), -1)
+        if usable_probe:
+            probe = np.frombuffer(probe_pdq, dtype=np.uint8)
+            usable = np.array([r[2] is not None and len(r[2]) == 32 and (r[3] or 0) > 49
+                               for r in rows])
+            codes = np.frombuffer(b"".join(r[2] if u else bytes(32)
+                                           for r, u in zip(rows, usable)), np.uint8)
+            dist = np.bitwise_count(codes.reshape(-1, 32) ^ probe).sum(axis=1, dtype=np.int64)
+            d_pdq = np.where(usable, dist, -1)
+        ok = (d_phash <= max_phash) & ((d_pdq < 0) | (d_pdq <= max_pdq))
+        idx = np.flatnonzero(ok)
+        idx = idx[np.lexsort((d_phash[idx], np.where(d_pdq[idx] < 0, 999, d_pdq[idx])))][:k]
+        out = []
+        for i in idx:
+            asset = self._rows("WHERE rowid = ?", [int(rowids[i])])[0]
+            dist = {"phash": int(d_phash[i])}
+            if d_pdq[i] >= 0:
+                dist["pdq"] = int(d_pdq[i])
+            out.append((asset, dist))
+        return out
+
+
+def ledger(db=None) -> Ledger:
+    """The ledger of a database path (default: the workspace database)."""
+    return Ledger(db)
+
+
+def default_db() -> Path:
+    return workspace.default_db_path()

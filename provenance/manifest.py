@@ -1,0 +1,270 @@
+"""C2PA manifests: what provkit writes into them, and the SDK settings it reads them with.
+
+:class:`ManifestSpec` is the value a caller fills (``provkit sign`` from its options,
+the generator from its request); :func:`manifest_definition` turns it into the
+manifest JSON c2pa-python's ``Builder`` takes; :func:`sign_stream` signs; and
+:func:`context` builds the ``c2pa.Context`` (trust anchors, remote fetching) that
+signing and validation share.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policies.errors import BadInput
+
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+#: The IPTC digital source type vocabulary (short names).
+DIGITAL_SOURCE_TYPES = (
+    "digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print",
+    "humanEdits", "algorithmicallyEnhanced", "softwareImage", "digitalArt", "digitalCreation",
+    "dataDrivenMedia", "trainedAlgorithmicMedia", "algorithmicMedia", "screenCapture",
+    "virtualRecording", "composite", "compositeCapture", "compositeSynthetic",
+    "compositeWithTrainedAlgorithmicMedia",
+)
+
+#: Label of the small assertion that carries the provkit asset id.
+ASSET_ASSERTION = "io.provkit.asset"
+RELATIONSHIPS = ("parentOf", "componentOf", "inputTo")
+#: Every use the training-and-data-mining assertion can forbid.
+TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
+                 "cawg.data_mining")
+
+
+def source_type_iri(name: str) -> str:
+    """The IRI for a short IPTC name (an IRI is passed through)."""
+    if name.startswith("http"):
+        return name
+    if name not in DIGITAL_SOURCE_TYPES:
+        raise BadInput(f"unknown digital source type '{name}' (one of: "
+                       f"{', '.join(DIGITAL_SOURCE_TYPES)})")
+    return IPTC + name
+
+
+def source_type_name(iri: str | None) -> str | None:
+    """The short IPTC name for an IRI (None stays None)."""
+    if not iri:
+        return None
+    return iri.rsplit("/", 1)[-1]
+
+
+def action_name(action: str) -> str:
+    """``edited`` -> ``c2pa.edited``; names with a namespace are kept."""
+    return action if "." in action else f"c2pa.{action}"
+
+
+@dataclass(frozen=True)
+class ManifestSpec:
+    """What to say in a manifest. Every field is optional except what C2PA needs.
+
+    ``ingredients`` is a sequence of ``(path, relationship)``; a ``parentOf`` ingredient
+    makes the first action ``c2pa.opened`` of that parent, as C2PA requires."""
+
+    title: str | None = None
+    source_type: str | None = None
+    action: str | None = None
+    software_agent: dict | None = None
+    parameters: dict = field(default_factory=dict)
+    author: str | None = None
+    no_train: bool = False
+    ingredients: tuple = ()
+    extra_assertions: tuple = ()
+
+    def __post_init__(self):
+        if self.source_type:
+            source_type_iri(self.source_type)  # fail early on a misspelt type
+        for _, rel in self.ingredients:
+            if rel not in RELATIONSHIPS:
+                raise BadInput(f"unknown ingredient relationship '{rel}' "
+                               f"(one of: {', '.join(RELATIONSHIPS)})")
+
+    @property
+    def has_parent(self) -> bool:
+        return any(rel == "parentOf" for _, rel in self.ingredients)
+
+    def resolved_action(self) -> str:
+        if self.action:
+            return action_name(self.action)
+        return "c2pa.edited" if self.has_parent else "c2pa.created"
+
+    def to_json(self) -> dict:
+        d = dict(self.__dict__)
+        d["ingredients"] = [[str(p), r] for p, r in self.ingredients]
+        d["extra_assertions"] = list(self.extra_assertions)
+        return d
+
+
+def provkit_agent() -> dict:
+    from provenance import __version__
+
+    return {"name": "provkit", "version": __version__}
+
+
+def soft_binding_assertion(alg: str, asset_id: str) -> dict:
+    value = base64.b64encode(bytes.fromhex(asset_id)).decode()
+    return {"label": "c2pa.soft-binding",
+            "data": {"alg": alg, "blocks": [{"scope": {}, "value": value}]}}
+
+
+def manifest_definition(spec: ManifestSpec, *, asset_id: str | None = None,
+                        soft_binding_alg: str | None = None) -> dict:
+    """The manifest JSON for ``Builder``: actions v2, authorship, training rules, bindings."""
+    agent = {**provkit_agent(), **(spec.software_agent or {})}
+    action = {"action": spec.resolved_action(), "softwareAgent": agent}
+    if spec.source_type:
+        action["digitalSourceType"] = source_type_iri(spec.source_type)
+    elif action["action"] == "c2pa.created":
+        raise BadInput("a c2pa.created action needs a digital source type (--source-type)")
+    if spec.parameters:
+        action["parameters"] = dict(spec.parameters)
+    actions = [action]
+    if spec.has_parent:
+        parents = [f"ingredient{i}" for i, (_, rel) in enumerate(spec.ingredients)
+                   if rel == "parentOf"]
+        if action["action"] in ("c2pa.created", "c2pa.opened"):
+            raise BadInput(f"action {action['action']} cannot have a parentOf ingredient")
+        actions.insert(0, {"action": "c2pa.opened", "parameters": {"ingredientIds": parents}})
+    assertions = [{"label": "c2pa.actions.v2", "data": {"actions": actions}}]
+    if spec.author:
+        assertions.append({"label": "stds.schema-org.CreativeWork", "data": {
+            "@context": "https://schema.org", "@type": "CreativeWork",
+            "author": [{"@type": "Person", "name": spec.author}]}})
+    if spec.no_train:
+        assertions.append({"label": "cawg.training-mining", "data": {
+            "entries": {use: {"use": "notAllowed"} for use in TRAINING_USES}}})
+    if asset_id and soft_binding_alg:
+        assertions.append(soft_binding_assertion(soft_binding_alg, asset_id))
+    if asset_id:
+        assertions.append({"label": ASSET_ASSERTION, "data": {"asset_id": asset_id}})
+    assertions.extend(dict(a) for a in spec.extra_assertions)
+    definition = {"claim_generator_info": [provkit_agent()], "assertions": assertions}
+    if spec.title:
+        definition["title"] = spec.title
+    return definition
+
+
+# --------------------------------------------------------------------------- SDK glue
+
+
+def supported_mime(mime: str, path=None) -> str:
+    """``mime`` if c2pa-python can embed a manifest in it, else BadInput."""
+    import c2pa
+
+    if mime not in c2pa.Builder.get_supported_mime_types():
+        raise BadInput(f"C2PA cannot be embedded in {mime} files", path=path)
+    return mime
+
+
+def settings(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False) -> dict:
+    """SDK settings: anchors added to the SDK's own, trust checked, no network by default."""
+    s = {"verify": {"verify_trust": True, "remote_manifest_fetch": bool(fetch_remote),
+                    "ocsp_fetch": False}}
+    if trust_anchors:
+        pem = trust_anchors.decode() if isinstance(trust_anchors, bytes) else trust_anchors
+        s["trust"] = {"user_anchors": pem}
+    return s
+
+
+def context(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False):
+    """A ``c2pa.Context`` with :func:`settings` (one per distinct settings, reused)."""
+    if isinstance(trust_anchors, str):
+        trust_anchors = trust_anchors.encode()
+    return _cached_context(trust_anchors or b"", bool(fetch_remote))
+
+
+@functools.lru_cache(maxsize=8)
+def _cached_context(trust_anchors: bytes, fetch_remote: bool):
+    import c2pa
+
+    return c2pa.Context.from_dict(settings(trust_anchors=trust_anchors, fetch_remote=fetch_remote))
+
+
+def read_anchor_file(path) -> bytes:
+    """PEM trust anchors from a file; BadInput if unreadable or not PEM certificates."""
+    p = Path(path)
+    try:
+        data = p.read_bytes()
+    except OSError as e:
+        raise BadInput(f"cannot read trust anchors ({e.strerror or e})", path=p) from None
+    if b"-----BEGIN CERTIFICATE-----" not in data:
+        raise BadInput("no PEM certificates in trust anchor file", path=p)
+    return data
+
+
+def sign_stream(definition: dict, identity, mime: str, source, dest, *,
+                ingredients=(), ctx=None) -> bytes:
+    """Sign ``source`` into ``dest`` with ``identity``; return the manifest store bytes.
+
+    ``ingredients``: ``(path, relationship)`` pairs, labelled ``ingredient<i>`` so
+    actions can refer to them."""
+    import c2pa
+
+    from provenance import imageio
+
+    builder = c2pa.Builder(json.dumps(definition), ctx) if ctx else c2pa.Builder(
+        json.dumps(definition))
+    try:
+        for i, (path, rel) in enumerate(ingredients):
+            ing_mime = imageio.sniff(path)
+            with open(path, "rb") as f:
+                builder.add_ingredient(
+                    {"title": Path(path).name, "relationship": rel, "label": f"ingredient{i}"},
+                    ing_mime, f)
+        signer = identity.c2pa_signer()
+        try:
+            return builder.sign(signer, mime, source, dest)
+        finally:
+            signer.close()
+    finally:
+        builder.close()
+
+
+def read_store(store: bytes, *, ctx=None, thumbnail: bool = False):
+    """Parse a standalone manifest store (``application/c2pa``) into Reader JSON.
+
+    With ``thumbnail=True`` return ``(json, thumbnail bytes or None)``: the active
+    manifest's claim thumbnail, a small copy of the signed pixels."""
+    import c2pa
+
+    args = ("application/c2pa", io.BytesIO(store))
+    reader = c2pa.Reader(*args, context=ctx) if ctx else c2pa.Reader(*args)
+    try:
+        parsed = json.loads(reader.json())
+        if not thumbnail:
+            return parsed
+        manifest = parsed.get("manifests", {}).get(parsed.get("active_manifest"), {})
+        uri = (manifest.get("thumbnail") or {}).get("identifier")
+        thumb = None
+        if uri:
+            buf = io.BytesIO()
+            try:
+                reader.resource_to_stream(uri, buf)
+                thumb = buf.getvalue() or None
+            except c2pa.C2paError:
+                thumb = None
+        return parsed, thumb
+    finally:
+        reader.close()
+
+
+def atomic_write_from(dest: Path, write) -> None:
+    """Call ``write(fileobj)`` on a temp file next to ``dest``, then rename it into place."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w+b") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, dest)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -1,0 +1,396 @@
+"""Validating C2PA credentials, and explaining the outcome in plain sentences.
+
+:func:`verify_file` reads a file with c2pa-python's ``Reader`` under one set of trust
+settings and reports exactly the SDK's validation state (``invalid``, ``valid``,
+``trusted``), or ``absent`` when there is no manifest. When there is none and
+recovery is on, the watermark and the fingerprints are looked up in the ledger
+(:mod:`provenance.recovery`); a match is reported as ``recovered``.
+
+Trust: the anchors are the PEM file the caller names plus, by default, the
+workspace's own development CA, so a workspace trusts what it signed itself.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policies.errors import BadInput
+from provenance import imageio
+from provenance.manifest import ASSET_ASSERTION, context, source_type_name
+
+_HARD_BINDING = {"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
+                 "assertion.boxesHash.mismatch", "assertion.collectionHash.mismatch"}
+STATES = ("absent", "invalid", "valid", "trusted", "recovered")
+
+#: Status code (prefix) -> a sentence a person can act on.
+EXPLANATIONS = [
+    ("assertion.dataHash.mismatch", "The pixels (or other file bytes) were changed after signing."),
+    ("assertion.bmffHash.mismatch", "The file contents were changed after signing."),
+    ("assertion.boxesHash.mismatch", "The file contents were changed after signing."),
+    ("assertion.collectionHash.mismatch", "The file contents were changed after signing."),
+    ("assertion.hashedURI.mismatch", ("The manifest was altered after signing: an assertion "
+                                      "does not match the hash the claim recorded.")),
+    ("assertion.missing", "The manifest refers to an assertion that is missing."),
+    ("assertion.action.", "The manifest's action history is malformed."),
+    ("claimSignature.mismatch", ("The signature does not match the claim (wrong key or altered "
+                                 "claim).")),
+    ("claimSignature.missing", "The manifest has no signature."),
+    ("claimSignature.outsideValidity", ("The signature was made outside the certificate's "
+                                        "validity period.")),
+    ("signingCredential.untrusted", "The signer is not on your trust list."),
+    ("signingCredential.invalid", "The signing certificate is not valid for C2PA signing."),
+    ("signingCredential.revoked", "The signing certificate has been revoked."),
+    ("signingCredential.expired", "The signing certificate has expired."),
+    ("timeStamp.untrusted", "The time-stamp authority is not on your trust list."),
+    ("timeStamp.mismatch", "The time-stamp does not match the signature."),
+    ("ingredient.manifest.missing", "An ingredient's manifest is missing."),
+    ("ingredient.hashedURI.mismatch", "An ingredient's manifest was altered."),
+    ("manifest.", "The manifest store is malformed."),
+    ("claim.", "The claim is malformed."),
+    ("general.error", "The manifest could not be validated."),
+]
+
+
+def explain(codes) -> list[str]:
+    """Plain sentences for SDK status codes, each sentence once, in code order."""
+    out = []
+    for code in codes:
+        for prefix, sentence in EXPLANATIONS:
+            if code == prefix or (prefix.endswith(".") and code.startswith(prefix)):
+                if sentence not in out:
+                    out.append(sentence)
+                break
+        else:
+            sentence = f"Validation reported {code}."
+            if sentence not in out:
+                out.append(sentence)
+    return out
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    """The credential report for one file."""
+
+    path: str
+    state: str
+    remote_url: str | None = None
+    manifest_label: str | None = None
+    title: str | None = None
+    signer: dict | None = None
+    digital_source_type: str | None = None
+    actions: list = field(default_factory=list)
+    ingredients: list = field(default_factory=list)
+    failures: list = field(default_factory=list)
+    explanation: list = field(default_factory=list)
+    soft_binding: list = field(default_factory=list)
+    training_mining: dict = field(default_factory=dict)
+    author: list = field(default_factory=list)
+    asset_id: str | None = None
+    recovered_by: dict | None = None
+    recovered_manifest: dict | None = None
+    watermark: dict | None = None
+
+    @property
+    def ok(self) -> bool:
+        if self.state == "recovered":
+            return (self.recovered_manifest or {}).get("state") in ("valid", "trusted")
+        return self.state in ("valid", "trusted")
+
+    def to_json(self) -> dict:
+        c2pa = {k: v for k, v in self.__dict__.items() if k != "path"}
+        return {"path": self.path, "c2pa": c2pa}
+
+
+# --------------------------------------------------------------------------- parsing
+
+
+def _codes(results: dict | None, key: str = "failure") -> list[str]:
+    if not results:
+        return []
+    codes = [s["code"] for s in (results.get("activeManifest") or {}).get(key, [])]
+    for delta in results.get("ingredientDeltas") or []:
+        codes += [s["code"] for s in (delta.get("validationDeltas") or {}).get(key, [])]
+    return codes
+
+
+def _assertion(manifest: dict, *labels):
+    for a in manifest.get("assertions", []):
+        if a.get("label") in labels or any(a.get("label", "").startswith(lb + "__")
+                                           for lb in labels):
+            return a.get("data")
+    return None
+
+
+def _actions(manifest: dict) -> list[dict]:
+    data = _assertion(manifest, "c2pa.actions.v2", "c2pa.actions") or {}
+    out = []
+    for a in data.get("actions", []):
+        agent = a.get("softwareAgent")
+        if isinstance(agent, dict):
+            agent = " ".join(str(agent[k]) for k in ("name", "version") if agent.get(k))
+        item = {"action": a.get("action"), "software_agent": agent,
+                "digital_source_type": source_type_name(a.get("digitalSourceType"))}
+        if a.get("parameters"):
+            params = {k: v for k, v in a["parameters"].items() if k != "ingredients"}
+            if params:
+                item["parameters"] = params
+        if a.get("when"):
+            item["when"] = a["when"]
+        out.append(item)
+    return out
+
+
+def _signer(manifest: dict, cert_issuers: dict | None = None) -> dict | None:
+    info = manifest.get("signature_info")
+    if not info:
+        return None
+    serial = info.get("cert_serial_number")
+    return {"common_name": info.get("common_name"),
+            # c2pa-rs reports the signing certificate's organisation as "issuer"
+            "organization": info.get("issuer"),
+            "issuer": (cert_issuers or {}).get(serial),
+            "time": info.get("time"), "alg": info.get("alg"), "serial": serial}
+
+
+def _soft_bindings(manifest: dict) -> list[dict]:
+    import base64
+
+    out = []
+    for a in manifest.get("assertions", []):
+        if a.get("label", "").split("__")[0] != "c2pa.soft-binding":
+            continue
+        data = a.get("data") or {}
+        for block in data.get("blocks", []):
+            try:
+                value = base64.b64decode(block.get("value", "")).hex()
+            except ValueError:
+                value = None
+            out.append({"alg": data.get("alg"), "value": value, "scope": block.get("scope")})
+    return out
+
+
+def _training(manifest: dict) -> dict:
+    data = _assertion(manifest, "cawg.training-mining", "c2pa.training-mining") or {}
+    return {k: (v.get("use") if isinstance(v, dict) else v)
+            for k, v in (data.get("entries") or {}).items()}
+
+
+def _authors(manifest: dict) -> list[str]:
+    data = _assertion(manifest, "stds.schema-org.CreativeWork") or {}
+    authors = data.get("author") or []
+    return [a.get("name") for a in authors if isinstance(a, dict) and a.get("name")]
+
+
+def state_from_results(results: dict | None) -> str:
+    """The state a set of recorded validation results implies (for ingredients)."""
+    fails = [c for c in _codes(results) if c != "signingCredential.untrusted"]
+    if fails:
+        return "invalid"
+    success = _codes(results, "success")
+    return "trusted" if "signingCredential.trusted" in success else "valid"
+
+
+def _ingredients(store: dict, manifest: dict, cert_issuers, depth: int = 0) -> list[dict]:
+    out = []
+    for ing in manifest.get("ingredients", []):
+        label = ing.get("active_manifest")
+        child = store.get("manifests", {}).get(label) if label else None
+        results = ing.get("validation_results")
+        item = {"title": ing.get("title"), "relationship": ing.get("relationship"),
+                "format": ing.get("format"), "manifest_label": label}
+        if child is None:
+            item.update(state="absent", failures=_codes(results))
+        else:
+            failures = _codes(results)
+            if set(failures) - {"signingCredential.untrusted"} <= _HARD_BINDING and \
+                    set(failures) & _HARD_BINDING:
+                item["note"] = ("only the hard binding fails: the ingredient's bytes are not "
+                                "those its manifest was signed over (expected for recovered "
+                                "credentials)")
+            item.update(
+                state=state_from_results(results), failures=failures,
+                explanation=explain(failures), signer=_signer(child, cert_issuers),
+                digital_source_type=_source_type(child), actions=_actions(child),
+                ingredients=_ingredients(store, child, cert_issuers, depth + 1)
+                if depth < 16 else [])
+        out.append(item)
+    return out
+
+
+def _source_type(manifest: dict) -> str | None:
+    for a in _actions(manifest):
+        if a.get("digital_source_type"):
+            return a["digital_source_type"]
+    return None
+
+
+def _asset_id(manifest: dict) -> str | None:
+    data = _assertion(manifest, ASSET_ASSERTION) or {}
+    return data.get("asset_id")
+
+
+def cert_issuers(data: bytes) -> dict:
+    """Serial number (decimal string) -> issuer, for DER certificates embedded in ``data``."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    out = {}
+    for m in re.finditer(rb"\x30\x82(..)\x30\x82", data, re.DOTALL):
+        length = int.from_bytes(m.group(1), "big") + 4
+        try:
+            cert = x509.load_der_x509_certificate(data[m.start(): m.start() + length])
+        except ValueError:
+            continue
+        names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME) or \
+            cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        out[str(cert.serial_number)] = names[0].value if names else cert.issuer.rfc4514_string()
+    return out
+
+
+def report_from_store(path, store: dict, *, state: str, failures: list, remote_url=None,
+                      raw: bytes = b"") -> VerifyReport:
+    """A report from a Reader's JSON (``store``) and the state the SDK gave."""
+    label = store.get("active_manifest")
+    manifest = store.get("manifests", {}).get(label, {}) if label else {}
+    issuers = cert_issuers(raw) if raw else {}
+    return VerifyReport(
+        path=str(path), state=state, remote_url=remote_url, manifest_label=label,
+        title=manifest.get("title"), signer=_signer(manifest, issuers),
+        digital_source_type=_source_type(manifest), actions=_actions(manifest),
+        ingredients=_ingredients(store, manifest, issuers), failures=failures,
+        explanation=explain(failures), soft_binding=_soft_bindings(manifest),
+        training_mining=_training(manifest), author=_authors(manifest),
+        asset_id=_asset_id(manifest),
+    )
+
+
+def _check_complete(path: Path, mime: str, data: bytes) -> None:
+    """BadInput for a JPEG or PNG whose end is missing (a truncated download)."""
+    if mime == "image/jpeg" and b"\xff\xd9" not in data[-4096:]:
+        raise BadInput("truncated image data (no JPEG end marker)", path=path)
+    if mime == "image/png" and b"IEND" not in data[-64:]:
+        raise BadInput("truncated image data (no PNG end chunk)", path=path)
+
+
+def _jpeg_header(data: bytes) -> bytes:
+    """The JPEG segments before the first top-level start-of-scan (where APP11 JUMBF lives)."""
+    i = 2
+    while i + 4 <= len(data) and data[i] == 0xFF:
+        marker = data[i + 1]
+        if marker == 0xDA:
+            break
+        if marker == 0xFF:
+            i += 1
+            continue
+        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+    return data[:i]
+
+
+def _remote_url_from(message: str, data: bytes) -> str | None:
+    m = re.search(r"(https?://[^\s)]+)", message)
+    if m:
+        return m.group(1).rstrip(".,")
+    m = re.search(rb"provenance[\"'=>\s]+(https?://[^\"'<\s]+)", data)
+    return m.group(1).decode(errors="replace") if m else None
+
+
+def trust_pem(trust_anchors=None, *, trust_local: bool = True) -> bytes:
+    """The PEM the SDK gets as anchors: the caller's file or bytes plus the local CA."""
+    from provenance import keys
+    from provenance.manifest import read_anchor_file
+
+    pem = b""
+    if trust_anchors:
+        pem += trust_anchors if isinstance(trust_anchors, bytes) else read_anchor_file(
+            trust_anchors)
+    if trust_local:
+        local = keys.local_trust_anchors()
+        if local:
+            pem += (b"\n" if pem else b"") + local
+    return pem
+
+
+def read_c2pa(path, *, trust_anchors=None, fetch_remote: bool = False,
+              trust_local: bool = True) -> VerifyReport:
+    """The C2PA part of verification: embedded or remote manifest, or ``absent``."""
+    p = Path(path)
+    mime = imageio.sniff(p)
+    ctx = context(trust_anchors=trust_pem(trust_anchors, trust_local=trust_local),
+                  fetch_remote=fetch_remote)
+    try:
+        with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            _check_complete(p, mime, data)
+            return _read_open_file(p, mime, f, data, ctx, fetch_remote)
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+
+
+def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> VerifyReport:
+    """Read the manifest of an open file (``data``: its bytes, memory-mapped)."""
+    import c2pa
+
+    try:
+        reader = c2pa.Reader(mime, f, context=ctx)
+    except c2pa.C2paError.ManifestNotFound:
+        return VerifyReport(path=str(p), state="absent",
+                            explanation=["The file carries no C2PA manifest."])
+    except c2pa.C2paError as e:
+        msg = str(e)
+        if msg.startswith("Remote") or "remote manifest" in msg.lower():
+            url = _remote_url_from(msg, data[:1 << 20])
+            why = ("it was not fetched (use --fetch-remote to fetch it)" if not fetch_remote
+                   else f"fetching it failed ({msg})")
+            return VerifyReport(path=str(p), state="absent", remote_url=url,
+                                failures=[] if not fetch_remote else ["manifest.inaccessible"],
+                                explanation=[f"The manifest is stored remotely at {url}; {why}."])
+        if "NotSupported" in msg or "not supported" in msg.lower():
+            raise BadInput(f"C2PA cannot read {mime} files", path=p) from None
+        return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
+                            explanation=[("A C2PA manifest is present but cannot be parsed "
+                                          f"({msg.splitlines()[0]}).")])
+    try:
+        store = json.loads(reader.json())
+        state = (reader.get_validation_state() or "invalid").lower()
+        remote_url = reader.get_remote_url() if not reader.is_embedded() else None
+    finally:
+        reader.close()
+    failures = _codes(store.get("validation_results"))
+    return report_from_store(p, store, state=state, failures=failures, remote_url=remote_url,
+                             raw=_jpeg_header(data) if mime == "image/jpeg" else data[:])
+
+
+def verify_file(path, *, trust_anchors=None, fetch_remote: bool = False, db=None,
+                recover: bool = True, trust_local: bool = True) -> VerifyReport:
+    """Verify one file's C2PA credentials; recover stripped ones from the ledger.
+
+    Raises BadInput (exit 2) for a file that cannot be read: missing, empty, not an
+    image, truncated."""
+    report = read_c2pa(path, trust_anchors=trust_anchors, fetch_remote=fetch_remote,
+                       trust_local=trust_local)
+    if report.state != "absent" or not recover or report.remote_url:
+        return report
+    from provenance.recovery import recover_report
+
+    return recover_report(report, db=db, trust_anchors=trust_anchors, trust_local=trust_local)
+
+
+def verify(paths, **kwargs) -> list[VerifyReport | BadInput]:
+    """:func:`verify_file` over many files; an unreadable file yields its error, not a stop.
+
+    A bad trust anchor file raises at once (it concerns every file)."""
+    from provenance.manifest import read_anchor_file
+
+    anchors = kwargs.get("trust_anchors")
+    if anchors is not None and not isinstance(anchors, bytes):
+        kwargs["trust_anchors"] = read_anchor_file(anchors)
+    out = []
+    for p in paths:
+        try:
+            out.append(verify_file(p, **kwargs))
+        except BadInput as e:
+            out.append(e)
+    return out

@@ -1,0 +1,271 @@
+"""Verification agrees with c2pa-python's Reader; reports explain; exit codes; bad input."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from provenance import keys
+from provenance.cli import root
+from provenance.issue import issue
+from provenance.manifest import ManifestSpec, manifest_definition, sign_stream
+from provenance.verify import verify_file
+from tests.fixtures_provenance import sdk_state, second_identity_fixture, signed_jpeg_fixture  # noqa: F401
+
+
+def _flip_scan_byte(src, dst):
+    data = bytearray(src.read_bytes())
+    data[-2000] ^= 0x55  # inside the entropy-coded pixels, before the end marker
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _flip_manifest_byte(src, dst):
+    data = bytearray(src.read_bytes())
+    i = data.find(b"digitalCapture")
+    data[i] ^= 0x01  # "digitalCapture" -> "eigitalCapture" inside the actions assertion
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _resign(src, dst, identity):
+    definition = manifest_definition(ManifestSpec(source_type="digitalCapture"))
+    with open(src, "rb") as s, open(dst, "w+b") as d:
+        sign_stream(definition, identity, "image/jpeg", s, d)
+    return dst
+
+
+def _claim_changed_under_signature(src, dst):
+    """One character of the signed claim (its instance id) changed: the signature cannot match."""
+    data = bytearray(src.read_bytes())
+    i = data.find(b"xmp.iid:") + 10
+    data[i] = ord("0") if data[i] != ord("0") else ord("1")
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def _remote(src, dst):
+    import c2pa
+
+    definition = manifest_definition(ManifestSpec(source_type="digitalCapture"))
+    builder = c2pa.Builder(definition)
+    builder.set_no_embed()
+    builder.set_remote_url("https://manifests.example.org/abc.c2pa")
+    signer = keys.load_or_init().c2pa_signer()
+    out = io.BytesIO()
+    with open(src, "rb") as s:
+        builder.sign(signer, "image/jpeg", s, out)
+    dst.write_bytes(out.getvalue())
+    return dst
+
+
+def _strip(src, dst):
+    Image.open(src).save(dst, "JPEG", quality=95)
+    return dst
+
+
+@pytest.fixture
+def tamper_matrix(tmp_path, signed_jpeg, second_identity):
+    signed, _ = signed_jpeg
+    other, _ = second_identity
+    return {
+        "signed": signed,
+        "pixels changed": _flip_scan_byte(signed, tmp_path / "px.jpg"),
+        "manifest changed": _flip_manifest_byte(signed, tmp_path / "mf.jpg"),
+        "re-signed by another key": _resign(signed, tmp_path / "resigned.jpg", other),
+        "signature does not match": _claim_changed_under_signature(signed, tmp_path / "wk.jpg"),
+        "stripped": _strip(signed, tmp_path / "stripped.jpg"),
+    }
+
+
+def test_states_agree_exactly_with_the_reference_reader(tamper_matrix):
+    local = keys.local_trust_anchors()
+    expected = {"signed": "trusted", "pixels changed": "invalid", "manifest changed": "invalid",
+                "re-signed by another key": "valid", "signature does not match": "invalid",
+                "stripped": "absent"}
+    for name, path in tamper_matrix.items():
+        report = verify_file(path, recover=False)
+        assert report.state == sdk_state(path, anchors=local), name
+        assert report.state == expected[name], name
+
+
+def test_explanations_say_what_happened_in_plain_sentences(tamper_matrix):
+    def sentences(name):
+        return " ".join(verify_file(tamper_matrix[name], recover=False).explanation)
+
+    assert "pixels" in sentences("pixels changed") and "changed after signing" in sentences(
+        "pixels changed")
+    assert "altered after signing" in sentences("manifest changed")
+    assert "signature does not match" in sentences("signature does not match")
+    assert "not on your trust list" in sentences("re-signed by another key")
+    assert "no C2PA manifest" in sentences("stripped")
+
+
+def test_second_identity_is_valid_until_its_ca_is_a_trust_anchor(tmp_path, photo_path,
+                                                                 second_identity):
+    other, other_ca = second_identity
+    out = tmp_path / "other.jpg"
+    issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
+          identity=other)
+    plain = verify_file(out)
+    assert plain.state == "valid" == sdk_state(out, anchors=keys.local_trust_anchors())
+    assert plain.failures == ["signingCredential.untrusted"]
+    anchored = verify_file(out, trust_anchors=other_ca)
+    assert anchored.state == "trusted"
+    assert anchored.state == sdk_state(out, anchors=other_ca.read_bytes())
+    assert anchored.signer["organization"] == "Other Org"
+    assert anchored.signer["issuer"] == "Other Org CA"
+
+
+def test_local_trust_can_be_switched_off(signed_jpeg):
+    signed, _ = signed_jpeg
+    assert verify_file(signed).state == "trusted"
+    assert verify_file(signed, trust_local=False).state == "valid" == sdk_state(signed)
+
+
+def test_remote_manifest_is_reported_not_fetched(tmp_path, photo_path):
+    remote = _remote(photo_path, tmp_path / "remote.jpg")
+    report = verify_file(remote)
+    assert report.remote_url == "https://manifests.example.org/abc.c2pa"
+    assert report.state == "absent"
+    assert "not fetched" in " ".join(report.explanation)
+
+
+def test_report_lists_signer_source_type_actions_and_nested_ingredients(tmp_path, signed_jpeg):
+    parent, issued = signed_jpeg
+    child = tmp_path / "child.jpg"
+    issue(parent, child, spec=ManifestSpec(source_type="compositeWithTrainedAlgorithmicMedia",
+                                           action="edited", no_train=True), watermark=False)
+    data = verify_file(child).to_json()
+    c = data["c2pa"]
+    assert data["path"] == str(child) and c["state"] == "trusted"
+    assert c["digital_source_type"] == "compositeWithTrainedAlgorithmicMedia"
+    assert [a["action"] for a in c["actions"]] == ["c2pa.opened", "c2pa.edited"]
+    assert c["signer"]["common_name"] and c["training_mining"]["cawg.ai_training"] == "notAllowed"
+    (ing,) = c["ingredients"]
+    assert ing["relationship"] == "parentOf" and ing["manifest_label"] == issued.manifest_label
+    assert ing["digital_source_type"] == "digitalCapture"
+    assert ing["state"] in ("valid", "trusted") and ing["actions"][0]["action"] == "c2pa.created"
+
+
+def test_exit_codes_and_a_bad_file_mid_list_does_not_stop_the_others(tmp_path, tamper_matrix):
+    runner = CliRunner()
+    ok = runner.invoke(root, ["verify", str(tamper_matrix["signed"])])
+    assert ok.exit_code == 0, ok.output
+    bad = runner.invoke(root, ["verify", "--no-recover", str(tamper_matrix["signed"]),
+                               str(tamper_matrix["pixels changed"])])
+    assert bad.exit_code == 1
+    missing = tmp_path / "gone.jpg"
+    mixed = runner.invoke(root, ["verify", "--json", str(tamper_matrix["signed"]), str(missing),
+                                 str(tamper_matrix["stripped"])])
+    assert mixed.exit_code == 2
+    assert f"error: {missing}: no such file" in mixed.output
+    reports = json.loads(mixed.output[mixed.output.index("["):])
+    assert [r["path"] for r in reports] == [str(tamper_matrix["signed"]),
+                                            str(tamper_matrix["stripped"])]
+
+
+def _png_header_bomb(path):
+    import struct
+    import zlib
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data))
+
+    ihdr = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 2, 0, 0, 0)
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                     + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    return path
+
+
+@pytest.mark.parametrize("kind", ["zero bytes", "truncated signed jpeg", "text named jpg",
+                                  "png header bomb", "truncated plain jpeg"])
+def test_unreadable_input_is_one_line_error_exit_2(tmp_path, signed_jpeg, photos, kind):
+    signed, _ = signed_jpeg
+    path = tmp_path / ("bad.png" if "png" in kind else "bad.jpg")
+    if kind == "zero bytes":
+        path.write_bytes(b"")
+    elif kind == "truncated signed jpeg":
+        path.write_bytes(signed.read_bytes()[: len(signed.read_bytes()) // 2])
+    elif kind == "truncated plain jpeg":
+        Image.fromarray(photos[0]).save(tmp_path / "p.jpg")
+        path.write_bytes((tmp_path / "p.jpg").read_bytes()[:5000])
+    elif kind == "text named jpg":
+        path.write_text("definitely not a picture\n")
+    else:
+        _png_header_bomb(path)
+    result = CliRunner().invoke(root, ["verify", str(path)])
+    assert result.exit_code == 2, (kind, result.output)
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith(f"error: {path}: "), result.output
+    assert "Traceback" not in result.output
+
+
+def test_verify_never_imports_torch(signed_jpeg):
+    signed, _ = signed_jpeg
+    code = (
+        "import sys\n"
+        "from provenance.cli import main\n"
+        "try:\n"
+        f"    main(['verify', {str(signed)!r}])\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        "assert 'torch' not in sys.modules, 'torch imported'\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
+                         timeout=120)
+    assert out.returncode == 0 and "ok" in out.stdout, out.stderr
+
+
+def _sdk_state_or_error(path, anchors):
+    import c2pa
+
+    try:
+        return sdk_state(path, anchors=anchors)
+    except c2pa.C2paError:
+        return "error"
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(position=st.floats(min_value=0.0, max_value=0.999), mask=st.integers(1, 255))
+def test_any_single_byte_change_gets_the_state_the_sdk_gives(tmp_path, signed_jpeg, position,
+                                                              mask):
+    from policies.errors import BadInput
+
+    signed, _ = signed_jpeg
+    data = bytearray(signed.read_bytes())
+    index = int(position * len(data))
+    data[index] ^= mask
+    path = tmp_path / "flipped.jpg"
+    path.write_bytes(bytes(data))
+    expected = _sdk_state_or_error(path, keys.local_trust_anchors())
+    try:
+        got = verify_file(path, recover=False).state
+    except BadInput:
+        got = "unreadable"
+    if got == "unreadable":  # only a broken file signature or end marker makes it unreadable
+        assert index < 3 or index >= len(data) - 2
+    elif expected == "error":  # the SDK refuses to parse what is left of the manifest
+        assert got == "invalid"
+    else:
+        assert got == expected
+
+
+def test_a_trust_anchor_file_without_certificates_is_one_error(tmp_path, signed_jpeg):
+    signed, _ = signed_jpeg
+    anchors = tmp_path / "anchors.pem"
+    anchors.write_text("not a certificate")
+    result = CliRunner().invoke(root, ["verify", "--trust-anchors", str(anchors), str(signed),
+                                       str(signed)])
+    assert result.exit_code == 2
+    assert result.output.strip() == f"error: {anchors}: no PEM certificates in trust anchor file"
