@@ -1,1 +1,59 @@
-"""detect: evidence that an image is AI-made or a near-duplicate, and one verdict."""
+"""detect: is this image AI-made, and have we seen it before?
+
+Evidence collectors (C2PA, metadata, watermarks, a CLIP classifier, near-duplicates in
+reference sets) feed one verdict that names the items that decided it; ``scan`` runs
+the same over folders in parallel. Heavy parts (torch, open_clip) load only when used.
+
+    from detect import detect_file
+    report = detect_file("upload.jpg", probe="probe.json")
+    report.verdict, [e.kind for e in report.decided_by], report.to_json()
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_EXPORTS = {
+    "detect_file": "detect.verdict",
+    "detect": "detect.verdict",
+    "Detector": "detect.verdict",
+    "DetectReport": "detect.verdict",
+    "policy_context_for_file": "detect.verdict",
+    "combine": "detect.verdict",
+    "Evidence": "detect.evidence",
+    "read_metadata": "detect.metadata",
+    "load_model": "detect.clip",
+    "ClipModel": "detect.clip",
+    "Probe": "detect.classifier",
+    "train_probe": "detect.classifier",
+    "scan": "detect.scan",
+    "ScanSummary": "detect.scan",
+    "ReferenceIndex": "detect.index",
+    "Match": "detect.index",
+}
+
+__all__ = [  # noqa: RUF022 (grouped by module, as in _EXPORTS)
+    "detect_file",
+    "detect",
+    "Detector",
+    "DetectReport",
+    "policy_context_for_file",
+    "combine",
+    "Evidence",
+    "read_metadata",
+    "load_model",
+    "ClipModel",
+    "Probe",
+    "train_probe",
+    "scan",
+    "ScanSummary",
+    "ReferenceIndex",
+    "Match",
+]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        module = importlib.import_module(_EXPORTS[name])
+        return getattr(module, name)
+    raise AttributeError(f"module 'detect' has no attribute {name!r}")

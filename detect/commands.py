@@ -1,0 +1,235 @@
+"""``provkit detect`` and ``provkit scan``: thin shells over detect.verdict and detect.scan.
+
+``provkit detect FILE...`` reports evidence and a verdict per file; ``provkit detect
+train`` fits a classifier probe. A first argument that is not a subcommand name is
+taken as the start of ``detect files``, so both forms work.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import click
+
+from policies.errors import ProvkitError
+from policies.options import db_option, emit, json_option
+
+VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
+
+
+class DefaultGroup(click.Group):
+    """A group that runs ``default`` when the first argument is not a subcommand."""
+
+    default = "files"
+
+    def parse_args(self, ctx, args):
+        if not args or args[0] not in self.commands and args[0] not in ("-h", "--help"):
+            args = [self.default, *args]
+        return super().parse_args(ctx, args)
+
+    def format_usage(self, ctx, formatter):
+        formatter.write_usage(ctx.command_path, "[OPTIONS] FILE... | train [OPTIONS]")
+
+
+def _clip_option(f):
+    return click.option(
+        "--clip", "clip_spec", metavar="ARCH:WEIGHTS", envvar="PROVKIT_CLIP",
+        help="CLIP model: open_clip architecture and a local weights file or folder, "
+             "e.g. ViT-L-14:/models/vit-l-14.bin (default: the one the probe names).")(f)
+
+
+def _probe_option(f):
+    return click.option("--probe", type=click.Path(dir_okay=False, path_type=Path),
+                        envvar="PROVKIT_PROBE",
+                        help="Classifier probe JSON from `provkit detect train`.")(f)
+
+
+def _index_option(f):
+    return click.option("--index", "index_sets", multiple=True, metavar="NAME",
+                        help="Search only these reference sets for near-duplicates "
+                             "(repeatable; default: all).")(f)
+
+
+def _trust_option(f):
+    return click.option("--trust", "trust_anchors", type=click.Path(exists=True, dir_okay=False),
+                        help="PEM file of C2PA trust anchors (e.g. the C2PA trust list).")(f)
+
+
+def _threshold_option(f):
+    return click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=0.8,
+                        show_default=True,
+                        help="Classifier probability at or above which it reports AI.")(f)
+
+
+@click.group(cls=DefaultGroup, invoke_without_command=False)
+def detect():
+    """Collect evidence and give a verdict: is this image AI-made?
+
+    \b
+    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--index NAME]
+    provkit detect train --real DIR --fake DIR -o probe.json --clip ARCH:WEIGHTS
+
+    Run `provkit detect files --help` for the options of the first form.
+    """
+
+
+def _human(reports) -> str:
+    lines = []
+    for r in reports:
+        if "error" in r:
+            lines.append(f"{r['path']}: error: {r['error']}")
+            continue
+        decided = ", ".join(r["decided_by"]) or "nothing conclusive"
+        score = "" if r["score"] is None else f"  score {r['score']:.2f}"
+        lines.append(f"{r['path']}: {r['verdict']}  (decided by: {decided}){score}")
+        for e in r["evidence"]:
+            lines.append(f"  {e['strength']:>8}  {e['kind']}: {e['finding']} - {e['detail']}")
+        for d in r["duplicates"]:
+            dist = d.get("distance")
+            lines.append(f"  duplicate: {d.get('set')}/{d.get('item_id') or d.get('path')} "
+                         f"{d.get('kind')} distance {dist}")
+    return "\n".join(lines)
+
+
+@detect.command("files")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@_probe_option
+@_clip_option
+@_index_option
+@_trust_option
+@_threshold_option
+@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(VERDICT_CHOICES),
+              help="Exit 1 if any file gets this verdict (repeatable).")
+@db_option
+@json_option
+def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, fail_on, db_path,
+                 as_json):
+    """Report evidence and a verdict for each FILE."""
+    from detect.verdict import detect as detect_many
+
+    results = detect_many(files, db=db_path, probe=probe, clip=clip_spec,
+                          index_sets=index_sets or None, trust_anchors=trust_anchors,
+                          threshold=threshold)
+    out, bad = [], 0
+    for path, r in zip(files, results):
+        if isinstance(r, ProvkitError):
+            bad += 1
+            click.echo(f"error: {r}", err=True)
+            out.append({"path": str(path), "error": r.reason})
+        else:
+            out.append(r.to_json())
+    shown = out if as_json else [r for r in out if "error" not in r]
+    emit(shown if len(files) > 1 or not shown else shown[0], as_json,
+         lambda data: _human(data if isinstance(data, list) else [data]))
+    if bad:
+        sys.exit(2)
+    if fail_on and any(r.get("verdict") in fail_on for r in out):
+        sys.exit(1)
+
+
+@detect.command("train")
+@click.option("--real", "real_dirs", multiple=True, required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Folder (or list file) of real photographs (repeatable).")
+@click.option("--fake", "fake_dirs", multiple=True, required=True,
+              type=click.Path(exists=True, path_type=Path),
+              help="Folder (or list file) of AI-generated images (repeatable).")
+@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Where to write the probe JSON.")
+@_clip_option
+@click.option("--no-augment", is_flag=True, help="Skip JPEG/resize augmentation (not advised).")
+@click.option("--test-fraction", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+@json_option
+def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, seed, as_json):
+    """Fit a probe on frozen CLIP features (real vs AI-generated) and save it."""
+    from detect.classifier import train_probe
+    from detect.scan import image_paths
+
+    if not clip_spec:
+        raise click.UsageError("--clip ARCH:WEIGHTS is required to train (or set PROVKIT_CLIP)")
+    real = [p for d in real_dirs for p in image_paths(d)]
+    fake = [p for d in fake_dirs for p in image_paths(d)]
+    with click.progressbar(length=len(real) + len(fake), label="reading images",
+                           file=sys.stderr) as bar:
+        probe = train_probe(real, fake, clip_spec, augment=not no_augment,
+                            test_fraction=test_fraction, seed=seed, progress=bar.update)
+    probe.save(out_path)
+    data = {"out": str(out_path), "clip": probe.clip_model_id, "metrics": probe.metrics,
+            "trained": {k: v for k, v in probe.trained.items() if k != "skipped_reasons"}}
+
+    def human(d):
+        m = d["metrics"]
+        return (f"probe written to {d['out']} (CLIP {d['clip']})\n"
+                f"held-out accuracy {m['heldout_accuracy']:.3f}, AUC {m['heldout_auc']:.3f}, "
+                f"Brier {m['heldout_brier']:.3f} on {m['heldout_rows']} rows from "
+                f"{d['trained']['test_sources']} held-out images; "
+                f"{d['trained']['skipped']} unreadable file(s) skipped")
+
+    emit(data, as_json, human)
+
+
+@click.command()
+@click.argument("source", type=click.Path(exists=True, path_type=Path))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="Output: FILE.jsonl, FILE.csv or FILE.db (SQLite).")
+@click.option("--workers", type=click.IntRange(1, 256), default=None,
+              help="Worker processes (default: CPU count, at most 4).")
+@click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same output.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@_index_option
+@_probe_option
+@_clip_option
+@_trust_option
+@_threshold_option
+@db_option
+@json_option
+def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
+         threshold, db_path, as_json):
+    """Scan a folder or a list of images (one path a line) in parallel."""
+    from detect.scan import scan as run_scan
+
+    if probe is not None:  # fail fast on a bad probe, before any worker starts
+        from detect.classifier import Probe
+
+        Probe.load(probe)
+    state = {"bar": None, "start": time.perf_counter(), "done": 0}
+
+    def on_start(n):
+        state["bar"] = click.progressbar(
+            length=n, label="scanning", file=sys.stderr, show_eta=True, show_pos=True,
+            item_show_func=lambda _: _rate(state))
+        state["bar"].__enter__()
+
+    def progress(n):
+        state["done"] += n
+        state["bar"].update(n)
+
+    try:
+        summary = run_scan(source, out_path, workers=workers, resume=resume, overwrite=overwrite,
+                           progress=progress, on_start=on_start,
+                           db=str(db_path) if db_path else None,
+                           probe=str(probe) if probe else None, clip=clip_spec,
+                           index_sets=list(index_sets) or None, trust_anchors=trust_anchors,
+                           threshold=threshold)
+    finally:
+        if state["bar"] is not None:
+            state["bar"].__exit__(None, None, None)
+
+    def human(s):
+        counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "no rows"
+        return (f"{s['scanned']} scanned ({s['images_per_second']} img/s), "
+                f"{s['resumed']} already done, {s['errors']} error(s) -> {s['out']}\n"
+                f"verdicts in output: {counts}")
+
+    emit(summary.to_json(), as_json, human)
+
+
+def _rate(state) -> str:
+    elapsed = time.perf_counter() - state["start"]
+    return f"{state['done'] / elapsed:.1f} img/s" if elapsed > 0 and state["done"] else ""
+
+
+__all__ = ["detect", "scan"]

@@ -1,0 +1,322 @@
+"""Batch detection: a folder or a list of images into JSONL, CSV or SQLite.
+
+Files are processed in parallel worker processes, each loading the models, probe
+and index once. Every finished row is appended and flushed to disk (fsync) before
+the next, so a scan killed at any moment can be resumed: ``resume=True`` drops a
+torn last line, skips every path already written and appends the rest. A SQLite
+output keys rows by path, so a row can never appear twice.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from policies.errors import BadInput, ConfigError, ProvkitError
+from provenance.imageio import sniff
+
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff",
+                            ".avif", ".heic", ".heif", ".jxl", ".bmp"})
+CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
+               "watermark", "third_party_watermark", "classifier", "duplicates", "error")
+FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
+           ".sqlite3": "db"}
+
+
+def image_paths(source) -> list[Path]:
+    """Images under a folder (recursive, sorted), one image, or the paths in a list file.
+
+    A list file has one path per line (blank lines and ``#`` comments skipped);
+    relative paths are taken relative to the list file's folder.
+    """
+    src = Path(source)
+    if src.is_dir():
+        return sorted(p for p in src.rglob("*")
+                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not src.exists():
+        raise BadInput("no such file or folder", path=src)
+    try:
+        sniff(src)
+        return [src]
+    except BadInput:
+        pass
+    try:
+        lines = src.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"neither an image, a folder nor a text list of paths ({e})", path=src) from None
+    out = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line).expanduser()
+            out.append(p if p.is_absolute() else src.parent / p)
+    return out
+
+
+# -- rows --------------------------------------------------------------------------------
+
+
+def row_for(path, result) -> dict:
+    """The output row for a report or an error."""
+    if isinstance(result, ProvkitError):
+        return {"path": str(path), "verdict": None, "score": None, "decided_by": [],
+                "evidence": [], "duplicates": [], "error": result.reason}
+    row = result.to_json()
+    row["error"] = None
+    return row
+
+
+def _csv_row(row: dict) -> dict:
+    by_kind = {e["kind"]: e["finding"] for e in row.get("evidence") or []}
+    flat = {
+        "path": row["path"], "verdict": row["verdict"] or "",
+        "score": "" if row.get("score") is None else f"{row['score']:.4f}",
+        "decided_by": ";".join(row.get("decided_by") or []),
+        "c2pa": by_kind.get("c2pa", ""), "xmp": by_kind.get("xmp", ""),
+        "generator_metadata": by_kind.get("generator-metadata", ""),
+        "watermark": by_kind.get("watermark", ""),
+        "third_party_watermark": by_kind.get("third-party-watermark", ""),
+        "classifier": by_kind.get("classifier", ""),
+        "duplicates": str(len(row.get("duplicates") or [])), "error": row.get("error") or "",
+    }
+    return {k: str(v).replace("\r", " ").replace("\n", " ") for k, v in flat.items()}
+
+
+class _LineSink:
+    """Append-only JSONL/CSV with one fsync per row; resume trims a torn last line."""
+
+    def __init__(self, path: Path, kind: str, resume: bool):
+        self.path, self.kind = path, kind
+        done: set[str] = set()
+        if resume and path.exists():
+            done = self._recover()
+        self.done = done
+        fresh = not path.exists() or path.stat().st_size == 0
+        self.f = open(path, "a", encoding="utf-8", newline="")  # noqa: SIM115 (closed by close())
+        if kind == "csv" and fresh:
+            self._write(",".join(CSV_COLUMNS) + "\r\n")
+
+    def _recover(self) -> set[str]:
+        data = self.path.read_bytes()
+        cut = data.rfind(b"\n") + 1
+        if cut != len(data):  # a torn last line from a kill mid-write
+            with open(self.path, "r+b") as f:
+                f.truncate(cut)
+                f.flush()
+                os.fsync(f.fileno())
+            data = data[:cut]
+        text = data.decode("utf-8", "replace")
+        if self.kind == "jsonl":
+            done = set()
+            for n, line in enumerate(text.splitlines(), 1):
+                if line.strip():
+                    try:
+                        done.add(json.loads(line)["path"])
+                    except (ValueError, KeyError, TypeError):
+                        raise ConfigError(f"line {n} is not a scan row; cannot resume",
+                                          path=self.path) from None
+            return done
+        rows = list(csv.DictReader(io.StringIO(text)))
+        return {r["path"] for r in rows if r.get("path")}
+
+    def _write(self, text: str) -> None:
+        self.f.write(text)
+        self.f.flush()
+        os.fsync(self.f.fileno())
+
+    def write(self, row: dict) -> None:
+        if self.kind == "jsonl":
+            self._write(json.dumps(row, default=str, ensure_ascii=False) + "\n")
+        else:
+            buf = io.StringIO()
+            csv.DictWriter(buf, CSV_COLUMNS, lineterminator="\r\n").writerow(_csv_row(row))
+            self._write(buf.getvalue())
+        self.done.add(row["path"])
+
+    def counts(self) -> dict[str, int]:
+        self.f.flush()
+        text = self.path.read_text(encoding="utf-8")
+        rows = ([json.loads(x) for x in text.splitlines() if x.strip()] if self.kind == "jsonl"
+                else list(csv.DictReader(io.StringIO(text))))
+        return _count(r.get("verdict") or None if not r.get("error") else None for r in rows)
+
+    def close(self) -> None:
+        self.f.close()
+
+
+class _DbSink:
+    """A ``scan_results`` table keyed by path; each row committed as it arrives."""
+
+    def __init__(self, path: Path, resume: bool):
+        from policies.workspace import connect
+
+        self.db = connect(path)
+        self.db.conn.execute(
+            "CREATE TABLE IF NOT EXISTS scan_results (path TEXT PRIMARY KEY, verdict TEXT, "
+            "score REAL, decided_by TEXT, evidence TEXT, duplicates TEXT, error TEXT, "
+            "scanned_at TEXT)")
+        self.db.conn.commit()
+        self.done = {r[0] for r in self.db.conn.execute("SELECT path FROM scan_results")}
+
+    def write(self, row: dict) -> None:
+        self.db.conn.execute(
+            "INSERT OR IGNORE INTO scan_results VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+            [row["path"], row["verdict"], row.get("score"), json.dumps(row.get("decided_by")),
+             json.dumps(row.get("evidence"), default=str),
+             json.dumps(row.get("duplicates"), default=str), row.get("error")])
+        self.db.conn.commit()
+        self.done.add(row["path"])
+
+    def counts(self) -> dict[str, int]:
+        rows = self.db.conn.execute("SELECT verdict, error FROM scan_results").fetchall()
+        return _count(v if not e else None for v, e in rows)
+
+    def close(self) -> None:
+        self.db.conn.close()
+
+
+def _count(verdicts: Iterable) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for v in verdicts:
+        key = v or "error"
+        out[key] = out.get(key, 0) + 1
+    return dict(sorted(out.items()))
+
+
+def open_sink(out, *, resume: bool = False, overwrite: bool = False):
+    out = Path(out)
+    kind = FORMATS.get(out.suffix.lower())
+    if kind is None:
+        raise BadInput("output must end in .jsonl, .csv or .db", path=out)
+    exists = out.exists() and out.stat().st_size > 0
+    if exists and not resume:
+        if not overwrite:
+            raise ConfigError("output exists; pass --resume to continue that scan or "
+                              "--overwrite to start again", path=out)
+        out.unlink()
+        for extra in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
+            extra.unlink(missing_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    return _DbSink(out, resume) if kind == "db" else _LineSink(out, kind, resume)
+
+
+# -- workers -----------------------------------------------------------------------------
+
+_DETECTOR = None
+_INIT_ERROR: BaseException | None = None
+
+
+def _init_worker(options: dict, threads: int | None) -> None:
+    global _DETECTOR, _INIT_ERROR
+    try:
+        if threads and (options.get("probe") or options.get("clip")):  # torch only if used
+            import torch
+
+            torch.set_num_threads(threads)
+        from detect.verdict import Detector
+
+        _DETECTOR = Detector(**options)
+    except Exception as e:  # noqa: BLE001  # reported by the first task, so the pool does not respawn forever
+        _INIT_ERROR = e
+
+
+def _detect_chunk(paths: list[str]) -> list[dict]:
+    if _INIT_ERROR is not None:
+        raise _INIT_ERROR
+    results = _DETECTOR.detect_many(paths)
+    return [row_for(p, r) for p, r in zip(paths, results)]
+
+
+@dataclass(frozen=True)
+class ScanSummary:
+    out: str
+    total: int
+    scanned: int
+    resumed: int
+    errors: int
+    seconds: float
+    by_verdict: dict = field(default_factory=dict)
+
+    @property
+    def rate(self) -> float:
+        return self.scanned / self.seconds if self.seconds > 0 else 0.0
+
+    def to_json(self) -> dict:
+        return {"out": self.out, "total": self.total, "scanned": self.scanned,
+                "resumed": self.resumed, "errors": self.errors,
+                "seconds": round(self.seconds, 3), "images_per_second": round(self.rate, 2),
+                "by_verdict": self.by_verdict}
+
+
+def scan(source, out, *, workers: int | None = None, resume: bool = False,
+         overwrite: bool = False, chunk_size: int | None = None,
+         progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
+         **detector_options) -> ScanSummary:
+    """Detect every image of ``source`` into ``out`` (.jsonl/.csv/.db); see module doc.
+
+    ``detector_options`` go to :class:`~detect.verdict.Detector` (db, probe, clip,
+    index_sets, trust_anchors, threshold). ``progress(n)`` is called as rows land;
+    ``on_start(n_todo)`` once the work is known.
+    """
+    paths = [str(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
+                              else source)]
+    for key in ("db", "probe"):  # workers get paths, not live objects
+        if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
+            raise ConfigError(f"scan takes {key} as a path")
+    sink = open_sink(out, resume=resume, overwrite=overwrite)
+    start = time.perf_counter()
+    scanned = errors = 0
+    try:
+        todo = [p for p in dict.fromkeys(paths) if p not in sink.done]
+        resumed = len(set(paths) & sink.done)
+        if on_start:
+            on_start(len(todo))
+        workers = max(1, workers or min(4, os.cpu_count() or 1))
+        workers = min(workers, max(1, len(todo)))
+        size = chunk_size or max(1, min(8, len(todo) // (workers * 4) or 1))
+        chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
+        for rows in _run(chunks, workers, detector_options):
+            for row in rows:
+                sink.write(row)
+                scanned += 1
+                errors += row["error"] is not None
+            if progress:
+                progress(len(rows))
+        counts = sink.counts()
+    finally:
+        sink.close()
+    return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
+                       resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
+                       by_verdict=counts)
+
+
+def _run(chunks: Sequence[list[str]], workers: int, options: dict):
+    if not chunks:
+        return
+    if workers == 1:
+        from detect.verdict import Detector
+
+        detector = Detector(**options)
+        for chunk in chunks:
+            yield [row_for(p, r) for p, r in zip(chunk, detector.detect_many(chunk))]
+        return
+    import multiprocessing as mp
+
+    ctx = mp.get_context("spawn")  # safe with torch's threads; models load once per worker
+    threads = max(1, (os.cpu_count() or 1) // workers)
+    pool = ctx.Pool(workers, initializer=_init_worker, initargs=(options, threads))
+    try:
+        yield from pool.imap_unordered(_detect_chunk, chunks)
+        pool.close()
+    except BaseException:
+        pool.terminate()
+        raise
+    finally:
+        pool.join()
