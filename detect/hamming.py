@@ -1,0 +1,262 @@
+"""Exact Hamming-distance search over packed binary codes, with numpy.
+
+:class:`HammingCodes` holds n codes of 64 x ``words`` bits, one contiguous uint64
+array per word. A query is scanned in cache-sized chunks (xor, ``np.bitwise_count``,
+compare) split over threads, since numpy releases the GIL. Codes wider than one
+word are pruned early: the distance over the first two words is a lower bound of
+the full distance, so a code whose 128-bit partial distance already exceeds the
+radius is dropped before the remaining words are read.
+
+Large sets also get a multi-index hash (Norouzi et al.): each code is cut into 16-bit
+blocks and, per block, positions are sorted by block value. By the pigeonhole principle
+a code within radius r of the query has some block within r // blocks bits of the
+query's block, so only the buckets of those few block values are read and checked.
+When the buckets hold too many codes (skewed data, wide radius) the scan is used.
+
+Results are exact either way: the same items, distances and order as a brute-force
+scan, ordered by (distance, position).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+CHUNK = 65_536
+#: Below this many codes one thread is faster than two.
+THREAD_MIN = 200_000
+#: Sets at least this large get a multi-index hash on first search.
+MIH_MIN = 50_000
+#: Widest per-block radius the multi-index hash enumerates (697 keys per block at 3).
+MIH_BLOCK_RADIUS = 3
+
+_pool: ThreadPoolExecutor | None = None
+_local = threading.local()
+
+
+def _buffers():
+    """Per-thread scratch arrays for one chunk, reused across queries (no page faults)."""
+    bufs = getattr(_local, "bufs", None)
+    if bufs is None or len(bufs[0]) != CHUNK:
+        bufs = (
+            np.empty(CHUNK, np.uint64),
+            np.empty(CHUNK, np.uint8),
+            np.empty(CHUNK, np.uint8),
+            np.empty(CHUNK, bool),
+        )
+        _local.bufs = bufs
+    return bufs
+
+
+def _threads() -> int:
+    return max(1, min(4, int(os.environ.get("PROVKIT_SEARCH_THREADS", os.cpu_count() or 1))))
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    if _pool is None:
+        _pool = ThreadPoolExecutor(_threads(), thread_name_prefix="provkit-hamming")
+    return _pool
+
+
+_MASKS: dict[int, np.ndarray] = {}
+
+
+def _flip_masks(bits: int) -> np.ndarray:
+    """All 16-bit values with at most ``bits`` bits set (the keys within that radius)."""
+    if bits not in _MASKS:
+        values = np.arange(65536, dtype=np.uint16)
+        _MASKS[bits] = values[np.bitwise_count(values) <= bits]
+    return _MASKS[bits]
+
+
+def query_words(query, words: int) -> np.ndarray:
+    """A query (int for 64 bits, bytes of 8*words, or uint64 array) as uint64 words."""
+    if isinstance(query, (int, np.integer)):
+        if words != 1:
+            raise ValueError(f"an int query has 64 bits; these codes have {64 * words}")
+        return np.array([int(query)], dtype=np.uint64)
+    if isinstance(query, (bytes, bytearray)):
+        if len(query) != 8 * words:
+            raise ValueError(f"query has {len(query)} bytes; these codes have {8 * words}")
+        return np.frombuffer(bytes(query), dtype=np.uint64).copy()
+    arr = np.asarray(query, dtype=np.uint64).ravel()
+    if arr.size != words:
+        raise ValueError(f"query has {arr.size} words; these codes have {words}")
+    return arr
+
+
+class HammingCodes:
+    """n binary codes of ``64 * words`` bits, searchable by exact Hamming distance."""
+
+    def __init__(self, words: np.ndarray):
+        words = np.asarray(words, dtype=np.uint64)
+        if words.ndim == 1:
+            words = words[None, :]
+        self.words = np.ascontiguousarray(words)  # shape (w, n)
+        self.width = self.words.shape[0]
+        self.bits = 64 * self.width
+        self._mih: tuple[np.ndarray, np.ndarray] | None = None  # built on first use
+
+    def _multi_index(self):
+        """(perm, offsets): per 16-bit block, positions sorted by block value."""
+        if self._mih is None:
+            n = len(self)
+            blocks = self.words.view(np.uint16).reshape(self.width, n, 4)
+            blocks = blocks.transpose(0, 2, 1).reshape(self.width * 4, n)
+            perm = np.empty(blocks.shape, np.int32)
+            offsets = np.zeros((blocks.shape[0], 65537), np.int64)
+            for b, vals in enumerate(blocks):
+                perm[b] = np.argsort(vals, kind="stable")
+                np.cumsum(np.bincount(vals, minlength=65536), out=offsets[b, 1:])
+            self._mih = (perm, offsets)
+        return self._mih
+
+    def _mih_within(self, q: np.ndarray, radius: int):
+        """Exact range search through the multi-index hash; None if a scan is cheaper."""
+        perm, offsets = self._multi_index()
+        m, n = perm.shape
+        masks = _flip_masks(radius // m)
+        rows = np.arange(m)[:, None]
+        keys = q.view(np.uint16)[:, None] ^ masks[None, :]  # (m, K) block values to read
+        starts = offsets[rows, keys].ravel()
+        lens = offsets[rows, keys.astype(np.int64) + 1].ravel() - starts
+        total = int(lens.sum())
+        if total > n // 8:
+            return None
+        flat = starts + (rows * n).repeat(keys.shape[1], axis=1).ravel()
+        run_start = np.cumsum(lens) - lens
+        idx = np.repeat(flat - run_start, lens) + np.arange(total)
+        cand = perm.ravel()[idx]
+        d = self.distances(q, cand)
+        ok = d <= radius
+        # A code found through several blocks appears more than once: keep one.
+        cand, first = np.unique(cand[ok].astype(np.int64), return_index=True)
+        return cand, d[ok][first]
+
+    def __len__(self) -> int:
+        return self.words.shape[1]
+
+    # -- distances ---------------------------------------------------------------
+    def distances(self, query, ids: np.ndarray | None = None) -> np.ndarray:
+        """Full distances (uint16) from the query to all codes, or to ``ids``."""
+        q = query_words(query, self.width)
+        w = self.words if ids is None else self.words[:, ids]
+        out = np.zeros(w.shape[1], dtype=np.uint16)
+        for j in range(self.width):
+            out += np.bitwise_count(np.bitwise_xor(w[j], q[j]))
+        return out
+
+    def _scan(self, q: np.ndarray, radius: int, lo: int, hi: int) -> tuple[np.ndarray, np.ndarray]:
+        """Codes in [lo, hi) within ``radius``: (positions, distances)."""
+        # Per chunk, popcounts of the first ``head`` words are summed in uint8 over every
+        # code; the other words are added for survivors only. Two words bound a small
+        # radius well; for a wide one all words are summed (a uint8 sum can only wrap
+        # downwards, so survivors are a superset, then checked exactly).
+        head = 1 if self.width == 1 else (2 if radius < 52 else self.width)
+        xor, part, acc, keep = _buffers()
+        found_ids, found_d = [], []
+        for s in range(lo, hi, CHUNK):
+            e = min(hi, s + CHUNK)
+            m = e - s
+            np.bitwise_xor(self.words[0, s:e], q[0], out=xor[:m])
+            np.bitwise_count(xor[:m], out=acc[:m])
+            for j in range(1, head):
+                np.bitwise_xor(self.words[j, s:e], q[j], out=xor[:m])
+                np.bitwise_count(xor[:m], out=part[:m])
+                np.add(acc[:m], part[:m], out=acc[:m])
+            np.less_equal(acc[:m], radius, out=keep[:m])
+            idx = np.flatnonzero(keep[:m])
+            if idx.size == 0:
+                continue
+            idx += s
+            if head == 1 or (head == 2 and self.width == 2):
+                d = acc[idx - s].astype(np.uint16)
+            elif head == 2:
+                d = acc[idx - s].astype(np.uint16)
+                for j in range(head, self.width):
+                    d += np.bitwise_count(np.bitwise_xor(self.words[j, idx], q[j]))
+            else:
+                d = self.distances(q, idx)
+            if self.width > 1:
+                ok = d <= radius
+                idx, d = idx[ok], d[ok]
+            found_ids.append(idx)
+            found_d.append(d)
+        if not found_ids:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        return np.concatenate(found_ids), np.concatenate(found_d)
+
+    def _spans(self) -> list[tuple[int, int]]:
+        n = len(self)
+        t = _threads() if n >= THREAD_MIN else 1
+        step = -(-n // t)
+        return [(s, min(n, s + step)) for s in range(0, n, step)]
+
+    # -- queries -------------------------------------------------------------------
+    def within(self, query, radius: int) -> tuple[np.ndarray, np.ndarray]:
+        """All codes at distance <= radius, ordered by (distance, position)."""
+        if len(self) == 0 or radius < 0:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        q = query_words(query, self.width)
+        radius = min(int(radius), self.bits)
+        found = None
+        if len(self) >= MIH_MIN and radius // (4 * self.width) <= MIH_BLOCK_RADIUS:
+            found = self._mih_within(q, radius)
+        if found is not None:
+            ids, d = found
+        else:
+            ids, d = self._scan_all(q, radius)
+        order = np.lexsort((ids, d))
+        return ids[order], d[order]
+
+    def _scan_all(self, q: np.ndarray, radius: int):
+        spans = self._spans()
+        if len(spans) == 1:
+            ids, d = self._scan(q, radius, *spans[0])
+        else:
+            futures = [_executor().submit(self._scan, q, radius, lo, hi) for lo, hi in spans]
+            parts = [f.result() for f in futures]
+            ids = np.concatenate([p[0] for p in parts])
+            d = np.concatenate([p[1] for p in parts])
+        return ids, d
+
+    def nearest(
+        self, query, k: int, max_distance: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """The k closest codes (ties broken by position), optionally within max_distance."""
+        if k <= 0 or len(self) == 0:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        limit = self.bits if max_distance is None else min(int(max_distance), self.bits)
+        if limit < 0:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        q = query_words(query, self.width)
+        blocks = 4 * self.width
+        if len(self) >= MIH_MIN:
+            # Growing radii through the multi-index hash: once k codes lie within r,
+            # the k nearest all do, so the answer is exact.
+            # Wide codes stop early: their k-th neighbour is usually far (scan instead).
+            for block_radius in range(MIH_BLOCK_RADIUS + 1 if self.width == 1 else 2):
+                r = min(limit, blocks * (block_radius + 1) - 1)
+                found = self._mih_within(q, r)
+                if found is None:
+                    break
+                ids, d = found
+                if len(ids) >= k or r == limit:
+                    order = np.lexsort((ids, d))[:k]
+                    return ids[order], d[order]
+        radius = limit
+        if len(self) > 4 * k and radius > 0:
+            # The k-th smallest distance over a sample bounds the k-th over all codes.
+            sample = np.unique(
+                np.linspace(0, len(self) - 1, num=min(len(self), max(64 * k, 4096))).astype(
+                    np.int64
+                )
+            )
+            d = self.distances(q, sample)
+            radius = min(radius, int(np.partition(d, k - 1)[k - 1]))
+        ids, d = self.within(q, radius)
+        return ids[:k], d[:k]

@@ -1,0 +1,530 @@
+"""Reference sets of images and fast near-duplicate search over them.
+
+A reference set (training data, an opt-out registry, a newsroom's archive) is a named
+group of images stored in SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256),
+the fingerprints of a few crops of each image (so cropped copies still match), an
+optional CLIP embedding and free metadata (source URL, licence, opt-out...).
+
+:class:`ReferenceIndex` adds and removes images, and searches: each set is loaded from
+SQLite once per process into numpy arrays (:mod:`detect.hamming`), and reloaded only
+when the set changes (every change stamps the set with a new version).
+
+Reading and fingerprinting the images lives in :mod:`detect.index_inputs`; the
+in-memory set and the match rule in :mod:`detect.index_search`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from detect.index_inputs import (  # noqa: F401  (re-exported: part of this module's API)
+    CROPS,
+    VARIANT,
+    crop_fingerprints,
+    fingerprint_many,
+    iter_image_paths,
+    read_sources,
+)
+from detect.index_search import (  # noqa: F401
+    CLIP_MATCH,
+    DEFAULT_LIMITS,
+    KINDS,
+    LoadedSet,
+    match_set,
+    rank,
+    resolve_limits,
+)
+from policies.errors import BadInput, ConfigError, ProvkitError
+from policies.workspace import connect, migrate
+from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_image
+
+# -- values -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RefSet:
+    """A reference set and its size."""
+
+    name: str
+    label: str | None
+    protected: bool
+    description: str | None
+    created: str
+    items: int
+    with_clip: int = 0
+    clip_model: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "protected": self.protected,
+            "description": self.description,
+            "created": self.created,
+            "items": self.items,
+            "with_clip": self.with_clip,
+            "clip_model": self.clip_model,
+        }
+
+
+@dataclass(frozen=True)
+class AddReport:
+    """What one ``add`` did: counts, and the files that could not be used (with why)."""
+
+    set: str
+    added: int
+    already_present: int
+    errors: tuple[tuple[str, str], ...]
+    seconds: float
+    clip_model: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "set": self.set,
+            "added": self.added,
+            "already_present": self.already_present,
+            "failed": len(self.errors),
+            "errors": [{"path": p, "reason": r} for p, r in self.errors],
+            "seconds": round(self.seconds, 3),
+            "clip_model": self.clip_model,
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """One reference item close to the query, and why it counts as a duplicate.
+
+    ``kind`` is the strongest signal that matched (pdq, phash, dhash, clip) and
+    ``distance`` its value (bits; for clip, 1 - cosine similarity). ``distances``
+    holds every hash distance (the closest over the item's crops).
+    """
+
+    set: str
+    item_id: int
+    path: str
+    kind: str
+    distance: float
+    distances: dict
+    clip_similarity: float | None
+    protected: bool
+    label: str | None
+    added: str
+    sha256: str = ""
+    exact: bool = False
+    metadata: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "set": self.set,
+            "item_id": self.item_id,
+            "path": self.path,
+            "kind": self.kind,
+            "distance": self.distance,
+            "distances": dict(self.distances),
+            "clip_similarity": self.clip_similarity,
+            "protected": self.protected,
+            "label": self.label,
+            "added": self.added,
+            "sha256": self.sha256,
+            "exact": self.exact,
+            "metadata": dict(self.metadata),
+        }
+
+
+# -- storage ------------------------------------------------------------------------------
+
+
+def _v1(db) -> None:
+    db.execute(
+        """CREATE TABLE ref_sets (
+            name TEXT PRIMARY KEY, label TEXT, protected INTEGER NOT NULL DEFAULT 0,
+            description TEXT, created TEXT NOT NULL, version TEXT NOT NULL, clip_spec TEXT)"""
+    )
+    db.execute(
+        """CREATE TABLE ref_items (
+            id INTEGER PRIMARY KEY, set_name TEXT NOT NULL REFERENCES ref_sets(name),
+            path TEXT NOT NULL, sha256 TEXT NOT NULL, phash INTEGER NOT NULL,
+            dhash INTEGER NOT NULL, pdq BLOB NOT NULL, pdq_quality INTEGER NOT NULL,
+            variants BLOB NOT NULL DEFAULT x'', clip BLOB, clip_model TEXT,
+            metadata TEXT NOT NULL DEFAULT '{}', added TEXT NOT NULL,
+            UNIQUE (set_name, sha256))"""
+    )
+    db.execute("CREATE INDEX ref_items_set ON ref_items(set_name, id)")
+
+
+MIGRATIONS = [_v1]
+
+
+def _signed(v: int) -> int:
+    return v - (1 << 64) if v >= 1 << 63 else v
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+_CACHE: dict[tuple[str, str], LoadedSet] = {}
+
+
+class _AddBatch:
+    """Fingerprinted images waiting to be embedded (if asked) and written to one set."""
+
+    def __init__(self, index: ReferenceIndex, name: str, clip, metadata: dict, per_item: dict):
+        self.index, self.name, self.clip = index, name, clip
+        self.metadata, self.per_item = metadata, per_item
+        self.pending: list[tuple] = []
+        self.errors: list[tuple[str, str]] = []
+        self.added = self.present = 0
+        self.model = None
+        self.model_id: str | None = None
+
+    def _load_model(self) -> None:
+        """The CLIP model, loaded on first use (after the worker processes have started)."""
+        from detect.clip import load_model
+
+        self.model = load_model(self.clip) if isinstance(self.clip, str) else self.clip
+        self.model_id = self.model.model_id
+        db = self.index.db
+        other = db.execute(
+            "SELECT clip_model FROM ref_items WHERE set_name = ? AND clip_model IS NOT NULL "
+            "AND clip_model != ? LIMIT 1",
+            [self.name, self.model_id],
+        ).fetchone()
+        if other:
+            raise ConfigError(
+                f"set {self.name!r} holds embeddings of {other[0]}, not {self.model_id}; "
+                "use that model or a new set"
+            )
+        with db.conn:
+            db.execute(
+                "UPDATE ref_sets SET clip_spec = ? WHERE name = ?", [self.model.spec, self.name]
+            )
+
+    def _embed(self) -> list[bytes | None]:
+        if self.clip is None or not self.pending:
+            return [None] * len(self.pending)
+        if self.model is None:
+            self._load_model()
+        vectors, failed = self.model.embed_many([r[1] for r in self.pending])
+        for i in sorted(failed, reverse=True):
+            err = failed[i]
+            reason = err.reason if isinstance(err, ProvkitError) else str(err)
+            self.errors.append((self.pending[i][1], reason))
+            del self.pending[i]
+        vectors = np.delete(vectors, sorted(failed), axis=0)
+        return [v.astype(np.float32).tobytes() for v in vectors]
+
+    def flush(self) -> None:
+        embeddings = self._embed()
+        db, now = self.index.db, _now()
+        with db.conn:
+            for (_, path, fpj, variants), emb in zip(self.pending, embeddings):
+                fp = Fingerprint.from_json(fpj)
+                meta = {**self.metadata, **self.per_item.get(path, {})}
+                cur = db.execute(
+                    """INSERT OR IGNORE INTO ref_items
+                       (set_name, path, sha256, phash, dhash, pdq, pdq_quality, variants,
+                        clip, clip_model, metadata, added)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [
+                        self.name,
+                        str(Path(path).resolve()),
+                        fp.sha256,
+                        _signed(fp.phash),
+                        _signed(fp.dhash),
+                        fp.pdq,
+                        fp.pdq_quality,
+                        variants,
+                        emb,
+                        self.model_id if emb else None,
+                        json.dumps(meta, sort_keys=True),
+                        now,
+                    ],
+                )
+                if cur.rowcount:
+                    self.added += 1
+                    continue
+                self.present += 1
+                if emb is not None:  # already present: attach the embedding it lacked
+                    db.execute(
+                        "UPDATE ref_items SET clip = ?, clip_model = ? "
+                        "WHERE set_name = ? AND sha256 = ?",
+                        [emb, self.model_id, self.name, fp.sha256],
+                    )
+            self.index._touch(self.name)
+        self.pending = []
+
+
+class ReferenceIndex:
+    """Reference sets in a provkit database; add, list, remove, and search them."""
+
+    def __init__(self, db=None):
+        self.db = connect(db) if db is None or isinstance(db, (str, os.PathLike)) else db
+        migrate(self.db, "detect.index", MIGRATIONS)
+        row = self.db.execute("PRAGMA database_list").fetchone()
+        self._key = row[2] or f"memory:{id(self.db)}"
+
+    # -- sets -------------------------------------------------------------------------
+    def sets(self) -> list[RefSet]:
+        rows = self.db.execute(
+            """SELECT s.name, s.label, s.protected, s.description, s.created,
+                      COUNT(i.id), COUNT(i.clip), MAX(i.clip_model)
+               FROM ref_sets s LEFT JOIN ref_items i ON i.set_name = s.name
+               GROUP BY s.name ORDER BY s.name"""
+        ).fetchall()
+        return [RefSet(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+
+    def set_names(self) -> list[str]:
+        return [r[0] for r in self.db.execute("SELECT name FROM ref_sets ORDER BY name")]
+
+    def get_set(self, name: str) -> RefSet:
+        for s in self.sets():
+            if s.name == name:
+                return s
+        raise BadInput(f"no reference set named {name!r}" + self._known())
+
+    def _known(self) -> str:
+        names = self.set_names()
+        return f" (sets: {', '.join(names)})" if names else " (there are no sets yet)"
+
+    def stats(self, name: str) -> dict:
+        """Size and fingerprint health of one set."""
+        s = self.get_set(name)
+        row = self.db.execute(
+            """SELECT COUNT(*), SUM(pdq_quality < ?), AVG(pdq_quality), SUM(LENGTH(variants)) / ?,
+                      MIN(added), MAX(added), COUNT(DISTINCT clip_model)
+               FROM ref_items WHERE set_name = ?""",
+            [PDQ_MIN_QUALITY, VARIANT.itemsize, name],
+        ).fetchone()
+        return {
+            **s.to_json(),
+            "low_quality_pdq": row[1] or 0,
+            "mean_pdq_quality": round(row[2], 1) if row[2] is not None else None,
+            "crop_fingerprints": int(row[3] or 0),
+            "first_added": row[4],
+            "last_added": row[5],
+            "clip_models": row[6],
+        }
+
+    def _touch(self, name: str) -> None:
+        self.db.execute(
+            "UPDATE ref_sets SET version = ? WHERE name = ?", [secrets.token_hex(8), name]
+        )
+
+    def create_set(self, name: str, *, label=None, protected=False, description=None) -> None:
+        """Create a set, or update its label/protected/description if it exists."""
+        if not name or not name.strip():
+            raise BadInput("a reference set needs a name")
+        with self.db.conn:
+            self.db.execute(
+                """INSERT INTO ref_sets (name, label, protected, description, created, version)
+                   VALUES (?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET
+                     label = COALESCE(excluded.label, label),
+                     protected = MAX(protected, excluded.protected),
+                     description = COALESCE(excluded.description, description)""",
+                [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8)],
+            )
+
+    def remove(self, name: str, items: Iterable[int | str] | None = None) -> int:
+        """Remove a whole set, or only the given items (ids or paths). Returns items removed."""
+        self.get_set(name)
+        with self.db.conn:
+            if items is None:
+                n = self.db.execute("DELETE FROM ref_items WHERE set_name = ?", [name]).rowcount
+                self.db.execute("DELETE FROM ref_sets WHERE name = ?", [name])
+            else:
+                n = 0
+                for item in items:
+                    col = "id" if isinstance(item, int) or str(item).isdigit() else "path"
+                    value = int(item) if col == "id" else str(Path(item).resolve())
+                    n += self.db.execute(
+                        f"DELETE FROM ref_items WHERE set_name = ? AND {col} = ?", [name, value]
+                    ).rowcount
+                self._touch(name)
+        _CACHE.pop((self._key, name), None)
+        return n
+
+    # -- adding -----------------------------------------------------------------------
+    def add(
+        self,
+        name: str,
+        paths: Iterable,
+        *,
+        label: str | None = None,
+        protected: bool = False,
+        description: str | None = None,
+        clip=None,
+        metadata: dict | None = None,
+        item_metadata: dict | None = None,
+        crops: bool = True,
+        workers: int | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> AddReport:
+        """Fingerprint images into a set (created if new); bad files are reported, not fatal.
+
+        ``clip`` is a loaded :class:`detect.clip.ClipModel` or a spec to load; ``metadata``
+        applies to every item, ``item_metadata`` maps a path to its own extra fields.
+        Images already in the set (same SHA-256) are counted, not added twice.
+        """
+        t0 = time.perf_counter()
+        self.create_set(name, label=label, protected=protected, description=description)
+        batch = _AddBatch(
+            self,
+            name,
+            clip,
+            dict(metadata or {}),
+            {str(k): v for k, v in (item_metadata or {}).items()},
+        )
+        jobs = [str(p) for p in paths]
+        # Rows are written as results arrive (256 at a time), so memory stays flat and an
+        # interrupted run keeps what it did; a rerun skips those (same SHA-256).
+        for result in fingerprint_many(jobs, crops=crops, workers=workers, progress=progress):
+            if result[0] == "error":
+                batch.errors.append((result[1], result[2]))
+                continue
+            batch.pending.append(result)
+            if len(batch.pending) >= 256:
+                batch.flush()
+        batch.flush()
+        _CACHE.pop((self._key, name), None)
+        return AddReport(
+            name,
+            batch.added,
+            batch.present,
+            tuple(batch.errors),
+            time.perf_counter() - t0,
+            batch.model_id,
+        )
+
+    # -- loading ----------------------------------------------------------------------
+    def _load(self, name: str) -> LoadedSet:
+        row = self.db.execute("SELECT version FROM ref_sets WHERE name = ?", [name]).fetchone()
+        if row is None:
+            raise BadInput(f"no reference set named {name!r}" + self._known())
+        cached = _CACHE.get((self._key, name))
+        if cached is not None and cached.version == row[0]:
+            return cached
+        loaded = self._read(name, row[0])
+        _CACHE[(self._key, name)] = loaded
+        return loaded
+
+    def _read(self, name: str, version: str) -> LoadedSet:
+        rows = self.db.execute(
+            """SELECT id, phash, dhash, pdq, pdq_quality, variants, clip, clip_model
+               FROM ref_items WHERE set_name = ? ORDER BY id""",
+            [name],
+        ).fetchall()
+        return LoadedSet.from_rows(version, rows)
+
+    # -- search -----------------------------------------------------------------------
+    def search(
+        self, query, *, sets: Iterable[str] | None = None, max_distance=None, k: int = 10, clip=None
+    ) -> list[Match]:
+        """Reference items that are near-duplicates of ``query``, closest first.
+
+        ``query`` is a path, a PIL image or a :class:`Fingerprint`. An item matches when
+        its PDQ is within the PDQ limit, or its pHash and dHash both are within theirs
+        (on the image or one of its crops), or its CLIP similarity reaches the CLIP
+        limit. ``max_distance`` is the pHash limit in bits (the dHash and PDQ limits
+        scale with it from the defaults 10, 12 and 31) or a dict per kind
+        (``{"pdq": 20, "clip": 0.9}``).
+        ``clip``: None uses the model a set was embedded with (if the query is an
+        image), False skips CLIP, or a model or spec to use.
+        """
+        limits = resolve_limits(max_distance)
+        fp, image = self._query(query)
+        names = list(sets) if sets else self.set_names()
+        matches: list[Match] = []
+        for name in names:
+            loaded = self._load(name)
+            info = self.db.execute(
+                "SELECT label, protected, clip_spec FROM ref_sets WHERE name = ?", [name]
+            ).fetchone()
+            qclip = self._query_clip(loaded, image, clip, info[2])
+            exact = []
+            if fp.sha256:
+                exact = [
+                    r[0]
+                    for r in self.db.execute(
+                        "SELECT id FROM ref_items WHERE set_name = ? AND sha256 = ?",
+                        [name, fp.sha256],
+                    )
+                ]
+            found = match_set(loaded, fp, qclip, limits, exact)
+            matches += self._details(name, found, info[0], bool(info[1]))
+        matches.sort(key=rank)
+        return matches[:k]
+
+    def _details(self, name: str, found: list[dict], label, protected) -> list[Match]:
+        """Matches with their stored path, hash and metadata (read for these items only)."""
+        if not found:
+            return []
+        ids = [f["item_id"] for f in found]
+        rows = {}
+        for lo in range(0, len(ids), 500):
+            part = ids[lo : lo + 500]
+            marks = ",".join("?" * len(part))
+            for r in self.db.execute(
+                f"SELECT id, path, sha256, metadata, added FROM ref_items WHERE id IN ({marks})",
+                part,
+            ):
+                rows[r[0]] = r
+        out = []
+        for f in found:
+            r = rows.get(f["item_id"])
+            if r is None:  # removed since the set was loaded
+                continue
+            out.append(
+                Match(
+                    set=name,
+                    path=r[1],
+                    sha256=r[2],
+                    metadata=json.loads(r[3] or "{}"),
+                    added=r[4],
+                    protected=protected,
+                    label=label,
+                    **f,
+                )
+            )
+        return out
+
+    def _query(self, query) -> tuple[Fingerprint, object]:
+        if isinstance(query, Fingerprint):
+            return query, None
+        if isinstance(query, Image.Image):
+            return fingerprint_image(query), query
+        if isinstance(query, (str, os.PathLike)):
+            from provenance.fingerprint import fingerprint_file
+
+            return fingerprint_file(query), query
+        raise BadInput(f"cannot search for a {type(query).__name__}")
+
+    def _query_clip(self, loaded: LoadedSet, image, clip, spec) -> np.ndarray | None:
+        if loaded.clip is None or image is None or clip is False:
+            return None
+        from detect.clip import load_model
+
+        if clip is None:
+            if not spec:
+                return None
+            try:
+                clip = load_model(spec)
+            except ConfigError:
+                return None  # the set's model is no longer where it was
+        model = load_model(clip) if isinstance(clip, str) else clip
+        if model.model_id != loaded.clip_model:
+            raise ConfigError(
+                f"this set was embedded with {loaded.clip_model}, not {model.model_id}"
+            )
+        return model.embed_images([image])[0]

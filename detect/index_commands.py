@@ -1,0 +1,297 @@
+"""The ``index`` (add, list, stats, remove) and ``dupes`` commands.
+
+Thin shells over :class:`detect.index.ReferenceIndex`; no logic lives here.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+
+from policies.errors import BadInput, ConfigError, ProvkitError
+from policies.options import db_option, emit, json_option
+
+
+def _index(db_path):
+    from detect.index import ReferenceIndex
+
+    return ReferenceIndex(db_path)
+
+
+def _parse_value(text: str):
+    try:
+        return json.loads(text)
+    except ValueError:
+        return text
+
+
+def _parse_metadata(pairs) -> dict:
+    out = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise BadInput(f"metadata {pair!r} must be KEY=VALUE (e.g. licence=CC-BY-4.0)")
+        out[key] = _parse_value(value)
+    return out
+
+
+@click.group()
+def index():
+    """Manage reference sets for near-duplicate search."""
+
+
+@index.command("add")
+@click.argument("name")
+@click.argument("sources", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--label", help="Label reported with every match (e.g. 'training data').")
+@click.option(
+    "--protected", is_flag=True, help="Mark the set protected (training data, opt-out registry)."
+)
+@click.option("--description", help="What the set holds.")
+@click.option(
+    "--metadata",
+    "-m",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Metadata for every item added (source_url, licence, opt_out=true...). Repeatable.",
+)
+@click.option(
+    "--clip",
+    "clip_spec",
+    metavar="ARCH:WEIGHTS",
+    help="Also store CLIP embeddings from this local model (e.g. ViT-B-32:/models/b32.bin).",
+)
+@click.option(
+    "--no-crops", is_flag=True, help="Skip crop fingerprints (smaller, but crops are missed)."
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(1, 256),
+    help="Processes for fingerprinting (default: all cores).",
+)
+@db_option
+@json_option
+def index_add(
+    name,
+    sources,
+    label,
+    protected,
+    description,
+    metadata,
+    clip_spec,
+    no_crops,
+    workers,
+    db_path,
+    as_json,
+):
+    """Add images to reference set NAME from folders, image files or list files.
+
+    A list file has one path per line (relative to the list file); a .jsonl list has
+    one object per line with "path" and any per-item metadata. Files that cannot be
+    read are reported and skipped; the exit code is then 2.
+    """
+    from detect.index import read_sources
+
+    paths, item_meta = [], {}
+    for source in sources:
+        p, m = read_sources(source)
+        paths += p
+        item_meta.update(m)
+    idx = _index(db_path)
+    with click.progressbar(
+        length=len(paths),
+        label=f"fingerprinting {len(paths)} images",
+        file=sys.stderr,
+        show_pos=True,
+    ) as bar:
+        report = idx.add(
+            name,
+            paths,
+            label=label,
+            protected=protected,
+            description=description,
+            clip=clip_spec,
+            metadata=_parse_metadata(metadata),
+            item_metadata=item_meta,
+            crops=not no_crops,
+            workers=workers,
+            progress=bar.update,
+        )
+    for path, reason in report.errors:
+        click.echo(f"error: {path}: {reason}", err=True)
+
+    def human(r):
+        rate = (r["added"] + r["already_present"] + r["failed"]) / max(r["seconds"], 1e-9)
+        return (
+            f"{r['set']}: added {r['added']}, already present {r['already_present']}, "
+            f"failed {r['failed']} ({r['seconds']:.1f}s, {rate:.0f} images/s)"
+        )
+
+    emit(report.to_json(), as_json, human)
+    if report.errors:
+        sys.exit(2)
+
+
+@index.command("list")
+@db_option
+@json_option
+def index_list(db_path, as_json):
+    """List reference sets."""
+    sets = [s.to_json() for s in _index(db_path).sets()]
+
+    def human(rows):
+        if not rows:
+            return "no reference sets (add one with `provkit index add NAME DIR`)"
+        return "\n".join(
+            f"{r['name']}\t{r['items']} items\t{'protected' if r['protected'] else 'open'}"
+            f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
+            for r in rows
+        )
+
+    emit(sets, as_json, human)
+
+
+@index.command("stats")
+@click.argument("name")
+@db_option
+@json_option
+def index_stats(name, db_path, as_json):
+    """Size and fingerprint health of one reference set."""
+    stats = _index(db_path).stats(name)
+    emit(stats, as_json, lambda d: "\n".join(f"{k + ':':<18} {v}" for k, v in d.items()))
+
+
+@index.command("remove")
+@click.argument("name")
+@click.option(
+    "--item",
+    "items",
+    multiple=True,
+    metavar="ID_OR_PATH",
+    help="Remove only these items (ids or stored paths); default: the whole set.",
+)
+@db_option
+@json_option
+def index_remove(name, items, db_path, as_json):
+    """Remove a reference set, or some of its items."""
+    n = _index(db_path).remove(name, list(items) if items else None)
+    result = {"set": name, "removed_items": n, "removed_set": not items}
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"removed {'set ' + name + ' and ' if r['removed_set'] else ''}"
+            f"{r['removed_items']} item(s)"
+        ),
+    )
+
+
+def _parse_limits(values):
+    if not values:
+        return None
+    limits: dict = {}
+    for v in values:
+        kind, sep, num = v.partition("=")
+        if not sep:
+            try:
+                return float(v) if len(values) == 1 else _bad_limits(values)
+            except ValueError:
+                _bad_limits(values)
+        try:
+            limits[kind] = float(num) if kind == "clip" else int(num)
+        except ValueError:
+            _bad_limits(values)
+    return limits
+
+
+def _bad_limits(values):
+    raise BadInput(
+        f"--max-distance {' '.join(values)}: give one number of bits (pHash/dHash; PDQ "
+        "scales from it) or KIND=VALUE pairs such as pdq=24 phash=8 clip=0.9"
+    )
+
+
+def _human_matches(reports) -> str:
+    lines = []
+    for r in reports:
+        if "error" in r:
+            continue
+        if not r["matches"]:
+            lines.append(f"{r['path']}: no near-duplicates")
+            continue
+        lines.append(f"{r['path']}: {len(r['matches'])} near-duplicate(s)")
+        for m in r["matches"]:
+            d = m["distances"]
+            clip = f" clip={m['clip_similarity']:.3f}" if m["clip_similarity"] is not None else ""
+            tag = " [protected]" if m["protected"] else ""
+            exact = " identical file" if m["exact"] else ""
+            lines.append(
+                f"  {m['set']}#{m['item_id']} {m['path']}  by {m['kind']}: "
+                f"pdq={d['pdq']} phash={d['phash']} dhash={d['dhash']}{clip}{tag}{exact}"
+            )
+    return "\n".join(lines)
+
+
+@click.command("dupes")
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option(
+    "--index", "sets", multiple=True, metavar="NAME", help="Search only this set (repeatable)."
+)
+@click.option(
+    "--max-distance",
+    "max_distance",
+    multiple=True,
+    metavar="BITS|KIND=VALUE",
+    help="Match threshold: pHash bits (dHash and PDQ scale: 10 -> 12, 31), or per "
+    "kind, e.g. pdq=24 phash=8 clip=0.9. Defaults: pdq=31 phash=10 dhash=12 clip=0.95.",
+)
+@click.option(
+    "-k",
+    "k",
+    type=click.IntRange(1, 10_000),
+    default=10,
+    show_default=True,
+    help="Most matches per file.",
+)
+@click.option(
+    "--clip",
+    "clip_spec",
+    metavar="ARCH:WEIGHTS",
+    help="CLIP model for similarity (default: the one the set was embedded with).",
+)
+@click.option(
+    "--no-clip", is_flag=True, help="Skip CLIP similarity even if the set has embeddings."
+)
+@click.option("--fail-on-match", is_flag=True, help="Exit 1 if any file has a near-duplicate.")
+@db_option
+@json_option
+def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_path, as_json):
+    """Find near-duplicates of FILES in the reference sets."""
+    idx = _index(db_path)
+    if not idx.set_names():
+        raise ConfigError(
+            "no reference sets in this workspace; add one with `provkit index add NAME DIR`"
+        )
+    for name in sets:
+        idx.get_set(name)
+    limits = _parse_limits(max_distance)
+    clip = False if no_clip else clip_spec
+    reports, bad = [], 0
+    for f in files:
+        try:
+            matches = idx.search(f, sets=list(sets) or None, max_distance=limits, k=k, clip=clip)
+            reports.append({"path": str(f), "matches": [m.to_json() for m in matches]})
+        except ProvkitError as e:
+            if not isinstance(e, BadInput) or e.path is None:
+                raise
+            bad += 1
+            click.echo(f"error: {e}", err=True)
+            reports.append({"path": str(f), "error": e.reason, "matches": []})
+    emit(reports, as_json, _human_matches)
+    if bad:
+        sys.exit(2)
+    if fail_on_match and any(r["matches"] for r in reports):
+        sys.exit(1)

@@ -1,0 +1,126 @@
+"""Hamming search returns exactly what a brute-force scan returns, on any data."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from detect import hamming
+from detect.hamming import HammingCodes
+
+
+def brute_force(codes: list[int], query: int, radius: int):
+    pairs = sorted(((query ^ c).bit_count(), i) for i, c in enumerate(codes))
+    return [(i, d) for d, i in pairs if d <= radius]
+
+
+def as_words(values: list[int], words: int) -> np.ndarray:
+    return np.array(
+        [[(v >> (64 * j)) & (2**64 - 1) for v in values] for j in range(words)], np.uint64
+    )
+
+
+def query_words(value: int, words: int) -> np.ndarray:
+    return np.array([(value >> (64 * j)) & (2**64 - 1) for j in range(words)], np.uint64)
+
+
+@st.composite
+def code_sets(draw, words):
+    bits = 64 * words
+    base = draw(st.lists(st.integers(0, 2**bits - 1), min_size=1, max_size=6))
+    # Clusters of near-identical codes (as real hashes are), plus exact repeats.
+    n = draw(st.integers(1, 300))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    codes = []
+    for _ in range(n):
+        c = base[rng.integers(len(base))]
+        for b in rng.choice(bits, rng.integers(0, bits // 3 + 1), replace=False):
+            c ^= 1 << int(b)
+        codes.append(c)
+    query = base[0]
+    for b in rng.choice(bits, draw(st.integers(0, bits // 4)), replace=False):
+        query ^= 1 << int(b)
+    return codes, query
+
+
+@pytest.fixture(params=[False, True], ids=["scan", "multi-index"])
+def multi_index(request, monkeypatch):
+    """Run each test through the plain scan and through the multi-index hash."""
+    monkeypatch.setattr(hamming, "MIH_MIN", 0 if request.param else 10**12)
+    monkeypatch.setattr(hamming, "CHUNK", 64)  # several chunks even for small sets
+    return request.param
+
+
+@pytest.mark.parametrize("words", [1, 4])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_range_search_equals_brute_force(multi_index, words, data):
+    codes, query = data.draw(code_sets(words))
+    radius = data.draw(st.integers(0, 64 * words))
+    index = HammingCodes(as_words(codes, words))
+    ids, d = index.within(query_words(query, words), radius)
+    assert list(zip(ids.tolist(), d.tolist())) == brute_force(codes, query, radius)
+
+
+@pytest.mark.parametrize("words", [1, 4])
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(data=st.data())
+def test_nearest_equals_brute_force(multi_index, words, data):
+    codes, query = data.draw(code_sets(words))
+    k = data.draw(st.integers(1, 20))
+    limit = data.draw(st.one_of(st.none(), st.integers(0, 64 * words)))
+    index = HammingCodes(as_words(codes, words))
+    ids, d = index.nearest(query_words(query, words), k, limit)
+    want = brute_force(codes, query, 64 * words if limit is None else limit)[:k]
+    assert list(zip(ids.tolist(), d.tolist())) == want
+
+
+def test_threads_split_large_sets_without_changing_results(monkeypatch):
+    rng = np.random.default_rng(3)
+    codes = rng.integers(0, 2**64, 5000, dtype=np.uint64, endpoint=False)
+    codes[4000] = codes[10] ^ np.uint64(0b1011)
+    index = HammingCodes(codes)
+    one = index.within(int(codes[10]), 12)
+    monkeypatch.setattr(hamming, "THREAD_MIN", 0)
+    monkeypatch.setattr(hamming, "CHUNK", 256)
+    two = index.within(int(codes[10]), 12)
+    assert np.array_equal(one[0], two[0]) and np.array_equal(one[1], two[1])
+    assert 4000 in one[0].tolist() and one[0][0] == 10
+
+
+def test_query_of_the_wrong_width_is_refused():
+    index = HammingCodes(np.zeros((4, 3), np.uint64))
+    with pytest.raises(ValueError):
+        index.within(5, 3)
+    with pytest.raises(ValueError):
+        index.within(b"\x00" * 8, 3)
+
+
+def test_empty_index_finds_nothing():
+    index = HammingCodes(np.zeros(0, np.uint64))
+    assert index.within(1, 64)[0].size == 0
+    assert index.nearest(1, 5)[0].size == 0
+
+
+@pytest.mark.parametrize("words,radius", [(1, 8), (1, 15), (4, 31), (4, 7)])
+def test_multi_index_hash_answers_without_scanning(words, radius):
+    rng = np.random.default_rng(words * 100 + radius)
+    codes = rng.integers(0, 2**64, (words, 20_000), dtype=np.uint64, endpoint=False)
+    index = HammingCodes(codes)
+    for pick in range(20):
+        q = codes[:, pick].copy()
+        for b in rng.choice(64 * words, radius, replace=False):  # exactly at the radius
+            q[b // 64] ^= np.uint64(1) << np.uint64(b % 64)
+        found = index._mih_within(q, radius)
+        assert found is not None, "the multi-index hash gave up on uniform data"
+        full = index.distances(q)
+        want = np.flatnonzero(full <= radius)
+        assert sorted(found[0].tolist()) == want.tolist()
+        assert pick in found[0].tolist()
