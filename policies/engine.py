@@ -11,12 +11,15 @@ in the decision's reasons.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass, replace
 from datetime import datetime, timezone
+from itertools import compress
 
 import cel
 
 from policies.errors import BadInput, Refused
+from policies.expressions import CONTEXT_ROOTS, flatten_paths
 from policies.pack import POINTS, PRECEDENCE, Pack, load_pack
 
 _RANK = {outcome: i for i, outcome in enumerate(PRECEDENCE)}
@@ -164,49 +167,281 @@ def _error_text(e: Exception) -> str:
 def evaluate(pack: Pack | str, point: str, context: dict | None) -> Decision:
     """Decide without recording: the pure function ``decide`` audits."""
     pack = load_pack(pack)
+    rules = pack.by_point.get(point, ())
+    plan = _fast_plan(pack, point) if rules else None
+    if plan is not None:
+        if context is None:
+            context = {}
+        elif not isinstance(context, dict):
+            raise BadInput(f"a decision context must be a mapping, not {type(context).__name__}")
+        hits = plan.run(pack, point, context)
+        if hits is not None:
+            return _combine(pack, point, hits)
+    return _combine(pack, point, _per_rule(pack, point, context))
+
+
+def _per_rule(pack: Pack, point: str, context: dict | None) -> list[tuple]:
+    """The rules that matched or failed, ``(rule, True or the error, detail)``, in pack
+    order, evaluating each rule on its own against the full context."""
     variables = build_context(pack, point, context)
     rules = pack.by_point.get(point, ())
-    cel_context = cel.Context(variables=variables, functions=pack.functions) if rules else None
-    matched, reasons, labels, failed = [], [], [], []
-    best = None
-    for rule in rules:
+    if not rules:
+        return []
+    cel_context = cel.Context(variables=variables, functions=pack.functions)
+    return _each(((r, r.program, r.detail_program) for r in rules), cel_context)
+
+
+def _each(rules, cel_context) -> list[tuple]:
+    """Evaluate ``(rule, condition, detail)`` programs one by one: matches and failures."""
+    hits = []
+    for rule, condition, detail in rules:
         try:
-            value = rule.program.execute(cel_context)
+            value = condition.execute(cel_context)
             if value is not True and value is not False:
                 raise TypeError(f"condition gave {value!r}, not true or false")
         except Exception as e:  # noqa: BLE001 - any evaluation error fails closed
-            outcome = pack.fail_closed
-            matched.append(rule.id)
-            failed.append(rule.id)
-            reasons.append(f"{rule.reason} [could not evaluate: {_error_text(e)}; "
-                           f"failing closed: {outcome}]")
-            if best is None or _RANK[outcome] < _RANK[best]:
-                best = outcome
+            hits.append((rule, e, None))
             continue
-        if not value:
-            continue
+        if value:
+            hits.append((rule, True, _detail(detail, cel_context)))
+    return hits
+
+
+def _detail(program, cel_context):
+    if program is None:
+        return None
+    try:
+        return program.execute(cel_context)
+    except Exception:  # noqa: BLE001 - a detail is decoration, never a decision
+        return None
+
+
+def _combine(pack: Pack, point: str, hits) -> Decision:
+    """The decision from the rules that matched or failed (``_per_rule``'s list)."""
+    matched, reasons, labels, failed = [], [], [], []
+    best = None
+    for rule, value, detail in hits:
         matched.append(rule.id)
-        reason = rule.reason
-        if rule.detail_program is not None:
-            try:
-                detail = rule.detail_program.execute(cel_context)
-            except Exception:  # noqa: BLE001 - a detail is decoration, never a decision
-                detail = None
+        if value is not True:
+            outcome = pack.fail_closed
+            failed.append(rule.id)
+            reasons.append(f"{rule.reason} [could not evaluate: {_error_text(value)}; "
+                           f"failing closed: {outcome}]")
+        else:
+            outcome = rule.outcome
+            reason = rule.reason
             if isinstance(detail, (list, tuple)):
                 detail = ", ".join(str(d) for d in detail)
             if detail not in (None, ""):
                 reason = f"{reason} ({detail})"
-        reasons.append(reason)
-        if rule.label and rule.label not in labels:
-            labels.append(rule.label)
-        if best is None or _RANK[rule.outcome] < _RANK[best]:
-            best = rule.outcome
+            reasons.append(reason)
+            if rule.label and rule.label not in labels:
+                labels.append(rule.label)
+        if best is None or _RANK[outcome] < _RANK[best]:
+            best = outcome
     if best is None:
         best = pack.default
         reasons.append(f"no rule matched at {point}; the pack's default is {best}")
     return Decision(outcome=best, labels=tuple(labels), matched_rules=tuple(matched),
                     reasons=tuple(reasons), pack=pack.name, pack_version=pack.digest,
                     point=point, failed_rules=tuple(failed))
+
+
+# ---------------------------------------------------------------- the fast path
+# Converting the context into CEL values is most of a decision's cost, and the library
+# pays about a microsecond for every map key. So each field path the rules read
+# (``asset.c2pa.state``) is compiled into a variable of its own that holds just the value
+# at the end of the path, filled in as ``build_context`` would fill it, and all of a
+# point's conditions run as one CEL program. Once every path resolves, the rules see the
+# values they would read on the full context, so they give the same results: when the
+# one program fails (a rule errors or gives a non-boolean), the rules run one by one on
+# the same values to find which failed and why. When a path does not resolve (an
+# undocumented field that is absent, an object of the wrong type) or a value cannot be
+# converted, the decision is made on the full context instead, exactly as before.
+_OBJECT, _LIST, _LEAF, _EXTRA = range(4)
+
+
+def _fold_depth(root: str, fields: tuple) -> int:
+    """How many of ``fields`` lead through documented objects (and one step beyond)."""
+    node, depth = SCHEMA.get(root), 0
+    while depth < len(fields) and isinstance(node, dict) and node:
+        node = node.get(fields[depth], _MISSING)
+        depth += 1
+    return depth
+
+
+@dataclass(frozen=True)
+class _Node:
+    """A documented object the rules read fields of, and how to read them."""
+
+    plain: tuple  # (variable name, key, default): a documented value with a constant default
+    leaves: tuple  # (variable name, key, kind, default): any other value handed to CEL
+    children: tuple  # (key, _Node): documented objects within, read field by field
+    extras: frozenset  # names the rules mention that this object's schema lacks
+
+    def fill(self, obj: dict, values: dict, names: frozenset) -> bool:
+        """Put the leaves' values (as ``build_context`` fills them) into ``values``."""
+        if not obj.keys().isdisjoint(self.extras):
+            return False  # an undocumented key a rule may read as a field
+        for name, key, default in self.plain:
+            values[name] = obj.get(key, default)
+        for name, key, kind, default in self.leaves:
+            value = obj.get(key, _MISSING)
+            if kind == _OBJECT:
+                value = _shape(default, None if value is _MISSING else value, names)
+            elif kind == _LIST:
+                if value is _MISSING or value is None:
+                    value = []
+                elif isinstance(value, (list, tuple)):
+                    value = [_shape(default.item, v, names) for v in value]
+            elif value is _MISSING:
+                if kind == _EXTRA:
+                    return False
+                value = _fresh(default)
+            values[name] = value
+        for key, node in self.children:
+            child = obj.get(key)
+            if child is None:
+                child = {}  # an object left out or null: its fields take defaults
+            elif not isinstance(child, dict):
+                return False
+            if not node.fill(child, values, names):
+                return False
+        return True
+
+
+@dataclass(frozen=True)
+class _FastPlan:
+    """How to decide at one point of one pack without converting the whole context."""
+
+    top: _Node
+    names: frozenset  # every name the point's rules mention
+    functions: dict  # the pack's functions the point's rules call
+    conditions: object  # one CEL program: the list of every rule's condition
+    rules: tuple  # per rule, (the rule, its condition and detail (or None) rewritten)
+
+    def run(self, pack: Pack, point: str, context: dict) -> list[tuple] | None:
+        """The rules that matched, as ``_per_rule`` lists them; None: decide per rule."""
+        names = self.names
+        top = dict(context)
+        top["point"] = point
+        if "params" in names:
+            top["params"] = pack.params
+        if "now" in names:
+            now = context.get("now")
+            top["now"] = parse_time(now) if now is not None else datetime.now(timezone.utc)
+        values: dict = {}
+        if not self.top.fill(top, values, names):
+            return None
+        try:
+            cel_context = cel.Context(variables=values, functions=self.functions)
+        except Exception:  # noqa: BLE001 - a value CEL cannot take: raised per rule
+            return None
+        try:
+            conditions = self.conditions.execute(cel_context)
+        except Exception:  # noqa: BLE001 - a rule failed: find which, and why
+            conditions = None
+        if conditions is None or not set(map(type, conditions)) <= _BOOL:
+            # the same values and operations as on the full context, so the same errors
+            return _each(self.rules, cel_context)
+        return [(rule, True, _detail(detail, cel_context))
+                for rule, _, detail in compress(self.rules, conditions)]
+
+
+_BOOL = {bool}
+_PLANS: dict[int, tuple] = {}  # id(pack) -> (weak reference to the pack, point -> plan)
+
+
+def _fast_plan(pack: Pack, point: str) -> _FastPlan | None:
+    """The point's fast plan (built on first use), or None where the rules need the
+    full context (a comprehension variable named like a context variable, and such)."""
+    cached = _PLANS.get(id(pack))
+    if cached is None or cached[0]() is not pack:
+        cached = _PLANS[id(pack)] = (weakref.ref(pack), {})
+        weakref.finalize(pack, _PLANS.pop, id(pack), None)
+    plans = cached[1]
+    if point not in plans:
+        plans[point] = _build_plan(pack, point) if point in POINTS else None
+    return plans[point]
+
+
+def _build_plan(pack: Pack, point: str) -> _FastPlan | None:
+    """Fold the point's field paths into variables and its conditions into one program;
+    None where a rewritten expression does not read exactly what the original does."""
+    rules = pack.by_point.get(point, ())
+    names = pack.names[point]
+    prefix = "_pk"
+    while any(n.startswith(prefix) for n in names):
+        prefix += "_"
+    folded: dict[tuple, str] = {}
+
+    def rewrite(program):
+        text = flatten_paths(program.source, _fold_depth, folded, prefix)
+        if text is None:
+            return None
+        try:
+            new = cel.compile(text)
+        except ValueError:
+            return None
+        left = set(new.variables()) - set(folded.values())
+        if left & set(CONTEXT_ROOTS) or left - set(program.variables()):
+            return None
+        return new
+
+    rewritten = []
+    for rule in rules:
+        condition = rewrite(rule.program)
+        if condition is None:
+            return None
+        detail = None
+        if rule.detail_program is not None:
+            detail = rewrite(rule.detail_program)
+            if detail is None:
+                return None
+        rewritten.append((rule, condition, detail))
+    try:
+        combined = cel.compile("[" + ", ".join(f"({c.source})" for _, c, _ in rewritten) + "]")
+    except ValueError:
+        return None
+    return _FastPlan(top=_node((), SCHEMA, folded, names, prefix), names=names,
+                     functions={k: f for k, f in pack.functions.items() if k in names},
+                     conditions=combined, rules=tuple(rewritten))
+
+
+def _node(path: tuple, schema: dict, folded: dict, names: frozenset, prefix: str) -> _Node:
+    """The reading plan for the documented object at ``path``, whose schema is ``schema``.
+
+    The fields the rules name but no path reads are handed to CEL all the same, and an
+    undocumented key the rules name sends the decision the per-rule way: either way a
+    value CEL cannot take fails as it does on the full context.
+    """
+    depth = len(path)
+    used = {p[depth] for p in folded if len(p) > depth and p[:depth] == path}
+    for key in schema:
+        if key in names and key not in used:
+            folded.setdefault((*path, key), f"{prefix}{len(folded)}")
+            used.add(key)
+    plain, leaves, children = [], [], []
+    for key in sorted(used, key=str):
+        default = schema.get(key, _MISSING)
+        if (*path, key) in folded:
+            if default is _MISSING:
+                kind = _EXTRA
+            elif isinstance(default, _ListOf):
+                kind = _LIST
+            elif isinstance(default, dict) and default:
+                kind = _OBJECT
+            else:
+                kind = _LEAF
+            if kind == _LEAF and (default is None or isinstance(default, (bool, int, float, str))):
+                plain.append((folded[(*path, key)], key, default))
+            else:
+                leaves.append((folded[(*path, key)], key, kind, default))
+        if isinstance(default, dict) and default and any(
+                len(p) > depth + 1 and p[:depth + 1] == (*path, key) for p in folded):
+            children.append((key, _node((*path, key), default, folded, names, prefix)))
+    return _Node(plain=tuple(plain), leaves=tuple(leaves), children=tuple(children),
+                 extras=frozenset(names - set(schema) - used))
 
 
 def _subject(context) -> str | None:

@@ -3,7 +3,8 @@
 Params are pack constants, so ``params.NAME`` is replaced by the value as a CEL literal
 before compiling (a decision then need not convert them into CEL values). Lint checks
 here find unknown variables, functions and term lists; ``term_functions`` gives the
-functions provkit adds to CEL.
+functions provkit adds to CEL; ``flatten_paths`` rewrites field paths (``asset.c2pa.state``)
+into single variables, so a decision converts only the values at their ends.
 """
 
 from __future__ import annotations
@@ -155,3 +156,61 @@ def term_functions(terms: dict[str, TermList]) -> dict:
         return term_list(name).find(text if isinstance(text, str) else None)
 
     return {"matches_terms": matches_terms, "terms_found": terms_found}
+
+
+_CHAIN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)((?:\s*\.\s*[A-Za-z_]\w*)*)")
+_HAS_OPEN = re.compile(r"\bhas\s*\(\s*$")
+_MESSAGE = re.compile(r"\w\s*\{")
+_BOUND_ROOT = re.compile(r"[(,]\s*(?:" + "|".join(CONTEXT_ROOTS) + r")\s*,")
+
+
+def flatten_paths(expr: str, depth, names: dict[tuple, str], prefix: str) -> str | None:
+    """Replace field paths such as ``asset.c2pa.state`` by single variables.
+
+    For each path rooted at a context variable, ``depth(root, fields)`` says how many of
+    ``fields`` to fold into the variable; the folded path is named in ``names`` (path
+    tuple -> variable name, extended with ``prefix`` + a number for new paths). The
+    rest of the path stays a CEL selection on that variable, so ``has(...)``, method
+    calls and indexing keep their meaning. Returns the new text, or None when the
+    expression uses something this rewrite does not handle (comments, message literals,
+    a comprehension variable named like a context variable, an unusual selection).
+    """
+    if any(v in CONTEXT_ROOTS for v in _MACRO_VAR.findall(expr)) or _BOUND_ROOT.search(expr):
+        return None  # a name that may be a comprehension variable shadowing the context
+    pieces: list[tuple[bool, str]] = []  # (is code, text)
+    pos = 0
+    for m in _STRING.finditer(expr):
+        pieces += [(True, expr[pos:m.start()]), (False, m.group(0))]
+        pos = m.end()
+    pieces.append((True, expr[pos:]))
+    out: list[str] = []
+    for is_code, text in pieces:
+        if not is_code:
+            out.append(text)
+            continue
+        if "//" in text or _MESSAGE.search(text) or "`" in text:
+            return None
+        done = 0
+        for m in _CHAIN.finditer(text):
+            root = m.group(1)
+            if root not in CONTEXT_ROOTS:
+                continue
+            head = text[:m.start()].rstrip()
+            if head.endswith("."):
+                return None
+            written = [f.strip() for f in m.group(2).split(".")[1:]]
+            fields = written
+            if text[m.end():].lstrip().startswith("("):
+                if not fields:
+                    return None
+                fields = fields[:-1]  # the last name is a method call, not a field
+            if _HAS_OPEN.search(head):
+                if not fields:
+                    return None
+                fields = fields[:-1]  # has() tests its last selection: keep it
+            keep = depth(root, tuple(fields))
+            var = names.setdefault((root, *fields[:keep]), f"{prefix}{len(names)}")
+            out.append(text[done:m.start()] + var + "".join("." + f for f in written[keep:]))
+            done = m.end()
+        out.append(text[done:])
+    return "".join(out)
