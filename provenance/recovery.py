@@ -30,6 +30,8 @@ FINGERPRINT_ALG = "io.provkit.fingerprint.pdq-phash"
 #: Codes a standalone manifest store always reports: its hard binding needs the original bytes.
 HARD_BINDING_CODES = ("assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
                       "assertion.boxesHash.mismatch", "assertion.collectionHash.mismatch")
+#: ``decoded`` default of :meth:`SoftBindingResolver.match_by_content`: decode it there.
+NOT_DECODED = object()
 
 
 def _watermark():
@@ -84,16 +86,20 @@ class SoftBindingResolver:
         return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
                       method="watermark", confidence=1.0)]
 
-    def match_by_content(self, image: Image.Image, *, max_results: int = 5) -> list[Match]:
-        """Entries matching the pixels: the watermark's asset id, else fingerprints."""
-        wm = _watermark()
-        if wm is not None:
-            decoded = wm.decode(image)
-            if decoded is not None and decoded.third_party is None:
-                asset = self.ledger.get(decoded.payload.hex())
-                if asset is not None:
-                    return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
-                                  method="watermark", confidence=float(decoded.confidence))]
+    def match_by_content(self, image: Image.Image, *, max_results: int = 5,
+                         decoded=NOT_DECODED) -> list[Match]:
+        """Entries matching the pixels: the watermark's asset id, else fingerprints.
+
+        ``decoded``: the watermark the caller already read from ``image`` (the
+        ``watermark.decode`` result, None for no mark), so it is not decoded twice."""
+        if decoded is NOT_DECODED:
+            wm = _watermark()
+            decoded = wm.decode(image) if wm is not None else None
+        if decoded is not None and decoded.third_party is None:
+            asset = self.ledger.get(decoded.payload.hex())
+            if asset is not None:
+                return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
+                              method="watermark", confidence=float(decoded.confidence))]
         from provenance.fingerprint import fingerprint_image
 
         fp = fingerprint_image(image)
@@ -155,18 +161,18 @@ def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
 
 def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = True,
                    image: Image.Image | None = None):
-    """Turn an ``absent`` report into ``recovered`` when the ledger knows the pixels."""
+    """Turn an ``absent`` report into ``recovered`` when the ledger knows the pixels.
+
+    ``image``: the file's decoded pixels, if the caller has them. The watermark is
+    decoded once, here, and handed to the resolver."""
     from provenance.verify import explain, report_from_store, trust_pem
 
     image = image if image is not None else imageio.open_image(report.path)
     wm = _watermark()
-    mark = None
-    if wm is not None:
-        decoded = wm.decode(image)
-        if decoded is not None:
-            mark = decoded.to_json()
+    decoded = wm.decode(image) if wm is not None else None
+    mark = decoded.to_json() if decoded is not None else None
     resolver = SoftBindingResolver(db)
-    matches = resolver.match_by_content(image)
+    matches = resolver.match_by_content(image, decoded=decoded)
     if not matches:
         notes = list(report.explanation)
         if mark and not mark.get("third_party"):

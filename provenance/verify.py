@@ -12,10 +12,12 @@ workspace's own development CA, so a workspace trusts what it signed itself.
 
 from __future__ import annotations
 
+import functools
+import itertools
 import json
 import mmap
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from policies.errors import BadInput
@@ -233,30 +235,81 @@ def _asset_id(manifest: dict) -> str | None:
     return data.get("asset_id")
 
 
-def cert_issuers(data: bytes) -> dict:
-    """Serial number (decimal string) -> issuer, for DER certificates embedded in ``data``."""
+#: A DER certificate: SEQUENCE (long form, 2 length bytes) whose first item is a SEQUENCE too.
+_DER_CERT = re.compile(rb"\x30\x82(..)\x30\x82", re.DOTALL)
+_SIGNATURE_LABEL = b"c2pa.signature\x00"
+#: Bytes read past a signature box's stated end: room for the JPEG segment headers
+#: (APP11 + JUMBF repeat) that a box split across segments carries in between.
+_SEGMENT_SLACK = 4096
+
+
+def _signature_boxes(data, end: int):
+    """``(start, stop)`` of each ``c2pa.signature`` JUMBF box in ``data[:end]``, last first.
+
+    The active manifest is the last in a store, so its box is found first, without
+    reading through the thumbnails before it. A box is ``LBox "jumb" LBox "jumd"
+    UUID(16) toggles label``: the label sits 33 bytes after the box start, and the
+    first four bytes give the box length."""
+    pos = data.rfind(_SIGNATURE_LABEL, 0, end)
+    while pos != -1:
+        start = pos - 33
+        if start >= 0 and data[start + 4:start + 8] == b"jumb" and \
+                data[start + 12:start + 16] == b"jumd":
+            length = int.from_bytes(data[start:start + 4], "big")
+            yield start, min(end, start + length + _SEGMENT_SLACK)
+        pos = data.rfind(_SIGNATURE_LABEL, 0, pos)
+
+
+@functools.lru_cache(maxsize=256)
+def _issuer_of(der: bytes) -> tuple[str, str] | None:
+    """``(serial, issuer name)`` of one DER certificate, or None if it is not one."""
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
+    try:
+        cert = x509.load_der_x509_certificate(der)
+    except ValueError:
+        return None
+    names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME) or \
+        cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+    return str(cert.serial_number), names[0].value if names else cert.issuer.rfc4514_string()
+
+
+def cert_issuers(data, end: int | None = None, *, serials=None) -> dict:
+    """Serial number (decimal string) -> issuer, for the certificates in ``data[:end]``.
+
+    Only the manifests' signature boxes are read (the certificate chains live there),
+    the active manifest's first; with ``serials`` (the signers' serial numbers) the
+    search stops once all are found. ``data`` may be bytes or a memory map."""
+    end = len(data) if end is None else end
+    wanted = set(serials) if serials is not None else None
     out = {}
-    for m in re.finditer(rb"\x30\x82(..)\x30\x82", data, re.DOTALL):
-        length = int.from_bytes(m.group(1), "big") + 4
-        try:
-            cert = x509.load_der_x509_certificate(data[m.start(): m.start() + length])
-        except ValueError:
-            continue
-        names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME) or \
-            cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-        out[str(cert.serial_number)] = names[0].value if names else cert.issuer.rfc4514_string()
+    boxes = _signature_boxes(data, end)
+    first = next(boxes, None)
+    for start, stop in [(0, end)] if first is None else itertools.chain([first], boxes):
+        chunk = data[start:stop]
+        for m in _DER_CERT.finditer(chunk):
+            length = int.from_bytes(m.group(1), "big") + 4
+            found = _issuer_of(chunk[m.start(): m.start() + length])
+            if found:
+                out[found[0]] = found[1]
+        if wanted is not None and wanted <= out.keys():
+            break
     return out
 
 
 def report_from_store(path, store: dict, *, state: str, failures: list, remote_url=None,
-                      raw: bytes = b"") -> VerifyReport:
-    """A report from a Reader's JSON (``store``) and the state the SDK gave."""
+                      raw=b"", raw_end: int | None = None) -> VerifyReport:
+    """A report from a Reader's JSON (``store``) and the state the SDK gave.
+
+    ``raw``: the manifest store or file bytes (or a memory map; ``raw_end`` bounds
+    where the manifest can be), for the issuer names in the certificate chains."""
     label = store.get("active_manifest")
-    manifest = store.get("manifests", {}).get(label, {}) if label else {}
-    issuers = cert_issuers(raw) if raw else {}
+    manifests = store.get("manifests") or {}
+    manifest = manifests.get(label, {}) if label else {}
+    serials = {(m.get("signature_info") or {}).get("cert_serial_number")
+               for m in manifests.values()} - {None}
+    issuers = cert_issuers(raw, raw_end, serials=serials) if serials and len(raw) else {}
     return VerifyReport(
         path=str(path), state=state, remote_url=remote_url, manifest_label=label,
         title=manifest.get("title"), signer=_signer(manifest, issuers),
@@ -276,8 +329,8 @@ def _check_complete(path: Path, mime: str, data: bytes) -> None:
         raise BadInput("truncated image data (no PNG end chunk)", path=path)
 
 
-def _jpeg_header(data: bytes) -> bytes:
-    """The JPEG segments before the first top-level start-of-scan (where APP11 JUMBF lives)."""
+def _jpeg_header_end(data) -> int:
+    """Where the JPEG segments before the first start-of-scan end (APP11 JUMBF lives there)."""
     i = 2
     while i + 4 <= len(data) and data[i] == 0xFF:
         marker = data[i + 1]
@@ -287,7 +340,7 @@ def _jpeg_header(data: bytes) -> bytes:
             i += 1
             continue
         i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return data[:i]
+    return min(i, len(data))
 
 
 def _remote_url_from(message: str, data: bytes) -> str | None:
@@ -340,13 +393,8 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> Ver
                             explanation=["The file carries no C2PA manifest."])
     except c2pa.C2paError as e:
         msg = str(e)
-        if msg.startswith("Remote") or "remote manifest" in msg.lower():
-            url = _remote_url_from(msg, data[:1 << 20])
-            why = ("it was not fetched (use --fetch-remote to fetch it)" if not fetch_remote
-                   else f"fetching it failed ({msg})")
-            return VerifyReport(path=str(p), state="absent", remote_url=url,
-                                failures=[] if not fetch_remote else ["manifest.inaccessible"],
-                                explanation=[f"The manifest is stored remotely at {url}; {why}."])
+        if _is_remote_error(c2pa, e):
+            return _remote_report(p, msg, data, fetch_remote)
         if "NotSupported" in msg or "not supported" in msg.lower():
             raise BadInput(f"C2PA cannot read {mime} files", path=p) from None
         return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
@@ -354,18 +402,52 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> Ver
                                           f"({msg.splitlines()[0]}).")])
     try:
         store = json.loads(reader.json())
-        state = (reader.get_validation_state() or "invalid").lower()
         remote_url = reader.get_remote_url() if not reader.is_embedded() else None
     finally:
         reader.close()
+    # Reader.get_validation_state() is this same field of this same JSON (parsed once here).
+    state = (store.get("validation_state") or "invalid").lower()
     failures = _codes(store.get("validation_results"))
-    return report_from_store(p, store, state=state, failures=failures, remote_url=remote_url,
-                             raw=_jpeg_header(data) if mime == "image/jpeg" else data[:])
+    end = _jpeg_header_end(data) if mime == "image/jpeg" else len(data)
+    report = report_from_store(p, store, state=state, failures=failures, remote_url=remote_url,
+                               raw=data, raw_end=end)
+    if remote_url:
+        fetched = f"The manifest was fetched from {remote_url}."
+        report = replace(report, explanation=[fetched, *report.explanation])
+    return report
+
+
+def _is_remote_error(c2pa, error) -> bool:
+    """Whether the SDK refused because the manifest is remote (c2pa-python raises a plain
+    ``C2paError("Remote: must fetch remote manifests from url URL")`` for an unfetched one,
+    and ``"Remote: could not fetch the remote manifest ..."`` when fetching failed)."""
+    typed = getattr(c2pa.C2paError, "RemoteManifest", None)
+    if typed is not None and isinstance(error, typed):
+        return True
+    msg = str(error)
+    return msg.startswith("Remote") or "remote manifest" in msg.lower()
+
+
+def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
+    """``absent`` with the manifest's address: nothing was validated."""
+    url = _remote_url_from(msg, data[:1 << 20])
+    stored = (f"The manifest is stored remotely at {url}" if url else
+              "The manifest is stored remotely (the file does not say where)")
+    if fetch_remote:
+        why = f"{stored}; fetching it failed ({msg.splitlines()[0]})."
+        return VerifyReport(path=str(p), state="absent", remote_url=url,
+                            failures=["manifest.inaccessible"], explanation=[why])
+    why = f"{stored} and was not fetched (use --fetch-remote)."
+    return VerifyReport(path=str(p), state="absent", remote_url=url, explanation=[why])
 
 
 def verify_file(path, *, trust_anchors=None, fetch_remote: bool = False, db=None,
-                recover: bool = True, trust_local: bool = True) -> VerifyReport:
+                recover: bool = True, trust_local: bool = True, image=None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
+
+    ``image``: the file's pixels when the caller has already decoded them (a PIL
+    image); recovery then uses them instead of decoding the file again. The ledger
+    is only opened when there is something to recover.
 
     Raises BadInput (exit 2) for a file that cannot be read: missing, empty, not an
     image, truncated."""
@@ -375,18 +457,18 @@ def verify_file(path, *, trust_anchors=None, fetch_remote: bool = False, db=None
         return report
     from provenance.recovery import recover_report
 
-    return recover_report(report, db=db, trust_anchors=trust_anchors, trust_local=trust_local)
+    return recover_report(report, db=db, trust_anchors=trust_anchors, trust_local=trust_local,
+                          image=image)
 
 
 def verify(paths, **kwargs) -> list[VerifyReport | BadInput]:
     """:func:`verify_file` over many files; an unreadable file yields its error, not a stop.
 
-    A bad trust anchor file raises at once (it concerns every file)."""
-    from provenance.manifest import read_anchor_file
-
-    anchors = kwargs.get("trust_anchors")
-    if anchors is not None and not isinstance(anchors, bytes):
-        kwargs["trust_anchors"] = read_anchor_file(anchors)
+    A bad trust anchor file raises at once (it concerns every file). The anchors
+    (the file plus the local CA) are read once for the whole batch."""
+    kwargs["trust_anchors"] = trust_pem(kwargs.get("trust_anchors"),
+                                        trust_local=kwargs.pop("trust_local", True))
+    kwargs["trust_local"] = False  # already in the PEM above
     out = []
     for p in paths:
         try:

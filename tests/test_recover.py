@@ -48,6 +48,70 @@ def test_unrelated_photo_is_not_recovered(tmp_path, signed_jpeg, photos):
     assert result.exit_code == 1
 
 
+class _Calls:
+    """Counts the calls of a real function and keeps their first arguments."""
+
+    def __init__(self, fn):
+        self.fn, self.args = fn, []
+
+    def __call__(self, first, *args, **kwargs):
+        self.args.append(first)
+        return self.fn(first, *args, **kwargs)
+
+
+def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_jpeg,
+                                                              monkeypatch):
+    from provenance import imageio, watermark
+
+    signed, issued = signed_jpeg  # no watermark: decoded (finds none), then fingerprints
+    copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
+    opened = _Calls(imageio.open_image)
+    decoded = _Calls(watermark.decode)
+    monkeypatch.setattr(imageio, "open_image", opened)
+    monkeypatch.setattr(watermark, "decode", decoded)
+    report = verify_file(copy)
+    assert report.state == "recovered" and report.recovered_by["asset_id"] == issued.asset_id
+    assert len(opened.args) == 1 and len(decoded.args) == 1
+
+
+def test_verify_uses_pixels_the_caller_already_decoded(tmp_path, signed_jpeg, monkeypatch):
+    from provenance import imageio, watermark
+
+    copy = strip_and_degrade(signed_jpeg[0], tmp_path / "shared.jpg")
+    expected = verify_file(copy).to_json()
+    pixels = imageio.open_image(copy)
+    opened = _Calls(imageio.open_image)
+    decoded = _Calls(watermark.decode)
+    monkeypatch.setattr(imageio, "open_image", opened)
+    monkeypatch.setattr(watermark, "decode", decoded)
+    assert verify_file(copy, image=pixels).to_json() == expected
+    assert opened.args == [] and decoded.args == [pixels]
+
+
+@needs_watermark
+def test_watermark_read_by_the_caller_is_not_read_again(tmp_path, photo_path, monkeypatch):
+    from provenance import watermark
+
+    out = tmp_path / "marked.jpg"
+    issued = issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"))
+    copy = strip_and_degrade(out, tmp_path / "shared.jpg", quality=70, scale=0.5)
+    pixels = Image.open(copy)
+    mark = watermark.decode(pixels)
+    assert mark is not None and mark.payload.hex() == issued.asset_id
+    decoded = _Calls(watermark.decode)
+    monkeypatch.setattr(watermark, "decode", decoded)
+    resolver = SoftBindingResolver()
+    (by_mark,) = resolver.match_by_content(pixels, decoded=mark)
+    assert by_mark.method == "watermark" and by_mark.asset_id == issued.asset_id
+    # the caller found no mark: the resolver takes its word and matches by fingerprint
+    by_fingerprint = resolver.match_by_content(pixels, decoded=None)
+    assert [m.method for m in by_fingerprint] == ["fingerprint"]
+    assert by_fingerprint[0].asset_id == issued.asset_id
+    assert decoded.args == []
+    report = verify_file(copy)  # the whole recovery: one decode
+    assert report.recovered_by["method"] == "watermark" and len(decoded.args) == 1
+
+
 def test_no_recover_reports_absent(tmp_path, signed_jpeg):
     signed, _ = signed_jpeg
     copy = strip_and_degrade(signed, tmp_path / "c.jpg")

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import http.server
 import io
 import json
 import subprocess
 import sys
+import threading
 
 import pytest
 from click.testing import CliRunner
@@ -52,19 +56,39 @@ def _claim_changed_under_signature(src, dst):
     return dst
 
 
-def _remote(src, dst):
+REMOTE_URL = "https://manifests.example.org/abc.c2pa"
+
+
+def _remote(src, dst, url=REMOTE_URL):
+    """``dst``: ``src`` signed with its manifest kept apart, at ``url``; returns the store."""
     import c2pa
 
     definition = manifest_definition(ManifestSpec(source_type="digitalCapture"))
     builder = c2pa.Builder(definition)
     builder.set_no_embed()
-    builder.set_remote_url("https://manifests.example.org/abc.c2pa")
+    builder.set_remote_url(url)
     signer = keys.load_or_init().c2pa_signer()
     out = io.BytesIO()
     with open(src, "rb") as s:
-        builder.sign(signer, "image/jpeg", s, out)
+        store = builder.sign(signer, "image/jpeg", s, out)
     dst.write_bytes(out.getvalue())
-    return dst
+    return store
+
+
+@contextlib.contextmanager
+def _serving(directory):
+    """A local HTTP server for ``directory``; yields its base URL."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(directory))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def _strip(src, dst):
@@ -131,12 +155,66 @@ def test_local_trust_can_be_switched_off(signed_jpeg):
     assert verify_file(signed, trust_local=False).state == "valid" == sdk_state(signed)
 
 
+def test_sdk_refuses_an_unfetched_remote_manifest_and_names_its_url(tmp_path, photo_path):
+    """What the remote-manifest report rests on: c2pa-python raises (no state), with the URL."""
+    import c2pa
+
+    from provenance.manifest import context
+
+    remote = tmp_path / "remote.jpg"
+    _remote(photo_path, remote)
+    with pytest.raises(c2pa.C2paError) as caught:
+        c2pa.Reader("image/jpeg", io.BytesIO(remote.read_bytes()), context=context())
+    assert not isinstance(caught.value, c2pa.C2paError.ManifestNotFound)
+    assert str(caught.value).startswith("Remote") and REMOTE_URL in str(caught.value)
+
+
 def test_remote_manifest_is_reported_not_fetched(tmp_path, photo_path):
-    remote = _remote(photo_path, tmp_path / "remote.jpg")
+    remote = tmp_path / "remote.jpg"
+    _remote(photo_path, remote)
     report = verify_file(remote)
-    assert report.remote_url == "https://manifests.example.org/abc.c2pa"
-    assert report.state == "absent"
-    assert "not fetched" in " ".join(report.explanation)
+    assert report.state == "absent" and report.remote_url == REMOTE_URL
+    assert report.failures == [] and report.recovered_by is None
+    sentence = (f"The manifest is stored remotely at {REMOTE_URL} and was not fetched "
+                "(use --fetch-remote).")
+    assert report.explanation == [sentence]
+    human = CliRunner().invoke(root, ["verify", str(remote)])
+    assert human.exit_code == 1 and f"  - {sentence}" in human.output
+    data = json.loads(CliRunner().invoke(root, ["verify", "--json", str(remote)]).output)
+    assert data[0]["c2pa"]["remote_url"] == REMOTE_URL
+
+
+def test_fetch_remote_validates_the_manifest_at_its_url_as_the_sdk_does(tmp_path, photo_path):
+    import c2pa
+
+    from provenance.manifest import context
+
+    served = tmp_path / "served"
+    served.mkdir()
+    remote = tmp_path / "remote.jpg"
+    with _serving(served) as base:
+        url = f"{base}/abc.c2pa"
+        (served / "abc.c2pa").write_bytes(_remote(photo_path, remote, url))
+        report = verify_file(remote, fetch_remote=True)
+        reader = c2pa.Reader(str(remote), context=context(
+            trust_anchors=keys.local_trust_anchors(), fetch_remote=True))
+        sdk = reader.get_validation_state().lower()
+        reader.close()
+    assert report.state == sdk == "trusted"
+    assert report.remote_url == url and report.digital_source_type == "digitalCapture"
+    assert report.explanation[0] == f"The manifest was fetched from {url}."
+
+
+def test_fetch_remote_that_fails_is_absent_and_says_why(tmp_path, photo_path):
+    with _serving(tmp_path) as base:
+        url = f"{base}/gone.c2pa"  # the server stops before the fetch: the port is closed
+    remote = tmp_path / "remote.jpg"
+    _remote(photo_path, remote, url)
+    report = verify_file(remote, fetch_remote=True)
+    assert report.state == "absent" and report.remote_url == url
+    assert report.failures == ["manifest.inaccessible"]
+    assert report.explanation[0].startswith(
+        f"The manifest is stored remotely at {url}; fetching it failed (")
 
 
 def test_report_lists_signer_source_type_actions_and_nested_ingredients(tmp_path, signed_jpeg):
