@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import sqlite_utils
+if TYPE_CHECKING:  # imported when a database is opened, not at start-up
+    import sqlite_utils
 
 BUSY_TIMEOUT_MS = 30_000
 
@@ -33,8 +35,10 @@ def default_db_path() -> Path:
     return home() / "provkit.db"
 
 
-def connect(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
+def connect(path: str | os.PathLike | None = None) -> "sqlite_utils.Database":
     """Open (creating if needed) a provkit database with WAL and a busy timeout."""
+    import sqlite_utils
+
     db_path = Path(path) if path is not None else default_db_path()
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000)
@@ -44,7 +48,7 @@ def connect(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
     return sqlite_utils.Database(conn)
 
 
-def migrate(db: sqlite_utils.Database, component: str, steps: list) -> int:
+def migrate(db: "sqlite_utils.Database", component: str, steps: list) -> int:
     """Apply versioned migrations for one component, each exactly once.
 
     ``steps`` is an ordered list of callables ``step(db)``; the version stored in the

@@ -6,14 +6,6 @@ Public verbs (imported on first use, so ``import provenance`` stays light):
 ``SoftBindingResolver``; the issuing pipeline is ``provenance.issue.issue``.
 """
 
-from importlib.metadata import PackageNotFoundError
-from importlib.metadata import version as _version
-
-try:
-    __version__ = _version("provkit")
-except PackageNotFoundError:  # pragma: no cover - a bare checkout
-    __version__ = "0.0.0"
-
 _LAZY = {
     "sign": "provenance.issue",
     "Issued": "provenance.issue",
@@ -26,7 +18,19 @@ _LAZY = {
 }
 
 
+def _package_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("provkit")
+    except PackageNotFoundError:  # pragma: no cover - a bare checkout
+        return "0.0.0"
+
+
 def __getattr__(name):
+    if name == "__version__":
+        value = globals()["__version__"] = _package_version()
+        return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'provenance' has no attribute {name!r}")

@@ -1,0 +1,63 @@
+"""invisible-watermark's methods (dwtDct, dwtDctSvd, rivaGan) behind provkit's backend interface.
+
+They are the baselines the bench compares against and a way to read marks made by
+other tools. None of them can tell "no mark" from "a mark": ``decode`` returns the bits it
+reads with an unknown (NaN) confidence. imwatermark imports torch, so it is imported only
+when one of these backends is used.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from policies.errors import BadInput
+
+from .base import Decoded, check_payload, split_planes
+
+#: method -> payload length in bytes (rivaGan's model carries exactly 32 bits).
+METHODS = {"dwtDct": 8, "dwtDctSvd": 8, "rivaGan": 4}
+MIN_PIXELS = 256 * 256
+
+
+class InvisibleWatermark:
+    """One invisible-watermark method; works on RGB (greyscale input comes back as RGB)."""
+
+    def __init__(self, method: str):
+        self.name = method
+        self.payload_bytes = METHODS[method]
+
+    def _bgr(self, image: Image.Image) -> tuple[np.ndarray, Image.Image | None]:
+        planes = split_planes(image)
+        rgb = planes.colour
+        if rgb.mode == "I;16":
+            rgb = Image.fromarray((np.asarray(rgb) >> 8).astype(np.uint8), "L")
+        arr = np.asarray(rgb.convert("RGB"))
+        if arr.shape[0] * arr.shape[1] < MIN_PIXELS:
+            raise BadInput(f"image too small for {self.name}: {image.width}x{image.height} "
+                           "(needs at least 256x256 pixels)")
+        return np.ascontiguousarray(arr[..., ::-1]), planes.alpha
+
+    def _load(self):
+        from imwatermark import WatermarkDecoder, WatermarkEncoder
+
+        if self.name == "rivaGan":
+            WatermarkEncoder.loadModel()
+        return WatermarkEncoder, WatermarkDecoder
+
+    def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
+        check_payload(payload, self.payload_bytes, self.name)
+        bgr, alpha = self._bgr(image)
+        encoder_cls, _ = self._load()
+        encoder = encoder_cls()
+        encoder.set_watermark("bytes", bytes(payload))
+        out = np.clip(encoder.encode(bgr, self.name), 0, 255).astype(np.uint8)
+        marked = Image.fromarray(np.ascontiguousarray(out[..., ::-1]), "RGB")
+        return marked if alpha is None else Image.merge("RGBA", (*marked.split(), alpha))
+
+    def decode(self, image: Image.Image) -> Decoded | None:
+        bgr, _ = self._bgr(image)
+        _, decoder_cls = self._load()
+        decoder = decoder_cls("bytes", 8 * self.payload_bytes)
+        payload = decoder.decode(bgr, self.name)
+        return Decoded(bytes(payload), float("nan"), self.name, None)

@@ -1,0 +1,376 @@
+"""provkit's own watermark scheme ("provkit"): a 64-bit asset id that survives JPEG,
+resizing, cropping and brightness changes.
+
+How it works, in one breath: the image is viewed at a working resolution whose short side
+is ``WORK`` px; there a keyed pattern tile of ``TILE`` x ``TILE`` px is repeated over the
+whole picture and added to the luma (upsampled to full size, so the mark is
+size-independent). The tile lives in low-mid spatial frequencies (``BAND`` cycles per tile):
+some of its Fourier coefficients are a fixed pilot, the others carry 160 coded bits
+(64-bit id + 32-bit keyed check, BCH t=8). The decoder finds the scale from the pattern's
+line spectrum (offset-independent), folds the contrast-normalised image onto one tile,
+finds the offset by correlating the pilot, reads soft bits weighted by how much of each
+frequency ring survived, and decodes them (bchlib's BCH decoder over Chase flips, then
+ordered-statistics decoding of the same code); a result counts only if the keyed check
+matches. See docs/watermark.md for the false-positive bound.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from functools import cached_property
+
+import bchlib
+import numpy as np
+from PIL import Image, ImageChops
+from scipy import ndimage
+
+from .base import (
+    MIN_DECODE_SIDE,
+    Decoded,
+    Planes,
+    check_min_size,
+    check_payload,
+    luma,
+    split_planes,
+)
+
+NAME = "provkit"
+ALG = "org.provkit.watermark.1"
+PAYLOAD_BYTES = 8
+CHECK_BYTES = 4
+BCH_T, BCH_M = 8, 8
+WORK = 256  # short side of the working resolution
+TILE = 32  # period of the pattern at the working resolution
+BAND = (2.5, 8.5)  # radius of the used frequencies, cycles per tile
+TARGET_PSNR = 40.4  # strength: the residual's RMS is set for this PSNR
+CHASE_BITS = 4  # least reliable bits the decoder tries flipping (2**4 patterns; OSD does the rest)
+RINGS = 3  # frequency rings whose reliability the decoder weighs separately
+OSD_TRIES = 8  # best ordered-statistics candidates whose check is tested
+MAX_CANDIDATES = 3  # scale/offset hypotheses decoded per image
+HIGH_PASS = 5  # box size (working px) whose mean the decoder subtracts
+CONTRAST_WINDOW = 7  # box size over which it normalises local contrast
+ZOOMS = np.geomspace(0.8, 1.8, 165)  # magnifications searched: crops keeping >= 56% per side
+_KEY = hashlib.sha256(ALG.encode()).digest()
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the decoder saw at one scale/offset hypothesis."""
+
+    zoom: float
+    offset: tuple[float, float]
+    pilot_z: float
+    soft: np.ndarray
+
+
+class Layout:
+    """The keyed arrangement of pilot and data coefficients in the tile spectrum."""
+
+    def __init__(self):
+        u = np.fft.fftfreq(TILE) * TILE
+        v = np.arange(TILE // 2 + 1)
+        uu, vv = np.meshgrid(u, v, indexing="ij")
+        radius = np.hypot(uu, vv)
+        band = (radius >= BAND[0]) & (radius <= BAND[1]) & ~((vv == 0) & (uu <= 0))
+        flat = np.flatnonzero(band.ravel())
+        rng = np.random.default_rng(int.from_bytes(_KEY[:8], "big"))
+        order = rng.permutation(len(flat))
+        self.n_bits = 8 * (PAYLOAD_BYTES + CHECK_BYTES) + BCH_T * BCH_M
+        n_data = self.n_bits // 2
+        self.data_idx = flat[order[:n_data]]
+        self.pilot_idx = flat[order[n_data:]]
+        self.scramble = rng.choice(np.array([-1.0, 1.0]), self.n_bits)
+        self.pilot = np.exp(2j * np.pi * rng.random(len(self.pilot_idx))) * np.sqrt(2)
+        edges = np.linspace(BAND[0], BAND[1], RINGS + 1)[1:-1]
+        self.data_ring = np.digitize(radius.ravel()[self.data_idx], edges)
+        self.pilot_ring = np.digitize(radius.ravel()[self.pilot_idx], edges)
+        self.uv = np.stack([uu.ravel(), vv.ravel()], 1)  # frequency of each flat index
+        self.band_uv = self.uv[flat]
+
+    def tile(self, bits: np.ndarray) -> np.ndarray:
+        signs = self.scramble * np.where(bits, 1.0, -1.0)
+        n = len(self.data_idx)
+        spec = np.zeros(TILE * (TILE // 2 + 1), complex)
+        spec[self.data_idx] = signs[:n] + 1j * signs[n:]
+        spec[self.pilot_idx] = self.pilot
+        t = np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE))
+        return t / np.sqrt((t**2).mean())
+
+    def phase(self, idx: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
+        uv = self.uv[idx]
+        return np.exp(2j * np.pi * (uv[:, 0] * offset[0] + uv[:, 1] * offset[1]) / TILE)
+
+
+class Codec:
+    """Payload <-> 160 code bits: BCH(t=8) over payload + keyed check; soft-decision decoding."""
+
+    def __init__(self):
+        self.bch = bchlib.BCH(BCH_T, m=BCH_M)
+        k = CHASE_BITS
+        masks = np.arange(1 << k)
+        weight = np.array([int(m).bit_count() for m in masks])
+        self.patterns = masks[np.argsort(weight, kind="stable")]
+        self.k = k
+
+    @staticmethod
+    def check(payload: bytes) -> bytes:
+        return hashlib.blake2b(payload, key=_KEY[:32], digest_size=CHECK_BYTES).digest()
+
+    def encode(self, payload: bytes) -> np.ndarray:
+        data = bytearray(payload + self.check(payload))
+        ecc = self.bch.encode(data)
+        return np.unpackbits(np.frombuffer(bytes(data) + bytes(ecc), np.uint8)).astype(bool)
+
+    @cached_property
+    def generator(self) -> np.ndarray:
+        """Systematic generator matrix of the (160, 96) BCH code, rows = unit payloads."""
+        k = 8 * (PAYLOAD_BYTES + CHECK_BYTES)
+        rows = np.zeros((k, k + BCH_T * BCH_M), dtype=np.uint8)
+        for i in range(k):
+            unit = np.zeros(k, dtype=np.uint8)
+            unit[i] = 1
+            data = np.packbits(unit).tobytes()
+            rows[i] = np.unpackbits(np.frombuffer(data + bytes(self.bch.encode(data)), np.uint8))
+        return rows
+
+    def decode(self, soft: np.ndarray) -> tuple[bytes, int] | None:
+        """(payload, attempts) when a codeword with a valid check is found, else None.
+
+        First bchlib's algebraic decoder over Chase flips of the weakest bits; if that fails,
+        ordered-statistics decoding (order 2) on the same code, which uses the soft values
+        fully. Either way a payload counts only when its keyed check matches.
+        """
+        return self._chase(soft) or self._osd(soft)
+
+    def _osd(self, soft: np.ndarray) -> tuple[bytes, int] | None:
+        g = self.generator
+        k, n = g.shape
+        order = np.argsort(-np.abs(soft), kind="stable")
+        m = g[:, order].copy()
+        pivots, row = [], 0
+        for col in range(n):
+            hits = np.flatnonzero(m[row:, col]) + row
+            if len(hits) == 0:
+                continue
+            m[[row, hits[0]]] = m[[hits[0], row]]
+            others = np.flatnonzero(m[:, col])
+            others = others[others != row]
+            m[others] ^= m[row]
+            pivots.append(col)
+            row += 1
+            if row == k:
+                break
+        hard = (soft[order] > 0).astype(np.uint8)
+        base = (hard[pivots] @ m) % 2
+        gain = np.abs(soft[order]) * np.where(base == hard, 1.0, -1.0)
+        single = m @ gain  # correlation lost by flipping one basis bit
+        pair = single[:, None] + single[None, :] - 2.0 * (m * gain) @ m.T
+        iu = np.triu_indices(k, 1)
+        flips = [((), 0.0)] + [((i,), single[i]) for i in range(k)]
+        best_pairs = np.argsort(pair[iu])[:OSD_TRIES]
+        flips += [((iu[0][j], iu[1][j]), pair[iu][j]) for j in best_pairs]
+        flips.sort(key=lambda f: f[1])
+        inverse = np.argsort(order)
+        for attempt, (rows, _) in enumerate(flips[:OSD_TRIES]):
+            word = base.copy()
+            for r in rows:
+                word ^= m[r]
+            bits = word[inverse]
+            data = np.packbits(bits[: 8 * (PAYLOAD_BYTES + CHECK_BYTES)]).tobytes()
+            payload, check = data[:PAYLOAD_BYTES], data[PAYLOAD_BYTES:]
+            if check == self.check(payload):
+                return payload, (1 << self.k) + attempt
+        return None
+
+    def _chase(self, soft: np.ndarray) -> tuple[bytes, int] | None:
+        hard = soft > 0
+        weakest = np.argsort(np.abs(soft))[: self.k]
+        n_data = PAYLOAD_BYTES + CHECK_BYTES
+        for mask in self.patterns:
+            bits = hard.copy()
+            flip = weakest[(mask >> np.arange(self.k)) & 1 == 1]
+            bits[flip] = ~bits[flip]
+            raw = np.packbits(bits).tobytes()
+            data, ecc = bytearray(raw[:n_data]), bytearray(raw[n_data:])
+            if self.bch.decode(data, ecc) < 0:
+                continue
+            self.bch.correct(data, ecc)
+            payload, check = bytes(data[:PAYLOAD_BYTES]), bytes(data[PAYLOAD_BYTES:])
+            if check == self.check(payload):
+                return payload, int(mask)
+        return None
+
+
+class ProvkitScheme:
+    """The default backend: ``embed(image, 8 bytes) -> image``, ``decode(image) -> Decoded | None``."""
+
+    name = NAME
+    payload_bytes = PAYLOAD_BYTES
+
+    @cached_property
+    def layout(self) -> Layout:
+        return Layout()
+
+    @cached_property
+    def codec(self) -> Codec:
+        return Codec()
+
+    # -- embedding ---------------------------------------------------------------------------
+    def residual(self, size: tuple[int, int], payload: bytes) -> np.ndarray:
+        """The mark at working resolution for an image of ``size``: float32, RMS for TARGET_PSNR."""
+        w, h = size
+        f = WORK / min(w, h)
+        ws, hs = max(1, round(w * f)), max(1, round(h * f))
+        tile = self.layout.tile(self.codec.encode(payload))
+        reps = (-(-hs // TILE), -(-ws // TILE))
+        rms = 255.0 / 10 ** (TARGET_PSNR / 20)
+        return (np.tile(tile, reps)[:hs, :ws] * rms).astype(np.float32)
+
+    def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
+        check_payload(payload, PAYLOAD_BYTES, NAME)
+        planes = split_planes(image)
+        check_min_size(planes.colour)
+        r = self.residual(planes.colour.size, bytes(payload))
+        r *= _upsampling_gain(r, planes.colour.size)
+        return planes.rebuild(_add(planes.colour, r))
+
+    # -- decoding ----------------------------------------------------------------------------
+    def decode(self, image: Image.Image) -> Decoded | None:
+        if min(image.size) < MIN_DECODE_SIDE:
+            return None  # too small to carry a readable mark
+        planes: Planes = split_planes(image)
+        base = _base_luma(luma(planes.colour))
+        for reading in self.readings(base):
+            found = self.codec.decode(reading.soft)
+            if found is None:
+                continue
+            payload, _ = found
+            agree = (reading.soft > 0) == self.codec.encode(payload)
+            return Decoded(payload, float(agree.mean()), NAME, None)
+        return None
+
+    def readings(self, base: np.ndarray) -> list[Reading]:
+        """The best scale/offset hypotheses for ``base`` (a luma array), best first."""
+        zooms = self._zoom_candidates(base)
+        readings = [self._read(base, z) for z in zooms]
+        best = max(readings, key=lambda r: r.pilot_z)
+        # Refine the best scale a little: the line spectrum is coarser than the fold needs.
+        for step in (-0.006, -0.003, 0.003, 0.006):
+            readings.append(self._read(base, best.zoom * (1 + step)))
+        readings.sort(key=lambda r: -r.pilot_z)
+        out, seen = [], set()
+        for r in readings:
+            key = round(r.zoom, 2)
+            if key not in seen:
+                seen.add(key)
+                out.append(r)
+        return out[:MAX_CANDIDATES]
+
+    def _zoom_candidates(self, base: np.ndarray, n: int = 4) -> list[float]:
+        y = _whiten(_resample(base, 1.0))
+        power = np.abs(np.fft.rfft2(y)) ** 2
+        power /= ndimage.uniform_filter(power, 9, mode="wrap") + 1e-9
+        h, w = y.shape
+        uv = self.layout.band_uv
+        rows = np.rint(uv[None, :, 0] * h / (TILE * ZOOMS[:, None])).astype(int) % h
+        cols = np.rint(uv[None, :, 1] * w / (TILE * ZOOMS[:, None])).astype(int)
+        ok = cols < power.shape[1]
+        score = np.where(ok, power[rows, np.minimum(cols, power.shape[1] - 1)], 0).mean(1)
+        peaks = [i for i in range(len(ZOOMS))
+                 if score[i] >= score[max(i - 1, 0)] and score[i] >= score[min(i + 1, len(ZOOMS) - 1)]]
+        peaks.sort(key=lambda i: -score[i])
+        zooms = [float(ZOOMS[i]) for i in peaks[:n]]
+        return zooms if any(abs(z - 1) < 0.01 for z in zooms) else zooms + [1.0]
+
+    def _read(self, base: np.ndarray, zoom: float) -> Reading:
+        y = _whiten(_resample(base, zoom))
+        h, w = y.shape
+        pad = np.zeros((-(-h // TILE) * TILE, -(-w // TILE) * TILE), np.float32)
+        pad[:h, :w] = y
+        fold = pad.reshape(pad.shape[0] // TILE, TILE, pad.shape[1] // TILE, TILE).sum((0, 2))
+        spec = np.fft.rfft2(fold).ravel()
+        lay = self.layout
+        g = np.zeros_like(spec)
+        g[lay.pilot_idx] = spec[lay.pilot_idx] * np.conj(lay.pilot)
+        corr = np.fft.irfft2(g.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE))
+        peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
+        z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
+        peak = (peak[0] + _vertex(corr[(peak[0] - 1) % TILE, peak[1]], corr[peak],
+                                  corr[(peak[0] + 1) % TILE, peak[1]]),
+                peak[1] + _vertex(corr[peak[0], (peak[1] - 1) % TILE], corr[peak],
+                                  corr[peak[0], (peak[1] + 1) % TILE]))
+        # Per frequency ring, the pilot says how much of the mark survived and how noisy it is
+        # (JPEG and downscaling eat the outer rings first): weight the data bits accordingly.
+        p = (spec[lay.pilot_idx] * lay.phase(lay.pilot_idx, peak) * np.conj(lay.pilot)).real / 2
+        x = spec[lay.data_idx] * lay.phase(lay.data_idx, peak)
+        weight = np.empty(len(lay.data_idx))
+        for ring in range(RINGS):
+            pr = p[lay.pilot_ring == ring]
+            gain, noise = pr.mean(), pr.std() + 1e-9
+            weight[lay.data_ring == ring] = max(gain, 0.0) / noise**2
+        x = x * weight
+        soft = np.concatenate([x.real, x.imag]) * lay.scramble
+        soft /= np.abs(soft).mean() + 1e-12
+        return Reading(zoom, (float(peak[0]), float(peak[1])), z, soft)
+
+
+def _vertex(left: float, mid: float, right: float) -> float:
+    """Sub-pixel position of a peak from three samples (parabola through them)."""
+    den = left - 2 * mid + right
+    return 0.0 if den >= 0 else float(np.clip(0.5 * (left - right) / den, -0.5, 0.5))
+
+
+def _upsampling_gain(r: np.ndarray, size: tuple[int, int]) -> float:
+    """Factor that keeps the residual's RMS (so the PSNR) after bilinear upsampling to ``size``.
+
+    Measured on two tiles of the pattern: the pattern is periodic, so that is representative.
+    """
+    hs, ws = r.shape
+    n = min(2 * TILE, hs, ws)
+    out = (max(1, round(n * size[0] / ws)), max(1, round(n * size[1] / hs)))
+    up = np.asarray(Image.fromarray(r, "F").resize(out, Image.BILINEAR, box=(0, 0, n, n)))
+    return float(np.sqrt((r[:n, :n] ** 2).mean() / ((up**2).mean() + 1e-12)))
+
+
+def _add(colour: Image.Image, r: np.ndarray) -> Image.Image:
+    """Upsample the working-resolution residual and add it to every colour plane (clipping)."""
+    import cv2  # its SIMD resize is the fastest way to the full-size residual
+
+    size = colour.size
+    if colour.mode == "I;16":
+        full = cv2.resize(r, size, interpolation=cv2.INTER_LINEAR)
+        arr = np.asarray(colour, np.float32) + full * 257.0
+        return Image.fromarray(np.clip(np.rint(arr), 0, 65535).astype(np.uint16))
+    # 8 bit: the residual travels as an offset 8-bit plane and is added by Pillow's C code
+    # (out = a + (residual + 128) - 128, clipped), so no full-size array is ever copied.
+    offset = np.clip(np.rint(r + 128.0), 0, 255).astype(np.uint8)
+    full = Image.fromarray(cv2.resize(offset, size, interpolation=cv2.INTER_LINEAR), "L")
+    if colour.mode == "RGB":
+        full = Image.merge("RGB", (full,) * 3)
+    return ImageChops.add(colour, full, 1.0, -128)
+
+
+def _base_luma(y: Image.Image) -> np.ndarray:
+    """Luma reduced (fast) so its short side is at most 2 x WORK, as float32."""
+    w, h = y.size
+    limit = 2 * WORK
+    if min(w, h) > limit:
+        f = limit / min(w, h)
+        y = y.resize((max(1, round(w * f)), max(1, round(h * f))), Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(y, np.float32)
+
+
+def _resample(base: np.ndarray, zoom: float) -> np.ndarray:
+    """``base`` at the working resolution seen through magnification ``zoom``."""
+    h, w = base.shape
+    f = WORK / (min(w, h) * zoom)
+    size = (max(1, round(w * f)), max(1, round(h * f)))
+    return np.asarray(Image.fromarray(base, "F").resize(size, Image.BILINEAR), np.float32)
+
+
+def _whiten(y: np.ndarray) -> np.ndarray:
+    """High-pass and local contrast normalisation, so busy regions do not drown the mark."""
+    hp = y - ndimage.uniform_filter(y, HIGH_PASS, mode="reflect")
+    energy = ndimage.uniform_filter(hp * hp, CONTRAST_WINDOW, mode="reflect")
+    return hp / (np.sqrt(np.maximum(energy, 0)) + 1.0)

@@ -1,0 +1,69 @@
+"""Marks other tools put in images: today the Stable Diffusion XL mark.
+
+diffusers' ``StableDiffusionXLWatermarker`` embeds 48 fixed bits with invisible-watermark's
+``dwtDct`` method (Haar approximation band of the U channel, 4x4 blocks, step 36). The reader
+here is a vectorised re-implementation of that decoder (no torch, no per-block Python loop);
+tests pin that it reads the same bits as invisible-watermark's own decoder. Implementations
+disagree on RGB/BGR order, so both are tried, each on the pixels as stored and as the
+encoder saw them (float). The mark is fragile (JPEG at quality 90 erases it): its absence
+proves nothing.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PIL import Image
+
+from .base import Decoded, to_rgb8
+
+SDXL_MESSAGE = 0b101100111110110010010000011110111011000110011110
+SDXL_BITS = np.array([int(b) for b in bin(SDXL_MESSAGE)[2:]], dtype=bool)
+SDXL_NAME = "Stable Diffusion XL watermark"
+#: Bit errors tolerated (the mark is fragile: a clean SDXL output can read with a few errors).
+#: A uniformly random 48-bit read lands this close with p = 1.7e-6; four readings are tried
+#: (two channel orders x two colour domains), so p <= 6.6e-6 per image.
+MAX_ERRORS = 8
+_STEP = 36.0
+_BLOCK = 4
+
+
+def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
+    """The bits invisible-watermark's ``dwtDct`` decoder reads from a BGR array.
+
+    uint8 input gives exactly what its decoder reads; float32 input (0..255) reproduces the
+    colour conversion its encoder applied to diffusers' float images (OpenCV offsets float
+    chroma by 0.5, not 128, so the two domains read different bits).
+    """
+    import cv2
+    import pywt
+
+    rows, cols = bgr.shape[:2]
+    u = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)[: rows // 4 * 4, : cols // 4 * 4, 1]
+    ca, _ = pywt.dwt2(u, "haar")  # the same transform, so values (and ties) match exactly
+    nr, nc = ca.shape[0] // _BLOCK, ca.shape[1] // _BLOCK
+    blocks = ca[: nr * _BLOCK, : nc * _BLOCK].reshape(nr, _BLOCK, nc, _BLOCK)
+    blocks = blocks.transpose(0, 2, 1, 3).reshape(nr * nc, _BLOCK * _BLOCK)
+    pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
+    val = np.abs(blocks[np.arange(len(blocks)), pos])
+    score = (np.mod(val, _STEP) > 0.5 * _STEP).astype(np.float64)
+    which = np.arange(len(blocks)) % n_bits
+    mean = np.bincount(which, score, n_bits) / np.maximum(np.bincount(which, None, n_bits), 1)
+    return mean * 255 > 127
+
+
+def third_party_marks(image: Image.Image) -> list[Decoded]:
+    """Known third-party marks in ``image`` (empty list when none is found)."""
+    rgb = to_rgb8(image)
+    if rgb.shape[0] * rgb.shape[1] < 256 * 256:
+        return []  # the SDXL watermarker skips images this small, and its decoder refuses them
+    best = None
+    for order, arr in (("BGR", rgb[..., ::-1]), ("RGB", rgb)):
+        arr = np.ascontiguousarray(arr)
+        for domain in (arr, arr.astype(np.float32)):  # as read from a file / as encoded
+            errors = int((dwtdct_bits(domain, len(SDXL_BITS)) != SDXL_BITS).sum())
+            if best is None or errors < best[0]:
+                best = (errors, order)
+    if best[0] > MAX_ERRORS:
+        return []
+    return [Decoded(np.packbits(SDXL_BITS).tobytes(), 1.0 - best[0] / len(SDXL_BITS),
+                    f"invisible-watermark/dwtDct ({best[1]})", SDXL_NAME)]
