@@ -219,12 +219,20 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
     if mark is not None:
         payload = mark.payload.hex() if isinstance(mark.payload, bytes) else str(mark.payload)
         summary.update(found=True, scheme=mark.scheme, payload=payload, asset_id=payload)
-        known = bool(c2pa and c2pa.get("state") == "recovered")
+        state = (c2pa or {}).get("state")
+        bound_id = (c2pa or {}).get("asset_id")
         detail = (f"provkit watermark found: asset id {payload} "
                   f"(confidence {float(mark.confidence):.2f}). ")
-        detail += ("Its ledger record is reported under c2pa." if known else
-                   "This workspace's ledger has no record of it, so whether the image was "
-                   "generated or only signed by that provkit workspace is unknown.")
+        if state == "recovered":
+            detail += "Its ledger record is reported under c2pa."
+        elif state in ("valid", "trusted", "invalid") and bound_id == payload:
+            detail += "It matches the asset id of this file's own C2PA manifest (soft binding)."
+        elif state in ("valid", "trusted", "invalid") and bound_id:
+            detail += (f"It does NOT match this file's C2PA manifest (asset id {bound_id}): "
+                       "the credentials may have been moved from another image.")
+        else:
+            detail += ("This workspace's ledger has no record of it, so whether the image was "
+                       "generated or only signed by that provkit workspace is unknown.")
         items.append(Evidence("watermark", "provkit-mark", "moderate", detail,
                               {"asset_id": payload, "scheme": mark.scheme,
                                "confidence": float(mark.confidence)}))

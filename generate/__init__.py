@@ -1,1 +1,40 @@
-"""generate: image generator backends behind one sealing wrapper; no image leaves unsealed."""
+"""generate: image generator backends behind one sealing wrapper; no image leaves unsealed.
+
+    from generate import Generator
+    images = Generator("builtin").generate("a quiet harbour at dawn", n=4)
+    images[0].path, images[0].asset_id, images[0].manifest_label
+
+``Generator`` and ``generate()`` return sealed images only (watermarked, C2PA-signed,
+recorded); ``wrap_pipeline(pipe)`` does the same for an existing diffusers pipeline;
+``seal()`` is the issuing step every output goes through. Exports load lazily, so
+importing this package pulls in neither torch nor diffusers.
+"""
+
+from __future__ import annotations
+
+_EXPORTS = {
+    "Generator": "generate.generator",
+    "GenerationFailed": "generate.generator",
+    "generate": "generate.generator",
+    "wrap_pipeline": "generate.generator",
+    "seal": "generate.seal",
+    "SealedImage": "generate.results",
+    "GenerationRun": "generate.results",
+    "GenerationRequest": "generate.request",
+    "BackendInfo": "generate.request",
+}
+
+__all__ = [
+    "BackendInfo", "GenerationFailed", "GenerationRequest", "GenerationRun", "Generator",
+    "SealedImage", "generate", "seal", "wrap_pipeline",
+]
+
+
+def __getattr__(name):
+    if name in _EXPORTS:
+        import importlib
+
+        value = getattr(importlib.import_module(_EXPORTS[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'generate' has no attribute {name!r}")

@@ -158,7 +158,11 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         icc = image.info.get("icc_profile")
         if watermark:
             wm = _watermark_module()
-            image = wm.embed(image, bytes.fromhex(asset_id))
+            try:
+                image = wm.embed(image, bytes.fromhex(asset_id))
+            except BadInput as e:
+                raise BadInput(f"{e.reason}; sign it with --no-watermark",
+                               path=src_path or out_path) from None
             soft_alg = wm.SOFT_BINDING_ALG
         pixels = image
         payload = encode(image, out_mime, icc_profile=icc)

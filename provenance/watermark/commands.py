@@ -65,6 +65,7 @@ def decode_cmd(files, scheme, as_json):
                 reports.append(decode_file(path, scheme=scheme))
             except ProvkitError as e:
                 failed = True
+                click.echo(f"error: {e}", err=True)
                 reports.append(WatermarkReport(str(path), False, error=e.reason))
 
     if len(files) > 1:
@@ -81,8 +82,8 @@ def _human(reports) -> str:
     lines = []
     for r in reports:
         if r.error:
-            lines.append(f"{r.path}: error: {r.error}")
-        elif not r.found:
+            continue  # already reported on stderr
+        if not r.found:
             lines.append(f"{r.path}: no watermark found")
         elif r.third_party:
             lines.append(f"{r.path}: {r.third_party} ({r.scheme}, confidence {r.confidence})")
