@@ -32,7 +32,6 @@ from detect.index_inputs import (  # noqa: F401  (re-exported: part of this modu
     VARIANT,
     crop_fingerprints,
     fingerprint_many,
-    iter_image_paths,
     read_sources,
 )
 from detect.index_search import (  # noqa: F401

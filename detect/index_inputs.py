@@ -25,6 +25,7 @@ from provenance.fingerprint import (
     load_for_fingerprint,
     working_copy,
 )
+from provenance.imageio import image_paths
 
 #: Crops fingerprinted at index time: (kept fraction of each side, x anchor, y anchor).
 #: A cropped copy of a reference image is close to one of these.
@@ -34,63 +35,20 @@ CROPS = tuple((0.9, ax, ay) for ay in (0.0, 0.5, 1.0) for ax in (0.0, 0.5, 1.0))
     (0.6, 0.5, 0.5),
 )
 
-IMAGE_SUFFIXES = {
-    ".jpg",
-    ".jpeg",
-    ".jpe",
-    ".png",
-    ".webp",
-    ".gif",
-    ".tif",
-    ".tiff",
-    ".bmp",
-    ".avif",
-    ".heic",
-    ".heif",
-    ".jxl",
-}
 
 #: One crop fingerprint, packed: pHash, dHash (big-endian), PDQ bytes, PDQ quality.
 VARIANT = np.dtype([("phash", ">u8"), ("dhash", ">u8"), ("pdq", "V32"), ("quality", "u1")])
 
 
-def iter_image_paths(source: str | os.PathLike) -> list[Path]:
-    """Image paths from a folder (recursive, by extension) or a list file (one path a line).
-
-    In a list file, blank lines and lines starting with ``#`` are skipped and relative
-    paths are read relative to the list file's folder. An image file is itself.
-    """
-    src = Path(source)
-    if src.is_dir():
-        return sorted(
-            p for p in src.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-        )
-    if not src.exists():
-        raise BadInput("no such file or folder", path=src)
-    if src.suffix.lower() in IMAGE_SUFFIXES:
-        return [src]
-    try:
-        lines = src.read_text(encoding="utf-8").splitlines()
-    except (UnicodeDecodeError, OSError) as e:
-        raise BadInput(f"not a folder, an image or a list of paths ({e})", path=src) from None
-    paths = []
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#"):
-            p = Path(line).expanduser()
-            paths.append(p if p.is_absolute() else src.parent / p)
-    return paths
-
-
 def read_sources(source: str | os.PathLike) -> tuple[list[Path], dict[str, dict]]:
-    """Paths as :func:`iter_image_paths`, plus per-item metadata from a ``.jsonl`` list.
+    """Paths as :func:`provenance.imageio.image_paths`, plus per-item metadata from a ``.jsonl`` list.
 
     Each line of a ``.jsonl`` list is an object with ``path`` and any other fields
     (``source_url``, ``licence``, ``opt_out``...), which become that item's metadata.
     """
     src = Path(source)
     if src.suffix.lower() != ".jsonl" or src.is_dir():
-        return iter_image_paths(src), {}
+        return image_paths(src), {}
     paths, meta = [], {}
     try:
         lines = src.read_text(encoding="utf-8").splitlines()

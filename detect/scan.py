@@ -19,44 +19,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from policies.errors import BadInput, ConfigError, ProvkitError
-from provenance.imageio import sniff
+from provenance.imageio import image_paths
 
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff",
-                            ".avif", ".heic", ".heif", ".jxl", ".bmp"})
 CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
                "watermark", "third_party_watermark", "classifier", "duplicates", "error")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
            ".sqlite3": "db"}
-
-
-def image_paths(source) -> list[Path]:
-    """Images under a folder (recursive, sorted), one image, or the paths in a list file.
-
-    A list file has one path per line (blank lines and ``#`` comments skipped);
-    relative paths are taken relative to the list file's folder.
-    """
-    src = Path(source)
-    if src.is_dir():
-        return sorted(p for p in src.rglob("*")
-                      if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not src.exists():
-        raise BadInput("no such file or folder", path=src)
-    try:
-        sniff(src)
-        return [src]
-    except BadInput:
-        pass
-    try:
-        lines = src.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"neither an image, a folder nor a text list of paths ({e})", path=src) from None
-    out = []
-    for line in lines:
-        line = line.strip()
-        if line and not line.startswith("#"):
-            p = Path(line).expanduser()
-            out.append(p if p.is_absolute() else src.parent / p)
-    return out
 
 
 # -- rows --------------------------------------------------------------------------------

@@ -157,3 +157,40 @@ def mime_for_suffix(path: str | os.PathLike) -> str | None:
         if e == ext:
             return mime
     return None
+
+
+#: File name endings taken as images when a folder is listed.
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff",
+                            ".bmp", ".avif", ".heic", ".heif", ".jxl"})
+
+
+def image_paths(source: str | os.PathLike) -> list[Path]:
+    """Images under a folder (recursive, sorted), one image, or the paths in a list file.
+
+    A list file has one path per line (blank lines and ``#`` comments skipped);
+    relative paths are taken relative to the list file's folder. Raises BadInput for
+    a missing source or a file that is neither an image nor a text list.
+    """
+    src = Path(source)
+    if src.is_dir():
+        return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+    if not src.exists():
+        raise BadInput("no such file or folder", path=src)
+    if src.suffix.lower() in IMAGE_SUFFIXES:
+        return [src]
+    try:
+        sniff(src)
+        return [src]
+    except BadInput:
+        pass
+    try:
+        lines = src.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise BadInput(f"neither an image, a folder nor a text list of paths ({e})", path=src) from None
+    paths = []
+    for line in lines:
+        line = line.strip()
+        if line and not line.startswith("#"):
+            p = Path(line).expanduser()
+            paths.append(p if p.is_absolute() else src.parent / p)
+    return paths

@@ -9,7 +9,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.index import CROPS, ReferenceIndex, iter_image_paths, read_sources
+from detect.index import CROPS, ReferenceIndex, read_sources
+from provenance.imageio import image_paths
 from policies.errors import BadInput
 from provenance.cli import root
 
@@ -33,7 +34,7 @@ def run(*args):
 
 def test_add_fingerprints_every_image_of_a_folder_recursively(folder):
     index = ReferenceIndex()
-    report = index.add("archive", iter_image_paths(folder), label="newsroom archive")
+    report = index.add("archive", image_paths(folder), label="newsroom archive")
     assert (report.added, report.already_present, report.errors) == (4, 0, ())
     (s,) = index.sets()
     assert (s.name, s.items, s.label, s.protected) == ("archive", 4, "newsroom archive", False)
@@ -41,8 +42,8 @@ def test_add_fingerprints_every_image_of_a_folder_recursively(folder):
 
 def test_adding_the_same_images_again_adds_nothing(folder):
     index = ReferenceIndex()
-    index.add("a", iter_image_paths(folder))
-    again = index.add("a", iter_image_paths(folder))
+    index.add("a", image_paths(folder))
+    again = index.add("a", image_paths(folder))
     assert (again.added, again.already_present) == (0, 4)
     assert index.get_set("a").items == 4
 
@@ -106,7 +107,7 @@ def test_unknown_set_is_one_line_error_with_exit_2():
 def test_list_file_paths_are_relative_to_the_list(folder, tmp_path):
     listing = folder / "list.txt"
     listing.write_text("# references\np0.png\n\nsub/p1.png\n/definitely/missing.jpg\n")
-    paths = iter_image_paths(listing)
+    paths = image_paths(listing)
     assert paths[:2] == [folder / "p0.png", folder / "sub" / "p1.png"]
     report = ReferenceIndex().add("s", paths)
     assert report.added == 2
