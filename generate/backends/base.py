@@ -1,0 +1,206 @@
+"""The backend interface, the registry of backends, and helpers they share.
+
+A backend is a small object with two methods:
+
+* ``describe() -> BackendInfo``: name, version, model, weights hash, parameters;
+* ``render(request) -> iterable of PIL images``: ``request.count`` images, image ``i``
+  made with seed ``request.seeds[i]``.
+
+``render`` is called only by :func:`generate.seal.seal_all`; the public API hands out
+sealed images only. Backends are found by name in :data:`BACKENDS` (imported lazily,
+so naming one does not import torch) or given as a dotted ``module:Class`` path.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import os
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+from generate.request import BackendInfo, GenerationRequest
+from policies.errors import BadInput, ConfigError
+
+
+@runtime_checkable
+class Backend(Protocol):
+    name: str
+
+    def describe(self) -> BackendInfo: ...
+
+    def render(self, request: GenerationRequest) -> Iterable[Image.Image]: ...
+
+
+#: backend name -> "module:factory"; imported only when the backend is asked for.
+BACKENDS: dict[str, str] = {
+    "builtin": "generate.backends.builtin:BuiltinBackend",
+    "diffusers": "generate.backends.diffusers_backend:DiffusersBackend",
+    "gan": "generate.backends.latent:GanBackend",
+    "vae": "generate.backends.latent:VaeBackend",
+    "callable": "generate.backends.callable:CallableBackend",
+}
+
+
+def register_backend(name: str, target: str) -> None:
+    """Make ``target`` (``"module:Factory"``) available as backend ``name``."""
+    if ":" not in target:
+        raise ConfigError(f"backend target must look like module:Factory, not {target!r}")
+    BACKENDS[name] = target
+
+
+def load_object(target: str, *, what: str = "object") -> Any:
+    """Import ``"package.module:attr.sub"`` (or ``package.module.attr``) and return the object."""
+    if ":" in target:
+        module_name, _, attr = target.partition(":")
+    else:
+        module_name, _, attr = target.rpartition(".")
+    if not module_name or not attr:
+        raise ConfigError(f"{what} must be given as module:name, not {target!r}")
+    try:
+        obj = importlib.import_module(module_name)
+    except ImportError as e:
+        raise ConfigError(f"cannot import {module_name!r} for {what} {target!r} ({e})") from None
+    for part in attr.split("."):
+        try:
+            obj = getattr(obj, part)
+        except AttributeError:
+            raise ConfigError(f"{module_name!r} has no {attr!r} (needed for {what})") from None
+    return obj
+
+
+def get_backend(name: str | Backend = "builtin", /, **options) -> Backend:
+    """A ready backend: a registered name, a ``module:Factory`` path, or a backend object."""
+    if not isinstance(name, str):
+        if options:
+            raise ConfigError("options cannot be given with a backend object")
+        if not isinstance(name, Backend):
+            raise ConfigError(f"{name!r} is not a backend (it needs describe() and render())")
+        return name
+    target = BACKENDS.get(name) or (name if ":" in name else None)
+    if target is None:
+        known = ", ".join(sorted(BACKENDS))
+        raise ConfigError(f"unknown backend {name!r} (known: {known}, or module:Factory)")
+    factory = load_object(target, what=f"backend {name!r}")
+    try:
+        backend = factory(**options)
+    except TypeError as e:
+        raise ConfigError(f"backend {name!r}: {e}") from None
+    if not isinstance(backend, Backend):
+        raise ConfigError(f"{target} did not make a backend (it needs describe() and render())")
+    return backend
+
+
+def resolve_device(device: str | None = "auto") -> str:
+    """``auto`` -> cuda, then mps, then cpu; an explicit device must exist."""
+    import torch
+
+    device = (device or "auto").lower()
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError("--device cuda was asked for but no CUDA device is available")
+    if device == "mps" and not (
+        getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()
+    ):
+        raise ConfigError("--device mps was asked for but Metal (MPS) is not available")
+    if device not in ("cpu", "mps") and not device.startswith("cuda"):
+        raise BadInput(f"device must be auto, cpu, cuda or mps, not {device!r}")
+    return device
+
+
+WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx", ".gguf", ".msgpack")
+
+
+def weights_sha256(path: str | os.PathLike) -> str:
+    """SHA-256 of a weights file, or of a model folder (each weights file by relative path).
+
+    Large models are hashed once: the digest is cached in ``$PROVKIT_HOME`` keyed by
+    path, size and modification time of every file that went into it.
+    """
+    from policies.workspace import home
+
+    root = Path(path)
+    if root.is_file():
+        files = [root]
+    elif root.is_dir():
+        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
+        if not files:
+            files = sorted(p for p in root.rglob("*") if p.is_file())
+    else:
+        raise BadInput("no such weights file or model folder", path=root)
+    stamp = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
+    cache_path = home() / "cache" / "weights-sha256.json"
+    try:
+        cache = json.loads(cache_path.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if key in cache:
+        return cache[key]
+    if root.is_file():
+        digest = _file_sha256(root)
+    else:
+        outer = hashlib.sha256()
+        for p in files:
+            outer.update(f"{p.relative_to(root).as_posix()}\0{_file_sha256(p)}\n".encode())
+        digest = outer.hexdigest()
+    cache[key] = digest
+    try:
+        cache_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        tmp.replace(cache_path)
+    except OSError:
+        pass  # a read-only home only costs a re-hash next time
+    return digest
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(1 << 20):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def state_dict_sha256(module) -> str:
+    """SHA-256 of a torch module's parameters and buffers (names, shapes, dtypes, bytes)."""
+    import torch
+
+    h = hashlib.sha256()
+    for name, tensor in sorted(module.state_dict().items()):
+        t = tensor.detach().to("cpu").contiguous().reshape(-1)
+        h.update(f"{name}\0{tuple(tensor.shape)}\0{t.dtype}\n".encode())
+        if t.numel():
+            h.update(memoryview(t.view(torch.uint8).numpy()))
+    return h.hexdigest()
+
+
+def tensor_to_images(batch, value_range: tuple[float, float] = (-1.0, 1.0)) -> list[Image.Image]:
+    """A ``(N, C, H, W)`` float tensor in ``value_range`` -> N RGB PIL images."""
+    import numpy as np
+    import torch
+
+    if batch.ndim == 3:
+        batch = batch.unsqueeze(0)
+    if batch.ndim != 4 or batch.shape[1] not in (1, 3, 4):
+        raise BadInput(f"expected images shaped (N, 1|3|4, H, W), got {tuple(batch.shape)}")
+    lo, hi = value_range
+    x = (batch.detach().float().to("cpu") - lo) / (hi - lo)
+    x = torch.nan_to_num(x, nan=0.0).clamp(0, 1)
+    arr = (x.permute(0, 2, 3, 1).numpy() * 255.0 + 0.5).astype(np.uint8)
+    images = []
+    for a in arr:
+        if a.shape[2] == 1:
+            a = np.repeat(a, 3, axis=2)
+        images.append(Image.fromarray(np.ascontiguousarray(a[..., :3]), "RGB"))
+    return images

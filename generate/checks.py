@@ -1,0 +1,158 @@
+"""The checks around sealing: policy decisions and the protected reference-set search.
+
+``generate.request`` is decided before the backend runs and ``generate.output`` for each
+sealed image, with the decision context the policy engine documents. Outputs are searched
+against reference sets registered as protected; the matches are a policy input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import getpass
+import os
+
+from PIL import Image
+
+from generate.request import BackendInfo, GenerationRequest
+from generate.results import SealedImage
+from policies.errors import ConfigError
+
+TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
+                 "cawg.data_mining")
+
+
+def decide(pack, point: str, context: dict, *, db, subject: str | None):
+    """Run one policy decision (appended to the audit log); None without a pack."""
+    if pack is None:
+        return None
+    import policies
+
+    actor = context.get("actor") or {}
+    return policies.decide(pack, point, context, db=db, actor=actor.get("id"), subject=subject)
+
+
+def decision_json(decision) -> dict | None:
+    if decision is None:
+        return None
+    if hasattr(decision, "to_json"):
+        return decision.to_json()
+    return dict(decision)
+
+
+def outcome(decision) -> str:
+    return getattr(decision, "outcome", None) or (decision or {}).get("outcome", "allow")
+
+
+def reasons(decision) -> str:
+    reasons = getattr(decision, "reasons", None) or []
+    return "; ".join(str(r) for r in reasons) or "no reason given"
+
+
+def load_policy(policy):
+    if policy is None:
+        return None
+    try:
+        from policies import load_pack
+    except ImportError as e:
+        raise ConfigError(f"the policy engine is not available ({e})") from None
+    return load_pack(policy)
+
+
+def request_context(request: GenerationRequest, info: BackendInfo, *, actor: dict | None,
+                    allow_training: bool) -> dict:
+    return {
+        "point": "generate.request",
+        "actor": actor or default_actor(),
+        "request": {
+            "prompt": request.prompt,
+            "negative_prompt": request.negative_prompt,
+            "backend": info.name,
+            "model": info.model or "",
+            "allow_training": allow_training,
+        },
+        "now": _now(),
+    }
+
+
+def output_context(base: dict, sealed: SealedImage, duplicates: list[dict]) -> dict:
+    training = {u: "allowed" if base["request"]["allow_training"] else "notAllowed"
+                for u in TRAINING_USES}
+    ctx = dict(base)
+    ctx["point"] = "generate.output"
+    ctx["asset"] = {
+        "path": sealed.path,
+        "sha256": sealed.sha256,
+        "asset_id": sealed.asset_id,
+        "verdict": "ai-generated",
+        "score": None,
+        "c2pa": {"state": "valid", "digital_source_type": sealed.source_type,
+                 "signer": sealed.signer, "training_mining": training},
+        "watermark": {"found": True, "scheme": "provkit", "payload": sealed.asset_id,
+                      "third_party": None},
+        "metadata": {"digital_source_type": sealed.source_type,
+                     "generator": sealed.software_agent},
+        "duplicates": duplicates,
+    }
+    ctx["now"] = _now()
+    return ctx
+
+
+def default_actor() -> dict:
+    """The login name, with the role from $PROVKIT_ROLE (default ``artist``)."""
+    return {"id": _user(), "role": os.environ.get("PROVKIT_ROLE", "artist"), "org": ""}
+
+
+@functools.lru_cache(maxsize=1)
+def _user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):
+        return "unknown"
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+
+
+# --------------------------------------------------------------------------- protected sets
+
+
+class ProtectedCheck:
+    """Near-duplicate search of outputs against reference sets marked protected."""
+
+    def __init__(self, db, enabled: bool = True):
+        self.index = None
+        self.sets: list[str] = []
+        self.status = "not checked"
+        if not enabled:
+            self.status = "not checked (turned off)"
+            return
+        from detect.index import ReferenceIndex
+
+        index = ReferenceIndex(db)
+        self.sets = _protected_sets(index)
+        if not self.sets:
+            self.status = "no protected sets registered"
+            return
+        self.index = index
+        self.status = "checked against " + ", ".join(self.sets)
+
+    def search(self, image: Image.Image) -> list[dict]:
+        """Matches in protected sets, as ``asset.duplicates`` entries of the policy context."""
+        if self.index is None:
+            return []
+        matches = self.index.search(image, sets=self.sets)
+        out = []
+        for m in matches:
+            j = m.to_json() if hasattr(m, "to_json") else dict(m)
+            out.append({"set": j.get("set"), "protected": True, "kind": j.get("kind"),
+                        "distance": j.get("distance"), "age_days": None,
+                        "label": j.get("label"), "item": str(j.get("path") or j.get("item_id"))})
+        return out
+
+
+def _protected_sets(index) -> list[str]:
+    return [s.name for s in index.sets() if s.protected]
+
+
