@@ -34,6 +34,7 @@ from generate.request import BackendInfo, GenerationRequest
 from generate.results import GenerationFailure, GenerationRun, SealedImage
 from policies import workspace
 from policies.errors import BadInput, ConfigError, ProvkitError, Refused
+from provenance.ledger import Ledger
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
            "output_name", "seal", "seal_all"]
@@ -310,6 +311,8 @@ class _Finisher:
                 source = decision if decision is not None and checks.outcome(decision) == "review" \
                     else self.req_decision
                 why = f"held for review: {checks.reasons(source)}"
+            Ledger(self.db).mark(item.asset_id, "withheld" if outcome == "deny" else "review",
+                                 reason=why, path=moved)
             return self._fail(i, seed, "policy" if outcome == "deny" else "review", why,
                               asset_id=item.asset_id, quarantined_path=str(moved))
         decisions = tuple(d for d in (checks.decision_json(self.req_decision),

@@ -235,8 +235,8 @@ def ledger_list(limit, source_type, db_path, as_json):
     def human(items):
         if not items:
             return "no assets issued yet"
-        return "\n".join(f"{a.asset_id}  {a.created}  {a.source_type or '-':<24} {a.path}"
-                         for a in items)
+        return "\n".join(f"{a.asset_id}  {a.created}  {a.status:<8} {a.source_type or '-':<24} "
+                         f"{a.path}" for a in items)
 
     emit(rows, as_json, human)
 
@@ -256,7 +256,8 @@ def ledger_show(asset_id, db_path, as_json):
     data = {**asset.to_json(), "manifest": book.manifest_json(asset.asset_id)}
 
     def human(d):
-        keys_ = ("asset_id", "created", "path", "source_path", "sha256", "source_type",
+        keys_ = ("asset_id", "created", "status", "status_reason", "path", "source_path",
+                 "sha256", "source_type",
                  "manifest_label", "soft_binding_alg", "phash", "pdq")
         text = "\n".join(f"{k + ':':<17}{d[k]}" for k in keys_ if d.get(k))
         if d.get("signer"):

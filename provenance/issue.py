@@ -60,6 +60,10 @@ def new_asset_id() -> str:
     return secrets.token_hex(8)
 
 
+#: zlib level for PNG: 1 encodes about 5x faster than PIL's default 6 for ~10% larger files.
+PNG_COMPRESS_LEVEL = 1
+
+
 def encode(image: Image.Image, mime: str, *, icc_profile: bytes | None = None) -> bytes:
     """Encode pixels to ``mime`` (JPEG at quality 95, 4:4:4; lossless where the format is)."""
     fmt = _PIL_FORMAT.get(mime)
@@ -73,6 +77,8 @@ def encode(image: Image.Image, mime: str, *, icc_profile: bytes | None = None) -
     kwargs = {}
     if fmt == "JPEG":
         kwargs = {"quality": JPEG_QUALITY, "subsampling": 0}
+    elif fmt == "PNG":
+        kwargs = {"compress_level": PNG_COMPRESS_LEVEL}
     elif fmt == "WEBP":
         kwargs = {"quality": JPEG_QUALITY, "method": 4}
     if icc_profile:

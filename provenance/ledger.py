@@ -41,7 +41,16 @@ def _create_assets(db) -> None:
     db["assets"].create_index(["created"])
 
 
-MIGRATIONS = [_create_assets]
+def _add_status(db) -> None:
+    db["assets"].add_column("status", str, not_null_default="issued")
+    db["assets"].add_column("status_reason", str)
+
+
+#: ``status``: ``issued`` (handed out), ``withheld`` (a policy stopped it; the file sits in
+#: the quarantine folder) or ``review`` (held until a person releases it).
+STATUSES = ("issued", "withheld", "review")
+
+MIGRATIONS = [_create_assets, _add_status]
 
 
 @dataclass(frozen=True)
@@ -62,6 +71,8 @@ class Asset:
     dhash: str | None
     pdq: str | None
     pdq_quality: int | None
+    status: str = "issued"
+    status_reason: str | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -77,11 +88,12 @@ class Asset:
             soft_binding_alg=row.get("soft_binding_alg"), phash=row.get("phash"),
             dhash=row.get("dhash"), pdq=row["pdq"].hex() if row.get("pdq") else None,
             pdq_quality=row.get("pdq_quality"),
+            status=row.get("status") or "issued", status_reason=row.get("status_reason"),
         )
 
 
 _LIGHT_COLUMNS = ("asset_id, sha256, manifest_label, signer, source_type, created, source_path, "
-                  "path, mime, soft_binding_alg, phash, dhash, pdq, pdq_quality")
+                  "path, mime, soft_binding_alg, phash, dhash, pdq, pdq_quality, status, status_reason")
 
 
 class Ledger:
@@ -123,6 +135,23 @@ class Ledger:
         with self.db.conn:
             self.db["assets"].insert(row)
         return Asset.from_row(row)
+
+    def mark(self, asset_id: str, status: str, *, reason: str | None = None,
+             path=None) -> Asset:
+        """Change an asset's status (e.g. ``withheld`` by a policy), and its path if it moved."""
+        if status not in STATUSES:
+            raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
+        changes = {"status": status, "status_reason": reason}
+        if path is not None:
+            changes["path"] = str(path)
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE assets SET " + ", ".join(f"{k} = ?" for k in changes) + " WHERE asset_id = ?",
+                [*changes.values(), asset_id],
+            )
+        if cur.rowcount == 0:
+            raise BadInput(f"asset id {asset_id} is not in the ledger")
+        return self.get(asset_id)
 
     # ----------------------------------------------------------------- reading
 

@@ -13,6 +13,7 @@ from generate import Generator, generate
 from generate.generator import GenerationFailed
 from generate.runlog import generations, quarantine_dir
 from policies.errors import ConfigError, Refused
+from provenance.ledger import Ledger
 from provenance.verify import verify_file
 
 
@@ -160,6 +161,8 @@ def test_output_near_a_protected_image_is_withheld_in_quarantine(out, tmp_path, 
     assert Path(withheld.quarantined_path).exists()
     (row,) = generations(status="withheld")
     assert row["asset_id"] == withheld.asset_id
+    asset = Ledger().get(withheld.asset_id)
+    assert asset.status == "withheld" and asset.path == withheld.quarantined_path
 
 
 def test_protected_hit_without_a_policy_is_reported_with_the_image(out, tmp_path, photos):
