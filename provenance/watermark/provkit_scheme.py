@@ -50,7 +50,12 @@ OSD_TRIES = 8  # best ordered-statistics candidates whose check is tested
 MAX_CANDIDATES = 3  # scale/offset hypotheses decoded per image
 HIGH_PASS = 5  # box size (working px) whose mean the decoder subtracts
 CONTRAST_WINDOW = 7  # box size over which it normalises local contrast
-ZOOMS = np.geomspace(0.8, 1.8, 165)  # magnifications searched: crops keeping >= 56% per side
+ZOOMS = np.geomspace(0.8, 2.1, 200)  # magnifications searched (the decoder's scale search)
+#: Small images get a coarser pattern: their short side is treated as if it were SMALL_REF px
+#: (at most SMALL_ZOOM times coarser), so that after halving and JPEG the mark's frequencies
+#: are still low enough to survive. The decoder finds that scale like a crop's.
+import os
+SMALL_REF, SMALL_ZOOM = float(os.environ.get("PK_REF", "500")), float(os.environ.get("PK_ZCAP", "1.5"))
 _KEY = hashlib.sha256(ALG.encode()).digest()
 
 
@@ -88,14 +93,31 @@ class Layout:
         self.uv = np.stack([uu.ravel(), vv.ravel()], 1)  # frequency of each flat index
         self.band_uv = self.uv[flat]
 
-    def tile(self, bits: np.ndarray) -> np.ndarray:
+    @cached_property
+    def used_idx(self) -> np.ndarray:
+        return np.concatenate([self.data_idx, self.pilot_idx])
+
+    @cached_property
+    def used_ring(self) -> np.ndarray:
+        return np.concatenate([self.data_ring, self.pilot_ring])
+
+    def spectrum(self, bits: np.ndarray) -> np.ndarray:
+        """The tile's half spectrum (flat) for ``bits``: unit data coefficients and the pilot."""
         signs = self.scramble * np.where(bits, 1.0, -1.0)
         n = len(self.data_idx)
         spec = np.zeros(TILE * (TILE // 2 + 1), complex)
         spec[self.data_idx] = signs[:n] + 1j * signs[n:]
         spec[self.pilot_idx] = self.pilot
+        return spec
+
+    @staticmethod
+    def tile_of(spec: np.ndarray) -> np.ndarray:
+        """The tile with half spectrum ``spec``, scaled to unit RMS."""
         t = np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE))
         return t / np.sqrt((t**2).mean())
+
+    def tile(self, bits: np.ndarray) -> np.ndarray:
+        return self.tile_of(self.spectrum(bits))
 
     def phase(self, idx: np.ndarray, offset: tuple[float, float]) -> np.ndarray:
         uv = self.uv[idx]
@@ -217,21 +239,54 @@ class ProvkitScheme:
         return Codec()
 
     # -- embedding ---------------------------------------------------------------------------
-    def residual(self, size: tuple[int, int], payload: bytes) -> np.ndarray:
-        """The mark at working resolution for an image of ``size``: float32, RMS for TARGET_PSNR."""
-        w, h = size
-        f = WORK / min(w, h)
+    def residual(self, colour: Image.Image, payload: bytes) -> np.ndarray:
+        """The mark at working resolution for ``colour``: float32, RMS for TARGET_PSNR.
+
+        The pattern is first made to cancel what the image itself contributes to each of its
+        coefficients as the decoder will read them (host-interference cancellation): the
+        decoder's view of the unmarked image is folded onto one tile, and that part is
+        subtracted from the tile's spectrum before the strength is set.
+        """
+        w, h = colour.size
+        zoom = embedding_zoom(colour.size)
+        f = WORK / (zoom * min(w, h))
         ws, hs = max(1, round(w * f)), max(1, round(h * f))
-        tile = self.layout.tile(self.codec.encode(payload))
+        lay = self.layout
+        spec = lay.spectrum(self.codec.encode(payload))
         reps = (-(-hs // TILE), -(-ws // TILE))
         rms = 255.0 / 10 ** (TARGET_PSNR / 20)
+        tile = lay.tile_of(spec)
+        y = _working_luma(colour, (ws, hs))
+        host = _fold_spectrum(_whiten(y))
+        mark = _fold_spectrum(_whiten(y + np.tile(tile, reps)[:hs, :ws] * rms)) - host
+        # What one unit of the unit-RMS tile's spectrum becomes in the decoder's reading,
+        # per frequency ring (the whitening is not linear, so it is measured, not derived).
+        idx, ring = lay.used_idx, lay.used_ring
+        scale = np.sqrt((np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE)) ** 2).mean())
+        unit = spec[idx] / scale
+        gain = np.empty(len(idx))
+        for k in range(RINGS):
+            sel = ring == k
+            gain[sel] = (mark[idx[sel]] * np.conj(unit[sel])).real.sum() / (np.abs(unit[sel]) ** 2).sum()
+        gain = np.maximum(gain, 1e-9)
+        target = spec[idx].copy()
+        spec[idx] -= host[idx] * scale / (gain * rms)
+        import os
+        for _ in range(int(os.environ.get("PK_PASSES", "1")) - 1):
+            tile = lay.tile_of(spec)
+            scale = np.sqrt((np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE)) ** 2).mean())
+            got = _fold_spectrum(_whiten(y + np.tile(tile, reps)[:hs, :ws] * rms))[idx]
+            want = gain * target
+            k = (got * np.conj(want)).real.sum() / (np.abs(want) ** 2).sum()
+            spec[idx] -= (got - k * want) * scale / (gain * rms)
+        tile = lay.tile_of(spec)
         return (np.tile(tile, reps)[:hs, :ws] * rms).astype(np.float32)
 
     def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
         check_payload(payload, PAYLOAD_BYTES, NAME)
         planes = split_planes(image)
         check_min_size(planes.colour)
-        r = self.residual(planes.colour.size, bytes(payload))
+        r = self.residual(planes.colour, bytes(payload))
         r *= _upsampling_gain(r, planes.colour.size)
         return planes.rebuild(_add(planes.colour, r))
 
@@ -284,12 +339,7 @@ class ProvkitScheme:
         return zooms if any(abs(z - 1) < 0.01 for z in zooms) else zooms + [1.0]
 
     def _read(self, base: np.ndarray, zoom: float) -> Reading:
-        y = _whiten(_resample(base, zoom))
-        h, w = y.shape
-        pad = np.zeros((-(-h // TILE) * TILE, -(-w // TILE) * TILE), np.float32)
-        pad[:h, :w] = y
-        fold = pad.reshape(pad.shape[0] // TILE, TILE, pad.shape[1] // TILE, TILE).sum((0, 2))
-        spec = np.fft.rfft2(fold).ravel()
+        spec = _fold_spectrum(_whiten(_resample(base, zoom)))
         lay = self.layout
         g = np.zeros_like(spec)
         g[lay.pilot_idx] = spec[lay.pilot_idx] * np.conj(lay.pilot)
@@ -313,6 +363,31 @@ class ProvkitScheme:
         soft = np.concatenate([x.real, x.imag]) * lay.scramble
         soft /= np.abs(soft).mean() + 1e-12
         return Reading(zoom, (float(peak[0]), float(peak[1])), z, soft)
+
+
+def embedding_zoom(size: tuple[int, int]) -> float:
+    """How much coarser than the standard grid the pattern is embedded in an image of ``size``."""
+    return min(max(1.0, SMALL_REF / min(size)), SMALL_ZOOM)
+
+
+def _working_luma(colour: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    """The image's luma at the working grid ``size``, as the decoder will see it (float32)."""
+    if min(colour.size) <= 2 * WORK:  # small: exactly the decoder's path
+        y = np.asarray(luma(colour), np.float32)
+        return np.asarray(Image.fromarray(y, "F").resize(size, Image.BILINEAR), np.float32)
+    if colour.mode == "I;16":
+        return np.asarray(luma(colour).resize(size, Image.BILINEAR), np.float32)
+    small = colour.resize(size, Image.BILINEAR, reducing_gap=2.0)
+    return np.asarray(luma(small), np.float32)
+
+
+def _fold_spectrum(y: np.ndarray) -> np.ndarray:
+    """All TILE x TILE tiles of ``y`` summed into one, as a flat half spectrum."""
+    h, w = y.shape
+    pad = np.zeros((-(-h // TILE) * TILE, -(-w // TILE) * TILE), np.float32)
+    pad[:h, :w] = y
+    fold = pad.reshape(pad.shape[0] // TILE, TILE, pad.shape[1] // TILE, TILE).sum((0, 2))
+    return np.fft.rfft2(fold).ravel()
 
 
 def _vertex(left: float, mid: float, right: float) -> float:
