@@ -1,34 +1,45 @@
 #!/usr/bin/env bash
-# The provkit story, end to end: an identity, a signed image, its verification.
+# The provkit story, end to end, on the built-in generator (no weights needed):
+# a studio generates sealed images, a newsroom verifies and checks what arrives,
+# a platform strips metadata and the credentials are recovered, and every policy
+# decision lands in a tamper-evident log.
 # Run by `make demo` (the venv on PATH, PROVKIT_HOME=demo-out/home).
 set -euo pipefail
 OUT=demo-out
-mkdir -p "$OUT"
+rm -rf "$OUT/generated" "$OUT/archive"
+mkdir -p "$OUT/archive"
 
 step() { printf '\n== %s\n' "$*"; }
 
 step "1. A signing identity (a development CA and an ES256 certificate)"
-provkit keys show 2>/dev/null || provkit keys init --org "Demo Newsroom"
+provkit keys show 2>/dev/null || provkit keys init --org "Demo Studio"
 
-step "2. A photograph to publish"
-python - "$OUT/photo.jpg" <<'PY'
+step "2. The studio generates two images with the built-in generator: each one leaves sealed"
+provkit generate "a quiet harbour at dawn" -n 2 --seed 7 --size 512x512 -o "$OUT/generated" \
+  --policy studio
+GEN=$(ls "$OUT"/generated/*.png | head -1)
+
+step "3. Anyone can verify the generated image: signer, source type, softwareAgent, do-not-train"
+provkit verify "$GEN"
+
+step "4. Detection: the evidence and the verdict it supports"
+provkit detect "$GEN"
+
+step "5. A newsroom photograph, signed at capture"
+python - "$OUT/photo.jpg" "$OUT/archive" <<'PY'
 import sys
 from PIL import Image
 from skimage import data
 Image.fromarray(data.astronaut()).save(sys.argv[1], quality=92)
+Image.fromarray(data.coffee()).save(sys.argv[2] + "/coffee.jpg", quality=92)
+Image.fromarray(data.chelsea()).save(sys.argv[2] + "/chelsea.jpg", quality=92)
 print("wrote", sys.argv[1])
 PY
-
-step "3. Sign it: watermark the asset id, attach a C2PA manifest, record it"
-WM=--watermark
-python -c "import provenance.watermark as w; w.embed" 2>/dev/null || WM=--no-watermark
 provkit sign "$OUT/photo.jpg" -o "$OUT/photo.signed.jpg" --source-type digitalCapture \
-  --author "Demo Photographer" --no-train "$WM"
-
-step "4. Verify it (this workspace trusts its own development CA)"
+  --author "Demo Photographer" --no-train
 provkit verify "$OUT/photo.signed.jpg"
 
-step "5. Tamper with the pixels: verification fails and says why"
+step "6. Tamper with the pixels: verification fails and says why"
 python - "$OUT/photo.signed.jpg" "$OUT/photo.tampered.jpg" <<'PY'
 import sys
 data = bytearray(open(sys.argv[1], "rb").read())
@@ -37,7 +48,7 @@ open(sys.argv[2], "wb").write(bytes(data))
 PY
 provkit verify "$OUT/photo.tampered.jpg" || echo "(exit $? as expected: invalid)"
 
-step "6. A platform strips the metadata, recompresses (q70) and halves it"
+step "7. A platform strips the metadata, recompresses (q70) and halves it: the watermark recovers the credentials"
 python - "$OUT/photo.signed.jpg" "$OUT/photo.shared.jpg" <<'PY'
 import sys
 from PIL import Image
@@ -45,10 +56,28 @@ img = Image.open(sys.argv[1]).convert("RGB")
 img.resize((img.width // 2, img.height // 2)).save(sys.argv[2], quality=70)
 PY
 provkit verify "$OUT/photo.shared.jpg"
-
-step "7. Re-attach the recovered credentials"
 provkit recover "$OUT/photo.shared.jpg" -o "$OUT/photo.restored.jpg"
 provkit verify "$OUT/photo.restored.jpg"
 
-step "8. The ledger"
-provkit ledger list
+step "8. Has the newsroom seen this before? Index its archive, then look for near-duplicates"
+provkit index remove archive >/dev/null 2>&1 || true
+provkit index add archive "$OUT/archive" --label "photo archive"
+python - "$OUT/archive/coffee.jpg" "$OUT/coffee.recycled.jpg" <<'PY'
+import sys
+from PIL import Image
+img = Image.open(sys.argv[1])
+w, h = img.size
+img.crop((w // 20, h // 20, w - w // 20, h - h // 20)).resize((w // 2, h // 2)).save(sys.argv[2], quality=60)
+PY
+provkit dupes "$OUT/coffee.recycled.jpg" --index archive
+
+step "9. May we publish them? The newsroom policy decides, with reasons"
+provkit policy check --pack newsroom --point publish "$GEN" "$OUT/photo.signed.jpg" \
+  "$OUT/photo.tampered.jpg" || echo "(exit $?: at least one file was denied)"
+
+step "10. Every decision is in the audit log, hash-chained"
+provkit audit log --limit 5
+provkit audit verify
+
+step "11. The ledger of issued assets"
+provkit ledger list --limit 6

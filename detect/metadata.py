@@ -31,9 +31,12 @@ IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 #: IPTC digital source types, grouped by what they say about AI involvement.
 AI_GENERATED_TYPES = frozenset({"trainedAlgorithmicMedia"})
+#: Made by an algorithm with no trained model (generative art, provkit's built-in generator):
+#: the verdict counts it as generated, and says so.
+ALGORITHMIC_TYPES = frozenset({"algorithmicMedia"})
 AI_EDITED_TYPES = frozenset({"compositeWithTrainedAlgorithmicMedia"})
 SYNTHETIC_TYPES = frozenset({
-    "algorithmicMedia", "compositeSynthetic", "digitalCreation", "digitalArt",
+    "compositeSynthetic", "digitalCreation", "digitalArt",
     "softwareImage", "dataDrivenMedia", "virtualRecording",
 })
 CAPTURE_TYPES = frozenset({

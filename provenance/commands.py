@@ -138,7 +138,9 @@ def _report_lines(r: dict) -> str:
     if c.get("digital_source_type"):
         lines.append(f"  source type:  {c['digital_source_type']}")
     if c.get("actions"):
-        lines.append("  actions:      " + ", ".join(a["action"] for a in c["actions"]))
+        lines.append("  actions:      " + ", ".join(
+            a["action"] + (f" by {a['software_agent']}" if a.get("software_agent") else "")
+            for a in c["actions"]))
     for ing in c.get("ingredients") or []:
         lines.append(f"  ingredient:   {ing.get('title')} ({ing.get('relationship')}): "
                      f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else ""))

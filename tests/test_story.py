@@ -1,0 +1,57 @@
+"""The journeys across packages: what a studio makes, a newsroom and a platform can check."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+from PIL import Image
+
+from detect.verdict import detect_file
+from generate import Generator
+from policies import decide, load_pack
+from provenance.cli import root
+from provenance.verify import verify_file
+
+
+def test_a_builtin_image_verifies_is_called_generated_and_needs_a_label_to_publish(tmp_path):
+    generator = Generator("builtin", out_dir=tmp_path)
+    (sealed,) = generator.generate("a quiet harbour at dawn", n=1, seed=3, size=(256, 256))
+    report = verify_file(sealed.path).to_json()["c2pa"]
+    assert report["state"] == "trusted"
+    assert report["digital_source_type"] == "algorithmicMedia"
+    assert report["training_mining"]["cawg.ai_generative_training"] == "notAllowed"
+
+    detected = detect_file(sealed.path)
+    assert detected.verdict == "ai-generated"
+    assert [e.kind for e in detected.decided_by] == ["c2pa"]
+
+    decision = decide(load_pack("newsroom"), "publish", {"asset": detected.policy_context()})
+    assert decision.outcome != "allow"
+
+
+def test_a_stripped_and_recompressed_generated_image_is_still_traced_to_its_manifest(tmp_path):
+    generator = Generator("builtin", out_dir=tmp_path)
+    (sealed,) = generator.generate("lanterns", n=1, seed=5, size=(512, 512))
+    shared = tmp_path / "shared.jpg"
+    img = Image.open(sealed.path).convert("RGB")
+    img.resize((256, 256)).save(shared, quality=70)  # no metadata survives
+    report = verify_file(shared).to_json()["c2pa"]
+    assert report["state"] == "recovered"
+    assert report["recovered_by"]["method"] == "watermark"
+    assert report["asset_id"] == sealed.asset_id
+    assert detect_file(shared).verdict == "ai-generated"
+
+
+def test_too_small_to_watermark_is_a_one_line_error_naming_the_file(tmp_path):
+    tiny = tmp_path / "tiny.png"
+    Image.new("RGB", (100, 100), (40, 90, 200)).save(tiny)
+    result = CliRunner().invoke(root, ["sign", str(tiny), "-o", str(tmp_path / "out.png"),
+                                       "--source-type", "digitalCapture"])
+    assert result.exit_code == 2
+    assert "tiny.png" in result.output and "--no-watermark" in result.output
+    assert "Traceback" not in result.output
+    ok = CliRunner().invoke(root, ["sign", str(tiny), "-o", str(tmp_path / "out.png"),
+                                   "--source-type", "digitalCapture", "--no-watermark", "--json"])
+    assert ok.exit_code == 0, ok.output
+    assert json.loads(ok.output)["watermarked"] is False
