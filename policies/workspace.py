@@ -35,7 +35,7 @@ def default_db_path() -> Path:
     return home() / "provkit.db"
 
 
-def connect(path: str | os.PathLike | None = None) -> "sqlite_utils.Database":
+def connect(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
     """Open (creating if needed) a provkit database with WAL and a busy timeout."""
     import sqlite_utils
 
@@ -48,7 +48,7 @@ def connect(path: str | os.PathLike | None = None) -> "sqlite_utils.Database":
     return sqlite_utils.Database(conn)
 
 
-def migrate(db: "sqlite_utils.Database", component: str, steps: list) -> int:
+def migrate(db: sqlite_utils.Database, component: str, steps: list) -> int:
     """Apply versioned migrations for one component, each exactly once.
 
     ``steps`` is an ordered list of callables ``step(db)``; the version stored in the

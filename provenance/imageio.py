@@ -16,7 +16,7 @@ from PIL import Image
 from policies.errors import BadInput
 
 #: Largest image provkit will decode, in pixels (a 60k x 60k header bomb is refused).
-MAX_PIXELS = int(os.environ.get("PROVKIT_MAX_PIXELS", 200_000_000))
+MAX_PIXELS = int(os.environ.get("PROVKIT_MAX_PIXELS", "200000000"))
 
 # Magic numbers -> MIME type, for the formats C2PA can carry a manifest in.
 _SIGNATURES: list[tuple[int, bytes, str]] = [

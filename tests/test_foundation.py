@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import struct
 import subprocess
 import sys
 import zlib
-import struct
 
 import pytest
 from click.testing import CliRunner
@@ -91,7 +91,7 @@ def test_help_lists_every_command_without_importing_torch():
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "assert 'c2pa' not in sys.modules, 'c2pa imported'\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     for name in ("sign", "verify", "generate", "detect", "policy", "audit", "watermark"):
         assert name in out.stdout

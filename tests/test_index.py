@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from detect.index import CROPS, ReferenceIndex, read_sources
-from provenance.imageio import image_paths
 from policies.errors import BadInput
 from provenance.cli import root
+from provenance.imageio import image_paths
 
 
 @pytest.fixture
