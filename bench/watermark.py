@@ -1,11 +1,12 @@
 """Watermark robustness, quality, speed and false positives: provkit's scheme beside
 invisible-watermark's dwtDct, dwtDctSvd and rivaGan on the same images in the same run.
 
-    python bench/watermark.py [--crops 7] [--riva-images 4] [--large 4,12] [--fp-trials 400]
+    python bench/watermark.py [--crops 7] [--small 40] [--riva-images 4] [--large 4,12] [--fp-trials 400]
     python bench/watermark.py --fp-only --fp-trials 5000 --seed 2   # the big false-positive run
 
 Images: the scikit-image / scikit-learn photographs and upscaled crops of them (0.5-1 MP);
-provkit also runs on upscaled crops of --large megapixels. Attacks: JPEG q50, resize 0.5,
+provkit also runs on --small random crops with short sides of 300-450 px (not rescaled: the
+hardest case for halving + JPEG) and on upscaled crops of --large megapixels. Attacks: JPEG q50, resize 0.5,
 centre crop keeping 90% per side, brightness +20, and every pair (geometric edits first,
 JPEG last). The baselines cannot search for scale, so they decode the attacked image
 resized back to the size they embedded at (which helps them); provkit decodes it as it is.
@@ -57,6 +58,52 @@ def upscaled_crop(photo: np.ndarray, megapixels: float, rng) -> Image.Image:
     x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
     scale = (megapixels * 1e6 / (cw * ch)) ** 0.5
     return im.crop((x, y, x + cw, y + ch)).resize((round(cw * scale), round(ch * scale)), Image.BICUBIC)
+
+
+def small_crop(photo: np.ndarray, rng, short=(300, 450)) -> Image.Image:
+    """A random crop of a photograph whose short side is within ``short`` (no rescaling)."""
+    im = Image.fromarray(photo)
+    w, h = im.size
+    s = int(rng.integers(short[0], min(short[1], w, h) + 1))
+    long = int(min(max(w, h), s * rng.uniform(1.0, 1.5)))
+    cw, ch = (long, s) if w >= h else (s, long)
+    x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
+    return im.crop((x, y, x + cw, y + ch))
+
+
+def beyond(photos, rng):
+    """Edits outside the required list, on the photographs: payload recovered / images."""
+    from tests.fixtures_watermark import crop_centre, jpeg
+
+    def pad(im, share=0.1):
+        w, h = im.size
+        dx, dy = round(w * share / 2), round(h * share / 2)
+        out = Image.new("RGB", (w + 2 * dx, h + 2 * dy), (128, 128, 128))
+        out.paste(im, (dx, dy))
+        return out
+
+    edits = {
+        "centre crop keeping 80%": lambda im: crop_centre(im, 0.8),
+        "centre crop keeping 70%": lambda im: crop_centre(im, 0.7),
+        "centre crop keeping 60%": lambda im: crop_centre(im, 0.6),
+        "top-left 80% crop": lambda im: im.crop((0, 0, round(im.width * 0.8), round(im.height * 0.8))),
+        "10% grey padding": pad,
+        "JPEG quality 30": lambda im: jpeg(im, 30),
+        "resize to 0.3": lambda im: im.resize((round(im.width * 0.3), round(im.height * 0.3)), Image.BICUBIC),
+        "rotation 1 degree": lambda im: im.rotate(1.0, Image.BICUBIC),
+        "aspect ratio +10%": lambda im: im.resize((round(im.width * 1.1), im.height), Image.BICUBIC),
+    }
+    hits = {name: 0 for name in edits}
+    for p in photos:
+        im = Image.fromarray(p)
+        payload = rng.bytes(8)
+        marked = watermark.embed(im, payload)
+        for name, fn in edits.items():
+            found = watermark.decode(fn(marked))
+            hits[name] += found is not None and found.payload == payload
+    print(f"\n## provkit beyond the required edits ({len(photos)} photographs, recovered / images)\n")
+    for name, n in hits.items():
+        print(f"- {name}: {n}/{len(photos)}")
 
 
 def bits_of(payload: bytes) -> np.ndarray:
@@ -141,6 +188,7 @@ def false_positives(photos, trials, rng):
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--crops", type=int, default=7, help="upscaled crops (0.5-1 MP) added to the 7 photos")
+    ap.add_argument("--small", type=int, default=40, help="random 300-450 px crops for provkit")
     ap.add_argument("--riva-images", type=int, default=4, help="images rivaGan runs on (about 1 s a call)")
     ap.add_argument("--large", default="4,12", help="megapixel sizes for provkit's large-image run")
     ap.add_argument("--fp-trials", type=int, default=400, help="unmarked images for the false-positive run")
@@ -154,16 +202,20 @@ def main(argv=None):
         return report_false_positives(photos, args.fp_trials, rng)
     images = [Image.fromarray(p) for p in photos]
     images += [upscaled_crop(photos[i % len(photos)], rng.uniform(0.5, 1.0), rng) for i in range(args.crops)]
+    small = [small_crop(photos[i % len(photos)], rng) for i in range(args.small)]
     large = [upscaled_crop(photos[i % len(photos)], float(mp), rng)
              for i, mp in enumerate(x for x in args.large.split(",") if x)]
 
     print(f"images: {len(images)} (7 photographs + {args.crops} upscaled crops, "
           f"{min(min(i.size) for i in images)}-{max(max(i.size) for i in images)} px); "
-          f"rivaGan on {min(args.riva_images, len(images))}; provkit also on "
+          f"rivaGan on {min(args.riva_images, len(images))}; provkit also on {len(small)} "
+          f"crops of 300-450 px short side and on "
           f"{', '.join(f'{i.width}x{i.height}' for i in large)}")
     results = {}
     t0 = time.time()
     results["provkit"] = run_scheme("provkit", images, rng)
+    if small:
+        results["provkit (300-450 px)"] = run_scheme("provkit", small, rng)
     if large:
         results["provkit (large)"] = run_scheme("provkit", large, rng)
     for name in BASELINES:
@@ -215,6 +267,7 @@ def main(argv=None):
           f"12 MP embed+decode {sum(times['provkit 12 MP']):.0f} ms (goal <= 150)")
 
     sdxl_reader(probe, rng)
+    beyond(photos, rng)
 
     report_false_positives(photos, args.fp_trials, rng)
     print(f"\n(total {time.time() - t0:.0f} s wall)")

@@ -4,9 +4,12 @@ resizing, cropping and brightness changes.
 How it works, in one breath: the image is viewed at a working resolution whose short side
 is ``WORK`` px; there a keyed pattern tile of ``TILE`` x ``TILE`` px is repeated over the
 whole picture and added to the luma (upsampled to full size, so the mark is
-size-independent). The tile lives in low-mid spatial frequencies (``BAND`` cycles per tile):
-some of its Fourier coefficients are a fixed pilot, the others carry 160 coded bits
-(64-bit id + 32-bit keyed check, BCH t=8). The decoder finds the scale from the pattern's
+size-independent; images with a short side under ``SMALL_REF`` px get a coarser grid, up to
+``SMALL_ZOOM`` times). The tile lives in low-mid spatial frequencies (``BAND`` cycles per
+tile): some of its Fourier coefficients are a fixed pilot, the others carry 160 coded bits
+(64-bit id + 32-bit keyed check, BCH t=8). Before it is added, the tile is corrected so that
+the image's own contribution to those coefficients, as the decoder will read them, cancels
+(host-interference cancellation). The decoder finds the scale from the pattern's
 line spectrum (offset-independent), folds the contrast-normalised image onto one tile,
 finds the offset by correlating the pilot, reads soft bits weighted by how much of each
 frequency ring survived, and decodes them (bchlib's BCH decoder over Chase flips, then
@@ -50,12 +53,12 @@ OSD_TRIES = 8  # best ordered-statistics candidates whose check is tested
 MAX_CANDIDATES = 3  # scale/offset hypotheses decoded per image
 HIGH_PASS = 5  # box size (working px) whose mean the decoder subtracts
 CONTRAST_WINDOW = 7  # box size over which it normalises local contrast
-ZOOMS = np.geomspace(0.8, 2.1, 200)  # magnifications searched (the decoder's scale search)
+ZOOMS = np.geomspace(0.8, 2.8, 260)  # magnifications the decoder searches (crops, small images)
 #: Small images get a coarser pattern: their short side is treated as if it were SMALL_REF px
 #: (at most SMALL_ZOOM times coarser), so that after halving and JPEG the mark's frequencies
 #: are still low enough to survive. The decoder finds that scale like a crop's.
-import os
-SMALL_REF, SMALL_ZOOM = float(os.environ.get("PK_REF", "500")), float(os.environ.get("PK_ZCAP", "1.5"))
+SMALL_REF, SMALL_ZOOM = 500, 1.4
+HOST_PASSES = 2  # rounds of host-interference cancellation at embedding
 _KEY = hashlib.sha256(ALG.encode()).digest()
 
 
@@ -113,8 +116,7 @@ class Layout:
     @staticmethod
     def tile_of(spec: np.ndarray) -> np.ndarray:
         """The tile with half spectrum ``spec``, scaled to unit RMS."""
-        t = np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE))
-        return t / np.sqrt((t**2).mean())
+        return np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE)) / _rms_of(spec)
 
     def tile(self, bits: np.ndarray) -> np.ndarray:
         return self.tile_of(self.spectrum(bits))
@@ -242,45 +244,42 @@ class ProvkitScheme:
     def residual(self, colour: Image.Image, payload: bytes) -> np.ndarray:
         """The mark at working resolution for ``colour``: float32, RMS for TARGET_PSNR.
 
-        The pattern is first made to cancel what the image itself contributes to each of its
-        coefficients as the decoder will read them (host-interference cancellation): the
-        decoder's view of the unmarked image is folded onto one tile, and that part is
-        subtracted from the tile's spectrum before the strength is set.
+        The image itself adds to every coefficient the decoder reads (host interference; on
+        small images a large part of what the decoder must overcome after halving and JPEG).
+        So the tile is not just the code: the embedder reads the marked image the way the
+        decoder will (working grid, whitening, fold) and subtracts from the tile's spectrum
+        what the image contributes beyond the wanted code, then sets the strength. The
+        correction follows the image's content, so it survives the edits that keep that
+        content in place (JPEG, resizing, brightness, and crops, since the decoder re-aligns
+        to the tile grid).
         """
         w, h = colour.size
-        zoom = embedding_zoom(colour.size)
-        f = WORK / (zoom * min(w, h))
+        f = WORK / (embedding_zoom(colour.size) * min(w, h))
         ws, hs = max(1, round(w * f)), max(1, round(h * f))
-        lay = self.layout
-        spec = lay.spectrum(self.codec.encode(payload))
+        lay, idx, ring = self.layout, self.layout.used_idx, self.layout.used_ring
         reps = (-(-hs // TILE), -(-ws // TILE))
         rms = 255.0 / 10 ** (TARGET_PSNR / 20)
-        tile = lay.tile_of(spec)
         y = _working_luma(colour, (ws, hs))
-        host = _fold_spectrum(_whiten(y))
-        mark = _fold_spectrum(_whiten(y + np.tile(tile, reps)[:hs, :ws] * rms)) - host
-        # What one unit of the unit-RMS tile's spectrum becomes in the decoder's reading,
-        # per frequency ring (the whitening is not linear, so it is measured, not derived).
-        idx, ring = lay.used_idx, lay.used_ring
-        scale = np.sqrt((np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE)) ** 2).mean())
-        unit = spec[idx] / scale
-        gain = np.empty(len(idx))
-        for k in range(RINGS):
-            sel = ring == k
-            gain[sel] = (mark[idx[sel]] * np.conj(unit[sel])).real.sum() / (np.abs(unit[sel]) ** 2).sum()
-        gain = np.maximum(gain, 1e-9)
-        target = spec[idx].copy()
-        spec[idx] -= host[idx] * scale / (gain * rms)
-        import os
-        for _ in range(int(os.environ.get("PK_PASSES", "1")) - 1):
-            tile = lay.tile_of(spec)
-            scale = np.sqrt((np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE)) ** 2).mean())
+        host = _fold_spectrum(_whiten(y))[idx]
+        wanted = lay.spectrum(self.codec.encode(payload))
+        spec = wanted.copy()
+        gain = None
+        for _ in range(HOST_PASSES):
+            tile, scale = lay.tile_of(spec), _rms_of(spec)
             got = _fold_spectrum(_whiten(y + np.tile(tile, reps)[:hs, :ws] * rms))[idx]
-            want = gain * target
+            if gain is None:
+                # What one unit of the tile's spectrum becomes in the decoder's reading, per
+                # frequency ring (the whitening is not linear: measured, not derived).
+                unit = wanted[idx] * (rms / scale)
+                gain = np.ones(len(idx))
+                for k in range(RINGS):
+                    sel = ring == k
+                    g = ((got[sel] - host[sel]) * np.conj(unit[sel])).real.sum()
+                    gain[sel] = max(g / (np.abs(unit[sel]) ** 2).sum(), 1e-3)
+            want = gain * wanted[idx]
             k = (got * np.conj(want)).real.sum() / (np.abs(want) ** 2).sum()
             spec[idx] -= (got - k * want) * scale / (gain * rms)
-        tile = lay.tile_of(spec)
-        return (np.tile(tile, reps)[:hs, :ws] * rms).astype(np.float32)
+        return (np.tile(lay.tile_of(spec), reps)[:hs, :ws] * rms).astype(np.float32)
 
     def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
         check_payload(payload, PAYLOAD_BYTES, NAME)
@@ -379,6 +378,12 @@ def _working_luma(colour: Image.Image, size: tuple[int, int]) -> np.ndarray:
         return np.asarray(luma(colour).resize(size, Image.BILINEAR), np.float32)
     small = colour.resize(size, Image.BILINEAR, reducing_gap=2.0)
     return np.asarray(luma(small), np.float32)
+
+
+def _rms_of(spec: np.ndarray) -> float:
+    """RMS of the tile whose half spectrum is ``spec``."""
+    t = np.fft.irfft2(spec.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE))
+    return float(np.sqrt((t**2).mean()))
 
 
 def _fold_spectrum(y: np.ndarray) -> np.ndarray:
