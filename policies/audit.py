@@ -21,7 +21,7 @@ import re
 import threading
 import weakref
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
@@ -30,6 +30,8 @@ from policies.errors import BadInput
 from policies.workspace import connect, default_db_path, migrate
 
 GENESIS = "0" * 64
+#: Key of the header line a partial export (``--since``) starts with.
+EXPORT_HEADER = "provkit_audit_export"
 TABLE = "audit"
 #: The fields a row's hash commits to, in this order (then prev_hash).
 CHAINED = ("seq", "time", "point", "actor", "subject", "pack", "pack_version",
@@ -65,7 +67,7 @@ def row_hash(values, prev_hash: str) -> str:
 
 
 def now_text() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="microseconds")
+    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -92,11 +94,15 @@ class AuditCheck:
     head: Head | None
     first_bad: int | None = None  # seq of the first bad (or first missing) row
     problem: str | None = None
+    #: seq of the first row checked when a partial export (``--since``) was verified;
+    #: rows before it were not in the export and are not vouched for.
+    from_seq: int | None = None
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "rows": self.rows,
                 "head": self.head.to_json() if self.head else None,
-                "first_bad": self.first_bad, "problem": self.problem}
+                "first_bad": self.first_bad, "problem": self.problem,
+                "from_seq": self.from_seq}
 
 
 # ---------------------------------------------------------------- connections
@@ -106,7 +112,7 @@ _lock = threading.Lock()
 _KEEP_OPEN = 8
 
 
-def _database(db) -> sqlite_utils.Database:
+def _database(db, create: bool = True) -> sqlite_utils.Database:
     if isinstance(db, sqlite_utils.Database):
         database = db
     else:
@@ -115,7 +121,7 @@ def _database(db) -> sqlite_utils.Database:
         with _lock:
             database = _open.pop(key, None)
             if database is None:
-                database = connect(path)
+                database = connect(path if db is not None else None, create=create)
             _open[key] = database  # most recently used last
             while len(_open) > _KEEP_OPEN:  # forget the oldest; it closes when unused
                 _open.pop(next(iter(_open)))
@@ -135,23 +141,26 @@ def _since_text(since) -> str:
         m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*([smhdw])", text)
         if m:
             unit = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-            moment = datetime.now(timezone.utc) - timedelta(**{unit[m.group(2)]: float(m.group(1))})
+            moment = datetime.now(UTC) - timedelta(**{unit[m.group(2)]: float(m.group(1))})
         else:
             try:
-                moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+                moment = datetime.fromisoformat(text)
             except ValueError:
                 raise BadInput(f"--since wants an ISO date/time or an age like 24h or 7d, "
                                f"not {text!r}") from None
     if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=timezone.utc)
-    return moment.astimezone(timezone.utc).isoformat(timespec="microseconds")
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 class AuditLog:
-    """The ``audit`` table of a provkit database (path, Database, or None = workspace)."""
+    """The ``audit`` table of a provkit database (path, Database, or None = workspace).
 
-    def __init__(self, db=None):
-        self.db = _database(db)
+    ``create=False`` (for readers): a database path that does not exist is a
+    BadInput, not a new empty log."""
+
+    def __init__(self, db=None, *, create: bool = True):
+        self.db = _database(db, create)
 
     # -------------------------------------------------------------- writing
     def append(self, decision, *, actor: str | None = None, subject: str | None = None) -> int:
@@ -217,11 +226,18 @@ class AuditLog:
             yield _decode(row)
 
     def export(self, out, *, format: str = "jsonl", since=None) -> int:
-        """Write every row (with its hashes, so others can re-verify) to a text stream."""
+        """Write every row (with its hashes, so others can re-verify) to a text stream.
+
+        With ``since`` the export is partial: its first line is a header
+        ``{"provkit_audit_export": {"from_seq": N, "since": ...}}``, so verifying it
+        starts the chain at row N (taking that row's ``prev_hash`` as given)."""
         if format != "jsonl":
             raise BadInput(f"unknown export format {format!r} (supported: jsonl)")
         n = 0
         for entry in self.log(since=since):
+            if n == 0 and since is not None and entry["seq"] > 1:
+                header = {"from_seq": entry["seq"], "since": _since_text(since)}
+                out.write(json.dumps({EXPORT_HEADER: header}) + "\n")
             out.write(json.dumps(entry, ensure_ascii=False) + "\n")
             n += 1
         return n
@@ -263,9 +279,15 @@ def _encode(entry: dict) -> tuple:
     return tuple(values)
 
 
-def verify_rows(rows, expect_head: Head | None = None) -> AuditCheck:
-    """Check a sequence of stored rows (tuples in column order, or exported dicts)."""
+def verify_rows(rows, expect_head: Head | None = None, *, from_seq: int | None = None
+                ) -> AuditCheck:
+    """Check a sequence of stored rows (tuples in column order, or exported dicts).
+
+    ``from_seq``: the rows are a tail of the log starting at that seq (a partial
+    export); the first row's ``prev_hash`` is taken as given, the rest is checked."""
     prev_hash, prev_seq, count, head = GENESIS, 0, 0, None
+    if from_seq is not None:
+        prev_hash, prev_seq = None, from_seq - 1
     anchored = expect_head is None
     for row in rows:
         if isinstance(row, dict):
@@ -283,7 +305,7 @@ def verify_rows(rows, expect_head: Head | None = None) -> AuditCheck:
             return AuditCheck(False, count, head, prev_seq + 1, f"{missing} missing: deleted from the log")
         if row_hash(values, prev_field) != stored:
             return AuditCheck(False, count, head, seq, f"row {seq} was edited: its content does not match its hash")
-        if prev_field != prev_hash:
+        if prev_hash is not None and prev_field != prev_hash:
             return AuditCheck(False, count, head, prev_seq or seq,
                        f"row {seq} does not follow row {prev_seq}: row {prev_seq} was rewritten "
                        "(edited and re-hashed) or rows were reordered" if prev_seq else
@@ -301,7 +323,7 @@ def verify_rows(rows, expect_head: Head | None = None) -> AuditCheck:
         return AuditCheck(False, count, head, where,
                           f"the anchored head {expect_head.hash[:16]}... is not in the log: "
                           "rows at the end were deleted or the log was rewritten")
-    return AuditCheck(True, count, head)
+    return AuditCheck(True, count, head, from_seq=from_seq)
 
 
 def verify_export(path, *, expect_head=None) -> AuditCheck:
@@ -312,7 +334,7 @@ def verify_export(path, *, expect_head=None) -> AuditCheck:
     if not path.is_file():
         raise BadInput("cannot read export: no such file", path=path)
 
-    def rows():
+    def entries():
         with path.open(encoding="utf-8") as fp:
             for n, line in enumerate(fp, 1):
                 if not line.strip():
@@ -323,6 +345,23 @@ def verify_export(path, *, expect_head=None) -> AuditCheck:
                     raise BadInput(f"line {n} is not JSON", path=path) from None
                 if not isinstance(entry, dict):
                     raise BadInput(f"line {n} is not an audit row", path=path)
-                yield entry
+                yield n, entry
 
-    return verify_rows(rows(), expected)
+    items = entries()
+    first = next(items, None)
+    from_seq = None
+    if first is not None and EXPORT_HEADER in first[1]:
+        start = (first[1][EXPORT_HEADER] or {}).get("from_seq") \
+            if isinstance(first[1][EXPORT_HEADER], dict) else None
+        if not isinstance(start, int) or start < 1:
+            raise BadInput(f"line {first[0]}: the export header has no valid from_seq",
+                           path=path)
+        from_seq, first = start, None
+
+    def rows():
+        if first is not None:
+            yield first[1]
+        for _, entry in items:
+            yield entry
+
+    return verify_rows(rows(), expected, from_seq=from_seq)

@@ -58,7 +58,10 @@ class CheckResult:
         return out
 
 
-def _actor(actor, role, org, base=None) -> dict:
+def _actor(actor, role, org, base=None, *, source=None) -> dict:
+    if base is not None and not isinstance(base, dict):
+        raise BadInput(f"'actor' must be an object like {{\"id\": \"...\"}}, not "
+                       f"{type(base).__name__} {base!r}"[:200], path=source)
     merged = dict(base or {})
     for key, value in (("id", actor), ("role", role), ("org", org)):
         if value is not None:
@@ -101,11 +104,13 @@ def check(pack: Pack | str, paths=(), *, point: str | None = None, actor: str | 
             if not isinstance(context, dict):
                 raise BadInput("a context must be a JSON object", path=source)
             context = dict(context)
-            context["actor"] = _actor(actor, role, org, context.get("actor"))
+            context["actor"] = _actor(actor, role, org, context.get("actor"), source=source)
             at = point or context.get("point") or "verify"
             results.append(CheckResult(source, decide(pack, at, context, db=db)))
         except ProvkitError as e:
             results.append(CheckResult(source, error=str(e)))
+        except Exception as e:  # noqa: BLE001 - one bad context never stops the batch
+            results.append(CheckResult(source, error=f"{source}: {type(e).__name__}: {e}"))
         if on_item:
             on_item(results[-1])
     return results

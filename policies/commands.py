@@ -194,7 +194,7 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
     """List recorded decisions, oldest first."""
     from policies.audit import AuditLog
 
-    rows = list(AuditLog(db_path).log(since=since, outcome=outcome, point=point, actor=actor,
+    rows = list(AuditLog(db_path, create=False).log(since=since, outcome=outcome, point=point, actor=actor,
                                       limit=limit, newest_first=limit is not None))
     if limit is not None:
         rows.reverse()
@@ -226,13 +226,15 @@ def verify(expect_head, export_file, db_path, as_json):
     if export_file is not None:
         result = verify_export(export_file, expect_head=expect_head)
     else:
-        result = AuditLog(db_path).verify(expect_head=expect_head)
+        result = AuditLog(db_path, create=False).verify(expect_head=expect_head)
 
     def human(d):
         if d["ok"]:
             head = d["head"]
             where = f"; head {head['seq']}:{head['hash']}" if head else ""
-            return f"ok: {d['rows']} rows, chain intact{where}"
+            part = (f" from row {d['from_seq']} (a partial export: earlier rows were not "
+                    "exported and are not checked)" if d.get("from_seq") else "")
+            return f"ok: {d['rows']} rows{part}, chain intact{where}"
         return f"TAMPERED: first bad row {d['first_bad']}: {d['problem']}"
 
     emit(result.to_json(), as_json, human)
@@ -247,7 +249,7 @@ def head(db_path, as_json):
     """Print the chain head (SEQ:HASH) to anchor outside the database."""
     from policies.audit import AuditLog
 
-    h = AuditLog(db_path).head()
+    h = AuditLog(db_path, create=False).head()
     emit(h.to_json() if h else None, as_json, lambda d: str(h) if h else "the log is empty")
 
 
@@ -258,10 +260,13 @@ def head(db_path, as_json):
 @click.option("--since", default=None, help="ISO date/time, or an age such as 24h or 7d.")
 @db_option
 def export(fmt, output, since, db_path):
-    """Export every row with its hashes (re-verifiable with audit verify --export)."""
+    """Export every row with its hashes (re-verifiable with audit verify --export).
+
+    With --since the export starts with a header line naming its first row; verifying
+    it checks the chain from that row on."""
     from policies.audit import AuditLog
 
-    log_ = AuditLog(db_path)
+    log_ = AuditLog(db_path, create=False)
     if output is None:
         n = log_.export(sys.stdout, format=fmt, since=since)
     else:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import weakref
 from dataclasses import dataclass, replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from itertools import compress
 
 import cel
@@ -125,13 +125,13 @@ def _shape(schema: dict, given, names: frozenset):
 def parse_time(value) -> datetime:
     """An aware UTC datetime from a datetime or an ISO-8601 string (``Z`` allowed)."""
     if isinstance(value, datetime):
-        return value if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
     if isinstance(value, str):
         try:
-            parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+            parsed = datetime.fromisoformat(value.strip())
         except ValueError:
             raise BadInput(f"'now' is not an ISO-8601 time: {value!r}") from None
-        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
     raise BadInput(f"'now' must be an ISO-8601 string, not {type(value).__name__}")
 
 
@@ -151,7 +151,7 @@ def build_context(pack: Pack, point: str, context: dict | None) -> dict:
     variables = _shape(SCHEMA, given, names)
     if "now" in variables:
         now = context.get("now")
-        variables["now"] = parse_time(now) if now is not None else datetime.now(timezone.utc)
+        variables["now"] = parse_time(now) if now is not None else datetime.now(UTC)
     return variables
 
 
@@ -329,7 +329,7 @@ class _FastPlan:
             top["params"] = pack.params
         if "now" in names:
             now = context.get("now")
-            top["now"] = parse_time(now) if now is not None else datetime.now(timezone.utc)
+            top["now"] = parse_time(now) if now is not None else datetime.now(UTC)
         values: dict = {}
         if not self.top.fill(top, values, names):
             return None

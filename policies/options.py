@@ -48,19 +48,24 @@ def _default(o):
     raise TypeError(f"cannot serialise {type(o).__name__}")
 
 
-def dumps(data, *, indent: int | None = 2) -> str:
-    """JSON text for provkit values (dataclasses with to_json, datetimes, paths, numpy)."""
-
-    def clean(o):
-        if isinstance(o, float) and not math.isfinite(o):
-            return None
-        if isinstance(o, dict):
-            return {k: clean(v) for k, v in o.items()}
-        if isinstance(o, (list, tuple)):
-            return [clean(v) for v in o]
+def _plain(o):
+    """``o`` as JSON-ready values in one walk: to_json and friends applied, NaN and
+    infinities as None."""
+    if isinstance(o, str) or o is None or isinstance(o, (bool, int)):
         return o
+    if isinstance(o, float):
+        return o if math.isfinite(o) else None
+    if isinstance(o, dict):
+        return {k: _plain(v) for k, v in o.items()}
+    if isinstance(o, (list, tuple)):
+        return [_plain(v) for v in o]
+    return _plain(_default(o))
 
-    return json.dumps(clean(json.loads(json.dumps(data, default=_default))), indent=indent)
+
+def dumps(data, *, indent: int | None = 2) -> str:
+    """JSON text for provkit values (dataclasses with to_json, datetimes, paths, numpy);
+    NaN and infinities become null."""
+    return json.dumps(_plain(data), indent=indent)
 
 
 def emit(data, as_json: bool, human=None) -> None:

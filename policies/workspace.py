@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import os
 import sqlite3
+import threading
+import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,11 +37,21 @@ def default_db_path() -> Path:
     return home() / "provkit.db"
 
 
-def connect(path: str | os.PathLike | None = None) -> sqlite_utils.Database:
-    """Open (creating if needed) a provkit database with WAL and a busy timeout."""
+def connect(path: str | os.PathLike | None = None, *, create: bool = True
+            ) -> sqlite_utils.Database:
+    """Open a provkit database with WAL and a busy timeout.
+
+    ``create=False`` is for commands that only read: a ``path`` that does not exist
+    is then a BadInput ("no such database") instead of a new empty database (a typo
+    in ``--db`` must not pass as an empty, intact log). The default workspace
+    database (``path`` None) is always created when missing."""
     import sqlite_utils
 
     db_path = Path(path) if path is not None else default_db_path()
+    if path is not None and not create and str(path) != ":memory:" and not db_path.exists():
+        from policies.errors import BadInput
+
+        raise BadInput("no such database", path=db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
@@ -52,9 +64,22 @@ def migrate(db: sqlite_utils.Database, component: str, steps: list) -> int:
     """Apply versioned migrations for one component, each exactly once.
 
     ``steps`` is an ordered list of callables ``step(db)``; the version stored in the
-    ``_migrations`` table says how many have run. Returns the current version.
+    ``_migrations`` table says how many have run. Returns the current version. The
+    write lock is taken only when a step is due; a Database already seen up to date
+    is not checked again.
     """
+    with _migrated_lock:
+        if _migrated.get(db, {}).get(component, -1) >= len(steps):
+            return len(steps)
     conn = db.conn
+    try:  # up to date already: no write lock needed (readers stay readers)
+        row = conn.execute(
+            "SELECT version FROM _migrations WHERE component = ?", [component]).fetchone()
+    except sqlite3.OperationalError:  # no _migrations table yet
+        row = None
+    if row is not None and row[0] >= len(steps):
+        _remember(db, component, row[0])
+        return len(steps)
     conn.execute(
         "CREATE TABLE IF NOT EXISTS _migrations (component TEXT PRIMARY KEY, version INTEGER)"
     )
@@ -77,4 +102,16 @@ def migrate(db: sqlite_utils.Database, component: str, steps: list) -> int:
     except BaseException:
         conn.execute("ROLLBACK")
         raise
+    _remember(db, component, len(steps))
     return len(steps)
+
+
+#: Database object -> {component: version} it is known to be migrated to, so a
+#: component opened many times on one connection checks once.
+_migrated: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+_migrated_lock = threading.Lock()
+
+
+def _remember(db, component: str, version: int) -> None:
+    with _migrated_lock:
+        _migrated.setdefault(db, {})[component] = version

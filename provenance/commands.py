@@ -52,12 +52,13 @@ def keys_init(org, force, as_json):
 @click.option("--chain", "chain", type=_file, required=True,
               help="PEM chain, signing certificate first.")
 @click.option("--key", "key", type=_file, required=True, help="PEM private key of the leaf.")
+@click.option("--force", is_flag=True, help="Replace an existing identity.")
 @json_option
-def keys_import(chain, key, as_json):
+def keys_import(chain, key, force, as_json):
     """Use an organisation's own certificate chain and key."""
     from provenance import keys as k
 
-    info = k.import_chain(chain, key).to_json()
+    info = k.import_chain(chain, key, force=force).to_json()
     emit(info, as_json, lambda d: f"imported signing identity into {k.keys_dir()}\n"
                                   + _cert_lines(d))
 
@@ -73,6 +74,14 @@ def keys_show(as_json):
         text += f"\nchain:       {len(d['chain'])} certificate(s)"
         if d["local_trust_anchor"]:
             text += "\ntrust:       this workspace trusts its development CA"
+        if d["retired_anchors"]:
+            text += (f"\nretired:     {d['retired_anchors']} replaced development CA(s), "
+                     "still trusted for what they signed")
+        if d["expired"]:
+            text += "\nEXPIRED:     this identity cannot sign; run `provkit keys init --force` " \
+                    "or import a current chain"
+        elif d["problem"]:
+            text += f"\nPROBLEM:     {d['problem']}"
         return text
 
     emit(k.show(), as_json, human)
@@ -97,24 +106,21 @@ def keys_show(as_json):
 @click.option("--no-train", is_flag=True, help="Forbid AI training and data mining.")
 @click.option("--watermark/--no-watermark", default=True, show_default=True,
               help="Embed the asset id as an invisible watermark first.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @db_option
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
-         watermark, db_path, as_json):
+         watermark, force, db_path, as_json):
     """Watermark and sign an image with a C2PA manifest, and record it."""
     from provenance.issue import sign as sign_
     from provenance.manifest import ManifestSpec
 
-    if source_type is None and (action in (None, "created", "c2pa.created")) \
-            and not ingredients:
-        raise click.UsageError("--source-type is required for a created asset "
-                               "(e.g. digitalCapture, trainedAlgorithmicMedia)")
     spec = ManifestSpec(
         title=title, source_type=source_type, action=action, author=author, no_train=no_train,
         ingredients=tuple((p, "parentOf") for p in ingredients)
         + tuple((p, "componentOf") for p in components),
     )
-    issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path)
+    issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path, force=force)
     emit(issued, as_json, lambda d: (
         f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
         f"  signer:      {d.signer.get('common_name')}\n"
@@ -142,6 +148,9 @@ def _report_lines(r: dict) -> str:
             a["action"] + (f" by {a['software_agent']}" if a.get("software_agent") else "")
             for a in c["actions"]))
     for ing in c.get("ingredients") or []:
+        if "omitted" in ing:
+            lines.append(f"  ingredient:   ... {ing['omitted']} more ingredients not listed")
+            continue
         lines.append(f"  ingredient:   {ing.get('title')} ({ing.get('relationship')}): "
                      f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else ""))
     if c.get("training_mining"):
@@ -185,8 +194,9 @@ def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_pa
     errors = [r for r in results if isinstance(r, BadInput)]
     for e in errors:
         click.echo(f"error: {e}", err=True)
-    if as_json:
-        emit([r.to_json() for r in reports], True)
+    if as_json:  # every input has a row, in order; an unreadable one says why
+        emit([{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
+              for f, r in zip(files, results, strict=True)], True)
     else:
         for r in reports:
             click.echo(_report_lines(r.to_json()))
@@ -203,13 +213,14 @@ def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_pa
 @click.argument("source", type=_file)
 @click.option("-o", "--out", "out", type=_file, required=True, help="Output file.")
 @click.option("--trust-anchors", type=_file, default=None, help="PEM file of trust anchors.")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @db_option
 @json_option
-def recover(source, out, trust_anchors, db_path, as_json):
+def recover(source, out, trust_anchors, force, db_path, as_json):
     """Re-attach a recovered manifest to a stripped image."""
     from provenance.recovery import recover as recover_
 
-    result = recover_(source, out, db=db_path, trust_anchors=trust_anchors)
+    result = recover_(source, out, db=db_path, trust_anchors=trust_anchors, force=force)
     emit(result, as_json, lambda d: (
         f"recovered {d['asset_id']} by {d['recovered_by']['method']}; wrote {d['path']} "
         f"(parent manifest {d['recovered_manifest']})"))
@@ -232,7 +243,7 @@ def ledger_list(limit, source_type, db_path, as_json):
     """Issued assets, newest first."""
     from provenance.ledger import Ledger
 
-    rows = Ledger(db_path).list(limit=limit, source_type=source_type)
+    rows = Ledger(db_path, create=False).list(limit=limit, source_type=source_type)
 
     def human(items):
         if not items:
@@ -251,7 +262,7 @@ def ledger_show(asset_id, db_path, as_json):
     """One issued asset, with its manifest."""
     from provenance.ledger import Ledger
 
-    book = Ledger(db_path)
+    book = Ledger(db_path, create=False)
     asset = book.get(asset_id)
     if asset is None:
         raise BadInput(f"no asset {asset_id} in the ledger")

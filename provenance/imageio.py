@@ -40,6 +40,9 @@ _FTYP_BRANDS = {
     b"msf1": "image/heif",
 }
 
+#: A BMP starts "BM"; its info header (at byte 14) has one of these sizes.
+_BMP_INFO_SIZES = frozenset({12, 16, 40, 52, 56, 64, 108, 124})
+
 EXTENSION_FOR_MIME = {
     "image/jpeg": ".jpg",
     "image/png": ".png",
@@ -51,6 +54,7 @@ EXTENSION_FOR_MIME = {
     "image/heif": ".heif",
     "image/jxl": ".jxl",
     "image/svg+xml": ".svg",
+    "image/bmp": ".bmp",  # read only: C2PA cannot be embedded in BMP
 }
 
 
@@ -60,6 +64,9 @@ def sniff_bytes(head: bytes) -> str | None:
         return "image/webp"
     if len(head) >= 12 and head[4:8] == b"ftyp":
         return _FTYP_BRANDS.get(head[8:12])
+    if len(head) >= 18 and head[:2] == b"BM" and \
+            int.from_bytes(head[14:18], "little") in _BMP_INFO_SIZES:
+        return "image/bmp"
     for offset, magic, mime in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
             return mime

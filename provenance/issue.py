@@ -20,9 +20,9 @@ from PIL import Image
 
 from policies.errors import BadInput, ConfigError
 from provenance import imageio
+from provenance.files import atomic_file
 from provenance.manifest import (
     ManifestSpec,
-    atomic_write_from,
     manifest_definition,
     read_store,
     sign_stream,
@@ -64,11 +64,15 @@ def new_asset_id() -> str:
 PNG_COMPRESS_LEVEL = 1
 
 
-def encode(image: Image.Image, mime: str, *, icc_profile: bytes | None = None) -> bytes:
-    """Encode pixels to ``mime`` (JPEG at quality 95, 4:4:4; lossless where the format is)."""
+def encode(image: Image.Image, mime: str, *, icc_profile: bytes | None = None,
+           path=None) -> bytes:
+    """Encode pixels to ``mime`` (JPEG at quality 95, 4:4:4; lossless where the format is).
+
+    ``path``: the output file, named in the error when ``mime`` cannot be encoded."""
     fmt = _PIL_FORMAT.get(mime)
     if fmt is None:
-        raise BadInput(f"provkit cannot encode pixels as {mime}; choose .jpg, .png or .webp")
+        raise BadInput(f"provkit cannot encode pixels as {mime}; choose .jpg, .png or .webp",
+                       path=path)
     img = image
     if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
         img = imageio.to_rgb(img)
@@ -101,32 +105,48 @@ def _watermark_module():
     return watermark
 
 
-def _fingerprint(image: Image.Image):
+def _fingerprint(pixels):
+    """Fingerprints of the pixels written: the image encoded (in memory), or the source
+    file whose bytes were signed as they are (the same pixels)."""
     try:
-        from provenance.fingerprint import fingerprint_image
+        from provenance.fingerprint import fingerprint_image, load_for_fingerprint
     except ImportError:
         return None
-    return fingerprint_image(image)
+    if not isinstance(pixels, Image.Image):
+        pixels = load_for_fingerprint(pixels)
+    return fingerprint_image(pixels)
 
 
-def _small_copy(thumbnail: bytes | None) -> Image.Image | None:
-    """The signed pixels' claim thumbnail, decoded, when it is large enough to hash."""
-    if not thumbnail:
-        return None
-    try:
-        img = Image.open(io.BytesIO(thumbnail))
-        img.load()
-    except (OSError, ValueError):
-        return None
-    return img if min(img.size) >= 64 else None
+def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
+                   force: bool = False) -> str:
+    """The MIME type ``out_path`` will be written as; BadInput if it cannot be written.
+
+    Refused: the input itself, a folder, an existing file without ``force``, a name
+    whose extension names no format C2PA can be embedded in (no extension: the
+    source's format)."""
+    out_path = Path(out_path)
+    if src_path is not None and out_path.exists() and \
+            out_path.resolve() == Path(src_path).resolve():
+        raise BadInput("output would overwrite the input; choose another -o path", path=out_path)
+    if out_path.is_dir():
+        raise BadInput("output is a directory; give a file name", path=out_path)
+    if out_path.exists() and not force:
+        raise BadInput("output already exists (use --force to replace it)", path=out_path)
+    out_mime = imageio.mime_for_suffix(out_path) or (None if out_path.suffix else src_mime)
+    if out_mime is None:
+        raise BadInput(f"C2PA cannot be embedded in '{out_path.suffix}' files (use .jpg, .png, "
+                       ".webp, .gif, .tif, .avif, .heic)", path=out_path)
+    return supported_mime(out_mime, path=out_path)
 
 
 def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=None,
-          identity=None, asset_id: str | None = None) -> Issued:
+          identity=None, asset_id: str | None = None, force: bool = False) -> Issued:
     """Watermark, sign and record ``source`` (a path or PIL image) into ``out_path``.
 
     ``identity`` defaults to the workspace identity (created on first use); ``db``
-    is a database path or sqlite-utils Database (default: the workspace ledger)."""
+    is a database path or sqlite-utils Database (default: the workspace ledger).
+    An existing ``out_path`` is refused unless ``force``; the file appears only once
+    its ledger row is written, and a failure leaves what was there before."""
     from provenance import keys
     from provenance.ledger import Ledger
 
@@ -136,15 +156,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         raise BadInput(f"asset id must be 16 hex characters, got '{asset_id}'")
     src_path = None if isinstance(source, Image.Image) else Path(source)
     src_mime = imageio.sniff(src_path) if src_path else None
-    if src_path is not None and out_path.exists() and out_path.resolve() == src_path.resolve():
-        raise BadInput("output would overwrite the input; choose another -o path", path=out_path)
-    if out_path.is_dir():
-        raise BadInput("output is a directory; give a file name", path=out_path)
-    out_mime = imageio.mime_for_suffix(out_path) or (None if out_path.suffix else src_mime)
-    if out_mime is None:
-        raise BadInput(f"C2PA cannot be embedded in '{out_path.suffix}' files (use .jpg, .png, "
-                       ".webp, .gif, .tif, .avif, .heic)", path=out_path)
-    supported_mime(out_mime, path=out_path)
+    out_mime = resolve_output(out_path, src_path=src_path, src_mime=src_mime, force=force)
     book = Ledger(db)
     if book.get(asset_id) is not None:
         raise BadInput(f"asset id {asset_id} is already in the ledger")
@@ -156,9 +168,12 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     if not spec.title:
         spec = replace(spec, title=out_path.name)
 
+    # the manifest first: a spec it cannot express fails before any pixel work
+    soft_alg = _watermark_module().SOFT_BINDING_ALG if watermark else None
+    definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
+
     # 1. pixels: watermark the asset id into them, or take the bytes as they are
     pixels = None
-    soft_alg = None
     if watermark or src_path is None or src_mime != out_mime:
         image = source if src_path is None else imageio.open_image(src_path)
         icc = image.info.get("icc_profile")
@@ -169,48 +184,46 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             except BadInput as e:
                 raise BadInput(f"{e.reason}; sign it with --no-watermark",
                                path=src_path or out_path) from None
-            soft_alg = wm.SOFT_BINDING_ALG
         pixels = image
-        payload = encode(image, out_mime, icc_profile=icc)
+        payload = encode(image, out_mime, icc_profile=icc, path=out_path)
     else:
         payload = src_path.read_bytes()
 
-    # 2. C2PA: sign into a temp file beside the output, then rename
+    # 2. C2PA: sign into a temp file beside the output; 3. record it in the ledger;
+    # only then does the file take its name.
     identity = identity or keys.load_or_init()
-    definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
-    store = b""
-
-    def write(f):
-        nonlocal store
-        store = sign_stream(definition, identity, out_mime, io.BytesIO(payload), f,
-                            ingredients=spec.ingredients)
-
+    signer = identity.signer_json()
     import c2pa
 
+    recorded = False
     try:
-        atomic_write_from(out_path, write)
-    except (c2pa.C2paError, OSError) as e:
-        raise BadInput(f"signing failed: {e}", path=out_path) from None
-    data = out_path.read_bytes()
-    sha = hashlib.sha256(data).hexdigest()
-    parsed, thumbnail = read_store(store, thumbnail=True)
-    label = parsed.get("active_manifest")
-    manifest_json = parsed.get("manifests", {}).get(label, {})
-
-    # 3. ledger: the id, the hashes, the manifest and its store, the fingerprints
-    if pixels is None:  # fingerprints need only a small copy: the manifest's thumbnail
-        pixels = _small_copy(thumbnail) or imageio.open_image(out_path, draft=(256, 256))
-    fp = _fingerprint(pixels)
-    signer = identity.signer_json()
-    try:
-        book.record(
-            asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
-            source_type=source_type_name(spec.source_type), source_path=src_path,
-            path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
-            manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
-        )
-    except BaseException:
-        out_path.unlink(missing_ok=True)  # nothing leaves unrecorded
+        with atomic_file(out_path, overwrite=force) as f:
+            try:
+                store = sign_stream(definition, identity, out_mime, io.BytesIO(payload), f,
+                                    ingredients=spec.ingredients)
+            except (c2pa.C2paError, OSError) as e:
+                raise BadInput(f"signing failed: {e}", path=out_path) from None
+            f.seek(0)
+            sha = hashlib.sha256(f.read()).hexdigest()
+            parsed = read_store(store)
+            label = parsed.get("active_manifest")
+            manifest_json = parsed.get("manifests", {}).get(label, {})
+            fp = _fingerprint(pixels if pixels is not None else src_path)
+            book.record(
+                asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
+                source_type=source_type_name(spec.source_type), source_path=src_path,
+                path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
+                manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
+            )
+            recorded = True
+    except BaseException as e:
+        if recorded:  # the file could not take its name: nothing stays recorded
+            book.forget(asset_id)
+        if isinstance(e, FileExistsError):
+            raise BadInput("output already exists (use --force to replace it)",
+                           path=out_path) from None
+        if isinstance(e, OSError):
+            raise BadInput(f"cannot write output ({e.strerror or e})", path=out_path) from None
         raise
     return Issued(asset_id=asset_id, path=str(out_path), mime=out_mime, sha256=sha,
                   manifest_label=label, source_type=source_type_name(spec.source_type),
@@ -219,7 +232,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
 
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,
-         db=None, identity=None) -> Issued:
+         db=None, identity=None, force: bool = False) -> Issued:
     """``provkit sign``: :func:`issue` with a spec built from the command's options."""
     return issue(source, out_path, spec=spec or ManifestSpec(), watermark=watermark, db=db,
-                 identity=identity)
+                 identity=identity, force=force)

@@ -9,6 +9,8 @@ chain and key after checking them. Files live in ``$PROVKIT_HOME/keys/``:
 - ``ca.pem``     the development CA (only after ``keys init``); trusted by default
   when this workspace verifies files (see :func:`local_trust_anchors`)
 - ``ca.key``     the development CA key, mode 0600
+- ``retired/``   development CAs an identity replaced (``init --force``, ``import
+  --force``); still trusted locally, so files signed before stay ``trusted``
 
 A key held in a KMS or HSM signs through :meth:`Identity.from_callback`.
 """
@@ -18,13 +20,13 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import itertools
-import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from policies import workspace
 from policies.errors import BadInput, ConfigError
+from provenance.files import atomic_write
 
 #: Extended key usages C2PA validators accept for claim signing certificates.
 C2PA_EKUS = {
@@ -152,22 +154,11 @@ def cert_info(cert) -> CertInfo:
 
 def _write_private(path: Path, data: bytes) -> None:
     """Write a secret with mode 0600 from the first byte (atomic rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.write(fd, data)
-    finally:
-        os.close(fd)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=0o600)
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
+    atomic_write(path, data, mode=0o644)
 
 
 def _pem(cert) -> bytes:
@@ -197,7 +188,7 @@ def make_chain(org: str = "provkit development", *, common_name: str | None = No
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     leaf_key = ec.generate_private_key(ec.SECP256R1())
     ca_name = x509.Name([
@@ -256,11 +247,23 @@ def init(org: str = "provkit development", *, force: bool = False,
             "an identity already exists (use --force to replace it)", path=d / "chain.pem"
         )
     ca_cert, ca_key, leaf_cert, leaf_key = make_chain(org)
+    _retire_ca(d)
     _write_private(d / "ca.key", _key_pem(ca_key))
     _write_private(d / "signer.key", _key_pem(leaf_key))
     _write_public(d / "ca.pem", _pem(ca_cert))
     _write_public(d / "chain.pem", _pem(leaf_cert) + _pem(ca_cert))
     return cert_info(leaf_cert)
+
+
+def _retire_ca(d: Path) -> None:
+    """Move the development CA out of service: its certificate to ``retired/`` (still a
+    local trust anchor for what it signed), its key deleted (it signs nothing more)."""
+    ca = d / "ca.pem"
+    if ca.exists():
+        pem = ca.read_bytes()
+        atomic_write(d / "retired" / f"ca-{sha256_hex(pem)[:16]}.pem", pem, mode=0o644)
+        ca.unlink()
+    (d / "ca.key").unlink(missing_ok=True)
 
 
 def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=None,
@@ -275,7 +278,7 @@ def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=N
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     try:
         certs = x509.load_pem_x509_certificates(chain_pem)
     except ValueError:
@@ -349,9 +352,16 @@ def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=N
     raise BadInput(f"unsupported key type {type(key).__name__}", path=key_path)
 
 
-def import_chain(chain_path, key_path, *, force: bool = True) -> CertInfo:
-    """Adopt an organisation's chain (leaf-first PEM) and private key."""
+def import_chain(chain_path, key_path, *, force: bool = False) -> CertInfo:
+    """Adopt an organisation's chain (leaf-first PEM) and private key.
+
+    An existing identity is replaced only with ``force``; a development CA it
+    replaces is retired (kept as a local trust anchor), not deleted."""
     chain_path, key_path = Path(chain_path), Path(key_path)
+    d = keys_dir()
+    if (d / "chain.pem").exists() and not force:
+        raise ConfigError("an identity already exists (use --force to replace it)",
+                          path=d / "chain.pem")
     try:
         chain_pem = chain_path.read_bytes()
     except OSError as e:
@@ -361,11 +371,9 @@ def import_chain(chain_path, key_path, *, force: bool = True) -> CertInfo:
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=key_path) from None
     check_chain(chain_pem, key_pem, chain_path=chain_path, key_path=key_path)
-    d = keys_dir()
+    _retire_ca(d)  # the development CA no longer signs here
     _write_private(d / "signer.key", key_pem)
     _write_public(d / "chain.pem", chain_pem)
-    for stale in ("ca.pem", "ca.key"):  # the development CA no longer signs here
-        (d / stale).unlink(missing_ok=True)
     from cryptography import x509
 
     return cert_info(x509.load_pem_x509_certificates(chain_pem)[0])
@@ -391,22 +399,57 @@ def load_or_init(org: str = "provkit development") -> Identity:
     return load()
 
 
-def show(directory: Path | None = None) -> dict:
-    """The identity's certificates, leaf first, and whether the dev CA is trusted locally."""
-    ident = load(directory)
-    certs = [cert_info(c).to_json() for c in ident.certificates]
-    return {"signer": certs[0], "chain": certs, "algorithm": ident.alg,
-            "local_trust_anchor": (Path(directory) if directory else keys_dir())
-            .joinpath("ca.pem").exists()}
+def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> dict:
+    """The identity's certificates, leaf first, and whether it can sign now.
+
+    Read without the signing checks, so an expired identity can still be shown:
+    ``expired`` says so, ``problem`` gives the reason it cannot sign (None if it can)."""
+    from cryptography import x509
+
+    d = Path(directory) if directory else keys_dir()
+    chain = d / "chain.pem"
+    if not chain.exists():
+        raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
+                          "import`)", path=d)
+    chain_pem = chain.read_bytes()
+    try:
+        certificates = x509.load_pem_x509_certificates(chain_pem)
+    except ValueError:
+        raise BadInput("no PEM certificates found", path=chain) from None
+    now = now or dt.datetime.now(dt.UTC)
+    certs = [cert_info(c).to_json() for c in certificates]
+    expired = any(c.not_valid_after_utc < now for c in certificates)
+    problem = None
+    alg = None
+    try:
+        key_pem = (d / "signer.key").read_bytes()
+    except OSError as e:
+        problem = f"cannot read the signing key ({e.strerror or e})"
+    else:
+        try:
+            alg = check_chain(chain_pem, key_pem, chain_path=chain, key_path=d / "signer.key",
+                              now=now)
+        except BadInput as e:
+            problem = e.reason
+    return {"signer": certs[0], "chain": certs, "algorithm": alg, "expired": expired,
+            "problem": problem, "local_trust_anchor": (d / "ca.pem").exists(),
+            "retired_anchors": len(_retired(d))}
+
+
+def _retired(d: Path) -> list[Path]:
+    folder = d / "retired"
+    return sorted(folder.glob("*.pem")) if folder.is_dir() else []
 
 
 def local_trust_anchors() -> bytes:
-    """PEM of the workspace's development CA (empty when there is none).
+    """PEM of the workspace's development CA and the CAs it retired (empty when none).
 
-    A workspace trusts the CA it made itself, so files it signed verify as
-    ``trusted`` here and as ``valid`` anywhere else until that CA is configured."""
-    ca = keys_dir() / "ca.pem"
-    return ca.read_bytes() if ca.exists() else b""
+    A workspace trusts the CAs it made itself, so files it signed verify as
+    ``trusted`` here (also after ``keys init --force``) and as ``valid`` anywhere
+    else until that CA is configured."""
+    d = keys_dir()
+    parts = [p.read_bytes() for p in [d / "ca.pem", *_retired(d)] if p.exists()]
+    return b"\n".join(parts)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import os
+import weakref
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,10 +20,11 @@ import numpy as np
 
 from policies import workspace
 from policies.errors import BadInput
+from provenance.fingerprint import PDQ_MATCH, PDQ_MIN_QUALITY, PHASH_MATCH
 
 #: A stripped, re-encoded copy matches its original within these distances (both must hold).
-MAX_PDQ_DISTANCE = 31
-MAX_PHASH_DISTANCE = 10
+MAX_PDQ_DISTANCE = PDQ_MATCH
+MAX_PHASH_DISTANCE = PHASH_MATCH
 
 
 def _create_assets(db) -> None:
@@ -99,10 +101,13 @@ _LIGHT_COLUMNS = ("asset_id, sha256, manifest_label, signer, source_type, create
 class Ledger:
     """The issued-asset table of one workspace database."""
 
-    def __init__(self, db=None):
+    def __init__(self, db=None, *, create: bool = True):
+        """``db``: a path, a sqlite-utils Database, or None for the workspace database.
+        ``create=False`` (for readers): a path that does not exist is a BadInput."""
         if db is None or isinstance(db, (str, os.PathLike)):
-            db = workspace.connect(db)
+            db = workspace.connect(db, create=create)
         self.db = db
+        self._fingerprints = None  # (version, parsed table), see _fingerprint_table
         workspace.migrate(db, "provenance.ledger", MIGRATIONS)
 
     # ----------------------------------------------------------------- writing
@@ -121,7 +126,7 @@ class Ledger:
             "asset_id": asset_id, "sha256": sha256, "manifest_label": manifest_label,
             "signer": json.dumps(signer) if signer is not None else None,
             "source_type": source_type,
-            "created": created or dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+            "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
             "source_path": str(source_path) if source_path is not None else None,
             "path": str(path) if path is not None else None, "mime": mime,
             "soft_binding_alg": soft_binding_alg, "manifest_json": manifest_json,
@@ -134,6 +139,7 @@ class Ledger:
                        pdq_quality=fingerprint.pdq_quality)
         with self.db.conn:
             self.db["assets"].insert(row)
+        _wrote(self.db)
         return Asset.from_row(row)
 
     def mark(self, asset_id: str, status: str, *, reason: str | None = None,
@@ -152,6 +158,26 @@ class Ledger:
         if cur.rowcount == 0:
             raise BadInput(f"asset id {asset_id} is not in the ledger")
         return self.get(asset_id)
+
+    def _fingerprint_table(self):
+        """The parsed fingerprints of every asset, re-read only when the table changed
+        (``PRAGMA data_version`` for other connections' commits, a counter for this one's)."""
+        version = (self.db.execute("PRAGMA data_version").fetchone()[0], _WRITES.get(self.db, 0))
+        if self._fingerprints is not None and self._fingerprints[0] == version:
+            return self._fingerprints[1]
+        rows = self.db.execute(
+            "SELECT rowid, phash, CASE WHEN length(pdq) = 32 AND pdq_quality >= ? THEN pdq END "
+            "FROM assets WHERE phash IS NOT NULL", [PDQ_MIN_QUALITY]).fetchall()
+        table = _parse_fingerprints(rows) if rows else None
+        self._fingerprints = (version, table)
+        return table
+
+    def forget(self, asset_id: str) -> bool:
+        """Remove an asset's row (an issue that failed after recording); True if it was there."""
+        with self.db.conn:
+            cur = self.db.execute("DELETE FROM assets WHERE asset_id = ?", [asset_id.lower()])
+        _wrote(self.db)
+        return cur.rowcount > 0
 
     # ----------------------------------------------------------------- reading
 
@@ -208,24 +234,18 @@ class Ledger:
         A match needs the pHash within ``max_phash`` bits and, where both sides have
         a usable PDQ hash, the PDQ within ``max_pdq`` bits (an exhaustive popcount scan
         in numpy: fine for the hundreds of thousands of rows a ledger holds)."""
-        cur = self.db.execute(
-            "SELECT rowid, phash, pdq, pdq_quality FROM assets WHERE phash IS NOT NULL")
-        rows = cur.fetchall()
-        if not rows:
+        table = self._fingerprint_table()
+        if table is None:
             return []
-        rowids = np.array([r[0] for r in rows])
-        phashes = np.array([int(r[1], 16) for r in rows], dtype=np.uint64)
+        rowids, phashes, codes, usable = table
         d_phash = np.bitwise_count(phashes ^ np.uint64(int(fingerprint.phash))).astype(int)
         probe_pdq = bytes(fingerprint.pdq) if getattr(fingerprint, "pdq", None) else None
-        usable_probe = probe_pdq is not None and (fingerprint.pdq_quality or 0) > 49
-        d_pdq = np.full(len(rows), -1)
+        usable_probe = probe_pdq is not None and \
+            (fingerprint.pdq_quality or 0) >= PDQ_MIN_QUALITY
+        d_pdq = np.full(len(rowids), -1)
         if usable_probe:
             probe = np.frombuffer(probe_pdq, dtype=np.uint8)
-            usable = np.array([r[2] is not None and len(r[2]) == 32 and (r[3] or 0) > 49
-                               for r in rows])
-            codes = np.frombuffer(b"".join(r[2] if u else bytes(32)
-                                           for r, u in zip(rows, usable)), np.uint8)
-            dist = np.bitwise_count(codes.reshape(-1, 32) ^ probe).sum(axis=1, dtype=np.int64)
+            dist = np.bitwise_count(codes ^ probe).sum(axis=1, dtype=np.int64)
             d_pdq = np.where(usable, dist, -1)
         ok = (d_phash <= max_phash) & ((d_pdq < 0) | (d_pdq <= max_pdq))
         idx = np.flatnonzero(ok)
@@ -238,6 +258,27 @@ class Ledger:
                 dist["pdq"] = int(d_pdq[i])
             out.append((asset, dist))
         return out
+
+
+#: Database object -> how many asset rows were written or deleted through it (its own
+#: commits do not change its ``PRAGMA data_version``).
+_WRITES: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+def _wrote(db) -> None:
+    _WRITES[db] = _WRITES.get(db, 0) + 1
+
+
+def _parse_fingerprints(rows):
+    """``(rowids, phashes uint64, pdq codes (n, 32) uint8, usable pdq mask)``; hex and
+    blobs decoded in bulk."""
+    rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
+    phashes = np.frombuffer(bytes.fromhex("".join(r[1].rjust(16, "0") for r in rows)),
+                            dtype=">u8").astype(np.uint64)
+    usable = np.fromiter((r[2] is not None for r in rows), dtype=bool, count=len(rows))
+    codes = np.frombuffer(b"".join(r[2] or bytes(32) for r in rows),
+                          dtype=np.uint8).reshape(-1, 32)
+    return rowids, phashes, codes, usable
 
 
 def ledger(db=None) -> Ledger:

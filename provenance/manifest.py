@@ -13,7 +13,6 @@ import base64
 import functools
 import io
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -121,7 +120,8 @@ def manifest_definition(spec: ManifestSpec, *, asset_id: str | None = None,
     if spec.source_type:
         action["digitalSourceType"] = source_type_iri(spec.source_type)
     elif action["action"] == "c2pa.created":
-        raise BadInput("a c2pa.created action needs a digital source type (--source-type)")
+        raise BadInput("a created asset needs a digital source type (--source-type, e.g. "
+                       "digitalCapture, trainedAlgorithmicMedia)")
     if spec.parameters:
         action["parameters"] = dict(spec.parameters)
     actions = [action]
@@ -252,19 +252,3 @@ def read_store(store: bytes, *, ctx=None, thumbnail: bool = False):
         return parsed, thumb
     finally:
         reader.close()
-
-
-def atomic_write_from(dest: Path, write) -> None:
-    """Call ``write(fileobj)`` on a temp file next to ``dest``, then rename it into place."""
-    dest = Path(dest)
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w+b") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, dest)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise

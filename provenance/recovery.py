@@ -24,12 +24,11 @@ from PIL import Image
 from policies.errors import BadInput, Refused
 from provenance import imageio
 from provenance.ledger import Ledger
+from provenance.manifest import ASSET_ASSERTION
+from provenance.verify import HARD_BINDING_CODES, _codes, state_from_codes
 
 #: Alg name of the fingerprint matcher (not a registered soft-binding alg).
 FINGERPRINT_ALG = "io.provkit.fingerprint.pdq-phash"
-#: Codes a standalone manifest store always reports: its hard binding needs the original bytes.
-HARD_BINDING_CODES = ("assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
-                      "assertion.boxesHash.mismatch", "assertion.collectionHash.mismatch")
 #: ``decoded`` default of :meth:`SoftBindingResolver.match_by_content`: decode it there.
 NOT_DECODED = object()
 
@@ -140,18 +139,11 @@ def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
         sdk_state = (reader.get_validation_state() or "invalid").lower()
     finally:
         reader.close()
-    from provenance.verify import _codes
-
     results = parsed.get("validation_results")
     all_fails = _codes(results)
     expected = [c for c in all_fails if c in HARD_BINDING_CODES]
     failures = [c for c in all_fails if c not in HARD_BINDING_CODES]
-    if failures and failures != ["signingCredential.untrusted"]:
-        state = "invalid"
-    elif "signingCredential.trusted" in _codes(results, "success"):
-        state = "trusted"
-    else:
-        state = "valid"
+    state = state_from_codes(failures, _codes(results, "success"))
     return parsed, {"label": parsed.get("active_manifest"), "state": state,
                     "sdk_state": sdk_state, "failures": failures,
                     "expected_failures": sorted(set(expected)),
@@ -198,20 +190,24 @@ def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = T
                    watermark=mark, explanation=notes)
 
 
-def recover(path, out_path, *, db=None, identity=None, trust_anchors=None) -> dict:
+def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
+            force: bool = False) -> dict:
     """Re-attach recovered credentials: sign ``path`` into ``out_path`` with a new manifest
-    (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``)."""
+    (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``).
+
+    An existing ``out_path`` is refused unless ``force``."""
     import c2pa
 
     from provenance import keys
-    from provenance.issue import encode
-    from provenance.manifest import atomic_write_from, provkit_agent, soft_binding_assertion
+    from provenance.files import atomic_file
+    from provenance.issue import encode, resolve_output
+    from provenance.manifest import provkit_agent, soft_binding_assertion
     from provenance.verify import read_c2pa, trust_pem
 
     src = Path(path)
     out = Path(out_path)
-    if out.exists() and out.resolve() == src.resolve():
-        raise BadInput("output would overwrite the input; choose another -o path", path=out)
+    src_mime = imageio.sniff(src)
+    out_mime = resolve_output(out, src_path=src, src_mime=src_mime, force=force)
     current = read_c2pa(src, trust_anchors=trust_anchors)
     if current.state != "absent" or current.remote_url:
         raise BadInput(f"already carries a C2PA manifest (state {current.state}); nothing to "
@@ -228,14 +224,12 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None) -> di
     if summary["state"] == "invalid":
         raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
                       path=src)
-    src_mime = imageio.sniff(src)
-    out_mime = imageio.mime_for_suffix(out) or src_mime
-    payload = src.read_bytes() if out_mime == src_mime else encode(image, out_mime)
+    payload = src.read_bytes() if out_mime == src_mime else encode(image, out_mime, path=out)
     assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [
         {"action": "c2pa.opened", "parameters": {"ingredientIds": ["recovered"]}},
         {"action": "c2pa.repackaged", "softwareAgent": provkit_agent(),
          "parameters": {"recovered_by": match.recovered_by()}},
-    ]}}, {"label": "io.provkit.asset", "data": {"asset_id": match.asset_id}}]
+    ]}}, {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}]
     wm = _watermark()
     if match.method == "watermark" and wm is not None:
         assertions.append(soft_binding_assertion(wm.SOFT_BINDING_ALG, match.asset_id))
@@ -264,6 +258,12 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None) -> di
         finally:
             builder.close()
 
-    atomic_write_from(out, write)
+    try:
+        with atomic_file(out, overwrite=force) as f:
+            write(f)
+    except FileExistsError:
+        raise BadInput("output already exists (use --force to replace it)", path=out) from None
+    except (c2pa.C2paError, OSError) as e:
+        raise BadInput(f"signing failed: {e}", path=out) from None
     return {"path": str(out), "asset_id": match.asset_id, "recovered_by": match.recovered_by(),
             "recovered_manifest": summary["label"], "signer": identity.signer_json()}

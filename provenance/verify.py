@@ -24,8 +24,11 @@ from policies.errors import BadInput
 from provenance import imageio
 from provenance.manifest import ASSET_ASSERTION, context, source_type_name
 
-_HARD_BINDING = {"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
-                 "assertion.boxesHash.mismatch", "assertion.collectionHash.mismatch"}
+#: Hard-binding failures: the bytes are not those the manifest was signed over (always
+#: reported for a standalone store, e.g. one recovered from the ledger).
+HARD_BINDING_CODES = frozenset({"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
+                                "assertion.boxesHash.mismatch",
+                                "assertion.collectionHash.mismatch"})
 STATES = ("absent", "invalid", "valid", "trusted", "recovered")
 
 #: Status code (prefix) -> a sentence a person can act on.
@@ -187,29 +190,58 @@ def _authors(manifest: dict) -> list[str]:
     return [a.get("name") for a in authors if isinstance(a, dict) and a.get("name")]
 
 
+def state_from_codes(failures, successes=()) -> str:
+    """The state validation codes imply: ``invalid`` on any failure other than an
+    untrusted signer, else ``trusted`` when the SDK reported a trusted credential."""
+    if any(c != "signingCredential.untrusted" for c in failures):
+        return "invalid"
+    return "trusted" if "signingCredential.trusted" in successes else "valid"
+
+
 def state_from_results(results: dict | None) -> str:
     """The state a set of recorded validation results implies (for ingredients)."""
-    fails = [c for c in _codes(results) if c != "signingCredential.untrusted"]
-    if fails:
-        return "invalid"
-    success = _codes(results, "success")
-    return "trusted" if "signingCredential.trusted" in success else "valid"
+    return state_from_codes(_codes(results), _codes(results, "success"))
 
 
-def _ingredients(store: dict, manifest: dict, cert_issuers, depth: int = 0) -> list[dict]:
+#: Most ingredient entries one report lists (a store can name the same manifests many times).
+MAX_INGREDIENT_NODES = 256
+
+
+def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = None
+                 ) -> list[dict]:
+    """The ingredient tree under ``manifest``, each manifest expanded once.
+
+    A manifest met again (a shared ingredient, or a cycle back to an ancestor) is
+    listed with ``"repeated": true`` and its label instead of being expanded again,
+    and at most :data:`MAX_INGREDIENT_NODES` entries are listed in all; an entry
+    ``{"omitted": N}`` says how many more there were."""
+    if walk is None:
+        walk = {"seen": set(), "left": MAX_INGREDIENT_NODES}
+    manifests = store.get("manifests") or {}
     out = []
-    for ing in manifest.get("ingredients", []):
+    ingredients = manifest.get("ingredients") or []
+    for n, ing in enumerate(ingredients):
+        if walk["left"] <= 0:
+            out.append({"omitted": len(ingredients) - n,
+                        "note": f"more ingredients not listed (at most "
+                                f"{MAX_INGREDIENT_NODES} per report)"})
+            break
+        walk["left"] -= 1
         label = ing.get("active_manifest")
-        child = store.get("manifests", {}).get(label) if label else None
+        child = manifests.get(label) if label else None
         results = ing.get("validation_results")
+        failures = _codes(results)
         item = {"title": ing.get("title"), "relationship": ing.get("relationship"),
                 "format": ing.get("format"), "manifest_label": label}
         if child is None:
-            item.update(state="absent", failures=_codes(results))
+            item.update(state="absent", failures=failures)
+        elif label in walk["seen"]:
+            item.update(state=state_from_results(results), failures=failures, repeated=True,
+                        explanation=explain(failures), ingredients=[])
         else:
-            failures = _codes(results)
-            if set(failures) - {"signingCredential.untrusted"} <= _HARD_BINDING and \
-                    set(failures) & _HARD_BINDING:
+            walk["seen"].add(label)
+            if set(failures) - {"signingCredential.untrusted"} <= HARD_BINDING_CODES and \
+                    set(failures) & HARD_BINDING_CODES:
                 item["note"] = ("only the hard binding fails: the ingredient's bytes are not "
                                 "those its manifest was signed over (expected for recovered "
                                 "credentials)")
@@ -217,8 +249,7 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, depth: int = 0) -> l
                 state=state_from_results(results), failures=failures,
                 explanation=explain(failures), signer=_signer(child, cert_issuers),
                 digital_source_type=_source_type(child), actions=_actions(child),
-                ingredients=_ingredients(store, child, cert_issuers, depth + 1)
-                if depth < 16 else [])
+                ingredients=_ingredients(store, child, cert_issuers, walk))
         out.append(item)
     return out
 
@@ -314,18 +345,28 @@ def report_from_store(path, store: dict, *, state: str, failures: list, remote_u
         path=str(path), state=state, remote_url=remote_url, manifest_label=label,
         title=manifest.get("title"), signer=_signer(manifest, issuers),
         digital_source_type=_source_type(manifest), actions=_actions(manifest),
-        ingredients=_ingredients(store, manifest, issuers), failures=failures,
+        ingredients=_ingredients(store, manifest, issuers,
+                                 {"seen": {label}, "left": MAX_INGREDIENT_NODES}),
+        failures=failures,
         explanation=explain(failures), soft_binding=_soft_bindings(manifest),
         training_mining=_training(manifest), author=_authors(manifest),
         asset_id=_asset_id(manifest),
     )
 
 
-def _check_complete(path: Path, mime: str, data: bytes) -> None:
-    """BadInput for a JPEG or PNG whose end is missing (a truncated download)."""
-    if mime == "image/jpeg" and b"\xff\xd9" not in data[-4096:]:
+#: A PNG's IEND chunk: zero length, type, and its fixed CRC.
+_PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
+
+
+def _check_complete(path: Path, mime: str, data) -> None:
+    """BadInput for a JPEG or PNG whose end is missing (a truncated download).
+
+    Data after the end marker (a motion photo's video, an appended trailer) is fine:
+    the JPEG end marker may sit anywhere after the start of scan (entropy-coded data
+    never contains it), the PNG IEND chunk anywhere in the file."""
+    if mime == "image/jpeg" and data.rfind(b"\xff\xd9", _jpeg_header_end(data)) == -1:
         raise BadInput("truncated image data (no JPEG end marker)", path=path)
-    if mime == "image/png" and b"IEND" not in data[-64:]:
+    if mime == "image/png" and data.rfind(_PNG_IEND) == -1:
         raise BadInput("truncated image data (no PNG end chunk)", path=path)
 
 
@@ -396,7 +437,8 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> Ver
         if _is_remote_error(c2pa, e):
             return _remote_report(p, msg, data, fetch_remote)
         if "NotSupported" in msg or "not supported" in msg.lower():
-            raise BadInput(f"C2PA cannot read {mime} files", path=p) from None
+            return VerifyReport(path=str(p), state="absent", explanation=[
+                f"The file carries no C2PA manifest ({mime} files cannot carry one)."])
         return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
                             explanation=[("A C2PA manifest is present but cannot be parsed "
                                           f"({msg.splitlines()[0]}).")])

@@ -222,3 +222,33 @@ def test_any_single_edited_field_is_named_at_its_row(tmp_path_factory, n, data):
     conn.commit()
     check = AuditLog(db).verify()
     assert not check.ok and check.first_bad == row
+
+
+@pytest.mark.parametrize("command", [["verify"], ["log"], ["head"], ["export"]])
+def test_audit_readers_on_a_mistyped_db_fail_instead_of_passing(tmp_path, command):
+    typo = tmp_path / "typo.db"
+    result = CliRunner().invoke(root, ["audit", *command, "--db", str(typo)])
+    assert result.exit_code == 2, result.output
+    assert f"{typo}: no such database" in result.output and "chain intact" not in result.output
+    assert not typo.exists()
+
+
+def test_a_partial_export_since_a_time_verifies_from_its_first_row(db, tmp_path):
+    fifth = list(AuditLog(db).log())[4]
+    out = tmp_path / "tail.jsonl"
+    exported = CliRunner().invoke(root, ["audit", "export", "--db", str(db), "--since",
+                                         fifth["time"], "-o", str(out)])
+    assert exported.exit_code == 0, exported.output
+    check = verify_export(out)
+    assert check.ok and check.from_seq == 5 and check.rows == len(CONTEXTS) - 4
+    head = CliRunner().invoke(root, ["audit", "head", "--db", str(db)]).output.strip()
+    human = CliRunner().invoke(root, ["audit", "verify", "--export", str(out),
+                                      "--expect-head", head])
+    assert human.exit_code == 0 and "from row 5" in human.output, human.output
+    lines = out.read_text().splitlines()
+    cut = tmp_path / "cut.jsonl"
+    cut.write_text("\n".join(lines[:2] + lines[3:]) + "\n")  # row 6 deleted
+    assert verify_export(cut).first_bad == 6
+    headless = tmp_path / "headless.jsonl"
+    headless.write_text("\n".join(lines[1:]) + "\n")  # not marked partial: rows 1-4 missing
+    assert not verify_export(headless).ok

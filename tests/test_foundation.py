@@ -100,3 +100,88 @@ def test_help_lists_every_command_without_importing_torch():
 def test_unknown_command_is_a_usage_error():
     result = CliRunner().invoke(root, ["frobnicate"])
     assert result.exit_code == 2
+
+
+def test_connect_for_reading_refuses_a_missing_database_and_creates_nothing(tmp_path):
+    typo = tmp_path / "sub" / "typo.db"
+    with pytest.raises(BadInput, match="no such database") as info:
+        workspace.connect(typo, create=False)
+    assert str(typo) in str(info.value) and not typo.parent.exists()
+    workspace.connect(typo).execute("CREATE TABLE t (x)")  # writers still create it
+    assert workspace.connect(typo, create=False)["t"].exists()
+
+
+def test_bmp_files_are_recognised_by_their_signature_and_text_starting_bm_is_not(tmp_path):
+    bmp = tmp_path / "a.bmp"
+    Image.new("RGB", (32, 16), (10, 20, 30)).save(bmp)
+    assert imageio.sniff(bmp) == "image/bmp"
+    assert imageio.load_rgb(bmp).size == (32, 16)
+    text = tmp_path / "b.bmp"
+    text.write_text("BMW service history, 2019 to 2024\n")
+    with pytest.raises(BadInput, match="not an image"):
+        imageio.sniff(text)
+
+
+def test_opening_a_migrated_database_again_takes_no_write_lock(tmp_path):
+    from provenance.ledger import Ledger
+
+    path = tmp_path / "w.db"
+    Ledger(path)  # creates and migrates
+    db = workspace.connect(path)
+    statements = []
+    db.conn.set_trace_callback(statements.append)
+    for _ in range(3):
+        Ledger(db).count()
+    assert not any("BEGIN" in s or "CREATE" in s for s in statements), statements
+    steps = []
+    assert workspace.migrate(db, "t.extra", [lambda d: steps.append(1)]) == 1
+    assert workspace.migrate(db, "t.extra", [lambda d: steps.append(1)]) == 1
+    assert steps == [1]
+
+
+def test_atomic_write_keeps_the_old_file_on_failure_and_can_refuse_to_replace(tmp_path):
+    import stat
+
+    from provenance.files import atomic_file, atomic_write
+
+    dest = tmp_path / "f.bin"
+    atomic_write(dest, b"one")
+    with pytest.raises(RuntimeError), atomic_file(dest) as f:
+        f.write(b"half")
+        raise RuntimeError("writer failed")
+    assert dest.read_bytes() == b"one" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    with pytest.raises(FileExistsError):
+        atomic_write(dest, b"two", overwrite=False)
+    assert dest.read_bytes() == b"one" and [p.name for p in tmp_path.iterdir()] == ["f.bin"]
+    atomic_write(tmp_path / "k" / "secret", b"s", mode=0o600)
+    assert stat.S_IMODE((tmp_path / "k" / "secret").stat().st_mode) == 0o600
+    atomic_write(tmp_path / "new.bin", b"n", overwrite=False)
+    assert (tmp_path / "new.bin").read_bytes() == b"n"
+
+
+def test_json_output_turns_every_non_finite_number_into_null_in_one_walk():
+    import datetime as dt
+    import json
+    import math
+    from pathlib import Path
+
+    import numpy as np
+
+    from policies.options import dumps
+
+    calls = []
+
+    class Value:
+        def to_json(self):
+            calls.append(1)
+            return {"score": math.nan, "parts": (np.float32("inf"), 1.5, np.int64(3)),
+                    "when": dt.date(2024, 5, 1), "where": Path("/a/b"), "raw": b"\x01\xff",
+                    "ok": np.bool_(True), "tags": {"x"}}
+
+    text = dumps({"items": [Value()], "n": -math.inf, 2: "two"})
+    assert calls == [1]
+    assert json.loads(text) == {"items": [{"score": None, "parts": [None, 1.5, 3],
+                                           "when": "2024-05-01", "where": "/a/b",
+                                           "raw": "01ff", "ok": True, "tags": ["x"]}],
+                                "n": None, "2": "two"}
+    assert "NaN" not in text and "Infinity" not in text

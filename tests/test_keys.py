@@ -63,7 +63,7 @@ def test_import_rejects_a_key_that_does_not_match_the_leaf(tmp_path):
 
 
 def test_import_rejects_an_expired_certificate(tmp_path):
-    past = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
     ca, _, leaf, leaf_key = keys.make_chain("Old", days=30, now=past)
     chain, key = _write_chain(tmp_path, [leaf, ca], leaf_key)
     with pytest.raises(BadInput, match="expired"):
@@ -161,3 +161,60 @@ def test_private_key_never_appears_in_any_command_output(tmp_path, photo_path):
     for line in bodies:
         assert line not in text
     assert "PRIVATE KEY" not in text
+
+
+def test_import_refuses_to_replace_an_identity_without_force(tmp_path):
+    keys.init()
+    before = (keys.keys_dir() / "chain.pem").read_bytes()
+    ca, _, leaf, leaf_key = keys.make_chain("Imported Org")
+    chain, key = _write_chain(tmp_path, [leaf, ca], leaf_key)
+    with pytest.raises(ConfigError, match="--force"):
+        keys.import_chain(chain, key)
+    refused = CliRunner().invoke(root, ["keys", "import", "--chain", str(chain), "--key", str(key)])
+    assert refused.exit_code == 2 and "already exists" in refused.output
+    assert (keys.keys_dir() / "chain.pem").read_bytes() == before
+    forced = CliRunner().invoke(root, ["keys", "import", "--chain", str(chain), "--key", str(key),
+                                       "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert keys.load().leaf.organization == "Imported Org"
+
+
+@pytest.mark.parametrize("replace", ["init --force", "import --force"])
+def test_files_signed_before_the_identity_was_replaced_stay_trusted(tmp_path, photo_path,
+                                                                    replace):
+    from provenance.verify import verify_file
+
+    keys.init("First Org")
+    before = tmp_path / "before.jpg"
+    issue(photo_path, before, spec=ManifestSpec(source_type="digitalCapture"), watermark=False)
+    assert verify_file(before).state == "trusted"
+    if replace == "init --force":
+        keys.init("Second Org", force=True)
+    else:
+        ca, _, leaf, leaf_key = keys.make_chain("Imported Org")
+        keys.import_chain(*_write_chain(tmp_path, [leaf, ca], leaf_key), force=True)
+    assert not (keys.keys_dir() / "ca.key").exists() or replace == "init --force"
+    assert verify_file(before).state == "trusted"
+    assert verify_file(before, trust_local=False).state == "valid"
+    assert keys.show()["retired_anchors"] == 1
+
+
+def test_keys_show_reports_an_expired_identity_instead_of_failing():
+    ca, _, leaf, leaf_key = keys.make_chain("Old Org", days=10,
+                                            now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    d = keys.keys_dir()
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "chain.pem").write_bytes(keys._pem(leaf) + keys._pem(ca))
+    keys._write_private(d / "signer.key", keys._key_pem(leaf_key))
+    runner = CliRunner()
+    shown = runner.invoke(root, ["keys", "show", "--json"])
+    assert shown.exit_code == 0, shown.output
+    import json
+
+    data = json.loads(shown.output)
+    assert data["expired"] is True and "expired" in data["problem"]
+    assert data["signer"]["not_after"].startswith("2020-01-11")
+    human = runner.invoke(root, ["keys", "show"])
+    assert human.exit_code == 0 and "EXPIRED" in human.output
+    with pytest.raises(BadInput, match="expired"):
+        keys.load()  # signing still refuses it

@@ -92,3 +92,50 @@ def test_every_ledger_command_takes_a_db_path(tmp_path, photo_path):
     assert Ledger(db).count() == 1 and Ledger().count() == 0
     listed = runner.invoke(root, ["ledger", "list", "--db", str(db), "--json"])
     assert len(json.loads(listed.output)) == 1
+
+
+@pytest.mark.parametrize("command", [["list"], ["show", "0011223344556677"]])
+def test_ledger_readers_on_a_mistyped_db_fail_and_create_nothing(tmp_path, command):
+    typo = tmp_path / "x" / "typo.db"
+    result = CliRunner().invoke(root, ["ledger", *command, "--db", str(typo)])
+    assert result.exit_code == 2, result.output
+    assert f"{typo}: no such database" in result.output
+    assert not typo.parent.exists()
+
+
+def test_ledger_matches_with_the_fingerprint_module_thresholds(tmp_path, photos):
+    from provenance import fingerprint as fpm
+    from provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE
+
+    assert (MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE) == (fpm.PDQ_MATCH, fpm.PHASH_MATCH)
+    book = Ledger(tmp_path / "l.db")
+    fp = fingerprint_image(Image.fromarray(photos[0]))
+    flat = fpm.Fingerprint(sha256=None, phash=fp.phash ^ 0b111, dhash=fp.dhash,
+                           pdq=bytes(32), pdq_quality=fpm.PDQ_MIN_QUALITY - 1)
+    book.record(asset_id="0000000000000001", sha256="ab" * 32, fingerprint=flat)
+    # a PDQ hash below the minimum quality is not compared; pHash alone decides
+    ((asset, dist),) = book.by_fingerprint(fp)
+    assert asset.asset_id == "0000000000000001" and dist == {"phash": 3}
+
+
+def test_fingerprint_lookups_see_rows_written_and_removed_since_the_last_lookup(tmp_path,
+                                                                                photos):
+    from provenance.fingerprint import Fingerprint
+
+    path = tmp_path / "l.db"
+    book = Ledger(path)
+    fps = [fingerprint_image(Image.fromarray(p)) for p in photos[:3]]
+    assert book.by_fingerprint(fps[0]) == []
+    book.record(asset_id="00000000000000a0", sha256="a0" * 32, fingerprint=fps[0])
+    assert [a.asset_id for a, _ in book.by_fingerprint(fps[0])] == ["00000000000000a0"]
+    other = Ledger(path)  # another connection writes
+    other.record(asset_id="00000000000000b1", sha256="b1" * 32, fingerprint=fps[1])
+    ((asset, dist),) = book.by_fingerprint(fps[1])
+    assert asset.asset_id == "00000000000000b1" and dist == {"phash": 0, "pdq": 0}
+    same_db = Ledger(book.db)  # another Ledger on the same connection removes one
+    assert same_db.forget("00000000000000b1")
+    same_db.record(asset_id="00000000000000c2", sha256="c2" * 32, fingerprint=fps[2])
+    assert book.by_fingerprint(fps[1]) == []
+    assert [a.asset_id for a, _ in book.by_fingerprint(fps[2])] == ["00000000000000c2"]
+    flat = Fingerprint(sha256=None, phash=fps[2].phash, dhash=0, pdq=None, pdq_quality=None)
+    assert [a.asset_id for a, d in book.by_fingerprint(flat)] == ["00000000000000c2"]

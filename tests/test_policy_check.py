@@ -118,3 +118,21 @@ def test_a_bad_context_file_is_one_line_naming_it(tmp_path):
 def test_check_without_inputs_is_a_usage_error():
     result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom"])
     assert result.exit_code == 2 and "--context" in result.output
+
+
+def test_a_context_whose_actor_is_not_an_object_is_an_error_row_not_the_end_of_the_batch(
+        tmp_path):
+    many = tmp_path / "many.jsonl"
+    many.write_text("\n".join(json.dumps(c) for c in [
+        {"actor": "alice", "asset": {"c2pa": {"state": "trusted"}}},
+        {"actor": {"id": "bo"}, "asset": {"c2pa": {"state": "trusted"}}},
+        {"actor": ["x"], "asset": {"c2pa": {"state": "invalid"}}}]))
+    result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--context",
+                                       str(many), "--db", str(tmp_path / "w.db"), "--json"])
+    assert result.exit_code == 2, result.output
+    rows = json.loads(result.output[result.output.index("["):])
+    assert [r["source"] for r in rows] == [f"{many}#1", f"{many}#2", f"{many}#3"]
+    assert "'actor' must be an object" in rows[0]["error"] and str(many) in rows[0]["error"]
+    assert rows[1]["outcome"] == "allow" and "error" not in rows[1]
+    assert "'actor' must be an object" in rows[2]["error"]
+    assert AuditLog(tmp_path / "w.db").count() == 1

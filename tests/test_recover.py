@@ -204,3 +204,75 @@ def test_recovery_path_of_verify_never_imports_torch(tmp_path, signed_jpeg):
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          check=False, timeout=120)
     assert out.returncode == 0, out.stderr
+
+
+def test_recover_refuses_an_existing_output_unless_forced(tmp_path, signed_jpeg):
+    signed, issued = signed_jpeg
+    copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
+    out = tmp_path / "restored.jpg"
+    out.write_bytes(b"keep me")
+    refused = CliRunner().invoke(root, ["recover", str(copy), "-o", str(out)])
+    assert refused.exit_code == 2 and f"{out}: output already exists" in refused.output
+    assert out.read_bytes() == b"keep me"
+    forced = CliRunner().invoke(root, ["recover", str(copy), "-o", str(out), "--force"])
+    assert forced.exit_code == 0, forced.output
+    assert verify_file(out).asset_id == issued.asset_id
+
+
+def test_recover_to_a_name_that_is_no_image_format_is_refused(tmp_path, signed_jpeg):
+    signed, _ = signed_jpeg
+    copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
+    out = tmp_path / "rec.txt"
+    result = CliRunner().invoke(root, ["recover", str(copy), "-o", str(out)])
+    assert result.exit_code == 2 and f"{out}: C2PA cannot be embedded in '.txt'" in result.output
+    assert not out.exists()
+
+
+def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp_path,
+                                                                             signed_jpeg):
+    import pytest
+
+    from policies.errors import BadInput
+
+    signed, issued = signed_jpeg
+    bmp = tmp_path / "copy.bmp"
+    Image.open(signed).convert("RGB").save(bmp)
+    assert verify_file(bmp, recover=False).state == "absent"
+    report = verify_file(bmp)
+    assert report.state == "recovered" and report.asset_id == issued.asset_id
+    with pytest.raises(BadInput, match="C2PA cannot be embedded in image/bmp"):
+        issue(bmp, tmp_path / "out.bmp", spec=ManifestSpec(source_type="digitalCapture"),
+              watermark=False)
+
+
+def test_recovery_and_verification_share_one_reading_of_validation_codes():
+    from provenance import recovery, verify
+
+    assert recovery.HARD_BINDING_CODES is verify.HARD_BINDING_CODES
+    untrusted_twice = ["signingCredential.untrusted", "signingCredential.untrusted"]
+    assert verify.state_from_codes(untrusted_twice) == "valid"  # e.g. signer and ingredient
+    assert verify.state_from_codes([], ["signingCredential.trusted"]) == "trusted"
+    assert verify.state_from_codes(["assertion.dataHash.mismatch"]) == "invalid"
+
+
+def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_path,
+                                                                         signed_jpeg):
+    import pytest
+
+    from policies.errors import BadInput
+    from provenance import keys
+    from provenance.recovery import recover
+
+    signed, _ = signed_jpeg
+    copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
+    ca, _, leaf, _ = keys.make_chain("Offline HSM")
+
+    def hsm_offline(data: bytes) -> bytes:
+        raise RuntimeError("hsm offline")
+
+    ident = keys.Identity.from_callback(keys._pem(leaf) + keys._pem(ca), hsm_offline)
+    out = tmp_path / "restored.jpg"
+    with pytest.raises(BadInput, match="signing failed") as info:
+        recover(copy, out, identity=ident)
+    assert str(info.value).startswith(f"{out}: ")
+    assert not out.exists() and not list(tmp_path.glob(".restored.jpg*"))

@@ -162,3 +162,77 @@ def test_a_reused_asset_id_is_refused_before_anything_is_written(tmp_path, photo
               asset_id="00000000000000aa")
     assert not (tmp_path / "b.jpg").exists()
     assert Ledger().count() == 1
+
+
+# ----------------------------------------------------------- existing outputs
+
+
+def test_sign_refuses_an_existing_output_unless_forced(tmp_path, photo_path):
+    out = tmp_path / "o.jpg"
+    out.write_bytes(b"someone else's file")
+    args = ["sign", str(photo_path), "-o", str(out), "--source-type", "digitalCapture",
+            "--no-watermark"]
+    refused = CliRunner().invoke(root, args)
+    assert refused.exit_code == 2 and f"{out}: output already exists" in refused.output
+    assert out.read_bytes() == b"someone else's file" and Ledger().count() == 0
+    forced = CliRunner().invoke(root, [*args, "--force", "--json"])
+    assert forced.exit_code == 0, forced.output
+    assert sdk_state(out, anchors=local_trust_anchors()) == "trusted"
+    assert Ledger().count() == 1
+
+
+def test_a_failed_ledger_write_leaves_the_file_that_was_there(tmp_path, photo_path,
+                                                              monkeypatch):
+    import sqlite3
+
+    out = tmp_path / "o.jpg"
+    out.write_bytes(b"the earlier file")
+
+    def fails(self, **kwargs):
+        raise sqlite3.OperationalError("disk I/O error")
+
+    monkeypatch.setattr(Ledger, "record", fails)
+    with pytest.raises(sqlite3.OperationalError):
+        issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"),
+              watermark=False, force=True)
+    assert out.read_bytes() == b"the earlier file"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.jpg", "photo.jpg"]  # no temp
+
+
+def test_an_output_format_provkit_cannot_encode_names_the_output_file(tmp_path, photo_path):
+    out = tmp_path / "o.heic"
+    result = CliRunner().invoke(root, ["sign", str(photo_path), "-o", str(out),
+                                       "--source-type", "digitalCapture"])
+    assert result.exit_code == 2
+    assert f"error: {out}: provkit cannot encode pixels as image/heic" in result.output
+    assert not out.exists()
+
+
+def test_unwatermarked_asset_is_recorded_with_the_fingerprint_of_its_own_pixels(tmp_path,
+                                                                               photos):
+    import numpy as np
+
+    from provenance.fingerprint import fingerprint_file, hamming
+
+    rng = np.random.default_rng(3)
+    noisy = np.clip(photos[1].astype(int) + rng.integers(-60, 61, photos[1].shape), 0, 255)
+    src = tmp_path / "noisy.jpg"
+    Image.fromarray(noisy.astype(np.uint8)).save(src, quality=95)
+    issued = issue(src, tmp_path / "o.jpg", spec=ManifestSpec(source_type="digitalCapture"),
+                   watermark=False)
+    stored = Ledger().get(issued.asset_id)
+    actual = fingerprint_file(tmp_path / "o.jpg")
+    assert hamming(int(stored.phash, 16), actual.phash) == 0
+    assert hamming(bytes.fromhex(stored.pdq), actual.pdq) == 0
+
+
+def test_a_created_asset_without_source_type_is_one_line_from_the_library(tmp_path,
+                                                                          photo_path):
+    out = tmp_path / "o.jpg"
+    result = CliRunner().invoke(root, ["sign", str(photo_path), "-o", str(out)])
+    assert result.exit_code == 2
+    assert result.output.strip().count("\n") == 0, result.output
+    assert "needs a digital source type (--source-type" in result.output
+    with pytest.raises(BadInput, match="--source-type"):
+        issue(photo_path, out, spec=ManifestSpec())
+    assert not out.exists() and Ledger().count() == 0

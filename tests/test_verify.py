@@ -17,6 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
+from policies.errors import BadInput
 from provenance import keys
 from provenance.cli import root
 from provenance.issue import issue
@@ -246,9 +247,25 @@ def test_exit_codes_and_a_bad_file_mid_list_does_not_stop_the_others(tmp_path, t
                                  str(tamper_matrix["stripped"])])
     assert mixed.exit_code == 2
     assert f"error: {missing}: no such file" in mixed.output
-    reports = json.loads(mixed.output[mixed.output.index("["):])
-    assert [r["path"] for r in reports] == [str(tamper_matrix["signed"]),
+    reports = json.loads(mixed.stdout)
+    assert [r["path"] for r in reports] == [str(tamper_matrix["signed"]), str(missing),
                                             str(tamper_matrix["stripped"])]
+
+
+def test_verify_json_gives_an_unreadable_file_an_error_row_in_its_place(tmp_path,
+                                                                        signed_jpeg):
+    signed, _ = signed_jpeg
+    missing = tmp_path / "gone.jpg"
+    text = tmp_path / "note.jpg"
+    text.write_text("hello")
+    result = CliRunner().invoke(
+        root, ["verify", "--json", str(missing), str(signed), str(text)])
+    assert result.exit_code == 2
+    assert f"error: {missing}: no such file" in result.stderr
+    rows = json.loads(result.stdout)
+    assert rows[0] == {"path": str(missing), "error": "no such file"}
+    assert rows[1]["path"] == str(signed) and rows[1]["c2pa"]["state"] == "trusted"
+    assert rows[2]["path"] == str(text) and "not an image" in rows[2]["error"]
 
 
 def _png_header_bomb(path):
@@ -347,3 +364,93 @@ def test_a_trust_anchor_file_without_certificates_is_one_error(tmp_path, signed_
                                        str(signed)])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {anchors}: no PEM certificates in trust anchor file"
+
+
+# ----------------------------------------------------------- ingredient trees
+
+
+def _chain_store(depth: int, fan: int = 3) -> dict:
+    """A store where manifest i has ``fan`` ingredients that are all manifest i-1."""
+    manifests = {"m0": {"ingredients": []}}
+    for i in range(1, depth + 1):
+        manifests[f"m{i}"] = {"ingredients": [
+            {"title": f"f{i - 1}.jpg", "relationship": "componentOf", "format": "image/jpeg",
+             "active_manifest": f"m{i - 1}"} for _ in range(fan)]}
+    return {"active_manifest": f"m{depth}", "manifests": manifests}
+
+
+def _walk(items):
+    for item in items:
+        yield item
+        yield from _walk(item.get("ingredients") or [])
+
+
+def test_shared_ingredients_are_expanded_once_not_once_per_reference():
+    from provenance.verify import report_from_store
+
+    report = report_from_store("x.jpg", _chain_store(10), state="valid", failures=[])
+    nodes = list(_walk(report.ingredients))
+    expanded = [n["manifest_label"] for n in nodes if not n.get("repeated")]
+    assert sorted(expanded) == sorted(f"m{i}" for i in range(10))  # each manifest once
+    assert len(nodes) == 3 * 10  # every reference listed, later ones by label only
+    assert all(n["ingredients"] == [] and n["state"] == "valid"
+               for n in nodes if n.get("repeated"))
+    assert len(json.dumps(report.to_json())) < 100_000
+
+
+def test_an_ingredient_cycle_ends_at_the_manifest_already_listed():
+    from provenance.verify import report_from_store
+
+    store = {"active_manifest": "a", "manifests": {
+        "a": {"ingredients": [{"title": "b", "active_manifest": "b"}]},
+        "b": {"ingredients": [{"title": "a", "active_manifest": "a"}]}}}
+    report = report_from_store("x.jpg", store, state="valid", failures=[])
+    (b,) = report.ingredients
+    assert b["manifest_label"] == "b" and not b.get("repeated")
+    (a,) = b["ingredients"]
+    assert a["manifest_label"] == "a" and a["repeated"] and a["ingredients"] == []
+
+
+def test_ingredient_listing_is_capped_and_says_how_many_were_left_out():
+    from provenance.verify import MAX_INGREDIENT_NODES, report_from_store
+
+    many = MAX_INGREDIENT_NODES + 40
+    store = {"active_manifest": "a", "manifests": {"a": {"ingredients": [
+        {"title": f"{i}.jpg", "active_manifest": None} for i in range(many)]}}}
+    report = report_from_store("x.jpg", store, state="valid", failures=[])
+    assert len(report.ingredients) == MAX_INGREDIENT_NODES + 1
+    assert report.ingredients[-1]["omitted"] == 40
+    from provenance.commands import _report_lines  # the human report says so too
+
+    lines = _report_lines(report.to_json())
+    assert "40 more ingredients not listed" in lines and "None (None)" not in lines
+
+
+# ----------------------------------------------------------- file completeness
+
+
+def test_jpeg_with_data_after_its_end_marker_is_read_not_called_truncated(tmp_path, photo_path):
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes(photo_path.read_bytes() + b"\x00\x00\x00\x18ftypmp42" + bytes(20000))
+    assert verify_file(motion, recover=False).state == "absent"
+    signed = tmp_path / "signed.jpg"
+    issue(photo_path, signed, spec=ManifestSpec(source_type="digitalCapture"), watermark=False)
+    trailer = tmp_path / "signed-trailer.jpg"
+    trailer.write_bytes(signed.read_bytes() + bytes(10000))
+    assert verify_file(trailer, recover=False).state != "absent"
+    cut = tmp_path / "cut.jpg"
+    cut.write_bytes(motion.read_bytes()[: len(photo_path.read_bytes()) // 2])
+    with pytest.raises(BadInput, match="truncated"):
+        verify_file(cut, recover=False)
+
+
+def test_png_with_data_after_iend_is_read_but_a_cut_png_is_truncated(tmp_path, photos):
+    png = tmp_path / "a.png"
+    Image.fromarray(photos[0]).save(png)
+    extra = tmp_path / "extra.png"
+    extra.write_bytes(png.read_bytes() + bytes(5000))
+    assert verify_file(extra, recover=False).state == "absent"
+    cut = tmp_path / "cut.png"
+    cut.write_bytes(png.read_bytes()[:-200])
+    with pytest.raises(BadInput, match="truncated"):
+        verify_file(cut, recover=False)
