@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ from PIL import Image
 
 from policies.errors import BadInput
 from provenance import imageio
+from provenance.files import atomic_file
 
 from . import DEFAULT_SCHEME, decode, embed, get_backend, third_party_marks
 
@@ -61,7 +61,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 def save_atomic(image: Image.Image, out: Path, *, quality: int = 95, icc: bytes | None = None,
                 exif: bytes | None = None) -> None:
-    """Write ``image`` to ``out`` via a temporary file in the same folder and a rename."""
+    """Write ``image`` to ``out`` atomically (temporary file, fsync, rename)."""
     mime = imageio.mime_for_suffix(out)
     if mime not in ("image/png", "image/jpeg", "image/webp", "image/tiff"):
         raise BadInput("unsupported output format (use .png, .jpg, .webp or .tif)", path=out)
@@ -73,15 +73,8 @@ def save_atomic(image: Image.Image, out: Path, *, quality: int = 95, icc: bytes 
         kwargs["icc_profile"] = icc
     if exif and fmt in ("JPEG", "PNG", "WEBP"):
         kwargs["exif"] = exif
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=out.suffix, dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, fmt, **kwargs)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_file(out) as f:
+        image.save(f, fmt, **kwargs)
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float | None:
