@@ -20,7 +20,7 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -121,7 +121,7 @@ class Probe:
 # -- augmentation ---------------------------------------------------------------
 
 
-def augment(image: Image.Image, rng: np.random.Generator, copies: int = 2) -> list[Image.Image]:
+def augment_images(image: Image.Image, rng: np.random.Generator, copies: int = 2) -> list[Image.Image]:
     """The image as given plus ``copies`` variants: JPEG re-compression and/or resizing."""
     out = [image]
     for i in range(copies):
@@ -234,7 +234,7 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
         weights=tuple(map(float, model.coef_[0])), bias=float(model.intercept_[0]),
         calib_a=a, calib_b=b,
         trained={
-            "at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "at": datetime.now(UTC).isoformat(timespec="seconds"),
             "real_images": n_real, "ai_images": n_fake, "skipped": len(skipped),
             "skipped_reasons": skipped[:20], "augment_copies": copies,
             "train_rows": int(train.sum()), "test_rows": int(test.sum()),
@@ -255,4 +255,4 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
 
 
 def _variants(img: Image.Image, rng, copies: int) -> list[Image.Image]:
-    return augment(img, rng, copies) if copies > 0 else [img]
+    return augment_images(img, rng, copies) if copies > 0 else [img]

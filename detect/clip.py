@@ -15,7 +15,6 @@ fed in channels-last layout under ``torch.inference_mode`` (fp16 on CUDA).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import os
@@ -30,6 +29,7 @@ from PIL import Image
 
 from policies.errors import BadInput, ConfigError
 from provenance.imageio import open_image, to_rgb
+from provenance.offline import force_offline
 
 #: A small ViT for tests: 64 px input, 8 px patches, 2 layers, 64-d embeddings.
 TINY_ARCH = "provkit-tiny-vit"
@@ -85,14 +85,6 @@ def find_checkpoint(folder: Path) -> Path | None:
     return hits[0] if hits else None
 
 
-def _file_digest(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 22), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def pick_device(device: str = "auto") -> str:
     import torch
 
@@ -129,8 +121,10 @@ class ClipModel:
         """Stable identity of architecture + weights, e.g. ``ViT-B-32:sha256:ab12...``."""
         if self.weights == "random":
             return f"{self.arch}:random"
-        if self._digest is None:
-            self._digest = _file_digest(Path(self.weights))
+        if self._digest is None:  # cached across processes: a scan's workers hash nothing
+            from provenance.weights import weights_sha256
+
+            self._digest = weights_sha256(self.weights)
         return f"{self.arch}:sha256:{self._digest[:16]}"
 
     # -- preprocessing -------------------------------------------------------
@@ -250,49 +244,68 @@ class ClipModel:
 _CACHE: dict[tuple[str, str], ClipModel] = {}
 
 
+def check_spec(spec: str) -> tuple[str, Path | None]:
+    """Check a spec without building the model: (architecture, checkpoint file or None).
+
+    ConfigError for a malformed spec, an architecture open_clip does not know, or
+    weights that are not on disk. ``local-dir`` specs return ``"local-dir"``."""
+    force_offline()
+    import open_clip
+
+    arch, weights = parse_spec(spec)
+    register_tiny_config()
+    if arch == "local-dir":
+        folder = Path(weights).expanduser()
+        if not (folder / "open_clip_config.json").is_file():
+            raise ConfigError(f"no open_clip_config.json in {folder}", path=spec)
+        return arch, find_checkpoint(folder)
+    if arch not in open_clip.list_models():
+        raise ConfigError(
+            f"unknown CLIP architecture {arch!r}; open_clip knows e.g. ViT-B-32, ViT-L-14, "
+            f"{TINY_ARCH} (see open_clip.list_models())"
+        )
+    if weights == "random":
+        return arch, None
+    path = Path(weights).expanduser()
+    checkpoint = find_checkpoint(path) if path.is_dir() else path
+    if checkpoint is None or not checkpoint.is_file():
+        raise ConfigError(f"no CLIP checkpoint found at {path}", path=spec)
+    return arch, checkpoint
+
+
 def load_model(spec: str, device: str = "auto") -> ClipModel:
     """Load ``ARCH:/path/to/weights`` (file or folder), ``local-dir:PATH`` or ``ARCH:random``.
 
     Never downloads: open_clip is asked for the bare architecture and the state dict
     is loaded from the local file. Models are cached per (spec, device) in-process.
     """
+    force_offline()
     key = (spec, device)
     if key in _CACHE:
         return _CACHE[key]
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
     import open_clip
     import torch
 
-    arch, weights = parse_spec(spec)
-    register_tiny_config()
+    arch, checkpoint = check_spec(spec)
     device = pick_device(device)
-    checkpoint: Path | None = None
     if arch == "local-dir":
-        folder = Path(weights).expanduser()
-        if not (folder / "open_clip_config.json").is_file():
-            raise ConfigError(f"no open_clip_config.json in {folder}", path=spec)
+        folder = Path(parse_spec(spec)[1]).expanduser()
         try:
             model = open_clip.create_model(f"local-dir:{folder}", device="cpu",
                                            pretrained_image=False, pretrained_text=False)
         except Exception as e:  # noqa: BLE001  # open_clip raises bare RuntimeError/ValueError
             raise ConfigError(f"cannot load CLIP model: {e}", path=spec) from None
-        checkpoint = find_checkpoint(folder)
         arch = folder.name
     else:
-        if arch not in open_clip.list_models():
-            raise ConfigError(
-                f"unknown CLIP architecture {arch!r}; open_clip knows e.g. ViT-B-32, ViT-L-14, "
-                f"{TINY_ARCH} (see open_clip.list_models())"
-            )
-        if weights != "random":
-            path = Path(weights).expanduser()
-            checkpoint = find_checkpoint(path) if path.is_dir() else path
-            if checkpoint is None or not checkpoint.is_file():
-                raise ConfigError(f"no CLIP checkpoint found at {path}", path=spec)
-        with torch.random.fork_rng(devices=[]), _quiet_logging():
-            torch.manual_seed(0)
-            model = open_clip.create_model(arch, pretrained=None, device="cpu",
-                                           pretrained_image=False, pretrained_text=False)
+        try:
+            with torch.random.fork_rng(devices=[]), _quiet_logging():
+                torch.manual_seed(0)
+                model = open_clip.create_model(arch, pretrained=None, device="cpu",
+                                               pretrained_image=False, pretrained_text=False)
+        except Exception as e:  # noqa: BLE001  # e.g. an HF text tower whose config is not local
+            first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+            raise ConfigError(f"cannot build this CLIP model without downloading "
+                              f"({type(e).__name__}: {first})", path=spec) from None
         if checkpoint is not None:
             try:
                 open_clip.load_checkpoint(model, str(checkpoint))

@@ -17,6 +17,8 @@ from policies.errors import ProvkitError
 from policies.options import db_option, emit, json_option
 
 VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
+#: `provkit detect` shows a progress bar on stderr from this many files on
+PROGRESS_FROM = 8
 
 
 class DefaultGroup(click.Group):
@@ -109,9 +111,15 @@ def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, 
     """Report evidence and a verdict for each FILE."""
     from detect.verdict import detect as detect_many
 
-    results = detect_many(files, db=db_path, probe=probe, clip=clip_spec,
-                          index_sets=index_sets or None, trust_anchors=trust_anchors,
-                          threshold=threshold)
+    kwargs = {"db": db_path, "probe": probe, "clip": clip_spec,
+              "index_sets": index_sets or None, "trust_anchors": trust_anchors,
+              "threshold": threshold}
+    if len(files) >= PROGRESS_FROM:
+        with click.progressbar(length=len(files), label="detecting", file=sys.stderr,
+                               show_pos=True) as bar:
+            results = detect_many(files, progress=bar.update, **kwargs)
+    else:
+        results = detect_many(files, **kwargs)
     out, bad = [], 0
     for path, r in zip(files, results):
         if isinstance(r, ProvkitError):
@@ -191,10 +199,6 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
     """Scan a folder or a list of images (one path a line) in parallel."""
     from detect.scan import scan as run_scan
 
-    if probe is not None:  # fail fast on a bad probe, before any worker starts
-        from detect.classifier import Probe
-
-        Probe.load(probe)
     state = {"bar": None, "start": time.perf_counter(), "done": 0}
 
     def on_start(n):
@@ -225,6 +229,8 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
                 f"verdicts in output: {counts}")
 
     emit(summary.to_json(), as_json, human)
+    if summary.errors:  # rows are written either way; the exit status says some failed
+        sys.exit(2)
 
 
 def _rate(state) -> str:

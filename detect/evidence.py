@@ -22,7 +22,7 @@ from detect.metadata import (
     Metadata,
     read_metadata,
 )
-from policies.errors import ProvkitError
+from policies.errors import describe
 
 STRENGTHS = ("none", "weak", "moderate", "strong", "decisive")
 NOT_CHECKED = "not checked"
@@ -56,15 +56,15 @@ def not_checked(kind: str, reason: str, **data) -> Evidence:
     return Evidence(kind, NOT_CHECKED, "none", f"Not checked: {reason}", data)
 
 
-def _describe_error(e: BaseException) -> str:
-    return e.reason if isinstance(e, ProvkitError) else f"{type(e).__name__}: {e}"
-
-
 # -- C2PA ------------------------------------------------------------------------------
 
 
-def c2pa_evidence(path, *, trust_anchors=None, db=None) -> tuple[Evidence, dict | None]:
+def c2pa_evidence(path, *, trust_anchors=None, db=None,
+                  image=None) -> tuple[Evidence, dict | None]:
     """The C2PA state via provenance.verify; returns the item and the raw ``c2pa`` dict.
+
+    ``image``: the file already decoded (recovery of stripped credentials then does not
+    decode it again).
 
     BadInput (unreadable file) propagates: the caller reports the file as an error.
     """
@@ -75,11 +75,12 @@ def c2pa_evidence(path, *, trust_anchors=None, db=None) -> tuple[Evidence, dict 
     from policies.errors import BadInput
 
     try:
-        report = verify_file(path, trust_anchors=trust_anchors, db=db)
+        report = verify_file(path, trust_anchors=trust_anchors, db=db, image=image)
     except BadInput:
         raise
     except Exception as e:  # noqa: BLE001  # a verifier failure is reported, never a silent pass
-        return not_checked("c2pa", f"C2PA verification failed ({_describe_error(e)})"), None
+        why = f"C2PA verification failed ({describe(e, with_path=False)})"
+        return not_checked("c2pa", why), None
     c2pa = report.to_json()["c2pa"]
     return classify_c2pa(c2pa), c2pa
 
@@ -216,7 +217,7 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
         else:
             mark = decode(image)
     except Exception as e:  # noqa: BLE001
-        items.append(not_checked("watermark", f"decoding failed ({_describe_error(e)})"))
+        items.append(not_checked("watermark", f"decoding failed ({describe(e, with_path=False)})"))
         mark = None
     else:
         if mark is None:
@@ -245,7 +246,7 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
     try:
         marks = list(third_party_marks(image))
     except Exception as e:  # noqa: BLE001
-        items.append(not_checked("third-party-watermark", f"decoding failed ({_describe_error(e)})"))
+        items.append(not_checked("third-party-watermark", f"decoding failed ({describe(e, with_path=False)})"))
         return items, summary
     if marks:
         names = ", ".join(sorted({str(m.third_party or m.scheme) for m in marks}))
@@ -303,15 +304,23 @@ def classifier_evidence(probability: float, probe, threshold: float = 0.8) -> Ev
 # -- near-duplicates -------------------------------------------------------------------
 
 
-def duplicates_evidence(matches: list) -> Evidence:
+def duplicates_evidence(matches: list, clip_not_checked: dict | None = None) -> Evidence:
+    """The near-duplicate item; ``clip_not_checked`` (set -> reason) names sets whose
+    CLIP similarity could not be checked, so a hash-only search is never passed off as
+    a full one."""
     rows = [m.to_json() if hasattr(m, "to_json") else dict(m) for m in matches]
+    unchecked = dict(clip_not_checked or {})
+    note = "".join(f" CLIP similarity not checked for set {name}: {why}."
+                   for name, why in sorted(unchecked.items()))
+    extra = {"clip_not_checked": unchecked} if unchecked else {}
     if not rows:
         return Evidence("duplicates", "no match", "none",
-                        "No near-duplicate in the reference sets searched.", {"count": 0})
+                        "No near-duplicate in the reference sets searched." + note,
+                        {"count": 0, **extra})
     sets = sorted({str(r.get("set")) for r in rows})
     protected = sorted({str(r.get("set")) for r in rows if r.get("protected")})
     detail = f"{len(rows)} near-duplicate(s) in reference set(s) {', '.join(sets)}"
     if protected:
         detail += f"; protected set(s): {', '.join(protected)}"
-    return Evidence("duplicates", "match", "none", detail + ".",
-                    {"count": len(rows), "sets": sets, "protected": protected})
+    return Evidence("duplicates", "match", "none", detail + "." + note,
+                    {"count": len(rows), "sets": sets, "protected": protected, **extra})

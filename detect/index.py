@@ -21,7 +21,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
@@ -139,6 +139,35 @@ class Match:
             "metadata": dict(self.metadata),
         }
 
+    def policy_json(self, now: datetime | None = None) -> dict:
+        """This match as an ``asset.duplicates`` entry of a policy decision context
+        (docs/architecture.md): ``item`` is the reference file's path (its id if the
+        path is unknown), ``age_days`` how long ago the item was indexed."""
+        return policy_duplicate(self.to_json(), now)
+
+
+def policy_duplicate(match: dict, now: datetime | None = None) -> dict:
+    """A match's ``to_json()`` as an ``asset.duplicates`` policy entry; see Match.policy_json."""
+    now = now or datetime.now(UTC)
+    age = None
+    added = match.get("added")
+    if added:
+        try:
+            when = datetime.fromisoformat(str(added))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            age = max(0.0, (now - when).total_seconds() / 86400)
+        except ValueError:
+            age = None
+    item = match.get("path") or match.get("item_id")
+    return {"set": match.get("set"), "protected": bool(match.get("protected")),
+            "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
+            "label": match.get("label"), "item": None if item is None else str(item)}
+
+
+class _ClipUnavailable(Exception):
+    """A set's CLIP model cannot be loaded: similarity is not checked, and said so."""
+
 
 # -- storage ------------------------------------------------------------------------------
 
@@ -169,7 +198,7 @@ def _signed(v: int) -> int:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 _CACHE: dict[tuple[str, str], LoadedSet] = {}
@@ -272,6 +301,9 @@ class ReferenceIndex:
         migrate(self.db, "detect.index", MIGRATIONS)
         row = self.db.execute("PRAGMA database_list").fetchone()
         self._key = row[2] or f"memory:{id(self.db)}"
+        #: set name -> why CLIP similarity was not checked in the last :meth:`search`
+        #: (the set has embeddings but its model could not be loaded)
+        self.clip_not_checked: dict[str, str] = {}
 
     # -- sets -------------------------------------------------------------------------
     def sets(self) -> list[RefSet]:
@@ -428,7 +460,8 @@ class ReferenceIndex:
 
     # -- search -----------------------------------------------------------------------
     def search(
-        self, query, *, sets: Iterable[str] | None = None, max_distance=None, k: int = 10, clip=None
+        self, query, *, sets: Iterable[str] | None = None, max_distance=None, k: int = 10,
+        clip=None, image=None,
     ) -> list[Match]:
         """Reference items that are near-duplicates of ``query``, closest first.
 
@@ -439,18 +472,25 @@ class ReferenceIndex:
         scale with it from the defaults 10, 12 and 31) or a dict per kind
         (``{"pdq": 20, "clip": 0.9}``).
         ``clip``: None uses the model a set was embedded with (if the query is an
-        image), False skips CLIP, or a model or spec to use.
+        image), False skips CLIP, or a model or spec to use. ``image``: the decoded
+        image behind a Fingerprint query, for CLIP (saves decoding the file again).
         """
         limits = resolve_limits(max_distance)
-        fp, image = self._query(query)
+        fp, decoded = self._query(query)
+        image = decoded if image is None else image
         names = list(sets) if sets else self.set_names()
         matches: list[Match] = []
+        self.clip_not_checked = {}
         for name in names:
             loaded = self._load(name)
             info = self.db.execute(
                 "SELECT label, protected, clip_spec FROM ref_sets WHERE name = ?", [name]
             ).fetchone()
-            qclip = self._query_clip(loaded, image, clip, info[2])
+            try:
+                qclip = self._query_clip(loaded, image, clip, info[2])
+            except _ClipUnavailable as e:
+                qclip = None
+                self.clip_not_checked[name] = str(e)
             exact = []
             if fp.sha256:
                 exact = [
@@ -519,8 +559,8 @@ class ReferenceIndex:
                 return None
             try:
                 clip = load_model(spec)
-            except ConfigError:
-                return None  # the set's model is no longer where it was
+            except ConfigError as e:  # the set's model is no longer where it was
+                raise _ClipUnavailable(f"its CLIP model is not available ({e})") from None
         model = load_model(clip) if isinstance(clip, str) else clip
         if model.model_id != loaded.clip_model:
             raise ConfigError(

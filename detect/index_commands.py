@@ -219,8 +219,11 @@ def _human_matches(reports) -> str:
     for r in reports:
         if "error" in r:
             continue
+        unchecked = [f"  CLIP similarity not checked for set {name}: {why}"
+                     for name, why in sorted(r.get("clip_not_checked", {}).items())]
         if not r["matches"]:
             lines.append(f"{r['path']}: no near-duplicates")
+            lines += unchecked
             continue
         lines.append(f"{r['path']}: {len(r['matches'])} near-duplicate(s)")
         for m in r["matches"]:
@@ -232,6 +235,7 @@ def _human_matches(reports) -> str:
                 f"  {m['set']}#{m['item_id']} {m['path']}  by {m['kind']}: "
                 f"pdq={d['pdq']} phash={d['phash']} dhash={d['dhash']}{clip}{tag}{exact}"
             )
+        lines += unchecked
     return "\n".join(lines)
 
 
@@ -283,7 +287,10 @@ def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_pa
     for f in files:
         try:
             matches = idx.search(f, sets=list(sets) or None, max_distance=limits, k=k, clip=clip)
-            reports.append({"path": str(f), "matches": [m.to_json() for m in matches]})
+            report = {"path": str(f), "matches": [m.to_json() for m in matches]}
+            if idx.clip_not_checked:
+                report["clip_not_checked"] = dict(idx.clip_not_checked)
+            reports.append(report)
         except ProvkitError as e:
             if not isinstance(e, BadInput) or e.path is None:
                 raise

@@ -45,8 +45,8 @@ CAPTURE_TYPES = frozenset({
     "algorithmicallyEnhanced", "composite",
 })
 
-#: EXIF Software / XMP CreatorTool / AISystemUsed substrings (case-insensitive) of known
-#: image generators -> the generator's display name.
+#: EXIF Software / XMP CreatorTool / AISystemUsed names (matched case-insensitively as whole
+#: words) of known image generators -> the generator's display name.
 GENERATOR_SOFTWARE: dict[str, str] = {
     "stable diffusion": "Stable Diffusion",
     "automatic1111": "AUTOMATIC1111",
@@ -113,12 +113,18 @@ def source_type_name(value: str | None) -> str | None:
     return value.rstrip("/").rsplit("/", 1)[-1] or None
 
 
+_GENERATOR_RES = tuple(
+    (re.compile(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])", re.IGNORECASE), name)
+    for needle, name in GENERATOR_SOFTWARE.items())
+
+
 def match_generator(text: str | None) -> str | None:
+    """The generator a software name names, matched as whole words ("Imagen 3", not
+    "Imagenomic"); None when it names none."""
     if not text:
         return None
-    low = text.lower()
-    for needle, name in GENERATOR_SOFTWARE.items():
-        if needle in low:
+    for pattern, name in _GENERATOR_RES:
+        if pattern.search(text):
             return name
     return None
 
@@ -137,8 +143,24 @@ def _png_chunks(data: bytes):
         pos += 12 + length
 
 
-def _png_text(data: bytes) -> tuple[dict[str, str], list[bytes]]:
-    text, xmps = {}, []
+class _TooLarge(ValueError):
+    pass
+
+
+def _inflate(data: bytes) -> bytes:
+    """Decompress a PNG text chunk, at most Pillow's MAX_TEXT_CHUNK bytes (a zip bomb
+    of a few hundred KB would otherwise inflate to hundreds of MB)."""
+    from PIL.PngImagePlugin import MAX_TEXT_CHUNK
+
+    inflater = zlib.decompressobj()
+    out = inflater.decompress(data, MAX_TEXT_CHUNK)
+    if inflater.unconsumed_tail:
+        raise _TooLarge(f"decompresses to more than {MAX_TEXT_CHUNK} bytes")
+    return out
+
+
+def _png_text(data: bytes) -> tuple[dict[str, str], list[bytes], list[str]]:
+    text, xmps, errors = {}, [], []
     for ctype, body in _png_chunks(data):
         try:
             if ctype == b"tEXt":
@@ -146,14 +168,14 @@ def _png_text(data: bytes) -> tuple[dict[str, str], list[bytes]]:
                 text[key.decode("latin-1")] = value.decode("latin-1")
             elif ctype == b"zTXt":
                 key, _, rest = body.partition(b"\x00")
-                text[key.decode("latin-1")] = zlib.decompress(rest[1:]).decode("latin-1")
+                text[key.decode("latin-1")] = _inflate(rest[1:]).decode("latin-1")
             elif ctype == b"iTXt":
                 key, _, rest = body.partition(b"\x00")
                 compressed, rest = rest[0], rest[2:]
                 _lang, _, rest = rest.partition(b"\x00")
                 _tkey, _, value = rest.partition(b"\x00")
                 if compressed:
-                    value = zlib.decompress(value)
+                    value = _inflate(value)
                 k = key.decode("latin-1")
                 if k == "XML:com.adobe.xmp":
                     xmps.append(value)
@@ -161,9 +183,12 @@ def _png_text(data: bytes) -> tuple[dict[str, str], list[bytes]]:
                     text[k] = value.decode("utf-8", "replace")
             elif ctype == b"eXIf":
                 text["\x00exif"] = body.hex()
+        except _TooLarge as e:
+            key = body.partition(b"\x00")[0].decode("latin-1", "replace")
+            errors.append(f"PNG {ctype.decode('latin-1')} chunk {key!r} skipped: {e}")
         except (zlib.error, IndexError, UnicodeDecodeError):
             continue
-    return text, xmps
+    return text, xmps, errors
 
 
 def _jpeg_segments(data: bytes):
@@ -267,7 +292,7 @@ def read_metadata(path) -> Metadata:
     errors: list[str] = []
     try:
         if mime == "image/png":
-            text, xmps = _png_text(data)
+            text, xmps, errors = _png_text(data)
             if "\x00exif" in text:
                 exif_blobs.append(bytes.fromhex(text.pop("\x00exif")))
         elif mime == "image/jpeg":
@@ -347,7 +372,9 @@ def _generator_from_text(text: dict[str, str]) -> tuple[str | None, str | None, 
             return "InvokeAI", f"png:{key}", _first_line(text[key])
     if "fooocus_scheme" in text:
         return "Fooocus", "png:fooocus_scheme", _first_line(text.get("parameters", ""))
-    for key in ("Software", "Source", "Comment", "Description", "jpeg:comment"):
+    # Only keys that name software: captions (Description, Comment, the JPEG comment)
+    # are free text, where "the Gemini spacecraft" is not a generator.
+    for key in ("Software", "Source"):
         name = match_generator(text.get(key))
         if name:
             return name, f"png:{key}" if ":" not in key else key, _first_line(text[key])

@@ -158,12 +158,25 @@ def _count(verdicts: Iterable) -> dict[str, int]:
     return dict(sorted(out.items()))
 
 
+def _has_rows(out: Path, kind: str) -> bool:
+    """Whether an output holds any scan row (a CSV header alone, or blank lines, do not)."""
+    if not out.exists() or out.stat().st_size == 0:
+        return False
+    if kind == "db" or out.stat().st_size > 64 << 10:
+        return True
+    text = out.read_text(encoding="utf-8", errors="replace")
+    if kind == "csv":
+        lines = [line for line in text.splitlines() if line.strip()]
+        return lines not in ([], [",".join(CSV_COLUMNS)])
+    return bool(text.strip())
+
+
 def open_sink(out, *, resume: bool = False, overwrite: bool = False):
     out = Path(out)
     kind = FORMATS.get(out.suffix.lower())
     if kind is None:
         raise BadInput("output must end in .jsonl, .csv or .db", path=out)
-    exists = out.exists() and out.stat().st_size > 0
+    exists = _has_rows(out, kind)
     if exists and not resume:
         if not overwrite:
             raise ConfigError("output exists; pass --resume to continue that scan or "
@@ -171,6 +184,8 @@ def open_sink(out, *, resume: bool = False, overwrite: bool = False):
         out.unlink()
         for extra in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
             extra.unlink(missing_ok=True)
+    elif not exists and kind != "db":
+        out.unlink(missing_ok=True)  # a header or blank lines only: start it afresh
     out.parent.mkdir(parents=True, exist_ok=True)
     return _DbSink(out, resume) if kind == "db" else _LineSink(out, kind, resume)
 
@@ -238,6 +253,9 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     for key in ("db", "probe"):  # workers get paths, not live objects
         if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
             raise ConfigError(f"scan takes {key} as a path")
+    from detect.verdict import check_options
+
+    check_options(**detector_options)  # in this process, before any output is written
     sink = open_sink(out, resume=resume, overwrite=overwrite)
     start = time.perf_counter()
     scanned = errors = 0

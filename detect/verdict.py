@@ -17,10 +17,9 @@ was configured.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from detect.evidence import (
@@ -35,11 +34,15 @@ from detect.evidence import (
     not_checked,
     watermark_evidence,
 )
-from policies.errors import BadInput, ProvkitError
+from policies.errors import BadInput, ProvkitError, describe
+from provenance.fingerprint import file_sha256, fingerprint_image
 from provenance.imageio import load_rgb, sniff
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
+#: Files decoded and classified together: bounds memory (a 12 MP image is ~36 MB decoded)
+#: while keeping CLIP batches full enough to be fast.
+CHUNK = 16
 
 
 def combine(evidence: Sequence[Evidence]) -> tuple[str, list[Evidence]]:
@@ -81,9 +84,11 @@ class DetectReport:
 
     def policy_context(self) -> dict:
         """The ``asset`` part of a policy decision context (docs/architecture.md)."""
+        from detect.index import policy_duplicate
+
         c2pa = self.c2pa or {}
         wm = self.watermark or {}
-        now = datetime.now(timezone.utc)
+        now = datetime.now(UTC)
         return {
             "path": self.path,
             "sha256": self.sha256,
@@ -102,32 +107,8 @@ class DetectReport:
                 "digital_source_type": self.metadata.get("digital_source_type"),
                 "generator": self.metadata.get("generator"),
             },
-            "duplicates": [_policy_duplicate(d, now) for d in self.duplicates],
+            "duplicates": [policy_duplicate(d, now) for d in self.duplicates],
         }
-
-
-def _policy_duplicate(match: dict, now: datetime) -> dict:
-    added = match.get("added")
-    age = None
-    if added:
-        try:
-            when = datetime.fromisoformat(str(added).replace("Z", "+00:00"))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=timezone.utc)
-            age = (now - when).total_seconds() / 86400
-        except ValueError:
-            age = None
-    return {"set": match.get("set"), "protected": bool(match.get("protected")),
-            "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
-            "label": match.get("label"), "item": match.get("item_id") or match.get("path")}
-
-
-def _sha256(path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 class Detector:
@@ -171,16 +152,12 @@ class Detector:
             index = ReferenceIndex(self.db)
             sets = _set_names(index)
         except Exception as e:  # noqa: BLE001
-            return None, f"the reference index could not be opened ({_reason(e)})"
+            return None, ("the reference index could not be opened "
+                          f"({describe(e, with_path=False)})")
         if sets is not None:
+            check_index_sets(self.index_sets, sets)
             if not sets:
                 return None, "no reference sets in this workspace (add one with `provkit index add`)"
-            missing = [s for s in self.index_sets or [] if s not in sets]
-            if missing:
-                from policies.errors import ConfigError
-
-                raise ConfigError(f"no reference set named {', '.join(missing)} "
-                                  f"(sets: {', '.join(sorted(sets))})")
         return index, None
 
     # -- per file ------------------------------------------------------------
@@ -188,12 +165,14 @@ class Detector:
     def _gather(self, path) -> tuple[list[Evidence], dict]:
         """Everything except the classifier; BadInput for an unreadable file."""
         sniff(path)
+        sha256 = file_sha256(path)  # the file's bytes are hashed once and decoded once
+        image = load_rgb(path)
         evidence: list[Evidence] = []
-        c2pa_item, c2pa = c2pa_evidence(path, trust_anchors=self.trust_anchors, db=self.db)
+        c2pa_item, c2pa = c2pa_evidence(path, trust_anchors=self.trust_anchors, db=self.db,
+                                        image=image)
         evidence.append(c2pa_item)
         meta_items, meta = metadata_evidence(path)
         evidence += meta_items
-        image = load_rgb(path)
         wm_items, wm = watermark_evidence(image, c2pa)
         evidence += wm_items
         duplicates: list[dict] = []
@@ -201,16 +180,19 @@ class Detector:
             evidence.append(not_checked("duplicates", self.index_problem or "index search is off"))
         else:
             try:
-                matches = self.index.search(str(path), sets=self.index_sets)
+                query = fingerprint_image(image, sha256=sha256)
+                matches = self.index.search(query, sets=self.index_sets, image=image)
                 duplicates = [m.to_json() if hasattr(m, "to_json") else dict(m) for m in matches]
-                evidence.append(duplicates_evidence(matches))
+                evidence.append(duplicates_evidence(
+                    matches, getattr(self.index, "clip_not_checked", None)))
             except BadInput:
                 raise
             except Exception as e:  # noqa: BLE001
-                evidence.append(not_checked("duplicates", f"index search failed ({_reason(e)})"))
+                why = f"index search failed ({describe(e, with_path=False)})"
+                evidence.append(not_checked("duplicates", why))
         state = {"image": image, "c2pa": c2pa, "watermark": wm,
                  "metadata": meta.to_json() if meta else {}, "duplicates": duplicates,
-                 "sha256": _sha256(path)}
+                 "sha256": sha256}
         return evidence, state
 
     def _classifier_items(self, images) -> list[tuple[Evidence, float | None]]:
@@ -224,8 +206,8 @@ class Detector:
             feats = self.clip.embed_images(images)
             probs = self.probe.probability(feats)
         except Exception as e:  # noqa: BLE001
-            return [(not_checked("classifier", f"classifier failed ({_reason(e)})"), None)
-                    for _ in images]
+            why = f"classifier failed ({describe(e, with_path=False)})"
+            return [(not_checked("classifier", why), None) for _ in images]
         return [(classifier_evidence(float(p), self.probe, self.threshold), float(p))
                 for p in probs]
 
@@ -245,8 +227,27 @@ class Detector:
         (item, score), = self._classifier_items([state.pop("image")])
         return self._report(path, evidence, state, item, score)
 
-    def detect_many(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
-        """Reports in input order; an unreadable file yields its BadInput. CLIP runs batched."""
+    def iter_detect(self, paths: Sequence, *, chunk: int = CHUNK):
+        """Reports in input order, yielded chunk by chunk (an unreadable file yields its
+        ProvkitError). CLIP runs batched within a chunk, so at most ``chunk`` decoded
+        images are held at once however many paths there are."""
+        paths = list(paths)
+        for start in range(0, len(paths), max(1, chunk)):
+            yield from self._detect_chunk(paths[start : start + max(1, chunk)])
+
+    def detect_many(self, paths: Sequence, *, progress=None,
+                    chunk: int = CHUNK) -> list[DetectReport | ProvkitError]:
+        """Reports in input order; an unreadable file yields its ProvkitError.
+
+        ``progress(n)`` is called as files finish."""
+        out: list = []
+        for report in self.iter_detect(paths, chunk=chunk):
+            out.append(report)
+            if progress:
+                progress(1)
+        return out
+
+    def _detect_chunk(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
         gathered: list = []
         for path in paths:
             try:
@@ -265,6 +266,45 @@ class Detector:
         return out
 
 
+def check_index_sets(wanted, existing) -> None:
+    """ConfigError when a reference set asked for by name does not exist."""
+    missing = [s for s in wanted or [] if s not in existing]
+    if not missing:
+        return
+    from policies.errors import ConfigError
+
+    have = f"sets: {', '.join(sorted(existing))}" if existing else \
+        "this workspace has no reference sets; add one with `provkit index add`"
+    raise ConfigError(f"no reference set named {', '.join(missing)} ({have})")
+
+
+def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored) -> None:
+    """Check detector options without loading any model: the probe file, the CLIP
+    spec (architecture and weights on disk) and that each named reference set exists.
+
+    Raises the ConfigError/BadInput a :class:`Detector` would raise; batch jobs call
+    it before writing any output."""
+    if probe is not None and isinstance(probe, (str, Path)):
+        from detect.classifier import Probe
+
+        probe = Probe.load(probe)
+    spec = clip if clip is not None else getattr(probe, "clip_spec", None)
+    if isinstance(spec, str):
+        from detect.clip import check_spec
+
+        check_spec(spec)
+    if index_sets:
+        from detect.index import ReferenceIndex
+        from policies.workspace import connect
+
+        handle = connect(db) if db is None or isinstance(db, (str, Path)) else db
+        try:
+            check_index_sets(index_sets, set(ReferenceIndex(handle).set_names()))
+        finally:
+            if handle is not db:
+                handle.conn.close()
+
+
 def _set_names(index) -> set[str] | None:
     """Names of the reference sets, if the index can list them."""
     for attr in ("set_names", "list_sets", "sets"):
@@ -276,10 +316,6 @@ def _set_names(index) -> set[str] | None:
     return None
 
 
-def _reason(e: BaseException) -> str:
-    return e.reason if isinstance(e, ProvkitError) else f"{type(e).__name__}: {e}"
-
-
 def detect_file(path, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
                 threshold: float = DEFAULT_THRESHOLD) -> DetectReport:
     """Collect every kind of evidence for one image and combine it into a verdict."""
@@ -287,9 +323,11 @@ def detect_file(path, *, db=None, probe=None, clip=None, index_sets=None, trust_
                     trust_anchors=trust_anchors, threshold=threshold).detect(path)
 
 
-def detect(paths, **kwargs) -> list[DetectReport | ProvkitError]:
-    """:func:`detect_file` over many files with models loaded once; errors in place."""
-    return Detector(**kwargs).detect_many(list(paths))
+def detect(paths, *, progress=None, **kwargs) -> list[DetectReport | ProvkitError]:
+    """:func:`detect_file` over many files with models loaded once; errors in place.
+
+    Files are processed in chunks of :data:`CHUNK`; ``progress(n)`` is called as they finish."""
+    return Detector(**kwargs).detect_many(list(paths), progress=progress)
 
 
 def policy_context_for_file(path, db=None, **kwargs) -> dict:

@@ -112,7 +112,7 @@ def _user() -> str:
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 # --------------------------------------------------------------------------- protected sets
@@ -142,14 +142,8 @@ class ProtectedCheck:
         """Matches in protected sets, as ``asset.duplicates`` entries of the policy context."""
         if self.index is None:
             return []
-        matches = self.index.search(image, sets=self.sets)
-        out = []
-        for m in matches:
-            j = m.to_json() if hasattr(m, "to_json") else dict(m)
-            out.append({"set": j.get("set"), "protected": True, "kind": j.get("kind"),
-                        "distance": j.get("distance"), "age_days": None,
-                        "label": j.get("label"), "item": str(j.get("path") or j.get("item_id"))})
-        return out
+        now = dt.datetime.now(dt.UTC)
+        return [m.policy_json(now) for m in self.index.search(image, sets=self.sets)]
 
 
 def _protected_sets(index) -> list[str]:

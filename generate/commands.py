@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from policies.errors import BadInput
-from policies.options import db_option, emit, json_option
+from policies.options import db_option, dumps, emit, json_option
 
 LATENT_BACKENDS = ("gan", "vae")
 
@@ -81,6 +81,7 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
     Exit status 1 if any image failed (the others are sealed and listed).
     """
     from generate.generator import generate as run_generate
+    from generate.results import RequestRefused
 
     opts = backend_options(backend, model=model, module=module, latent_size=latent_size,
                            output_range=output_range, dtype=dtype, batch_size=batch_size)
@@ -96,6 +97,10 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
             allow_training=allow_training, policy=policy, db=db_path,
             on_result=(lambda _r: bar.update(1)) if bar else None, **opts,
         )
+    except RequestRefused as e:
+        if as_json:  # the decision on stdout, the one-line error on stderr, exit 1
+            click.echo(dumps(e.to_json()))
+        raise
     finally:
         if bar is not None:
             bar.__exit__(None, None, None)

@@ -18,6 +18,9 @@ from policies.errors import BadInput
 
 #: Largest side a request may ask for; a typo like 51200 fails fast instead of exhausting memory.
 MAX_SIDE = 8192
+#: Smallest side an image that leaves provkit may have: the watermark needs 128 px
+#: (provenance.watermark.MIN_SIDE), and every generated image is watermarked.
+MIN_SIDE = 128
 SEED_LIMIT = 2**63
 
 
@@ -38,14 +41,24 @@ def parse_size(text: str) -> tuple[int, int]:
             raise ValueError
     except ValueError:
         raise BadInput(f"size must look like WIDTHxHEIGHT (e.g. 512x512), not {text!r}") from None
-    _check_side(w, "width")
-    _check_side(h, "height")
+    _check_side(w, "width", MIN_SIDE)
+    _check_side(h, "height", MIN_SIDE)
     return w, h
 
 
-def _check_side(v: int, what: str) -> None:
-    if not isinstance(v, int) or isinstance(v, bool) or not 8 <= v <= MAX_SIDE:
-        raise BadInput(f"{what} must be a whole number of pixels from 8 to {MAX_SIDE}, not {v!r}")
+def check_sealable(width: int, height: int) -> None:
+    """BadInput unless an image of this size can be sealed (watermarked) on the way out."""
+    _check_side(width, "width", MIN_SIDE)
+    _check_side(height, "height", MIN_SIDE)
+
+
+def _check_side(v: int, what: str, minimum: int = 8) -> None:
+    """``minimum`` is 8 for what a backend may render, :data:`MIN_SIDE` for an output."""
+    if not isinstance(v, int) or isinstance(v, bool) or not minimum <= v <= MAX_SIDE:
+        hint = (" (the watermark every output carries needs at least that)"
+                if minimum == MIN_SIDE and isinstance(v, int) and 0 < v < minimum else "")
+        raise BadInput(f"{what} must be a whole number of pixels from {minimum} to {MAX_SIDE}, "
+                       f"not {v!r}{hint}")
 
 
 @dataclass(frozen=True)
@@ -92,6 +105,13 @@ class GenerationRequest:
     def prompt_sha256(self) -> str:
         return hashlib.sha256(self.prompt.encode("utf-8")).hexdigest()
 
+    @property
+    def negative_prompt_sha256(self) -> str | None:
+        """SHA-256 of the negative prompt; None when there is none."""
+        if not self.negative_prompt:
+            return None
+        return hashlib.sha256(self.negative_prompt.encode("utf-8")).hexdigest()
+
     def single(self, index: int) -> GenerationRequest:
         """The request for image ``index`` alone (count 1, its own seed)."""
         return replace(self, seed=self.seeds[index], count=1)
@@ -117,9 +137,7 @@ class GenerationRequest:
             data["prompt"] = self.prompt
             data["negative_prompt"] = self.negative_prompt
         elif self.negative_prompt:
-            data["negative_prompt_sha256"] = hashlib.sha256(
-                self.negative_prompt.encode("utf-8")
-            ).hexdigest()
+            data["negative_prompt_sha256"] = self.negative_prompt_sha256
         return data
 
 

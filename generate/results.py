@@ -8,6 +8,22 @@ from pathlib import Path
 from PIL import Image
 
 from generate.request import BackendInfo
+from policies.errors import Refused
+
+
+class RequestRefused(Refused):
+    """The policy denied the request at ``generate.request``; nothing was rendered.
+
+    ``decision`` is the decision's JSON and ``run_id`` the run logged as refused."""
+
+    def __init__(self, message: str, *, decision: dict | None, run_id: str):
+        super().__init__(message)
+        self.decision = decision
+        self.run_id = run_id
+
+    def to_json(self) -> dict:
+        return {"run_id": self.run_id, "refused": True, "error": str(self),
+                "images": [], "failed": [], "request_decision": self.decision}
 
 
 @dataclass(frozen=True)

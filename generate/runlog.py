@@ -2,8 +2,8 @@
 
 Table ``generations`` in the workspace database: ``run_id, idx, seed, asset_id, status
 (released | failed | refused | withheld | review), stage, reason, path, backend, model,
-weights_sha256, prompt_sha256, created``. Outputs a policy withholds are moved to
-``$PROVKIT_HOME/quarantine``.
+weights_sha256, prompt_sha256, created``. Outputs are sealed in ``$PROVKIT_HOME/staging``
+until their checks pass; outputs a policy withholds are moved to ``$PROVKIT_HOME/quarantine``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from policies import workspace
 
 
 def _now() -> str:
-    return dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def _create_generations(db) -> None:
@@ -67,3 +67,10 @@ def quarantine_dir() -> Path:
     return path
 
 
+
+
+def staging_dir() -> Path:
+    """Where outputs are sealed before their checks decide whether they are released."""
+    path = workspace.home() / "staging"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

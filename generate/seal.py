@@ -10,13 +10,17 @@ Each step is a small function, so a step can be replaced without touching the ot
 Nothing a backend yields reaches the caller or the disk before ``issue()`` has
 watermarked, signed and recorded it. When the backend runs on a GPU, image *i* is
 sealed on a worker thread while the GPU renders the next batch, so most of the sealing
-time hides behind generation; results still come back only sealed, and in order. An output the policy denies (or sends to review) is moved into
-``$PROVKIT_HOME/quarantine`` and marked ``withheld`` (or ``review``) in the generation log.
+time hides behind generation; results still come back only sealed, and in order.
+
+Each output is sealed into ``$PROVKIT_HOME/staging`` and moved into the output folder
+only when the checks release it (allow or label). An output the policy denies (or sends
+to review) is moved into ``$PROVKIT_HOME/quarantine`` and marked ``withheld`` (or
+``review``) in the generation log and the ledger; so is one whose checks fail to run
+(a failed protected-set search holds it for review; any other error withholds it).
 """
 
 from __future__ import annotations
 
-import hashlib
 import re
 import shutil
 import tempfile
@@ -30,10 +34,10 @@ from typing import Any
 from PIL import Image
 
 from generate import checks, runlog
-from generate.request import BackendInfo, GenerationRequest
-from generate.results import GenerationFailure, GenerationRun, SealedImage
+from generate.request import BackendInfo, GenerationRequest, check_sealable
+from generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage
 from policies import workspace
-from policies.errors import BadInput, ConfigError, ProvkitError, Refused
+from policies.errors import BadInput, ConfigError, ProvkitError, Refused, describe
 from provenance.ledger import Ledger
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
@@ -93,8 +97,7 @@ def manifest_spec(request: GenerationRequest, info: BackendInfo, *, seed: int, i
     else:
         params["prompt_sha256"] = request.prompt_sha256
         if request.negative_prompt:
-            params["negative_prompt_sha256"] = hashlib.sha256(
-                request.negative_prompt.encode("utf-8")).hexdigest()
+            params["negative_prompt_sha256"] = request.negative_prompt_sha256
     if request.init_image is not None:
         params["strength"] = request.strength
     params = {k: v for k, v in params.items() if v is not None}
@@ -173,6 +176,7 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
     """
     from provenance.issue import new_asset_id
 
+    check_sealable(request.width, request.height)  # before the backend spends any time
     info = backend.describe()
     pack = checks.load_policy(options.policy)
     run_id = new_asset_id()
@@ -185,8 +189,9 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
         for i, s in enumerate(request.seeds):
             runlog.record(db, run_id, info, request, idx=i, seed=s, status="refused",
                           stage="policy", reason=checks.reasons(req_decision))
-        raise Refused(f"policy {getattr(pack, 'name', 'pack')} refused the request: "
-                      f"{checks.reasons(req_decision)}")
+        raise RequestRefused(f"policy {getattr(pack, 'name', 'pack')} refused the request: "
+                             f"{checks.reasons(req_decision)}",
+                             decision=checks.decision_json(req_decision), run_id=run_id)
 
     out_dir = Path(options.out_dir) if options.out_dir else workspace.home() / "generated"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -272,26 +277,37 @@ class _Finisher:
             self._ready()
             if isinstance(image, BaseException):
                 stage = "safety" if isinstance(image, Refused) else "backend"
-                return self._fail(i, seed, stage, _message(image))
+                return self._fail(i, seed, stage, describe(image))
             return self._seal_and_check(i, seed, image, ingredient)
         except Exception as e:  # noqa: BLE001 - one image's failure must not stop the run
-            return self._fail(i, seed, "seal", _message(e))
+            return self._fail(i, seed, "seal", describe(e))
 
     def _seal_and_check(self, i, seed, image, ingredient):
         from provenance.issue import new_asset_id
 
         asset_id = new_asset_id()
-        path = self.out_dir / output_name(self.info, self.request, seed, asset_id, self.options)
+        name = output_name(self.info, self.request, seed, asset_id, self.options)
+        # Sealed into a staging folder first: only an output the checks let through
+        # ever appears in out_dir.
+        staged = runlog.staging_dir() / name
         try:
-            item = seal(image, self.request, self.info, path, seed=seed, index=i,
+            item = seal(image, self.request, self.info, staged, seed=seed, index=i,
                         options=self.options, asset_id=asset_id, ingredient=ingredient)
         except ProvkitError as e:
             return self._fail(i, seed, "seal", str(e))
+        try:
+            return self._check_and_release(i, seed, image, item, self.out_dir / name)
+        except Exception as e:  # noqa: BLE001 - an unchecked output is never released
+            return self._withhold_unchecked(i, seed, item, e)
+
+    def _check_and_release(self, i, seed, image, item, final: Path):
+        check_failed = None
         try:
             duplicates = self.protected.search(image)
             item = replace(item, duplicates=tuple(duplicates), duplicate_check=self.protected.status)
         except ProvkitError as e:
             duplicates = []
+            check_failed = f"the protected-set check failed: {e}"
             item = replace(item, duplicate_check=f"failed: {e}")
         decision = None
         if self.pack is not None:
@@ -300,13 +316,14 @@ class _Finisher:
                                      db=self.db, subject=f"asset:{item.asset_id}")
         outcome = checks.outcome(decision) if decision is not None else "allow"
         held = self.req_decision is not None and checks.outcome(self.req_decision) == "review"
-        if held and outcome != "deny":
+        if (held or check_failed) and outcome != "deny":
             outcome = "review"
         if outcome in ("deny", "review"):
-            moved = runlog.quarantine_dir() / Path(item.path).name
-            shutil.move(item.path, moved)
+            moved = self._quarantine(item.path)
             if outcome == "deny":
                 why = f"withheld by policy: {checks.reasons(decision)}"
+            elif check_failed:
+                why = f"held for review: {check_failed}"
             else:
                 source = decision if decision is not None and checks.outcome(decision) == "review" \
                     else self.req_decision
@@ -317,11 +334,41 @@ class _Finisher:
                               asset_id=item.asset_id, quarantined_path=str(moved))
         decisions = tuple(d for d in (checks.decision_json(self.req_decision),
                                       checks.decision_json(decision)) if d)
-        item = replace(item, labels=tuple(getattr(decision, "labels", ()) or ()),
+        shutil.move(item.path, final)
+        item = replace(item, path=str(final), labels=tuple(getattr(decision, "labels", ()) or ()),
                        decisions=decisions)
+        Ledger(self.db).mark(item.asset_id, "issued", path=final)
         runlog.record(self.db, self.run_id, self.info, self.request, idx=i, seed=seed,
                       status="released", asset_id=item.asset_id, path=item.path)
         return item
+
+    def _quarantine(self, path) -> Path:
+        moved = runlog.quarantine_dir() / Path(path).name
+        shutil.move(path, moved)
+        return moved
+
+    def _withhold_unchecked(self, i, seed, item, error) -> GenerationFailure:
+        """A check raised after sealing: quarantine the file and record it withheld."""
+        why = f"withheld: the output checks did not complete ({describe(error)})"
+        final = self.out_dir / Path(item.path).name
+        where = next((p for p in (Path(item.path), final) if p.exists()), None)
+        moved = None
+        if where is not None:
+            try:
+                moved = self._quarantine(where)
+            except OSError:
+                moved = where
+        try:
+            Ledger(self.db).mark(item.asset_id, "withheld", reason=why, path=moved)
+        except Exception:  # noqa: BLE001, S110 - the database itself may be what failed
+            pass
+        try:
+            return self._fail(i, seed, "policy", why, asset_id=item.asset_id,
+                              quarantined_path=str(moved) if moved else None)
+        except Exception:  # noqa: BLE001 - same: the failure is still reported
+            return GenerationFailure(index=i, seed=seed, stage="policy", error=why,
+                                     asset_id=item.asset_id,
+                                     quarantined_path=str(moved) if moved else None)
 
     def _fail(self, i, seed, stage, error, **kw) -> GenerationFailure:
         failure = GenerationFailure(index=i, seed=seed, stage=stage, error=error, **kw)
@@ -384,9 +431,3 @@ class _ingredient_file:
     def __exit__(self, *exc):
         if self.tmp is not None:
             self.tmp.cleanup()
-
-
-def _message(error: BaseException) -> str:
-    if isinstance(error, ProvkitError):
-        return str(error)
-    return f"{type(error).__name__}: {error}"

@@ -35,3 +35,10 @@ class Refused(ProvkitError):
     """A deliberate refusal (a policy deny, a failed check the user asked for)."""
 
     exit_code = 1
+
+
+def describe(error: BaseException, *, with_path: bool = True) -> str:
+    """One line for a user: a ProvkitError's own message, else ``TypeName: text``."""
+    if isinstance(error, ProvkitError):
+        return str(error) if with_path else error.reason
+    return f"{type(error).__name__}: {error}"

@@ -111,3 +111,18 @@ def test_latent_models_take_no_init_image(gan_weights, photos):
                       latent_size=16, device="cpu")
     with pytest.raises(BadInput, match="no init image"):
         list(gan.render(req(init_image=Image.fromarray(photos[0]))))
+
+
+def test_corrupt_safetensors_weights_are_bad_input_naming_the_file(tmp_path):
+    from safetensors.torch import save_file
+
+    good = tmp_path / "dcgan.safetensors"
+    save_file(TinyDCGAN().state_dict(), str(good))
+    corrupt = tmp_path / "corrupt.safetensors"
+    corrupt.write_bytes(good.read_bytes()[:200])  # cut short, as by an interrupted copy
+    with pytest.raises(BadInput, match="cannot read weights") as e:
+        get_backend("gan", module="fixtures_generate:TinyDCGAN", model=corrupt,
+                    latent_size=16, device="cpu")
+    assert e.value.path == str(corrupt)
+    get_backend("gan", module="fixtures_generate:TinyDCGAN", model=good, latent_size=16,
+                device="cpu")  # an intact file of the same kind loads

@@ -98,3 +98,16 @@ def test_calibrated_probability_is_a_probability_and_rises_with_the_margin(a, b,
     p = probe.probability(feats)
     assert ((p >= 0) & (p <= 1)).all()
     assert p[1] >= p[0]
+
+
+def test_augment_images_keeps_the_original_first_and_adds_resized_or_recompressed_copies(photos):
+    from PIL import Image
+
+    from detect.classifier import augment_images
+
+    original = Image.fromarray(photos[0][:96, :96])
+    out = augment_images(original, np.random.default_rng(0), copies=3)
+    assert len(out) == 4 and out[0] is original
+    assert all(img.mode == "RGB" for img in out)
+    assert all(not np.array_equal(np.asarray(img), np.asarray(original)) or img.size != original.size
+               for img in out[1:])

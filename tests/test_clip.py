@@ -164,3 +164,51 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
     model = load_model(f"local-dir:{folder}", device="cpu")
     assert model.mean == (0.5, 0.5, 0.5) and model.model_id.startswith("my-clip:sha256:")
     assert model.embed_images([photos[0]]).shape == (1, TINY_CONFIG["embed_dim"])
+
+
+def test_loading_overrides_a_user_setting_that_allows_downloads(monkeypatch):
+    from huggingface_hub import constants
+
+    from provenance.offline import is_offline
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as if imported with downloads on
+    assert not is_offline()
+    load_model(f"{TINY_ARCH}:random")
+    assert is_offline() and constants.HF_HUB_OFFLINE is True
+
+
+def test_architecture_whose_text_tower_needs_a_download_is_a_config_error_naming_the_spec(
+        monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "0")
+    with pytest.raises(ConfigError) as e:
+        load_model("roberta-ViT-B-32:random")
+    assert str(e.value).startswith("roberta-ViT-B-32:random: ")
+    assert "without downloading" in str(e.value)
+
+
+def test_checkpoint_hash_is_cached_across_processes_and_redone_when_the_file_changes(tiny,
+                                                                                     tmp_path):
+    import json
+    import os
+
+    import torch
+
+    from provenance.fingerprint import file_sha256
+    from provenance.weights import cache_path
+
+    weights = tmp_path / "tiny-cached.pt"
+    torch.save(tiny.model.state_dict(), weights)
+    spec = f"{TINY_ARCH}:{weights}"
+    digest = file_sha256(weights)
+    assert load_model(spec).model_id == f"{TINY_ARCH}:sha256:{digest[:16]}"
+    cache = json.loads(cache_path().read_text())
+    (key,) = [k for k, v in cache.items() if v == digest]
+    cache[key] = "f" * 64  # what another process would find: the stored answer, not a re-hash
+    cache_path().write_text(json.dumps(cache))
+    fresh = type(tiny)(**{**load_model(spec).__dict__, "_digest": None})
+    assert fresh.model_id == f"{TINY_ARCH}:sha256:{'f' * 16}"
+    st = weights.stat()
+    os.utime(weights, ns=(st.st_atime_ns, st.st_mtime_ns + 1_000_000_000))  # file changed
+    again = type(tiny)(**{**load_model(spec).__dict__, "_digest": None})
+    assert again.model_id == f"{TINY_ARCH}:sha256:{digest[:16]}"

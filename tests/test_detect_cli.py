@@ -113,3 +113,39 @@ def test_detect_modules_do_not_import_torch_until_a_model_is_needed(generated_pn
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
+
+
+def test_detect_on_many_files_shows_progress_on_stderr_and_clean_json_on_stdout(tmp_path, photos):
+    paths = save_all(real_crops(photos, 8, size=64), tmp_path / "many")
+    result = run("detect", "--json", *paths)
+    assert result.exit_code == 0, result.output
+    assert "detecting" in result.stderr
+    assert [r["path"] for r in json.loads(result.stdout)] == [str(p) for p in paths]
+
+
+def test_scan_with_unreadable_rows_exits_2_and_still_writes_every_row(tmp_path, generated_png):
+    (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
+    out = tmp_path / "scan.jsonl"
+    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out), "--workers", "1",
+                                       "--json"])
+    assert result.exit_code == 2
+    summary = json.loads(result.stdout)
+    assert summary["errors"] == 1 and summary["scanned"] == 2
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(bool(r["error"]) for r in rows) == [False, True]
+
+
+def test_scan_with_an_unknown_index_set_is_one_line_exit_2_and_writes_nothing(tmp_path,
+                                                                              generated_png):
+    out = tmp_path / "scan.csv"
+    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out),
+                                       "--index", "nope"])
+    assert result.exit_code == 2 and "no reference set named nope" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_detect_with_an_index_set_in_a_workspace_without_sets_says_so(generated_png):
+    result = run("detect", "--index", "archive", generated_png)
+    assert result.exit_code == 2
+    assert "no reference set named archive" in result.stderr
+    assert "no reference sets" in result.stderr

@@ -228,3 +228,32 @@ def test_search_accepts_images_paths_and_fingerprints(reference_db, photos):
     by_fp = index.search(fingerprint_image(img))
     assert [m.item_id for m in by_image] == [m.item_id for m in by_fp] and len(by_fp) == 1
     assert np.isfinite(by_fp[0].distance)
+
+
+def test_a_set_whose_clip_model_is_gone_says_clip_was_not_checked(tmp_path, photos, monkeypatch):
+    pytest.importorskip("open_clip")
+    import detect.clip as clip_mod
+    from detect.verdict import detect_file
+
+    tiny = clip_mod.load_model("provkit-tiny-vit:random", device="cpu")
+    import torch
+
+    weights = tmp_path / "tiny.pt"
+    torch.save(tiny.model.state_dict(), weights)
+    ref = tmp_path / "r.png"
+    Image.fromarray(photos[0]).save(ref)
+    index = ReferenceIndex()
+    index.add("embedded", [ref], clip=f"provkit-tiny-vit:{weights}")
+    weights.unlink()
+    monkeypatch.setattr(clip_mod, "_CACHE", {})  # as in a new process: the model must load again
+    query = tmp_path / "q.jpg"
+    jpeg(Image.fromarray(photos[0]), 70).save(query)
+    (m,) = index.search(query)
+    assert m.clip_similarity is None and "embedded" in index.clip_not_checked
+    assert "not available" in index.clip_not_checked["embedded"]
+    r = run("dupes", query, "--json")
+    assert "embedded" in json.loads(r.stdout)[0]["clip_not_checked"]
+    human = run("dupes", query)
+    assert "CLIP similarity not checked for set embedded" in human.stdout
+    (item,) = [e for e in detect_file(query).evidence if e.kind == "duplicates"]
+    assert "CLIP similarity not checked for set embedded" in item.detail

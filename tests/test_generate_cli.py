@@ -93,3 +93,46 @@ def test_generate_help_does_not_import_torch():
             "assert 'torch' not in sys.modules, 'torch imported'")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
+
+
+rendered = []
+
+
+def recording_model(request):
+    rendered.append(request.seeds)
+    from PIL import Image
+
+    return [Image.new("RGB", (request.width, request.height), "red")] * request.count
+
+
+@pytest.mark.parametrize("size", ["64x64", "127x512", "96"])
+def test_size_below_the_watermark_minimum_exits_2_before_the_backend_runs(tmp_path, size):
+    rendered.clear()
+    r = run("p", "--backend", "callable", "--model", "test_generate_cli:recording_model",
+            "--size", size, "-o", tmp_path)
+    assert r.exit_code == 2 and "from 128 to 8192" in r.stderr
+    assert "--no-watermark" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert rendered == [] and not any(tmp_path.iterdir())
+
+
+def test_a_backend_whose_own_size_is_too_small_is_refused_before_rendering(tmp_path):
+    from generate import Generator
+    from generate.backends.callable import CallableBackend
+    from policies.errors import BadInput
+
+    rendered.clear()
+    backend = CallableBackend(recording_model, name="small", version="1")
+    backend.default_size = (32, 32)
+    with pytest.raises(BadInput, match="width must be a whole number of pixels from 128"):
+        Generator(backend, out_dir=tmp_path).run("p")
+    assert rendered == []
+
+
+def test_denied_request_with_json_prints_the_decision_on_stdout_and_exits_1(tmp_path):
+    r = run("pikachu drinking coca cola", "--policy", "studio", "-o", tmp_path, "--json")
+    assert r.exit_code == 1
+    data = json.loads(r.stdout)
+    assert data["refused"] is True and data["images"] == []
+    assert data["request_decision"]["outcome"] == "deny"
+    assert any("trademark" in reason for reason in data["request_decision"]["reasons"])
+    assert "refused the request" in r.stderr and len(r.stderr.strip().splitlines()) == 1

@@ -157,3 +157,48 @@ def test_damaged_metadata_never_raises_anything_but_a_result(tmp_path_factory, b
     path = tmp_path_factory.mktemp("fuzz") / f"f.{kind}"
     path.write_bytes(heads[kind] + body)
     read_metadata(path)  # returns a Metadata for any bytes after a valid signature
+
+
+def test_oversized_compressed_png_text_chunk_is_skipped_and_reported(tmp_path, image):
+    bomb = "A" * (8 << 20)  # 8 MB of text compresses to a few KB
+    info = PngImagePlugin.PngInfo()
+    info.add_text("parameters", bomb, zip=True)
+    info.add_itxt("notes", bomb, zip=True)
+    info.add_text("Software", "NovelAI", zip=True)
+    path = tmp_path / "bomb.png"
+    image.save(path, pnginfo=info)
+    assert path.stat().st_size < 200_000
+    meta = read_metadata(path)
+    assert "parameters" not in meta.text_keys and "notes" not in meta.text_keys
+    assert any("zTXt" in e and "'parameters'" in e for e in meta.errors)
+    assert any("iTXt" in e and "'notes'" in e for e in meta.errors)
+    assert meta.generator == "NovelAI"  # small compressed chunks are still read
+
+
+@pytest.mark.parametrize("software", ["Imagenomic Portraiture 3", "Geminiscope 2.1",
+                                      "Fireflyer Studio", "PhotoSDXLr"])
+def test_generator_name_inside_another_word_is_not_a_generator(tmp_path, image, software):
+    exif = Image.Exif()
+    exif[0x0131] = software
+    path = tmp_path / "edit.jpg"
+    image.save(path, exif=exif)
+    meta = read_metadata(path)
+    assert meta.software == software and meta.generator is None
+
+
+def test_generator_named_as_a_whole_word_still_matches():
+    assert match_generator("Google Imagen 3") == "Google Imagen"
+    assert match_generator("Adobe Firefly (Image 3)") == "Adobe Firefly"
+    assert match_generator("made with DALL·E") == "DALL-E"
+
+
+@pytest.mark.parametrize("key", ["Description", "Comment"])
+def test_captions_that_mention_a_generator_name_are_not_a_generator_mark(tmp_path, image, key):
+    info = PngImagePlugin.PngInfo()
+    info.add_text(key, "Photo of the Gemini spacecraft, made by Midjourney Street Studio")
+    path = tmp_path / "caption.png"
+    image.save(path, pnginfo=info)
+    assert read_metadata(path).generator is None
+    jpg = tmp_path / "caption.jpg"
+    image.save(jpg, comment=b"Photo of the Gemini spacecraft")
+    assert read_metadata(jpg).generator is None

@@ -135,3 +135,29 @@ def test_killed_scan_resumes_to_exactly_one_row_per_image(tmp_path, photos):
     paths = [r["path"] for r in rows]
     assert len(paths) == len(set(paths)) == 40
     assert json.loads(done.stdout)["resumed"] == partial
+
+
+@pytest.mark.parametrize("options, words", [
+    ({"index_sets": ["no-such-set"]}, "no reference set named no-such-set"),
+    ({"clip": "ViT-Nope-1:random"}, "unknown CLIP architecture"),
+    ({"clip": "ViT-B-32:/no/such/weights.bin"}, "no CLIP checkpoint"),
+])
+def test_bad_options_fail_before_the_output_is_written_so_a_rerun_works(
+        tmp_path, photos, options, words):
+    folder = make_folder(tmp_path / "in", photos, n=2, broken=0)
+    out = tmp_path / "o.csv"
+    with pytest.raises(ConfigError, match=words):
+        scan(folder, out, workers=2, **options)
+    assert not out.exists()
+    assert scan(folder, out, workers=1).scanned == 2
+
+
+def test_header_only_csv_output_counts_as_empty(tmp_path, photos):
+    folder = make_folder(tmp_path / "in", photos, n=2, broken=0)
+    out = tmp_path / "o.csv"
+    out.write_text("path,verdict,score,decided_by,c2pa,xmp,generator_metadata,watermark,"
+                   "third_party_watermark,classifier,duplicates,error\r\n")
+    assert scan(folder, out, workers=1).scanned == 2
+    with open(out, newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert len(rows) == 2 and all(r["verdict"] for r in rows)

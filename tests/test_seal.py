@@ -216,3 +216,98 @@ def test_results_arrive_in_order_whether_sealed_on_the_worker_thread_or_inline(o
         assert all(verify_file(s.path).state == "trusted" for s in run.sealed)
     assert outcomes[True] == outcomes[False]
     assert ("GenerationFailure", 2) in outcomes[True] and len(outcomes[True]) == 5
+
+
+def test_output_whose_policy_decision_raises_is_quarantined_and_recorded_withheld(
+        out, monkeypatch):
+    import sqlite3
+
+    from generate import checks
+
+    real_decide = checks.decide
+
+    def decide_breaks_on_output(pack, point, context, **kw):
+        if point == "generate.output":
+            raise sqlite3.OperationalError("database is locked")
+        return real_decide(pack, point, context, **kw)
+
+    monkeypatch.setattr(checks, "decide", decide_breaks_on_output)
+    run = generate("x", out_dir=out, size="128x128", policy="studio")
+    assert run.sealed == ()
+    (failure,) = run.failed
+    assert failure.stage == "policy" and "database is locked" in failure.error
+    assert not any(out.iterdir())
+    assert Path(failure.quarantined_path).parent == quarantine_dir()
+    assert Path(failure.quarantined_path).exists()
+    (row,) = generations(run_id=run.run_id)
+    assert row["status"] == "withheld" and row["path"] == failure.quarantined_path
+    asset = Ledger().get(failure.asset_id)
+    assert asset.status == "withheld" and asset.path == failure.quarantined_path
+
+
+def test_failed_protected_set_check_holds_the_output_for_review(out, monkeypatch):
+    from generate import checks
+    from policies.errors import BadInput
+
+    def search_fails(self, image):
+        raise BadInput("the reference index is unreadable")
+
+    monkeypatch.setattr(checks.ProtectedCheck, "search", search_fails)
+    run = generate("x", out_dir=out, size="128x128")
+    (held,) = run.failed
+    assert held.stage == "review" and "protected-set check failed" in held.error
+    assert not any(out.iterdir()) and Path(held.quarantined_path).exists()
+    assert Ledger().get(held.asset_id).status == "review"
+
+
+def test_released_output_is_in_the_output_folder_and_the_ledger_points_there(out):
+    from generate.runlog import staging_dir
+
+    (img,) = generate("x", out_dir=out, size="128x128").sealed
+    assert Path(img.path).parent == out and Path(img.path).exists()
+    assert Ledger().get(img.asset_id).path == img.path
+    assert verify_file(img.path).state == "trusted"
+    assert not any(staging_dir().iterdir())
+
+
+def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(out, tmp_path,
+                                                                              photos):
+    from detect.index import ReferenceIndex
+    from detect.verdict import detect_file
+    from generate import checks
+    from policies.workspace import connect
+
+    ref = tmp_path / "stock.png"
+    Image.fromarray(photos[2]).save(ref)
+    ReferenceIndex().add("licensed-stock", [ref], protected=True, label="stock")
+    image = Image.open(ref).convert("RGB")
+    (from_generate,) = checks.ProtectedCheck(connect()).search(image)
+    (from_detect,) = detect_file(ref).policy_context()["duplicates"]
+    assert isinstance(from_generate["item"], str) and from_generate["item"] == str(ref)
+    assert from_generate["age_days"] is not None and 0 <= from_generate["age_days"] < 1
+    assert from_detect["item"] == from_generate["item"]
+    assert {k: v for k, v in from_detect.items() if k != "age_days"} == \
+        {k: v for k, v in from_generate.items() if k != "age_days"}
+
+
+def test_negative_prompt_is_recorded_only_as_its_sha256_unless_asked(out):
+    from generate.request import GenerationRequest
+
+    negative = "blurry, watermark of a rival studio"
+    (img,) = Generator("builtin", out_dir=out).generate("x", negative_prompt=negative,
+                                                       size="128x128")
+    params = only_action(c2pa_of(img.path), "c2pa.created")["parameters"]
+    digest = hashlib.sha256(negative.encode()).hexdigest()
+    assert params["negative_prompt_sha256"] == digest and "negative_prompt" not in params
+    request = GenerationRequest("x", negative_prompt=negative)
+    assert request.negative_prompt_sha256 == digest
+    assert request.to_json(record_prompt=False)["negative_prompt_sha256"] == digest
+    assert GenerationRequest("x").negative_prompt_sha256 is None
+
+
+def test_error_text_names_the_file_for_provkit_errors_and_the_type_for_others():
+    from policies.errors import BadInput, describe
+
+    assert describe(BadInput("truncated", path="a.png")) == "a.png: truncated"
+    assert describe(BadInput("truncated", path="a.png"), with_path=False) == "truncated"
+    assert describe(KeyError("x")) == "KeyError: 'x'"

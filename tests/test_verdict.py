@@ -10,6 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from detect.evidence import Evidence, classify_c2pa
 from detect.verdict import combine, detect_file, policy_context_for_file
+from policies.errors import BadInput
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import (  # noqa: F401  (fixture)
@@ -217,3 +218,62 @@ def test_verdict_invariants_hold_for_any_evidence(pairs):
     else:
         assert verdict == "unknown" and not deciding and not ai
         assert not any(e.finding == "capture-claimed" and e.strength == "decisive" for e in items)
+
+
+def test_many_files_are_read_a_chunk_at_a_time_not_all_up_front(tmp_path, photos):
+    from detect.verdict import Detector
+
+    paths = []
+    for i in range(5):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(photos[i % len(photos)][:64, :64]).save(p)
+        paths.append(p)
+    reports = Detector(search_index=False).iter_detect(paths, chunk=2)
+    first = next(reports)
+    assert first.path == str(paths[0])
+    paths[4].unlink()  # not read yet: only the first chunk has been decoded
+    rest = list(reports)
+    assert [r.path for r in rest[:3]] == [str(p) for p in paths[1:4]]
+    assert isinstance(rest[3], BadInput) and "4.png" in str(rest[3])
+
+
+def test_detect_many_reports_progress_per_file_in_input_order(tmp_path, photos):
+    from detect.verdict import detect
+
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"{i}.png"
+        Image.fromarray(photos[i][:64, :64]).save(p)
+        paths.append(p)
+    ticks = []
+    reports = detect(paths, progress=ticks.append, db=tmp_path / "w.db")
+    assert [r.path for r in reports] == [str(p) for p in paths] and ticks == [1, 1, 1]
+
+
+def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, photos,
+                                                                     monkeypatch):
+    import detect.verdict as verdict_mod
+    import provenance.fingerprint as fp_mod
+    import provenance.imageio as imageio_mod
+    from detect.index import ReferenceIndex
+    from policies.workspace import connect
+
+    db = connect(tmp_path / "w.db")
+    ref = tmp_path / "ref.jpg"
+    Image.fromarray(photos[1]).save(ref, quality=90)
+    ReferenceIndex(db).add("archive", [ref], workers=1)
+    calls = {"hash": 0, "decode": 0, "fingerprint_file": 0}
+
+    def spy(name, fn):
+        def wrapped(*a, **kw):
+            calls[name] += 1
+            return fn(*a, **kw)
+        return wrapped
+
+    monkeypatch.setattr(verdict_mod, "file_sha256", spy("hash", verdict_mod.file_sha256))
+    monkeypatch.setattr(imageio_mod, "open_image", spy("decode", imageio_mod.open_image))
+    monkeypatch.setattr(fp_mod, "fingerprint_file", spy("fingerprint_file", fp_mod.fingerprint_file))
+    report = detect_file(ref, db=db)
+    assert calls == {"hash": 1, "decode": 1, "fingerprint_file": 0}
+    (dup,) = report.duplicates
+    assert dup["exact"] is True and dup["distance"] == 0  # the one hash still finds the exact copy

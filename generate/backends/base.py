@@ -15,16 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import importlib
-import json
-import os
 from collections.abc import Iterable
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from policies.errors import BadInput, ConfigError
+from provenance.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
+    WEIGHT_SUFFIXES,
+    weights_sha256,
+)
 
 
 @runtime_checkable
@@ -115,61 +116,6 @@ def resolve_device(device: str | None = "auto") -> str:
     if device not in ("cpu", "mps") and not device.startswith("cuda"):
         raise BadInput(f"device must be auto, cpu, cuda or mps, not {device!r}")
     return device
-
-
-WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx", ".gguf", ".msgpack")
-
-
-def weights_sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a weights file, or of a model folder (each weights file by relative path).
-
-    Large models are hashed once: the digest is cached in ``$PROVKIT_HOME`` keyed by
-    path, size and modification time of every file that went into it.
-    """
-    from policies.workspace import home
-
-    root = Path(path)
-    if root.is_file():
-        files = [root]
-    elif root.is_dir():
-        files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix in WEIGHT_SUFFIXES)
-        if not files:
-            files = sorted(p for p in root.rglob("*") if p.is_file())
-    else:
-        raise BadInput("no such weights file or model folder", path=root)
-    stamp = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
-    key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
-    cache_path = home() / "cache" / "weights-sha256.json"
-    try:
-        cache = json.loads(cache_path.read_text())
-    except (OSError, ValueError):
-        cache = {}
-    if key in cache:
-        return cache[key]
-    if root.is_file():
-        digest = _file_sha256(root)
-    else:
-        outer = hashlib.sha256()
-        for p in files:
-            outer.update(f"{p.relative_to(root).as_posix()}\0{_file_sha256(p)}\n".encode())
-        digest = outer.hexdigest()
-    cache[key] = digest
-    try:
-        cache_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(cache_path)
-    except OSError:
-        pass  # a read-only home only costs a re-hash next time
-    return digest
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while chunk := f.read(1 << 20):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def state_dict_sha256(module) -> str:

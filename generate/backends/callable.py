@@ -70,7 +70,7 @@ class CallableBackend:
 
     def describe(self) -> BackendInfo:
         if self.weights is not None and self._sha256 is None:
-            from generate.backends.base import weights_sha256
+            from provenance.weights import weights_sha256
 
             self._sha256 = weights_sha256(self.weights)
         return BackendInfo(

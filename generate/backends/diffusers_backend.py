@@ -18,26 +18,14 @@ from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from policies.errors import BadInput, ConfigError, Refused
+from provenance.offline import force_offline
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
 
-def _offline() -> None:
-    """Force offline mode for huggingface_hub, diffusers and transformers."""
-    os.environ["HF_HUB_OFFLINE"] = "1"
-    os.environ["TRANSFORMERS_OFFLINE"] = "1"
-    os.environ["DIFFUSERS_OFFLINE"] = "1"
-    try:  # already imported: the constant was read at import time
-        import huggingface_hub.constants as c
-
-        c.HF_HUB_OFFLINE = True
-    except ImportError:  # pragma: no cover
-        pass
-
-
 def resolve_model(model: str | os.PathLike) -> Path:
     """A local pipeline folder for ``model`` (a folder, or an id in the local HF cache)."""
-    _offline()
+    force_offline()
     text = str(model)
     path = Path(text).expanduser()
     if path.is_dir():
@@ -106,7 +94,7 @@ class DiffusersBackend:
     def _load(self, device, dtype):
         from generate.backends.base import resolve_device
 
-        _offline()
+        force_offline()
         self.device = resolve_device(device)
         torch_dtype = self._dtype(self.device, dtype)
         import diffusers
@@ -169,7 +157,8 @@ class DiffusersBackend:
     @property
     def weights_sha256(self) -> str:
         if self._weights is None:
-            from generate.backends.base import state_dict_sha256, weights_sha256
+            from generate.backends.base import state_dict_sha256
+            from provenance.weights import weights_sha256
 
             if self.folder is not None:
                 self._weights = weights_sha256(self.folder)

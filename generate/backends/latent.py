@@ -53,9 +53,13 @@ def parse_range(value) -> tuple[float, float]:
 
 def load_state_dict(path: Path) -> dict:
     if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
         from safetensors.torch import load_file
 
-        return load_file(str(path))
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError) as e:
+            raise BadInput(f"cannot read weights ({e})", path=path) from None
     import pickle
 
     import torch
@@ -90,7 +94,8 @@ class LatentBackend:
                  batch_size: int = 16):
         import torch
 
-        from generate.backends.base import load_object, resolve_device, weights_sha256
+        from generate.backends.base import load_object, resolve_device
+        from provenance.weights import weights_sha256
 
         weights = weights if weights is not None else model
         if not module:
