@@ -66,7 +66,7 @@ class SoftBindingResolver:
     """Soft-binding resolution over one ledger."""
 
     def __init__(self, db=None):
-        self.ledger = db if isinstance(db, Ledger) else Ledger(db)
+        self.ledger = db if isinstance(db, Ledger) else Ledger(db, create=False)
 
     def supported_algorithms(self) -> dict:
         wm = _watermark()

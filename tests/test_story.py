@@ -55,3 +55,12 @@ def test_too_small_to_watermark_is_a_one_line_error_naming_the_file(tmp_path):
                                    "--source-type", "digitalCapture", "--no-watermark", "--json"])
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["watermarked"] is False
+
+
+def test_verify_and_recover_with_a_mistyped_db_fail_and_create_nothing(tmp_path, photo_path):
+    missing = tmp_path / "typo.db"
+    for args in (["verify", str(photo_path)], ["recover", str(photo_path), "-o", str(tmp_path / "r.jpg")]):
+        result = CliRunner().invoke(root, [*args, "--db", str(missing)])
+        assert result.exit_code == 2, result.output
+        assert "no such database" in result.output
+        assert not missing.exists()
