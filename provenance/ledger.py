@@ -149,7 +149,7 @@ class Ledger:
             raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
         changes = {"status": status, "status_reason": reason}
         if path is not None:
-            changes["path"] = str(path)
+            changes["path"] = str(Path(path).resolve())
         with self.db.conn:
             cur = self.db.execute(
                 "UPDATE assets SET " + ", ".join(f"{k} = ?" for k in changes) + " WHERE asset_id = ?",
