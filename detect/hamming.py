@@ -13,6 +13,12 @@ a code within radius r of the query has some block within r // blocks bits of th
 query's block, so only the buckets of those few block values are read and checked.
 When the buckets hold too many codes (skewed data, wide radius) the scan is used.
 
+A wide radius over 256-bit codes (unbounded k-NN: random codes lie about 128 bits
+apart, so no partial sum prunes) needs every bit of every code. That case reads a
+row-major copy of the codes (32 bytes per code, built on first use): one xor and one
+``np.bitwise_count`` over whole rows, then the four per-word counts, viewed as one
+uint32, are summed by a single multiply by 0x01010101 (the top byte holds the sum).
+
 Results are exact either way: the same items, distances and order as a brute-force
 scan, ordered by (distance, position).
 """
@@ -32,6 +38,10 @@ THREAD_MIN = 200_000
 MIH_MIN = 50_000
 #: Widest per-block radius the multi-index hash enumerates (697 keys per block at 3).
 MIH_BLOCK_RADIUS = 3
+#: Radius from which 256-bit codes are scanned whole, row by row (no partial-sum pruning).
+WIDE_RADIUS = 52
+#: Rows per chunk of the row-major scan (2 MiB of codes: long calls share threads well).
+ROW_CHUNK = 65_536
 
 _pool: ThreadPoolExecutor | None = None
 _local = threading.local()
@@ -48,6 +58,20 @@ def _buffers():
             np.empty(CHUNK, bool),
         )
         _local.bufs = bufs
+    return bufs
+
+
+def _row_buffers():
+    """Per-thread scratch for one chunk of the row-major scan of 4-word codes."""
+    bufs = getattr(_local, "row_bufs", None)
+    if bufs is None or len(bufs[2]) != ROW_CHUNK:
+        bufs = (
+            np.empty(4 * ROW_CHUNK, np.uint64),
+            np.empty(4 * ROW_CHUNK, np.uint8),
+            np.empty(ROW_CHUNK, np.uint32),
+            np.empty(ROW_CHUNK, bool),
+        )
+        _local.row_bufs = bufs
     return bufs
 
 
@@ -100,6 +124,14 @@ class HammingCodes:
         self.width = self.words.shape[0]
         self.bits = 64 * self.width
         self._mih: tuple[np.ndarray, np.ndarray] | None = None  # built on first use
+        self._rows: np.ndarray | None = None  # row-major copy, built on first wide scan
+        self._samples: dict[int, np.ndarray] = {}  # evenly spaced codes, by sample size
+
+    def _row_major(self) -> np.ndarray:
+        """The codes as one flat uint64 array, code after code (n * words)."""
+        if self._rows is None:
+            self._rows = np.ascontiguousarray(self.words.T).reshape(-1)
+        return self._rows
 
     def _multi_index(self):
         """(perm, offsets): per 16-bit block, positions sorted by block value."""
@@ -156,7 +188,7 @@ class HammingCodes:
         # code; the other words are added for survivors only. Two words bound a small
         # radius well; for a wide one all words are summed (a uint8 sum can only wrap
         # downwards, so survivors are a superset, then checked exactly).
-        head = 1 if self.width == 1 else (2 if radius < 52 else self.width)
+        head = 1 if self.width == 1 else (2 if radius < WIDE_RADIUS else self.width)
         xor, part, acc, keep = _buffers()
         found_ids, found_d = [], []
         for s in range(lo, hi, CHUNK):
@@ -190,6 +222,51 @@ class HammingCodes:
             return np.empty(0, np.int64), np.empty(0, np.uint16)
         return np.concatenate(found_ids), np.concatenate(found_d)
 
+    def _scan_rows(self, q: np.ndarray, radius: int, lo: int, hi: int):
+        """Codes in [lo, hi) within ``radius``, 4-word codes read whole: (positions, distances)."""
+        rows = self._row_major()
+        xor, counts, sums, keep = _row_buffers()
+        per_code = counts.view(np.uint32)
+        query = np.tile(q, ROW_CHUNK)
+        # The top byte of count32 * 0x01010101 is the sum of the four word counts mod 256:
+        # below (radius + 1) << 24 means a distance <= radius, or exactly 256 (checked below).
+        bound = np.uint32((radius + 1) << 24) if radius < 255 else None
+        found_ids, found_d = [], []
+        for s in range(lo, hi, ROW_CHUNK):
+            m = min(hi, s + ROW_CHUNK) - s
+            np.bitwise_xor(rows[4 * s : 4 * (s + m)], query[: 4 * m], out=xor[: 4 * m])
+            np.bitwise_count(xor[: 4 * m], out=counts[: 4 * m])
+            np.multiply(per_code[:m], np.uint32(0x01010101), out=sums[:m])
+            if bound is None:
+                idx = np.arange(m)
+            else:
+                np.less(sums[:m], bound, out=keep[:m])
+                idx = np.flatnonzero(keep[:m])
+                if idx.size == 0:
+                    continue
+            d = (sums[idx] >> np.uint32(24)).astype(np.uint16)
+            # A sum of 256 (all four words differ in every bit) wraps to 0.
+            d[(d == 0) & (counts[4 * idx] == 64)] = 256
+            if radius < 256:
+                ok = d <= radius
+                idx, d = idx[ok], d[ok]
+            found_ids.append(idx + s)
+            found_d.append(d)
+        if not found_ids:
+            return np.empty(0, np.int64), np.empty(0, np.uint16)
+        return np.concatenate(found_ids), np.concatenate(found_d)
+
+    def _sample_distances(self, q: np.ndarray, size: int) -> np.ndarray:
+        """Distances from the query to ``size`` evenly spaced codes (a cached copy)."""
+        sample = self._samples.get(size)
+        if sample is None:
+            at = np.unique(np.linspace(0, len(self) - 1, num=size).astype(np.int64))
+            sample = self._samples[size] = np.ascontiguousarray(self.words[:, at])
+        out = np.bitwise_count(np.bitwise_xor(sample[0], q[0])).astype(np.uint16)
+        for j in range(1, self.width):
+            out += np.bitwise_count(np.bitwise_xor(sample[j], q[j]))
+        return out
+
     def _spans(self) -> list[tuple[int, int]]:
         n = len(self)
         t = _threads() if n >= THREAD_MIN else 1
@@ -214,11 +291,15 @@ class HammingCodes:
         return ids[order], d[order]
 
     def _scan_all(self, q: np.ndarray, radius: int):
+        scan = self._scan
+        if self.width == 4 and radius >= WIDE_RADIUS:
+            self._row_major()  # built once, before the threads read it
+            scan = self._scan_rows
         spans = self._spans()
         if len(spans) == 1:
-            ids, d = self._scan(q, radius, *spans[0])
+            ids, d = scan(q, radius, *spans[0])
         else:
-            futures = [_executor().submit(self._scan, q, radius, lo, hi) for lo, hi in spans]
+            futures = [_executor().submit(scan, q, radius, lo, hi) for lo, hi in spans]
             parts = [f.result() for f in futures]
             ids = np.concatenate([p[0] for p in parts])
             d = np.concatenate([p[1] for p in parts])
@@ -248,15 +329,12 @@ class HammingCodes:
                 if len(ids) >= k or r == limit:
                     order = np.lexsort((ids, d))[:k]
                     return ids[order], d[order]
+                if self.width > 1 and len(ids) < 2:
+                    break  # no cluster around the query: a wider try would fall short too
         radius = limit
         if len(self) > 4 * k and radius > 0:
             # The k-th smallest distance over a sample bounds the k-th over all codes.
-            sample = np.unique(
-                np.linspace(0, len(self) - 1, num=min(len(self), max(64 * k, 4096))).astype(
-                    np.int64
-                )
-            )
-            d = self.distances(q, sample)
+            d = self._sample_distances(q, min(len(self), max(64 * k, 4096)))
             radius = min(radius, int(np.partition(d, k - 1)[k - 1]))
         ids, d = self.within(q, radius)
         return ids[:k], d[:k]

@@ -51,6 +51,7 @@ def multi_index(request, monkeypatch):
     """Run each test through the plain scan and through the multi-index hash."""
     monkeypatch.setattr(hamming, "MIH_MIN", 0 if request.param else 10**12)
     monkeypatch.setattr(hamming, "CHUNK", 64)  # several chunks even for small sets
+    monkeypatch.setattr(hamming, "ROW_CHUNK", 64)
     return request.param
 
 
@@ -124,3 +125,86 @@ def test_multi_index_hash_answers_without_scanning(words, radius):
         want = np.flatnonzero(full <= radius)
         assert sorted(found[0].tolist()) == want.tolist()
         assert pick in found[0].tolist()
+
+
+def brute_force_words(codes: np.ndarray, query: np.ndarray):
+    """(position, distance) pairs of a (words, n) array, ordered by (distance, position)."""
+    full = [
+        sum((int(codes[j, i]) ^ int(query[j])).bit_count() for j in range(codes.shape[0]))
+        for i in range(codes.shape[1])
+    ]
+    return sorted(((i, d) for i, d in enumerate(full)), key=lambda p: (p[1], p[0]))
+
+
+@pytest.mark.parametrize("radius", [0, 3, 52, 200, 254, 255, 256])
+def test_codes_256_bits_apart_are_found_only_at_full_radius(multi_index, radius):
+    rng = np.random.default_rng(radius)
+    codes = rng.integers(0, 2**64, (4, 200), dtype=np.uint64, endpoint=False)
+    query = codes[:, 7].copy()
+    full = np.uint64(2**64 - 1)
+    codes[:, 30] = query ^ full  # every bit differs: distance 256
+    codes[:, 150] = query ^ full
+    codes[:, 90] = query ^ full
+    codes[0, 90] ^= np.uint64(1)  # distance 255
+    codes[:, 120] = query  # distance 0, after position 7
+    index = HammingCodes(codes)
+    ids, d = index.within(query, radius)
+    want = [(i, dd) for i, dd in brute_force_words(codes, query) if dd <= radius]
+    assert list(zip(ids.tolist(), d.tolist())) == want
+    if radius == 256:
+        assert (ids[-2:].tolist(), d[-2:].tolist()) == ([30, 150], [256, 256])
+
+
+def test_nearest_with_k_beyond_the_set_returns_every_code_in_order(multi_index):
+    rng = np.random.default_rng(5)
+    codes = rng.integers(0, 2**64, (4, 150), dtype=np.uint64, endpoint=False)
+    query = codes[:, 3] ^ np.uint64(2**64 - 1)
+    index = HammingCodes(codes)
+    ids, d = index.nearest(query, 500)
+    assert list(zip(ids.tolist(), d.tolist())) == brute_force_words(codes, query)
+    assert d[-1] == 256 and ids[-1] == 3
+
+
+def test_nearest_breaks_distance_ties_by_position(multi_index, monkeypatch):
+    rng = np.random.default_rng(8)
+    codes = rng.integers(0, 2**64, (4, 3000), dtype=np.uint64, endpoint=False)
+    query = rng.integers(0, 2**64, 4, dtype=np.uint64, endpoint=False)
+    near = query.copy()
+    near[2] ^= np.uint64(0b111)
+    tied = [2990, 17, 1400, 640, 2001, 3]  # six codes at distance 3, two of them beyond k
+    for i in tied:
+        codes[:, i] = near
+    monkeypatch.setattr(hamming, "THREAD_MIN", 0)  # the tied codes fall in different threads
+    index = HammingCodes(codes)
+    ids, d = index.nearest(query, 4)
+    assert ids.tolist() == sorted(tied)[:4] and d.tolist() == [3] * 4
+    ids, d = index.nearest(query, 8)
+    assert ids[:6].tolist() == sorted(tied)
+    assert list(zip(ids.tolist(), d.tolist())) == brute_force_words(codes, query)[:8]
+
+
+def test_wide_radius_row_scan_matches_across_threads_and_chunks(monkeypatch):
+    rng = np.random.default_rng(11)
+    codes = rng.integers(0, 2**64, (4, 6000), dtype=np.uint64, endpoint=False)
+    query = codes[:, 4321] ^ np.uint64(0xFFFF)
+    pairs = brute_force_words(codes, query)
+    for radius in (100, 116, 256):
+        want = [(i, d) for i, d in pairs if d <= radius]
+        one = HammingCodes(codes).within(query, radius)
+        monkeypatch.setattr(hamming, "THREAD_MIN", 0)
+        monkeypatch.setattr(hamming, "ROW_CHUNK", 700)  # chunks that do not divide the spans
+        two = HammingCodes(codes).within(query, radius)
+        monkeypatch.undo()
+        for ids, d in (one, two):
+            assert list(zip(ids.tolist(), d.tolist())) == want
+
+
+@pytest.mark.parametrize("k", [1, 3])
+def test_nearest_is_not_misled_by_a_complement_code(multi_index, k):
+    rng = np.random.default_rng(k)
+    codes = rng.integers(0, 2**64, (4, 400), dtype=np.uint64, endpoint=False)
+    query = codes[:, 0] ^ np.uint64(2**64 - 1)  # code 0 is 256 bits away, the rest ~128
+    index = HammingCodes(codes)
+    ids, d = index.nearest(query, k)
+    assert list(zip(ids.tolist(), d.tolist())) == brute_force_words(codes, query)[:k]
+    assert 0 not in ids.tolist()
