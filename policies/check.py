@@ -10,7 +10,6 @@ evidence entirely with prepared contexts.
 
 from __future__ import annotations
 
-import importlib
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,24 +19,22 @@ import yaml
 from policies.engine import Decision, decide, evaluate
 from policies.errors import BadInput, ConfigError, ProvkitError
 from policies.pack import POINTS, Pack, load_pack
+from policies.plugins import load_object
 
 DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
 
 
 def resolve_evidence(spec: str = DEFAULT_EVIDENCE):
     """The callable named by ``"package.module:function"``, imported now."""
-    module_name, _, attr = spec.partition(":")
-    if not module_name or not attr:
+    if ":" not in spec:
         raise ConfigError(f"an evidence provider is 'module:function', not {spec!r}")
     try:
-        module = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"evidence provider {spec} is not available ({e}); pass prepared "
-                          "evidence with --context FILE instead") from None
-    fn = getattr(module, attr, None)
+        fn = load_object(spec, what="evidence provider")
+    except ConfigError as e:
+        raise ConfigError(f"{e}; pass prepared evidence with --context FILE instead") from None
     if not callable(fn):
-        raise ConfigError(f"evidence provider {spec} is not available: {module_name} has no "
-                          f"callable {attr!r}; pass prepared evidence with --context FILE")
+        raise ConfigError(f"evidence provider {spec} is not available: it is not callable; "
+                          "pass prepared evidence with --context FILE instead")
     return fn
 
 

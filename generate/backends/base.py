@@ -14,14 +14,14 @@ so naming one does not import torch) or given as a dotted ``module:Class`` path.
 from __future__ import annotations
 
 import hashlib
-import importlib
 from collections.abc import Iterable
-from typing import Any, Protocol, runtime_checkable
+from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from policies.errors import BadInput, ConfigError
+from policies.plugins import load_object
 from provenance.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
     WEIGHT_SUFFIXES,
     weights_sha256,
@@ -52,26 +52,6 @@ def register_backend(name: str, target: str) -> None:
     if ":" not in target:
         raise ConfigError(f"backend target must look like module:Factory, not {target!r}")
     BACKENDS[name] = target
-
-
-def load_object(target: str, *, what: str = "object") -> Any:
-    """Import ``"package.module:attr.sub"`` (or ``package.module.attr``) and return the object."""
-    if ":" in target:
-        module_name, _, attr = target.partition(":")
-    else:
-        module_name, _, attr = target.rpartition(".")
-    if not module_name or not attr:
-        raise ConfigError(f"{what} must be given as module:name, not {target!r}")
-    try:
-        obj = importlib.import_module(module_name)
-    except ImportError as e:
-        raise ConfigError(f"cannot import {module_name!r} for {what} {target!r} ({e})") from None
-    for part in attr.split("."):
-        try:
-            obj = getattr(obj, part)
-        except AttributeError:
-            raise ConfigError(f"{module_name!r} has no {attr!r} (needed for {what})") from None
-    return obj
 
 
 def get_backend(name: str | Backend = "builtin", /, **options) -> Backend:

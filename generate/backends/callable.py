@@ -48,7 +48,7 @@ class CallableBackend:
                  weights: str | os.PathLike | None = None,
                  source_type: str = "trainedAlgorithmicMedia", batch_size: int = 1,
                  device: str | None = None):
-        from generate.backends.base import load_object
+        from policies.plugins import load_object
 
         function = function if function is not None else model
         if function is None:

@@ -94,7 +94,8 @@ class LatentBackend:
                  batch_size: int = 16):
         import torch
 
-        from generate.backends.base import load_object, resolve_device
+        from generate.backends.base import resolve_device
+        from policies.plugins import load_object
         from provenance.weights import weights_sha256
 
         weights = weights if weights is not None else model
