@@ -88,8 +88,9 @@ def output_context(base: dict, sealed: SealedImage, duplicates: list[dict]) -> d
         "score": None,
         "c2pa": {"state": "valid", "digital_source_type": sealed.source_type,
                  "signer": sealed.signer, "training_mining": training},
-        "watermark": {"found": True, "scheme": "provkit", "payload": sealed.asset_id,
-                      "third_party": None},
+        "watermark": ({"found": True, "scheme": "provkit", "payload": sealed.asset_id,
+                       "third_party": None} if sealed.watermarked else
+                      {"found": False, "scheme": None, "payload": None, "third_party": None}),
         "metadata": {"digital_source_type": sealed.source_type,
                      "generator": sealed.software_agent},
         "duplicates": duplicates,

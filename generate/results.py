@@ -42,6 +42,8 @@ class SealedImage:
     source_type: str
     software_agent: str
     signer: dict
+    watermarked: bool = True
+    watermark_skipped: str | None = None  # why the mark was left out (it would not read back)
     status: str = "released"
     labels: tuple = ()
     duplicates: tuple = ()

@@ -156,6 +156,7 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
         manifest_label=issued.manifest_label, seed=seed, index=index, width=image.width,
         height=image.height, source_type=issued.source_type or backend_info.source_type,
         software_agent=backend_info.software_agent, signer=issued.signer,
+        watermarked=issued.watermarked, watermark_skipped=issued.watermark_skipped,
     )
 
 

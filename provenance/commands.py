@@ -90,6 +90,11 @@ def keys_show(as_json):
 # --------------------------------------------------------------------------- sign
 
 
+def _no_mark(issued) -> str:
+    skipped = getattr(issued, "watermark_skipped", None)
+    return f"none ({skipped})" if skipped else "none"
+
+
 @click.command()
 @click.argument("source", type=_file)
 @click.option("-o", "--out", "out", type=_file, required=True, help="Signed output file.")
@@ -124,7 +129,7 @@ def sign(source, out, source_type, action, ingredients, components, author, titl
     emit(issued, as_json, lambda d: (
         f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
         f"  signer:      {d.signer.get('common_name')}\n"
-        f"  watermark:   {d.soft_binding_alg or 'none'}\n  sha256:      {d.sha256}"))
+        f"  watermark:   {d.soft_binding_alg or _no_mark(d)}\n  sha256:      {d.sha256}"))
 
 
 # --------------------------------------------------------------------------- verify

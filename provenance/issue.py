@@ -1,6 +1,10 @@
 """Issuing an asset: the one pipeline every image leaving provkit goes through.
 
-    fresh asset id -> watermark.embed(id) -> C2PA sign (ManifestSpec) -> ledger.record
+    fresh asset id -> watermark.embed(id) -> watermark.readable? -> C2PA sign (ManifestSpec)
+        -> ledger.record
+
+A mark that would not read back is not claimed: the image is signed without it and
+without the soft binding, and ``Issued.watermark_skipped`` says why.
 
 ``provkit sign`` and the generator's seal both call :func:`issue`. The output is
 written atomically (temp file in the same folder, then rename) and the input is
@@ -34,6 +38,9 @@ from provenance.manifest import (
 _PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
                "image/gif": "GIF", "image/tiff": "TIFF", "image/avif": "AVIF"}
 JPEG_QUALITY = 95
+#: ``Issued.watermark_skipped`` when the marked pixels fail the watermark's self-check.
+UNREADABLE_MARK = ("the watermark does not read back from these pixels (noise-like image); "
+                   "signed without it and without a soft binding")
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,8 @@ class Issued:
     watermarked: bool = False
     soft_binding_alg: str | None = None
     fingerprinted: bool = False
+    #: Why no mark was embedded although one was asked for (None: marked, or not asked).
+    watermark_skipped: str | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -172,18 +181,27 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     soft_alg = _watermark_module().SOFT_BINDING_ALG if watermark else None
     definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
 
-    # 1. pixels: watermark the asset id into them, or take the bytes as they are
-    pixels = None
+    # 1. pixels: watermark the asset id into them, or take the bytes as they are. A mark
+    # that does not read back is not claimed: the image is signed without it and without
+    # the soft binding, and the result says why.
+    pixels, image, skipped = None, None, None
     if watermark or src_path is None or src_mime != out_mime:
         image = source if src_path is None else imageio.open_image(src_path)
         icc = image.info.get("icc_profile")
-        if watermark:
-            wm = _watermark_module()
-            try:
-                image = wm.embed(image, bytes.fromhex(asset_id))
-            except BadInput as e:
-                raise BadInput(f"{e.reason}; sign it with --no-watermark",
-                               path=src_path or out_path) from None
+    if watermark:
+        wm = _watermark_module()
+        mark = bytes.fromhex(asset_id)
+        try:
+            marked = wm.embed(image, mark)
+        except BadInput as e:
+            raise BadInput(f"{e.reason}; sign it with --no-watermark",
+                           path=src_path or out_path) from None
+        if wm.readable(marked, mark):
+            image = marked
+        else:
+            skipped, soft_alg = UNREADABLE_MARK, None
+            definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=None)
+    if image is not None and (soft_alg or src_path is None or src_mime != out_mime):
         pixels = image
         payload = encode(image, out_mime, icc_profile=icc, path=out_path)
     else:
@@ -228,7 +246,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     return Issued(asset_id=asset_id, path=str(out_path), mime=out_mime, sha256=sha,
                   manifest_label=label, source_type=source_type_name(spec.source_type),
                   signer=signer, watermarked=soft_alg is not None, soft_binding_alg=soft_alg,
-                  fingerprinted=fp is not None)
+                  fingerprinted=fp is not None, watermark_skipped=skipped)
 
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,

@@ -154,6 +154,41 @@ def test_watermarked_signing_declares_the_soft_binding(tmp_path, photo_path):
     assert decoded is not None and decoded.payload.hex() == issued.asset_id
 
 
+@needs_watermark
+def test_noise_that_cannot_carry_a_readable_mark_is_signed_without_the_soft_binding(tmp_path):
+    import numpy as np
+
+    from provenance import watermark
+    from provenance.issue import UNREADABLE_MARK
+
+    src = tmp_path / "noise.png"
+    rgb = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
+    Image.fromarray(rgb).save(src)
+    out = tmp_path / "o.png"
+    result = CliRunner().invoke(root, ["sign", str(src), "-o", str(out), "--source-type",
+                                       "digitalCapture", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["watermarked"] is False and data["soft_binding_alg"] is None
+    assert data["watermark_skipped"] == UNREADABLE_MARK
+    _, m = _active(out)
+    assert "c2pa.soft-binding" not in {a["label"] for a in m["assertions"]}
+    assert _assertion(m, "io.provkit.asset")["asset_id"] == data["asset_id"]
+    assert np.array_equal(np.asarray(Image.open(out)), rgb)  # the pixels as they came
+    assert watermark.decode(Image.open(out)) is None
+    assert Ledger().get(data["asset_id"]).soft_binding_alg is None
+    assert sdk_state(out, anchors=local_trust_anchors()) == "trusted"
+
+
+@needs_watermark
+def test_a_photograph_passes_the_mark_check_and_keeps_its_soft_binding(tmp_path, photos):
+    issued = issue(Image.fromarray(photos[1]), tmp_path / "o.png",
+                   spec=ManifestSpec(source_type="digitalCapture"))
+    assert issued.watermarked and issued.watermark_skipped is None
+    _, m = _active(tmp_path / "o.png")
+    assert "c2pa.soft-binding" in {a["label"] for a in m["assertions"]}
+
+
 def test_a_reused_asset_id_is_refused_before_anything_is_written(tmp_path, photo_path):
     spec = ManifestSpec(source_type="digitalCapture")
     issue(photo_path, tmp_path / "a.jpg", spec=spec, watermark=False, asset_id="00000000000000aa")

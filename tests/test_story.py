@@ -64,3 +64,24 @@ def test_verify_and_recover_with_a_mistyped_db_fail_and_create_nothing(tmp_path,
         assert result.exit_code == 2, result.output
         assert "no such database" in result.output
         assert not missing.exists()
+
+
+def noise_model(request):
+    """A 'model' whose outputs are uniform noise: too noise-like to carry a readable mark."""
+    import numpy as np
+
+    return [Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+            for _ in range(request.count)]
+
+
+def test_an_output_that_cannot_carry_a_readable_mark_is_sealed_without_claiming_one(tmp_path):
+    generator = Generator("callable", model="test_story:noise_model", out_dir=tmp_path,
+                          policy="studio")
+    (sealed,) = generator.generate("static", n=1, seed=1)
+    assert sealed.watermarked is False and "does not read back" in sealed.watermark_skipped
+    report = verify_file(sealed.path).to_json()["c2pa"]
+    assert report["state"] == "trusted" and not report.get("soft_binding")
+    from generate import checks
+
+    context = checks.output_context({"request": {"allow_training": False}}, sealed, [])
+    assert context["asset"]["watermark"]["found"] is False

@@ -108,6 +108,38 @@ def test_unmarked_photographs_and_crops_are_not_found(photos):
             assert watermark.decode(candidate) is None
 
 
+def noise_image(seed: int, shape=(300, 400, 3)) -> Image.Image:
+    return Image.fromarray(np.random.default_rng(seed).integers(0, 256, shape, dtype=np.uint8))
+
+
+def test_readable_confirms_a_fresh_mark_and_rejects_another_payload(marked_photos):
+    for image, marked, payload in marked_photos:
+        assert watermark.readable(marked, payload)
+        assert not watermark.readable(marked, bytes([payload[0] ^ 0x80]) + payload[1:])
+        assert not watermark.readable(image, payload)  # the unmarked photograph
+
+
+def test_readable_flags_noise_that_cannot_carry_the_mark_and_never_passes_an_unreadable_one():
+    verdicts = []
+    for seed in range(8):
+        image = noise_image(seed)
+        payload = bytes([seed]) + ID[1:]
+        marked = watermark.embed(image, payload)
+        found = watermark.decode(marked)
+        ok = watermark.readable(marked, payload)
+        verdicts.append(ok)
+        if ok:  # what the check passes, the full decoder reads
+            assert found is not None and found.payload == payload
+    assert not verdicts[0]  # the 300 x 400 noise image of seed 0 cannot carry it
+    assert not all(verdicts)
+
+
+def test_readable_refuses_a_wrong_payload_length(marked_photos):
+    _, marked, _ = marked_photos[0]
+    with pytest.raises(BadInput, match="exactly 8 bytes"):
+        watermark.readable(marked, ID[:7])
+
+
 def test_wrong_payload_length_is_refused(photos):
     image = Image.fromarray(photos[0])
     for bad in (b"", ID[:7], ID + b"\x00"):

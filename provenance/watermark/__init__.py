@@ -4,6 +4,7 @@ other tools leave (the Stable Diffusion XL mark).
 
     marked = embed(image, bytes.fromhex(asset_id))   # scheme="provkit" by default
     mark = decode(marked)                            # Decoded | None (None: no provkit mark)
+    readable(marked, payload)                        # False: these pixels cannot carry it
     third_party_marks(image)                         # [Decoded(..., third_party="Stable Diffusion XL watermark")]
 
 ``SOFT_BINDING_ALG`` names provkit's scheme in a C2PA ``c2pa.soft-binding`` assertion.
@@ -38,6 +39,21 @@ def decode(image: Image.Image, *, scheme: str | None = None) -> Decoded | None:
     return get_backend(scheme or DEFAULT_SCHEME).decode(image)
 
 
+def readable(image: Image.Image, payload: bytes, *, scheme: str = DEFAULT_SCHEME) -> bool:
+    """Whether ``decode`` will read ``payload`` back from ``image`` (a freshly marked image).
+
+    Call it after :func:`embed` before claiming the mark anywhere: some pixels (pure noise,
+    uniform random noise) cannot carry a readable mark. The provkit scheme checks at the
+    scale it embedded at (about a third of a decode's cost); other schemes decode fully.
+    """
+    backend = get_backend(scheme)
+    check = getattr(backend, "readable", None)
+    if check is not None:
+        return bool(check(image, payload))
+    found = backend.decode(image)
+    return found is not None and found.payload == bytes(payload)
+
+
 # File-level verbs last: they use the functions above.
 from .files import decode_file, embed_file
 
@@ -55,6 +71,7 @@ __all__ = [
     "embed_file",
     "get_backend",
     "names",
+    "readable",
     "register",
     "third_party_marks",
 ]

@@ -58,6 +58,9 @@ ZOOMS = np.geomspace(0.8, 2.8, 260)  # magnifications the decoder searches (crop
 #: (at most SMALL_ZOOM times coarser), so that after halving and JPEG the mark's frequencies
 #: are still low enough to survive. The decoder finds that scale like a crop's.
 SMALL_REF, SMALL_ZOOM = 500, 1.4
+#: How close (relative) a scale-search candidate must be to the embedding magnification
+#: for :meth:`ProvkitScheme.readable` to accept it (the search grid's step is 0.5%).
+ZOOM_MATCH = 0.01
 HOST_PASSES = 2  # rounds of host-interference cancellation at embedding
 _KEY = hashlib.sha256(ALG.encode()).digest()
 
@@ -288,6 +291,28 @@ class ProvkitScheme:
         r = self.residual(planes.colour, bytes(payload))
         r *= _upsampling_gain(r, planes.colour.size)
         return planes.rebuild(_add(planes.colour, r))
+
+    def readable(self, image: Image.Image, payload: bytes) -> bool:
+        """Whether :meth:`decode` will read ``payload`` from ``image`` as :meth:`embed` left it.
+
+        The self-check after embedding, about a third of a decode's cost: the decoder's scale
+        search must list the magnification the embedder used (on some pixels, e.g. pure
+        noise, it does not, and a reading at the known scale alone would pass), then one
+        reading at that candidate (offset from the pilot) goes through the same error
+        correction and keyed check. The other hypotheses a full decode reads are skipped.
+        """
+        check_payload(payload, PAYLOAD_BYTES, NAME)
+        if min(image.size) < MIN_DECODE_SIDE:
+            return False
+        planes: Planes = split_planes(image)
+        base = _base_luma(luma(planes.colour))
+        zoom = embedding_zoom(planes.colour.size)
+        near = [z for z in self._zoom_candidates(base) if abs(z / zoom - 1) <= ZOOM_MATCH]
+        if not near:
+            return False
+        reading = self._read(base, min(near, key=lambda z: abs(z / zoom - 1)))
+        found = self.codec.decode(reading.soft)
+        return found is not None and found[0] == bytes(payload)
 
     # -- decoding ----------------------------------------------------------------------------
     def decode(self, image: Image.Image) -> Decoded | None:
