@@ -48,9 +48,10 @@ def _add_status(db) -> None:
     db["assets"].add_column("status_reason", str)
 
 
-#: ``status``: ``issued`` (handed out), ``withheld`` (a policy stopped it; the file sits in
+#: ``status``: ``staged`` (sealed, its release checks not yet passed), ``issued`` (handed
+#: out), ``withheld`` (a policy stopped it; the file sits in
 #: the quarantine folder) or ``review`` (held until a person releases it).
-STATUSES = ("issued", "withheld", "review")
+STATUSES = ("issued", "staged", "withheld", "review")
 
 MIGRATIONS = [_create_assets, _add_status]
 
@@ -116,8 +117,11 @@ class Ledger:
                signer: dict | None = None, source_type: str | None = None,
                created: str | None = None, source_path=None, path=None, mime=None,
                manifest_json: str | dict | None = None, manifest_store: bytes | None = None,
-               fingerprint=None, soft_binding_alg: str | None = None) -> Asset:
+               fingerprint=None, soft_binding_alg: str | None = None,
+               status: str = "issued") -> Asset:
         """Record one issued asset; an existing asset id is an error (ids are unique)."""
+        if status not in STATUSES:
+            raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
         if self.db.execute("SELECT 1 FROM assets WHERE asset_id = ?", [asset_id]).fetchone():
             raise BadInput(f"asset id {asset_id} is already in the ledger")
         if isinstance(manifest_json, dict):
@@ -131,7 +135,7 @@ class Ledger:
             "path": str(path) if path is not None else None, "mime": mime,
             "soft_binding_alg": soft_binding_alg, "manifest_json": manifest_json,
             "manifest_store": manifest_store,
-            "phash": None, "dhash": None, "pdq": None, "pdq_quality": None,
+            "phash": None, "dhash": None, "pdq": None, "pdq_quality": None, "status": status,
         }
         if fingerprint is not None:
             row.update(phash=f"{int(fingerprint.phash):016x}", dhash=f"{int(fingerprint.dhash):016x}",
@@ -149,7 +153,7 @@ class Ledger:
             raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
         changes = {"status": status, "status_reason": reason}
         if path is not None:
-            changes["path"] = str(Path(path).resolve())
+            changes["path"] = os.path.abspath(path)
         with self.db.conn:
             cur = self.db.execute(
                 "UPDATE assets SET " + ", ".join(f"{k} = ?" for k in changes) + " WHERE asset_id = ?",
