@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from policies.errors import ProvkitError
-from policies.options import db_option, emit, json_option
+from policies.options import emit, json_option, read_db_option
 
 VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 #: `provkit detect` shows a progress bar on stderr from this many files on
@@ -104,7 +104,7 @@ def _human(reports) -> str:
 @_threshold_option
 @click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(VERDICT_CHOICES),
               help="Exit 1 if any file gets this verdict (repeatable).")
-@db_option
+@read_db_option
 @json_option
 def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, fail_on, db_path,
                  as_json):
@@ -192,7 +192,7 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 @_clip_option
 @_trust_option
 @_threshold_option
-@db_option
+@read_db_option
 @json_option
 def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
          threshold, db_path, as_json):

@@ -22,6 +22,17 @@ db_option = click.option(
     help="SQLite database to use (default: $PROVKIT_HOME/provkit.db).",
 )
 
+#: ``--db`` for commands that only read the workspace: a path given must exist (a typo
+#: must not pass as an empty ledger or index).
+read_db_option = click.option(
+    "--db",
+    "db_path",
+    type=click.Path(dir_okay=False, exists=True, path_type=Path),
+    default=None,
+    envvar="PROVKIT_DB",
+    help="SQLite database to read (default: $PROVKIT_HOME/provkit.db).",
+)
+
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON instead of text.")
 
 

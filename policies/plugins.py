@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from policies.errors import ConfigError
+from policies.errors import ConfigError, describe
 
 
 def load_object(target: str, *, what: str = "object") -> Any:
@@ -21,12 +21,14 @@ def load_object(target: str, *, what: str = "object") -> Any:
         module_name, _, attr = target.partition(":")
     else:
         module_name, _, attr = target.rpartition(".")
-    if not module_name or not attr:
+    if not module_name or not attr or module_name.startswith("."):
         raise ConfigError(f"{what} must be given as module:name, not {target!r}")
     try:
         obj = importlib.import_module(module_name)
     except ImportError as e:
         raise ConfigError(f"{what} {target} is not available: cannot import {module_name!r} ({e})") from None
+    except Exception as e:  # noqa: BLE001 - the module itself failed while importing
+        raise ConfigError(f"{what} {target} failed to import: {describe(e)}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)

@@ -17,6 +17,7 @@ A key held in a KMS or HSM signs through :meth:`Identity.from_callback`.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import itertools
@@ -43,6 +44,21 @@ _ALG_FOR_CURVE = {"secp256r1": "es256", "secp384r1": "es384", "secp521r1": "es51
 
 def keys_dir() -> Path:
     return workspace.home() / "keys"
+
+
+@contextlib.contextmanager
+def _locked(d: Path, *, exclusive: bool = True):
+    """Hold the identity folder's lock: writers exclusively, readers shared, so two
+    processes never mix one identity's CA with another's chain."""
+    import fcntl
+
+    d.mkdir(parents=True, exist_ok=True)
+    with open(d / ".lock", "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
 
 
 # --------------------------------------------------------------------------- values
@@ -242,6 +258,11 @@ def init(org: str = "provkit development", *, force: bool = False,
          directory: Path | None = None) -> CertInfo:
     """Create a development CA and signing certificate in the workspace."""
     d = Path(directory) if directory else keys_dir()
+    with _locked(d):
+        return _init(d, org, force)
+
+
+def _init(d: Path, org: str, force: bool) -> CertInfo:
     if (d / "chain.pem").exists() and not force:
         raise ConfigError(
             "an identity already exists (use --force to replace it)", path=d / "chain.pem"
@@ -371,9 +392,13 @@ def import_chain(chain_path, key_path, *, force: bool = False) -> CertInfo:
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=key_path) from None
     check_chain(chain_pem, key_pem, chain_path=chain_path, key_path=key_path)
-    _retire_ca(d)  # the development CA no longer signs here
-    _write_private(d / "signer.key", key_pem)
-    _write_public(d / "chain.pem", chain_pem)
+    with _locked(d):
+        if (d / "chain.pem").exists() and not force:  # another process got there first
+            raise ConfigError("an identity already exists (use --force to replace it)",
+                              path=d / "chain.pem")
+        _retire_ca(d)  # the development CA no longer signs here
+        _write_private(d / "signer.key", key_pem)
+        _write_public(d / "chain.pem", chain_pem)
     from cryptography import x509
 
     return cert_info(x509.load_pem_x509_certificates(chain_pem)[0])
@@ -386,16 +411,20 @@ def load(directory: Path | None = None) -> Identity:
     if not chain.exists() or not key.exists():
         raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
                           "import`)", path=d)
-    chain_pem = chain.read_bytes()
-    key_pem = key.read_bytes()
+    with _locked(d, exclusive=False):
+        chain_pem = chain.read_bytes()
+        key_pem = key.read_bytes()
     alg = check_chain(chain_pem, key_pem, chain_path=chain, key_path=key)
     return Identity(chain_pem=chain_pem, alg=alg, key_path=key)
 
 
 def load_or_init(org: str = "provkit development") -> Identity:
     """The workspace identity, creating a development one on first use."""
-    if not (keys_dir() / "chain.pem").exists():
-        init(org)
+    d = keys_dir()
+    if not (d / "chain.pem").exists():
+        with _locked(d):
+            if not (d / "chain.pem").exists():  # re-checked under the lock
+                _init(d, org, False)
     return load()
 
 

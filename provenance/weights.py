@@ -43,7 +43,9 @@ def weights_sha256(path: str | os.PathLike) -> str:
             files = sorted(p for p in root.rglob("*") if p.is_file())
     else:
         raise BadInput("no such weights file or model folder", path=root)
-    stamp = [(str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns) for p in files]
+    # ctime and inode too: copy tools can restore a size and mtime, not these
+    stamp = [(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+             for p in files for st in (p.stat(),)]
     key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
     cache = _read_cache()
     if key in cache:

@@ -85,3 +85,67 @@ def test_an_output_that_cannot_carry_a_readable_mark_is_sealed_without_claiming_
 
     context = checks.output_context({"request": {"allow_training": False}}, sealed, [])
     assert context["asset"]["watermark"]["found"] is False
+
+
+def test_detect_and_scan_with_a_mistyped_db_fail_and_create_nothing(tmp_path, photo_path):
+    missing = tmp_path / "typo.db"
+    for args in (["detect", str(photo_path)], ["scan", str(photo_path), "--out", str(tmp_path / "s.jsonl")]):
+        result = CliRunner().invoke(root, [*args, "--db", str(missing)])
+        assert result.exit_code == 2, result.output
+        assert "does not exist" in result.output
+        assert not missing.exists() and not (tmp_path / "s.jsonl").exists()
+
+
+def test_a_backend_module_that_fails_to_import_is_a_config_error_naming_it(tmp_path):
+    broken = tmp_path / "broken_backend_mod.py"
+    broken.write_text("raise RuntimeError('boom')\n")
+    import sys
+
+    sys.path.insert(0, str(tmp_path))
+    try:
+        result = CliRunner().invoke(root, ["generate", "x", "--backend", "broken_backend_mod:Make",
+                                           "-o", str(tmp_path / "out")])
+    finally:
+        sys.path.remove(str(tmp_path))
+    assert result.exit_code == 2, result.output
+    assert "broken_backend_mod:Make failed to import: RuntimeError: boom" in result.output
+    assert "unexpected" not in result.output
+
+
+def test_a_different_checkpoint_with_the_same_size_and_mtime_gets_its_own_hash(tmp_path):
+    import hashlib
+    import os
+
+    from provenance.weights import weights_sha256
+
+    ckpt = tmp_path / "model.safetensors"
+    ckpt.write_bytes(b"A" * 1000)
+    os.utime(ckpt, ns=(1_000_000_000, 1_000_000_000))
+    first = weights_sha256(ckpt)
+    ckpt.write_bytes(b"B" * 1000)  # what `cp -p` of another checkpoint looks like
+    os.utime(ckpt, ns=(1_000_000_000, 1_000_000_000))
+    assert weights_sha256(ckpt) == hashlib.sha256(b"B" * 1000).hexdigest() != first
+
+
+def _first_identity(home):
+    import os
+
+    os.environ["PROVKIT_HOME"] = home
+    from provenance import keys
+
+    return keys.load_or_init().chain_pem
+
+
+def test_processes_creating_the_first_identity_at_once_agree_on_one(workspace):
+    import multiprocessing
+
+    from provenance import keys
+
+    with multiprocessing.get_context("spawn").Pool(4) as pool:
+        chains = pool.map(_first_identity, [str(workspace)] * 4)
+    assert len(set(chains)) == 1  # one identity, not one per process
+    d = keys.keys_dir()
+    assert (d / "chain.pem").read_bytes() == chains[0]
+    assert (d / "ca.pem").read_bytes() in chains[0]  # the CA on disk is the chain's CA
+    retired = d / "retired"
+    assert not retired.exists() or not any(retired.iterdir())  # no CA was replaced
