@@ -12,15 +12,22 @@ watermarked, signed and recorded it. When the backend runs on a GPU, image *i* i
 sealed on a worker thread while the GPU renders the next batch, so most of the sealing
 time hides behind generation; results still come back only sealed, and in order.
 
-Each output is sealed into ``$PROVKIT_HOME/staging`` and moved into the output folder
-only when the checks release it (allow or label). An output the policy denies (or sends
-to review) is moved into ``$PROVKIT_HOME/quarantine`` and marked ``withheld`` (or
-``review``) in the generation log and the ledger; so is one whose checks fail to run
-(a failed protected-set search holds it for review; any other error withholds it).
+Each output is sealed into ``$PROVKIT_HOME/staging/<run id>`` and recorded ``staged``
+in the ledger; it is moved into the output folder, and marked ``issued``, only when the
+checks release it (allow or label). An output the policy denies (or sends to review) is
+moved into ``$PROVKIT_HOME/quarantine`` and marked ``withheld`` (or ``review``) in the
+generation log and the ledger; so is one whose checks fail to run (a failed
+protected-set search holds it for review; any other error withholds it), one the run is
+interrupted on (Ctrl-C: quarantined and withheld, then the interrupt goes on), and one
+that cannot be moved into the output folder. The move is all or nothing, across file
+systems too: the output folder never holds a partial file.
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
 import shutil
 import tempfile
@@ -38,6 +45,7 @@ from generate.request import BackendInfo, GenerationRequest, check_sealable
 from generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage
 from policies import workspace
 from policies.errors import BadInput, ConfigError, ProvkitError, Refused, describe
+from provenance.files import atomic_file
 from provenance.ledger import Ledger
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
@@ -46,6 +54,8 @@ __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "
 FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp"}
 #: images rendered but not yet sealed, at most (bounds memory when sealing is the slower side)
 MAX_PENDING = 3
+#: read size when an output is copied into an output folder on another file system
+COPY_CHUNK = 1 << 20
 
 
 @dataclass(frozen=True)
@@ -133,11 +143,12 @@ def output_name(info: BackendInfo, request: GenerationRequest, seed: int, asset_
 def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendInfo,
          out_path, *, seed: int | None = None, index: int = 0,
          options: SealOptions | None = None, asset_id: str | None = None,
-         ingredient: Path | None = None) -> SealedImage:
+         ingredient: Path | None = None, status: str = "issued") -> SealedImage:
     """Watermark, sign and record one generated image into ``out_path``.
 
     The issuing step alone (no policy, no duplicate check); :func:`seal_all` wraps it
-    with those. Raises ProvkitError if the image cannot be sealed; then nothing is written.
+    with those, sealing with ``status="staged"`` until they pass. Raises ProvkitError
+    if the image cannot be sealed; then nothing is written.
     """
     from provenance.issue import issue, new_asset_id
 
@@ -150,7 +161,8 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
     spec = manifest_spec(request, backend_info, seed=seed, index=index, size=image.size,
                          options=options, ingredient=ingredient)
     issued = issue(image, out_path, spec=spec, watermark=True, db=options.db,
-                   identity=options.identity, asset_id=asset_id or new_asset_id())
+                   identity=options.identity, asset_id=asset_id or new_asset_id(),
+                   status=status)
     return SealedImage(
         asset_id=issued.asset_id, path=str(issued.path), mime=issued.mime, sha256=issued.sha256,
         manifest_label=issued.manifest_label, seed=seed, index=index, width=image.width,
@@ -233,6 +245,8 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
             if executor is not None:
                 executor.submit(finisher.close)
                 executor.shutdown(wait=True)
+            with contextlib.suppress(OSError):  # kept if a file could not leave it
+                finisher.staging.rmdir()
     return GenerationRun(
         run_id=run_id, backend=info,
         sealed=tuple(r for r in results if isinstance(r, SealedImage)),
@@ -252,6 +266,7 @@ class _Finisher:
                  out_dir, db):
         self.run_id, self.info, self.request, self.pack = run_id, info, request, pack
         self.base_ctx, self.req_decision, self.out_dir = base_ctx, req_decision, out_dir
+        self.staging = runlog.staging_dir() / run_id
         self._db_arg = db
         self._own_db = isinstance(db, str)
         self.db = None if self._own_db else db
@@ -288,18 +303,24 @@ class _Finisher:
 
         asset_id = new_asset_id()
         name = output_name(self.info, self.request, seed, asset_id, self.options)
-        # Sealed into a staging folder first: only an output the checks let through
-        # ever appears in out_dir.
-        staged = runlog.staging_dir() / name
+        # Sealed into this run's staging folder and recorded "staged": only an output
+        # the checks let through ever appears in out_dir or is marked "issued".
+        staged, final = self.staging / name, self.out_dir / name
+        item = None
         try:
             item = seal(image, self.request, self.info, staged, seed=seed, index=i,
-                        options=self.options, asset_id=asset_id, ingredient=ingredient)
-        except ProvkitError as e:
-            return self._fail(i, seed, "seal", str(e))
-        try:
-            return self._check_and_release(i, seed, image, item, self.out_dir / name)
-        except Exception as e:  # noqa: BLE001 - an unchecked output is never released
-            return self._withhold_unchecked(i, seed, item, e)
+                        options=self.options, asset_id=asset_id, ingredient=ingredient,
+                        status="staged")
+            return self._check_and_release(i, seed, image, item, final)
+        except BaseException as e:  # an unchecked output is never released, even on Ctrl-C
+            if item is None and not staged.exists():  # issue() left nothing behind
+                if isinstance(e, ProvkitError):
+                    return self._fail(i, seed, "seal", str(e))
+                raise
+            failure = self._withhold_unchecked(i, seed, asset_id, staged, final, e)
+            if not isinstance(e, Exception):
+                raise
+            return failure
 
     def _check_and_release(self, i, seed, image, item, final: Path):
         check_failed = None
@@ -335,7 +356,11 @@ class _Finisher:
                               asset_id=item.asset_id, quarantined_path=str(moved))
         decisions = tuple(d for d in (checks.decision_json(self.req_decision),
                                       checks.decision_json(decision)) if d)
-        shutil.move(item.path, final)
+        try:
+            _move(Path(item.path), final)
+        except OSError as e:
+            raise _NotReleased(f"the output could not be moved into {final.parent} "
+                               f"({e.strerror or e})") from e
         item = replace(item, path=str(final), labels=tuple(getattr(decision, "labels", ()) or ()),
                        decisions=decisions)
         Ledger(self.db).mark(item.asset_id, "issued", path=final)
@@ -345,30 +370,43 @@ class _Finisher:
 
     def _quarantine(self, path) -> Path:
         moved = runlog.quarantine_dir() / Path(path).name
-        shutil.move(path, moved)
+        _move(Path(path), moved)
         return moved
 
-    def _withhold_unchecked(self, i, seed, item, error) -> GenerationFailure:
-        """A check raised after sealing: quarantine the file and record it withheld."""
-        why = f"withheld: the output checks did not complete ({describe(error)})"
-        final = self.out_dir / Path(item.path).name
-        where = next((p for p in (Path(item.path), final) if p.exists()), None)
+    def _withhold_unchecked(self, i, seed, asset_id: str, staged: Path, final: Path,
+                            error: BaseException) -> GenerationFailure:
+        """Sealing succeeded but a check, or the release, did not complete (it raised,
+        or the run was interrupted): quarantine the file and record it withheld."""
+        if isinstance(error, _NotReleased):
+            why = f"withheld: {error}"
+        elif not isinstance(error, Exception):
+            why = (f"withheld: the run was interrupted ({type(error).__name__}) before the "
+                   "output checks completed")
+        else:
+            why = f"withheld: the output checks did not complete ({describe(error)})"
+        # The file is whole at exactly one place: still staged, already quarantined, or
+        # (released, then a later step failed) in the output folder.
+        quarantined = runlog.quarantine_dir() / staged.name
         moved = None
-        if where is not None:
-            try:
-                moved = self._quarantine(where)
-            except OSError:
-                moved = where
+        if quarantined.exists():
+            moved = quarantined
+        else:
+            where = staged if staged.exists() else final if final.exists() else None
+            if where is not None:
+                try:
+                    moved = self._quarantine(where)
+                except OSError:
+                    moved = where
         try:
-            Ledger(self.db).mark(item.asset_id, "withheld", reason=why, path=moved)
+            Ledger(self.db).mark(asset_id, "withheld", reason=why, path=moved)
         except Exception:  # noqa: BLE001, S110 - the database itself may be what failed
             pass
         try:
-            return self._fail(i, seed, "policy", why, asset_id=item.asset_id,
+            return self._fail(i, seed, "policy", why, asset_id=asset_id,
                               quarantined_path=str(moved) if moved else None)
         except Exception:  # noqa: BLE001 - same: the failure is still reported
             return GenerationFailure(index=i, seed=seed, stage="policy", error=why,
-                                     asset_id=item.asset_id,
+                                     asset_id=asset_id,
                                      quarantined_path=str(moved) if moved else None)
 
     def _fail(self, i, seed, stage, error, **kw) -> GenerationFailure:
@@ -381,6 +419,42 @@ class _Finisher:
                           status=status, stage=stage, reason=error, asset_id=kw.get("asset_id"),
                           path=kw.get("quarantined_path"))
         return failure
+
+
+class _NotReleased(Exception):
+    """A checked output could not be moved into the output folder."""
+
+
+def _move(src: Path, dest: Path) -> None:
+    """Move ``src`` to ``dest`` all or nothing, never replacing a file at ``dest``.
+
+    On one file system: a hard link, then the old name goes (a rename, after checking
+    that ``dest`` is free, where the file system has no hard links). Across file
+    systems (EXDEV): a copy into a temp file beside ``dest`` that takes its name only
+    once complete (:func:`provenance.files.atomic_file`), and ``src`` goes only after
+    that. Whatever fails or interrupts it, the file is whole at one of the two names
+    and ``dest`` never holds part of it."""
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno != errno.EXDEV:  # no hard links on this file system
+            if dest.exists():
+                raise FileExistsError(errno.EEXIST, "file exists", str(dest)) from None
+            try:
+                os.rename(src, dest)
+                return
+            except OSError as e2:
+                if e2.errno != errno.EXDEV:
+                    raise
+        with src.open("rb") as fin, atomic_file(dest, overwrite=False) as fout:
+            shutil.copyfileobj(fin, fout, COPY_CHUNK)
+    try:
+        src.unlink()
+    except BaseException:
+        dest.unlink(missing_ok=True)  # src stays the one copy
+        raise
 
 
 def _on_accelerator(backend) -> bool:

@@ -149,16 +149,22 @@ def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
 
 
 def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=None,
-          identity=None, asset_id: str | None = None, force: bool = False) -> Issued:
+          identity=None, asset_id: str | None = None, force: bool = False,
+          status: str = "issued") -> Issued:
     """Watermark, sign and record ``source`` (a path or PIL image) into ``out_path``.
 
     ``identity`` defaults to the workspace identity (created on first use); ``db``
     is a database path or sqlite-utils Database (default: the workspace ledger).
     An existing ``out_path`` is refused unless ``force``; the file appears only once
-    its ledger row is written, and a failure leaves what was there before."""
+    its ledger row is written, and a failure leaves what was there before.
+    ``status``: the ledger status the asset is recorded with; ``staged`` for a file
+    that still has checks to pass before it is handed out (the caller then marks it
+    ``issued``, ``withheld`` or ``review``)."""
     from provenance import keys
-    from provenance.ledger import Ledger
+    from provenance.ledger import STATUSES, Ledger
 
+    if status not in STATUSES:
+        raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
     out_path = Path(out_path)
     asset_id = (asset_id or new_asset_id()).lower()
     if len(asset_id) != 16 or any(c not in "0123456789abcdef" for c in asset_id):
@@ -232,6 +238,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
                 source_type=source_type_name(spec.source_type), source_path=src_path,
                 path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
                 manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
+                status=status,
             )
             recorded = True
     except BaseException as e:

@@ -265,9 +265,160 @@ def test_released_output_is_in_the_output_folder_and_the_ledger_points_there(out
 
     (img,) = generate("x", out_dir=out, size="128x128").sealed
     assert Path(img.path).parent == out and Path(img.path).exists()
-    assert Ledger().get(img.asset_id).path == img.path
+    asset = Ledger().get(img.asset_id)
+    assert asset.status == "issued" and asset.path == img.path
     assert verify_file(img.path).state == "trusted"
     assert not any(staging_dir().iterdir())
+
+
+def test_output_is_recorded_staged_in_staging_until_its_checks_release_it(out, monkeypatch):
+    from generate import checks
+    from generate.runlog import staging_dir
+    from policies.workspace import connect
+
+    seen = []
+    real_search = checks.ProtectedCheck.search
+
+    def search_and_look(self, image):
+        seen.extend(connect().execute("SELECT status, path FROM assets").fetchall())
+        return real_search(self, image)
+
+    monkeypatch.setattr(checks.ProtectedCheck, "search", search_and_look)
+    (img,) = generate("x", out_dir=out, size="128x128").sealed
+    ((status, path),) = seen
+    assert status == "staged" and Path(path).parent.parent == staging_dir()
+    assert Ledger().get(img.asset_id).status == "issued"
+
+
+def only_files(folder: Path) -> list[Path]:
+    return sorted(p for p in folder.rglob("*") if p.is_file())
+
+
+def sha256_of(path) -> str:
+    return hashlib.sha256(Path(path).read_bytes()).hexdigest()
+
+
+@pytest.mark.parametrize("overlap", [False, True])
+def test_interrupt_during_the_checks_quarantines_the_output_and_records_it_withheld(
+        out, monkeypatch, overlap):
+    from generate import checks
+    from generate.backends.builtin import BuiltinBackend
+    from generate.request import GenerationRequest
+    from generate.runlog import staging_dir
+    from generate.seal import SealOptions, seal_all
+
+    def search_interrupted(self, image):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(checks.ProtectedCheck, "search", search_interrupted)
+    request = GenerationRequest("x", seed=0, count=2, width=128, height=128)
+    with pytest.raises(KeyboardInterrupt):
+        seal_all(BuiltinBackend(), request, SealOptions(out_dir=out), overlap=overlap)
+    assert only_files(out) == [] and only_files(staging_dir()) == []
+    rows = generations()
+    assert rows and {r["status"] for r in rows} == {"withheld"}
+    for row in rows:
+        asset = Ledger().get(row["asset_id"])
+        assert asset.status == "withheld" and "interrupted" in asset.status_reason
+        assert Path(asset.path).parent == quarantine_dir() and asset.path == row["path"]
+        assert sha256_of(asset.path) == asset.sha256
+    assert len(only_files(quarantine_dir())) == len(rows)
+
+
+@pytest.fixture
+def out_on_another_file_system(out, monkeypatch):
+    """``out`` behaves as a separate file system: a link or rename between it and
+    anywhere else fails with EXDEV, as the kernel does."""
+    import errno
+    import os
+
+    real_link, real_rename = os.link, os.rename
+
+    def crosses(src, dst) -> bool:
+        return (out in Path(src).parents) != (out in Path(dst).parents)
+
+    def link(src, dst, *a, **kw):
+        if crosses(src, dst):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_link(src, dst, *a, **kw)
+
+    def rename(src, dst, *a, **kw):
+        if crosses(src, dst):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+        return real_rename(src, dst, *a, **kw)
+
+    monkeypatch.setattr(os, "link", link)
+    monkeypatch.setattr(os, "rename", rename)
+    return out
+
+
+def test_release_to_another_file_system_copies_the_whole_file_and_ends_issued(
+        out_on_another_file_system):
+    from generate.runlog import staging_dir
+
+    out = out_on_another_file_system
+    (img,) = generate("x", out_dir=out, size="128x128").sealed
+    assert only_files(out) == [Path(img.path)] and only_files(staging_dir()) == []
+    asset = Ledger().get(img.asset_id)
+    assert asset.status == "issued" and asset.path == img.path
+    assert sha256_of(img.path) == asset.sha256 == img.sha256
+    assert verify_file(img.path).state == "trusted"
+
+
+def test_copy_failing_midway_leaves_no_partial_file_and_withholds_the_output(
+        out_on_another_file_system, monkeypatch):
+    import errno
+    import shutil
+
+    from generate.runlog import staging_dir
+
+    out = out_on_another_file_system
+    real_copy = shutil.copyfileobj
+
+    def disk_fills_halfway(fsrc, fdst, length=0):
+        if staging_dir() not in Path(fsrc.name).parents:
+            return real_copy(fsrc, fdst, length)
+        data = fsrc.read()
+        fdst.write(data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(shutil, "copyfileobj", disk_fills_halfway)
+    run = generate("x", out_dir=out, size="128x128")
+    assert run.sealed == ()
+    (failure,) = run.failed
+    assert failure.stage == "policy" and "No space left on device" in failure.error
+    assert only_files(out) == [] and only_files(staging_dir()) == []
+    assert Path(failure.quarantined_path).parent == quarantine_dir()
+    asset = Ledger().get(failure.asset_id)
+    assert asset.status == "withheld" and asset.path == failure.quarantined_path
+    assert sha256_of(asset.path) == asset.sha256  # the quarantined copy is whole
+    (row,) = generations(run_id=run.run_id)
+    assert row["status"] == "withheld" and row["path"] == failure.quarantined_path
+
+
+@pytest.mark.parametrize("cross_device", [False, True])
+def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monkeypatch,
+                                                                  cross_device):
+    import errno
+    import os
+
+    from generate.seal import _move
+
+    src, dest = tmp_path / "staged.png", tmp_path / "out" / "final.png"
+    dest.parent.mkdir()
+    src.write_bytes(b"sealed output")
+    dest.write_bytes(b"someone else's file")
+    if cross_device:
+        def no_links(*a, **kw):
+            raise OSError(errno.EXDEV, "Invalid cross-device link")
+
+        monkeypatch.setattr(os, "link", no_links)
+        monkeypatch.setattr(os, "rename", no_links)
+    with pytest.raises(FileExistsError):
+        _move(src, dest)
+    assert dest.read_bytes() == b"someone else's file"
+    assert src.read_bytes() == b"sealed output"
+    assert only_files(dest.parent) == [dest]
 
 
 def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(out, tmp_path,
