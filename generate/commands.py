@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import click
@@ -89,6 +90,7 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
     if n > 1:
         bar = click.progressbar(length=n, label="generating", file=click.get_text_stream("stderr"))
         bar.__enter__()
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         run = run_generate(
             prompt, backend=backend, n=n, out_dir=out_dir, seed=seed, size=size, steps=steps,
@@ -102,11 +104,24 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
             click.echo(dumps(e.to_json()))
         raise
     finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         if bar is not None:
             bar.__exit__(None, None, None)
     emit(run.to_json(), as_json, _human)
     if run.failed:
         raise click.exceptions.Exit(1)
+
+
+def _stop(signum, frame):
+    """SIGTERM or Ctrl-C: finish the images being sealed, start no more, exit 130.
+
+    A second signal stops at once (outputs caught mid-way are quarantined, not released)."""
+    from generate.seal import _STOP, request_stop
+
+    if _STOP.is_set():
+        raise KeyboardInterrupt
+    request_stop()
 
 
 def _human(data: dict) -> str:

@@ -31,6 +31,7 @@ import os
 import re
 import shutil
 import tempfile
+import threading
 from collections import deque
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -175,6 +176,18 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
 # --------------------------------------------------------------------------- a whole run
 
 
+_STOP = threading.Event()
+
+
+def request_stop() -> None:
+    """Ask running ``seal_all`` calls to stop after the images already being sealed.
+
+    Safe to call from a signal handler: nothing is raised mid-seal (an exception raised
+    inside the C2PA library's callbacks would be swallowed there); the loop stops at the
+    next image and raises KeyboardInterrupt once what was handed over is finished."""
+    _STOP.set()
+
+
 def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
              on_result: Callable[[SealedImage | GenerationFailure], None] | None = None,
              batch_size: int | None = None, overlap: bool | None = None) -> GenerationRun:
@@ -238,9 +251,14 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
     with _ingredient_file(request, options) as ingredient:
         try:
             for i, seed, image in _rendered(backend, request, batch_size):
+                if _STOP.is_set():
+                    break
                 pending.append(submit(finisher.finish, i, seed, image, ingredient))
                 drain(MAX_PENDING)
             drain(0)
+            if _STOP.is_set():
+                _STOP.clear()
+                raise KeyboardInterrupt
         finally:  # images already handed over are sealed (or failed) before we return
             if executor is not None:
                 executor.submit(finisher.close)

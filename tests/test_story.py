@@ -149,3 +149,30 @@ def test_processes_creating_the_first_identity_at_once_agree_on_one(workspace):
     assert (d / "ca.pem").read_bytes() in chains[0]  # the CA on disk is the chain's CA
     retired = d / "retired"
     assert not retired.exists() or not any(retired.iterdir())  # no CA was replaced
+
+
+def test_a_terminated_generate_run_leaves_nothing_staged_or_unchecked(tmp_path, workspace):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from provenance.ledger import Ledger
+
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provenance.cli", "generate", "rain", "-n", "40", "--size",
+         "256x256", "-o", str(out)],
+        env={**os.environ, "PROVKIT_HOME": str(workspace)},
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.exists() and any(out.glob("*.png"))):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=60)
+    assert proc.returncode == 130
+    statuses = {a.status for a in Ledger().list()}
+    assert statuses <= {"issued", "withheld"}, statuses  # never left "staged"
+    released = {a.path for a in Ledger().list() if a.status == "issued"}
+    assert {str(p) for p in out.glob("*.png")} == released
