@@ -65,7 +65,7 @@ def main(argv=None) -> int:
               "this benchmark never downloads one", file=sys.stderr)
         return 2
 
-    from policies.errors import ProvkitError
+    from provenance.core.errors import ProvkitError
 
     with tempfile.TemporaryDirectory(prefix="provkit-gpu-bench-") as tmp:
         os.environ["PROVKIT_HOME"] = str(Path(tmp) / "home")

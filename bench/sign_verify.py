@@ -123,7 +123,7 @@ def run_all(tmp: Path, args) -> None:
     os.environ["PROVKIT_HOME"] = str(tmp / "home")
     from provenance import keys
     from provenance.manifest import ManifestSpec
-    from provenance.verify import trust_pem
+    from provenance.trust import trust_pem
 
     keys.init("Bench Org")
     identity = keys.load()

@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 PROBE_FORMAT = "provkit-probe"
 PROBE_VERSION = 1
@@ -165,7 +165,7 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
     from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
 
     from detect.clip import load_model
-    from provenance.imageio import load_rgb
+    from provenance.core.imageio import load_rgb
 
     if clip is None:
         if not clip_spec:

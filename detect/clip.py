@@ -27,9 +27,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from policies.errors import BadInput, ConfigError
-from provenance.imageio import open_image, to_rgb
-from provenance.offline import force_offline
+from provenance.core.errors import BadInput, ConfigError
+from provenance.core.imageio import open_image, to_rgb
+from provenance.core.offline import force_offline
 
 #: A small ViT for tests: 64 px input, 8 px patches, 2 layers, 64-d embeddings.
 TINY_ARCH = "provkit-tiny-vit"
@@ -122,7 +122,7 @@ class ClipModel:
         if self.weights == "random":
             return f"{self.arch}:random"
         if self._digest is None:  # cached across processes: a scan's workers hash nothing
-            from provenance.weights import weights_sha256
+            from provenance.core.weights import weights_sha256
 
             self._digest = weights_sha256(self.weights)
         return f"{self.arch}:sha256:{self._digest[:16]}"

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import click
 
-from policies.errors import ProvkitError
-from policies.options import emit, json_option, read_db_option
+from provenance.core.errors import ProvkitError
+from provenance.core.options import emit, json_option, read_db_option
 
 VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 #: `provkit detect` shows a progress bar on stderr from this many files on

@@ -22,7 +22,7 @@ from detect.metadata import (
     Metadata,
     read_metadata,
 )
-from policies.errors import describe
+from provenance.core.errors import describe
 
 STRENGTHS = ("none", "weak", "moderate", "strong", "decisive")
 NOT_CHECKED = "not checked"
@@ -72,7 +72,7 @@ def c2pa_evidence(path, *, trust_anchors=None, db=None,
         from provenance.verify import verify_file
     except ImportError as e:
         return not_checked("c2pa", f"the C2PA verifier is unavailable ({e})"), None
-    from policies.errors import BadInput
+    from provenance.core.errors import BadInput
 
     try:
         report = verify_file(path, trust_anchors=trust_anchors, db=db, image=image)

@@ -43,8 +43,8 @@ from detect.index_search import (  # noqa: F401
     rank,
     resolve_limits,
 )
-from policies.errors import BadInput, ConfigError, ProvkitError
-from policies.workspace import connect, migrate
+from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.workspace import connect, migrate
 from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_image
 
 # -- values -----------------------------------------------------------------------------

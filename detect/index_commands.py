@@ -11,8 +11,8 @@ from pathlib import Path
 
 import click
 
-from policies.errors import BadInput, ConfigError, ProvkitError
-from policies.options import db_option, emit, json_option
+from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.options import db_option, emit, json_option
 
 
 def _index(db_path):

@@ -17,7 +17,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from policies.errors import BadInput, ProvkitError
+from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.imageio import image_paths
 from provenance.fingerprint import (
     Fingerprint,
     file_sha256,
@@ -25,7 +26,6 @@ from provenance.fingerprint import (
     load_for_fingerprint,
     working_copy,
 )
-from provenance.imageio import image_paths
 
 #: Crops fingerprinted at index time: (kept fraction of each side, x anchor, y anchor).
 #: A cropped copy of a reference image is close to one of these.
@@ -41,7 +41,7 @@ VARIANT = np.dtype([("phash", ">u8"), ("dhash", ">u8"), ("pdq", "V32"), ("qualit
 
 
 def read_sources(source: str | os.PathLike) -> tuple[list[Path], dict[str, dict]]:
-    """Paths as :func:`provenance.imageio.image_paths`, plus per-item metadata from a ``.jsonl`` list.
+    """Paths as :func:`provenance.core.imageio.image_paths`, plus per-item metadata from a ``.jsonl`` list.
 
     Each line of a ``.jsonl`` list is an object with ``path`` and any other fields
     (``source_url``, ``licence``, ``opt_out``...), which become that item's metadata.

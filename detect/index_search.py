@@ -14,7 +14,7 @@ import numpy as np
 
 from detect.hamming import HammingCodes
 from detect.index_inputs import VARIANT
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 from provenance.fingerprint import (
     DHASH_MATCH,
     PDQ_MATCH,

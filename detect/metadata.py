@@ -25,7 +25,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provenance.imageio import sniff
+from provenance.core.imageio import sniff
 
 IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 

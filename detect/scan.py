@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policies.errors import BadInput, ConfigError, ProvkitError
-from provenance.imageio import image_paths
+from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.imageio import image_paths
 
 CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
                "watermark", "third_party_watermark", "classifier", "duplicates", "error")
@@ -122,7 +122,7 @@ class _DbSink:
     """A ``scan_results`` table keyed by path; each row committed as it arrives."""
 
     def __init__(self, path: Path, resume: bool):
-        from policies.workspace import connect
+        from provenance.core.workspace import connect
 
         self.db = connect(path)
         self.db.conn.execute(

@@ -34,9 +34,9 @@ from detect.evidence import (
     not_checked,
     watermark_evidence,
 )
-from policies.errors import BadInput, ProvkitError, describe
+from provenance.core.errors import BadInput, ProvkitError, describe
+from provenance.core.imageio import load_rgb, sniff
 from provenance.fingerprint import file_sha256, fingerprint_image
-from provenance.imageio import load_rgb, sniff
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
@@ -121,7 +121,7 @@ class Detector:
 
     def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
                  threshold: float = DEFAULT_THRESHOLD, search_index: bool = True):
-        from policies.workspace import connect
+        from provenance.core.workspace import connect
 
         self.db = connect(db) if db is None or isinstance(db, (str, Path)) else db
         self.trust_anchors = trust_anchors
@@ -271,7 +271,7 @@ def check_index_sets(wanted, existing) -> None:
     missing = [s for s in wanted or [] if s not in existing]
     if not missing:
         return
-    from policies.errors import ConfigError
+    from provenance.core.errors import ConfigError
 
     have = f"sets: {', '.join(sorted(existing))}" if existing else \
         "this workspace has no reference sets; add one with `provkit index add`"
@@ -295,7 +295,7 @@ def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored
         check_spec(spec)
     if index_sets:
         from detect.index import ReferenceIndex
-        from policies.workspace import connect
+        from provenance.core.workspace import connect
 
         handle = connect(db) if db is None or isinstance(db, (str, Path)) else db
         try:

@@ -16,7 +16,7 @@ from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from generate.results import SealedImage
-from policies.errors import ConfigError
+from provenance.core.errors import ConfigError
 
 TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
                  "cawg.data_mining")

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from policies.errors import BadInput
-from policies.options import db_option, dumps, emit, json_option
+from provenance.core.errors import BadInput
+from provenance.core.options import db_option, dumps, emit, json_option
 
 LATENT_BACKENDS = ("gan", "vae")
 

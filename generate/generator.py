@@ -16,7 +16,7 @@ from PIL import Image
 from generate.backends.base import get_backend
 from generate.request import GenerationRequest, parse_size, random_seed
 from generate.seal import GenerationRun, SealedImage, SealOptions, seal_all
-from policies.errors import BadInput, ProvkitError
+from provenance.core.errors import BadInput, ProvkitError
 
 
 class GenerationFailed(ProvkitError):
@@ -74,7 +74,7 @@ class Generator:
             if isinstance(init_image, Image.Image):
                 init = init_image.convert("RGB")
             else:
-                from provenance.imageio import load_rgb
+                from provenance.core.imageio import load_rgb
 
                 init_path = Path(init_image)
                 init = load_rgb(init_path)

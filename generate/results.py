@@ -8,7 +8,7 @@ from pathlib import Path
 from PIL import Image
 
 from generate.request import BackendInfo
-from policies.errors import Refused
+from provenance.core.errors import Refused
 
 
 class RequestRefused(Refused):
@@ -57,7 +57,7 @@ class SealedImage:
 
     def open(self) -> Image.Image:
         """The sealed image as PIL (through provkit's one image loader)."""
-        from provenance.imageio import open_image
+        from provenance.core.imageio import open_image
 
         return open_image(self.path)
 

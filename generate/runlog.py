@@ -12,7 +12,7 @@ import datetime as dt
 import os
 from pathlib import Path
 
-from policies import workspace
+from provenance.core import workspace
 
 
 def _now() -> str:

@@ -44,9 +44,9 @@ from PIL import Image
 from generate import checks, runlog
 from generate.request import BackendInfo, GenerationRequest, check_sealable
 from generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage
-from policies import workspace
-from policies.errors import BadInput, ConfigError, ProvkitError, Refused, describe
-from provenance.files import atomic_file
+from provenance.core import workspace
+from provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused, describe
+from provenance.core.files import atomic_file
 from provenance.ledger import Ledger
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
@@ -449,7 +449,7 @@ def _move(src: Path, dest: Path) -> None:
     On one file system: a hard link, then the old name goes (a rename, after checking
     that ``dest`` is free, where the file system has no hard links). Across file
     systems (EXDEV): a copy into a temp file beside ``dest`` that takes its name only
-    once complete (:func:`provenance.files.atomic_file`), and ``src`` goes only after
+    once complete (:func:`provenance.core.files.atomic_file`), and ``src`` goes only after
     that. Whatever fails or interrupts it, the file is whole at one of the two names
     and ``dest`` never holds part of it."""
     try:

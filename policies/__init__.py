@@ -3,7 +3,7 @@
 The lowest package: it imports no other provkit package, and it also holds the
 toolkit's shared foundations (``errors``, ``workspace``, ``options``).
 
-Public verbs (imported on first use, so ``policies.errors`` stays light)::
+Public verbs (imported on first use, so ``provenance.core.errors`` stays light)::
 
     pack = load_pack("newsroom")                 # or "platform", "studio", a YAML path
     decision = decide(pack, "publish", context, db=None, actor=None, subject=None)

@@ -26,8 +26,8 @@ from pathlib import Path
 
 import sqlite_utils
 
-from policies.errors import BadInput
-from policies.workspace import connect, default_db_path, migrate
+from provenance.core.errors import BadInput
+from provenance.core.workspace import connect, default_db_path, migrate
 
 GENESIS = "0" * 64
 #: Key of the header line a partial export (``--since``) starts with.

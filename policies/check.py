@@ -17,9 +17,9 @@ from pathlib import Path
 import yaml
 
 from policies.engine import Decision, decide, evaluate
-from policies.errors import BadInput, ConfigError, ProvkitError
 from policies.pack import POINTS, Pack, load_pack
-from policies.plugins import load_object
+from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.plugins import load_object
 
 DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
 

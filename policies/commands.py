@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from policies.options import db_option, emit, json_option
 from policies.pack import POINTS
+from provenance.core.options import db_option, emit, json_option
 
 _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
 

@@ -18,9 +18,9 @@ from itertools import compress
 
 import cel
 
-from policies.errors import BadInput, Refused
 from policies.expressions import CONTEXT_ROOTS, flatten_paths
 from policies.pack import POINTS, PRECEDENCE, Pack, load_pack
+from provenance.core.errors import BadInput, Refused
 
 _RANK = {outcome: i for i, outcome in enumerate(PRECEDENCE)}
 

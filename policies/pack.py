@@ -16,7 +16,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.errors import ConfigError
 from policies.expressions import (
     cel_literal,
     compile_expression,
@@ -27,6 +26,7 @@ from policies.expressions import (
 )
 from policies.terms import TermList
 from policies.yamllines import LineDict, parse
+from provenance.core.errors import ConfigError
 
 PACKS_DIR = Path(__file__).parent / "packs"
 POINTS = ("generate.request", "generate.output", "verify", "publish", "ingest", "train")

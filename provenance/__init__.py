@@ -12,8 +12,8 @@ _LAZY = {
     "ManifestSpec": "provenance.manifest",
     "verify_file": "provenance.verify",
     "VerifyReport": "provenance.verify",
-    "recover": "provenance.recovery",
-    "SoftBindingResolver": "provenance.recovery",
+    "recover": "provenance.recover",
+    "SoftBindingResolver": "provenance.resolver",
     "Ledger": "provenance.ledger",
 }
 

@@ -14,7 +14,7 @@ import sys
 
 import click
 
-from policies.errors import ProvkitError
+from provenance.core.errors import ProvkitError
 
 #: command name -> "module:attribute"; modules are imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str]] = {

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import click
 
-from policies.errors import BadInput
-from policies.options import db_option, emit, json_option
+from provenance.core.errors import BadInput
+from provenance.core.options import db_option, emit, json_option
 
 _file = click.Path(path_type=Path, dir_okay=False)
 
@@ -223,7 +223,7 @@ def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_pa
 @json_option
 def recover(source, out, trust_anchors, force, db_path, as_json):
     """Re-attach a recovered manifest to a stripped image."""
-    from provenance.recovery import recover as recover_
+    from provenance.recover import recover as recover_
 
     result = recover_(source, out, db=db_path, trust_anchors=trust_anchors, force=force)
     emit(result, as_json, lambda d: (

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from provenance.imageio import open_image, to_rgb
+from provenance.core.imageio import open_image, to_rgb
 
 #: Long side, in pixels, of the working copy every hash is computed from.
 WORK_SIZE = 256

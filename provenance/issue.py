@@ -22,9 +22,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from policies.errors import BadInput, ConfigError
-from provenance import imageio
-from provenance.files import atomic_file
+from provenance.core import imageio
+from provenance.core.errors import BadInput, ConfigError
+from provenance.core.files import atomic_file
 from provenance.manifest import (
     ManifestSpec,
     manifest_definition,

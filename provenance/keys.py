@@ -25,9 +25,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policies import workspace
-from policies.errors import BadInput, ConfigError
-from provenance.files import atomic_write
+from provenance.core import workspace
+from provenance.core.errors import BadInput, ConfigError
+from provenance.core.files import atomic_write
 
 #: Extended key usages C2PA validators accept for claim signing certificates.
 C2PA_EKUS = {

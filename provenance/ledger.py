@@ -1,7 +1,7 @@
 """The ledger: every asset this workspace issued, keyed by its asset id.
 
 One SQLite table, ``assets``, written through sqlite-utils (WAL, busy timeout via
-:func:`policies.workspace.connect`). Each row keeps what recovery needs: the
+:func:`provenance.core.workspace.connect`). Each row keeps what recovery needs: the
 SHA-256 of the issued bytes, the manifest label and JSON, the manifest store bytes
 exactly as signed, and the perceptual fingerprints (pHash, dHash, PDQ) of the
 issued pixels. Browse it with any SQLite tool.
@@ -18,8 +18,8 @@ from pathlib import Path
 
 import numpy as np
 
-from policies import workspace
-from policies.errors import BadInput
+from provenance.core import workspace
+from provenance.core.errors import BadInput
 from provenance.fingerprint import PDQ_MATCH, PDQ_MIN_QUALITY, PHASH_MATCH
 
 #: A stripped, re-encoded copy matches its original within these distances (both must hold).

@@ -16,7 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
@@ -206,7 +206,7 @@ def sign_stream(definition: dict, identity, mime: str, source, dest, *,
     actions can refer to them."""
     import c2pa
 
-    from provenance import imageio
+    from provenance.core import imageio
 
     builder = c2pa.Builder(json.dumps(definition), ctx) if ctx else c2pa.Builder(
         json.dumps(definition))

@@ -13,8 +13,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from policies import AuditLog, decide, decide_many, evaluate, load_pack, verify_export
-from policies.workspace import connect
 from provenance.cli import root
+from provenance.core.workspace import connect
 
 CONTEXTS = [
     {"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}", "c2pa": {"state": s}}}

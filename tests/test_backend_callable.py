@@ -8,7 +8,7 @@ from PIL import Image
 
 from generate.backends import get_backend
 from generate.request import GenerationRequest
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 
 def gradient_model(request):

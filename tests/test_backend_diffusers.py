@@ -11,7 +11,7 @@ from PIL import Image
 
 from generate.backends import get_backend
 from generate.request import GenerationRequest
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ from fixtures_generate import TinyDCGAN, TinyVAEDecoder, save_random_weights
 
 from generate.backends import get_backend
 from generate.request import GenerationRequest
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 
 @pytest.fixture(scope="module")

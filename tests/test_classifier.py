@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from detect.classifier import Probe, train_probe
 from detect.clip import TINY_ARCH, load_model
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 from tests.fixtures_detect import generator_like, real_crops, save_all
 
 TINY = f"{TINY_ARCH}:random"

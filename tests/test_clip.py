@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from detect.clip import TINY_ARCH, load_model, parse_spec
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 TINY = f"{TINY_ARCH}:random"
 
@@ -169,7 +169,7 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
 def test_loading_overrides_a_user_setting_that_allows_downloads(monkeypatch):
     from huggingface_hub import constants
 
-    from provenance.offline import is_offline
+    from provenance.core.offline import is_offline
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as if imported with downloads on
@@ -194,8 +194,8 @@ def test_checkpoint_hash_is_cached_across_processes_and_redone_when_the_file_cha
 
     import torch
 
+    from provenance.core.weights import cache_path
     from provenance.fingerprint import file_sha256
-    from provenance.weights import cache_path
 
     weights = tmp_path / "tiny-cached.pt"
     torch.save(tiny.model.state_dict(), weights)

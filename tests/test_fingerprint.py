@@ -12,7 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 from provenance.fingerprint import (
     PDQ_MATCH,
     PHASH_MATCH,

@@ -118,7 +118,7 @@ def test_size_below_the_watermark_minimum_exits_2_before_the_backend_runs(tmp_pa
 def test_a_backend_whose_own_size_is_too_small_is_refused_before_rendering(tmp_path):
     from generate import Generator
     from generate.backends.callable import CallableBackend
-    from policies.errors import BadInput
+    from provenance.core.errors import BadInput
 
     rendered.clear()
     backend = CallableBackend(recording_model, name="small", version="1")

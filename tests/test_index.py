@@ -10,9 +10,9 @@ from click.testing import CliRunner
 from PIL import Image
 
 from detect.index import CROPS, ReferenceIndex, read_sources
-from policies.errors import BadInput
 from provenance.cli import root
-from provenance.imageio import image_paths
+from provenance.core.errors import BadInput
+from provenance.core.imageio import image_paths
 
 
 @pytest.fixture
@@ -199,7 +199,7 @@ def test_a_set_keeps_embeddings_of_one_clip_model_only(folder, tmp_path):
     import torch
 
     from detect.clip import load_model
-    from policies.errors import ConfigError
+    from provenance.core.errors import ConfigError
 
     tiny = load_model("provkit-tiny-vit:random")
     weights = tmp_path / "tiny.pt"

@@ -8,9 +8,9 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from policies.errors import BadInput, ConfigError
 from provenance import keys
 from provenance.cli import root
+from provenance.core.errors import BadInput, ConfigError
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import sdk_state

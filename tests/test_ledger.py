@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from policies.errors import BadInput
 from provenance.cli import root
+from provenance.core.errors import BadInput
 from provenance.fingerprint import fingerprint_image
 from provenance.ledger import Ledger
 from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401

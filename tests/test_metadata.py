@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from detect.metadata import GENERATOR_SOFTWARE, match_generator, read_metadata
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 

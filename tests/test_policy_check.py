@@ -9,8 +9,8 @@ from click.testing import CliRunner
 from PIL import Image
 
 from policies import AuditLog, check, read_contexts, resolve_evidence
-from policies.errors import ConfigError
 from provenance.cli import root
+from provenance.core.errors import ConfigError
 
 
 @pytest.fixture

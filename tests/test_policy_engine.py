@@ -9,7 +9,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from policies import Decision, decide, evaluate, load_pack
-from policies.errors import BadInput, Refused
+from provenance.core.errors import BadInput, Refused
 
 ORDER = ["deny", "review", "label", "allow"]
 
@@ -118,7 +118,7 @@ def test_a_pack_may_fail_closed_to_review_instead(tmp_path):
 
 
 def test_fail_closed_may_not_be_allow(tmp_path):
-    from policies.errors import ConfigError
+    from provenance.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="fail_closed must be deny or review"):
         write_pack(tmp_path, """

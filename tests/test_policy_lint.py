@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from policies import lint_pack, load_pack
-from policies.errors import ConfigError
 from provenance.cli import root
+from provenance.core.errors import ConfigError
 
 GOOD_HEAD = """\
 pack: t

@@ -11,7 +11,7 @@ from PIL import Image
 from provenance.cli import root
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
-from provenance.recovery import SoftBindingResolver, revalidate
+from provenance.resolver import SoftBindingResolver, revalidate
 from provenance.verify import verify_file
 from tests.fixtures_provenance import (  # noqa: F401
     needs_watermark,
@@ -61,7 +61,8 @@ class _Calls:
 
 def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_jpeg,
                                                               monkeypatch):
-    from provenance import imageio, watermark
+    from provenance import watermark
+    from provenance.core import imageio
 
     signed, issued = signed_jpeg  # no watermark: decoded (finds none), then fingerprints
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
@@ -75,7 +76,8 @@ def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_j
 
 
 def test_verify_uses_pixels_the_caller_already_decoded(tmp_path, signed_jpeg, monkeypatch):
-    from provenance import imageio, watermark
+    from provenance import watermark
+    from provenance.core import imageio
 
     copy = strip_and_degrade(signed_jpeg[0], tmp_path / "shared.jpg")
     expected = verify_file(copy).to_json()
@@ -232,7 +234,7 @@ def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp
                                                                              signed_jpeg):
     import pytest
 
-    from policies.errors import BadInput
+    from provenance.core.errors import BadInput
 
     signed, issued = signed_jpeg
     bmp = tmp_path / "copy.bmp"
@@ -246,22 +248,22 @@ def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp
 
 
 def test_recovery_and_verification_share_one_reading_of_validation_codes():
-    from provenance import recovery, verify
+    from provenance import resolver, status
 
-    assert recovery.HARD_BINDING_CODES is verify.HARD_BINDING_CODES
+    assert resolver.HARD_BINDING_CODES is status.HARD_BINDING_CODES
     untrusted_twice = ["signingCredential.untrusted", "signingCredential.untrusted"]
-    assert verify.state_from_codes(untrusted_twice) == "valid"  # e.g. signer and ingredient
-    assert verify.state_from_codes([], ["signingCredential.trusted"]) == "trusted"
-    assert verify.state_from_codes(["assertion.dataHash.mismatch"]) == "invalid"
+    assert status.state_from_codes(untrusted_twice) == "valid"  # e.g. signer and ingredient
+    assert status.state_from_codes([], ["signingCredential.trusted"]) == "trusted"
+    assert status.state_from_codes(["assertion.dataHash.mismatch"]) == "invalid"
 
 
 def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_path,
                                                                          signed_jpeg):
     import pytest
 
-    from policies.errors import BadInput
     from provenance import keys
-    from provenance.recovery import recover
+    from provenance.core.errors import BadInput
+    from provenance.recover import recover
 
     signed, _ = signed_jpeg
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")

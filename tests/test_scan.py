@@ -14,7 +14,7 @@ import pytest
 from PIL import Image, PngImagePlugin
 
 from detect.scan import image_paths, scan
-from policies.errors import ConfigError
+from provenance.core.errors import ConfigError
 
 
 def make_folder(root, photos, n=12, broken=1):

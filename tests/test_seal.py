@@ -12,7 +12,7 @@ from PIL import Image
 from generate import Generator, generate
 from generate.generator import GenerationFailed
 from generate.runlog import generations, quarantine_dir
-from policies.errors import ConfigError, Refused
+from provenance.core.errors import ConfigError, Refused
 from provenance.ledger import Ledger
 from provenance.verify import verify_file
 
@@ -247,7 +247,7 @@ def test_output_whose_policy_decision_raises_is_quarantined_and_recorded_withhel
 
 def test_failed_protected_set_check_holds_the_output_for_review(out, monkeypatch):
     from generate import checks
-    from policies.errors import BadInput
+    from provenance.core.errors import BadInput
 
     def search_fails(self, image):
         raise BadInput("the reference index is unreadable")
@@ -274,7 +274,7 @@ def test_released_output_is_in_the_output_folder_and_the_ledger_points_there(out
 def test_output_is_recorded_staged_in_staging_until_its_checks_release_it(out, monkeypatch):
     from generate import checks
     from generate.runlog import staging_dir
-    from policies.workspace import connect
+    from provenance.core.workspace import connect
 
     seen = []
     real_search = checks.ProtectedCheck.search
@@ -426,7 +426,7 @@ def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(ou
     from detect.index import ReferenceIndex
     from detect.verdict import detect_file
     from generate import checks
-    from policies.workspace import connect
+    from provenance.core.workspace import connect
 
     ref = tmp_path / "stock.png"
     Image.fromarray(photos[2]).save(ref)
@@ -457,7 +457,7 @@ def test_negative_prompt_is_recorded_only_as_its_sha256_unless_asked(out):
 
 
 def test_error_text_names_the_file_for_provkit_errors_and_the_type_for_others():
-    from policies.errors import BadInput, describe
+    from provenance.core.errors import BadInput, describe
 
     assert describe(BadInput("truncated", path="a.png")) == "a.png: truncated"
     assert describe(BadInput("truncated", path="a.png"), with_path=False) == "truncated"

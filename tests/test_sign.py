@@ -9,8 +9,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from policies.errors import BadInput
 from provenance.cli import root
+from provenance.core.errors import BadInput
 from provenance.issue import issue
 from provenance.keys import local_trust_anchors
 from provenance.ledger import Ledger

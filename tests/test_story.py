@@ -116,7 +116,7 @@ def test_a_different_checkpoint_with_the_same_size_and_mtime_gets_its_own_hash(t
     import hashlib
     import os
 
-    from provenance.weights import weights_sha256
+    from provenance.core.weights import weights_sha256
 
     ckpt = tmp_path / "model.safetensors"
     ckpt.write_bytes(b"A" * 1000)

@@ -10,7 +10,7 @@ from PIL import Image, PngImagePlugin
 
 from detect.evidence import Evidence, classify_c2pa
 from detect.verdict import combine, detect_file, policy_context_for_file
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import (  # noqa: F401  (fixture)
@@ -163,7 +163,7 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
     ref.mkdir()
     for i, p in enumerate(photos[:3]):
         Image.fromarray(p).save(ref / f"{i}.jpg", quality=95)
-    from policies.workspace import connect
+    from provenance.core.workspace import connect
 
     db = connect(tmp_path / "w.db")
     index_mod.ReferenceIndex(db).add("training", sorted(ref.iterdir()), protected=True,
@@ -253,10 +253,10 @@ def test_detect_many_reports_progress_per_file_in_input_order(tmp_path, photos):
 def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, photos,
                                                                      monkeypatch):
     import detect.verdict as verdict_mod
+    import provenance.core.imageio as imageio_mod
     import provenance.fingerprint as fp_mod
-    import provenance.imageio as imageio_mod
     from detect.index import ReferenceIndex
-    from policies.workspace import connect
+    from provenance.core.workspace import connect
 
     db = connect(tmp_path / "w.db")
     ref = tmp_path / "ref.jpg"

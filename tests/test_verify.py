@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from policies.errors import BadInput
 from provenance import keys
 from provenance.cli import root
+from provenance.core.errors import BadInput
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec, manifest_definition, sign_stream
 from provenance.verify import verify_file
@@ -335,7 +335,7 @@ def _sdk_state_or_error(path, anchors):
 @given(position=st.floats(min_value=0.0, max_value=0.999), mask=st.integers(1, 255))
 def test_any_single_byte_change_gets_the_state_the_sdk_gives(tmp_path, signed_jpeg, position,
                                                               mask):
-    from policies.errors import BadInput
+    from provenance.core.errors import BadInput
 
     signed, _ = signed_jpeg
     data = bytearray(signed.read_bytes())
@@ -386,7 +386,7 @@ def _walk(items):
 
 
 def test_shared_ingredients_are_expanded_once_not_once_per_reference():
-    from provenance.verify import report_from_store
+    from provenance.report import report_from_store
 
     report = report_from_store("x.jpg", _chain_store(10), state="valid", failures=[])
     nodes = list(_walk(report.ingredients))
@@ -399,7 +399,7 @@ def test_shared_ingredients_are_expanded_once_not_once_per_reference():
 
 
 def test_an_ingredient_cycle_ends_at_the_manifest_already_listed():
-    from provenance.verify import report_from_store
+    from provenance.report import report_from_store
 
     store = {"active_manifest": "a", "manifests": {
         "a": {"ingredients": [{"title": "b", "active_manifest": "b"}]},
@@ -412,7 +412,7 @@ def test_an_ingredient_cycle_ends_at_the_manifest_already_listed():
 
 
 def test_ingredient_listing_is_capped_and_says_how_many_were_left_out():
-    from provenance.verify import MAX_INGREDIENT_NODES, report_from_store
+    from provenance.report import MAX_INGREDIENT_NODES, report_from_store
 
     many = MAX_INGREDIENT_NODES + 40
     store = {"active_manifest": "a", "manifests": {"a": {"ingredients": [

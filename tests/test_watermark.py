@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from policies.errors import BadInput, ConfigError
 from provenance import watermark
+from provenance.core.errors import BadInput, ConfigError
 from provenance.watermark.provkit_scheme import Codec
 from tests.fixtures_watermark import ATTACKS, SINGLE, crop_centre, jpeg, psnr, rendered_image
 

@@ -20,9 +20,9 @@ from typing import Protocol, runtime_checkable
 from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
-from policies.errors import BadInput, ConfigError
-from policies.plugins import load_object
-from provenance.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
+from provenance.core.errors import BadInput, ConfigError
+from provenance.core.plugins import load_object
+from provenance.core.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
     WEIGHT_SUFFIXES,
     weights_sha256,
 )

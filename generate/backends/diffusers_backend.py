@@ -17,8 +17,8 @@ from pathlib import Path
 from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
-from policies.errors import BadInput, ConfigError, Refused
-from provenance.offline import force_offline
+from provenance.core.errors import BadInput, ConfigError, Refused
+from provenance.core.offline import force_offline
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
@@ -158,7 +158,7 @@ class DiffusersBackend:
     def weights_sha256(self) -> str:
         if self._weights is None:
             from generate.backends.base import state_dict_sha256
-            from provenance.weights import weights_sha256
+            from provenance.core.weights import weights_sha256
 
             if self.folder is not None:
                 self._weights = weights_sha256(self.folder)

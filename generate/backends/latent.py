@@ -16,7 +16,7 @@ from pathlib import Path
 from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 LATENT_ATTRS = ("latent_dim", "latent_size", "nz", "z_dim", "zdim")
 
@@ -95,8 +95,8 @@ class LatentBackend:
         import torch
 
         from generate.backends.base import resolve_device
-        from policies.plugins import load_object
-        from provenance.weights import weights_sha256
+        from provenance.core.plugins import load_object
+        from provenance.core.weights import weights_sha256
 
         weights = weights if weights is not None else model
         if not module:

@@ -11,7 +11,7 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from policies.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput, ConfigError
 
 #: Smallest short side (pixels) the provkit scheme embeds into.
 MIN_SIDE = 128
@@ -126,6 +126,6 @@ def luma(colour: Image.Image) -> Image.Image:
 
 def to_rgb8(image: Image.Image) -> np.ndarray:
     """Any image as an 8-bit RGB array (for backends that work on RGB only)."""
-    from provenance.imageio import to_rgb
+    from provenance.core.imageio import to_rgb
 
     return np.asarray(to_rgb(image))

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from policies.errors import BadInput, ProvkitError
-from policies.options import emit, json_option
+from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.options import emit, json_option
 
 
 def _scheme_option(default):

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from policies.errors import BadInput
-from provenance import imageio
-from provenance.files import atomic_file
+from provenance.core import imageio
+from provenance.core.errors import BadInput
+from provenance.core.files import atomic_file
 
 from . import DEFAULT_SCHEME, decode, embed, get_backend, third_party_marks
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 
 from .base import Decoded, check_payload, split_planes
 

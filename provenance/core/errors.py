@@ -4,9 +4,6 @@ Every error a user can cause carries a message meant for them and an exit code
 (2 for bad usage or unreadable input, 1 for a finding the user asked to fail on).
 The CLI prints ``str(error)`` as one line on stderr and exits with ``exit_code``;
 library code raises and never prints.
-
-It lives in ``policies`` because that is the lowest package: every other
-package may import it.
 """
 
 from __future__ import annotations

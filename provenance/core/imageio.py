@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 
 #: Largest image provkit will decode, in pixels (a 60k x 60k header bomb is refused).
 MAX_PIXELS = int(os.environ.get("PROVKIT_MAX_PIXELS", "200000000"))

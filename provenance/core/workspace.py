@@ -49,7 +49,7 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True
 
     db_path = Path(path) if path is not None else default_db_path()
     if path is not None and not create and str(path) != ":memory:" and not db_path.exists():
-        from policies.errors import BadInput
+        from provenance.core.errors import BadInput
 
         raise BadInput("no such database", path=db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ import json
 import os
 from pathlib import Path
 
-from policies.errors import BadInput
+from provenance.core.errors import BadInput
 
 #: Files that count as weights inside a model folder (others, e.g. configs, are ignored
 #: unless the folder holds none of these).
@@ -23,7 +23,7 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx", ".gg
 
 
 def cache_path() -> Path:
-    from policies.workspace import home
+    from provenance.core.workspace import home
 
     return home() / "cache" / "weights-sha256.json"
 

@@ -1,0 +1,90 @@
+"""``provkit recover``: re-attach recovered credentials to a stripped image as a new
+manifest whose parentOf ingredient is the recovered one."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from provenance import keys
+from provenance.core import imageio
+from provenance.core.errors import BadInput, Refused
+from provenance.core.files import atomic_file
+from provenance.issue import encode, resolve_output
+from provenance.manifest import ASSET_ASSERTION, provkit_agent, soft_binding_assertion
+from provenance.resolver import SoftBindingResolver, revalidate, watermark_module
+from provenance.trust import trust_pem
+from provenance.verify import read_c2pa
+
+
+def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
+            force: bool = False) -> dict:
+    """Re-attach recovered credentials: sign ``path`` into ``out_path`` with a new manifest
+    (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``).
+
+    An existing ``out_path`` is refused unless ``force``."""
+    import c2pa
+
+    src = Path(path)
+    out = Path(out_path)
+    src_mime = imageio.sniff(src)
+    out_mime = resolve_output(out, src_path=src, src_mime=src_mime, force=force)
+    current = read_c2pa(src, trust_anchors=trust_anchors)
+    if current.state != "absent" or current.remote_url:
+        raise BadInput(f"already carries a C2PA manifest (state {current.state}); nothing to "
+                       "recover", path=src)
+    image = imageio.open_image(src)
+    resolver = SoftBindingResolver(db)
+    matches = resolver.match_by_content(image)
+    if not matches:
+        raise Refused("no issued asset matches this image (no known watermark, no fingerprint "
+                      "within the match distance)", path=src)
+    match = matches[0]
+    store = resolver.get_manifest(match.manifest_id)
+    parsed, summary = revalidate(store, trust_pem=trust_pem(trust_anchors))
+    if summary["state"] == "invalid":
+        raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
+                      path=src)
+    payload = src.read_bytes() if out_mime == src_mime else encode(image, out_mime, path=out)
+    assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [
+        {"action": "c2pa.opened", "parameters": {"ingredientIds": ["recovered"]}},
+        {"action": "c2pa.repackaged", "softwareAgent": provkit_agent(),
+         "parameters": {"recovered_by": match.recovered_by()}},
+    ]}}, {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}]
+    wm = watermark_module()
+    if match.method == "watermark" and wm is not None:
+        assertions.append(soft_binding_assertion(wm.SOFT_BINDING_ALG, match.asset_id))
+    asset = resolver.ledger.get(match.asset_id)
+    # The recovered store becomes the parent ingredient's manifest, with the results of
+    # its standalone re-validation recorded beside it.
+    ingredient = {"title": Path(asset.path or f"{match.asset_id}").name, "relationship": "parentOf",
+                  "label": "recovered", "format": asset.mime or src_mime,
+                  "active_manifest": summary["label"],
+                  "validation_results": parsed.get("validation_results"),
+                  "manifest_data": {"format": "application/c2pa",
+                                    "identifier": "recovered.c2pa"}}
+    definition = {"claim_generator_info": [provkit_agent()], "title": out.name,
+                  "ingredients": [ingredient], "assertions": assertions}
+    identity = identity or keys.load_or_init()
+
+    def write(f):
+        builder = c2pa.Builder(definition)
+        try:
+            builder.add_resource("recovered.c2pa", io.BytesIO(store))
+            signer = identity.c2pa_signer()
+            try:
+                builder.sign(signer, out_mime, io.BytesIO(payload), f)
+            finally:
+                signer.close()
+        finally:
+            builder.close()
+
+    try:
+        with atomic_file(out, overwrite=force) as f:
+            write(f)
+    except FileExistsError:
+        raise BadInput("output already exists (use --force to replace it)", path=out) from None
+    except (c2pa.C2paError, OSError) as e:
+        raise BadInput(f"signing failed: {e}", path=out) from None
+    return {"path": str(out), "asset_id": match.asset_id, "recovered_by": match.recovered_by(),
+            "recovered_manifest": summary["label"], "signer": identity.signer_json()}
