@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.core.errors import BadInput, ConfigError
+from provenance.core.extras import require
 
 PROBE_FORMAT = "provkit-probe"
 PROBE_VERSION = 1
@@ -144,7 +145,7 @@ def augment_images(image: Image.Image, rng: np.random.Generator, copies: int = 2
 
 
 def _platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    from sklearn.linear_model import LogisticRegression
+    LogisticRegression = require("clip", "sklearn.linear_model", what="probe training").LogisticRegression
 
     lr = LogisticRegression(C=1e6, max_iter=1000)
     lr.fit(scores.reshape(-1, 1), labels)
@@ -160,9 +161,13 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
     ``clip`` may be a loaded :class:`~detect.clip.ClipModel`; otherwise ``clip_spec`` is
     loaded. Unreadable files are skipped and counted in ``trained["skipped"]``.
     """
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.metrics import accuracy_score, brier_score_loss, roc_auc_score
-    from sklearn.model_selection import StratifiedGroupKFold, cross_val_predict
+    LogisticRegression = require("clip", "sklearn.linear_model", what="probe training").LogisticRegression
+    metrics = require("clip", "sklearn.metrics", what="probe training")
+    accuracy_score, brier_score_loss, roc_auc_score = (
+        metrics.accuracy_score, metrics.brier_score_loss, metrics.roc_auc_score)
+    selection = require("clip", "sklearn.model_selection", what="probe training")
+    StratifiedGroupKFold, cross_val_predict = (
+        selection.StratifiedGroupKFold, selection.cross_val_predict)
 
     from detect.clip import load_model
     from provenance.core.imageio import load_rgb

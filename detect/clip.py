@@ -30,6 +30,7 @@ from PIL import Image
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.imageio import open_image, to_rgb
 from provenance.core.offline import force_offline
+from provenance.core.extras import require
 
 #: A small ViT for tests: 64 px input, 8 px patches, 2 layers, 64-d embeddings.
 TINY_ARCH = "provkit-tiny-vit"
@@ -52,7 +53,7 @@ _CHECKPOINT_NAMES = (
 
 def register_tiny_config() -> None:
     """Make ``provkit-tiny-vit`` known to open_clip's model config registry."""
-    import open_clip
+    open_clip = require("clip", "open_clip", what="CLIP")
 
     if TINY_ARCH in open_clip.list_models():
         return
@@ -86,7 +87,7 @@ def find_checkpoint(folder: Path) -> Path | None:
 
 
 def pick_device(device: str = "auto") -> str:
-    import torch
+    torch = require("clip", "torch", what="CLIP")
 
     if device == "auto":
         return "cuda" if torch.cuda.is_available() else "cpu"
@@ -171,7 +172,7 @@ class ClipModel:
 
     def embed_arrays(self, batch: np.ndarray) -> np.ndarray:
         """Embed a preprocessed NxHxWx3 uint8 batch -> Nxd float32, L2-normalised."""
-        import torch
+        torch = require("clip", "torch", what="CLIP")
 
         dtype = torch.float16 if self.device.startswith("cuda") else torch.float32
         with torch.inference_mode():
@@ -250,7 +251,7 @@ def check_spec(spec: str) -> tuple[str, Path | None]:
     ConfigError for a malformed spec, an architecture open_clip does not know, or
     weights that are not on disk. ``local-dir`` specs return ``"local-dir"``."""
     force_offline()
-    import open_clip
+    open_clip = require("clip", "open_clip", what="CLIP")
 
     arch, weights = parse_spec(spec)
     register_tiny_config()
@@ -283,8 +284,8 @@ def load_model(spec: str, device: str = "auto") -> ClipModel:
     key = (spec, device)
     if key in _CACHE:
         return _CACHE[key]
-    import open_clip
-    import torch
+    open_clip = require("clip", "open_clip", what="CLIP")
+    torch = require("clip", "torch", what="CLIP")
 
     arch, checkpoint = check_spec(spec)
     device = pick_device(device)

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.extras import require
 from provenance.core.imageio import image_paths
 
 CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
@@ -200,9 +201,7 @@ def _init_worker(options: dict, threads: int | None) -> None:
     global _DETECTOR, _INIT_ERROR
     try:
         if threads and (options.get("probe") or options.get("clip")):  # torch only if used
-            import torch
-
-            torch.set_num_threads(threads)
+            require("clip", "torch", what="CLIP detection").set_num_threads(threads)
         from detect.verdict import Detector
 
         _DETECTOR = Detector(**options)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from provenance import watermark
-from provenance.watermark.thirdparty import SDXL_BITS, dwtdct_bits
+from provenance.watermark.thirdparty import SDXL_BITS, bgr_to_u, dwtdct_bits
 
 imwatermark = pytest.importorskip("imwatermark")
 
@@ -55,3 +55,19 @@ def test_vectorised_reader_matches_invisible_watermark_decoder(photos):
         ours = dwtdct_bits(bgr, 48)
         assert np.array_equal(ours, np.asarray(decoder.decode(bgr, "dwtDct"), bool))
         assert (ours == bits.astype(bool)).mean() > 0.75
+
+
+def test_colour_conversion_gives_opencvs_u_plane_value_for_value(photos):
+    cv2 = pytest.importorskip("cv2")
+    rng = np.random.default_rng(5)
+    noise = rng.integers(0, 256, (301, 257, 3), dtype=np.uint8)
+    for bgr in (*[np.ascontiguousarray(p[:, :, ::-1]) for p in photos[:3]], noise):
+        assert np.array_equal(bgr_to_u(bgr), cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)[..., 1])
+        floats = (bgr.astype(np.float32) * np.float32(0.997) + np.float32(0.25))
+        ours, theirs = bgr_to_u(floats), cv2.cvtColor(floats, cv2.COLOR_BGR2YUV)[..., 1]
+        # float32: OpenCV's vectorised path (fused multiply-adds); the few pixels at each
+        # row's end that its scalar loop converts may differ in the last bit
+        assert np.abs(ours - theirs).max() <= 1e-4
+        assert (ours != theirs).mean() < 0.01
+        width = bgr.shape[1] // 8 * 8
+        assert np.array_equal(ours[:, :width], theirs[:, :width])

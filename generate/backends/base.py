@@ -21,6 +21,7 @@ from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from provenance.core.errors import BadInput, ConfigError
+from provenance.core.extras import require
 from provenance.core.plugins import load_object
 from provenance.core.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
     WEIGHT_SUFFIXES,
@@ -77,8 +78,8 @@ def get_backend(name: str | Backend = "builtin", /, **options) -> Backend:
 
 
 def resolve_device(device: str | None = "auto") -> str:
-    """``auto`` -> cuda, then mps, then cpu; an explicit device must exist."""
-    import torch
+    """``auto`` -> cuda, then mps, then cpu; an explicit device must exist (torch's view)."""
+    torch = require("torch", "torch", what="choosing a torch device")
 
     device = (device or "auto").lower()
     if device == "auto":
@@ -100,7 +101,7 @@ def resolve_device(device: str | None = "auto") -> str:
 
 def state_dict_sha256(module) -> str:
     """SHA-256 of a torch module's parameters and buffers (names, shapes, dtypes, bytes)."""
-    import torch
+    torch = require("torch", "torch")
 
     h = hashlib.sha256()
     for name, tensor in sorted(module.state_dict().items()):
@@ -114,7 +115,8 @@ def state_dict_sha256(module) -> str:
 def tensor_to_images(batch, value_range: tuple[float, float] = (-1.0, 1.0)) -> list[Image.Image]:
     """A ``(N, C, H, W)`` float tensor in ``value_range`` -> N RGB PIL images."""
     import numpy as np
-    import torch
+
+    torch = require("torch", "torch")
 
     if batch.ndim == 3:
         batch = batch.unsqueeze(0)

@@ -18,6 +18,7 @@ from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from provenance.core.errors import BadInput, ConfigError, Refused
+from provenance.core.extras import require
 from provenance.core.offline import force_offline
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
@@ -63,6 +64,8 @@ class DiffusersBackend:
             raise ConfigError("the diffusers backend needs --model PATH_OR_ID (a local pipeline)")
         if dtype not in DTYPES:
             raise BadInput(f"dtype must be one of {', '.join(DTYPES)}, not {dtype!r}")
+        require("diffusers", "torch", what="the diffusers backend")
+        require("diffusers", "diffusers", what="the diffusers backend")
         self.batch_size = max(1, int(batch_size))
         self._weights = None
         self._img2img = None
@@ -85,7 +88,7 @@ class DiffusersBackend:
     # -- loading ------------------------------------------------------------------
 
     def _dtype(self, device: str, dtype: str):
-        import torch
+        torch = require("diffusers", "torch", what="the diffusers backend")
 
         if dtype == "auto":
             return torch.float16 if device.startswith("cuda") else torch.float32
@@ -97,7 +100,7 @@ class DiffusersBackend:
         force_offline()
         self.device = resolve_device(device)
         torch_dtype = self._dtype(self.device, dtype)
-        import diffusers
+        diffusers = require("diffusers", "diffusers", what="the diffusers backend")
         from diffusers.utils import logging as dlog
 
         dlog.disable_progress_bar()
@@ -128,7 +131,7 @@ class DiffusersBackend:
         if _takes(self.pipe, "image"):
             return self.pipe
         if self._img2img is None:
-            import diffusers
+            diffusers = require("diffusers", "diffusers", what="the diffusers backend")
 
             try:
                 self._img2img = diffusers.AutoPipelineForImage2Image.from_pipe(self.pipe)
@@ -142,7 +145,7 @@ class DiffusersBackend:
     # -- the backend interface ----------------------------------------------------
 
     def describe(self) -> BackendInfo:
-        import diffusers
+        diffusers = require("diffusers", "diffusers", what="the diffusers backend")
 
         return BackendInfo(
             name="diffusers",
@@ -189,7 +192,7 @@ class DiffusersBackend:
         }
 
     def render(self, request: GenerationRequest) -> Iterator[Image.Image | Exception]:
-        import torch
+        torch = require("diffusers", "torch", what="the diffusers backend")
 
         init = request.init_image
         pipe = self._image_pipe() if init is not None else self.pipe

@@ -17,6 +17,7 @@ from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from provenance.core.errors import BadInput, ConfigError
+from provenance.core.extras import require
 
 LATENT_ATTRS = ("latent_dim", "latent_size", "nz", "z_dim", "zdim")
 
@@ -62,7 +63,7 @@ def load_state_dict(path: Path) -> dict:
             raise BadInput(f"cannot read weights ({e})", path=path) from None
     import pickle
 
-    import torch
+    torch = require("torch", "torch")
 
     try:
         state = torch.load(path, map_location="cpu", weights_only=True)
@@ -92,7 +93,7 @@ class LatentBackend:
                  model: str | os.PathLike | None = None, latent_size=None, output_range=None,
                  init_kwargs: dict | None = None, device: str | None = "auto",
                  batch_size: int = 16):
-        import torch
+        torch = require("torch", "torch", what=f"the {self.name} backend")
 
         from generate.backends.base import resolve_device
         from provenance.core.plugins import load_object
@@ -139,7 +140,7 @@ class LatentBackend:
         return self.native_size
 
     def _probe_size(self) -> tuple[int, int]:
-        import torch
+        torch = require("torch", "torch")
 
         with torch.inference_mode():
             out = self.net(torch.zeros((1, *self.latent_shape), device=self.device))
@@ -150,7 +151,7 @@ class LatentBackend:
         return int(out.shape[-1]), int(out.shape[-2])
 
     def describe(self) -> BackendInfo:
-        import torch
+        torch = require("torch", "torch")
 
         return BackendInfo(
             name=self.name,
@@ -168,7 +169,7 @@ class LatentBackend:
         )
 
     def render(self, request: GenerationRequest) -> Iterator[Image.Image]:
-        import torch
+        torch = require("torch", "torch")
 
         from generate.backends.base import tensor_to_images
 

@@ -11,4 +11,6 @@ It imports nothing of provkit outside ``provenance.core`` (a test pins this), so
 - ``files``       atomic writes and moves
 - ``offline``     no downloads: offline mode forced for every model load
 - ``weights``     the SHA-256 of model weights, cached
+- ``extras``      optional heavy libraries: ``require(extra, module)`` or a one-line
+                  ``pip install 'provkit[extra]'`` error
 """

@@ -2,8 +2,9 @@
 
 They are the baselines the bench compares against and a way to read marks made by
 other tools. None of them can tell "no mark" from "a mark": ``decode`` returns the bits it
-reads with an unknown (NaN) confidence. imwatermark imports torch, so it is imported only
-when one of these backends is used.
+reads with an unknown (NaN) confidence. imwatermark (with OpenCV and torch; rivaGan also
+onnxruntime) is not part of the core install: it comes with ``pip install 'provkit[bench]'``
+and is imported only when one of these backends is used.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.core.errors import BadInput
+from provenance.core.extras import require
 
 from .base import Decoded, check_payload, split_planes
 
@@ -39,16 +41,19 @@ class InvisibleWatermark:
         return np.ascontiguousarray(arr[..., ::-1]), planes.alpha
 
     def _load(self):
-        from imwatermark import WatermarkDecoder, WatermarkEncoder
-
+        what = f"the {self.name} watermark"
         if self.name == "rivaGan":
-            WatermarkEncoder.loadModel()
-        return WatermarkEncoder, WatermarkDecoder
+            require("bench", "onnxruntime", what=what)
+        imwatermark = require("bench", "imwatermark", what=what)
+        encoder, decoder = imwatermark.WatermarkEncoder, imwatermark.WatermarkDecoder
+        if self.name == "rivaGan":
+            encoder.loadModel()
+        return encoder, decoder
 
     def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
         check_payload(payload, self.payload_bytes, self.name)
-        bgr, alpha = self._bgr(image)
         encoder_cls, _ = self._load()
+        bgr, alpha = self._bgr(image)
         encoder = encoder_cls()
         encoder.set_watermark("bytes", bytes(payload))
         out = np.clip(encoder.encode(bgr, self.name), 0, 255).astype(np.uint8)
@@ -56,8 +61,8 @@ class InvisibleWatermark:
         return marked if alpha is None else Image.merge("RGBA", (*marked.split(), alpha))
 
     def decode(self, image: Image.Image) -> Decoded | None:
-        bgr, _ = self._bgr(image)
         _, decoder_cls = self._load()
+        bgr, _ = self._bgr(image)
         decoder = decoder_cls("bytes", 8 * self.payload_bytes)
         payload = decoder.decode(bgr, self.name)
         return Decoded(bytes(payload), float("nan"), self.name, None)

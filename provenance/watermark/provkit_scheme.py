@@ -439,18 +439,19 @@ def _upsampling_gain(r: np.ndarray, size: tuple[int, int]) -> float:
 
 
 def _add(colour: Image.Image, r: np.ndarray) -> Image.Image:
-    """Upsample the working-resolution residual and add it to every colour plane (clipping)."""
-    import cv2  # its SIMD resize is the fastest way to the full-size residual
+    """Upsample the working-resolution residual and add it to every colour plane (clipping).
 
+    Pillow's bilinear resize (the filter :func:`_upsampling_gain` measures) in its C code.
+    """
     size = colour.size
     if colour.mode == "I;16":
-        full = cv2.resize(r, size, interpolation=cv2.INTER_LINEAR)
+        full = np.asarray(Image.fromarray(r, "F").resize(size, Image.BILINEAR), np.float32)
         arr = np.asarray(colour, np.float32) + full * 257.0
         return Image.fromarray(np.clip(np.rint(arr), 0, 65535).astype(np.uint16))
     # 8 bit: the residual travels as an offset 8-bit plane and is added by Pillow's C code
     # (out = a + (residual + 128) - 128, clipped), so no full-size array is ever copied.
     offset = np.clip(np.rint(r + 128.0), 0, 255).astype(np.uint8)
-    full = Image.fromarray(cv2.resize(offset, size, interpolation=cv2.INTER_LINEAR), "L")
+    full = Image.fromarray(offset, "L").resize(size, Image.BILINEAR)
     if colour.mode == "RGB":
         full = Image.merge("RGB", (full,) * 3)
     return ImageChops.add(colour, full, 1.0, -128)

@@ -2,8 +2,9 @@
 
 diffusers' ``StableDiffusionXLWatermarker`` embeds 48 fixed bits with invisible-watermark's
 ``dwtDct`` method (Haar approximation band of the U channel, 4x4 blocks, step 36). The reader
-here is a vectorised re-implementation of that decoder (no torch, no per-block Python loop);
-tests pin that it reads the same bits as invisible-watermark's own decoder. Implementations
+here is a vectorised re-implementation of that decoder in numpy and PyWavelets (no torch, no
+OpenCV, no per-block Python loop); tests pin that it reads the same bits as
+invisible-watermark's own decoder and that its colour conversion gives OpenCV's values. Implementations
 disagree on RGB/BGR order, so both are tried, each on the pixels as stored and as the
 encoder saw them (float). The mark is fragile (JPEG at quality 90 erases it): its absence
 proves nothing.
@@ -12,6 +13,7 @@ proves nothing.
 from __future__ import annotations
 
 import numpy as np
+import pywt
 from PIL import Image
 
 from .base import Decoded, to_rgb8
@@ -25,6 +27,37 @@ SDXL_NAME = "Stable Diffusion XL watermark"
 MAX_ERRORS = 8
 _STEP = 36.0
 _BLOCK = 4
+#: OpenCV's BT.601 YUV coefficients: 14-bit fixed point for 8-bit input, float32 otherwise.
+_Y_FIXED = (1868, 9617, 4899)  # B, G, R
+_U_FIXED = 8061
+_Y_FLOAT = tuple(np.float32(c) for c in (0.114, 0.587, 0.299))
+_U_FLOAT = np.float32(0.492)
+
+
+def _fma(a: np.ndarray, b: np.float32, c) -> np.ndarray:
+    """float32 fused multiply-add (a * b + c rounded once), as OpenCV's SIMD code does it."""
+    return (a.astype(np.float64) * np.float64(b) + np.asarray(c, np.float64)).astype(np.float32)
+
+
+def bgr_to_u(bgr: np.ndarray) -> np.ndarray:
+    """The U plane of OpenCV's ``cvtColor(bgr, COLOR_BGR2YUV)``, value for value.
+
+    8-bit input: OpenCV's integer arithmetic (14-bit coefficients, rounded shifts,
+    saturated). float32 input: its vectorised float path (fused multiply-adds), chroma
+    offset 0.5 (not 128); the last (width mod 8) pixels of each row, which OpenCV's scalar
+    loop converts, may differ in the last bit, which no read notices.
+    """
+    if bgr.dtype == np.uint8:
+        b, g, r = (bgr[..., i].astype(np.int32) for i in range(3))
+        cb, cg, cr = _Y_FIXED
+        y = (b * cb + g * cg + r * cr + (1 << 13)) >> 14
+        u = ((b - y) * _U_FIXED + (128 << 14) + (1 << 13)) >> 14
+        return np.clip(u, 0, 255).astype(np.uint8)
+    f = bgr.astype(np.float32, copy=False)
+    b, g, r = f[..., 0], f[..., 1], f[..., 2]
+    cb, cg, cr = _Y_FLOAT
+    y = _fma(b, cb, _fma(g, cg, r * cr))
+    return _fma(b - y, _U_FLOAT, np.float32(0.5))
 
 
 def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
@@ -34,11 +67,8 @@ def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
     colour conversion its encoder applied to diffusers' float images (OpenCV offsets float
     chroma by 0.5, not 128, so the two domains read different bits).
     """
-    import cv2
-    import pywt
-
     rows, cols = bgr.shape[:2]
-    u = cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)[: rows // 4 * 4, : cols // 4 * 4, 1]
+    u = bgr_to_u(bgr[: rows // 4 * 4, : cols // 4 * 4])
     ca, _ = pywt.dwt2(u, "haar")  # the same transform, so values (and ties) match exactly
     nr, nc = ca.shape[0] // _BLOCK, ca.shape[1] // _BLOCK
     blocks = ca[: nr * _BLOCK, : nc * _BLOCK].reshape(nr, _BLOCK, nc, _BLOCK)
