@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.provkit-installed
 export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test test-core-install bench lint install clean
 
 install: $(STAMP)
 
@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip setuptools wheel
 	$(PY) -m pip install -q torch==2.14.1 torchvision==0.29.1
-	$(PY) -m pip install -q -e '.[dev,diffusers]'
+	$(PY) -m pip install -q -e '.[dev,diffusers,clip,bench,scale,serve]'
 	@touch $(STAMP)
 
 demo: $(STAMP)
@@ -23,6 +23,12 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	env -u PROVKIT_HOME $(PY) -m pytest -q -n 2 --dist loadfile
+
+# `pip install provkit` with no extras, in a fresh venv, runs the everyday verbs (CI runs it
+# after `make test`); the downloaded wheels stay in $(VENV)/core-wheels for the next run.
+test-core-install: $(STAMP)
+	env -u PROVKIT_HOME PROVKIT_WHEEL_CACHE=$(CURDIR)/$(VENV)/core-wheels \
+	  $(PY) -m pytest -q -s -m core_install tests/test_core_install.py
 
 bench: $(STAMP)
 	for b in bench/*.py; do case $$b in bench/gpu_*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
