@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.slow, pytest.mark.core_install]
 
 
 def _run(cmd, *, env, cwd=None, ok=(0,), timeout=600):
-    out = subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, capture_output=True,
+    out = subprocess.run([str(c) for c in cmd], env=env, cwd=cwd, check=False, capture_output=True,
                          text=True, timeout=timeout)
     if out.returncode not in ok:
         raise AssertionError(f"{' '.join(map(str, cmd))} exited {out.returncode}\n"
@@ -48,7 +48,8 @@ def _install(pip, python, wheel, cache: Path, env) -> None:
     filling the cache from the package index first when it lacks something."""
     offline = [*pip, "--python", python, "install", "-q", "--no-index", "--find-links", cache,
                wheel]
-    if subprocess.run([str(c) for c in offline], env=env, capture_output=True).returncode:
+    if subprocess.run([str(c) for c in offline], env=env, check=False,
+                      capture_output=True).returncode:
         _run([*pip, "wheel", "-q", "-w", cache, "--find-links", cache, wheel], env=env,
              timeout=1200)
         _run(offline, env=env)

@@ -25,6 +25,7 @@ far it may depart from it.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -95,7 +96,7 @@ def draw(prompt: str, seed: int, hidden: int = HIDDEN, with_image: bool = False)
     angle_weight = 0.0 if u(0, 1) < 0.25 else u(0.4, 1.0)
     dims = [5 + (3 if with_image else 0)] + [hidden] * depth + [3]
     weights, biases = [], []
-    for n_in, n_out in zip(dims[:-1], dims[1:]):
+    for n_in, n_out in itertools.pairwise(dims):
         w = rng.standard_normal((n_out, n_in)) * (scale / math.sqrt(n_in) * 1.6)
         weights.append(w.astype(np.float32))
         biases.append((rng.standard_normal(n_out) * 0.5).astype(np.float32))
