@@ -82,13 +82,13 @@ def bench_size(mp, tmp, identity, spec, anchors, args) -> None:
 
     def provkit_sign():
         n[0] += 1
-        issue(src, tmp / f"pk{n[0]}.jpg", spec=spec, watermark=args.watermark,
-              identity=identity)
+        issue(src, tmp / f"pk{mp:g}-{n[0]}.jpg", spec=spec, watermark=args.watermark,
+              identity=identity)  # a fresh name per call and size: outputs are never replaced
 
     t_raw, t_pk = paired(raw_sign, provkit_sign, args.repeat)
     print(f"{mp:>6g}MP {'sign':>7} {t_pk * 1e3:>11.1f} {t_raw * 1e3:>15.1f} "
           f"{t_pk / t_raw:>5.2f}x")
-    signed = tmp / f"pk{n[0]}.jpg"
+    signed = tmp / f"pk{mp:g}-{n[0]}.jpg"
     ctx = context(trust_anchors=anchors)
 
     def raw_verify():
