@@ -1,7 +1,8 @@
 """Generation alone vs generation + seal, same run: what sealing costs per image.
 
-    python bench/generate.py [--repeat 3] [--n 2] [--sizes 512,1024] [--format png|jpeg]
-                             [--no-diffusers] [--device cpu]
+    python bench/generate.py [--repeat 3] [--n 2] [--sizes 512] [--format png|jpeg]
+                             [--no-diffusers] [--device cpu] [--engine-sizes 512,1024]
+    python bench/generate.py --sizes 512,1024 --engine-sizes 512,1024   # the 1024 figures in docs/generate.md
 
 For the builtin backend at each size and for a tiny diffusers pipeline (built from
 configs into a temp folder), times, interleaved so machine load hits them alike, and
@@ -18,6 +19,11 @@ and prints gen, gen+save and gen+seal per image, the ratio (gen+seal)/gen (and t
 ratio if sealing ran after generation, gen+seal serial), and the seal cost per
 megapixel, also net of the plain save it replaces.
 Goal: sealing adds <= 100 ms per 1 MP image on CPU.
+
+Then the built-in generator's two engines on the same prompts and seeds: the numpy CPPN
+(the default, no torch) beside the same network run by torch on the CPU (the baseline),
+best of ``--repeat`` per picture, with the ratio and the largest pixel difference between
+them (``--engine-sizes``; skipped without torch).
 """
 
 from __future__ import annotations
@@ -100,11 +106,42 @@ def report(label: str, request, t: dict) -> None:
           f"seal {per['seal'] / mp:6.1f} ms/MP ({(per['seal'] - per['save']) / mp:6.1f} beyond a plain save)")
 
 
+def engines(sizes, repeat: int) -> None:
+    """numpy vs torch (CPU) for the built-in CPPN: time per picture and pixel agreement."""
+    import numpy as np
+
+    from generate.backends import get_backend
+    from provenance.core.extras import available
+
+    if not available("torch"):
+        print("# builtin engines: torch is not installed, numpy only (nothing to compare)")
+        return
+    print(f"# builtin engines, best of {repeat}, one picture each, CPU")
+    backends = {e: get_backend("builtin", device="cpu", engine=e) for e in ("numpy", "torch")}
+    for b in backends.values():
+        b.paint("warm-up", 0, 64, 64)
+    for side in sizes:
+        best = {e: float("inf") for e in backends}
+        pictures = {}
+        for i in range(repeat):  # interleaved, so machine load hits both alike
+            for e, b in backends.items():
+                t = time.perf_counter()
+                pictures[e] = np.asarray(b.paint("a quiet harbour at dawn", i, side, side), int)
+                best[e] = min(best[e], time.perf_counter() - t)
+        diff = np.abs(pictures["numpy"] - pictures["torch"])
+        print(f"builtin {side}x{side:<5} numpy {best['numpy'] * 1e3:7.1f} ms | torch "
+              f"{best['torch'] * 1e3:7.1f} ms | ratio numpy/torch "
+              f"{best['numpy'] / best['torch']:5.2f}x | max diff {diff.max()} level, "
+              f"{(diff > 0).mean() * 100:.4f}% of values")
+
+
 def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--n", type=int, default=2, help="images per request")
-    ap.add_argument("--sizes", default="512,1024", help="builtin sizes (square side in px)")
+    ap.add_argument("--sizes", default="512", help="builtin sizes (square side in px)")
+    ap.add_argument("--engine-sizes", default="512",
+                    help="sizes for the numpy vs torch engine comparison ('' to skip)")
     ap.add_argument("--format", default="png", choices=["png", "jpeg", "webp"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-diffusers", action="store_true")
@@ -124,7 +161,11 @@ def main(argv=None) -> None:
                                     count=args.n)
             t = measure(builtin, req, repeat=args.repeat, fmt=args.format, workdir=tmp)
             report("builtin (CPPN)", req, t)
-        if not args.no_diffusers:
+        from provenance.core.extras import available
+
+        if not args.no_diffusers and not available("diffusers"):
+            print("# diffusers is not installed (pip install 'provkit[diffusers]'): skipped")
+        elif not args.no_diffusers:
             sys.path.insert(0, str(ROOT / "tests"))
             from fixtures_generate import build_tiny_sd
 
@@ -134,6 +175,8 @@ def main(argv=None) -> None:
                                     count=args.n, steps=2)
             t = measure(sd, req, repeat=args.repeat, fmt=args.format, workdir=tmp)
             report("diffusers (tiny SD, 2 steps)", req, t)
+    if args.engine_sizes:
+        engines([int(s) for s in args.engine_sizes.split(",")], args.repeat)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,9 @@
 """Watermark robustness, quality, speed and false positives: provkit's scheme beside
 invisible-watermark's dwtDct, dwtDctSvd and rivaGan on the same images in the same run.
 
-    python bench/watermark.py [--crops 7] [--small 40] [--riva-images 4] [--large 4,12] [--fp-trials 400]
+    python bench/watermark.py        # make bench: a few minutes on 2 cores
+    python bench/watermark.py --crops 7 --small 40 --riva-images 4 --large 4,12 --fp-trials 400
+                                     # the full run the figures in docs/watermark.md come from
     python bench/watermark.py --fp-only --fp-trials 5000 --seed 2   # the big false-positive run
 
 Images: the scikit-image / scikit-learn photographs and upscaled crops of them (0.5-1 MP);
@@ -187,11 +189,11 @@ def false_positives(photos, trials, rng):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--crops", type=int, default=7, help="upscaled crops (0.5-1 MP) added to the 7 photos")
-    ap.add_argument("--small", type=int, default=40, help="random 300-450 px crops for provkit")
-    ap.add_argument("--riva-images", type=int, default=4, help="images rivaGan runs on (about 1 s a call)")
-    ap.add_argument("--large", default="4,12", help="megapixel sizes for provkit's large-image run")
-    ap.add_argument("--fp-trials", type=int, default=400, help="unmarked images for the false-positive run")
+    ap.add_argument("--crops", type=int, default=3, help="upscaled crops (0.5-1 MP) added to the 7 photos")
+    ap.add_argument("--small", type=int, default=12, help="random 300-450 px crops for provkit")
+    ap.add_argument("--riva-images", type=int, default=1, help="images rivaGan runs on (about 1 s a call)")
+    ap.add_argument("--large", default="4", help="megapixel sizes for provkit's large-image run")
+    ap.add_argument("--fp-trials", type=int, default=120, help="unmarked images for the false-positive run")
     ap.add_argument("--fp-only", action="store_true", help="run only the false-positive measurement")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
