@@ -58,7 +58,8 @@ def backend_options(backend: str, *, model, module, latent_size, output_range, d
 @click.option("--strength", type=click.FloatRange(0, 1), default=0.6, show_default=True,
               help="Image-to-image: how far to move from the init image.")
 @click.option("--device", type=click.Choice(["auto", "cpu", "cuda", "mps"]), default="auto",
-              show_default=True)
+              show_default=True, help="auto: the GPU for torch backends; the builtin stays on "
+              "numpy (CPU) unless cuda or mps is named.")
 @click.option("--dtype", type=click.Choice(["auto", "float16", "bfloat16", "float32"]),
               default="auto", show_default=True, help="diffusers: weights precision "
               "(auto = float16 on cuda).")
