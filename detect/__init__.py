@@ -4,9 +4,14 @@ Evidence collectors (C2PA, metadata, watermarks, a CLIP classifier, near-duplica
 reference sets) feed one verdict that names the items that decided it; ``scan`` runs
 the same over folders in parallel. Heavy parts (torch, open_clip) load only when used.
 
-    from detect import detect_file
-    report = detect_file("upload.jpg", probe="probe.json")
+    from detect import detect
+    report = detect("upload.jpg", probe="probe.json")       # one path -> one DetectReport
+    reports = detect(["a.jpg", "b.png"], db="work.db")     # many -> a list, errors in place
     report.verdict, [e.kind for e in report.decided_by], report.to_json()
+
+Every ``provkit`` verb of this package has a function of the same name here:
+``detect``, ``train`` (detect train), ``scan``, ``dupes``; the ``index`` verbs are
+``detect.reference_sets.add/list_/stats/remove``. Exports load on first use.
 """
 
 from __future__ import annotations
@@ -14,7 +19,6 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "detect_file": "detect.verdict",
     "detect": "detect.verdict",
     "Detector": "detect.verdict",
     "DetectReport": "detect.verdict",
@@ -25,15 +29,17 @@ _EXPORTS = {
     "load_model": "detect.clip",
     "ClipModel": "detect.clip",
     "Probe": "detect.classifier",
+    "train": "detect.classifier",
     "train_probe": "detect.classifier",
     "scan": "detect.scan",
     "ScanSummary": "detect.scan",
     "ReferenceIndex": "detect.index",
     "Match": "detect.index",
+    "dupes": "detect.reference_sets",
+    "DupesReport": "detect.reference_sets",
 }
 
 __all__ = [  # noqa: RUF022 (grouped by module, as in _EXPORTS)
-    "detect_file",
     "detect",
     "Detector",
     "DetectReport",
@@ -44,11 +50,14 @@ __all__ = [  # noqa: RUF022 (grouped by module, as in _EXPORTS)
     "load_model",
     "ClipModel",
     "Probe",
+    "train",
     "train_probe",
     "scan",
     "ScanSummary",
     "ReferenceIndex",
     "Match",
+    "dupes",
+    "DupesReport",
 ]
 
 

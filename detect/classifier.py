@@ -26,8 +26,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from detect.clip import load_model
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.extras import require
+from provenance.core.files import atomic_write
+from provenance.core.imageio import load_rgb
 
 PROBE_FORMAT = "provkit-probe"
 PROBE_VERSION = 1
@@ -82,12 +85,15 @@ class Probe:
             "trained": self.trained,
         }
 
-    def save(self, path) -> Path:
+    def save(self, path, *, force: bool = True) -> Path:
+        """Write the probe atomically; an existing file is replaced only with ``force``."""
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.to_json(), indent=1))
-        tmp.replace(path)
+        try:
+            atomic_write(path, json.dumps(self.to_json(), indent=1).encode(), overwrite=force)
+        except FileExistsError:
+            raise BadInput("output already exists (use --force to replace it)",
+                           path=path) from None
         return path
 
     @classmethod
@@ -168,9 +174,6 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
     selection = require("clip", "sklearn.model_selection", what="probe training")
     StratifiedGroupKFold, cross_val_predict = (
         selection.StratifiedGroupKFold, selection.cross_val_predict)
-
-    from detect.clip import load_model
-    from provenance.core.imageio import load_rgb
 
     if clip is None:
         if not clip_spec:
@@ -257,6 +260,31 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
     }
     object.__setattr__(probe, "metrics", metrics)
     return probe
+
+
+@dataclass(frozen=True)
+class Trained:
+    """What ``provkit detect train`` wrote: the probe file and how well it did."""
+
+    out: str
+    probe: Probe
+
+    def to_json(self) -> dict:
+        return {"out": self.out, "clip": self.probe.clip_model_id, "metrics": self.probe.metrics,
+                "trained": {k: v for k, v in self.probe.trained.items()
+                            if k != "skipped_reasons"}}
+
+
+def train(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | None = None, *, out,
+          force: bool = False, **options) -> Trained:
+    """``provkit detect train``: :func:`train_probe`, then the probe saved to ``out``
+    (an existing file is replaced only with ``force``; checked before training)."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise BadInput("output already exists (use --force to replace it)", path=out)
+    probe = train_probe(real_paths, fake_paths, clip_spec, **options)
+    probe.save(out, force=force)
+    return Trained(str(out), probe)
 
 
 def _variants(img: Image.Image, rng, copies: int) -> list[Image.Image]:

@@ -8,17 +8,25 @@ taken as the start of ``detect files``, so both forms work.
 from __future__ import annotations
 
 import sys
-import time
 from pathlib import Path
 
 import click
 
+from detect.classifier import train as train_
+from detect.scan import scan as scan_
+from detect.verdict import VERDICTS
+from detect.verdict import detect as detect_
 from provenance.core.errors import ProvkitError
-from provenance.core.options import emit, json_option, read_db_option
-
-VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
-#: `provkit detect` shows a progress bar on stderr from this many files on
-PROGRESS_FROM = 8
+from provenance.core.imageio import image_paths
+from provenance.core.options import (
+    emit,
+    force_option,
+    json_option,
+    out_option,
+    progress,
+    read_db_option,
+    trust_option,
+)
 
 
 class DefaultGroup(click.Group):
@@ -52,11 +60,6 @@ def _index_option(f):
     return click.option("--index", "index_sets", multiple=True, metavar="NAME",
                         help="Search only these reference sets for near-duplicates "
                              "(repeatable; default: all).")(f)
-
-
-def _trust_option(f):
-    return click.option("--trust", "trust_anchors", type=click.Path(exists=True, dir_okay=False),
-                        help="PEM file of C2PA trust anchors (e.g. the C2PA trust list).")(f)
 
 
 def _threshold_option(f):
@@ -100,26 +103,19 @@ def _human(reports) -> str:
 @_probe_option
 @_clip_option
 @_index_option
-@_trust_option
+@trust_option
 @_threshold_option
-@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(VERDICT_CHOICES),
+@click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(VERDICTS),
               help="Exit 1 if any file gets this verdict (repeatable).")
 @read_db_option
 @json_option
-def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, fail_on, db_path,
+def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, db_path,
                  as_json):
     """Report evidence and a verdict for each FILE."""
-    from detect.verdict import detect as detect_many
-
-    kwargs = {"db": db_path, "probe": probe, "clip": clip_spec,
-              "index_sets": index_sets or None, "trust_anchors": trust_anchors,
-              "threshold": threshold}
-    if len(files) >= PROGRESS_FROM:
-        with click.progressbar(length=len(files), label="detecting", file=sys.stderr,
-                               show_pos=True) as bar:
-            results = detect_many(files, progress=bar.update, **kwargs)
-    else:
-        results = detect_many(files, **kwargs)
+    with progress("detecting", len(files)) as bar:
+        results = detect_(list(files), progress=bar.update, db=db_path, probe=probe,
+                          clip=clip_spec, index_sets=index_sets or None, trust=trust,
+                          threshold=threshold)
     out, bad = [], 0
     for path, r in zip(files, results):
         if isinstance(r, ProvkitError):
@@ -144,29 +140,23 @@ def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, 
 @click.option("--fake", "fake_dirs", multiple=True, required=True,
               type=click.Path(exists=True, path_type=Path),
               help="Folder (or list file) of AI-generated images (repeatable).")
-@click.option("-o", "--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the probe JSON.")
+@out_option("Where to write the probe JSON.")
+@force_option
 @_clip_option
 @click.option("--no-augment", is_flag=True, help="Skip JPEG/resize augmentation (not advised).")
 @click.option("--test-fraction", type=click.FloatRange(0.05, 0.5), default=0.25, show_default=True)
 @click.option("--seed", type=int, default=0, show_default=True)
 @json_option
-def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, seed, as_json):
+def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction, seed, as_json):
     """Fit a probe on frozen CLIP features (real vs AI-generated) and save it."""
-    from detect.classifier import train_probe
-    from detect.scan import image_paths
-
     if not clip_spec:
         raise click.UsageError("--clip ARCH:WEIGHTS is required to train (or set PROVKIT_CLIP)")
     real = [p for d in real_dirs for p in image_paths(d)]
     fake = [p for d in fake_dirs for p in image_paths(d)]
-    with click.progressbar(length=len(real) + len(fake), label="reading images",
-                           file=sys.stderr) as bar:
-        probe = train_probe(real, fake, clip_spec, augment=not no_augment,
-                            test_fraction=test_fraction, seed=seed, progress=bar.update)
-    probe.save(out_path)
-    data = {"out": str(out_path), "clip": probe.clip_model_id, "metrics": probe.metrics,
-            "trained": {k: v for k, v in probe.trained.items() if k != "skipped_reasons"}}
+    with progress("reading images", len(real) + len(fake)) as bar:
+        trained = train_(real, fake, clip_spec, out=out, force=force, augment=not no_augment,
+                         test_fraction=test_fraction, seed=seed, progress=bar.update)
+    data = trained.to_json()
 
     def human(d):
         m = d["metrics"]
@@ -181,46 +171,28 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output: FILE.jsonl, FILE.csv or FILE.db (SQLite).")
+@out_option("Output: FILE.jsonl, FILE.csv or FILE.db (SQLite).")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: CPU count, at most 4).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same output.")
-@click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@force_option
 @_index_option
 @_probe_option
 @_clip_option
-@_trust_option
+@trust_option
 @_threshold_option
 @read_db_option
 @json_option
-def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
+def scan(source, out, workers, resume, force, index_sets, probe, clip_spec, trust,
          threshold, db_path, as_json):
     """Scan a folder or a list of images (one path a line) in parallel."""
-    from detect.scan import scan as run_scan
-
-    state = {"bar": None, "start": time.perf_counter(), "done": 0}
-
-    def on_start(n):
-        state["bar"] = click.progressbar(
-            length=n, label="scanning", file=sys.stderr, show_eta=True, show_pos=True,
-            item_show_func=lambda _: _rate(state))
-        state["bar"].__enter__()
-
-    def progress(n):
-        state["done"] += n
-        state["bar"].update(n)
-
-    try:
-        summary = run_scan(source, out_path, workers=workers, resume=resume, overwrite=overwrite,
-                           progress=progress, on_start=on_start,
-                           db=str(db_path) if db_path else None,
-                           probe=str(probe) if probe else None, clip=clip_spec,
-                           index_sets=list(index_sets) or None, trust_anchors=trust_anchors,
-                           threshold=threshold)
-    finally:
-        if state["bar"] is not None:
-            state["bar"].__exit__(None, None, None)
+    with progress("scanning") as bar:
+        summary = scan_(source, out, workers=workers, resume=resume, force=force,
+                        progress=bar.update, on_start=bar.start,
+                        db=str(db_path) if db_path else None,
+                        probe=str(probe) if probe else None, clip=clip_spec,
+                        index_sets=list(index_sets) or None, trust=trust,
+                        threshold=threshold)
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "no rows"
@@ -231,11 +203,6 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
     emit(summary.to_json(), as_json, human)
     if summary.errors:  # rows are written either way; the exit status says some failed
         sys.exit(2)
-
-
-def _rate(state) -> str:
-    elapsed = time.perf_counter() - state["start"]
-    return f"{state['done'] / elapsed:.1f} img/s" if elapsed > 0 and state["done"] else ""
 
 
 __all__ = ["detect", "scan"]

@@ -43,6 +43,7 @@ from detect.index_search import (  # noqa: F401
     rank,
     resolve_limits,
 )
+from provenance.core import context
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.workspace import connect, migrate
 from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_image
@@ -143,26 +144,7 @@ class Match:
         """This match as an ``asset.duplicates`` entry of a policy decision context
         (docs/architecture.md): ``item`` is the reference file's path (its id if the
         path is unknown), ``age_days`` how long ago the item was indexed."""
-        return policy_duplicate(self.to_json(), now)
-
-
-def policy_duplicate(match: dict, now: datetime | None = None) -> dict:
-    """A match's ``to_json()`` as an ``asset.duplicates`` policy entry; see Match.policy_json."""
-    now = now or datetime.now(UTC)
-    age = None
-    added = match.get("added")
-    if added:
-        try:
-            when = datetime.fromisoformat(str(added))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            age = max(0.0, (now - when).total_seconds() / 86400)
-        except ValueError:
-            age = None
-    item = match.get("path") or match.get("item_id")
-    return {"set": match.get("set"), "protected": bool(match.get("protected")),
-            "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
-            "label": match.get("label"), "item": None if item is None else str(item)}
+        return context.duplicate(self.to_json(), now)
 
 
 class _ClipUnavailable(Exception):

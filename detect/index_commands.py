@@ -1,6 +1,6 @@
 """The ``index`` (add, list, stats, remove) and ``dupes`` commands.
 
-Thin shells over :class:`detect.index.ReferenceIndex`; no logic lives here.
+Thin shells over the verbs of :mod:`detect.reference_sets`; no logic lives here.
 """
 
 from __future__ import annotations
@@ -11,14 +11,9 @@ from pathlib import Path
 
 import click
 
-from provenance.core.errors import BadInput, ConfigError, ProvkitError
-from provenance.core.options import db_option, emit, json_option
-
-
-def _index(db_path):
-    from detect.index import ReferenceIndex
-
-    return ReferenceIndex(db_path)
+from detect import reference_sets as verbs
+from provenance.core.errors import BadInput
+from provenance.core.options import db_option, emit, json_option, progress
 
 
 def _parse_value(text: str):
@@ -93,33 +88,11 @@ def index_add(
     one object per line with "path" and any per-item metadata. Files that cannot be
     read are reported and skipped; the exit code is then 2.
     """
-    from detect.index import read_sources
-
-    paths, item_meta = [], {}
-    for source in sources:
-        p, m = read_sources(source)
-        paths += p
-        item_meta.update(m)
-    idx = _index(db_path)
-    with click.progressbar(
-        length=len(paths),
-        label=f"fingerprinting {len(paths)} images",
-        file=sys.stderr,
-        show_pos=True,
-    ) as bar:
-        report = idx.add(
-            name,
-            paths,
-            label=label,
-            protected=protected,
-            description=description,
-            clip=clip_spec,
-            metadata=_parse_metadata(metadata),
-            item_metadata=item_meta,
-            crops=not no_crops,
-            workers=workers,
-            progress=bar.update,
-        )
+    with progress("fingerprinting") as bar:
+        report = verbs.add(name, sources, db=db_path, label=label, protected=protected,
+                           description=description, clip=clip_spec,
+                           metadata=_parse_metadata(metadata), crops=not no_crops,
+                           workers=workers, progress=bar.update, on_start=bar.start)
     for path, reason in report.errors:
         click.echo(f"error: {path}: {reason}", err=True)
 
@@ -140,7 +113,7 @@ def index_add(
 @json_option
 def index_list(db_path, as_json):
     """List reference sets."""
-    sets = [s.to_json() for s in _index(db_path).sets()]
+    sets = [s.to_json() for s in verbs.list_(db_path)]
 
     def human(rows):
         if not rows:
@@ -160,7 +133,7 @@ def index_list(db_path, as_json):
 @json_option
 def index_stats(name, db_path, as_json):
     """Size and fingerprint health of one reference set."""
-    stats = _index(db_path).stats(name)
+    stats = verbs.stats(name, db_path).to_json()
     emit(stats, as_json, lambda d: "\n".join(f"{k + ':':<18} {v}" for k, v in d.items()))
 
 
@@ -177,8 +150,7 @@ def index_stats(name, db_path, as_json):
 @json_option
 def index_remove(name, items, db_path, as_json):
     """Remove a reference set, or some of its items."""
-    n = _index(db_path).remove(name, list(items) if items else None)
-    result = {"set": name, "removed_items": n, "removed_set": not items}
+    result = verbs.remove(name, items, db=db_path).to_json()
     emit(
         result,
         as_json,
@@ -274,29 +246,16 @@ def _human_matches(reports) -> str:
 @json_option
 def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_path, as_json):
     """Find near-duplicates of FILES in the reference sets."""
-    idx = _index(db_path)
-    if not idx.set_names():
-        raise ConfigError(
-            "no reference sets in this workspace; add one with `provkit index add NAME DIR`"
-        )
-    for name in sets:
-        idx.get_set(name)
-    limits = _parse_limits(max_distance)
-    clip = False if no_clip else clip_spec
-    reports, bad = [], 0
-    for f in files:
-        try:
-            matches = idx.search(f, sets=list(sets) or None, max_distance=limits, k=k, clip=clip)
-            report = {"path": str(f), "matches": [m.to_json() for m in matches]}
-            if idx.clip_not_checked:
-                report["clip_not_checked"] = dict(idx.clip_not_checked)
-            reports.append(report)
-        except ProvkitError as e:
-            if not isinstance(e, BadInput) or e.path is None:
-                raise
+    with progress("searching", len(files)) as bar:
+        found = verbs.dupes(files, sets=list(sets) or None,
+                            max_distance=_parse_limits(max_distance), k=k,
+                            clip=False if no_clip else clip_spec, db=db_path,
+                            progress=bar.update)
+    reports, bad = [r.to_json() for r in found], 0
+    for r in found:
+        if r.error is not None:
             bad += 1
-            click.echo(f"error: {e}", err=True)
-            reports.append({"path": str(f), "error": e.reason, "matches": []})
+            click.echo(f"error: {r.path}: {r.error}", err=True)
     emit(reports, as_json, _human_matches)
     if bad:
         sys.exit(2)

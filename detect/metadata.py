@@ -26,24 +26,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 from provenance.core.imageio import sniff
-
-IPTC_DST = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-
-#: IPTC digital source types, grouped by what they say about AI involvement.
-AI_GENERATED_TYPES = frozenset({"trainedAlgorithmicMedia"})
-#: Made by an algorithm with no trained model (generative art, provkit's built-in generator):
-#: the verdict counts it as generated, and says so.
-ALGORITHMIC_TYPES = frozenset({"algorithmicMedia"})
-AI_EDITED_TYPES = frozenset({"compositeWithTrainedAlgorithmicMedia"})
-SYNTHETIC_TYPES = frozenset({
-    "compositeSynthetic", "digitalCreation", "digitalArt",
-    "softwareImage", "dataDrivenMedia", "virtualRecording",
-})
-CAPTURE_TYPES = frozenset({
-    "digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print",
-    "compositeCapture", "screenCapture", "minorHumanEdits", "humanEdits",
-    "algorithmicallyEnhanced", "composite",
-})
+from provenance.core.vocabulary import source_type_name
 
 #: EXIF Software / XMP CreatorTool / AISystemUsed names (matched case-insensitively as whole
 #: words) of known image generators -> the generator's display name.
@@ -103,14 +86,6 @@ class Metadata:
         d["text_keys"] = list(self.text_keys)
         d["errors"] = list(self.errors)
         return d
-
-
-def source_type_name(value: str | None) -> str | None:
-    """``http://cv.iptc.org/.../trainedAlgorithmicMedia`` or the short name -> short name."""
-    if not value:
-        return None
-    value = value.strip()
-    return value.rstrip("/").rsplit("/", 1)[-1] or None
 
 
 _GENERATOR_RES = tuple(

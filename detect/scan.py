@@ -18,12 +18,17 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from detect.evidence import csv_columns
+from detect.verdict import Detector, check_options, detect
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.extras import require
 from provenance.core.imageio import image_paths
+from provenance.core.workspace import connect
 
-CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
-               "watermark", "third_party_watermark", "classifier", "duplicates", "error")
+#: The columns every collector of the registry declares, between the verdict and the error.
+EVIDENCE_COLUMNS = csv_columns()
+CSV_COLUMNS = ("path", "verdict", "score", "decided_by", *(c for c, _ in EVIDENCE_COLUMNS),
+               "error")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
            ".sqlite3": "db"}
 
@@ -42,17 +47,12 @@ def row_for(path, result) -> dict:
 
 
 def _csv_row(row: dict) -> dict:
-    by_kind = {e["kind"]: e["finding"] for e in row.get("evidence") or []}
     flat = {
         "path": row["path"], "verdict": row["verdict"] or "",
         "score": "" if row.get("score") is None else f"{row['score']:.4f}",
         "decided_by": ";".join(row.get("decided_by") or []),
-        "c2pa": by_kind.get("c2pa", ""), "xmp": by_kind.get("xmp", ""),
-        "generator_metadata": by_kind.get("generator-metadata", ""),
-        "watermark": by_kind.get("watermark", ""),
-        "third_party_watermark": by_kind.get("third-party-watermark", ""),
-        "classifier": by_kind.get("classifier", ""),
-        "duplicates": str(len(row.get("duplicates") or [])), "error": row.get("error") or "",
+        **{column: cell(row) for column, cell in EVIDENCE_COLUMNS},
+        "error": row.get("error") or "",
     }
     return {k: str(v).replace("\r", " ").replace("\n", " ") for k, v in flat.items()}
 
@@ -123,8 +123,6 @@ class _DbSink:
     """A ``scan_results`` table keyed by path; each row committed as it arrives."""
 
     def __init__(self, path: Path, resume: bool):
-        from provenance.core.workspace import connect
-
         self.db = connect(path)
         self.db.conn.execute(
             "CREATE TABLE IF NOT EXISTS scan_results (path TEXT PRIMARY KEY, verdict TEXT, "
@@ -172,16 +170,16 @@ def _has_rows(out: Path, kind: str) -> bool:
     return bool(text.strip())
 
 
-def open_sink(out, *, resume: bool = False, overwrite: bool = False):
+def open_sink(out, *, resume: bool = False, force: bool = False):
     out = Path(out)
     kind = FORMATS.get(out.suffix.lower())
     if kind is None:
         raise BadInput("output must end in .jsonl, .csv or .db", path=out)
     exists = _has_rows(out, kind)
     if exists and not resume:
-        if not overwrite:
+        if not force:
             raise ConfigError("output exists; pass --resume to continue that scan or "
-                              "--overwrite to start again", path=out)
+                              "--force to start again", path=out)
         out.unlink()
         for extra in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
             extra.unlink(missing_ok=True)
@@ -202,8 +200,6 @@ def _init_worker(options: dict, threads: int | None) -> None:
     try:
         if threads and (options.get("probe") or options.get("clip")):  # torch only if used
             require("clip", "torch", what="CLIP detection").set_num_threads(threads)
-        from detect.verdict import Detector
-
         _DETECTOR = Detector(**options)
     except Exception as e:  # noqa: BLE001  # reported by the first task, so the pool does not respawn forever
         _INIT_ERROR = e
@@ -212,7 +208,7 @@ def _init_worker(options: dict, threads: int | None) -> None:
 def _detect_chunk(paths: list[str]) -> list[dict]:
     if _INIT_ERROR is not None:
         raise _INIT_ERROR
-    results = _DETECTOR.detect_many(paths)
+    results = detect(paths, detector=_DETECTOR)
     return [row_for(p, r) for p, r in zip(paths, results)]
 
 
@@ -238,13 +234,15 @@ class ScanSummary:
 
 
 def scan(source, out, *, workers: int | None = None, resume: bool = False,
-         overwrite: bool = False, chunk_size: int | None = None,
+         force: bool = False, chunk_size: int | None = None,
          progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
          **detector_options) -> ScanSummary:
-    """Detect every image of ``source`` into ``out`` (.jsonl/.csv/.db); see module doc.
+    """``provkit scan``: detect every image of ``source`` into ``out`` (.jsonl/.csv/.db);
+    see the module doc. An output with rows is continued with ``resume`` or replaced
+    with ``force``, never silently.
 
     ``detector_options`` go to :class:`~detect.verdict.Detector` (db, probe, clip,
-    index_sets, trust_anchors, threshold). ``progress(n)`` is called as rows land;
+    index_sets, trust, threshold). ``progress(n)`` is called as rows land;
     ``on_start(n_todo)`` once the work is known.
     """
     paths = [str(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
@@ -252,10 +250,8 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     for key in ("db", "probe"):  # workers get paths, not live objects
         if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
             raise ConfigError(f"scan takes {key} as a path")
-    from detect.verdict import check_options
-
     check_options(**detector_options)  # in this process, before any output is written
-    sink = open_sink(out, resume=resume, overwrite=overwrite)
+    sink = open_sink(out, resume=resume, force=force)
     start = time.perf_counter()
     scanned = errors = 0
     try:
@@ -286,11 +282,9 @@ def _run(chunks: Sequence[list[str]], workers: int, options: dict):
     if not chunks:
         return
     if workers == 1:
-        from detect.verdict import Detector
-
         detector = Detector(**options)
         for chunk in chunks:
-            yield [row_for(p, r) for p, r in zip(chunk, detector.detect_many(chunk))]
+            yield [row_for(p, r) for p, r in zip(chunk, detect(chunk, detector=detector))]
         return
     import multiprocessing as mp
 

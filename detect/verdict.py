@@ -17,26 +17,30 @@ was configured.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from detect.classifier import Probe
+from detect.clip import check_spec
 from detect.evidence import (
     AI_EDITED,
     AI_GENERATED,
     CAPTURE,
+    COLLECTORS,
     Evidence,
-    c2pa_evidence,
-    classifier_evidence,
-    duplicates_evidence,
-    metadata_evidence,
-    not_checked,
-    watermark_evidence,
+    FileContext,
+    Options,
+    check_index_sets,
 )
-from provenance.core.errors import BadInput, ProvkitError, describe
+from detect.index import ReferenceIndex
+from provenance.core import context
+from provenance.core.errors import ProvkitError
 from provenance.core.imageio import load_rgb, sniff
-from provenance.fingerprint import file_sha256, fingerprint_image
+from provenance.core.workspace import database
+from provenance.fingerprint import file_sha256
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
@@ -61,16 +65,34 @@ def combine(evidence: Sequence[Evidence]) -> tuple[str, list[Evidence]]:
 
 @dataclass(frozen=True)
 class DetectReport:
+    """Evidence and verdict for one file. ``found`` holds each collector's data by its
+    name (``c2pa``, ``metadata``, ``watermark``, ``classifier``, ``duplicates``)."""
+
     path: str
     verdict: str
     score: float | None
     decided_by: tuple[Evidence, ...]
     evidence: tuple[Evidence, ...]
-    duplicates: tuple[dict, ...] = ()
     sha256: str | None = None
-    c2pa: dict | None = None
-    watermark: dict = field(default_factory=dict)
-    metadata: dict = field(default_factory=dict)
+    found: dict = field(default_factory=dict)
+    report_parts: dict = field(default_factory=dict)
+    context_parts: dict = field(default_factory=dict)
+
+    @property
+    def duplicates(self) -> tuple[dict, ...]:
+        return tuple(self.found.get("duplicates") or ())
+
+    @property
+    def c2pa(self) -> dict | None:
+        return self.found.get("c2pa")
+
+    @property
+    def watermark(self) -> dict:
+        return self.found.get("watermark") or {}
+
+    @property
+    def metadata(self) -> dict:
+        return self.found.get("metadata") or {}
 
     def to_json(self) -> dict:
         return {
@@ -79,203 +101,90 @@ class DetectReport:
             "score": self.score,
             "decided_by": [e.kind for e in self.decided_by],
             "evidence": [e.to_json() for e in self.evidence],
-            "duplicates": list(self.duplicates),
+            **self.report_parts,
         }
 
-    def policy_context(self) -> dict:
-        """The ``asset`` part of a policy decision context (docs/architecture.md)."""
-        from detect.index import policy_duplicate
-
-        c2pa = self.c2pa or {}
-        wm = self.watermark or {}
-        now = datetime.now(UTC)
-        return {
-            "path": self.path,
-            "sha256": self.sha256,
-            "asset_id": c2pa.get("asset_id") or wm.get("asset_id"),
-            "verdict": self.verdict,
-            "score": self.score,
-            "c2pa": {
-                "state": c2pa.get("state", "absent"),
-                "digital_source_type": c2pa.get("digital_source_type"),
-                "signer": c2pa.get("signer"),
-                "training_mining": c2pa.get("training_mining") or {},
-            },
-            "watermark": {"found": bool(wm.get("found")), "scheme": wm.get("scheme"),
-                          "payload": wm.get("payload"), "third_party": wm.get("third_party")},
-            "metadata": {
-                "digital_source_type": self.metadata.get("digital_source_type"),
-                "generator": self.metadata.get("generator"),
-            },
-            "duplicates": [policy_duplicate(d, now) for d in self.duplicates],
-        }
+    def policy_context(self, now: datetime | None = None) -> dict:
+        """The ``asset`` part of a policy decision context (provenance.core.context)."""
+        return context.asset(path=self.path, sha256=self.sha256, verdict=self.verdict,
+                             now=now or datetime.now(UTC), **self.context_parts)
 
 
 class Detector:
-    """Models, probe, index and trust settings loaded once; :meth:`detect` per file.
+    """Every collector of :data:`detect.evidence.COLLECTORS`, made once (models, probe,
+    index and trust settings loaded once) for many files; :func:`detect` is the verb.
 
     ``probe`` is a :class:`~detect.classifier.Probe` or a path to one; ``clip`` a
     loaded model or a spec (default: the spec the probe was trained with).
     ``index_sets`` limits the near-duplicate search (default: every set there is).
+    ``collectors``: factories to use instead of the registry.
     """
 
-    def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True):
-        from provenance.core.workspace import connect
+    def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
+                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
+                 collectors: Sequence | None = None):
+        self.db = database(db)
+        self.options = Options(db=self.db, trust=trust, probe=probe, clip=clip,
+                               index_sets=tuple(index_sets) if index_sets else None,
+                               threshold=threshold, search_index=search_index)
+        self.collectors = [make(self.options) for make in (collectors or COLLECTORS)]
 
-        self.db = connect(db) if db is None or isinstance(db, (str, Path)) else db
-        self.trust_anchors = trust_anchors
-        self.threshold = threshold
-        self.index_sets = list(index_sets) if index_sets else None
-        self.probe = self.clip = None
-        if probe is not None:
-            from detect.classifier import Probe
+    def run(self, paths: Sequence, *, chunk: int = CHUNK):
+        """Reports in input order, yielded chunk by chunk (an unreadable file yields its
+        ProvkitError). Collectors run over a chunk at once (CLIP batched), so at most
+        ``chunk`` decoded images are held however many paths there are."""
+        paths = list(paths)
+        step = max(1, chunk)
+        for start in range(0, len(paths), step):
+            yield from self._chunk(paths[start : start + step])
 
-            self.probe = Probe.load(probe) if isinstance(probe, (str, Path)) else probe
-        if clip is not None or self.probe is not None:
-            from detect.clip import load_model
-
-            spec = clip if clip is not None else self.probe.clip_spec
-            self.clip = load_model(spec) if isinstance(spec, str) else spec
-            if self.probe is not None:
-                self.probe.check_clip(self.clip)
-        self.index, self.index_problem = (None, None)
-        if search_index:
-            self.index, self.index_problem = self._open_index()
-
-    def _open_index(self):
-        try:
-            from detect.index import ReferenceIndex
-        except ImportError as e:
-            return None, f"the reference index is unavailable ({e})"
-        try:
-            index = ReferenceIndex(self.db)
-            sets = _set_names(index)
-        except Exception as e:  # noqa: BLE001
-            return None, ("the reference index could not be opened "
-                          f"({describe(e, with_path=False)})")
-        if sets is not None:
-            check_index_sets(self.index_sets, sets)
-            if not sets:
-                return None, "no reference sets in this workspace (add one with `provkit index add`)"
-        return index, None
-
-    # -- per file ------------------------------------------------------------
-
-    def _gather(self, path) -> tuple[list[Evidence], dict]:
-        """Everything except the classifier; BadInput for an unreadable file."""
+    def _open(self, path) -> FileContext:
         sniff(path)
         sha256 = file_sha256(path)  # the file's bytes are hashed once and decoded once
-        image = load_rgb(path)
-        evidence: list[Evidence] = []
-        c2pa_item, c2pa = c2pa_evidence(path, trust_anchors=self.trust_anchors, db=self.db,
-                                        image=image)
-        evidence.append(c2pa_item)
-        meta_items, meta = metadata_evidence(path)
-        evidence += meta_items
-        wm_items, wm = watermark_evidence(image, c2pa)
-        evidence += wm_items
-        duplicates: list[dict] = []
-        if self.index is None:
-            evidence.append(not_checked("duplicates", self.index_problem or "index search is off"))
-        else:
-            try:
-                query = fingerprint_image(image, sha256=sha256)
-                matches = self.index.search(query, sets=self.index_sets, image=image)
-                duplicates = [m.to_json() if hasattr(m, "to_json") else dict(m) for m in matches]
-                evidence.append(duplicates_evidence(
-                    matches, getattr(self.index, "clip_not_checked", None)))
-            except BadInput:
-                raise
-            except Exception as e:  # noqa: BLE001
-                why = f"index search failed ({describe(e, with_path=False)})"
-                evidence.append(not_checked("duplicates", why))
-        state = {"image": image, "c2pa": c2pa, "watermark": wm,
-                 "metadata": meta.to_json() if meta else {}, "duplicates": duplicates,
-                 "sha256": sha256}
-        return evidence, state
+        return FileContext(path=str(path), image=load_rgb(path), sha256=sha256,
+                           options=self.options)
 
-    def _classifier_items(self, images) -> list[tuple[Evidence, float | None]]:
-        if self.probe is None:
-            reason = ("no probe configured (train one with `provkit detect train`, "
-                      "then pass --probe)")
-            if self.clip is None:
-                reason = "no CLIP model or probe configured (--clip ARCH:/path/to/weights, --probe)"
-            return [(not_checked("classifier", reason), None) for _ in images]
-        try:
-            feats = self.clip.embed_images(images)
-            probs = self.probe.probability(feats)
-        except Exception as e:  # noqa: BLE001
-            why = f"classifier failed ({describe(e, with_path=False)})"
-            return [(not_checked("classifier", why), None) for _ in images]
-        return [(classifier_evidence(float(p), self.probe, self.threshold), float(p))
-                for p in probs]
-
-    def _report(self, path, evidence, state, item, score) -> DetectReport:
-        evidence = evidence + [item]
-        verdict, deciding = combine(evidence)
-        return DetectReport(
-            path=str(path), verdict=verdict, score=score, decided_by=tuple(deciding),
-            evidence=tuple(evidence), duplicates=tuple(state["duplicates"]),
-            sha256=state["sha256"], c2pa=state["c2pa"], watermark=state["watermark"],
-            metadata=state["metadata"],
-        )
-
-    def detect(self, path) -> DetectReport:
-        """Evidence and verdict for one file; raises BadInput if it cannot be read."""
-        evidence, state = self._gather(path)
-        (item, score), = self._classifier_items([state.pop("image")])
-        return self._report(path, evidence, state, item, score)
-
-    def iter_detect(self, paths: Sequence, *, chunk: int = CHUNK):
-        """Reports in input order, yielded chunk by chunk (an unreadable file yields its
-        ProvkitError). CLIP runs batched within a chunk, so at most ``chunk`` decoded
-        images are held at once however many paths there are."""
-        paths = list(paths)
-        for start in range(0, len(paths), max(1, chunk)):
-            yield from self._detect_chunk(paths[start : start + max(1, chunk)])
-
-    def detect_many(self, paths: Sequence, *, progress=None,
-                    chunk: int = CHUNK) -> list[DetectReport | ProvkitError]:
-        """Reports in input order; an unreadable file yields its ProvkitError.
-
-        ``progress(n)`` is called as files finish."""
-        out: list = []
-        for report in self.iter_detect(paths, chunk=chunk):
-            out.append(report)
-            if progress:
-                progress(1)
-        return out
-
-    def _detect_chunk(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
-        gathered: list = []
+    def _chunk(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
+        files: list = []
         for path in paths:
             try:
-                gathered.append((path, *self._gather(path)))
+                files.append(self._open(path))
             except ProvkitError as e:
-                gathered.append(e)
-        ok = [g for g in gathered if not isinstance(g, ProvkitError)]
-        items = iter(self._classifier_items([g[2].pop("image") for g in ok]))
-        out: list = []
-        for g in gathered:
-            if isinstance(g, ProvkitError):
-                out.append(g)
+                files.append(e)
+        evidence: dict[int, list] = {i: [] for i in range(len(files))}
+        for collector in self.collectors:
+            live = [i for i, f in enumerate(files) if isinstance(f, FileContext)]
+            if getattr(collector, "batched", False):  # never raises for one file
+                results = collector.collect_many([files[i] for i in live])
             else:
-                item, score = next(items)
-                out.append(self._report(g[0], g[1], g[2], item, score))
-        return out
+                results = []
+                for i in live:
+                    try:
+                        results.append(collector.collect(files[i]))
+                    except ProvkitError as e:  # this file is unreadable; the others go on
+                        files[i] = e
+                        results.append(None)
+            for i, found in zip(live, results, strict=True):
+                if found is not None:
+                    evidence[i] += found.evidence
+                    files[i].found[collector.name] = found.data
+        return [f if isinstance(f, ProvkitError) else self._report(f, evidence[i])
+                for i, f in enumerate(files)]
 
-
-def check_index_sets(wanted, existing) -> None:
-    """ConfigError when a reference set asked for by name does not exist."""
-    missing = [s for s in wanted or [] if s not in existing]
-    if not missing:
-        return
-    from provenance.core.errors import ConfigError
-
-    have = f"sets: {', '.join(sorted(existing))}" if existing else \
-        "this workspace has no reference sets; add one with `provkit index add`"
-    raise ConfigError(f"no reference set named {', '.join(missing)} ({have})")
+    def _report(self, ctx: FileContext, evidence: list) -> DetectReport:
+        verdict, deciding = combine(evidence)
+        report_parts: dict = {}
+        parts: dict = {}
+        for collector in self.collectors:
+            data = ctx.found.get(collector.name)
+            report_parts.update(collector.report_json(data))
+            for key, value in collector.context(data).items():
+                if parts.get(key) is None:  # an earlier collector's value wins
+                    parts[key] = value
+        return DetectReport(path=ctx.path, verdict=verdict, score=parts.get("score"),
+                            decided_by=tuple(deciding), evidence=tuple(evidence),
+                            sha256=ctx.sha256, found=dict(ctx.found),
+                            report_parts=report_parts, context_parts=parts)
 
 
 def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored) -> None:
@@ -285,19 +194,12 @@ def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored
     Raises the ConfigError/BadInput a :class:`Detector` would raise; batch jobs call
     it before writing any output."""
     if probe is not None and isinstance(probe, (str, Path)):
-        from detect.classifier import Probe
-
         probe = Probe.load(probe)
     spec = clip if clip is not None else getattr(probe, "clip_spec", None)
     if isinstance(spec, str):
-        from detect.clip import check_spec
-
         check_spec(spec)
     if index_sets:
-        from detect.index import ReferenceIndex
-        from provenance.core.workspace import connect
-
-        handle = connect(db) if db is None or isinstance(db, (str, Path)) else db
+        handle = database(db)
         try:
             check_index_sets(index_sets, set(ReferenceIndex(handle).set_names()))
         finally:
@@ -305,39 +207,37 @@ def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored
                 handle.conn.close()
 
 
-def _set_names(index) -> set[str] | None:
-    """Names of the reference sets, if the index can list them."""
-    for attr in ("set_names", "list_sets", "sets"):
-        fn = getattr(index, attr, None)
-        if callable(fn):
-            got = fn()
-            return {s if isinstance(s, str) else getattr(s, "name", None) or s.get("name")
-                    for s in got}
-    return None
+def detect(paths, *, progress=None, detector: Detector | None = None, chunk: int = CHUNK,
+           **options):
+    """``provkit detect``: evidence and a verdict per file, the one way to detect.
 
-
-def detect_file(path, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                threshold: float = DEFAULT_THRESHOLD) -> DetectReport:
-    """Collect every kind of evidence for one image and combine it into a verdict."""
-    return Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
-                    trust_anchors=trust_anchors, threshold=threshold).detect(path)
-
-
-def detect(paths, *, progress=None, **kwargs) -> list[DetectReport | ProvkitError]:
-    """:func:`detect_file` over many files with models loaded once; errors in place.
-
-    Files are processed in chunks of :data:`CHUNK`; ``progress(n)`` is called as they finish."""
-    return Detector(**kwargs).detect_many(list(paths), progress=progress)
+    ``paths``: one path (returns its :class:`DetectReport`; raises BadInput when the
+    file cannot be read) or a sequence of paths (returns a list in input order, an
+    unreadable file's ProvkitError in its place). ``options`` configure a
+    :class:`Detector` (db, probe, clip, index_sets, trust, threshold, search_index);
+    ``detector`` reuses one already made. ``progress(n)`` is called as files finish.
+    """
+    detector = detector or Detector(**options)
+    if isinstance(paths, (str, os.PathLike)):
+        (result,) = detector.run([paths], chunk=chunk)
+        if isinstance(result, ProvkitError):
+            raise result
+        return result
+    out: list = []
+    for report in detector.run(paths, chunk=chunk):
+        out.append(report)
+        if progress:
+            progress(1)
+    return out
 
 
 def policy_context_for_file(path, db=None, **kwargs) -> dict:
-    """The ``asset`` part of a policy decision context for one file.
+    """The ``asset`` part of a policy decision context for one file (the evidence
+    provider ``provkit policy check`` uses by default).
 
     Without explicit ``probe``/``clip``, ``$PROVKIT_PROBE`` and ``$PROVKIT_CLIP`` are used
     (as by ``provkit detect``), so policy checks see the same classifier evidence.
     """
-    import os
-
     kwargs.setdefault("probe", os.environ.get("PROVKIT_PROBE") or None)
     kwargs.setdefault("clip", os.environ.get("PROVKIT_CLIP") or None)
-    return detect_file(path, db=db, **kwargs).policy_context()
+    return detect(path, db=db, **kwargs).policy_context()

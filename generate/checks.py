@@ -17,9 +17,7 @@ from PIL import Image
 from generate.request import BackendInfo, GenerationRequest
 from generate.results import SealedImage
 from provenance.core.errors import ConfigError
-
-TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
-                 "cawg.data_mining")
+from provenance.core.vocabulary import TRAINING_USES
 
 
 def decide(pack, point: str, context: dict, *, db, subject: str | None):

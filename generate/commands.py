@@ -7,8 +7,11 @@ from pathlib import Path
 
 import click
 
+from generate.generator import generate as generate_
+from generate.results import RequestRefused
+from generate.seal import request_stop, stop_requested
 from provenance.core.errors import BadInput
-from provenance.core.options import db_option, dumps, emit, json_option
+from provenance.core.options import db_option, dumps, emit, json_option, out_option, progress
 
 LATENT_BACKENDS = ("gan", "vae")
 
@@ -71,8 +74,7 @@ def backend_options(backend: str, *, model, module, latent_size, output_range, d
 @click.option("--allow-training", is_flag=True,
               help="Mark outputs as allowed for AI training (default: notAllowed).")
 @click.option("--policy", help="Policy pack (name or YAML path) to check requests and outputs.")
-@click.option("-o", "--out", "out_dir", required=True,
-              type=click.Path(file_okay=False, path_type=Path), help="Folder for the sealed images.")
+@out_option("Folder for the sealed images.", file_okay=False, dir_okay=True, dest="out_dir")
 @db_option
 @json_option
 def generate(prompt, n, backend, model, module, latent_size, output_range, seed, size, steps,
@@ -82,23 +84,17 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
 
     Exit status 1 if any image failed (the others are sealed and listed).
     """
-    from generate.generator import generate as run_generate
-    from generate.results import RequestRefused
-
     opts = backend_options(backend, model=model, module=module, latent_size=latent_size,
                            output_range=output_range, dtype=dtype, batch_size=batch_size)
-    bar = None
-    if n > 1:
-        bar = click.progressbar(length=n, label="generating", file=click.get_text_stream("stderr"))
-        bar.__enter__()
+    bar = progress("generating", n)
     previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        run = run_generate(
+        run = generate_(
             prompt, backend=backend, n=n, out_dir=out_dir, seed=seed, size=size, steps=steps,
             guidance=guidance, negative_prompt=negative, init_image=init_image,
             strength=strength, device=device, format=fmt, record_prompt=record_prompt,
             allow_training=allow_training, policy=policy, db=db_path,
-            on_result=(lambda _r: bar.update(1)) if bar else None, **opts,
+            on_result=lambda _r: bar.update(1), **opts,
         )
     except RequestRefused as e:
         if as_json:  # the decision on stdout, the one-line error on stderr, exit 1
@@ -107,8 +103,7 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
-        if bar is not None:
-            bar.__exit__(None, None, None)
+        bar.close()
     emit(run.to_json(), as_json, _human)
     if run.failed:
         raise click.exceptions.Exit(1)
@@ -118,9 +113,7 @@ def _stop(signum, frame):
     """SIGTERM or Ctrl-C: finish the images being sealed, start no more, exit 130.
 
     A second signal stops at once (outputs caught mid-way are quarantined, not released)."""
-    from generate.seal import _STOP, request_stop
-
-    if _STOP.is_set():
+    if stop_requested():
         raise KeyboardInterrupt
     request_stop()
 

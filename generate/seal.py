@@ -47,6 +47,7 @@ from generate.results import GenerationFailure, GenerationRun, RequestRefused, S
 from provenance.core import workspace
 from provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused, describe
 from provenance.core.files import atomic_file
+from provenance.core.vocabulary import TRAINING_USES
 from provenance.ledger import Ledger
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
@@ -115,7 +116,7 @@ def manifest_spec(request: GenerationRequest, info: BackendInfo, *, seed: int, i
     extra = ()
     if options.allow_training:
         extra = ({"label": "cawg.training-mining",
-                  "data": {"entries": {u: {"use": "allowed"} for u in checks.TRAINING_USES}}},)
+                  "data": {"entries": {u: {"use": "allowed"} for u in TRAINING_USES}}},)
     ingredients = ((ingredient, "parentOf"),) if ingredient is not None else ()
     return ManifestSpec(
         source_type=info.source_type,
@@ -186,6 +187,11 @@ def request_stop() -> None:
     inside the C2PA library's callbacks would be swallowed there); the loop stops at the
     next image and raises KeyboardInterrupt once what was handed over is finished."""
     _STOP.set()
+
+
+def stop_requested() -> bool:
+    """Whether :func:`request_stop` was called and the run has not finished stopping."""
+    return _STOP.is_set()
 
 
 def seal_all(backend, request: GenerationRequest, options: SealOptions, *,

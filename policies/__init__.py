@@ -1,9 +1,12 @@
 """policies: the rule engine, policy packs and the tamper-evident audit log.
 
-The lowest package: it imports no other provkit package, and it also holds the
-toolkit's shared foundations (``errors``, ``workspace``, ``options``).
+It imports only the foundations (``provenance.core``), never provenance, detect or
+generate: the evidence ``policy check`` needs for files comes through a provider named
+by a string (policies.check).
 
-Public verbs (imported on first use, so ``provenance.core.errors`` stays light)::
+Every ``provkit policy`` verb has a function of the same name here (``check``, ``lint``,
+``test``, ``show``, ``list_``); the ``provkit audit`` verbs are ``policies.audit.log``,
+``verify``, ``head`` and ``export``. Public names are imported on first use::
 
     pack = load_pack("newsroom")                 # or "platform", "studio", a YAML path
     decision = decide(pack, "publish", context, db=None, actor=None, subject=None)
@@ -27,6 +30,9 @@ _EXPORTS = {
     "check": "policies.check", "test_pack": "policies.check", "CheckResult": "policies.check",
     "resolve_evidence": "policies.check", "read_contexts": "policies.check",
     "TermList": "policies.terms",
+    "lint": "policies.verbs", "test": "policies.verbs", "show": "policies.verbs",
+    "list_": "policies.verbs", "LintReport": "policies.verbs", "TestReport": "policies.verbs",
+    "PackInfo": "policies.verbs",
 }
 __all__ = [
     "POINTS",
@@ -36,19 +42,26 @@ __all__ = [
     "Decision",
     "Finding",
     "Head",
+    "LintReport",
     "Pack",
+    "PackInfo",
     "Rule",
     "TermList",
+    "TestReport",
     "build_context",
     "check",
     "decide",
     "decide_many",
     "evaluate",
+    "lint",
     "lint_pack",
+    "list_",
     "load_pack",
     "read_contexts",
     "resolve_evidence",
     "shipped_packs",
+    "show",
+    "test",
     "test_pack",
     "verify_export",
 ]

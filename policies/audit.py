@@ -15,6 +15,7 @@ writes a batch in one transaction.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -27,6 +28,7 @@ from pathlib import Path
 import sqlite_utils
 
 from provenance.core.errors import BadInput
+from provenance.core.files import atomic_file
 from provenance.core.workspace import connect, default_db_path, migrate
 
 GENESIS = "0" * 64
@@ -365,3 +367,60 @@ def verify_export(path, *, expect_head=None) -> AuditCheck:
             yield entry
 
     return verify_rows(rows(), expected, from_seq=from_seq)
+
+
+# -------------------------------------------------------------- the ``provkit audit`` verbs
+
+
+def log(db=None, *, since=None, outcome: str | None = None, point: str | None = None,
+        actor: str | None = None, limit: int | None = None) -> list[dict]:
+    """``provkit audit log``: recorded decisions, oldest first (with ``limit``: the newest
+    ``limit``, still oldest first)."""
+    rows = list(AuditLog(db, create=False).log(since=since, outcome=outcome, point=point,
+                                               actor=actor, limit=limit,
+                                               newest_first=limit is not None))
+    if limit is not None:
+        rows.reverse()
+    return rows
+
+
+def verify(db=None, *, expect_head: str | Head | None = None, export=None) -> AuditCheck:
+    """``provkit audit verify``: the chain of the database, or of an exported JSONL file."""
+    if export is not None:
+        return verify_export(export, expect_head=expect_head)
+    return AuditLog(db, create=False).verify(expect_head=expect_head)
+
+
+def head(db=None) -> Head | None:
+    """``provkit audit head``: the last row of the chain (None for an empty log)."""
+    return AuditLog(db, create=False).head()
+
+
+@dataclass(frozen=True)
+class Exported:
+    """``provkit audit export``: how many rows went where (None: the given stream)."""
+
+    rows: int
+    out: str | None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def export(out=None, *, db=None, format: str = "jsonl", since=None, force: bool = False,
+           stream=None) -> Exported:
+    """Every row with its hashes to ``out`` (written atomically; an existing file is
+    replaced only with ``force``) or to ``stream`` (a text stream)."""
+    audit_log = AuditLog(db, create=False)
+    if out is None:
+        return Exported(audit_log.export(stream, format=format, since=since), None)
+    try:
+        with atomic_file(out, overwrite=force) as f:
+            text = io.TextIOWrapper(f, encoding="utf-8", newline="")
+            n = audit_log.export(text, format=format, since=since)
+            text.flush()
+            text.detach()  # atomic_file closes (and installs) the file itself
+    except FileExistsError:
+        raise BadInput("output already exists (use --force to replace it)", path=out) from None
+    return Exported(n, str(out))
+

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from pathlib import Path
 
 import click
 
-from policies.pack import POINTS
-from provenance.core.options import db_option, emit, json_option
+from policies import audit as audit_lib
+from policies import verbs
+from policies.check import DEFAULT_EVIDENCE, read_contexts
+from policies.check import check as check_
+from policies.pack import POINTS, load_pack
+from provenance.core.options import (
+    db_option,
+    emit,
+    force_option,
+    json_option,
+    out_option,
+    progress,
+)
 
 _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
-
-
-@contextlib.contextmanager
-def _progress(total: int, label: str):
-    """A progress bar on stderr when it is a terminal and there is more than one item."""
-    stream = click.get_text_stream("stderr")
-    if total < 2 or not stream.isatty():
-        yield lambda: None
-        return
-    with click.progressbar(length=total, label=label, file=stream, show_pos=True) as bar:
-        yield lambda: bar.update(1)
 
 
 # ---------------------------------------------------------------- policy
@@ -61,25 +60,22 @@ def _human_result(r: dict) -> str:
               show_default=True, help="Exit 1 when any decision is this strong or stronger.")
 @db_option
 @json_option
-def check_command(pack_name, point, files, context_files, actor, role, org, evidence, fail_on,
-                  db_path, as_json):
+def check(pack_name, point, files, context_files, actor, role, org, evidence, fail_on,
+          db_path, as_json):
     """Run FILES (through detection evidence) or prepared contexts through a pack.
 
     Prints each decision with the rules that matched and their reasons, and appends every
     decision to the audit log. Exit 1 on a deny (see --fail-on), 2 if an input was unusable.
     """
-    from policies.check import DEFAULT_EVIDENCE, check, read_contexts
-    from policies.pack import load_pack
-
     if not files and not context_files:
         raise click.UsageError("give FILE arguments or --context JSON_FILE")
     pack = load_pack(pack_name)
     contexts = [c for path in context_files for c in read_contexts(path)]
     total = len(files) + len(contexts)
-    with _progress(total, "checking") as step:
-        results = check(pack, files, point=point, actor=actor, role=role, org=org,
-                        contexts=contexts, db=db_path, evidence=evidence or DEFAULT_EVIDENCE,
-                        on_item=lambda _: step())
+    with progress("checking", total) as bar:
+        results = check_(pack, files, point=point, actor=actor, role=role, org=org,
+                         contexts=contexts, db=db_path, evidence=evidence or DEFAULT_EVIDENCE,
+                         on_item=lambda _: bar.update(1))
     data = [r.to_json() for r in results]
     emit(data, as_json, lambda rows: "\n".join(_human_result(r) for r in rows))
     ctx = click.get_current_context()
@@ -90,20 +86,14 @@ def check_command(pack_name, point, files, context_files, actor, role, org, evid
         ctx.exit(1)
 
 
-policy.add_command(check_command)
-
 
 @policy.command("lint")
 @click.argument("pack_name", metavar="PACK")
 @json_option
 def lint(pack_name, as_json):
     """Validate a pack: fields, CEL expressions, term lists, reachability. Exit 1 on errors."""
-    from policies.pack import lint_pack, resolve_pack_path
-
-    path = resolve_pack_path(pack_name)
-    findings = lint_pack(pack_name)
-    data = {"pack": str(path), "ok": not any(f.severity == "error" for f in findings),
-            "findings": [f.to_json() for f in findings]}
+    data = verbs.lint(pack_name).to_json()
+    path = data["pack"]
 
     def human(d):
         lines = [f"{path}:{f['line'] or 1}: {f['severity']}: {f['message']}" for f in d["findings"]]
@@ -124,11 +114,7 @@ def lint(pack_name, as_json):
 @json_option
 def test(pack_name, cases, as_json):
     """Run a pack's own test cases; exit 1 if any fails."""
-    from policies.check import test_pack
-
-    results = test_pack(pack_name, cases)
-    data = {"pack": pack_name, "passed": sum(r.passed for r in results), "total": len(results),
-            "cases": [r.to_json() for r in results]}
+    data = verbs.test(pack_name, cases).to_json()
 
     def human(d):
         lines = []
@@ -148,9 +134,7 @@ def test(pack_name, cases, as_json):
 @json_option
 def show(pack_name, as_json):
     """Show a pack: version, digest, defaults and rules."""
-    from policies.pack import load_pack
-
-    pack = load_pack(pack_name)
+    pack = verbs.show(pack_name)
 
     def human(d):
         lines = [f"{d['name']} {d['version']}  (sha256 {d['digest'][:16]}...)",
@@ -168,10 +152,7 @@ def show(pack_name, as_json):
 @json_option
 def list_packs(as_json):
     """List the shipped packs."""
-    from policies.pack import load_pack, shipped_packs
-
-    data = [{"name": n, "version": load_pack(n).version, "description": load_pack(n).description}
-            for n in shipped_packs()]
+    data = [p.to_json() for p in verbs.list_()]
     emit(data, as_json, lambda d: "\n".join(f"{p['name']} {p['version']}: "
                                             f"{' '.join(p['description'].split())}" for p in d))
 
@@ -192,12 +173,8 @@ def audit():
 @json_option
 def log(since, outcome, point, actor, limit, db_path, as_json):
     """List recorded decisions, oldest first."""
-    from policies.audit import AuditLog
-
-    rows = list(AuditLog(db_path, create=False).log(since=since, outcome=outcome, point=point, actor=actor,
-                                      limit=limit, newest_first=limit is not None))
-    if limit is not None:
-        rows.reverse()
+    rows = audit_lib.log(db_path, since=since, outcome=outcome, point=point, actor=actor,
+                         limit=limit)
 
     def human(rs):
         lines = []
@@ -221,12 +198,7 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
 @json_option
 def verify(expect_head, export_file, db_path, as_json):
     """Recompute the hash chain; name the first edited, deleted or reordered row. Exit 1 if bad."""
-    from policies.audit import AuditLog, verify_export
-
-    if export_file is not None:
-        result = verify_export(export_file, expect_head=expect_head)
-    else:
-        result = AuditLog(db_path, create=False).verify(expect_head=expect_head)
+    result = audit_lib.verify(db_path, expect_head=expect_head, export=export_file)
 
     def human(d):
         if d["ok"]:
@@ -247,32 +219,24 @@ def verify(expect_head, export_file, db_path, as_json):
 @json_option
 def head(db_path, as_json):
     """Print the chain head (SEQ:HASH) to anchor outside the database."""
-    from policies.audit import AuditLog
-
-    h = AuditLog(db_path, create=False).head()
+    h = audit_lib.head(db_path)
     emit(h.to_json() if h else None, as_json, lambda d: str(h) if h else "the log is empty")
 
 
 @audit.command("export")
 @click.option("--format", "fmt", type=click.Choice(["jsonl"]), default="jsonl", show_default=True)
-@click.option("--output", "-o", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Write here instead of stdout.")
+@out_option("Write here instead of stdout.", required=False)
+@force_option
 @click.option("--since", default=None, help="ISO date/time, or an age such as 24h or 7d.")
 @db_option
-def export(fmt, output, since, db_path):
+def export(fmt, out, force, since, db_path):
     """Export every row with its hashes (re-verifiable with audit verify --export).
 
     With --since the export starts with a header line naming its first row; verifying
     it checks the chain from that row on."""
-    from policies.audit import AuditLog
-
-    log_ = AuditLog(db_path, create=False)
-    if output is None:
-        n = log_.export(sys.stdout, format=fmt, since=since)
-    else:
-        with open(output, "w", encoding="utf-8") as fp:
-            n = log_.export(fp, format=fmt, since=since)
-    click.echo(f"exported {n} rows", err=True)
+    done = audit_lib.export(out, db=db_path, format=fmt, since=since, force=force,
+                            stream=sys.stdout)
+    click.echo(f"exported {done.rows} rows", err=True)
 
 
 __all__ = ["audit", "policy"]

@@ -20,6 +20,7 @@ import cel
 
 from policies.expressions import CONTEXT_ROOTS, flatten_paths
 from policies.pack import POINTS, PRECEDENCE, Pack, load_pack
+from provenance.core import context as context_schema
 from provenance.core.errors import BadInput, Refused
 
 _RANK = {outcome: i for i, outcome in enumerate(PRECEDENCE)}
@@ -60,30 +61,9 @@ class Decision:
 
 
 # ---------------------------------------------------------------- the context
-class _ListOf:
-    def __init__(self, item: dict):
-        self.item = item
-
-
-#: The documented context, with the value a missing field takes. ``None`` means "not
-#: provided / not checked"; conditions must guard for it (``asset.score != null && ...``).
-SCHEMA: dict = {
-    "point": None,
-    "actor": {"id": None, "role": None, "org": None},
-    "request": {"prompt": None, "negative_prompt": None, "backend": None, "model": None,
-                "allow_training": False},
-    "asset": {
-        "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
-        "c2pa": {"state": None, "digital_source_type": None, "signer": None,
-                 "training_mining": {}},
-        "watermark": {"found": False, "scheme": None, "payload": None, "third_party": None},
-        "metadata": {"digital_source_type": None, "generator": None},
-        "duplicates": _ListOf({"set": None, "protected": False, "kind": None, "distance": None,
-                               "age_days": None, "label": None, "item": None}),
-    },
-    "now": None,
-    "params": {},
-}
+#: The documented context, with the value a missing field takes (provenance.core.context).
+SCHEMA = context_schema.SCHEMA
+_ListOf = context_schema.ListOf  # the schema's list marker
 _MISSING = object()
 
 

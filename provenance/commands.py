@@ -5,13 +5,26 @@ Each is a thin shell over the library verb of the same name; no logic lives here
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
 
+from provenance import keys as k
+from provenance import ledger as ledger_lib
 from provenance.core.errors import BadInput
-from provenance.core.options import db_option, emit, json_option
+from provenance.core.options import (
+    db_option,
+    emit,
+    force_option,
+    json_option,
+    out_option,
+    progress,
+    trust_option,
+)
+from provenance.issue import sign as sign_
+from provenance.manifest import ManifestSpec
+from provenance.recover import recover as recover_
+from provenance.verify import verify as verify_
 
 _file = click.Path(path_type=Path, dir_okay=False)
 
@@ -41,8 +54,6 @@ def _cert_lines(info: dict) -> str:
 @json_option
 def keys_init(org, force, as_json):
     """Create a development CA and an ES256 signing certificate."""
-    from provenance import keys as k
-
     info = k.init(org, force=force).to_json()
     emit(info, as_json, lambda d: f"created signing identity in {k.keys_dir()}\n"
                                   + _cert_lines(d))
@@ -56,9 +67,7 @@ def keys_init(org, force, as_json):
 @json_option
 def keys_import(chain, key, force, as_json):
     """Use an organisation's own certificate chain and key."""
-    from provenance import keys as k
-
-    info = k.import_chain(chain, key, force=force).to_json()
+    info = k.import_(chain, key, force=force).to_json()
     emit(info, as_json, lambda d: f"imported signing identity into {k.keys_dir()}\n"
                                   + _cert_lines(d))
 
@@ -67,7 +76,6 @@ def keys_import(chain, key, force, as_json):
 @json_option
 def keys_show(as_json):
     """Show the signing certificate: subject, issuer, validity, fingerprint, algorithm."""
-    from provenance import keys as k
 
     def human(d):
         text = _cert_lines(d["signer"])
@@ -84,7 +92,7 @@ def keys_show(as_json):
             text += f"\nPROBLEM:     {d['problem']}"
         return text
 
-    emit(k.show(), as_json, human)
+    emit(k.show().to_json(), as_json, human)
 
 
 # --------------------------------------------------------------------------- sign
@@ -97,7 +105,7 @@ def _no_mark(issued) -> str:
 
 @click.command()
 @click.argument("source", type=_file)
-@click.option("-o", "--out", "out", type=_file, required=True, help="Signed output file.")
+@out_option("Signed output file.")
 @click.option("--source-type", default=None,
               help="IPTC digital source type, e.g. trainedAlgorithmicMedia, digitalCapture.")
 @click.option("--action", default=None,
@@ -111,15 +119,12 @@ def _no_mark(issued) -> str:
 @click.option("--no-train", is_flag=True, help="Forbid AI training and data mining.")
 @click.option("--watermark/--no-watermark", default=True, show_default=True,
               help="Embed the asset id as an invisible watermark first.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@force_option
 @db_option
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
          watermark, force, db_path, as_json):
     """Watermark and sign an image with a C2PA manifest, and record it."""
-    from provenance.issue import sign as sign_
-    from provenance.manifest import ManifestSpec
-
     spec = ManifestSpec(
         title=title, source_type=source_type, action=action, author=author, no_train=no_train,
         ingredients=tuple((p, "parentOf") for p in ingredients)
@@ -172,8 +177,7 @@ def _report_lines(r: dict) -> str:
 
 @click.command()
 @click.argument("files", type=click.Path(path_type=Path), nargs=-1, required=True)
-@click.option("--trust-anchors", type=_file, default=None,
-              help="PEM file of trust anchors (e.g. the C2PA trust list).")
+@trust_option
 @click.option("--no-local-trust", is_flag=True,
               help="Do not trust this workspace's own development CA.")
 @click.option("--fetch-remote", is_flag=True, help="Fetch remote manifests over the network.")
@@ -181,20 +185,15 @@ def _report_lines(r: dict) -> str:
               help="Do not look stripped files up in the ledger.")
 @db_option
 @json_option
-def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_path, as_json):
+def verify(files, trust, no_local_trust, fetch_remote, no_recover, db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
     Exit 0 when every file is valid, trusted or recovered with a valid manifest;
     1 when any is invalid or absent; 2 when any file cannot be read."""
-    from provenance.verify import verify as verify_
-
-    kwargs = {"trust_anchors": trust_anchors, "fetch_remote": fetch_remote, "db": db_path,
-              "recover": not no_recover, "trust_local": not no_local_trust}
-    if len(files) > 1 and sys.stderr.isatty():
-        with click.progressbar(files, label="verifying", file=sys.stderr) as bar:
-            results = verify_(bar, **kwargs)
-    else:
-        results = verify_(files, **kwargs)
+    with progress("verifying", len(files)) as bar:
+        results = verify_(files, trust=trust, fetch_remote=fetch_remote, db=db_path,
+                          recover=not no_recover, trust_local=not no_local_trust,
+                          progress=bar.update)
     reports = [r for r in results if not isinstance(r, BadInput)]
     errors = [r for r in results if isinstance(r, BadInput)]
     for e in errors:
@@ -216,17 +215,15 @@ def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_pa
 
 @click.command()
 @click.argument("source", type=_file)
-@click.option("-o", "--out", "out", type=_file, required=True, help="Output file.")
-@click.option("--trust-anchors", type=_file, default=None, help="PEM file of trust anchors.")
-@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@out_option("Output file.")
+@trust_option
+@force_option
 @db_option
 @json_option
-def recover(source, out, trust_anchors, force, db_path, as_json):
+def recover(source, out, trust, force, db_path, as_json):
     """Re-attach a recovered manifest to a stripped image."""
-    from provenance.recover import recover as recover_
-
-    result = recover_(source, out, db=db_path, trust_anchors=trust_anchors, force=force)
-    emit(result, as_json, lambda d: (
+    result = recover_(source, out, db=db_path, trust=trust, force=force)
+    emit(result.to_json(), as_json, lambda d: (
         f"recovered {d['asset_id']} by {d['recovered_by']['method']}; wrote {d['path']} "
         f"(parent manifest {d['recovered_manifest']})"))
 
@@ -246,9 +243,7 @@ def ledger():
 @json_option
 def ledger_list(limit, source_type, db_path, as_json):
     """Issued assets, newest first."""
-    from provenance.ledger import Ledger
-
-    rows = Ledger(db_path, create=False).list(limit=limit, source_type=source_type)
+    rows = ledger_lib.list_(db_path, limit=limit, source_type=source_type)
 
     def human(items):
         if not items:
@@ -265,13 +260,7 @@ def ledger_list(limit, source_type, db_path, as_json):
 @json_option
 def ledger_show(asset_id, db_path, as_json):
     """One issued asset, with its manifest."""
-    from provenance.ledger import Ledger
-
-    book = Ledger(db_path, create=False)
-    asset = book.get(asset_id)
-    if asset is None:
-        raise BadInput(f"no asset {asset_id} in the ledger")
-    data = {**asset.to_json(), "manifest": book.manifest_json(asset.asset_id)}
+    data = ledger_lib.show(asset_id, db_path).to_json()
 
     def human(d):
         keys_ = ("asset_id", "created", "status", "status_reason", "path", "source_path",

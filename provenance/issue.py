@@ -25,12 +25,12 @@ from PIL import Image
 from provenance.core import imageio
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.files import atomic_file
+from provenance.core.vocabulary import source_type_name
 from provenance.manifest import (
     ManifestSpec,
     manifest_definition,
     read_store,
     sign_stream,
-    source_type_name,
     supported_mime,
 )
 

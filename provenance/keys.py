@@ -373,7 +373,7 @@ def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=N
     raise BadInput(f"unsupported key type {type(key).__name__}", path=key_path)
 
 
-def import_chain(chain_path, key_path, *, force: bool = False) -> CertInfo:
+def import_(chain_path, key_path, *, force: bool = False) -> CertInfo:
     """Adopt an organisation's chain (leaf-first PEM) and private key.
 
     An existing identity is replaced only with ``force``; a development CA it
@@ -428,7 +428,23 @@ def load_or_init(org: str = "provkit development") -> Identity:
     return load()
 
 
-def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> dict:
+@dataclass(frozen=True)
+class IdentityInfo:
+    """What ``provkit keys show`` reports: the chain, leaf first, and whether it can sign."""
+
+    signer: dict
+    chain: list
+    algorithm: str | None
+    expired: bool
+    problem: str | None
+    local_trust_anchor: bool
+    retired_anchors: int
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> IdentityInfo:
     """The identity's certificates, leaf first, and whether it can sign now.
 
     Read without the signing checks, so an expired identity can still be shown:
@@ -460,9 +476,9 @@ def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> di
                               now=now)
         except BadInput as e:
             problem = e.reason
-    return {"signer": certs[0], "chain": certs, "algorithm": alg, "expired": expired,
-            "problem": problem, "local_trust_anchor": (d / "ca.pem").exists(),
-            "retired_anchors": len(_retired(d))}
+    return IdentityInfo(signer=certs[0], chain=certs, algorithm=alg, expired=expired,
+                        problem=problem, local_trust_anchor=(d / "ca.pem").exists(),
+                        retired_anchors=len(_retired(d)))
 
 
 def _retired(d: Path) -> list[Path]:

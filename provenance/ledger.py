@@ -290,5 +290,35 @@ def ledger(db=None) -> Ledger:
     return Ledger(db)
 
 
+# -- the ``provkit ledger`` verbs ---------------------------------------------------------
+
+
+def list_(db=None, *, limit: int | None = 50, source_type: str | None = None,
+          since: str | None = None) -> list[Asset]:
+    """``provkit ledger list``: issued assets, newest first (a missing ``db`` path is a
+    BadInput, never an empty ledger)."""
+    return Ledger(db, create=False).list(limit=limit, source_type=source_type, since=since)
+
+
+@dataclass(frozen=True)
+class AssetRecord:
+    """``provkit ledger show``: one issued asset with its manifest (the reader's JSON)."""
+
+    asset: Asset
+    manifest: dict | None
+
+    def to_json(self) -> dict:
+        return {**self.asset.to_json(), "manifest": self.manifest}
+
+
+def show(asset_id: str, db=None) -> AssetRecord:
+    """One issued asset; BadInput when the ledger has no such id."""
+    book = Ledger(db, create=False)
+    asset = book.get(asset_id)
+    if asset is None:
+        raise BadInput(f"no asset {asset_id} in the ledger")
+    return AssetRecord(asset=asset, manifest=book.manifest_json(asset.asset_id))
+
+
 def default_db() -> Path:
     return workspace.default_db_path()

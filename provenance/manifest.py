@@ -17,43 +17,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from provenance.core.errors import BadInput
-
-IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
-
-#: The IPTC digital source type vocabulary (short names).
-DIGITAL_SOURCE_TYPES = (
-    "digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print",
-    "humanEdits", "algorithmicallyEnhanced", "softwareImage", "digitalArt", "digitalCreation",
-    "dataDrivenMedia", "trainedAlgorithmicMedia", "algorithmicMedia", "screenCapture",
-    "virtualRecording", "composite", "compositeCapture", "compositeSynthetic",
-    "compositeWithTrainedAlgorithmicMedia",
-)
+from provenance.core.vocabulary import TRAINING_USES, source_type_iri
 
 #: Label of the small assertion that carries the provkit asset id.
 ASSET_ASSERTION = "io.provkit.asset"
 RELATIONSHIPS = ("parentOf", "componentOf", "inputTo")
-#: Every use the training-and-data-mining assertion can forbid.
-TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
-                 "cawg.data_mining")
-
-
-def source_type_iri(name: str) -> str:
-    """The IRI for a short IPTC name (an IRI is passed through)."""
-    if name.startswith("http"):
-        return name
-    if name not in DIGITAL_SOURCE_TYPES:
-        raise BadInput(f"unknown digital source type '{name}' (one of: "
-                       f"{', '.join(DIGITAL_SOURCE_TYPES)})")
-    return IPTC + name
-
-
-def source_type_name(iri: str | None) -> str | None:
-    """The short IPTC name for an IRI (None stays None)."""
-    if not iri:
-        return None
-    return iri.rsplit("/", 1)[-1]
-
-
 def action_name(action: str) -> str:
     """``edited`` -> ``c2pa.edited``; names with a namespace are kept."""
     return action if "." in action else f"c2pa.{action}"

@@ -4,6 +4,7 @@ manifest whose parentOf ingredient is the recovered one."""
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
 from provenance import keys
@@ -17,8 +18,22 @@ from provenance.trust import trust_pem
 from provenance.verify import read_c2pa
 
 
-def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
-            force: bool = False) -> dict:
+@dataclass(frozen=True)
+class Recovered:
+    """What ``provkit recover`` wrote: the new file and the issued asset it names."""
+
+    path: str
+    asset_id: str
+    recovered_by: dict
+    recovered_manifest: str | None
+    signer: dict
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def recover(path, out_path, *, db=None, identity=None, trust=None,
+            force: bool = False) -> Recovered:
     """Re-attach recovered credentials: sign ``path`` into ``out_path`` with a new manifest
     (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``).
 
@@ -29,7 +44,7 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
     out = Path(out_path)
     src_mime = imageio.sniff(src)
     out_mime = resolve_output(out, src_path=src, src_mime=src_mime, force=force)
-    current = read_c2pa(src, trust_anchors=trust_anchors)
+    current = read_c2pa(src, trust=trust)
     if current.state != "absent" or current.remote_url:
         raise BadInput(f"already carries a C2PA manifest (state {current.state}); nothing to "
                        "recover", path=src)
@@ -41,7 +56,7 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
                       "within the match distance)", path=src)
     match = matches[0]
     store = resolver.get_manifest(match.manifest_id)
-    parsed, summary = revalidate(store, trust_pem=trust_pem(trust_anchors))
+    parsed, summary = revalidate(store, trust_pem=trust_pem(trust))
     if summary["state"] == "invalid":
         raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
                       path=src)
@@ -86,5 +101,5 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
         raise BadInput("output already exists (use --force to replace it)", path=out) from None
     except (c2pa.C2paError, OSError) as e:
         raise BadInput(f"signing failed: {e}", path=out) from None
-    return {"path": str(out), "asset_id": match.asset_id, "recovered_by": match.recovered_by(),
-            "recovered_manifest": summary["label"], "signer": identity.signer_json()}
+    return Recovered(path=str(out), asset_id=match.asset_id, recovered_by=match.recovered_by(),
+                     recovered_manifest=summary["label"], signer=identity.signer_json())

@@ -14,7 +14,7 @@ from provenance.status import explain
 from provenance.trust import trust_pem
 
 
-def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = True,
+def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
                    image: Image.Image | None = None):
     """Turn an ``absent`` report into ``recovered`` when the ledger knows the pixels.
 
@@ -36,7 +36,7 @@ def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = T
     store = resolver.get_manifest(match.manifest_id)
     if store is None:
         return replace(report, watermark=mark)
-    parsed, summary = revalidate(store, trust_pem=trust_pem(trust_anchors,
+    parsed, summary = revalidate(store, trust_pem=trust_pem(trust,
                                                             trust_local=trust_local))
     how = (f"the watermark (asset id {match.asset_id})" if match.method == "watermark" else
            "its perceptual fingerprint (" + ", ".join(

@@ -11,7 +11,8 @@ import base64
 from dataclasses import dataclass, field
 
 from provenance.certs import cert_issuers
-from provenance.manifest import ASSET_ASSERTION, source_type_name
+from provenance.core.vocabulary import source_type_name
+from provenance.manifest import ASSET_ASSERTION
 from provenance.status import HARD_BINDING_CODES, explain, state_from_results, status_codes
 
 

@@ -2,13 +2,7 @@
 
 from __future__ import annotations
 
-#: Hard-binding failures: the bytes are not those the manifest was signed over (always
-#: reported for a standalone store, e.g. one recovered from the ledger).
-HARD_BINDING_CODES = frozenset({"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
-                                "assertion.boxesHash.mismatch",
-                                "assertion.collectionHash.mismatch"})
-
-STATES = ("absent", "invalid", "valid", "trusted", "recovered")
+from provenance.core.vocabulary import HARD_BINDING_CODES, STATES  # noqa: F401  (re-exported)
 
 #: Status code (prefix) -> a sentence a person can act on.
 EXPLANATIONS = [

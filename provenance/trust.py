@@ -6,12 +6,12 @@ from provenance import keys
 from provenance.manifest import read_anchor_file
 
 
-def trust_pem(trust_anchors=None, *, trust_local: bool = True) -> bytes:
+def trust_pem(trust=None, *, trust_local: bool = True) -> bytes:
     """The PEM the SDK gets as anchors: the caller's file or bytes plus the local CA."""
     pem = b""
-    if trust_anchors:
-        pem += trust_anchors if isinstance(trust_anchors, bytes) else read_anchor_file(
-            trust_anchors)
+    if trust:
+        pem += trust if isinstance(trust, bytes) else read_anchor_file(
+            trust)
     if trust_local:
         local = keys.local_trust_anchors()
         if local:

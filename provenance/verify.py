@@ -60,12 +60,12 @@ def _remote_url_from(message: str, data: bytes) -> str | None:
     m = re.search(rb"provenance[\"'=>\s]+(https?://[^\"'<\s]+)", data)
     return m.group(1).decode(errors="replace") if m else None
 
-def read_c2pa(path, *, trust_anchors=None, fetch_remote: bool = False,
+def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
               trust_local: bool = True) -> VerifyReport:
     """The C2PA part of verification: embedded or remote manifest, or ``absent``."""
     p = Path(path)
     mime = imageio.sniff(p)
-    ctx = context(trust_anchors=trust_pem(trust_anchors, trust_local=trust_local),
+    ctx = context(trust_anchors=trust_pem(trust, trust_local=trust_local),
                   fetch_remote=fetch_remote)
     try:
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
@@ -131,7 +131,7 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
     why = f"{stored} and was not fetched (use --fetch-remote)."
     return VerifyReport(path=str(p), state="absent", remote_url=url, explanation=[why])
 
-def verify_file(path, *, trust_anchors=None, fetch_remote: bool = False, db=None,
+def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
                 recover: bool = True, trust_local: bool = True, image=None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
@@ -141,20 +141,20 @@ def verify_file(path, *, trust_anchors=None, fetch_remote: bool = False, db=None
 
     Raises BadInput (exit 2) for a file that cannot be read: missing, empty, not an
     image, truncated."""
-    report = read_c2pa(path, trust_anchors=trust_anchors, fetch_remote=fetch_remote,
+    report = read_c2pa(path, trust=trust, fetch_remote=fetch_remote,
                        trust_local=trust_local)
     if report.state != "absent" or not recover or report.remote_url:
         return report
-    return recover_report(report, db=db, trust_anchors=trust_anchors, trust_local=trust_local,
+    return recover_report(report, db=db, trust=trust, trust_local=trust_local,
                           image=image)
 
-def verify(paths, **kwargs) -> list[VerifyReport | BadInput]:
-    """:func:`verify_file` over many files; an unreadable file yields its error, not a stop.
+def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
+    """``provkit verify``: :func:`verify_file` over many files; an unreadable file yields
+    its error, not a stop. ``progress(n)`` is called as files finish.
 
     A bad trust anchor file raises at once (it concerns every file). The anchors
     (the file plus the local CA) are read once for the whole batch."""
-    kwargs["trust_anchors"] = trust_pem(kwargs.get("trust_anchors"),
-                                        trust_local=kwargs.pop("trust_local", True))
+    kwargs["trust"] = trust_pem(kwargs.get("trust"), trust_local=kwargs.pop("trust_local", True))
     kwargs["trust_local"] = False  # already in the PEM above
     out = []
     for p in paths:
@@ -162,4 +162,6 @@ def verify(paths, **kwargs) -> list[VerifyReport | BadInput]:
             out.append(verify_file(p, **kwargs))
         except BadInput as e:
             out.append(e)
+        if progress:
+            progress(1)
     return out

@@ -233,7 +233,7 @@ def test_search_accepts_images_paths_and_fingerprints(reference_db, photos):
 def test_a_set_whose_clip_model_is_gone_says_clip_was_not_checked(tmp_path, photos, monkeypatch):
     pytest.importorskip("open_clip")
     import detect.clip as clip_mod
-    from detect.verdict import detect_file
+    from detect.verdict import detect
 
     tiny = clip_mod.load_model("provkit-tiny-vit:random", device="cpu")
     import torch
@@ -255,5 +255,5 @@ def test_a_set_whose_clip_model_is_gone_says_clip_was_not_checked(tmp_path, phot
     assert "embedded" in json.loads(r.stdout)[0]["clip_not_checked"]
     human = run("dupes", query)
     assert "CLIP similarity not checked for set embedded" in human.stdout
-    (item,) = [e for e in detect_file(query).evidence if e.kind == "duplicates"]
+    (item,) = [e for e in detect(query).evidence if e.kind == "duplicates"]
     assert "CLIP similarity not checked for set embedded" in item.detail

@@ -59,7 +59,7 @@ def test_import_rejects_a_key_that_does_not_match_the_leaf(tmp_path):
     _, _, _, other_key = keys.make_chain("B")
     chain, key = _write_chain(tmp_path, [leaf, ca], other_key)
     with pytest.raises(BadInput, match="does not match the first"):
-        keys.import_chain(chain, key)
+        keys.import_(chain, key)
 
 
 def test_import_rejects_an_expired_certificate(tmp_path):
@@ -67,14 +67,14 @@ def test_import_rejects_an_expired_certificate(tmp_path):
     ca, _, leaf, leaf_key = keys.make_chain("Old", days=30, now=past)
     chain, key = _write_chain(tmp_path, [leaf, ca], leaf_key)
     with pytest.raises(BadInput, match="expired"):
-        keys.import_chain(chain, key)
+        keys.import_(chain, key)
 
 
 def test_import_rejects_a_chain_that_is_not_leaf_first(tmp_path):
     ca, _, leaf, leaf_key = keys.make_chain("Org")
     chain, key = _write_chain(tmp_path, [ca, leaf], leaf_key)
     with pytest.raises(BadInput) as err:
-        keys.import_chain(chain, key)
+        keys.import_(chain, key)
     assert "chain.pem" in str(err.value)
 
 
@@ -91,7 +91,7 @@ def test_cli_import_failure_is_one_line_naming_the_file(tmp_path):
 def test_imported_chain_signs_valid_manifests(tmp_path, photo_path):
     ca, _, leaf, leaf_key = keys.make_chain("Imported Org")
     chain, key = _write_chain(tmp_path, [leaf, ca], leaf_key)
-    info = keys.import_chain(chain, key)
+    info = keys.import_(chain, key)
     assert info.organization == "Imported Org"
     assert stat.S_IMODE((keys.keys_dir() / "signer.key").stat().st_mode) == 0o600
     out = tmp_path / "out.jpg"
@@ -169,7 +169,7 @@ def test_import_refuses_to_replace_an_identity_without_force(tmp_path):
     ca, _, leaf, leaf_key = keys.make_chain("Imported Org")
     chain, key = _write_chain(tmp_path, [leaf, ca], leaf_key)
     with pytest.raises(ConfigError, match="--force"):
-        keys.import_chain(chain, key)
+        keys.import_(chain, key)
     refused = CliRunner().invoke(root, ["keys", "import", "--chain", str(chain), "--key", str(key)])
     assert refused.exit_code == 2 and "already exists" in refused.output
     assert (keys.keys_dir() / "chain.pem").read_bytes() == before
@@ -192,11 +192,11 @@ def test_files_signed_before_the_identity_was_replaced_stay_trusted(tmp_path, ph
         keys.init("Second Org", force=True)
     else:
         ca, _, leaf, leaf_key = keys.make_chain("Imported Org")
-        keys.import_chain(*_write_chain(tmp_path, [leaf, ca], leaf_key), force=True)
+        keys.import_(*_write_chain(tmp_path, [leaf, ca], leaf_key), force=True)
     assert not (keys.keys_dir() / "ca.key").exists() or replace == "init --force"
     assert verify_file(before).state == "trusted"
     assert verify_file(before, trust_local=False).state == "valid"
-    assert keys.show()["retired_anchors"] == 1
+    assert keys.show().retired_anchors == 1
 
 
 def test_keys_show_reports_an_expired_identity_instead_of_failing():

@@ -95,13 +95,13 @@ def test_sqlite_output_is_keyed_by_path_and_resumable(tmp_path, photos):
     json.loads(con.execute("SELECT evidence FROM scan_results LIMIT 1").fetchone()[0])
 
 
-def test_existing_output_needs_resume_or_overwrite(tmp_path, photos):
+def test_existing_output_needs_resume_or_force(tmp_path, photos):
     folder = make_folder(tmp_path / "in", photos, n=2, broken=0)
     out = tmp_path / "out.jsonl"
     scan(folder, out, workers=1)
     with pytest.raises(ConfigError, match="--resume"):
         scan(folder, out, workers=1)
-    assert scan(folder, out, workers=1, overwrite=True).scanned == 2
+    assert scan(folder, out, workers=1, force=True).scanned == 2
 
 
 def test_a_list_file_names_images_relative_to_itself(tmp_path, photos):

@@ -424,7 +424,7 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
 def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(out, tmp_path,
                                                                               photos):
     from detect.index import ReferenceIndex
-    from detect.verdict import detect_file
+    from detect.verdict import detect
     from generate import checks
     from provenance.core.workspace import connect
 
@@ -433,7 +433,7 @@ def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(ou
     ReferenceIndex().add("licensed-stock", [ref], protected=True, label="stock")
     image = Image.open(ref).convert("RGB")
     (from_generate,) = checks.ProtectedCheck(connect()).search(image)
-    (from_detect,) = detect_file(ref).policy_context()["duplicates"]
+    (from_detect,) = detect(ref).policy_context()["duplicates"]
     assert isinstance(from_generate["item"], str) and from_generate["item"] == str(ref)
     assert from_generate["age_days"] is not None and 0 <= from_generate["age_days"] < 1
     assert from_detect["item"] == from_generate["item"]

@@ -11,10 +11,11 @@ from PIL import Image
 
 from provenance.cli import root
 from provenance.core.errors import BadInput
+from provenance.core.vocabulary import IPTC
 from provenance.issue import issue
 from provenance.keys import local_trust_anchors
 from provenance.ledger import Ledger
-from provenance.manifest import IPTC, ManifestSpec
+from provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import needs_watermark, reader_json, sdk_state, signed_jpeg_fixture  # noqa: F401
 
 

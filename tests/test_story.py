@@ -7,7 +7,7 @@ import json
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.verdict import detect_file
+from detect.verdict import detect
 from generate import Generator
 from policies import decide, load_pack
 from provenance.cli import root
@@ -22,7 +22,7 @@ def test_a_builtin_image_verifies_is_called_generated_and_needs_a_label_to_publi
     assert report["digital_source_type"] == "algorithmicMedia"
     assert report["training_mining"]["cawg.ai_generative_training"] == "notAllowed"
 
-    detected = detect_file(sealed.path)
+    detected = detect(sealed.path)
     assert detected.verdict == "ai-generated"
     assert [e.kind for e in detected.decided_by] == ["c2pa"]
 
@@ -40,7 +40,7 @@ def test_a_stripped_and_recompressed_generated_image_is_still_traced_to_its_mani
     assert report["state"] == "recovered"
     assert report["recovered_by"]["method"] == "watermark"
     assert report["asset_id"] == sealed.asset_id
-    assert detect_file(shared).verdict == "ai-generated"
+    assert detect(shared).verdict == "ai-generated"
 
 
 def test_too_small_to_watermark_is_a_one_line_error_naming_the_file(tmp_path):

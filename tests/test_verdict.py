@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from detect.evidence import Evidence, classify_c2pa
-from detect.verdict import combine, detect_file, policy_context_for_file
+from detect.verdict import combine, detect, policy_context_for_file
 from provenance.core.errors import BadInput
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
@@ -79,21 +79,21 @@ def kinds(report):
 
 
 def test_trusted_ai_manifest_decides_ai_generated(sign):
-    report = detect_file(sign("trainedAlgorithmicMedia"))
+    report = detect(sign("trainedAlgorithmicMedia"))
     assert report.verdict == "ai-generated"
     assert [e.kind for e in report.decided_by] == ["c2pa"]
     assert kinds(report)["c2pa"].strength == "decisive"
 
 
 def test_trusted_capture_manifest_is_camera_authentic_claimed(sign):
-    report = detect_file(sign("digitalCapture"))
+    report = detect(sign("digitalCapture"))
     assert report.verdict == "camera/authentic-claimed"
     assert report.policy_context()["c2pa"]["state"] == "trusted"
 
 
 def test_capture_signed_by_an_untrusted_signer_is_unknown(sign, second_identity):
     identity, _ = second_identity
-    report = detect_file(sign("digitalCapture", identity=identity))
+    report = detect(sign("digitalCapture", identity=identity))
     assert report.verdict == "unknown"
     assert kinds(report)["c2pa"].finding == "capture-claimed"
 
@@ -104,13 +104,13 @@ def test_tampered_pixels_make_a_capture_claim_worthless(sign, tmp_path):
     data[-2000] ^= 0x55
     tampered = tmp_path / "tampered.jpg"
     tampered.write_bytes(bytes(data))
-    report = detect_file(tampered)
+    report = detect(tampered)
     assert kinds(report)["c2pa"].finding == "invalid"
     assert report.verdict == "unknown"
 
 
 def test_a_photo_with_no_evidence_is_unknown_never_authentic(photo_path):
-    report = detect_file(photo_path)
+    report = detect(photo_path)
     assert report.verdict == "unknown" and report.decided_by == () and report.score is None
     classifier = kinds(report)["classifier"]
     assert classifier.finding == "not checked" and "probe" in classifier.detail
@@ -124,7 +124,7 @@ def test_generator_png_chunk_decides_ai_generated(tmp_path, photos):
     info.add_text("parameters", "castle\nSteps: 20, Sampler: Euler a, CFG scale: 7, Seed: 3")
     path = tmp_path / "gen.png"
     Image.fromarray(photos[1][:200, :200]).save(path, pnginfo=info)
-    report = detect_file(path)
+    report = detect(path)
     assert report.verdict == "ai-generated"
     assert [e.kind for e in report.decided_by] == ["generator-metadata"]
     assert report.policy_context()["metadata"]["generator"] == "AUTOMATIC1111"
@@ -142,7 +142,7 @@ def test_stable_diffusion_xl_watermark_decides_ai_generated(tmp_path, photos):
     marked = enc.encode(bgr, "dwtDct")[..., ::-1]
     path = tmp_path / "sdxl.png"
     Image.fromarray(np.ascontiguousarray(marked)).save(path)
-    report = detect_file(path)
+    report = detect(path)
     assert report.verdict == "ai-generated"
     assert "third-party-watermark" in [e.kind for e in report.decided_by]
     assert report.policy_context()["watermark"]["third_party"]
@@ -170,13 +170,13 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
                                      label="licensed", workers=1)
     copy = tmp_path / "copy.jpg"
     Image.fromarray(photos[1]).resize((300, 200)).save(copy, quality=70)
-    report = detect_file(copy, db=db)
+    report = detect(copy, db=db)
     assert kinds(report)["duplicates"].finding == "match"
     assert report.duplicates and report.duplicates[0]["set"] == "training"
     dup = report.policy_context()["duplicates"][0]
     assert dup["protected"] is True and dup["label"] == "licensed" and dup["age_days"] >= 0
     with pytest.raises(Exception, match="no reference set named"):
-        detect_file(copy, db=db, index_sets=["nope"])
+        detect(copy, db=db, index_sets=["nope"])
 
 
 @needs_watermark
@@ -185,7 +185,7 @@ def test_stripped_provkit_image_is_recognised_through_its_watermark_and_ledger(t
     issued = issue(photo_path, signed, spec=ManifestSpec(source_type="trainedAlgorithmicMedia"))
     stripped = tmp_path / "stripped.jpg"
     Image.open(signed).save(stripped, quality=90)  # metadata gone, pixels re-encoded
-    report = detect_file(stripped)
+    report = detect(stripped)
     items = kinds(report)
     assert items["watermark"].finding == "provkit-mark"
     assert items["watermark"].data["asset_id"] == issued.asset_id
@@ -193,7 +193,7 @@ def test_stripped_provkit_image_is_recognised_through_its_watermark_and_ledger(t
     assert report.verdict == "ai-generated" and items["c2pa"].strength == "strong"
     assert report.policy_context()["asset_id"] == issued.asset_id
     # Another workspace sees the mark but has no ledger record: it does not guess.
-    elsewhere = detect_file(stripped, db=tmp_path / "other.db")
+    elsewhere = detect(stripped, db=tmp_path / "other.db")
     assert kinds(elsewhere)["watermark"].finding == "provkit-mark"
     assert elsewhere.verdict == "unknown"
 
@@ -228,7 +228,7 @@ def test_many_files_are_read_a_chunk_at_a_time_not_all_up_front(tmp_path, photos
         p = tmp_path / f"{i}.png"
         Image.fromarray(photos[i % len(photos)][:64, :64]).save(p)
         paths.append(p)
-    reports = Detector(search_index=False).iter_detect(paths, chunk=2)
+    reports = Detector(search_index=False).run(paths, chunk=2)
     first = next(reports)
     assert first.path == str(paths[0])
     paths[4].unlink()  # not read yet: only the first chunk has been decoded
@@ -273,7 +273,7 @@ def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, p
     monkeypatch.setattr(verdict_mod, "file_sha256", spy("hash", verdict_mod.file_sha256))
     monkeypatch.setattr(imageio_mod, "open_image", spy("decode", imageio_mod.open_image))
     monkeypatch.setattr(fp_mod, "fingerprint_file", spy("fingerprint_file", fp_mod.fingerprint_file))
-    report = detect_file(ref, db=db)
+    report = detect(ref, db=db)
     assert calls == {"hash": 1, "decode": 1, "fingerprint_file": 0}
     (dup,) = report.duplicates
     assert dup["exact"] is True and dup["distance"] == 0  # the one hash still finds the exact copy

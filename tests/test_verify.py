@@ -143,7 +143,7 @@ def test_second_identity_is_valid_until_its_ca_is_a_trust_anchor(tmp_path, photo
     plain = verify_file(out)
     assert plain.state == "valid" == sdk_state(out, anchors=keys.local_trust_anchors())
     assert plain.failures == ["signingCredential.untrusted"]
-    anchored = verify_file(out, trust_anchors=other_ca)
+    anchored = verify_file(out, trust=other_ca)
     assert anchored.state == "trusted"
     assert anchored.state == sdk_state(out, anchors=other_ca.read_bytes())
     assert anchored.signer["organization"] == "Other Org"
@@ -360,7 +360,7 @@ def test_a_trust_anchor_file_without_certificates_is_one_error(tmp_path, signed_
     signed, _ = signed_jpeg
     anchors = tmp_path / "anchors.pem"
     anchors.write_text("not a certificate")
-    result = CliRunner().invoke(root, ["verify", "--trust-anchors", str(anchors), str(signed),
+    result = CliRunner().invoke(root, ["verify", "--trust", str(anchors), str(signed),
                                        str(signed)])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {anchors}: no PEM certificates in trust anchor file"

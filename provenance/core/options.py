@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import time
 from datetime import date, datetime
 from pathlib import Path
+from typing import Self
 
 import click
 
@@ -87,3 +90,88 @@ def emit(data, as_json: bool, human=None) -> None:
         text = human(data)
         if text:
             click.echo(text)
+
+
+def out_option(help: str, *, required: bool = True, file_okay: bool = True,
+               dir_okay: bool = False, dest: str = "out"):
+    """``-o/--out``: where a command writes (the same spelling on every command)."""
+    return click.option("-o", "--out", dest, required=required, default=None,
+                        type=click.Path(file_okay=file_okay, dir_okay=dir_okay, path_type=Path),
+                        help=help)
+
+
+force_option = click.option("--force", is_flag=True,
+                            help="Replace the output if it exists (never done silently).")
+
+trust_option = click.option(
+    "--trust", "trust", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None, help="PEM file of C2PA trust anchors (e.g. the C2PA trust list); the "
+                       "workspace's own development CA is trusted as well.")
+
+
+# -- progress ------------------------------------------------------------------------------
+
+#: A bar is shown from this many items on (one file needs none).
+PROGRESS_FROM = 2
+
+
+class Progress:
+    """The one progress bar of every long command, with one rule: on stderr (stdout stays
+    for results and JSON), only from :data:`PROGRESS_FROM` items on, with the position,
+    an ETA and the rate. ``$PROVKIT_NO_PROGRESS`` turns it off.
+
+    ``total`` may be given late with :meth:`start` (scan knows it only after resuming);
+    :meth:`update` is the ``progress(n)`` callback library verbs take; :meth:`iter`
+    wraps an iterable."""
+
+    def __init__(self, label: str, total: int | None = None):
+        self.label, self.total, self._bar = label, None, None
+        self._done, self._t0 = 0, time.perf_counter()
+        if total is not None:
+            self.start(total)
+
+    def start(self, total: int) -> None:
+        """The number of items; the bar itself appears with the first finished one (a
+        batch refused before any work prints only its error)."""
+        self.total, self._t0 = total, time.perf_counter()
+
+    def _open(self) -> None:
+        if (self.total is None or self.total < PROGRESS_FROM
+                or os.environ.get("PROVKIT_NO_PROGRESS")):
+            return
+        self._bar = click.progressbar(length=self.total, label=self.label, show_pos=True,
+                                      show_eta=True, file=click.get_text_stream("stderr"),
+                                      item_show_func=lambda _: self._rate())
+        self._bar.__enter__()
+
+    def _rate(self) -> str:
+        elapsed = time.perf_counter() - self._t0
+        return f"{self._done / elapsed:.1f}/s" if elapsed > 0 and self._done else ""
+
+    def update(self, n: int = 1) -> None:
+        if self._bar is None and self._done == 0:
+            self._open()
+        self._done += n
+        if self._bar is not None:
+            self._bar.update(n)
+
+    def iter(self, items):
+        for item in items:
+            yield item
+            self.update(1)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(None, None, None)
+            self._bar = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def progress(label: str, total: int | None = None) -> Progress:
+    """``with progress("detecting", len(files)) as bar: detect(files, progress=bar.update)``."""
+    return Progress(label, total)

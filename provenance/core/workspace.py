@@ -14,6 +14,8 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from provenance.core.errors import BadInput
+
 if TYPE_CHECKING:  # imported when a database is opened, not at start-up
     import sqlite_utils
 
@@ -49,8 +51,6 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True
 
     db_path = Path(path) if path is not None else default_db_path()
     if path is not None and not create and str(path) != ":memory:" and not db_path.exists():
-        from provenance.core.errors import BadInput
-
         raise BadInput("no such database", path=db_path)
     db_path.parent.mkdir(parents=True, exist_ok=True)
     conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000)
@@ -58,6 +58,15 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     return sqlite_utils.Database(conn)
+
+
+def database(db=None, *, create: bool = True) -> sqlite_utils.Database:
+    """The one coercion of a ``db`` argument: a path (str or PathLike) is opened with
+    :func:`connect`, None opens the workspace database, and an open ``Database`` is
+    returned as it is (the caller keeps ownership of it)."""
+    if db is None or isinstance(db, (str, os.PathLike)):
+        return connect(db, create=create)
+    return db
 
 
 def migrate(db: sqlite_utils.Database, component: str, steps: list) -> int:

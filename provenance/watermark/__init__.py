@@ -6,56 +6,26 @@ other tools leave (the Stable Diffusion XL mark).
     mark = decode(marked)                            # Decoded | None (None: no provkit mark)
     readable(marked, payload)                        # False: these pixels cannot carry it
     third_party_marks(image)                         # [Decoded(..., third_party="Stable Diffusion XL watermark")]
+    files.embed("in.png", "out.png")                # the file verbs of ``provkit watermark``
 
 ``SOFT_BINDING_ALG`` names provkit's scheme in a C2PA ``c2pa.soft-binding`` assertion.
 """
 
 from __future__ import annotations
 
-from PIL import Image
-
-from .base import MIN_DECODE_SIDE, MIN_SIDE, Backend, Decoded, get_backend, names, register
-from .invisible import METHODS, InvisibleWatermark
-from .provkit_scheme import ALG as SOFT_BINDING_ALG
-from .provkit_scheme import ProvkitScheme
-from .thirdparty import SDXL_NAME, third_party_marks
-from .trustmark import TrustMarkBackend
-
-DEFAULT_SCHEME = "provkit"
-
-register("provkit", ProvkitScheme)
-for _method in METHODS:
-    register(_method, lambda _m=_method: InvisibleWatermark(_m))
-register("trustmark", TrustMarkBackend)
-
-
-def embed(image: Image.Image, payload: bytes, *, scheme: str = DEFAULT_SCHEME) -> Image.Image:
-    """``image`` with ``payload`` embedded (same size; alpha untouched)."""
-    return get_backend(scheme).embed(image, payload)
-
-
-def decode(image: Image.Image, *, scheme: str | None = None) -> Decoded | None:
-    """The mark of ``scheme`` (default: provkit's) in ``image``, or None when there is none."""
-    return get_backend(scheme or DEFAULT_SCHEME).decode(image)
-
-
-def readable(image: Image.Image, payload: bytes, *, scheme: str = DEFAULT_SCHEME) -> bool:
-    """Whether ``decode`` will read ``payload`` back from ``image`` (a freshly marked image).
-
-    Call it after :func:`embed` before claiming the mark anywhere: some pixels (pure noise,
-    uniform random noise) cannot carry a readable mark. The provkit scheme checks at the
-    scale it embedded at (about a third of a decode's cost); other schemes decode fully.
-    """
-    backend = get_backend(scheme)
-    check = getattr(backend, "readable", None)
-    if check is not None:
-        return bool(check(image, payload))
-    found = backend.decode(image)
-    return found is not None and found.payload == bytes(payload)
-
-
-# File-level verbs last: they use the functions above.
-from .files import decode_file, embed_file
+from provenance.watermark import files
+from provenance.watermark.base import (
+    MIN_DECODE_SIDE,
+    MIN_SIDE,
+    Backend,
+    Decoded,
+    get_backend,
+    names,
+    register,
+)
+from provenance.watermark.marks import DEFAULT_SCHEME, decode, embed, readable
+from provenance.watermark.provkit_scheme import ALG as SOFT_BINDING_ALG
+from provenance.watermark.thirdparty import SDXL_NAME, third_party_marks
 
 __all__ = [
     "DEFAULT_SCHEME",
@@ -66,9 +36,8 @@ __all__ = [
     "Backend",
     "Decoded",
     "decode",
-    "decode_file",
     "embed",
-    "embed_file",
+    "files",
     "get_backend",
     "names",
     "readable",

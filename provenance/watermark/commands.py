@@ -7,12 +7,13 @@ from pathlib import Path
 import click
 
 from provenance.core.errors import BadInput, ProvkitError
-from provenance.core.options import emit, json_option
+from provenance.core.options import emit, force_option, json_option, out_option, progress
+from provenance.watermark import files
+from provenance.watermark.base import names
+from provenance.watermark.files import WatermarkReport
 
 
 def _scheme_option(default):
-    from . import names
-
     return click.option("--scheme", default=default, show_default=True,
                         type=click.Choice(names()), help="Watermark scheme.")
 
@@ -24,55 +25,42 @@ def watermark():
 
 @watermark.command("embed")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
-@click.option("-o", "--output", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Where to write the marked image (.png, .jpg, .webp, .tif).")
+@out_option("Where to write the marked image (.png, .jpg, .webp, .tif).")
 @click.option("--payload", help="Payload as hex (provkit: 16 hex digits, the asset id). "
                                 "Default: a fresh random id.")
 @_scheme_option("provkit")
 @click.option("--quality", default=95, show_default=True, type=click.IntRange(1, 100),
               help="JPEG/WebP quality of the output.")
-@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@force_option
 @json_option
-def embed_cmd(source, out, payload, scheme, quality, force, as_json):
-    """Embed a watermark into SOURCE and write it to OUTPUT."""
-    from .files import embed_file
-
+def embed(source, out, payload, scheme, quality, force, as_json):
+    """Embed a watermark into SOURCE and write it to OUT."""
     data = None
     if payload is not None:
         try:
             data = bytes.fromhex(payload)
         except ValueError:
             raise BadInput(f"--payload must be hexadecimal, got {payload!r}") from None
-    result = embed_file(source, out, payload=data, scheme=scheme, quality=quality, force=force)
+    result = files.embed(source, out, payload=data, scheme=scheme, quality=quality, force=force)
     emit(result, as_json, lambda r: f"{r.path}: {r.scheme} mark {r.payload.hex()} "
                                     f"(PSNR {r.psnr} dB)")
 
 
 @watermark.command("decode")
-@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument("paths", metavar="FILES...", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_scheme_option(None)
 @json_option
-def decode_cmd(files, scheme, as_json):
+def decode(paths, scheme, as_json):
     """Read the watermark of each FILE (provkit's mark, else known third-party marks)."""
-    from .files import WatermarkReport, decode_file
-
     reports, failed = [], False
-
-    def run(paths):
-        nonlocal failed
-        for path in paths:
+    with progress("decoding", len(paths)) as bar:
+        for path in bar.iter(paths):
             try:
-                reports.append(decode_file(path, scheme=scheme))
+                reports.append(files.decode(path, scheme=scheme))
             except ProvkitError as e:
                 failed = True
                 click.echo(f"error: {e}", err=True)
                 reports.append(WatermarkReport(str(path), False, error=e.reason))
-
-    if len(files) > 1:
-        with click.progressbar(files, label="decoding", file=click.get_text_stream("stderr")) as bar:
-            run(bar)
-    else:
-        run(files)
     emit(reports, as_json, _human)
     if failed:
         raise click.exceptions.Exit(2)
@@ -92,6 +80,3 @@ def _human(reports) -> str:
             lines.append(f"{r.path}: {r.scheme} mark {r.payload.hex()} (confidence {conf})")
     return "\n".join(lines)
 
-
-watermark.add_command(embed_cmd, "embed")
-watermark.add_command(decode_cmd, "decode")

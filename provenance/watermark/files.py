@@ -1,4 +1,5 @@
-"""File-level verbs behind ``provkit watermark embed`` and ``provkit watermark decode``."""
+"""``provkit watermark embed`` and ``provkit watermark decode``: the file verbs (the
+image-level ones are :mod:`provenance.watermark.marks`)."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ from PIL import Image
 from provenance.core import imageio
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
-
-from . import DEFAULT_SCHEME, decode, embed, get_backend, third_party_marks
+from provenance.watermark import marks
+from provenance.watermark.base import get_backend
+from provenance.watermark.marks import DEFAULT_SCHEME
+from provenance.watermark.thirdparty import third_party_marks
 
 
 @dataclass(frozen=True)
@@ -32,7 +35,7 @@ class Embedded:
 
 @dataclass(frozen=True)
 class WatermarkReport:
-    """What ``decode_file`` found: provkit's mark, or a third-party mark, or nothing."""
+    """What :func:`decode` found: provkit's mark, or a third-party mark, or nothing."""
 
     path: str
     found: bool
@@ -85,7 +88,7 @@ def psnr(a: Image.Image, b: Image.Image) -> float | None:
     return float("inf") if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
 
 
-def embed_file(source, out, *, payload: bytes | None = None, scheme: str = DEFAULT_SCHEME,
+def embed(source, out, *, payload: bytes | None = None, scheme: str = DEFAULT_SCHEME,
                quality: int = 95, force: bool = False) -> Embedded:
     """Watermark the image at ``source`` into ``out`` (never the source itself)."""
     src, dst = Path(source), Path(out)
@@ -98,7 +101,7 @@ def embed_file(source, out, *, payload: bytes | None = None, scheme: str = DEFAU
         payload = secrets.token_bytes(backend.payload_bytes)
     image = imageio.open_image(src)
     try:
-        marked = embed(image, payload, scheme=scheme)
+        marked = marks.embed(image, payload, scheme=scheme)
     except BadInput as e:
         raise BadInput(e.reason, path=src) from None
     save_atomic(marked, dst, quality=quality, icc=image.info.get("icc_profile"),
@@ -106,10 +109,10 @@ def embed_file(source, out, *, payload: bytes | None = None, scheme: str = DEFAU
     return Embedded(str(dst), str(src), scheme, bytes(payload), psnr(image, marked))
 
 
-def decode_file(path, *, scheme: str | None = None) -> WatermarkReport:
+def decode(path, *, scheme: str | None = None) -> WatermarkReport:
     """Read the watermark of ``path``; third-party marks are reported when provkit's is absent."""
     image = imageio.open_image(path)
-    mark = decode(image, scheme=scheme)
+    mark = marks.decode(image, scheme=scheme)
     if mark is not None:
         conf = None if mark.confidence != mark.confidence else round(mark.confidence, 4)
         return WatermarkReport(str(path), True, mark.payload, conf, mark.scheme, mark.third_party)

@@ -1,0 +1,117 @@
+"""The ``provkit index`` verbs (add, list, stats, remove) and ``provkit dupes``.
+
+Each takes ``db`` (a path, a Database or None for the workspace database) and returns
+a small value with ``to_json()``; :class:`detect.index.ReferenceIndex` does the work.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+from detect.index import AddReport, ReferenceIndex, RefSet
+from detect.index_inputs import read_sources
+from provenance.core.errors import BadInput, ConfigError
+
+
+def add(name: str, sources: Iterable, *, db=None, label: str | None = None,
+        protected: bool = False, description: str | None = None, metadata: dict | None = None,
+        clip=None, crops: bool = True, workers: int | None = None,
+        progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None
+        ) -> AddReport:
+    """``provkit index add``: images from folders, image files or list files into set
+    ``name`` (created if new). ``on_start(n)`` is called once the files are known."""
+    paths, item_meta = [], {}
+    for source in sources:
+        p, m = read_sources(source)
+        paths += p
+        item_meta.update(m)
+    if on_start:
+        on_start(len(paths))
+    return ReferenceIndex(db).add(name, paths, label=label, protected=protected,
+                                  description=description, clip=clip, metadata=metadata,
+                                  item_metadata=item_meta, crops=crops, workers=workers,
+                                  progress=progress)
+
+
+def list_(db=None) -> list[RefSet]:
+    """``provkit index list``: every reference set, by name."""
+    return ReferenceIndex(db).sets()
+
+
+@dataclass(frozen=True)
+class SetStats:
+    """``provkit index stats``: a set's size and fingerprint health."""
+
+    values: dict
+
+    def to_json(self) -> dict:
+        return dict(self.values)
+
+
+def stats(name: str, db=None) -> SetStats:
+    return SetStats(ReferenceIndex(db).stats(name))
+
+
+@dataclass(frozen=True)
+class Removed:
+    """``provkit index remove``: what went."""
+
+    set: str
+    removed_items: int
+    removed_set: bool
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def remove(name: str, items: Sequence | None = None, *, db=None) -> Removed:
+    """A whole set, or only some of its items (ids or stored paths)."""
+    n = ReferenceIndex(db).remove(name, list(items) if items else None)
+    return Removed(name, n, not items)
+
+
+@dataclass(frozen=True)
+class DupesReport:
+    """The near-duplicates of one file (``error`` when the file could not be read)."""
+
+    path: str
+    matches: tuple = ()
+    clip_not_checked: dict = field(default_factory=dict)
+    error: str | None = None
+
+    def to_json(self) -> dict:
+        out = {"path": self.path, "matches": [m.to_json() for m in self.matches]}
+        if self.clip_not_checked:
+            out["clip_not_checked"] = dict(self.clip_not_checked)
+        if self.error is not None:
+            out["error"] = self.error
+        return out
+
+
+def dupes(files: Sequence, *, sets: Sequence[str] | None = None, max_distance=None,
+          k: int = 10, clip=None, db=None,
+          progress: Callable[[int], None] | None = None) -> list[DupesReport]:
+    """``provkit dupes``: near-duplicates of each file in the reference sets.
+
+    A file that cannot be read gets a report with its ``error`` (the others go on); no
+    reference sets at all, or an unknown set name, is a ConfigError/BadInput at once."""
+    index = ReferenceIndex(db)
+    if not index.set_names():
+        raise ConfigError(
+            "no reference sets in this workspace; add one with `provkit index add NAME DIR`")
+    for name in sets or ():
+        index.get_set(name)
+    out = []
+    for f in files:
+        try:
+            matches = index.search(f, sets=list(sets) if sets else None,
+                                   max_distance=max_distance, k=k, clip=clip)
+            out.append(DupesReport(str(f), tuple(matches), dict(index.clip_not_checked or {})))
+        except BadInput as e:
+            if e.path is None:
+                raise
+            out.append(DupesReport(str(f), error=e.reason))
+        if progress:
+            progress(1)
+    return out

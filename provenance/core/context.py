@@ -1,0 +1,97 @@
+"""The policy decision context: its documented shape and the one builder of its ``asset``.
+
+``SCHEMA`` is the whole context with the value a missing field takes (``None`` means
+"not provided / not checked"; rules guard for it: ``asset.score != null && ...``). The
+policy engine fills and prunes contexts by it; :func:`asset` is the only code that
+builds an ``asset`` object (detect's verdict, generate's output check and the scan rows
+all call it), so the shape is written here once. docs/architecture.md shows it.
+"""
+
+from __future__ import annotations
+
+import copy
+from datetime import UTC, datetime
+
+
+class ListOf:
+    """A schema list whose entries have the shape ``item``."""
+
+    def __init__(self, item: dict):
+        self.item = item
+
+
+C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mining": {}}
+WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
+METADATA = {"digital_source_type": None, "generator": None}
+DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
+             "age_days": None, "label": None, "item": None}
+ASSET = {
+    "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
+    "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
+    "duplicates": ListOf(DUPLICATE),
+}
+SCHEMA: dict = {
+    "point": None,
+    "actor": {"id": None, "role": None, "org": None},
+    "request": {"prompt": None, "negative_prompt": None, "backend": None, "model": None,
+                "allow_training": False},
+    "asset": ASSET,
+    "now": None,
+    "params": {},
+}
+
+
+def now_iso() -> str:
+    """The current UTC time as ISO-8601 to the second (``2026-01-31T12:00:00+00:00``): the
+    ``now`` of decision contexts and the timestamps provkit writes."""
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _fill(shape: dict, given: dict | None) -> dict:
+    given = given or {}
+    out = {}
+    for key, default in shape.items():
+        value = given.get(key)
+        out[key] = copy.deepcopy(default) if value is None else value
+    return out
+
+
+def duplicate(match: dict, now: datetime | None = None) -> dict:
+    """A near-duplicate match (``detect.index.Match.to_json()``) as an ``asset.duplicates``
+    entry: ``item`` is the reference file's path (its id if the path is unknown),
+    ``age_days`` how long ago the item was indexed."""
+    now = now or datetime.now(UTC)
+    age = None
+    added = match.get("added")
+    if added:
+        try:
+            when = datetime.fromisoformat(str(added))
+            if when.tzinfo is None:
+                when = when.replace(tzinfo=UTC)
+            age = max(0.0, (now - when).total_seconds() / 86400)
+        except ValueError:
+            age = None
+    item = match.get("path") or match.get("item_id")
+    return {"set": match.get("set"), "protected": bool(match.get("protected")),
+            "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
+            "label": match.get("label"), "item": None if item is None else str(item)}
+
+
+def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2pa=None,
+          watermark=None, metadata=None, duplicates=(), now: datetime | None = None) -> dict:
+    """The ``asset`` object of a decision context, in the documented shape.
+
+    Each part takes the documented fields of what it is given (a missing or None field
+    gets its default; other fields are dropped); ``duplicates`` are match dicts
+    (``Match.to_json()``) or entries already made by :func:`duplicate`.
+    """
+    now = now or datetime.now(UTC)
+    wm = _fill(WATERMARK, watermark)
+    wm["found"] = bool(wm["found"])
+    return {
+        "path": None if path is None else str(path), "sha256": sha256, "asset_id": asset_id,
+        "verdict": verdict, "score": score,
+        "c2pa": _fill(C2PA, c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
+        "duplicates": [_fill(DUPLICATE, d if "age_days" in d else duplicate(d, now))
+                       for d in duplicates],
+    }

@@ -1,0 +1,70 @@
+"""The shared vocabulary: IPTC digital source types, training-and-mining uses, C2PA
+status-code groups and verify states. Every package reads these names from here.
+"""
+
+from __future__ import annotations
+
+from provenance.core.errors import BadInput
+
+#: The IRI prefix of the IPTC digital source type vocabulary.
+IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
+
+#: The IPTC digital source type vocabulary (short names).
+DIGITAL_SOURCE_TYPES = (
+    "digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print",
+    "humanEdits", "algorithmicallyEnhanced", "softwareImage", "digitalArt", "digitalCreation",
+    "dataDrivenMedia", "trainedAlgorithmicMedia", "algorithmicMedia", "screenCapture",
+    "virtualRecording", "composite", "compositeCapture", "compositeSynthetic",
+    "compositeWithTrainedAlgorithmicMedia",
+)
+
+# The source types grouped by what they say about AI involvement (the verdict's groups).
+AI_GENERATED_TYPES = frozenset({"trainedAlgorithmicMedia"})
+#: Made by an algorithm with no trained model (generative art, provkit's built-in generator):
+#: the verdict counts it as generated, and says so.
+ALGORITHMIC_TYPES = frozenset({"algorithmicMedia"})
+AI_EDITED_TYPES = frozenset({"compositeWithTrainedAlgorithmicMedia"})
+SYNTHETIC_TYPES = frozenset({
+    "compositeSynthetic", "digitalCreation", "digitalArt",
+    "softwareImage", "dataDrivenMedia", "virtualRecording",
+})
+CAPTURE_TYPES = frozenset({
+    "digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print",
+    "compositeCapture", "screenCapture", "minorHumanEdits", "humanEdits",
+    "algorithmicallyEnhanced", "composite",
+})
+
+
+def source_type_name(value: str | None) -> str | None:
+    """The one normaliser: an IPTC IRI (``http://cv.iptc.org/.../trainedAlgorithmicMedia``,
+    with or without a trailing slash or spaces) or a short name -> the short name; empty
+    and None -> None."""
+    if not value:
+        return None
+    value = value.strip()
+    return value.rstrip("/").rsplit("/", 1)[-1] or None
+
+
+def source_type_iri(name: str) -> str:
+    """The IRI for a short IPTC name (an IRI is passed through); BadInput for an unknown
+    name."""
+    if name.startswith("http"):
+        return name
+    if name not in DIGITAL_SOURCE_TYPES:
+        raise BadInput(f"unknown digital source type '{name}' (one of: "
+                       f"{', '.join(DIGITAL_SOURCE_TYPES)})")
+    return IPTC + name
+
+
+#: Every use the training-and-data-mining assertion names (and can forbid).
+TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_training",
+                 "cawg.data_mining")
+
+#: Hard-binding failures: the bytes are not those the manifest was signed over (always
+#: reported for a standalone store, e.g. one recovered from the ledger).
+HARD_BINDING_CODES = frozenset({"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
+                                "assertion.boxesHash.mismatch",
+                                "assertion.collectionHash.mismatch"})
+
+#: What verification can say about a file's credentials.
+STATES = ("absent", "invalid", "valid", "trusted", "recovered")
