@@ -63,7 +63,7 @@ class Replay:
 def measure(backend, request, *, repeat: int, fmt: str, workdir: Path) -> dict:
     """Best-of-``repeat`` seconds for gen, save and seal of one request (n images)."""
     from generate.seal import SealOptions, _rendered, seal_all
-    from provenance.issue import encode
+    from provenance.core.imageio import encode
 
     mime = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}[fmt]
     counter = iter(range(10**9))

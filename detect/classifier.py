@@ -20,13 +20,13 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
 from detect.clip import load_model
+from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.extras import require
 from provenance.core.files import atomic_write
@@ -242,7 +242,7 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
         weights=tuple(map(float, model.coef_[0])), bias=float(model.intercept_[0]),
         calib_a=a, calib_b=b,
         trained={
-            "at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "at": now_iso(),
             "real_images": n_real, "ai_images": n_fake, "skipped": len(skipped),
             "skipped_reasons": skipped[:20], "augment_copies": copies,
             "train_rows": int(train.sum()), "test_rows": int(test.sum()),

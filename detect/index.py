@@ -21,7 +21,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 
 import numpy as np
@@ -44,8 +44,9 @@ from detect.index_search import (  # noqa: F401
     resolve_limits,
 )
 from provenance.core import context
+from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
-from provenance.core.workspace import connect, migrate
+from provenance.core.workspace import database, migrate
 from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_image
 
 # -- values -----------------------------------------------------------------------------
@@ -179,10 +180,6 @@ def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 _CACHE: dict[tuple[str, str], LoadedSet] = {}
 
 
@@ -236,7 +233,7 @@ class _AddBatch:
 
     def flush(self) -> None:
         embeddings = self._embed()
-        db, now = self.index.db, _now()
+        db, now = self.index.db, now_iso()
         with db.conn:
             for (_, path, fpj, variants), emb in zip(self.pending, embeddings):
                 fp = Fingerprint.from_json(fpj)
@@ -279,7 +276,7 @@ class ReferenceIndex:
     """Reference sets in a provkit database; add, list, remove, and search them."""
 
     def __init__(self, db=None):
-        self.db = connect(db) if db is None or isinstance(db, (str, os.PathLike)) else db
+        self.db = database(db)
         migrate(self.db, "detect.index", MIGRATIONS)
         row = self.db.execute("PRAGMA database_list").fetchone()
         self._key = row[2] or f"memory:{id(self.db)}"
@@ -346,7 +343,7 @@ class ReferenceIndex:
                      label = COALESCE(excluded.label, label),
                      protected = MAX(protected, excluded.protected),
                      description = COALESCE(excluded.description, description)""",
-                [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8)],
+                [name, label, int(bool(protected)), description, now_iso(), secrets.token_hex(8)],
             )
 
     def remove(self, name: str, items: Iterable[int | str] | None = None) -> int:

@@ -20,6 +20,7 @@ from pathlib import Path
 
 from detect.evidence import csv_columns
 from detect.verdict import Detector, check_options, detect
+from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.extras import require
 from provenance.core.imageio import image_paths
@@ -133,11 +134,10 @@ class _DbSink:
 
     def write(self, row: dict) -> None:
         self.db.conn.execute(
-            "INSERT OR IGNORE INTO scan_results VALUES (?, ?, ?, ?, ?, ?, ?, "
-            "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+            "INSERT OR IGNORE INTO scan_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
             [row["path"], row["verdict"], row.get("score"), json.dumps(row.get("decided_by")),
              json.dumps(row.get("evidence"), default=str),
-             json.dumps(row.get("duplicates"), default=str), row.get("error")])
+             json.dumps(row.get("duplicates"), default=str), row.get("error"), now_iso()])
         self.db.conn.commit()
         self.done.add(row["path"])
 

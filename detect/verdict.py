@@ -38,9 +38,9 @@ from detect.evidence import (
 from detect.index import ReferenceIndex
 from provenance.core import context
 from provenance.core.errors import ProvkitError
+from provenance.core.files import file_sha256
 from provenance.core.imageio import load_rgb, sniff
 from provenance.core.workspace import database
-from provenance.fingerprint import file_sha256
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8

@@ -7,27 +7,28 @@ against reference sets registered as protected; the matches are a policy input.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 import getpass
 import os
 
 from PIL import Image
 
+from detect.index import ReferenceIndex
 from generate.request import BackendInfo, GenerationRequest
 from generate.results import SealedImage
-from provenance.core.errors import ConfigError
+from policies.engine import decide as decide_policy
+from policies.pack import load_pack
+from provenance.core import context
+from provenance.core.clock import now_iso, utc_now
 from provenance.core.vocabulary import TRAINING_USES
 
 
-def decide(pack, point: str, context: dict, *, db, subject: str | None):
+def decide(pack, point: str, ctx: dict, *, db, subject: str | None):
     """Run one policy decision (appended to the audit log); None without a pack."""
     if pack is None:
         return None
-    import policies
-
-    actor = context.get("actor") or {}
-    return policies.decide(pack, point, context, db=db, actor=actor.get("id"), subject=subject)
+    actor = ctx.get("actor") or {}
+    return decide_policy(pack, point, ctx, db=db, actor=actor.get("id"), subject=subject)
 
 
 def decision_json(decision) -> dict | None:
@@ -50,10 +51,6 @@ def reasons(decision) -> str:
 def load_policy(policy):
     if policy is None:
         return None
-    try:
-        from policies import load_pack
-    except ImportError as e:
-        raise ConfigError(f"the policy engine is not available ({e})") from None
     return load_pack(policy)
 
 
@@ -69,7 +66,7 @@ def request_context(request: GenerationRequest, info: BackendInfo, *, actor: dic
             "model": info.model or "",
             "allow_training": allow_training,
         },
-        "now": _now(),
+        "now": now_iso(),
     }
 
 
@@ -78,22 +75,18 @@ def output_context(base: dict, sealed: SealedImage, duplicates: list[dict]) -> d
                 for u in TRAINING_USES}
     ctx = dict(base)
     ctx["point"] = "generate.output"
-    ctx["asset"] = {
-        "path": sealed.path,
-        "sha256": sealed.sha256,
-        "asset_id": sealed.asset_id,
-        "verdict": "ai-generated",
-        "score": None,
-        "c2pa": {"state": "valid", "digital_source_type": sealed.source_type,
-                 "signer": sealed.signer, "training_mining": training},
-        "watermark": ({"found": True, "scheme": "provkit", "payload": sealed.asset_id,
-                       "third_party": None} if sealed.watermarked else
-                      {"found": False, "scheme": None, "payload": None, "third_party": None}),
-        "metadata": {"digital_source_type": sealed.source_type,
-                     "generator": sealed.software_agent},
-        "duplicates": duplicates,
-    }
-    ctx["now"] = _now()
+    ctx["asset"] = context.asset(
+        path=sealed.path, sha256=sealed.sha256, asset_id=sealed.asset_id,
+        verdict="ai-generated", score=None,
+        c2pa={"state": "valid", "digital_source_type": sealed.source_type,
+              "signer": sealed.signer, "training_mining": training},
+        watermark=({"found": True, "scheme": "provkit", "payload": sealed.asset_id}
+                   if sealed.watermarked else None),
+        metadata={"digital_source_type": sealed.source_type,
+                  "generator": sealed.software_agent},
+        duplicates=duplicates,
+    )
+    ctx["now"] = now_iso()
     return ctx
 
 
@@ -110,10 +103,6 @@ def _user() -> str:
         return "unknown"
 
 
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
-
-
 # --------------------------------------------------------------------------- protected sets
 
 
@@ -127,8 +116,6 @@ class ProtectedCheck:
         if not enabled:
             self.status = "not checked (turned off)"
             return
-        from detect.index import ReferenceIndex
-
         index = ReferenceIndex(db)
         self.sets = _protected_sets(index)
         if not self.sets:
@@ -141,7 +128,7 @@ class ProtectedCheck:
         """Matches in protected sets, as ``asset.duplicates`` entries of the policy context."""
         if self.index is None:
             return []
-        now = dt.datetime.now(dt.UTC)
+        now = utc_now()
         return [m.policy_json(now) for m in self.index.search(image, sets=self.sets)]
 
 

@@ -8,15 +8,10 @@ until their checks pass; outputs a policy withholds are moved to ``$PROVKIT_HOME
 
 from __future__ import annotations
 
-import datetime as dt
-import os
 from pathlib import Path
 
 from provenance.core import workspace
-
-
-def _now() -> str:
-    return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
+from provenance.core.clock import now_iso
 
 
 def _create_generations(db) -> None:
@@ -30,8 +25,7 @@ def _create_generations(db) -> None:
 
 
 def open_log(db):
-    if db is None or isinstance(db, (str, os.PathLike)):
-        db = workspace.connect(db)
+    db = workspace.database(db)
     workspace.migrate(db, "generate.generations", [_create_generations])
     return db
 
@@ -43,7 +37,7 @@ def record(db, run_id, info, request, *, idx, seed, status, asset_id=None, stage
             "run_id": run_id, "idx": idx, "seed": seed, "asset_id": asset_id,
             "status": status, "stage": stage, "reason": reason, "path": path,
             "backend": info.name, "model": info.model, "weights_sha256": info.weights_sha256,
-            "prompt_sha256": request.prompt_sha256, "created": _now(),
+            "prompt_sha256": request.prompt_sha256, "created": now_iso(),
         }, replace=True)
 
 

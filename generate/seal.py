@@ -26,10 +26,8 @@ systems too: the output folder never holds a partial file.
 from __future__ import annotations
 
 import contextlib
-import errno
 import os
 import re
-import shutil
 import tempfile
 import threading
 from collections import deque
@@ -46,7 +44,7 @@ from generate.request import BackendInfo, GenerationRequest, check_sealable
 from generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage
 from provenance.core import workspace
 from provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused, describe
-from provenance.core.files import atomic_file
+from provenance.core.files import atomic_move
 from provenance.core.vocabulary import TRAINING_USES
 from provenance.ledger import Ledger
 
@@ -292,7 +290,7 @@ class _Finisher:
         self.base_ctx, self.req_decision, self.out_dir = base_ctx, req_decision, out_dir
         self.staging = runlog.staging_dir() / run_id
         self._db_arg = db
-        self._own_db = isinstance(db, str)
+        self._own_db = isinstance(db, (str, os.PathLike))
         self.db = None if self._own_db else db
         self.options = options
         self.protected = None
@@ -300,7 +298,7 @@ class _Finisher:
 
     def _ready(self) -> None:
         if self.db is None:
-            self.db = workspace.connect(self._db_arg)
+            self.db = workspace.database(self._db_arg)
         if self.options.db is not self.db:
             self.options = replace(self.options, db=self.db)
         if self.protected is None:
@@ -381,7 +379,7 @@ class _Finisher:
         decisions = tuple(d for d in (checks.decision_json(self.req_decision),
                                       checks.decision_json(decision)) if d)
         try:
-            _move(Path(item.path), final)
+            atomic_move(Path(item.path), final)
         except OSError as e:
             raise _NotReleased(f"the output could not be moved into {final.parent} "
                                f"({e.strerror or e})") from e
@@ -394,7 +392,7 @@ class _Finisher:
 
     def _quarantine(self, path) -> Path:
         moved = runlog.quarantine_dir() / Path(path).name
-        _move(Path(path), moved)
+        atomic_move(Path(path), moved)
         return moved
 
     def _withhold_unchecked(self, i, seed, asset_id: str, staged: Path, final: Path,
@@ -447,38 +445,6 @@ class _Finisher:
 
 class _NotReleased(Exception):
     """A checked output could not be moved into the output folder."""
-
-
-def _move(src: Path, dest: Path) -> None:
-    """Move ``src`` to ``dest`` all or nothing, never replacing a file at ``dest``.
-
-    On one file system: a hard link, then the old name goes (a rename, after checking
-    that ``dest`` is free, where the file system has no hard links). Across file
-    systems (EXDEV): a copy into a temp file beside ``dest`` that takes its name only
-    once complete (:func:`provenance.core.files.atomic_file`), and ``src`` goes only after
-    that. Whatever fails or interrupts it, the file is whole at one of the two names
-    and ``dest`` never holds part of it."""
-    try:
-        os.link(src, dest)
-    except FileExistsError:
-        raise
-    except OSError as e:
-        if e.errno != errno.EXDEV:  # no hard links on this file system
-            if dest.exists():
-                raise FileExistsError(errno.EEXIST, "file exists", str(dest)) from None
-            try:
-                os.rename(src, dest)
-                return
-            except OSError as e2:
-                if e2.errno != errno.EXDEV:
-                    raise
-        with src.open("rb") as fin, atomic_file(dest, overwrite=False) as fout:
-            shutil.copyfileobj(fin, fout, COPY_CHUNK)
-    try:
-        src.unlink()
-    except BaseException:
-        dest.unlink(missing_ok=True)  # src stays the one copy
-        raise
 
 
 def _on_accelerator(backend) -> bool:

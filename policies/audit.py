@@ -27,9 +27,11 @@ from pathlib import Path
 
 import sqlite_utils
 
+from provenance.core import workspace
+from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
-from provenance.core.workspace import connect, default_db_path, migrate
+from provenance.core.workspace import default_db_path, migrate
 
 GENESIS = "0" * 64
 #: Key of the header line a partial export (``--since``) starts with.
@@ -66,10 +68,6 @@ def row_hash(values, prev_hash: str) -> str:
     """sha256 of the canonical JSON array of the chained fields and ``prev_hash``."""
     payload = json.dumps(list(values) + [prev_hash], ensure_ascii=False, separators=(",", ":"))
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
-
-
-def now_text() -> str:
-    return datetime.now(UTC).isoformat(timespec="microseconds")
 
 
 @dataclass(frozen=True)
@@ -115,15 +113,16 @@ _KEEP_OPEN = 8
 
 
 def _database(db, create: bool = True) -> sqlite_utils.Database:
-    if isinstance(db, sqlite_utils.Database):
-        database = db
-    else:
+    if db is not None and not isinstance(db, (str, os.PathLike)):
+        database = workspace.database(db)
+    else:  # a path: one open handle per process, thread and file, reused
         path = Path(db).expanduser().resolve() if db is not None else default_db_path().resolve()
         key = (os.getpid(), threading.get_ident(), str(path))
         with _lock:
             database = _open.pop(key, None)
             if database is None:
-                database = connect(path if db is not None else None, create=create)
+                database = workspace.database(path if db is not None else None,
+                                              create=create)
             _open[key] = database  # most recently used last
             while len(_open) > _KEEP_OPEN:  # forget the oldest; it closes when unused
                 _open.pop(next(iter(_open)))
@@ -183,7 +182,7 @@ class AuditLog:
             for decision, actor, subject in entries:
                 seq += 1
                 values = (
-                    seq, now_text(), decision.point, actor, subject, decision.pack,
+                    seq, now_iso("microseconds"), decision.point, actor, subject, decision.pack,
                     decision.pack_version, _canonical(list(decision.matched_rules)),
                     decision.outcome, _canonical(list(decision.labels)),
                     _canonical(list(decision.reasons)),

@@ -14,13 +14,13 @@ most 4 bits of 64 for pHash, 3 for dHash and 10 of 256 for PDQ (means 0.2, 0.5, 
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
 
+from provenance.core.files import file_sha256
 from provenance.core.imageio import open_image, to_rgb
 
 #: Long side, in pixels, of the working copy every hash is computed from.
@@ -124,11 +124,6 @@ def fingerprint_image(img: Image.Image, *, sha256: str | None = None) -> Fingerp
         pdq=pdq,
         pdq_quality=quality,
     )
-
-
-def file_sha256(path: str | os.PathLike) -> str:
-    with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
 
 
 def fingerprint_file(path: str | os.PathLike, *, fast: bool = True) -> Fingerprint:

@@ -9,7 +9,6 @@ issued pixels. Browse it with any SQLite tool.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import weakref
@@ -19,6 +18,7 @@ from pathlib import Path
 import numpy as np
 
 from provenance.core import workspace
+from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput
 from provenance.fingerprint import PDQ_MATCH, PDQ_MIN_QUALITY, PHASH_MATCH
 
@@ -105,8 +105,7 @@ class Ledger:
     def __init__(self, db=None, *, create: bool = True):
         """``db``: a path, a sqlite-utils Database, or None for the workspace database.
         ``create=False`` (for readers): a path that does not exist is a BadInput."""
-        if db is None or isinstance(db, (str, os.PathLike)):
-            db = workspace.connect(db, create=create)
+        db = workspace.database(db, create=create)
         self.db = db
         self._fingerprints = None  # (version, parsed table), see _fingerprint_table
         workspace.migrate(db, "provenance.ledger", MIGRATIONS)
@@ -130,7 +129,7 @@ class Ledger:
             "asset_id": asset_id, "sha256": sha256, "manifest_label": manifest_label,
             "signer": json.dumps(signer) if signer is not None else None,
             "source_type": source_type,
-            "created": created or dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "created": created or now_iso(),
             "source_path": str(source_path) if source_path is not None else None,
             "path": str(path) if path is not None else None, "mime": mime,
             "soft_binding_alg": soft_binding_alg, "manifest_json": manifest_json,

@@ -11,7 +11,7 @@ from provenance import keys
 from provenance.core import imageio
 from provenance.core.errors import BadInput, Refused
 from provenance.core.files import atomic_file
-from provenance.issue import encode, resolve_output
+from provenance.issue import resolve_output
 from provenance.manifest import ASSET_ASSERTION, provkit_agent, soft_binding_assertion
 from provenance.resolver import SoftBindingResolver, revalidate, watermark_module
 from provenance.trust import trust_pem
@@ -60,7 +60,7 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
     if summary["state"] == "invalid":
         raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
                       path=src)
-    payload = src.read_bytes() if out_mime == src_mime else encode(image, out_mime, path=out)
+    payload = src.read_bytes() if out_mime == src_mime else imageio.encode(image, out_mime, path=out)
     assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [
         {"action": "c2pa.opened", "parameters": {"ingredientIds": ["recovered"]}},
         {"action": "c2pa.repackaged", "softwareAgent": provkit_agent(),

@@ -402,7 +402,7 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
     import errno
     import os
 
-    from generate.seal import _move
+    from provenance.core.files import atomic_move
 
     src, dest = tmp_path / "staged.png", tmp_path / "out" / "final.png"
     dest.parent.mkdir()
@@ -415,7 +415,7 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
         monkeypatch.setattr(os, "link", no_links)
         monkeypatch.setattr(os, "rename", no_links)
     with pytest.raises(FileExistsError):
-        _move(src, dest)
+        atomic_move(src, dest)
     assert dest.read_bytes() == b"someone else's file"
     assert src.read_bytes() == b"sealed output"
     assert only_files(dest.parent) == [dest]

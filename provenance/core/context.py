@@ -12,6 +12,8 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
+from provenance.core.clock import utc_now
+
 
 class ListOf:
     """A schema list whose entries have the shape ``item``."""
@@ -41,12 +43,6 @@ SCHEMA: dict = {
 }
 
 
-def now_iso() -> str:
-    """The current UTC time as ISO-8601 to the second (``2026-01-31T12:00:00+00:00``): the
-    ``now`` of decision contexts and the timestamps provkit writes."""
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def _fill(shape: dict, given: dict | None) -> dict:
     given = given or {}
     out = {}
@@ -60,7 +56,7 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
     """A near-duplicate match (``detect.index.Match.to_json()``) as an ``asset.duplicates``
     entry: ``item`` is the reference file's path (its id if the path is unknown),
     ``age_days`` how long ago the item was indexed."""
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     age = None
     added = match.get("added")
     if added:
@@ -85,7 +81,7 @@ def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2
     gets its default; other fields are dropped); ``duplicates`` are match dicts
     (``Match.to_json()``) or entries already made by :func:`duplicate`.
     """
-    now = now or datetime.now(UTC)
+    now = now or utc_now()
     wm = _fill(WATERMARK, watermark)
     wm["found"] = bool(wm["found"])
     return {

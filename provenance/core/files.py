@@ -4,16 +4,22 @@ A reader never sees a half-written file, and a failed write leaves whatever was
 at the destination before untouched. Keys use ``mode=0o600``: the temp file has
 that mode from its first byte. ``overwrite=False`` installs the file only if the
 destination does not exist at that moment (a hard link, which cannot replace),
-so two writers never silently clobber each other.
+so two writers never silently clobber each other. :func:`atomic_move` moves a finished
+file the same way, across file systems too.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import secrets
+import shutil
 from pathlib import Path
+
+#: Block size of the cross-device copy in :func:`atomic_move`.
+COPY_CHUNK = 1 << 20
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -83,3 +89,42 @@ def atomic_write(dest, data: bytes, *, mode: int | None = None, overwrite: bool 
     """Write ``data`` to ``dest`` atomically (see :func:`atomic_file`)."""
     with atomic_file(dest, mode=mode, overwrite=overwrite) as f:
         f.write(data)
+
+
+def atomic_move(src, dest) -> None:
+    """Move ``src`` to ``dest`` all or nothing, never replacing a file at ``dest``.
+
+    On one file system: a hard link, then the old name goes (a rename, after checking
+    that ``dest`` is free, where the file system has no hard links). Across file
+    systems (EXDEV): a copy into a temp file beside ``dest`` that takes its name only
+    once complete (:func:`atomic_file`), and ``src`` goes only after
+    that. Whatever fails or interrupts it, the file is whole at one of the two names
+    and ``dest`` never holds part of it."""
+    src, dest = Path(src), Path(dest)
+    try:
+        os.link(src, dest)
+    except FileExistsError:
+        raise
+    except OSError as e:
+        if e.errno != errno.EXDEV:  # no hard links on this file system
+            if dest.exists():
+                raise FileExistsError(errno.EEXIST, "file exists", str(dest)) from None
+            try:
+                os.rename(src, dest)
+                return
+            except OSError as e2:
+                if e2.errno != errno.EXDEV:
+                    raise
+        with src.open("rb") as fin, atomic_file(dest, overwrite=False) as fout:
+            shutil.copyfileobj(fin, fout, COPY_CHUNK)
+    try:
+        src.unlink()
+    except BaseException:
+        dest.unlink(missing_ok=True)  # src stays the one copy
+        raise
+
+
+def file_sha256(path) -> str:
+    """SHA-256 (hex) of a file's bytes, read in blocks."""
+    with open(path, "rb") as f:
+        return hashlib.file_digest(f, "sha256").hexdigest()

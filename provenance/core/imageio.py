@@ -1,12 +1,15 @@
-"""The one place provkit sniffs file types and opens images.
+"""The one place provkit sniffs file types, opens images and encodes them.
 
-Every reader goes through :func:`sniff` and :func:`load`, so size limits and error
-messages are the same everywhere: a bad file gives a :class:`BadInput` naming the
-file and the cause, never a traceback.
+Every reader goes through :func:`sniff` and :func:`open_image`, so size limits and
+error messages are the same everywhere: a bad file gives a :class:`BadInput` naming
+the file and the cause, never a traceback. Every writer of pixels goes through
+:func:`encode`, so a JPEG, PNG or WebP provkit writes is the same whichever verb
+wrote it.
 """
 
 from __future__ import annotations
 
+import io
 import os
 import warnings
 from pathlib import Path
@@ -201,3 +204,43 @@ def image_paths(source: str | os.PathLike) -> list[Path]:
             p = Path(line).expanduser()
             paths.append(p if p.is_absolute() else src.parent / p)
     return paths
+
+
+#: PIL format name for each output MIME type provkit encodes pixels to.
+PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
+              "image/gif": "GIF", "image/tiff": "TIFF", "image/avif": "AVIF"}
+JPEG_QUALITY = 95
+#: zlib level for PNG: 1 encodes about 5x faster than PIL's default 6 for ~10% larger files.
+PNG_COMPRESS_LEVEL = 1
+
+
+def encode(image: Image.Image, mime: str, *, quality: int = JPEG_QUALITY,
+           icc_profile: bytes | None = None, exif: bytes | None = None, path=None) -> bytes:
+    """Encode pixels to ``mime`` (JPEG and WebP at ``quality``, JPEG 4:4:4; PNG fast
+    level 1; lossless where the format is). ``icc_profile`` and ``exif`` are kept where
+    the format carries them.
+
+    ``path``: the output file, named in the error when ``mime`` cannot be encoded."""
+    fmt = PIL_FORMAT.get(mime)
+    if fmt is None:
+        raise BadInput(f"provkit cannot encode pixels as {mime}; choose .jpg, .png or .webp",
+                       path=path)
+    img = image
+    if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
+        img = to_rgb(img)
+    if fmt == "WEBP" and img.mode not in ("RGB", "RGBA"):
+        img = img.convert("RGBA" if "A" in img.mode else "RGB")
+    kwargs: dict = {}
+    if fmt == "JPEG":
+        kwargs = {"quality": quality, "subsampling": 0}
+    elif fmt == "PNG":
+        kwargs = {"compress_level": PNG_COMPRESS_LEVEL}
+    elif fmt == "WEBP":
+        kwargs = {"quality": quality, "method": 4}
+    if icc_profile:
+        kwargs["icc_profile"] = icc_profile
+    if exif and fmt in ("JPEG", "PNG", "WEBP"):
+        kwargs["exif"] = exif
+    buf = io.BytesIO()
+    img.save(buf, fmt, **kwargs)
+    return buf.getvalue()

@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 
 from provenance.core.errors import BadInput
+from provenance.core.files import atomic_write, file_sha256
+from provenance.core.workspace import home
 
 #: Files that count as weights inside a model folder (others, e.g. configs, are ignored
 #: unless the folder holds none of these).
@@ -23,8 +25,6 @@ WEIGHT_SUFFIXES = (".safetensors", ".bin", ".ckpt", ".pt", ".pth", ".onnx", ".gg
 
 
 def cache_path() -> Path:
-    from provenance.core.workspace import home
-
     return home() / "cache" / "weights-sha256.json"
 
 
@@ -32,8 +32,6 @@ def weights_sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a weights file, or of a model folder (each weights file by relative path).
 
     BadInput if there is no such file or folder. The result is cached (see module doc)."""
-    from provenance.fingerprint import file_sha256
-
     root = Path(path)
     if root.is_file():
         files = [root]
@@ -74,9 +72,6 @@ def _read_cache() -> dict:
 def _write_cache(cache: dict) -> None:
     path = cache_path()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        tmp.write_text(json.dumps(cache))
-        tmp.replace(path)
+        atomic_write(path, json.dumps(cache).encode())
     except OSError:
         return  # a read-only home only costs a re-hash next time

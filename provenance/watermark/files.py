@@ -13,7 +13,7 @@ from PIL import Image
 
 from provenance.core import imageio
 from provenance.core.errors import BadInput
-from provenance.core.files import atomic_file
+from provenance.core.files import atomic_write
 from provenance.watermark import marks
 from provenance.watermark.base import get_backend
 from provenance.watermark.marks import DEFAULT_SCHEME
@@ -68,16 +68,8 @@ def save_atomic(image: Image.Image, out: Path, *, quality: int = 95, icc: bytes 
     mime = imageio.mime_for_suffix(out)
     if mime not in ("image/png", "image/jpeg", "image/webp", "image/tiff"):
         raise BadInput("unsupported output format (use .png, .jpg, .webp or .tif)", path=out)
-    fmt = {"image/png": "PNG", "image/jpeg": "JPEG", "image/webp": "WEBP", "image/tiff": "TIFF"}[mime]
-    if fmt == "JPEG" and image.mode not in ("RGB", "L"):
-        image = imageio.to_rgb(image)
-    kwargs = {"quality": quality} if fmt in ("JPEG", "WEBP") else {}
-    if icc:
-        kwargs["icc_profile"] = icc
-    if exif and fmt in ("JPEG", "PNG", "WEBP"):
-        kwargs["exif"] = exif
-    with atomic_file(out) as f:
-        image.save(f, fmt, **kwargs)
+    atomic_write(out, imageio.encode(image, mime, quality=quality, icc_profile=icc, exif=exif,
+                                     path=out))
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float | None:
