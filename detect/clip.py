@@ -31,6 +31,7 @@ from provenance.core.errors import BadInput, ConfigError
 from provenance.core.extras import require
 from provenance.core.imageio import open_image, to_rgb
 from provenance.core.offline import force_offline
+from provenance.core.weights import weights_sha256
 
 #: A small ViT for tests: 64 px input, 8 px patches, 2 layers, 64-d embeddings.
 TINY_ARCH = "provkit-tiny-vit"
@@ -123,7 +124,6 @@ class ClipModel:
         if self.weights == "random":
             return f"{self.arch}:random"
         if self._digest is None:  # cached across processes: a scan's workers hash nothing
-            from provenance.core.weights import weights_sha256
 
             self._digest = weights_sha256(self.weights)
         return f"{self.arch}:sha256:{self._digest[:16]}"

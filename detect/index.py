@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from detect.clip import load_model
 from detect.index_inputs import (  # noqa: F401  (re-exported: part of this module's API)
     CROPS,
     VARIANT,
@@ -47,7 +48,7 @@ from provenance.core import context
 from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.workspace import database, migrate
-from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_image
+from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_file, fingerprint_image
 
 # -- values -----------------------------------------------------------------------------
 
@@ -197,7 +198,6 @@ class _AddBatch:
 
     def _load_model(self) -> None:
         """The CLIP model, loaded on first use (after the worker processes have started)."""
-        from detect.clip import load_model
 
         self.model = load_model(self.clip) if isinstance(self.clip, str) else self.clip
         self.model_id = self.model.model_id
@@ -523,7 +523,6 @@ class ReferenceIndex:
         if isinstance(query, Image.Image):
             return fingerprint_image(query), query
         if isinstance(query, (str, os.PathLike)):
-            from provenance.fingerprint import fingerprint_file
 
             return fingerprint_file(query), query
         raise BadInput(f"cannot search for a {type(query).__name__}")
@@ -531,7 +530,6 @@ class ReferenceIndex:
     def _query_clip(self, loaded: LoadedSet, image, clip, spec) -> np.ndarray | None:
         if loaded.clip is None or image is None or clip is False:
             return None
-        from detect.clip import load_model
 
         if clip is None:
             if not spec:

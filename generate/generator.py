@@ -14,9 +14,11 @@ from pathlib import Path
 from PIL import Image
 
 from generate.backends.base import get_backend
+from generate.backends.diffusers_backend import DiffusersBackend
 from generate.request import GenerationRequest, parse_size, random_seed
 from generate.seal import GenerationRun, SealedImage, SealOptions, seal_all
 from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.imageio import load_rgb
 
 
 class GenerationFailed(ProvkitError):
@@ -74,7 +76,6 @@ class Generator:
             if isinstance(init_image, Image.Image):
                 init = init_image.convert("RGB")
             else:
-                from provenance.core.imageio import load_rgb
 
                 init_path = Path(init_image)
                 init = load_rgb(init_path)
@@ -114,7 +115,6 @@ def _fit(size: tuple[int, int], multiple: int = 8) -> tuple[int, int]:
 
 def wrap_pipeline(pipe, **options) -> Generator:
     """``wrap_pipeline(pipe).generate("a prompt", n=2)``: a diffusers pipeline, sealed."""
-    from generate.backends.diffusers_backend import DiffusersBackend
 
     batch_size = options.pop("batch_size", 1)
     device = options.pop("device", None)

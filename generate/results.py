@@ -9,6 +9,7 @@ from PIL import Image
 
 from generate.request import BackendInfo
 from provenance.core.errors import Refused
+from provenance.core.imageio import open_image
 
 
 class RequestRefused(Refused):
@@ -57,7 +58,6 @@ class SealedImage:
 
     def open(self) -> Image.Image:
         """The sealed image as PIL (through provkit's one image loader)."""
-        from provenance.core.imageio import open_image
 
         return open_image(self.path)
 

@@ -46,7 +46,9 @@ from provenance.core import workspace
 from provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused, describe
 from provenance.core.files import atomic_move
 from provenance.core.vocabulary import TRAINING_USES
+from provenance.issue import issue, new_asset_id
 from provenance.ledger import Ledger
+from provenance.manifest import ManifestSpec
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
            "output_name", "seal", "seal_all"]
@@ -85,7 +87,6 @@ class SealOptions:
 def manifest_spec(request: GenerationRequest, info: BackendInfo, *, seed: int, index: int,
                   size: tuple[int, int], options: SealOptions, ingredient: Path | None):
     """The ManifestSpec for one generated image."""
-    from provenance.manifest import ManifestSpec
 
     params: dict[str, Any] = {
         "seed": seed,
@@ -150,7 +151,6 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
     with those, sealing with ``status="staged"`` until they pass. Raises ProvkitError
     if the image cannot be sealed; then nothing is written.
     """
-    from provenance.issue import issue, new_asset_id
 
     options = options or SealOptions()
     seed = request.seed if seed is None else seed
@@ -204,7 +204,6 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
     SD-class model fell from 17-21% to 1-4%) and off on CPU, where the two compete for
     the same cores. Results are the same either way.
     """
-    from provenance.issue import new_asset_id
 
     check_sealable(request.width, request.height)  # before the backend spends any time
     info = backend.describe()
@@ -321,7 +320,6 @@ class _Finisher:
             return self._fail(i, seed, "seal", describe(e))
 
     def _seal_and_check(self, i, seed, image, ingredient):
-        from provenance.issue import new_asset_id
 
         asset_id = new_asset_id()
         name = output_name(self.info, self.request, seed, asset_id, self.options)

@@ -18,6 +18,7 @@ from itertools import compress
 
 import cel
 
+from policies.audit import AuditLog
 from policies.expressions import CONTEXT_ROOTS, flatten_paths
 from policies.pack import POINTS, PRECEDENCE, Pack, load_pack
 from provenance.core import context as context_schema
@@ -444,7 +445,6 @@ def decide(pack: Pack | str, point: str, context: dict | None, *, db=None,
     ``actor``/``subject`` default to ``context.actor.id`` and the asset's id, content hash
     or path.
     """
-    from policies.audit import AuditLog
 
     decision = evaluate(pack, point, context)
     seq = AuditLog(db).append(decision, actor=actor or _actor(context),
@@ -455,7 +455,6 @@ def decide(pack: Pack | str, point: str, context: dict | None, *, db=None,
 def decide_many(pack: Pack | str, point: str, contexts, *, db=None,
                 actor: str | None = None) -> list[Decision]:
     """Decide for many contexts and append all the decisions in one transaction."""
-    from policies.audit import AuditLog
 
     pack = load_pack(pack)
     contexts = list(contexts)

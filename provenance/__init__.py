@@ -6,6 +6,10 @@ Public verbs (imported on first use, so ``import provenance`` stays light):
 ``SoftBindingResolver``; the issuing pipeline is ``provenance.issue.issue``.
 """
 
+import importlib
+
+from provenance.core import about
+
 _LAZY = {
     "sign": "provenance.issue",
     "Issued": "provenance.issue",
@@ -18,22 +22,11 @@ _LAZY = {
 }
 
 
-def _package_version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("provkit")
-    except PackageNotFoundError:  # pragma: no cover - a bare checkout
-        return "0.0.0"
-
-
 def __getattr__(name):
     if name == "__version__":
-        value = globals()["__version__"] = _package_version()
+        value = globals()["__version__"] = about.version()
         return value
     module = _LAZY.get(name)
     if module is None:
         raise AttributeError(f"module 'provenance' has no attribute {name!r}")
-    import importlib
-
     return getattr(importlib.import_module(module), name)

@@ -22,10 +22,14 @@ from pathlib import Path
 
 from PIL import Image
 
+from provenance import keys
+from provenance import watermark as watermark_lib
 from provenance.core import imageio
-from provenance.core.errors import BadInput, ConfigError
+from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
 from provenance.core.vocabulary import source_type_name
+from provenance.fingerprint import fingerprint_image, load_for_fingerprint
+from provenance.ledger import STATUSES, Ledger
 from provenance.manifest import (
     ManifestSpec,
     manifest_definition,
@@ -65,24 +69,9 @@ def new_asset_id() -> str:
     return secrets.token_hex(8)
 
 
-def _watermark_module():
-    try:
-        from provenance import watermark
-    except ImportError as e:  # the module is part of provkit; absent only in a broken install
-        raise ConfigError(f"the watermark is not available ({e}); sign with --no-watermark") from e
-    if not hasattr(watermark, "embed"):
-        raise ConfigError("the watermark is not available in this installation; sign with "
-                          "--no-watermark")
-    return watermark
-
-
 def _fingerprint(pixels):
     """Fingerprints of the pixels written: the image encoded (in memory), or the source
     file whose bytes were signed as they are (the same pixels)."""
-    try:
-        from provenance.fingerprint import fingerprint_image, load_for_fingerprint
-    except ImportError:
-        return None
     if not isinstance(pixels, Image.Image):
         pixels = load_for_fingerprint(pixels)
     return fingerprint_image(pixels)
@@ -122,8 +111,6 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     ``status``: the ledger status the asset is recorded with; ``staged`` for a file
     that still has checks to pass before it is handed out (the caller then marks it
     ``issued``, ``withheld`` or ``review``)."""
-    from provenance import keys
-    from provenance.ledger import STATUSES, Ledger
 
     if status not in STATUSES:
         raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
@@ -146,7 +133,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         spec = replace(spec, title=out_path.name)
 
     # the manifest first: a spec it cannot express fails before any pixel work
-    soft_alg = _watermark_module().SOFT_BINDING_ALG if watermark else None
+    soft_alg = watermark_lib.SOFT_BINDING_ALG if watermark else None
     definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
 
     # 1. pixels: watermark the asset id into them, or take the bytes as they are. A mark
@@ -157,7 +144,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         image = source if src_path is None else imageio.open_image(src_path)
         icc = image.info.get("icc_profile")
     if watermark:
-        wm = _watermark_module()
+        wm = watermark_lib
         mark = bytes.fromhex(asset_id)
         try:
             marked = wm.embed(image, mark)

@@ -16,6 +16,7 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from provenance.core import about, imageio
 from provenance.core.errors import BadInput
 from provenance.core.vocabulary import TRAINING_USES, source_type_iri
 
@@ -69,9 +70,7 @@ class ManifestSpec:
 
 
 def provkit_agent() -> dict:
-    from provenance import __version__
-
-    return {"name": "provkit", "version": __version__}
+    return {"name": about.NAME, "version": about.version()}
 
 
 def soft_binding_assertion(alg: str, asset_id: str) -> dict:
@@ -173,8 +172,6 @@ def sign_stream(definition: dict, identity, mime: str, source, dest, *,
     ``ingredients``: ``(path, relationship)`` pairs, labelled ``ingredient<i>`` so
     actions can refer to them."""
     import c2pa
-
-    from provenance.core import imageio
 
     builder = c2pa.Builder(json.dumps(definition), ctx) if ctx else c2pa.Builder(
         json.dumps(definition))

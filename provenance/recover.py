@@ -7,13 +7,13 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from provenance import keys
+from provenance import keys, watermark
 from provenance.core import imageio
 from provenance.core.errors import BadInput, Refused
 from provenance.core.files import atomic_file
 from provenance.issue import resolve_output
 from provenance.manifest import ASSET_ASSERTION, provkit_agent, soft_binding_assertion
-from provenance.resolver import SoftBindingResolver, revalidate, watermark_module
+from provenance.resolver import SoftBindingResolver, revalidate
 from provenance.trust import trust_pem
 from provenance.verify import read_c2pa
 
@@ -66,9 +66,8 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
         {"action": "c2pa.repackaged", "softwareAgent": provkit_agent(),
          "parameters": {"recovered_by": match.recovered_by()}},
     ]}}, {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}]
-    wm = watermark_module()
-    if match.method == "watermark" and wm is not None:
-        assertions.append(soft_binding_assertion(wm.SOFT_BINDING_ALG, match.asset_id))
+    if match.method == "watermark":
+        assertions.append(soft_binding_assertion(watermark.SOFT_BINDING_ALG, match.asset_id))
     asset = resolver.ledger.get(match.asset_id)
     # The recovered store becomes the parent ingredient's manifest, with the results of
     # its standalone re-validation recorded beside it.

@@ -7,9 +7,10 @@ from dataclasses import replace
 
 from PIL import Image
 
+from provenance import watermark
 from provenance.core import imageio
 from provenance.report import report_from_store
-from provenance.resolver import SoftBindingResolver, revalidate, watermark_module
+from provenance.resolver import SoftBindingResolver, revalidate
 from provenance.status import explain
 from provenance.trust import trust_pem
 
@@ -21,8 +22,7 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
     ``image``: the file's decoded pixels, if the caller has them. The watermark is
     decoded once, here, and handed to the resolver."""
     image = image if image is not None else imageio.open_image(report.path)
-    wm = watermark_module()
-    decoded = wm.decode(image) if wm is not None else None
+    decoded = watermark.decode(image)
     mark = decoded.to_json() if decoded is not None else None
     resolver = SoftBindingResolver(db)
     matches = resolver.match_by_content(image, decoded=decoded)

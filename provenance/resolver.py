@@ -21,6 +21,7 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from provenance import watermark
 from provenance.fingerprint import fingerprint_image
 from provenance.ledger import Ledger
 from provenance.manifest import context
@@ -31,14 +32,6 @@ FINGERPRINT_ALG = "io.provkit.fingerprint.pdq-phash"
 
 #: ``decoded`` default of :meth:`SoftBindingResolver.match_by_content`: decode it there.
 NOT_DECODED = object()
-
-def watermark_module():
-    try:
-        from provenance import watermark
-    except ImportError:
-        return None
-    return watermark if hasattr(watermark, "decode") else None
-
 
 @dataclass(frozen=True)
 class Match:
@@ -67,14 +60,12 @@ class SoftBindingResolver:
         self.ledger = db if isinstance(db, Ledger) else Ledger(db, create=False)
 
     def supported_algorithms(self) -> dict:
-        wm = watermark_module()
-        marks = [{"alg": wm.SOFT_BINDING_ALG}] if wm else []
+        marks = [{"alg": watermark.SOFT_BINDING_ALG}]
         return {"watermarks": marks, "fingerprints": [{"alg": FINGERPRINT_ALG}]}
 
     def match_by_binding(self, alg: str, value: str | bytes) -> list[Match]:
         """Entries whose soft-binding value (asset id: hex, base64 or 8 bytes) is ``value``."""
-        wm = watermark_module()
-        if wm is None or alg != wm.SOFT_BINDING_ALG:
+        if alg != watermark.SOFT_BINDING_ALG:
             return []
         asset_id = _asset_id_from(value)
         asset = self.ledger.get(asset_id) if asset_id else None
@@ -90,8 +81,7 @@ class SoftBindingResolver:
         ``decoded``: the watermark the caller already read from ``image`` (the
         ``watermark.decode`` result, None for no mark), so it is not decoded twice."""
         if decoded is NOT_DECODED:
-            wm = watermark_module()
-            decoded = wm.decode(image) if wm is not None else None
+            decoded = watermark.decode(image)
         if decoded is not None and decoded.third_party is None:
             asset = self.ledger.get(decoded.payload.hex())
             if asset is not None:

@@ -420,7 +420,7 @@ def test_ingredient_listing_is_capped_and_says_how_many_were_left_out():
     report = report_from_store("x.jpg", store, state="valid", failures=[])
     assert len(report.ingredients) == MAX_INGREDIENT_NODES + 1
     assert report.ingredients[-1]["omitted"] == 40
-    from provenance.commands import _report_lines  # the human report says so too
+    from provenance.verify_commands import _report_lines  # the human report says so too
 
     lines = _report_lines(report.to_json())
     assert "40 more ingredients not listed" in lines and "None (None)" not in lines

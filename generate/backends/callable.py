@@ -16,6 +16,8 @@ from PIL import Image
 
 from generate.request import BackendInfo, GenerationRequest
 from provenance.core.errors import BadInput, ConfigError
+from provenance.core.plugins import load_object
+from provenance.core.weights import weights_sha256
 
 
 def as_image(obj) -> Image.Image:
@@ -48,7 +50,6 @@ class CallableBackend:
                  weights: str | os.PathLike | None = None,
                  source_type: str = "trainedAlgorithmicMedia", batch_size: int = 1,
                  device: str | None = None):
-        from provenance.core.plugins import load_object
 
         function = function if function is not None else model
         if function is None:
@@ -70,7 +71,6 @@ class CallableBackend:
 
     def describe(self) -> BackendInfo:
         if self.weights is not None and self._sha256 is None:
-            from provenance.core.weights import weights_sha256
 
             self._sha256 = weights_sha256(self.weights)
         return BackendInfo(

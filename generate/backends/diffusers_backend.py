@@ -16,10 +16,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from generate.backends.base import resolve_device, state_dict_sha256
 from generate.request import BackendInfo, GenerationRequest
 from provenance.core.errors import BadInput, ConfigError, Refused
 from provenance.core.extras import require
 from provenance.core.offline import force_offline
+from provenance.core.weights import weights_sha256
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 
@@ -95,7 +97,6 @@ class DiffusersBackend:
         return getattr(torch, dtype)
 
     def _load(self, device, dtype):
-        from generate.backends.base import resolve_device
 
         force_offline()
         self.device = resolve_device(device)
@@ -121,7 +122,6 @@ class DiffusersBackend:
         return pipe.to(self.device)
 
     def _place(self, device, dtype):
-        from generate.backends.base import resolve_device
 
         target = resolve_device(device)
         self.pipe = self.pipe.to(target, self._dtype(target, dtype) if dtype != "auto" else None)
@@ -160,8 +160,6 @@ class DiffusersBackend:
     @property
     def weights_sha256(self) -> str:
         if self._weights is None:
-            from generate.backends.base import state_dict_sha256
-            from provenance.core.weights import weights_sha256
 
             if self.folder is not None:
                 self._weights = weights_sha256(self.folder)

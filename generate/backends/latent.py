@@ -15,9 +15,12 @@ from pathlib import Path
 
 from PIL import Image
 
+from generate.backends.base import resolve_device, tensor_to_images
 from generate.request import BackendInfo, GenerationRequest
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.extras import require
+from provenance.core.plugins import load_object
+from provenance.core.weights import weights_sha256
 
 LATENT_ATTRS = ("latent_dim", "latent_size", "nz", "z_dim", "zdim")
 
@@ -95,9 +98,6 @@ class LatentBackend:
                  batch_size: int = 16):
         torch = require("torch", "torch", what=f"the {self.name} backend")
 
-        from generate.backends.base import resolve_device
-        from provenance.core.plugins import load_object
-        from provenance.core.weights import weights_sha256
 
         weights = weights if weights is not None else model
         if not module:
@@ -171,7 +171,6 @@ class LatentBackend:
     def render(self, request: GenerationRequest) -> Iterator[Image.Image]:
         torch = require("torch", "torch")
 
-        from generate.backends.base import tensor_to_images
 
         if request.init_image is not None:
             raise BadInput(f"the {self.name} backend maps latents to images; it takes no init image")

@@ -12,6 +12,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.core.errors import BadInput, ConfigError
+from provenance.core.imageio import to_rgb
 
 #: Smallest short side (pixels) the provkit scheme embeds into.
 MIN_SIDE = 128
@@ -126,6 +127,5 @@ def luma(colour: Image.Image) -> Image.Image:
 
 def to_rgb8(image: Image.Image) -> np.ndarray:
     """Any image as an 8-bit RGB array (for backends that work on RGB only)."""
-    from provenance.core.imageio import to_rgb
 
     return np.asarray(to_rgb(image))

@@ -26,7 +26,6 @@ from functools import cached_property
 import bchlib
 import numpy as np
 from PIL import Image, ImageChops
-from scipy import ndimage
 
 from .base import (
     MIN_DECODE_SIDE,
@@ -347,6 +346,8 @@ class ProvkitScheme:
         return out[:MAX_CANDIDATES]
 
     def _zoom_candidates(self, base: np.ndarray, n: int = 4) -> list[float]:
+        from scipy import ndimage  # slow to import: only when a mark is searched for
+
         y = _whiten(_resample(base, 1.0))
         power = np.abs(np.fft.rfft2(y)) ** 2
         power /= ndimage.uniform_filter(power, 9, mode="wrap") + 1e-9
@@ -477,6 +478,8 @@ def _resample(base: np.ndarray, zoom: float) -> np.ndarray:
 
 def _whiten(y: np.ndarray) -> np.ndarray:
     """High-pass and local contrast normalisation, so busy regions do not drown the mark."""
+    from scipy import ndimage  # slow to import: only when pixels are marked or read
+
     hp = y - ndimage.uniform_filter(y, HIGH_PASS, mode="reflect")
     energy = ndimage.uniform_filter(hp * hp, CONTRAST_WINDOW, mode="reflect")
     return hp / (np.sqrt(np.maximum(energy, 0)) + 1.0)
