@@ -21,6 +21,11 @@ protected-set search holds it for review; any other error withholds it), one the
 interrupted on (Ctrl-C: quarantined and withheld, then the interrupt goes on), and one
 that cannot be moved into the output folder. The move is all or nothing, across file
 systems too: the output folder never holds a partial file.
+
+Why one module of over 400 lines: sealing is one all-or-nothing transaction per run
+(stage, watermark and sign, record, check, then release or quarantine) whose steps
+share the run's state and its interrupt handling; the checks and the run log are
+already modules of their own (generate.checks, generate.runlog).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ pack's ``default``. Labels of all matched rules accumulate. A rule whose conditi
 to evaluate (missing field, wrong type, an error in a function) counts as matched with
 the pack's ``fail_closed`` outcome (deny unless the pack says review), and the error is
 in the decision's reasons.
+
+Why one module of over 400 lines: context shaping, the compiled fast path and the
+evaluation loop share the compiled plan of a pack (private structures of this module);
+the documented context shape itself lives in provenance/core/context.py.
 """
 
 from __future__ import annotations

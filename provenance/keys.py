@@ -13,6 +13,10 @@ chain and key after checking them. Files live in ``$PROVKIT_HOME/keys/``:
   --force``); still trusted locally, so files signed before stay ``trusted``
 
 A key held in a KMS or HSM signs through :meth:`Identity.from_callback`.
+
+Why one module of over 400 lines: creating, importing, checking and loading the
+identity share its on-disk layout, the lock that guards it and the chain checks every
+path runs; nothing else in provkit touches the key files.
 """
 
 from __future__ import annotations

@@ -192,3 +192,12 @@ def test_imports_inside_functions_are_few_and_each_loads_a_heavy_library():
                    if t not in LAZY_OK]
     assert unjustified == []
     assert set(LAZY_OK) <= set(MODULES)
+
+
+def test_a_module_over_400_lines_says_why_at_its_top():
+    long = [m for m, p in MODULES.items()
+            if len(p.read_text(encoding="utf-8").splitlines()) > 400]
+    unexplained = [m for m in long
+                   if "Why one module" not in (ast.get_docstring(ast.parse(
+                       MODULES[m].read_text(encoding="utf-8"))) or "")]
+    assert unexplained == []

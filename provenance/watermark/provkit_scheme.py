@@ -15,6 +15,10 @@ finds the offset by correlating the pilot, reads soft bits weighted by how much 
 frequency ring survived, and decodes them (bchlib's BCH decoder over Chase flips, then
 ordered-statistics decoding of the same code); a result counts only if the keyed check
 matches. See docs/watermark.md for the false-positive bound.
+
+Why one module of over 400 lines: one scheme: the tile layout, the BCH codec, the
+embedder and the search-based decoder share the same constants and spectra, and a
+change to one must be made to all at once.
 """
 
 from __future__ import annotations

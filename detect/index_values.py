@@ -1,0 +1,104 @@
+"""The values the reference index returns: a set, what an add did, one match."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from provenance.core import context
+
+
+@dataclass(frozen=True)
+class RefSet:
+    """A reference set and its size."""
+
+    name: str
+    label: str | None
+    protected: bool
+    description: str | None
+    created: str
+    items: int
+    with_clip: int = 0
+    clip_model: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "protected": self.protected,
+            "description": self.description,
+            "created": self.created,
+            "items": self.items,
+            "with_clip": self.with_clip,
+            "clip_model": self.clip_model,
+        }
+
+
+@dataclass(frozen=True)
+class AddReport:
+    """What one ``add`` did: counts, and the files that could not be used (with why)."""
+
+    set: str
+    added: int
+    already_present: int
+    errors: tuple[tuple[str, str], ...]
+    seconds: float
+    clip_model: str | None = None
+
+    def to_json(self) -> dict:
+        return {
+            "set": self.set,
+            "added": self.added,
+            "already_present": self.already_present,
+            "failed": len(self.errors),
+            "errors": [{"path": p, "reason": r} for p, r in self.errors],
+            "seconds": round(self.seconds, 3),
+            "clip_model": self.clip_model,
+        }
+
+
+@dataclass(frozen=True)
+class Match:
+    """One reference item close to the query, and why it counts as a duplicate.
+
+    ``kind`` is the strongest signal that matched (pdq, phash, dhash, clip) and
+    ``distance`` its value (bits; for clip, 1 - cosine similarity). ``distances``
+    holds every hash distance (the closest over the item's crops).
+    """
+
+    set: str
+    item_id: int
+    path: str
+    kind: str
+    distance: float
+    distances: dict
+    clip_similarity: float | None
+    protected: bool
+    label: str | None
+    added: str
+    sha256: str = ""
+    exact: bool = False
+    metadata: dict = field(default_factory=dict)
+
+    def to_json(self) -> dict:
+        return {
+            "set": self.set,
+            "item_id": self.item_id,
+            "path": self.path,
+            "kind": self.kind,
+            "distance": self.distance,
+            "distances": dict(self.distances),
+            "clip_similarity": self.clip_similarity,
+            "protected": self.protected,
+            "label": self.label,
+            "added": self.added,
+            "sha256": self.sha256,
+            "exact": self.exact,
+            "metadata": dict(self.metadata),
+        }
+
+    def policy_json(self, now: datetime | None = None) -> dict:
+        """This match as an ``asset.duplicates`` entry of a policy decision context
+        (docs/architecture.md): ``item`` is the reference file's path (its id if the
+        path is unknown), ``age_days`` how long ago the item was indexed."""
+        return context.duplicate(self.to_json(), now)
