@@ -10,7 +10,7 @@ the same over folders in parallel. Heavy parts (torch, open_clip) load only when
     report.verdict, [e.kind for e in report.decided_by], report.to_json()
 
 Every ``provkit`` verb of this package has a function of the same name here:
-``detect``, ``train`` (detect train), ``scan``, ``dupes``; the ``index`` verbs are
+``detect``, ``train`` (detect train), ``dupes``, and ``detect.scan.scan``; the ``index`` verbs are
 ``detect.reference_sets.add/list_/stats/remove``. Exports load on first use.
 """
 
@@ -31,7 +31,6 @@ _EXPORTS = {
     "Probe": "detect.classifier",
     "train": "detect.classifier",
     "train_probe": "detect.classifier",
-    "scan": "detect.scan",
     "ScanSummary": "detect.scan",
     "ReferenceIndex": "detect.index",
     "Match": "detect.index",
@@ -52,7 +51,6 @@ __all__ = [  # noqa: RUF022 (grouped by module, as in _EXPORTS)
     "Probe",
     "train",
     "train_probe",
-    "scan",
     "ScanSummary",
     "ReferenceIndex",
     "Match",

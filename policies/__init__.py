@@ -6,7 +6,7 @@ by a string (policies.check).
 
 Every ``provkit policy`` verb has a function of the same name here (``check``, ``lint``,
 ``test``, ``show``, ``list_``); the ``provkit audit`` verbs are ``policies.audit.log``,
-``verify``, ``head`` and ``export``. Public names are imported on first use::
+``verify``, ``head`` and ``export``. The public names::
 
     pack = load_pack("newsroom")                 # or "platform", "studio", a YAML path
     decision = decide(pack, "publish", context, db=None, actor=None, subject=None)
@@ -16,24 +16,13 @@ Every ``provkit policy`` verb has a function of the same name here (``check``, `
 
 from __future__ import annotations
 
-import importlib
+from policies.audit import AuditCheck, AuditLog, Head, verify_export
+from policies.check import CheckResult, check, read_contexts, resolve_evidence, test_pack
+from policies.engine import Decision, build_context, decide, decide_many, evaluate
+from policies.pack import POINTS, Finding, Pack, Rule, lint_pack, load_pack, shipped_packs
+from policies.terms import TermList
+from policies.verbs import LintReport, PackInfo, TestReport, lint, list_, show, test
 
-_EXPORTS = {
-    "load_pack": "policies.pack", "lint_pack": "policies.pack", "Pack": "policies.pack",
-    "Rule": "policies.pack", "Finding": "policies.pack", "POINTS": "policies.pack",
-    "shipped_packs": "policies.pack",
-    "decide": "policies.engine", "decide_many": "policies.engine",
-    "evaluate": "policies.engine", "build_context": "policies.engine",
-    "Decision": "policies.engine",
-    "AuditLog": "policies.audit", "AuditCheck": "policies.audit", "Head": "policies.audit",
-    "verify_export": "policies.audit",
-    "check": "policies.check", "test_pack": "policies.check", "CheckResult": "policies.check",
-    "resolve_evidence": "policies.check", "read_contexts": "policies.check",
-    "TermList": "policies.terms",
-    "lint": "policies.verbs", "test": "policies.verbs", "show": "policies.verbs",
-    "list_": "policies.verbs", "LintReport": "policies.verbs", "TestReport": "policies.verbs",
-    "PackInfo": "policies.verbs",
-}
 __all__ = [
     "POINTS",
     "AuditCheck",
@@ -65,12 +54,3 @@ __all__ = [
     "test_pack",
     "verify_export",
 ]
-
-
-def __getattr__(name):
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'policies' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value

@@ -2,8 +2,9 @@
 watermark, and the ledger of issued assets; also the root ``provkit`` CLI.
 
 Public verbs (imported on first use, so ``import provenance`` stays light):
-``sign``, ``ManifestSpec``, ``verify_file``, ``recover``, ``Ledger``,
-``SoftBindingResolver``; the issuing pipeline is ``provenance.issue.issue``.
+``sign``, ``ManifestSpec``, ``verify_file``, ``Ledger``, ``SoftBindingResolver``; the
+issuing pipeline is ``provenance.issue.issue``, the recover verb
+``provenance.recover.recover``.
 """
 
 import importlib
@@ -16,7 +17,6 @@ _LAZY = {
     "ManifestSpec": "provenance.manifest",
     "verify_file": "provenance.verify",
     "VerifyReport": "provenance.verify",
-    "recover": "provenance.recover",
     "SoftBindingResolver": "provenance.resolver",
     "Ledger": "provenance.ledger",
 }
