@@ -13,7 +13,7 @@ from pathlib import Path
 
 import click
 
-from provenance.core.errors import ProvkitError
+from provenance.core.errors import ConfigError, ProvkitError
 from provenance.core.options import emit, json_option, read_db_option
 
 VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
@@ -181,8 +181,15 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False, path_type=Path),
-              help="Output: FILE.jsonl, FILE.csv or FILE.db (SQLite).")
+@click.option("--out", "out_path", required=True, type=click.Path(path_type=Path),
+              help="Output: FILE.jsonl, FILE.csv or FILE.db (SQLite); with --engine ray also "
+                   "DIR.parquet (a folder of Parquet part files).")
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: worker processes on this machine; ray: a Ray Data job (needs "
+                   "provkit[scale]).")
+@click.option("--address", metavar="ADDR",
+              help="With --engine ray: the cluster to use (host:port or ray://...); default: "
+                   "start a local Ray instance for this scan.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: CPU count, at most 4).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same output.")
@@ -194,10 +201,26 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 @_threshold_option
 @read_db_option
 @json_option
-def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
-         threshold, db_path, as_json):
-    """Scan a folder or a list of images (one path a line) in parallel."""
+def scan(source, out_path, engine, address, workers, resume, overwrite, index_sets, probe, clip_spec,
+         trust_anchors, threshold, db_path, as_json):
+    """Scan a folder or a list of images (one path a line) in parallel.
+
+    With --engine ray the source may also be a Parquet or JSONL manifest with a
+    "path" (or "uri") column.
+    """
     from detect.scan import scan as run_scan
+
+    options = {}
+    if engine == "ray":
+        try:
+            import ray  # noqa: F401
+        except ImportError:
+            raise ConfigError("--engine ray needs Ray: pip install 'provkit[scale]'") from None
+        from detect.scan_ray import scan_ray as run_scan
+
+        options = {"address": address}
+    elif address:
+        raise click.UsageError("--address goes with --engine ray")
 
     state = {"bar": None, "start": time.perf_counter(), "done": 0}
 
@@ -217,7 +240,7 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
                            db=str(db_path) if db_path else None,
                            probe=str(probe) if probe else None, clip=clip_spec,
                            index_sets=list(index_sets) or None, trust_anchors=trust_anchors,
-                           threshold=threshold)
+                           threshold=threshold, **options)
     finally:
         if state["bar"] is not None:
             state["bar"].__exit__(None, None, None)

@@ -68,6 +68,13 @@ def forget(db, name: str) -> None:
         _MEMORY.pop((db_key(db), name), None)
 
 
+def preload(db, name: str, loaded: LoadedSet) -> None:
+    """Hand this process a set already in memory (e.g. broadcast to a scan worker); it is
+    used while the database holds the same version of the set."""
+    with _LOCK:
+        _MEMORY[(db_key(db), name)] = loaded
+
+
 def set_version(db, name: str) -> str:
     row = db.execute("SELECT version FROM ref_sets WHERE name = ?", [name]).fetchone()
     if row is None:
@@ -282,4 +289,4 @@ def open_cache(root: Path | None, name: str, version: str) -> LoadedSet | None:
 
 
 __all__ = ["DISK_MIN", "KIND_BITS", "cache_root", "forget", "load_set", "open_cache",
-           "read_set", "write_cache"]
+           "preload", "read_set", "write_cache"]
