@@ -50,6 +50,7 @@ from detect.index_schema import BLOCK_SIZE, SCHEMA, split_item_id
 from detect.index_search import UNKNOWN_QUALITY
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
+from provenance.core.workspace import connect, migrate
 from provenance.fingerprint import PDQ_MIN_QUALITY
 
 #: Hash kinds a list can hold, and the hex digits of each.
@@ -419,8 +420,6 @@ def _now() -> str:
 
 
 def _open(db):
-    from provenance.core.workspace import connect, migrate
-
     handle = connect(db) if db is None or isinstance(db, (str, os.PathLike)) else db
     migrate(handle, "detect.index", SCHEMA)
     return handle

@@ -288,9 +288,11 @@ def _human_matches(reports) -> str:
             clip = f" clip={m['clip_similarity']:.3f}" if m["clip_similarity"] is not None else ""
             tag = " [protected]" if m["protected"] else ""
             exact = " identical file" if m["exact"] else ""
+            what = m["path"] or f"id {m.get('source_id')}"  # an imported hash has no file
+            dists = " ".join(f"{k}={d[k]}" for k in ("pdq", "phash", "dhash")
+                             if d.get(k) is not None)
             lines.append(
-                f"  {m['set']}#{m['item_id']} {m['path']}  by {m['kind']}: "
-                f"pdq={d['pdq']} phash={d['phash']} dhash={d['dhash']}{clip}{tag}{exact}"
+                f"  {m['set']}#{m['item_id']} {what}  by {m['kind']}: {dists}{clip}{tag}{exact}"
             )
         lines += unchecked
     return "\n".join(lines)

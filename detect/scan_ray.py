@@ -42,6 +42,7 @@ from pathlib import Path
 
 from detect.index_cache import load_set, preload
 from detect.scan import FORMATS, ScanSummary, open_sink, row_for
+from detect.verdict import Detector, check_options
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.imageio import image_paths
 from provenance.core.workspace import connect, default_db_path
@@ -151,8 +152,6 @@ class ScanWorker:
     def _detector(self):
         """The Detector for the calling thread (its SQLite handle is bound to one thread;
         Ray may construct the actor and call it from different threads)."""
-        from detect.verdict import Detector
-
         if self.detector is None or self.thread != threading.get_ident():
             self.detector = Detector(**self.options)
             self.thread = threading.get_ident()
@@ -327,8 +326,6 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
     ``detector_options`` as for :func:`detect.scan.scan`.
     """
     import ray
-
-    from detect.verdict import check_options
 
     for key in ("db", "probe"):
         value = detector_options.get(key)
