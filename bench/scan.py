@@ -104,7 +104,7 @@ def main(argv=None) -> int:
               f"(instance started in {start_s:.1f}s, not counted)", flush=True)
 
         t = time.perf_counter()
-        cold = scan_ray(d / "imgs", d / "ray_cold.jsonl", db=str(db), workers=workers)
+        scan_ray(d / "imgs", d / "ray_cold.jsonl", db=str(db), workers=workers)
         cold_s = time.perf_counter() - t
         print(f"  Ray, start + stop     {cold_s:7.1f}s  {args.images / cold_s:6.1f} images/s",
               flush=True)
