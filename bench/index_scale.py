@@ -121,7 +121,7 @@ print(json.dumps({"load_s": load, "import_s": t_import, "times": times, "found":
 """
 
 
-def run_size(n: int, q: int, work: Path, faiss_flat_max: int) -> dict:
+def run_size(n: int, q: int, work: Path, faiss_flat_max: int, faiss_max: int) -> dict:
     print(f"\n== {n:,} PDQ codes, {q} queries (radius {RADIUS})", flush=True)
     t = time.perf_counter()
     codes, bases = make_codes(n)
@@ -167,6 +167,10 @@ def run_size(n: int, q: int, work: Path, faiss_flat_max: int) -> dict:
     out["rss_delta_mb"] = res["rss_delta"] / 2**20
     out["table_mb"] = res["table_bytes"] / 2**20
 
+    if n > faiss_max:
+        print(f"  FAISS skipped above {faiss_max:,} codes (--faiss-max)")
+        report(out)
+        return out
     # FAISS on the same codes, in this process
     import faiss
 
@@ -213,6 +217,8 @@ def report(o: dict) -> None:
     print(f"    provkit multi-index      {o['provkit_p50_ms']:7.2f}  {o['provkit_p99_ms']:7.2f}"
           f"   {o['provkit_recall']:.4f} (identical sets: {o['provkit_exact']}; first query "
           f"{o['provkit_first_query_ms']:.1f} ms)")
+    if "faiss_mh_p50_ms" not in o:
+        return
     print(f"    FAISS MultiHash(16x16)   {o['faiss_mh_p50_ms']:7.2f}  {o['faiss_mh_p99_ms']:7.2f}"
           f"   {o['faiss_mh_recall']:.4f} (built in {o['faiss_mh_build_s']:.1f}s)")
     if "faiss_flat_p50_ms" in o:
@@ -232,12 +238,15 @@ def main(argv=None) -> int:
     ap.add_argument("--queries", type=int, default=200, help="queries per size (default 200)")
     ap.add_argument("--flat-max", type=int, default=10_000_000,
                     help="skip FAISS IndexBinaryFlat above this size")
+    ap.add_argument("--faiss-max", type=int, default=10_000_000,
+                    help="skip FAISS altogether above this size (its MultiHash build is slow)")
     ap.add_argument("--work", help="folder for the databases (default: a temporary one)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
-        results = [run_size(n, args.queries, Path(tmp), args.flat_max) for n in sizes]
+        results = [run_size(n, args.queries, Path(tmp), args.flat_max, args.faiss_max)
+                   for n in sizes]
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0
