@@ -76,7 +76,7 @@ def main(argv=None) -> int:
         return 0
     from detect.index import ReferenceIndex
     from detect.scan import scan
-    from detect.scan_ray import scan_ray
+    from detect.scan_ray import scan_ray, start_ray
 
     workers = args.workers or min(4, os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:
@@ -93,8 +93,7 @@ def main(argv=None) -> int:
               flush=True)
 
         t = time.perf_counter()
-        ray.init(num_cpus=workers, include_dashboard=False, logging_level="WARNING",
-                 log_to_driver=False)
+        start_ray(num_cpus=workers)
         start_s = time.perf_counter() - t
         try:
             warm = scan_ray(d / "imgs", d / "ray.jsonl", db=str(db), workers=workers)

@@ -279,6 +279,28 @@ def _open_output(out: Path, resume: bool, overwrite: bool):
 # -- the job -----------------------------------------------------------------------------
 
 
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, tries: int = 3,
+              **kwargs):
+    """``ray.init`` for a scan: connect to ``address``, or start a local instance.
+
+    Ray waits a fixed 30 s for a new node's raylet to register; on a loaded machine it
+    can miss that, so a local start is retried (after stopping what it started)."""
+    import ray
+
+    kwargs = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False,
+              **kwargs}
+    if address:
+        return ray.init(address=address, **kwargs)
+    for attempt in range(tries):
+        try:
+            return ray.init(num_cpus=num_cpus, **kwargs)
+        except Exception as e:  # noqa: BLE001 (Ray raises a bare Exception for this)
+            ray.shutdown()
+            if "timed out during startup" not in str(e) or attempt == tries - 1:
+                raise
+    return None
+
+
 def _snapshot(db) -> bytes:
     """A consistent copy of the workspace database (SQLite's backup API)."""
     path = Path(db) if db is not None else default_db_path()
@@ -339,12 +361,7 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
     scanned = errors = 0
     try:
         if not ray.is_initialized():
-            kwargs = {"include_dashboard": False, "logging_level": "WARNING",
-                      "log_to_driver": False}
-            if address:
-                ray.init(address=address, **kwargs)
-            else:
-                ray.init(num_cpus=workers or None, **kwargs)
+            start_ray(address, num_cpus=workers or None)
             started_here = True
         import ray.data
 
@@ -398,4 +415,5 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
                        by_verdict=dict(sorted(counts.items())))
 
 
-__all__ = ["ParquetSink", "ScanWorker", "list_source", "read_parquet_rows", "scan_ray"]
+__all__ = ["ParquetSink", "ScanWorker", "list_source", "read_parquet_rows", "scan_ray",
+           "start_ray"]

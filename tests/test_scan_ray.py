@@ -24,7 +24,7 @@ import psutil
 
 from detect.index import ReferenceIndex
 from detect.scan import scan
-from detect.scan_ray import read_parquet_rows, scan_ray
+from detect.scan_ray import read_parquet_rows, scan_ray, start_ray
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -34,8 +34,7 @@ def cluster():
     """One Ray head on this machine with 2 CPUs for the module; stopped at the end (only
     the processes this fixture started: ``ray stop`` would stop every Ray on the machine).
     Ray on Linux binds the node's own address even when given 127.0.0.1."""
-    ctx = ray.init(num_cpus=2, include_dashboard=False, logging_level="WARNING",
-                   log_to_driver=False, _node_ip_address="127.0.0.1")
+    ctx = start_ray(num_cpus=2, _node_ip_address="127.0.0.1")
     try:
         yield ctx.address_info["gcs_address"]
     finally:
