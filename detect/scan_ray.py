@@ -294,7 +294,7 @@ def start_ray(address: str | None = None, *, num_cpus: int | None = None, tries:
     for attempt in range(tries):
         try:
             return ray.init(num_cpus=num_cpus, **kwargs)
-        except Exception as e:  # noqa: BLE001 (Ray raises a bare Exception for this)
+        except Exception as e:
             ray.shutdown()
             if "timed out during startup" not in str(e) or attempt == tries - 1:
                 raise
