@@ -14,9 +14,11 @@ import click
 
 from detect.classifier import train as train_
 from detect.scan import scan as scan_
+from detect.scan_ray import scan_ray
 from detect.verdict import VERDICTS
 from detect.verdict import detect as detect_
 from provenance.core.errors import ProvkitError
+from provenance.core.extras import require
 from provenance.core.imageio import image_paths
 from provenance.core.options import (
     emit,
@@ -171,7 +173,14 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
 
 @click.command()
 @click.argument("source", type=click.Path(exists=True, path_type=Path))
-@out_option("Output: FILE.jsonl, FILE.csv or FILE.db (SQLite).")
+@out_option("Output: FILE.jsonl, FILE.csv or FILE.db (SQLite); with --engine ray also "
+            "DIR.parquet (a folder of Parquet part files).", dir_okay=True)
+@click.option("--engine", type=click.Choice(["local", "ray"]), default="local", show_default=True,
+              help="local: worker processes on this machine; ray: a Ray Data job (needs "
+                   "provkit[scale]).")
+@click.option("--address", metavar="ADDR",
+              help="With --engine ray: the cluster to use (host:port or ray://...); default: "
+                   "start a local Ray instance for this scan.")
 @click.option("--workers", type=click.IntRange(1, 256), default=None,
               help="Worker processes (default: CPU count, at most 4).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same output.")
@@ -183,16 +192,26 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
 @_threshold_option
 @read_db_option
 @json_option
-def scan(source, out, workers, resume, force, index_sets, probe, clip_spec, trust,
-         threshold, db_path, as_json):
-    """Scan a folder or a list of images (one path a line) in parallel."""
+def scan(source, out, engine, address, workers, resume, force, index_sets, probe, clip_spec,
+         trust, threshold, db_path, as_json):
+    """Scan a folder or a list of images (one path a line) in parallel.
+
+    With --engine ray the source may also be a Parquet or JSONL manifest with a
+    "path" (or "uri") column.
+    """
+    if engine == "ray":
+        require("scale", "ray", what="--engine ray")
+    elif address:
+        raise click.UsageError("--address goes with --engine ray")
     with progress("scanning") as bar:
-        summary = scan_(source, out, workers=workers, resume=resume, force=force,
-                        progress=bar.update, on_start=bar.start,
-                        db=str(db_path) if db_path else None,
-                        probe=str(probe) if probe else None, clip=clip_spec,
-                        index_sets=list(index_sets) or None, trust=trust,
-                        threshold=threshold)
+        options = {"workers": workers, "resume": resume, "force": force,
+                   "progress": bar.update, "on_start": bar.start,
+                   "db": str(db_path) if db_path else None,
+                   "probe": str(probe) if probe else None, "clip": clip_spec,
+                   "index_sets": list(index_sets) or None, "trust": trust,
+                   "threshold": threshold}
+        summary = (scan_ray(source, out, address=address, **options) if engine == "ray"
+                   else scan_(source, out, **options))
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "no rows"

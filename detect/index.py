@@ -31,6 +31,14 @@ import numpy as np
 from PIL import Image
 
 from detect.clip import load_model
+from detect.index_bank import (  # noqa: F401  (re-exported)
+    hash_details,
+    hash_stats,
+    index_export,
+    index_import,
+    remove_hashes,
+)
+from detect.index_cache import forget, load_set
 from detect.index_inputs import (  # noqa: F401  (re-exported: part of this module's API)
     CROPS,
     VARIANT,
@@ -38,6 +46,7 @@ from detect.index_inputs import (  # noqa: F401  (re-exported: part of this modu
     fingerprint_many,
     read_sources,
 )
+from detect.index_schema import HASH_ID_BASE, SCHEMA
 from detect.index_search import (  # noqa: F401
     CLIP_MATCH,
     DEFAULT_LIMITS,
@@ -61,32 +70,11 @@ class _ClipUnavailable(Exception):
 # -- storage ------------------------------------------------------------------------------
 
 
-def _v1(db) -> None:
-    db.execute(
-        """CREATE TABLE ref_sets (
-            name TEXT PRIMARY KEY, label TEXT, protected INTEGER NOT NULL DEFAULT 0,
-            description TEXT, created TEXT NOT NULL, version TEXT NOT NULL, clip_spec TEXT)"""
-    )
-    db.execute(
-        """CREATE TABLE ref_items (
-            id INTEGER PRIMARY KEY, set_name TEXT NOT NULL REFERENCES ref_sets(name),
-            path TEXT NOT NULL, sha256 TEXT NOT NULL, phash INTEGER NOT NULL,
-            dhash INTEGER NOT NULL, pdq BLOB NOT NULL, pdq_quality INTEGER NOT NULL,
-            variants BLOB NOT NULL DEFAULT x'', clip BLOB, clip_model TEXT,
-            metadata TEXT NOT NULL DEFAULT '{}', added TEXT NOT NULL,
-            UNIQUE (set_name, sha256))"""
-    )
-    db.execute("CREATE INDEX ref_items_set ON ref_items(set_name, id)")
-
-
-MIGRATIONS = [_v1]
+MIGRATIONS = SCHEMA  # the storage steps live in detect.index_schema
 
 
 def _signed(v: int) -> int:
     return v - (1 << 64) if v >= 1 << 63 else v
-
-
-_CACHE: dict[tuple[str, str], LoadedSet] = {}
 
 
 class _AddBatch:
@@ -197,7 +185,11 @@ class ReferenceIndex:
                FROM ref_sets s LEFT JOIN ref_items i ON i.set_name = s.name
                GROUP BY s.name ORDER BY s.name"""
         ).fetchall()
-        return [RefSet(r[0], r[1], bool(r[2]), r[3], r[4], r[5], r[6], r[7]) for r in rows]
+        hashes = dict(self.db.execute(
+            "SELECT set_name, SUM(n - n_removed) FROM ref_hash_blocks GROUP BY set_name"
+        ).fetchall())
+        return [RefSet(r[0], r[1], bool(r[2]), r[3], r[4], r[5] + (hashes.get(r[0]) or 0),
+                       r[6], r[7]) for r in rows]
 
     def set_names(self) -> list[str]:
         return [r[0] for r in self.db.execute("SELECT name FROM ref_sets ORDER BY name")]
@@ -223,12 +215,13 @@ class ReferenceIndex:
         ).fetchone()
         return {
             **s.to_json(),
-            "low_quality_pdq": row[1] or 0,
+            "low_quality_pdq": row[1] or 0,  # image items; imported: low_quality_imported_pdq
             "mean_pdq_quality": round(row[2], 1) if row[2] is not None else None,
             "crop_fingerprints": int(row[3] or 0),
             "first_added": row[4],
             "last_added": row[5],
             "clip_models": row[6],
+            **hash_stats(self.db, name),
         }
 
     def _touch(self, name: str) -> None:
@@ -257,17 +250,25 @@ class ReferenceIndex:
         with self.db.conn:
             if items is None:
                 n = self.db.execute("DELETE FROM ref_items WHERE set_name = ?", [name]).rowcount
+                n += self.db.execute(
+                    "SELECT COALESCE(SUM(n - n_removed), 0) FROM ref_hash_blocks "
+                    "WHERE set_name = ?", [name]).fetchone()[0]
+                self.db.execute("DELETE FROM ref_hash_blocks WHERE set_name = ?", [name])
                 self.db.execute("DELETE FROM ref_sets WHERE name = ?", [name])
             else:
-                n = 0
+                items = list(items)
+                n = remove_hashes(self.db, name, items)
                 for item in items:
-                    col = "id" if isinstance(item, int) or str(item).isdigit() else "path"
-                    value = int(item) if col == "id" else str(Path(item).resolve())
-                    n += self.db.execute(
-                        f"DELETE FROM ref_items WHERE set_name = ? AND {col} = ?", [name, value]
+                    if isinstance(item, int) or str(item).isdigit():
+                        n += self.db.execute("DELETE FROM ref_items WHERE set_name = ? AND id = ?",
+                                             [name, int(item)]).rowcount
+                        continue
+                    n += self.db.execute(  # a stored path (source ids: remove_hashes)
+                        "DELETE FROM ref_items WHERE set_name = ? AND path = ?",
+                        [name, str(Path(item).resolve())],
                     ).rowcount
                 self._touch(name)
-        _CACHE.pop((self._key, name), None)
+        forget(self.db, name)
         return n
 
     # -- adding -----------------------------------------------------------------------
@@ -312,7 +313,7 @@ class ReferenceIndex:
             if len(batch.pending) >= 256:
                 batch.flush()
         batch.flush()
-        _CACHE.pop((self._key, name), None)
+        forget(self.db, name)
         return AddReport(
             name,
             batch.added,
@@ -324,23 +325,12 @@ class ReferenceIndex:
 
     # -- loading ----------------------------------------------------------------------
     def _load(self, name: str) -> LoadedSet:
-        row = self.db.execute("SELECT version FROM ref_sets WHERE name = ?", [name]).fetchone()
-        if row is None:
-            raise BadInput(f"no reference set named {name!r}" + self._known())
-        cached = _CACHE.get((self._key, name))
-        if cached is not None and cached.version == row[0]:
-            return cached
-        loaded = self._read(name, row[0])
-        _CACHE[(self._key, name)] = loaded
-        return loaded
+        """The set in memory, through the one loader (:func:`detect.index_cache.load_set`)."""
+        return load_set(self.db, name)
 
-    def _read(self, name: str, version: str) -> LoadedSet:
-        rows = self.db.execute(
-            """SELECT id, phash, dhash, pdq, pdq_quality, variants, clip, clip_model
-               FROM ref_items WHERE set_name = ? ORDER BY id""",
-            [name],
-        ).fetchall()
-        return LoadedSet.from_rows(version, rows)
+    def load(self, name: str) -> LoadedSet:
+        """The set ``name`` in memory (mapped from its file cache when it has one)."""
+        return load_set(self.db, name)
 
     # -- search -----------------------------------------------------------------------
     def search(
@@ -393,13 +383,16 @@ class ReferenceIndex:
         """Matches with their stored path, hash and metadata (read for these items only)."""
         if not found:
             return []
-        ids = [f["item_id"] for f in found]
-        rows = {}
+        ids = [f["item_id"] for f in found if f["item_id"] < HASH_ID_BASE]
+        imported = hash_details(self.db, [f["item_id"] for f in found
+                                          if f["item_id"] >= HASH_ID_BASE])
+        rows = {i: (i, "", "", m, added, sid) for i, (sid, m, added) in imported.items()}
         for lo in range(0, len(ids), 500):
             part = ids[lo : lo + 500]
             marks = ",".join("?" * len(part))
             for r in self.db.execute(
-                f"SELECT id, path, sha256, metadata, added FROM ref_items WHERE id IN ({marks})",
+                "SELECT id, path, sha256, metadata, added, NULL FROM ref_items "
+                f"WHERE id IN ({marks})",
                 part,
             ):
                 rows[r[0]] = r
@@ -411,9 +404,10 @@ class ReferenceIndex:
             out.append(
                 Match(
                     set=name,
-                    path=r[1],
-                    sha256=r[2],
-                    metadata=json.loads(r[3] or "{}"),
+                    path=r[1] or "",
+                    sha256=r[2] or "",
+                    source_id=r[5],
+                    metadata=r[3] if isinstance(r[3], dict) else json.loads(r[3] or "{}"),
                     added=r[4],
                     protected=protected,
                     label=label,

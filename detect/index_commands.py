@@ -13,7 +13,7 @@ import click
 
 from detect import reference_sets as verbs
 from provenance.core.errors import BadInput
-from provenance.core.options import db_option, emit, json_option, progress
+from provenance.core.options import db_option, emit, json_option, out_option, progress
 
 
 def _parse_value(text: str):
@@ -106,6 +106,57 @@ def index_add(
     emit(report.to_json(), as_json, human)
     if report.errors:
         sys.exit(2)
+
+
+@index.command("import")
+@click.argument("name")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--kind", type=click.Choice(["pdq", "phash", "dhash"]), default="pdq",
+              show_default=True, help="Hash kind the list holds.")
+@click.option("--label", help="Label reported with every match (e.g. 'partner bank').")
+@click.option("--protected", is_flag=True, help="Mark the set protected.")
+@click.option("--description", help="What the set holds.")
+@click.option("--metadata", "-m", multiple=True, metavar="KEY=VALUE",
+              help="Metadata for every hash imported (a column of the same name wins).")
+@db_option
+@json_option
+def index_import(name, file, kind, label, protected, description, metadata, db_path, as_json):
+    """Import a hash list (CSV/TSV, JSONL, ThreatExchange/HMA export) into set NAME.
+
+    Lines that cannot be used are reported with their numbers and skipped (exit code
+    2); hashes already in the set (same id) are counted, not added twice, so an
+    interrupted import is finished by running it again.
+    """
+    report = verbs.import_(name, file, kind=kind, db=db_path, label=label,
+                          protected=protected, description=description,
+                          metadata=_parse_metadata(metadata))
+    for line, reason in report.errors:
+        click.echo(f"error: {file}: line {line}: {reason}", err=True)
+    if report.invalid > len(report.errors):
+        click.echo(f"error: {file}: {report.invalid - len(report.errors)} more invalid lines",
+                   err=True)
+
+    def human(r):
+        return (f"{r['set']}: imported {r['imported']} {r['kind']} hashes, already present "
+                f"{r['already_present']}, invalid lines {r['invalid']}, low quality (kept, "
+                f"flagged) {r['low_quality']} ({r['seconds']:.1f}s, "
+                f"{r['hashes_per_second']} hashes/s)")
+
+    emit(report.to_json(), as_json, human)
+    if report.invalid:
+        sys.exit(2)
+
+
+@index.command("export")
+@click.argument("name")
+@out_option("File to write (.csv, .tsv or .jsonl).")
+@db_option
+@json_option
+def index_export(name, out, db_path, as_json):
+    """Write the hashes of set NAME to a file that `index import` reads back."""
+    report = verbs.export(name, out, db=db_path)
+    emit(report.to_json(), as_json,
+         lambda r: f"{r['set']}: wrote {r['exported']} hashes to {r['out']}")
 
 
 @index.command("list")
@@ -203,9 +254,11 @@ def _human_matches(reports) -> str:
             clip = f" clip={m['clip_similarity']:.3f}" if m["clip_similarity"] is not None else ""
             tag = " [protected]" if m["protected"] else ""
             exact = " identical file" if m["exact"] else ""
+            what = m["path"] or f"id {m.get('source_id')}"  # an imported hash has no file
+            dists = " ".join(f"{k}={d[k]}" for k in ("pdq", "phash", "dhash")
+                             if d.get(k) is not None)
             lines.append(
-                f"  {m['set']}#{m['item_id']} {m['path']}  by {m['kind']}: "
-                f"pdq={d['pdq']} phash={d['phash']} dhash={d['dhash']}{clip}{tag}{exact}"
+                f"  {m['set']}#{m['item_id']} {what}  by {m['kind']}: {dists}{clip}{tag}{exact}"
             )
         lines += unchecked
     return "\n".join(lines)

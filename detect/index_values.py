@@ -79,6 +79,8 @@ class Match:
     sha256: str = ""
     exact: bool = False
     metadata: dict = field(default_factory=dict)
+    #: the item's id in the list it was imported from (None for an image item)
+    source_id: str | None = None
 
     def to_json(self) -> dict:
         return {
@@ -95,6 +97,7 @@ class Match:
             "sha256": self.sha256,
             "exact": self.exact,
             "metadata": dict(self.metadata),
+            "source_id": self.source_id,
         }
 
     def policy_json(self, now: datetime | None = None) -> dict:

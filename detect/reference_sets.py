@@ -1,4 +1,4 @@
-"""The ``provkit index`` verbs (add, list, stats, remove) and ``provkit dupes``.
+"""The ``provkit index`` verbs (add, import, export, list, stats, remove) and ``provkit dupes``.
 
 Each takes ``db`` (a path, a Database or None for the workspace database) and returns
 a small value with ``to_json()``; :class:`detect.index.ReferenceIndex` does the work.
@@ -10,6 +10,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from detect.index import AddReport, ReferenceIndex, RefSet
+from detect.index_bank import ExportReport, ImportReport, index_export, index_import
 from detect.index_inputs import read_sources
 from provenance.core.errors import BadInput, ConfigError
 
@@ -115,3 +116,14 @@ def dupes(files: Sequence, *, sets: Sequence[str] | None = None, max_distance=No
         if progress:
             progress(1)
     return out
+
+
+def import_(name: str, file, *, kind: str = "pdq", db=None, **options) -> ImportReport:
+    """``provkit index import``: a hash list (CSV/TSV, JSONL, ThreatExchange/HMA export)
+    into set ``name``; see :func:`detect.index_bank.index_import`."""
+    return index_import(name, file, kind=kind, db=db, **options)
+
+
+def export(name: str, out, *, db=None) -> ExportReport:
+    """``provkit index export``: every hash of set ``name`` to ``out`` (.csv/.tsv/.jsonl)."""
+    return index_export(name, out, db=db)

@@ -125,7 +125,9 @@ def test_dupes_json_has_the_documented_keys(reference_db, tmp_path, photos):
         "sha256",
         "exact",
         "metadata",
+        "source_id",
     }
+    assert m["source_id"] is None  # an image item, not an imported hash
     assert m["set"] == "training" and m["protected"] is True and m["label"] == "training data"
     assert set(m["distances"]) == {"pdq", "phash", "dhash"}
     assert m["kind"] in {"pdq", "phash"} and m["clip_similarity"] is None

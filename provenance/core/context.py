@@ -67,7 +67,7 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
             age = max(0.0, (now - when).total_seconds() / 86400)
         except ValueError:
             age = None
-    item = match.get("path") or match.get("item_id")
+    item = match.get("path") or match.get("source_id") or match.get("item_id")
     return {"set": match.get("set"), "protected": bool(match.get("protected")),
             "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
             "label": match.get("label"), "item": None if item is None else str(item)}

@@ -25,6 +25,8 @@ EXTRAS: dict[str, str] = {
     "clip": "CLIP detection and probe training (torch, open_clip, scikit-learn)",
     "diffusers": "the diffusers generator backend (torch, diffusers, transformers)",
     "bench": "the benchmark baselines (invisible-watermark, onnxruntime, opencv, faiss)",
+    "scale": "scans on a Ray cluster (ray[data], pyarrow)",
+    "serve": "the HTTP service (fastapi, uvicorn, jinja2, python-multipart)",
 }
 
 #: importable name -> the PyPI distribution a user would recognise in the message.
@@ -40,6 +42,10 @@ DISTRIBUTIONS: dict[str, str] = {
     "onnxruntime": "onnxruntime",
     "cv2": "opencv-python",
     "faiss": "faiss-cpu",
+    "ray": "ray",
+    "pyarrow": "pyarrow",
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
 }
 
 
