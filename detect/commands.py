@@ -55,8 +55,10 @@ def _index_option(f):
 
 
 def _trust_option(f):
-    return click.option("--trust", "trust_anchors", type=click.Path(exists=True, dir_okay=False),
-                        help="PEM file of C2PA trust anchors (e.g. the C2PA trust list).")(f)
+    return click.option("--trust", "trust", multiple=True, metavar="SOURCE",
+                        help="Trust source: c2pa (the bundled C2PA Trust List), local, an added "
+                             "trust file's name, or a PEM file; repeatable. Default: c2pa, "
+                             "local and every added trust file.")(f)
 
 
 def _threshold_option(f):
@@ -106,13 +108,13 @@ def _human(reports) -> str:
               help="Exit 1 if any file gets this verdict (repeatable).")
 @read_db_option
 @json_option
-def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, fail_on, db_path,
+def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, db_path,
                  as_json):
     """Report evidence and a verdict for each FILE."""
     from detect.verdict import detect as detect_many
 
     kwargs = {"db": db_path, "probe": probe, "clip": clip_spec,
-              "index_sets": index_sets or None, "trust_anchors": trust_anchors,
+              "index_sets": index_sets or None, "trust": list(trust) or None,
               "threshold": threshold}
     if len(files) >= PROGRESS_FROM:
         with click.progressbar(length=len(files), label="detecting", file=sys.stderr,
@@ -194,7 +196,7 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 @_threshold_option
 @read_db_option
 @json_option
-def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
+def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust,
          threshold, db_path, as_json):
     """Scan a folder or a list of images (one path a line) in parallel."""
     from detect.scan import scan as run_scan
@@ -216,7 +218,7 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
                            progress=progress, on_start=on_start,
                            db=str(db_path) if db_path else None,
                            probe=str(probe) if probe else None, clip=clip_spec,
-                           index_sets=list(index_sets) or None, trust_anchors=trust_anchors,
+                           index_sets=list(index_sets) or None, trust=list(trust) or None,
                            threshold=threshold)
     finally:
         if state["bar"] is not None:

@@ -59,7 +59,7 @@ def not_checked(kind: str, reason: str, **data) -> Evidence:
 # -- C2PA ------------------------------------------------------------------------------
 
 
-def c2pa_evidence(path, *, trust_anchors=None, db=None,
+def c2pa_evidence(path, *, trust=None, trust_anchors=None, db=None,
                   image=None) -> tuple[Evidence, dict | None]:
     """The C2PA state via provenance.verify; returns the item and the raw ``c2pa`` dict.
 
@@ -75,7 +75,7 @@ def c2pa_evidence(path, *, trust_anchors=None, db=None,
     from provenance.core.errors import BadInput
 
     try:
-        report = verify_file(path, trust_anchors=trust_anchors, db=db, image=image)
+        report = verify_file(path, trust=trust, trust_anchors=trust_anchors, db=db, image=image)
     except BadInput:
         raise
     except Exception as e:  # noqa: BLE001  # a verifier failure is reported, never a silent pass
@@ -100,7 +100,13 @@ def classify_c2pa(c2pa: dict) -> Evidence:
     action_types = {a.get("digital_source_type") for a in c2pa.get("actions") or []
                     if isinstance(a, dict)} - {None}
     ai_actions = action_types & (AI_GENERATED_TYPES | AI_EDITED_TYPES)
-    data = {"state": state, "digital_source_type": dst, "signer": c2pa.get("signer")}
+    signals = c2pa.get("signals") or {}
+    data = {"state": state, "digital_source_type": dst, "signer": c2pa.get("signer"),
+            "signals": {k: signals.get(k) or [] for k in ("inception", "transformation",
+                                                          "not_credible")},
+            "signal_rules": [{"signal": r.get("signal"), "rule_id": r.get("rule_id")}
+                             for r in signals.get("rules") or []],
+            "trust_source": (c2pa.get("signer") or {}).get("trust_source")}
     who = _signer_name(c2pa)
     if state == "absent":
         return Evidence("c2pa", "absent", "none",
@@ -122,8 +128,10 @@ def classify_c2pa(c2pa: dict) -> Evidence:
         return Evidence("c2pa", "invalid", "none",
                         f"The C2PA manifest is invalid ({problems}); nothing it claims can be "
                         "relied on, and it is no sign of authenticity.", data)
-    how = {"trusted": f"signed by {who}, a trusted signer",
-           "valid": f"validly signed by {who} (signer not on your trust list)",
+    source = (c2pa.get("signer") or {}).get("trust_source")
+    how = {"trusted": f"signed by {who}, trusted via the {source}" if source else
+           f"signed by {who}, a trusted signer",
+           "valid": f"validly signed by {who}, an unrecognised signer (not on your trust list)",
            "recovered": "recovered from this workspace's ledger (the file itself carries none)"
            }.get(state, state)
     if finding == AI_GENERATED:
@@ -140,8 +148,20 @@ def classify_c2pa(c2pa: dict) -> Evidence:
         strength = "strong" if state == "recovered" else "decisive"
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, records AI editing: {what}.", data)
+    if finding == CAPTURE and set(signals.get("not_credible") or []) & {
+            "capturedMedia", "capturedMediaStitched"}:
+        product = ((c2pa.get("signer") or {}).get("conforming_product") or {}).get("product")
+        return Evidence("c2pa", "capture-not-credible", "none",
+                        f"The C2PA manifest, {how}, claims a camera capture ({dst}), but the "
+                        f"Conforming Products List does not allow {product or 'its product'} to "
+                        "claim capture: the claim is not credible and counts for nothing.", data)
     if finding == CAPTURE:
         strength = {"trusted": "decisive", "recovered": "moderate"}.get(state, "weak")
+        if state == "valid":
+            return Evidence("c2pa", finding, strength,
+                            f"Camera capture claimed by an unrecognised signer ({who}, not on "
+                            f"your trust list): the manifest claims {dst} with no AI step. "
+                            "Nobody you trust vouches for it.", data)
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)
@@ -281,24 +301,48 @@ def _from_report(mark: dict | None):
 # -- classifier ------------------------------------------------------------------------
 
 
-def classifier_evidence(probability: float, probe, threshold: float = 0.8) -> Evidence:
-    """One item from a calibrated probe probability."""
+def classifier_evidence(probability: float, probe, threshold: float = 0.8, *,
+                        variants=(), low: float | None = None) -> Evidence:
+    """One item from a calibrated probe probability, with an abstain band and a
+    stability check.
+
+    At or above ``threshold`` the classifier reports AI; at or below ``low`` (default
+    ``1 - threshold``) it sees no AI signal; in between it is ``unsure``. ``variants``:
+    the probabilities of degraded copies (JPEG q75, 0.75x resized); when they fall on
+    different sides of the threshold than the original, the result is ``unsure`` too:
+    a score that flips with delivery cannot be relied on."""
+    low = 1 - threshold if low is None else low
     metrics = probe.metrics or {}
     auc = metrics.get("heldout_auc")
     quality = f" (probe held-out AUC {auc:.3f})" if isinstance(auc, (int, float)) else ""
-    data = {"probability": float(probability), "threshold": threshold,
-            "clip_model_id": probe.clip_model_id, "heldout_auc": auc}
+    variants = [float(v) for v in variants]
+    sides = {p >= threshold for p in [probability, *variants]}
+    stable = len(sides) == 1
+    data = {"probability": float(probability), "threshold": threshold, "low_threshold": low,
+            "variants": dict(zip(STABILITY_VARIANTS, variants, strict=False)),
+            "stable": stable, "clip_model_id": probe.clip_model_id, "heldout_auc": auc}
+    if not stable:
+        shown = ", ".join(f"{n} {v:.2f}" for n, v in zip(STABILITY_VARIANTS, variants,
+                                                         strict=False))
+        return Evidence("classifier", "unsure", "weak",
+                        f"The CLIP classifier is unsure: probability {probability:.2f} of AI, but "
+                        f"degraded copies score {shown}, across the {threshold:.2f} threshold"
+                        f"{quality}.", data)
     if probability >= threshold:
         return Evidence("classifier", AI_GENERATED, "moderate",
                         f"The CLIP classifier gives probability {probability:.2f} that the image "
-                        f"is AI-generated{quality}.", data)
-    if probability <= 1 - threshold:
+                        f"is AI-generated{quality}, stable under JPEG and resizing.", data)
+    if probability <= low:
         return Evidence("classifier", "no-ai-signal", "none",
                         f"The CLIP classifier gives probability {probability:.2f} of AI{quality}; "
                         "a classifier cannot show that an image is authentic.", data)
-    return Evidence("classifier", "inconclusive", "weak",
-                    f"The CLIP classifier is unsure: probability {probability:.2f} of AI{quality}.",
-                    data)
+    return Evidence("classifier", "unsure", "weak",
+                    f"The CLIP classifier is unsure: probability {probability:.2f} of AI, between "
+                    f"{low:.2f} and {threshold:.2f}{quality}.", data)
+
+
+#: Names of the degraded copies the classifier also scores (see detect.classifier).
+STABILITY_VARIANTS = ("jpeg_q75", "resized_0.75")
 
 
 # -- near-duplicates -------------------------------------------------------------------

@@ -244,7 +244,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     """Detect every image of ``source`` into ``out`` (.jsonl/.csv/.db); see module doc.
 
     ``detector_options`` go to :class:`~detect.verdict.Detector` (db, probe, clip,
-    index_sets, trust_anchors, threshold). ``progress(n)`` is called as rows land;
+    index_sets, trust, threshold). ``progress(n)`` is called as rows land;
     ``on_start(n_todo)`` once the work is known.
     """
     paths = [str(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))

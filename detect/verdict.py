@@ -35,8 +35,12 @@ from detect.evidence import (
     watermark_evidence,
 )
 from provenance.core.errors import BadInput, ProvkitError, describe
-from provenance.core.imageio import load_rgb, sniff
+from detect.classifier import stability_variants
+from provenance.core.imageio import is_image_mime, load_rgb, sniff_media
 from provenance.fingerprint import file_sha256, fingerprint_image
+from provenance.signals import policy_signals
+from provenance.trust import resolve as resolve_trust
+from provenance.verify import NOT_PIXELS
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
@@ -100,6 +104,8 @@ class DetectReport:
                 "digital_source_type": c2pa.get("digital_source_type"),
                 "signer": c2pa.get("signer"),
                 "training_mining": c2pa.get("training_mining") or {},
+                "signals": policy_signals(c2pa.get("signals")),
+                "trust_source": (c2pa.get("signer") or {}).get("trust_source"),
             },
             "watermark": {"found": bool(wm.get("found")), "scheme": wm.get("scheme"),
                           "payload": wm.get("payload"), "third_party": wm.get("third_party")},
@@ -119,13 +125,16 @@ class Detector:
     ``index_sets`` limits the near-duplicate search (default: every set there is).
     """
 
-    def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True):
+    def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
+                 trust_anchors=None, threshold: float = DEFAULT_THRESHOLD,
+                 search_index: bool = True, low_threshold: float | None = None):
         from provenance.core.workspace import connect
 
         self.db = connect(db) if db is None or isinstance(db, (str, Path)) else db
-        self.trust_anchors = trust_anchors
+        # the trust sources are read once, here (a bad one fails before any file)
+        self.trust = resolve_trust(trust, trust_anchors=trust_anchors)
         self.threshold = threshold
+        self.low_threshold = 1 - threshold if low_threshold is None else low_threshold
         self.index_sets = list(index_sets) if index_sets else None
         self.probe = self.clip = None
         if probe is not None:
@@ -163,13 +172,21 @@ class Detector:
     # -- per file ------------------------------------------------------------
 
     def _gather(self, path) -> tuple[list[Evidence], dict]:
-        """Everything except the classifier; BadInput for an unreadable file."""
-        sniff(path)
+        """Everything except the classifier; BadInput for an unreadable file.
+
+        A file that is not a still image (PDF, audio, video) gets its C2PA evidence and
+        an item saying that pixel evidence does not apply."""
+        mime = sniff_media(path)
         sha256 = file_sha256(path)  # the file's bytes are hashed once and decoded once
+        if not is_image_mime(mime):
+            c2pa_item, c2pa = c2pa_evidence(path, trust=self.trust, db=self.db)
+            evidence = [c2pa_item, not_checked("pixels", NOT_PIXELS.format(mime=mime),
+                                               format=mime)]
+            return evidence, {"image": None, "c2pa": c2pa, "watermark": {}, "metadata": {},
+                              "duplicates": [], "sha256": sha256, "format": mime}
         image = load_rgb(path)
         evidence: list[Evidence] = []
-        c2pa_item, c2pa = c2pa_evidence(path, trust_anchors=self.trust_anchors, db=self.db,
-                                        image=image)
+        c2pa_item, c2pa = c2pa_evidence(path, trust=self.trust, db=self.db, image=image)
         evidence.append(c2pa_item)
         meta_items, meta = metadata_evidence(path)
         evidence += meta_items
@@ -196,6 +213,11 @@ class Detector:
         return evidence, state
 
     def _classifier_items(self, images) -> list[tuple[Evidence, float | None]]:
+        if any(im is None for im in images):  # files that are not still images
+            pixels = [im for im in images if im is not None]
+            scored = iter(self._classifier_items(pixels) if pixels else [])
+            skip = (not_checked("classifier", "the file is not a still image"), None)
+            return [skip if im is None else next(scored) for im in images]
         if self.probe is None:
             reason = ("no probe configured (train one with `provkit detect train`, "
                       "then pass --probe)")
@@ -203,13 +225,16 @@ class Detector:
                 reason = "no CLIP model or probe configured (--clip ARCH:/path/to/weights, --probe)"
             return [(not_checked("classifier", reason), None) for _ in images]
         try:
-            feats = self.clip.embed_images(images)
-            probs = self.probe.probability(feats)
+            variants = [v for im in images for v in stability_variants(im)]
+            feats = self.clip.embed_images(variants)
+            probs = self.probe.probability(feats).reshape(len(images), -1)
         except Exception as e:  # noqa: BLE001
             why = f"classifier failed ({describe(e, with_path=False)})"
             return [(not_checked("classifier", why), None) for _ in images]
-        return [(classifier_evidence(float(p), self.probe, self.threshold), float(p))
-                for p in probs]
+        return [(classifier_evidence(float(row[0]), self.probe, self.threshold,
+                                     variants=[float(x) for x in row[1:]],
+                                     low=self.low_threshold), float(row[0]))
+                for row in probs]
 
     def _report(self, path, evidence, state, item, score) -> DetectReport:
         evidence = evidence + [item]
@@ -316,10 +341,10 @@ def _set_names(index) -> set[str] | None:
     return None
 
 
-def detect_file(path, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                threshold: float = DEFAULT_THRESHOLD) -> DetectReport:
-    """Collect every kind of evidence for one image and combine it into a verdict."""
-    return Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
+def detect_file(path, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
+                trust_anchors=None, threshold: float = DEFAULT_THRESHOLD) -> DetectReport:
+    """Collect every kind of evidence for one file and combine it into a verdict."""
+    return Detector(db=db, probe=probe, clip=clip, index_sets=index_sets, trust=trust,
                     trust_anchors=trust_anchors, threshold=threshold).detect(path)
 
 

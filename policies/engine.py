@@ -75,7 +75,8 @@ SCHEMA: dict = {
     "asset": {
         "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
         "c2pa": {"state": None, "digital_source_type": None, "signer": None,
-                 "training_mining": {}},
+                 "training_mining": {}, "trust_source": None,
+                 "signals": {"inception": [], "transformation": []}},
         "watermark": {"found": False, "scheme": None, "payload": None, "third_party": None},
         "metadata": {"digital_source_type": None, "generator": None},
         "duplicates": _ListOf({"set": None, "protected": False, "kind": None, "distance": None,
