@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
+from detect.classifier import stability_variants
 from detect.evidence import (
     AI_EDITED,
     AI_GENERATED,
@@ -35,7 +36,6 @@ from detect.evidence import (
     watermark_evidence,
 )
 from provenance.core.errors import BadInput, ProvkitError, describe
-from detect.classifier import stability_variants
 from provenance.core.imageio import is_image_mime, load_rgb, sniff_media
 from provenance.fingerprint import file_sha256, fingerprint_image
 from provenance.signals import policy_signals

@@ -116,7 +116,10 @@ def _no_mark(issued) -> str:
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
          watermark, force, db_path, as_json):
-    """Watermark and sign an image with a C2PA manifest, and record it."""
+    """Watermark and sign a file with a C2PA manifest, and record it.
+
+    Images are watermarked first; PDF, audio and video are signed as they are (the
+    watermark lives in pixels) and the output says so."""
     from provenance.issue import sign as sign_
     from provenance.manifest import ManifestSpec
 
@@ -210,11 +213,13 @@ def _report_lines(r: dict) -> str:
         lines.append(f"  remote:       {c['remote_url']}")
     if c.get("thumbnail_check") and c["thumbnail_check"].get("sentence"):
         lines.append(f"  thumbnail:    {c['thumbnail_check']['sentence']}")
+    details = c.get("failure_details") or []
     for sentence in c.get("explanation") or []:
-        lines.append(f"  - {sentence}")
-    for e in c.get("failure_details") or []:
+        if not any(e["sentence"] == sentence for e in details):
+            lines.append(f"  - {sentence}")
+    for e in details:  # every failure, with its code and where it was found
         where = "" if e.get("where") == "active manifest" else f" ({e.get('where')})"
-        lines.append(f"    {e['code']}{where}: {e['sentence']}")
+        lines.append(f"  - {e['sentence']} [{e['code']}{where}]")
     for note in c.get("notes") or []:
         lines.append(f"  note: {note}")
     return "\n".join(lines)

@@ -221,10 +221,6 @@ def products_list_date() -> str | None:
     return max(dates) if dates else None
 
 
-_DN_KEYS = {"CN": "common_name", "O": "organization", "OU": "organizational_unit",
-            "C": "country"}
-
-
 def conforming_product(subject: dict | None) -> dict | None:
     """The Conforming Products List record whose product DN the signing certificate's
     subject carries (every non-empty DN attribute equal), or None.
@@ -238,9 +234,9 @@ def conforming_product(subject: dict | None) -> dict | None:
         dn = {k: v for k, v in (p.get("DN") or {}).items() if v}
         if not dn or "CN" not in dn:
             continue
-        if all(subject.get(k) == v for k, v in dn.items()):
-            if best is None or len(dn) > len(best[1]):
-                best = (rec, dn)
+        if all(subject.get(k) == v for k, v in dn.items()) and (
+                best is None or len(dn) > len(best[1])):
+            best = (rec, dn)
     if best is None:
         return None
     rec, dn = best

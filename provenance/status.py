@@ -83,11 +83,11 @@ CODES: dict[str, tuple[str, str, str]] = {
     # -- failure: signature and credential --
     "claimSignature.missing": (FAILURE, "signature", "The manifest has no signature."),
     "claimSignature.mismatch": (FAILURE, "signature",
-                                "The signature does not match the claim (wrong key or altered "
-                                "claim)."),
+                                ("The signature does not match the claim (wrong key or altered "
+                                "claim).")),
     "claimSignature.outsideValidity": (FAILURE, "signature",
-                                       "The signature was made outside the certificate's "
-                                       "validity period."),
+                                       ("The signature was made outside the certificate's "
+                                       "validity period.")),
     "signingCredential.untrusted": (FAILURE, "credential", "The signer is not on your trust list."),
     "signingCredential.invalid": (FAILURE, "credential",
                                   "The signing certificate is not valid for C2PA signing."),
@@ -96,33 +96,33 @@ CODES: dict[str, tuple[str, str, str]] = {
     "signingCredential.ocsp.revoked": (FAILURE, "credential",
                                        "The signing certificate has been revoked by its issuer."),
     "signingCredential.ocsp.unknown": (FAILURE, "credential",
-                                       "The issuer does not know the signing certificate's "
-                                       "revocation status."),
+                                       ("The issuer does not know the signing certificate's "
+                                       "revocation status.")),
     "signingCredential.expired": (FAILURE, "credential", "The signing certificate has expired."),
     # -- failure: hard bindings --
     "assertion.dataHash.mismatch": (FAILURE, "hard-binding",
-                                    "The file's bytes are not those that were signed: its "
-                                    "contents changed after signing."),
+                                    ("The file's bytes are not those that were signed: its "
+                                    "contents changed after signing.")),
     "assertion.dataHash.malformed": (FAILURE, "hard-binding",
                                      "The data-hash binding is malformed."),
     "assertion.bmffHash.mismatch": (FAILURE, "hard-binding",
-                                    "The media boxes (MP4/BMFF) are not those that were signed: "
-                                    "the audio, video or image data changed after signing."),
+                                    ("The media boxes (MP4/BMFF) are not those that were signed: "
+                                    "the audio, video or image data changed after signing.")),
     "assertion.bmffHash.malformed": (FAILURE, "hard-binding", "The BMFF binding is malformed."),
     "assertion.boxesHash.mismatch": (FAILURE, "hard-binding",
-                                     "The file's boxes are not those that were signed: its "
-                                     "contents changed after signing."),
+                                     ("The file's boxes are not those that were signed: its "
+                                     "contents changed after signing.")),
     "assertion.boxesHash.malformed": (FAILURE, "hard-binding", "The box binding is malformed."),
     "assertion.boxesHash.unknownBox": (FAILURE, "hard-binding",
-                                       "The file holds a box the signed box list does not name, "
-                                       "or its boxes are out of order."),
+                                       ("The file holds a box the signed box list does not name, "
+                                       "or its boxes are out of order.")),
     "assertion.collectionHash.mismatch": (FAILURE, "hard-binding",
                                           "A file of the collection changed after signing."),
     "assertion.collectionHash.incorrectFileCount": (FAILURE, "hard-binding",
                                                     "A file of the collection is missing."),
     "assertion.collectionHash.invalidURI": (FAILURE, "hard-binding",
-                                            "The collection names a file by a path that is "
-                                            "not allowed."),
+                                            ("The collection names a file by a path that is "
+                                            "not allowed.")),
     "assertion.collectionHash.malformed": (FAILURE, "hard-binding",
                                            "The collection binding is malformed."),
     "assertion.multiAssetHash.mismatch": (FAILURE, "hard-binding",
@@ -130,17 +130,17 @@ CODES: dict[str, tuple[str, str, str]] = {
     "assertion.multiAssetHash.malformed": (FAILURE, "hard-binding",
                                            "The multi-part binding is malformed."),
     "assertion.multipleHardBindings": (FAILURE, "hard-binding",
-                                       "The manifest binds itself to the file in more than one "
-                                       "way (only one is allowed)."),
+                                       ("The manifest binds itself to the file in more than one "
+                                       "way (only one is allowed).")),
     "assertion.hardBinding.redacted": (FAILURE, "hard-binding",
                                        "The binding to the file's contents was redacted."),
     "assertion.cloud-data.hardBinding": (FAILURE, "hard-binding",
-                                         "A binding to the file's contents is stored remotely, "
-                                         "which is not allowed."),
+                                         ("A binding to the file's contents is stored remotely, "
+                                         "which is not allowed.")),
     # -- failure: assertions --
     "assertion.hashedURI.mismatch": (FAILURE, "assertion",
-                                     "The manifest was altered after signing: an assertion does "
-                                     "not match the hash the claim recorded."),
+                                     ("The manifest was altered after signing: an assertion does "
+                                     "not match the hash the claim recorded.")),
     "assertion.missing": (FAILURE, "assertion",
                           "The manifest refers to an assertion that is missing."),
     "assertion.undeclared": (FAILURE, "assertion",
@@ -179,13 +179,13 @@ CODES: dict[str, tuple[str, str, str]] = {
                                       "An ingredient's manifest was altered after it was added."),
     "ingredient.manifest.missing": (FAILURE, "ingredient", "An ingredient's manifest is missing."),
     "ingredient.manifest.mismatch": (FAILURE, "ingredient",
-                                     "An ingredient's manifest does not match the hash recorded "
-                                     "when it was added."),
+                                     ("An ingredient's manifest does not match the hash recorded "
+                                     "when it was added.")),
     "ingredient.claimSignature.missing": (FAILURE, "ingredient",
                                           "An ingredient's signature is missing."),
     "ingredient.claimSignature.mismatch": (FAILURE, "ingredient",
-                                           "An ingredient's signature does not match the one "
-                                           "recorded when it was added."),
+                                           ("An ingredient's signature does not match the one "
+                                           "recorded when it was added.")),
     # -- failure: manifest --
     "manifest.inaccessible": (FAILURE, "manifest", "The remote manifest could not be fetched."),
     "manifest.multipleParents": (FAILURE, "manifest",
@@ -213,8 +213,8 @@ CODES: dict[str, tuple[str, str, str]] = {
     "cawg.identity.well-formed": (SUCCESS, "identity", "An identity assertion is well-formed."),
     "cawg.identity.trusted": (SUCCESS, "identity", "An identity assertion's signer is trusted."),
     "cawg.identity.untrusted": (FAILURE, "identity",
-                                "An identity assertion's signer is not on the identity trust "
-                                "list."),
+                                ("An identity assertion's signer is not on the identity trust "
+                                "list.")),
     "cawg.identity.malformed": (FAILURE, "identity", "An identity assertion is malformed."),
     "cawg.identity.signature.mismatch": (FAILURE, "identity",
                                          "An identity assertion's signature does not match."),

@@ -47,7 +47,7 @@ def _box(kind: bytes, payload: bytes) -> bytes:
     return struct.pack(">I", 8 + len(payload)) + kind + payload
 
 
-def mp4_bytes(brand: bytes = b"isom", media: bytes = b"\x00" * 256) -> bytes:
+def mp4_bytes(brand: bytes = b"isom", media: bytes = bytes(range(256)) * 2) -> bytes:
     """A minimal ISO BMFF file: ftyp, a moov with an mvhd, and an mdat."""
     ftyp = _box(b"ftyp", brand + struct.pack(">I", 512) + b"isomiso2mp41")
     matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
@@ -60,7 +60,7 @@ def mp4_bytes(brand: bytes = b"isom", media: bytes = b"\x00" * 256) -> bytes:
 def mp3_bytes(frames: int = 20) -> bytes:
     """MPEG-1 layer III frames (128 kbit/s, 44.1 kHz) of silence, after an ID3v2 tag."""
     header = b"\xff\xfb\x90\x64"
-    frame = header + b"\x00" * (417 - 4)
+    frame = header + (bytes(range(1, 256)) * 2)[: 417 - 4]
     id3 = b"ID3\x04\x00\x00" + b"\x00\x00\x00\x00"
     return id3 + frame * frames
 
@@ -70,7 +70,7 @@ def flac_bytes() -> bytes:
     info = struct.pack(">HH", 4096, 4096) + b"\x00\x00\x00" + b"\x00\x00\x00"
     # sample rate 8000 (20 bits), channels-1 (3 bits)=0, bps-1 (5 bits)=15, total samples (36)
     packed = (8000 << 44) | (0 << 41) | (15 << 36) | 0
-    info += packed.to_bytes(8, "big") + b"\x00" * 16
+    info += packed.to_bytes(8, "big") + bytes(range(100, 116))  # the MD5 field
     block = bytes([0x80]) + len(info).to_bytes(3, "big") + info
     return b"fLaC" + block
 

@@ -159,6 +159,12 @@ def sniff_media(path: str | os.PathLike) -> str:
             raise
     with open(p, "rb") as f:
         head = f.read(64)
+        if head[:3] == b"ID3" and len(head) >= 10:  # an ID3v2 tag may front FLAC as well as MP3
+            size = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
+                         | (head[9] & 0x7F)) + (10 if head[5] & 0x10 else 0)
+            f.seek(size)
+            if f.read(4) == b"fLaC":
+                return "audio/flac"
     mime = sniff_media_bytes(head)
     if mime is None and head[:4] == b"PK\x03\x04":
         mime = _zip_mime(p)
