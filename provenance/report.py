@@ -329,28 +329,35 @@ def _timestamp(manifest: dict, node: dict | None, results: dict | None, chain: l
 
 
 def _cawg(manifest: dict, results: dict | None) -> list[dict]:
-    """CAWG identity assertions, with their own status codes (apart from the signer)."""
-    out = []
+    """CAWG identity assertions with their own status codes and trust, reported apart
+    from the C2PA signer (a named actor's identity is a separate claim with its own
+    trust anchors; provkit configures none, so well-formed ones read "not trusted")."""
     statuses = []
     for key in ("success", "informational", "failure"):
         for s in ((results or {}).get("activeManifest") or {}).get(key) or []:
             if str(s.get("code", "")).startswith("cawg."):
                 statuses.append((key, s))
+    out = []
     for a in manifest.get("assertions") or []:
         label = a.get("label", "")
-        if label.split("__")[0] not in ("cawg.identity", "cawg.identity.v2"):
+        if label.split("__")[0] != "cawg.identity":
             continue
         data = a.get("data") or {}
-        mine = [(k, s) for k, s in statuses if label in str(s.get("url", ""))] or statuses
-        failed = [s for k, s in mine if k == "failure"]
-        trusted = any(s.get("code") == "cawg.identity.trusted" or
-                      str(s.get("code", "")).endswith(".trusted") for k, s in mine)
-        subject = data.get("signer_payload", {}).get("sig_type") if isinstance(
-            data.get("signer_payload"), dict) else None
-        out.append({"label": label, "sig_type": subject,
-                    "named_actor": data.get("named_actor") or data.get("verifiedIdentities"),
-                    "codes": [s.get("code") for k, s in mine],
-                    "trust": "invalid" if failed else ("trusted" if trusted else "not checked"),
+        mine = [(k, s) for k, s in statuses if str(s.get("url", "")).endswith(label)]
+        codes = [s.get("code") for _, s in mine]
+        if any(k == "failure" for k, _ in mine):
+            trust = "invalid"
+        elif "cawg.identity.trusted" in codes:
+            trust = "trusted"
+        elif "cawg.identity.well-formed" in codes:
+            trust = "well-formed, not trusted"
+        else:
+            trust = "not checked"
+        payload = data.get("signer_payload") if isinstance(data.get("signer_payload"),
+                                                           dict) else {}
+        out.append({"label": label, "sig_type": payload.get("sig_type"),
+                    "roles": payload.get("role") or payload.get("roles"),
+                    "codes": codes, "trust": trust,
                     "sentences": explain(list_entries([s for _, s in mine]))})
     return out
 

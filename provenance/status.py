@@ -212,6 +212,23 @@ CODES: dict[str, tuple[str, str, str]] = {
     # -- CAWG identity assertions (judged apart from the C2PA signer) --
     "cawg.identity.well-formed": (SUCCESS, "identity", "An identity assertion is well-formed."),
     "cawg.identity.trusted": (SUCCESS, "identity", "An identity assertion's signer is trusted."),
+    "cawg.identity.cbor.invalid": (FAILURE, "identity",
+                                   "An identity assertion's encoding (CBOR) is invalid."),
+    "cawg.identity.sig_type.unknown": (FAILURE, "identity",
+                                       "An identity assertion uses a signature type this "
+                                       "validator does not know."),
+    "cawg.identity.hard_binding_missing": (FAILURE, "identity",
+                                           "An identity assertion does not cover the binding to "
+                                           "the file's contents."),
+    "cawg.identity.assertion.mismatch": (FAILURE, "identity",
+                                         "An identity assertion refers to assertions that do not "
+                                         "match."),
+    "cawg.x509.signature.validated": (SUCCESS, "identity",
+                                      "An identity assertion's X.509 signature is valid."),
+    "cawg.x509.signature.invalid": (FAILURE, "identity",
+                                    "An identity assertion's X.509 signature is invalid."),
+    "cawg.ica.credential_valid": (SUCCESS, "identity",
+                                  "An identity claims aggregator's credential is valid."),
     "cawg.identity.untrusted": (FAILURE, "identity",
                                 ("An identity assertion's signer is not on the identity trust "
                                 "list.")),

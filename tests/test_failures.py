@@ -205,3 +205,34 @@ def test_a_component_tampered_before_it_was_added_is_flagged_at_the_top(tmp_path
     from provenance.cli import root
     text = CliRunner().invoke(root, ["verify", str(out)]).output
     assert text.splitlines()[1].strip().startswith("WARNING:")
+
+
+def test_cawg_identity_assertions_are_reported_apart_from_the_signer():
+    """A Reader JSON shaped like c2pa-rs's CAWG test output (identity assertion plus its
+    cawg.* statuses): the identity gets its own trust, the signer keeps its own."""
+    from provenance.report import report_from_store
+
+    label = "urn:c2pa:1234"
+    url = f"self#jumbf=/c2pa/{label}/c2pa.assertions/cawg.identity"
+    store = {"active_manifest": label, "manifests": {label: {
+        "title": "with identity", "assertions": [
+            {"label": "c2pa.actions.v2", "data": {"actions": [
+                {"action": "c2pa.created",
+                 "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/"
+                                      "digitalCapture"}], "allActionsIncluded": True}},
+            {"label": "cawg.identity", "data": {"signer_payload": {
+                "sig_type": "cawg.x509.cose", "role": ["cawg.creator"]}}}],
+        "signature_info": {"common_name": "cam", "issuer": "org"}}},
+        "validation_results": {"activeManifest": {
+            "success": [{"code": "cawg.x509.signature.validated", "url": url},
+                        {"code": "cawg.identity.well-formed", "url": url,
+                         "explanation": "no identity trust anchor"}],
+            "informational": [], "failure": [
+                {"code": "signingCredential.untrusted", "url": f"self#jumbf=/c2pa/{label}"}]}}}
+    report = report_from_store("x.jpg", store, state="valid")
+    (ident,) = report.cawg_identity
+    assert ident["trust"] == "well-formed, not trusted"
+    assert ident["sig_type"] == "cawg.x509.cose" and ident["roles"] == ["cawg.creator"]
+    assert "An identity assertion's X.509 signature is valid." in ident["sentences"]
+    assert report.signer["trust_source"] is None
+    assert report.failures == ["signingCredential.untrusted"]

@@ -103,6 +103,9 @@ def test_detect_gives_c2pa_evidence_for_audio_and_says_pixel_evidence_does_not_a
     assert kinds["classifier"].finding == "not checked"
     assert report.verdict == "camera/authentic-claimed"
     assert report.policy_context()["c2pa"]["signals"]["inception"] == ["capturedMedia"]
+    text = CliRunner().invoke(root, ["detect", str(out)]).output
+    assert "signals: capturedMedia [inception:signal_capturedMedia]" in text
+    assert "not a still image" in text
 
 
 def test_a_file_of_no_c2pa_format_is_one_line_naming_it(tmp_path):
