@@ -221,19 +221,26 @@ def products_list_date() -> str | None:
     return max(dates) if dates else None
 
 
+@functools.lru_cache(maxsize=1)
+def _products_by_cn() -> dict:
+    """Common name -> [(record, product DN without empty attributes)]."""
+    out: dict = {}
+    for rec in products():
+        dn = {k: v for k, v in ((rec.get("product") or {}).get("DN") or {}).items() if v}
+        if dn.get("CN"):
+            out.setdefault(dn["CN"], []).append((rec, dn))
+    return out
+
+
 def conforming_product(subject: dict | None) -> dict | None:
     """The Conforming Products List record whose product DN the signing certificate's
     subject carries (every non-empty DN attribute equal), or None.
 
     ``subject``: ``{"CN": ..., "O": ..., "OU": ..., "C": ...}``."""
-    if not subject:
+    if not subject or not subject.get("CN"):
         return None
     best = None
-    for rec in products():
-        p = rec.get("product") or {}
-        dn = {k: v for k, v in (p.get("DN") or {}).items() if v}
-        if not dn or "CN" not in dn:
-            continue
+    for rec, dn in _products_by_cn().get(subject["CN"], []):
         if all(subject.get(k) == v for k, v in dn.items()) and (
                 best is None or len(dn) > len(best[1])):
             best = (rec, dn)

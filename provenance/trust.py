@@ -88,12 +88,14 @@ def added_names() -> list[str]:
     return sorted(p.stem for p in d.glob("*.pem")) if d.is_dir() else []
 
 
+@functools.lru_cache(maxsize=1)
 def c2pa_source() -> TrustSource:
     info = list_info("C2PA-TRUST-LIST")
     return TrustSource("c2pa", "c2pa", f"C2PA Trust List ({info['issued']})",
                        data_file("C2PA-TRUST-LIST.pem"), issued=info["issued"])
 
 
+@functools.lru_cache(maxsize=1)
 def tsa_source() -> TrustSource:
     info = list_info("C2PA-TSA-TRUST-LIST")
     return TrustSource("c2pa-tsa", "c2pa", f"C2PA TSA Trust List ({info['issued']})",
