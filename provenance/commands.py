@@ -363,15 +363,18 @@ def trust_remove(name, as_json):
 @click.command()
 @click.argument("source", type=_file)
 @click.option("-o", "--out", "out", type=_file, required=True, help="Output file.")
-@click.option("--trust-anchors", type=_file, default=None, help="PEM file of trust anchors.")
+@trust_option
+@click.option("--trust-anchors", type=_file, default=None, hidden=True,
+              help="Older form of --trust FILE.")
 @click.option("--force", is_flag=True, help="Replace the output file if it exists.")
 @db_option
 @json_option
-def recover(source, out, trust_anchors, force, db_path, as_json):
+def recover(source, out, trust, trust_anchors, force, db_path, as_json):
     """Re-attach a recovered manifest to a stripped image."""
     from provenance.recover import recover as recover_
 
-    result = recover_(source, out, db=db_path, trust_anchors=trust_anchors, force=force)
+    result = recover_(source, out, db=db_path, trust=list(trust) or None,
+                      trust_anchors=trust_anchors, force=force)
     emit(result, as_json, lambda d: (
         f"recovered {d['asset_id']} by {d['recovered_by']['method']}; wrote {d['path']} "
         f"(parent manifest {d['recovered_manifest']})"))

@@ -13,11 +13,11 @@ from provenance.core.files import atomic_file
 from provenance.issue import encode, resolve_output
 from provenance.manifest import ASSET_ASSERTION, provkit_agent, soft_binding_assertion
 from provenance.resolver import SoftBindingResolver, revalidate, watermark_module
-from provenance.trust import trust_pem
+from provenance.trust import resolve as resolve_trust
 from provenance.verify import read_c2pa
 
 
-def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
+def recover(path, out_path, *, db=None, identity=None, trust=None, trust_anchors=None,
             force: bool = False) -> dict:
     """Re-attach recovered credentials: sign ``path`` into ``out_path`` with a new manifest
     (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``).
@@ -29,7 +29,8 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
     out = Path(out_path)
     src_mime = imageio.sniff(src)
     out_mime = resolve_output(out, src_path=src, src_mime=src_mime, force=force)
-    current = read_c2pa(src, trust_anchors=trust_anchors)
+    resolved = resolve_trust(trust, trust_anchors=trust_anchors)
+    current = read_c2pa(src, trust=resolved)
     if current.state != "absent" or current.remote_url:
         raise BadInput(f"already carries a C2PA manifest (state {current.state}); nothing to "
                        "recover", path=src)
@@ -41,7 +42,7 @@ def recover(path, out_path, *, db=None, identity=None, trust_anchors=None,
                       "within the match distance)", path=src)
     match = matches[0]
     store = resolver.get_manifest(match.manifest_id)
-    parsed, summary = revalidate(store, trust_pem=trust_pem(trust_anchors))
+    parsed, summary = revalidate(store, trust_pem=resolved.pem())
     if summary["state"] == "invalid":
         raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
                       path=src)

@@ -207,7 +207,7 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
     expanded again, and at most :data:`MAX_INGREDIENT_NODES` entries are listed in all;
     an entry ``{"omitted": N}`` says how many more there were."""
     if walk is None:
-        walk = {"seen": set(), "left": MAX_INGREDIENT_NODES, "deltas": []}
+        walk = {"seen": set(), "left": MAX_INGREDIENT_NODES, "deltas": [], "nodes": {}}
     manifests = store.get("manifests") or {}
     out = []
     ingredients = manifest.get("ingredients") or []

@@ -215,14 +215,14 @@ CODES: dict[str, tuple[str, str, str]] = {
     "cawg.identity.cbor.invalid": (FAILURE, "identity",
                                    "An identity assertion's encoding (CBOR) is invalid."),
     "cawg.identity.sig_type.unknown": (FAILURE, "identity",
-                                       "An identity assertion uses a signature type this "
-                                       "validator does not know."),
+                                       ("An identity assertion uses a signature type this "
+                                       "validator does not know.")),
     "cawg.identity.hard_binding_missing": (FAILURE, "identity",
-                                           "An identity assertion does not cover the binding to "
-                                           "the file's contents."),
+                                           ("An identity assertion does not cover the binding to "
+                                           "the file's contents.")),
     "cawg.identity.assertion.mismatch": (FAILURE, "identity",
-                                         "An identity assertion refers to assertions that do not "
-                                         "match."),
+                                         ("An identity assertion refers to assertions that do not "
+                                         "match.")),
     "cawg.x509.signature.validated": (SUCCESS, "identity",
                                       "An identity assertion's X.509 signature is valid."),
     "cawg.x509.signature.invalid": (FAILURE, "identity",
