@@ -216,7 +216,8 @@ class Detector:
         if any(im is None for im in images):  # files that are not still images
             pixels = [im for im in images if im is not None]
             scored = iter(self._classifier_items(pixels) if pixels else [])
-            skip = (not_checked("classifier", "the file is not a still image"), None)
+            skip = (not_checked("classifier", "the file is not a still image provkit decodes"),
+                    None)
             return [skip if im is None else next(scored) for im in images]
         if self.probe is None:
             reason = ("no probe configured (train one with `provkit detect train`, "

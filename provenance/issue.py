@@ -40,8 +40,8 @@ _PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
 JPEG_QUALITY = 95
 #: ``Issued.watermark_skipped`` when the marked pixels fail the watermark's self-check.
 #: ``Issued.watermark_skipped`` for a file that is not a still image.
-NOT_AN_IMAGE = ("the watermark applies to still images only; this {mime} file was signed "
-                "without it and without a soft binding")
+NOT_AN_IMAGE = ("the watermark applies to still images provkit decodes only; this {mime} file "
+                "was signed without it and without a soft binding")
 UNREADABLE_MARK = ("the watermark does not read back from these pixels (noise-like image); "
                    "signed without it and without a soft binding")
 
@@ -238,11 +238,11 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             try:
                 store = sign_stream(definition, identity, out_mime, io.BytesIO(payload), f,
                                     ingredients=spec.ingredients)
+                parsed = read_store(store)
             except (c2pa.C2paError, OSError) as e:
                 raise BadInput(f"signing failed: {e}", path=out_path) from None
             f.seek(0)
             sha = hashlib.sha256(f.read()).hexdigest()
-            parsed = read_store(store)
             label = parsed.get("active_manifest")
             manifest_json = parsed.get("manifests", {}).get(label, {})
             fp = None if media else _fingerprint(pixels if pixels is not None else src_path)

@@ -406,8 +406,11 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
     signer = _signer(manifest, issuers)
     if signer is not None:
         source = None
-        if state in ("trusted", "recovered") and trust is not None and chain:
-            source = trust.source_for(chain)
+        if state in ("trusted", "recovered") and trust is not None:
+            source = trust.source_for(chain) if chain else None
+            if source is None and node:  # the chain is not in the raw bytes (e.g. SVG)
+                source = trust.source_for_issuer(
+                    ((node.get("signature") or {}).get("certificateInfo") or {}).get("issuer"))
         if state == "trusted" and source is None:
             source = "a configured trust anchor"
         signer["trust_source"] = source if state in ("trusted", "recovered") else None

@@ -158,6 +158,18 @@ class Trust:
         a certificate of ``chain`` (DER certificates of the signer's chain)."""
         return _issuing_source(self.sources, tuple(chain))
 
+    def source_for_issuer(self, issuer: dict | None) -> str | None:
+        """The label of the first source with an anchor whose subject is ``issuer``
+        (``{"CN", "O", ...}`` as crJSON's certificateInfo gives it): for a manifest whose
+        chain provkit cannot read from the file's bytes (e.g. base64 inside an SVG)."""
+        if not issuer:
+            return None
+        for s in self.sources:
+            for anchor in _load_pem_certs(s.pem):
+                if _name_matches(anchor.subject, issuer):
+                    return s.label
+        return None
+
     def to_json(self) -> dict:
         return {"sources": [s.to_json() for s in self.sources]}
 
@@ -226,6 +238,21 @@ def _issued_by(cert, anchor) -> bool:
         cert.verify_directly_issued_by(anchor)
     except Exception:  # noqa: BLE001  # wrong key, unsupported algorithm: not this anchor
         return False
+    return True
+
+
+def _name_matches(name, wanted: dict) -> bool:
+    from cryptography.x509.oid import NameOID
+
+    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
+            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "C": NameOID.COUNTRY_NAME}
+    keys_ = [k for k in wanted if k in oids]
+    if "CN" not in keys_:
+        return False
+    for k in keys_:
+        attrs = name.get_attributes_for_oid(oids[k])
+        if not attrs or attrs[0].value != wanted[k]:
+            return False
     return True
 
 

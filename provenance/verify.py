@@ -89,8 +89,9 @@ def read_c2pa(path, *, trust=None, trust_anchors=None, fetch_remote: bool = Fals
 
 
 #: The note on a file that is not a still image.
-NOT_PIXELS = ("{mime} is not a still image: pixel checks (watermark, fingerprints, ledger "
-              "recovery, the classifier) do not apply; only its C2PA credentials were read.")
+NOT_PIXELS = ("{mime} is not a still image provkit decodes: pixel checks (watermark, "
+              "fingerprints, ledger recovery, the classifier) do not apply; only its C2PA "
+              "credentials were read.")
 
 
 def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,

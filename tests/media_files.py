@@ -85,7 +85,25 @@ def avi_bytes() -> bytes:
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
 
+def svg_bytes() -> bytes:
+    """A small SVG drawing (C2PA carries it; provkit does not decode it to pixels)."""
+    return (b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
+            b'<rect width="40" height="40" fill="red"/><circle cx="20" cy="20" r="9"/></svg>')
+
+
+def docx_bytes() -> bytes:
+    """A minimal Office Open XML word-processing container (stored, not deflated)."""
+    import zipfile
+
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("[Content_Types].xml", "<Types/>")
+        z.writestr("word/document.xml", "<w:document/>")
+    return buf.getvalue()
+
+
 MEDIA = {
+    "svg": ("image/svg+xml", svg_bytes),
     "pdf": ("application/pdf", pdf_bytes),
     "wav": ("audio/wav", wav_bytes),
     "mp4": ("video/mp4", mp4_bytes),

@@ -100,9 +100,16 @@ _OOXML = {"word/": "application/vnd.openxmlformats-officedocument.wordprocessing
           "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
 
 
+#: Image types provkit decodes to pixels (watermark, fingerprints, classifier). HEIC/HEIF,
+#: JPEG XL and SVG carry C2PA manifests but are not decoded here: only their credentials
+#: are read.
+PIXEL_MIMES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff",
+                         "image/bmp", "image/avif"})
+
+
 def is_image_mime(mime: str | None) -> bool:
     """Whether provkit decodes this type to pixels (watermark, fingerprints, classifier)."""
-    return bool(mime) and mime.startswith("image/")
+    return mime in PIXEL_MIMES
 
 
 def sniff_media_bytes(head: bytes) -> str | None:
