@@ -128,6 +128,28 @@ class Probe:
 # -- augmentation ---------------------------------------------------------------
 
 
+#: The degraded copies every scored image is also scored as (the stability check).
+STABILITY_JPEG_QUALITY = 75
+STABILITY_SCALE = 0.75
+
+
+def stability_variants(image: Image.Image) -> list[Image.Image]:
+    """``[image, JPEG q75 copy, 0.75x resized copy]``: what delivery does to a picture.
+
+    A detector whose score crosses its threshold between these is not telling the
+    picture apart, only its encoding (scores jumping from 0.41 to 0.93 after
+    recompression are a known complaint)."""
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
+    buf = io.BytesIO()
+    rgb.save(buf, "JPEG", quality=STABILITY_JPEG_QUALITY)
+    jpeg = Image.open(io.BytesIO(buf.getvalue()))
+    jpeg.load()
+    w, h = rgb.size
+    small = rgb.resize((max(1, round(w * STABILITY_SCALE)), max(1, round(h * STABILITY_SCALE))),
+                       Image.BILINEAR)
+    return [rgb, jpeg, small]
+
+
 def augment_images(image: Image.Image, rng: np.random.Generator, copies: int = 2) -> list[Image.Image]:
     """The image as given plus ``copies`` variants: JPEG re-compression and/or resizing."""
     out = [image]

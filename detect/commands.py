@@ -93,6 +93,10 @@ def _human(reports) -> str:
         lines.append(f"{r['path']}: {r['verdict']}  (decided by: {decided}){score}")
         for e in r["evidence"]:
             lines.append(f"  {e['strength']:>8}  {e['kind']}: {e['finding']} - {e['detail']}")
+            rules = (e.get("data") or {}).get("signal_rules") if e["kind"] == "c2pa" else None
+            if rules:  # the C2PA asset-rubric signals, each with its rule id
+                lines.append("            signals: " + ", ".join(
+                    f"{x['signal']} [{x['rule_id']}]" for x in rules))
         for d in r["duplicates"]:
             dist = d.get("distance")
             lines.append(f"  duplicate: {d.get('set')}/{d.get('item_id') or d.get('path')} "

@@ -34,13 +34,16 @@ from detect.evidence import (
     FileContext,
     Options,
     check_index_sets,
+    not_checked,
 )
 from detect.index import ReferenceIndex
 from provenance.core import context
 from provenance.core.errors import ProvkitError
 from provenance.core.files import file_sha256
-from provenance.core.imageio import load_rgb, sniff
+from provenance.core.imageio import is_image_mime, load_rgb, sniff_media
 from provenance.core.workspace import database
+from provenance.trust import resolve as resolve_trust
+from provenance.verify import NOT_PIXELS
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
@@ -122,11 +125,13 @@ class Detector:
 
     def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
                  threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
-                 collectors: Sequence | None = None):
+                 collectors: Sequence | None = None, low_threshold: float | None = None):
         self.db = database(db)
-        self.options = Options(db=self.db, trust=trust, probe=probe, clip=clip,
+        # the trust sources are read once, here (a bad one fails before any file)
+        self.options = Options(db=self.db, trust=resolve_trust(trust), probe=probe, clip=clip,
                                index_sets=tuple(index_sets) if index_sets else None,
-                               threshold=threshold, search_index=search_index)
+                               threshold=threshold, search_index=search_index,
+                               low_threshold=low_threshold)
         self.collectors = [make(self.options) for make in (collectors or COLLECTORS)]
 
     def run(self, paths: Sequence, *, chunk: int = CHUNK):
@@ -139,10 +144,15 @@ class Detector:
             yield from self._chunk(paths[start : start + step])
 
     def _open(self, path) -> FileContext:
-        sniff(path)
+        """A file that is not a still image (PDF, audio, video) gets ``image=None``: only
+        the collectors that need no pixels (C2PA) run on it."""
+        mime = sniff_media(path)
         sha256 = file_sha256(path)  # the file's bytes are hashed once and decoded once
-        return FileContext(path=str(path), image=load_rgb(path), sha256=sha256,
-                           options=self.options)
+        image = load_rgb(path) if is_image_mime(mime) else None
+        ctx = FileContext(path=str(path), image=image, sha256=sha256, options=self.options)
+        if image is None:
+            ctx.found["format"] = mime
+        return ctx
 
     def _chunk(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
         files: list = []
@@ -154,6 +164,15 @@ class Detector:
         evidence: dict[int, list] = {i: [] for i in range(len(files))}
         for collector in self.collectors:
             live = [i for i, f in enumerate(files) if isinstance(f, FileContext)]
+            if getattr(collector, "pixels", True):  # a file without pixels says so instead
+                for i in [i for i in live if files[i].image is None]:
+                    if not any(e.kind == "pixels" for e in evidence[i]):
+                        mime = files[i].found["format"]
+                        evidence[i].append(not_checked("pixels", NOT_PIXELS.format(mime=mime),
+                                                       format=mime))
+                    evidence[i].append(not_checked(
+                        collector.name, "the file is not a still image provkit decodes"))
+                live = [i for i in live if files[i].image is not None]
             if getattr(collector, "batched", False):  # never raises for one file
                 results = collector.collect_many([files[i] for i in live])
             else:

@@ -72,3 +72,22 @@ def cert_issuers(data, end: int | None = None, *, serials=None) -> dict:
         if wanted is not None and wanted <= out.keys():
             break
     return out
+
+
+def signer_chain(data, end: int | None = None, *, serial: str | None = None) -> list[bytes]:
+    """The DER certificates in the signature box that holds the certificate with
+    ``serial`` (decimal string; None: the active manifest's box, found first).
+
+    The box holds the signer's chain and, when the signature is time-stamped, the
+    time-stamping authority's certificates too."""
+    end = len(data) if end is None else end
+    for start, stop in _signature_boxes(data, end):
+        chunk = data[start:stop]
+        ders = []
+        for m in _DER_CERT.finditer(chunk):
+            der = bytes(chunk[m.start(): m.start() + int.from_bytes(m.group(1), "big") + 4])
+            if _issuer_of(der):
+                ders.append(der)
+        if ders and (serial is None or any(_issuer_of(d)[0] == serial for d in ders)):
+            return ders
+    return []

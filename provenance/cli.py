@@ -21,6 +21,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "keys": ("provenance.commands", "Manage the signing identity (development CA or your own chain)."),
     "sign": ("provenance.commands", "Watermark and sign an image with a C2PA manifest."),
     "verify": ("provenance.verify_commands", "Validate C2PA credentials (and recover stripped ones)."),
+    "trust": ("provenance.trust_commands", "List, show, add and remove trust sources (C2PA Trust List built in)."),
     "recover": ("provenance.commands", "Re-attach a recovered manifest to a stripped image."),
     "ledger": ("provenance.commands", "List and show the assets this workspace issued."),
     "watermark": ("provenance.watermark.commands", "Embed and decode the invisible watermark."),

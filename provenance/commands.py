@@ -122,7 +122,10 @@ def _no_mark(issued) -> str:
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
          watermark, force, db_path, as_json):
-    """Watermark and sign an image with a C2PA manifest, and record it."""
+    """Watermark and sign a file with a C2PA manifest, and record it.
+
+    Images are watermarked first; PDF, audio and video are signed as they are (the
+    watermark lives in pixels) and the output says so."""
     spec = ManifestSpec(
         title=title, source_type=source_type, action=action, author=author, no_train=no_train,
         ingredients=tuple((p, "parentOf") for p in ingredients)

@@ -38,6 +38,9 @@ from provenance.manifest import (
     supported_mime,
 )
 
+#: ``Issued.watermark_skipped`` for a file that is not a still image.
+NOT_AN_IMAGE = ("the watermark applies to still images provkit decodes only; this {mime} file "
+                "was signed without it and without a soft binding")
 #: ``Issued.watermark_skipped`` when the marked pixels fail the watermark's self-check.
 UNREADABLE_MARK = ("the watermark does not read back from these pixels (noise-like image); "
                    "signed without it and without a soft binding")
@@ -95,7 +98,8 @@ def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
     out_mime = imageio.mime_for_suffix(out_path) or (None if out_path.suffix else src_mime)
     if out_mime is None:
         raise BadInput(f"C2PA cannot be embedded in '{out_path.suffix}' files (use .jpg, .png, "
-                       ".webp, .gif, .tif, .avif, .heic)", path=out_path)
+                       ".webp, .gif, .tif, .avif, .heic, or the source's own format: .pdf, "
+                       ".wav, .mp3, .flac, .mp4, .mov, .m4a, .avi ...)", path=out_path)
     return supported_mime(out_mime, path=out_path)
 
 
@@ -119,8 +123,13 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     if len(asset_id) != 16 or any(c not in "0123456789abcdef" for c in asset_id):
         raise BadInput(f"asset id must be 16 hex characters, got '{asset_id}'")
     src_path = None if isinstance(source, Image.Image) else Path(source)
-    src_mime = imageio.sniff(src_path) if src_path else None
+    src_mime = imageio.sniff_media(src_path) if src_path else None
     out_mime = resolve_output(out_path, src_path=src_path, src_mime=src_mime, force=force)
+    media = src_mime is not None and not imageio.is_image_mime(src_mime)
+    if media and out_mime != src_mime:
+        raise BadInput(f"a {src_mime} file is signed as it is; the output must be "
+                       f"{imageio.MEDIA_EXTENSION_FOR_MIME.get(src_mime, src_mime)} too",
+                       path=out_path)
     book = Ledger(db)
     if book.get(asset_id) is not None:
         raise BadInput(f"asset id {asset_id} is already in the ledger")
@@ -133,13 +142,17 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         spec = replace(spec, title=out_path.name)
 
     # the manifest first: a spec it cannot express fails before any pixel work
+    not_image = None
+    if media and watermark:  # the mark lives in pixels: audio, video and PDF go without
+        not_image = NOT_AN_IMAGE.format(mime=src_mime)
+        watermark = False
     soft_alg = watermark_lib.SOFT_BINDING_ALG if watermark else None
     definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
 
     # 1. pixels: watermark the asset id into them, or take the bytes as they are. A mark
     # that does not read back is not claimed: the image is signed without it and without
     # the soft binding, and the result says why.
-    pixels, image, skipped = None, None, None
+    pixels, image, skipped = None, None, not_image
     if watermark or src_path is None or src_mime != out_mime:
         image = source if src_path is None else imageio.open_image(src_path)
         icc = image.info.get("icc_profile")
@@ -174,14 +187,14 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             try:
                 store = sign_stream(definition, identity, out_mime, io.BytesIO(payload), f,
                                     ingredients=spec.ingredients)
+                parsed = read_store(store)
             except (c2pa.C2paError, OSError) as e:
                 raise BadInput(f"signing failed: {e}", path=out_path) from None
             f.seek(0)
             sha = hashlib.sha256(f.read()).hexdigest()
-            parsed = read_store(store)
             label = parsed.get("active_manifest")
             manifest_json = parsed.get("manifests", {}).get(label, {})
-            fp = _fingerprint(pixels if pixels is not None else src_path)
+            fp = None if media else _fingerprint(pixels if pixels is not None else src_path)
             book.record(
                 asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
                 source_type=source_type_name(spec.source_type), source_path=src_path,

@@ -98,7 +98,10 @@ def manifest_definition(spec: ManifestSpec, *, asset_id: str | None = None,
         if action["action"] in ("c2pa.created", "c2pa.opened"):
             raise BadInput(f"action {action['action']} cannot have a parentOf ingredient")
         actions.insert(0, {"action": "c2pa.opened", "parameters": {"ingredientIds": parents}})
-    assertions = [{"label": "c2pa.actions.v2", "data": {"actions": actions}}]
+    # provkit records every action it took, and the actions are its own statement
+    # (created, not gathered): the rubric's ambiguousActions signal reads both.
+    assertions = [{"label": "c2pa.actions.v2", "created": True,
+                   "data": {"actions": actions, "allActionsIncluded": True}}]
     if spec.author:
         assertions.append({"label": "stds.schema-org.CreativeWork", "data": {
             "@context": "https://schema.org", "@type": "CreativeWork",
@@ -129,28 +132,32 @@ def supported_mime(mime: str, path=None) -> str:
     return mime
 
 
-def settings(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False) -> dict:
-    """SDK settings: anchors added to the SDK's own, trust checked, no network by default."""
+def settings(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False,
+             ocsp: bool = False) -> dict:
+    """SDK settings: anchors added to the SDK's own, trust checked, no network by default
+    (remote manifests and OCSP revocation checks are fetched only when asked)."""
     s = {"verify": {"verify_trust": True, "remote_manifest_fetch": bool(fetch_remote),
-                    "ocsp_fetch": False}}
+                    "ocsp_fetch": bool(ocsp)}}
     if trust_anchors:
         pem = trust_anchors.decode() if isinstance(trust_anchors, bytes) else trust_anchors
         s["trust"] = {"user_anchors": pem}
     return s
 
 
-def context(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False):
+def context(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False,
+            ocsp: bool = False):
     """A ``c2pa.Context`` with :func:`settings` (one per distinct settings, reused)."""
     if isinstance(trust_anchors, str):
         trust_anchors = trust_anchors.encode()
-    return _cached_context(trust_anchors or b"", bool(fetch_remote))
+    return _cached_context(trust_anchors or b"", bool(fetch_remote), bool(ocsp))
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_context(trust_anchors: bytes, fetch_remote: bool):
+def _cached_context(trust_anchors: bytes, fetch_remote: bool, ocsp: bool = False):
     import c2pa
 
-    return c2pa.Context.from_dict(settings(trust_anchors=trust_anchors, fetch_remote=fetch_remote))
+    return c2pa.Context.from_dict(settings(trust_anchors=trust_anchors, fetch_remote=fetch_remote,
+                                           ocsp=ocsp))
 
 
 def read_anchor_file(path) -> bytes:
@@ -177,7 +184,7 @@ def sign_stream(definition: dict, identity, mime: str, source, dest, *,
         json.dumps(definition))
     try:
         for i, (path, rel) in enumerate(ingredients):
-            ing_mime = imageio.sniff(path)
+            ing_mime = imageio.sniff_media(path)
             with open(path, "rb") as f:
                 builder.add_ingredient(
                     {"title": Path(path).name, "relationship": rel, "label": f"ingredient{i}"},

@@ -14,7 +14,7 @@ from provenance.core.files import atomic_file
 from provenance.issue import resolve_output
 from provenance.manifest import ASSET_ASSERTION, provkit_agent, soft_binding_assertion
 from provenance.resolver import SoftBindingResolver, revalidate
-from provenance.trust import trust_pem
+from provenance.trust import resolve as resolve_trust
 from provenance.verify import read_c2pa
 
 
@@ -44,7 +44,8 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
     out = Path(out_path)
     src_mime = imageio.sniff(src)
     out_mime = resolve_output(out, src_path=src, src_mime=src_mime, force=force)
-    current = read_c2pa(src, trust=trust)
+    resolved = resolve_trust(trust)
+    current = read_c2pa(src, trust=resolved)
     if current.state != "absent" or current.remote_url:
         raise BadInput(f"already carries a C2PA manifest (state {current.state}); nothing to "
                        "recover", path=src)
@@ -56,7 +57,7 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
                       "within the match distance)", path=src)
     match = matches[0]
     store = resolver.get_manifest(match.manifest_id)
-    parsed, summary = revalidate(store, trust_pem=trust_pem(trust))
+    parsed, summary = revalidate(store, trust_pem=resolved.pem())
     if summary["state"] == "invalid":
         raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
                       path=src)

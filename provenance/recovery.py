@@ -12,7 +12,7 @@ from provenance.core import imageio
 from provenance.report import report_from_store
 from provenance.resolver import SoftBindingResolver, revalidate
 from provenance.status import explain
-from provenance.trust import trust_pem
+from provenance.trust import resolve as resolve_trust
 
 
 def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
@@ -36,13 +36,14 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
     store = resolver.get_manifest(match.manifest_id)
     if store is None:
         return replace(report, watermark=mark)
-    parsed, summary = revalidate(store, trust_pem=trust_pem(trust,
-                                                            trust_local=trust_local))
+    resolved = resolve_trust(trust, trust_local=trust_local)
+    parsed, summary = revalidate(store, trust_pem=resolved.pem())
     how = (f"the watermark (asset id {match.asset_id})" if match.method == "watermark" else
            "its perceptual fingerprint (" + ", ".join(
                f"{k} {v} bits" for k, v in (match.distance or {}).items()) + " apart)")
     recovered = report_from_store(report.path, parsed, state="recovered",
-                                  failures=summary["failures"], raw=store)
+                                  failures=summary["failures"], raw=store, trust=resolved,
+                                  mime=report.format)
     notes = [("No C2PA manifest is embedded; the credentials were recovered from the ledger "
               f"by {how}."),
              f"The recovered manifest re-validates as {summary['state']}."]

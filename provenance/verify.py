@@ -6,25 +6,31 @@ settings and reports exactly the SDK's validation state (``invalid``, ``valid``,
 recovery is on, the watermark and the fingerprints are looked up in the ledger
 (:mod:`provenance.recovery`); a match is reported as ``recovered``.
 
-Trust: the anchors are the PEM file the caller names plus, by default, the
-workspace's own development CA, so a workspace trusts what it signed itself.
+Trust: the sources of :mod:`provenance.trust` (default: the bundled C2PA Trust List,
+the workspace's own CA and the trust files added to the workspace); a trusted
+report names the source that made the signer trusted.
 """
 
 from __future__ import annotations
 
+import base64
+import io
 import json
 import mmap
 import re
 from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
+
 from provenance.core import imageio
-from provenance.core.errors import BadInput
+from provenance.core.errors import BadInput, describe
+from provenance.fingerprint import _pdq, hamming
 from provenance.manifest import context
 from provenance.recovery import recover_report
 from provenance.report import VerifyReport, report_from_store
-from provenance.status import status_codes
-from provenance.trust import trust_pem
+from provenance.status import entries as status_entries
+from provenance.trust import resolve as resolve_trust
 
 #: A PNG's IEND chunk: zero length, type, and its fixed CRC.
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
@@ -61,53 +67,144 @@ def _remote_url_from(message: str, data: bytes) -> str | None:
     return m.group(1).decode(errors="replace") if m else None
 
 def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
-              trust_local: bool = True) -> VerifyReport:
-    """The C2PA part of verification: embedded or remote manifest, or ``absent``."""
+              trust_local: bool = True, ocsp: bool = False, image=None) -> VerifyReport:
+    """The C2PA part of verification: embedded or remote manifest, or ``absent``.
+
+    ``trust``: trust source names (see :mod:`provenance.trust`; None: the default).
+    ``fetch_remote``/``ocsp``: let the SDK fetch a remote manifest / check revocation
+    online; both off by default, so reading a file opens no connection."""
     p = Path(path)
-    mime = imageio.sniff(p)
-    ctx = context(trust_anchors=trust_pem(trust, trust_local=trust_local),
-                  fetch_remote=fetch_remote)
+    mime = imageio.sniff_media(p)
+    resolved = resolve_trust(trust, trust_local=trust_local)
+    ctx = context(trust_anchors=resolved.pem(), fetch_remote=fetch_remote, ocsp=ocsp)
     try:
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             _check_complete(p, mime, data)
-            return _read_open_file(p, mime, f, data, ctx, fetch_remote)
+            report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image)
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if not imageio.is_image_mime(mime):
+        report = replace(report, format=mime, notes=[*report.notes, NOT_PIXELS.format(mime=mime)])
+    return report
 
-def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> VerifyReport:
+
+#: The note on a file that is not a still image.
+NOT_PIXELS = ("{mime} is not a still image provkit decodes: pixel checks (watermark, "
+              "fingerprints, ledger recovery, the classifier) do not apply; only its C2PA "
+              "credentials were read.")
+
+
+def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
+                    image=None) -> VerifyReport:
     """Read the manifest of an open file (``data``: its bytes, memory-mapped)."""
     import c2pa
 
     try:
         reader = c2pa.Reader(mime, f, context=ctx)
     except c2pa.C2paError.ManifestNotFound:
-        return VerifyReport(path=str(p), state="absent",
+        return VerifyReport(path=str(p), state="absent", format=mime,
                             explanation=["The file carries no C2PA manifest."])
     except c2pa.C2paError as e:
         msg = str(e)
         if _is_remote_error(c2pa, e):
             return _remote_report(p, msg, data, fetch_remote)
         if "NotSupported" in msg or "not supported" in msg.lower():
-            return VerifyReport(path=str(p), state="absent", explanation=[
+            return VerifyReport(path=str(p), state="absent", format=mime, explanation=[
                 f"The file carries no C2PA manifest ({mime} files cannot carry one)."])
         return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
+                            format=mime, failure_details=[{
+                                "code": "manifest.unreadable", "where": "active manifest",
+                                "url": None, "sdk_explanation": msg.splitlines()[0],
+                                "sentence": "A C2PA manifest is present but cannot be parsed."}],
                             explanation=[("A C2PA manifest is present but cannot be parsed "
                                           f"({msg.splitlines()[0]}).")])
     try:
         store = json.loads(reader.json())
+        crjson = _crjson(reader)
         remote_url = reader.get_remote_url() if not reader.is_embedded() else None
+        thumb = None
+        results = store.get("validation_results")
+        if imageio.is_image_mime(mime) and any(
+                e.get("hard_binding") for e in status_entries(results)):
+            thumb = _thumbnail_bytes(c2pa, reader, store)
     finally:
         reader.close()
     # Reader.get_validation_state() is this same field of this same JSON (parsed once here).
     state = (store.get("validation_state") or "invalid").lower()
-    failures = status_codes(store.get("validation_results"))
     end = _jpeg_header_end(data) if mime == "image/jpeg" else len(data)
-    report = report_from_store(p, store, state=state, failures=failures, remote_url=remote_url,
-                               raw=data, raw_end=end)
+    report = report_from_store(p, store, state=state, remote_url=remote_url, raw=data,
+                               raw_end=end, trust=trust, crjson=crjson, mime=mime)
+    if thumb is not None:
+        report = replace(report, thumbnail_check=thumbnail_check(p, thumb, report.thumbnail,
+                                                                 image=image))
     if remote_url:
         fetched = f"The manifest was fetched from {remote_url}."
         report = replace(report, explanation=[fetched, *report.explanation])
     return report
+
+
+def _crjson(reader) -> dict | None:
+    """The Reader's crJSON (None where this SDK version cannot produce it)."""
+    fn = getattr(reader, "crjson", None)
+    if fn is None:
+        return None
+    try:
+        return json.loads(fn())
+    except Exception:  # noqa: BLE001  # crJSON is extra detail; the report stands without it
+        return None
+
+
+def _thumbnail_bytes(c2pa, reader, store: dict) -> bytes | None:
+    manifest = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
+    uri = (manifest.get("thumbnail") or {}).get("identifier")
+    if not uri:
+        return None
+    buf = io.BytesIO()
+    try:
+        reader.resource_to_stream(uri, buf)
+    except c2pa.C2paError:
+        return None
+    return buf.getvalue() or None
+
+
+#: PDQ distance (of 256 bits) under which the picture is taken to still look like its
+#: thumbnail (PDQ's own confident-match threshold is 31).
+THUMBNAIL_MATCH_BITS = 31
+
+
+def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -> dict:
+    """The current pixels against the manifest's claim thumbnail, both at the
+    thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
+    thumbnail is small and made by the signer."""
+    from PIL import Image
+
+
+    out = {"hint": True, "thumbnail": dict(thumbnail or {}),
+           "data": "data:{};base64,{}".format((thumbnail or {}).get("format") or "image/jpeg",
+                                              base64.b64encode(thumb).decode())}
+    try:
+        small = Image.open(io.BytesIO(thumb))
+        small.load()
+        small = imageio.to_rgb(small)
+        current = image if image is not None else imageio.load_rgb(path)
+        current = imageio.to_rgb(current).resize(small.size, Image.BILINEAR)
+        a, qa = _pdq(np.asarray(small))
+        b, qb = _pdq(np.asarray(current))
+    except Exception as e:  # noqa: BLE001  # a hint that cannot be computed says so
+        return out | {"distance": None, "sentence": f"The picture could not be compared with "
+                                                    f"its thumbnail ({describe(e)})."}
+    distance = hamming(a, b)
+    looks = distance <= THUMBNAIL_MATCH_BITS
+    out.update(distance=distance, threshold=THUMBNAIL_MATCH_BITS, looks_alike=looks,
+               quality=[qa, qb])
+    if looks:
+        out["sentence"] = (f"Hint, not a validation: the picture still looks like the thumbnail "
+                           f"signed with it (PDQ distance {distance} of 256 bits).")
+    else:
+        out["sentence"] = (f"Hint, not a validation: the picture no longer looks like the "
+                           f"thumbnail signed with it (PDQ distance {distance} of 256 bits).")
+    return out
+
 
 def _is_remote_error(c2pa, error) -> bool:
     """Whether the SDK refused because the manifest is remote (c2pa-python raises a plain
@@ -132,30 +229,34 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
     return VerifyReport(path=str(p), state="absent", remote_url=url, explanation=[why])
 
 def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
-                recover: bool = True, trust_local: bool = True, image=None) -> VerifyReport:
+                recover: bool = True, trust_local: bool = True, image=None,
+                ocsp: bool = False) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
     image); recovery then uses them instead of decoding the file again. The ledger
-    is only opened when there is something to recover.
+    is only opened when there is something to recover. A file that is not a still
+    image is never looked up by pixels (its report says so).
 
-    Raises BadInput (exit 2) for a file that cannot be read: missing, empty, not an
-    image, truncated."""
-    report = read_c2pa(path, trust=trust, fetch_remote=fetch_remote,
-                       trust_local=trust_local)
+    Raises BadInput (exit 2) for a file that cannot be read: missing, empty, of no
+    format C2PA can carry, truncated."""
+    resolved = resolve_trust(trust, trust_local=trust_local)
+    report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp, image=image)
     if report.state != "absent" or not recover or report.remote_url:
         return report
-    return recover_report(report, db=db, trust=trust, trust_local=trust_local,
-                          image=image)
+    if report.format and not imageio.is_image_mime(report.format):
+        return report
+    return recover_report(report, db=db, trust=resolved, image=image)
+
 
 def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
     """``provkit verify``: :func:`verify_file` over many files; an unreadable file yields
     its error, not a stop. ``progress(n)`` is called as files finish.
 
-    A bad trust anchor file raises at once (it concerns every file). The anchors
-    (the file plus the local CA) are read once for the whole batch."""
-    kwargs["trust"] = trust_pem(kwargs.get("trust"), trust_local=kwargs.pop("trust_local", True))
-    kwargs["trust_local"] = False  # already in the PEM above
+    A bad trust source raises at once (it concerns every file). The trust sources
+    are read once for the whole batch."""
+    kwargs["trust"] = resolve_trust(kwargs.get("trust"),
+                                    trust_local=kwargs.pop("trust_local", True))
     out = []
     for p in paths:
         try:
@@ -165,3 +266,38 @@ def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
         if progress:
             progress(1)
     return out
+
+
+def crjson_file(path, *, trust=None, fetch_remote: bool = False, ocsp: bool = False) -> dict:
+    """The SDK's crJSON for one file (``provkit verify --format crjson``): the C2PA JSON
+    report format validators produce for the conformance program. A file without a
+    manifest gives an empty ``manifests`` list."""
+    import c2pa
+
+    p = Path(path)
+    mime = imageio.sniff_media(p)
+    ctx = context(trust_anchors=resolve_trust(trust).pem(), fetch_remote=fetch_remote, ocsp=ocsp)
+    try:
+        with open(p, "rb") as f:
+            try:
+                reader = c2pa.Reader(mime, f, context=ctx)
+            except c2pa.C2paError.ManifestNotFound:
+                return {"@context": CRJSON_CONTEXT, "manifests": [],
+                        "extras:path": str(p), "extras:state": "absent"}
+            except c2pa.C2paError as e:
+                raise BadInput(f"the manifest cannot be read ({str(e).splitlines()[0]})",
+                               path=p) from None
+            try:
+                doc = _crjson(reader)
+            finally:
+                reader.close()
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if doc is None:
+        raise BadInput("this c2pa-python cannot produce crJSON (Reader.crjson is missing)",
+                       path=p)
+    return doc
+
+
+CRJSON_CONTEXT = {"@vocab": "https://c2pa.org/crjson",
+                  "extras": "https://c2pa.org/crjson/extras"}

@@ -11,12 +11,32 @@ import click
 
 from provenance.core.errors import BadInput
 from provenance.core.options import db_option, emit, json_option, progress, trust_option
+from provenance.trust import resolve as resolve_trust
+from provenance.verify import crjson_file
 from provenance.verify import verify as verify_
+
+
+def _claim_line(c: dict) -> str | None:
+    """What the manifest claims about capture, worded by trust: never "authentic"."""
+    sig = c.get("signals") or {}
+    if "capturedMedia" in (sig.get("not_credible") or []):
+        return "camera capture claimed, but not credible (its product may not claim capture)"
+    if not ({"capturedMedia", "capturedMediaStitched"} & set(sig.get("inception") or [])):
+        return None
+    signer = c.get("signer") or {}
+    if c["state"] == "trusted":
+        return (f"camera capture claimed by a recognised signer "
+                f"({signer.get('trust_source') or 'trusted'})")
+    if c["state"] == "valid":
+        return "camera capture claimed by an unrecognised signer"
+    return None
 
 
 def _report_lines(r: dict) -> str:
     c = r["c2pa"]
     lines = [f"{r['path']}: {c['state'].upper()}"]
+    if c.get("ingredient_failed_when_added"):
+        lines.append("  WARNING:      a component's credentials were invalid when it was added")
     if c.get("signer"):
         s = c["signer"]
         who = s.get("common_name") or "?"
@@ -25,18 +45,43 @@ def _report_lines(r: dict) -> str:
         if s.get("issuer"):
             who += f", issued by {s['issuer']}"
         lines.append(f"  signer:       {who}")
+        if s.get("trust_source"):
+            lines.append(f"  trusted:      {s['trust_source']}")
+        elif c["state"] == "valid":
+            lines.append("  trusted:      no (the signer is not on any configured trust list)")
+        product = s.get("conforming_product")
+        if product:
+            lines.append(f"  product:      {product['product']} by {product['vendor']} "
+                         f"(assurance level {product['assurance_level']}; {product['list']})")
+    claim = _claim_line(c)
+    if claim:
+        lines.append(f"  claim:        {claim}")
+    if c.get("format") and not c["format"].startswith("image/"):
+        lines.append(f"  format:       {c['format']}")
     if c.get("digital_source_type"):
         lines.append(f"  source type:  {c['digital_source_type']}")
     if c.get("actions"):
         lines.append("  actions:      " + ", ".join(
             a["action"] + (f" by {a['software_agent']}" if a.get("software_agent") else "")
             for a in c["actions"]))
+    sig = c.get("signals") or {}
+    if sig.get("inception") or sig.get("transformation") or sig.get("not_credible"):
+        parts = [f"{x['signal']} [{x['rule_id']}]" + (" (not credible)" if x.get("not_credible")
+                                                      else "") for x in sig.get("rules") or []]
+        lines.append("  signals:      " + ", ".join(parts))
+    if c.get("timestamp") and c["timestamp"].get("present"):
+        lines.append(f"  time-stamp:   {c['timestamp']['sentence']}")
+    for ident in c.get("cawg_identity") or []:
+        lines.append(f"  identity:     {ident['label']}: {ident['trust']} (judged apart from the "
+                     "signer)")
     for ing in c.get("ingredients") or []:
         if "omitted" in ing:
             lines.append(f"  ingredient:   ... {ing['omitted']} more ingredients not listed")
             continue
         lines.append(f"  ingredient:   {ing.get('title')} ({ing.get('relationship')}): "
                      f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else ""))
+        if ing.get("sentence"):
+            lines.append(f"                {ing['sentence']}")
     if c.get("training_mining"):
         lines.append("  training:     " + ", ".join(f"{k}={v}" for k, v in
                                                    c["training_mining"].items()))
@@ -44,8 +89,17 @@ def _report_lines(r: dict) -> str:
         lines.append(f"  recovered by: {c['recovered_by']['method']}")
     if c.get("remote_url"):
         lines.append(f"  remote:       {c['remote_url']}")
+    if c.get("thumbnail_check") and c["thumbnail_check"].get("sentence"):
+        lines.append(f"  thumbnail:    {c['thumbnail_check']['sentence']}")
+    details = c.get("failure_details") or []
     for sentence in c.get("explanation") or []:
-        lines.append(f"  - {sentence}")
+        if not any(e["sentence"] == sentence for e in details):
+            lines.append(f"  - {sentence}")
+    for e in details:  # every failure, with its code and where it was found
+        where = "" if e.get("where") == "active manifest" else f" ({e.get('where')})"
+        lines.append(f"  - {e['sentence']} [{e['code']}{where}]")
+    for note in c.get("notes") or []:
+        lines.append(f"  note: {note}")
     return "\n".join(lines)
 
 
@@ -55,24 +109,44 @@ def _report_lines(r: dict) -> str:
 @click.option("--no-local-trust", is_flag=True,
               help="Do not trust this workspace's own development CA.")
 @click.option("--fetch-remote", is_flag=True, help="Fetch remote manifests over the network.")
+@click.option("--ocsp", is_flag=True,
+              help="Check certificate revocation online (OCSP); off by default.")
 @click.option("--no-recover", is_flag=True,
               help="Do not look stripped files up in the ledger.")
+@click.option("--format", "fmt", type=click.Choice(["human", "json", "crjson"]), default=None,
+              help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
+                   "report format, from the SDK).")
 @db_option
 @json_option
-def verify(files, trust, no_local_trust, fetch_remote, no_recover, db_path, as_json):
+def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
-    Exit 0 when every file is valid, trusted or recovered with a valid manifest;
-    1 when any is invalid or absent; 2 when any file cannot be read."""
+    Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
+    every file is valid, trusted or recovered with a valid manifest; 1 when any is
+    invalid or absent; 2 when any file cannot be read."""
+    fmt = fmt or ("json" if as_json else "human")
+    resolved = resolve_trust(trust, trust_local=not no_local_trust)
+    if fmt == "crjson":
+        docs, failed = [], False
+        for f in files:
+            try:
+                docs.append(crjson_file(f, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp))
+            except BadInput as e:
+                click.echo(f"error: {e}", err=True)
+                docs.append({"extras:path": str(f), "extras:error": e.reason})
+                failed = True
+        emit(docs[0] if len(docs) == 1 else docs, True)
+        if failed:
+            click.get_current_context().exit(2)
+        return
     with progress("verifying", len(files)) as bar:
-        results = verify_(files, trust=trust, fetch_remote=fetch_remote, db=db_path,
-                          recover=not no_recover, trust_local=not no_local_trust,
-                          progress=bar.update)
+        results = verify_(files, trust=resolved, fetch_remote=fetch_remote, db=db_path,
+                          recover=not no_recover, ocsp=ocsp, progress=bar.update)
     reports = [r for r in results if not isinstance(r, BadInput)]
     errors = [r for r in results if isinstance(r, BadInput)]
     for e in errors:
         click.echo(f"error: {e}", err=True)
-    if as_json:  # every input has a row, in order; an unreadable one says why
+    if fmt == "json":  # every input has a row, in order; an unreadable one says why
         emit([{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
               for f, r in zip(files, results, strict=True)], True)
     else:

@@ -111,3 +111,24 @@ def test_augment_images_keeps_the_original_first_and_adds_resized_or_recompresse
     assert all(img.mode == "RGB" for img in out)
     assert all(not np.array_equal(np.asarray(img), np.asarray(original)) or img.size != original.size
                for img in out[1:])
+
+
+def test_the_detector_scores_the_degraded_copies_with_the_same_model(photo_path):
+    """Stability: the image, a JPEG q75 copy and a 0.75x copy, all through one model."""
+    from detect.classifier import stability_variants
+    from detect.verdict import Detector
+    from provenance.core.imageio import load_rgb
+
+    clip = load_model(TINY)
+    dim = clip.embed_images([load_rgb(photo_path)]).shape[1]
+    w = np.random.default_rng(0).normal(size=dim)
+    probe = Probe(clip_model_id=clip.model_id, clip_spec=TINY, mean=(0.0,) * dim,
+                  std=(1.0,) * dim, weights=tuple(w), bias=0.0, calib_a=1.0, calib_b=0.0)
+    detector = Detector(probe=probe, clip=clip, search_index=False)
+    (report,) = detector.run([photo_path])
+    (item,) = [e for e in report.evidence if e.kind == "classifier"]
+    expected = probe.probability(clip.embed_images(stability_variants(load_rgb(photo_path))))
+    assert item.data["probability"] == pytest.approx(float(expected[0]))
+    assert list(item.data["variants"].values()) == pytest.approx([float(x) for x in expected[1:]])
+    sides = {x >= 0.8 for x in expected}
+    assert (item.finding == "unsure") or len(sides) == 1

@@ -32,6 +32,7 @@ LIBRARY = {
     "sign": "provenance.issue",
     "verify": "provenance.verify",
     "recover": "provenance.recover",
+    "trust": "provenance.trust",
     "ledger": "provenance.ledger",
     "watermark": "provenance.watermark.files",
     "generate": "generate",

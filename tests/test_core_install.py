@@ -110,6 +110,8 @@ def test_core_install_runs_the_everyday_verbs(core_venv, photos):
     Image.fromarray(photos[0]).save(photo, quality=92)
     cli("sign", photo, "-o", tmp / "photo.signed.jpg", "--source-type", "digitalCapture")
     assert _state(cli("verify", "--json", tmp / "photo.signed.jpg")) in ("valid", "trusted")
+    # the C2PA Trust List and the rubric files ship in the wheel
+    assert "C2PA Trust List (2026-08-05)" in cli("trust", "list").stdout
 
     report = json.loads(cli("detect", "--json", generated).stdout)
     assert report["verdict"] == "ai-generated"

@@ -25,7 +25,7 @@ E = Evidence
     ([], "unknown", []),
     ([E("c2pa", "absent", "none", ""), E("classifier", "no-ai-signal", "none", "")], "unknown", []),
     ([E("classifier", "ai-generated", "moderate", "")], "ai-generated", ["classifier"]),
-    ([E("classifier", "inconclusive", "weak", ""), E("c2pa", "ai-generated", "weak", "")],
+    ([E("classifier", "unsure", "weak", ""), E("c2pa", "ai-generated", "weak", "")],
      "unknown", []),
     ([E("c2pa", "ai-edited", "decisive", ""), E("third-party-watermark", "ai-generated", "strong", "")],
      "ai-edited", ["c2pa"]),
@@ -35,7 +35,7 @@ E = Evidence
     ([E("c2pa", "capture-claimed", "weak", "")], "unknown", []),
     ([E("c2pa", "capture-claimed", "decisive", ""), E("classifier", "ai-generated", "moderate", "")],
      "ai-generated", ["classifier"]),
-    ([E("c2pa", "capture-claimed", "decisive", ""), E("classifier", "inconclusive", "weak", "")],
+    ([E("c2pa", "capture-claimed", "decisive", ""), E("classifier", "unsure", "weak", "")],
      "camera/authentic-claimed", ["c2pa"]),
 ])
 def test_combination_rule(items, verdict, deciders):
@@ -152,7 +152,8 @@ def test_policy_context_has_the_asset_schema(tmp_path, photo_path):
     ctx = policy_context_for_file(photo_path)
     assert set(ctx) == {"path", "sha256", "asset_id", "verdict", "score", "c2pa", "watermark",
                         "metadata", "duplicates"}
-    assert set(ctx["c2pa"]) == {"state", "digital_source_type", "signer", "training_mining"}
+    assert set(ctx["c2pa"]) == {"state", "digital_source_type", "signer", "training_mining",
+                                "signals", "trust_source"}
     assert set(ctx["watermark"]) == {"found", "scheme", "payload", "third_party"}
     assert ctx["verdict"] == "unknown" and len(ctx["sha256"]) == 64
 
@@ -199,7 +200,7 @@ def test_stripped_provkit_image_is_recognised_through_its_watermark_and_ledger(t
 
 
 _FINDINGS = ["ai-generated", "ai-edited", "capture-claimed", "absent", "invalid", "not checked",
-             "no-ai-signal", "inconclusive", "match"]
+             "no-ai-signal", "unsure", "match", "capture-not-credible"]
 _STRENGTHS = ["none", "weak", "moderate", "strong", "decisive"]
 
 

@@ -71,6 +71,7 @@ class Options:
     index_sets: tuple | None = None
     threshold: float = 0.8
     search_index: bool = True
+    low_threshold: float | None = None  # the classifier's abstain band: (low, threshold)
 
 
 @dataclass
@@ -82,7 +83,7 @@ class FileContext:
     the mark that recovery read)."""
 
     path: str
-    image: Image.Image
+    image: Image.Image | None  # None: not a still image provkit decodes (PDF, audio, video)
     sha256: str
     options: Options
     found: dict = field(default_factory=dict)
@@ -125,6 +126,7 @@ class BaseCollector:
     name = ""
     columns: tuple = ()
     batched = False
+    pixels = True  # needs decoded pixels (False: runs on PDF, audio and video too)
 
     def __init__(self, options: Options):
         self.options = options

@@ -23,6 +23,7 @@ from provenance.core.vocabulary import (
     CAPTURE_TYPES,
     SYNTHETIC_TYPES,
 )
+from provenance.signals import policy_signals
 from provenance.verify import verify_file
 
 
@@ -31,6 +32,7 @@ class C2paCollector(BaseCollector):
 
     name = "c2pa"
     columns = (("c2pa", finding_of("c2pa")),)
+    pixels = False
 
     def collect(self, ctx: FileContext) -> Found:
         try:
@@ -50,7 +52,9 @@ class C2paCollector(BaseCollector):
                 "c2pa": {"state": c2pa.get("state", "absent"),
                          "digital_source_type": c2pa.get("digital_source_type"),
                          "signer": c2pa.get("signer"),
-                         "training_mining": c2pa.get("training_mining") or {}}}
+                         "training_mining": c2pa.get("training_mining") or {},
+                         "signals": policy_signals(c2pa.get("signals")),
+                         "trust_source": (c2pa.get("signer") or {}).get("trust_source")}}
 
 
 def _signer_name(c2pa: dict) -> str:
@@ -68,7 +72,13 @@ def classify_c2pa(c2pa: dict) -> Evidence:
     action_types = {a.get("digital_source_type") for a in c2pa.get("actions") or []
                     if isinstance(a, dict)} - {None}
     ai_actions = action_types & (AI_GENERATED_TYPES | AI_EDITED_TYPES)
-    data = {"state": state, "digital_source_type": dst, "signer": c2pa.get("signer")}
+    signals = c2pa.get("signals") or {}
+    data = {"state": state, "digital_source_type": dst, "signer": c2pa.get("signer"),
+            "signals": {k: signals.get(k) or [] for k in ("inception", "transformation",
+                                                          "not_credible")},
+            "signal_rules": [{"signal": r.get("signal"), "rule_id": r.get("rule_id")}
+                             for r in signals.get("rules") or []],
+            "trust_source": (c2pa.get("signer") or {}).get("trust_source")}
     who = _signer_name(c2pa)
     if state == "absent":
         return Evidence("c2pa", "absent", "none",
@@ -90,8 +100,10 @@ def classify_c2pa(c2pa: dict) -> Evidence:
         return Evidence("c2pa", "invalid", "none",
                         f"The C2PA manifest is invalid ({problems}); nothing it claims can be "
                         "relied on, and it is no sign of authenticity.", data)
-    how = {"trusted": f"signed by {who}, a trusted signer",
-           "valid": f"validly signed by {who} (signer not on your trust list)",
+    source = (c2pa.get("signer") or {}).get("trust_source")
+    how = {"trusted": f"signed by {who}, trusted via the {source}" if source else
+           f"signed by {who}, a trusted signer",
+           "valid": f"validly signed by {who}, an unrecognised signer (not on your trust list)",
            "recovered": "recovered from this workspace's ledger (the file itself carries none)"
            }.get(state, state)
     if finding == AI_GENERATED:
@@ -108,8 +120,20 @@ def classify_c2pa(c2pa: dict) -> Evidence:
         strength = "strong" if state == "recovered" else "decisive"
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, records AI editing: {what}.", data)
+    if finding == CAPTURE and set(signals.get("not_credible") or []) & {
+            "capturedMedia", "capturedMediaStitched"}:
+        product = ((c2pa.get("signer") or {}).get("conforming_product") or {}).get("product")
+        return Evidence("c2pa", "capture-not-credible", "none",
+                        f"The C2PA manifest, {how}, claims a camera capture ({dst}), but the "
+                        f"Conforming Products List does not allow {product or 'its product'} to "
+                        "claim capture: the claim is not credible and counts for nothing.", data)
     if finding == CAPTURE:
         strength = {"trusted": "decisive", "recovered": "moderate"}.get(state, "weak")
+        if state == "valid":
+            return Evidence("c2pa", finding, strength,
+                            f"Camera capture claimed by an unrecognised signer ({who}, not on "
+                            f"your trust list): the manifest claims {dst} with no AI step. "
+                            "Nobody you trust vouches for it.", data)
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)

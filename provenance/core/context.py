@@ -22,7 +22,8 @@ class ListOf:
         self.item = item
 
 
-C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mining": {}}
+C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mining": {},
+        "trust_source": None, "signals": {"inception": [], "transformation": []}}
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
@@ -73,6 +74,18 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
             "label": match.get("label"), "item": None if item is None else str(item)}
 
 
+def _c2pa(given: dict | None) -> dict:
+    """``asset.c2pa``: ``signals`` holds the credible signal names only, ``trust_source``
+    defaults to the signer's."""
+    out = _fill(C2PA, given)
+    signals = out["signals"] or {}
+    out["signals"] = {"inception": list(signals.get("inception") or []),
+                      "transformation": list(signals.get("transformation") or [])}
+    if out["trust_source"] is None and isinstance(out["signer"], dict):
+        out["trust_source"] = out["signer"].get("trust_source")
+    return out
+
+
 def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2pa=None,
           watermark=None, metadata=None, duplicates=(), now: datetime | None = None) -> dict:
     """The ``asset`` object of a decision context, in the documented shape.
@@ -87,7 +100,7 @@ def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2
     return {
         "path": None if path is None else str(path), "sha256": sha256, "asset_id": asset_id,
         "verdict": verdict, "score": score,
-        "c2pa": _fill(C2PA, c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
+        "c2pa": _c2pa(c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
         "duplicates": [_fill(DUPLICATE, d if "age_days" in d else duplicate(d, now))
                        for d in duplicates],
     }

@@ -76,6 +76,114 @@ def sniff_bytes(head: bytes) -> str | None:
     return None
 
 
+#: Non-image formats C2PA can carry a manifest in (read by :func:`sniff_media`), with
+#: the extension a signed output of that type gets.
+MEDIA_EXTENSION_FOR_MIME = {
+    "application/pdf": ".pdf",
+    "audio/wav": ".wav",
+    "video/avi": ".avi",
+    "video/mp4": ".mp4",
+    "video/quicktime": ".mov",
+    "video/x-m4v": ".m4v",
+    "audio/mp4": ".m4a",
+    "audio/mpeg": ".mp3",
+    "audio/flac": ".flac",
+    "application/epub+zip": ".epub",
+    "application/vnd.openxmlformats-officedocument.wordprocessingml.document": ".docx",
+    "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet": ".xlsx",
+    "application/vnd.openxmlformats-officedocument.presentationml.presentation": ".pptx",
+    "application/vnd.oasis.opendocument.text": ".odt",
+    "application/vnd.oasis.opendocument.spreadsheet": ".ods",
+    "application/vnd.oasis.opendocument.presentation": ".odp",
+}
+_MEDIA_FTYP = {b"M4A ": "audio/mp4", b"M4B ": "audio/mp4", b"M4V ": "video/x-m4v",
+               b"qt  ": "video/quicktime"}
+_OOXML = {"word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+          "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+          "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
+
+
+#: Image types provkit decodes to pixels (watermark, fingerprints, classifier). HEIC/HEIF,
+#: JPEG XL and SVG carry C2PA manifests but are not decoded here: only their credentials
+#: are read.
+PIXEL_MIMES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff",
+                         "image/bmp", "image/avif"})
+
+
+def is_image_mime(mime: str | None) -> bool:
+    """Whether provkit decodes this type to pixels (watermark, fingerprints, classifier)."""
+    return mime in PIXEL_MIMES
+
+
+def sniff_media_bytes(head: bytes) -> str | None:
+    """The MIME type of a non-image file C2PA can carry a manifest in, from its first
+    bytes (ZIP containers are told apart by :func:`sniff_media`), or None."""
+    if head[:5] == b"%PDF-":
+        return "application/pdf"
+    if len(head) >= 12 and head[:4] == b"RIFF":
+        return {b"WAVE": "audio/wav", b"AVI ": "video/avi"}.get(head[8:12])
+    if len(head) >= 12 and head[4:8] == b"ftyp":
+        brand = head[8:12]
+        if brand in _MEDIA_FTYP:
+            return _MEDIA_FTYP[brand]
+        if brand in _FTYP_BRANDS:
+            return None
+        return "video/mp4"
+    if head[:4] == b"fLaC":
+        return "audio/flac"
+    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
+                              and head[1] & 0x06):
+        return "audio/mpeg"
+    return None
+
+
+def _zip_mime(p: Path) -> str | None:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(p) as z:
+            names = z.namelist()
+            if "mimetype" in names:
+                info = z.getinfo("mimetype")
+                if info.file_size <= 200:
+                    mime = z.read("mimetype").decode("ascii", "replace").strip()
+                    return mime if mime in MEDIA_EXTENSION_FOR_MIME else None
+            if "[Content_Types].xml" in names:
+                for prefix, mime in _OOXML.items():
+                    if any(n.startswith(prefix) for n in names):
+                        return mime
+    except (zipfile.BadZipFile, OSError, KeyError, ValueError):
+        return None
+    return None
+
+
+def sniff_media(path: str | os.PathLike) -> str:
+    """The MIME type of any file C2PA can carry a manifest in: an image (:func:`sniff`),
+    a PDF, audio (WAV, MP3, FLAC, M4A), video (MP4, MOV, AVI) or an office/EPUB
+    document, told by content, never by the name. BadInput for anything else."""
+    p = Path(path)
+    try:
+        return sniff(p)
+    except BadInput as e:
+        if "unrecognised file signature" not in e.reason:
+            raise
+    with open(p, "rb") as f:
+        head = f.read(64)
+        if head[:3] == b"ID3" and len(head) >= 10:  # an ID3v2 tag may front FLAC as well as MP3
+            size = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
+                         | (head[9] & 0x7F)) + (10 if head[5] & 0x10 else 0)
+            f.seek(size)
+            if f.read(4) == b"fLaC":
+                return "audio/flac"
+    mime = sniff_media_bytes(head)
+    if mime is None and head[:4] == b"PK\x03\x04":
+        mime = _zip_mime(p)
+    if mime is None:
+        raise BadInput("not an image or other file C2PA can carry (unrecognised file "
+                       "signature)", path=p)
+    return mime
+
+
 def sniff(path: str | os.PathLike) -> str:
     """The MIME type of an image file; raises BadInput if missing, empty or not an image."""
     p = Path(path)
@@ -163,7 +271,7 @@ def mime_for_suffix(path: str | os.PathLike) -> str | None:
     ext = Path(path).suffix.lower()
     aliases = {".jpeg": ".jpg", ".tiff": ".tif", ".jpe": ".jpg"}
     ext = aliases.get(ext, ext)
-    for mime, e in EXTENSION_FOR_MIME.items():
+    for mime, e in (EXTENSION_FOR_MIME | MEDIA_EXTENSION_FOR_MIME).items():
         if e == ext:
             return mime
     return None

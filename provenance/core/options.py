@@ -104,9 +104,11 @@ force_option = click.option("--force", is_flag=True,
                             help="Replace the output if it exists (never done silently).")
 
 trust_option = click.option(
-    "--trust", "trust", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None, help="PEM file of C2PA trust anchors (e.g. the C2PA trust list); the "
-                       "workspace's own development CA is trusted as well.")
+    "--trust", "trust", multiple=True, metavar="SOURCE",
+    callback=lambda _ctx, _param, value: list(value) or None,
+    help="Trust source: c2pa (the bundled C2PA Trust List), local (this workspace's CA), an "
+         "added trust file's name (`provkit trust add`), or a PEM file; repeatable. Default: "
+         "c2pa, local and every added trust file.")
 
 
 # -- progress ------------------------------------------------------------------------------

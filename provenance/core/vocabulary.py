@@ -62,9 +62,11 @@ TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_tr
 
 #: Hard-binding failures: the bytes are not those the manifest was signed over (always
 #: reported for a standalone store, e.g. one recovered from the ledger).
-HARD_BINDING_CODES = frozenset({"assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
-                                "assertion.boxesHash.mismatch",
-                                "assertion.collectionHash.mismatch"})
+HARD_BINDING_CODES = frozenset({
+    "assertion.dataHash.mismatch", "assertion.bmffHash.mismatch",
+    "assertion.boxesHash.mismatch", "assertion.collectionHash.mismatch",
+    "assertion.boxesHash.unknownBox", "assertion.collectionHash.incorrectFileCount",
+    "assertion.multiAssetHash.mismatch"})
 
 #: What verification can say about a file's credentials.
-STATES = ("absent", "invalid", "valid", "trusted", "recovered")
+STATES = ("absent", "invalid", "valid", "trusted", "recovered", "mismatch")
