@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.provkit-installed
 export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
 
-.PHONY: demo test bench lint install clean
+.PHONY: demo test bench lint install clean fuzz
 
 install: $(STAMP)
 
@@ -24,6 +24,11 @@ demo: $(STAMP)
 test: $(STAMP)
 	env -u PROVKIT_HOME $(PY) -m pytest -q -n 2 --dist loadfile
 
+# The long fuzz run: PROVKIT_FUZZ_CASES mutated files (default 10000) over PROVKIT_FUZZ_JOBS
+# processes; figures in fuzz-out/summary.json. `make test` runs a short version of it.
+fuzz: $(STAMP)
+	env -u PROVKIT_HOME PROVKIT_FUZZ_CASES=$${PROVKIT_FUZZ_CASES:-10000} $(PY) -m tests.fuzz.run_long
+
 bench: $(STAMP)
 	for b in bench/*.py; do case $$b in bench/gpu_*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
 
@@ -31,4 +36,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) demo-out bench-out .pytest_cache
+	rm -rf $(VENV) demo-out bench-out fuzz-out .pytest_cache
