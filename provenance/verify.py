@@ -19,8 +19,9 @@ from dataclasses import replace
 from pathlib import Path
 
 from provenance.core import imageio
-from provenance.core.errors import BadInput
-from provenance.manifest import context
+from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.guard import reading
+from provenance.manifest import context, new_reader
 from provenance.recovery import recover_report
 from provenance.report import VerifyReport, report_from_store
 from provenance.status import status_codes
@@ -79,7 +80,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> Ver
     import c2pa
 
     try:
-        reader = c2pa.Reader(mime, f, context=ctx)
+        reader = new_reader(mime, f, ctx)
     except c2pa.C2paError.ManifestNotFound:
         return VerifyReport(path=str(p), state="absent",
                             explanation=["The file carries no C2PA manifest."])
@@ -140,13 +141,15 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
     is only opened when there is something to recover.
 
     Raises BadInput (exit 2) for a file that cannot be read: missing, empty, not an
-    image, truncated."""
-    report = read_c2pa(path, trust=trust, fetch_remote=fetch_remote,
-                       trust_local=trust_local)
-    if report.state != "absent" or not recover or report.remote_url:
-        return report
-    return recover_report(report, db=db, trust=trust, trust_local=trust_local,
-                          image=image)
+    image, truncated, or anything a reader (the SDK, the certificate parser, the decoder)
+    fails on: one guard turns every such failure into a BadInput naming the file."""
+    with reading(path, "verify"):
+        report = read_c2pa(path, trust=trust, fetch_remote=fetch_remote,
+                           trust_local=trust_local)
+        if report.state != "absent" or not recover or report.remote_url:
+            return report
+        return recover_report(report, db=db, trust=trust, trust_local=trust_local,
+                              image=image)
 
 def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
     """``provkit verify``: :func:`verify_file` over many files; an unreadable file yields
@@ -160,7 +163,9 @@ def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
     for p in paths:
         try:
             out.append(verify_file(p, **kwargs))
-        except BadInput as e:
+        except ProvkitError as e:
+            if not isinstance(e, BadInput):
+                raise  # a configuration problem concerns every file
             out.append(e)
         if progress:
             progress(1)

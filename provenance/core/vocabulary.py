@@ -67,4 +67,4 @@ HARD_BINDING_CODES = frozenset({"assertion.dataHash.mismatch", "assertion.bmffHa
                                 "assertion.collectionHash.mismatch"})
 
 #: What verification can say about a file's credentials.
-STATES = ("absent", "invalid", "valid", "trusted", "recovered")
+STATES = ("absent", "invalid", "valid", "trusted", "recovered", "mismatch")
