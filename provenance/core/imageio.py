@@ -5,6 +5,11 @@ error messages are the same everywhere: a bad file gives a :class:`BadInput` nam
 the file and the cause, never a traceback. Every writer of pixels goes through
 :func:`encode`, so a JPEG, PNG or WebP provkit writes is the same whichever verb
 wrote it.
+
+Why one module over 400 lines: sniffing (images and every other format C2PA carries),
+the pixel budget and decoding are one contract: the budget is checked on what the
+sniffer recognised, before the decoder sees a byte, and splitting them would give
+readers two doors to pass through.
 """
 
 from __future__ import annotations
