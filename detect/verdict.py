@@ -35,6 +35,7 @@ from detect.evidence import (
     watermark_evidence,
 )
 from provenance.core.errors import BadInput, ProvkitError, describe
+from provenance.core.guard import reading
 from provenance.core.imageio import load_rgb, sniff
 from provenance.fingerprint import file_sha256, fingerprint_image
 
@@ -43,6 +44,11 @@ DEFAULT_THRESHOLD = 0.8
 #: Files decoded and classified together: bounds memory (a 12 MP image is ~36 MB decoded)
 #: while keeping CLIP batches full enough to be fast.
 CHUNK = 16
+#: A JPEG is decoded reduced (libjpeg's 1/2, 1/4, 1/8 scaling) to no less than this on
+#: either side: every consumer works smaller (the watermark decoder at a 512 px short
+#: side, fingerprints at 256, CLIP at 224), so a 9400 x 9400 header costs 1/64 of a
+#: full decode.
+DETECT_DRAFT = (1024, 1024)
 
 
 def combine(evidence: Sequence[Evidence]) -> tuple[str, list[Evidence]]:
@@ -163,10 +169,15 @@ class Detector:
     # -- per file ------------------------------------------------------------
 
     def _gather(self, path) -> tuple[list[Evidence], dict]:
-        """Everything except the classifier; BadInput for an unreadable file."""
+        """Everything except the classifier; BadInput for an unreadable file (any reader
+        failure, whatever its type, becomes one naming the file)."""
+        with reading(path, "detect"):
+            return self._gather_unguarded(path)
+
+    def _gather_unguarded(self, path) -> tuple[list[Evidence], dict]:
         sniff(path)
         sha256 = file_sha256(path)  # the file's bytes are hashed once and decoded once
-        image = load_rgb(path)
+        image = load_rgb(path, draft=DETECT_DRAFT)
         evidence: list[Evidence] = []
         c2pa_item, c2pa = c2pa_evidence(path, trust_anchors=self.trust_anchors, db=self.db,
                                         image=image)

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
+from provenance.core.guard import guarded
 from provenance.core.imageio import open_image, to_rgb
 
 #: Long side, in pixels, of the working copy every hash is computed from.
@@ -131,6 +132,7 @@ def file_sha256(path: str | os.PathLike) -> str:
         return hashlib.file_digest(f, "sha256").hexdigest()
 
 
+@guarded("fingerprint")
 def fingerprint_file(path: str | os.PathLike, *, fast: bool = True) -> Fingerprint:
     """Fingerprint an image file; ``fast`` decodes JPEGs in draft (reduced) mode.
 

@@ -13,6 +13,10 @@ from provenance.resolver import SoftBindingResolver, revalidate, watermark_modul
 from provenance.status import explain
 from provenance.trust import trust_pem
 
+#: Recovery reads the watermark (at a 512 px short side) and the fingerprints (256 px):
+#: a JPEG is decoded reduced, to no less than this on either side.
+RECOVERY_DRAFT = (1024, 1024)
+
 
 def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = True,
                    image: Image.Image | None = None):
@@ -20,7 +24,7 @@ def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = T
 
     ``image``: the file's decoded pixels, if the caller has them. The watermark is
     decoded once, here, and handed to the resolver."""
-    image = image if image is not None else imageio.open_image(report.path)
+    image = image if image is not None else imageio.open_image(report.path, draft=RECOVERY_DRAFT)
     wm = watermark_module()
     decoded = wm.decode(image) if wm is not None else None
     mark = decoded.to_json() if decoded is not None else None

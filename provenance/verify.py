@@ -19,7 +19,8 @@ from dataclasses import replace
 from pathlib import Path
 
 from provenance.core import imageio
-from provenance.core.errors import BadInput
+from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.guard import reading
 from provenance.manifest import context
 from provenance.recovery import recover_report
 from provenance.report import VerifyReport, report_from_store
@@ -140,13 +141,15 @@ def verify_file(path, *, trust_anchors=None, fetch_remote: bool = False, db=None
     is only opened when there is something to recover.
 
     Raises BadInput (exit 2) for a file that cannot be read: missing, empty, not an
-    image, truncated."""
-    report = read_c2pa(path, trust_anchors=trust_anchors, fetch_remote=fetch_remote,
-                       trust_local=trust_local)
-    if report.state != "absent" or not recover or report.remote_url:
-        return report
-    return recover_report(report, db=db, trust_anchors=trust_anchors, trust_local=trust_local,
-                          image=image)
+    image, truncated, or anything a reader (the SDK, the certificate parser, the decoder)
+    fails on: one guard turns every such failure into a BadInput naming the file."""
+    with reading(path, "verify"):
+        report = read_c2pa(path, trust_anchors=trust_anchors, fetch_remote=fetch_remote,
+                           trust_local=trust_local)
+        if report.state != "absent" or not recover or report.remote_url:
+            return report
+        return recover_report(report, db=db, trust_anchors=trust_anchors,
+                              trust_local=trust_local, image=image)
 
 def verify(paths, **kwargs) -> list[VerifyReport | BadInput]:
     """:func:`verify_file` over many files; an unreadable file yields its error, not a stop.
@@ -160,6 +163,8 @@ def verify(paths, **kwargs) -> list[VerifyReport | BadInput]:
     for p in paths:
         try:
             out.append(verify_file(p, **kwargs))
-        except BadInput as e:
+        except ProvkitError as e:
+            if not isinstance(e, BadInput):
+                raise  # a configuration problem concerns every file
             out.append(e)
     return out

@@ -8,6 +8,7 @@ file and the cause, never a traceback.
 from __future__ import annotations
 
 import os
+import stat
 import warnings
 from pathlib import Path
 
@@ -15,8 +16,76 @@ from PIL import Image
 
 from provenance.core.errors import BadInput
 
-#: Largest image provkit will decode, in pixels (a 60k x 60k header bomb is refused).
-MAX_PIXELS = int(os.environ.get("PROVKIT_MAX_PIXELS", "200000000"))
+#: Default of the largest image provkit decodes, in pixels: 100 MP (a 100-megapixel
+#: medium-format frame). A header declaring more is refused before any pixel is decoded.
+#: ``$PROVKIT_MAX_PIXELS`` replaces it, smaller or larger (read each time an image is
+#: opened); provkit enforces it itself, and Pillow's own bomb limit is set aside.
+DEFAULT_MAX_PIXELS = 100_000_000
+MAX_PIXELS = DEFAULT_MAX_PIXELS  # kept for callers that read the constant
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: ``$PROVKIT_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get("PROVKIT_MAX_PIXELS", "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        from provenance.core.errors import ConfigError
+
+        raise ConfigError(f"PROVKIT_MAX_PIXELS must be a number of pixels, not {text!r}") from None
+    return max(1, value)
+
+
+# provkit checks every declared size itself (check_size); Pillow's own limit (89.5 MP
+# warns, 179 MP raises) would override a larger PROVKIT_MAX_PIXELS.
+Image.MAX_IMAGE_PIXELS = None
+
+
+def regular_file(path: str | os.PathLike) -> Path:
+    """``path`` if it names a regular file (links followed); BadInput otherwise.
+
+    A named pipe, socket or device is never opened: opening a FIFO waits for a writer
+    forever, and a device can be endless. A path with a NUL byte is refused too."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise BadInput("no such file", path=p) from None
+    except ValueError:  # embedded NUL byte
+        raise BadInput("the path contains a NUL byte", path=repr(str(p))) from None
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput("is a directory, not an image", path=p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise BadInput(f"not a regular file ({kind}); provkit reads only files", path=p)
+    return p
+
+
+def open_regular(path: str | os.PathLike):
+    """A binary file object for a regular file, opened without blocking (a FIFO swapped
+    in after the check is still never waited on)."""
+    p = regular_file(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(p, flags)
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadInput("not a regular file; provkit reads only files", path=p)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_head(path: str | os.PathLike, limit: int) -> bytes:
+    """At most ``limit`` bytes from the start of a regular file."""
+    with open_regular(path) as f:
+        return f.read(limit)
 
 # Magic numbers -> MIME type, for the formats C2PA can carry a manifest in.
 _SIGNATURES: list[tuple[int, bytes, str]] = [
@@ -77,12 +146,7 @@ def sniff(path: str | os.PathLike) -> str:
     """The MIME type of an image file; raises BadInput if missing, empty or not an image."""
     p = Path(path)
     try:
-        with open(p, "rb") as f:
-            head = f.read(64)
-    except FileNotFoundError:
-        raise BadInput("no such file", path=p) from None
-    except IsADirectoryError:
-        raise BadInput("is a directory, not an image", path=p) from None
+        head = read_head(p, 64)
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if not head:
@@ -103,8 +167,10 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
     sniff(p)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            # Pillow's warnings (corrupt EXIF, truncated reads...) are not printed: the
+            # one-line error rule holds, and a file's problems surface as BadInput.
+            warnings.simplefilter("ignore")
+            img = Image.open(p)  # a regular file: sniff checked it
             check_size(img.size, path=p)
             if draft is not None and img.format == "JPEG":
                 img.draft("RGB", draft)
@@ -118,8 +184,11 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
         if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
             raise BadInput("truncated image data", path=p) from None
         raise BadInput(f"cannot decode image ({msg})", path=p) from None
-    except (ValueError, SyntaxError, Image.UnidentifiedImageError) as e:
-        raise BadInput(f"cannot decode image ({e})", path=p) from None
+    except MemoryError:
+        raise BadInput("cannot decode image (out of memory)", path=p) from None
+    except Exception as e:  # noqa: BLE001  # any decoder failure is this file's problem
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise BadInput(f"cannot decode image ({type(e).__name__}: {first})", path=p) from None
     return img
 
 
@@ -127,10 +196,11 @@ def check_size(size: tuple[int, int], *, path=None) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise BadInput(f"invalid image dimensions {w}x{h}", path=path)
-    if w * h > MAX_PIXELS:
+    limit = max_pixels()
+    if w * h > limit:
         raise BadInput(
-            f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,}",
-            path=path,
+            f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {limit:,} "
+            "(PROVKIT_MAX_PIXELS)", path=path,
         )
 
 
@@ -171,18 +241,29 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".
                             ".bmp", ".avif", ".heic", ".heif", ".jxl"})
 
 
+#: Markers of key material: a file holding one is never read as a list of paths.
+_SECRET_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH", b"-----BEGIN PGP PRIVATE")
+#: Largest list file read (a list of a million paths is well under this).
+MAX_LIST_BYTES = 256 << 20
+
+
 def image_paths(source: str | os.PathLike) -> list[Path]:
     """Images under a folder (recursive, sorted), one image, or the paths in a list file.
 
     A list file has one path per line (blank lines and ``#`` comments skipped);
     relative paths are taken relative to the list file's folder. Raises BadInput for
     a missing source or a file that is neither an image nor a text list.
-    """
+
+    A text file is taken as a list only if it looks like one: no key material, and at
+    least one of its entries names an existing file. Otherwise it is refused without
+    quoting a single line of it (``provkit index add x signer.key`` must not print the
+    key). Named pipes and other non-regular files are refused, never opened."""
     src = Path(source)
     if src.is_dir():
         return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not src.exists():
         raise BadInput("no such file or folder", path=src)
+    regular_file(src)
     if src.suffix.lower() in IMAGE_SUFFIXES:
         return [src]
     try:
@@ -190,14 +271,31 @@ def image_paths(source: str | os.PathLike) -> list[Path]:
         return [src]
     except BadInput:
         pass
+    refused = "neither an image, a folder nor a list of image paths"
+    data = read_head(src, MAX_LIST_BYTES + 1)
+    if len(data) > MAX_LIST_BYTES:
+        raise BadInput(f"{refused} (over {MAX_LIST_BYTES >> 20} MB)", path=src)
+    if any(marker in data for marker in _SECRET_MARKERS):
+        raise BadInput(f"{refused}: it holds key material (its lines are not shown)", path=src)
     try:
-        lines = src.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"neither an image, a folder nor a text list of paths ({e})", path=src) from None
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BadInput(f"{refused} (not UTF-8 text)", path=src) from None
     paths = []
     for line in lines:
         line = line.strip()
         if line and not line.startswith("#"):
             p = Path(line).expanduser()
             paths.append(p if p.is_absolute() else src.parent / p)
+    if paths and not any(_exists(p) for p in paths[:1000]):
+        raise BadInput(f"{refused}: not a list of image paths (none of its first "
+                       f"{min(len(paths), 1000)} entries names an existing file; its lines are "
+                       "not shown)", path=src)
     return paths
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except (OSError, ValueError):
+        return False

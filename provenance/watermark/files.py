@@ -11,6 +11,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.core import imageio
+from provenance.core.guard import guarded
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
 
@@ -106,6 +107,7 @@ def embed_file(source, out, *, payload: bytes | None = None, scheme: str = DEFAU
     return Embedded(str(dst), str(src), scheme, bytes(payload), psnr(image, marked))
 
 
+@guarded("read its watermark")
 def decode_file(path, *, scheme: str | None = None) -> WatermarkReport:
     """Read the watermark of ``path``; third-party marks are reported when provkit's is absent."""
     image = imageio.open_image(path)
