@@ -105,6 +105,13 @@ def classify_c2pa(c2pa: dict) -> Evidence:
     if state == "absent":
         return Evidence("c2pa", "absent", "none",
                         "No C2PA manifest (Content Credentials) in the file or the ledger.", data)
+    if state == "mismatch":
+        why = " ".join((c2pa.get("explanation") or [])[1:2]) or \
+            "The watermark names an issued asset, but the picture differs from it."
+        data["pixel_match"] = c2pa.get("pixel_match")
+        return Evidence("c2pa", "mismatch", "none",
+                        f"{why} Nothing the issued credentials say holds for this copy: it is "
+                        "no sign of authenticity.", data)
     if dst in AI_GENERATED_TYPES or dst in ALGORITHMIC_TYPES:
         finding = AI_GENERATED
     elif dst in AI_EDITED_TYPES or ai_actions:
@@ -212,7 +219,8 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
         return [not_checked("watermark", reason), not_checked("third-party-watermark", reason)], summary
     items = []
     try:
-        if c2pa and c2pa.get("state") in ("absent", "recovered") and "watermark" in c2pa:
+        if c2pa and c2pa.get("state") in ("absent", "recovered", "mismatch") and \
+                "watermark" in c2pa:
             mark = _from_report(c2pa["watermark"])  # recovery already read the pixels
         else:
             mark = decode(image)
@@ -232,6 +240,9 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
                   f"(confidence {float(mark.confidence):.2f}). ")
         if state == "recovered":
             detail += "Its ledger record is reported under c2pa."
+        elif state == "mismatch":
+            detail += ("Its ledger record does not match these pixels: the image was changed "
+                       "after it was issued (reported under c2pa).")
         elif state in ("valid", "trusted", "invalid") and bound_id == payload:
             detail += "It matches the asset id of this file's own C2PA manifest (soft binding)."
         elif state in ("valid", "trusted", "invalid") and bound_id:

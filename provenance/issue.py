@@ -155,8 +155,8 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
 
     ``identity`` defaults to the workspace identity (created on first use); ``db``
     is a database path or sqlite-utils Database (default: the workspace ledger).
-    An existing ``out_path`` is refused unless ``force``; the file appears only once
-    its ledger row is written, and a failure leaves what was there before.
+    An existing ``out_path`` is refused unless ``force``; the file is in place (fsync,
+    rename) before its ledger row is committed, and a failed row removes it again.
     ``status``: the ledger status the asset is recorded with; ``staged`` for a file
     that still has checks to pass before it is handed out (the caller then marks it
     ``issued``, ``withheld`` or ``review``)."""
@@ -219,7 +219,10 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     signer = identity.signer_json()
     import c2pa
 
-    recorded = False
+    # The file is complete, fsynced and renamed into place first; only then is its
+    # ledger row committed. A crash in between leaves a signed file without a row (which
+    # verifies on its own and is never "issued" in the ledger), never a row pointing at
+    # nothing; a failed row removes the file again.
     try:
         with atomic_file(out_path, overwrite=force) as f:
             try:
@@ -233,27 +236,38 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             label = parsed.get("active_manifest")
             manifest_json = parsed.get("manifests", {}).get(label, {})
             fp = _fingerprint(pixels if pixels is not None else src_path)
-            book.record(
-                asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
-                source_type=source_type_name(spec.source_type), source_path=src_path,
-                path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
-                manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
-                status=status,
-            )
-            recorded = True
+    except FileExistsError:
+        raise BadInput("output already exists (use --force to replace it)",
+                       path=out_path) from None
+    except OSError as e:
+        raise BadInput(f"cannot write output ({e.strerror or e})", path=out_path) from None
+    try:
+        book.record(
+            asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
+            source_type=source_type_name(spec.source_type), source_path=src_path,
+            path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
+            manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
+            status=status,
+        )
     except BaseException as e:
-        if recorded:  # the file could not take its name: nothing stays recorded
-            book.forget(asset_id)
-        if isinstance(e, FileExistsError):
-            raise BadInput("output already exists (use --force to replace it)",
-                           path=out_path) from None
+        _remove_if_ours(out_path, sha)  # nothing recorded: the file does not stay either
         if isinstance(e, OSError):
-            raise BadInput(f"cannot write output ({e.strerror or e})", path=out_path) from None
+            raise BadInput(f"cannot record the asset ({e.strerror or e})", path=out_path) from None
         raise
     return Issued(asset_id=asset_id, path=str(out_path), mime=out_mime, sha256=sha,
                   manifest_label=label, source_type=source_type_name(spec.source_type),
                   signer=signer, watermarked=soft_alg is not None, soft_binding_alg=soft_alg,
                   fingerprinted=fp is not None, watermark_skipped=skipped)
+
+
+def _remove_if_ours(path: Path, sha: str) -> None:
+    """Remove ``path`` if it still holds the bytes with SHA-256 ``sha`` (what we wrote)."""
+    try:
+        with open(path, "rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() == sha:
+                path.unlink()
+    except OSError:
+        pass
 
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,

@@ -1,5 +1,14 @@
 """Recovering stripped credentials in a verification: an ``absent`` report becomes
-``recovered`` when the ledger knows the pixels (see :mod:`provenance.resolver`)."""
+``recovered`` when the ledger knows the pixels (see :mod:`provenance.resolver`).
+
+Recovery is not validation. A watermark says where an image came from, not that it is
+unchanged: a stripped file matched by its watermark (or fingerprint) is ``recovered``
+only when its pixels still match the fingerprints the ledger recorded for that asset
+within the match limits (pHash <= :data:`~provenance.ledger.MAX_PHASH_DISTANCE` bits
+and, where both have a usable one, PDQ <= :data:`~provenance.ledger.MAX_PDQ_DISTANCE`).
+Otherwise the state is ``mismatch``: "the watermark names asset X, but the picture
+differs from what X issued", and nothing of X's manifest is vouched for.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +17,8 @@ from dataclasses import replace
 from PIL import Image
 
 from provenance.core import imageio
+from provenance.fingerprint import fingerprint_image
+from provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE, PDQ_MIN_QUALITY
 from provenance.report import report_from_store
 from provenance.resolver import SoftBindingResolver, revalidate, watermark_module
 from provenance.status import explain
@@ -40,6 +51,10 @@ def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = T
     store = resolver.get_manifest(match.manifest_id)
     if store is None:
         return replace(report, watermark=mark)
+    asset = resolver.ledger.get(match.asset_id)
+    pixels = pixel_match(image, asset)
+    if not pixels["match"]:
+        return _mismatch(report, match, mark, pixels)
     parsed, summary = revalidate(store, trust_pem=trust_pem(trust_anchors,
                                                             trust_local=trust_local))
     how = (f"the watermark (asset id {match.asset_id})" if match.method == "watermark" else
@@ -51,5 +66,52 @@ def recover_report(report, *, db=None, trust_anchors=None, trust_local: bool = T
               f"by {how}."),
              f"The recovered manifest re-validates as {summary['state']}."]
     notes += explain(summary["failures"])
+    notes.append("Its pixels match what the ledger recorded for that asset ("
+                 + _distances(pixels["distance"]) + ").")
     return replace(recovered, recovered_by=match.recovered_by(), recovered_manifest=summary,
-                   watermark=mark, explanation=notes)
+                   watermark=mark, explanation=notes, pixel_match=pixels)
+
+
+def pixel_match(image: Image.Image, asset) -> dict:
+    """Whether ``image`` still looks like what the ledger recorded for ``asset``:
+    ``{"match": bool, "distance": {"phash": bits, "pdq": bits}, "limits": {...}}``.
+
+    Without recorded fingerprints nothing can be compared, and that is no match."""
+    limits = {"phash": MAX_PHASH_DISTANCE, "pdq": MAX_PDQ_DISTANCE}
+    if asset is None or not asset.phash:
+        return {"match": False, "distance": {}, "limits": limits,
+                "problem": "the ledger holds no fingerprints for this asset"}
+    fp = fingerprint_image(image)
+    distance = {"phash": (int(asset.phash, 16) ^ int(fp.phash)).bit_count()}
+    usable = asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
+        fp.pdq_quality >= PDQ_MIN_QUALITY
+    if usable:
+        distance["pdq"] = (int(asset.pdq, 16) ^ int.from_bytes(fp.pdq, "big")).bit_count()
+    ok = distance["phash"] <= limits["phash"] and distance.get("pdq", 0) <= limits["pdq"]
+    return {"match": bool(ok), "distance": distance, "limits": limits}
+
+
+def _distances(distance: dict) -> str:
+    names = {"phash": "pHash", "pdq": "PDQ"}
+    parts = [f"{names[k]} {v}" for k, v in distance.items()]
+    return (", ".join(parts) + " bits") if parts else "no fingerprints to compare"
+
+
+def _mismatch(report, match, mark, pixels):
+    """``mismatch``: the ledger knows the asset the mark names, but not these pixels."""
+    if match.method == "watermark":
+        named = f"The watermark names asset {match.asset_id}"
+    else:
+        named = f"The perceptual fingerprint points to asset {match.asset_id}"
+    if pixels.get("problem"):
+        why = f"{named}, but {pixels['problem']}, so the picture cannot be checked against it."
+    else:
+        why = (f"{named}, but the picture differs from what {match.asset_id} issued "
+               f"({_distances(pixels['distance'])}; the match limits are pHash "
+               f"{pixels['limits']['phash']} and PDQ {pixels['limits']['pdq']} bits).")
+    notes = ["No C2PA manifest is embedded.", why,
+             "Its credentials are not recovered: a mark says where an image came from, not "
+             "that it is unchanged; this copy was edited after it was issued."]
+    return replace(report, state="mismatch", asset_id=match.asset_id,
+                   recovered_by=match.recovered_by(), watermark=mark, explanation=notes,
+                   pixel_match=pixels)

@@ -37,6 +37,9 @@ class VerifyReport:
     recovered_by: dict | None = None
     recovered_manifest: dict | None = None
     watermark: dict | None = None
+    #: For ``recovered`` and ``mismatch``: the pixels against the ledger's fingerprints of
+    #: the asset (``match``, ``distance`` in bits, ``limits``).
+    pixel_match: dict | None = None
 
     @property
     def ok(self) -> bool:

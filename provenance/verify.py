@@ -21,7 +21,7 @@ from pathlib import Path
 from provenance.core import imageio
 from provenance.core.errors import BadInput, ProvkitError
 from provenance.core.guard import reading
-from provenance.manifest import context
+from provenance.manifest import context, new_reader
 from provenance.recovery import recover_report
 from provenance.report import VerifyReport, report_from_store
 from provenance.status import status_codes
@@ -80,7 +80,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool) -> Ver
     import c2pa
 
     try:
-        reader = c2pa.Reader(mime, f, context=ctx)
+        reader = new_reader(mime, f, ctx)
     except c2pa.C2paError.ManifestNotFound:
         return VerifyReport(path=str(p), state="absent",
                             explanation=["The file carries no C2PA manifest."])

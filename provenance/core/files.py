@@ -1,7 +1,9 @@
 """Writing files atomically: a private temp file beside the destination, fsync, rename.
 
 A reader never sees a half-written file, and a failed write leaves whatever was
-at the destination before untouched. Keys use ``mode=0o600``: the temp file has
+at the destination before untouched. Temp files are named ``.NAME.PID.RANDOM.tmp``;
+one whose process is gone (a writer killed with ``kill -9``) is removed by the next
+write into that folder (:func:`clean_stale`). Keys use ``mode=0o600``: the temp file has
 that mode from its first byte. ``overwrite=False`` installs the file only if the
 destination does not exist at that moment (a hard link, which cannot replace),
 so two writers never silently clobber each other.
@@ -12,8 +14,45 @@ from __future__ import annotations
 import contextlib
 import errno
 import os
+import re
 import secrets
 from pathlib import Path
+
+#: provkit's temp file names: ``.NAME.PID.12HEX.tmp``.
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def clean_stale(folder) -> list[Path]:
+    """Remove provkit temp files in ``folder`` whose writing process no longer exists;
+    returns what was removed. Other files (any name not provkit's) are never touched."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TMP_NAME.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        if not _alive(int(m.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -55,9 +94,10 @@ def atomic_file(dest, *, mode: int | None = None, overwrite: bool = True):
     ``overwrite=False`` an existing ``dest`` raises FileExistsError (and is kept)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(dest.parent)
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666 if mode is None else mode)  # umask applies
             break
