@@ -16,6 +16,7 @@ from pathlib import Path
 
 import yaml
 
+from policies import yamllines
 from policies.engine import Decision, decide, evaluate
 from policies.pack import POINTS, Pack, load_pack
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
@@ -163,7 +164,7 @@ def test_pack(pack: Pack | str, cases: str | Path | None = None) -> list[CaseRes
     pack = load_pack(pack)
     path = Path(cases) if cases is not None else cases_path(pack)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamllines.load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"cannot read test cases: {e.strerror or e}", path=path) from None
     except yaml.YAMLError as e:

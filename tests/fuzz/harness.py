@@ -26,8 +26,11 @@ from pathlib import Path
 from hypothesis import strategies as st
 
 ROOT = Path(__file__).resolve().parents[2]
-#: A case running longer than this is a failure (a hang).
+#: A case using more CPU than this is a failure (a hang).
 CASE_SECONDS = 10.0
+#: A case that does not answer within this wall time is a blocked hang (the worker is
+#: killed). Longer than CASE_SECONDS: on a busy machine a case waits for a core.
+WATCHDOG_SECONDS = float(os.environ.get("PROVKIT_FUZZ_WATCHDOG", 60))
 #: Peak resident memory a case may reach (worker baseline included).
 CASE_MEGABYTES = 1536
 #: Time a worker may take to start (imports, the detector) before it counts as broken.
@@ -167,6 +170,7 @@ class Stats:
     worker_deaths: list = field(default_factory=list)
     peak_mb: float = 0.0
     slowest: float = 0.0
+    slowest_cpu: float = 0.0
     seconds: float = 0.0
     by_seed: dict = field(default_factory=dict)
     by_region: dict = field(default_factory=dict)
@@ -177,7 +181,9 @@ class Stats:
                 "hangs_over_10s": len(self.hangs), "over_memory": len(self.over_memory),
                 "worker_deaths": len(self.worker_deaths),
                 "peak_memory_mb_max": round(self.peak_mb, 1),
-                "slowest_case_s": round(self.slowest, 2), "wall_s": round(self.seconds, 1),
+                "slowest_case_s": round(self.slowest, 2),
+                "slowest_case_cpu_s": round(self.slowest_cpu, 2),
+                "wall_s": round(self.seconds, 1),
                 "by_seed": self.by_seed, "by_region": self.by_region,
                 "uncaught": self.uncaught[:50], "hangs": self.hangs[:50],
                 "over_memory_cases": self.over_memory[:50],
@@ -231,7 +237,7 @@ class Runner:
         self.proc.stdin.write(f"{path}\n")
         self.proc.stdin.flush()
         start = time.perf_counter()
-        line = self._readline(CASE_SECONDS)
+        line = self._readline(WATCHDOG_SECONDS)
         elapsed = time.perf_counter() - start
         st_.seconds = time.perf_counter() - self.started
         if line is None:
@@ -245,14 +251,16 @@ class Runner:
         st_.handled += result["handled"]
         st_.peak_mb = max(st_.peak_mb, result["peak_mb"])
         st_.slowest = max(st_.slowest, result["seconds"])
+        st_.slowest_cpu = max(st_.slowest_cpu, result["cpu_seconds"])
         if result["uncaught"]:
             st_.uncaught.append({"seed": seed, "errors": result["uncaught"],
                                  "kept": self._keep(path, "uncaught")})
         if result["peak_mb"] > CASE_MEGABYTES:
             st_.over_memory.append({"seed": seed, "peak_mb": result["peak_mb"],
                                     "kept": self._keep(path, "memory")})
-        if result["seconds"] > CASE_SECONDS:
+        if result["cpu_seconds"] > CASE_SECONDS:
             st_.hangs.append({"seed": seed, "seconds": result["seconds"],
+                              "cpu_seconds": result["cpu_seconds"],
                               "kept": self._keep(path, "slow")})
 
     def close(self):

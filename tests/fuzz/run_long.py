@@ -43,7 +43,7 @@ def main(argv=None) -> int:
         proc.wait()
         log.close()
     merged = {"cases": 0, "uncaught_exceptions": 0, "hangs_over_10s": 0, "over_memory": 0,
-              "worker_deaths": 0, "peak_memory_mb_max": 0.0, "slowest_case_s": 0.0,
+              "worker_deaths": 0, "peak_memory_mb_max": 0.0, "slowest_case_s": 0.0, "slowest_case_cpu_s": 0.0,
               "uncaught": [], "hangs": []}
     for job in range(args.jobs):
         path = args.out / f"shard-{job}" / "summary.json"
@@ -56,6 +56,7 @@ def main(argv=None) -> int:
             merged[key] += s[key]
         merged["peak_memory_mb_max"] = max(merged["peak_memory_mb_max"], s["peak_memory_mb_max"])
         merged["slowest_case_s"] = max(merged["slowest_case_s"], s["slowest_case_s"])
+        merged["slowest_case_cpu_s"] = max(merged["slowest_case_cpu_s"], s["slowest_case_cpu_s"])
         merged["uncaught"] += s["uncaught"]
         merged["hangs"] += s["hangs"]
     merged["wall_s"] = round(time.perf_counter() - start, 1)

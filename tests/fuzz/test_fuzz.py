@@ -25,8 +25,10 @@ def test_mutated_files_never_escape_as_exceptions_hangs_or_memory(tmp_path, work
     out = Path(os.environ.get("PROVKIT_FUZZ_OUT", tmp_path / "fuzz-out"))
     db = workspace / "provkit.db"
     seeds = harness.make_seeds(tmp_path / "seeds", db)
-    runner = harness.Runner({"PROVKIT_HOME": str(workspace), "PROVKIT_FUZZ_DB": str(db)},
-                            out / "crashes")
+    env = {"PROVKIT_HOME": str(workspace), "PROVKIT_FUZZ_DB": str(db)}
+    if cases <= DEFAULT_CASES:
+        env["PROVKIT_FUZZ_ALL"] = "1"
+    runner = harness.Runner(env, out / "crashes")
     case_dir = tmp_path / "cases"
     case_dir.mkdir()
     counter = iter(range(10**9))
