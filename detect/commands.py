@@ -187,6 +187,8 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
               help="Worker processes (default: CPU count, at most 4).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same output.")
 @click.option("--overwrite", is_flag=True, help="Replace an existing output.")
+@click.option("--time-limit", type=click.FloatRange(0.1, None), default=60.0, show_default=True,
+              help="Seconds one file may take; a file over it is an error row and skipped.")
 @_index_option
 @_probe_option
 @_clip_option
@@ -194,8 +196,8 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 @_threshold_option
 @read_db_option
 @json_option
-def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
-         threshold, db_path, as_json):
+def scan(source, out_path, workers, resume, overwrite, time_limit, index_sets, probe, clip_spec,
+         trust_anchors, threshold, db_path, as_json):
     """Scan a folder or a list of images (one path a line) in parallel."""
     from detect.scan import scan as run_scan
 
@@ -213,7 +215,7 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
 
     try:
         summary = run_scan(source, out_path, workers=workers, resume=resume, overwrite=overwrite,
-                           progress=progress, on_start=on_start,
+                           progress=progress, on_start=on_start, time_limit=time_limit,
                            db=str(db_path) if db_path else None,
                            probe=str(probe) if probe else None, clip=clip_spec,
                            index_sets=list(index_sets) or None, trust_anchors=trust_anchors,

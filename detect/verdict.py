@@ -35,7 +35,7 @@ from detect.evidence import (
     watermark_evidence,
 )
 from provenance.core.errors import BadInput, ProvkitError, describe
-from provenance.core.guard import reading
+from provenance.core.guard import reading, time_limit
 from provenance.core.imageio import load_rgb, sniff
 from provenance.fingerprint import file_sha256, fingerprint_image
 
@@ -126,9 +126,12 @@ class Detector:
     """
 
     def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True):
+                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
+                 time_limit: float | None = None):
         from provenance.core.workspace import connect
 
+        #: seconds one file may take (evidence gathering); None: no limit (scan sets one)
+        self.time_limit = time_limit
         self.db = connect(db) if db is None or isinstance(db, (str, Path)) else db
         self.trust_anchors = trust_anchors
         self.threshold = threshold
@@ -171,7 +174,7 @@ class Detector:
     def _gather(self, path) -> tuple[list[Evidence], dict]:
         """Everything except the classifier; BadInput for an unreadable file (any reader
         failure, whatever its type, becomes one naming the file)."""
-        with reading(path, "detect"):
+        with time_limit(self.time_limit, path), reading(path, "detect"):
             return self._gather_unguarded(path)
 
     def _gather_unguarded(self, path) -> tuple[list[Evidence], dict]:

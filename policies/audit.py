@@ -345,6 +345,7 @@ class AuditLog:
         signed checkpoints (forged appends, rewrites, cuts from the end, a dropped table)."""
         expected = _parse_head(expect_head) if expect_head is not None else None
         conn = self.db.conn
+        checkpoints.flush_heads()  # heads this process held back
         remembered = checkpoints.last_head(_db_file(conn))
         pub = public_key or checkpoints.public_key_hex()
         if not self._has_table():

@@ -29,10 +29,16 @@ KEY_NAME, PUB_NAME, HEADS = "audit.key", "audit.pub", "audit-heads"
 
 def key_folder() -> Path:
     d = workspace.home() / "keys"
+    if _READY.get(str(d)):
+        return d
     d.mkdir(mode=0o700, parents=True, exist_ok=True)
     if (d.stat().st_mode & 0o777) != 0o700:
         os.chmod(d, 0o700)
+    _READY[str(d)] = True
     return d
+
+
+_READY: dict[str, bool] = {}
 
 
 @contextlib.contextmanager
@@ -141,10 +147,43 @@ def _head_file(db_file: str) -> Path:
     return key_folder() / HEADS / f"{name}.json"
 
 
+#: A process rewrites a database's remembered head at most this often; the newest one is
+#: written when the process exits (the database's own checkpoints cover every append).
+REMEMBER_EVERY_S = 1.0
+_PENDING: dict[str, dict] = {}
+_LAST_WRITE: dict[str, float] = {}
+
+
 def remember_head(db_file: str | None, signed: dict) -> None:
-    """Keep the latest signed head of a database file outside it (only ever moves forward)."""
+    """Keep the latest signed head of a database file outside it (only ever moves forward;
+    written at most every :data:`REMEMBER_EVERY_S` per process, and at exit)."""
     if not db_file:
         return
+    import atexit
+    import time
+
+    now = time.monotonic()
+    if now - _LAST_WRITE.get(db_file, -1e9) < REMEMBER_EVERY_S:
+        if not _PENDING:
+            atexit.register(flush_heads)
+        _PENDING[db_file] = signed
+        return
+    _LAST_WRITE[db_file] = now
+    _PENDING.pop(db_file, None)
+    _write_head(db_file, signed)
+
+
+def flush_heads() -> None:
+    """Write the heads :func:`remember_head` held back."""
+    while _PENDING:
+        db_file, signed = _PENDING.popitem()
+        try:
+            _write_head(db_file, signed)
+        except OSError:
+            pass
+
+
+def _write_head(db_file: str, signed: dict) -> None:
     path = _head_file(db_file)
     d = key_folder()
     with _lock(d):

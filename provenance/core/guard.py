@@ -62,3 +62,36 @@ def guarded(what: str = "read"):
         return inner
 
     return wrap
+
+
+class TimeLimit(BadInput):
+    """A file took longer than the per-file time limit of a batch (``scan --time-limit``)."""
+
+
+@contextlib.contextmanager
+def time_limit(seconds: float | None, path):
+    """Stop the work on ``path`` after ``seconds`` of wall time with :class:`TimeLimit`.
+
+    Uses ``SIGALRM``, so it applies in the main thread of a process (scan's workers);
+    elsewhere, or with ``seconds`` None/0, it does nothing. Work inside a C call (one
+    decoder call) is stopped when the call returns; the pixel and text budgets bound
+    those calls."""
+    import signal
+    import threading
+
+    if not seconds or threading.current_thread() is not threading.main_thread() or \
+            not hasattr(signal, "setitimer"):
+        yield
+        return
+
+    def expired(signum, frame):
+        raise TimeLimit(f"took longer than the per-file time limit of {seconds:g} s; skipped",
+                        path=path)
+
+    previous = signal.signal(signal.SIGALRM, expired)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)

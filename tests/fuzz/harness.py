@@ -197,9 +197,10 @@ class Stats:
 class Runner:
     """Worker processes under a watchdog; :meth:`run` one case file at a time."""
 
-    def __init__(self, env: dict, crash_dir: Path):
+    def __init__(self, env: dict, crash_dir: Path, summary: Path | None = None):
         self.env = {**os.environ, "PYTHONPATH": str(ROOT), **env}
         self.crash_dir = crash_dir
+        self.summary = summary  # rewritten every 100 cases, so a long run shows progress
         self.proc = None
         self.stats = Stats()
         self.started = time.perf_counter()
@@ -248,6 +249,9 @@ class Runner:
             (st_.worker_deaths if died else st_.hangs).append(record)
             return
         result = json.loads(line)
+        if self.summary is not None and st_.cases % 100 == 0:
+            self.summary.parent.mkdir(parents=True, exist_ok=True)
+            self.summary.write_text(json.dumps(st_.to_json(), indent=2))
         st_.handled += result["handled"]
         st_.peak_mb = max(st_.peak_mb, result["peak_mb"])
         st_.slowest = max(st_.slowest, result["seconds"])

@@ -95,3 +95,19 @@ def laughing_yaml(levels: int = 9, fan: int = 10) -> str:
     lines += ["rules:", "  - id: r", "    points: [verify]", f"    when: asset.path in params.a{levels}",
               "    outcome: deny", "    reason: laughs"]
     return "\n".join(lines) + "\n"
+
+
+def tiff_with_oversized_tags() -> bytes:
+    """A TIFF whose IFD entries claim more data than the file holds (Pillow warns
+    "Tag data larger than file" for each while opening it)."""
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8), (9, 9, 9)).save(buf, "TIFF", description="x" * 40)
+    data = bytearray(buf.getvalue())
+    ifd = struct.unpack("<I", data[4:8])[0]
+    count = struct.unpack("<H", data[ifd:ifd + 2])[0]
+    for n in range(count):
+        entry = ifd + 2 + 12 * n
+        tag = struct.unpack("<H", data[entry:entry + 2])[0]
+        if tag == 270:  # ImageDescription: say it is 16 MB long
+            data[entry + 4:entry + 8] = struct.pack("<I", 16 << 20)
+    return bytes(data)

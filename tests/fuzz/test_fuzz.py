@@ -28,7 +28,7 @@ def test_mutated_files_never_escape_as_exceptions_hangs_or_memory(tmp_path, work
     env = {"PROVKIT_HOME": str(workspace), "PROVKIT_FUZZ_DB": str(db)}
     if cases <= DEFAULT_CASES:
         env["PROVKIT_FUZZ_ALL"] = "1"
-    runner = harness.Runner(env, out / "crashes")
+    runner = harness.Runner(env, out / "crashes", out / "summary.json")
     case_dir = tmp_path / "cases"
     case_dir.mkdir()
     counter = iter(range(10**9))

@@ -251,3 +251,46 @@ def test_a_nul_byte_in_a_scan_list_is_an_error_row(tmp_path, good_files):
     assert result.exit_code == 2, result.output
     rows = [json.loads(x) for x in out.read_text().splitlines()]
     assert len(rows) == 2 and sum(bool(r["error"]) for r in rows) == 1
+
+
+# -- 10. CSV names, per-file time limit, Pillow warnings --------------------------------------
+
+
+def test_a_newline_in_a_file_name_survives_csv_and_resume(tmp_path, good_files):
+    odd = tmp_path / "two\nlines.jpg"
+    odd.write_bytes(good_files[0].read_bytes())
+    listing = tmp_path / "list.txt"
+    listing.write_text(f"{good_files[1]}\n")
+    out = tmp_path / "scan.csv"
+    from detect.scan import scan
+
+    scan([str(odd), str(good_files[1])], out, workers=1)
+    again = scan([str(odd), str(good_files[1])], out, workers=1, resume=True)
+    assert again.scanned == 0 and again.resumed == 2
+    import csv
+
+    rows = list(csv.DictReader(out.open(newline="")))
+    assert sorted(r["path"] for r in rows) == sorted([str(odd), str(good_files[1])])
+
+
+def test_scan_records_a_file_over_the_time_limit_and_goes_on(tmp_path, photos, good_files):
+    big = tmp_path / "big.png"
+    Image.fromarray(photos[0]).resize((3000, 3000)).save(big, compress_level=1)
+    out = tmp_path / "scan.jsonl"
+    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out), "--workers",
+                                       "1", "--time-limit", "0.1"])
+    rows = {json.loads(x)["path"]: json.loads(x) for x in out.read_text().splitlines()}
+    assert "per-file time limit" in (rows[str(big)]["error"] or "")
+    assert result.exit_code == 2 and len(rows) == 3
+
+
+def test_pillow_warnings_do_not_break_the_one_line_error_rule(tmp_path):
+    path = tmp_path / "tags.tif"
+    path.write_bytes(hostile.tiff_with_oversized_tags())
+    out = _run_python(f"""
+        from provenance.cli import main
+        main(["detect", {str(path)!r}])
+    """, timeout=120, env={"PROVKIT_HOME": str(tmp_path / "home")})
+    lines = [line for line in out.stderr.splitlines() if line.strip()]
+    assert len(lines) <= 1, out.stderr
+    assert "Warning" not in out.stderr
