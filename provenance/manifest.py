@@ -188,9 +188,11 @@ def _cached_context(trust_anchors: bytes, fetch_remote: bool):
 
 def read_anchor_file(path) -> bytes:
     """PEM trust anchors from a file; BadInput if unreadable or not PEM certificates."""
+    from provenance.core.imageio import read_head
+
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = read_head(p, 64 << 20)  # a regular file only (never a pipe)
     except OSError as e:
         raise BadInput(f"cannot read trust anchors ({e.strerror or e})", path=p) from None
     if b"-----BEGIN CERTIFICATE-----" not in data:

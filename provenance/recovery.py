@@ -110,8 +110,8 @@ def _mismatch(report, match, mark, pixels):
                f"({_distances(pixels['distance'])}; the match limits are pHash "
                f"{pixels['limits']['phash']} and PDQ {pixels['limits']['pdq']} bits).")
     notes = ["No C2PA manifest is embedded.", why,
-             "Its credentials are not recovered: a mark says where an image came from, not "
-             "that it is unchanged; this copy was edited after it was issued."]
+             ("Its credentials are not recovered: a mark says where an image came from, not "
+              "that it is unchanged; this copy was edited after it was issued.")]
     return replace(report, state="mismatch", asset_id=match.asset_id,
                    recovered_by=match.recovered_by(), watermark=mark, explanation=notes,
                    pixel_match=pixels)

@@ -16,7 +16,10 @@ import errno
 import os
 import re
 import secrets
+import stat
 from pathlib import Path
+
+from provenance.core.errors import BadInput
 
 #: provkit's temp file names: ``.NAME.PID.12HEX.tmp``.
 _TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$")
@@ -123,3 +126,51 @@ def atomic_write(dest, data: bytes, *, mode: int | None = None, overwrite: bool 
     """Write ``data`` to ``dest`` atomically (see :func:`atomic_file`)."""
     with atomic_file(dest, mode=mode, overwrite=overwrite) as f:
         f.write(data)
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def regular_file(path: str | os.PathLike) -> Path:
+    """``path`` if it names a regular file (links followed); BadInput otherwise.
+
+    A named pipe, socket or device is never opened: opening a FIFO waits for a writer
+    forever, and a device can be endless. A path with a NUL byte is refused too."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise BadInput("no such file", path=p) from None
+    except ValueError:  # embedded NUL byte
+        raise BadInput("the path contains a NUL byte", path=repr(str(p))) from None
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput("is a directory, not an image", path=p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise BadInput(f"not a regular file ({kind}); provkit reads only files", path=p)
+    return p
+
+
+def open_regular(path: str | os.PathLike):
+    """A binary file object for a regular file, opened without blocking (a FIFO swapped
+    in after the check is still never waited on)."""
+    p = regular_file(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(p, flags)
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadInput("not a regular file; provkit reads only files", path=p)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_head(path: str | os.PathLike, limit: int) -> bytes:
+    """At most ``limit`` bytes from the start of a regular file."""
+    with open_regular(path) as f:
+        return f.read(limit)

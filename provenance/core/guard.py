@@ -46,7 +46,7 @@ def reading(path, what: str = "read"):
         if isinstance(e, BadInput) and e.path is None and path is not None:
             raise BadInput(e.reason, path=path) from None
         raise
-    except Exception as e:  # noqa: BLE001  # the point: one guard for every reader error
+    except Exception as e:  # the point: one guard for every reader error
         raise as_bad_input(e, path, what) from e
 
 

@@ -11,9 +11,9 @@ import numpy as np
 from PIL import Image
 
 from provenance.core import imageio
-from provenance.core.guard import guarded
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
+from provenance.core.guard import guarded
 
 from . import DEFAULT_SCHEME, decode, embed, get_backend, third_party_marks
 

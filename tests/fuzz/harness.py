@@ -30,7 +30,7 @@ ROOT = Path(__file__).resolve().parents[2]
 CASE_SECONDS = 10.0
 #: A case that does not answer within this wall time is a blocked hang (the worker is
 #: killed). Longer than CASE_SECONDS: on a busy machine a case waits for a core.
-WATCHDOG_SECONDS = float(os.environ.get("PROVKIT_FUZZ_WATCHDOG", 60))
+WATCHDOG_SECONDS = float(os.environ.get("PROVKIT_FUZZ_WATCHDOG", "60"))
 #: Peak resident memory a case may reach (worker baseline included).
 CASE_MEGABYTES = 1536
 #: Time a worker may take to start (imports, the detector) before it counts as broken.

@@ -20,9 +20,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__)
-    ap.add_argument("--cases", type=int, default=int(os.environ.get("PROVKIT_FUZZ_CASES", 10000)))
-    ap.add_argument("--jobs", type=int, default=int(os.environ.get("PROVKIT_FUZZ_JOBS", 2)))
-    ap.add_argument("--seed", type=int, default=int(os.environ.get("PROVKIT_FUZZ_SEED", 1400)))
+    ap.add_argument("--cases", type=int, default=int(os.environ.get("PROVKIT_FUZZ_CASES", "10000")))
+    ap.add_argument("--jobs", type=int, default=int(os.environ.get("PROVKIT_FUZZ_JOBS", "2")))
+    ap.add_argument("--seed", type=int, default=int(os.environ.get("PROVKIT_FUZZ_SEED", "1400")))
     ap.add_argument("--out", type=Path, default=Path(os.environ.get("PROVKIT_FUZZ_OUT",
                                                                      ROOT / "fuzz-out")))
     args = ap.parse_args(argv)

@@ -30,7 +30,7 @@ def _run_python(code: str, timeout: float, env=None) -> subprocess.CompletedProc
     """Run ``code`` in a fresh interpreter (a hang becomes a TimeoutExpired, not a stuck suite)."""
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
-                          text=True, timeout=timeout, env=full_env)
+                          text=True, timeout=timeout, env=full_env, check=False)
 
 
 @pytest.fixture
@@ -294,3 +294,25 @@ def test_pillow_warnings_do_not_break_the_one_line_error_rule(tmp_path):
     lines = [line for line in out.stderr.splitlines() if line.strip()]
     assert len(lines) <= 1, out.stderr
     assert "Warning" not in out.stderr
+
+
+def test_pipes_given_as_context_trust_anchor_or_ingredient_are_refused(tmp_path, good_files):
+    fifo = tmp_path / "pipe.pem"
+    os.mkfifo(fifo)
+    out = _run_python(f"""
+        import json
+        from click.testing import CliRunner
+        from provenance.cli import root
+        codes = []
+        for args in (["policy", "check", "--pack", "newsroom", "--context", {str(fifo)!r}],
+                     ["verify", "--trust-anchors", {str(fifo)!r}, {str(good_files[0])!r}],
+                     ["sign", {str(good_files[0])!r}, "-o", {str(tmp_path / 'o.jpg')!r},
+                      "--source-type", "digitalCapture", "--action", "edited",
+                      "--ingredient", {str(fifo)!r}, "--no-watermark"]):
+            r = CliRunner().invoke(root, args)
+            codes.append([r.exit_code, r.output])
+        print(json.dumps(codes))
+    """, timeout=120, env={"PROVKIT_HOME": str(tmp_path / "home")})
+    assert out.returncode == 0, out.stderr
+    for code, text in json.loads(out.stdout.strip().splitlines()[-1]):
+        assert code == 2 and "not a regular file" in text, text

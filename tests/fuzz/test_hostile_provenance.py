@@ -6,7 +6,6 @@ from __future__ import annotations
 import contextlib
 import http.server
 import io
-import json
 import os
 import stat
 import threading
@@ -86,9 +85,9 @@ def test_detect_and_the_newsroom_pack_do_not_take_a_mismatch_as_authentic(tmp_pa
 
 
 class _Counting(http.server.BaseHTTPRequestHandler):
-    hits: list = []
+    hits: list  # one list per server, set by _listening
 
-    def do_GET(self):  # noqa: N802
+    def do_GET(self):
         self.hits.append(self.path)
         self.send_response(404)
         self.end_headers()
@@ -194,7 +193,9 @@ def test_a_failed_ledger_write_leaves_no_file_claiming_to_be_issued(tmp_path, ph
 
     monkeypatch.setattr(Ledger, "record", broken)
     out = tmp_path / "signed.jpg"
-    with pytest.raises(Exception):
+    from provenance.core.errors import BadInput
+
+    with pytest.raises(BadInput, match="cannot record the asset"):
         issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False)
     assert not out.exists()
     assert [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []

@@ -81,7 +81,7 @@ def main() -> None:
                 fn(path)
             except ProvkitError:
                 handled += 1
-            except BaseException as e:  # noqa: BLE001  # what the fuzzer is looking for
+            except BaseException as e:  # what the fuzzer is looking for
                 if isinstance(e, KeyboardInterrupt):
                     raise
                 tb = traceback.extract_tb(e.__traceback__)
