@@ -4,8 +4,8 @@
 Recovery is not validation. A watermark says where an image came from, not that it is
 unchanged: a stripped file matched by its watermark (or fingerprint) is ``recovered``
 only when its pixels still match the fingerprints the ledger recorded for that asset
-within the match limits (pHash <= :data:`~provenance.ledger.MAX_PHASH_DISTANCE` bits
-and, where both have a usable one, PDQ <= :data:`~provenance.ledger.MAX_PDQ_DISTANCE`).
+within the match limits (PDQ <= :data:`~provenance.ledger.MAX_PDQ_DISTANCE` bits where
+both have a usable one, otherwise pHash <= :data:`~provenance.ledger.MAX_PHASH_DISTANCE`).
 Otherwise the state is ``mismatch``: "the watermark names asset X, but the picture
 differs from what X issued", and nothing of X's manifest is vouched for.
 """
@@ -88,7 +88,11 @@ def pixel_match(image: Image.Image, asset) -> dict:
         fp.pdq_quality >= PDQ_MIN_QUALITY
     if usable:
         distance["pdq"] = (int(asset.pdq, 16) ^ int.from_bytes(fp.pdq, "big")).bit_count()
-    ok = distance["phash"] <= limits["phash"] and distance.get("pdq", 0) <= limits["pdq"]
+    # PDQ (256 bits, made for this) decides where both have a usable one: a resized,
+    # recompressed copy of a smooth generated picture can move pHash past its limit while
+    # PDQ stays a few bits off, and an edit moves PDQ well past its own. pHash otherwise.
+    ok = distance["pdq"] <= limits["pdq"] if "pdq" in distance else \
+        distance["phash"] <= limits["phash"]
     return {"match": bool(ok), "distance": distance, "limits": limits}
 
 

@@ -76,8 +76,8 @@ def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
     return sums / np.maximum(counts, 1) * 255 > 127
 
 
-def _dwtdct_scores(bgr: np.ndarray, n_bits: int, first_block: int,
-                   total_cols: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def _dwtdct_scores(bgr: np.ndarray, n_bits: int, first_block: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
     """Per-bit score sums and block counts of one horizontal strip of the image whose
     first block (in row-major block order) is number ``first_block``."""
     rows, cols = bgr.shape[:2]

@@ -61,7 +61,7 @@ def test_an_edited_stripped_copy_is_a_mismatch_not_recovered(tmp_path, issued_ph
     sentence = " ".join(edited.explanation)
     assert f"The watermark names asset {issued.asset_id}, but the picture differs from what " \
            f"{issued.asset_id} issued (pHash " in sentence
-    assert edited.pixel_match["distance"]["phash"] > 10
+    assert edited.pixel_match["distance"]["pdq"] > edited.pixel_match["limits"]["pdq"]
     result = CliRunner().invoke(root, ["verify", str(edited_path)])
     assert result.exit_code == 1 and "MISMATCH" in result.output
 
