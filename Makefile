@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.provkit-installed
 export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
 
-.PHONY: demo test test-core-install bench lint install clean
+.PHONY: demo test test-core-install bench lint install clean fuzz
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ test-core-install: $(STAMP)
 	env -u PROVKIT_HOME PROVKIT_WHEEL_CACHE=$(CURDIR)/$(VENV)/core-wheels \
 	  $(PY) -m pytest -q -s -m core_install tests/test_core_install.py
 
+# The long fuzz run: PROVKIT_FUZZ_CASES mutated files (default 10000) over PROVKIT_FUZZ_JOBS
+# processes; figures in fuzz-out/summary.json. `make test` runs a short version of it.
+fuzz: $(STAMP)
+	env -u PROVKIT_HOME PROVKIT_FUZZ_CASES=$${PROVKIT_FUZZ_CASES:-10000} $(PY) -m tests.fuzz.run_long
+
 bench: $(STAMP)
 	for b in bench/*.py; do case $$b in bench/gpu_*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
 
@@ -37,4 +42,4 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 
 clean:
-	rm -rf $(VENV) demo-out bench-out .pytest_cache
+	rm -rf $(VENV) demo-out bench-out fuzz-out .pytest_cache

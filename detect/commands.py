@@ -189,6 +189,8 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
               help="Worker processes (default: CPU count, at most 4).")
 @click.option("--resume", is_flag=True, help="Continue an interrupted scan into the same output.")
 @force_option
+@click.option("--time-limit", type=click.FloatRange(0.1, None), default=60.0, show_default=True,
+              help="Seconds one file may take; a file over it is an error row and skipped.")
 @_index_option
 @_probe_option
 @_clip_option
@@ -196,8 +198,8 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
 @_threshold_option
 @read_db_option
 @json_option
-def scan(source, out, engine, address, workers, resume, force, index_sets, probe, clip_spec,
-         trust, threshold, db_path, as_json):
+def scan(source, out, engine, address, workers, resume, force, time_limit, index_sets, probe,
+         clip_spec, trust, threshold, db_path, as_json):
     """Scan a folder or a list of images (one path a line) in parallel.
 
     With --engine ray the source may also be a Parquet or JSONL manifest with a
@@ -209,6 +211,7 @@ def scan(source, out, engine, address, workers, resume, force, index_sets, probe
         raise click.UsageError("--address goes with --engine ray")
     with progress("scanning") as bar:
         options = {"workers": workers, "resume": resume, "force": force,
+                   "time_limit": time_limit,
                    "progress": bar.update, "on_start": bar.start,
                    "db": str(db_path) if db_path else None,
                    "probe": str(probe) if probe else None, "clip": clip_spec,

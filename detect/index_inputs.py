@@ -18,7 +18,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.core.errors import BadInput, ProvkitError
-from provenance.core.imageio import image_paths
+from provenance.core.imageio import MAX_LIST_BYTES, image_paths, read_head
 from provenance.fingerprint import (
     Fingerprint,
     file_sha256,
@@ -51,7 +51,7 @@ def read_sources(source: str | os.PathLike) -> tuple[list[Path], dict[str, dict]
         return image_paths(src), {}
     paths, meta = [], {}
     try:
-        lines = src.read_text(encoding="utf-8").splitlines()
+        lines = read_head(src, MAX_LIST_BYTES).decode("utf-8").splitlines()
     except (UnicodeDecodeError, OSError) as e:
         raise BadInput(f"cannot read list ({e})", path=src) from None
     for n, line in enumerate(lines, 1):

@@ -14,6 +14,13 @@ Three sources, each walked in its own container (no pixel decoding):
 
 All of it is unsigned: anyone can write or strip it. A generator's mark is strong
 evidence that a generator made the file; a camera's name proves nothing.
+
+Every read is bounded (the first 16 MB, at most 8 XMP packets, linear-time packet search,
+JSON only up to a size and nesting depth, text searched only in its first 64 KB).
+
+Why one module of over 400 lines: the three container walkers, the field parsers and
+their bounds share one reader (one read of the file's head, one error list); split apart,
+each walker would re-read the file and re-check the same limits.
 """
 
 from __future__ import annotations
@@ -25,7 +32,8 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provenance.core.imageio import sniff
+from provenance.core.guard import guarded
+from provenance.core.imageio import read_head, sniff
 from provenance.core.vocabulary import source_type_name
 
 #: EXIF Software / XMP CreatorTool / AISystemUsed names (matched case-insensitively as whole
@@ -61,10 +69,21 @@ GENERATOR_SOFTWARE: dict[str, str] = {
     "sdxl": "Stable Diffusion XL",
 }
 
-_A1111_RE = re.compile(r"(?:^|\n)Steps: \d+,.*Sampler: ", re.DOTALL)
-_XMP_RE = re.compile(rb"<x:xmpmeta[\s\S]*?</x:xmpmeta>")
+_A1111_RE = re.compile(r"(?:^|\n)Steps: \d+,[^\n]*?Sampler: ")
+#: Characters of one text field that the generator patterns look at (A1111 parameters and
+#: software names are short; the rest of a long field is never searched).
+MAX_TEXT_SEARCH = 64 << 10
+_XMP_OPEN, _XMP_CLOSE = b"<x:xmpmeta", b"</x:xmpmeta>"
 _XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\x00"
 _SCAN_LIMIT = 16 << 20
+#: Most XMP packets read from one file, and the largest one parsed (real packets are a few KB;
+#: an Adobe packet with padding stays well under 1 MB).
+MAX_XMP_PACKETS = 8
+MAX_XMP_BYTES = 4 << 20
+#: Longest text chunk parsed as JSON (ComfyUI graphs are tens of KB), and the deepest
+#: nesting accepted: deeper is not a generator's graph, and would exhaust the stack.
+MAX_JSON_CHARS = 4 << 20
+MAX_JSON_DEPTH = 64
 
 
 @dataclass(frozen=True)
@@ -98,6 +117,7 @@ def match_generator(text: str | None) -> str | None:
     "Imagenomic"); None when it names none."""
     if not text:
         return None
+    text = text[:MAX_TEXT_SEARCH]
     for pattern, name in _GENERATOR_RES:
         if pattern.search(text):
             return name
@@ -252,6 +272,7 @@ def _exif_fields(blob: bytes) -> dict[str, str]:
 # -- the reader ---------------------------------------------------------------------
 
 
+@guarded("read its metadata")
 def read_metadata(path) -> Metadata:
     """Read generator marks, XMP source type and EXIF software/camera from a file.
 
@@ -259,8 +280,7 @@ def read_metadata(path) -> Metadata:
     metadata inside an image is reported in ``errors``, never raised.
     """
     mime = sniff(path)
-    with open(Path(path), "rb") as f:
-        data = f.read(_SCAN_LIMIT)
+    data = read_head(Path(path), _SCAN_LIMIT)
     text: dict[str, str] = {}
     xmps: list[bytes] = []
     exif_blobs: list[bytes] = []
@@ -287,7 +307,8 @@ def read_metadata(path) -> Metadata:
     except (struct.error, ValueError) as e:
         errors.append(f"damaged {mime} structure: {e}")
     if not xmps:
-        xmps = _XMP_RE.findall(data)
+        xmps = _raw_xmp_packets(data)
+    xmps = [x for x in xmps[:MAX_XMP_PACKETS] if len(x) <= MAX_XMP_BYTES]
 
     fields: dict[str, str] = {}
     for packet in xmps:
@@ -299,7 +320,7 @@ def read_metadata(path) -> Metadata:
             exif.setdefault(k, v)
 
     generator, source, detail = _generator_from_text(text)
-    if generator is None and _A1111_RE.search(exif.get("UserComment", "")):
+    if generator is None and _A1111_RE.search(exif.get("UserComment", "")[:MAX_TEXT_SEARCH]):
         generator, source = "AUTOMATIC1111", "exif:UserComment"
         detail = _first_line(exif["UserComment"])
     software = exif.get("Software") or fields.get("CreatorTool")
@@ -320,21 +341,70 @@ def read_metadata(path) -> Metadata:
     )
 
 
+def _raw_xmp_packets(data: bytes) -> list[bytes]:
+    """``<x:xmpmeta ... </x:xmpmeta>`` packets anywhere in ``data``, found in linear time.
+
+    Each opener is paired with the first closer after it; an opener without one ends the
+    search (there is no later closer either), so no byte is scanned more than twice."""
+    out, pos = [], 0
+    while len(out) < MAX_XMP_PACKETS:
+        start = data.find(_XMP_OPEN, pos)
+        if start == -1:
+            break
+        end = data.find(_XMP_CLOSE, start + len(_XMP_OPEN))
+        if end == -1:
+            break
+        end += len(_XMP_CLOSE)
+        out.append(data[start:end])
+        pos = end
+    return out
+
+
 def _first_line(s: str, limit: int = 160) -> str:
     line = s.strip().splitlines()[0] if s.strip() else ""
     return line[:limit] + ("…" if len(line) > limit else "")
 
 
+def _json_depth(s: str) -> int:
+    """How deeply ``s`` nests brackets (strings skipped), stopping past MAX_JSON_DEPTH."""
+    depth = deepest = 0
+    in_string = escaped = False
+    for ch in s:
+        if in_string:
+            if escaped:
+                escaped = False
+            elif ch == "\\":
+                escaped = True
+            elif ch == '"':
+                in_string = False
+        elif ch == '"':
+            in_string = True
+        elif ch in "[{":
+            depth += 1
+            if depth > deepest:
+                deepest = depth
+                if deepest > MAX_JSON_DEPTH:
+                    return deepest
+        elif ch in "]}":
+            depth -= 1
+    return deepest
+
+
 def _json(s: str):
+    """``s`` parsed as JSON, or None: not JSON, too long, or nested deeper than a
+    generator writes (bounded work, and no RecursionError from the parser)."""
+    s = s.strip()
+    if not s or s[0] not in "[{" or len(s) > MAX_JSON_CHARS or _json_depth(s) > MAX_JSON_DEPTH:
+        return None
     try:
         return json.loads(s)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
 
 
 def _generator_from_text(text: dict[str, str]) -> tuple[str | None, str | None, str | None]:
     params = text.get("parameters")
-    if params is not None and _A1111_RE.search(params):
+    if params is not None and _A1111_RE.search(params[:MAX_TEXT_SEARCH]):
         return "AUTOMATIC1111", "png:parameters", _first_line(params)
     prompt, workflow = _json(text.get("prompt", "")), _json(text.get("workflow", ""))
     if isinstance(prompt, dict) and any(isinstance(v, dict) and "class_type" in v

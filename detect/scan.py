@@ -55,7 +55,9 @@ def _csv_row(row: dict) -> dict:
         **{column: cell(row) for column, cell in EVIDENCE_COLUMNS},
         "error": row.get("error") or "",
     }
-    return {k: str(v).replace("\r", " ").replace("\n", " ") for k, v in flat.items()}
+    # the path is kept exactly (CSV quotes a newline in it), so --resume finds it again
+    return {k: str(v) if k == "path" else str(v).replace("\r", " ").replace("\n", " ")
+            for k, v in flat.items()}
 
 
 class _LineSink:
@@ -74,7 +76,9 @@ class _LineSink:
 
     def _recover(self) -> set[str]:
         data = self.path.read_bytes()
-        cut = data.rfind(b"\n") + 1
+        # rows end in \r\n in CSV (a quoted file name may hold a bare \n), \n in JSONL
+        end = b"\r\n" if self.kind == "csv" else b"\n"
+        cut = data.rfind(end) + len(end) if data.rfind(end) != -1 else 0
         if cut != len(data):  # a torn last line from a kill mid-write
             with open(self.path, "r+b") as f:
                 f.truncate(cut)
@@ -233,8 +237,13 @@ class ScanSummary:
                 "by_verdict": self.by_verdict}
 
 
+#: Default seconds one file may take in a scan before it is recorded as an error and skipped.
+TIME_LIMIT = 60.0
+
+
 def scan(source, out, *, workers: int | None = None, resume: bool = False,
          force: bool = False, chunk_size: int | None = None,
+         time_limit: float | None = TIME_LIMIT,
          progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
          **detector_options) -> ScanSummary:
     """``provkit scan``: detect every image of ``source`` into ``out`` (.jsonl/.csv/.db);
@@ -243,7 +252,8 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
 
     ``detector_options`` go to :class:`~detect.verdict.Detector` (db, probe, clip,
     index_sets, trust, threshold). ``progress(n)`` is called as rows land;
-    ``on_start(n_todo)`` once the work is known.
+    ``on_start(n_todo)`` once the work is known. ``time_limit``: seconds one file may
+    take (default :data:`TIME_LIMIT`; None for none); a file over it becomes an error row.
     """
     paths = [str(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
                               else source)]
@@ -251,6 +261,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
             raise ConfigError(f"scan takes {key} as a path")
     check_options(**detector_options)  # in this process, before any output is written
+    detector_options = {**detector_options, "time_limit": time_limit}
     sink = open_sink(out, resume=resume, force=force)
     start = time.perf_counter()
     scanned = errors = 0

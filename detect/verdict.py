@@ -18,6 +18,7 @@ was configured.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -40,6 +41,7 @@ from detect.index import ReferenceIndex
 from provenance.core import context
 from provenance.core.errors import ProvkitError
 from provenance.core.files import file_sha256
+from provenance.core.guard import TimeLimit, reading, time_limit
 from provenance.core.imageio import is_image_mime, load_rgb, sniff_media
 from provenance.core.workspace import database
 from provenance.trust import resolve as resolve_trust
@@ -50,6 +52,11 @@ DEFAULT_THRESHOLD = 0.8
 #: Files decoded and classified together: bounds memory (a 12 MP image is ~36 MB decoded)
 #: while keeping CLIP batches full enough to be fast.
 CHUNK = 16
+#: A JPEG is decoded reduced (libjpeg's 1/2, 1/4, 1/8 scaling) to no less than this on
+#: either side: every consumer works smaller (the watermark decoder at a 512 px short
+#: side, fingerprints at 256, CLIP at 224), so a 9400 x 9400 header costs 1/64 of a
+#: full decode.
+DETECT_DRAFT = (1024, 1024)
 
 
 def combine(evidence: Sequence[Evidence]) -> tuple[str, list[Evidence]]:
@@ -125,8 +132,12 @@ class Detector:
 
     def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
                  threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
-                 collectors: Sequence | None = None, low_threshold: float | None = None):
+                 collectors: Sequence | None = None, low_threshold: float | None = None,
+                 time_limit: float | None = None):
         self.db = database(db)
+        #: seconds one file may take (reading it and every collector but the batched
+        #: classifier, together); None: no limit (scan sets one)
+        self.time_limit = time_limit
         # the trust sources are read once, here (a bad one fails before any file)
         self.options = Options(db=self.db, trust=resolve_trust(trust), probe=probe, clip=clip,
                                index_sets=tuple(index_sets) if index_sets else None,
@@ -148,17 +159,34 @@ class Detector:
         the collectors that need no pixels (C2PA) run on it."""
         mime = sniff_media(path)
         sha256 = file_sha256(path)  # the file's bytes are hashed once and decoded once
-        image = load_rgb(path) if is_image_mime(mime) else None
+        image = load_rgb(path, draft=DETECT_DRAFT) if is_image_mime(mime) else None
         ctx = FileContext(path=str(path), image=image, sha256=sha256, options=self.options)
         if image is None:
             ctx.found["format"] = mime
         return ctx
 
+    def _guarded(self, spent: dict, key, path, work):
+        """``work()`` on one file under the reader guard (any reader failure becomes a
+        BadInput naming the file) and what is left of the file's time limit."""
+        left = None
+        if self.time_limit:
+            left = self.time_limit - spent.get(key, 0.0)
+            if left <= 0:
+                raise TimeLimit(f"took longer than the per-file time limit of "
+                                f"{self.time_limit:g} s; skipped", path=path)
+        start = time.monotonic()
+        try:
+            with time_limit(left, path), reading(path, "detect"):
+                return work()
+        finally:
+            spent[key] = spent.get(key, 0.0) + time.monotonic() - start
+
     def _chunk(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
         files: list = []
-        for path in paths:
+        spent: dict[int, float] = {}  # seconds of each file's time limit used so far
+        for i, path in enumerate(paths):
             try:
-                files.append(self._open(path))
+                files.append(self._guarded(spent, i, path, lambda p=path: self._open(p)))
             except ProvkitError as e:
                 files.append(e)
         evidence: dict[int, list] = {i: [] for i in range(len(files))}
@@ -179,7 +207,9 @@ class Detector:
                 results = []
                 for i in live:
                     try:
-                        results.append(collector.collect(files[i]))
+                        ctx = files[i]
+                        results.append(self._guarded(spent, i, ctx.path,
+                                                     lambda c=ctx, col=collector: col.collect(c)))
                     except ProvkitError as e:  # this file is unreadable; the others go on
                         files[i] = e
                         results.append(None)

@@ -3,9 +3,20 @@
 Each row of the ``audit`` table commits to the previous row: ``hash`` is the sha256 of
 the canonical JSON array of the row's fields (``seq`` ... ``reasons``) followed by
 ``prev_hash``; the first row's ``prev_hash`` is 64 zeros. ``verify`` recomputes the chain
-and names the first row that was edited, deleted or moved. A chain cannot show that rows
-were cut from its end: anchor the head (``head()``) somewhere else and pass it back as
-``expect_head``.
+and names the first row that was edited, deleted or moved. A chain alone cannot show
+that rows were cut from its end, nor that someone who can write the database appended
+(or rewrote and re-hashed) rows: they can compute the hashes too. So every append also
+stores a *signed checkpoint* of the new head (``audit_checkpoints``), signed with the
+workspace's audit key, which lives outside the database
+(:mod:`provenance.core.checkpoints`); the last signed head of each database is also kept
+beside that key. ``verify`` checks the newest checkpoint's signature and that its row is
+still there with the same hash: rows after it (forged appends), rows cut from the end,
+a rewritten chain and a dropped table are all caught. ``expect_head`` still takes a
+head anchored elsewhere. Exports start with a signed header (first row, its
+``prev_hash``, row count, head), so a cut from the start cannot be hidden either.
+
+Readers never create or migrate anything: a missing audit table is reported (a tamper
+finding when this database had a log), not silently recreated.
 
 Appends run in one write transaction each (``BEGIN IMMEDIATE``; read the last hash;
 insert), so concurrent processes never fork the chain or lose a row; ``append_many``
@@ -26,13 +37,13 @@ import os
 import re
 import threading
 import weakref
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import sqlite_utils
 
-from provenance.core import workspace
+from provenance.core import checkpoints, workspace
 from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
@@ -62,7 +73,39 @@ def _create(db: sqlite_utils.Database) -> None:
     db[TABLE].create_index(["outcome"])
 
 
-MIGRATIONS = [_create]
+CHECKPOINTS = "audit_checkpoints"
+
+
+def _create_checkpoints(db: sqlite_utils.Database) -> None:
+    db.conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (seq INTEGER PRIMARY KEY, "
+                    "hash TEXT NOT NULL, time TEXT NOT NULL, key_id TEXT, "
+                    "signature TEXT NOT NULL)")
+    last = db.conn.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+    if last:  # a log from before checkpoints: adopted as it stands at the upgrade
+        _store_checkpoint(db.conn, *last)
+
+
+MIGRATIONS = [_create, _create_checkpoints]
+
+
+def _store_checkpoint(conn, seq: int, digest: str) -> dict:
+    signed = checkpoints.sign({"seq": seq, "hash": digest, "time": now_iso("microseconds")})
+    conn.execute(f"INSERT OR REPLACE INTO {CHECKPOINTS} (seq, hash, time, key_id, signature) "
+                 "VALUES (?, ?, ?, ?, ?)",
+                 [seq, digest, signed["time"], signed["key_id"], signed["signature"]])
+    return signed
+
+
+def _table_exists(conn, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
+                        [name]).fetchone() is not None
+
+
+def _db_file(conn) -> str | None:
+    for _, name, file in conn.execute("PRAGMA database_list").fetchall():
+        if name == "main":
+            return file or None
+    return None
 
 
 def _canonical(value) -> str:
@@ -102,12 +145,15 @@ class AuditCheck:
     #: seq of the first row checked when a partial export (``--since``) was verified;
     #: rows before it were not in the export and are not vouched for.
     from_seq: int | None = None
+    #: the last row a signature of the workspace audit key vouches for (None: no signed
+    #: checkpoint, e.g. a log made before checkpoints, or an empty log).
+    signed_through: int | None = None
 
     def to_json(self) -> dict:
         return {"ok": self.ok, "rows": self.rows,
                 "head": self.head.to_json() if self.head else None,
                 "first_bad": self.first_bad, "problem": self.problem,
-                "from_seq": self.from_seq}
+                "from_seq": self.from_seq, "signed_through": self.signed_through}
 
 
 # ---------------------------------------------------------------- connections
@@ -131,11 +177,17 @@ def _database(db, create: bool = True) -> sqlite_utils.Database:
             _open[key] = database  # most recently used last
             while len(_open) > _KEEP_OPEN:  # forget the oldest; it closes when unused
                 _open.pop(next(iter(_open)))
-    if database not in _ready:
-        if not (database.conn.in_transaction and database[TABLE].exists()):
-            migrate(database, "policies.audit", MIGRATIONS)  # its own write transaction
-        _ready.add(database)
     return database
+
+
+def _ensure_ready(database: sqlite_utils.Database) -> None:
+    """Create or migrate the log (writers only, before their first append)."""
+    if database in _ready:
+        return
+    if not (database.conn.in_transaction and database[TABLE].exists()
+            and database[CHECKPOINTS].exists()):
+        migrate(database, "policies.audit", MIGRATIONS)  # its own write transaction
+    _ready.add(database)
 
 
 def _since_text(since) -> str:
@@ -167,6 +219,8 @@ class AuditLog:
 
     def __init__(self, db=None, *, create: bool = True):
         self.db = _database(db, create)
+        if create:
+            _ensure_ready(self.db)
 
     # -------------------------------------------------------------- writing
     def append(self, decision, *, actor: str | None = None, subject: str | None = None) -> int:
@@ -175,6 +229,7 @@ class AuditLog:
 
     def append_many(self, entries) -> int:
         """Append ``(decision, actor, subject)`` entries in one transaction; returns the first seq."""
+        _ensure_ready(self.db)
         conn = self.db.conn
         own = not conn.in_transaction
         if own:
@@ -196,26 +251,38 @@ class AuditLog:
                 rows.append(values + (prev, digest))
                 prev = digest
             conn.executemany(_INSERT, rows)
+            signed = _store_checkpoint(conn, seq, prev) if rows else None
             if own:
                 conn.execute("COMMIT")
         except BaseException:
             if own and conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+        if own and signed is not None:
+            checkpoints.remember_head(_db_file(conn), signed)
         return first
 
     # -------------------------------------------------------------- reading
+    def _has_table(self) -> bool:
+        return _table_exists(self.db.conn, TABLE)
+
     def head(self) -> Head | None:
+        if not self._has_table():
+            return None
         row = self.db.conn.execute(
             f"SELECT seq, hash, time FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
         return Head(*row) if row else None
 
     def count(self) -> int:
+        if not self._has_table():
+            return 0
         return self.db.conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
     def log(self, *, since=None, outcome: str | None = None, point: str | None = None,
             actor: str | None = None, limit: int | None = None, newest_first: bool = False):
         """Rows as dicts (list fields decoded), oldest first unless ``newest_first``."""
+        if not self._has_table():
+            return
         where, args = [], []
         if since is not None:
             where.append("time >= ?")
@@ -232,27 +299,137 @@ class AuditLog:
             yield _decode(row)
 
     def export(self, out, *, format: str = "jsonl", since=None) -> int:
-        """Write every row (with its hashes, so others can re-verify) to a text stream.
+        """Write rows (with their hashes, so others can re-verify) to a text stream.
 
-        With ``since`` the export is partial: its first line is a header
-        ``{"provkit_audit_export": {"from_seq": N, "since": ...}}``, so verifying it
-        starts the chain at row N (taking that row's ``prev_hash`` as given)."""
+        The first line is a header signed with the workspace audit key:
+        ``{"provkit_audit_export": {"from_seq", "rows", "first_prev_hash", "head",
+        "since", "public_key", "key_id", "signature"}}``; with ``since`` the export
+        starts at the first row recorded at or after that time. Verifying checks the
+        header's signature and that the rows are exactly the ones it names, so rows cut
+        from the start (or the end) of an export cannot be hidden."""
         if format != "jsonl":
             raise BadInput(f"unknown export format {format!r} (supported: jsonl)")
-        n = 0
-        for entry in self.log(since=since):
-            if n == 0 and since is not None and entry["seq"] > 1:
-                header = {"from_seq": entry["seq"], "since": _since_text(since)}
-                out.write(json.dumps({EXPORT_HEADER: header}) + "\n")
-            out.write(json.dumps(entry, ensure_ascii=False) + "\n")
-            n += 1
-        return n
+        conn = self.db.conn
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN")  # one snapshot for the header and the rows
+        try:
+            rows = self._export_rows(since)
+            first = rows[0] if rows else None
+            header = {"from_seq": first[0] if first else 1, "rows": len(rows),
+                      "first_prev_hash": first[-2] if first else None,
+                      "head": {"seq": rows[-1][0], "hash": rows[-1][-1]} if rows else None,
+                      "since": _since_text(since) if since is not None else None,
+                      "exported": now_iso("microseconds")}
+            signed = checkpoints.sign(header)
+            signed["public_key"] = checkpoints.public_key_hex()
+        finally:
+            if own:
+                conn.execute("COMMIT")
+        out.write(json.dumps({EXPORT_HEADER: signed}) + "\n")
+        for row in rows:
+            out.write(json.dumps(_decode(row), ensure_ascii=False) + "\n")
+        return len(rows)
+
+    def _export_rows(self, since) -> list:
+        if not self._has_table():
+            return []
+        start = 1
+        if since is not None:
+            found = self.db.conn.execute(f"SELECT min(seq) FROM {TABLE} WHERE time >= ?",
+                                         [_since_text(since)]).fetchone()[0]
+            if found is None:
+                return []
+            start = found
+        return self.db.conn.execute(_SELECT + " WHERE seq >= ? ORDER BY seq", [start]).fetchall()
 
     # -------------------------------------------------------------- checking
-    def verify(self, *, expect_head: str | Head | None = None) -> AuditCheck:
-        """Recompute the chain; name the first edited, deleted or moved row."""
+    def verify(self, *, expect_head: str | Head | None = None,
+               public_key: str | None = None) -> AuditCheck:
+        """Recompute the chain; name the first edited, deleted or moved row; check the
+        signed checkpoints (forged appends, rewrites, cuts from the end, a dropped table)."""
         expected = _parse_head(expect_head) if expect_head is not None else None
-        return verify_rows(self.db.conn.execute(_SELECT + " ORDER BY seq"), expected)
+        conn = self.db.conn
+        checkpoints.flush_heads()  # heads this process held back
+        remembered = checkpoints.last_head(_db_file(conn))
+        pub = public_key or checkpoints.public_key_hex()
+        if not self._has_table():
+            had_log = (remembered is not None or _table_exists(conn, CHECKPOINTS) or
+                       _migrated(conn))
+            if had_log:
+                return AuditCheck(False, 0, None, 1, "the audit table is missing: it was "
+                                  "dropped (this database recorded decisions before)")
+            if expected is not None:
+                return AuditCheck(False, 0, None, 1, "the log is empty but a head was "
+                                  "anchored: the audit table is missing")
+            return AuditCheck(True, 0, None, signed_through=None)
+        check = verify_rows(conn.execute(_SELECT + " ORDER BY seq"), expected)
+        if not check.ok:
+            return check
+        return _check_signed(conn, check, remembered, pub)
+def _migrated(conn) -> bool:
+    try:
+        return conn.execute("SELECT 1 FROM _migrations WHERE component = 'policies.audit'"
+                            ).fetchone() is not None
+    except Exception:  # noqa: BLE001  # no _migrations table
+        return False
+
+
+def _check_signed(conn, check: AuditCheck, remembered: dict | None, pub: str | None
+                  ) -> AuditCheck:
+    """The chain is intact; now the signatures: the newest checkpoint must be signed by
+    the audit key and its row unchanged, and no row may come after the signed head."""
+    from dataclasses import replace as _replace
+
+    head_seq = check.head.seq if check.head else 0
+    signed: list[dict] = []
+    if _table_exists(conn, CHECKPOINTS):
+        for seq, digest, time, kid, signature in conn.execute(
+                f"SELECT seq, hash, time, key_id, signature FROM {CHECKPOINTS} "
+                "ORDER BY seq DESC"):
+            cp = {"seq": seq, "hash": digest, "time": time, "key_id": kid,
+                  "signature": signature}
+            if pub is None:
+                return _replace(check, ok=False, first_bad=seq, problem=(
+                    "the log has signed checkpoints but the workspace audit key is missing; "
+                    "they cannot be checked"))
+            if not checkpoints.verify(cp, pub):
+                return _replace(check, ok=False, first_bad=seq, problem=(
+                    f"the checkpoint of row {seq} is not signed by the workspace audit key: "
+                    "it was forged or altered"))
+            signed.append(cp)
+            break
+    if remembered is not None:
+        if not checkpoints.verify(remembered, pub):
+            return _replace(check, ok=False, first_bad=remembered.get("seq"), problem=(
+                "the remembered signed head of this database is not signed by the workspace "
+                "audit key"))
+        signed.append(remembered)
+    if not signed:
+        if head_seq and pub is not None and _table_exists(conn, CHECKPOINTS):
+            return _replace(check, ok=False, first_bad=1, problem=(
+                "no signed checkpoint covers any row: the checkpoints were deleted, or the "
+                "rows were written without the workspace audit key"))
+        return check  # a log from before checkpoints: the chain is all there is
+    for cp in sorted(signed, key=lambda c: -int(c["seq"])):
+        seq = int(cp["seq"])
+        row = conn.execute(f"SELECT hash FROM {TABLE} WHERE seq = ?", [seq]).fetchone()
+        if row is None:
+            return _replace(check, ok=False, first_bad=head_seq + 1, problem=(
+                f"rows {head_seq + 1}-{seq} were cut from the end: the last signed head "
+                f"is row {seq}"))
+        if row[0] != cp["hash"]:
+            return _replace(check, ok=False, first_bad=seq, problem=(
+                f"row {seq} (or one before it) was rewritten after it was signed: its "
+                "hash no longer matches the signed checkpoint"))
+    through = max(int(c["seq"]) for c in signed)
+    if head_seq > through:
+        rows = f"row {head_seq}" if head_seq == through + 1 else \
+            f"rows {through + 1}-{head_seq}"
+        return _replace(check, ok=False, first_bad=through + 1, signed_through=through,
+                        problem=(f"{rows} were appended without the workspace audit key (no "
+                                 f"signed checkpoint after row {through}): forged appends"))
+    return _replace(check, signed_through=through)
 
 
 def _decode(row) -> dict:
@@ -332,8 +509,13 @@ def verify_rows(rows, expect_head: Head | None = None, *, from_seq: int | None =
     return AuditCheck(True, count, head, from_seq=from_seq)
 
 
-def verify_export(path, *, expect_head=None) -> AuditCheck:
-    """Verify a full JSONL export (``provkit audit export``) without the database."""
+def verify_export(path, *, expect_head=None, public_key: str | None = None) -> AuditCheck:
+    """Verify a JSONL export (``provkit audit export``) without the database.
+
+    The header must be signed by the audit key (``public_key``, hex; default this
+    workspace's, else the key the header names, which then only shows the export is
+    whole as its signer wrote it), and the rows must be exactly those it names: from
+    its first row (with that row's ``prev_hash``) to its head, none missing."""
     expected = _parse_head(expect_head) if expect_head is not None else None
     path = Path(path)
 
@@ -355,22 +537,68 @@ def verify_export(path, *, expect_head=None) -> AuditCheck:
 
     items = entries()
     first = next(items, None)
-    from_seq = None
+    header = None
     if first is not None and EXPORT_HEADER in first[1]:
-        start = (first[1][EXPORT_HEADER] or {}).get("from_seq") \
-            if isinstance(first[1][EXPORT_HEADER], dict) else None
+        header = first[1][EXPORT_HEADER]
+        if not isinstance(header, dict):
+            raise BadInput(f"line {first[0]}: the export header is not an object", path=path)
+        first = None
+    from_seq = None
+    if header is not None:
+        start = header.get("from_seq")
         if not isinstance(start, int) or start < 1:
-            raise BadInput(f"line {first[0]}: the export header has no valid from_seq",
-                           path=path)
-        from_seq, first = start, None
+            raise BadInput("the export header has no valid from_seq", path=path)
+        if "signature" not in header:
+            if start > 1:
+                return AuditCheck(False, 0, None, start, (
+                    "the partial-export header is not signed: rows cut from the start of "
+                    "the export cannot be ruled out"))
+        else:
+            named = header.get("public_key")
+            key = public_key or checkpoints.public_key_hex() or named
+            body = {k: v for k, v in header.items() if k != "public_key"}
+            if not checkpoints.verify(body, key):
+                return AuditCheck(False, 0, None, start, (
+                    "the export header is not signed by the workspace audit key: it was "
+                    "forged or altered, so rows may have been cut from the export"))
+        from_seq = start if start > 1 else None
+
+    rows_seen = []
 
     def rows():
         if first is not None:
             yield first[1]
         for _, entry in items:
+            rows_seen.append(entry)
             yield entry
 
-    return verify_rows(rows(), expected, from_seq=from_seq)
+    check = verify_rows(_tracking(rows(), rows_seen), expected, from_seq=from_seq)
+    if not check.ok or header is None or "signature" not in header:
+        return check
+    first_row = rows_seen[0] if rows_seen else None
+    if header.get("rows") != check.rows:
+        return AuditCheck(False, check.rows, check.head, None, (
+            f"the export header names {header.get('rows')} rows but the export holds "
+            f"{check.rows}: rows were cut"))
+    if first_row is not None and (first_row.get("seq") != header["from_seq"] or
+                                  first_row.get("prev_hash") != header.get("first_prev_hash")):
+        return AuditCheck(False, check.rows, check.head, header["from_seq"], (
+            f"the export should start at row {header['from_seq']}: rows were cut from its "
+            "start"))
+    head = header.get("head") or {}
+    if check.head is not None and (head.get("seq") != check.head.seq or
+                                   head.get("hash") != check.head.hash):
+        return AuditCheck(False, check.rows, check.head, check.head.seq + 1, (
+            f"the export should end at row {head.get('seq')}: rows were cut from its end"))
+    return replace(check, signed_through=check.head.seq if check.head else None)
+
+
+def _tracking(source, seen: list):
+    """Rows from ``source``; the first one recorded in ``seen`` too (rows() records the rest)."""
+    for n, row in enumerate(source):
+        if n == 0 and not seen:
+            seen.append(row)
+        yield row
 
 
 # -------------------------------------------------------------- the ``provkit audit`` verbs
@@ -388,11 +616,14 @@ def log(db=None, *, since=None, outcome: str | None = None, point: str | None = 
     return rows
 
 
-def verify(db=None, *, expect_head: str | Head | None = None, export=None) -> AuditCheck:
-    """``provkit audit verify``: the chain of the database, or of an exported JSONL file."""
+def verify(db=None, *, expect_head: str | Head | None = None, export=None,
+           public_key: str | None = None) -> AuditCheck:
+    """``provkit audit verify``: the chain of the database, or of an exported JSONL file,
+    and its signed checkpoints (or export header), checked with ``public_key`` (hex;
+    default this workspace's audit key)."""
     if export is not None:
-        return verify_export(export, expect_head=expect_head)
-    return AuditLog(db, create=False).verify(expect_head=expect_head)
+        return verify_export(export, expect_head=expect_head, public_key=public_key)
+    return AuditLog(db, create=False).verify(expect_head=expect_head, public_key=public_key)
 
 
 def head(db=None) -> Head | None:
@@ -427,4 +658,3 @@ def export(out=None, *, db=None, format: str = "jsonl", since=None, force: bool 
     except FileExistsError:
         raise BadInput("output already exists (use --force to replace it)", path=out) from None
     return Exported(n, str(out))
-

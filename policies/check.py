@@ -16,12 +16,16 @@ from pathlib import Path
 
 import yaml
 
+from policies import yamllines
 from policies.engine import Decision, decide, evaluate
 from policies.pack import POINTS, Pack, load_pack
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.files import read_head
 from provenance.core.plugins import load_object
 
 DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
+#: Largest context file read.
+MAX_CONTEXT_BYTES = 64 << 20
 
 
 def resolve_evidence(spec: str = DEFAULT_EVIDENCE):
@@ -117,18 +121,25 @@ def read_contexts(path: str | Path) -> list[tuple[str, dict]]:
     """Contexts from a JSON object, a JSON array of objects, or JSON lines."""
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as e:
+        raw = read_head(path, MAX_CONTEXT_BYTES + 1)  # a regular file only (no pipes)
+        if len(raw) > MAX_CONTEXT_BYTES:
+            raise BadInput(f"context file larger than {MAX_CONTEXT_BYTES >> 20} MB", path=path)
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as e:
         raise BadInput(f"cannot read context file: {e}", path=path) from None
     try:
         data = json.loads(text)
         items = data if isinstance(data, list) else [data]
+    except RecursionError:
+        raise BadInput("context file is nested too deeply to read", path=path) from None
     except ValueError:
         items = []
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
                     items.append(json.loads(line))
+                except RecursionError:
+                    raise BadInput(f"line {n} is nested too deeply to read", path=path) from None
                 except ValueError as e:
                     raise BadInput(f"line {n} is not JSON: {e}", path=path) from None
     if len(items) == 1:
@@ -163,7 +174,7 @@ def test_pack(pack: Pack | str, cases: str | Path | None = None) -> list[CaseRes
     pack = load_pack(pack)
     path = Path(cases) if cases is not None else cases_path(pack)
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yamllines.load(path.read_text(encoding="utf-8"))
     except OSError as e:
         raise ConfigError(f"cannot read test cases: {e.strerror or e}", path=path) from None
     except yaml.YAMLError as e:

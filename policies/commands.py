@@ -194,11 +194,18 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
               help="A head recorded earlier (provkit audit head); catches rows cut from the end.")
 @click.option("--export", "export_file", type=click.Path(path_type=Path), default=None,
               help="Verify an exported JSONL log instead of the database.")
+@click.option("--audit-key", "audit_key", default=None, metavar="HEX|FILE",
+              help="The audit public key (hex, or the audit.pub file) to check signatures "
+                   "with (default: this workspace's).")
 @db_option
 @json_option
-def verify(expect_head, export_file, db_path, as_json):
-    """Recompute the hash chain; name the first edited, deleted or reordered row. Exit 1 if bad."""
-    result = audit_lib.verify(db_path, expect_head=expect_head, export=export_file)
+def verify(expect_head, export_file, audit_key, db_path, as_json):
+    """Recompute the hash chain and check the signed checkpoints; name the first edited,
+    deleted, reordered, forged or cut row. Exit 1 if bad."""
+    if audit_key is not None and Path(audit_key).is_file():
+        audit_key = Path(audit_key).read_text().strip()
+    result = audit_lib.verify(db_path, expect_head=expect_head, export=export_file,
+                              public_key=audit_key)
 
     def human(d):
         if d["ok"]:
@@ -206,7 +213,11 @@ def verify(expect_head, export_file, db_path, as_json):
             where = f"; head {head['seq']}:{head['hash']}" if head else ""
             part = (f" from row {d['from_seq']} (a partial export: earlier rows were not "
                     "exported and are not checked)" if d.get("from_seq") else "")
-            return f"ok: {d['rows']} rows{part}, chain intact{where}"
+            signed = (f", signed through row {d['signed_through']}"
+                      if d.get("signed_through") else
+                      ", no signed checkpoint (a log from before checkpoints)"
+                      if d["rows"] else "")
+            return f"ok: {d['rows']} rows{part}, chain intact{signed}{where}"
         return f"TAMPERED: first bad row {d['first_bad']}: {d['problem']}"
 
     emit(result.to_json(), as_json, human)

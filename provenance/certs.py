@@ -43,13 +43,16 @@ def _issuer_of(der: bytes) -> tuple[str, str] | None:
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 
+    # A damaged certificate fails in many ways (ValueError, InvalidVersion, ASN.1 parse
+    # errors raised while the issuer is read lazily): any of them means "not one".
     try:
         cert = x509.load_der_x509_certificate(der)
-    except ValueError:
+        names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME) or \
+            cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        return str(cert.serial_number), \
+            str(names[0].value) if names else cert.issuer.rfc4514_string()
+    except Exception:  # noqa: BLE001  # names are a courtesy; the SDK judged the signature
         return None
-    names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME) or \
-        cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-    return str(cert.serial_number), names[0].value if names else cert.issuer.rfc4514_string()
 
 def cert_issuers(data, end: int | None = None, *, serials=None) -> dict:
     """Serial number (decimal string) -> issuer, for the certificates in ``data[:end]``.

@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import os
 import sys
+import warnings
 
 import click
 
@@ -63,6 +64,11 @@ class LazyGroup(click.Group):
             formatter.write_dl(rows)
 
     def invoke(self, ctx):
+        if not os.environ.get("PROVKIT_DEBUG"):
+            # Library warnings (Pillow's "Corrupt EXIF data", "Tag data larger than
+            # file", ...) would add lines to stderr: an error is one line, and a file's
+            # problems surface as provkit's own errors or report fields instead.
+            warnings.simplefilter("ignore")
         try:
             return super().invoke(ctx)
         except ProvkitError as e:

@@ -21,6 +21,7 @@ import numpy as np
 from PIL import Image
 
 from provenance.core.files import file_sha256
+from provenance.core.guard import guarded
 from provenance.core.imageio import open_image, to_rgb
 
 #: Long side, in pixels, of the working copy every hash is computed from.
@@ -126,6 +127,7 @@ def fingerprint_image(img: Image.Image, *, sha256: str | None = None) -> Fingerp
     )
 
 
+@guarded("fingerprint")
 def fingerprint_file(path: str | os.PathLike, *, fast: bool = True) -> Fingerprint:
     """Fingerprint an image file; ``fast`` decodes JPEGs in draft (reduced) mode.
 

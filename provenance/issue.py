@@ -17,6 +17,7 @@ import hashlib
 import io
 import os
 import secrets
+import shutil
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -110,8 +111,9 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
 
     ``identity`` defaults to the workspace identity (created on first use); ``db``
     is a database path or sqlite-utils Database (default: the workspace ledger).
-    An existing ``out_path`` is refused unless ``force``; the file appears only once
-    its ledger row is written, and a failure leaves what was there before.
+    An existing ``out_path`` is refused unless ``force``; the file is in place (fsync,
+    rename) before its ledger row is committed; a failed row removes it again and
+    puts back the file ``force`` replaced.
     ``status``: the ledger status the asset is recorded with; ``staged`` for a file
     that still has checks to pass before it is handed out (the caller then marks it
     ``issued``, ``withheld`` or ``review``)."""
@@ -181,7 +183,12 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     signer = identity.signer_json()
     import c2pa
 
-    recorded = False
+    # The file is complete, fsynced and renamed into place first; only then is its
+    # ledger row committed. A crash in between leaves a signed file without a row (which
+    # verifies on its own and is never "issued" in the ledger), never a row pointing at
+    # nothing; a failed row removes the file again and puts back the file it replaced
+    # (kept aside under a provkit temp name until the row is committed).
+    earlier = _keep_aside(out_path) if force else None
     try:
         with atomic_file(out_path, overwrite=force) as f:
             try:
@@ -195,27 +202,73 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             label = parsed.get("active_manifest")
             manifest_json = parsed.get("manifests", {}).get(label, {})
             fp = None if media else _fingerprint(pixels if pixels is not None else src_path)
-            book.record(
-                asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
-                source_type=source_type_name(spec.source_type), source_path=src_path,
-                path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
-                manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
-                status=status,
-            )
-            recorded = True
     except BaseException as e:
-        if recorded:  # the file could not take its name: nothing stays recorded
-            book.forget(asset_id)
+        _drop(earlier)  # the file there before was never replaced
         if isinstance(e, FileExistsError):
             raise BadInput("output already exists (use --force to replace it)",
                            path=out_path) from None
         if isinstance(e, OSError):
             raise BadInput(f"cannot write output ({e.strerror or e})", path=out_path) from None
         raise
+    try:
+        book.record(
+            asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
+            source_type=source_type_name(spec.source_type), source_path=src_path,
+            path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
+            manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
+            status=status,
+        )
+    except BaseException as e:
+        # nothing recorded: the file does not stay either, and the earlier one comes back
+        if _remove_if_ours(out_path, sha) and earlier is not None:
+            os.replace(earlier, out_path)
+        _drop(earlier)
+        if isinstance(e, OSError):
+            raise BadInput(f"cannot record the asset ({e.strerror or e})", path=out_path) from None
+        raise
+    _drop(earlier)
     return Issued(asset_id=asset_id, path=str(out_path), mime=out_mime, sha256=sha,
                   manifest_label=label, source_type=source_type_name(spec.source_type),
                   signer=signer, watermarked=soft_alg is not None, soft_binding_alg=soft_alg,
                   fingerprinted=fp is not None, watermark_skipped=skipped)
+
+
+def _remove_if_ours(path: Path, sha: str) -> bool:
+    """Remove ``path`` if it still holds the bytes with SHA-256 ``sha`` (what we wrote);
+    whether it did."""
+    try:
+        with open(path, "rb") as f:
+            if hashlib.file_digest(f, "sha256").hexdigest() == sha:
+                path.unlink()
+                return True
+    except OSError:
+        pass
+    return False
+
+
+def _keep_aside(path: Path) -> Path | None:
+    """A second name (a hard link, else a copy) for the file at ``path`` that ``--force``
+    is about to replace, so a failed ledger row can put it back; None when there is none.
+
+    The name is a provkit temp name (``.NAME.PID.RANDOM.tmp``): after a crash it is
+    cleaned like any stale temp file of a dead writer."""
+    if not path.is_file():
+        return None
+    aside = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+    try:
+        os.link(path, aside)
+    except OSError:
+        try:
+            shutil.copy2(path, aside)
+        except OSError:
+            aside.unlink(missing_ok=True)
+            return None
+    return aside
+
+
+def _drop(aside: Path | None) -> None:
+    if aside is not None:
+        aside.unlink(missing_ok=True)
 
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,

@@ -10,7 +10,15 @@ chain and key after checking them. Files live in ``$PROVKIT_HOME/keys/``:
   when this workspace verifies files (see :func:`local_trust_anchors`)
 - ``ca.key``     the development CA key, mode 0600
 - ``retired/``   development CAs an identity replaced (``init --force``, ``import
-  --force``); still trusted locally, so files signed before stay ``trusted``
+  --force``); still trusted locally, so files signed before stay ``trusted``. Only CAs
+  provkit retired itself count: their SHA-256 is recorded in the workspace database
+  (``retired_anchors``), and a PEM dropped into the folder by anyone else is ignored.
+
+The folder is 0700 and every file in it 0600, whatever the umask. An identity is
+replaced as one step: the new files are written to ``.pending/`` with a ``COMMIT``
+marker last, then moved in; an interrupted swap is finished (marker present) or
+discarded (marker absent) by the next process that opens the identity, so the key
+always matches its chain.
 
 A key held in a KMS or HSM signs through :meth:`Identity.from_callback`.
 
@@ -25,6 +33,9 @@ import contextlib
 import datetime as dt
 import hashlib
 import itertools
+import json
+import os
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -50,19 +61,79 @@ def keys_dir() -> Path:
     return workspace.home() / "keys"
 
 
+def _private_dir(d: Path) -> Path:
+    """``d`` created if needed, mode 0700 whatever the umask."""
+    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if (d.stat().st_mode & 0o777) != 0o700:
+        os.chmod(d, 0o700)
+    return d
+
+
 @contextlib.contextmanager
 def _locked(d: Path, *, exclusive: bool = True):
     """Hold the identity folder's lock: writers exclusively, readers shared, so two
-    processes never mix one identity's CA with another's chain."""
+    processes never mix one identity's CA with another's chain. A swap an earlier
+    process left half-done is settled first (see the module doc)."""
     import fcntl
 
-    d.mkdir(parents=True, exist_ok=True)
-    with open(d / ".lock", "a") as f:
+    _private_dir(d)
+    fd = os.open(d / ".lock", os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o600)
+    os.fchmod(fd, 0o600)
+    with os.fdopen(fd, "r+b") as f:
+        if (d / PENDING).exists():
+            fcntl.flock(f, fcntl.LOCK_EX)
+            _settle(d)
         fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
         try:
             yield
         finally:
             fcntl.flock(f, fcntl.LOCK_UN)
+
+
+#: Staging folder of an identity swap, and its commit marker.
+PENDING, COMMIT = ".pending", "COMMIT"
+
+
+def _swap(d: Path, files: dict[str, bytes], *, retire_ca: bool) -> None:
+    """Replace identity files as one step (caller holds the exclusive lock): stage every
+    file, write the commit marker, then move them in (:func:`_settle`)."""
+    staging = d / PENDING
+    if staging.exists():
+        shutil.rmtree(staging)
+    _private_dir(staging)
+    for name, data in files.items():
+        atomic_write(staging / name, data, mode=0o600)
+    atomic_write(staging / COMMIT, json.dumps({"files": sorted(files),
+                                               "retire_ca": retire_ca}).encode(), mode=0o600)
+    _settle(d)
+
+
+def _settle(d: Path) -> None:
+    """Finish a committed swap (idempotent: safe to repeat after a crash at any point), or
+    discard one that never reached its commit marker."""
+    staging = d / PENDING
+    if not staging.is_dir():
+        return
+    marker = staging / COMMIT
+    if not marker.exists():
+        shutil.rmtree(staging)
+        return
+    plan = json.loads(marker.read_text())
+    staged_ca = staging / "ca.pem"
+    if plan.get("retire_ca") and (d / "ca.pem").exists():
+        current = (d / "ca.pem").read_bytes()
+        if not (staged_ca.exists() and staged_ca.read_bytes() == current):
+            _retire(d, current)
+            (d / "ca.pem").unlink()
+            if "ca.key" not in plan["files"] or not (staging / "ca.key").exists():
+                (d / "ca.key").unlink(missing_ok=True)
+    if plan.get("retire_ca") and "ca.key" not in plan["files"]:
+        (d / "ca.key").unlink(missing_ok=True)
+    for name in plan["files"]:
+        if (staging / name).exists():
+            os.replace(staging / name, d / name)
+    marker.unlink()
+    shutil.rmtree(staging, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- values
@@ -178,7 +249,8 @@ def _write_private(path: Path, data: bytes) -> None:
 
 
 def _write_public(path: Path, data: bytes) -> None:
-    atomic_write(path, data, mode=0o644)
+    """Certificates too are 0600: the whole key folder is private to its owner."""
+    atomic_write(path, data, mode=0o600)
 
 
 def _pem(cert) -> bytes:
@@ -272,23 +344,50 @@ def _init(d: Path, org: str, force: bool) -> CertInfo:
             "an identity already exists (use --force to replace it)", path=d / "chain.pem"
         )
     ca_cert, ca_key, leaf_cert, leaf_key = make_chain(org)
-    _retire_ca(d)
-    _write_private(d / "ca.key", _key_pem(ca_key))
-    _write_private(d / "signer.key", _key_pem(leaf_key))
-    _write_public(d / "ca.pem", _pem(ca_cert))
-    _write_public(d / "chain.pem", _pem(leaf_cert) + _pem(ca_cert))
+    _swap(d, {"ca.key": _key_pem(ca_key), "signer.key": _key_pem(leaf_key),
+              "ca.pem": _pem(ca_cert), "chain.pem": _pem(leaf_cert) + _pem(ca_cert)},
+          retire_ca=True)
     return cert_info(leaf_cert)
 
 
-def _retire_ca(d: Path) -> None:
-    """Move the development CA out of service: its certificate to ``retired/`` (still a
-    local trust anchor for what it signed), its key deleted (it signs nothing more)."""
-    ca = d / "ca.pem"
-    if ca.exists():
-        pem = ca.read_bytes()
-        atomic_write(d / "retired" / f"ca-{sha256_hex(pem)[:16]}.pem", pem, mode=0o644)
-        ca.unlink()
-    (d / "ca.key").unlink(missing_ok=True)
+def _retire(d: Path, pem: bytes) -> None:
+    """Move a development CA out of service: its certificate to ``retired/`` (still a
+    local trust anchor for what it signed) and its fingerprint into the database."""
+    digest = sha256_hex(pem)
+    _record_retired(digest)
+    _private_dir(d / "retired")
+    atomic_write(d / "retired" / f"ca-{digest[:16]}.pem", pem, mode=0o600)
+
+
+def _retired_db():
+    db = workspace.connect(None)
+    db.conn.execute("CREATE TABLE IF NOT EXISTS retired_anchors (sha256 TEXT PRIMARY KEY, "
+                    "retired_at TEXT NOT NULL)")
+    return db
+
+
+def _record_retired(digest: str) -> None:
+    db = _retired_db()
+    try:
+        with db.conn:
+            db.conn.execute("INSERT OR IGNORE INTO retired_anchors VALUES (?, ?)",
+                            [digest, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")])
+    finally:
+        db.conn.close()
+
+
+def _recorded_retired() -> set[str]:
+    path = workspace.default_db_path()
+    if not path.exists():
+        return set()
+    db = workspace.connect(None)
+    try:
+        rows = db.conn.execute("SELECT sha256 FROM retired_anchors").fetchall()
+    except Exception:  # noqa: BLE001  # no such table: nothing was ever retired here
+        return set()
+    finally:
+        db.conn.close()
+    return {r[0] for r in rows}
 
 
 def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=None,
@@ -400,9 +499,8 @@ def import_(chain_path, key_path, *, force: bool = False) -> CertInfo:
         if (d / "chain.pem").exists() and not force:  # another process got there first
             raise ConfigError("an identity already exists (use --force to replace it)",
                               path=d / "chain.pem")
-        _retire_ca(d)  # the development CA no longer signs here
-        _write_private(d / "signer.key", key_pem)
-        _write_public(d / "chain.pem", chain_pem)
+        # the development CA (if any) no longer signs here: retired in the same swap
+        _swap(d, {"signer.key": key_pem, "chain.pem": chain_pem}, retire_ca=True)
     from cryptography import x509
 
     return cert_info(x509.load_pem_x509_certificates(chain_pem)[0])
@@ -412,6 +510,9 @@ def load(directory: Path | None = None) -> Identity:
     """The workspace identity; ConfigError if there is none."""
     d = Path(directory) if directory else keys_dir()
     chain, key = d / "chain.pem", d / "signer.key"
+    if (d / PENDING).exists():
+        with _locked(d):  # settles the swap an interrupted process left
+            pass
     if not chain.exists() or not key.exists():
         raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
                           "import`)", path=d)
@@ -457,6 +558,9 @@ def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> Id
 
     d = Path(directory) if directory else keys_dir()
     chain = d / "chain.pem"
+    if d.is_dir():
+        with _locked(d, exclusive=False):  # settles a half-done swap first
+            pass
     if not chain.exists():
         raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
                           "import`)", path=d)
@@ -486,8 +590,13 @@ def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> Id
 
 
 def _retired(d: Path) -> list[Path]:
+    """Retired CA certificates provkit wrote itself (fingerprint recorded in the database)."""
     folder = d / "retired"
-    return sorted(folder.glob("*.pem")) if folder.is_dir() else []
+    if not folder.is_dir():
+        return []
+    known = _recorded_retired()
+    return [p for p in sorted(folder.glob("*.pem"))
+            if p.is_file() and sha256_hex(p.read_bytes()) in known]
 
 
 def local_trust_anchors() -> bytes:
@@ -497,7 +606,10 @@ def local_trust_anchors() -> bytes:
     ``trusted`` here (also after ``keys init --force``) and as ``valid`` anywhere
     else until that CA is configured."""
     d = keys_dir()
-    parts = [p.read_bytes() for p in [d / "ca.pem", *_retired(d)] if p.exists()]
+    if not d.is_dir():
+        return b""
+    with _locked(d, exclusive=False):
+        parts = [p.read_bytes() for p in [d / "ca.pem", *_retired(d)] if p.exists()]
     return b"\n".join(parts)
 
 

@@ -164,7 +164,7 @@ def read_anchor_file(path) -> bytes:
     """PEM trust anchors from a file; BadInput if unreadable or not PEM certificates."""
     p = Path(path)
     try:
-        data = p.read_bytes()
+        data = imageio.read_head(p, 64 << 20)  # a regular file only (never a pipe)
     except OSError as e:
         raise BadInput(f"cannot read trust anchors ({e.strerror or e})", path=p) from None
     if b"-----BEGIN CERTIFICATE-----" not in data:
@@ -172,20 +172,37 @@ def read_anchor_file(path) -> bytes:
     return data
 
 
+def new_builder(definition, ctx=None):
+    """A ``c2pa.Builder`` for ``definition`` (dict or JSON), always with provkit's settings.
+
+    Every Builder provkit makes comes from here: without a Context the SDK's defaults
+    apply, and they fetch remote manifests of ingredients (a file given as an ingredient
+    could make provkit GET an address of its choosing)."""
+    import c2pa
+
+    text = definition if isinstance(definition, str) else json.dumps(definition)
+    return c2pa.Builder(text, ctx if ctx is not None else context())
+
+
+def new_reader(mime: str, stream, ctx=None):
+    """A ``c2pa.Reader``, always with provkit's settings (see :func:`new_builder`)."""
+    import c2pa
+
+    return c2pa.Reader(mime, stream, context=ctx if ctx is not None else context())
+
+
 def sign_stream(definition: dict, identity, mime: str, source, dest, *,
                 ingredients=(), ctx=None) -> bytes:
     """Sign ``source`` into ``dest`` with ``identity``; return the manifest store bytes.
 
     ``ingredients``: ``(path, relationship)`` pairs, labelled ``ingredient<i>`` so
-    actions can refer to them."""
-    import c2pa
-
-    builder = c2pa.Builder(json.dumps(definition), ctx) if ctx else c2pa.Builder(
-        json.dumps(definition))
+    actions can refer to them. The Builder (and so every ingredient read) uses
+    provkit's settings: no remote manifest is fetched."""
+    builder = new_builder(definition, ctx)
     try:
         for i, (path, rel) in enumerate(ingredients):
             ing_mime = imageio.sniff_media(path)
-            with open(path, "rb") as f:
+            with imageio.open_regular(path) as f:
                 builder.add_ingredient(
                     {"title": Path(path).name, "relationship": rel, "label": f"ingredient{i}"},
                     ing_mime, f)
@@ -205,8 +222,7 @@ def read_store(store: bytes, *, ctx=None, thumbnail: bool = False):
     manifest's claim thumbnail, a small copy of the signed pixels."""
     import c2pa
 
-    args = ("application/c2pa", io.BytesIO(store))
-    reader = c2pa.Reader(*args, context=ctx) if ctx else c2pa.Reader(*args)
+    reader = new_reader("application/c2pa", io.BytesIO(store), ctx)
     try:
         parsed = json.loads(reader.json())
         if not thumbnail:

@@ -12,7 +12,8 @@ from provenance.core import imageio
 from provenance.core.errors import BadInput, Refused
 from provenance.core.files import atomic_file
 from provenance.issue import resolve_output
-from provenance.manifest import ASSET_ASSERTION, provkit_agent, soft_binding_assertion
+from provenance.manifest import ASSET_ASSERTION, new_builder, provkit_agent, soft_binding_assertion
+from provenance.recovery import _distances, pixel_match
 from provenance.resolver import SoftBindingResolver, revalidate
 from provenance.trust import resolve as resolve_trust
 from provenance.verify import read_c2pa
@@ -56,6 +57,12 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
         raise Refused("no issued asset matches this image (no known watermark, no fingerprint "
                       "within the match distance)", path=src)
     match = matches[0]
+    pixels = pixel_match(image, resolver.ledger.get(match.asset_id))
+    if not pixels["match"]:
+        raise Refused(f"the {match.method} names asset {match.asset_id}, but the picture "
+                      f"differs from what {match.asset_id} issued "
+                      f"({_distances(pixels['distance'])}); its credentials are not re-attached",
+                      path=src)
     store = resolver.get_manifest(match.manifest_id)
     parsed, summary = revalidate(store, trust_pem=resolved.pem())
     if summary["state"] == "invalid":
@@ -83,7 +90,7 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
     identity = identity or keys.load_or_init()
 
     def write(f):
-        builder = c2pa.Builder(definition)
+        builder = new_builder(definition)
         try:
             builder.add_resource("recovered.c2pa", io.BytesIO(store))
             signer = identity.c2pa_signer()

@@ -72,6 +72,9 @@ class VerifyReport:
     ingredient_failed_when_added: bool = False
     #: Why pixel-based steps (watermark, fingerprints, recovery) did not apply.
     notes: list = field(default_factory=list)
+    #: For ``recovered`` and ``mismatch``: the pixels against the ledger's fingerprints of
+    #: the asset (``match``, ``distance`` in bits, ``limits``).
+    pixel_match: dict | None = None
 
     @property
     def ok(self) -> bool:

@@ -24,7 +24,7 @@ from PIL import Image
 from provenance import watermark
 from provenance.fingerprint import fingerprint_image
 from provenance.ledger import Ledger
-from provenance.manifest import context
+from provenance.manifest import context, new_reader
 from provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
 
 #: Alg name of the fingerprint matcher (not a registered soft-binding alg).
@@ -110,10 +110,7 @@ def _asset_id_from(value) -> str | None:
 
 def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
     """Re-read a stored manifest store with the SDK; ``(reader JSON, validation summary)``."""
-    import c2pa
-
-    ctx = context(trust_anchors=trust_pem)
-    reader = c2pa.Reader("application/c2pa", io.BytesIO(store), context=ctx)
+    reader = new_reader("application/c2pa", io.BytesIO(store), context(trust_anchors=trust_pem))
     try:
         parsed = json.loads(reader.json())
         sdk_state = (reader.get_validation_state() or "invalid").lower()

@@ -32,7 +32,7 @@ from pathlib import Path
 from provenance import keys
 from provenance.core import workspace
 from provenance.core.errors import BadInput
-from provenance.core.files import atomic_write
+from provenance.core.files import atomic_write, read_head
 
 #: What ``trust=None`` means.
 DEFAULT_TRUST = ("c2pa", "local", "added")
@@ -104,7 +104,7 @@ def tsa_source() -> TrustSource:
 
 def _read_pem(path: Path) -> bytes:
     try:
-        data = path.read_bytes()
+        data = read_head(path, 64 << 20)  # a regular file only (never a pipe), bounded
     except OSError as e:
         raise BadInput(f"cannot read trust anchors ({e.strerror or e})", path=path) from None
     if not _PEM.search(data):

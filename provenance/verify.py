@@ -24,9 +24,10 @@ from pathlib import Path
 import numpy as np
 
 from provenance.core import imageio
-from provenance.core.errors import BadInput, describe
+from provenance.core.errors import BadInput, ProvkitError, describe
+from provenance.core.guard import reading
 from provenance.fingerprint import _pdq, hamming
-from provenance.manifest import context
+from provenance.manifest import context, new_reader
 from provenance.recovery import recover_report
 from provenance.report import VerifyReport, report_from_store
 from provenance.status import entries as status_entries
@@ -100,7 +101,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     import c2pa
 
     try:
-        reader = c2pa.Reader(mime, f, context=ctx)
+        reader = new_reader(mime, f, ctx)
     except c2pa.C2paError.ManifestNotFound:
         return VerifyReport(path=str(p), state="absent", format=mime,
                             explanation=["The file carries no C2PA manifest."])
@@ -239,14 +240,18 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
     image is never looked up by pixels (its report says so).
 
     Raises BadInput (exit 2) for a file that cannot be read: missing, empty, of no
-    format C2PA can carry, truncated."""
+    format C2PA can carry, truncated, or anything a reader (the SDK, the certificate
+    parser, the decoder) fails on: one guard turns every such failure into a BadInput
+    naming the file."""
     resolved = resolve_trust(trust, trust_local=trust_local)
-    report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp, image=image)
-    if report.state != "absent" or not recover or report.remote_url:
-        return report
-    if report.format and not imageio.is_image_mime(report.format):
-        return report
-    return recover_report(report, db=db, trust=resolved, image=image)
+    with reading(path, "verify"):
+        report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp,
+                           image=image)
+        if report.state != "absent" or not recover or report.remote_url:
+            return report
+        if report.format and not imageio.is_image_mime(report.format):
+            return report
+        return recover_report(report, db=db, trust=resolved, image=image)
 
 
 def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
@@ -261,7 +266,9 @@ def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
     for p in paths:
         try:
             out.append(verify_file(p, **kwargs))
-        except BadInput as e:
+        except ProvkitError as e:
+            if not isinstance(e, BadInput):
+                raise  # a configuration problem concerns every file
             out.append(e)
         if progress:
             progress(1)
@@ -278,9 +285,9 @@ def crjson_file(path, *, trust=None, fetch_remote: bool = False, ocsp: bool = Fa
     mime = imageio.sniff_media(p)
     ctx = context(trust_anchors=resolve_trust(trust).pem(), fetch_remote=fetch_remote, ocsp=ocsp)
     try:
-        with open(p, "rb") as f:
+        with reading(p, "verify"), imageio.open_regular(p) as f:
             try:
-                reader = c2pa.Reader(mime, f, context=ctx)
+                reader = new_reader(mime, f, ctx)
             except c2pa.C2paError.ManifestNotFound:
                 return {"@context": CRJSON_CONTEXT, "manifests": [],
                         "extras:path": str(p), "extras:state": "absent"}

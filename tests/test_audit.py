@@ -72,11 +72,15 @@ def test_reordered_rows_are_caught(db):
     assert not check.ok and check.first_bad == 3
 
 
-def test_cutting_rows_from_the_end_needs_an_anchored_head(db):
+def test_cutting_rows_from_the_end_is_caught_by_the_signed_head(db):
     log = AuditLog(db)
     head = log.head()
-    connect(db).conn.execute("DELETE FROM audit WHERE seq > 9").connection.commit()
-    assert log.verify().ok  # a chain alone cannot see truncation
+    conn = connect(db).conn
+    conn.execute("DELETE FROM audit WHERE seq > 9")
+    conn.execute("DELETE FROM audit_checkpoints WHERE seq > 9")
+    conn.commit()
+    check = log.verify()  # the chain alone cannot see it; the head signed outside can
+    assert not check.ok and "cut from the end" in check.problem
     check = log.verify(expect_head=str(head))
     assert not check.ok and "not in the log" in check.problem
 
@@ -94,9 +98,11 @@ def test_export_carries_the_hashes_and_verifies_on_its_own(db, tmp_path):
         assert AuditLog(db).export(fp) == len(CONTEXTS)
     assert verify_export(out).ok
     lines = out.read_text().splitlines()
-    row = json.loads(lines[2])
+    assert "provkit_audit_export" in lines[0]  # the signed header
+    row = json.loads(lines[3])
+    assert row["seq"] == 3
     row["reasons"] = ["nothing to see here"]
-    lines[2] = json.dumps(row)
+    lines[3] = json.dumps(row)
     out.write_text("\n".join(lines) + "\n")
     check = verify_export(out)
     assert not check.ok and check.first_bad == 3
@@ -134,7 +140,7 @@ def test_cli_log_export_and_head(db, tmp_path):
     out = tmp_path / "x.jsonl"
     exp = runner.invoke(root, ["audit", "export", "--db", str(db), "--format", "jsonl",
                                "-o", str(out)])
-    assert exp.exit_code == 0 and len(out.read_text().splitlines()) == len(CONTEXTS)
+    assert exp.exit_code == 0 and len(out.read_text().splitlines()) == len(CONTEXTS) + 1  # header
     head = runner.invoke(root, ["audit", "head", "--db", str(db)]).output.strip()
     verified = runner.invoke(root, ["audit", "verify", "--export", str(out), "--expect-head", head])
     assert verified.exit_code == 0, verified.output

@@ -83,6 +83,13 @@ def classify_c2pa(c2pa: dict) -> Evidence:
     if state == "absent":
         return Evidence("c2pa", "absent", "none",
                         "No C2PA manifest (Content Credentials) in the file or the ledger.", data)
+    if state == "mismatch":
+        why = " ".join((c2pa.get("explanation") or [])[1:2]) or \
+            "The watermark names an issued asset, but the picture differs from it."
+        data["pixel_match"] = c2pa.get("pixel_match")
+        return Evidence("c2pa", "mismatch", "none",
+                        f"{why} Nothing the issued credentials say holds for this copy: it is "
+                        "no sign of authenticity.", data)
     if dst in AI_GENERATED_TYPES or dst in ALGORITHMIC_TYPES:
         finding = AI_GENERATED
     elif dst in AI_EDITED_TYPES or ai_actions:

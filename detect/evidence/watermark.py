@@ -44,7 +44,8 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
     decode, third_party_marks = wm.decode, wm.third_party_marks
     items = []
     try:
-        if c2pa and c2pa.get("state") in ("absent", "recovered") and "watermark" in c2pa:
+        if c2pa and c2pa.get("state") in ("absent", "recovered", "mismatch") and \
+                "watermark" in c2pa:
             mark = _from_report(c2pa["watermark"])  # recovery already read the pixels
         else:
             mark = decode(image)
@@ -64,6 +65,9 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
                   f"(confidence {float(mark.confidence):.2f}). ")
         if state == "recovered":
             detail += "Its ledger record is reported under c2pa."
+        elif state == "mismatch":
+            detail += ("Its ledger record does not match these pixels: the image was changed "
+                       "after it was issued (reported under c2pa).")
         elif state in ("valid", "trusted", "invalid") and bound_id == payload:
             detail += "It matches the asset id of this file's own C2PA manifest (soft binding)."
         elif state in ("valid", "trusted", "invalid") and bound_id:

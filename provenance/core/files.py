@@ -1,7 +1,9 @@
 """Writing files atomically: a private temp file beside the destination, fsync, rename.
 
 A reader never sees a half-written file, and a failed write leaves whatever was
-at the destination before untouched. Keys use ``mode=0o600``: the temp file has
+at the destination before untouched. Temp files are named ``.NAME.PID.RANDOM.tmp``;
+one whose process is gone (a writer killed with ``kill -9``) is removed by the next
+write into that folder (:func:`clean_stale`). Keys use ``mode=0o600``: the temp file has
 that mode from its first byte. ``overwrite=False`` installs the file only if the
 destination does not exist at that moment (a hard link, which cannot replace),
 so two writers never silently clobber each other. :func:`atomic_move` moves a finished
@@ -14,12 +16,51 @@ import contextlib
 import errno
 import hashlib
 import os
+import re
 import secrets
 import shutil
+import stat
 from pathlib import Path
+
+from provenance.core.errors import BadInput
 
 #: Block size of the cross-device copy in :func:`atomic_move`.
 COPY_CHUNK = 1 << 20
+#: provkit's temp file names: ``.NAME.PID.12HEX.tmp``.
+_TMP_NAME = re.compile(r"^\..+\.(\d+)\.[0-9a-f]{12}\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # someone else's live process
+    return True
+
+
+def clean_stale(folder) -> list[Path]:
+    """Remove provkit temp files in ``folder`` whose writing process no longer exists;
+    returns what was removed. Other files (any name not provkit's) are never touched."""
+    removed = []
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return removed
+    for entry in entries:
+        m = _TMP_NAME.match(entry.name)
+        if not m or not entry.is_file(follow_symlinks=False):
+            continue
+        if not _alive(int(m.group(1))):
+            try:
+                os.unlink(entry.path)
+                removed.append(Path(entry.path))
+            except OSError:
+                pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:
@@ -61,9 +102,10 @@ def atomic_file(dest, *, mode: int | None = None, overwrite: bool = True):
     ``overwrite=False`` an existing ``dest`` raises FileExistsError (and is kept)."""
     dest = Path(dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    clean_stale(dest.parent)
     flags = os.O_RDWR | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
     while True:
-        tmp = dest.with_name(f".{dest.name}.{secrets.token_hex(6)}.tmp")
+        tmp = dest.with_name(f".{dest.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
         try:
             fd = os.open(tmp, flags, 0o666 if mode is None else mode)  # umask applies
             break
@@ -128,3 +170,51 @@ def file_sha256(path) -> str:
     """SHA-256 (hex) of a file's bytes, read in blocks."""
     with open(path, "rb") as f:
         return hashlib.file_digest(f, "sha256").hexdigest()
+
+
+# --------------------------------------------------------------------------- reading
+
+
+def regular_file(path: str | os.PathLike) -> Path:
+    """``path`` if it names a regular file (links followed); BadInput otherwise.
+
+    A named pipe, socket or device is never opened: opening a FIFO waits for a writer
+    forever, and a device can be endless. A path with a NUL byte is refused too."""
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except FileNotFoundError:
+        raise BadInput("no such file", path=p) from None
+    except ValueError:  # embedded NUL byte
+        raise BadInput("the path contains a NUL byte", path=repr(str(p))) from None
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if stat.S_ISDIR(st.st_mode):
+        raise BadInput("is a directory, not an image", path=p)
+    if not stat.S_ISREG(st.st_mode):
+        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else
+                "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        raise BadInput(f"not a regular file ({kind}); provkit reads only files", path=p)
+    return p
+
+
+def open_regular(path: str | os.PathLike):
+    """A binary file object for a regular file, opened without blocking (a FIFO swapped
+    in after the check is still never waited on)."""
+    p = regular_file(path)
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(p, flags)
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise BadInput("not a regular file; provkit reads only files", path=p)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def read_head(path: str | os.PathLike, limit: int) -> bytes:
+    """At most ``limit`` bytes from the start of a regular file."""
+    with open_regular(path) as f:
+        return f.read(limit)

@@ -5,6 +5,11 @@ error messages are the same everywhere: a bad file gives a :class:`BadInput` nam
 the file and the cause, never a traceback. Every writer of pixels goes through
 :func:`encode`, so a JPEG, PNG or WebP provkit writes is the same whichever verb
 wrote it.
+
+Why one module over 400 lines: sniffing (images and every other format C2PA carries),
+the pixel budget and decoding are one contract: the budget is checked on what the
+sniffer recognised, before the decoder sees a byte, and splitting them would give
+readers two doors to pass through.
 """
 
 from __future__ import annotations
@@ -16,10 +21,33 @@ from pathlib import Path
 
 from PIL import Image
 
-from provenance.core.errors import BadInput
+from provenance.core.errors import BadInput, ConfigError
+from provenance.core.files import open_regular, read_head, regular_file
 
-#: Largest image provkit will decode, in pixels (a 60k x 60k header bomb is refused).
-MAX_PIXELS = int(os.environ.get("PROVKIT_MAX_PIXELS", "200000000"))
+#: Default of the largest image provkit decodes, in pixels: 100 MP (a 100-megapixel
+#: medium-format frame). A header declaring more is refused before any pixel is decoded.
+#: ``$PROVKIT_MAX_PIXELS`` replaces it, smaller or larger (read each time an image is
+#: opened); provkit enforces it itself, and Pillow's own bomb limit is set aside.
+DEFAULT_MAX_PIXELS = 100_000_000
+MAX_PIXELS = DEFAULT_MAX_PIXELS  # kept for callers that read the constant
+
+
+def max_pixels() -> int:
+    """The pixel limit in force: ``$PROVKIT_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    text = os.environ.get("PROVKIT_MAX_PIXELS", "").strip().replace("_", "")
+    if not text:
+        return DEFAULT_MAX_PIXELS
+    try:
+        value = int(float(text))
+    except ValueError:
+        raise ConfigError(f"PROVKIT_MAX_PIXELS must be a number of pixels, not {text!r}") from None
+    return max(1, value)
+
+
+# provkit checks every declared size itself (check_size); Pillow's own limit (89.5 MP
+# warns, 179 MP raises) would override a larger PROVKIT_MAX_PIXELS.
+Image.MAX_IMAGE_PIXELS = None
+
 
 # Magic numbers -> MIME type, for the formats C2PA can carry a manifest in.
 _SIGNATURES: list[tuple[int, bytes, str]] = [
@@ -167,7 +195,7 @@ def sniff_media(path: str | os.PathLike) -> str:
     except BadInput as e:
         if "unrecognised file signature" not in e.reason:
             raise
-    with open(p, "rb") as f:
+    with open_regular(p) as f:
         head = f.read(64)
         if head[:3] == b"ID3" and len(head) >= 10:  # an ID3v2 tag may front FLAC as well as MP3
             size = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
@@ -188,12 +216,7 @@ def sniff(path: str | os.PathLike) -> str:
     """The MIME type of an image file; raises BadInput if missing, empty or not an image."""
     p = Path(path)
     try:
-        with open(p, "rb") as f:
-            head = f.read(64)
-    except FileNotFoundError:
-        raise BadInput("no such file", path=p) from None
-    except IsADirectoryError:
-        raise BadInput("is a directory, not an image", path=p) from None
+        head = read_head(p, 64)
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if not head:
@@ -214,8 +237,10 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
     sniff(p)
     try:
         with warnings.catch_warnings():
-            warnings.simplefilter("error", Image.DecompressionBombWarning)
-            img = Image.open(p)
+            # Pillow's warnings (corrupt EXIF, truncated reads...) are not printed: the
+            # one-line error rule holds, and a file's problems surface as BadInput.
+            warnings.simplefilter("ignore")
+            img = Image.open(p)  # a regular file: sniff checked it
             check_size(img.size, path=p)
             if draft is not None and img.format == "JPEG":
                 img.draft("RGB", draft)
@@ -229,8 +254,11 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
         if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
             raise BadInput("truncated image data", path=p) from None
         raise BadInput(f"cannot decode image ({msg})", path=p) from None
-    except (ValueError, SyntaxError, Image.UnidentifiedImageError) as e:
-        raise BadInput(f"cannot decode image ({e})", path=p) from None
+    except MemoryError:
+        raise BadInput("cannot decode image (out of memory)", path=p) from None
+    except Exception as e:  # noqa: BLE001  # any decoder failure is this file's problem
+        first = (str(e).splitlines() or [""])[0][:200]
+        raise BadInput(f"cannot decode image ({type(e).__name__}: {first})", path=p) from None
     return img
 
 
@@ -238,10 +266,11 @@ def check_size(size: tuple[int, int], *, path=None) -> None:
     w, h = size
     if w <= 0 or h <= 0:
         raise BadInput(f"invalid image dimensions {w}x{h}", path=path)
-    if w * h > MAX_PIXELS:
+    limit = max_pixels()
+    if w * h > limit:
         raise BadInput(
-            f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {MAX_PIXELS:,}",
-            path=path,
+            f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {limit:,} "
+            "(PROVKIT_MAX_PIXELS)", path=path,
         )
 
 
@@ -282,18 +311,29 @@ IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".
                             ".bmp", ".avif", ".heic", ".heif", ".jxl"})
 
 
+#: Markers of key material: a file holding one is never read as a list of paths.
+_SECRET_MARKERS = (b"PRIVATE KEY-----", b"-----BEGIN OPENSSH", b"-----BEGIN PGP PRIVATE")
+#: Largest list file read (a list of a million paths is well under this).
+MAX_LIST_BYTES = 256 << 20
+
+
 def image_paths(source: str | os.PathLike) -> list[Path]:
     """Images under a folder (recursive, sorted), one image, or the paths in a list file.
 
     A list file has one path per line (blank lines and ``#`` comments skipped);
     relative paths are taken relative to the list file's folder. Raises BadInput for
     a missing source or a file that is neither an image nor a text list.
-    """
+
+    A text file is taken as a list only if it looks like one: no key material, and at
+    least one of its entries names an existing file. Otherwise it is refused without
+    quoting a single line of it (``provkit index add x signer.key`` must not print the
+    key). Named pipes and other non-regular files are refused, never opened."""
     src = Path(source)
     if src.is_dir():
         return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
     if not src.exists():
         raise BadInput("no such file or folder", path=src)
+    regular_file(src)
     if src.suffix.lower() in IMAGE_SUFFIXES:
         return [src]
     try:
@@ -301,16 +341,26 @@ def image_paths(source: str | os.PathLike) -> list[Path]:
         return [src]
     except BadInput:
         pass
+    refused = "neither an image, a folder nor a list of image paths"
+    data = read_head(src, MAX_LIST_BYTES + 1)
+    if len(data) > MAX_LIST_BYTES:
+        raise BadInput(f"{refused} (over {MAX_LIST_BYTES >> 20} MB)", path=src)
+    if any(marker in data for marker in _SECRET_MARKERS):
+        raise BadInput(f"{refused}: it holds key material (its lines are not shown)", path=src)
     try:
-        lines = src.read_text(encoding="utf-8").splitlines()
-    except (OSError, UnicodeDecodeError) as e:
-        raise BadInput(f"neither an image, a folder nor a text list of paths ({e})", path=src) from None
+        lines = data.decode("utf-8").splitlines()
+    except UnicodeDecodeError:
+        raise BadInput(f"{refused} (not UTF-8 text)", path=src) from None
     paths = []
     for line in lines:
         line = line.strip()
         if line and not line.startswith("#"):
             p = Path(line).expanduser()
             paths.append(p if p.is_absolute() else src.parent / p)
+    if paths and not any(_exists(p) for p in paths[:1000]):
+        raise BadInput(f"{refused}: not a list of image paths (none of its first "
+                       f"{min(len(paths), 1000)} entries names an existing file; its lines are "
+                       "not shown)", path=src)
     return paths
 
 
@@ -352,3 +402,10 @@ def encode(image: Image.Image, mime: str, *, quality: int = JPEG_QUALITY,
     buf = io.BytesIO()
     img.save(buf, fmt, **kwargs)
     return buf.getvalue()
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except (OSError, ValueError):
+        return False

@@ -41,7 +41,7 @@ def default_db_path() -> Path:
 
 def connect(path: str | os.PathLike | None = None, *, create: bool = True
             ) -> sqlite_utils.Database:
-    """Open a provkit database with WAL and a busy timeout.
+    """Open a provkit database with WAL, ``synchronous=FULL`` and a busy timeout.
 
     ``create=False`` is for commands that only read: a ``path`` that does not exist
     is then a BadInput ("no such database") instead of a new empty database (a typo
@@ -56,7 +56,9 @@ def connect(path: str | os.PathLike | None = None, *, create: bool = True
     conn = sqlite3.connect(str(db_path), timeout=BUSY_TIMEOUT_MS / 1000)
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
-    conn.execute("PRAGMA synchronous = NORMAL")
+    # FULL: a commit (a ledger row, an audit decision) survives a power cut once it
+    # returns; NORMAL in WAL mode may lose the last commits before the cut.
+    conn.execute("PRAGMA synchronous = FULL")
     return sqlite_utils.Database(conn)
 
 

@@ -14,6 +14,7 @@ from PIL import Image
 from provenance.core import imageio
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_write
+from provenance.core.guard import guarded
 from provenance.watermark import marks
 from provenance.watermark.base import get_backend
 from provenance.watermark.marks import DEFAULT_SCHEME
@@ -101,6 +102,7 @@ def embed(source, out, *, payload: bytes | None = None, scheme: str = DEFAULT_SC
     return Embedded(str(dst), str(src), scheme, bytes(payload), psnr(image, marked))
 
 
+@guarded("read its watermark")
 def decode(path, *, scheme: str | None = None) -> WatermarkReport:
     """Read the watermark of ``path``; third-party marks are reported when provkit's is absent."""
     image = imageio.open_image(path)

@@ -321,7 +321,7 @@ class ProvkitScheme:
     def decode(self, image: Image.Image) -> Decoded | None:
         if min(image.size) < MIN_DECODE_SIDE:
             return None  # too small to carry a readable mark
-        planes: Planes = split_planes(image)
+        planes: Planes = split_planes(working_copy(image))
         base = _base_luma(luma(planes.colour))
         for reading in self.readings(base):
             found = self.codec.decode(reading.soft)
@@ -392,6 +392,28 @@ class ProvkitScheme:
         soft = np.concatenate([x.real, x.imag]) * lay.scramble
         soft /= np.abs(soft).mean() + 1e-12
         return Reading(zoom, (float(peak[0]), float(peak[1])), z, soft)
+
+
+#: The decoder reads at most this many pixels: a larger image is first reduced (box filter,
+#: in Pillow's C code, by a whole factor) to a working copy whose short side stays at least
+#: 2 x ``WORK`` -- the size :func:`_base_luma` brings every image to anyway -- so the
+#: decoder's memory does not grow with the image (about 40 bytes a pixel of the copy).
+MAX_DECODE_PIXELS = 4 << 20
+
+
+def working_copy(image: Image.Image) -> Image.Image:
+    """``image``, or a reduced copy of it of at most about :data:`MAX_DECODE_PIXELS`."""
+    w, h = image.size
+    if w * h <= MAX_DECODE_PIXELS:
+        return image
+    factor = max(1, min(w, h) // (4 * WORK))  # keeps the short side >= 4 x WORK
+    if factor > 1:
+        image = image.reduce(factor)
+        w, h = image.size
+    if w * h > MAX_DECODE_PIXELS:  # a panorama: reduce further, keeping the aspect
+        f = (MAX_DECODE_PIXELS / (w * h)) ** 0.5
+        image = image.resize((max(1, round(w * f)), max(1, round(h * f))), Image.BOX)
+    return image
 
 
 def embedding_zoom(size: tuple[int, int]) -> float:

@@ -60,6 +60,11 @@ def bgr_to_u(bgr: np.ndarray) -> np.ndarray:
     return _fma(b - y, _U_FLOAT, np.float32(0.5))
 
 
+#: Rows of pixels the reader converts at a time (a multiple of the 8-pixel block), so its
+#: memory is a few strips, not several copies of the whole image.
+STRIP_ROWS = 256
+
+
 def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
     """The bits invisible-watermark's ``dwtDct`` decoder reads from a BGR array.
 
@@ -67,8 +72,18 @@ def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
     colour conversion its encoder applied to diffusers' float images (OpenCV offsets float
     chroma by 0.5, not 128, so the two domains read different bits).
     """
+    sums, counts = _dwtdct_scores(bgr, n_bits, 0)
+    return sums / np.maximum(counts, 1) * 255 > 127
+
+
+def _dwtdct_scores(bgr: np.ndarray, n_bits: int, first_block: int
+                   ) -> tuple[np.ndarray, np.ndarray]:
+    """Per-bit score sums and block counts of one horizontal strip of the image whose
+    first block (in row-major block order) is number ``first_block``."""
     rows, cols = bgr.shape[:2]
     u = bgr_to_u(bgr[: rows // 4 * 4, : cols // 4 * 4])
+    if u.size == 0:
+        return np.zeros(n_bits), np.zeros(n_bits)
     ca, _ = pywt.dwt2(u, "haar")  # the same transform, so values (and ties) match exactly
     nr, nc = ca.shape[0] // _BLOCK, ca.shape[1] // _BLOCK
     blocks = ca[: nr * _BLOCK, : nc * _BLOCK].reshape(nr, _BLOCK, nc, _BLOCK)
@@ -76,23 +91,41 @@ def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
     pos = np.argmax(np.abs(blocks[:, 1:]), axis=1) + 1
     val = np.abs(blocks[np.arange(len(blocks)), pos])
     score = (np.mod(val, _STEP) > 0.5 * _STEP).astype(np.float64)
-    which = np.arange(len(blocks)) % n_bits
-    mean = np.bincount(which, score, n_bits) / np.maximum(np.bincount(which, None, n_bits), 1)
-    return mean * 255 > 127
+    which = (first_block + np.arange(len(blocks))) % n_bits
+    return np.bincount(which, score, n_bits), np.bincount(which, None, n_bits)
+
+
+def _strip_bits(image: Image.Image, n_bits: int) -> dict[tuple[str, bool], np.ndarray]:
+    """:func:`dwtdct_bits` of the whole image for each channel order and colour domain,
+    computed strip by strip from crops of ``image`` (same result: the blocks are 8 x 8
+    pixels and strips are cut on block rows), so no copy of the whole image is made."""
+    cols, rows = image.size
+    keys = [(order, as_float) for order in ("BGR", "RGB") for as_float in (False, True)]
+    sums = {k: np.zeros(n_bits) for k in keys}
+    counts = {k: np.zeros(n_bits) for k in keys}
+    blocks_per_row = (cols // 4 * 4 // 2) // _BLOCK
+    usable_rows = rows // 8 * 8
+    for top in range(0, usable_rows, STRIP_ROWS):
+        rgb = to_rgb8(image.crop((0, top, cols, min(top + STRIP_ROWS, usable_rows))))
+        for order, as_float in keys:
+            strip = rgb[..., ::-1] if order == "BGR" else rgb
+            strip = np.ascontiguousarray(strip, dtype=np.float32 if as_float else np.uint8)
+            s, c = _dwtdct_scores(strip, n_bits, (top // 8) * blocks_per_row)
+            sums[order, as_float] += s
+            counts[order, as_float] += c
+    return {k: sums[k] / np.maximum(counts[k], 1) * 255 > 127 for k in keys}
 
 
 def third_party_marks(image: Image.Image) -> list[Decoded]:
     """Known third-party marks in ``image`` (empty list when none is found)."""
-    rgb = to_rgb8(image)
-    if rgb.shape[0] * rgb.shape[1] < 256 * 256:
+    w, h = image.size
+    if w * h < 256 * 256:
         return []  # the SDXL watermarker skips images this small, and its decoder refuses them
     best = None
-    for order, arr in (("BGR", rgb[..., ::-1]), ("RGB", rgb)):
-        arr = np.ascontiguousarray(arr)
-        for domain in (arr, arr.astype(np.float32)):  # as read from a file / as encoded
-            errors = int((dwtdct_bits(domain, len(SDXL_BITS)) != SDXL_BITS).sum())
-            if best is None or errors < best[0]:
-                best = (errors, order)
+    for (order, _), bits in _strip_bits(image, len(SDXL_BITS)).items():
+        errors = int((bits != SDXL_BITS).sum())
+        if best is None or errors < best[0]:
+            best = (errors, order)
     if best[0] > MAX_ERRORS:
         return []
     return [Decoded(np.packbits(SDXL_BITS).tobytes(), 1.0 - best[0] / len(SDXL_BITS),
