@@ -190,7 +190,12 @@ def _v1(db) -> None:
     db.execute("CREATE INDEX ref_items_set ON ref_items(set_name, id)")
 
 
-MIGRATIONS = [_v1]
+def _v2(db) -> None:
+    """A small JPEG of each item, for pages that show what matched."""
+    db.execute("ALTER TABLE ref_items ADD COLUMN thumbnail BLOB")
+
+
+MIGRATIONS = [_v1, _v2]
 
 
 def _signed(v: int) -> int:
@@ -207,8 +212,10 @@ _CACHE: dict[tuple[str, str], LoadedSet] = {}
 class _AddBatch:
     """Fingerprinted images waiting to be embedded (if asked) and written to one set."""
 
-    def __init__(self, index: ReferenceIndex, name: str, clip, metadata: dict, per_item: dict):
+    def __init__(self, index: ReferenceIndex, name: str, clip, metadata: dict, per_item: dict,
+                 names: dict | None = None):
         self.index, self.name, self.clip = index, name, clip
+        self.names = names or {}
         self.metadata, self.per_item = metadata, per_item
         self.pending: list[tuple] = []
         self.errors: list[tuple[str, str]] = []
@@ -256,17 +263,17 @@ class _AddBatch:
         embeddings = self._embed()
         db, now = self.index.db, _now()
         with db.conn:
-            for (_, path, fpj, variants), emb in zip(self.pending, embeddings):
+            for (_, path, fpj, variants, thumb), emb in zip(self.pending, embeddings):
                 fp = Fingerprint.from_json(fpj)
                 meta = {**self.metadata, **self.per_item.get(path, {})}
                 cur = db.execute(
                     """INSERT OR IGNORE INTO ref_items
                        (set_name, path, sha256, phash, dhash, pdq, pdq_quality, variants,
-                        clip, clip_model, metadata, added)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        clip, clip_model, metadata, added, thumbnail)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [
                         self.name,
-                        str(Path(path).resolve()),
+                        self.names.get(path) or str(Path(path).resolve()),
                         fp.sha256,
                         _signed(fp.phash),
                         _signed(fp.dhash),
@@ -277,6 +284,7 @@ class _AddBatch:
                         self.model_id if emb else None,
                         json.dumps(meta, sort_keys=True),
                         now,
+                        thumb,
                     ],
                 )
                 if cur.rowcount:
@@ -291,6 +299,35 @@ class _AddBatch:
                     )
             self.index._touch(self.name)
         self.pending = []
+
+
+def _hex_int(value, bits: int, what: str) -> int:
+    text = str(value).strip().lower()
+    if len(text) != bits // 4 or any(c not in "0123456789abcdef" for c in text):
+        raise BadInput(f"{what} must be {bits // 4} hex characters, got {text[:70]!r}")
+    return int(text, 16)
+
+
+def _hash_row(entry) -> dict:
+    if not isinstance(entry, dict):
+        raise BadInput(f"an item is an object with 'pdq', not {type(entry).__name__}")
+    if "pdq" not in entry:
+        raise BadInput("an item needs 'pdq' (64 hex characters)")
+    pdq = _hex_int(entry["pdq"], 256, "pdq").to_bytes(32, "big")
+    out = {"pdq": pdq, "id": entry.get("id"),
+           "phash": _hex_int(entry["phash"], 64, "phash") if entry.get("phash")
+           else secrets.randbits(64),
+           "dhash": _hex_int(entry["dhash"], 64, "dhash") if entry.get("dhash")
+           else secrets.randbits(64)}
+    quality = entry.get("pdq_quality", 100)
+    if not isinstance(quality, int) or isinstance(quality, bool) or not 0 <= quality <= 100:
+        raise BadInput(f"pdq_quality must be an integer 0..100, got {quality!r}")
+    out["quality"] = quality
+    meta = entry.get("metadata") or {}
+    if not isinstance(meta, dict):
+        raise BadInput("metadata must be an object")
+    out["metadata"] = meta
+    return out
 
 
 class ReferenceIndex:
@@ -401,11 +438,13 @@ class ReferenceIndex:
         crops: bool = True,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
+        names: dict | None = None,
     ) -> AddReport:
         """Fingerprint images into a set (created if new); bad files are reported, not fatal.
 
         ``clip`` is a loaded :class:`detect.clip.ClipModel` or a spec to load; ``metadata``
-        applies to every item, ``item_metadata`` maps a path to its own extra fields.
+        applies to every item, ``item_metadata`` maps a path to its own extra fields,
+        ``names`` a path to what to store as the item's path instead (an upload's name).
         Images already in the set (same SHA-256) are counted, not added twice.
         """
         t0 = time.perf_counter()
@@ -416,6 +455,7 @@ class ReferenceIndex:
             clip,
             dict(metadata or {}),
             {str(k): v for k, v in (item_metadata or {}).items()},
+            {str(k): v for k, v in (names or {}).items()},
         )
         jobs = [str(p) for p in paths]
         # Rows are written as results arrive (256 at a time), so memory stays flat and an
@@ -438,7 +478,55 @@ class ReferenceIndex:
             batch.model_id,
         )
 
+    def add_hashes(self, name: str, entries: Iterable[dict], *, label: str | None = None,
+                   protected: bool = False, description: str | None = None) -> AddReport:
+        """Add items known only by their hashes (a hash exchange's list, no images).
+
+        Each entry has ``pdq`` (64 hex characters) and optionally ``phash``/``dhash``
+        (16 hex), ``pdq_quality`` (default 100: lists share hashes worth sharing),
+        ``id`` (the sharer's content id, kept as the item's path) and ``metadata``.
+        An item without pHash/dHash gets random ones, which match nothing by chance
+        (both within 10 and 12 of 64 bits: odds below 1e-14 per query)."""
+        t0 = time.perf_counter()
+        self.create_set(name, label=label, protected=protected, description=description)
+        added = present = 0
+        errors: list[tuple[str, str]] = []
+        now = _now()
+        with self.db.conn:
+            for n, entry in enumerate(entries, 1):
+                where = str(entry.get("id") or f"entry {n}") if isinstance(entry, dict) \
+                    else f"entry {n}"
+                try:
+                    row = _hash_row(entry)
+                except BadInput as e:
+                    errors.append((where, e.reason))
+                    continue
+                cur = self.db.execute(
+                    """INSERT OR IGNORE INTO ref_items
+                       (set_name, path, sha256, phash, dhash, pdq, pdq_quality, metadata, added)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [name, f"hash:{row['id'] or row['pdq'].hex()}", "pdq:" + row["pdq"].hex(),
+                     _signed(row["phash"]), _signed(row["dhash"]), row["pdq"], row["quality"],
+                     json.dumps({**row["metadata"], "hash_only": True}, sort_keys=True), now])
+                if cur.rowcount:
+                    added += 1
+                else:
+                    present += 1
+            self._touch(name)
+        _CACHE.pop((self._key, name), None)
+        return AddReport(name, added, present, tuple(errors), time.perf_counter() - t0, None)
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        """The small JPEG stored for an item (None for hash-only or older items)."""
+        row = self.db.execute("SELECT thumbnail FROM ref_items WHERE id = ?",
+                              [int(item_id)]).fetchone()
+        return row[0] if row else None
+
     # -- loading ----------------------------------------------------------------------
+    def load_set(self, name: str) -> LoadedSet:
+        """One set in memory (cached per process until the set changes)."""
+        return self._load(name)
+
     def _load(self, name: str) -> LoadedSet:
         row = self.db.execute("SELECT version FROM ref_sets WHERE name = ?", [name]).fetchone()
         if row is None:

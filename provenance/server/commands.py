@@ -1,0 +1,176 @@
+"""The ``serve``, ``tokens`` and ``report`` commands.
+
+``provkit serve`` runs :func:`provenance.server.app.create_app` under uvicorn (one
+process, or ``--workers N``); ``provkit tokens`` is a thin shell over
+:mod:`provenance.core.tokens`; ``provkit report`` over
+:func:`provenance.server.desk.report`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+from pathlib import Path
+
+import click
+
+from provenance.core import tokens as tokens_lib
+from provenance.core.errors import BadInput, ConfigError
+from provenance.core.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT, ServiceConfig
+from provenance.core.options import db_option, emit, json_option
+
+#: The environment variable that carries the server's settings to each worker process.
+CONFIG_ENV = "PROVKIT_SERVE_CONFIG"
+
+
+def is_loopback(host: str) -> bool:
+    if host in ("localhost", "localhost.localdomain"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def app_from_env():
+    """uvicorn's app factory (``--factory``): the app for the settings in the environment."""
+    from provenance.server.app import create_app
+
+    raw = json.loads(os.environ[CONFIG_ENV])
+    max_pixels = raw.pop("max_pixels", None)
+    refresh = raw.pop("refresh", 2.0)
+    for key in ("out_dir", "temp_dir"):
+        if raw.get(key):
+            raw[key] = Path(raw[key])
+    return create_app(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels)
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each holds its own copy of the reference sets).")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="CPU threads per process for image work (default: CPU count, at most 4).")
+@click.option("--queue", type=click.IntRange(0, 10_000), default=QUEUE, show_default=True,
+              help="Requests that may wait for a CPU thread; past that, 503 + Retry-After.")
+@click.option("--public-read", is_flag=True,
+              help="Let anyone use the read endpoints (a desk on a closed network).")
+@click.option("--max-upload-mb", type=click.FloatRange(0.001, 4096), default=MAX_UPLOAD / MB,
+              show_default=True, help="Largest request body (413 above).")
+@click.option("--max-files", type=click.IntRange(1, 1000), default=MAX_FILES, show_default=True,
+              help="Most files in one request.")
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Largest image to decode, in pixels (422 above; default: "
+                   "$PROVKIT_MAX_PIXELS or 200,000,000).")
+@click.option("--time-limit", type=click.FloatRange(0.1), default=TIME_LIMIT, show_default=True,
+              help="Seconds one request may compute (503 above).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where signed and generated files are kept (default: $PROVKIT_HOME/served).")
+@db_option
+def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
+          time_limit, out_dir, db_path):
+    """Serve the desk page and the HTTP API (see docs/serve.md)."""
+    import uvicorn
+
+    if not is_loopback(host) and not tokens_lib.any_active(db_path):
+        raise ConfigError(f"refusing to listen on {host}: no API token exists; create one with "
+                          "`provkit tokens create NAME --scope read` (or listen on 127.0.0.1)")
+    settings = {
+        "db": str(db_path) if db_path else None, "public_read": public_read,
+        "max_upload": int(max_upload_mb * MB), "max_files": max_files,
+        "time_limit": time_limit, "cpu_threads": threads or min(os.cpu_count() or 1, 4),
+        "queue": queue, "out_dir": str(out_dir) if out_dir else None, "max_pixels": max_pixels,
+    }
+    os.environ[CONFIG_ENV] = json.dumps(settings)
+    access = "public read" if public_read else "token required"
+    click.echo(f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
+               err=True)
+    uvicorn.run("provenance.server.commands:app_from_env", factory=True, host=host, port=port,
+                workers=workers, log_level="warning", access_log=False,
+                timeout_graceful_shutdown=5)
+
+
+# --------------------------------------------------------------------------- tokens
+
+
+@click.group()
+def tokens():
+    """Create, list and revoke API tokens for `provkit serve`."""
+
+
+@tokens.command("create")
+@click.argument("name")
+@click.option("--scope", "scopes", multiple=True, required=True,
+              type=click.Choice(list(tokens_lib.SCOPES)),
+              help="What the token may do (repeatable): " + "; ".join(
+                  f"{k}: {v}" for k, v in tokens_lib.SCOPES.items()))
+@click.option("--expires", default=None, metavar="AGE|DATE",
+              help="Expiry: an age (30d, 12h, 2w) or an ISO date (default: never).")
+@db_option
+@json_option
+def tokens_create(name, scopes, expires, db_path, as_json):
+    """Create token NAME; the token is printed once and only its hash is kept."""
+    created = tokens_lib.create(name, scopes, expires=expires, db=db_path)
+    emit(created, as_json, lambda c: (
+        f"{c.secret}\n(token {c.token.name}: scopes {', '.join(c.token.scopes)}, "
+        f"expires {c.token.expires or 'never'}; shown once, store it now)"))
+
+
+@tokens.command("list")
+@db_option
+@json_option
+def tokens_list(db_path, as_json):
+    """Tokens with their scopes, expiry and state (never their secrets)."""
+    rows = tokens_lib.list_(db_path)
+
+    def human(items):
+        if not items:
+            return "no tokens (create one with `provkit tokens create NAME --scope read`)"
+        return "\n".join(
+            f"{t.name}\t{','.join(t.scopes)}\tcreated {t.created}\texpires "
+            f"{t.expires or 'never'}\t"
+            + ("revoked " + t.revoked if t.revoked else "active" if t.active else "expired")
+            for t in items)
+
+    emit(rows, as_json, human)
+
+
+@tokens.command("revoke")
+@click.argument("name")
+@db_option
+@json_option
+def tokens_revoke(name, db_path, as_json):
+    """Revoke token NAME: it stops working at once."""
+    token = tokens_lib.revoke(name, db_path)
+    emit(token, as_json, lambda t: f"revoked token {t.name}")
+
+
+# --------------------------------------------------------------------------- report
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The HTML report to write.")
+@click.option("--pack", default=None, help="Also decide under this shipped policy pack.")
+@click.option("--point", default="publish", show_default=True, help="Decision point.")
+@click.option("--actor", default=None, help="Who is deciding (recorded in the audit log).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@db_option
+@json_option
+def report(files, out, pack, point, actor, force, db_path, as_json):
+    """Write the desk page's report of FILES as one self-contained HTML file."""
+    from provenance.server.desk import report as report_
+
+    if out.exists() and not force:
+        raise BadInput("output already exists (use --force to replace it)", path=out)
+    result = report_(files, out, db=db_path, pack=pack, point=point, actor=actor)
+    emit(result, as_json, lambda d: f"wrote {d['out']} ({d['files']} file(s), "
+                                    f"{d['errors']} unreadable)")
+    if result["errors"]:
+        click.get_current_context().exit(2)
+
+
+__all__ = ["app_from_env", "report", "serve", "tokens"]

@@ -1,0 +1,65 @@
+"""Fixtures for the HTTP service: the real app over httpx, tokens, sealed and spoiled images."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from provenance.core import tokens
+from provenance.core.http import ServiceConfig
+from provenance.issue import issue
+from provenance.manifest import ManifestSpec
+from provenance.server.app import create_app
+
+
+def make_app(workspace: Path, **options):
+    cfg = ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",
+                        temp_dir=workspace / "tmp", **options)
+    return create_app(cfg, refresh=0.2)
+
+
+def token(workspace: Path, name: str, *scopes: str) -> dict:
+    """Authorization headers of a new token NAME with ``scopes``."""
+    created = tokens.create(name, scopes, db=workspace / "provkit.db")
+    return {"Authorization": f"Bearer {created.secret}"}
+
+
+@pytest.fixture
+def api(workspace):
+    """A TestClient on the real app for this test's workspace (lifespan run)."""
+    with TestClient(make_app(workspace)) as client:
+        yield client
+
+
+def sealed_with_ingredient(tmp_path: Path, photo: Path, db) -> Path:
+    """A photo signed, then edited and signed again with the first as its parent."""
+    first = tmp_path / "original.jpg"
+    issue(photo, first, spec=ManifestSpec(source_type="digitalCapture"), watermark=False, db=db)
+    edited = tmp_path / "edited.jpg"
+    img = Image.open(first).convert("RGB")
+    img.crop((0, 0, img.width * 3 // 4, img.height * 3 // 4)).save(edited, quality=90)
+    final = tmp_path / "final.jpg"
+    issue(edited, final, spec=ManifestSpec(action="edited", source_type="digitalCapture",
+                                           ingredients=((first, "parentOf"),)),
+          watermark=False, db=db)
+    return final
+
+
+def tampered_copy(src: Path, dst: Path) -> Path:
+    """The signed file with some pixel bytes flipped (the manifest left as it was)."""
+    data = bytearray(src.read_bytes())
+    end = data.rfind(b"\xff\xd9")
+    for i in range(end - 4000, end - 3000, 7):
+        data[i] ^= 0x55
+    dst.write_bytes(bytes(data))
+    return dst
+
+
+def jpeg(array, quality: int = 90) -> bytes:
+    buf = io.BytesIO()
+    Image.fromarray(array).save(buf, "JPEG", quality=quality)
+    return buf.getvalue()
