@@ -32,7 +32,19 @@ def token(workspace: Path, name: str, *scopes: str) -> dict:
 def api(workspace):
     """A TestClient on the real app for this test's workspace (lifespan run)."""
     with TestClient(make_app(workspace)) as client:
+        wait_ready(client)
         yield client
+
+
+def wait_ready(client, seconds: float = 10) -> None:
+    """Until /status says the reference sets are loaded."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while client.get("/status").status_code != 200:
+        if time.monotonic() > deadline:
+            raise AssertionError("the server did not become ready")
+        time.sleep(0.05)
 
 
 def sealed_with_ingredient(tmp_path: Path, photo: Path, db) -> Path:
