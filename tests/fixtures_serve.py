@@ -3,8 +3,15 @@
 from __future__ import annotations
 
 import io
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -14,6 +21,55 @@ from provenance.core.http import ServiceConfig
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from provenance.server.app import create_app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """``provkit serve`` in a child process; ``url`` once it answers."""
+
+    def __init__(self, workspace: Path, *args: str):
+        self.workspace = workspace
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        env = {**os.environ, "PROVKIT_HOME": str(workspace),
+               "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "provenance.cli", "serve", "--port", str(self.port),
+             "--out-dir", str(workspace / "served"), *args],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + 90
+        while True:
+            if self.proc.poll() is not None:
+                raise AssertionError(f"serve exited: {self.proc.stdout.read().decode()}")
+            try:
+                if httpx.get(self.url + "/status", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise AssertionError("serve did not become ready")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(10)
+
+    def kill(self) -> None:
+        os.kill(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
 
 
 def make_app(workspace: Path, **options):
@@ -28,8 +84,8 @@ def token(workspace: Path, name: str, *scopes: str) -> dict:
     return {"Authorization": f"Bearer {created.secret}"}
 
 
-@pytest.fixture
-def api(workspace):
+@pytest.fixture(name="api")
+def api_fixture(workspace):
     """A TestClient on the real app for this test's workspace (lifespan run)."""
     with TestClient(make_app(workspace)) as client:
         wait_ready(client)

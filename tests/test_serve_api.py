@@ -23,7 +23,7 @@ from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from provenance.verify import verify_file
 from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
-from tests.fixtures_serve import api, jpeg, make_app, tampered_copy, token  # noqa: F401
+from tests.fixtures_serve import api_fixture, jpeg, make_app, tampered_copy, token  # noqa: F401
 
 
 def upload(path, name=None):
