@@ -62,8 +62,10 @@ class ErrorBody(BaseModel):
     status: int
 
 
-#: The error answers a route may give, for its OpenAPI description.
-ERRORS = {code: {"model": ErrorBody, "description": why} for code, why in {
+#: The error answers a route may give, for its OpenAPI description (always JSON, also for
+#: routes that answer an image or HTML on success).
+ERRORS = {code: {"description": why, "content": {"application/json": {
+    "schema": ErrorBody.model_json_schema()}}} for code, why in {
     400: "bad request (missing or malformed parameter)",
     401: "no token, or an unknown, revoked or expired one",
     403: "the token lacks the scope",

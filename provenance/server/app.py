@@ -16,6 +16,7 @@ generate with the desk page, and adds what every route shares:
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -37,6 +38,8 @@ from provenance.ledger import Ledger
 from provenance.routes import router as provenance_router
 from provenance.server.desk import mount_static
 from provenance.server.desk import router as desk_router
+
+log = logging.getLogger("provkit.serve")
 
 #: Seconds between background checks of the reference sets.
 REFRESH = 2.0
@@ -82,6 +85,11 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def http_error(request: Request, e: StarletteHTTPException):
         return _error(e.status_code, str(e.detail), getattr(e, "headers", None))
+
+    @app.exception_handler(Exception)
+    async def bug(request: Request, e: Exception):  # a bug, never bad input: logged whole
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return _error(500, f"internal error ({type(e).__name__}); see the server log")
 
     @app.exception_handler(UnicodeDecodeError)
     async def undecodable(request: Request, e: UnicodeDecodeError):
@@ -183,6 +191,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         app.state.sweep = sweep_outputs(cfg)
+        app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)  # fresh per run
         stop = threading.Event()
         thread = threading.Thread(target=_refresher, args=(app, stop, refresh),
                                   name="provkit-sets", daemon=True)
