@@ -95,9 +95,18 @@ async def sign_route(request: Request,
     out = out_dir(cfg) / f"{secrets.token_hex(4)}-{_safe(name)}{EXTENSION_FOR_MIME[mime]}"
     spec = ManifestSpec(title=title, source_type=source_type, action=action, author=author,
                         no_train=no_train)
-    issued = await run_cpu(request, sign, src, out, spec=spec, watermark=watermark, db=cfg.db)
+    issued = await run_cpu(request, sign_released, src, out, spec=spec, watermark=watermark,
+                           db=cfg.db)
     return FileResponse(issued.path, media_type=issued.mime, filename=Path(issued.path).name,
                         headers=_asset_headers(issued.asset_id, issued.manifest_label))
+
+
+def sign_released(src, out, *, spec, watermark: bool, db=None):
+    """``provkit sign`` recorded ``staged``, then ``issued`` once the file is in place: a
+    crash in between leaves a staged row that the next start of the server sweeps."""
+    issued = sign(src, out, spec=spec, watermark=watermark, db=db, status="staged")
+    Ledger(db).mark(issued.asset_id, "issued")
+    return issued
 
 
 def _safe(name: str) -> str:

@@ -386,3 +386,53 @@ def test_report_cli_writes_one_self_contained_file(workspace, signed_jpeg, tmp_p
     assert "Credentials valid, signer trusted" in html and "no such file" in html
     assert "src=\"http" not in html and "href=\"http" not in html and "<script" not in html
     assert "data:image/jpeg;base64," in html
+
+
+def _png_bomb() -> bytes:
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(
+            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+
+
+def _broken_manifest(signed: bytes) -> bytes:
+    data = bytearray(signed)
+    at = data.find(b"jumb")
+    for i in range(at + 40, at + 400):
+        data[i] ^= 0xA5
+    return bytes(data)
+
+
+def test_hostile_uploads_get_a_reason_never_a_500(api, workspace, signed_jpeg):
+    path, _ = signed_jpeg
+    good = path.read_bytes()
+    hostile = {"bomb.png": _png_bomb(), "half.jpg": good[: len(good) // 2],
+               "mangled.jpg": _broken_manifest(good), "empty.jpg": b"",
+               "fake.jpg": b"\xff\xd8\xff" + b"\0" * 100}
+    h = token(workspace, "r", "read")
+    for name, data in hostile.items():
+        files = [("files", (name, data, "image/jpeg"))]
+        for route in ("/v1/verify", "/v1/detect"):
+            r = api.post(route, files=files, headers=h)
+            assert r.status_code == 200, (route, name, r.text)
+            row = r.json()[0]
+            assert row["path"] == name
+            assert row.get("error") or row.get("c2pa", {}).get("state") in (
+                "invalid", "absent") or row.get("verdict"), (route, name, row)
+        r = api.post("/v1/hash", files={"file": (name, data)}, headers=h)
+        assert r.status_code in (200, 422), (name, r.text)
+        if r.status_code == 422:
+            assert name in r.json()["error"]
+        r = api.post("/desk/record", files={"file": (name, data)}, headers=h)
+        assert r.status_code in (200, 422), (name, r.text)
+    bomb = api.post("/v1/hash", files={"file": ("bomb.png", hostile["bomb.png"])}, headers=h)
+    assert bomb.status_code == 422 and "too large" in bomb.json()["error"]
+    r = api.post("/v1/verify", files=[("files", ("mangled.jpg", hostile["mangled.jpg"]))],
+                 headers=h)
+    assert r.json()[0].get("c2pa", {}).get("state") == "invalid" or r.json()[0].get("error")

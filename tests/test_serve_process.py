@@ -151,6 +151,7 @@ def test_sigkill_during_sign_leaves_no_partial_file_nor_orphan_row(workspace, ph
         assert list(served.glob(".*.tmp")) == []
         for asset in Ledger(db).list():
             assert asset.path and Path(asset.path).is_file(), asset
+            assert asset.status == "issued", asset
         r = httpx.post(server.url + "/v1/sign", headers={"Authorization": f"Bearer {secret}"},
                        data={"source_type": "digitalCapture"},
                        files={"file": ("again.jpg", jpeg(photos[1]), "image/jpeg")}, timeout=60)

@@ -10,8 +10,10 @@ generate with the desk page, and adds what every route shares:
 - one JSON error shape, ``{"error": "...", "status": N}``, for every refusal: a
   library :class:`ProvkitError` becomes a 4xx naming the cause (upload names, not
   temporary paths), request validation 422, and only a bug a 500;
-- on start, sealed outputs interrupted by a crash are swept (see :func:`sweep_outputs`),
-  and a background thread re-checks the reference sets every ``refresh`` seconds.
+- a background thread re-checks the reference sets every ``refresh`` seconds.
+
+:func:`sweep_outputs` clears what a crash left in the output folder (``provkit serve``
+runs it before listening).
 """
 
 from __future__ import annotations
@@ -150,8 +152,11 @@ async def _send_json(send, status: int, message: str) -> None:
 
 
 def sweep_outputs(cfg: ServiceConfig) -> dict:
-    """After a crash: remove half-written files in the output folder, and ledger rows
-    of assets whose file in that folder never took its name."""
+    """After a crash: remove half-written files in the output folder, and the files and
+    ledger rows of assets there still ``staged`` (sealed, but never handed out).
+
+    ``provkit serve`` calls it once before it starts listening; it must not run while
+    another server writes into the same folder."""
     folder = out_dir(cfg).resolve()
     removed_files = 0
     for tmp in folder.glob(".*.tmp"):
@@ -159,15 +164,17 @@ def sweep_outputs(cfg: ServiceConfig) -> dict:
         removed_files += 1
     book = Ledger(cfg.db)
     forgotten = []
-    for asset in book.list():
-        if not asset.path:
-            continue
-        path = Path(asset.path)
-        if folder in path.resolve().parents and not path.exists():
+    try:
+        for asset in book.list():
+            path = Path(asset.path) if asset.path else None
+            if asset.status != "staged" or path is None or folder not in path.resolve().parents:
+                continue
+            path.unlink(missing_ok=True)
             book.forget(asset.asset_id)
             forgotten.append(asset.asset_id)
-    book.db.conn.close()
-    return {"removed_temp_files": removed_files, "forgotten_assets": forgotten}
+    finally:
+        book.db.conn.close()
+    return {"removed_temp_files": removed_files, "forgotten_staged_assets": forgotten}
 
 
 def _refresher(app: FastAPI, stop: threading.Event, interval: float) -> None:
@@ -190,7 +197,6 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        app.state.sweep = sweep_outputs(cfg)
         app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)  # fresh per run
         stop = threading.Event()
         thread = threading.Thread(target=_refresher, args=(app, stop, refresh),

@@ -84,6 +84,13 @@ def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_f
         "queue": queue, "out_dir": str(out_dir) if out_dir else None, "max_pixels": max_pixels,
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
+    from provenance.server.app import sweep_outputs
+
+    swept = sweep_outputs(ServiceConfig(db=settings["db"], out_dir=out_dir))
+    if swept["removed_temp_files"] or swept["forgotten_staged_assets"]:
+        click.echo(f"provkit serve: cleared after an interrupted run: "
+                   f"{swept['removed_temp_files']} half-written file(s), "
+                   f"{len(swept['forgotten_staged_assets'])} unreleased asset(s)", err=True)
     access = "public read" if public_read else "token required"
     click.echo(f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
                err=True)
