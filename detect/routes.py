@@ -15,7 +15,7 @@ import re
 from typing import Annotated
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
-from fastapi.responses import Response
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from detect.index import ReferenceIndex
@@ -290,10 +290,11 @@ async def lookup_route(request: Request, signal: Annotated[str, Query(max_length
 
     Answered on the event loop: a lookup in memory takes well under a millisecond."""
     try:
-        return bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance)
+        found = bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance)
     except BadInput as e:
         raise ApiError(404 if e.reason.startswith("no reference set") else 422, e.reason
                        ) from None
+    return JSONResponse(found)  # already plain JSON: skip re-validating the response model
 
 
 class HashAndMatch(BaseModel):
