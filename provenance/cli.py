@@ -32,7 +32,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "policy": ("policies.commands", "Check, lint and test usage policies."),
     "audit": ("policies.commands", "Read, verify and export the tamper-evident decision log."),
     "serve": ("provenance.server.commands", "Serve the desk page and the HTTP API."),
-    "tokens": ("provenance.server.commands", "Create, list and revoke API tokens for serve."),
+    "tokens": ("provenance.server.tokens_commands", "Create, list and revoke API tokens for serve."),
     "report": ("provenance.server.commands", "Write a self-contained HTML report of images."),
 }
 

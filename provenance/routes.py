@@ -35,7 +35,7 @@ from provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
 from provenance.issue import sign
 from provenance.ledger import Ledger
 from provenance.manifest import ManifestSpec
-from provenance.resolver import SoftBindingResolver
+from provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver, watermark_module
 from provenance.verify import verify
 
 router = APIRouter(responses=ERRORS)
@@ -259,8 +259,6 @@ async def matches_by_content(request: Request, alg: str | None = None,
 
 
 def _alg_of(match) -> str:
-    from provenance.resolver import FINGERPRINT_ALG, watermark_module
-
     wm = watermark_module()
     return wm.SOFT_BINDING_ALG if match.method == "watermark" and wm else FINGERPRINT_ALG
 

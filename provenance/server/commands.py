@@ -1,8 +1,7 @@
-"""The ``serve``, ``tokens`` and ``report`` commands.
+"""The ``serve`` and ``report`` commands (``tokens`` is in :mod:`.tokens_commands`).
 
 ``provkit serve`` runs :func:`provenance.server.app.create_app` under uvicorn (one
-process, or ``--workers N``); ``provkit tokens`` is a thin shell over
-:mod:`provenance.core.tokens`; ``provkit report`` over
+process, or ``--workers N``); ``provkit report`` is a thin shell over
 :func:`provenance.server.desk.report`.
 """
 
@@ -19,6 +18,8 @@ from provenance.core import tokens as tokens_lib
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT, ServiceConfig
 from provenance.core.options import db_option, emit, json_option
+from provenance.server.app import create_app, sweep_outputs
+from provenance.server.desk import report as report_
 
 #: The environment variable that carries the server's settings to each worker process.
 CONFIG_ENV = "PROVKIT_SERVE_CONFIG"
@@ -35,8 +36,6 @@ def is_loopback(host: str) -> bool:
 
 def app_from_env():
     """uvicorn's app factory (``--factory``): the app for the settings in the environment."""
-    from provenance.server.app import create_app
-
     raw = json.loads(os.environ[CONFIG_ENV])
     max_pixels = raw.pop("max_pixels", None)
     refresh = raw.pop("refresh", 2.0)
@@ -84,8 +83,6 @@ def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_f
         "queue": queue, "out_dir": str(out_dir) if out_dir else None, "max_pixels": max_pixels,
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
-    from provenance.server.app import sweep_outputs
-
     swept = sweep_outputs(ServiceConfig(db=settings["db"], out_dir=out_dir))
     if swept["removed_temp_files"] or swept["forgotten_staged_assets"]:
         click.echo(f"provkit serve: cleared after an interrupted run: "
@@ -97,61 +94,6 @@ def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_f
     uvicorn.run("provenance.server.commands:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)
-
-
-# --------------------------------------------------------------------------- tokens
-
-
-@click.group()
-def tokens():
-    """Create, list and revoke API tokens for `provkit serve`."""
-
-
-@tokens.command("create")
-@click.argument("name")
-@click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(list(tokens_lib.SCOPES)),
-              help="What the token may do (repeatable): " + "; ".join(
-                  f"{k}: {v}" for k, v in tokens_lib.SCOPES.items()))
-@click.option("--expires", default=None, metavar="AGE|DATE",
-              help="Expiry: an age (30d, 12h, 2w) or an ISO date (default: never).")
-@db_option
-@json_option
-def tokens_create(name, scopes, expires, db_path, as_json):
-    """Create token NAME; the token is printed once and only its hash is kept."""
-    created = tokens_lib.create(name, scopes, expires=expires, db=db_path)
-    emit(created, as_json, lambda c: (
-        f"{c.secret}\n(token {c.token.name}: scopes {', '.join(c.token.scopes)}, "
-        f"expires {c.token.expires or 'never'}; shown once, store it now)"))
-
-
-@tokens.command("list")
-@db_option
-@json_option
-def tokens_list(db_path, as_json):
-    """Tokens with their scopes, expiry and state (never their secrets)."""
-    rows = tokens_lib.list_(db_path)
-
-    def human(items):
-        if not items:
-            return "no tokens (create one with `provkit tokens create NAME --scope read`)"
-        return "\n".join(
-            f"{t.name}\t{','.join(t.scopes)}\tcreated {t.created}\texpires "
-            f"{t.expires or 'never'}\t"
-            + ("revoked " + t.revoked if t.revoked else "active" if t.active else "expired")
-            for t in items)
-
-    emit(rows, as_json, human)
-
-
-@tokens.command("revoke")
-@click.argument("name")
-@db_option
-@json_option
-def tokens_revoke(name, db_path, as_json):
-    """Revoke token NAME: it stops working at once."""
-    token = tokens_lib.revoke(name, db_path)
-    emit(token, as_json, lambda t: f"revoked token {t.name}")
 
 
 # --------------------------------------------------------------------------- report
@@ -169,8 +111,6 @@ def tokens_revoke(name, db_path, as_json):
 @json_option
 def report(files, out, pack, point, actor, force, db_path, as_json):
     """Write the desk page's report of FILES as one self-contained HTML file."""
-    from provenance.server.desk import report as report_
-
     if out.exists() and not force:
         raise BadInput("output already exists (use --force to replace it)", path=out)
     result = report_(files, out, db=db_path, pack=pack, point=point, actor=actor)
@@ -180,4 +120,4 @@ def report(files, out, pack, point, actor, force, db_path, as_json):
         click.get_current_context().exit(2)
 
 
-__all__ = ["app_from_env", "report", "serve", "tokens"]
+__all__ = ["app_from_env", "report", "serve"]

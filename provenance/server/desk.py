@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +31,7 @@ from detect.routes import detect_rows, dupes_rows
 from policies.pack import shipped_packs
 from policies.routes import check_rows
 from provenance.core.errors import BadInput
+from provenance.core.files import atomic_write
 from provenance.core.http import ERRORS, ApiError, Caller, Read, Upload, Workdir, config, run_cpu
 from provenance.core.imageio import load_rgb, sniff
 from provenance.manifest import context
@@ -198,8 +200,6 @@ def render_fragment(record: dict) -> str:
 
 def render_report(records: list[dict], *, pack: str | None = None) -> str:
     """A self-contained HTML report (no external files) of these records."""
-    from datetime import UTC, datetime
-
     return TEMPLATES.get_template("report.html").render(
         records=records, css=_css(), pack=pack,
         made=datetime.now(UTC).isoformat(timespec="seconds"))
@@ -208,8 +208,6 @@ def render_report(records: list[dict], *, pack: str | None = None) -> str:
 def report(paths, out, *, db=None, pack: str | None = None, point: str = "publish",
            actor: str | None = None) -> dict:
     """``provkit report``: write the desk's report of ``paths`` to ``out``."""
-    from provenance.core.files import atomic_write
-
     records = desk_records(paths, db=db, pack=pack, point=point, actor=actor)
     atomic_write(out, render_report(records, pack=pack).encode("utf-8"))
     return {"out": str(out), "files": len(records),
