@@ -90,7 +90,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_server(home: Path, workers: int, threads: int):
+def start_server(home: Path, workers: int, threads: int, ready_timeout: float = 600):
     port = free_port()
     env = {**os.environ, "PROVKIT_HOME": str(home),
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
@@ -100,7 +100,7 @@ def start_server(home: Path, workers: int, threads: int):
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx
 
-    deadline = time.monotonic() + 600
+    deadline = time.monotonic() + ready_timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise SystemExit(f"serve exited: {proc.stderr.read().decode()[-2000:]}")
@@ -111,7 +111,8 @@ def start_server(home: Path, workers: int, threads: int):
             pass
         time.sleep(0.3)
     proc.kill()
-    raise SystemExit("serve did not become ready")
+    raise SystemExit(f"serve did not become ready within {ready_timeout:g} s "
+                     "(each worker loads every reference set before /status says ready)")
 
 
 # ----------------------------------------------------------------- load generator
@@ -205,7 +206,7 @@ def bench_lookup(home: Path, args) -> None:
     inproc = summary(lat, time.perf_counter() - t0, len(qs))
     hits = sum(1 for q in qs[:200] if bank.lookup("pdq", q)["bench"])
     del bank
-    proc, port = start_server(home, args.workers, args.threads)
+    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
     try:
         load(port, [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs[:200]],
              args.clients)  # warm every worker
@@ -269,7 +270,7 @@ def bench_verify(home: Path, args) -> None:
         subprocess.run([sys.executable, "-m", "provenance.cli", "verify", str(f), "--json"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
     cli = args.cli_files / (time.perf_counter() - t0)
-    proc, port = start_server(home, args.workers, args.threads)
+    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
     try:
         bodies = [f.read_bytes() for f in files]
         reqs = [post_file("/v1/verify", f"f{i}.jpg", bodies[i % len(bodies)])
@@ -302,6 +303,8 @@ def main(argv=None) -> None:
     ap.add_argument("--verify-files", type=int, default=8, help="signed 1 MP JPEGs made")
     ap.add_argument("--verify-requests", type=int, default=64, help="verify requests sent")
     ap.add_argument("--cli-files", type=int, default=3, help="files for the per-file CLI")
+    ap.add_argument("--ready-timeout", type=float, default=600,
+                    help="seconds to wait for the server to load the sets")
     ap.add_argument("--skip-lookup", action="store_true")
     ap.add_argument("--skip-verify", action="store_true")
     args = ap.parse_args(argv)
