@@ -25,6 +25,7 @@ EXTRAS: dict[str, str] = {
     "clip": "CLIP detection and probe training (torch, open_clip, scikit-learn)",
     "diffusers": "the diffusers generator backend (torch, diffusers, transformers)",
     "bench": "the benchmark baselines (invisible-watermark, onnxruntime, opencv, faiss)",
+    "serve": "the HTTP service and desk page (fastapi, uvicorn, jinja2, python-multipart)",
 }
 
 #: importable name -> the PyPI distribution a user would recognise in the message.
@@ -40,6 +41,11 @@ DISTRIBUTIONS: dict[str, str] = {
     "onnxruntime": "onnxruntime",
     "cv2": "opencv-python",
     "faiss": "faiss-cpu",
+    "fastapi": "fastapi",
+    "uvicorn": "uvicorn",
+    "jinja2": "jinja2",
+    "multipart": "python-multipart",
+    "python_multipart": "python-multipart",
 }
 
 

@@ -14,6 +14,11 @@ from pathlib import Path
 
 import click
 
+from provenance.core.extras import require
+
+for _module in ("fastapi", "uvicorn", "jinja2", "python_multipart"):  # one line if missing
+    require("serve", _module, what="provkit serve and provkit report")
+
 from provenance.core import tokens as tokens_lib
 from provenance.core.errors import BadInput, ConfigError
 from provenance.core.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT, ServiceConfig
@@ -71,8 +76,7 @@ def app_from_env():
 def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
           time_limit, out_dir, db_path):
     """Serve the desk page and the HTTP API (see docs/serve.md)."""
-    import uvicorn
-
+    uvicorn = require("serve", "uvicorn", what="provkit serve")
     if not is_loopback(host) and not tokens_lib.any_active(db_path):
         raise ConfigError(f"refusing to listen on {host}: no API token exists; create one with "
                           "`provkit tokens create NAME --scope read` (or listen on 127.0.0.1)")
