@@ -81,3 +81,37 @@ provkit audit verify
 
 step "11. The ledger of issued assets"
 provkit ledger list --limit 6
+
+step "12. The same verify over HTTP: provkit serve on loopback, one request, then stop"
+PORT=$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+TOKEN_NAME="demo-$$"
+TOKEN=$(provkit tokens create "$TOKEN_NAME" --scope read | head -1)
+provkit serve --port "$PORT" &
+SERVER=$!
+trap 'kill $SERVER 2>/dev/null || true' EXIT
+python - "$PORT" "$TOKEN" "$OUT/photo.signed.jpg" <<'PY'
+import sys, time
+import httpx
+port, token, path = sys.argv[1:]
+url = f"http://127.0.0.1:{port}"
+for _ in range(300):
+    try:
+        if httpx.get(url + "/status", timeout=2).status_code == 200:
+            break
+    except httpx.TransportError:
+        pass
+    time.sleep(0.2)
+with open(path, "rb") as f:
+    r = httpx.post(url + "/v1/verify", headers={"Authorization": f"Bearer {token}"},
+                   files=[("files", ("photo.signed.jpg", f.read(), "image/jpeg"))], timeout=60)
+r.raise_for_status()
+row = r.json()[0]
+print(f"POST {url}/v1/verify -> {r.status_code}: {row['path']}: {row['c2pa']['state'].upper()}, "
+      f"signer {row['c2pa']['signer']['common_name']}")
+assert row["c2pa"]["state"] in ("valid", "trusted"), row
+PY
+kill "$SERVER"
+wait "$SERVER" 2>/dev/null || true
+trap - EXIT
+provkit tokens revoke "$TOKEN_NAME" >/dev/null
+echo "server stopped; token $TOKEN_NAME revoked"

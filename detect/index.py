@@ -80,8 +80,10 @@ def _signed(v: int) -> int:
 class _AddBatch:
     """Fingerprinted images waiting to be embedded (if asked) and written to one set."""
 
-    def __init__(self, index: ReferenceIndex, name: str, clip, metadata: dict, per_item: dict):
+    def __init__(self, index: ReferenceIndex, name: str, clip, metadata: dict, per_item: dict,
+                 names: dict | None = None):
         self.index, self.name, self.clip = index, name, clip
+        self.names = names or {}
         self.metadata, self.per_item = metadata, per_item
         self.pending: list[tuple] = []
         self.errors: list[tuple[str, str]] = []
@@ -128,17 +130,17 @@ class _AddBatch:
         embeddings = self._embed()
         db, now = self.index.db, now_iso()
         with db.conn:
-            for (_, path, fpj, variants), emb in zip(self.pending, embeddings):
+            for (_, path, fpj, variants, thumb), emb in zip(self.pending, embeddings):
                 fp = Fingerprint.from_json(fpj)
                 meta = {**self.metadata, **self.per_item.get(path, {})}
                 cur = db.execute(
                     """INSERT OR IGNORE INTO ref_items
                        (set_name, path, sha256, phash, dhash, pdq, pdq_quality, variants,
-                        clip, clip_model, metadata, added)
-                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                        clip, clip_model, metadata, added, thumbnail)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [
                         self.name,
-                        str(Path(path).resolve()),
+                        self.names.get(path) or str(Path(path).resolve()),
                         fp.sha256,
                         _signed(fp.phash),
                         _signed(fp.dhash),
@@ -149,6 +151,7 @@ class _AddBatch:
                         self.model_id if emb else None,
                         json.dumps(meta, sort_keys=True),
                         now,
+                        thumb,
                     ],
                 )
                 if cur.rowcount:
@@ -163,6 +166,13 @@ class _AddBatch:
                     )
             self.index._touch(self.name)
         self.pending = []
+
+
+def _hex_int(value, bits: int, what: str) -> int:
+    text = str(value).strip().lower()
+    if len(text) != bits // 4 or any(c not in "0123456789abcdef" for c in text):
+        raise BadInput(f"{what} must be {bits // 4} hex characters, got {text[:70]!r}")
+    return int(text, 16)
 
 
 class ReferenceIndex:
@@ -286,11 +296,13 @@ class ReferenceIndex:
         crops: bool = True,
         workers: int | None = None,
         progress: Callable[[int], None] | None = None,
+        names: dict | None = None,
     ) -> AddReport:
         """Fingerprint images into a set (created if new); bad files are reported, not fatal.
 
         ``clip`` is a loaded :class:`detect.clip.ClipModel` or a spec to load; ``metadata``
-        applies to every item, ``item_metadata`` maps a path to its own extra fields.
+        applies to every item, ``item_metadata`` maps a path to its own extra fields,
+        ``names`` a path to what to store as the item's path instead (an upload's name).
         Images already in the set (same SHA-256) are counted, not added twice.
         """
         t0 = time.perf_counter()
@@ -301,6 +313,7 @@ class ReferenceIndex:
             clip,
             dict(metadata or {}),
             {str(k): v for k, v in (item_metadata or {}).items()},
+            {str(k): v for k, v in (names or {}).items()},
         )
         jobs = [str(p) for p in paths]
         # Rows are written as results arrive (256 at a time), so memory stays flat and an
@@ -322,6 +335,12 @@ class ReferenceIndex:
             time.perf_counter() - t0,
             batch.model_id,
         )
+
+    def thumbnail(self, item_id: int) -> bytes | None:
+        """The small JPEG stored for an item (None for hash-only or older items)."""
+        row = self.db.execute("SELECT thumbnail FROM ref_items WHERE id = ?",
+                              [int(item_id)]).fetchone()
+        return row[0] if row else None
 
     # -- loading ----------------------------------------------------------------------
     def _load(self, name: str) -> LoadedSet:

@@ -83,6 +83,21 @@ def crop_fingerprints(img: Image.Image) -> list[Fingerprint]:
     return out
 
 
+#: Long side of the thumbnail stored per reference item.
+THUMB_SIZE = 160
+
+
+def thumbnail_jpeg(img: Image.Image) -> bytes:
+    """A small JPEG of an image (long side :data:`THUMB_SIZE`), for showing matches."""
+    import io
+
+    small = img.convert("RGB")
+    small.thumbnail((THUMB_SIZE, THUMB_SIZE))
+    buf = io.BytesIO()
+    small.save(buf, "JPEG", quality=80)
+    return buf.getvalue()
+
+
 def _pack_variants(fps: list[Fingerprint]) -> bytes:
     arr = np.zeros(len(fps), VARIANT)
     for i, fp in enumerate(fps):
@@ -97,7 +112,7 @@ def _fingerprint_job(args: tuple[str, bool]):
         img = load_for_fingerprint(path)
         fp = fingerprint_image(img, sha256=file_sha256(path))
         variants = _pack_variants(crop_fingerprints(img)) if crops else b""
-        return "ok", path, fp.to_json(), variants
+        return "ok", path, fp.to_json(), variants, thumbnail_jpeg(img)
     except ProvkitError as e:
         return "error", path, e.reason
     except Exception as e:  # noqa: BLE001 (a decoder bug on one file must not stop the batch)

@@ -58,4 +58,9 @@ def _v2(db) -> None:
     db.execute("CREATE INDEX ref_hash_blocks_set ON ref_hash_blocks(set_name, id)")
 
 
-SCHEMA = [_v1, _v2]
+def _v3(db) -> None:
+    """A small JPEG of each image item, for pages that show what matched."""
+    db.execute("ALTER TABLE ref_items ADD COLUMN thumbnail BLOB")
+
+
+SCHEMA = [_v1, _v2, _v3]

@@ -279,11 +279,16 @@ class AuditLog:
         return self.db.conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
     def log(self, *, since=None, outcome: str | None = None, point: str | None = None,
-            actor: str | None = None, limit: int | None = None, newest_first: bool = False):
-        """Rows as dicts (list fields decoded), oldest first unless ``newest_first``."""
+            actor: str | None = None, limit: int | None = None, newest_first: bool = False,
+            after: int | None = None):
+        """Rows as dicts (list fields decoded), oldest first unless ``newest_first``.
+        ``after``: only rows with a larger ``seq`` (the next page after that row)."""
         if not self._has_table():
             return
         where, args = [], []
+        if after is not None:
+            where.append("seq > ?")
+            args.append(int(after))
         if since is not None:
             where.append("time >= ?")
             args.append(_since_text(since))

@@ -33,6 +33,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "scan": ("detect.commands", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
     "policy": ("policies.commands", "Check, lint and test usage policies."),
     "audit": ("policies.commands", "Read, verify and export the tamper-evident decision log."),
+    "serve": ("provenance.server.commands", "Serve the desk page and the HTTP API."),
+    "tokens": ("provenance.server.tokens_commands", "Create, list and revoke API tokens for serve."),
+    "report": ("provenance.server.commands", "Write a self-contained HTML report of images."),
 }
 
 

@@ -272,7 +272,8 @@ def _drop(aside: Path | None) -> None:
 
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,
-         db=None, identity=None, force: bool = False) -> Issued:
-    """``provkit sign``: :func:`issue` with a spec built from the command's options."""
+         db=None, identity=None, force: bool = False, status: str = "issued") -> Issued:
+    """``provkit sign``: :func:`issue` with a spec built from the command's options.
+    ``status``: as for :func:`issue` (the HTTP service signs ``staged``, then releases)."""
     return issue(source, out_path, spec=spec or ManifestSpec(), watermark=watermark, db=db,
-                 identity=identity, force=force)
+                 identity=identity, force=force, status=status)

@@ -42,6 +42,9 @@ LIBRARY = {
     "index": "detect.reference_sets",
     "policy": "policies.verbs",
     "audit": "policies.audit",
+    "serve": "provenance.server.service",
+    "tokens": "provenance.core.tokens",
+    "report": "provenance.server.desk",
 }
 
 

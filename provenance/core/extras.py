@@ -26,7 +26,7 @@ EXTRAS: dict[str, str] = {
     "diffusers": "the diffusers generator backend (torch, diffusers, transformers)",
     "bench": "the benchmark baselines (invisible-watermark, onnxruntime, opencv, faiss)",
     "scale": "scans on a Ray cluster (ray[data], pyarrow)",
-    "serve": "the HTTP service (fastapi, uvicorn, jinja2, python-multipart)",
+    "serve": "the HTTP service and desk page (fastapi, uvicorn, jinja2, python-multipart)",
 }
 
 #: importable name -> the PyPI distribution a user would recognise in the message.
@@ -46,6 +46,9 @@ DISTRIBUTIONS: dict[str, str] = {
     "pyarrow": "pyarrow",
     "fastapi": "fastapi",
     "uvicorn": "uvicorn",
+    "jinja2": "jinja2",
+    "multipart": "python-multipart",
+    "python_multipart": "python-multipart",
 }
 
 

@@ -1,0 +1,323 @@
+"""provkit serve under load: PDQ lookups and verifies over HTTP beside the same work
+in-process (and beside `provkit verify` spawned per file), in one run.
+
+    python bench/serve.py [--codes 100000] [--lookups 4000] [--clients 16] [--workers 2]
+                          [--verify-files 16] [--verify-requests 64] [--cli-files 3]
+
+1. Lookup: a reference set of --codes random PDQ codes (the full run: --codes 1000000)
+   in a workspace made here; --lookups GET /v1/lookup?signal_type=pdq requests (half
+   near an indexed code, half random) from --clients keep-alive connections on loopback,
+   against `provkit serve --workers N`. Printed: requests/s, p50 and p99 latency, beside
+   the same ReferenceBank.lookup called in one thread in-process (the ceiling without
+   HTTP). Goal: >= 4,000 lookups/s with p99 <= 25 ms on a 2-core machine.
+2. Verify: --verify-files signed 1 MP JPEGs; --verify-requests POST /v1/verify from
+   --clients connections, beside verify_file() in-process over the same files, and beside
+   `provkit verify FILE --json` spawned per file (--cli-files of them). Goals: HTTP
+   >= 0.8x in-process, >= 20x the per-file CLI.
+
+The load generator is a small asyncio HTTP/1.1 client in its own process, so it costs
+the server as little CPU as possible; on a 2-core machine it still competes with the
+server for the cores, so the figures are a floor.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import multiprocessing
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+
+# ----------------------------------------------------------------- workspace
+
+
+def build_set(db: Path, n: int, seed: int = 0):
+    """A reference set 'bench' of n random PDQ codes; returns the codes (n x 32 bytes)."""
+    import numpy as np
+
+    from detect.index import ReferenceIndex
+
+    rng = np.random.default_rng(seed)
+    codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
+    small = rng.integers(-(2**63), 2**63 - 1, (n, 2), dtype=np.int64)
+    idx = ReferenceIndex(db)
+    idx.create_set("bench", label="bench codes")
+    rows = ((f"hash:{i}", f"pdq:{i}", int(small[i, 0]), int(small[i, 1]), codes[i].tobytes())
+            for i in range(n))
+    with idx.db.conn:
+        idx.db.conn.executemany(
+            "INSERT INTO ref_items (set_name, path, sha256, phash, dhash, pdq, pdq_quality, "
+            "metadata, added) VALUES ('bench', ?, ?, ?, ?, ?, 100, '{}', '2026-01-01')", rows)
+    idx._touch("bench")
+    idx.db.conn.commit()
+    return codes
+
+
+def queries(codes, count: int, seed: int = 1) -> list[str]:
+    """Half near an indexed code (up to 12 bits flipped), half random."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    out = []
+    for i in range(count):
+        if i % 2 == 0:
+            q = codes[rng.integers(len(codes))].copy()
+            for bit in rng.choice(256, int(rng.integers(0, 13)), replace=False):
+                q[bit // 8] ^= 1 << (bit % 8)
+        else:
+            q = rng.integers(0, 256, 32, dtype=np.uint8)
+        out.append(q.tobytes().hex())
+    return out
+
+
+# ----------------------------------------------------------------- server
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(home: Path, workers: int, threads: int, ready_timeout: float = 600):
+    port = free_port()
+    env = {**os.environ, "PROVKIT_HOME": str(home),
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "provenance.cli", "serve", "--port", str(port), "--public-read",
+         "--workers", str(workers), "--threads", str(threads), "--queue", "1000"],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    import httpx
+
+    deadline = time.monotonic() + ready_timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise SystemExit(f"serve exited: {proc.stderr.read().decode()[-2000:]}")
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/status", timeout=5).status_code == 200:
+                return proc, port
+        except httpx.TransportError:
+            pass
+        time.sleep(0.3)
+    proc.kill()
+    raise SystemExit(f"serve did not become ready within {ready_timeout:g} s "
+                     "(each worker loads every reference set before /status says ready)")
+
+
+# ----------------------------------------------------------------- load generator
+
+
+async def _one_client(port: int, requests: list[bytes], latencies: list, statuses: list):
+    reader, writer = await asyncio.open_connection("127.0.0.1", port)
+    try:
+        for req in requests:
+            t0 = time.perf_counter()
+            writer.write(req)
+            await writer.drain()
+            head = await reader.readuntil(b"\r\n\r\n")
+            length = 0
+            for line in head.split(b"\r\n"):
+                if line.lower().startswith(b"content-length:"):
+                    length = int(line.split(b":", 1)[1])
+            await reader.readexactly(length)
+            latencies.append(time.perf_counter() - t0)
+            statuses.append(int(head.split(b" ", 2)[1]))
+    finally:
+        writer.close()
+
+
+def _load(port: int, requests: list[bytes], clients: int, out) -> None:
+    latencies: list[float] = []
+    statuses: list[int] = []
+    parts = [requests[i::clients] for i in range(clients)]
+
+    async def main():
+        await asyncio.gather(*(_one_client(port, p, latencies, statuses) for p in parts))
+
+    t0 = time.perf_counter()
+    asyncio.run(main())
+    out.put({"seconds": time.perf_counter() - t0, "latencies": latencies,
+             "statuses": statuses})
+
+
+def load(port: int, requests: list[bytes], clients: int) -> dict:
+    """Send ``requests`` over ``clients`` keep-alive connections from another process."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    p = ctx.Process(target=_load, args=(port, requests, clients, out))
+    p.start()
+    result = out.get()
+    p.join()
+    return result
+
+
+def get(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: bench\r\n\r\n".encode()
+
+
+def post_file(path: str, name: str, data: bytes) -> bytes:
+    boundary = secrets.token_hex(8)
+    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
+            f"filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + data + \
+        f"\r\n--{boundary}--\r\n".encode()
+    return (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: multipart/form-data; "
+            f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+
+
+def summary(latencies: list[float], seconds: float, n: int) -> dict:
+    ms = sorted(x * 1000 for x in latencies)
+    return {"per_s": n / seconds, "p50_ms": statistics.median(ms),
+            "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))]}
+
+
+# ----------------------------------------------------------------- parts
+
+
+def bench_lookup(home: Path, args) -> None:
+    from detect.lookup import ReferenceBank
+
+    db = home / "provkit.db"
+    t0 = time.perf_counter()
+    codes = build_set(db, args.codes)
+    print(f"reference set: {args.codes:,} PDQ codes written in {time.perf_counter() - t0:.1f} s")
+    qs = queries(codes, args.lookups)
+    bank = ReferenceBank(db)
+    t0 = time.perf_counter()
+    bank.refresh()
+    print(f"loaded in memory in {time.perf_counter() - t0:.1f} s")
+    bank.lookup("pdq", qs[0])  # warm (builds the multi-index)
+    lat = []
+    t0 = time.perf_counter()
+    for q in qs:
+        t = time.perf_counter()
+        bank.lookup("pdq", q)
+        lat.append(time.perf_counter() - t)
+    inproc = summary(lat, time.perf_counter() - t0, len(qs))
+    hits = sum(1 for q in qs[:200] if bank.lookup("pdq", q)["bench"])
+    del bank
+    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
+    try:
+        load(port, [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs[:200]],
+             args.clients)  # warm every worker
+        reqs = [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs]
+        r = load(port, reqs, args.clients)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    http = summary(r["latencies"], r["seconds"], len(reqs))
+    bad = sum(1 for s in r["statuses"] if s != 200)
+    print(f"\nlookup, {args.codes:,} PDQ codes, radius 31 ({hits}/200 queries matched):")
+    print(f"  in-process (1 thread)  {inproc['per_s']:8.0f} lookups/s  "
+          f"p50 {inproc['p50_ms']:6.2f} ms  p99 {inproc['p99_ms']:6.2f} ms")
+    print(f"  HTTP ({args.workers} workers, {args.clients} clients) {http['per_s']:8.0f} "
+          f"lookups/s  p50 {http['p50_ms']:6.2f} ms  p99 {http['p99_ms']:6.2f} ms  "
+          f"({bad} non-200)")
+    print(f"  HTTP / in-process: {http['per_s'] / inproc['per_s']:.2f}x   "
+          f"goal >= 4,000/s with p99 <= 25 ms: "
+          f"{'met' if http['per_s'] >= 4000 and http['p99_ms'] <= 25 else 'NOT met'}")
+
+
+def make_signed(home: Path, n: int) -> list[Path]:
+    import numpy as np
+    from PIL import Image
+    from skimage import data
+
+    from provenance.issue import issue
+    from provenance.manifest import ManifestSpec
+
+    base = Image.fromarray(data.astronaut()).resize((1155, 866))
+    rng = np.random.default_rng(0)
+    out = []
+    for i in range(n):
+        arr = np.clip(np.asarray(base, np.float32) + rng.normal(0, 4, (866, 1155, 3)), 0, 255)
+        src = home / f"src{i}.jpg"
+        Image.fromarray(arr.astype(np.uint8)).save(src, quality=90)
+        dst = home / f"signed{i}.jpg"
+        issue(src, dst, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
+              db=home / "provkit.db")
+        out.append(dst)
+    return out
+
+
+def bench_verify(home: Path, args) -> None:
+    from provenance.verify import verify_file
+
+    files = make_signed(home, args.verify_files)
+    db = home / "provkit.db"
+    verify_file(files[0], db=db)
+    t0 = time.perf_counter()
+    n_in = 0
+    while n_in < args.verify_requests:
+        for f in files:
+            assert verify_file(f, db=db).state == "trusted"
+            n_in += 1
+    inproc = n_in / (time.perf_counter() - t0)
+    env = {**os.environ, "PROVKIT_HOME": str(home),
+           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    t0 = time.perf_counter()
+    for f in files[: args.cli_files]:
+        subprocess.run([sys.executable, "-m", "provenance.cli", "verify", str(f), "--json"],
+                       env=env, check=True, stdout=subprocess.DEVNULL)
+    cli = args.cli_files / (time.perf_counter() - t0)
+    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
+    try:
+        bodies = [f.read_bytes() for f in files]
+        reqs = [post_file("/v1/verify", f"f{i}.jpg", bodies[i % len(bodies)])
+                for i in range(args.verify_requests)]
+        load(port, reqs[: len(files)], args.clients)
+        r = load(port, reqs, args.clients)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    http = summary(r["latencies"], r["seconds"], len(reqs))
+    bad = sum(1 for s in r["statuses"] if s != 200)
+    print(f"\nverify, signed 1 MP JPEGs ({len(files)} files):")
+    print(f"  in-process verify_file  {inproc:7.1f} files/s")
+    print(f"  provkit verify per file {cli:7.2f} files/s  (a process per file)")
+    print(f"  HTTP /v1/verify         {http['per_s']:7.1f} files/s  p50 {http['p50_ms']:.0f} ms "
+          f" p99 {http['p99_ms']:.0f} ms  ({bad} non-200)")
+    print(f"  HTTP / in-process: {http['per_s'] / inproc:.2f}x (goal >= 0.8x)   "
+          f"HTTP / per-file CLI: {http['per_s'] / cli:.1f}x (goal >= 20x)")
+
+
+def main(argv=None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
+                                 formatter_class=argparse.RawDescriptionHelpFormatter,
+                                 epilog=__doc__.split("\n", 2)[2])
+    ap.add_argument("--codes", type=int, default=100_000, help="PDQ codes in the set")
+    ap.add_argument("--lookups", type=int, default=4000, help="lookup requests sent")
+    ap.add_argument("--clients", type=int, default=16, help="concurrent connections")
+    ap.add_argument("--workers", type=int, default=2, help="server processes")
+    ap.add_argument("--threads", type=int, default=2, help="CPU threads per server process")
+    ap.add_argument("--verify-files", type=int, default=8, help="signed 1 MP JPEGs made")
+    ap.add_argument("--verify-requests", type=int, default=64, help="verify requests sent")
+    ap.add_argument("--cli-files", type=int, default=3, help="files for the per-file CLI")
+    ap.add_argument("--ready-timeout", type=float, default=600,
+                    help="seconds to wait for the server to load the sets")
+    ap.add_argument("--skip-lookup", action="store_true")
+    ap.add_argument("--skip-verify", action="store_true")
+    args = ap.parse_args(argv)
+    with tempfile.TemporaryDirectory(prefix="provkit-bench-serve-") as tmp:
+        home = Path(tmp)
+        os.environ["PROVKIT_HOME"] = str(home)
+        print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} "
+              "(a shared machine makes these figures noisy)")
+        if not args.skip_lookup:
+            bench_lookup(home, args)
+        if not args.skip_verify:
+            bench_verify(home, args)
+
+
+if __name__ == "__main__":
+    main()

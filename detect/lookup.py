@@ -1,0 +1,169 @@
+"""Hash and match in the shape platforms use (Meta's Hasher-Matcher-Actioner).
+
+:func:`hash_file` gives an upload's signals (pdq, phash, dhash, and the PDQ quality).
+:class:`ReferenceBank` holds every reference set of a workspace in memory and answers
+:meth:`ReferenceBank.lookup` ``(signal_type, signal)`` with the matching items of each
+set and their distances. :meth:`ReferenceBank.refresh` re-reads only the sets whose
+version changed (:mod:`detect.index` stamps each change) and swaps the new copy in
+whole, so lookups running meanwhile keep the old copy: a reload never stops service.
+:meth:`ReferenceBank.status` says when the copy was last checked and whether a set
+changed since (how stale it is).
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+
+import numpy as np
+
+from detect.index import ReferenceIndex
+from detect.index_cache import load_set
+from detect.index_search import LoadedSet
+from provenance.core.errors import BadInput
+from provenance.fingerprint import (
+    DHASH_MATCH,
+    PDQ_MATCH,
+    PDQ_MIN_QUALITY,
+    PHASH_MATCH,
+    fingerprint_file,
+    fingerprint_image,
+)
+
+#: Signal types a lookup understands: bits and the default match distance.
+SIGNAL_TYPES = {"pdq": (256, PDQ_MATCH), "phash": (64, PHASH_MATCH), "dhash": (64, DHASH_MATCH)}
+
+
+def hash_file(path) -> dict:
+    """The signals of one image: ``{"pdq", "pdq_quality", "phash", "dhash", "sha256"}``."""
+    fp = fingerprint_file(path)
+    return _signals(fp)
+
+
+def hash_image(image) -> dict:
+    return _signals(fingerprint_image(image))
+
+
+def _signals(fp) -> dict:
+    j = fp.to_json()
+    return {"pdq": j["pdq"], "pdq_quality": j["pdq_quality"], "phash": j["phash"],
+            "dhash": j["dhash"], "sha256": j["sha256"]}
+
+
+def parse_signal(signal_type: str, signal: str):
+    """A hex signal as the query value of its codes (bytes for pdq, int for 64-bit)."""
+    if signal_type not in SIGNAL_TYPES:
+        raise BadInput(f"unknown signal_type {signal_type!r} (known: {', '.join(SIGNAL_TYPES)})")
+    bits = SIGNAL_TYPES[signal_type][0]
+    text = (signal or "").strip().lower()
+    if len(text) != bits // 4 or any(c not in "0123456789abcdef" for c in text):
+        raise BadInput(f"a {signal_type} signal is {bits // 4} hex characters, "
+                       f"got {len(text)}: {text[:70]!r}")
+    return bytes.fromhex(text) if bits > 64 else int(text, 16)
+
+
+@dataclass(frozen=True)
+class BankSet:
+    name: str
+    version: str
+    loaded: LoadedSet
+    loaded_at: float
+
+    @property
+    def items(self) -> int:
+        return len(self.loaded.ids)
+
+
+class ReferenceBank:
+    """Every reference set of a workspace, in memory, for lookups by signal."""
+
+    def __init__(self, db=None):
+        self.db = db
+        self._sets: dict[str, BankSet] = {}
+        self._lock = threading.Lock()  # one refresh at a time; lookups never wait on it
+        self.ready = False
+        self.checked_at: float | None = None
+        self.changed_since_check = False
+        self.last_error: str | None = None
+
+    def refresh(self) -> bool:
+        """Re-read the sets whose version changed; True if anything changed."""
+        with self._lock:
+            index = ReferenceIndex(self.db)
+            try:
+                versions = dict(index.db.execute("SELECT name, version FROM ref_sets"))
+                current = self._sets
+                fresh: dict[str, BankSet] = {}
+                for name, version in versions.items():
+                    old = current.get(name)
+                    if old is not None and old.version == version:
+                        fresh[name] = old
+                        continue
+                    loaded = load_set(index.db, name)
+                    fresh[name] = BankSet(name, loaded.version, loaded, time.time())
+                changed = fresh.keys() != current.keys() or any(
+                    fresh[n] is not current.get(n) for n in fresh)
+                self._sets = fresh  # one assignment: readers see the old or the new copy
+                self.checked_at = time.time()
+                self.changed_since_check = False
+                self.ready = True
+                self.last_error = None
+                return changed
+            finally:
+                index.db.conn.close()
+
+    def stale(self) -> bool:
+        """Whether a set changed in the database since the loaded copy was made."""
+        index = ReferenceIndex(self.db)
+        try:
+            versions = dict(index.db.execute("SELECT name, version FROM ref_sets"))
+        finally:
+            index.db.conn.close()
+        have = {n: s.version for n, s in self._sets.items()}
+        return versions != have
+
+    def status(self) -> dict:
+        sets = self._sets
+        age = None if self.checked_at is None else round(time.time() - self.checked_at, 3)
+        return {"ready": self.ready, "checked_seconds_ago": age,
+                "changed_since_check": self.changed_since_check,
+                "error": self.last_error,
+                "sets": {n: {"items": s.items, "version": s.version,
+                             "loaded_seconds_ago": round(time.time() - s.loaded_at, 3)}
+                         for n, s in sorted(sets.items())}}
+
+    def names(self) -> list[str]:
+        return sorted(self._sets)
+
+    def lookup(self, signal_type: str, signal: str, *, sets=None,
+               max_distance: int | None = None) -> dict[str, list[dict]]:
+        """Per set, the items within ``max_distance`` of ``signal`` (closest first):
+        ``{"SET": [{"bank_content_id": item id, "distance": bits}]}``. PDQ codes of
+        quality below 50 are left out on both sides, as HMA does."""
+        query = parse_signal(signal_type, signal)
+        radius = SIGNAL_TYPES[signal_type][1] if max_distance is None else int(max_distance)
+        if not 0 <= radius <= SIGNAL_TYPES[signal_type][0]:
+            raise BadInput(f"max_distance {radius} is outside 0..{SIGNAL_TYPES[signal_type][0]}")
+        current = self._sets
+        wanted = list(sets) if sets else sorted(current)
+        missing = [n for n in wanted if n not in current]
+        if missing:
+            raise BadInput(f"no reference set named {', '.join(missing)} "
+                           f"(sets: {', '.join(sorted(current)) or 'none'})")
+        return {name: _match(current[name].loaded, signal_type, query, radius) for name in wanted}
+
+
+def _match(s: LoadedSet, signal_type: str, query, radius: int) -> list[dict]:
+    codes = getattr(s, signal_type)
+    rows, dist = codes.within(query, radius)
+    if signal_type == "pdq" and rows.size:
+        keep = s.quality[rows] >= PDQ_MIN_QUALITY
+        rows, dist = rows[keep], dist[keep]
+    if rows.size == 0:
+        return []
+    owners = s.owner[rows]
+    # rows come ordered by distance: the first row of each item is its closest code
+    _, first = np.unique(owners, return_index=True)
+    first.sort()
+    return [{"bank_content_id": int(s.ids[owners[i]]), "distance": int(dist[i])} for i in first]

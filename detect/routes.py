@@ -1,0 +1,331 @@
+"""HTTP routes of the detect package: detect, dupes, reference sets, hash and lookup.
+
+Thin shells over :func:`detect.verdict.detect`, :class:`detect.index.ReferenceIndex`
+and :mod:`detect.lookup`; the same JSON as the CLI's ``--json``. Lookups read the
+app's :class:`detect.lookup.ReferenceBank` (``app.state.bank``), the sets held in
+memory; a change made through these routes reloads it at once, a change made by the
+CLI within the server's refresh interval.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from typing import Annotated
+
+from fastapi import APIRouter, File, Form, Query, Request, UploadFile
+from fastapi.responses import JSONResponse, Response
+from pydantic import BaseModel, Field
+
+from detect.index import ReferenceIndex
+from detect.lookup import SIGNAL_TYPES, ReferenceBank, hash_file
+from detect.reference_sets import dupes, import_
+from detect.verdict import detect
+from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.http import (
+    ERRORS,
+    ApiError,
+    Caller,
+    Read,
+    ServiceConfig,
+    SetsWrite,
+    Upload,
+    Workdir,
+    config,
+    run_cpu,
+)
+
+router = APIRouter(responses=ERRORS)
+Files = Annotated[list[UploadFile], File(description="One or more images.")]
+
+
+def bank(request: Request) -> ReferenceBank:
+    return request.app.state.bank
+
+
+def _index(cfg: ServiceConfig) -> ReferenceIndex:
+    return ReferenceIndex(cfg.connection())
+
+
+# --------------------------------------------------------------------------- detect
+
+
+def detect_rows(paths, *, db=None, index_sets=None) -> list[dict]:
+    """``provkit detect --json``: one record per file (an unreadable one says why)."""
+    results = detect(paths, db=db, index_sets=index_sets,
+                     probe=os.environ.get("PROVKIT_PROBE") or None,
+                     clip=os.environ.get("PROVKIT_CLIP") or None)
+    return [{"path": str(p), "error": r.reason} if isinstance(r, ProvkitError) else r.to_json()
+            for p, r in zip(paths, results, strict=True)]
+
+
+@router.post("/v1/detect", tags=["verbs"], summary="provkit detect")
+async def detect_route(request: Request, files: Files,
+                       index: Annotated[list[str] | None, Query()] = None,
+                       caller: Caller = Read,
+                       work: Workdir = Upload) -> list[dict]:
+    """Evidence and a verdict for each upload: is it AI-made?"""
+    paths = await work.save(files)
+    rows = await run_cpu(request, detect_rows, paths, db=config(request).db, index_sets=index)
+    return work.public(rows)
+
+
+# --------------------------------------------------------------------------- dupes
+
+
+def dupes_rows(paths, *, db=None, sets=None, k: int = 10) -> list[dict]:
+    """``provkit dupes --json``: near-duplicates of each file in the reference sets
+    (:func:`detect.reference_sets.dupes`, CLIP not checked: the service answers fast)."""
+    return [r.to_json() | ({"matches": []} if r.error is not None else {})
+            for r in dupes(paths, sets=sets, k=k, clip=False, db=db)]
+
+
+@router.post("/v1/dupes", tags=["verbs"], summary="provkit dupes")
+async def dupes_route(request: Request, files: Files,
+                      index: Annotated[list[str] | None, Query()] = None,
+                      k: Annotated[int, Query(ge=1, le=1000)] = 10,
+                      caller: Caller = Read,
+                      work: Workdir = Upload) -> list[dict]:
+    """Near-duplicates of each upload in the reference sets (pHash, dHash, PDQ, crops)."""
+    paths = await work.save(files)
+    rows = await run_cpu(request, dupes_rows, paths, db=config(request).db, sets=index, k=k)
+    return work.public(rows)
+
+
+# --------------------------------------------------------------------------- sets
+
+
+class SetSpec(BaseModel):
+    name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    label: str | None = None
+    protected: bool = False
+    description: str | None = None
+
+
+class HashItem(BaseModel):
+    pdq: str = Field(description="64 hex characters")
+    phash: str | None = None
+    dhash: str | None = None
+    pdq_quality: int | None = Field(None, ge=0, le=100)
+    id: str | None = Field(None, description="The sharer's content id")
+    metadata: dict = Field(default_factory=dict)
+
+
+class HashItems(BaseModel):
+    items: list[HashItem] = Field(max_length=100_000)
+
+
+@router.get("/v1/sets", tags=["sets"], summary="provkit index list")
+def sets_list(request: Request, caller: Caller = Read) -> list[dict]:
+    """Reference sets and their sizes."""
+    return [s.to_json() for s in _index(config(request)).sets()]
+
+
+@router.post("/v1/sets", tags=["sets"], status_code=201)
+def sets_create(request: Request, spec: SetSpec,
+                caller: Caller = SetsWrite) -> dict:
+    """Create a reference set (or update its label, protection and description)."""
+    idx = _index(config(request))
+    idx.create_set(spec.name, label=spec.label, protected=spec.protected,
+                   description=spec.description)
+    _reload(request)
+    return idx.get_set(spec.name).to_json()
+
+
+def _known_set(request: Request, name: str):
+    idx = _index(config(request))
+    if name not in idx.set_names():
+        raise ApiError(404, f"no reference set named {name!r}")
+    return idx
+
+
+@router.get("/v1/sets/{name}", tags=["sets"], summary="provkit index stats")
+def sets_show(request: Request, name: str, caller: Caller = Read) -> dict:
+    """Size and fingerprint health of one set."""
+    return _known_set(request, name).stats(name)
+
+
+@router.delete("/v1/sets/{name}", tags=["sets"], summary="provkit index remove")
+def sets_delete(request: Request, name: str,
+                caller: Caller = SetsWrite) -> dict:
+    """Remove a reference set and its items."""
+    n = _known_set(request, name).remove(name)
+    _reload(request)
+    return {"set": name, "removed_items": n, "removed_set": True}
+
+
+@router.post("/v1/sets/{name}/items", tags=["sets"], summary="provkit index add")
+async def sets_add(request: Request, name: str,
+                   files: Annotated[list[UploadFile] | None, File()] = None,
+                   metadata: Annotated[str | None, Form(
+                       description="JSON object stored with every uploaded item")] = None,
+                   items: Annotated[str | None, Form(
+                       description='JSON {"items": [{"pdq": HEX, ...}]} instead of files')
+                   ] = None,
+                   caller: Caller = SetsWrite,
+                   work: Workdir = Upload) -> dict:
+    """Add uploads (fingerprinted, with a thumbnail) or hashes with metadata to set NAME.
+
+    Send multipart ``files`` (and optional ``metadata``), or ``items``: a JSON list of
+    hashes as a hash exchange delivers them; a JSON body ``{"items": [...]}`` works too.
+    Uploaded images are not kept: only their fingerprints and a small thumbnail."""
+    cfg = config(request)
+    if not _valid_name(name):
+        raise ApiError(400, f"set name {name!r}: use letters, digits, '_', '.' or '-'")
+    if request.headers.get("content-type", "").startswith("application/json"):
+        items = (await request.body()).decode("utf-8", "replace")
+    if items is not None:
+        entries = _parse_items(items)
+        listed = work.save_bytes("".join(json.dumps(e) + "\n" for e in entries).encode(),
+                                 "items.jsonl")
+        report = await run_cpu(request, lambda: _import_items(cfg, name, listed))
+    elif files:
+        meta = _parse_object(metadata, "metadata") if metadata else {}
+        paths = await work.save(files)
+        names = {str(p): f"upload:{work.names[str(p)]}" for p in paths}
+        report = await run_cpu(request, lambda: _index(cfg).add(
+            name, paths, metadata=meta, workers=1, names=names))
+    else:
+        raise ApiError(400, "send 'files' (images) or 'items' (hashes)")
+    _reload(request)
+    return work.public(report.to_json())
+
+
+class _Imported:
+    """A hash-list import (:func:`detect.reference_sets.import_`) in an add's shape."""
+
+    def __init__(self, report):
+        self.report = report
+
+    def to_json(self) -> dict:
+        r = self.report
+        return {"set": r.set, "added": r.imported, "already_present": r.already_present,
+                "failed": r.invalid, "low_quality": r.low_quality,
+                "errors": [{"path": f"entry {n}", "reason": why} for n, why in r.errors],
+                "seconds": round(r.seconds, 3), "clip_model": None}
+
+
+def _import_items(cfg: ServiceConfig, name: str, listed) -> _Imported:
+    """PDQ hashes sent as JSON, stored as a hash bank by the library import (one PDQ
+    item each; an entry's pHash/dHash are kept in its metadata)."""
+    return _Imported(import_(name, listed, kind="pdq", db=cfg.connection()))
+
+
+_SET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
+
+
+def _valid_name(name: str) -> bool:
+    return bool(_SET_NAME.match(name))
+
+
+def _parse_object(text: str, what: str) -> dict:
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ApiError(400, f"{what} is not JSON ({e})") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, f"{what} must be a JSON object")
+    return value
+
+
+def _parse_items(text: str) -> list[dict]:
+    try:
+        value = json.loads(text)
+    except ValueError as e:
+        raise ApiError(400, f"items is not JSON ({e})") from None
+    if isinstance(value, dict):
+        value = value.get("items")
+    if not isinstance(value, list) or not value:
+        raise ApiError(400, 'items must be a non-empty JSON list (or {"items": [...]})')
+    return value
+
+
+@router.get("/v1/sets/{name}/items/{item_id}/thumbnail", tags=["sets"],
+            response_class=Response,
+            responses={200: {"content": {"image/jpeg": {}}, "description": "A small JPEG."}})
+def sets_thumbnail(request: Request, name: str, item_id: int,
+                   caller: Caller = Read):
+    """The small JPEG stored for a reference item."""
+    thumb = _known_set(request, name).thumbnail(item_id)
+    if not thumb:
+        raise ApiError(404, f"no thumbnail for item {item_id} of set {name!r}")
+    return Response(thumb, media_type="image/jpeg",
+                    headers={"Cache-Control": "private, max-age=3600"})
+
+
+def _reload(request: Request) -> None:
+    try:
+        bank(request).refresh()
+    except ProvkitError as e:  # kept serving the old copy; /status says so
+        bank(request).last_error = str(e)
+
+
+# --------------------------------------------------------------------------- HMA
+
+
+class Signals(BaseModel):
+    pdq: str
+    pdq_quality: int
+    phash: str
+    dhash: str
+    sha256: str | None = None
+
+
+class LookupMatch(BaseModel):
+    bank_content_id: int
+    distance: int
+
+
+@router.post("/v1/hash", tags=["hash and match"], response_model=Signals)
+async def hash_route(request: Request,
+                     file: Annotated[UploadFile, File(description="An image.")],
+                     caller: Caller = Read, work: Workdir = Upload):
+    """The signals of an upload: pdq (with its quality), phash, dhash."""
+    (path,) = await work.save([file])
+    return await run_cpu(request, hash_file, path)
+
+
+SignalType = Annotated[str, Query(pattern="^(" + "|".join(SIGNAL_TYPES) + ")$")]
+
+
+@router.get("/v1/lookup", tags=["hash and match"],
+            response_model=dict[str, list[LookupMatch]])
+async def lookup_route(request: Request, signal: Annotated[str, Query(max_length=64)],
+                 signal_type: SignalType = "pdq",
+                 index: Annotated[list[str] | None, Query()] = None,
+                 max_distance: Annotated[int | None, Query(ge=0, le=256)] = None,
+                 caller: Caller = Read):
+    """Per set, the items whose ``signal_type`` is within the match distance of ``signal``.
+
+    Answered on the event loop: a lookup in memory takes well under a millisecond."""
+    try:
+        found = bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance)
+    except BadInput as e:
+        raise ApiError(404 if e.reason.startswith("no reference set") else 422, e.reason
+                       ) from None
+    return JSONResponse(found)  # already plain JSON: skip re-validating the response model
+
+
+class HashAndMatch(BaseModel):
+    signals: Signals
+    matches: dict[str, list[LookupMatch]]
+
+
+@router.post("/v1/lookup", tags=["hash and match"], response_model=HashAndMatch)
+async def lookup_upload(request: Request,
+                        file: Annotated[UploadFile, File(description="An image.")],
+                        signal_type: SignalType = "pdq",
+                        index: Annotated[list[str] | None, Query()] = None,
+                        caller: Caller = Read, work: Workdir = Upload):
+    """Hash an upload and look its signal up: the signals and, per set, the matches."""
+    (path,) = await work.save([file])
+    signals = await run_cpu(request, hash_file, path)
+    try:
+        matches = bank(request).lookup(signal_type, signals[signal_type], sets=index)
+    except BadInput as e:
+        raise ApiError(404, e.reason) from None
+    return {"signals": signals, "matches": matches}
+
+
+__all__ = ["detect_rows", "dupes_rows", "router"]

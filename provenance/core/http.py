@@ -1,0 +1,323 @@
+"""HTTP helpers every package's router uses: who is calling, where uploads go, and
+the bounded pool CPU work runs in.
+
+The foundation layer's HTTP counterpart of :mod:`provenance.core.options`: each
+package (provenance, detect, policies, generate) builds its own ``APIRouter`` from
+these pieces, and :mod:`provenance.server.app` composes the routers into one app.
+
+- :func:`require` is the auth dependency: ``Authorization: Bearer pk_...`` mapped to
+  a :class:`Caller` through :mod:`provenance.core.tokens`; 401 without a usable token,
+  403 for a token that lacks the scope; ``--public-read`` opens ``read`` to anyone.
+- :class:`Workdir` is one request's private temporary folder: uploads are written
+  there (size-limited, 413), and the folder is deleted when the route returns.
+  :meth:`Workdir.public` puts the uploader's file names back in place of the
+  temporary paths, in results and in error messages.
+- :class:`CpuPool` runs library calls in a fixed number of threads with a bounded
+  queue (503 + ``Retry-After`` when it is full) and a per-request time limit.
+- :class:`ApiError` is a 4xx/5xx answer with a JSON body ``{"error": ..., "status": ...}``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import shutil
+import tempfile
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from fastapi import Depends, Request, UploadFile
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel
+
+from provenance.core import tokens
+from provenance.core.workspace import connect, home
+
+MB = 1 << 20
+#: Defaults of ``provkit serve`` (each has an option).
+MAX_UPLOAD = 50 * MB
+MAX_FILES = 32
+TIME_LIMIT = 60.0
+QUEUE = 16
+
+
+class ApiError(Exception):
+    """An HTTP answer other than success, with a message for the caller."""
+
+    def __init__(self, status: int, message: str, *, headers: dict | None = None):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.headers = headers or {}
+
+
+class ErrorBody(BaseModel):
+    """Every error answer: what went wrong, in one line, and the HTTP status."""
+
+    error: str
+    status: int
+
+
+#: The error answers a route may give, for its OpenAPI description (always JSON, also for
+#: routes that answer an image or HTML on success).
+ERRORS = {code: {"description": why, "content": {"application/json": {
+    "schema": ErrorBody.model_json_schema()}}} for code, why in {
+    400: "bad request (missing or malformed parameter)",
+    401: "no token, or an unknown, revoked or expired one",
+    403: "the token lacks the scope",
+    404: "no such item",
+    409: "the workspace is not set up for this (e.g. no reference sets, no policy pack)",
+    413: "upload larger than the limit",
+    422: "unusable input: not an image, truncated, too many pixels, bad parameters",
+    503: "busy (queue full) or over the time limit; see Retry-After",
+}.items()}
+
+
+@dataclass
+class ServiceConfig:
+    """What ``provkit serve`` was started with; one per app (``app.state.config``)."""
+
+    db: str | None = None
+    public_read: bool = False
+    max_upload: int = MAX_UPLOAD
+    max_files: int = MAX_FILES
+    time_limit: float = TIME_LIMIT
+    cpu_threads: int = 2
+    queue: int = QUEUE
+    out_dir: Path | None = None
+    temp_dir: Path | None = None
+    _local: threading.local = field(default_factory=threading.local, repr=False)
+
+    def connection(self):
+        """This thread's handle on the workspace database (SQLite handles stay in a thread)."""
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = connect(self.db)
+        return db
+
+
+def config(request: Request) -> ServiceConfig:
+    return request.app.state.config
+
+
+@dataclass(frozen=True)
+class Caller:
+    """Who made a request: a token's name and scopes, or the anonymous public reader."""
+
+    name: str | None
+    scopes: tuple[str, ...]
+
+    @property
+    def actor(self) -> str:
+        """The name recorded in the audit log."""
+        return self.name or "anonymous"
+
+
+_bearer = Depends(HTTPBearer(auto_error=False,
+                             description="An API token from `provkit tokens create`."))
+
+
+def require(scope: str) -> Callable:
+    """A dependency that admits callers holding ``scope``; 401/403 otherwise."""
+    if scope not in tokens.SCOPES:
+        raise ValueError(f"unknown scope {scope}")
+
+    # async: a token check is one indexed SELECT, cheaper than a hop to a worker thread
+    async def dependency(request: Request,
+                         credentials: HTTPAuthorizationCredentials | None = _bearer) -> Caller:
+        cfg = config(request)
+        if credentials is None:
+            if request.headers.get("authorization"):
+                raise ApiError(401, "the Authorization header must be 'Bearer TOKEN'",
+                               headers={"WWW-Authenticate": "Bearer"})
+            if scope == "read" and cfg.public_read:
+                return Caller(None, ("read",))
+            raise ApiError(401, f"this endpoint needs a token with the {scope!r} scope "
+                                "(Authorization: Bearer TOKEN; see `provkit tokens create`)",
+                           headers={"WWW-Authenticate": "Bearer"})
+        token = tokens.authenticate(credentials.credentials.strip(), cfg.connection())
+        if token is None:
+            raise ApiError(401, "unknown, revoked or expired token",
+                           headers={"WWW-Authenticate": "Bearer"})
+        if not token.allows(scope):
+            raise ApiError(403, f"token {token.name!r} lacks the {scope!r} scope "
+                                f"(it has: {', '.join(token.scopes)})")
+        return Caller(token.name, token.scopes)
+
+    dependency.__name__ = f"require_{scope.replace(':', '_')}"
+    return dependency
+
+
+#: Route defaults: ``caller: Caller = Read`` admits holders of the ``read`` scope, etc.
+Read = Depends(require("read"))
+Sign = Depends(require("sign"))
+Generate = Depends(require("generate"))
+SetsWrite = Depends(require("sets:write"))
+AuditRead = Depends(require("audit:read"))
+
+_SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+
+
+class Workdir:
+    """One request's temporary folder, deleted when the request ends."""
+
+    def __init__(self, cfg: ServiceConfig):
+        self.cfg = cfg
+        root = cfg.temp_dir
+        if root is not None:
+            Path(root).mkdir(parents=True, exist_ok=True)
+        self.path = Path(tempfile.mkdtemp(prefix="req-", dir=root))
+        self.names: dict[str, str] = {}
+        self.received = 0
+
+    def close(self) -> None:
+        shutil.rmtree(self.path, ignore_errors=True)
+
+    def new_path(self, name: str) -> Path:
+        """A fresh path in this folder for a file the caller calls ``name``."""
+        safe = _SAFE.sub("_", Path(name or "upload").name)[-80:].lstrip(".") or "upload"
+        folder = self.path / str(len(self.names))
+        folder.mkdir()
+        path = folder / safe
+        self.names[str(path)] = name or "upload"
+        return path
+
+    async def save(self, files: list[UploadFile]) -> list[Path]:
+        """Write uploads here; 413 past the upload limit, 400 for too many or none."""
+        if not files:
+            raise ApiError(400, "no file uploaded (send multipart/form-data with 'files')")
+        if len(files) > self.cfg.max_files:
+            raise ApiError(413, f"{len(files)} files in one request; at most "
+                                f"{self.cfg.max_files}")
+        return [await self.save_one(f) for f in files]
+
+    async def save_one(self, upload: UploadFile) -> Path:
+        path = self.new_path(upload.filename or "upload")
+        async with await anyio.open_file(path, "wb") as out:
+            while chunk := await upload.read(MB):
+                self.add_bytes(len(chunk))
+                await out.write(chunk)
+        return path
+
+    async def save_stream(self, request: Request, name: str) -> Path:
+        """Write a raw request body here (an image sent as the body itself)."""
+        path = self.new_path(name)
+        async with await anyio.open_file(path, "wb") as out:
+            async for chunk in request.stream():
+                self.add_bytes(len(chunk))
+                await out.write(chunk)
+        return path
+
+    def save_bytes(self, data: bytes, name: str) -> Path:
+        self.add_bytes(len(data))
+        path = self.new_path(name)
+        path.write_bytes(data)
+        return path
+
+    def add_bytes(self, n: int) -> None:
+        self.received += n
+        if self.received > self.cfg.max_upload:
+            raise ApiError(413, f"upload larger than the limit of {_size(self.cfg.max_upload)}")
+
+    def public(self, data):
+        """``data`` with every temporary path replaced by the name the caller gave."""
+        if not self.names:
+            return data
+        return _replace_paths(data, self.names)
+
+
+def _replace_paths(data, names: dict[str, str]):
+    if isinstance(data, str):
+        for tmp, name in names.items():
+            if tmp in data:
+                data = data.replace(tmp, name)
+        return data
+    if isinstance(data, dict):
+        return {k: _replace_paths(v, names) for k, v in data.items()}
+    if isinstance(data, list | tuple):
+        return [_replace_paths(v, names) for v in data]
+    return data
+
+
+def _size(n: int) -> str:
+    return f"{n / MB:g} MB" if n >= MB else f"{n} bytes"
+
+
+def workdir(request: Request):
+    """Dependency: a :class:`Workdir` for this request, removed when the route returns."""
+    work = Workdir(config(request))
+    request.state.workdir = work
+    try:
+        yield work
+    finally:
+        work.close()
+
+
+#: Use as ``work: Workdir = Upload`` so the folder is gone before the answer is sent.
+Upload = Depends(workdir, scope="function")
+
+
+class CpuPool:
+    """A fixed number of threads for CPU work, with a bounded queue and a time limit."""
+
+    def __init__(self, threads: int, queue: int, time_limit: float):
+        self.threads = max(1, threads)
+        self.capacity = self.threads + max(0, queue)
+        self.time_limit = time_limit
+        self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="provkit-cpu")
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    @property
+    def pending(self) -> int:
+        return self._pending
+
+    def _call(self, fn, args, kwargs):
+        try:
+            return fn(*args, **kwargs)
+        finally:
+            with self._lock:
+                self._pending -= 1
+
+    async def run(self, fn, *args, **kwargs):
+        """``fn(*args, **kwargs)`` in the pool; 503 when the queue is full or time runs out."""
+        with self._lock:
+            if self._pending >= self.capacity:
+                raise ApiError(503, f"busy: {self._pending} requests in progress or queued; "
+                                    "retry shortly", headers={"Retry-After": "1"})
+            self._pending += 1
+        try:
+            future = self.executor.submit(self._call, fn, args, kwargs)
+        except RuntimeError:  # shutting down
+            with self._lock:
+                self._pending -= 1
+            raise ApiError(503, "the server is shutting down", headers={"Retry-After": "5"}
+                           ) from None
+        try:
+            return await asyncio.wait_for(asyncio.wrap_future(future), self.time_limit)
+        except TimeoutError:
+            raise ApiError(503, f"the request took longer than the limit of "
+                                f"{self.time_limit:g} s", headers={"Retry-After": "5"}) from None
+
+    def close(self) -> None:
+        self.executor.shutdown(wait=False, cancel_futures=True)
+
+
+def pool(request: Request) -> CpuPool:
+    return request.app.state.pool
+
+
+async def run_cpu(request: Request, fn, *args, **kwargs):
+    """Run a library call in the app's :class:`CpuPool`."""
+    return await pool(request).run(fn, *args, **kwargs)
+
+
+def out_dir(cfg: ServiceConfig) -> Path:
+    """Where sealed outputs of sign and generate are kept (their ledger rows point here)."""
+    path = Path(cfg.out_dir) if cfg.out_dir else home() / "served"
+    path.mkdir(parents=True, exist_ok=True)
+    return path

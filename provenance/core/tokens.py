@@ -1,0 +1,176 @@
+"""API tokens for ``provkit serve``: named, scoped, expiring, stored only as a hash.
+
+``create`` returns the secret once (``pk_`` + 43 URL-safe characters, 256 bits);
+the database keeps its SHA-256 (a secret this long needs no slow hash) with the
+name, scopes, creation and expiry times. ``authenticate`` maps a presented secret
+to its :class:`Token` or None (unknown, revoked or expired). The ``admin`` scope
+implies every other scope.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from provenance.core.errors import BadInput
+from provenance.core.workspace import connect, migrate
+
+#: Every scope a token can carry, and what it opens.
+SCOPES = {
+    "read": "verify, detect, dupes, policy check, hash, lookup, ledger and soft-binding reads",
+    "sign": "sign uploads (POST /v1/sign)",
+    "generate": "generate sealed images (POST /v1/generate)",
+    "sets:write": "create, fill and delete reference sets",
+    "audit:read": "read and verify the audit log",
+    "admin": "everything above",
+}
+PREFIX = "pk_"
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+_AGE = re.compile(r"^(\d+)([hdw])$")
+
+
+@dataclass(frozen=True)
+class Token:
+    """A token's record (never its secret)."""
+
+    name: str
+    scopes: tuple[str, ...]
+    created: str
+    expires: str | None = None
+    revoked: str | None = None
+
+    def allows(self, scope: str) -> bool:
+        return "admin" in self.scopes or scope in self.scopes
+
+    @property
+    def active(self) -> bool:
+        return self.revoked is None and not _expired(self.expires)
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "scopes": list(self.scopes), "created": self.created,
+                "expires": self.expires, "revoked": self.revoked, "active": self.active}
+
+
+@dataclass(frozen=True)
+class Created:
+    """A new token and its secret (shown once)."""
+
+    token: Token
+    secret: str
+
+    def to_json(self) -> dict:
+        return {**self.token.to_json(), "token": self.secret}
+
+
+def _v1(db) -> None:
+    db.execute("""CREATE TABLE api_tokens (
+        name TEXT PRIMARY KEY, hash TEXT NOT NULL UNIQUE, scopes TEXT NOT NULL,
+        created TEXT NOT NULL, expires TEXT, revoked TEXT)""")
+
+
+MIGRATIONS = [_v1]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _expired(expires: str | None) -> bool:
+    return expires is not None and datetime.fromisoformat(expires) <= _now()
+
+
+def _hash(secret: str) -> str:
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def _database(db):
+    handle = connect(db) if db is None or not hasattr(db, "execute") else db
+    migrate(handle, "provenance.tokens", MIGRATIONS)
+    return handle
+
+
+def parse_expires(value: str | None) -> str | None:
+    """``30d``, ``12h``, ``2w`` from now, or an ISO date/time; None for no expiry."""
+    if value is None:
+        return None
+    m = _AGE.match(value.strip())
+    if m:
+        n, unit = int(m.group(1)), m.group(2)
+        delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
+        return (_now() + delta).isoformat(timespec="seconds")
+    try:
+        when = datetime.fromisoformat(value.strip())
+    except ValueError:
+        raise BadInput(f"--expires {value!r}: give an age like 30d, 12h, 2w or an ISO date"
+                       ) from None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=UTC)
+    if when <= _now():
+        raise BadInput(f"--expires {value!r} is in the past")
+    return when.isoformat(timespec="seconds")
+
+
+def create(name: str, scopes, *, expires: str | None = None, db=None) -> Created:
+    """A new token NAME with ``scopes``; the secret is in the result and nowhere else."""
+    if not _NAME.match(name or ""):
+        raise BadInput(f"token name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
+    scopes = tuple(dict.fromkeys(scopes))
+    if not scopes:
+        raise BadInput(f"a token needs at least one --scope ({', '.join(SCOPES)})")
+    unknown = [s for s in scopes if s not in SCOPES]
+    if unknown:
+        raise BadInput(f"unknown scope {', '.join(unknown)} (known: {', '.join(SCOPES)})")
+    handle = _database(db)
+    if handle.execute("SELECT 1 FROM api_tokens WHERE name = ?", [name]).fetchone():
+        raise BadInput(f"a token named {name!r} exists already (revoke it first)")
+    secret = PREFIX + secrets.token_urlsafe(32)
+    token = Token(name, scopes, _now().isoformat(timespec="seconds"), parse_expires(expires))
+    with handle.conn:
+        handle.execute(
+            "INSERT INTO api_tokens (name, hash, scopes, created, expires) VALUES (?, ?, ?, ?, ?)",
+            [name, _hash(secret), " ".join(scopes), token.created, token.expires])
+    return Created(token, secret)
+
+
+def _row(r) -> Token:
+    return Token(r[0], tuple(r[1].split()), r[2], r[3], r[4])
+
+
+def list_(db=None) -> list[Token]:
+    """Every token (active, expired and revoked), oldest first."""
+    rows = _database(db).execute(
+        "SELECT name, scopes, created, expires, revoked FROM api_tokens ORDER BY created, name")
+    return [_row(r) for r in rows]
+
+
+def revoke(name: str, db=None) -> Token:
+    """Revoke token NAME; it stops working at once. BadInput if there is no such token."""
+    handle = _database(db)
+    with handle.conn:
+        cur = handle.execute("UPDATE api_tokens SET revoked = COALESCE(revoked, ?) WHERE name = ?",
+                             [_now().isoformat(timespec="seconds"), name])
+    if cur.rowcount == 0:
+        raise BadInput(f"no token named {name!r}")
+    return next(t for t in list_(handle) if t.name == name)
+
+
+def any_active(db=None) -> bool:
+    return any(t.active for t in list_(db))
+
+
+def authenticate(secret: str, db=None) -> Token | None:
+    """The active token whose secret this is, or None."""
+    if not secret.startswith(PREFIX) or len(secret) > 128:
+        return None
+    digest = _hash(secret)
+    r = _database(db).execute(
+        "SELECT name, scopes, created, expires, revoked, hash FROM api_tokens WHERE hash = ?",
+        [digest]).fetchone()
+    if r is None or not hmac.compare_digest(r[5], digest):
+        return None
+    token = _row(r)
+    return token if token.active else None

@@ -1,0 +1,82 @@
+"""The ``serve`` and ``report`` commands (``tokens`` is in :mod:`.tokens_commands`).
+
+``provkit serve`` is a shell over :func:`provenance.server.service.serve` (uvicorn, one
+process, or ``--workers N``); ``provkit report`` is a thin shell over
+:func:`provenance.server.desk.report`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from provenance.core.extras import require
+
+for _module in ("fastapi", "uvicorn", "jinja2", "python_multipart"):  # one line if missing
+    require("serve", _module, what="provkit serve and provkit report")
+
+from provenance.core.errors import BadInput
+from provenance.core.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
+from provenance.core.options import db_option, emit, json_option
+from provenance.server.desk import report as report_
+from provenance.server.service import app_from_env
+from provenance.server.service import serve as serve_
+
+
+@click.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True)
+@click.option("--workers", type=click.IntRange(1, 64), default=1, show_default=True,
+              help="Server processes (each holds its own copy of the reference sets).")
+@click.option("--threads", type=click.IntRange(1, 64), default=None,
+              help="CPU threads per process for image work (default: CPU count, at most 4).")
+@click.option("--queue", type=click.IntRange(0, 10_000), default=QUEUE, show_default=True,
+              help="Requests that may wait for a CPU thread; past that, 503 + Retry-After.")
+@click.option("--public-read", is_flag=True,
+              help="Let anyone use the read endpoints (a desk on a closed network).")
+@click.option("--max-upload-mb", type=click.FloatRange(0.001, 4096), default=MAX_UPLOAD / MB,
+              show_default=True, help="Largest request body (413 above).")
+@click.option("--max-files", type=click.IntRange(1, 1000), default=MAX_FILES, show_default=True,
+              help="Most files in one request.")
+@click.option("--max-pixels", type=click.IntRange(1), default=None,
+              help="Largest image to decode, in pixels (422 above; default: "
+                   "$PROVKIT_MAX_PIXELS or 200,000,000).")
+@click.option("--time-limit", type=click.FloatRange(0.1), default=TIME_LIMIT, show_default=True,
+              help="Seconds one request may compute (503 above).")
+@click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where signed and generated files are kept (default: $PROVKIT_HOME/served).")
+@db_option
+def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
+          time_limit, out_dir, db_path):
+    """Serve the desk page and the HTTP API (see docs/serve.md)."""
+    serve_(host=host, port=port, workers=workers, threads=threads, queue=queue,
+           public_read=public_read, max_upload=int(max_upload_mb * MB), max_files=max_files,
+           max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path)
+
+
+# --------------------------------------------------------------------------- report
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("-o", "--out", "out", required=True,
+              type=click.Path(dir_okay=False, path_type=Path), help="The HTML report to write.")
+@click.option("--pack", default=None, help="Also decide under this shipped policy pack.")
+@click.option("--point", default="publish", show_default=True, help="Decision point.")
+@click.option("--actor", default=None, help="Who is deciding (recorded in the audit log).")
+@click.option("--force", is_flag=True, help="Replace the output file if it exists.")
+@db_option
+@json_option
+def report(files, out, pack, point, actor, force, db_path, as_json):
+    """Write the desk page's report of FILES as one self-contained HTML file."""
+    if out.exists() and not force:
+        raise BadInput("output already exists (use --force to replace it)", path=out)
+    result = report_(files, out, db=db_path, pack=pack, point=point, actor=actor)
+    emit(result, as_json, lambda d: f"wrote {d['out']} ({d['files']} file(s), "
+                                    f"{d['errors']} unreadable)")
+    if result["errors"]:
+        click.get_current_context().exit(2)
+
+
+__all__ = ["app_from_env", "report", "serve"]
