@@ -59,8 +59,8 @@ def not_checked(kind: str, reason: str, **data) -> Evidence:
 # -- C2PA ------------------------------------------------------------------------------
 
 
-def c2pa_evidence(path, *, trust_anchors=None, db=None,
-                  image=None) -> tuple[Evidence, dict | None]:
+def c2pa_evidence(path, *, trust_anchors=None, db=None, image=None,
+                  trust_local: bool = True) -> tuple[Evidence, dict | None]:
     """The C2PA state via provenance.verify; returns the item and the raw ``c2pa`` dict.
 
     ``image``: the file already decoded (recovery of stripped credentials then does not
@@ -75,7 +75,8 @@ def c2pa_evidence(path, *, trust_anchors=None, db=None,
     from provenance.core.errors import BadInput
 
     try:
-        report = verify_file(path, trust_anchors=trust_anchors, db=db, image=image)
+        report = verify_file(path, trust_anchors=trust_anchors, db=db, image=image,
+                             trust_local=trust_local)
     except BadInput:
         raise
     except Exception as e:  # noqa: BLE001  # a verifier failure is reported, never a silent pass
@@ -142,6 +143,8 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                         f"The C2PA manifest, {how}, records AI editing: {what}.", data)
     if finding == CAPTURE:
         strength = {"trusted": "decisive", "recovered": "moderate"}.get(state, "weak")
+        if state == "recovered" and (c2pa.get("recovered_manifest") or {}).get("state") == "trusted":
+            strength = "decisive"  # the ledger's own trusted record, matched by the pixels
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)

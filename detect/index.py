@@ -146,22 +146,40 @@ class Match:
         return policy_duplicate(self.to_json(), now)
 
 
+#: Item metadata keys that give the date an item was first published or first seen, in
+#: the order they are looked for (``provkit index add --metadata published=2019-03-14``).
+PUBLISHED_KEYS = ("published", "first_seen", "date_published", "date_taken")
+
+
+def _when(value) -> datetime | None:
+    """An aware datetime from an ISO date or date-time (EXIF ``2019:03:14 10:00:00`` too)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if len(text) >= 10 and text[4] == ":" and text[7] == ":":  # EXIF DateTimeOriginal
+        text = text[:10].replace(":", "-") + text[10:]
+    try:
+        when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def policy_duplicate(match: dict, now: datetime | None = None) -> dict:
-    """A match's ``to_json()`` as an ``asset.duplicates`` policy entry; see Match.policy_json."""
+    """A match's ``to_json()`` as an ``asset.duplicates`` policy entry; see Match.policy_json.
+
+    ``published`` is the item's own first-published (or first-seen) date from its
+    metadata (:data:`PUBLISHED_KEYS`), else None; ``age_days`` counts from that date, or,
+    when the item has none, from when it was indexed."""
     now = now or datetime.now(UTC)
-    age = None
-    added = match.get("added")
-    if added:
-        try:
-            when = datetime.fromisoformat(str(added))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            age = max(0.0, (now - when).total_seconds() / 86400)
-        except ValueError:
-            age = None
+    meta = match.get("metadata") or {}
+    published_at = next((w for w in (_when(meta.get(k)) for k in PUBLISHED_KEYS) if w), None)
+    since = published_at or _when(match.get("added"))
+    age = None if since is None else max(0.0, (now - since).total_seconds() / 86400)
     item = match.get("path") or match.get("item_id")
     return {"set": match.get("set"), "protected": bool(match.get("protected")),
             "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
+            "published": published_at.date().isoformat() if published_at else None,
             "label": match.get("label"), "item": None if item is None else str(item)}
 
 

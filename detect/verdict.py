@@ -37,6 +37,7 @@ from detect.evidence import (
 from provenance.core.errors import BadInput, ProvkitError, describe
 from provenance.core.imageio import load_rgb, sniff
 from provenance.fingerprint import file_sha256, fingerprint_image
+from provenance.trust import trust_options, trust_source_of
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
@@ -95,10 +96,13 @@ class DetectReport:
             "asset_id": c2pa.get("asset_id") or wm.get("asset_id"),
             "verdict": self.verdict,
             "score": self.score,
+            "decided_by": [e.kind for e in self.decided_by],
             "c2pa": {
                 "state": c2pa.get("state", "absent"),
                 "digital_source_type": c2pa.get("digital_source_type"),
                 "signer": c2pa.get("signer"),
+                "trust_source": trust_source_of(c2pa) if c2pa else None,
+                "signals": c2pa.get("signals") or {},
                 "training_mining": c2pa.get("training_mining") or {},
             },
             "watermark": {"found": bool(wm.get("found")), "scheme": wm.get("scheme"),
@@ -120,11 +124,16 @@ class Detector:
     """
 
     def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True):
+                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True, trust=None):
         from provenance.core.workspace import connect
 
         self.db = connect(db) if db is None or isinstance(db, (str, Path)) else db
         self.trust_anchors = trust_anchors
+        self.trust_local = True
+        if trust is not None:  # trust sources (local, c2pa, PEM paths) as verify takes them
+            opts = trust_options(trust)
+            self.trust_anchors = opts["trust_anchors"]
+            self.trust_local = opts["trust_local"]
         self.threshold = threshold
         self.index_sets = list(index_sets) if index_sets else None
         self.probe = self.clip = None
@@ -169,7 +178,7 @@ class Detector:
         image = load_rgb(path)
         evidence: list[Evidence] = []
         c2pa_item, c2pa = c2pa_evidence(path, trust_anchors=self.trust_anchors, db=self.db,
-                                        image=image)
+                                        image=image, trust_local=self.trust_local)
         evidence.append(c2pa_item)
         meta_items, meta = metadata_evidence(path)
         evidence += meta_items
@@ -317,10 +326,12 @@ def _set_names(index) -> set[str] | None:
 
 
 def detect_file(path, *, db=None, probe=None, clip=None, index_sets=None, trust_anchors=None,
-                threshold: float = DEFAULT_THRESHOLD) -> DetectReport:
-    """Collect every kind of evidence for one image and combine it into a verdict."""
+                threshold: float = DEFAULT_THRESHOLD, trust=None) -> DetectReport:
+    """Collect every kind of evidence for one image and combine it into a verdict.
+
+    ``trust``: trust sources as verify takes them (``local``, ``c2pa``, PEM paths)."""
     return Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
-                    trust_anchors=trust_anchors, threshold=threshold).detect(path)
+                    trust_anchors=trust_anchors, threshold=threshold, trust=trust).detect(path)
 
 
 def detect(paths, *, progress=None, **kwargs) -> list[DetectReport | ProvkitError]:

@@ -74,12 +74,14 @@ SCHEMA: dict = {
                 "allow_training": False},
     "asset": {
         "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
+        "decided_by": [],
         "c2pa": {"state": None, "digital_source_type": None, "signer": None,
-                 "training_mining": {}},
+                 "trust_source": None, "signals": {}, "training_mining": {}},
         "watermark": {"found": False, "scheme": None, "payload": None, "third_party": None},
         "metadata": {"digital_source_type": None, "generator": None},
         "duplicates": _ListOf({"set": None, "protected": False, "kind": None, "distance": None,
-                               "age_days": None, "label": None, "item": None}),
+                               "age_days": None, "published": None, "label": None,
+                               "item": None}),
     },
     "now": None,
     "params": {},
@@ -88,7 +90,7 @@ _MISSING = object()
 
 
 def _fresh(default):
-    if isinstance(default, _ListOf):
+    if isinstance(default, (_ListOf, list)):
         return []
     if isinstance(default, dict):
         return {}
