@@ -14,7 +14,7 @@ from pathlib import Path
 import click
 
 from provenance.core.errors import ProvkitError
-from provenance.core.options import emit, json_option, read_db_option
+from provenance.core.options import emit, json_option, read_db_option, trust_option
 
 VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 #: `provkit detect` shows a progress bar on stderr from this many files on
@@ -238,4 +238,56 @@ def _rate(state) -> str:
     return f"{state['done'] / elapsed:.1f} img/s" if elapsed > 0 and state["done"] else ""
 
 
-__all__ = ["detect", "scan"]
+# --------------------------------------------------------------------------- check
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--pack", "pack_name", default=None,
+              help="Pack name or YAML path (default: provkit.toml, else newsroom).")
+@click.option("--point", default=None,
+              type=click.Choice(("verify", "publish", "ingest", "train", "generate.output")),
+              help="Decision point (default: [check] point in provkit.toml, else publish).")
+@trust_option
+@_probe_option
+@_clip_option
+@_index_option
+@click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=None,
+              help="Classifier probability counted as AI (default: provkit.toml, else 0.8).")
+@click.option("--dry-run", is_flag=True, help="Decide without writing to the audit log.")
+@click.option("--actor", default=None, help="Who is deciding (default: the OS user).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the evidence and reasons.")
+@click.option("--fail-on", type=click.Choice(["deny", "review", "never"]), default="never",
+              show_default=True, help="Exit 1 when a decision is this strong or stronger.")
+@read_db_option
+@json_option
+def check(files, pack_name, point, trust, probe, clip_spec, index_sets, threshold, dry_run,
+          actor, verbose, fail_on, db_path, as_json):
+    """One answer per image: credentials, verdict, near-duplicates and the decision.
+
+    FILES may be images or folders (listed as scan lists them). Prints one line per image;
+    -v adds the evidence, --json the full record. Exit 2 if a file could not be read."""
+    from detect.check import check as check_
+
+    kwargs = {"pack": pack_name, "point": point, "trust": trust, "db": db_path,
+              "probe": probe, "clip": clip_spec, "index_sets": list(index_sets) or None,
+              "threshold": threshold, "dry_run": dry_run, "actor": actor}
+    records = check_(files, **kwargs)
+
+    def human(rows):
+        lines = []
+        for r in rows:
+            lines.append(r.line())
+            if verbose:
+                lines += r.details()
+        return "\n".join(lines)
+
+    emit(records, as_json, human)
+    if any(r.error for r in records):
+        sys.exit(2)
+    stop = {"deny": ("deny",), "review": ("deny", "review"), "never": ()}[fail_on]
+    if any(r.outcome in stop for r in records):
+        sys.exit(1)
+
+
+__all__ = ["check", "detect", "scan"]

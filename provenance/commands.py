@@ -283,3 +283,36 @@ def ledger_show(asset_id, db_path, as_json):
         return text
 
     emit(data, as_json, human)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@click.group()
+def config():
+    """The workspace settings ($PROVKIT_HOME/provkit.toml)."""
+
+
+@config.command("show")
+@json_option
+def config_show(as_json):
+    """Print the effective settings and where each came from (the file, or the default)."""
+    from provenance.core.config import describe, load
+
+    cfg = load()
+
+    def human(d):
+        rows = [("SETTING", "VALUE", "FROM")]
+        for s in d["settings"]:
+            value = s["value"]
+            shown = "-" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
+            rows.append((s["key"], shown, "default" if s["from"] == "default" else "provkit.toml"))
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        lines = [f"configuration file: {d['path']}"
+                 + ("" if any(s["from"] != "default" for s in d["settings"]) else " (none: defaults)")]
+        lines += [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}" for r in rows]
+        lines.append("")
+        lines += [f"{s['key']}: {describe(s['key'])}" for s in d["settings"]]
+        return "\n".join(lines)
+
+    emit(cfg.to_json(), as_json, human)

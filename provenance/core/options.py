@@ -87,3 +87,15 @@ def emit(data, as_json: bool, human=None) -> None:
         text = human(data)
         if text:
             click.echo(text)
+
+
+def _trust_sources(ctx, param, value):
+    return list(value) if value else None
+
+
+#: ``--trust SOURCE`` (repeatable), the same on every command that judges credentials:
+#: ``local`` (the workspace's own CA), ``c2pa`` (the C2PA Trust List) or a PEM file.
+trust_option = click.option(
+    "--trust", "trust", multiple=True, metavar="SOURCE", callback=_trust_sources,
+    help="Trust source: local (this workspace's CA), c2pa (the C2PA Trust List) or a PEM "
+         "file (repeatable; default: [trust] sources in provkit.toml, else local).")
