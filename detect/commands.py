@@ -14,6 +14,7 @@ from pathlib import Path
 import click
 
 from provenance.core.errors import ProvkitError
+from provenance.core.imageio import expand_inputs
 from provenance.core.options import emit, json_option, read_db_option, trust_option
 
 VERDICT_CHOICES = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
@@ -54,15 +55,19 @@ def _index_option(f):
                              "(repeatable; default: all).")(f)
 
 
-def _trust_option(f):
-    return click.option("--trust", "trust_anchors", type=click.Path(exists=True, dir_okay=False),
-                        help="PEM file of C2PA trust anchors (e.g. the C2PA trust list).")(f)
-
-
 def _threshold_option(f):
-    return click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=0.8,
-                        show_default=True,
-                        help="Classifier probability at or above which it reports AI.")(f)
+    return click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=None,
+                        help="Classifier probability at or above which it reports AI "
+                             "(default: [thresholds] classifier in provkit.toml, else 0.8).")(f)
+
+
+def _settings(trust, threshold) -> dict:
+    """Trust sources and threshold: the command line's, else the workspace configuration's."""
+    from provenance.core.config import load
+
+    cfg = load()
+    return {"trust": cfg.get("trust.sources", trust),
+            "threshold": cfg.get("thresholds.classifier", threshold)}
 
 
 @click.group(cls=DefaultGroup, invoke_without_command=False)
@@ -77,7 +82,11 @@ def detect():
     """
 
 
-def _human(reports) -> str:
+#: Findings that say nothing was found; listed only with -v.
+QUIET_FINDINGS = ("none", "absent", "no match", "not checked", "no-ai-signal")
+
+
+def _human(reports, verbose: bool = False) -> str:
     lines = []
     for r in reports:
         if "error" in r:
@@ -86,8 +95,14 @@ def _human(reports) -> str:
         decided = ", ".join(r["decided_by"]) or "nothing conclusive"
         score = "" if r["score"] is None else f"  score {r['score']:.2f}"
         lines.append(f"{r['path']}: {r['verdict']}  (decided by: {decided}){score}")
+        quiet = []
         for e in r["evidence"]:
+            if not verbose and e["finding"] in QUIET_FINDINGS:
+                quiet.append(e["kind"] if e["finding"] != "not checked" else e["kind"] + " (not checked)")
+                continue
             lines.append(f"  {e['strength']:>8}  {e['kind']}: {e['finding']} - {e['detail']}")
+        if quiet:
+            lines.append(f"  nothing found: {', '.join(quiet)} (-v for details)")
         for d in r["duplicates"]:
             dist = d.get("distance")
             lines.append(f"  duplicate: {d.get('set')}/{d.get('item_id') or d.get('path')} "
@@ -100,20 +115,22 @@ def _human(reports) -> str:
 @_probe_option
 @_clip_option
 @_index_option
-@_trust_option
+@trust_option
 @_threshold_option
 @click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(VERDICT_CHOICES),
               help="Exit 1 if any file gets this verdict (repeatable).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also list the evidence that found nothing or was not checked.")
 @read_db_option
 @json_option
-def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, fail_on, db_path,
+def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, verbose, db_path,
                  as_json):
-    """Report evidence and a verdict for each FILE."""
+    """Report evidence and a verdict for each FILE (or each image in a folder)."""
     from detect.verdict import detect as detect_many
 
+    files = expand_inputs(files)
     kwargs = {"db": db_path, "probe": probe, "clip": clip_spec,
-              "index_sets": index_sets or None, "trust_anchors": trust_anchors,
-              "threshold": threshold}
+              "index_sets": index_sets or None, **_settings(trust, threshold)}
     if len(files) >= PROGRESS_FROM:
         with click.progressbar(length=len(files), label="detecting", file=sys.stderr,
                                show_pos=True) as bar:
@@ -130,7 +147,7 @@ def detect_files(files, probe, clip_spec, index_sets, trust_anchors, threshold, 
             out.append(r.to_json())
     shown = out if as_json else [r for r in out if "error" not in r]
     emit(shown if len(files) > 1 or not shown else shown[0], as_json,
-         lambda data: _human(data if isinstance(data, list) else [data]))
+         lambda data: _human(data if isinstance(data, list) else [data], verbose))
     if bad:
         sys.exit(2)
     if fail_on and any(r.get("verdict") in fail_on for r in out):
@@ -190,13 +207,23 @@ def train(real_dirs, fake_dirs, out_path, clip_spec, no_augment, test_fraction, 
 @_index_option
 @_probe_option
 @_clip_option
-@_trust_option
+@trust_option
 @_threshold_option
+@click.option("--pack", "pack_name", default=None,
+              help="Decide each row with this pack as it is scanned (name or YAML path).")
+@click.option("--point", default=None,
+              type=click.Choice(("verify", "publish", "ingest", "train", "generate.output")),
+              help="Decision point for --pack (default: ingest).")
+@click.option("--dry-run", is_flag=True, help="With --pack: decide without writing the audit log.")
+@click.option("--actor", default=None, help="Who is deciding (default: the OS user).")
 @read_db_option
 @json_option
-def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust_anchors,
-         threshold, db_path, as_json):
-    """Scan a folder or a list of images (one path a line) in parallel."""
+def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_spec, trust,
+         threshold, pack_name, point, dry_run, actor, db_path, as_json):
+    """Scan a folder or a list of images (one path a line) in parallel.
+
+    With --pack, each row also carries the pack's decision at --point (and every decision
+    is appended to the audit log unless --dry-run)."""
     from detect.scan import scan as run_scan
 
     state = {"bar": None, "start": time.perf_counter(), "done": 0}
@@ -216,14 +243,15 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
                            progress=progress, on_start=on_start,
                            db=str(db_path) if db_path else None,
                            probe=str(probe) if probe else None, clip=clip_spec,
-                           index_sets=list(index_sets) or None, trust_anchors=trust_anchors,
-                           threshold=threshold)
+                           index_sets=list(index_sets) or None,
+                           pack=pack_name, point=point or "ingest", dry_run=dry_run, actor=actor,
+                           **_settings(trust, threshold))
     finally:
         if state["bar"] is not None:
             state["bar"].__exit__(None, None, None)
 
     def human(s):
-        counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "no rows"
+        counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"
         return (f"{s['scanned']} scanned ({s['images_per_second']} img/s), "
                 f"{s['resumed']} already done, {s['errors']} error(s) -> {s['out']}\n"
                 f"verdicts in output: {counts}")

@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option
 
 
@@ -273,7 +274,8 @@ def _human_matches(reports) -> str:
 @db_option
 @json_option
 def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_path, as_json):
-    """Find near-duplicates of FILES in the reference sets."""
+    """Find near-duplicates of FILES (or the images in folders) in the reference sets."""
+    files = expand_inputs(files)
     idx = _index(db_path)
     if not idx.set_names():
         raise ConfigError(

@@ -18,12 +18,14 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from policies import decide_many, evaluate, load_pack
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.extras import require
 from provenance.core.imageio import image_paths
 
 CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
-               "watermark", "third_party_watermark", "classifier", "duplicates", "error")
+               "watermark", "third_party_watermark", "classifier", "duplicates", "error",
+               "outcome", "labels")
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
            ".sqlite3": "db"}
 
@@ -32,11 +34,13 @@ FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".
 
 
 def row_for(path, result) -> dict:
-    """The output row for a report or an error."""
+    """The output row for a report or an error: the report, the ``asset`` object a policy
+    decision reads (the same as ``policy check`` builds), and the error if any."""
     if isinstance(result, ProvkitError):
         return {"path": str(path), "verdict": None, "score": None, "decided_by": [],
-                "evidence": [], "duplicates": [], "error": result.reason}
+                "evidence": [], "duplicates": [], "asset": None, "error": result.reason}
     row = result.to_json()
+    row["asset"] = result.policy_context()
     row["error"] = None
     return row
 
@@ -53,6 +57,8 @@ def _csv_row(row: dict) -> dict:
         "third_party_watermark": by_kind.get("third-party-watermark", ""),
         "classifier": by_kind.get("classifier", ""),
         "duplicates": str(len(row.get("duplicates") or [])), "error": row.get("error") or "",
+        "outcome": (row.get("decision") or {}).get("outcome", ""),
+        "labels": ";".join((row.get("decision") or {}).get("labels") or []),
     }
     return {k: str(v).replace("\r", " ").replace("\n", " ") for k, v in flat.items()}
 
@@ -129,17 +135,24 @@ class _DbSink:
         self.db.conn.execute(
             "CREATE TABLE IF NOT EXISTS scan_results (path TEXT PRIMARY KEY, verdict TEXT, "
             "score REAL, decided_by TEXT, evidence TEXT, duplicates TEXT, error TEXT, "
-            "scanned_at TEXT)")
+            "scanned_at TEXT, asset TEXT, decision TEXT)")
+        have = {r[1] for r in self.db.conn.execute("PRAGMA table_info(scan_results)")}
+        for column in ("asset", "decision"):  # a table written by an older provkit
+            if column not in have:
+                self.db.conn.execute(f"ALTER TABLE scan_results ADD COLUMN {column} TEXT")
         self.db.conn.commit()
         self.done = {r[0] for r in self.db.conn.execute("SELECT path FROM scan_results")}
 
     def write(self, row: dict) -> None:
         self.db.conn.execute(
-            "INSERT OR IGNORE INTO scan_results VALUES (?, ?, ?, ?, ?, ?, ?, "
-            "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'))",
+            "INSERT OR IGNORE INTO scan_results (path, verdict, score, decided_by, evidence, "
+            "duplicates, error, scanned_at, asset, decision) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?)",
             [row["path"], row["verdict"], row.get("score"), json.dumps(row.get("decided_by")),
              json.dumps(row.get("evidence"), default=str),
-             json.dumps(row.get("duplicates"), default=str), row.get("error")])
+             json.dumps(row.get("duplicates"), default=str), row.get("error"),
+             json.dumps(row.get("asset"), default=str),
+             json.dumps(row.get("decision"), default=str) if row.get("decision") else None])
         self.db.conn.commit()
         self.done.add(row["path"])
 
@@ -240,27 +253,35 @@ class ScanSummary:
 def scan(source, out, *, workers: int | None = None, resume: bool = False,
          overwrite: bool = False, chunk_size: int | None = None,
          progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
+         pack=None, point: str = "ingest", dry_run: bool = False, actor: str | None = None,
          **detector_options) -> ScanSummary:
     """Detect every image of ``source`` into ``out`` (.jsonl/.csv/.db); see module doc.
 
     ``detector_options`` go to :class:`~detect.verdict.Detector` (db, probe, clip,
-    index_sets, trust_anchors, threshold). ``progress(n)`` is called as rows land;
-    ``on_start(n_todo)`` once the work is known.
+    index_sets, trust_anchors, trust, threshold). ``progress(n)`` is called as rows land;
+    ``on_start(n_todo)`` once the work is known. Rows are keyed by absolute path, so a
+    scan resumed from another folder skips what is done.
+
+    With ``pack`` (a name, path or Pack) each row is decided at ``point`` as it is
+    written: the decision goes into the row (``decision``) and into the audit log
+    (not with ``dry_run``).
     """
-    paths = [str(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
-                              else source)]
+    paths = [os.path.abspath(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
+                                          else source)]
     for key in ("db", "probe"):  # workers get paths, not live objects
         if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
             raise ConfigError(f"scan takes {key} as a path")
     from detect.verdict import check_options
 
     check_options(**detector_options)  # in this process, before any output is written
+    judge = _judge(pack, point, dry_run, actor, detector_options.get("db"))
     sink = open_sink(out, resume=resume, overwrite=overwrite)
     start = time.perf_counter()
     scanned = errors = 0
     try:
-        todo = [p for p in dict.fromkeys(paths) if p not in sink.done]
-        resumed = len(set(paths) & sink.done)
+        done = sink.done | {os.path.abspath(p) for p in sink.done if os.path.isabs(p)}
+        todo = [p for p in dict.fromkeys(paths) if p not in done]
+        resumed = len(set(paths) & done)
         if on_start:
             on_start(len(todo))
         workers = max(1, workers or min(4, os.cpu_count() or 1))
@@ -268,6 +289,8 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         size = chunk_size or max(1, min(8, len(todo) // (workers * 4) or 1))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
         for rows in _run(chunks, workers, detector_options):
+            if judge:
+                judge(rows)
             for row in rows:
                 sink.write(row)
                 scanned += 1
@@ -280,6 +303,28 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
                        resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
                        by_verdict=counts)
+
+
+def _judge(pack, point: str, dry_run: bool, actor, db):
+    """``judge(rows)``: put the pack's decision into each row (None without a pack)."""
+    if pack is None:
+        return None
+    pack = load_pack(pack)
+    if point not in pack.names:
+        raise BadInput(f"unknown decision point {point!r}")
+
+    def judge(rows: list[dict]) -> None:
+        ok = [r for r in rows if r.get("error") is None and r.get("asset") is not None]
+        contexts = [{"asset": r["asset"], **({"actor": {"id": actor}} if actor else {})}
+                    for r in ok]
+        if dry_run:
+            decisions = [evaluate(pack, point, c) for c in contexts]
+        else:
+            decisions = decide_many(pack, point, contexts, db=db, actor=actor) if ok else []
+        for row, decision in zip(ok, decisions):
+            row["decision"] = decision.to_json()
+
+    return judge
 
 
 def _run(chunks: Sequence[list[str]], workers: int, options: dict):

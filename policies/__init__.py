@@ -16,7 +16,7 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "load_pack": "policies.pack", "lint_pack": "policies.pack", "Pack": "policies.pack",
+    "load_pack": "policies.pack", "lint_pack": "policies.fields", "Pack": "policies.pack",
     "Rule": "policies.pack", "Finding": "policies.pack", "POINTS": "policies.pack",
     "shipped_packs": "policies.pack",
     "decide": "policies.engine", "decide_many": "policies.engine",

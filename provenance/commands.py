@@ -11,6 +11,7 @@ from pathlib import Path
 import click
 
 from provenance.core.errors import BadInput
+from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option
 
 _file = click.Path(path_type=Path, dir_okay=False)
@@ -188,6 +189,7 @@ def verify(files, trust_anchors, no_local_trust, fetch_remote, no_recover, db_pa
     1 when any is invalid or absent; 2 when any file cannot be read."""
     from provenance.verify import verify as verify_
 
+    files = expand_inputs(files)
     kwargs = {"trust_anchors": trust_anchors, "fetch_remote": fetch_remote, "db": db_path,
               "recover": not no_recover, "trust_local": not no_local_trust}
     if len(files) > 1 and sys.stderr.isatty():
