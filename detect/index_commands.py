@@ -147,9 +147,10 @@ def index_list(db_path, as_json):
         if not rows:
             return "no reference sets (add one with `provkit index add NAME DIR`)"
         return "\n".join(
-            f"{r['name']}\t{r['items']} items\t{'protected' if r['protected'] else 'open'}"
-            f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
-            for r in rows
+            ["NAME\tITEMS\tACCESS\tLABEL\tCLIP"]
+            + [f"{r['name']}\t{r['items']} items\t{'protected' if r['protected'] else 'open'}"
+               f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
+               for r in rows]
         )
 
     emit(sets, as_json, human)

@@ -177,8 +177,9 @@ def list_packs(as_json):
 
     data = [{"name": n, "version": load_pack(n).version, "description": load_pack(n).description}
             for n in shipped_packs()]
-    emit(data, as_json, lambda d: "\n".join(f"{p['name']} {p['version']}: "
-                                            f"{' '.join(p['description'].split())}" for p in d))
+    emit(data, as_json, lambda d: "\n".join(
+        ["PACK VERSION: DESCRIPTION"] + [f"{p['name']} {p['version']}: "
+                                         f"{' '.join(p['description'].split())}" for p in d]))
 
 
 # ---------------------------------------------------------------- audit

@@ -13,6 +13,7 @@ import click
 from provenance.core.errors import BadInput
 from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option
+from provenance.manifest import DIGITAL_SOURCE_TYPES
 from provenance.trust import trust_source_of
 from provenance.words import action_words, source_type_words, training_words
 
@@ -105,7 +106,7 @@ def _no_mark(issued) -> str:
 @click.argument("source", type=_file)
 @click.option("-o", "--out", "out", type=_file, required=True, help="Signed output file.")
 @click.option("--source-type", default=None,
-              help="IPTC digital source type, e.g. trainedAlgorithmicMedia, digitalCapture.")
+              help="IPTC digital source type, any case: " + ", ".join(DIGITAL_SOURCE_TYPES) + ".")
 @click.option("--action", default=None,
               help="created (default), edited, ... (c2pa.<action>).")
 @click.option("--ingredient", "ingredients", type=_file, multiple=True,
@@ -289,20 +290,31 @@ def ledger():
 
 @ledger.command("list")
 @click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--source-type", default=None, help="Only this digital source type.")
+@click.option("--source-type", default=None,
+              help="Only this digital source type, any case: " + ", ".join(DIGITAL_SOURCE_TYPES)
+              + ".")
 @db_option
 @json_option
 def ledger_list(limit, source_type, db_path, as_json):
     """Issued assets, newest first."""
     from provenance.ledger import Ledger
+    from provenance.manifest import canonical_source_type
 
-    rows = Ledger(db_path, create=False).list(limit=limit, source_type=source_type)
+    if source_type:
+        source_type = canonical_source_type(source_type)
+    book = Ledger(db_path, create=False)
+    rows = book.list(limit=limit, source_type=source_type)
 
     def human(items):
         if not items:
+            total = book.count()
+            if total and source_type:
+                return f"no assets with source type {source_type} ({total} issued in all)"
             return "no assets issued yet"
-        return "\n".join(f"{a.asset_id}  {a.created}  {a.status:<8} {a.source_type or '-':<24} "
-                         f"{a.path}" for a in items)
+        lines = [f"{'ASSET ID':<16}  {'CREATED':<20}  {'STATUS':<8} {'SOURCE TYPE':<24} PATH"]
+        lines += [f"{a.asset_id}  {a.created}  {a.status:<8} {a.source_type or '-':<24} "
+                  f"{a.path}" for a in items]
+        return "\n".join(lines)
 
     emit(rows, as_json, human)
 

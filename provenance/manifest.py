@@ -37,14 +37,21 @@ TRAINING_USES = ("cawg.ai_inference", "cawg.ai_generative_training", "cawg.ai_tr
                  "cawg.data_mining")
 
 
+def canonical_source_type(name: str) -> str:
+    """The IPTC short name as the vocabulary spells it, matched without regard to case
+    (``digitalcapture`` -> ``digitalCapture``); BadInput listing the names otherwise."""
+    for known in DIGITAL_SOURCE_TYPES:
+        if known.lower() == name.strip().lower():
+            return known
+    raise BadInput(f"unknown digital source type '{name}' (one of: "
+                   f"{', '.join(DIGITAL_SOURCE_TYPES)})")
+
+
 def source_type_iri(name: str) -> str:
-    """The IRI for a short IPTC name (an IRI is passed through)."""
+    """The IRI for a short IPTC name, in any case (an IRI is passed through)."""
     if name.startswith("http"):
         return name
-    if name not in DIGITAL_SOURCE_TYPES:
-        raise BadInput(f"unknown digital source type '{name}' (one of: "
-                       f"{', '.join(DIGITAL_SOURCE_TYPES)})")
-    return IPTC + name
+    return IPTC + canonical_source_type(name)
 
 
 def source_type_name(iri: str | None) -> str | None:
@@ -77,8 +84,9 @@ class ManifestSpec:
     extra_assertions: tuple = ()
 
     def __post_init__(self):
-        if self.source_type:
-            source_type_iri(self.source_type)  # fail early on a misspelt type
+        if self.source_type and not self.source_type.startswith("http"):
+            # fail early on a misspelt type; any case is accepted and stored canonical
+            object.__setattr__(self, "source_type", canonical_source_type(self.source_type))
         for _, rel in self.ingredients:
             if rel not in RELATIONSHIPS:
                 raise BadInput(f"unknown ingredient relationship '{rel}' "
