@@ -14,6 +14,7 @@ from provenance.core.errors import BadInput
 from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option
 from provenance.manifest import DIGITAL_SOURCE_TYPES
+from provenance.status import HARD_BINDING_CODES
 from provenance.trust import trust_source_of
 from provenance.words import action_words, source_type_words, training_words
 
@@ -202,8 +203,16 @@ def _report_lines(r: dict) -> str:
         if "omitted" in ing:
             lines.append(f"  made from:    ... {ing['omitted']} more ingredients not listed")
             continue
-        lines.append(f"  made from:    {ing.get('title')} ({ing.get('relationship')}): "
-                     f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else ""))
+        failures = ing.get("failures") or []
+        if ing.get("state") == "invalid" and failures and set(failures) <= HARD_BINDING_CODES:
+            state = ("its credentials' signature checks out; only its bytes differ from what "
+                     "they were signed over" + (" (expected for recovered credentials)"
+                                                 if "expected" in (ing.get("note") or "") else ""))
+        else:
+            state = f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else "")
+        what = source_type_words(ing.get("digital_source_type"))
+        lines.append(f"  made from:    {ing.get('title')} ({ing.get('relationship')}"
+                     + (f", {what}" if what else "") + f"): {state}")
     for sentence in training_words(c.get("training_mining") or {}):
         lines.append(f"  training:     {sentence}")
     if c.get("recovered_by"):
