@@ -114,3 +114,22 @@ def test_the_stripped_then_edited_copy_is_never_passed_as_untouched(realistic):
     if state == "mismatch":
         assert evaluate(load_pack("newsroom"), "publish", contexts["stripped_edited"]).outcome == "deny"
         assert evaluate(load_pack("platform"), "ingest", contexts["stripped_edited"]).labels
+
+
+def test_an_archive_photo_is_dated_by_its_exif_capture_date_when_no_date_is_given(tmp_path,
+                                                                                 photos):
+    from PIL import Image
+
+    from detect.index import ReferenceIndex
+
+    original = tmp_path / "old.jpg"
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = "2017:06:01 09:30:00"  # DateTimeOriginal
+    Image.fromarray(photos[3]).save(original, quality=90, exif=exif)
+    ReferenceIndex(None).add("archive", [original], workers=1)
+    copy = tmp_path / "copy.jpg"
+    Image.open(original).resize((300, 300)).save(copy, quality=80)
+    (match,) = policy_context_for_file(copy)["duplicates"]
+    assert match["published"] == "2017-06-01" and match["age_days"] > 365 * 8
+    decision = evaluate(load_pack("newsroom"), "publish", {"asset": policy_context_for_file(copy)})
+    assert "recycled-image" in decision.matched_rules
