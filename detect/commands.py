@@ -252,9 +252,13 @@ def scan(source, out_path, workers, resume, overwrite, index_sets, probe, clip_s
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"
-        return (f"{s['scanned']} scanned ({s['images_per_second']} img/s), "
+        text = (f"{s['scanned']} scanned ({s['images_per_second']} img/s), "
                 f"{s['resumed']} already done, {s['errors']} error(s) -> {s['out']}\n"
                 f"verdicts in output: {counts}")
+        if s["by_outcome"]:
+            text += "\ndecisions this run: " + ", ".join(f"{k} {v}" for k, v in
+                                                        s["by_outcome"].items())
+        return text
 
     emit(summary.to_json(), as_json, human)
     if summary.errors:  # rows are written either way; the exit status says some failed

@@ -26,6 +26,9 @@ from provenance.core.imageio import image_paths
 CSV_COLUMNS = ("path", "verdict", "score", "decided_by", "c2pa", "xmp", "generator_metadata",
                "watermark", "third_party_watermark", "classifier", "duplicates", "error",
                "outcome", "labels")
+#: The CSV header of scans written before rows carried a decision: such a file holding
+#: only its header counts as empty; one holding rows is not resumed into (the columns differ).
+LEGACY_CSV_COLUMNS = CSV_COLUMNS[:-2]
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
            ".sqlite3": "db"}
 
@@ -97,8 +100,12 @@ class _LineSink:
                         raise ConfigError(f"line {n} is not a scan row; cannot resume",
                                           path=self.path) from None
             return done
-        rows = list(csv.DictReader(io.StringIO(text)))
-        return {r["path"] for r in rows if r.get("path")}
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames and tuple(reader.fieldnames) != CSV_COLUMNS:
+            raise ConfigError("this CSV was written with other columns (an older provkit); "
+                              "cannot resume into it: pass --overwrite or a new --out",
+                              path=self.path)
+        return {r["path"] for r in reader if r.get("path")}
 
     def _write(self, text: str) -> None:
         self.f.write(text)
@@ -181,7 +188,7 @@ def _has_rows(out: Path, kind: str) -> bool:
     text = out.read_text(encoding="utf-8", errors="replace")
     if kind == "csv":
         lines = [line for line in text.splitlines() if line.strip()]
-        return lines not in ([], [",".join(CSV_COLUMNS)])
+        return lines not in ([], [",".join(CSV_COLUMNS)], [",".join(LEGACY_CSV_COLUMNS)])
     return bool(text.strip())
 
 
@@ -238,6 +245,7 @@ class ScanSummary:
     errors: int
     seconds: float
     by_verdict: dict = field(default_factory=dict)
+    by_outcome: dict = field(default_factory=dict)  # this run's decisions (with a pack)
 
     @property
     def rate(self) -> float:
@@ -247,7 +255,7 @@ class ScanSummary:
         return {"out": self.out, "total": self.total, "scanned": self.scanned,
                 "resumed": self.resumed, "errors": self.errors,
                 "seconds": round(self.seconds, 3), "images_per_second": round(self.rate, 2),
-                "by_verdict": self.by_verdict}
+                "by_verdict": self.by_verdict, "by_outcome": self.by_outcome}
 
 
 def scan(source, out, *, workers: int | None = None, resume: bool = False,
@@ -278,6 +286,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     sink = open_sink(out, resume=resume, overwrite=overwrite)
     start = time.perf_counter()
     scanned = errors = 0
+    outcomes: dict[str, int] = {}
     try:
         done = sink.done | {os.path.abspath(p) for p in sink.done if os.path.isabs(p)}
         todo = [p for p in dict.fromkeys(paths) if p not in done]
@@ -295,6 +304,9 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
                 sink.write(row)
                 scanned += 1
                 errors += row["error"] is not None
+                if row.get("decision"):
+                    outcome = row["decision"]["outcome"]
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if progress:
                 progress(len(rows))
         counts = sink.counts()
@@ -302,7 +314,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         sink.close()
     return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
                        resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
-                       by_verdict=counts)
+                       by_verdict=counts, by_outcome=dict(sorted(outcomes.items())))
 
 
 def _judge(pack, point: str, dry_run: bool, actor, db):

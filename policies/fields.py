@@ -155,9 +155,10 @@ def lint_pack(name_or_path) -> list:
     schema says about the fields each rule reads (:func:`expression_findings`)."""
     pack, findings = _read_pack(resolve_pack_path(name_or_path))
     for rule in pack.rules if pack is not None else ():
-        for text, is_condition in ((rule.when, True), (rule.detail, False)):
-            if not isinstance(text, str):
-                continue
+        for text, program, is_condition in ((rule.when, rule.program, True),
+                                            (rule.detail, rule.detail_program, False)):
+            if not isinstance(text, str) or program is None:
+                continue  # absent, or does not compile (reported already)
             for severity, message in expression_findings(text):
                 if severity == "error" and not is_condition:
                     continue  # a detail that fails only loses its decoration

@@ -366,9 +366,9 @@ def config():
 @json_option
 def config_show(as_json):
     """Print the effective settings and where each came from (the file, or the default)."""
-    from provenance.core.config import describe, load
+    from provenance.core.config import describe, show
 
-    cfg = load()
+    cfg = show()
 
     def human(d):
         rows = [("SETTING", "VALUE", "FROM")]

@@ -58,6 +58,7 @@ def test_scan_with_a_pack_writes_each_decision_into_its_row_and_the_audit_log(tm
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["decision"]["outcome"] for r in rows} == {"review"}
+    assert "decisions this run: review 3" in result.output
     assert all(r["decision"]["audit_seq"] for r in rows)
     logged = list(AuditLog(None).log())
     assert len(logged) == 3 and all(r["actor"] for r in logged)

@@ -136,3 +136,8 @@ def load(path: str | Path | None = None) -> Config:
 def describe(key: str) -> str:
     section, name = key.split(".", 1)
     return SETTINGS[section][name][2]
+
+
+def show(path: str | Path | None = None) -> Config:
+    """``provkit config show``: the effective settings, each with where it came from."""
+    return load(path)
