@@ -132,3 +132,30 @@ def test_a_malformed_configuration_is_one_line_naming_the_file(at_desk):
             config.unlink()
         assert result.exit_code == 2 and why in result.output and "provkit.toml" in result.output
         assert "Traceback" not in result.output
+
+
+def test_policy_check_takes_the_trust_sources_verify_takes(at_desk):
+    """The forged agency credential is a claim under the default trust; a desk that does
+    trust that CA (named as a PEM source) gets it through, and loses the local CA."""
+    _, _, files = at_desk
+    pem = files["forged"].parent / "forger" / "ca.pem"
+    runner = CliRunner()
+    default = runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--point", "publish",
+                                   "--dry-run", str(files["forged"]), str(files["camera"])])
+    assert "forged.jpg: REVIEW" in default.output and "camera.jpg: ALLOW" in default.output
+    trusting = runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--point", "publish",
+                                    "--dry-run", "--trust", str(pem), str(files["forged"]),
+                                    str(files["camera"])])
+    assert "forged.jpg: ALLOW" in trusting.output, trusting.output
+    assert "camera.jpg: REVIEW" in trusting.output  # only the named source counts now
+    both = runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--point", "publish",
+                                "--dry-run", "--trust", str(pem), "--trust", "local",
+                                str(files["camera"])])
+    assert "camera.jpg: ALLOW" in both.output
+
+
+def test_dupes_takes_a_folder(at_desk):
+    _, folder, _ = at_desk
+    result = CliRunner().invoke(root, ["dupes", str(folder)])
+    assert result.exit_code == 0, result.output
+    assert "recycled.jpg: 1 near-duplicate" in result.output
