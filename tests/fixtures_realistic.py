@@ -13,7 +13,8 @@ provkit's own verbs, never written as a hand-made context:
 - ``forged``: a generated image signed as a camera capture by a self-made CA naming a
   real news agency (valid, not trusted);
 - ``a1111``: a PNG with AUTOMATIC1111 ``parameters``;
-- ``sdxl``: a photograph carrying the Stable Diffusion XL invisible watermark;
+- ``sdxl``: a photograph carrying the Stable Diffusion XL invisible watermark (made with
+  the invisible-watermark package, as diffusers does; left out when it is not installed);
 - ``generated``: an image made by provkit's built-in generator (sealed, trusted);
 - ``recycled``: a recompressed copy of a photograph indexed in an archive set with its
   first publication date (2019).
@@ -31,9 +32,13 @@ from tests.fixtures_provenance import make_identity, strip_and_degrade
 ARCHIVE_PUBLISHED = "2019-03-14"
 
 
-def _sdxl(rgb: np.ndarray) -> Image.Image:
-    """What diffusers' StableDiffusionXLWatermarker does to one image."""
-    import imwatermark
+def _sdxl(rgb: np.ndarray) -> Image.Image | None:
+    """What diffusers' StableDiffusionXLWatermarker does to one image (None without the
+    invisible-watermark package, which only the bench extra installs)."""
+    try:
+        import imwatermark
+    except ImportError:
+        return None
 
     from provenance.watermark.thirdparty import SDXL_BITS
 
@@ -92,8 +97,10 @@ def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Pat
     files["a1111"] = folder / "a1111.png"
     Image.fromarray(photos[2]).save(files["a1111"], pnginfo=info)
 
-    files["sdxl"] = folder / "sdxl.png"
-    _sdxl(photos[5]).save(files["sdxl"])
+    marked = _sdxl(photos[5])
+    if marked is not None:
+        files["sdxl"] = folder / "sdxl.png"
+        marked.save(files["sdxl"])
 
     archive = folder / "archive"
     archive.mkdir()

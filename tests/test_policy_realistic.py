@@ -56,6 +56,8 @@ POINTS = (("newsroom", "publish"), ("platform", "ingest"), ("studio", "train"))
 @pytest.mark.parametrize("which", range(3), ids=[p for p, _ in POINTS])
 def test_shipped_packs_decide_right_on_real_files(realistic, name, which):
     _, _, contexts = realistic
+    if name not in contexts:
+        pytest.skip("the SDXL-marked image needs invisible-watermark (pip install provkit[bench])")
     pack, point = POINTS[which]
     outcome, rules, labels = EXPECTED[name][which]
     decision = evaluate(load_pack(pack), point, contexts[name])
