@@ -41,6 +41,7 @@ from provenance.core.errors import ProvkitError
 from provenance.core.files import file_sha256
 from provenance.core.imageio import load_rgb, sniff
 from provenance.core.workspace import database
+from provenance.trust import verify_trust
 
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 DEFAULT_THRESHOLD = 0.8
@@ -107,6 +108,7 @@ class DetectReport:
     def policy_context(self, now: datetime | None = None) -> dict:
         """The ``asset`` part of a policy decision context (provenance.core.context)."""
         return context.asset(path=self.path, sha256=self.sha256, verdict=self.verdict,
+                             decided_by=[e.kind for e in self.decided_by],
                              now=now or datetime.now(UTC), **self.context_parts)
 
 
@@ -124,7 +126,7 @@ class Detector:
                  threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
                  collectors: Sequence | None = None):
         self.db = database(db)
-        self.options = Options(db=self.db, trust=trust, probe=probe, clip=clip,
+        self.options = Options(db=self.db, **verify_trust(trust), probe=probe, clip=clip,
                                index_sets=tuple(index_sets) if index_sets else None,
                                threshold=threshold, search_index=search_index)
         self.collectors = [make(self.options) for make in (collectors or COLLECTORS)]

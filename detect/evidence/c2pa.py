@@ -23,6 +23,7 @@ from provenance.core.vocabulary import (
     CAPTURE_TYPES,
     SYNTHETIC_TYPES,
 )
+from provenance.trust import trust_source_of
 from provenance.verify import verify_file
 
 
@@ -35,7 +36,7 @@ class C2paCollector(BaseCollector):
     def collect(self, ctx: FileContext) -> Found:
         try:
             report = verify_file(ctx.path, trust=self.options.trust, db=self.options.db,
-                                 image=ctx.image)
+                                 image=ctx.image, trust_local=self.options.trust_local)
         except BadInput:
             raise
         except Exception as e:  # noqa: BLE001  # a verifier failure is reported, never a silent pass
@@ -50,6 +51,8 @@ class C2paCollector(BaseCollector):
                 "c2pa": {"state": c2pa.get("state", "absent"),
                          "digital_source_type": c2pa.get("digital_source_type"),
                          "signer": c2pa.get("signer"),
+                         "trust_source": trust_source_of(c2pa) if c2pa else None,
+                         "signals": c2pa.get("signals") or {},
                          "training_mining": c2pa.get("training_mining") or {}}}
 
 
@@ -110,6 +113,8 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                         f"The C2PA manifest, {how}, records AI editing: {what}.", data)
     if finding == CAPTURE:
         strength = {"trusted": "decisive", "recovered": "moderate"}.get(state, "weak")
+        if state == "recovered" and (c2pa.get("recovered_manifest") or {}).get("state") == "trusted":
+            strength = "decisive"  # the ledger's own trusted record, matched by the pixels
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)

@@ -103,12 +103,6 @@ def out_option(help: str, *, required: bool = True, file_okay: bool = True,
 force_option = click.option("--force", is_flag=True,
                             help="Replace the output if it exists (never done silently).")
 
-trust_option = click.option(
-    "--trust", "trust", type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    default=None, help="PEM file of C2PA trust anchors (e.g. the C2PA trust list); the "
-                       "workspace's own development CA is trusted as well.")
-
-
 # -- progress ------------------------------------------------------------------------------
 
 #: A bar is shown from this many items on (one file needs none).
@@ -175,3 +169,13 @@ class Progress:
 def progress(label: str, total: int | None = None) -> Progress:
     """``with progress("detecting", len(files)) as bar: detect(files, progress=bar.update)``."""
     return Progress(label, total)
+def _trust_sources(ctx, param, value):
+    return list(value) if value else None
+
+
+#: ``--trust SOURCE`` (repeatable), the same on every command that judges credentials:
+#: ``local`` (the workspace's own CA), ``c2pa`` (the C2PA Trust List) or a PEM file.
+trust_option = click.option(
+    "--trust", "trust", multiple=True, metavar="SOURCE", callback=_trust_sources,
+    help="Trust source: local (this workspace's CA), c2pa (the C2PA Trust List) or a PEM "
+         "file (repeatable; default: [trust] sources in provkit.toml, else local).")
