@@ -46,7 +46,7 @@ def test_scan_rows_carry_the_asset_and_feed_policy_check_unchanged(tmp_path, pho
     result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--point",
                                        "publish", "--context", str(out), "--dry-run", "--json"])
     assert result.exit_code == 0, result.output
-    decided = json.loads(result.output)
+    decided = json.loads(result.stdout)
     assert [d["outcome"] for d in decided] == ["review"] * 3  # unsigned photos: no provenance
 
 

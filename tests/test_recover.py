@@ -284,7 +284,7 @@ def test_recovered_credentials_repeat_what_the_original_said_and_detect_agrees(
         tmp_path, photo_path):
     """The restored file says how the picture was made, who made it and that it may not be
     trained on; verify, detect and the stripped copy's own recovery give one verdict."""
-    from detect.verdict import detect_file
+    from detect import detect as detect_file
 
     signed = tmp_path / "signed.jpg"
     issue(photo_path, signed, spec=ManifestSpec(source_type="digitalCapture", author="Jane Doe",

@@ -10,8 +10,9 @@ from cryptography.hazmat.primitives import serialization
 
 from provenance import keys
 from provenance.cli import root
+from provenance.core.vocabulary import DIGITAL_SOURCE_TYPES
 from provenance.issue import issue
-from provenance.manifest import DIGITAL_SOURCE_TYPES, ManifestSpec
+from provenance.manifest import ManifestSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
