@@ -38,10 +38,12 @@ LIBRARY = {
     "generate": "generate",
     "detect": "detect",
     "scan": "detect.scan",
+    "check": "detect.check",
     "dupes": "detect",
     "index": "detect.reference_sets",
     "policy": "policies.verbs",
     "audit": "policies.audit",
+    "config": "provenance.core.config",
 }
 
 
