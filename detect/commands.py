@@ -12,14 +12,16 @@ from pathlib import Path
 
 import click
 
+from detect.check import check as check_
 from detect.classifier import train as train_
 from detect.scan import scan as scan_
 from detect.scan_ray import scan_ray
 from detect.verdict import VERDICTS
 from detect.verdict import detect as detect_
+from provenance.core.config import load as load_config
 from provenance.core.errors import ProvkitError
 from provenance.core.extras import require
-from provenance.core.imageio import image_paths
+from provenance.core.imageio import expand_inputs, image_paths
 from provenance.core.options import (
     emit,
     force_option,
@@ -65,9 +67,19 @@ def _index_option(f):
 
 
 def _threshold_option(f):
-    return click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=0.8,
-                        show_default=True,
-                        help="Classifier probability at or above which it reports AI.")(f)
+    return click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=None,
+                        help="Classifier probability at or above which it reports AI "
+                             "(default: [thresholds] classifier in provkit.toml, else 0.8).")(f)
+
+
+def _settings(trust, threshold) -> dict:
+    """Trust sources and threshold: the command line's, else the workspace configuration's."""
+    cfg = load_config()
+    out = {"trust": cfg.get("trust.sources", trust)}
+    threshold = cfg.get("thresholds.classifier", threshold)
+    if threshold is not None:  # else the detector's default
+        out["threshold"] = threshold
+    return out
 
 
 @click.group(cls=DefaultGroup, invoke_without_command=False)
@@ -82,7 +94,11 @@ def detect():
     """
 
 
-def _human(reports) -> str:
+#: Findings that say nothing was found; listed only with -v.
+QUIET_FINDINGS = ("none", "absent", "no match", "not checked", "no-ai-signal")
+
+
+def _human(reports, verbose: bool = False) -> str:
     lines = []
     for r in reports:
         if "error" in r:
@@ -91,12 +107,18 @@ def _human(reports) -> str:
         decided = ", ".join(r["decided_by"]) or "nothing conclusive"
         score = "" if r["score"] is None else f"  score {r['score']:.2f}"
         lines.append(f"{r['path']}: {r['verdict']}  (decided by: {decided}){score}")
+        quiet = []
         for e in r["evidence"]:
+            if not verbose and e["finding"] in QUIET_FINDINGS:
+                quiet.append(e["kind"] if e["finding"] != "not checked" else e["kind"] + " (not checked)")
+                continue
             lines.append(f"  {e['strength']:>8}  {e['kind']}: {e['finding']} - {e['detail']}")
             rules = (e.get("data") or {}).get("signal_rules") if e["kind"] == "c2pa" else None
             if rules:  # the C2PA asset-rubric signals, each with its rule id
                 lines.append("            signals: " + ", ".join(
                     f"{x['signal']} [{x['rule_id']}]" for x in rules))
+        if quiet:
+            lines.append(f"  nothing found: {', '.join(quiet)} (-v for details)")
         for d in r["duplicates"]:
             dist = d.get("distance")
             lines.append(f"  duplicate: {d.get('set')}/{d.get('item_id') or d.get('path')} "
@@ -113,15 +135,18 @@ def _human(reports) -> str:
 @_threshold_option
 @click.option("--fail-on", "fail_on", multiple=True, type=click.Choice(VERDICTS),
               help="Exit 1 if any file gets this verdict (repeatable).")
+@click.option("-v", "--verbose", is_flag=True,
+              help="Also list the evidence that found nothing or was not checked.")
 @read_db_option
 @json_option
-def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, db_path,
-                 as_json):
-    """Report evidence and a verdict for each FILE."""
+def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, verbose,
+                 db_path, as_json):
+    """Report evidence and a verdict for each FILE (or each image in a folder)."""
+    files = expand_inputs(files)
     with progress("detecting", len(files)) as bar:
         results = detect_(list(files), progress=bar.update, db=db_path, probe=probe,
-                          clip=clip_spec, index_sets=index_sets or None, trust=trust,
-                          threshold=threshold)
+                          clip=clip_spec, index_sets=index_sets or None,
+                          **_settings(trust, threshold))
     out, bad = [], 0
     for path, r in zip(files, results):
         if isinstance(r, ProvkitError):
@@ -132,7 +157,7 @@ def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on,
             out.append(r.to_json())
     shown = out if as_json else [r for r in out if "error" not in r]
     emit(shown if len(files) > 1 or not shown else shown[0], as_json,
-         lambda data: _human(data if isinstance(data, list) else [data]))
+         lambda data: _human(data if isinstance(data, list) else [data], verbose))
     if bad:
         sys.exit(2)
     if fail_on and any(r.get("verdict") in fail_on for r in out):
@@ -196,39 +221,103 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
 @_clip_option
 @trust_option
 @_threshold_option
+@click.option("--pack", "pack_name", default=None,
+              help="Decide each row with this pack as it is scanned (name or YAML path).")
+@click.option("--point", default=None,
+              type=click.Choice(("verify", "publish", "ingest", "train", "generate.output")),
+              help="Decision point for --pack (default: ingest).")
+@click.option("--dry-run", is_flag=True, help="With --pack: decide without writing the audit log.")
+@click.option("--actor", default=None, help="Who is deciding (default: the OS user).")
 @read_db_option
 @json_option
 def scan(source, out, engine, address, workers, resume, force, time_limit, index_sets, probe,
-         clip_spec, trust, threshold, db_path, as_json):
+         clip_spec, trust, threshold, pack_name, point, dry_run, actor, db_path, as_json):
     """Scan a folder or a list of images (one path a line) in parallel.
 
     With --engine ray the source may also be a Parquet or JSONL manifest with a
-    "path" (or "uri") column.
+    "path" (or "uri") column. With --pack, each row also carries the pack's decision at
+    --point (and every decision is appended to the audit log unless --dry-run).
     """
     if engine == "ray":
         require("scale", "ray", what="--engine ray")
+        if pack_name:
+            raise click.UsageError("--pack goes with the local engine, not --engine ray")
     elif address:
         raise click.UsageError("--address goes with --engine ray")
     with progress("scanning") as bar:
         options = {"workers": workers, "resume": resume, "force": force,
-                   "time_limit": time_limit,
                    "progress": bar.update, "on_start": bar.start,
                    "db": str(db_path) if db_path else None,
                    "probe": str(probe) if probe else None, "clip": clip_spec,
-                   "index_sets": list(index_sets) or None, "trust": trust,
-                   "threshold": threshold}
-        summary = (scan_ray(source, out, address=address, **options) if engine == "ray"
-                   else scan_(source, out, **options))
+                   "index_sets": list(index_sets) or None, **_settings(trust, threshold)}
+        summary = (scan_ray(source, out, address=address, time_limit=time_limit, **options)
+                   if engine == "ray"
+                   else scan_(source, out, time_limit=time_limit, pack=pack_name,
+                              point=point or "ingest", dry_run=dry_run, actor=actor, **options))
 
     def human(s):
-        counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "no rows"
-        return (f"{s['scanned']} scanned ({s['images_per_second']} img/s), "
+        counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"
+        text = (f"{s['scanned']} scanned ({s['images_per_second']} img/s), "
                 f"{s['resumed']} already done, {s['errors']} error(s) -> {s['out']}\n"
                 f"verdicts in output: {counts}")
+        if s["by_outcome"]:
+            text += "\ndecisions this run: " + ", ".join(f"{k} {v}" for k, v in
+                                                        s["by_outcome"].items())
+        return text
 
     emit(summary.to_json(), as_json, human)
     if summary.errors:  # rows are written either way; the exit status says some failed
         sys.exit(2)
 
 
-__all__ = ["detect", "scan"]
+# --------------------------------------------------------------------------- check
+
+
+@click.command()
+@click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--pack", "pack_name", default=None,
+              help="Pack name or YAML path (default: provkit.toml, else newsroom).")
+@click.option("--point", default=None,
+              type=click.Choice(("verify", "publish", "ingest", "train", "generate.output")),
+              help="Decision point (default: [check] point in provkit.toml, else publish).")
+@trust_option
+@_probe_option
+@_clip_option
+@_index_option
+@click.option("--threshold", type=click.FloatRange(0.5, 1.0), default=None,
+              help="Classifier probability counted as AI (default: provkit.toml, else 0.8).")
+@click.option("--dry-run", is_flag=True, help="Decide without writing to the audit log.")
+@click.option("--actor", default=None, help="Who is deciding (default: the OS user).")
+@click.option("-v", "--verbose", is_flag=True, help="Show the evidence and reasons.")
+@click.option("--fail-on", type=click.Choice(["deny", "review", "never"]), default="never",
+              show_default=True, help="Exit 1 when a decision is this strong or stronger.")
+@read_db_option
+@json_option
+def check(files, pack_name, point, trust, probe, clip_spec, index_sets, threshold, dry_run,
+          actor, verbose, fail_on, db_path, as_json):
+    """One answer per image: credentials, verdict, near-duplicates and the decision.
+
+    FILES may be images or folders (listed as scan lists them). Prints one line per image;
+    -v adds the evidence, --json the full record. Exit 2 if a file could not be read."""
+    kwargs = {"pack": pack_name, "point": point, "trust": trust, "db": db_path,
+              "probe": probe, "clip": clip_spec, "index_sets": list(index_sets) or None,
+              "threshold": threshold, "dry_run": dry_run, "actor": actor}
+    records = check_(files, **kwargs)
+
+    def human(rows):
+        lines = []
+        for r in rows:
+            lines.append(r.line())
+            if verbose:
+                lines += r.details()
+        return "\n".join(lines)
+
+    emit(records, as_json, human)
+    if any(r.error for r in records):
+        sys.exit(2)
+    stop = {"deny": ("deny",), "review": ("deny", "review"), "never": ()}[fail_on]
+    if any(r.outcome in stop for r in records):
+        sys.exit(1)
+
+
+__all__ = ["check", "detect", "scan"]

@@ -58,9 +58,23 @@ from detect.index_search import (  # noqa: F401
 )
 from detect.index_values import AddReport, Match, RefSet
 from provenance.core.clock import now_iso
+from provenance.core.context import PUBLISHED_KEYS, parse_when
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.workspace import database, migrate
 from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_file, fingerprint_image
+
+
+def _date_taken(path) -> str | None:
+    """EXIF DateTimeOriginal (else DateTime) of an image as an ISO date, or None."""
+    try:
+        with Image.open(path) as img:
+            exif = img.getexif()
+            when = exif.get_ifd(0x8769).get(0x9003) or exif.get(0x0132)
+    except Exception:  # noqa: BLE001 - a date is a bonus; the image was already read
+        return None
+    parsed = parse_when(when) if isinstance(when, str) else None
+    return parsed.date().isoformat() if parsed else None
+
 
 
 class _ClipUnavailable(Exception):
@@ -133,6 +147,10 @@ class _AddBatch:
             for (_, path, fpj, variants, thumb), emb in zip(self.pending, embeddings):
                 fp = Fingerprint.from_json(fpj)
                 meta = {**self.metadata, **self.per_item.get(path, {})}
+                if not any(meta.get(k) for k in PUBLISHED_KEYS):
+                    taken = _date_taken(path)  # the photo's own date, when it carries one
+                    if taken:
+                        meta["date_taken"] = taken
                 cur = db.execute(
                     """INSERT OR IGNORE INTO ref_items
                        (set_name, path, sha256, phash, dhash, pdq, pdq_quality, variants,

@@ -13,6 +13,7 @@ import click
 
 from detect import reference_sets as verbs
 from provenance.core.errors import BadInput
+from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option, out_option, progress
 
 
@@ -170,9 +171,10 @@ def index_list(db_path, as_json):
         if not rows:
             return "no reference sets (add one with `provkit index add NAME DIR`)"
         return "\n".join(
-            f"{r['name']}\t{r['items']} items\t{'protected' if r['protected'] else 'open'}"
-            f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
-            for r in rows
+            ["NAME\tITEMS\tACCESS\tLABEL\tCLIP"]
+            + [f"{r['name']}\t{r['items']} items\t{'protected' if r['protected'] else 'open'}"
+               f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
+               for r in rows]
         )
 
     emit(sets, as_json, human)
@@ -298,7 +300,8 @@ def _human_matches(reports) -> str:
 @db_option
 @json_option
 def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_path, as_json):
-    """Find near-duplicates of FILES in the reference sets."""
+    """Find near-duplicates of FILES (or the images in folders) in the reference sets."""
+    files = expand_inputs(files)
     with progress("searching", len(files)) as bar:
         found = verbs.dupes(files, sets=list(sets) or None,
                             max_distance=_parse_limits(max_distance), k=k,

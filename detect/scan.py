@@ -10,6 +10,7 @@ output keys rows by path, so a row can never appear twice.
 from __future__ import annotations
 
 import csv
+import importlib
 import io
 import json
 import os
@@ -20,7 +21,6 @@ from pathlib import Path
 
 from detect.evidence import csv_columns
 from detect.verdict import Detector, check_options, detect
-from provenance.core.clock import now_iso
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.extras import require
 from provenance.core.imageio import image_paths
@@ -29,20 +29,32 @@ from provenance.core.workspace import connect
 #: The columns every collector of the registry declares, between the verdict and the error.
 EVIDENCE_COLUMNS = csv_columns()
 CSV_COLUMNS = ("path", "verdict", "score", "decided_by", *(c for c, _ in EVIDENCE_COLUMNS),
-               "error")
+               "error", "outcome", "labels")
+#: The CSV header of scans written before rows carried a decision: such a file holding
+#: only its header counts as empty; one holding rows is not resumed into (the columns differ).
+LEGACY_CSV_COLUMNS = CSV_COLUMNS[:-2]
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
            ".sqlite3": "db"}
+
+
+def _policies():
+    """The policy engine, loaded by name when a pack decides (scan --pack, check): detect
+    sits below policies in the layers (docs/architecture.md), so it names the engine the
+    way policies names detect's evidence (``policies.check.resolve_evidence``)."""
+    return importlib.import_module("policies")
 
 
 # -- rows --------------------------------------------------------------------------------
 
 
 def row_for(path, result) -> dict:
-    """The output row for a report or an error."""
+    """The output row for a report or an error: the report, the ``asset`` object a policy
+    decision reads (the same as ``policy check`` builds), and the error if any."""
     if isinstance(result, ProvkitError):
         return {"path": str(path), "verdict": None, "score": None, "decided_by": [],
-                "evidence": [], "duplicates": [], "error": result.reason}
+                "evidence": [], "duplicates": [], "asset": None, "error": result.reason}
     row = result.to_json()
+    row["asset"] = result.policy_context()
     row["error"] = None
     return row
 
@@ -54,6 +66,8 @@ def _csv_row(row: dict) -> dict:
         "decided_by": ";".join(row.get("decided_by") or []),
         **{column: cell(row) for column, cell in EVIDENCE_COLUMNS},
         "error": row.get("error") or "",
+        "outcome": (row.get("decision") or {}).get("outcome", ""),
+        "labels": ";".join((row.get("decision") or {}).get("labels") or []),
     }
     # the path is kept exactly (CSV quotes a newline in it), so --resume finds it again
     return {k: str(v) if k == "path" else str(v).replace("\r", " ").replace("\n", " ")
@@ -96,8 +110,12 @@ class _LineSink:
                         raise ConfigError(f"line {n} is not a scan row; cannot resume",
                                           path=self.path) from None
             return done
-        rows = list(csv.DictReader(io.StringIO(text)))
-        return {r["path"] for r in rows if r.get("path")}
+        reader = csv.DictReader(io.StringIO(text))
+        if reader.fieldnames and tuple(reader.fieldnames) != CSV_COLUMNS:
+            raise ConfigError("this CSV was written with other columns (an older provkit); "
+                              "cannot resume into it: pass --force or a new --out",
+                              path=self.path)
+        return {r["path"] for r in reader if r.get("path")}
 
     def _write(self, text: str) -> None:
         self.f.write(text)
@@ -132,16 +150,24 @@ class _DbSink:
         self.db.conn.execute(
             "CREATE TABLE IF NOT EXISTS scan_results (path TEXT PRIMARY KEY, verdict TEXT, "
             "score REAL, decided_by TEXT, evidence TEXT, duplicates TEXT, error TEXT, "
-            "scanned_at TEXT)")
+            "scanned_at TEXT, asset TEXT, decision TEXT)")
+        have = {r[1] for r in self.db.conn.execute("PRAGMA table_info(scan_results)")}
+        for column in ("asset", "decision"):  # a table written by an older provkit
+            if column not in have:
+                self.db.conn.execute(f"ALTER TABLE scan_results ADD COLUMN {column} TEXT")
         self.db.conn.commit()
         self.done = {r[0] for r in self.db.conn.execute("SELECT path FROM scan_results")}
 
     def write(self, row: dict) -> None:
         self.db.conn.execute(
-            "INSERT OR IGNORE INTO scan_results VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT OR IGNORE INTO scan_results (path, verdict, score, decided_by, evidence, "
+            "duplicates, error, scanned_at, asset, decision) VALUES (?, ?, ?, ?, ?, ?, ?, "
+            "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?)",
             [row["path"], row["verdict"], row.get("score"), json.dumps(row.get("decided_by")),
              json.dumps(row.get("evidence"), default=str),
-             json.dumps(row.get("duplicates"), default=str), row.get("error"), now_iso()])
+             json.dumps(row.get("duplicates"), default=str), row.get("error"),
+             json.dumps(row.get("asset"), default=str),
+             json.dumps(row.get("decision"), default=str) if row.get("decision") else None])
         self.db.conn.commit()
         self.done.add(row["path"])
 
@@ -170,7 +196,7 @@ def _has_rows(out: Path, kind: str) -> bool:
     text = out.read_text(encoding="utf-8", errors="replace")
     if kind == "csv":
         lines = [line for line in text.splitlines() if line.strip()]
-        return lines not in ([], [",".join(CSV_COLUMNS)])
+        return lines not in ([], [",".join(CSV_COLUMNS)], [",".join(LEGACY_CSV_COLUMNS)])
     return bool(text.strip())
 
 
@@ -225,6 +251,7 @@ class ScanSummary:
     errors: int
     seconds: float
     by_verdict: dict = field(default_factory=dict)
+    by_outcome: dict = field(default_factory=dict)  # this run's decisions (with a pack)
 
     @property
     def rate(self) -> float:
@@ -234,7 +261,7 @@ class ScanSummary:
         return {"out": self.out, "total": self.total, "scanned": self.scanned,
                 "resumed": self.resumed, "errors": self.errors,
                 "seconds": round(self.seconds, 3), "images_per_second": round(self.rate, 2),
-                "by_verdict": self.by_verdict}
+                "by_verdict": self.by_verdict, "by_outcome": self.by_outcome}
 
 
 #: Default seconds one file may take in a scan before it is recorded as an error and skipped.
@@ -245,6 +272,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
          force: bool = False, chunk_size: int | None = None,
          time_limit: float | None = TIME_LIMIT,
          progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
+         pack=None, point: str = "ingest", dry_run: bool = False, actor: str | None = None,
          **detector_options) -> ScanSummary:
     """``provkit scan``: detect every image of ``source`` into ``out`` (.jsonl/.csv/.db);
     see the module doc. An output with rows is continued with ``resume`` or replaced
@@ -254,20 +282,29 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     index_sets, trust, threshold). ``progress(n)`` is called as rows land;
     ``on_start(n_todo)`` once the work is known. ``time_limit``: seconds one file may
     take (default :data:`TIME_LIMIT`; None for none); a file over it becomes an error row.
+    Rows are keyed by absolute path, so a
+    scan resumed from another folder skips what is done.
+
+    With ``pack`` (a name, path or Pack) each row is decided at ``point`` as it is
+    written: the decision goes into the row (``decision``) and into the audit log
+    (not with ``dry_run``).
     """
-    paths = [str(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
-                              else source)]
+    paths = [os.path.abspath(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
+                                          else source)]
     for key in ("db", "probe"):  # workers get paths, not live objects
         if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
             raise ConfigError(f"scan takes {key} as a path")
     check_options(**detector_options)  # in this process, before any output is written
     detector_options = {**detector_options, "time_limit": time_limit}
+    judge = _judge(pack, point, dry_run, actor, detector_options.get("db"))
     sink = open_sink(out, resume=resume, force=force)
     start = time.perf_counter()
     scanned = errors = 0
+    outcomes: dict[str, int] = {}
     try:
-        todo = [p for p in dict.fromkeys(paths) if p not in sink.done]
-        resumed = len(set(paths) & sink.done)
+        done = sink.done | {os.path.abspath(p) for p in sink.done if os.path.isabs(p)}
+        todo = [p for p in dict.fromkeys(paths) if p not in done]
+        resumed = len(set(paths) & done)
         if on_start:
             on_start(len(todo))
         workers = max(1, workers or min(4, os.cpu_count() or 1))
@@ -275,10 +312,15 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         size = chunk_size or max(1, min(8, len(todo) // (workers * 4) or 1))
         chunks = [todo[i : i + size] for i in range(0, len(todo), size)]
         for rows in _run(chunks, workers, detector_options):
+            if judge:
+                judge(rows)
             for row in rows:
                 sink.write(row)
                 scanned += 1
                 errors += row["error"] is not None
+                if row.get("decision"):
+                    outcome = row["decision"]["outcome"]
+                    outcomes[outcome] = outcomes.get(outcome, 0) + 1
             if progress:
                 progress(len(rows))
         counts = sink.counts()
@@ -286,7 +328,31 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         sink.close()
     return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
                        resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
-                       by_verdict=counts)
+                       by_verdict=counts, by_outcome=dict(sorted(outcomes.items())))
+
+
+def _judge(pack, point: str, dry_run: bool, actor, db):
+    """``judge(rows)``: put the pack's decision into each row (None without a pack)."""
+    if pack is None:
+        return None
+    policies = _policies()
+    pack = policies.load_pack(pack)
+    if point not in pack.names:
+        raise BadInput(f"unknown decision point {point!r}")
+
+    def judge(rows: list[dict]) -> None:
+        ok = [r for r in rows if r.get("error") is None and r.get("asset") is not None]
+        contexts = [{"asset": r["asset"], **({"actor": {"id": actor}} if actor else {})}
+                    for r in ok]
+        if dry_run:
+            decisions = [policies.evaluate(pack, point, c) for c in contexts]
+        else:
+            decisions = (policies.decide_many(pack, point, contexts, db=db, actor=actor)
+                         if ok else [])
+        for row, decision in zip(ok, decisions):
+            row["decision"] = decision.to_json()
+
+    return judge
 
 
 def _run(chunks: Sequence[list[str]], workers: int, options: dict):

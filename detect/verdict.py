@@ -117,6 +117,7 @@ class DetectReport:
     def policy_context(self, now: datetime | None = None) -> dict:
         """The ``asset`` part of a policy decision context (provenance.core.context)."""
         return context.asset(path=self.path, sha256=self.sha256, verdict=self.verdict,
+                             decided_by=[e.kind for e in self.decided_by],
                              now=now or datetime.now(UTC), **self.context_parts)
 
 

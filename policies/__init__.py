@@ -19,7 +19,8 @@ from __future__ import annotations
 from policies.audit import AuditCheck, AuditLog, Head, verify_export
 from policies.check import CheckResult, check, read_contexts, resolve_evidence, test_pack
 from policies.engine import Decision, build_context, decide, decide_many, evaluate
-from policies.pack import POINTS, Finding, Pack, Rule, lint_pack, load_pack, shipped_packs
+from policies.fields import lint_pack
+from policies.pack import POINTS, Finding, Pack, Rule, load_pack, shipped_packs
 from policies.terms import TermList
 from policies.verbs import LintReport, PackInfo, TestReport, lint, list_, show, test
 

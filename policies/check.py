@@ -18,9 +18,12 @@ import yaml
 
 from policies import yamllines
 from policies.engine import Decision, decide, evaluate
+from policies.fields import missing_fields
 from policies.pack import POINTS, Pack, load_pack
+from provenance.core import config as workspace_config
 from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.files import read_head
+from provenance.core.imageio import expand_inputs
 from provenance.core.plugins import load_object
 
 DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
@@ -70,30 +73,58 @@ def _actor(actor, role, org, base=None, *, source=None) -> dict:
     return merged
 
 
-def check(pack: Pack | str, paths=(), *, point: str | None = None, actor: str | None = None,
-          role: str | None = None, org: str | None = None, contexts=(), db=None,
-          evidence_fn=None, evidence: str = DEFAULT_EVIDENCE, on_item=None) -> list[CheckResult]:
+def _missing(pack: Pack, point: str, context: dict, source: str) -> None:
+    """BadInput naming the fields the point's rules read that a prepared context lacks."""
+    missing = missing_fields(pack, point, context)
+    if missing:
+        raise BadInput(f"the context lacks {', '.join(missing)}: the {pack.name} pack reads "
+                       f"{'it' if len(missing) == 1 else 'them'} at {point} (a scan row or "
+                       "`provkit check --json` record carries them all)", path=source)
+
+
+def check(pack: Pack | str | None, paths=(), *, point: str | None = None,
+          actor: str | None = None, role: str | None = None, org: str | None = None,
+          contexts=(), db=None, evidence_fn=None, evidence: str = DEFAULT_EVIDENCE,
+          on_item=None, trust=None, dry_run: bool = False) -> list[CheckResult]:
     """Decide for each file (through the evidence provider) and each prepared context.
 
-    Every decision is appended to the audit log. A file or context that cannot be used
-    becomes a result with ``error`` set; the batch goes on. ``contexts`` holds
-    ``(source_name, context_dict)`` pairs. ``on_item`` is called after each input.
+    Every decision is appended to the audit log unless ``dry_run``. A file or context
+    that cannot be used becomes a result with ``error`` set; the batch goes on: so does a
+    prepared context that lacks a field the point's rules read (it is not decided).
+    ``contexts`` holds ``(source_name, context_dict)`` pairs. ``on_item`` is called after
+    each input. ``pack`` None takes the workspace configuration's pack for the point
+    (``[policy]`` in provkit.toml). ``trust``: trust sources for the evidence provider,
+    as verify takes them (default: ``[trust] sources``, else the workspace's CA).
     """
-    pack = load_pack(pack)
+    cfg = workspace_config.load()
     if point is not None and point not in POINTS:
         raise BadInput(f"unknown decision point {point!r} (known: {', '.join(POINTS)})")
+    if pack is None:
+        pack = cfg.pack_for(point or "verify")
+        if pack is None:
+            raise ConfigError(f"no pack named and none configured for {point or 'verify'} "
+                              f"(pass --pack, or set [policy] {point or 'verify'} = \"NAME\" in "
+                              f"{cfg.path})")
+    pack = load_pack(pack)
+    trust = cfg.get("trust.sources", trust)
     results: list[CheckResult] = []
-    paths = list(paths)
+    paths = expand_inputs(paths)
     if paths and evidence_fn is None:
         evidence_fn = resolve_evidence(evidence)
+
+    def run(at: str, context: dict, source: str) -> Decision:
+        if dry_run:
+            return evaluate(pack, at, context)
+        return decide(pack, at, context, db=db)
+
     for path in paths:
         try:
-            asset = evidence_fn(str(path), db=db)
+            extra = {"trust": trust} if trust is not None else {}
+            asset = evidence_fn(str(path), db=db, **extra)
             if hasattr(asset, "to_json") and not isinstance(asset, dict):
                 asset = asset.to_json()
             context = {"actor": _actor(actor, role, org), "asset": asset}
-            results.append(CheckResult(str(path), decide(pack, point or "verify", context,
-                                                          db=db)))
+            results.append(CheckResult(str(path), run(point or "verify", context, str(path))))
         except ProvkitError as e:
             results.append(CheckResult(str(path), error=str(e)))
         except Exception as e:  # noqa: BLE001 - one bad file never stops the batch
@@ -107,7 +138,8 @@ def check(pack: Pack | str, paths=(), *, point: str | None = None, actor: str | 
             context = dict(context)
             context["actor"] = _actor(actor, role, org, context.get("actor"), source=source)
             at = point or context.get("point") or "verify"
-            results.append(CheckResult(source, decide(pack, at, context, db=db)))
+            _missing(pack, at, context, source)
+            results.append(CheckResult(source, run(at, context, source)))
         except ProvkitError as e:
             results.append(CheckResult(source, error=str(e)))
         except Exception as e:  # noqa: BLE001 - one bad context never stops the batch
@@ -129,7 +161,7 @@ def read_contexts(path: str | Path) -> list[tuple[str, dict]]:
         raise BadInput(f"cannot read context file: {e}", path=path) from None
     try:
         data = json.loads(text)
-        items = data if isinstance(data, list) else [data]
+        items = list(enumerate(data if isinstance(data, list) else [data], 1))
     except RecursionError:
         raise BadInput("context file is nested too deeply to read", path=path) from None
     except ValueError:
@@ -137,14 +169,14 @@ def read_contexts(path: str | Path) -> list[tuple[str, dict]]:
         for n, line in enumerate(text.splitlines(), 1):
             if line.strip():
                 try:
-                    items.append(json.loads(line))
+                    items.append((n, json.loads(line)))
                 except RecursionError:
                     raise BadInput(f"line {n} is nested too deeply to read", path=path) from None
                 except ValueError as e:
                     raise BadInput(f"line {n} is not JSON: {e}", path=path) from None
     if len(items) == 1:
-        return [(str(path), items[0])]
-    return [(f"{path}#{i + 1}", item) for i, item in enumerate(items)]
+        return [(str(path), items[0][1])]
+    return [(f"{path}#{n}", item) for n, item in items]  # JSON lines: #N is the line
 
 
 # ---------------------------------------------------------------- pack test cases

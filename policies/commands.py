@@ -11,7 +11,7 @@ from policies import audit as audit_lib
 from policies import verbs
 from policies.check import DEFAULT_EVIDENCE, read_contexts
 from policies.check import check as check_
-from policies.pack import POINTS, load_pack
+from policies.pack import POINTS
 from provenance.core.options import (
     db_option,
     emit,
@@ -19,6 +19,7 @@ from provenance.core.options import (
     json_option,
     out_option,
     progress,
+    trust_option,
 )
 
 _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
@@ -45,9 +46,13 @@ def _human_result(r: dict) -> str:
 
 
 @policy.command("check")
-@click.option("--pack", "pack_name", required=True, help="Shipped pack name or a pack YAML path.")
+@click.option("--pack", "pack_name", default=None,
+              help="Shipped pack name or a pack YAML path (default: [policy] POINT in "
+                   "provkit.toml).")
 @click.option("--point", type=click.Choice(POINTS), default=None,
               help="Decision point (default: the context's point, else verify).")
+@trust_option
+@click.option("--dry-run", is_flag=True, help="Decide without writing to the audit log.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 @click.option("--context", "context_files", multiple=True, type=click.Path(path_type=Path),
               help="A prepared decision context (JSON object, array or JSON lines).")
@@ -60,22 +65,23 @@ def _human_result(r: dict) -> str:
               show_default=True, help="Exit 1 when any decision is this strong or stronger.")
 @db_option
 @json_option
-def check(pack_name, point, files, context_files, actor, role, org, evidence, fail_on,
-          db_path, as_json):
-    """Run FILES (through detection evidence) or prepared contexts through a pack.
+def check(pack_name, point, trust, dry_run, files, context_files, actor, role, org, evidence,
+          fail_on, db_path, as_json):
+    """Run FILES or folders (through detection evidence) or prepared contexts through a pack.
 
     Prints each decision with the rules that matched and their reasons, and appends every
-    decision to the audit log. Exit 1 on a deny (see --fail-on), 2 if an input was unusable.
+    decision to the audit log (not with --dry-run). A prepared context that lacks a field
+    the pack reads is refused, naming it. Exit 1 on a deny (see --fail-on), 2 if an input
+    was unusable.
     """
     if not files and not context_files:
         raise click.UsageError("give FILE arguments or --context JSON_FILE")
-    pack = load_pack(pack_name)
     contexts = [c for path in context_files for c in read_contexts(path)]
     total = len(files) + len(contexts)
     with progress("checking", total) as bar:
-        results = check_(pack, files, point=point, actor=actor, role=role, org=org,
+        results = check_(pack_name, files, point=point, actor=actor, role=role, org=org,
                          contexts=contexts, db=db_path, evidence=evidence or DEFAULT_EVIDENCE,
-                         on_item=lambda _: bar.update(1))
+                         on_item=lambda _: bar.update(1), trust=trust, dry_run=dry_run)
     data = [r.to_json() for r in results]
     emit(data, as_json, lambda rows: "\n".join(_human_result(r) for r in rows))
     ctx = click.get_current_context()
@@ -153,8 +159,9 @@ def show(pack_name, as_json):
 def list_packs(as_json):
     """List the shipped packs."""
     data = [p.to_json() for p in verbs.list_()]
-    emit(data, as_json, lambda d: "\n".join(f"{p['name']} {p['version']}: "
-                                            f"{' '.join(p['description'].split())}" for p in d))
+    emit(data, as_json, lambda d: "\n".join(
+        ["PACK VERSION: DESCRIPTION"] + [f"{p['name']} {p['version']}: "
+                                         f"{' '.join(p['description'].split())}" for p in d]))
 
 
 # ---------------------------------------------------------------- audit
@@ -177,14 +184,20 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
                          limit=limit)
 
     def human(rs):
-        lines = []
+        if not rs:
+            filtered = any(v is not None for v in (since, outcome, point, actor))
+            return ("no decisions match these filters" if filtered and audit_lib.AuditLog(
+                db_path, create=False).count() else "no decisions recorded")
+        lines = ["SEQ   TIME                  POINT      PACK       OUTCOME  ACTOR  SUBJECT"]
         for r in rs:
             labels = f" [{'; '.join(r['labels'])}]" if r["labels"] else ""
-            lines.append(f"#{r['seq']} {r['time'][:19]}Z {r['point']} {r['pack']} "
-                         f"{_MARK.get(r['outcome'], r['outcome'])}{labels} "
-                         f"actor={r['actor'] or '-'} subject={r['subject'] or '-'} "
-                         f"rules={','.join(r['matched_rules']) or '-'}")
-        return "\n".join(lines) if lines else "no decisions recorded"
+            lines.append(f"#{r['seq']:<4} {r['time'][:19]}Z  {r['point']:<10} {r['pack']:<10} "
+                         f"{_MARK.get(r['outcome'], r['outcome'])}{labels}  "
+                         f"{r['actor'] or '-'}  {r['subject'] or '-'}")
+            rules = r["matched_rules"]
+            for i, reason in enumerate(r["reasons"]):
+                lines.append(f"      - {rules[i]}: {reason}" if i < len(rules) else f"      - {reason}")
+        return "\n".join(lines)
 
     emit(rows, as_json, human)
 

@@ -15,10 +15,12 @@ the documented context shape itself lives in provenance/core/context.py.
 
 from __future__ import annotations
 
+import getpass
 import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from itertools import compress
+from pathlib import PurePath
 
 import cel
 
@@ -73,7 +75,7 @@ _MISSING = object()
 
 
 def _fresh(default):
-    if isinstance(default, _ListOf):
+    if isinstance(default, (_ListOf, list)):
         return []
     if isinstance(default, dict):
         return {}
@@ -430,10 +432,16 @@ def _node(path: tuple, schema: dict, folded: dict, names: frozenset, prefix: str
 
 
 def _subject(context) -> str | None:
+    """The asset's id (else content hash, else path), with its file name when known."""
     asset = (context or {}).get("asset") or {}
-    if isinstance(asset, dict):
-        return asset.get("asset_id") or asset.get("sha256") or asset.get("path")
-    return None
+    if not isinstance(asset, dict):
+        return None
+    ident = asset.get("asset_id") or asset.get("sha256")
+    path = asset.get("path")
+    name = PurePath(str(path)).name if path else None
+    if ident and name:
+        return f"{ident} ({name})"
+    return ident or path
 
 
 def _actor(context) -> str | None:
@@ -441,17 +449,25 @@ def _actor(context) -> str | None:
     return actor.get("id") if isinstance(actor, dict) else None
 
 
+def os_actor() -> str | None:
+    """The operating-system user running provkit: who decided when nobody else is named."""
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (some containers)
+        return None
+
+
 def decide(pack: Pack | str, point: str, context: dict | None, *, db=None,
            actor: str | None = None, subject: str | None = None) -> Decision:
     """Evaluate ``pack`` at ``point`` and append the decision to the audit log.
 
     ``db``: a sqlite_utils.Database, a path, or None for the workspace database.
-    ``actor``/``subject`` default to ``context.actor.id`` and the asset's id, content hash
-    or path.
+    ``actor``/``subject`` default to ``context.actor.id`` (else the OS user) and the
+    asset's id or content hash with its file name (else its path).
     """
 
     decision = evaluate(pack, point, context)
-    seq = AuditLog(db).append(decision, actor=actor or _actor(context),
+    seq = AuditLog(db).append(decision, actor=actor or _actor(context) or os_actor(),
                               subject=subject or _subject(context))
     return replace(decision, audit_seq=seq)
 
@@ -463,6 +479,8 @@ def decide_many(pack: Pack | str, point: str, contexts, *, db=None,
     pack = load_pack(pack)
     contexts = list(contexts)
     decisions = [evaluate(pack, point, c) for c in contexts]
-    entries = [(d, actor or _actor(c), _subject(c)) for d, c in zip(decisions, contexts)]
+    fallback = os_actor()
+    entries = [(d, actor or _actor(c) or fallback, _subject(c))
+               for d, c in zip(decisions, contexts)]
     first = AuditLog(db).append_many(entries)
     return [replace(d, audit_seq=first + i) for i, d in enumerate(decisions)]

@@ -18,8 +18,8 @@ from policies.terms import TermList
 
 #: Top-level names a condition may read (see docs/policies.md for their fields).
 CONTEXT_ROOTS = ("point", "actor", "request", "asset", "now", "params")
-#: Functions provkit adds to CEL: term-list matching.
-PACK_FUNCTIONS = ("matches_terms", "terms_found")
+#: Functions provkit adds to CEL: term-list matching, and joining a list into a string.
+PACK_FUNCTIONS = ("matches_terms", "terms_found", "join")
 #: Functions native to the CEL library (besides operators).
 CEL_FUNCTIONS = frozenset({
     "size", "has", "all", "exists", "exists_one", "map", "filter", "contains", "startsWith",
@@ -155,7 +155,14 @@ def term_functions(terms: dict[str, TermList]) -> dict:
     def terms_found(text, name):
         return term_list(name).find(text if isinstance(text, str) else None)
 
-    return {"matches_terms": matches_terms, "terms_found": terms_found}
+    return {"matches_terms": matches_terms, "terms_found": terms_found, "join": join}
+
+
+def join(items, separator=", ") -> str:
+    """``join(list, ", ")``: the items as strings, joined (for a rule's ``detail``)."""
+    if not isinstance(items, (list, tuple)):
+        raise ValueError(f"join() takes a list, not {type(items).__name__}")  # noqa: TRY004
+    return str(separator).join(str(i) for i in items)
 
 
 _CHAIN = re.compile(r"(?<![\w.])([A-Za-z_]\w*)((?:\s*\.\s*[A-Za-z_]\w*)*)")

@@ -7,7 +7,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from policies.check import CaseResult, check, test_pack
-from policies.pack import Finding, Pack, lint_pack, load_pack, resolve_pack_path, shipped_packs
+from policies.fields import lint_pack
+from policies.pack import Finding, Pack, load_pack, resolve_pack_path, shipped_packs
 
 
 @dataclass(frozen=True)

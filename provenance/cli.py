@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dupes": ("detect.index_commands", "Find near-duplicates of an image in reference sets."),
     "index": ("detect.index_commands", "Manage reference sets for near-duplicate search."),
     "scan": ("detect.commands", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
+    "check": ("detect.commands", "One answer per image: credentials, verdict, seen before, decision."),
+    "config": ("provenance.commands", "Show the workspace settings (provkit.toml) and where each came from."),
     "policy": ("policies.commands", "Check, lint and test usage policies."),
     "audit": ("policies.commands", "Read, verify and export the tamper-evident decision log."),
     "serve": ("provenance.server.commands", "Serve the desk page and the HTTP API."),

@@ -12,6 +12,7 @@ import click
 
 from provenance import keys as k
 from provenance import ledger as ledger_lib
+from provenance.core.config import describe, show
 from provenance.core.options import (
     db_option,
     emit,
@@ -20,6 +21,7 @@ from provenance.core.options import (
     out_option,
     trust_option,
 )
+from provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
 from provenance.issue import sign as sign_
 from provenance.manifest import ManifestSpec
 from provenance.recover import recover as recover_
@@ -105,7 +107,7 @@ def _no_mark(issued) -> str:
 @click.argument("source", type=_file)
 @out_option("Signed output file.")
 @click.option("--source-type", default=None,
-              help="IPTC digital source type, e.g. trainedAlgorithmicMedia, digitalCapture.")
+              help="IPTC digital source type, any case: " + ", ".join(DIGITAL_SOURCE_TYPES) + ".")
 @click.option("--action", default=None,
               help="created (default), edited, ... (c2pa.<action>).")
 @click.option("--ingredient", "ingredients", type=_file, multiple=True,
@@ -166,18 +168,27 @@ def ledger():
 
 @ledger.command("list")
 @click.option("--limit", type=int, default=50, show_default=True)
-@click.option("--source-type", default=None, help="Only this digital source type.")
+@click.option("--source-type", default=None,
+              help="Only this digital source type, any case: " + ", ".join(DIGITAL_SOURCE_TYPES)
+              + ".")
 @db_option
 @json_option
 def ledger_list(limit, source_type, db_path, as_json):
     """Issued assets, newest first."""
+    if source_type:
+        source_type = canonical_source_type(source_type)
     rows = ledger_lib.list_(db_path, limit=limit, source_type=source_type)
 
     def human(items):
         if not items:
+            total = ledger_lib.Ledger(db_path, create=False).count()
+            if total and source_type:
+                return f"no assets with source type {source_type} ({total} issued in all)"
             return "no assets issued yet"
-        return "\n".join(f"{a.asset_id}  {a.created}  {a.status:<8} {a.source_type or '-':<24} "
-                         f"{a.path}" for a in items)
+        lines = [f"{'ASSET ID':<16}  {'CREATED':<20}  {'STATUS':<8} {'SOURCE TYPE':<24} PATH"]
+        lines += [f"{a.asset_id}  {a.created}  {a.status:<8} {a.source_type or '-':<24} "
+                  f"{a.path}" for a in items]
+        return "\n".join(lines)
 
     emit(rows, as_json, human)
 
@@ -200,3 +211,34 @@ def ledger_show(asset_id, db_path, as_json):
         return text
 
     emit(data, as_json, human)
+
+
+# --------------------------------------------------------------------------- config
+
+
+@click.group()
+def config():
+    """The workspace settings ($PROVKIT_HOME/provkit.toml)."""
+
+
+@config.command("show")
+@json_option
+def config_show(as_json):
+    """Print the effective settings and where each came from (the file, or the default)."""
+    cfg = show()
+
+    def human(d):
+        rows = [("SETTING", "VALUE", "FROM")]
+        for s in d["settings"]:
+            value = s["value"]
+            shown = "-" if value is None else ", ".join(value) if isinstance(value, list) else str(value)
+            rows.append((s["key"], shown, "default" if s["from"] == "default" else "provkit.toml"))
+        width = [max(len(r[i]) for r in rows) for i in range(2)]
+        lines = [f"configuration file: {d['path']}"
+                 + ("" if any(s["from"] != "default" for s in d["settings"]) else " (none: defaults)")]
+        lines += [f"{r[0]:<{width[0]}}  {r[1]:<{width[1]}}  {r[2]}" for r in rows]
+        lines.append("")
+        lines += [f"{s['key']}: {describe(s['key'])}" for s in d["settings"]]
+        return "\n".join(lines)
+
+    emit(cfg.to_json(), as_json, human)

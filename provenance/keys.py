@@ -259,6 +259,12 @@ def _pem(cert) -> bytes:
     return cert.public_bytes(serialization.Encoding.PEM)
 
 
+def _load_key(key_pem: bytes):
+    from cryptography.hazmat.primitives import serialization
+
+    return serialization.load_pem_private_key(key_pem, password=None)
+
+
 def _key_pem(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
@@ -499,8 +505,11 @@ def import_(chain_path, key_path, *, force: bool = False) -> CertInfo:
         if (d / "chain.pem").exists() and not force:  # another process got there first
             raise ConfigError("an identity already exists (use --force to replace it)",
                               path=d / "chain.pem")
-        # the development CA (if any) no longer signs here: retired in the same swap
-        _swap(d, {"signer.key": key_pem, "chain.pem": chain_pem}, retire_ca=True)
+        # the development CA (if any) no longer signs here: retired in the same swap; the key
+        # is stored as PKCS#8 whatever the input's form (a SEC1 "EC PRIVATE KEY" as
+        # `openssl ecparam -genkey` writes it, PKCS#1 RSA): the signer reads PKCS#8 only
+        _swap(d, {"signer.key": _key_pem(_load_key(key_pem)), "chain.pem": chain_pem},
+              retire_ca=True)
     from cryptography import x509
 
     return cert_info(x509.load_pem_x509_certificates(chain_pem)[0])
@@ -610,7 +619,28 @@ def local_trust_anchors() -> bytes:
         return b""
     with _locked(d, exclusive=False):
         parts = [p.read_bytes() for p in [d / "ca.pem", *_retired(d)] if p.exists()]
+        root = _imported_root(d)
+        if root is not None:
+            parts.append(root)
     return b"\n".join(parts)
+
+
+def _imported_root(d: Path) -> bytes | None:
+    """The self-signed root at the end of an imported chain (the workspace's own CA when
+    the identity was imported), as PEM; None when the chain ends below its root."""
+    from cryptography import x509
+
+    chain = d / "chain.pem"
+    if not chain.exists() or (d / "ca.pem").exists():
+        return None
+    try:
+        certs = x509.load_pem_x509_certificates(chain.read_bytes())
+    except (OSError, ValueError):
+        return None
+    last = certs[-1] if certs else None
+    if last is None or len(certs) < 2 or last.issuer != last.subject:
+        return None
+    return _pem(last)
 
 
 def sha256_hex(data: bytes) -> str:

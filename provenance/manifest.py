@@ -18,7 +18,7 @@ from pathlib import Path
 
 from provenance.core import about, imageio
 from provenance.core.errors import BadInput
-from provenance.core.vocabulary import TRAINING_USES, source_type_iri
+from provenance.core.vocabulary import TRAINING_USES, canonical_source_type, source_type_iri
 
 #: Label of the small assertion that carries the provkit asset id.
 ASSET_ASSERTION = "io.provkit.asset"
@@ -46,8 +46,9 @@ class ManifestSpec:
     extra_assertions: tuple = ()
 
     def __post_init__(self):
-        if self.source_type:
-            source_type_iri(self.source_type)  # fail early on a misspelt type
+        if self.source_type and not self.source_type.startswith("http"):
+            # fail early on a misspelt type; any case is accepted and stored canonical
+            object.__setattr__(self, "source_type", canonical_source_type(self.source_type))
         for _, rel in self.ingredients:
             if rel not in RELATIONSHIPS:
                 raise BadInput(f"unknown ingredient relationship '{rel}' "

@@ -18,6 +18,28 @@ from provenance.resolver import SoftBindingResolver, revalidate
 from provenance.trust import resolve as resolve_trust
 from provenance.verify import read_c2pa
 
+#: Assertions of the recovered manifest that the new one repeats: who made the image and
+#: what it may be used for (an author, a do-not-train rule) survive the recovery.
+REPEATED_ASSERTIONS = ("stds.schema-org.CreativeWork", "cawg.training-mining",
+                       "c2pa.training-mining")
+
+
+def _what_it_said(parsed: dict) -> dict:
+    """The recovered active manifest's source type (IRI) and the assertions to repeat."""
+    manifest = (parsed.get("manifests") or {}).get(parsed.get("active_manifest")) or {}
+    source_type, repeated = None, []
+    for a in manifest.get("assertions") or []:
+        label = str(a.get("label", ""))
+        base = label.split("__", 1)[0]
+        if base in ("c2pa.actions", "c2pa.actions.v2") and source_type is None:
+            for action in (a.get("data") or {}).get("actions") or []:
+                if action.get("digitalSourceType"):
+                    source_type = action["digitalSourceType"]
+                    break
+        elif base in REPEATED_ASSERTIONS and a.get("data") is not None:
+            repeated.append({"label": base, "data": a["data"]})
+    return {"source_type": source_type, "assertions": repeated}
+
 
 @dataclass(frozen=True)
 class Recovered:
@@ -36,7 +58,8 @@ class Recovered:
 def recover(path, out_path, *, db=None, identity=None, trust=None,
             force: bool = False) -> Recovered:
     """Re-attach recovered credentials: sign ``path`` into ``out_path`` with a new manifest
-    (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``).
+    (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``) that
+    repeats what the original said: its digital source type, author and training rules.
 
     An existing ``out_path`` is refused unless ``force``."""
     import c2pa
@@ -69,11 +92,15 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
         raise Refused(f"the recovered manifest does not re-validate ({summary['failures']})",
                       path=src)
     payload = src.read_bytes() if out_mime == src_mime else imageio.encode(image, out_mime, path=out)
+    said = _what_it_said(parsed)
+    opened = {"action": "c2pa.opened", "parameters": {"ingredientIds": ["recovered"]}}
+    if said["source_type"]:  # the new manifest repeats how the original was made
+        opened["digitalSourceType"] = said["source_type"]
     assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [
-        {"action": "c2pa.opened", "parameters": {"ingredientIds": ["recovered"]}},
+        opened,
         {"action": "c2pa.repackaged", "softwareAgent": provkit_agent(),
          "parameters": {"recovered_by": match.recovered_by()}},
-    ]}}, {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}]
+    ]}}, {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}, *said["assertions"]]
     if match.method == "watermark":
         assertions.append(soft_binding_assertion(watermark.SOFT_BINDING_ALG, match.asset_id))
     asset = resolver.ledger.get(match.asset_id)

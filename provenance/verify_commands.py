@@ -10,10 +10,77 @@ from pathlib import Path
 import click
 
 from provenance.core.errors import BadInput
+from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option, progress, trust_option
+from provenance.status import HARD_BINDING_CODES
 from provenance.trust import resolve as resolve_trust
 from provenance.verify import crjson_file
 from provenance.verify import verify as verify_
+from provenance.words import action_words, source_type_words, training_words
+
+#: The status sentence for an untrusted signing credential (provenance.status).
+UNTRUSTED_SENTENCE = "The signer is not on your trust list."
+
+
+_STATE_WORDS = {
+    "trusted": "the credentials check out and a trust source vouches for the signer",
+    "valid": "the credentials check out, but no trust source vouches for the signer",
+    "invalid": "the credentials do not check out",
+    "absent": "no Content Credentials",
+    "recovered": "credentials recovered from this workspace's ledger",
+    "mismatch": "the watermark names an issued asset, but the pixels differ from it",
+}
+
+
+def _trust_source(c: dict) -> str | None:
+    """The trust source that vouches for the signer (verify11's ``signer.trust_source``);
+    for a recovered or mismatched file, its recovered manifest's."""
+    if c.get("state") in ("recovered", "mismatch"):
+        rec = c.get("recovered_manifest") or {}
+        if rec.get("state") != "trusted":
+            return None
+        return ((c.get("signer") or {}).get("trust_source")
+                or (rec.get("signer") or {}).get("trust_source") or "your trust anchors")
+    if c.get("state") != "trusted":
+        return None
+    return (c.get("signer") or {}).get("trust_source") or "your trust anchors"
+
+
+def _who(c: dict) -> list[str]:
+    """Author, signer and trust, signing time, asset id."""
+    lines = []
+    if c.get("author"):
+        lines.append(f"  author:       {', '.join(str(a) for a in c['author'])}")
+    s = c.get("signer")
+    if s:
+        who = s.get("organization") or s.get("common_name") or "an unnamed signer"
+        if s.get("issuer") and s.get("issuer") != who:
+            who += f" (certificate from {s['issuer']})"
+        source = _trust_source(c)
+        if c.get("state") != "invalid":  # an invalid signature vouches for nobody
+            who += (f"; trusted: {source}" if source
+                    else "; not vouched for by any trust source in use")
+        lines.append(f"  signed by:    {who}")
+        if s.get("time"):
+            lines.append(f"  signed at:    {s['time']} (time-stamp)")
+    if c.get("asset_id"):
+        lines.append(f"  asset id:     {c['asset_id']}")
+    return lines
+
+
+def _how(c: dict) -> str | None:
+    """The actions in words; the software agent is the tool that recorded them."""
+    steps, tools = [], []
+    for a in c.get("actions") or []:
+        steps.append(action_words(a.get("action")))
+        if a.get("software_agent") and a["software_agent"] not in tools:
+            tools.append(a["software_agent"])
+    if not steps:
+        return None
+    text = ", then ".join(steps)
+    if tools:
+        text += f" (recorded and signed with {', '.join(tools)})"
+    return text
 
 
 def _claim_line(c: dict) -> str | None:
@@ -34,36 +101,24 @@ def _claim_line(c: dict) -> str | None:
 
 def _report_lines(r: dict) -> str:
     c = r["c2pa"]
-    lines = [f"{r['path']}: {c['state'].upper()}"]
+    lines = [f"{r['path']}: {c['state'].upper()} - {_STATE_WORDS.get(c['state'], c['state'])}"]
     if c.get("ingredient_failed_when_added"):
         lines.append("  WARNING:      a component's credentials were invalid when it was added")
-    if c.get("signer"):
-        s = c["signer"]
-        who = s.get("common_name") or "?"
-        if s.get("organization"):
-            who += f" ({s['organization']})"
-        if s.get("issuer"):
-            who += f", issued by {s['issuer']}"
-        lines.append(f"  signer:       {who}")
-        if s.get("trust_source"):
-            lines.append(f"  trusted:      {s['trust_source']}")
-        elif c["state"] == "valid":
-            lines.append("  trusted:      no (the signer is not on any configured trust list)")
-        product = s.get("conforming_product")
-        if product:
-            lines.append(f"  product:      {product['product']} by {product['vendor']} "
-                         f"(assurance level {product['assurance_level']}; {product['list']})")
+    lines += _who(c)
+    product = (c.get("signer") or {}).get("conforming_product")
+    if product:
+        lines.append(f"  product:      {product['product']} by {product['vendor']} "
+                     f"(assurance level {product['assurance_level']}; {product['list']})")
     claim = _claim_line(c)
     if claim:
         lines.append(f"  claim:        {claim}")
     if c.get("format") and not c["format"].startswith("image/"):
         lines.append(f"  format:       {c['format']}")
     if c.get("digital_source_type"):
-        lines.append(f"  source type:  {c['digital_source_type']}")
-    if c.get("actions"):
-        lines.append("  actions:      " + ", ".join(
-            a["action"] + (f" by {a['software_agent']}" if a.get("software_agent") else "")
-            for a in c["actions"]))
+        lines.append(f"  what:         {source_type_words(c['digital_source_type'])}")
+    how = _how(c)
+    if how:
+        lines.append(f"  how:          {how}")
     sig = c.get("signals") or {}
     if sig.get("inception") or sig.get("transformation") or sig.get("not_credible"):
         parts = [f"{x['signal']} [{x['rule_id']}]" + (" (not credible)" if x.get("not_credible")
@@ -76,23 +131,35 @@ def _report_lines(r: dict) -> str:
                      "signer)")
     for ing in c.get("ingredients") or []:
         if "omitted" in ing:
-            lines.append(f"  ingredient:   ... {ing['omitted']} more ingredients not listed")
+            lines.append(f"  made from:    ... {ing['omitted']} more ingredients not listed")
             continue
-        lines.append(f"  ingredient:   {ing.get('title')} ({ing.get('relationship')}): "
-                     f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else ""))
+        failures = ing.get("failures") or []
+        hard_only = bool(set(failures) & HARD_BINDING_CODES) and \
+            set(failures) - {"signingCredential.untrusted"} <= HARD_BINDING_CODES
+        if hard_only and (ing.get("state") == "invalid" or "expected" in (ing.get("note") or "")):
+            state = ("its credentials' signature checks out; only its bytes differ from what "
+                     "they were signed over" + (" (expected for recovered credentials)"
+                                                 if "expected" in (ing.get("note") or "") else ""))
+        else:
+            state = f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else "")
+        what = source_type_words(ing.get("digital_source_type"))
+        lines.append(f"  made from:    {ing.get('title')} ({ing.get('relationship')}"
+                     + (f", {what}" if what else "") + f"): {state}")
         if ing.get("sentence"):
             lines.append(f"                {ing['sentence']}")
-    if c.get("training_mining"):
-        lines.append("  training:     " + ", ".join(f"{k}={v}" for k, v in
-                                                   c["training_mining"].items()))
+    for sentence in training_words(c.get("training_mining") or {}):
+        lines.append(f"  training:     {sentence}")
     if c.get("recovered_by"):
-        lines.append(f"  recovered by: {c['recovered_by']['method']}")
+        by = {"watermark": "the invisible watermark", "fingerprint": "the image's fingerprints"}
+        lines.append(f"  recovered by: {by.get(c['recovered_by'].get('method'), c['recovered_by'].get('method'))}")
     if c.get("remote_url"):
         lines.append(f"  remote:       {c['remote_url']}")
     if c.get("thumbnail_check") and c["thumbnail_check"].get("sentence"):
         lines.append(f"  thumbnail:    {c['thumbnail_check']['sentence']}")
     details = c.get("failure_details") or []
     for sentence in c.get("explanation") or []:
+        if sentence == UNTRUSTED_SENTENCE and _trust_source(c):
+            continue  # a trust source vouches for the signer after all (said above)
         if not any(e["sentence"] == sentence for e in details):
             lines.append(f"  - {sentence}")
     for e in details:  # every failure, with its code and where it was found
@@ -124,6 +191,7 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
     every file is valid, trusted or recovered with a valid manifest; 1 when any is
     invalid or absent; 2 when any file cannot be read."""
+    files = expand_inputs(files)
     fmt = fmt or ("json" if as_json else "human")
     resolved = resolve_trust(trust, trust_local=not no_local_trust)
     if fmt == "crjson":

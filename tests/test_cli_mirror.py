@@ -38,6 +38,7 @@ LIBRARY = {
     "generate": "generate",
     "detect": "detect",
     "scan": "detect.scan",
+    "check": "detect.check",
     "dupes": "detect",
     "index": "detect.reference_sets",
     "policy": "policies.verbs",
@@ -45,6 +46,7 @@ LIBRARY = {
     "serve": "provenance.server.service",
     "tokens": "provenance.core.tokens",
     "report": "provenance.server.desk",
+    "config": "provenance.core.config",
 }
 
 

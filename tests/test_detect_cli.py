@@ -40,7 +40,9 @@ def test_detect_human_output_names_verdict_and_every_item(generated_png):
     result = run("detect", generated_png)
     assert result.exit_code == 0
     assert "ai-generated" in result.output and "decided by: generator-metadata" in result.output
-    assert "classifier: not checked" in result.output
+    assert "classifier (not checked)" in result.output
+    verbose = run("detect", "-v", generated_png)
+    assert "classifier: not checked" in verbose.output
 
 
 def test_unreadable_file_is_one_line_exit_2_and_others_still_reported(generated_png, tmp_path):

@@ -55,7 +55,9 @@ def test_policy_check_runs_real_files_through_detection_evidence(newsroom_files,
 
 def test_a_deny_exits_1_and_fail_on_review_is_stricter(tmp_path):
     ctx = tmp_path / "ctx.json"
-    ctx.write_text(json.dumps({"point": "ingest", "asset": {"score": 0.97, "c2pa": {"state": "absent"}}}))
+    ctx.write_text(json.dumps({"point": "ingest", "asset": {
+        "verdict": "ai-generated", "decided_by": ["classifier"], "score": 0.97,
+        "c2pa": {"state": "absent", "trust_source": None}}}))
     runner = CliRunner()
     db = ["--db", str(tmp_path / "w.db")]
     assert runner.invoke(root, ["policy", "check", "--pack", "platform", "--context", str(ctx),
@@ -64,14 +66,17 @@ def test_a_deny_exits_1_and_fail_on_review_is_stricter(tmp_path):
                                   "--fail-on", "review", *db])
     assert strict.exit_code == 1 and "REVIEW [may be AI-generated]" in strict.output
     deny = tmp_path / "deny.json"
-    deny.write_text(json.dumps({"point": "publish", "asset": {"c2pa": {"state": "invalid"}}}))
+    deny.write_text(json.dumps({"point": "publish", "asset": {
+        "verdict": "unknown", "decided_by": [], "duplicates": [],
+        "c2pa": {"state": "invalid", "trust_source": None}}}))
     assert runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--context", str(deny),
                                 *db]).exit_code == 1
 
 
 def test_prepared_contexts_may_be_a_json_array_or_json_lines(tmp_path):
     many = tmp_path / "many.jsonl"
-    many.write_text("\n".join(json.dumps({"request": {"prompt": p}}) for p in
+    many.write_text("\n".join(json.dumps({"request": {"prompt": p, "allow_training": False}})
+                              for p in
                               ["a quiet harbour", "Pikachu at a parade", "donald trump golfing"]))
     contexts = read_contexts(many)
     assert [s for s, _ in contexts] == [f"{many}#1", f"{many}#2", f"{many}#3"]
@@ -86,7 +91,8 @@ def test_the_evidence_provider_is_injected_as_a_callable(tmp_path, photo_path):
 
     def evidence(path, db=None):
         seen.append(path)
-        return {"path": path, "c2pa": {"state": "trusted"}, "verdict": "camera/authentic-claimed"}
+        return {"path": path, "c2pa": {"state": "trusted", "trust_source": "C2PA Trust List"},
+                "verdict": "camera/authentic-claimed"}
 
     [result] = check("newsroom", [photo_path], point="publish", evidence_fn=evidence,
                      db=tmp_path / "w.db")
@@ -123,10 +129,14 @@ def test_check_without_inputs_is_a_usage_error():
 def test_a_context_whose_actor_is_not_an_object_is_an_error_row_not_the_end_of_the_batch(
         tmp_path):
     many = tmp_path / "many.jsonl"
+    def asset(state, source=None):
+        return {"verdict": "camera/authentic-claimed", "decided_by": ["c2pa"], "duplicates": [],
+                "c2pa": {"state": state, "trust_source": source}}
+
     many.write_text("\n".join(json.dumps(c) for c in [
-        {"actor": "alice", "asset": {"c2pa": {"state": "trusted"}}},
-        {"actor": {"id": "bo"}, "asset": {"c2pa": {"state": "trusted"}}},
-        {"actor": ["x"], "asset": {"c2pa": {"state": "invalid"}}}]))
+        {"actor": "alice", "asset": asset("trusted", "local workspace CA")},
+        {"actor": {"id": "bo"}, "asset": asset("trusted", "local workspace CA")},
+        {"actor": ["x"], "asset": asset("invalid")}]))
     result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--context",
                                        str(many), "--db", str(tmp_path / "w.db"), "--json"])
     assert result.exit_code == 2, result.output

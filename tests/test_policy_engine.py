@@ -204,7 +204,7 @@ def test_raise_if_denied_carries_the_reasons():
 
 
 def test_decision_json_has_the_contract_fields():
-    d = evaluate("platform", "ingest", {"asset": {"watermark": {"found": True}}})
+    d = evaluate("platform", "ingest", {"asset": {"verdict": "ai-generated", "decided_by": ["xmp"]}})
     data = d.to_json()
     for key in ("outcome", "labels", "matched_rules", "reasons", "pack", "pack_version"):
         assert key in data

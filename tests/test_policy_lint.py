@@ -59,8 +59,8 @@ def test_expression_that_does_not_compile_is_an_error_at_its_line(tmp_path):
 
 def test_duplicate_rule_ids_are_errors(tmp_path):
     path = write(tmp_path, """\
-      - {id: a, points: [publish], when: asset.score > 0.5, outcome: deny, reason: r}
-      - {id: a, points: [ingest], when: asset.score > 0.9, outcome: deny, reason: r}
+      - {id: a, points: [publish], when: asset.verdict == "x", outcome: deny, reason: r}
+      - {id: a, points: [ingest], when: asset.verdict == "y", outcome: deny, reason: r}
     """)
     [(line, message)] = errors(path)
     assert line == 9 and "duplicate rule id 'a' (first at line 8)" in message
@@ -68,7 +68,7 @@ def test_duplicate_rule_ids_are_errors(tmp_path):
 
 def test_a_rule_before_an_unconditional_deny_is_unreachable_too(tmp_path):
     path = write(tmp_path, """\
-      - {id: early, points: [publish], when: asset.score > 0.5, outcome: review, reason: r}
+      - {id: early, points: [publish], when: asset.verdict == "x", outcome: review, reason: r}
       - {id: stop, points: [publish], when: "true", outcome: deny, reason: closed}
     """)
     [(line, message)] = errors(path)
@@ -78,8 +78,8 @@ def test_a_rule_before_an_unconditional_deny_is_unreachable_too(tmp_path):
 def test_rule_after_an_unconditional_deny_is_unreachable(tmp_path):
     path = write(tmp_path, """\
       - {id: stop, points: [publish, ingest], outcome: deny, reason: everything is denied}
-      - {id: later, points: [publish], when: asset.score > 0.5, outcome: label, label: x, reason: r}
-      - {id: elsewhere, points: [verify], when: asset.score > 0.5, outcome: review, reason: r}
+      - {id: later, points: [publish], when: asset.verdict == "x", outcome: label, label: x, reason: r}
+      - {id: elsewhere, points: [verify], when: asset.verdict == "x", outcome: review, reason: r}
     """)
     [(line, message)] = errors(path)
     assert line == 9 and "'later' is unreachable" in message and "'stop' (line 8)" in message

@@ -278,3 +278,28 @@ def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_pat
         recover(copy, out, identity=ident)
     assert str(info.value).startswith(f"{out}: ")
     assert not out.exists() and not list(tmp_path.glob(".restored.jpg*"))
+
+
+def test_recovered_credentials_repeat_what_the_original_said_and_detect_agrees(
+        tmp_path, photo_path):
+    """The restored file says how the picture was made, who made it and that it may not be
+    trained on; verify, detect and the stripped copy's own recovery give one verdict."""
+    from detect import detect as detect_file
+
+    signed = tmp_path / "signed.jpg"
+    issue(photo_path, signed, spec=ManifestSpec(source_type="digitalCapture", author="Jane Doe",
+                                                no_train=True))
+    copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
+    assert verify_file(copy).state == "recovered"
+    stripped = detect_file(copy)
+    out = tmp_path / "restored.jpg"
+    result = CliRunner().invoke(root, ["recover", str(copy), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    report = verify_file(out)
+    assert report.state == "trusted" and report.digital_source_type == "digitalCapture"
+    assert report.author == ["Jane Doe"]
+    assert report.training_mining.get("cawg.ai_generative_training") == "notAllowed"
+    restored = detect_file(out)
+    assert stripped.verdict == restored.verdict == "camera/authentic-claimed"
+    human = CliRunner().invoke(root, ["verify", str(out)]).output
+    assert "captured with a camera" in human and "signature checks out" in human

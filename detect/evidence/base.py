@@ -62,10 +62,12 @@ class Options:
     """What a detector was configured with; each collector reads the part it needs.
 
     ``db`` is an open workspace database; ``probe`` and ``clip`` are paths/specs or
-    loaded objects; ``trust`` the trust anchors verification uses."""
+    loaded objects; ``trust`` the trust anchors verification uses (a PEM path or bytes) and ``trust_local``
+    whether the workspace's own CA is trusted as well."""
 
     db: Any = None
     trust: Any = None
+    trust_local: bool = True
     probe: Any = None
     clip: Any = None
     index_sets: tuple | None = None

@@ -37,7 +37,7 @@ class C2paCollector(BaseCollector):
     def collect(self, ctx: FileContext) -> Found:
         try:
             report = verify_file(ctx.path, trust=self.options.trust, db=self.options.db,
-                                 image=ctx.image)
+                                 image=ctx.image, trust_local=self.options.trust_local)
         except BadInput:
             raise
         except Exception as e:  # noqa: BLE001  # a verifier failure is reported, never a silent pass
@@ -141,6 +141,8 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                             f"Camera capture claimed by an unrecognised signer ({who}, not on "
                             f"your trust list): the manifest claims {dst} with no AI step. "
                             "Nobody you trust vouches for it.", data)
+        if state == "recovered" and (c2pa.get("recovered_manifest") or {}).get("state") == "trusted":
+            strength = "decisive"  # the ledger's own trusted record, matched by the pixels
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)

@@ -27,10 +27,10 @@ C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mi
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
-             "age_days": None, "label": None, "item": None}
+             "age_days": None, "published": None, "label": None, "item": None}
 ASSET = {
     "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
-    "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
+    "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
     "duplicates": ListOf(DUPLICATE),
 }
 SCHEMA: dict = {
@@ -53,24 +53,42 @@ def _fill(shape: dict, given: dict | None) -> dict:
     return out
 
 
+#: Item metadata keys that give the date an item was first published or first seen, in
+#: the order they are looked for (``provkit index add --metadata published=2019-03-14``).
+PUBLISHED_KEYS = ("published", "first_seen", "date_published", "date_taken")
+
+
+def parse_when(value) -> datetime | None:
+    """An aware datetime from an ISO date or date-time (EXIF ``2019:03:14 10:00:00`` too)."""
+    if value is None:
+        return None
+    text = str(value).strip()
+    if len(text) >= 10 and text[4] == ":" and text[7] == ":":  # EXIF DateTimeOriginal
+        text = text[:10].replace(":", "-") + text[10:]
+    try:
+        when = datetime.fromisoformat(text)  # "Z" too (Python 3.11+)
+    except ValueError:
+        return None
+    return when if when.tzinfo else when.replace(tzinfo=UTC)
+
+
 def duplicate(match: dict, now: datetime | None = None) -> dict:
     """A near-duplicate match (``detect.index.Match.to_json()``) as an ``asset.duplicates``
-    entry: ``item`` is the reference file's path (its id if the path is unknown),
-    ``age_days`` how long ago the item was indexed."""
+    entry: ``item`` is the reference file's path (its id if the path is unknown).
+
+    ``published`` is the item's own first-published (or first-seen) date from its
+    metadata (:data:`PUBLISHED_KEYS`), else None; ``age_days`` counts from that date, or,
+    when the item has none, from when it was indexed."""
     now = now or utc_now()
-    age = None
-    added = match.get("added")
-    if added:
-        try:
-            when = datetime.fromisoformat(str(added))
-            if when.tzinfo is None:
-                when = when.replace(tzinfo=UTC)
-            age = max(0.0, (now - when).total_seconds() / 86400)
-        except ValueError:
-            age = None
+    meta = match.get("metadata") or {}
+    published_at = next((w for w in (parse_when(meta.get(k)) for k in PUBLISHED_KEYS) if w),
+                        None)
+    since = published_at or parse_when(match.get("added"))
+    age = None if since is None else max(0.0, (now - since).total_seconds() / 86400)
     item = match.get("path") or match.get("source_id") or match.get("item_id")
     return {"set": match.get("set"), "protected": bool(match.get("protected")),
             "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
+            "published": published_at.date().isoformat() if published_at else None,
             "label": match.get("label"), "item": None if item is None else str(item)}
 
 
@@ -87,7 +105,8 @@ def _c2pa(given: dict | None) -> dict:
 
 
 def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2pa=None,
-          watermark=None, metadata=None, duplicates=(), now: datetime | None = None) -> dict:
+          watermark=None, metadata=None, duplicates=(), decided_by=(),
+          now: datetime | None = None) -> dict:
     """The ``asset`` object of a decision context, in the documented shape.
 
     Each part takes the documented fields of what it is given (a missing or None field
@@ -99,7 +118,7 @@ def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2
     wm["found"] = bool(wm["found"])
     return {
         "path": None if path is None else str(path), "sha256": sha256, "asset_id": asset_id,
-        "verdict": verdict, "score": score,
+        "verdict": verdict, "score": score, "decided_by": list(decided_by or ()),
         "c2pa": _c2pa(c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
         "duplicates": [_fill(DUPLICATE, d if "age_days" in d else duplicate(d, now))
                        for d in duplicates],

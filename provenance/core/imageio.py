@@ -409,3 +409,21 @@ def _exists(p: Path) -> bool:
         return p.exists()
     except (OSError, ValueError):
         return False
+
+
+def expand_inputs(args) -> list[Path]:
+    """Command inputs with each folder replaced by its images (as :func:`image_paths`
+    lists them: recursive, sorted, by suffix); files are kept as given, so one that is
+    missing or unreadable is reported by the command that reads it. A folder holding no
+    image is BadInput."""
+    out: list[Path] = []
+    for arg in args:
+        p = Path(arg)
+        if p.is_dir():
+            found = image_paths(p)
+            if not found:
+                raise BadInput("the folder holds no images", path=p)
+            out.extend(found)
+        else:
+            out.append(p)
+    return out

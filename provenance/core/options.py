@@ -108,7 +108,7 @@ trust_option = click.option(
     callback=lambda _ctx, _param, value: list(value) or None,
     help="Trust source: c2pa (the bundled C2PA Trust List), local (this workspace's CA), an "
          "added trust file's name (`provkit trust add`), or a PEM file; repeatable. Default: "
-         "c2pa, local and every added trust file.")
+         "c2pa, local and every added trust file ([trust] sources in provkit.toml, where set).")
 
 
 # -- progress ------------------------------------------------------------------------------

@@ -45,15 +45,22 @@ def source_type_name(value: str | None) -> str | None:
     return value.rstrip("/").rsplit("/", 1)[-1] or None
 
 
+def canonical_source_type(name: str) -> str:
+    """The IPTC short name as the vocabulary spells it, matched without regard to case
+    (``digitalcapture`` -> ``digitalCapture``); BadInput listing the names otherwise."""
+    for known in DIGITAL_SOURCE_TYPES:
+        if known.lower() == name.strip().lower():
+            return known
+    raise BadInput(f"unknown digital source type '{name}' (one of: "
+                   f"{', '.join(DIGITAL_SOURCE_TYPES)})")
+
+
 def source_type_iri(name: str) -> str:
-    """The IRI for a short IPTC name (an IRI is passed through); BadInput for an unknown
-    name."""
+    """The IRI for a short IPTC name, in any case (an IRI is passed through); BadInput
+    for an unknown name."""
     if name.startswith("http"):
         return name
-    if name not in DIGITAL_SOURCE_TYPES:
-        raise BadInput(f"unknown digital source type '{name}' (one of: "
-                       f"{', '.join(DIGITAL_SOURCE_TYPES)})")
-    return IPTC + name
+    return IPTC + canonical_source_type(name)
 
 
 #: Every use the training-and-data-mining assertion names (and can forbid).

@@ -1,0 +1,213 @@
+"""One answer per image for an editor: credentials, verdict, near-duplicates and the
+policy decision in one record (``provkit check``).
+
+:func:`check` runs, for each image, the steps an editor would otherwise run as four
+commands:
+
+1. verify the Content Credentials (with the trust sources given or configured);
+2. collect the detection evidence and combine it into a verdict;
+3. search the reference sets for near-duplicates (part of the evidence);
+4. decide at the chosen point with the pack given or configured (recorded in the audit
+   log unless ``dry_run``).
+
+Each image gives one :class:`CheckRecord`; its :meth:`~CheckRecord.line` is the
+one-line answer ("AI-generated · signed by X (trusted: C2PA Trust List) · seen before:
+archive/123, 2019 · publish: LABEL"), its ``to_json()`` the full record (the same
+``asset`` object the policy context holds). An unreadable file gives a record with
+``error`` set, and the batch goes on.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from detect.verdict import DEFAULT_THRESHOLD, Detector, DetectReport
+from provenance.core import config as workspace_config
+from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.imageio import expand_inputs
+
+if TYPE_CHECKING:
+    from policies.engine import Decision
+
+DEFAULT_PACK = "newsroom"
+VERDICT_WORDS = {"ai-generated": "AI-generated", "ai-edited": "edited with AI",
+                 "camera/authentic-claimed": "camera capture claimed",
+                 "unknown": "origin unknown"}
+
+
+def _policies():
+    """The policy engine, loaded by name: detect sits below policies in the layers
+    (docs/architecture.md), so it names the engine the way policies names detect's
+    evidence (``policies.check.resolve_evidence``)."""
+    return importlib.import_module("policies")
+
+
+_MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
+
+
+def _signer_name(signer) -> str:
+    if not isinstance(signer, dict):
+        return "an unnamed signer"
+    return (signer.get("organization") or signer.get("common_name") or signer.get("name")
+            or "an unnamed signer")
+
+
+def credentials_words(c2pa: dict) -> str:
+    """The credentials part of the one-line answer."""
+    state = c2pa.get("state") or "absent"
+    who = _signer_name(c2pa.get("signer"))
+    source = c2pa.get("trust_source")
+    trust = f"trusted: {source}" if source else "unrecognised signer"
+    return {
+        "absent": "no credentials",
+        "invalid": f"credentials invalid (signed by {who}, altered since)",
+        "mismatch": "credentials do not match (altered since issued)",
+        "valid": f"signed by {who} ({trust})",
+        "trusted": f"signed by {who} ({trust})",
+        "recovered": f"credentials recovered: signed by {who} ({trust})",
+    }.get(state, f"credentials {state}")
+
+
+def _year(match: dict) -> str | None:
+    published = match.get("published")
+    return str(published)[:4] if published else None
+
+
+def seen_before_words(duplicates: Sequence[dict], checked: bool) -> str | None:
+    """"seen before: archive/123, 2019", "not seen before", or None when not searched."""
+    if not duplicates:
+        return "not seen before" if checked else None
+    best = min(duplicates, key=lambda d: (d.get("distance") is None, d.get("distance") or 0))
+    item = Path(str(best.get("item"))).name if best.get("item") is not None else "?"
+    text = f"seen before: {best.get('set')}/{item}"
+    if _year(best):
+        text += f", {_year(best)}"
+    if len(duplicates) > 1:
+        text += f" (+{len(duplicates) - 1} more)"
+    return text
+
+
+@dataclass(frozen=True)
+class CheckRecord:
+    """Everything provkit says about one image, and what the pack decided."""
+
+    path: str
+    point: str
+    pack: str | None = None
+    verdict: str | None = None
+    decided_by: tuple[str, ...] = ()
+    credentials: dict = field(default_factory=dict)  # the verify report's c2pa part
+    asset: dict = field(default_factory=dict)  # the policy context's asset object
+    evidence: tuple = ()  # detect's evidence items (to_json form)
+    duplicates_checked: bool = False
+    decision: Decision | None = None
+    error: str | None = None
+
+    @property
+    def outcome(self) -> str | None:
+        return self.decision.outcome if self.decision else None
+
+    def line(self) -> str:
+        """The one-line answer."""
+        if self.error:
+            return f"{self.path}: error: {self.error}"
+        parts = [VERDICT_WORDS.get(self.verdict, self.verdict or "?"),
+                 credentials_words(self.asset.get("c2pa") or {})]
+        seen = seen_before_words(self.asset.get("duplicates") or [], self.duplicates_checked)
+        if seen:
+            parts.append(seen)
+        if self.decision is not None:
+            verdict = f"{self.point}: {_MARK[self.decision.outcome]}"
+            if self.decision.labels:
+                verdict += " [" + "; ".join(self.decision.labels) + "]"
+            parts.append(verdict)
+        return f"{Path(self.path).name}: " + " · ".join(parts)
+
+    def details(self) -> list[str]:
+        """The evidence behind the line (``provkit check -v``)."""
+        if self.error:
+            return []
+        lines = []
+        if self.decision is not None:
+            rules = self.decision.matched_rules
+            for i, reason in enumerate(self.decision.reasons):
+                lines.append(f"  {self.pack}: {rules[i]}: {reason}" if i < len(rules)
+                             else f"  {self.pack}: {reason}")
+        for e in self.evidence:
+            if e["finding"] in ("not checked", "none", "absent", "no match"):
+                continue
+            lines.append(f"  {e['strength']:>8}  {e['kind']}: {e['detail']}")
+        skipped = sorted({e["kind"] for e in self.evidence if e["finding"] == "not checked"})
+        if skipped:
+            lines.append(f"  not checked: {', '.join(skipped)}")
+        return lines
+
+    def to_json(self) -> dict:
+        return {
+            "path": self.path, "point": self.point, "pack": self.pack,
+            "line": self.line(), "verdict": self.verdict, "decided_by": list(self.decided_by),
+            "credentials": self.credentials, "asset": self.asset,
+            "evidence": list(self.evidence), "duplicates_checked": self.duplicates_checked,
+            "decision": self.decision.to_json() if self.decision else None,
+            "error": self.error,
+        }
+
+
+def _record(path, report: DetectReport, pack, point: str, *, db, dry_run: bool,
+            actor: str | None) -> CheckRecord:
+    asset = report.policy_context()
+    context = {"asset": asset}
+    if actor:
+        context["actor"] = {"id": actor}
+    if dry_run:
+        decision = _policies().evaluate(pack, point, context)
+    else:
+        decision = _policies().decide(pack, point, context, db=db, actor=actor)
+    checked = any(e.kind == "duplicates" and e.finding != "not checked" for e in report.evidence)
+    return CheckRecord(
+        path=str(path), point=point, pack=pack.name, verdict=report.verdict,
+        decided_by=tuple(e.kind for e in report.decided_by), credentials=dict(report.c2pa or {}),
+        asset=asset, evidence=tuple(e.to_json() for e in report.evidence),
+        duplicates_checked=checked, decision=decision)
+
+
+def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, probe=None,
+          clip=None, index_sets=None, threshold: float | None = None, dry_run: bool = False,
+          actor: str | None = None, progress: Callable[[int], None] | None = None,
+          config=None) -> list[CheckRecord]:
+    """Verify, detect, search and decide for each image (folders are listed as by scan).
+
+    ``pack``/``point``/``trust``/``threshold`` default to the workspace configuration
+    (:mod:`provenance.core.config`), then to newsroom at publish, the workspace's own CA
+    and 0.8. Each decision is appended to the audit log unless ``dry_run``.
+    """
+    cfg = config if config is not None else workspace_config.load()
+    point = cfg.get("check.point", point)
+    if point not in workspace_config.POINTS:
+        raise BadInput(f"unknown decision point {point!r} "
+                       f"(known: {', '.join(workspace_config.POINTS)})")
+    pack = _policies().load_pack(pack or cfg.get("check.pack") or cfg.pack_for(point) or DEFAULT_PACK)
+    detector = Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
+                        trust=cfg.get("trust.sources", trust),
+                        threshold=cfg.get("thresholds.classifier", threshold)
+                        or DEFAULT_THRESHOLD)
+    files = expand_inputs(paths)
+    records: list[CheckRecord] = []
+    for path, report in zip(files, detector.run(files), strict=True):
+        if isinstance(report, ProvkitError):
+            records.append(CheckRecord(path=str(path), point=point, pack=pack.name,
+                                       error=str(report)))
+        else:
+            try:
+                records.append(_record(path, report, pack, point, db=detector.db,
+                                       dry_run=dry_run, actor=actor))
+            except ProvkitError as e:
+                records.append(CheckRecord(path=str(path), point=point, pack=pack.name,
+                                           error=str(e)))
+        if progress:
+            progress(1)
+    return records
