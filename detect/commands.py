@@ -109,7 +109,8 @@ def _human(reports, verbose: bool = False) -> str:
         lines.append(f"{r['path']}: {r['verdict']}  (decided by: {decided}){score}")
         quiet = []
         for e in r["evidence"]:
-            if not verbose and e["finding"] in QUIET_FINDINGS:
+            # "pixels" says the file is not a still image: always worth a line
+            if not verbose and e["finding"] in QUIET_FINDINGS and e["kind"] != "pixels":
                 quiet.append(e["kind"] if e["finding"] != "not checked" else e["kind"] + " (not checked)")
                 continue
             lines.append(f"  {e['strength']:>8}  {e['kind']}: {e['finding']} - {e['detail']}")

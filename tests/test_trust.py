@@ -74,7 +74,7 @@ def test_reports_name_the_source_that_made_the_signer_trusted(tmp_path, photos):
     assert r.state == sdk_read(partner_signed)["state"] == "trusted"
     assert r.signer["trust_source"] == "partner (added trust file)"
     out = CliRunner().invoke(root, ["verify", str(partner_signed)]).output
-    assert "trusted:      partner (added trust file)" in out
+    assert "; trusted: partner (added trust file)" in out
 
     # only the C2PA list: neither is trusted, and the SDK agrees on the same anchors
     for path in (local_signed, partner_signed):
