@@ -29,6 +29,7 @@ from detect.verdict import DEFAULT_THRESHOLD, Detector, DetectReport
 from provenance.core import config as workspace_config
 from provenance.core.errors import BadInput, ProvkitError
 from provenance.core.imageio import expand_inputs
+from provenance.words import source_type_words
 
 if TYPE_CHECKING:
     from policies.engine import Decision
@@ -115,8 +116,12 @@ class CheckRecord:
         """The one-line answer."""
         if self.error:
             return f"{self.path}: error: {self.error}"
-        parts = [VERDICT_WORDS.get(self.verdict, self.verdict or "?"),
-                 credentials_words(self.asset.get("c2pa") or {})]
+        what = VERDICT_WORDS.get(self.verdict, self.verdict or "?")
+        c2pa = self.asset.get("c2pa") or {}
+        declared = source_type_words(c2pa.get("digital_source_type"))
+        if self.verdict == "unknown" and declared and c2pa.get("state") != "absent":
+            what += f" (credentials say: {declared})"  # e.g. a composite
+        parts = [what, credentials_words(c2pa)]
         seen = seen_before_words(self.asset.get("duplicates") or [], self.duplicates_checked)
         if seen:
             parts.append(seen)

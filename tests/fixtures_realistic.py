@@ -66,6 +66,13 @@ def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Pat
                                                   author="Jane Doe"))
     raw.unlink()
 
+    raw = folder / "raw-composite.jpg"
+    Image.fromarray(photos[3]).save(raw, quality=92)
+    files["composite"] = folder / "composite.jpg"  # trusted, but "may contain GenAI"
+    issue(raw, files["composite"], spec=ManifestSpec(source_type="composite",
+                                                     author="Jane Doe"))
+    raw.unlink()
+
     data = bytearray(files["camera"].read_bytes())
     data[-2000] ^= 0x55  # one byte of the entropy-coded pixels
     files["tampered"] = folder / "tampered.jpg"

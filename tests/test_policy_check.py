@@ -33,6 +33,9 @@ def newsroom_files(tmp_path, photos):
     junk.write_bytes(b"not an image at all")
     return {"camera": camera, "ai": ai, "tampered": tampered, "unsigned": photo, "junk": junk}
 
+#: The C2PA asset-rubric signals of a file that declares none.
+NO_SIGNALS = {"inception": [], "transformation": []}
+
 
 def test_policy_check_runs_real_files_through_detection_evidence(newsroom_files, tmp_path):
     db = tmp_path / "w.db"
@@ -57,7 +60,7 @@ def test_a_deny_exits_1_and_fail_on_review_is_stricter(tmp_path):
     ctx = tmp_path / "ctx.json"
     ctx.write_text(json.dumps({"point": "ingest", "asset": {
         "verdict": "ai-generated", "decided_by": ["classifier"], "score": 0.97,
-        "c2pa": {"state": "absent", "trust_source": None}}}))
+        "c2pa": {"state": "absent", "trust_source": None, "signals": NO_SIGNALS}}}))
     runner = CliRunner()
     db = ["--db", str(tmp_path / "w.db")]
     assert runner.invoke(root, ["policy", "check", "--pack", "platform", "--context", str(ctx),
@@ -68,7 +71,7 @@ def test_a_deny_exits_1_and_fail_on_review_is_stricter(tmp_path):
     deny = tmp_path / "deny.json"
     deny.write_text(json.dumps({"point": "publish", "asset": {
         "verdict": "unknown", "decided_by": [], "duplicates": [],
-        "c2pa": {"state": "invalid", "trust_source": None}}}))
+        "c2pa": {"state": "invalid", "trust_source": None, "signals": NO_SIGNALS}}}))
     assert runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--context", str(deny),
                                 *db]).exit_code == 1
 
@@ -91,7 +94,7 @@ def test_the_evidence_provider_is_injected_as_a_callable(tmp_path, photo_path):
 
     def evidence(path, db=None):
         seen.append(path)
-        return {"path": path, "c2pa": {"state": "trusted", "trust_source": "C2PA Trust List"},
+        return {"path": path, "c2pa": {"state": "trusted", "trust_source": "C2PA Trust List", "signals": NO_SIGNALS},
                 "verdict": "camera/authentic-claimed"}
 
     [result] = check("newsroom", [photo_path], point="publish", evidence_fn=evidence,
@@ -131,7 +134,7 @@ def test_a_context_whose_actor_is_not_an_object_is_an_error_row_not_the_end_of_t
     many = tmp_path / "many.jsonl"
     def asset(state, source=None):
         return {"verdict": "camera/authentic-claimed", "decided_by": ["c2pa"], "duplicates": [],
-                "c2pa": {"state": state, "trust_source": source}}
+                "c2pa": {"state": state, "trust_source": source, "signals": NO_SIGNALS}}
 
     many.write_text("\n".join(json.dumps(c) for c in [
         {"actor": "alice", "asset": asset("trusted", "local workspace CA")},

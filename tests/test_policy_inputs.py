@@ -14,6 +14,9 @@ from policies import AuditLog, evaluate, lint_pack
 from policies.fields import fields_read, missing_fields
 from provenance.cli import root
 
+#: The C2PA asset-rubric signals of a file that declares none.
+NO_SIGNALS = {"inception": [], "transformation": []}
+
 
 def _folder(tmp_path, photos, n=3):
     folder = tmp_path / "in"
@@ -144,7 +147,7 @@ def test_missing_fields_names_list_items_too():
     pack = load_pack("newsroom")
     assert "asset.duplicates[].age_days" in fields_read(pack, "publish")
     ctx = {"asset": {"verdict": "unknown", "decided_by": [],
-                     "c2pa": {"state": "absent", "trust_source": None},
+                     "c2pa": {"state": "absent", "trust_source": None, "signals": NO_SIGNALS},
                      "duplicates": [{"set": "archive", "kind": "pdq", "distance": 3}]}}
     assert "asset.duplicates[0].age_days" in missing_fields(pack, "publish", ctx)
 
@@ -153,7 +156,7 @@ def test_audit_log_prints_a_header_and_the_reasons(tmp_path):
     ctx = tmp_path / "c.json"
     ctx.write_text(json.dumps({"asset": {"verdict": "unknown", "decided_by": [], "path": "/x/a.jpg",
                                          "sha256": "ab" * 32,
-                                         "c2pa": {"state": "invalid", "trust_source": None},
+                                         "c2pa": {"state": "invalid", "trust_source": None, "signals": NO_SIGNALS},
                                          "duplicates": []}}))
     db = tmp_path / "w.db"
     CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--context", str(ctx),

@@ -21,6 +21,7 @@ from provenance.core.vocabulary import (
     AI_GENERATED_TYPES,
     ALGORITHMIC_TYPES,
     CAPTURE_TYPES,
+    MAY_CONTAIN_AI_TYPES,
     SYNTHETIC_TYPES,
 )
 from provenance.signals import policy_signals
@@ -147,7 +148,10 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)
     kind_note = f"source type {dst}" if dst else "no digital source type"
-    if dst in SYNTHETIC_TYPES:
+    if dst in MAY_CONTAIN_AI_TYPES:
+        kind_note += (" (a composite or screenshot: not a camera capture, and it may contain "
+                      "generative AI)")
+    elif dst in SYNTHETIC_TYPES:
         kind_note += " (synthetic, not declared as AI)"
     return Evidence("c2pa", "signed", "none",
                     f"The C2PA manifest, {how}, states {kind_note}.", data)

@@ -30,9 +30,11 @@ SYNTHETIC_TYPES = frozenset({
 })
 CAPTURE_TYPES = frozenset({
     "digitalCapture", "computationalCapture", "negativeFilm", "positiveFilm", "print",
-    "compositeCapture", "screenCapture", "minorHumanEdits", "humanEdits",
-    "algorithmicallyEnhanced", "composite",
+    "compositeCapture", "minorHumanEdits", "humanEdits", "algorithmicallyEnhanced",
 })
+#: Neither a camera capture nor declared AI: the C2PA asset rubric's inception signals
+#: ``compositionMayContainGenAI`` and ``screenCaptureMayContainGenAI``.
+MAY_CONTAIN_AI_TYPES = frozenset({"composite", "screenCapture"})
 
 
 def source_type_name(value: str | None) -> str | None:
