@@ -36,6 +36,7 @@ back exactly); the block layout itself lives in detect.index_schema.
 from __future__ import annotations
 
 import csv
+import gc
 import io
 import json
 import os
@@ -333,34 +334,43 @@ BULK_LINES = 16_384
 
 def _bulk(lines: list[str], delimiter: str, kind: str, layout):
     """A chunk of plain data lines parsed at once: (codes, ids, qualities), or None
-    when anything is unusual (then each line goes through the per-line parser)."""
+    when anything is unusual (then each line goes through the per-line parser).
+
+    The chunk is split once, as one text, rather than line by line: every line must then
+    hold exactly ``width`` fields, which the delimiter and newline counts prove."""
     hi, ii, qi, width = layout
     want = HEX_DIGITS[kind]
-    rows = [line.rstrip("\r\n").split(delimiter) for line in lines]
-    if any(len(r) != width for r in rows):
+    n = len(lines)
+    text = "".join(lines)
+    if "\r" in text or not text.endswith("\n") or text.count("\n") != n \
+            or text.count(delimiter) != (width - 1) * n:
         return None
-    hashes = [r[hi] for r in rows]
-    if any(len(h) != want for h in hashes):
+    fields = text[:-1].replace("\n", delimiter).split(delimiter)
+    hashes = fields[hi::width]
+    if len(hashes) != n or any(length != want for length in map(len, hashes)):
         return None
     try:
         raw = bytes.fromhex("".join(hashes))
     except ValueError:
         return None
-    if len(raw) != len(rows) * want // 2:  # fromhex skips spaces
+    if len(raw) != n * want // 2:  # fromhex skips spaces
         return None
     if ii is None:
-        ids = [raw[i * want // 2:(i + 1) * want // 2].hex() for i in range(len(rows))]
+        ids = [raw[i * want // 2:(i + 1) * want // 2].hex() for i in range(n)]
     else:
-        ids = [r[ii].strip() for r in rows]
-        if "" in ids or any("\n" in i or "\r" in i for i in ids):
+        ids = fields[ii::width]
+        if " " in text or "\t" in text:  # ids are stripped as the per-line parser does
+            ids = [i.strip() for i in ids]
+        if "" in ids:
             return None
     if qi is None:
-        quality = bytes([UNKNOWN_QUALITY]) * len(rows)
+        quality = bytes([UNKNOWN_QUALITY]) * n
     else:
-        try:
-            q = np.array([r[qi] for r in rows], dtype=np.int64)
-        except (ValueError, OverflowError):
-            return None
+        qs = fields[qi::width]
+        digits = "".join(qs)
+        if not (digits.isascii() and digits.isdigit()) or any(not 0 < len(v) <= 3 for v in qs):
+            return None  # signs, spaces, "1_0", empty cells: the per-line parser says why
+        q = np.fromiter(map(int, qs), np.int64, n)
         if q.size and (q.min() < 0 or q.max() > 100):
             return None
         quality = q.astype(np.uint8).tobytes()
@@ -533,6 +543,8 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
         if len(errors) < MAX_REPORTED:
             errors.append((n, why))
 
+    collecting = gc.isenabled()
+    gc.disable()  # millions of short-lived lists: the cyclic collector would rescan the heap
     try:
         for n, rec in records:
             lines = n
@@ -583,6 +595,8 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
             flush()
         flush(final=True)
     finally:
+        if collecting:
+            gc.enable()
         forget(handle, name)
     t_rows = time.perf_counter() - t0
     load_set(handle, name)  # build the set's file cache now, not on the first query

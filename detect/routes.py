@@ -34,6 +34,7 @@ from provenance.core.http import (
     Workdir,
     config,
     run_cpu,
+    run_cpu_to_end,
 )
 
 router = APIRouter(responses=ERRORS)
@@ -179,12 +180,12 @@ async def sets_add(request: Request, name: str,
         entries = _parse_items(items)
         listed = work.save_bytes("".join(json.dumps(e) + "\n" for e in entries).encode(),
                                  "items.jsonl")
-        report = await run_cpu(request, lambda: _import_items(cfg, name, listed))
+        report = await run_cpu_to_end(request, lambda: _import_items(cfg, name, listed))
     elif files:
         meta = _parse_object(metadata, "metadata") if metadata else {}
         paths = await work.save(files)
         names = {str(p): f"upload:{work.names[str(p)]}" for p in paths}
-        report = await run_cpu(request, lambda: _index(cfg).add(
+        report = await run_cpu_to_end(request, lambda: _index(cfg).add(
             name, paths, metadata=meta, workers=1, names=names))
     else:
         raise ApiError(400, "send 'files' (images) or 'items' (hashes)")

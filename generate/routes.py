@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 
 from generate.generator import generate
 from policies.pack import shipped_packs
-from provenance.core.http import ERRORS, ApiError, Caller, Generate, config, out_dir, run_cpu
+from provenance.core.http import ERRORS, ApiError, Caller, Generate, config, out_dir, run_cpu_to_end
 
 router = APIRouter(responses=ERRORS)
 
@@ -41,7 +41,7 @@ async def generate_route(request: Request, body: GenerateRequest,
     if body.policy is not None and body.policy not in shipped_packs():
         raise ApiError(404, f"no policy pack {body.policy!r}")
     cfg = config(request)
-    run = await run_cpu(request, generate, body.prompt, backend="builtin", n=body.n,
+    run = await run_cpu_to_end(request, generate, body.prompt, backend="builtin", n=body.n,
                         out_dir=out_dir(cfg), seed=body.seed,
                         size=(body.width, body.height), format=body.format,
                         policy=body.policy, db=cfg.db, actor={"id": caller.actor})

@@ -24,7 +24,7 @@ from provenance.core.http import (
     Upload,
     Workdir,
     config,
-    run_cpu,
+    run_cpu_to_end,
 )
 
 router = APIRouter(responses=ERRORS)
@@ -66,7 +66,7 @@ async def policy_check(request: Request, files: Files,
     Every decision is appended to the audit log with the token's name as the actor."""
     _pack(pack)
     paths = await work.save(files)
-    rows = await run_cpu(request, check_rows, pack, paths, point=point, actor=caller.actor,
+    rows = await run_cpu_to_end(request, check_rows, pack, paths, point=point, actor=caller.actor,
                          db=config(request).db)
     return work.public(rows)
 

@@ -31,6 +31,7 @@ from provenance.core.http import (
     config,
     out_dir,
     run_cpu,
+    run_cpu_to_end,
 )
 from provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
 from provenance.issue import sign
@@ -96,7 +97,7 @@ async def sign_route(request: Request,
     out = out_dir(cfg) / f"{secrets.token_hex(4)}-{_safe(name)}{EXTENSION_FOR_MIME[mime]}"
     spec = ManifestSpec(title=title, source_type=source_type, action=action, author=author,
                         no_train=no_train)
-    issued = await run_cpu(request, sign_released, src, out, spec=spec, watermark=watermark,
+    issued = await run_cpu_to_end(request, sign_released, src, out, spec=spec, watermark=watermark,
                            db=cfg.db)
     return FileResponse(issued.path, media_type=issued.mime, filename=Path(issued.path).name,
                         headers=_asset_headers(issued.asset_id, issued.manifest_label))

@@ -18,9 +18,10 @@ from PIL import Image
 from detect.index import ReferenceIndex
 from provenance.cli import root
 from provenance.core import tokens
-from provenance.core.http import ApiError, CpuPool
+from provenance.core.http import ApiError, CpuPool, ServiceConfig
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
+from provenance.server.app import create_app
 from provenance.verify import verify_file
 from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
 from tests.fixtures_serve import api_fixture, jpeg, make_app, tampered_copy, token  # noqa: F401
@@ -200,6 +201,47 @@ def test_over_the_time_limit_is_503_and_the_slot_comes_back():
 
     err, again = asyncio.run(scenario())
     assert err.status == 503 and "limit of 0.1 s" in err.message and again == "again"
+    pool.close()
+
+
+def test_reading_work_past_the_time_limit_is_stopped_and_writing_work_finishes():
+    """A read past the limit stops in its thread (its slot comes back long before the
+    work would have ended); a write (``stop=False``) answers 503 too but completes."""
+    pool = CpuPool(threads=1, queue=0, time_limit=0.2)
+    seen: dict = {"loops": 0}
+
+    def reader():  # 30 s of Python work unless stopped
+        end = time.monotonic() + 30
+        while time.monotonic() < end:
+            seen["loops"] += 1
+        seen["reader_finished"] = True
+
+    def writer():
+        end = time.monotonic() + 0.6
+        while time.monotonic() < end:
+            pass
+        seen["writer_finished"] = True
+
+    async def until(condition):
+        for _ in range(1000):
+            if condition():
+                return
+            await asyncio.sleep(0.01)
+
+    async def scenario():
+        with pytest.raises(ApiError) as stopped:
+            await pool.run(reader)
+        await until(lambda: pool.pending == 0)
+        assert pool.pending == 0 and "reader_finished" not in seen and seen["loops"] > 0
+        again = await pool.run(lambda: "again")  # the same thread serves the next call
+        with pytest.raises(ApiError) as late:
+            await pool.run(writer, stop=False)
+        await until(lambda: "writer_finished" in seen)
+        return stopped.value, late.value, again
+
+    stopped, late, again = asyncio.run(scenario())
+    assert stopped.status == late.status == 503 and again == "again"
+    assert seen.get("writer_finished") and pool.stopped == 1 and pool.pending == 0
     pool.close()
 
 
@@ -437,3 +479,21 @@ def test_hostile_uploads_get_a_reason_never_a_500(api, workspace, signed_jpeg):
     r = api.post("/v1/verify", files=[("files", ("mangled.jpg", hostile["mangled.jpg"]))],
                  headers=h)
     assert r.json()[0].get("c2pa", {}).get("state") == "invalid" or r.json()[0].get("error")
+
+
+def test_serve_max_pixels_is_the_limit_the_app_enforces(workspace, photos, monkeypatch):
+    """``provkit serve --max-pixels N`` (create_app's ``max_pixels``) wins over the
+    environment for the server process."""
+    from provenance.core import imageio
+
+    monkeypatch.delenv("PROVKIT_MAX_PIXELS", raising=False)
+    cfg = ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",
+                        temp_dir=workspace / "tmp", public_read=True)
+    try:
+        with TestClient(create_app(cfg, refresh=0.2, max_pixels=10_000)) as client:
+            assert client.get("/status").json()["max_pixels"] == 10_000
+            r = client.post("/v1/hash", files={"file": ("big.jpg", jpeg(photos[0]))})
+        assert r.status_code == 422 and "too large" in r.json()["error"]
+    finally:
+        imageio.set_max_pixels(None)
+    assert imageio.max_pixels() == imageio.DEFAULT_MAX_PIXELS

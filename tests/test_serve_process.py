@@ -5,6 +5,9 @@ SIGKILL in the middle of a sign (after restart: no partial file, no orphan ledge
 from __future__ import annotations
 
 import base64
+import os
+import subprocess
+import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -159,3 +162,43 @@ def test_sigkill_during_sign_leaves_no_partial_file_nor_orphan_row(workspace, ph
     finally:
         server.stop()
     assert all(Path(a.path).is_file() for a in Ledger(db).list())
+
+
+def test_serve_with_a_probe_gives_every_detect_the_classifier(workspace, photos, tmp_path):
+    """``provkit serve --probe P --clip SPEC``: the workers load the classifier the CLI
+    would, /status names it, and a detect over HTTP carries a classifier score."""
+    pytest.importorskip("open_clip")
+    import numpy as np
+
+    from detect.classifier import Probe
+    from detect.clip import load_model
+
+    tiny = load_model("provkit-tiny-vit:random", device="cpu")
+    dim = tiny.embed_dim
+    probe = Probe(clip_model_id=tiny.model_id, clip_spec="provkit-tiny-vit:random",
+                  mean=(0.0,) * dim, std=(1.0,) * dim,
+                  weights=tuple(np.random.default_rng(0).normal(size=dim)), bias=0.0,
+                  calib_a=1.0, calib_b=0.0).save(tmp_path / "probe.json")
+    server = Server(workspace, "--public-read", "--probe", str(probe),
+                    "--clip", "provkit-tiny-vit:random")
+    try:
+        status = httpx.get(server.url + "/status", timeout=10).json()
+        assert status["classifier"]["probe"] == str(probe.resolve())
+        r = httpx.post(server.url + "/v1/detect", timeout=120,
+                       files=[("files", ("photo.jpg", jpeg(photos[0]), "image/jpeg"))])
+        assert r.status_code == 200, r.text
+        (row,) = r.json()
+        item = next(e for e in row["evidence"] if e["kind"] == "classifier")
+        assert item["finding"] != "not checked" and row["score"] is not None
+    finally:
+        server.stop()
+
+
+def test_serve_refuses_a_bad_probe_before_listening(workspace, tmp_path):
+    bad = tmp_path / "probe.json"
+    bad.write_text("{not json")
+    p = subprocess.run([sys.executable, "-m", "provenance.cli", "serve", "--port", "0",
+                        "--probe", str(bad)], capture_output=True, text=True, timeout=60,
+                       env={**os.environ, "PROVKIT_HOME": str(workspace)}, check=False)
+    assert p.returncode == 2
+    assert "probe.json" in p.stderr and len(p.stderr.strip().splitlines()) == 1

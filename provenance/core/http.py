@@ -261,45 +261,111 @@ def workdir(request: Request):
 Upload = Depends(workdir, scope="function")
 
 
+class RequestStopped(BaseException):
+    """Raised inside a pool thread whose request ran past the time limit.
+
+    A BaseException, so no reader guard or per-file ``except Exception`` turns it into
+    one file's error and goes on with the next: the whole request's work stops."""
+
+
+def _raise_in(thread_id: int, exc_type: type[BaseException] | None) -> bool:
+    """Raise ``exc_type`` in thread ``thread_id`` at its next Python instruction (a C call
+    under way, one decoder call, finishes first; the pixel and text budgets bound those).
+    ``None`` clears a stop not yet delivered."""
+    import ctypes
+
+    set_async = ctypes.pythonapi.PyThreadState_SetAsyncExc
+    done = set_async(ctypes.c_ulong(thread_id),
+                     None if exc_type is None else ctypes.py_object(exc_type))
+    if done > 1:  # never happens for a live id; undo rather than hit several threads
+        set_async(ctypes.c_ulong(thread_id), None)
+    return done == 1
+
+
 class CpuPool:
-    """A fixed number of threads for CPU work, with a bounded queue and a time limit."""
+    """A fixed number of threads for CPU work, with a bounded queue and a time limit.
+
+    Work past the time limit answers 503 and is stopped: :class:`RequestStopped` is raised
+    in its thread at the next Python instruction, so the slot comes back and nothing of
+    the stopped work is kept. Work that writes (sign, generate, audited decisions, set
+    imports) runs with ``stop=False``: it answers 503 too but finishes, so no half-made
+    asset or decision is left."""
 
     def __init__(self, threads: int, queue: int, time_limit: float):
         self.threads = max(1, threads)
         self.capacity = self.threads + max(0, queue)
         self.time_limit = time_limit
         self.executor = ThreadPoolExecutor(self.threads, thread_name_prefix="provkit-cpu")
-        self._pending = 0
+        self._queued: set[int] = set()  # tokens of calls accepted and not finished
+        self._running: dict[int, int] = {}  # token -> thread id, while its call runs
+        self._sent: set[int] = set()  # tokens whose thread was sent a stop
+        self._next = 0
         self._lock = threading.Lock()
+        self.stopped = 0  # calls stopped at the time limit
 
     @property
     def pending(self) -> int:
-        return self._pending
+        return len(self._queued)
 
-    def _call(self, fn, args, kwargs):
+    def _call(self, token: int, fn, args, kwargs):
+        thread_id = threading.get_ident()
+        with self._lock:
+            if token not in self._queued:  # stopped before it started
+                raise RequestStopped
+            self._running[token] = thread_id
         try:
             return fn(*args, **kwargs)
         finally:
-            with self._lock:
-                self._pending -= 1
+            self._finish(token, thread_id)
 
-    async def run(self, fn, *args, **kwargs):
-        """``fn(*args, **kwargs)`` in the pool; 503 when the queue is full or time runs out."""
+    def _finish(self, token: int, thread_id: int) -> None:
+        for _ in range(3):  # a stop sent just as fn returned lands here, once at most
+            try:
+                with self._lock:
+                    self._running.pop(token, None)
+                    self._queued.discard(token)
+                    if token in self._sent:  # no stop may reach the thread's next call
+                        self._sent.discard(token)
+                        _raise_in(thread_id, None)
+                return
+            except RequestStopped:
+                continue
+
+    def _stop(self, token: int) -> None:
         with self._lock:
-            if self._pending >= self.capacity:
-                raise ApiError(503, f"busy: {self._pending} requests in progress or queued; "
-                                    "retry shortly", headers={"Retry-After": "1"})
-            self._pending += 1
+            thread_id = self._running.get(token)
+            if thread_id is None:  # not started: it never will
+                if token in self._queued:
+                    self._queued.discard(token)
+                    self.stopped += 1
+                return
+            if token not in self._sent and _raise_in(thread_id, RequestStopped):
+                self._sent.add(token)
+                self.stopped += 1
+
+    async def run(self, fn, *args, stop: bool = True, **kwargs):
+        """``fn(*args, **kwargs)`` in the pool; 503 when the queue is full or time runs out.
+
+        ``stop``: stop the work at the time limit (False: let it finish in its thread)."""
+        with self._lock:
+            if len(self._queued) >= self.capacity:
+                raise ApiError(503, f"busy: {len(self._queued)} requests in progress or "
+                                    "queued; retry shortly", headers={"Retry-After": "1"})
+            self._next += 1
+            token = self._next
+            self._queued.add(token)
         try:
-            future = self.executor.submit(self._call, fn, args, kwargs)
+            future = self.executor.submit(self._call, token, fn, args, kwargs)
         except RuntimeError:  # shutting down
             with self._lock:
-                self._pending -= 1
+                self._queued.discard(token)
             raise ApiError(503, "the server is shutting down", headers={"Retry-After": "5"}
                            ) from None
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.time_limit)
         except TimeoutError:
+            if stop:
+                self._stop(token)
             raise ApiError(503, f"the request took longer than the limit of "
                                 f"{self.time_limit:g} s", headers={"Retry-After": "5"}) from None
 
@@ -312,8 +378,15 @@ def pool(request: Request) -> CpuPool:
 
 
 async def run_cpu(request: Request, fn, *args, **kwargs):
-    """Run a library call in the app's :class:`CpuPool`."""
+    """Run a library call that only reads in the app's :class:`CpuPool` (stopped at the
+    time limit)."""
     return await pool(request).run(fn, *args, **kwargs)
+
+
+async def run_cpu_to_end(request: Request, fn, *args, **kwargs):
+    """Run a library call that writes (an asset, a decision, a set) in the app's
+    :class:`CpuPool`: past the time limit it answers 503 but is not stopped."""
+    return await pool(request).run(fn, *args, stop=False, **kwargs)
 
 
 def out_dir(cfg: ServiceConfig) -> Path:

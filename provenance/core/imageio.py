@@ -29,11 +29,20 @@ from provenance.core.files import open_regular, read_head, regular_file
 #: ``$PROVKIT_MAX_PIXELS`` replaces it, smaller or larger (read each time an image is
 #: opened); provkit enforces it itself, and Pillow's own bomb limit is set aside.
 DEFAULT_MAX_PIXELS = 100_000_000
-MAX_PIXELS = DEFAULT_MAX_PIXELS  # kept for callers that read the constant
+_limit_override: int | None = None  # set_max_pixels (``provkit serve --max-pixels``)
+
+
+def set_max_pixels(value: int | None) -> None:
+    """Set this process's pixel limit (None: back to ``$PROVKIT_MAX_PIXELS``/default)."""
+    global _limit_override
+    _limit_override = None if value is None else max(1, int(value))
 
 
 def max_pixels() -> int:
-    """The pixel limit in force: ``$PROVKIT_MAX_PIXELS`` or :data:`DEFAULT_MAX_PIXELS`."""
+    """The pixel limit in force: :func:`set_max_pixels`, else ``$PROVKIT_MAX_PIXELS``,
+    else :data:`DEFAULT_MAX_PIXELS`."""
+    if _limit_override is not None:
+        return _limit_override
     text = os.environ.get("PROVKIT_MAX_PIXELS", "").strip().replace("_", "")
     if not text:
         return DEFAULT_MAX_PIXELS

@@ -19,6 +19,7 @@ runs it before listening).
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -193,7 +194,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     """The whole service for one workspace."""
     cfg = cfg or ServiceConfig()
     if max_pixels is not None:
-        imageio.MAX_PIXELS = int(max_pixels)
+        imageio.set_max_pixels(max_pixels)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -227,7 +228,10 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
         """Readiness: 200 once the reference sets are in memory and recently re-checked."""
         bank = app.state.bank.status()
         body = {"status": "ready", "sets": bank, "queue": {
-            "pending": app.state.pool.pending, "capacity": app.state.pool.capacity}}
+            "pending": app.state.pool.pending, "capacity": app.state.pool.capacity},
+            "classifier": {"probe": os.environ.get("PROVKIT_PROBE") or None,
+                           "clip": os.environ.get("PROVKIT_CLIP") or None},
+            "max_pixels": imageio.max_pixels()}
         if not bank["ready"]:
             return JSONResponse({**body, "status": "INDEX-NOT-LOADED"}, status_code=503)
         if bank["checked_seconds_ago"] is not None and bank["checked_seconds_ago"] > max(

@@ -41,18 +41,25 @@ from provenance.server.service import serve as serve_
               help="Most files in one request.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Largest image to decode, in pixels (422 above; default: "
-                   "$PROVKIT_MAX_PIXELS or 200,000,000).")
+                   "$PROVKIT_MAX_PIXELS or 100,000,000).")
 @click.option("--time-limit", type=click.FloatRange(0.1), default=TIME_LIMIT, show_default=True,
               help="Seconds one request may compute (503 above).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where signed and generated files are kept (default: $PROVKIT_HOME/served).")
+@click.option("--probe", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Classifier probe JSON from `provkit detect train`, used by every detect, "
+                   "policy check and desk request (default: $PROVKIT_PROBE, else none).")
+@click.option("--clip", "clip_spec", metavar="ARCH:WEIGHTS", default=None,
+              help="CLIP model for the probe: open_clip architecture and local weights "
+                   "(default: $PROVKIT_CLIP, else the one the probe names).")
 @db_option
 def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
-          time_limit, out_dir, db_path):
+          time_limit, out_dir, probe, clip_spec, db_path):
     """Serve the desk page and the HTTP API (see docs/serve.md)."""
     serve_(host=host, port=port, workers=workers, threads=threads, queue=queue,
            public_read=public_read, max_upload=int(max_upload_mb * MB), max_files=max_files,
-           max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path)
+           max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path,
+           probe=probe, clip=clip_spec)
 
 
 # --------------------------------------------------------------------------- report

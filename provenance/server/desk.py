@@ -32,7 +32,17 @@ from policies.pack import shipped_packs
 from policies.routes import check_rows
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_write
-from provenance.core.http import ERRORS, ApiError, Caller, Read, Upload, Workdir, config, run_cpu
+from provenance.core.http import (
+    ERRORS,
+    ApiError,
+    Caller,
+    Read,
+    Upload,
+    Workdir,
+    config,
+    run_cpu,
+    run_cpu_to_end,
+)
 from provenance.core.imageio import load_rgb, sniff
 from provenance.manifest import context
 from provenance.routes import verify_rows
@@ -242,8 +252,9 @@ async def record_route(request: Request,
         raise ApiError(404, f"no policy pack {pack!r}")
     (path,) = await work.save([file])
     sniff(path)  # not an image: a 422 naming the cause, before any work
-    rec = await run_cpu(request, desk_record, path, name=file.filename, db=config(request).db,
-                        pack=pack, actor=caller.actor)
+    run = run_cpu if pack is None else run_cpu_to_end  # a decision is audited: it finishes
+    rec = await run(request, desk_record, path, name=file.filename, db=config(request).db,
+                    pack=pack, actor=caller.actor)
     rec = work.public(rec)
     if download:
         return Response(render_report([rec], pack=pack), media_type="text/html",

@@ -12,6 +12,7 @@ import os
 import sys
 from pathlib import Path
 
+from detect.verdict import check_options
 from provenance.core import tokens as tokens_lib
 from provenance.core.errors import ConfigError
 from provenance.core.extras import require
@@ -46,14 +47,22 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           threads: int | None = None, queue: int = QUEUE, public_read: bool = False,
           max_upload: int = MAX_UPLOAD, max_files: int = MAX_FILES,
           max_pixels: int | None = None, time_limit: float = TIME_LIMIT,
-          out_dir=None, db=None) -> None:
+          out_dir=None, db=None, probe=None, clip: str | None = None) -> None:
     """``provkit serve``: the desk page and the HTTP API until stopped (see docs/serve.md).
 
+    ``probe``/``clip``: the classifier every detect, policy check and desk request uses
+    (as ``$PROVKIT_PROBE``/``$PROVKIT_CLIP`` for the CLI); checked before listening.
     Refuses (ConfigError) to listen beyond loopback while no API token exists."""
     uvicorn = require("serve", "uvicorn", what="provkit serve")
     if not is_loopback(host) and not tokens_lib.any_active(db):
         raise ConfigError(f"refusing to listen on {host}: no API token exists; create one with "
                           "`provkit tokens create NAME --scope read` (or listen on 127.0.0.1)")
+    if probe is not None or clip is not None:
+        check_options(probe=probe, clip=clip)  # a bad probe or model: one line, no server
+        for name, value in (("PROVKIT_PROBE", probe), ("PROVKIT_CLIP", clip)):
+            if value is not None:  # the workers inherit them
+                os.environ[name] = str(Path(value).resolve()) if name == "PROVKIT_PROBE" \
+                    else str(value)
     settings = {
         "db": str(db) if db else None, "public_read": public_read,
         "max_upload": int(max_upload), "max_files": max_files,
