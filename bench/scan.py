@@ -59,7 +59,12 @@ def make_images(folder: Path, n: int, size: int = 512) -> list[Path]:
 
 
 def rows(path: Path) -> dict:
-    return {r["path"]: r for r in map(json.loads, path.read_text().splitlines()) if r}
+    """Rows by path, without each match's age (it counts to the moment of the scan)."""
+    out = {r["path"]: r for r in map(json.loads, path.read_text().splitlines()) if r}
+    for r in out.values():
+        for d in (r.get("asset") or {}).get("duplicates") or []:
+            d.pop("age_days", None)
+    return out
 
 
 def main(argv=None) -> int:
