@@ -119,11 +119,14 @@ def _no_mark(issued) -> str:
 @click.option("--no-train", is_flag=True, help="Forbid AI training and data mining.")
 @click.option("--watermark/--no-watermark", default=True, show_default=True,
               help="Embed the asset id as an invisible watermark first.")
+@click.option("--tsa", metavar="URL", default=None,
+              help="RFC 3161 time-stamping authority to time-stamp the signature "
+                   "(default: [sign] tsa in provkit.toml, else none).")
 @force_option
 @db_option
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
-         watermark, force, db_path, as_json):
+         watermark, tsa, force, db_path, as_json):
     """Watermark and sign a file with a C2PA manifest, and record it.
 
     Images are watermarked first; PDF, audio and video are signed as they are (the
@@ -133,7 +136,8 @@ def sign(source, out, source_type, action, ingredients, components, author, titl
         ingredients=tuple((p, "parentOf") for p in ingredients)
         + tuple((p, "componentOf") for p in components),
     )
-    issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path, force=force)
+    issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path, force=force,
+                   tsa=tsa)
     emit(issued, as_json, lambda d: (
         f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
         f"  signer:      {d.signer.get('common_name')}\n"

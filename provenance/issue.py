@@ -25,6 +25,7 @@ from PIL import Image
 
 from provenance import keys
 from provenance import watermark as watermark_lib
+from provenance.core import config as workspace_config
 from provenance.core import imageio
 from provenance.core.errors import BadInput
 from provenance.core.files import atomic_file
@@ -196,6 +197,10 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
                                     ingredients=spec.ingredients)
                 parsed = read_store(store)
             except (c2pa.C2paError, OSError) as e:
+                if identity.tsa_url and identity.tsa_url in str(e):
+                    raise BadInput(f"signing failed: the time-stamping authority "
+                                   f"{identity.tsa_url} did not answer ({e})",
+                                   path=out_path) from None
                 raise BadInput(f"signing failed: {e}", path=out_path) from None
             f.seek(0)
             sha = hashlib.sha256(f.read()).hexdigest()
@@ -272,8 +277,17 @@ def _drop(aside: Path | None) -> None:
 
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,
-         db=None, identity=None, force: bool = False, status: str = "issued") -> Issued:
+         db=None, identity=None, force: bool = False, status: str = "issued",
+         tsa: str | None = None) -> Issued:
     """``provkit sign``: :func:`issue` with a spec built from the command's options.
-    ``status``: as for :func:`issue` (the HTTP service signs ``staged``, then releases)."""
+    ``status``: as for :func:`issue` (the HTTP service signs ``staged``, then releases).
+    ``tsa``: an RFC 3161 time-stamping authority's address (default: ``[sign] tsa`` in
+    provkit.toml, else none); the signature carries its time-stamp."""
+    tsa = workspace_config.load().get("sign.tsa", tsa)
+    if tsa is not None:
+        if not str(tsa).startswith(("http://", "https://")):
+            raise BadInput(f"--tsa {tsa!r}: give the time-stamping authority's http:// or "
+                           "https:// address")
+        identity = replace(identity or keys.load_or_init(), tsa_url=str(tsa))
     return issue(source, out_path, spec=spec or ManifestSpec(), watermark=watermark, db=db,
                  identity=identity, force=force, status=status)

@@ -13,6 +13,9 @@ A desk sets its defaults once instead of passing them to every command::
     [check]
     point = "publish"                # the point `provkit check` decides at
 
+    [sign]
+    tsa = "http://timestamp.example"  # the time-stamping authority `provkit sign` asks
+
     [thresholds]
     classifier = 0.8                 # classifier probability that counts as AI
 
@@ -46,6 +49,10 @@ SETTINGS: dict[str, dict[str, tuple]] = {
         "point": ("publish", "point", "the decision point `provkit check` uses"),
         "pack": (None, "str", ("the pack `provkit check` uses (default: [policy] for its point, "
                                "else newsroom)")),
+    },
+    "sign": {
+        "tsa": (None, "url", ("the RFC 3161 time-stamping authority `provkit sign` asks to "
+                             "time-stamp each signature (default: none)")),
     },
     "thresholds": {
         "classifier": (0.8, "probability", "classifier probability at or above which it reports AI"),
@@ -95,6 +102,10 @@ def _check(section: str, key: str, kind: str, value, path: Path):
         if kind == "point" and value not in POINTS:
             raise ConfigError(f"{where}: unknown decision point {value!r} "
                               f"(known: {', '.join(POINTS)})", path=path)
+        return value
+    if kind == "url":
+        if not isinstance(value, str) or not value.startswith(("http://", "https://")):
+            raise ConfigError(f"{where} must be an http:// or https:// address", path=path)
         return value
     if kind == "probability":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value <= 1:

@@ -123,8 +123,6 @@ def test_default_pixel_limit_refuses_a_tiny_webp_declaring_a_huge_picture(tmp_pa
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(reason="peak 1.72 GB measured under the full parallel suite (1.5 GB goal); "
-                   "passes alone - issue 14 stays open for it", strict=False)
 def test_detect_on_a_545_byte_jpeg_declaring_9400_squared_stays_small(tmp_path):
     path = tmp_path / "decl.jpg"
     path.write_bytes(hostile.jpeg_declaring(9400, 9400))
@@ -141,7 +139,9 @@ def test_detect_on_a_545_byte_jpeg_declaring_9400_squared_stays_small(tmp_path):
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["verdict"] == "unknown"
-    assert data["maxrss_mb"] < 1500
+    # measured: 397 MB after detect (a reduced decode), 760 MB after the full-size decode
+    # (libjpeg holds a progressive file's coefficients, 264 MB here, beside the pixels)
+    assert data["maxrss_mb"] < 1500, data
 
 
 def test_third_party_mark_reader_works_on_bounded_strips():
