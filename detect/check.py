@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from detect.verdict import DEFAULT_THRESHOLD, Detector, DetectReport
 from provenance.core import config as workspace_config
-from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.errors import BadInput, ProvkitError, shown
 from provenance.core.imageio import expand_inputs
 from provenance.words import source_type_words
 
@@ -130,7 +130,7 @@ class CheckRecord:
             if self.decision.labels:
                 verdict += " [" + "; ".join(self.decision.labels) + "]"
             parts.append(verdict)
-        return f"{Path(self.path).name}: " + " · ".join(parts)
+        return f"{shown(Path(self.path).name)}: " + " · ".join(parts)
 
     def details(self) -> list[str]:
         """The evidence behind the line (``provkit check -v``)."""

@@ -19,7 +19,7 @@ from detect.scan_ray import scan_ray
 from detect.verdict import VERDICTS
 from detect.verdict import detect as detect_
 from provenance.core.config import load as load_config
-from provenance.core.errors import ProvkitError
+from provenance.core.errors import ProvkitError, shown
 from provenance.core.extras import require
 from provenance.core.imageio import expand_inputs, image_paths
 from provenance.core.options import (
@@ -102,11 +102,11 @@ def _human(reports, verbose: bool = False) -> str:
     lines = []
     for r in reports:
         if "error" in r:
-            lines.append(f"{r['path']}: error: {r['error']}")
+            lines.append(f"{shown(r['path'])}: error: {r['error']}")
             continue
         decided = ", ".join(r["decided_by"]) or "nothing conclusive"
         score = "" if r["score"] is None else f"  score {r['score']:.2f}"
-        lines.append(f"{r['path']}: {r['verdict']}  (decided by: {decided}){score}")
+        lines.append(f"{shown(r['path'])}: {r['verdict']}  (decided by: {decided}){score}")
         quiet = []
         for e in r["evidence"]:
             # "pixels" says the file is not a still image: always worth a line

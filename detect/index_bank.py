@@ -236,7 +236,7 @@ def read_hashes(path, kind: str) -> Iterator[tuple[int, tuple | str]]:
         if path.is_dir():
             raise IsADirectoryError("is a folder")
         fmt = _format(path)
-        f = open(path, encoding="utf-8", newline="")  # noqa: SIM115 (closed by _lines)
+        f = open(path, encoding="utf-8-sig", newline="")  # noqa: SIM115 (closed by _lines)
     except UnicodeDecodeError as e:
         raise BadInput(f"hash list is not UTF-8 text ({e.reason})", path=path) from None
     except OSError as e:
@@ -261,6 +261,9 @@ def _read_jsonl(f, kind: str):
             continue
         try:
             obj = json.loads(line)
+        except RecursionError:
+            yield n, "nested too deeply to read"
+            continue
         except ValueError as e:
             yield n, f"not JSON ({e.msg})" if isinstance(e, json.JSONDecodeError) else str(e)
             continue
@@ -395,8 +398,12 @@ def _read_csv(f, kind: str, delimiter: str):
             if not line.strip():
                 continue
             if '"' in line:
+                if line.count('"') % 2:  # a quoted field that runs on past the line's end
+                    yield k, ("a quoted field runs past the end of the line (records that "
+                              "span lines are not read; keep each hash on one line)")
+                    continue
                 try:
-                    fields = next(csv.reader([line], delimiter=delimiter))
+                    fields = next(csv.reader([line], delimiter=delimiter, strict=True))
                 except (csv.Error, StopIteration) as e:
                     yield k, f"malformed line ({e})"
                     continue
@@ -483,7 +490,9 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
     conn = handle.conn
     records = read_hashes(file, kind)  # opens the file: BadInput before anything is created
     _create_set(conn, name, label, protected, description)
-    known, last_block = _known_ids(conn, name)
+    known, last_block = _known_ids(conn, name)  # ids the set held before (or gets meanwhile)
+    added: set[str] = set()  # ids this import added: a second one in the list is an error
+    counted: set[str] = set()  # ids this import found already present (likewise)
     base_meta = dict(metadata or {})
     errors: list[tuple[int, str]] = []
     invalid = imported = present = low = lines = 0
@@ -553,8 +562,9 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
                 continue
             if rec[0] == "bulk":  # many plain lines at once
                 _, raw, bulk_ids, bulk_quality = rec
-                if known.isdisjoint(bulk_ids) and len(set(bulk_ids)) == len(bulk_ids):
-                    known.update(bulk_ids)
+                if known.isdisjoint(bulk_ids) and added.isdisjoint(bulk_ids) and \
+                        len(set(bulk_ids)) == len(bulk_ids):
+                    added.update(bulk_ids)
                     codes += raw
                     quality += bulk_quality
                     ids.extend(bulk_ids)
@@ -564,23 +574,30 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
                                     < PDQ_MIN_QUALITY).sum())
                     flush()
                     continue
-                records_here = [(raw[i * width:(i + 1) * width], sid, bulk_quality[i], None)
-                                for i, sid in enumerate(bulk_ids)]
+                first = n - len(bulk_ids) + 1  # a bulk chunk is whole lines, none blank
+                records_here = [(raw[i * width:(i + 1) * width], sid, bulk_quality[i], None,
+                                 first + i) for i, sid in enumerate(bulk_ids)]
             else:
-                records_here = [rec]
-            for code, sid, q, meta in records_here:
+                records_here = [(*rec, n)]
+            for code, sid, q, meta, n in records_here:
                 raw_code = _to_raw(kind, code)
                 if q == UNKNOWN_QUALITY and rec[0] == "bulk":
                     q = None
-                if sid is None:
-                    sid = raw_code.hex()
+                given = sid is not None
+                if not given:
+                    sid = raw_code.hex()  # no id column: the hash is the id
                 elif "\n" in sid or "\r" in sid:
                     bad(n, "the id holds a line break")
                     continue
-                if sid in known:
-                    present += 1
+                if given and (sid in added or sid in counted):
+                    bad(n, f"the id {sid[:80]!r} appears earlier in this list; line skipped")
                     continue
-                known.add(sid)
+                if sid in known or sid in added:
+                    present += 1
+                    if given:
+                        counted.add(sid)
+                    continue
+                added.add(sid)
                 if q is not None and q < PDQ_MIN_QUALITY and kind == "pdq":
                     low += 1
                 codes += raw_code

@@ -12,7 +12,7 @@ from pathlib import Path
 import click
 
 from detect import reference_sets as verbs
-from provenance.core.errors import BadInput
+from provenance.core.errors import BadInput, shown
 from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option, out_option, progress
 
@@ -95,7 +95,7 @@ def index_add(
                            metadata=_parse_metadata(metadata), crops=not no_crops,
                            workers=workers, progress=bar.update, on_start=bar.start)
     for path, reason in report.errors:
-        click.echo(f"error: {path}: {reason}", err=True)
+        click.echo(f"error: {shown(path)}: {reason}", err=True)
 
     def human(r):
         rate = (r["added"] + r["already_present"] + r["failed"]) / max(r["seconds"], 1e-9)
@@ -247,10 +247,10 @@ def _human_matches(reports) -> str:
         unchecked = [f"  CLIP similarity not checked for set {name}: {why}"
                      for name, why in sorted(r.get("clip_not_checked", {}).items())]
         if not r["matches"]:
-            lines.append(f"{r['path']}: no near-duplicates")
+            lines.append(f"{shown(r['path'])}: no near-duplicates")
             lines += unchecked
             continue
-        lines.append(f"{r['path']}: {len(r['matches'])} near-duplicate(s)")
+        lines.append(f"{shown(r['path'])}: {len(r['matches'])} near-duplicate(s)")
         for m in r["matches"]:
             d = m["distances"]
             clip = f" clip={m['clip_similarity']:.3f}" if m["clip_similarity"] is not None else ""
@@ -311,7 +311,7 @@ def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_pa
     for r in found:
         if r.error is not None:
             bad += 1
-            click.echo(f"error: {r.path}: {r.error}", err=True)
+            click.echo(f"error: {shown(r.path)}: {r.error}", err=True)
     emit(reports, as_json, _human_matches)
     if bad:
         sys.exit(2)

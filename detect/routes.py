@@ -123,14 +123,20 @@ def sets_list(request: Request, caller: Caller = Read) -> list[dict]:
     return [s.to_json() for s in _index(config(request)).sets()]
 
 
-@router.post("/v1/sets", tags=["sets"], status_code=201)
-def sets_create(request: Request, spec: SetSpec,
+@router.post("/v1/sets", tags=["sets"], status_code=201,
+             responses={200: {"description": "The set existed: its label, protection and "
+                                             "description were updated."}})
+def sets_create(request: Request, spec: SetSpec, response: Response,
                 caller: Caller = SetsWrite) -> dict:
-    """Create a reference set (or update its label, protection and description)."""
+    """Create a reference set (201), or update an existing one's label, protection and
+    description (200)."""
     idx = _index(config(request))
+    existed = spec.name in idx.set_names()
     idx.create_set(spec.name, label=spec.label, protected=spec.protected,
                    description=spec.description)
     _reload(request)
+    if existed:
+        response.status_code = 200
     return idx.get_set(spec.name).to_json()
 
 
@@ -223,6 +229,8 @@ def _valid_name(name: str) -> bool:
 def _parse_object(text: str, what: str) -> dict:
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ApiError(422, f"{what} is nested too deeply to read") from None
     except ValueError as e:
         raise ApiError(400, f"{what} is not JSON ({e})") from None
     if not isinstance(value, dict):
@@ -233,6 +241,8 @@ def _parse_object(text: str, what: str) -> dict:
 def _parse_items(text: str) -> list[dict]:
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise ApiError(422, "items is nested too deeply to read") from None
     except ValueError as e:
         raise ApiError(400, f"items is not JSON ({e})") from None
     if isinstance(value, dict):

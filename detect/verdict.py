@@ -38,7 +38,7 @@ from detect.evidence import (
     not_checked,
 )
 from detect.index import ReferenceIndex
-from provenance.core import context
+from provenance.core import context, vocabulary
 from provenance.core.errors import ProvkitError
 from provenance.core.files import file_sha256
 from provenance.core.guard import TimeLimit, reading, time_limit
@@ -47,7 +47,7 @@ from provenance.core.workspace import database
 from provenance.trust import resolve as resolve_trust
 from provenance.verify import NOT_PIXELS
 
-VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
+VERDICTS = vocabulary.VERDICTS
 DEFAULT_THRESHOLD = 0.8
 #: Files decoded and classified together: bounds memory (a 12 MP image is ~36 MB decoded)
 #: while keeping CLIP batches full enough to be fast.

@@ -25,6 +25,7 @@ from provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provenance.core.files import read_head
 from provenance.core.imageio import expand_inputs
 from provenance.core.plugins import load_object
+from provenance.core.vocabulary import STATES, VERDICTS
 
 DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
 #: Largest context file read.
@@ -82,6 +83,40 @@ def _missing(pack: Pack, point: str, context: dict, source: str) -> None:
                        "`provkit check --json` record carries them all)", path=source)
 
 
+def _wrong_values(context: dict, source: str) -> None:
+    """BadInput for a prepared context whose evidence fields hold values detect never
+    writes: ``"AI-Generated"`` or ``["ai-generated"]`` as a verdict, ``"INVALID"`` as a
+    state, a score that is not a probability. Such a value matches no rule, so the pack's
+    default would decide (often allow): it is refused instead, naming the field."""
+    import math
+
+    asset = context.get("asset")
+    if not isinstance(asset, dict):
+        return
+
+    def bad(field: str, value, want: str):
+        raise BadInput(f"asset.{field} is {json.dumps(value)[:80]}, not {want} (the value "
+                       "detect writes; a prepared context is decided only on those)", path=source)
+
+    if "verdict" in asset and asset["verdict"] not in (None, *VERDICTS):
+        bad("verdict", asset["verdict"], "one of " + ", ".join(VERDICTS))
+    if "decided_by" in asset and not (isinstance(asset["decided_by"], list) and all(
+            isinstance(k, str) for k in asset["decided_by"])):
+        bad("decided_by", asset["decided_by"], "a list of evidence names")
+    score = asset.get("score")
+    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
+                              or not math.isfinite(score) or not 0 <= score <= 1):
+        bad("score", score, "null or a probability from 0 to 1")
+    c2pa = asset.get("c2pa")
+    if isinstance(c2pa, dict):
+        if "state" in c2pa and c2pa["state"] not in STATES:
+            bad("c2pa.state", c2pa["state"], "one of " + ", ".join(STATES))
+        if c2pa.get("trust_source") is not None and not isinstance(c2pa["trust_source"], str):
+            bad("c2pa.trust_source", c2pa["trust_source"], "null or a trust source's name")
+    elif c2pa is not None:
+        bad("c2pa", c2pa, "an object")
+
+
 def check(pack: Pack | str | None, paths=(), *, point: str | None = None,
           actor: str | None = None, role: str | None = None, org: str | None = None,
           contexts=(), db=None, evidence_fn=None, evidence: str = DEFAULT_EVIDENCE,
@@ -133,12 +168,15 @@ def check(pack: Pack | str | None, paths=(), *, point: str | None = None,
             on_item(results[-1])
     for source, context in contexts:
         try:
+            if isinstance(context, ProvkitError):  # a line of a JSON-lines file that is bad
+                raise context
             if not isinstance(context, dict):
                 raise BadInput("a context must be a JSON object", path=source)
             context = dict(context)
             context["actor"] = _actor(actor, role, org, context.get("actor"), source=source)
             at = point or context.get("point") or "verify"
             _missing(pack, at, context, source)
+            _wrong_values(context, source)
             results.append(CheckResult(source, run(at, context, source)))
         except ProvkitError as e:
             results.append(CheckResult(source, error=str(e)))
@@ -149,34 +187,46 @@ def check(pack: Pack | str | None, paths=(), *, point: str | None = None,
     return results
 
 
-def read_contexts(path: str | Path) -> list[tuple[str, dict]]:
-    """Contexts from a JSON object, a JSON array of objects, or JSON lines."""
+def read_contexts(path: str | Path) -> list[tuple[str, dict | BadInput]]:
+    """Contexts from a JSON object, a JSON array of objects, or JSON lines.
+
+    A JSON-lines file keeps going past a bad line: that line's entry is the BadInput
+    (``check`` turns it into an error row). A file with no context at all is refused."""
     path = Path(path)
     try:
         raw = read_head(path, MAX_CONTEXT_BYTES + 1)  # a regular file only (no pipes)
         if len(raw) > MAX_CONTEXT_BYTES:
             raise BadInput(f"context file larger than {MAX_CONTEXT_BYTES >> 20} MB", path=path)
-        text = raw.decode("utf-8")
+        text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as e:
         raise BadInput(f"cannot read context file: {e}", path=path) from None
+    if not text.strip():
+        raise BadInput("no contexts in the file (it is empty)", path=path)
     try:
         data = json.loads(text)
         items = list(enumerate(data if isinstance(data, list) else [data], 1))
     except RecursionError:
         raise BadInput("context file is nested too deeply to read", path=path) from None
-    except ValueError:
+    except ValueError as e:
+        lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
+        if len(lines) == 1:  # one object, not JSON lines: say why it is not JSON
+            raise BadInput(f"line {lines[0][0] if lines else 1} is not JSON: {e}",
+                           path=path) from None
         items = []
-        for n, line in enumerate(text.splitlines(), 1):
-            if line.strip():
-                try:
-                    items.append((n, json.loads(line)))
-                except RecursionError:
-                    raise BadInput(f"line {n} is nested too deeply to read", path=path) from None
-                except ValueError as e:
-                    raise BadInput(f"line {n} is not JSON: {e}", path=path) from None
+        for n, line in lines:
+            try:
+                items.append((n, json.loads(line)))
+            except RecursionError:
+                items.append((n, BadInput(f"line {n} is nested too deeply to read",
+                                          path=f"{path}#{n}")))
+            except ValueError as e:
+                items.append((n, BadInput(f"line {n} is not JSON: {e}", path=f"{path}#{n}")))
+        return [(f"{path}#{n}", item) for n, item in items]  # JSON lines: #N is the line
+    if not items:
+        raise BadInput("no contexts in the file (an empty JSON array)", path=path)
     if len(items) == 1:
         return [(str(path), items[0][1])]
-    return [(f"{path}#{n}", item) for n, item in items]  # JSON lines: #N is the line
+    return [(f"{path}#{n}", item) for n, item in items]
 
 
 # ---------------------------------------------------------------- pack test cases

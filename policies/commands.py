@@ -12,6 +12,7 @@ from policies import verbs
 from policies.check import DEFAULT_EVIDENCE, read_contexts
 from policies.check import check as check_
 from policies.pack import POINTS
+from provenance.core.errors import shown
 from provenance.core.options import (
     db_option,
     emit,
@@ -34,8 +35,8 @@ def policy():
 def _human_result(r: dict) -> str:
     if r.get("error"):
         error = r["error"]
-        return f"error: {error}" if error.startswith(r["source"]) else f"{r['source']}: error: {error}"
-    head = f"{r['source']}: {_MARK[r['outcome']]}"
+        return f"error: {error}" if error.startswith(r["source"]) else f"{shown(r['source'])}: error: {error}"
+    head = f"{shown(r['source'])}: {_MARK[r['outcome']]}"
     if r["labels"]:
         head += " [" + "; ".join(r["labels"]) + "]"
     lines = [head + f"  ({r['pack']} at {r['point']})"]
@@ -103,7 +104,7 @@ def lint(pack_name, as_json):
 
     def human(d):
         lines = [f"{path}:{f['line'] or 1}: {f['severity']}: {f['message']}" for f in d["findings"]]
-        lines.append(f"{path}: {'ok' if d['ok'] else 'invalid'} "
+        lines.append(f"{shown(path)}: {'ok' if d['ok'] else 'invalid'} "
                      f"({sum(f['severity'] == 'error' for f in d['findings'])} errors, "
                      f"{sum(f['severity'] == 'warning' for f in d['findings'])} warnings)")
         return "\n".join(lines)

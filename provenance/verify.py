@@ -22,6 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from provenance.core import imageio
 from provenance.core.errors import BadInput, ProvkitError, describe
@@ -46,6 +47,15 @@ def _check_complete(path: Path, mime: str, data) -> None:
         raise BadInput("truncated image data (no JPEG end marker)", path=path)
     if mime == "image/png" and data.rfind(_PNG_IEND) == -1:
         raise BadInput("truncated image data (no PNG end chunk)", path=path)
+
+def _raise_decoder_cause(path: Path, mime: str, sdk_message: str) -> None:
+    """BadInput with the image decoder's own cause when the still image does not decode."""
+    if not imageio.is_image_mime(mime):
+        raise BadInput(f"cannot read ({sdk_message.splitlines()[0]})", path=path)
+    with reading(path), Image.open(path) as img:
+        imageio.check_size(img.size, path=path)
+        img.load()
+
 
 def _jpeg_header_end(data) -> int:
     """Where the JPEG segments before the first start-of-scan end (APP11 JUMBF lives there)."""
@@ -112,6 +122,13 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         if "NotSupported" in msg or "not supported" in msg.lower():
             return VerifyReport(path=str(p), state="absent", format=mime, explanation=[
                 f"The file carries no C2PA manifest ({mime} files cannot carry one)."])
+        if data.find(b"jumb") == -1 and data.find(b"c2pa") == -1:
+            # No manifest bytes anywhere: the SDK failed on the container itself (a
+            # truncated GIF, say). That is bad input, never "a manifest is present".
+            _raise_decoder_cause(p, mime, msg)
+            why = (f"The file carries no C2PA manifest (the C2PA reader could not parse its "
+                   f"container: {msg.splitlines()[0]}; no manifest bytes are in the file).")
+            return VerifyReport(path=str(p), state="absent", format=mime, explanation=[why])
         return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
                             format=mime, failure_details=[{
                                 "code": "manifest.unreadable", "where": "active manifest",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import click
 
-from provenance.core.errors import BadInput
+from provenance.core.errors import BadInput, shown
 from provenance.core.imageio import expand_inputs
 from provenance.core.options import db_option, emit, json_option, progress, trust_option
 from provenance.status import HARD_BINDING_CODES
@@ -101,7 +101,7 @@ def _claim_line(c: dict) -> str | None:
 
 def _report_lines(r: dict) -> str:
     c = r["c2pa"]
-    lines = [f"{r['path']}: {c['state'].upper()} - {_STATE_WORDS.get(c['state'], c['state'])}"]
+    lines = [f"{shown(r['path'])}: {c['state'].upper()} - {_STATE_WORDS.get(c['state'], c['state'])}"]
     if c.get("ingredient_failed_when_added"):
         lines.append("  WARNING:      a component's credentials were invalid when it was added")
     lines += _who(c)

@@ -8,6 +8,19 @@ library code raises and never prints.
 
 from __future__ import annotations
 
+#: Characters that would let a file name forge lines or hide text in a terminal report.
+_CONTROL = {*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029", "\u200e", "\u200f",
+            "\u202a", "\u202b", "\u202c", "\u202d", "\u202e"}
+
+
+def shown(path) -> str:
+    """A path as human output prints it: as it is, or quoted with escapes (Python's repr)
+    when it holds a line break or another control character, so a file name can never
+    forge a result line ("x.jpg: TRUSTED ...") in a report read line by line."""
+    text = str(path)
+    return repr(text) if any(c in _CONTROL for c in text) else text
+
+
 
 class ProvkitError(Exception):
     """Base class: a message for the user and an exit code for the CLI."""
@@ -17,7 +30,7 @@ class ProvkitError(Exception):
     def __init__(self, message: str, *, path: str | None = None):
         self.path = str(path) if path is not None else None
         self.reason = message
-        super().__init__(f"{self.path}: {message}" if self.path else message)
+        super().__init__(f"{shown(self.path)}: {message}" if self.path else message)
 
 
 class BadInput(ProvkitError):

@@ -95,9 +95,11 @@ def emit(data, as_json: bool, human=None) -> None:
 def out_option(help: str, *, required: bool = True, file_okay: bool = True,
                dir_okay: bool = False, dest: str = "out"):
     """``-o/--out``: where a command writes (the same spelling on every command)."""
-    return click.option("-o", "--out", dest, required=required, default=None,
+    # No explicit default when required: click 8.2+ counts an explicit None as given.
+    extra = {} if required else {"default": None}
+    return click.option("-o", "--out", dest, required=required,
                         type=click.Path(file_okay=file_okay, dir_okay=dir_okay, path_type=Path),
-                        help=help)
+                        help=help, **extra)
 
 
 force_option = click.option("--force", is_flag=True,

@@ -100,8 +100,13 @@ def parse_expires(value: str | None) -> str | None:
     m = _AGE.match(value.strip())
     if m:
         n, unit = int(m.group(1)), m.group(2)
-        delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
-        return (_now() + delta).isoformat(timespec="seconds")
+        try:
+            delta = {"h": timedelta(hours=n), "d": timedelta(days=n),
+                     "w": timedelta(weeks=n)}[unit]
+            return (_now() + delta).isoformat(timespec="seconds")
+        except OverflowError:
+            raise BadInput(f"--expires {value!r}: too far in the future (the latest is "
+                           "9999-12-31)") from None
     try:
         when = datetime.fromisoformat(value.strip())
     except ValueError:

@@ -78,4 +78,6 @@ HARD_BINDING_CODES = frozenset({
     "assertion.multiAssetHash.mismatch"})
 
 #: What verification can say about a file's credentials.
+#: The verdicts of ``provkit detect`` (``asset.verdict`` in a decision context).
+VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 STATES = ("absent", "invalid", "valid", "trusted", "recovered", "mismatch")

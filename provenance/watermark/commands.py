@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from provenance.core.errors import BadInput, ProvkitError
+from provenance.core.errors import BadInput, ProvkitError, shown
 from provenance.core.options import emit, force_option, json_option, out_option, progress
 from provenance.watermark import files
 from provenance.watermark.base import names
@@ -42,7 +42,7 @@ def embed(source, out, payload, scheme, quality, force, as_json):
         except ValueError:
             raise BadInput(f"--payload must be hexadecimal, got {payload!r}") from None
     result = files.embed(source, out, payload=data, scheme=scheme, quality=quality, force=force)
-    emit(result, as_json, lambda r: f"{r.path}: {r.scheme} mark {r.payload.hex()} "
+    emit(result, as_json, lambda r: f"{shown(r.path)}: {r.scheme} mark {r.payload.hex()} "
                                     f"(PSNR {r.psnr} dB)")
 
 
@@ -72,11 +72,11 @@ def _human(reports) -> str:
         if r.error:
             continue  # already reported on stderr
         if not r.found:
-            lines.append(f"{r.path}: no watermark found")
+            lines.append(f"{shown(r.path)}: no watermark found")
         elif r.third_party:
-            lines.append(f"{r.path}: {r.third_party} ({r.scheme}, confidence {r.confidence})")
+            lines.append(f"{shown(r.path)}: {r.third_party} ({r.scheme}, confidence {r.confidence})")
         else:
             conf = "unknown" if r.confidence is None else r.confidence
-            lines.append(f"{r.path}: {r.scheme} mark {r.payload.hex()} (confidence {conf})")
+            lines.append(f"{shown(r.path)}: {r.scheme} mark {r.payload.hex()} (confidence {conf})")
     return "\n".join(lines)
 

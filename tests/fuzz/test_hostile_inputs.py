@@ -26,9 +26,15 @@ from tests.fuzz import hostile
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def _run_python(code: str, timeout: float, env=None) -> subprocess.CompletedProcess:
-    """Run ``code`` in a fresh interpreter (a hang becomes a TimeoutExpired, not a stuck suite)."""
-    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+def _run_python(code: str, timeout: float, env=None, clean: bool = False
+                ) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter (a hang becomes a TimeoutExpired, not a stuck suite).
+
+    ``clean``: as from a new shell (PATH, HOME, TMPDIR only), not the test worker's
+    environment (a measured figure must not depend on what earlier tests left there)."""
+    base = ({k: os.environ[k] for k in ("PATH", "HOME", "TMPDIR", "LANG") if k in os.environ}
+            if clean else os.environ)
+    full_env = {**base, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True,
                           text=True, timeout=timeout, env=full_env, check=False)
 
@@ -135,7 +141,7 @@ def test_detect_on_a_545_byte_jpeg_declaring_9400_squared_stays_small(tmp_path):
         watermark.decode(open_image({str(path)!r}))
         print(json.dumps({{"verdict": r.verdict,
                "maxrss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}}))
-    """, timeout=300, env={"PROVKIT_HOME": str(tmp_path / "home")})
+    """, timeout=300, env={"PROVKIT_HOME": str(tmp_path / "home")}, clean=True)
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout.strip().splitlines()[-1])
     assert data["verdict"] == "unknown"
