@@ -6,7 +6,7 @@
 # Run by `make demo` (the venv on PATH, PROVKIT_HOME=demo-out/home).
 set -euo pipefail
 OUT=demo-out
-rm -rf "$OUT/generated" "$OUT/archive"
+rm -rf "$OUT"  # the story starts fresh each run (its workspace, demo-out/home, included)
 mkdir -p "$OUT/archive"
 
 step() { printf '\n== %s\n' "$*"; }
