@@ -48,6 +48,19 @@ def _check_complete(path: Path, mime: str, data) -> None:
     if mime == "image/png" and data.rfind(_PNG_IEND) == -1:
         raise BadInput("truncated image data (no PNG end chunk)", path=path)
 
+def _check_declared_size(path: Path, mime: str) -> None:
+    """BadInput for an image whose header declares more pixels than provkit decodes: the
+    same cause detect and scan give (checked before the file's completeness)."""
+    if not imageio.is_image_mime(mime):
+        return
+    try:
+        with Image.open(path) as img:
+            size = img.size
+    except Exception:  # noqa: BLE001 - not Pillow's to read (HEIC, JXL...): the SDK reads it
+        return
+    imageio.check_size(size, path=path)
+
+
 def _raise_decoder_cause(path: Path, mime: str, sdk_message: str) -> None:
     """BadInput with the image decoder's own cause when the still image does not decode."""
     if not imageio.is_image_mime(mime):
@@ -90,6 +103,7 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
     ctx = context(trust_anchors=resolved.pem(), fetch_remote=fetch_remote, ocsp=ocsp)
     try:
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
+            _check_declared_size(p, mime)
             _check_complete(p, mime, data)
             report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image)
     except OSError as e:

@@ -169,3 +169,12 @@ def test_a_deeply_nested_items_body_is_a_4xx_not_a_500(workspace):
         r = client.post("/v1/sets/arch/items", content=body,
                         headers={**h, "content-type": "application/json"})
     assert r.status_code == 422 and "nested too deeply" in r.json()["error"]
+
+
+def test_verify_and_detect_give_one_cause_for_a_tiny_file_declaring_a_huge_picture(tmp_path):
+    from tests.fuzz import hostile
+
+    path = tmp_path / "huge.jpg"
+    path.write_bytes(hostile.jpeg_declaring(65000, 65000)[:-2])  # and no end marker
+    causes = {verb: run(verb, path).stderr.strip() for verb in ("verify", "detect")}
+    assert all("image too large: 65000x65000" in c for c in causes.values()), causes
