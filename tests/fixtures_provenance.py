@@ -69,6 +69,35 @@ def strip_and_degrade(src: Path, dst: Path, *, quality: int = 70, scale: float =
     return dst
 
 
+def flip_pixel_bytes(data: bytes, count: int = 1, *, before_end: int = 2000) -> bytes:
+    """``data`` (a JPEG) with ``count`` bits flipped in its entropy-coded pixels, about
+    ``before_end`` bytes before the end marker, at places where the picture still decodes
+    whole: the pixels changed after signing, the file still an image.
+
+    A blind ``data[-2000] ^= 0x55`` can make a 0xFF (a marker) or break the Huffman
+    stream, and where it lands depends on the manifest's size, so on the random keys:
+    the file then no longer decodes, and a test meant for changed pixels meets an
+    unreadable file on some runs."""
+    out = bytearray(data)
+    end = out.rfind(b"\xff\xd9")
+    flipped, i = 0, end - before_end
+    while flipped < count and i > end - before_end - 20_000:
+        i -= 1
+        if out[i] in (0xFF, 0xFE) or out[i - 1] == 0xFF:
+            continue
+        trial = bytearray(out)
+        trial[i] ^= 0x01
+        try:
+            with Image.open(io.BytesIO(bytes(trial))) as img:
+                img.load()
+        except Exception:  # noqa: BLE001, S112 - this place breaks the stream: try the next
+            continue
+        out, flipped = trial, flipped + 1
+        i -= 64
+    assert flipped == count, "no place to flip that keeps the JPEG decodable"
+    return bytes(out)
+
+
 def jpeg_bytes(array, quality=92) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(array).save(buf, "JPEG", quality=quality)

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, PngImagePlugin
 
-from tests.fixtures_provenance import make_identity, strip_and_degrade
+from tests.fixtures_provenance import flip_pixel_bytes, make_identity, strip_and_degrade
 
 ARCHIVE_PUBLISHED = "2019-03-14"
 
@@ -73,10 +73,8 @@ def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Pat
                                                      author="Jane Doe"))
     raw.unlink()
 
-    data = bytearray(files["camera"].read_bytes())
-    data[-2000] ^= 0x55  # one byte of the entropy-coded pixels
-    files["tampered"] = folder / "tampered.jpg"
-    files["tampered"].write_bytes(bytes(data))
+    files["tampered"] = folder / "tampered.jpg"  # one bit of the entropy-coded pixels
+    files["tampered"].write_bytes(flip_pixel_bytes(files["camera"].read_bytes()))
 
     files["stripped"] = strip_and_degrade(files["camera"], folder / "stripped.jpg",
                                           quality=80, scale=0.75)

@@ -21,6 +21,7 @@ from provenance.core.http import ServiceConfig
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from provenance.server.app import create_app
+from tests.fixtures_provenance import flip_pixel_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -119,11 +120,7 @@ def sealed_with_ingredient(tmp_path: Path, photo: Path, db) -> Path:
 
 def tampered_copy(src: Path, dst: Path) -> Path:
     """The signed file with some pixel bytes flipped (the manifest left as it was)."""
-    data = bytearray(src.read_bytes())
-    end = data.rfind(b"\xff\xd9")
-    for i in range(end - 4000, end - 3000, 7):
-        data[i] ^= 0x55
-    dst.write_bytes(bytes(data))
+    dst.write_bytes(flip_pixel_bytes(src.read_bytes(), count=8, before_end=3000))
     return dst
 
 

@@ -11,6 +11,7 @@ from PIL import Image
 from policies import AuditLog, check, read_contexts, resolve_evidence
 from provenance.cli import root
 from provenance.core.errors import ConfigError
+from tests.fixtures_provenance import flip_pixel_bytes
 
 
 @pytest.fixture
@@ -26,9 +27,7 @@ def newsroom_files(tmp_path, photos):
     ai = tmp_path / "ai.jpg"
     issue(photo, ai, spec=ManifestSpec(source_type="trainedAlgorithmicMedia"), watermark=False)
     tampered = tmp_path / "tampered.jpg"
-    data = bytearray(camera.read_bytes())
-    data[-2000] ^= 0x55  # pixels changed after signing
-    tampered.write_bytes(bytes(data))
+    tampered.write_bytes(flip_pixel_bytes(camera.read_bytes()))  # pixels changed after signing
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image at all")
     return {"camera": camera, "ai": ai, "tampered": tampered, "unsigned": photo, "junk": junk}

@@ -14,6 +14,7 @@ from provenance.core.errors import BadInput
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import (  # noqa: F401  (fixture)
+    flip_pixel_bytes,
     needs_watermark,
     second_identity_fixture,
 )
@@ -100,10 +101,8 @@ def test_capture_signed_by_an_untrusted_signer_is_unknown(sign, second_identity)
 
 def test_tampered_pixels_make_a_capture_claim_worthless(sign, tmp_path):
     signed = sign("digitalCapture")
-    data = bytearray(signed.read_bytes())
-    data[-2000] ^= 0x55
     tampered = tmp_path / "tampered.jpg"
-    tampered.write_bytes(bytes(data))
+    tampered.write_bytes(flip_pixel_bytes(signed.read_bytes()))
     report = detect(tampered)
     assert kinds(report)["c2pa"].finding == "invalid"
     assert report.verdict == "unknown"

@@ -23,13 +23,16 @@ from provenance.core.errors import BadInput
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec, manifest_definition, sign_stream
 from provenance.verify import verify_file
-from tests.fixtures_provenance import sdk_state, second_identity_fixture, signed_jpeg_fixture  # noqa: F401
+from tests.fixtures_provenance import (  # noqa: F401
+    flip_pixel_bytes,
+    sdk_state,
+    second_identity_fixture,
+    signed_jpeg_fixture,
+)
 
 
 def _flip_scan_byte(src, dst):
-    data = bytearray(src.read_bytes())
-    data[-2000] ^= 0x55  # inside the entropy-coded pixels, before the end marker
-    dst.write_bytes(bytes(data))
+    dst.write_bytes(flip_pixel_bytes(src.read_bytes()))  # the pixels, before the end marker
     return dst
 
 
