@@ -184,6 +184,22 @@ def summary(latencies: list[float], seconds: float, n: int) -> dict:
 # ----------------------------------------------------------------- parts
 
 
+def measure_http(home: Path, args, reqs: list[bytes], *, warm: list[bytes]) -> tuple[dict, int]:
+    """Start the server, send ``warm`` (every worker loads and warms), then ``reqs``:
+    the summary of the timed requests and how many were not answered 200."""
+    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
+    try:
+        load(port, warm, args.clients)
+        r = load(port, reqs, args.clients)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+    return (summary(r["latencies"], r["seconds"], len(reqs)),
+            sum(1 for s in r["statuses"] if s != 200))
+
+
+
+
 def bench_lookup(home: Path, args) -> None:
     from detect.lookup import ReferenceBank
 
@@ -206,17 +222,8 @@ def bench_lookup(home: Path, args) -> None:
     inproc = summary(lat, time.perf_counter() - t0, len(qs))
     hits = sum(1 for q in qs[:200] if bank.lookup("pdq", q)["bench"])
     del bank
-    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
-    try:
-        load(port, [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs[:200]],
-             args.clients)  # warm every worker
-        reqs = [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs]
-        r = load(port, reqs, args.clients)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    http = summary(r["latencies"], r["seconds"], len(reqs))
-    bad = sum(1 for s in r["statuses"] if s != 200)
+    reqs = [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs]
+    http, bad = measure_http(home, args, reqs, warm=reqs[:200])
     print(f"\nlookup, {args.codes:,} PDQ codes, radius 31 ({hits}/200 queries matched):")
     print(f"  in-process (1 thread)  {inproc['per_s']:8.0f} lookups/s  "
           f"p50 {inproc['p50_ms']:6.2f} ms  p99 {inproc['p99_ms']:6.2f} ms")
@@ -270,18 +277,10 @@ def bench_verify(home: Path, args) -> None:
         subprocess.run([sys.executable, "-m", "provenance.cli", "verify", str(f), "--json"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
     cli = args.cli_files / (time.perf_counter() - t0)
-    proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
-    try:
-        bodies = [f.read_bytes() for f in files]
-        reqs = [post_file("/v1/verify", f"f{i}.jpg", bodies[i % len(bodies)])
-                for i in range(args.verify_requests)]
-        load(port, reqs[: len(files)], args.clients)
-        r = load(port, reqs, args.clients)
-    finally:
-        proc.terminate()
-        proc.wait(30)
-    http = summary(r["latencies"], r["seconds"], len(reqs))
-    bad = sum(1 for s in r["statuses"] if s != 200)
+    bodies = [f.read_bytes() for f in files]
+    reqs = [post_file("/v1/verify", f"f{i}.jpg", bodies[i % len(bodies)])
+            for i in range(args.verify_requests)]
+    http, bad = measure_http(home, args, reqs, warm=reqs[: len(files)])
     print(f"\nverify, signed 1 MP JPEGs ({len(files)} files):")
     print(f"  in-process verify_file  {inproc:7.1f} files/s")
     print(f"  provkit verify per file {cli:7.2f} files/s  (a process per file)")
