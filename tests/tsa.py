@@ -114,6 +114,23 @@ def alg(dotted: str) -> bytes:
 # -- the authority -----------------------------------------------------------------------
 
 
+def _certificate(common_name: str, key, issuer: x509.Name | None, issuer_key,
+                 extensions) -> x509.Certificate:
+    """A certificate for ``key`` valid for a year (self-signed when ``issuer`` is None)."""
+    now = dt.datetime.now(dt.UTC)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provkit tests")])
+    builder = (x509.CertificateBuilder().subject_name(subject)
+               .issuer_name(issuer or subject).public_key(key.public_key())
+               .serial_number(x509.random_serial_number())
+               .not_valid_before(now - dt.timedelta(days=1))
+               .not_valid_after(now + dt.timedelta(days=365)))
+    for extension, critical in extensions:
+        builder = builder.add_extension(extension, critical=critical)
+    return builder.sign(issuer_key, hashes.SHA256())
+
+
+
 @dataclass
 class Authority:
     key: ec.EllipticCurvePrivateKey
@@ -124,38 +141,20 @@ class Authority:
 
     @classmethod
     def make(cls, name: str = "provkit test TSA") -> Authority:
-        now = dt.datetime.now(dt.UTC)
         root_key = ec.generate_private_key(ec.SECP256R1())
-        root_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name + " root"),
-                               x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provkit tests")])
         root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-        root = (x509.CertificateBuilder().subject_name(root_name).issuer_name(root_name)
-                .public_key(root_key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=365))
-                .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(False, False, False, False, False, True, True,
-                                             False, False), critical=True)
-                .add_extension(root_ski, critical=False)
-                .sign(root_key, hashes.SHA256()))
+        root = _certificate(name + " root", root_key, None, root_key, [
+            (x509.BasicConstraints(ca=True, path_length=None), True),
+            (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
+            (root_ski, False)])
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name),
-                             x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provkit tests")])
-        cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(root_name)
-                .public_key(key.public_key()).serial_number(x509.random_serial_number())
-                .not_valid_before(now - dt.timedelta(days=1))
-                .not_valid_after(now + dt.timedelta(days=365))
-                .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-                .add_extension(x509.KeyUsage(True, False, False, False, False, False, False,
-                                             False, False), critical=True)
-                .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]),
-                               critical=True)
-                .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
-                               critical=False)
-                .add_extension(
-                    x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-                    critical=False)
-                .sign(root_key, hashes.SHA256()))
+        cert = _certificate(name, key, root.subject, root_key, [
+            (x509.BasicConstraints(ca=False, path_length=None), True),
+            (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
+            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
+            (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+            # c2pa-rs refuses a TSA certificate without key identifiers
+            (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), False)])
         return cls(key, cert, root)
 
     def root_pem(self) -> bytes:
