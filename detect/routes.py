@@ -309,7 +309,9 @@ async def lookup_route(request: Request, signal: Annotated[str, Query(max_length
                  caller: Caller = Read):
     """Per set, the items whose ``signal_type`` is within the match distance of ``signal``.
 
-    Answered on the event loop: a lookup in memory takes well under a millisecond."""
+    Answered on the event loop: a lookup in memory takes well under a millisecond.
+    ``provkit serve`` answers the plain ones before they reach this route, with the
+    same bytes (:mod:`detect.lookup_fast`)."""
     try:
         found = bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance)
     except BadInput as e:

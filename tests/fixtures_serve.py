@@ -20,7 +20,7 @@ from provenance.core import tokens
 from provenance.core.http import ServiceConfig
 from provenance.issue import issue
 from provenance.manifest import ManifestSpec
-from provenance.server.app import create_app
+from provenance.server.app import create_service
 from tests.fixtures_provenance import flip_pixel_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,10 +73,14 @@ class Server:
         self.proc.wait(10)
 
 
+def make_config(workspace: Path, **options) -> ServiceConfig:
+    return ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",
+                         temp_dir=workspace / "tmp", **options)
+
+
 def make_app(workspace: Path, **options):
-    cfg = ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",
-                        temp_dir=workspace / "tmp", **options)
-    return create_app(cfg, refresh=0.2)
+    """The service as ``provkit serve`` runs it (the app behind the lookup fast path)."""
+    return create_service(make_config(workspace, **options), refresh=0.2)
 
 
 def token(workspace: Path, name: str, *scopes: str) -> dict:

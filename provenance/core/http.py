@@ -119,6 +119,29 @@ class Caller:
 
 _bearer = Depends(HTTPBearer(auto_error=False,
                              description="An API token from `provkit tokens create`."))
+_CHALLENGE = {"WWW-Authenticate": "Bearer"}
+
+
+def authorize(cfg: ServiceConfig, authorization: str | None, scope: str) -> Caller:
+    """The caller behind an ``Authorization`` value if it may use ``scope`` (else 401/403):
+    one rule for every route (:func:`require`) and the lookup fast path."""
+    if not authorization:
+        if scope == "read" and cfg.public_read:
+            return Caller(None, ("read",))
+        raise ApiError(401, f"this endpoint needs a token with the {scope!r} scope "
+                            "(Authorization: Bearer TOKEN; see `provkit tokens create`)",
+                       headers=_CHALLENGE)
+    scheme, _, secret = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not secret.strip():
+        raise ApiError(401, "the Authorization header must be 'Bearer TOKEN'",
+                       headers=_CHALLENGE)
+    token = tokens.authenticate(secret.strip(), cfg.connection())
+    if token is None:
+        raise ApiError(401, "unknown, revoked or expired token", headers=_CHALLENGE)
+    if not token.allows(scope):
+        raise ApiError(403, f"token {token.name!r} lacks the {scope!r} scope "
+                            f"(it has: {', '.join(token.scopes)})")
+    return Caller(token.name, token.scopes)
 
 
 def require(scope: str) -> Callable:
@@ -126,27 +149,11 @@ def require(scope: str) -> Callable:
     if scope not in tokens.SCOPES:
         raise ValueError(f"unknown scope {scope}")
 
-    # async: a token check is one indexed SELECT, cheaper than a hop to a worker thread
+    # async: a token check is one indexed SELECT, cheaper than a hop to a worker thread;
+    # the bearer parameter declares the scheme in the OpenAPI description
     async def dependency(request: Request,
                          credentials: HTTPAuthorizationCredentials | None = _bearer) -> Caller:
-        cfg = config(request)
-        if credentials is None:
-            if request.headers.get("authorization"):
-                raise ApiError(401, "the Authorization header must be 'Bearer TOKEN'",
-                               headers={"WWW-Authenticate": "Bearer"})
-            if scope == "read" and cfg.public_read:
-                return Caller(None, ("read",))
-            raise ApiError(401, f"this endpoint needs a token with the {scope!r} scope "
-                                "(Authorization: Bearer TOKEN; see `provkit tokens create`)",
-                           headers={"WWW-Authenticate": "Bearer"})
-        token = tokens.authenticate(credentials.credentials.strip(), cfg.connection())
-        if token is None:
-            raise ApiError(401, "unknown, revoked or expired token",
-                           headers={"WWW-Authenticate": "Bearer"})
-        if not token.allows(scope):
-            raise ApiError(403, f"token {token.name!r} lacks the {scope!r} scope "
-                                f"(it has: {', '.join(token.scopes)})")
-        return Caller(token.name, token.scopes)
+        return authorize(config(request), request.headers.get("authorization"), scope)
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
@@ -225,16 +232,13 @@ class Workdir:
 
     def public(self, data):
         """``data`` with every temporary path replaced by the name the caller gave."""
-        if not self.names:
-            return data
-        return _replace_paths(data, self.names)
+        return _replace_paths(data, self.names) if self.names else data
 
 
 def _replace_paths(data, names: dict[str, str]):
     if isinstance(data, str):
         for tmp, name in names.items():
-            if tmp in data:
-                data = data.replace(tmp, name)
+            data = data.replace(tmp, name)
         return data
     if isinstance(data, dict):
         return {k: _replace_paths(v, names) for k, v in data.items()}

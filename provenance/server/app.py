@@ -1,7 +1,8 @@
 """The FastAPI app of ``provkit serve``: each package's router, status, errors, limits.
 
 :func:`create_app` composes the routers of provenance, detect, policies and
-generate with the desk page, and adds what every route shares:
+generate with the desk page, and adds what every route shares (``provkit serve`` runs
+it behind the lookup fast path, :func:`create_service`):
 
 - ``GET /status`` (readiness: 503 ``INDEX-NOT-LOADED`` until the reference sets are
   in memory, 503 ``INDEX-STALE`` when they have not been re-checked for a while) and
@@ -31,6 +32,7 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from detect.lookup import ReferenceBank
+from detect.lookup_fast import LookupFastPath
 from detect.routes import router as detect_router
 from generate.routes import router as generate_router
 from policies.routes import router as policies_router
@@ -251,6 +253,13 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     return app
 
 
+def create_service(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
+                   max_pixels: int | None = None) -> LookupFastPath:
+    """What ``provkit serve`` runs: :func:`create_app` behind the lookup fast path
+    (:class:`detect.lookup_fast.LookupFastPath`; ``.state`` is the app's)."""
+    return LookupFastPath(create_app(cfg, refresh=refresh, max_pixels=max_pixels))
+
+
 def _version() -> str:
     try:
         from importlib.metadata import version
@@ -260,4 +269,4 @@ def _version() -> str:
         return "0"
 
 
-__all__ = ["BadInput", "create_app", "sweep_outputs"]
+__all__ = ["BadInput", "create_app", "create_service", "sweep_outputs"]

@@ -17,7 +17,7 @@ from provenance.core import tokens as tokens_lib
 from provenance.core.errors import ConfigError
 from provenance.core.extras import require
 from provenance.core.http import MAX_FILES, MAX_UPLOAD, QUEUE, TIME_LIMIT, ServiceConfig
-from provenance.server.app import create_app, sweep_outputs
+from provenance.server.app import create_service, sweep_outputs
 
 #: The environment variable that carries the server's settings to each worker process.
 CONFIG_ENV = "PROVKIT_SERVE_CONFIG"
@@ -33,14 +33,15 @@ def is_loopback(host: str) -> bool:
 
 
 def app_from_env():
-    """uvicorn's app factory (``--factory``): the app for the settings in the environment."""
+    """uvicorn's app factory (``--factory``): the app for the settings in the environment,
+    behind the lookup fast path (:func:`provenance.server.app.create_service`)."""
     raw = json.loads(os.environ[CONFIG_ENV])
     max_pixels = raw.pop("max_pixels", None)
     refresh = raw.pop("refresh", 2.0)
     for key in ("out_dir", "temp_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
-    return create_app(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels)
+    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
