@@ -266,7 +266,7 @@ def open_cache(root: Path | None, name: str, version: str) -> LoadedSet | None:
             arr = np.load(folder / f"{fname}.npy", mmap_mode="r", allow_pickle=False)
             if list(arr.shape) != shape:
                 return None
-            arrays[fname] = arr
+            arrays[fname] = np.asarray(arr)  # a plain view: np.memmap indexes through Python
     except (OSError, ValueError, KeyError, TypeError):
         return None
     total = meta["code_rows"]

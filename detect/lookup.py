@@ -12,11 +12,10 @@ changed since (how stale it is).
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from dataclasses import dataclass
-
-import numpy as np
 
 from detect.index import ReferenceIndex
 from detect.index_cache import load_set
@@ -30,6 +29,8 @@ from provenance.fingerprint import (
     fingerprint_file,
     fingerprint_image,
 )
+
+_HEX = re.compile("[0-9a-f]*")
 
 #: Signal types a lookup understands: bits and the default match distance.
 SIGNAL_TYPES = {"pdq": (256, PDQ_MATCH), "phash": (64, PHASH_MATCH), "dhash": (64, DHASH_MATCH)}
@@ -57,7 +58,7 @@ def parse_signal(signal_type: str, signal: str):
         raise BadInput(f"unknown signal_type {signal_type!r} (known: {', '.join(SIGNAL_TYPES)})")
     bits = SIGNAL_TYPES[signal_type][0]
     text = (signal or "").strip().lower()
-    if len(text) != bits // 4 or any(c not in "0123456789abcdef" for c in text):
+    if len(text) != bits // 4 or not _HEX.fullmatch(text):
         raise BadInput(f"a {signal_type} signal is {bits // 4} hex characters, "
                        f"got {len(text)}: {text[:70]!r}")
     return bytes.fromhex(text) if bits > 64 else int(text, 16)
@@ -164,6 +165,11 @@ def _match(s: LoadedSet, signal_type: str, query, radius: int) -> list[dict]:
         return []
     owners = s.owner[rows]
     # rows come ordered by distance: the first row of each item is its closest code
-    _, first = np.unique(owners, return_index=True)
-    first.sort()
-    return [{"bank_content_id": int(s.ids[owners[i]]), "distance": int(dist[i])} for i in first]
+    seen: set[int] = set()
+    out = []
+    for owner, item, d in zip(owners.tolist(), s.ids[owners].tolist(), dist.tolist(),
+                              strict=True):
+        if owner not in seen:
+            seen.add(owner)
+            out.append({"bank_content_id": item, "distance": d})
+    return out
