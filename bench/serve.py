@@ -15,9 +15,11 @@ in-process (and beside `provkit verify` spawned per file), in one run.
    `provkit verify FILE --json` spawned per file (--cli-files of them). Goals: HTTP
    >= 0.8x in-process, >= 20x the per-file CLI.
 
-The load generator is a small asyncio HTTP/1.1 client in its own process, so it costs
-the server as little CPU as possible; on a 2-core machine it still competes with the
-server for the cores, so the figures are a floor.
+The load generator is a bare asyncio HTTP/1.1 client (a protocol, on uvloop when
+installed) in its own process, so it takes as little CPU from the server as possible;
+on a 2-core machine it still competes with the server for the cores, so the figures are
+a floor. The CPU time per lookup of the server's processes and of the load generator is
+printed too (from /proc): the number of cores over it is the rate the cores allow.
 """
 
 from __future__ import annotations
@@ -118,23 +120,54 @@ def start_server(home: Path, workers: int, threads: int, ready_timeout: float = 
 # ----------------------------------------------------------------- load generator
 
 
-async def _one_client(port: int, requests: list[bytes], latencies: list, statuses: list):
-    reader, writer = await asyncio.open_connection("127.0.0.1", port)
-    try:
-        for req in requests:
-            t0 = time.perf_counter()
-            writer.write(req)
-            await writer.drain()
-            head = await reader.readuntil(b"\r\n\r\n")
-            length = 0
-            for line in head.split(b"\r\n"):
-                if line.lower().startswith(b"content-length:"):
-                    length = int(line.split(b":", 1)[1])
-            await reader.readexactly(length)
-            latencies.append(time.perf_counter() - t0)
-            statuses.append(int(head.split(b" ", 2)[1]))
-    finally:
-        writer.close()
+class _Client(asyncio.Protocol):
+    """One keep-alive connection sending its requests one after another: a bare
+    protocol (no streams) so the load generator spends little CPU per request."""
+
+    def __init__(self, requests: list[bytes], latencies: list, statuses: list, done):
+        self.requests, self.latencies, self.statuses, self.done = requests, latencies, statuses, done
+        self.next = 0
+        self.buf = b""
+        self.need = None  # bytes of the current answer, once its head is in
+
+    def connection_made(self, transport):
+        self.transport = transport
+        self._send()
+
+    def _send(self):
+        if self.next == len(self.requests):
+            self.transport.close()
+            return
+        self.t0 = time.perf_counter()
+        self.transport.write(self.requests[self.next])
+        self.next += 1
+
+    def data_received(self, data: bytes):
+        self.buf += data
+        while True:
+            if self.need is None:
+                end = self.buf.find(b"\r\n\r\n")
+                if end < 0:
+                    return
+                status, *fields = self.buf[:end].split(b"\r\n")
+                length = 0
+                for field in fields:
+                    name, _, value = field.partition(b":")
+                    if name.strip().lower() == b"content-length":
+                        length = int(value)
+                self.status = int(status.split(b" ", 2)[1])
+                self.need = end + 4 + length
+            if len(self.buf) < self.need:
+                return
+            self.buf = self.buf[self.need:]
+            self.need = None
+            self.latencies.append(time.perf_counter() - self.t0)
+            self.statuses.append(self.status)
+            self._send()
+
+    def connection_lost(self, exc):
+        if not self.done.done():
+            self.done.set_result(self.next)
 
 
 def _load(port: int, requests: list[bytes], clients: int, out) -> None:
@@ -143,12 +176,26 @@ def _load(port: int, requests: list[bytes], clients: int, out) -> None:
     parts = [requests[i::clients] for i in range(clients)]
 
     async def main():
-        await asyncio.gather(*(_one_client(port, p, latencies, statuses) for p in parts))
+        loop = asyncio.get_running_loop()
+        waits = []
+        for part in parts:
+            done = loop.create_future()
+            await loop.create_connection(
+                lambda part=part, done=done: _Client(part, latencies, statuses, done),
+                "127.0.0.1", port)
+            waits.append(done)
+        await asyncio.gather(*waits)
 
-    t0 = time.perf_counter()
-    asyncio.run(main())
+    try:
+        import uvloop  # the server's loop too (uvicorn picks it when installed)
+
+        run = uvloop.run
+    except ImportError:
+        run = asyncio.run
+    t0, cpu0 = time.perf_counter(), time.process_time()
+    run(main())
     out.put({"seconds": time.perf_counter() - t0, "latencies": latencies,
-             "statuses": statuses})
+             "statuses": statuses, "cpu_seconds": time.process_time() - cpu0})
 
 
 def load(port: int, requests: list[bytes], clients: int) -> dict:
@@ -175,6 +222,24 @@ def post_file(path: str, name: str, data: bytes) -> bytes:
             f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) of a process and all its descendants, from /proc."""
+    total, todo, seen = 0.0, [pid], set()
+    while todo:
+        p = todo.pop()
+        if p in seen:
+            continue
+        seen.add(p)
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+            children = Path(f"/proc/{p}/task/{p}/children").read_text().split()
+        except OSError:  # gone meanwhile, or no /proc (then the figure reads 0)
+            continue
+        todo += [int(c) for c in children]
+    return total
+
+
 def summary(latencies: list[float], seconds: float, n: int) -> dict:
     ms = sorted(x * 1000 for x in latencies)
     return {"per_s": n / seconds, "p50_ms": statistics.median(ms),
@@ -186,18 +251,21 @@ def summary(latencies: list[float], seconds: float, n: int) -> dict:
 
 def measure_http(home: Path, args, reqs: list[bytes], *, warm: list[bytes]) -> tuple[dict, int]:
     """Start the server, send ``warm`` (every worker loads and warms), then ``reqs``:
-    the summary of the timed requests and how many were not answered 200."""
+    the summary of the timed requests (with the CPU time per request of the server's
+    processes and of the load generator) and how many were not answered 200."""
     proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
     try:
         load(port, warm, args.clients)
+        cpu0 = process_cpu(proc.pid)
         r = load(port, reqs, args.clients)
+        server_cpu = process_cpu(proc.pid) - cpu0
     finally:
         proc.terminate()
         proc.wait(30)
-    return (summary(r["latencies"], r["seconds"], len(reqs)),
-            sum(1 for s in r["statuses"] if s != 200))
-
-
+    out = summary(r["latencies"], r["seconds"], len(reqs))
+    out["server_cpu_us"] = server_cpu / len(reqs) * 1e6
+    out["client_cpu_us"] = r["cpu_seconds"] / len(reqs) * 1e6
+    return out, sum(1 for s in r["statuses"] if s != 200)
 
 
 def bench_lookup(home: Path, args) -> None:
@@ -233,6 +301,13 @@ def bench_lookup(home: Path, args) -> None:
     print(f"  HTTP / in-process: {http['per_s'] / inproc['per_s']:.2f}x   "
           f"goal >= 4,000/s with p99 <= 25 ms: "
           f"{'met' if http['per_s'] >= 4000 and http['p99_ms'] <= 25 else 'NOT met'}")
+    search_us = 1e6 / inproc["per_s"]
+    print(f"  CPU per lookup: server {http['server_cpu_us']:.0f} us (the search in-process: "
+          f"{search_us:.0f} us), load generator {http['client_cpu_us']:.0f} us; "
+          f"{os.cpu_count()} cores / (server + load generator) = "
+          f"{(os.cpu_count() or 1) * 1e6 / (http['server_cpu_us'] + http['client_cpu_us']):.0f}"
+          f"/s, the server alone = "
+          f"{(os.cpu_count() or 1) * 1e6 / http['server_cpu_us']:.0f}/s")
 
 
 def make_signed(home: Path, n: int) -> list[Path]:
