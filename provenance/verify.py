@@ -43,8 +43,13 @@ def _check_complete(path: Path, mime: str, data) -> None:
     Data after the end marker (a motion photo's video, an appended trailer) is fine:
     the JPEG end marker may sit anywhere after the start of scan (entropy-coded data
     never contains it), the PNG IEND chunk anywhere in the file."""
-    if mime == "image/jpeg" and data.rfind(b"\xff\xd9", _jpeg_header_end(data)) == -1:
-        raise BadInput("truncated image data (no JPEG end marker)", path=path)
+    if mime == "image/jpeg":
+        header_end = _jpeg_header_end(data)
+        if header_end > len(data):
+            raise BadInput("truncated image data (a JPEG segment runs past the end of the file)",
+                           path=path)
+        if data.rfind(b"\xff\xd9", header_end) == -1:
+            raise BadInput("truncated image data (no JPEG end marker)", path=path)
     if mime == "image/png" and data.rfind(_PNG_IEND) == -1:
         raise BadInput("truncated image data (no PNG end chunk)", path=path)
 
@@ -71,7 +76,8 @@ def _raise_decoder_cause(path: Path, mime: str, sdk_message: str) -> None:
 
 
 def _jpeg_header_end(data) -> int:
-    """Where the JPEG segments before the first start-of-scan end (APP11 JUMBF lives there)."""
+    """Where the JPEG segments before the first start-of-scan end (APP11 JUMBF lives there);
+    past ``len(data)`` when a segment's declared length runs beyond the file."""
     i = 2
     while i + 4 <= len(data) and data[i] == 0xFF:
         marker = data[i + 1]
@@ -81,7 +87,7 @@ def _jpeg_header_end(data) -> int:
             i += 1
             continue
         i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
-    return min(i, len(data))
+    return i
 
 def _remote_url_from(message: str, data: bytes) -> str | None:
     m = re.search(r"(https?://[^\s)]+)", message)
@@ -163,7 +169,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         reader.close()
     # Reader.get_validation_state() is this same field of this same JSON (parsed once here).
     state = (store.get("validation_state") or "invalid").lower()
-    end = _jpeg_header_end(data) if mime == "image/jpeg" else len(data)
+    end = min(_jpeg_header_end(data), len(data)) if mime == "image/jpeg" else len(data)
     report = report_from_store(p, store, state=state, remote_url=remote_url, raw=data,
                                raw_end=end, trust=trust, crjson=crjson, mime=mime)
     if thumb is not None:

@@ -178,3 +178,25 @@ def test_verify_and_detect_give_one_cause_for_a_tiny_file_declaring_a_huge_pictu
     path.write_bytes(hostile.jpeg_declaring(65000, 65000)[:-2])  # and no end marker
     causes = {verb: run(verb, path).stderr.strip() for verb in ("verify", "detect")}
     assert all("image too large: 65000x65000" in c for c in causes.values()), causes
+
+
+def test_a_jpeg_segment_running_past_the_end_is_truncated_in_every_verb(tmp_path, photos):
+    """An APP1 segment declaring 65535 bytes where the file has far fewer: one cause in
+    verify, detect and scan (it used to be "no JPEG end marker" beside "cannot decode
+    image (Truncated File Read)", though the file ends in FFD9)."""
+    import io
+
+    buf = io.BytesIO()
+    Image.fromarray(photos[1][:64, :64]).save(buf, "JPEG")
+    (tmp_path / "in").mkdir()
+    path = tmp_path / "in" / "badseg.jpg"
+    path.write_bytes(b"\xff\xd8\xff\xe1\xff\xffExif\0\0" + bytes(range(256)) * 4
+                     + buf.getvalue()[2:])
+    assert path.read_bytes().endswith(b"\xff\xd9")
+    causes = {verb: run(verb, path).stderr.strip() for verb in ("verify", "detect")}
+    out = tmp_path / "scan.jsonl"
+    run("scan", tmp_path / "in", "-o", out, "--workers", 1)  # exit 2: every file failed
+    (row,) = [json.loads(line) for line in out.read_text().splitlines()]
+    causes["scan"] = row["error"]
+    assert all("truncated image data" in c for c in causes.values()), causes
+    assert "segment runs past the end" in causes["verify"]

@@ -260,7 +260,8 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
         raise BadInput("image too large to decode safely", path=p) from None
     except OSError as e:
         msg = str(e)
-        if "truncated" in msg or "broken data stream" in msg or "premature end" in msg.lower():
+        low = msg.lower()  # Pillow says "image file is truncated" and "Truncated File Read"
+        if "truncated" in low or "broken data stream" in low or "premature end" in low:
             raise BadInput("truncated image data", path=p) from None
         raise BadInput(f"cannot decode image ({msg})", path=p) from None
     except MemoryError:
