@@ -114,7 +114,7 @@ for q in queries.view(np.uint64):
     times.append(time.perf_counter() - t)
     found.append(pos.tolist())
 mih = codes._mih
-table_bytes = codes.words.nbytes + (mih[0].nbytes + mih[1].nbytes if mih else 0)
+table_bytes = codes.words.nbytes + (sum(a.nbytes for a in mih if a is not None) if mih else 0)
 print(json.dumps({"load_s": load, "import_s": t_import, "times": times, "found": found,
                   "rss_delta": rss() - base, "table_bytes": table_bytes,
                   "first_query_ms": times[0] * 1000}))

@@ -269,7 +269,10 @@ def measure_http(home: Path, args, reqs: list[bytes], *, warm: list[bytes]) -> t
 
 
 def bench_lookup(home: Path, args) -> None:
+    from detect import hamming
     from detect.lookup import ReferenceBank
+
+    hamming.use_compiled()  # the search the server runs (compiled when numba is installed)
 
     db = home / "provkit.db"
     t0 = time.perf_counter()
@@ -292,7 +295,8 @@ def bench_lookup(home: Path, args) -> None:
     del bank
     reqs = [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs]
     http, bad = measure_http(home, args, reqs, warm=reqs[:200])
-    print(f"\nlookup, {args.codes:,} PDQ codes, radius 31 ({hits}/200 queries matched):")
+    print(f"\nlookup, {args.codes:,} PDQ codes, radius 31 ({hits}/200 queries matched; "
+          f"search: {hamming.engine()}):")
     print(f"  in-process (1 thread)  {inproc['per_s']:8.0f} lookups/s  "
           f"p50 {inproc['p50_ms']:6.2f} ms  p99 {inproc['p99_ms']:6.2f} ms")
     print(f"  HTTP ({args.workers} workers, {args.clients} clients) {http['per_s']:8.0f} "

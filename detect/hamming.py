@@ -20,7 +20,12 @@ row-major copy of the codes (32 bytes per code, built on first use): one xor and
 uint32, are summed by a single multiply by 0x01010101 (the top byte holds the sum).
 
 Results are exact either way: the same items, distances and order as a brute-force
-scan, ordered by (distance, position).
+scan, ordered by (distance, position). :func:`use_compiled` (``provkit serve`` calls it)
+runs the multi-index search of sets with bucket words as one compiled loop instead
+(:mod:`detect.hamming_kernel`, numba).
+
+Why one module: the scan, the multi-index and the k-NN search share the code layout,
+the scratch buffers and the exactness contract; apart, each would reach into the others.
 """
 
 from __future__ import annotations
@@ -36,6 +41,10 @@ CHUNK = 65_536
 THREAD_MIN = 200_000
 #: Sets at least this large get a multi-index hash on first search.
 MIH_MIN = 50_000
+#: Sets of 4-word codes up to this size also keep their multi-index entries' first two
+#: words in bucket order (16 x 16 bytes a code): candidates are then read in runs, not
+#: at random, and a lookup takes about half the time. Larger sets read them at random.
+BUCKET_WORDS_MAX = 2_000_000
 #: Widest per-block radius the multi-index hash enumerates (697 keys per block at 3).
 MIH_BLOCK_RADIUS = 3
 #: Radius from which 256-bit codes are scanned whole, row by row (no partial-sum pruning).
@@ -87,6 +96,39 @@ def _executor() -> ThreadPoolExecutor:
 
 
 _MASKS: dict[int, np.ndarray] = {}
+#: The compiled multi-index search (:mod:`detect.hamming_kernel`) once :func:`use_compiled`
+#: turned it on; None: numpy's.
+_compiled = None
+
+
+def use_compiled(on: bool = True) -> bool:
+    """Search sets that have bucket words with the compiled loop (numba, in the ``serve``
+    extra), or with numpy again (``on=False``); whether the compiled loop is now in use.
+
+    Compiles it here (seconds the first time, then from numba's cache), for the
+    read-only arrays of a mapped set and for arrays in memory, so that no lookup waits."""
+    global _compiled
+    if not on:
+        _compiled = None
+        return False
+    if _compiled is None:
+        try:
+            from detect.hamming_kernel import mih_within as kernel
+        except ImportError:  # numba is not installed: numpy it is
+            return False
+        for writable in (False, True):
+            arrays = [np.zeros((4, 1), np.uint64), np.zeros((16, 1), np.int32),
+                      np.zeros((16, 65537), np.int64), np.zeros((2, 16), np.uint64)]
+            for a in arrays:
+                a.setflags(write=writable)
+            kernel(*arrays, np.zeros(4, np.uint64), _flip_masks(1), 31, 1)
+        _compiled = kernel
+    return True
+
+
+def engine() -> str:
+    """Which multi-index search runs: "compiled (numba)" or "numpy"."""
+    return "compiled (numba)" if _compiled is not None else "numpy"
 
 
 def _flip_masks(bits: int) -> np.ndarray:
@@ -95,6 +137,15 @@ def _flip_masks(bits: int) -> np.ndarray:
         values = np.arange(65536, dtype=np.uint16)
         _MASKS[bits] = values[np.bitwise_count(values) <= bits]
     return _MASKS[bits]
+
+
+def _first_of_each(cand: np.ndarray, d: np.ndarray):
+    """Candidates found (some through several blocks) as unique positions, ascending."""
+    order = np.argsort(cand, kind="stable")
+    cand, d = cand.take(order), d.take(order)
+    first = np.ones(len(cand), bool)
+    np.not_equal(cand[1:], cand[:-1], out=first[1:])  # sorted: duplicates are adjacent
+    return cand[first].astype(np.int64), d[first]
 
 
 def query_words(query, words: int) -> np.ndarray:
@@ -134,7 +185,9 @@ class HammingCodes:
         return self._rows
 
     def _multi_index(self):
-        """(perm, offsets): per 16-bit block, positions sorted by block value."""
+        """(perm, offsets, bucket_words): per 16-bit block, positions sorted by block
+        value; and, for 4-word sets up to :data:`BUCKET_WORDS_MAX` codes, the first two
+        words of each entry in that order, shape (2, blocks * n) (else None)."""
         if self._mih is None:
             n = len(self)
             blocks = self.words.view(np.uint16).reshape(self.width, n, 4)
@@ -144,14 +197,22 @@ class HammingCodes:
             for b, vals in enumerate(blocks):
                 perm[b] = np.argsort(vals, kind="stable")
                 np.cumsum(np.bincount(vals, minlength=65536), out=offsets[b, 1:])
-            self._mih = (perm, offsets)
+            bucket_words = None
+            if self.width == 4 and n <= BUCKET_WORDS_MAX:
+                flat = perm.reshape(-1)
+                bucket_words = np.stack([self.words[0].take(flat), self.words[1].take(flat)])
+            self._mih = (perm, offsets, bucket_words)
         return self._mih
 
     def _mih_within(self, q: np.ndarray, radius: int):
         """Exact range search through the multi-index hash; None if a scan is cheaper."""
-        perm, offsets = self._multi_index()
+        perm, offsets, bucket_words = self._multi_index()
         m, n = perm.shape
         masks = _flip_masks(radius // m)
+        if _compiled is not None and bucket_words is not None:
+            cand, d, ok = _compiled(self.words, perm, offsets, bucket_words, q, masks, radius,
+                                    n // 8)
+            return _first_of_each(cand, d) if ok else None
         # The buckets to read: per block, the query's block value xor each mask, as flat
         # positions in the (m, 65537) offsets (1-D takes: a 2-D gather is ~2x slower).
         keys = (q.view(np.uint16)[:, None] ^ masks[None, :]).astype(np.int64)
@@ -166,23 +227,27 @@ class HammingCodes:
         # Each bucket is a run of perm's row: its flat start, then consecutive positions.
         starts += np.repeat(np.arange(0, m * n, n, dtype=np.int64), masks.size)
         idx = np.repeat(starts - (np.cumsum(lens) - lens), lens) + np.arange(total)
-        cand = perm.reshape(-1).take(idx)
+        flat_perm = perm.reshape(-1)
         # One word at a time, dropping candidates already beyond the radius: the first
         # word leaves about half of the random ones, the second almost none, so the
         # other words are read for the few that may match. Candidates stay in bucket
         # order (a code found through several blocks appears more than once until the end).
-        d = None
-        for j in range(self.width):
+        d, first_word = None, 0
+        if bucket_words is not None:  # the first two words, stored in bucket order
+            d = np.bitwise_count(np.bitwise_xor(bucket_words[0].take(idx), q[0]))
+            d = d.astype(np.uint16)
+            np.add(d, np.bitwise_count(np.bitwise_xor(bucket_words[1].take(idx), q[1])), out=d)
+            keep = np.flatnonzero(d <= radius)
+            cand, d, first_word = flat_perm.take(idx.take(keep)), d.take(keep), 2
+        else:
+            cand = flat_perm.take(idx)
+        for j in range(first_word, self.width):
             part = np.bitwise_count(np.bitwise_xor(self.words[j].take(cand), q[j]))
             d = part.astype(np.uint16) if d is None else np.add(d, part, out=d)
             keep = np.flatnonzero(d <= radius)
             if keep.size < d.size:
                 cand, d = cand.take(keep), d.take(keep)
-        order = np.argsort(cand, kind="stable")
-        cand, d = cand.take(order), d.take(order)
-        first = np.ones(len(cand), bool)
-        np.not_equal(cand[1:], cand[:-1], out=first[1:])  # sorted: duplicates are adjacent
-        return cand[first].astype(np.int64), d[first]
+        return _first_of_each(cand, d)
 
     def __len__(self) -> int:
         return self.words.shape[1]

@@ -35,7 +35,7 @@ from detect.index_search import KIND_BITS, KindCodes, LoadedSet, arrays_from_row
 from provenance.core.errors import BadInput
 
 #: Layout of the cache folders; a folder of another format is rebuilt.
-FORMAT = 1
+FORMAT = 2  # 2: the multi-index's bucket-ordered words (sets up to 2M codes)
 #: Sets with at least this many code rows are cached on disk.
 DISK_MIN = 20_000
 #: Rows read from SQLite per step when a set is (re)built.
@@ -214,8 +214,10 @@ def _arrays_of(loaded: LoadedSet) -> dict[str, np.ndarray]:
         if kc.rows is not None:
             out[f"{kind}.rows"] = kc.rows
         if len(kc.codes) >= hamming.MIH_MIN:
-            perm, offsets = kc.codes._multi_index()
+            perm, offsets, bucket_words = kc.codes._multi_index()
             out[f"{kind}.mih_perm"], out[f"{kind}.mih_offsets"] = perm, offsets
+            if bucket_words is not None:
+                out[f"{kind}.mih_words"] = bucket_words
     if loaded.clip is not None:
         out["clip"] = loaded.clip
     return out
@@ -240,7 +242,13 @@ def write_cache(root: Path, name: str, loaded: LoadedSet) -> Path:
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         try:
             os.rename(tmp, final)
-        except OSError:  # another process wrote the same version first: keep theirs
+        except OSError:  # the folder exists: another process wrote this version first,
+            if open_cache(root, name, loaded.version) is None:  # or it is damaged or
+                shutil.rmtree(final, ignore_errors=True)  # of an older format: replace it
+                try:
+                    os.rename(tmp, final)
+                except OSError:  # a third process won that race: keep theirs
+                    pass
             shutil.rmtree(tmp, ignore_errors=True)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -276,7 +284,8 @@ def open_cache(root: Path | None, name: str, version: str) -> LoadedSet | None:
     for kind in _KINDS:
         codes = HammingCodes(arrays[f"{kind}.words"])
         if f"{kind}.mih_perm" in arrays:
-            codes._mih = (arrays[f"{kind}.mih_perm"], arrays[f"{kind}.mih_offsets"])
+            codes._mih = (arrays[f"{kind}.mih_perm"], arrays[f"{kind}.mih_offsets"],
+                          arrays.get(f"{kind}.mih_words"))
         rows = arrays.get(f"{kind}.rows")
         if rows is None and len(codes) != total:
             return None

@@ -46,10 +46,21 @@ def code_sets(draw, words):
     return codes, query
 
 
-@pytest.fixture(params=[False, True], ids=["scan", "multi-index"])
+@pytest.fixture(params=[None, "bucket words", "random reads", "compiled"],
+                ids=["scan", "multi-index", "multi-index-without-bucket-words",
+                     "multi-index-compiled"])
 def multi_index(request, monkeypatch):
-    """Run each test through the plain scan and through the multi-index hash."""
+    """Run each test through the plain scan and through the multi-index hash: numpy's,
+    with its bucket-ordered words (sets up to BUCKET_WORDS_MAX codes) and without (larger
+    sets), and the compiled loop ``provkit serve`` uses (numba, the serve extra)."""
     monkeypatch.setattr(hamming, "MIH_MIN", 0 if request.param else 10**12)
+    if request.param == "random reads":
+        monkeypatch.setattr(hamming, "BUCKET_WORDS_MAX", 0)
+    if request.param == "compiled":
+        assert hamming.use_compiled(), "numba (the serve extra) is not installed"
+    # every other case runs numpy's search, whatever an earlier test turned on
+    monkeypatch.setattr(hamming, "_compiled",
+                        hamming._compiled if request.param == "compiled" else None)
     monkeypatch.setattr(hamming, "CHUNK", 64)  # several chunks even for small sets
     monkeypatch.setattr(hamming, "ROW_CHUNK", 64)
     return request.param
@@ -110,8 +121,12 @@ def test_empty_index_finds_nothing():
     assert index.nearest(1, 5)[0].size == 0
 
 
+@pytest.mark.parametrize("bucket_words", [True, False])
 @pytest.mark.parametrize("words,radius", [(1, 8), (1, 15), (4, 31), (4, 7)])
-def test_multi_index_hash_answers_without_scanning(words, radius):
+def test_multi_index_hash_answers_without_scanning(words, radius, bucket_words, monkeypatch):
+    monkeypatch.setattr(hamming, "_compiled", None)
+    if not bucket_words:
+        monkeypatch.setattr(hamming, "BUCKET_WORDS_MAX", 0)
     rng = np.random.default_rng(words * 100 + radius)
     codes = rng.integers(0, 2**64, (words, 20_000), dtype=np.uint64, endpoint=False)
     index = HammingCodes(codes)
@@ -121,6 +136,7 @@ def test_multi_index_hash_answers_without_scanning(words, radius):
             q[b // 64] ^= np.uint64(1) << np.uint64(b % 64)
         found = index._mih_within(q, radius)
         assert found is not None, "the multi-index hash gave up on uniform data"
+        assert (index._mih[2] is not None) == (bucket_words and words == 4)
         full = index.distances(q)
         want = np.flatnonzero(full <= radius)
         assert sorted(found[0].tolist()) == want.tolist()
@@ -208,3 +224,29 @@ def test_nearest_is_not_misled_by_a_complement_code(multi_index, k):
     ids, d = index.nearest(query, k)
     assert list(zip(ids.tolist(), d.tolist())) == brute_force_words(codes, query)[:k]
     assert 0 not in ids.tolist()
+
+
+@pytest.mark.parametrize("radius", [0, 7, 31])
+def test_the_compiled_search_gives_numpys_answers(monkeypatch, radius):
+    """The loop ``provkit serve`` compiles against numpy's multi-index search, on codes
+    clustered so that buckets hold many codes and several blocks find the same one."""
+    assert hamming.use_compiled(), "numba (the serve extra) is not installed"
+    kernel = hamming._compiled
+    rng = np.random.default_rng(radius)
+    base = rng.integers(0, 2**64, (4, 300), dtype=np.uint64, endpoint=False)
+    codes = np.repeat(base, 200, axis=1)
+    flips = rng.integers(0, 256, (codes.shape[1], 6))
+    for col, bits in enumerate(flips):
+        for b in bits:
+            codes[b // 64, col] ^= np.uint64(1) << np.uint64(b % 64)
+    index = HammingCodes(codes)
+    assert index._multi_index()[2] is not None
+    for pick in range(0, codes.shape[1], 997):
+        q = codes[:, pick].copy()
+        monkeypatch.setattr(hamming, "_compiled", None)
+        want = index.within(q, radius)
+        monkeypatch.setattr(hamming, "_compiled", kernel)
+        assert index._mih_within(q, radius) is not None  # the compiled loop answered
+        got = index.within(q, radius)
+        assert [a.tolist() for a in got] == [a.tolist() for a in want]
+        assert pick in got[0].tolist()

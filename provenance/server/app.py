@@ -31,6 +31,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from detect import hamming
 from detect.lookup import ReferenceBank
 from detect.lookup_fast import LookupFastPath
 from detect.routes import router as detect_router
@@ -197,6 +198,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     cfg = cfg or ServiceConfig()
     if max_pixels is not None:
         imageio.set_max_pixels(max_pixels)
+    hamming.use_compiled()  # a long-running process: the compiled search, if numba is here
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
@@ -233,7 +235,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
             "pending": app.state.pool.pending, "capacity": app.state.pool.capacity},
             "classifier": {"probe": os.environ.get("PROVKIT_PROBE") or None,
                            "clip": os.environ.get("PROVKIT_CLIP") or None},
-            "max_pixels": imageio.max_pixels()}
+            "max_pixels": imageio.max_pixels(), "search": hamming.engine()}
         if not bank["ready"]:
             return JSONResponse({**body, "status": "INDEX-NOT-LOADED"}, status_code=503)
         if bank["checked_seconds_ago"] is not None and bank["checked_seconds_ago"] > max(
