@@ -156,11 +156,17 @@ def test_watermarked_signing_declares_the_soft_binding(tmp_path, photo_path):
 
 
 @needs_watermark
-def test_noise_that_cannot_carry_a_readable_mark_is_signed_without_the_soft_binding(tmp_path):
+def test_noise_that_cannot_carry_a_readable_mark_is_signed_without_the_soft_binding(
+        tmp_path, monkeypatch):
     import numpy as np
 
+    from provenance import issue as issue_module
     from provenance import watermark
     from provenance.issue import UNREADABLE_MARK
+
+    # Whether a mark reads back from noise depends on the payload: about 1 asset id in 40
+    # does on this picture (and is then rightly kept). This id does not.
+    monkeypatch.setattr(issue_module, "new_asset_id", lambda: "0123456789abcdef")
 
     src = tmp_path / "noise.png"
     rgb = np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8)
