@@ -85,6 +85,8 @@ def test_plain_lookups_are_answered_by_the_fast_path_with_the_routes_bytes(pair)
         assert body is not None, query  # taken by the fast path, not handed on
         answer = _same(fast, plain, "/v1/lookup?" + query, headers["reader"])
         assert answer.status_code == 200 and answer.content == body
+    # the server searches with the compiled loop (numba comes with the serve extra)
+    assert fast.get("/status").json()["search"] == "compiled (numba)"
     found = fast.get(f"/v1/lookup?signal={_near(alpha[3], 9)}", headers=headers["reader"]).json()
     assert found["alpha"] == [{"bank_content_id": found["alpha"][0]["bank_content_id"],
                                "distance": 9}]
