@@ -251,7 +251,7 @@ def summary(latencies: list[float], seconds: float, n: int) -> dict:
 
 def measure_http(home: Path, args, reqs: list[bytes], *, warm: list[bytes]) -> tuple[dict, int]:
     """Start the server, send ``warm`` (every worker loads and warms), then ``reqs``:
-    the summary of the timed requests (with the CPU time per request of the server's
+    the summary of the answered requests (with the CPU time per request of the server's
     processes and of the load generator) and how many were not answered 200."""
     proc, port = start_server(home, args.workers, args.threads, args.ready_timeout)
     try:
@@ -262,10 +262,12 @@ def measure_http(home: Path, args, reqs: list[bytes], *, warm: list[bytes]) -> t
     finally:
         proc.terminate()
         proc.wait(30)
-    out = summary(r["latencies"], r["seconds"], len(reqs))
+    out = summary(r["latencies"], r["seconds"], len(r["latencies"]))
     out["server_cpu_us"] = server_cpu / len(reqs) * 1e6
     out["client_cpu_us"] = r["cpu_seconds"] / len(reqs) * 1e6
-    return out, sum(1 for s in r["statuses"] if s != 200)
+    # a connection the server closed early leaves requests unanswered: they count as bad
+    unanswered = len(reqs) - len(r["statuses"])
+    return out, unanswered + sum(1 for s in r["statuses"] if s != 200)
 
 
 def bench_lookup(home: Path, args) -> None:
