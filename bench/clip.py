@@ -46,7 +46,7 @@ def naive_loop(arch: str, paths: list[Path], device: str = "cpu"):
     import open_clip
     import torch
 
-    from detect.clip import _quiet_logging, register_tiny_config
+    from provkit.detect.clip import _quiet_logging, register_tiny_config
 
     register_tiny_config()
     with torch.random.fork_rng(devices=[]), _quiet_logging():
@@ -67,7 +67,7 @@ def naive_loop(arch: str, paths: list[Path], device: str = "cpu"):
 
 
 def provkit_embed(arch: str, paths: list[Path], batch_size: int, device: str = "cpu"):
-    from detect.clip import load_model
+    from provkit.detect.clip import load_model
 
     model = load_model(f"{arch}:random", device=device)
     model.embed_images(paths[:2], batch_size=batch_size)  # warm-up
@@ -81,7 +81,7 @@ def run(n: int = 16, arch: str = "ViT-B-32", size: tuple[int, int] = (2048, 1536
     """Measure both pipelines in this process; print and return the figures."""
     import torch
 
-    from detect.clip import pick_device
+    from provkit.detect.clip import pick_device
 
     device = pick_device(device)
     with tempfile.TemporaryDirectory() as tmp:

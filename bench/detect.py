@@ -91,7 +91,7 @@ def photographs() -> list[tuple[str, np.ndarray]]:
 def bench_fingerprints(folder: Path, n: int, workers: int) -> None:
     import imagehash
 
-    from detect.index import fingerprint_many
+    from provkit.detect.index import fingerprint_many
 
     photos = photographs()
     rng = np.random.default_rng(0)
@@ -149,7 +149,7 @@ def bench_hamming(n: int, queries: int, loop_sample: int) -> None:
     import faiss
     import imagehash
 
-    from detect.hamming import HammingCodes
+    from provkit.detect.hamming import HammingCodes
 
     faiss.omp_set_num_threads(1)
     rng = np.random.default_rng(1)
@@ -285,7 +285,7 @@ def distinct_images() -> list[tuple[int, Image.Image]]:
 
 
 def bench_quality(folder: Path) -> None:
-    from detect.index import ReferenceIndex
+    from provkit.detect.index import ReferenceIndex
 
     images = distinct_images()
     families = sorted({f for f, _ in images})

@@ -62,8 +62,8 @@ class Replay:
 
 def measure(backend, request, *, repeat: int, fmt: str, workdir: Path) -> dict:
     """Best-of-``repeat`` seconds for gen, save and seal of one request (n images)."""
-    from generate.seal import SealOptions, _rendered, seal_all
-    from provenance.core.imageio import encode
+    from provkit.generate.seal import SealOptions, _rendered, seal_all
+    from provkit.provenance.core.imageio import encode
 
     mime = {"png": "image/png", "jpeg": "image/jpeg", "webp": "image/webp"}[fmt]
     counter = iter(range(10**9))
@@ -110,8 +110,8 @@ def engines(sizes, repeat: int) -> None:
     """numpy vs torch (CPU) for the built-in CPPN: time per picture and pixel agreement."""
     import numpy as np
 
-    from generate.backends import get_backend
-    from provenance.core.extras import available
+    from provkit.generate.backends import get_backend
+    from provkit.provenance.core.extras import available
 
     if not available("torch"):
         print("# builtin engines: torch is not installed, numpy only (nothing to compare)")
@@ -150,8 +150,8 @@ def main(argv=None) -> None:
     with tempfile.TemporaryDirectory(prefix="provkit-bench-gen-") as tmp:
         tmp = Path(tmp)
         os.environ["PROVKIT_HOME"] = str(tmp / "home")
-        from generate.backends import get_backend
-        from generate.request import GenerationRequest
+        from provkit.generate.backends import get_backend
+        from provkit.generate.request import GenerationRequest
 
         print(f"# seal overhead, format {args.format}, {args.n} images per request, "
               f"best of {args.repeat}, device {args.device}")
@@ -161,7 +161,7 @@ def main(argv=None) -> None:
                                     count=args.n)
             t = measure(builtin, req, repeat=args.repeat, fmt=args.format, workdir=tmp)
             report("builtin (CPPN)", req, t)
-        from provenance.core.extras import available
+        from provkit.provenance.core.extras import available
 
         if not args.no_diffusers and not available("diffusers"):
             print("# diffusers is not installed (pip install 'provkit[diffusers]'): skipped")

@@ -65,7 +65,7 @@ def main(argv=None) -> int:
               "this benchmark never downloads one", file=sys.stderr)
         return 2
 
-    from provenance.core.errors import ProvkitError
+    from provkit.provenance.core.errors import ProvkitError
 
     with tempfile.TemporaryDirectory(prefix="provkit-gpu-bench-") as tmp:
         os.environ["PROVKIT_HOME"] = str(Path(tmp) / "home")
@@ -79,9 +79,9 @@ def main(argv=None) -> int:
 def run(args, tmp: Path) -> int:
     import torch
 
-    from generate.backends import get_backend
-    from generate.generator import Generator
-    from generate.seal import SealOptions, _rendered, seal_all
+    from provkit.generate.backends import get_backend
+    from provkit.generate.generator import Generator
+    from provkit.generate.seal import SealOptions, _rendered, seal_all
 
     t = time.perf_counter()
     backend = get_backend("diffusers", model=args.model, device=args.device,

@@ -93,8 +93,8 @@ _CHILD = r"""
 import json, os, sys, time
 import numpy as np
 t0 = time.perf_counter()
-from detect.index import ReferenceIndex
-from detect.index_cache import load_set
+from provkit.detect.index import ReferenceIndex
+from provkit.detect.index_cache import load_set
 def rss():
     for line in open('/proc/self/status'):
         if line.startswith('VmRSS'):
@@ -134,7 +134,7 @@ def run_size(n: int, q: int, work: Path, faiss_flat_max: int, faiss_max: int) ->
     out: dict = {"n": n, "queries": q}
 
     # 1. import
-    from detect.index_bank import index_import
+    from provkit.detect.index_bank import index_import
 
     db = work / f"bank{n}.db"
     cpu = time.process_time()

@@ -23,9 +23,9 @@ from pathlib import Path
 import cel
 import sqlite_utils
 
-from policies.audit import AuditLog
-from policies.engine import Decision, _combine, _fast_plan, _per_rule, evaluate
-from policies.pack import load_pack
+from provkit.policies.audit import AuditLog
+from provkit.policies.engine import Decision, _combine, _fast_plan, _per_rule, evaluate
+from provkit.policies.pack import load_pack
 
 RULES = [
     ('invalid', 'asset.c2pa.state == "invalid"', "deny"),

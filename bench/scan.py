@@ -79,9 +79,9 @@ def main(argv=None) -> int:
     except ImportError:
         print("Ray is not installed (pip install 'provkit[scale]'); nothing to compare")
         return 0
-    from detect.index import ReferenceIndex
-    from detect.scan import scan
-    from detect.scan_ray import scan_ray, start_ray
+    from provkit.detect.index import ReferenceIndex
+    from provkit.detect.scan import scan
+    from provkit.detect.scan_ray import scan_ray, start_ray
 
     workers = args.workers or min(4, os.cpu_count() or 1)
     with tempfile.TemporaryDirectory() as tmp:

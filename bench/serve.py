@@ -48,7 +48,7 @@ def build_set(db: Path, n: int, seed: int = 0):
     """A reference set 'bench' of n random PDQ codes; returns the codes (n x 32 bytes)."""
     import numpy as np
 
-    from detect.index import ReferenceIndex
+    from provkit.detect.index import ReferenceIndex
 
     rng = np.random.default_rng(seed)
     codes = rng.integers(0, 256, (n, 32), dtype=np.uint8)
@@ -97,7 +97,7 @@ def start_server(home: Path, workers: int, threads: int, ready_timeout: float = 
     env = {**os.environ, "PROVKIT_HOME": str(home),
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provenance.cli", "serve", "--port", str(port), "--public-read",
+        [sys.executable, "-m", "provkit.cli", "serve", "--port", str(port), "--public-read",
          "--workers", str(workers), "--threads", str(threads), "--queue", "1000"],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     import httpx
@@ -271,8 +271,8 @@ def measure_http(home: Path, args, reqs: list[bytes], *, warm: list[bytes]) -> t
 
 
 def bench_lookup(home: Path, args) -> None:
-    from detect import hamming
-    from detect.lookup import ReferenceBank
+    from provkit.detect import hamming
+    from provkit.detect.lookup import ReferenceBank
 
     hamming.use_compiled()  # the search the server runs (compiled when numba is installed)
 
@@ -321,8 +321,8 @@ def make_signed(home: Path, n: int) -> list[Path]:
     from PIL import Image
     from skimage import data
 
-    from provenance.issue import issue
-    from provenance.manifest import ManifestSpec
+    from provkit.provenance.issue import issue
+    from provkit.provenance.manifest import ManifestSpec
 
     base = Image.fromarray(data.astronaut()).resize((1155, 866))
     rng = np.random.default_rng(0)
@@ -339,7 +339,7 @@ def make_signed(home: Path, n: int) -> list[Path]:
 
 
 def bench_verify(home: Path, args) -> None:
-    from provenance.verify import verify_file
+    from provkit.provenance.verify import verify_file
 
     files = make_signed(home, args.verify_files)
     db = home / "provkit.db"
@@ -355,7 +355,7 @@ def bench_verify(home: Path, args) -> None:
            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
     t0 = time.perf_counter()
     for f in files[: args.cli_files]:
-        subprocess.run([sys.executable, "-m", "provenance.cli", "verify", str(f), "--json"],
+        subprocess.run([sys.executable, "-m", "provkit.cli", "verify", str(f), "--json"],
                        env=env, check=True, stdout=subprocess.DEVNULL)
     cli = args.cli_files / (time.perf_counter() - t0)
     bodies = [f.read_bytes() for f in files]

@@ -62,9 +62,9 @@ def bench_size(mp, tmp, identity, spec, anchors, args) -> None:
     """Sign and verify one image size with provkit and with the bare SDK calls."""
     import c2pa
 
-    from provenance.issue import issue
-    from provenance.manifest import context, manifest_definition
-    from provenance.verify import verify_file
+    from provkit.provenance.issue import issue
+    from provkit.provenance.manifest import context, manifest_definition
+    from provkit.provenance.verify import verify_file
 
     src = make_jpeg(tmp / f"src{mp:g}.jpg", mp)
     payload = src.read_bytes()
@@ -121,9 +121,9 @@ def main() -> None:
 
 def run_all(tmp: Path, args) -> None:
     os.environ["PROVKIT_HOME"] = str(tmp / "home")
-    from provenance import keys
-    from provenance.manifest import ManifestSpec
-    from provenance.trust import trust_pem
+    from provkit.provenance import keys
+    from provkit.provenance.manifest import ManifestSpec
+    from provkit.provenance.trust import trust_pem
 
     keys.init("Bench Org")
     identity = keys.load()
@@ -135,7 +135,7 @@ def run_all(tmp: Path, args) -> None:
         bench_size(mp, tmp, identity, spec, anchors, args)
 
     exe = Path(sys.executable).with_name("provkit")
-    cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "provenance.cli",
+    cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "provkit.cli",
                                                      "--help"]
 
     def run(c):

@@ -34,8 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import numpy as np
 from PIL import Image
 
-from provenance import watermark
-from provenance.watermark import provkit_scheme as pk
+from provkit.provenance import watermark
+from provkit.provenance.watermark import provkit_scheme as pk
 from tests.conftest import natural_photos
 from tests.fixtures_watermark import ATTACKS, psnr
 
@@ -289,7 +289,7 @@ def sdxl_reader(image, rng):
     """provkit's vectorised reader for the SDXL mark beside invisible-watermark's decoder."""
     from imwatermark import WatermarkDecoder, WatermarkEncoder
 
-    from provenance.watermark.thirdparty import SDXL_BITS, dwtdct_bits
+    from provkit.provenance.watermark.thirdparty import SDXL_BITS, dwtdct_bits
 
     enc = WatermarkEncoder()
     enc.set_watermark("bits", [int(b) for b in SDXL_BITS])

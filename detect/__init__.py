@@ -4,7 +4,7 @@ Evidence collectors (C2PA, metadata, watermarks, a CLIP classifier, near-duplica
 reference sets) feed one verdict that names the items that decided it; ``scan`` runs
 the same over folders in parallel. Heavy parts (torch, open_clip) load only when used.
 
-    from detect import detect
+    from provkit.detect import detect
     report = detect("upload.jpg", probe="probe.json")       # one path -> one DetectReport
     reports = detect(["a.jpg", "b.png"], db="work.db")     # many -> a list, errors in place
     report.verdict, [e.kind for e in report.decided_by], report.to_json()
@@ -19,23 +19,23 @@ from __future__ import annotations
 import importlib
 
 _EXPORTS = {
-    "detect": "detect.verdict",
-    "Detector": "detect.verdict",
-    "DetectReport": "detect.verdict",
-    "policy_context_for_file": "detect.verdict",
-    "combine": "detect.verdict",
-    "Evidence": "detect.evidence",
-    "read_metadata": "detect.metadata",
-    "load_model": "detect.clip",
-    "ClipModel": "detect.clip",
-    "Probe": "detect.classifier",
-    "train": "detect.classifier",
-    "train_probe": "detect.classifier",
-    "ScanSummary": "detect.scan",
-    "ReferenceIndex": "detect.index",
-    "Match": "detect.index",
-    "dupes": "detect.reference_sets",
-    "DupesReport": "detect.reference_sets",
+    "detect": "provkit.detect.verdict",
+    "Detector": "provkit.detect.verdict",
+    "DetectReport": "provkit.detect.verdict",
+    "policy_context_for_file": "provkit.detect.verdict",
+    "combine": "provkit.detect.verdict",
+    "Evidence": "provkit.detect.evidence",
+    "read_metadata": "provkit.detect.metadata",
+    "load_model": "provkit.detect.clip",
+    "ClipModel": "provkit.detect.clip",
+    "Probe": "provkit.detect.classifier",
+    "train": "provkit.detect.classifier",
+    "train_probe": "provkit.detect.classifier",
+    "ScanSummary": "provkit.detect.scan",
+    "ReferenceIndex": "provkit.detect.index",
+    "Match": "provkit.detect.index",
+    "dupes": "provkit.detect.reference_sets",
+    "DupesReport": "provkit.detect.reference_sets",
 }
 
 __all__ = [  # noqa: RUF022 (grouped by module, as in _EXPORTS)

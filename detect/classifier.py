@@ -25,12 +25,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from detect.clip import load_model
-from provenance.core.clock import now_iso
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.extras import require
-from provenance.core.files import atomic_write
-from provenance.core.imageio import load_rgb
+from provkit.detect.clip import load_model
+from provkit.provenance.core.clock import now_iso
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.files import atomic_write
+from provkit.provenance.core.imageio import load_rgb
 
 PROBE_FORMAT = "provkit-probe"
 PROBE_VERSION = 1

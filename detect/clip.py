@@ -27,11 +27,11 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.extras import require
-from provenance.core.imageio import open_image, to_rgb
-from provenance.core.offline import force_offline
-from provenance.core.weights import weights_sha256
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.imageio import open_image, to_rgb
+from provkit.provenance.core.offline import force_offline
+from provkit.provenance.core.weights import weights_sha256
 
 #: A small ViT for tests: 64 px input, 8 px patches, 2 layers, 64-d embeddings.
 TINY_ARCH = "provkit-tiny-vit"

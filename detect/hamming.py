@@ -113,7 +113,7 @@ def use_compiled(on: bool = True) -> bool:
         return False
     if _compiled is None:
         try:
-            from detect.hamming_kernel import mih_within as kernel
+            from provkit.detect.hamming_kernel import mih_within as kernel
         except ImportError:  # numba is not installed: numpy it is
             return False
         for writable in (False, True):

@@ -30,24 +30,24 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from detect.clip import load_model
-from detect.index_bank import (  # noqa: F401  (re-exported)
+from provkit.detect.clip import load_model
+from provkit.detect.index_bank import (  # noqa: F401  (re-exported)
     hash_details,
     hash_stats,
     index_export,
     index_import,
     remove_hashes,
 )
-from detect.index_cache import forget, load_set
-from detect.index_inputs import (  # noqa: F401  (re-exported: part of this module's API)
+from provkit.detect.index_cache import forget, load_set
+from provkit.detect.index_inputs import (  # noqa: F401  (re-exported: part of this module's API)
     CROPS,
     VARIANT,
     crop_fingerprints,
     fingerprint_many,
     read_sources,
 )
-from detect.index_schema import HASH_ID_BASE, SCHEMA
-from detect.index_search import (  # noqa: F401
+from provkit.detect.index_schema import HASH_ID_BASE, SCHEMA
+from provkit.detect.index_search import (  # noqa: F401
     CLIP_MATCH,
     DEFAULT_LIMITS,
     KINDS,
@@ -56,12 +56,12 @@ from detect.index_search import (  # noqa: F401
     rank,
     resolve_limits,
 )
-from detect.index_values import AddReport, Match, RefSet
-from provenance.core.clock import now_iso
-from provenance.core.context import PUBLISHED_KEYS, parse_when
-from provenance.core.errors import BadInput, ConfigError, ProvkitError
-from provenance.core.workspace import database, migrate
-from provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_file, fingerprint_image
+from provkit.detect.index_values import AddReport, Match, RefSet
+from provkit.provenance.core.clock import now_iso
+from provkit.provenance.core.context import PUBLISHED_KEYS, parse_when
+from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provkit.provenance.core.workspace import database, migrate
+from provkit.provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_file, fingerprint_image
 
 
 def _date_taken(path) -> str | None:

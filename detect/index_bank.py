@@ -50,13 +50,13 @@ from pathlib import Path
 
 import numpy as np
 
-from detect.index_cache import db_key, forget, load_set
-from detect.index_schema import BLOCK_SIZE, SCHEMA, split_item_id
-from detect.index_search import UNKNOWN_QUALITY
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_file
-from provenance.core.workspace import connect, migrate
-from provenance.fingerprint import PDQ_MIN_QUALITY
+from provkit.detect.index_cache import db_key, forget, load_set
+from provkit.detect.index_schema import BLOCK_SIZE, SCHEMA, split_item_id
+from provkit.detect.index_search import UNKNOWN_QUALITY
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_file
+from provkit.provenance.core.workspace import connect, migrate
+from provkit.provenance.fingerprint import PDQ_MIN_QUALITY
 
 #: Hash kinds a list can hold, and the hex digits of each.
 HEX_DIGITS = {"pdq": 64, "phash": 16, "dhash": 16}

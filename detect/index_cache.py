@@ -28,11 +28,11 @@ from pathlib import Path
 
 import numpy as np
 
-from detect import hamming
-from detect.hamming import HammingCodes
-from detect.index_schema import hash_item_id
-from detect.index_search import KIND_BITS, KindCodes, LoadedSet, arrays_from_rows
-from provenance.core.errors import BadInput
+from provkit.detect import hamming
+from provkit.detect.hamming import HammingCodes
+from provkit.detect.index_schema import hash_item_id
+from provkit.detect.index_search import KIND_BITS, KindCodes, LoadedSet, arrays_from_rows
+from provkit.provenance.core.errors import BadInput
 
 #: Layout of the cache folders; a folder of another format is rebuilt.
 FORMAT = 2  # 2: the multi-index's bucket-ordered words (sets up to 2M codes)

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from provenance.core.errors import BadInput, ProvkitError
-from provenance.core.imageio import MAX_LIST_BYTES, image_paths, read_head
-from provenance.fingerprint import (
+from provkit.provenance.core.errors import BadInput, ProvkitError
+from provkit.provenance.core.imageio import MAX_LIST_BYTES, image_paths, read_head
+from provkit.provenance.fingerprint import (
     Fingerprint,
     file_sha256,
     fingerprint_image,

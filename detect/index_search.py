@@ -12,10 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from detect.hamming import HammingCodes
-from detect.index_inputs import VARIANT
-from provenance.core.errors import BadInput
-from provenance.fingerprint import (
+from provkit.detect.hamming import HammingCodes
+from provkit.detect.index_inputs import VARIANT
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.fingerprint import (
     DHASH_MATCH,
     PDQ_MATCH,
     PDQ_MIN_QUALITY,

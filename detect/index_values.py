@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from provenance.core import context
+from provkit.provenance.core import context
 
 
 @dataclass(frozen=True)

@@ -17,11 +17,11 @@ import threading
 import time
 from dataclasses import dataclass
 
-from detect.index import ReferenceIndex
-from detect.index_cache import load_set
-from detect.index_search import LoadedSet
-from provenance.core.errors import BadInput
-from provenance.fingerprint import (
+from provkit.detect.index import ReferenceIndex
+from provkit.detect.index_cache import load_set
+from provkit.detect.index_search import LoadedSet
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.fingerprint import (
     DHASH_MATCH,
     PDQ_MATCH,
     PDQ_MIN_QUALITY,

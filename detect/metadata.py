@@ -32,9 +32,9 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from provenance.core.guard import guarded
-from provenance.core.imageio import read_head, sniff
-from provenance.core.vocabulary import source_type_name
+from provkit.provenance.core.guard import guarded
+from provkit.provenance.core.imageio import read_head, sniff
+from provkit.provenance.core.vocabulary import source_type_name
 
 #: EXIF Software / XMP CreatorTool / AISystemUsed names (matched case-insensitively as whole
 #: words) of known image generators -> the generator's display name.

@@ -9,10 +9,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from detect.index import AddReport, ReferenceIndex, RefSet
-from detect.index_bank import ExportReport, ImportReport, index_export, index_import
-from detect.index_inputs import read_sources
-from provenance.core.errors import BadInput, ConfigError
+from provkit.detect.index import AddReport, ReferenceIndex, RefSet
+from provkit.detect.index_bank import ExportReport, ImportReport, index_export, index_import
+from provkit.detect.index_inputs import read_sources
+from provkit.provenance.core.errors import BadInput, ConfigError
 
 
 def add(name: str, sources: Iterable, *, db=None, label: str | None = None,

@@ -10,7 +10,6 @@ output keys rows by path, so a row can never appear twice.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import json
 import os
@@ -19,12 +18,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from detect.evidence import csv_columns
-from detect.verdict import Detector, check_options, detect
-from provenance.core.errors import BadInput, ConfigError, ProvkitError
-from provenance.core.extras import require
-from provenance.core.imageio import image_paths
-from provenance.core.workspace import connect
+from provkit.detect.evidence import csv_columns
+from provkit.detect.verdict import Detector, check_options, detect
+from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.imageio import image_paths
+from provkit.provenance.core.workspace import connect
 
 #: The columns every collector of the registry declares, between the verdict and the error.
 EVIDENCE_COLUMNS = csv_columns()
@@ -35,13 +34,6 @@ CSV_COLUMNS = ("path", "verdict", "score", "decided_by", *(c for c, _ in EVIDENC
 LEGACY_CSV_COLUMNS = CSV_COLUMNS[:-2]
 FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
            ".sqlite3": "db"}
-
-
-def _policies():
-    """The policy engine, loaded by name when a pack decides (scan --pack, check): detect
-    sits below policies in the layers (docs/architecture.md), so it names the engine the
-    way policies names detect's evidence (``policies.check.resolve_evidence``)."""
-    return importlib.import_module("policies")
 
 
 # -- rows --------------------------------------------------------------------------------
@@ -272,8 +264,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
          force: bool = False, chunk_size: int | None = None,
          time_limit: float | None = TIME_LIMIT,
          progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
-         pack=None, point: str = "ingest", dry_run: bool = False, actor: str | None = None,
-         **detector_options) -> ScanSummary:
+         judge: Callable[[list[dict]], None] | None = None, **detector_options) -> ScanSummary:
     """``provkit scan``: detect every image of ``source`` into ``out`` (.jsonl/.csv/.db);
     see the module doc. An output with rows is continued with ``resume`` or replaced
     with ``force``, never silently.
@@ -285,9 +276,10 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     Rows are keyed by absolute path, so a
     scan resumed from another folder skips what is done.
 
-    With ``pack`` (a name, path or Pack) each row is decided at ``point`` as it is
-    written: the decision goes into the row (``decision``) and into the audit log
-    (not with ``dry_run``).
+    ``judge(rows)``, when given, is called on each batch of rows before they are written
+    (the app's ``provkit scan --pack`` passes one that puts the pack's decision into each
+    row: :func:`provkit.check.scan_judge`); a ``decision`` it leaves in a row is counted in
+    ``by_outcome``.
     """
     paths = [os.path.abspath(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
                                           else source)]
@@ -296,7 +288,6 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
             raise ConfigError(f"scan takes {key} as a path")
     check_options(**detector_options)  # in this process, before any output is written
     detector_options = {**detector_options, "time_limit": time_limit}
-    judge = _judge(pack, point, dry_run, actor, detector_options.get("db"))
     sink = open_sink(out, resume=resume, force=force)
     start = time.perf_counter()
     scanned = errors = 0
@@ -329,30 +320,6 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
                        resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
                        by_verdict=counts, by_outcome=dict(sorted(outcomes.items())))
-
-
-def _judge(pack, point: str, dry_run: bool, actor, db):
-    """``judge(rows)``: put the pack's decision into each row (None without a pack)."""
-    if pack is None:
-        return None
-    policies = _policies()
-    pack = policies.load_pack(pack)
-    if point not in pack.names:
-        raise BadInput(f"unknown decision point {point!r}")
-
-    def judge(rows: list[dict]) -> None:
-        ok = [r for r in rows if r.get("error") is None and r.get("asset") is not None]
-        contexts = [{"asset": r["asset"], **({"actor": {"id": actor}} if actor else {})}
-                    for r in ok]
-        if dry_run:
-            decisions = [policies.evaluate(pack, point, c) for c in contexts]
-        else:
-            decisions = (policies.decide_many(pack, point, contexts, db=db, actor=actor)
-                         if ok else [])
-        for row, decision in zip(ok, decisions):
-            row["decision"] = decision.to_json()
-
-    return judge
 
 
 def _run(chunks: Sequence[list[str]], workers: int, options: dict):

@@ -43,12 +43,12 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from detect.index_cache import load_set, preload
-from detect.scan import FORMATS, ScanSummary, open_sink, row_for
-from detect.verdict import Detector, check_options
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.imageio import image_paths
-from provenance.core.workspace import connect, default_db_path
+from provkit.detect.index_cache import load_set, preload
+from provkit.detect.scan import FORMATS, ScanSummary, open_sink, row_for
+from provkit.detect.verdict import Detector, check_options
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.imageio import image_paths
+from provkit.provenance.core.workspace import connect, default_db_path
 
 #: Files per batch handed to an actor.
 BATCH_SIZE = 8

@@ -24,9 +24,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from detect.classifier import Probe
-from detect.clip import check_spec
-from detect.evidence import (
+from provkit.detect.classifier import Probe
+from provkit.detect.clip import check_spec
+from provkit.detect.evidence import (
     AI_EDITED,
     AI_GENERATED,
     CAPTURE,
@@ -37,15 +37,15 @@ from detect.evidence import (
     check_index_sets,
     not_checked,
 )
-from detect.index import ReferenceIndex
-from provenance.core import context, vocabulary
-from provenance.core.errors import ProvkitError
-from provenance.core.files import file_sha256
-from provenance.core.guard import TimeLimit, reading, time_limit
-from provenance.core.imageio import is_image_mime, load_rgb, sniff_media
-from provenance.core.workspace import database
-from provenance.trust import resolve as resolve_trust
-from provenance.verify import NOT_PIXELS
+from provkit.detect.index import ReferenceIndex
+from provkit.provenance.core import context, vocabulary
+from provkit.provenance.core.errors import ProvkitError
+from provkit.provenance.core.files import file_sha256
+from provkit.provenance.core.guard import TimeLimit, reading, time_limit
+from provkit.provenance.core.imageio import is_image_mime, load_rgb, sniff_media
+from provkit.provenance.core.workspace import database
+from provkit.provenance.trust import resolve as resolve_trust
+from provkit.provenance.verify import NOT_PIXELS
 
 VERDICTS = vocabulary.VERDICTS
 DEFAULT_THRESHOLD = 0.8

@@ -1,6 +1,6 @@
 """generate: image generator backends behind one sealing wrapper; no image leaves unsealed.
 
-    from generate import Generator
+    from provkit.generate import Generator
     images = Generator("builtin").generate("a quiet harbour at dawn", n=4)
     images[0].path, images[0].asset_id, images[0].manifest_label
 
@@ -13,13 +13,13 @@ importing this package pulls in neither torch nor diffusers.
 from __future__ import annotations
 
 _EXPORTS = {
-    "Generator": "generate.generator",
-    "GenerationFailed": "generate.generator",
-    "generate": "generate.generator",
-    "wrap_pipeline": "generate.generator",
-    "seal": "generate.seal",
-    "SealedImage": "generate.results",
-    "GenerationRun": "generate.results",
+    "Generator": "provkit.generate.generator",
+    "GenerationFailed": "provkit.generate.generator",
+    "generate": "provkit.generate.generator",
+    "wrap_pipeline": "provkit.generate.generator",
+    "seal": "provkit.generate.seal",
+    "SealedImage": "provkit.generate.results",
+    "GenerationRun": "provkit.generate.results",
     "GenerationRequest": "generate.request",
     "BackendInfo": "generate.request",
 }

@@ -13,14 +13,14 @@ import os
 
 from PIL import Image
 
-from detect.index import ReferenceIndex
-from generate.request import BackendInfo, GenerationRequest
-from generate.results import SealedImage
-from policies.engine import decide as decide_policy
-from policies.pack import load_pack
-from provenance.core import context
-from provenance.core.clock import now_iso, utc_now
-from provenance.core.vocabulary import TRAINING_USES
+from provkit.detect.index import ReferenceIndex
+from provkit.generate.request import BackendInfo, GenerationRequest
+from provkit.generate.results import SealedImage
+from provkit.policies.engine import decide as decide_policy
+from provkit.policies.pack import load_pack
+from provkit.provenance.core import context
+from provkit.provenance.core.clock import now_iso, utc_now
+from provkit.provenance.core.vocabulary import TRAINING_USES
 
 
 def decide(pack, point: str, ctx: dict, *, db, subject: str | None):

@@ -13,12 +13,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from generate.backends.base import get_backend
-from generate.backends.diffusers_backend import DiffusersBackend
-from generate.request import GenerationRequest, parse_size, random_seed
-from generate.seal import GenerationRun, SealedImage, SealOptions, seal_all
-from provenance.core.errors import BadInput, ProvkitError
-from provenance.core.imageio import load_rgb
+from provkit.generate.backends.base import get_backend
+from provkit.generate.backends.diffusers_backend import DiffusersBackend
+from provkit.generate.request import GenerationRequest, parse_size, random_seed
+from provkit.generate.seal import GenerationRun, SealedImage, SealOptions, seal_all
+from provkit.provenance.core.errors import BadInput, ProvkitError
+from provkit.provenance.core.imageio import load_rgb
 
 
 class GenerationFailed(ProvkitError):

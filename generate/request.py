@@ -14,7 +14,7 @@ from typing import Any
 
 from PIL import Image
 
-from provenance.core.errors import BadInput
+from provkit.provenance.core.errors import BadInput
 
 #: Largest side a request may ask for; a typo like 51200 fails fast instead of exhausting memory.
 MAX_SIDE = 8192

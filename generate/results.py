@@ -7,9 +7,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from generate.request import BackendInfo
-from provenance.core.errors import Refused
-from provenance.core.imageio import open_image
+from provkit.generate.request import BackendInfo
+from provkit.provenance.core.errors import Refused
+from provkit.provenance.core.imageio import open_image
 
 
 class RequestRefused(Refused):

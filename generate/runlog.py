@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from provenance.core import workspace
-from provenance.core.clock import now_iso
+from provkit.provenance.core import workspace
+from provkit.provenance.core.clock import now_iso
 
 
 def _create_generations(db) -> None:

@@ -44,16 +44,16 @@ from typing import Any
 
 from PIL import Image
 
-from generate import checks, runlog
-from generate.request import BackendInfo, GenerationRequest, check_sealable
-from generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage
-from provenance.core import workspace
-from provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused, describe
-from provenance.core.files import atomic_move
-from provenance.core.vocabulary import TRAINING_USES
-from provenance.issue import issue, new_asset_id
-from provenance.ledger import Ledger
-from provenance.manifest import ManifestSpec
+from provkit.generate import checks, runlog
+from provkit.generate.request import BackendInfo, GenerationRequest, check_sealable
+from provkit.generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage
+from provkit.provenance.core import workspace
+from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused, describe
+from provkit.provenance.core.files import atomic_move
+from provkit.provenance.core.vocabulary import TRAINING_USES
+from provkit.provenance.issue import issue, new_asset_id
+from provkit.provenance.ledger import Ledger
+from provkit.provenance.manifest import ManifestSpec
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
            "output_name", "seal", "seal_all"]

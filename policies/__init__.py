@@ -16,13 +16,13 @@ Every ``provkit policy`` verb has a function of the same name here (``check``, `
 
 from __future__ import annotations
 
-from policies.audit import AuditCheck, AuditLog, Head, verify_export
-from policies.check import CheckResult, check, read_contexts, resolve_evidence, test_pack
-from policies.engine import Decision, build_context, decide, decide_many, evaluate
-from policies.fields import lint_pack
-from policies.pack import POINTS, Finding, Pack, Rule, load_pack, shipped_packs
-from policies.terms import TermList
-from policies.verbs import LintReport, PackInfo, TestReport, lint, list_, show, test
+from provkit.policies.audit import AuditCheck, AuditLog, Head, verify_export
+from provkit.policies.check import CheckResult, check, read_contexts, resolve_evidence, test_pack
+from provkit.policies.engine import Decision, build_context, decide, decide_many, evaluate
+from provkit.policies.fields import lint_pack
+from provkit.policies.pack import POINTS, Finding, Pack, Rule, load_pack, shipped_packs
+from provkit.policies.terms import TermList
+from provkit.policies.verbs import LintReport, PackInfo, TestReport, lint, list_, show, test
 
 __all__ = [
     "POINTS",

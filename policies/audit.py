@@ -43,11 +43,12 @@ from pathlib import Path
 
 import sqlite_utils
 
-from provenance.core import checkpoints, workspace
-from provenance.core.clock import now_iso
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_file
-from provenance.core.workspace import default_db_path, migrate
+from provkit.policies import checkpoints
+from provkit.provenance.core import workspace
+from provkit.provenance.core.clock import now_iso
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_file
+from provkit.provenance.core.workspace import default_db_path, migrate
 
 GENESIS = "0" * 64
 #: Key of the header line a partial export (``--since``) starts with.

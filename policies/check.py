@@ -2,7 +2,7 @@
 
 ``policy check`` needs detection evidence, but ``policies`` may not import ``detect``.
 The evidence provider is therefore named by a plugin-style string,
-``"detect.verdict:policy_context_for_file"`` by default, and resolved with importlib
+``"provkit.detect.verdict:policy_context_for_file"`` by default, and resolved with importlib
 only when files are checked; callers may also pass any callable
 ``evidence_fn(path, db=None) -> dict`` (the ``asset`` part of the context), or skip
 evidence entirely with prepared contexts.
@@ -16,18 +16,18 @@ from pathlib import Path
 
 import yaml
 
-from policies import yamllines
-from policies.engine import Decision, decide, evaluate
-from policies.fields import missing_fields
-from policies.pack import POINTS, Pack, load_pack
-from provenance.core import config as workspace_config
-from provenance.core.errors import BadInput, ConfigError, ProvkitError
-from provenance.core.files import read_head
-from provenance.core.imageio import expand_inputs
-from provenance.core.plugins import load_object
-from provenance.core.vocabulary import STATES, VERDICTS
+from provkit.policies import yamllines
+from provkit.policies.engine import Decision, decide, evaluate
+from provkit.policies.fields import missing_fields
+from provkit.policies.pack import POINTS, Pack, load_pack
+from provkit.provenance.core import config as workspace_config
+from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError
+from provkit.provenance.core.files import read_head
+from provkit.provenance.core.imageio import expand_inputs
+from provkit.provenance.core.plugins import load_object
+from provkit.provenance.core.vocabulary import STATES, VERDICTS
 
-DEFAULT_EVIDENCE = "detect.verdict:policy_context_for_file"
+DEFAULT_EVIDENCE = "provkit.detect.verdict:policy_context_for_file"
 #: Largest context file read.
 MAX_CONTEXT_BYTES = 64 << 20
 

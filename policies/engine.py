@@ -24,11 +24,11 @@ from pathlib import PurePath
 
 import cel
 
-from policies.audit import AuditLog
-from policies.expressions import CONTEXT_ROOTS, flatten_paths
-from policies.pack import POINTS, PRECEDENCE, Pack, load_pack
-from provenance.core import context as context_schema
-from provenance.core.errors import BadInput, Refused
+from provkit.policies.audit import AuditLog
+from provkit.policies.expressions import CONTEXT_ROOTS, flatten_paths
+from provkit.policies.pack import POINTS, PRECEDENCE, Pack, load_pack
+from provkit.provenance.core import context as context_schema
+from provkit.provenance.core.errors import BadInput, Refused
 
 _RANK = {outcome: i for i, outcome in enumerate(PRECEDENCE)}
 

@@ -14,7 +14,7 @@ import re
 
 import cel
 
-from policies.terms import TermList
+from provkit.policies.terms import TermList
 
 #: Top-level names a condition may read (see docs/policies.md for their fields).
 CONTEXT_ROOTS = ("point", "actor", "request", "asset", "now", "params")

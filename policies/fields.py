@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import re
 
-from policies.engine import SCHEMA, _ListOf
-from policies.expressions import _STRING
-from policies.pack import Finding, _read_pack, resolve_pack_path
+from provkit.policies.engine import SCHEMA, _ListOf
+from provkit.policies.expressions import _STRING
+from provkit.policies.pack import Finding, _read_pack, resolve_pack_path
 
 _ROOTS = ("asset", "request", "actor")
 _CHAIN = re.compile(r"(?<![\w.])(" + "|".join(_ROOTS) + r")((?:\s*\.\s*[A-Za-z_]\w*)+)")

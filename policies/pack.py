@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from policies.expressions import (
+from provkit.policies.expressions import (
     cel_literal,
     compile_expression,
     constant_value,
@@ -28,9 +28,9 @@ from policies.expressions import (
     reference_problems,
     term_functions,
 )
-from policies.terms import TermList
-from policies.yamllines import LineDict, parse
-from provenance.core.errors import ConfigError
+from provkit.policies.terms import TermList
+from provkit.policies.yamllines import LineDict, parse
+from provkit.provenance.core.errors import ConfigError
 
 PACKS_DIR = Path(__file__).parent / "packs"
 POINTS = ("generate.request", "generate.output", "verify", "publish", "ingest", "train")

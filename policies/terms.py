@@ -15,7 +15,7 @@ import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provenance.core.errors import ConfigError
+from provkit.provenance.core.errors import ConfigError
 
 _WORD = re.compile(r"\w+")
 

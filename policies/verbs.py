@@ -6,9 +6,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from policies.check import CaseResult, check, test_pack
-from policies.fields import lint_pack
-from policies.pack import Finding, Pack, load_pack, resolve_pack_path, shipped_packs
+from provkit.policies.check import CaseResult, check, test_pack
+from provkit.policies.fields import lint_pack
+from provkit.policies.pack import Finding, Pack, load_pack, resolve_pack_path, shipped_packs
 
 
 @dataclass(frozen=True)

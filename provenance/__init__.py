@@ -9,16 +9,16 @@ issuing pipeline is ``provenance.issue.issue``, the recover verb
 
 import importlib
 
-from provenance.core import about
+from provkit.provenance.core import about
 
 _LAZY = {
-    "sign": "provenance.issue",
-    "Issued": "provenance.issue",
-    "ManifestSpec": "provenance.manifest",
-    "verify_file": "provenance.verify",
-    "VerifyReport": "provenance.verify",
-    "SoftBindingResolver": "provenance.resolver",
-    "Ledger": "provenance.ledger",
+    "sign": "provkit.provenance.issue",
+    "Issued": "provkit.provenance.issue",
+    "ManifestSpec": "provkit.provenance.manifest",
+    "verify_file": "provkit.provenance.verify",
+    "VerifyReport": "provkit.provenance.verify",
+    "SoftBindingResolver": "provkit.provenance.resolver",
+    "Ledger": "provkit.provenance.ledger",
 }
 
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from provenance.core.files import file_sha256
-from provenance.core.guard import guarded
-from provenance.core.imageio import open_image, to_rgb
+from provkit.provenance.core.files import file_sha256
+from provkit.provenance.core.guard import guarded
+from provkit.provenance.core.imageio import open_image, to_rgb
 
 #: Long side, in pixels, of the working copy every hash is computed from.
 WORK_SIZE = 256

@@ -23,16 +23,16 @@ from pathlib import Path
 
 from PIL import Image
 
-from provenance import keys
-from provenance import watermark as watermark_lib
-from provenance.core import config as workspace_config
-from provenance.core import imageio
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_file
-from provenance.core.vocabulary import source_type_name
-from provenance.fingerprint import fingerprint_image, load_for_fingerprint
-from provenance.ledger import STATUSES, Ledger
-from provenance.manifest import (
+from provkit.provenance import keys
+from provkit.provenance import watermark as watermark_lib
+from provkit.provenance.core import config as workspace_config
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_file
+from provkit.provenance.core.vocabulary import source_type_name
+from provkit.provenance.fingerprint import fingerprint_image, load_for_fingerprint
+from provkit.provenance.ledger import STATUSES, Ledger
+from provkit.provenance.manifest import (
     ManifestSpec,
     manifest_definition,
     read_store,

@@ -40,9 +40,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provenance.core import workspace
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.files import atomic_write
+from provkit.provenance.core import workspace
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.files import atomic_write
 
 #: Extended key usages C2PA validators accept for claim signing certificates.
 C2PA_EKUS = {

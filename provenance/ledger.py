@@ -17,10 +17,10 @@ from pathlib import Path
 
 import numpy as np
 
-from provenance.core import workspace
-from provenance.core.clock import now_iso
-from provenance.core.errors import BadInput
-from provenance.fingerprint import PDQ_MATCH, PDQ_MIN_QUALITY, PHASH_MATCH
+from provkit.provenance.core import workspace
+from provkit.provenance.core.clock import now_iso
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.fingerprint import PDQ_MATCH, PDQ_MIN_QUALITY, PHASH_MATCH
 
 #: A stripped, re-encoded copy matches its original within these distances (both must hold).
 MAX_PDQ_DISTANCE = PDQ_MATCH

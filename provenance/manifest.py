@@ -16,9 +16,9 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provenance.core import about, imageio
-from provenance.core.errors import BadInput
-from provenance.core.vocabulary import TRAINING_USES, canonical_source_type, source_type_iri
+from provkit.provenance.core import about, imageio
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.vocabulary import TRAINING_USES, canonical_source_type, source_type_iri
 
 #: Label of the small assertion that carries the provkit asset id.
 ASSET_ASSERTION = "io.provkit.asset"

@@ -7,16 +7,16 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-from provenance import keys, watermark
-from provenance.core import imageio
-from provenance.core.errors import BadInput, Refused
-from provenance.core.files import atomic_file
-from provenance.issue import resolve_output
-from provenance.manifest import ASSET_ASSERTION, new_builder, provkit_agent, soft_binding_assertion
-from provenance.recovery import _distances, pixel_match
-from provenance.resolver import SoftBindingResolver, revalidate
-from provenance.trust import resolve as resolve_trust
-from provenance.verify import read_c2pa
+from provkit.provenance import keys, watermark
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput, Refused
+from provkit.provenance.core.files import atomic_file
+from provkit.provenance.issue import resolve_output
+from provkit.provenance.manifest import ASSET_ASSERTION, new_builder, provkit_agent, soft_binding_assertion
+from provkit.provenance.recovery import _distances, pixel_match
+from provkit.provenance.resolver import SoftBindingResolver, revalidate
+from provkit.provenance.trust import resolve as resolve_trust
+from provkit.provenance.verify import read_c2pa
 
 #: Assertions of the recovered manifest that the new one repeats: who made the image and
 #: what it may be used for (an author, a do-not-train rule) survive the recovery.

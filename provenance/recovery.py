@@ -16,14 +16,14 @@ from dataclasses import replace
 
 from PIL import Image
 
-from provenance import watermark
-from provenance.core import imageio
-from provenance.fingerprint import fingerprint_image
-from provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE, PDQ_MIN_QUALITY
-from provenance.report import report_from_store
-from provenance.resolver import SoftBindingResolver, revalidate
-from provenance.status import explain
-from provenance.trust import resolve as resolve_trust
+from provkit.provenance import watermark
+from provkit.provenance.core import imageio
+from provkit.provenance.fingerprint import fingerprint_image
+from provkit.provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE, PDQ_MIN_QUALITY
+from provkit.provenance.report import report_from_store
+from provkit.provenance.resolver import SoftBindingResolver, revalidate
+from provkit.provenance.status import explain
+from provkit.provenance.trust import resolve as resolve_trust
 
 #: Recovery reads the watermark (at a 512 px short side) and the fingerprints (256 px):
 #: a JPEG is decoded reduced, to no less than this on either side.

@@ -15,17 +15,17 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
-from provenance.certs import cert_issuers, signer_chain
-from provenance.core.vocabulary import source_type_name
-from provenance.manifest import ASSET_ASSERTION
-from provenance.signals import (
+from provkit.provenance.certs import cert_issuers, signer_chain
+from provkit.provenance.core.vocabulary import source_type_name
+from provkit.provenance.manifest import ASSET_ASSERTION
+from provkit.provenance.signals import (
     conforming_product,
     integrity,
     node_from_reader,
     node_signals,
     subject_of,
 )
-from provenance.status import (
+from provkit.provenance.status import (
     HARD_BINDING_CODES,
     entries,
     explain,
@@ -33,7 +33,7 @@ from provenance.status import (
     state_from_codes,
     status_codes,
 )
-from provenance.trust import tsa_source_for
+from provkit.provenance.trust import tsa_source_for
 
 
 @dataclass(frozen=True)

@@ -21,11 +21,11 @@ from dataclasses import dataclass
 
 from PIL import Image
 
-from provenance import watermark
-from provenance.fingerprint import fingerprint_image
-from provenance.ledger import Ledger
-from provenance.manifest import context, new_reader
-from provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
+from provkit.provenance import watermark
+from provkit.provenance.fingerprint import fingerprint_image
+from provkit.provenance.ledger import Ledger
+from provkit.provenance.manifest import context, new_reader
+from provkit.provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
 
 #: Alg name of the fingerprint matcher (not a registered soft-binding alg).
 FINGERPRINT_ALG = "io.provkit.fingerprint.pdq-phash"

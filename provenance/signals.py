@@ -31,7 +31,7 @@ import re
 
 import yaml
 
-from provenance.trust import data_file
+from provkit.provenance.trust import data_file
 
 SIGNALS_FILE = "asset-rubric-signals-local.yml"
 INTEGRITY_FILE = "asset-rubric-integrity.yml"

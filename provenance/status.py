@@ -15,7 +15,7 @@ not evidence that the content changed), ``box`` and ``bmff`` (the box-based form
 
 from __future__ import annotations
 
-from provenance.core.vocabulary import HARD_BINDING_CODES, STATES  # noqa: F401  (re-exported)
+from provkit.provenance.core.vocabulary import HARD_BINDING_CODES, STATES  # noqa: F401  (re-exported)
 
 SUCCESS, INFORMATIONAL, FAILURE = "success", "informational", "failure"
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from provenance import keys
-from provenance.core import workspace
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_write, read_head
+from provkit.provenance import keys
+from provkit.provenance.core import workspace
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_write, read_head
 
 #: What ``trust=None`` means.
 DEFAULT_TRUST = ("c2pa", "local", "added")
@@ -43,7 +43,7 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 def data_file(name: str) -> bytes:
     """A file shipped in ``provenance/data/c2pa``."""
-    return resources.files("provenance.data.c2pa").joinpath(name).read_bytes()
+    return resources.files("provkit.provenance.data.c2pa").joinpath(name).read_bytes()
 
 
 @functools.lru_cache(maxsize=4)

@@ -24,15 +24,15 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from provenance.core import imageio
-from provenance.core.errors import BadInput, ProvkitError, describe
-from provenance.core.guard import reading
-from provenance.fingerprint import _pdq, hamming
-from provenance.manifest import context, new_reader
-from provenance.recovery import recover_report
-from provenance.report import VerifyReport, report_from_store
-from provenance.status import entries as status_entries
-from provenance.trust import resolve as resolve_trust
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput, ProvkitError, describe
+from provkit.provenance.core.guard import reading
+from provkit.provenance.fingerprint import _pdq, hamming
+from provkit.provenance.manifest import context, new_reader
+from provkit.provenance.recovery import recover_report
+from provkit.provenance.report import VerifyReport, report_from_store
+from provkit.provenance.status import entries as status_entries
+from provkit.provenance.trust import resolve as resolve_trust
 
 #: A PNG's IEND chunk: zero length, type, and its fixed CRC.
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"

@@ -9,12 +9,12 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
-from provenance import keys
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
+from provkit.provenance import keys
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
 
 try:
-    import provenance.watermark as _wm
+    import provkit.provenance.watermark as _wm
 
     HAS_WATERMARK = hasattr(_wm, "embed") and hasattr(_wm, "decode")
 except ImportError:
@@ -38,7 +38,7 @@ def sdk_state(path, *, anchors: bytes = b"") -> str:
     """What c2pa-python's Reader says, with provkit's settings for the same anchors."""
     import c2pa
 
-    from provenance.manifest import context
+    from provkit.provenance.manifest import context
 
     try:
         reader = c2pa.Reader(str(path), context=context(trust_anchors=anchors))

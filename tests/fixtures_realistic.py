@@ -40,7 +40,7 @@ def _sdxl(rgb: np.ndarray) -> Image.Image | None:
     except ImportError:
         return None
 
-    from provenance.watermark.thirdparty import SDXL_BITS
+    from provkit.provenance.watermark.thirdparty import SDXL_BITS
 
     encoder = imwatermark.WatermarkEncoder()
     encoder.set_watermark("bits", [int(b) for b in SDXL_BITS])
@@ -51,10 +51,10 @@ def _sdxl(rgb: np.ndarray) -> Image.Image | None:
 
 def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Path]:
     """Make the files (and the archive reference set) in the current workspace."""
-    from detect.index import ReferenceIndex
-    from generate import Generator
-    from provenance.issue import issue
-    from provenance.manifest import ManifestSpec
+    from provkit.detect.index import ReferenceIndex
+    from provkit.generate import Generator
+    from provkit.provenance.issue import issue
+    from provkit.provenance.manifest import ManifestSpec
 
     folder.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}

@@ -16,11 +16,11 @@ import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from provenance.core import tokens
-from provenance.core.http import ServiceConfig
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
-from provenance.server.app import create_service
+from provkit.server import tokens
+from provkit.server.http import ServiceConfig
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
+from provkit.server.app import create_service
 from tests.fixtures_provenance import flip_pixel_bytes
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -42,7 +42,7 @@ class Server:
         env = {**os.environ, "PROVKIT_HOME": str(workspace),
                "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "provenance.cli", "serve", "--port", str(self.port),
+            [sys.executable, "-m", "provkit.cli", "serve", "--port", str(self.port),
              "--out-dir", str(workspace / "served"), *args],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + 90

@@ -8,9 +8,9 @@ import io
 import json
 from pathlib import Path
 
-from provenance import keys
-from provenance.manifest import ManifestSpec, context, manifest_definition, sign_stream
-from provenance.trust import resolve
+from provkit.provenance import keys
+from provkit.provenance.manifest import ManifestSpec, context, manifest_definition, sign_stream
+from provkit.provenance.trust import resolve
 
 
 def make_chain_with(subject: dict, *, ocsp_url: str | None = None, now=None, days: int = 30):
@@ -83,7 +83,7 @@ def sdk_read(path, mime: str | None = None, *, trust=None) -> dict:
     "crjson"}`` (state ``absent`` when there is no manifest)."""
     import c2pa
 
-    from provenance.core.imageio import sniff_media
+    from provkit.provenance.core.imageio import sniff_media
 
     mime = mime or sniff_media(path)
     ctx = context(trust_anchors=resolve(trust).pem())

@@ -12,9 +12,9 @@ from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies import AuditLog, decide, decide_many, evaluate, load_pack, verify_export
-from provenance.cli import root
-from provenance.core.workspace import connect
+from provkit.policies import AuditLog, decide, decide_many, evaluate, load_pack, verify_export
+from provkit.cli import root
+from provkit.provenance.core.workspace import connect
 
 CONTEXTS = [
     {"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}", "c2pa": {"state": s}}}
@@ -43,7 +43,7 @@ def test_a_hand_edited_row_is_named(db):
 
 
 def test_an_edited_and_rehashed_row_is_caught_at_the_next_row(db):
-    from policies.audit import CHAINED, row_hash
+    from provkit.policies.audit import CHAINED, row_hash
 
     conn = connect(db).conn
     row = list(conn.execute(f"SELECT {', '.join(CHAINED)}, prev_hash FROM audit WHERE seq = 4")
@@ -215,7 +215,7 @@ def test_an_append_inside_the_callers_transaction_commits_with_it(tmp_path):
 @settings(max_examples=40, deadline=None)
 @given(n=st.integers(2, 12), data=st.data())
 def test_any_single_edited_field_is_named_at_its_row(tmp_path_factory, n, data):
-    from policies.audit import CHAINED
+    from provkit.policies.audit import CHAINED
 
     db = tmp_path_factory.mktemp("chain") / "a.db"
     decisions = [evaluate("newsroom", "publish", c) for c in CONTEXTS[:n]]

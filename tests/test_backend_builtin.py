@@ -8,8 +8,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from generate.backends import get_backend
-from generate.request import GenerationRequest
+from provkit.generate.backends import get_backend
+from provkit.generate.request import GenerationRequest
 
 
 @pytest.fixture(scope="module")

@@ -9,9 +9,9 @@ import pytest
 from fixtures_generate import tiny_sd_path
 from PIL import Image
 
-from generate.backends import get_backend
-from generate.request import GenerationRequest
-from provenance.core.errors import BadInput, ConfigError
+from provkit.generate.backends import get_backend
+from provkit.generate.request import GenerationRequest
+from provkit.provenance.core.errors import BadInput, ConfigError
 
 
 @pytest.fixture(scope="session")
@@ -67,7 +67,7 @@ def test_describe_records_pipeline_weights_and_absent_safety_checker(backend, ti
 def test_weights_hash_changes_when_a_weights_file_changes(tiny_sd, tmp_path):
     import shutil
 
-    from generate.backends.base import weights_sha256
+    from provkit.generate.backends.base import weights_sha256
 
     copy = tmp_path / "copy"
     shutil.copytree(tiny_sd, copy)
@@ -109,7 +109,7 @@ def test_cuda_asked_for_without_a_gpu_is_a_config_error(tiny_sd):
 def test_wrapped_pipeline_object_hashes_its_weights_in_memory(tiny_sd):
     from diffusers import StableDiffusionPipeline
 
-    from generate.backends.diffusers_backend import DiffusersBackend
+    from provkit.generate.backends.diffusers_backend import DiffusersBackend
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_sd, local_files_only=True)
     pipe.register_to_config(_name_or_path="in-memory")

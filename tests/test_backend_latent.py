@@ -7,9 +7,9 @@ import pytest
 import torch
 from fixtures_generate import TinyDCGAN, TinyVAEDecoder, save_random_weights
 
-from generate.backends import get_backend
-from generate.request import GenerationRequest
-from provenance.core.errors import BadInput, ConfigError
+from provkit.generate.backends import get_backend
+from provkit.generate.request import GenerationRequest
+from provkit.provenance.core.errors import BadInput, ConfigError
 
 
 @pytest.fixture(scope="module")

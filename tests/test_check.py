@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from detect.check import CheckRecord, check
-from policies import AuditLog
-from provenance.cli import root
+from provkit.check import CheckRecord, check
+from provkit.policies import AuditLog
+from provkit.cli import root
 from tests.fixtures_realistic import build_realistic_set
 
 

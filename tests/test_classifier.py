@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from detect.classifier import Probe, train_probe
-from detect.clip import TINY_ARCH, load_model
-from provenance.core.errors import BadInput, ConfigError
+from provkit.detect.classifier import Probe, train_probe
+from provkit.detect.clip import TINY_ARCH, load_model
+from provkit.provenance.core.errors import BadInput, ConfigError
 from tests.fixtures_detect import generator_like, real_crops, save_all
 
 TINY = f"{TINY_ARCH}:random"
@@ -103,7 +103,7 @@ def test_calibrated_probability_is_a_probability_and_rises_with_the_margin(a, b,
 def test_augment_images_keeps_the_original_first_and_adds_resized_or_recompressed_copies(photos):
     from PIL import Image
 
-    from detect.classifier import augment_images
+    from provkit.detect.classifier import augment_images
 
     original = Image.fromarray(photos[0][:96, :96])
     out = augment_images(original, np.random.default_rng(0), copies=3)
@@ -115,9 +115,9 @@ def test_augment_images_keeps_the_original_first_and_adds_resized_or_recompresse
 
 def test_the_detector_scores_the_degraded_copies_with_the_same_model(photo_path):
     """Stability: the image, a JPEG q75 copy and a 0.75x copy, all through one model."""
-    from detect.classifier import stability_variants
-    from detect.verdict import Detector
-    from provenance.core.imageio import load_rgb
+    from provkit.detect.classifier import stability_variants
+    from provkit.detect.verdict import Detector
+    from provkit.provenance.core.imageio import load_rgb
 
     clip = load_model(TINY)
     dim = clip.embed_images([load_rgb(photo_path)]).shape[1]

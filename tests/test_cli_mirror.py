@@ -22,31 +22,31 @@ import click
 import pytest
 from click.testing import CliRunner
 
-from provenance.cli import root
+from provkit.cli import root
 
 ROOT = Path(__file__).resolve().parent.parent
 
 #: Where each group's (or top-level verb's) library functions live.
 LIBRARY = {
-    "keys": "provenance.keys",
-    "sign": "provenance.issue",
-    "verify": "provenance.verify",
-    "recover": "provenance.recover",
-    "trust": "provenance.trust",
-    "ledger": "provenance.ledger",
-    "watermark": "provenance.watermark.files",
+    "keys": "provkit.provenance.keys",
+    "sign": "provkit.provenance.issue",
+    "verify": "provkit.provenance.verify",
+    "recover": "provkit.provenance.recover",
+    "trust": "provkit.provenance.trust",
+    "ledger": "provkit.provenance.ledger",
+    "watermark": "provkit.provenance.watermark.files",
     "generate": "generate",
     "detect": "detect",
-    "scan": "detect.scan",
-    "check": "detect.check",
+    "scan": "provkit.detect.scan",
+    "check": "provkit.check",
     "dupes": "detect",
-    "index": "detect.reference_sets",
-    "policy": "policies.verbs",
-    "audit": "policies.audit",
-    "serve": "provenance.server.service",
-    "tokens": "provenance.core.tokens",
-    "report": "provenance.server.desk",
-    "config": "provenance.core.config",
+    "index": "provkit.detect.reference_sets",
+    "policy": "provkit.policies.verbs",
+    "audit": "provkit.policies.audit",
+    "serve": "provkit.server.service",
+    "tokens": "provkit.server.tokens",
+    "report": "provkit.server.desk",
+    "config": "provkit.provenance.core.config",
 }
 
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from detect.clip import TINY_ARCH, load_model, parse_spec
-from provenance.core.errors import BadInput, ConfigError
+from provkit.detect.clip import TINY_ARCH, load_model, parse_spec
+from provkit.provenance.core.errors import BadInput, ConfigError
 
 TINY = f"{TINY_ARCH}:random"
 
@@ -54,7 +54,7 @@ def test_fast_preprocessing_matches_open_clip_transform_on_png(tiny, photos, tmp
 def test_reduced_size_jpeg_decoding_stays_close_to_full_decoding(photos, tmp_path):
     from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD, image_transform
 
-    from detect.clip import ClipModel
+    from provkit.detect.clip import ClipModel
 
     vit = ClipModel(spec="ViT-B-32:random", arch="ViT-B-32", weights="random", model=None,
                     device="cpu", image_size=(224, 224), mean=OPENAI_DATASET_MEAN,
@@ -153,7 +153,7 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
 
     import torch
 
-    from detect.clip import TINY_CONFIG
+    from provkit.detect.clip import TINY_CONFIG
 
     folder = tmp_path / "my-clip"
     folder.mkdir()
@@ -169,7 +169,7 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
 def test_loading_overrides_a_user_setting_that_allows_downloads(monkeypatch):
     from huggingface_hub import constants
 
-    from provenance.core.offline import is_offline
+    from provkit.provenance.core.offline import is_offline
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as if imported with downloads on
@@ -194,8 +194,8 @@ def test_checkpoint_hash_is_cached_across_processes_and_redone_when_the_file_cha
 
     import torch
 
-    from provenance.core.weights import cache_path
-    from provenance.fingerprint import file_sha256
+    from provkit.provenance.core.weights import cache_path
+    from provkit.provenance.fingerprint import file_sha256
 
     weights = tmp_path / "tiny-cached.pt"
     torch.save(tiny.model.state_dict(), weights)

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image, PngImagePlugin
 
-from provenance.cli import root
+from provkit.cli import root
 from tests.fixtures_detect import generator_like, real_crops, save_all
 
 

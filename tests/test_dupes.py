@@ -10,8 +10,8 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.index import ReferenceIndex
-from provenance.cli import root
+from provkit.detect.index import ReferenceIndex
+from provkit.cli import root
 
 INDEXED = [0, 2, 3, 6]  # astronaut, coffee, rocket, china
 DISTINCT = [1, 4, 5]  # chelsea, camera, flower: never indexed
@@ -222,7 +222,7 @@ def test_clip_similarity_is_reported_when_the_set_has_embeddings(tmp_path, photo
 
 def test_search_accepts_images_paths_and_fingerprints(reference_db, photos):
     db, _ = reference_db
-    from provenance.fingerprint import fingerprint_image
+    from provkit.provenance.fingerprint import fingerprint_image
 
     index = ReferenceIndex(db)
     img = Image.fromarray(photos[6])
@@ -234,8 +234,8 @@ def test_search_accepts_images_paths_and_fingerprints(reference_db, photos):
 
 def test_a_set_whose_clip_model_is_gone_says_clip_was_not_checked(tmp_path, photos, monkeypatch):
     pytest.importorskip("open_clip")
-    import detect.clip as clip_mod
-    from detect.verdict import detect
+    import provkit.detect.clip as clip_mod
+    from provkit.detect.verdict import detect
 
     tiny = clip_mod.load_model("provkit-tiny-vit:random", device="cpu")
     import torch

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from PIL import Image
 
-from detect.evidence import COLLECTORS, BaseCollector, Evidence, Found, csv_columns, finding_of
-from detect.scan import CSV_COLUMNS
-from detect.verdict import Detector, detect
+from provkit.detect.evidence import COLLECTORS, BaseCollector, Evidence, Found, csv_columns, finding_of
+from provkit.detect.scan import CSV_COLUMNS
+from provkit.detect.verdict import Detector, detect
 
 
 class Dimensions(BaseCollector):
@@ -53,7 +53,7 @@ def test_a_new_collector_adds_its_evidence_json_and_column(tmp_path, photos):
 
 
 def test_a_collector_that_raises_badinput_stops_only_that_file(tmp_path, photos):
-    from provenance.core.errors import BadInput
+    from provkit.provenance.core.errors import BadInput
 
     class Picky(BaseCollector):
         name = "picky"

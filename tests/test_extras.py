@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generate.backends import get_backend
-from provenance.core.errors import ConfigError
-from provenance.core.extras import EXTRAS, available, install_hint, require
+from provkit.generate.backends import get_backend
+from provkit.provenance.core.errors import ConfigError
+from provkit.provenance.core.extras import EXTRAS, available, install_hint, require
 
 
 def test_require_returns_the_module_when_it_is_installed():
@@ -48,7 +48,7 @@ def test_every_extra_the_code_names_exists_in_pyproject():
 
 @pytest.mark.parametrize("blocked", ["open_clip", "torch"])
 def test_clip_without_its_libraries_names_the_clip_extra(monkeypatch, blocked):
-    from detect import clip
+    from provkit.detect import clip
 
     monkeypatch.setitem(sys.modules, blocked, None)
     monkeypatch.setattr(clip, "_CACHE", {})
@@ -57,7 +57,7 @@ def test_clip_without_its_libraries_names_the_clip_extra(monkeypatch, blocked):
 
 
 def test_probe_training_without_scikit_learn_names_the_clip_extra(monkeypatch):
-    from detect.classifier import _platt
+    from provkit.detect.classifier import _platt
 
     monkeypatch.setitem(sys.modules, "sklearn", None)
     monkeypatch.setitem(sys.modules, "sklearn.linear_model", None)
@@ -66,7 +66,7 @@ def test_probe_training_without_scikit_learn_names_the_clip_extra(monkeypatch):
 
 
 def test_invisible_watermark_schemes_without_imwatermark_name_the_bench_extra(monkeypatch):
-    from provenance import watermark
+    from provkit.provenance import watermark
 
     monkeypatch.setitem(sys.modules, "imwatermark", None)
     image = Image.new("RGB", (300, 300), (120, 130, 140))

@@ -11,10 +11,10 @@ import pytest
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
 
-from provenance import keys
-from provenance.manifest import ManifestSpec
-from provenance.status import CODES, LAYOUT_SENTENCE, sentence
-from provenance.verify import verify_file
+from provkit.provenance import keys
+from provkit.provenance.manifest import ManifestSpec
+from provkit.provenance.status import CODES, LAYOUT_SENTENCE, sentence
+from provkit.provenance.verify import verify_file
 
 #: The failure codes of c2pa-rs's validation_codes (read through the code search tool).
 C2PA_RS_FAILURE_CODES = [
@@ -202,7 +202,7 @@ def test_a_component_tampered_before_it_was_added_is_flagged_at_the_top(tmp_path
         assert [e["code"] for e in node["recorded_status"]] == recorded
     from click.testing import CliRunner
 
-    from provenance.cli import root
+    from provkit.cli import root
     text = CliRunner().invoke(root, ["verify", str(out)]).output
     assert text.splitlines()[1].strip().startswith("WARNING:")
 
@@ -210,7 +210,7 @@ def test_a_component_tampered_before_it_was_added_is_flagged_at_the_top(tmp_path
 def test_cawg_identity_assertions_are_reported_apart_from_the_signer():
     """A Reader JSON shaped like c2pa-rs's CAWG test output (identity assertion plus its
     cawg.* statuses): the identity gets its own trust, the signer keeps its own."""
-    from provenance.report import report_from_store
+    from provkit.provenance.report import report_from_store
 
     label = "urn:c2pa:1234"
     url = f"self#jumbf=/c2pa/{label}/c2pa.assertions/cawg.identity"

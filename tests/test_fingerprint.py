@@ -12,8 +12,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
 
-from provenance.core.errors import BadInput
-from provenance.fingerprint import (
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.fingerprint import (
     PDQ_MATCH,
     PHASH_MATCH,
     Fingerprint,

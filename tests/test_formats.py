@@ -10,10 +10,10 @@ from click.testing import CliRunner
 from fixtures_verify import sdk_read
 from media_files import MEDIA
 
-from provenance.cli import root
-from provenance.core import imageio
-from provenance.core.errors import BadInput
-from provenance.verify import verify_file
+from provkit.cli import root
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.verify import verify_file
 
 #: A run of bytes in each made file's content (not its manifest) to alter after signing.
 CONTENT_MARK = {"svg": b'fill="red', "pdf": b"provkit 0", "mp4": bytes(range(100, 116)),
@@ -92,7 +92,7 @@ def test_verify_cli_reads_a_pdf_and_says_pixel_checks_do_not_apply(tmp_path):
 
 
 def test_detect_gives_c2pa_evidence_for_audio_and_says_pixel_evidence_does_not_apply(tmp_path):
-    from detect.verdict import detect as detect_file
+    from provkit.detect.verdict import detect as detect_file
 
     _, out, _ = _signed(tmp_path, "wav")
     report = detect_file(out)

@@ -11,9 +11,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance.cli import root
-from provenance.core import imageio, workspace
-from provenance.core.errors import BadInput
+from provkit.cli import root
+from provkit.provenance.core import imageio, workspace
+from provkit.provenance.core.errors import BadInput
 
 
 def _png_header_bomb(path, width=60_000, height=60_000):
@@ -122,7 +122,7 @@ def test_bmp_files_are_recognised_by_their_signature_and_text_starting_bm_is_not
 
 
 def test_opening_a_migrated_database_again_takes_no_write_lock(tmp_path):
-    from provenance.ledger import Ledger
+    from provkit.provenance.ledger import Ledger
 
     path = tmp_path / "w.db"
     Ledger(path)  # creates and migrates
@@ -141,7 +141,7 @@ def test_opening_a_migrated_database_again_takes_no_write_lock(tmp_path):
 def test_atomic_write_keeps_the_old_file_on_failure_and_can_refuse_to_replace(tmp_path):
     import stat
 
-    from provenance.core.files import atomic_file, atomic_write
+    from provkit.provenance.core.files import atomic_file, atomic_write
 
     dest = tmp_path / "f.bin"
     atomic_write(dest, b"one")
@@ -166,7 +166,7 @@ def test_json_output_turns_every_non_finite_number_into_null_in_one_walk():
 
     import numpy as np
 
-    from provenance.core.options import dumps
+    from provkit.options import dumps
 
     calls = []
 

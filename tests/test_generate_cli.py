@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 from fixtures_generate import TinyDCGAN, save_random_weights
 
-from provenance.cli import root
-from provenance.verify import verify_file
+from provkit.cli import root
+from provkit.provenance.verify import verify_file
 
 
 def run(*args):
@@ -116,9 +116,9 @@ def test_size_below_the_watermark_minimum_exits_2_before_the_backend_runs(tmp_pa
 
 
 def test_a_backend_whose_own_size_is_too_small_is_refused_before_rendering(tmp_path):
-    from generate import Generator
-    from generate.backends.callable import CallableBackend
-    from provenance.core.errors import BadInput
+    from provkit.generate import Generator
+    from provkit.generate.backends.callable import CallableBackend
+    from provkit.provenance.core.errors import BadInput
 
     rendered.clear()
     backend = CallableBackend(recording_model, name="small", version="1")

@@ -6,8 +6,8 @@ import pytest
 from fixtures_generate import tiny_sd_path
 from PIL import Image
 
-from generate import Generator, wrap_pipeline
-from provenance.verify import verify_file
+from provkit.generate import Generator, wrap_pipeline
+from provkit.provenance.verify import verify_file
 
 
 @pytest.fixture(scope="module")

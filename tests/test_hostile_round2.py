@@ -14,7 +14,7 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from provenance.cli import root
+from provkit.cli import root
 from tests.fixtures_serve import make_app, token
 
 PDQ_A, PDQ_B, PDQ_C = "a" * 64, "b" * 64, "c" * 64

@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.index import CROPS, ReferenceIndex, read_sources
-from provenance.cli import root
-from provenance.core.errors import BadInput
-from provenance.core.imageio import image_paths
+from provkit.detect.index import CROPS, ReferenceIndex, read_sources
+from provkit.cli import root
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.imageio import image_paths
 
 
 @pytest.fixture
@@ -145,7 +145,7 @@ def test_search_sees_changes_made_after_the_set_was_loaded(folder, photos, tmp_p
 
 
 def test_image_fingerprints_survive_the_database_round_trip(folder):
-    from provenance.fingerprint import fingerprint_file
+    from provkit.provenance.fingerprint import fingerprint_file
 
     index = ReferenceIndex()
     index.add("s", [folder / "p2.jpg"])
@@ -162,7 +162,7 @@ def test_high_bit_hashes_are_stored_without_overflow(tmp_path):
     Image.fromarray(arr).save(path)
     index = ReferenceIndex()
     index.add("s", [path])
-    from provenance.fingerprint import fingerprint_file
+    from provkit.provenance.fingerprint import fingerprint_file
 
     fp = fingerprint_file(path)
     assert fp.phash >= 2**63
@@ -171,7 +171,7 @@ def test_high_bit_hashes_are_stored_without_overflow(tmp_path):
 
 
 def test_parallel_fingerprinting_keeps_order_and_survives_bad_files(tmp_path, photos):
-    from detect.index import fingerprint_many
+    from provkit.detect.index import fingerprint_many
 
     paths = []
     for i in range(10):
@@ -198,8 +198,8 @@ def test_a_set_keeps_embeddings_of_one_clip_model_only(folder, tmp_path):
     pytest.importorskip("open_clip")
     import torch
 
-    from detect.clip import load_model
-    from provenance.core.errors import ConfigError
+    from provkit.detect.clip import load_model
+    from provkit.provenance.core.errors import ConfigError
 
     tiny = load_model("provkit-tiny-vit:random")
     weights = tmp_path / "tiny.pt"

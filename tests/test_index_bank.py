@@ -18,12 +18,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from detect import index_cache
-from detect.index import ReferenceIndex
-from detect.index_bank import index_import, read_hashes
-from detect.index_search import match_set, resolve_limits
-from provenance.cli import root
-from provenance.fingerprint import Fingerprint, fingerprint_file
+from provkit.detect import index_cache
+from provkit.detect.index import ReferenceIndex
+from provkit.detect.index_bank import index_import, read_hashes
+from provkit.detect.index_search import match_set, resolve_limits
+from provkit.cli import root
+from provkit.provenance.fingerprint import Fingerprint, fingerprint_file
 
 rng = np.random.default_rng(7)
 

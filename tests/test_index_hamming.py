@@ -7,8 +7,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detect import hamming
-from detect.hamming import HammingCodes
+from provkit.detect import hamming
+from provkit.detect.hamming import HammingCodes
 
 
 def brute_force(codes: list[int], query: int, radius: int):

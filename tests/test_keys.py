@@ -8,11 +8,11 @@ import stat
 import pytest
 from click.testing import CliRunner
 
-from provenance import keys
-from provenance.cli import root
-from provenance.core.errors import BadInput, ConfigError
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
+from provkit.provenance import keys
+from provkit.cli import root
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import sdk_state
 
 
@@ -182,7 +182,7 @@ def test_import_refuses_to_replace_an_identity_without_force(tmp_path):
 @pytest.mark.parametrize("replace", ["init --force", "import --force"])
 def test_files_signed_before_the_identity_was_replaced_stay_trusted(tmp_path, photo_path,
                                                                     replace):
-    from provenance.verify import verify_file
+    from provkit.provenance.verify import verify_file
 
     keys.init("First Org")
     before = tmp_path / "before.jpg"

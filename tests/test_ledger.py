@@ -9,10 +9,10 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance.cli import root
-from provenance.core.errors import BadInput
-from provenance.fingerprint import fingerprint_image
-from provenance.ledger import Ledger
+from provkit.cli import root
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.fingerprint import fingerprint_image
+from provkit.provenance.ledger import Ledger
 from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
 
 
@@ -104,8 +104,8 @@ def test_ledger_readers_on_a_mistyped_db_fail_and_create_nothing(tmp_path, comma
 
 
 def test_ledger_matches_with_the_fingerprint_module_thresholds(tmp_path, photos):
-    from provenance import fingerprint as fpm
-    from provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE
+    from provkit.provenance import fingerprint as fpm
+    from provkit.provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE
 
     assert (MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE) == (fpm.PDQ_MATCH, fpm.PHASH_MATCH)
     book = Ledger(tmp_path / "l.db")
@@ -120,7 +120,7 @@ def test_ledger_matches_with_the_fingerprint_module_thresholds(tmp_path, photos)
 
 def test_fingerprint_lookups_see_rows_written_and_removed_since_the_last_lookup(tmp_path,
                                                                                 photos):
-    from provenance.fingerprint import Fingerprint
+    from provkit.provenance.fingerprint import Fingerprint
 
     path = tmp_path / "l.db"
     book = Ledger(path)

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from detect.metadata import GENERATOR_SOFTWARE, match_generator, read_metadata
-from provenance.core.errors import BadInput
+from provkit.detect.metadata import GENERATOR_SOFTWARE, match_generator, read_metadata
+from provkit.provenance.core.errors import BadInput
 
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 

@@ -13,11 +13,11 @@ from fixtures_provenance import second_identity_fixture, signed_jpeg_fixture  # 
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
 
-from detect.classifier import Probe, stability_variants
-from detect.evidence import classifier_evidence
-from provenance.cli import root
-from provenance.manifest import ManifestSpec
-from provenance.verify import verify_file
+from provkit.detect.classifier import Probe, stability_variants
+from provkit.detect.evidence import classifier_evidence
+from provkit.cli import root
+from provkit.provenance.manifest import ManifestSpec
+from provkit.provenance.verify import verify_file
 
 
 @pytest.fixture
@@ -32,7 +32,7 @@ def untrusted_capture(tmp_path, photos):
 
 
 def test_a_valid_but_untrusted_capture_claim_is_never_called_authentic(untrusted_capture):
-    from detect.verdict import detect as detect_file
+    from provkit.detect.verdict import detect as detect_file
 
     assert verify_file(untrusted_capture).state == sdk_read(untrusted_capture)["state"] == "valid"
     out = CliRunner().invoke(root, ["verify", str(untrusted_capture)]).output
@@ -46,8 +46,8 @@ def test_a_valid_but_untrusted_capture_claim_is_never_called_authentic(untrusted
 
 
 def test_policy_rules_can_read_the_signals(untrusted_capture, tmp_path):
-    from detect.verdict import detect as detect_file
-    from policies.engine import evaluate
+    from provkit.detect.verdict import detect as detect_file
+    from provkit.policies.engine import evaluate
 
     pack = tmp_path / "pack.yaml"
     pack.write_text(

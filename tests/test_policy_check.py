@@ -8,17 +8,17 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from policies import AuditLog, check, read_contexts, resolve_evidence
-from provenance.cli import root
-from provenance.core.errors import ConfigError
+from provkit.policies import AuditLog, check, read_contexts, resolve_evidence
+from provkit.cli import root
+from provkit.provenance.core.errors import ConfigError
 from tests.fixtures_provenance import flip_pixel_bytes
 
 
 @pytest.fixture
 def newsroom_files(tmp_path, photos):
     """A signed camera photo, a signed AI image, a tampered copy, an unsigned photo, junk."""
-    from provenance.issue import issue
-    from provenance.manifest import ManifestSpec
+    from provkit.provenance.issue import issue
+    from provkit.provenance.manifest import ManifestSpec
 
     photo = tmp_path / "photo.jpg"
     Image.fromarray(photos[1]).save(photo, quality=92)
@@ -112,7 +112,7 @@ def test_an_unavailable_evidence_provider_is_a_clear_error(tmp_path, photo_path)
 
 def test_the_default_provider_is_detect_resolved_at_run_time():
     fn = resolve_evidence()
-    assert fn.__module__ == "detect.verdict" and fn.__name__ == "policy_context_for_file"
+    assert fn.__module__ == "provkit.detect.verdict" and fn.__name__ == "policy_context_for_file"
 
 
 def test_a_bad_context_file_is_one_line_naming_it(tmp_path):

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
-from policies import Decision, decide, evaluate, load_pack
-from provenance.core.errors import BadInput, Refused
+from provkit.policies import Decision, decide, evaluate, load_pack
+from provkit.provenance.core.errors import BadInput, Refused
 
 ORDER = ["deny", "review", "label", "allow"]
 
@@ -118,7 +118,7 @@ def test_a_pack_may_fail_closed_to_review_instead(tmp_path):
 
 
 def test_fail_closed_may_not_be_allow(tmp_path):
-    from provenance.core.errors import ConfigError
+    from provkit.provenance.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="fail_closed must be deny or review"):
         write_pack(tmp_path, """
@@ -165,7 +165,7 @@ def test_extra_context_fields_reach_rules(tmp_path):
 
 
 def test_decide_records_the_decision_in_the_audit_log(tmp_path):
-    from policies import AuditLog
+    from provkit.policies import AuditLog
 
     db = tmp_path / "w.db"
     d = decide("newsroom", "publish", {"actor": {"id": "ed"}, "asset": {
@@ -179,7 +179,7 @@ def test_decide_records_the_decision_in_the_audit_log(tmp_path):
 
 
 def test_explicit_actor_and_subject_override_the_context(tmp_path):
-    from policies import AuditLog
+    from provkit.policies import AuditLog
 
     db = tmp_path / "w.db"
     decide("studio", "generate.request", {"request": {"prompt": "a cat"}}, db=db,
@@ -189,7 +189,7 @@ def test_explicit_actor_and_subject_override_the_context(tmp_path):
 
 
 def test_decide_uses_the_workspace_database_by_default(workspace):
-    from policies import AuditLog
+    from provkit.policies import AuditLog
 
     decide("platform", "ingest", {"asset": {"score": 0.95, "c2pa": {"state": "absent"}}})
     assert (workspace / "provkit.db").exists()
@@ -380,7 +380,7 @@ def _outcome_of(fn):
 @example(context={"asset": {"score": 2, "duplicates": [{"protected": True, "distance": 1.5}]}})
 @example(context={"asset": {"c2pa": {"signer": {"org": "Blocked"}}, "duplicates": None}})
 def test_fast_decisions_equal_rule_by_rule_decisions(either_pack, context):
-    from policies.engine import _combine, _per_rule
+    from provkit.policies.engine import _combine, _per_rule
 
     pack = either_pack
     fast = _outcome_of(lambda: evaluate(pack, "ingest", context))
@@ -389,7 +389,7 @@ def test_fast_decisions_equal_rule_by_rule_decisions(either_pack, context):
 
 
 def test_the_fast_path_decides_unless_a_field_path_does_not_resolve(wide_pack):
-    from policies.engine import _fast_plan
+    from provkit.policies.engine import _fast_plan
 
     plan = _fast_plan(wide_pack, "ingest")
     assert plan is not None
@@ -415,8 +415,8 @@ def test_the_fast_path_decides_unless_a_field_path_does_not_resolve(wide_pack):
 
 
 def test_shipped_packs_and_test_packs_take_the_fast_path(either_pack):
-    from policies.engine import _fast_plan
-    from policies.pack import shipped_packs
+    from provkit.policies.engine import _fast_plan
+    from provkit.policies.pack import shipped_packs
 
     for pack in [either_pack] + [load_pack(name) for name in shipped_packs()]:
         for point, rules in pack.by_point.items():
@@ -440,7 +440,7 @@ def test_shipped_packs_and_test_packs_take_the_fast_path(either_pack):
     ("asset.path == 'a' // a comment", None),
 ])
 def test_field_paths_fold_into_variables_outside_strings(expr, expected):
-    from policies.engine import _fold_depth
-    from policies.expressions import flatten_paths
+    from provkit.policies.engine import _fold_depth
+    from provkit.policies.expressions import flatten_paths
 
     assert flatten_paths(expr, _fold_depth, {}, "_v") == expected

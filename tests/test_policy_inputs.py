@@ -9,10 +9,10 @@ import json
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.scan import scan
-from policies import AuditLog, evaluate, lint_pack
-from policies.fields import fields_read, missing_fields
-from provenance.cli import root
+from provkit.detect.scan import scan
+from provkit.policies import AuditLog, evaluate, lint_pack
+from provkit.policies.fields import fields_read, missing_fields
+from provkit.cli import root
 
 #: The C2PA asset-rubric signals of a file that declares none.
 NO_SIGNALS = {"inception": [], "transformation": []}
@@ -142,7 +142,7 @@ def test_the_shipped_packs_read_only_documented_fields():
 
 
 def test_missing_fields_names_list_items_too():
-    from policies import load_pack
+    from provkit.policies import load_pack
 
     pack = load_pack("newsroom")
     assert "asset.duplicates[].age_days" in fields_read(pack, "publish")

@@ -7,9 +7,9 @@ import textwrap
 import pytest
 from click.testing import CliRunner
 
-from policies import lint_pack, load_pack
-from provenance.cli import root
-from provenance.core.errors import ConfigError
+from provkit.policies import lint_pack, load_pack
+from provkit.cli import root
+from provkit.provenance.core.errors import ConfigError
 
 GOOD_HEAD = """\
 pack: t

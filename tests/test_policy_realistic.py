@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from detect.verdict import policy_context_for_file
-from policies import evaluate, load_pack
+from provkit.detect.verdict import policy_context_for_file
+from provkit.policies import evaluate, load_pack
 from tests.fixtures_realistic import ARCHIVE_PUBLISHED, build_realistic_set
 
 NEWS = "AI-generated image - not news photography"
@@ -130,7 +130,7 @@ def test_an_archive_photo_is_dated_by_its_exif_capture_date_when_no_date_is_give
                                                                                  photos):
     from PIL import Image
 
-    from detect.index import ReferenceIndex
+    from provkit.detect.index import ReferenceIndex
 
     original = tmp_path / "old.jpg"
     exif = Image.Exif()

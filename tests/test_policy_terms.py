@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from policies.terms import TermList, normalise
+from provkit.policies.terms import TermList, normalise
 
 PEOPLE = TermList.from_lines("people", ["Taylor Swift", "Beyoncé", "Xi Jinping", "# comment", ""])
 
@@ -59,7 +59,7 @@ def test_normalise_is_idempotent(text):
 
 
 def test_studio_pack_refuses_a_real_person_prompt_through_cel():
-    from policies import evaluate
+    from provkit.policies import evaluate
 
     d = evaluate("studio", "generate.request", {"request": {"prompt": "Tom  HANKS eating soup"}})
     assert d.outcome == "deny" and "Tom Hanks" in d.reasons[0]

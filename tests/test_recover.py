@@ -8,11 +8,11 @@ import json
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance.cli import root
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
-from provenance.resolver import SoftBindingResolver, revalidate
-from provenance.verify import verify_file
+from provkit.cli import root
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
+from provkit.provenance.resolver import SoftBindingResolver, revalidate
+from provkit.provenance.verify import verify_file
 from tests.fixtures_provenance import (  # noqa: F401
     needs_watermark,
     sdk_state,
@@ -61,8 +61,8 @@ class _Calls:
 
 def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_jpeg,
                                                               monkeypatch):
-    from provenance import watermark
-    from provenance.core import imageio
+    from provkit.provenance import watermark
+    from provkit.provenance.core import imageio
 
     signed, issued = signed_jpeg  # no watermark: decoded (finds none), then fingerprints
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
@@ -76,8 +76,8 @@ def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_j
 
 
 def test_verify_uses_pixels_the_caller_already_decoded(tmp_path, signed_jpeg, monkeypatch):
-    from provenance import watermark
-    from provenance.core import imageio
+    from provkit.provenance import watermark
+    from provkit.provenance.core import imageio
 
     copy = strip_and_degrade(signed_jpeg[0], tmp_path / "shared.jpg")
     expected = verify_file(copy).to_json()
@@ -92,7 +92,7 @@ def test_verify_uses_pixels_the_caller_already_decoded(tmp_path, signed_jpeg, mo
 
 @needs_watermark
 def test_watermark_read_by_the_caller_is_not_read_again(tmp_path, photo_path, monkeypatch):
-    from provenance import watermark
+    from provkit.provenance import watermark
 
     out = tmp_path / "marked.jpg"
     issued = issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"))
@@ -137,7 +137,7 @@ def test_watermarked_copy_stripped_jpeg70_and_halved_is_recovered_by_watermark(
 
 @needs_watermark
 def test_resolver_matches_by_binding_value(signed_jpeg, tmp_path, photo_path):
-    from provenance import watermark
+    from provkit.provenance import watermark
 
     issued = issue(photo_path, tmp_path / "m.jpg", spec=ManifestSpec(source_type="digitalCapture"))
     resolver = SoftBindingResolver()
@@ -234,7 +234,7 @@ def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp
                                                                              signed_jpeg):
     import pytest
 
-    from provenance.core.errors import BadInput
+    from provkit.provenance.core.errors import BadInput
 
     signed, issued = signed_jpeg
     bmp = tmp_path / "copy.bmp"
@@ -248,7 +248,7 @@ def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp
 
 
 def test_recovery_and_verification_share_one_reading_of_validation_codes():
-    from provenance import resolver, status
+    from provkit.provenance import resolver, status
 
     assert resolver.HARD_BINDING_CODES is status.HARD_BINDING_CODES
     untrusted_twice = ["signingCredential.untrusted", "signingCredential.untrusted"]
@@ -261,9 +261,9 @@ def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_pat
                                                                          signed_jpeg):
     import pytest
 
-    from provenance import keys
-    from provenance.core.errors import BadInput
-    from provenance.recover import recover
+    from provkit.provenance import keys
+    from provkit.provenance.core.errors import BadInput
+    from provkit.provenance.recover import recover
 
     signed, _ = signed_jpeg
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
@@ -284,7 +284,7 @@ def test_recovered_credentials_repeat_what_the_original_said_and_detect_agrees(
         tmp_path, photo_path):
     """The restored file says how the picture was made, who made it and that it may not be
     trained on; verify, detect and the stripped copy's own recovery give one verdict."""
-    from detect import detect as detect_file
+    from provkit.detect import detect as detect_file
 
     signed = tmp_path / "signed.jpg"
     issue(photo_path, signed, spec=ManifestSpec(source_type="digitalCapture", author="Jane Doe",

@@ -13,8 +13,8 @@ import time
 import pytest
 from PIL import Image, PngImagePlugin
 
-from detect.scan import image_paths, scan
-from provenance.core.errors import ConfigError
+from provkit.detect.scan import image_paths, scan
+from provkit.provenance.core.errors import ConfigError
 
 
 def make_folder(root, photos, n=12, broken=1):
@@ -117,7 +117,7 @@ def test_a_list_file_names_images_relative_to_itself(tmp_path, photos):
 def test_killed_scan_resumes_to_exactly_one_row_per_image(tmp_path, photos):
     folder = make_folder(tmp_path / "in", photos, n=40, broken=0)
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "provenance.cli", "scan", str(folder), "--out", str(out),
+    cmd = [sys.executable, "-m", "provkit.cli", "scan", str(folder), "--out", str(out),
            "--workers", "1"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60

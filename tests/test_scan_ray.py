@@ -22,9 +22,9 @@ else:
 
 import psutil
 
-from detect.index import ReferenceIndex
-from detect.scan import scan
-from detect.scan_ray import read_parquet_rows, scan_ray, start_ray
+from provkit.detect.index import ReferenceIndex
+from provkit.detect.scan import scan
+from provkit.detect.scan_ray import read_parquet_rows, scan_ray, start_ray
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -72,7 +72,7 @@ def by_path_without_ages(rows: list[dict]) -> dict[str, dict]:
 
 def cli(*args, env_extra=None, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "provenance.cli", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-m", "provkit.cli", *map(str, args)],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             **kw)
 

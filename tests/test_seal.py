@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from generate import Generator, generate
-from generate.generator import GenerationFailed
-from generate.runlog import generations, quarantine_dir
-from provenance.core.errors import ConfigError, Refused
-from provenance.ledger import Ledger
-from provenance.verify import verify_file
+from provkit.generate import Generator, generate
+from provkit.generate.generator import GenerationFailed
+from provkit.generate.runlog import generations, quarantine_dir
+from provkit.provenance.core.errors import ConfigError, Refused
+from provkit.provenance.ledger import Ledger
+from provkit.provenance.verify import verify_file
 
 
 def c2pa_of(path):
@@ -65,8 +65,8 @@ def test_allow_training_marks_every_use_allowed(out):
 
 
 def test_every_output_is_in_the_ledger_and_carries_its_asset_id_in_the_watermark(out):
-    from provenance import watermark
-    from provenance.ledger import Ledger
+    from provkit.provenance import watermark
+    from provkit.provenance.ledger import Ledger
 
     images = Generator("builtin", out_dir=out).generate("ledger check", n=2, size="256x256")
     for img in images:
@@ -131,7 +131,7 @@ def counting_model(request):
 
 
 def test_policy_deny_on_the_request_refuses_before_the_backend_runs(out):
-    from policies import AuditLog
+    from provkit.policies import AuditLog
 
     calls.clear()
     with pytest.raises(Refused, match="real person"):
@@ -143,7 +143,7 @@ def test_policy_deny_on_the_request_refuses_before_the_backend_runs(out):
 
 
 def test_output_near_a_protected_image_is_withheld_in_quarantine(out, tmp_path, photos):
-    from detect.index import ReferenceIndex
+    from provkit.detect.index import ReferenceIndex
 
     ref = tmp_path / "stock.png"
     Image.fromarray(photos[2]).save(ref)
@@ -166,7 +166,7 @@ def test_output_near_a_protected_image_is_withheld_in_quarantine(out, tmp_path, 
 
 
 def test_protected_hit_without_a_policy_is_reported_with_the_image(out, tmp_path, photos):
-    from detect.index import ReferenceIndex
+    from provkit.detect.index import ReferenceIndex
 
     ref = tmp_path / "optout.png"
     Image.fromarray(photos[3]).save(ref)
@@ -193,15 +193,15 @@ def test_review_outcome_holds_the_output_for_review(out, tmp_path):
 
 
 def copy_model_backend(fn):
-    from generate.backends.callable import CallableBackend
+    from provkit.generate.backends.callable import CallableBackend
 
     return CallableBackend(fn, name="copier", version="1")
 
 
 def test_results_arrive_in_order_whether_sealed_on_the_worker_thread_or_inline(out):
-    from generate.backends.callable import CallableBackend
-    from generate.request import GenerationRequest
-    from generate.seal import SealOptions, seal_all
+    from provkit.generate.backends.callable import CallableBackend
+    from provkit.generate.request import GenerationRequest
+    from provkit.generate.seal import SealOptions, seal_all
 
     backend = CallableBackend(flaky_model, name="flaky", version="1")
     request = GenerationRequest("p", seed=0, count=5, width=128, height=128)
@@ -222,7 +222,7 @@ def test_output_whose_policy_decision_raises_is_quarantined_and_recorded_withhel
         out, monkeypatch):
     import sqlite3
 
-    from generate import checks
+    from provkit.generate import checks
 
     real_decide = checks.decide
 
@@ -246,8 +246,8 @@ def test_output_whose_policy_decision_raises_is_quarantined_and_recorded_withhel
 
 
 def test_failed_protected_set_check_holds_the_output_for_review(out, monkeypatch):
-    from generate import checks
-    from provenance.core.errors import BadInput
+    from provkit.generate import checks
+    from provkit.provenance.core.errors import BadInput
 
     def search_fails(self, image):
         raise BadInput("the reference index is unreadable")
@@ -261,7 +261,7 @@ def test_failed_protected_set_check_holds_the_output_for_review(out, monkeypatch
 
 
 def test_released_output_is_in_the_output_folder_and_the_ledger_points_there(out):
-    from generate.runlog import staging_dir
+    from provkit.generate.runlog import staging_dir
 
     (img,) = generate("x", out_dir=out, size="128x128").sealed
     assert Path(img.path).parent == out and Path(img.path).exists()
@@ -272,9 +272,9 @@ def test_released_output_is_in_the_output_folder_and_the_ledger_points_there(out
 
 
 def test_output_is_recorded_staged_in_staging_until_its_checks_release_it(out, monkeypatch):
-    from generate import checks
-    from generate.runlog import staging_dir
-    from provenance.core.workspace import connect
+    from provkit.generate import checks
+    from provkit.generate.runlog import staging_dir
+    from provkit.provenance.core.workspace import connect
 
     seen = []
     real_search = checks.ProtectedCheck.search
@@ -301,11 +301,11 @@ def sha256_of(path) -> str:
 @pytest.mark.parametrize("overlap", [False, True])
 def test_interrupt_during_the_checks_quarantines_the_output_and_records_it_withheld(
         out, monkeypatch, overlap):
-    from generate import checks
-    from generate.backends.builtin import BuiltinBackend
-    from generate.request import GenerationRequest
-    from generate.runlog import staging_dir
-    from generate.seal import SealOptions, seal_all
+    from provkit.generate import checks
+    from provkit.generate.backends.builtin import BuiltinBackend
+    from provkit.generate.request import GenerationRequest
+    from provkit.generate.runlog import staging_dir
+    from provkit.generate.seal import SealOptions, seal_all
 
     def search_interrupted(self, image):
         raise KeyboardInterrupt
@@ -354,7 +354,7 @@ def out_on_another_file_system(out, monkeypatch):
 
 def test_release_to_another_file_system_copies_the_whole_file_and_ends_issued(
         out_on_another_file_system):
-    from generate.runlog import staging_dir
+    from provkit.generate.runlog import staging_dir
 
     out = out_on_another_file_system
     (img,) = generate("x", out_dir=out, size="128x128").sealed
@@ -370,7 +370,7 @@ def test_copy_failing_midway_leaves_no_partial_file_and_withholds_the_output(
     import errno
     import shutil
 
-    from generate.runlog import staging_dir
+    from provkit.generate.runlog import staging_dir
 
     out = out_on_another_file_system
     real_copy = shutil.copyfileobj
@@ -402,7 +402,7 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
     import errno
     import os
 
-    from provenance.core.files import atomic_move
+    from provkit.provenance.core.files import atomic_move
 
     src, dest = tmp_path / "staged.png", tmp_path / "out" / "final.png"
     dest.parent.mkdir()
@@ -423,10 +423,10 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
 
 def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(out, tmp_path,
                                                                               photos):
-    from detect.index import ReferenceIndex
-    from detect.verdict import detect
-    from generate import checks
-    from provenance.core.workspace import connect
+    from provkit.detect.index import ReferenceIndex
+    from provkit.detect.verdict import detect
+    from provkit.generate import checks
+    from provkit.provenance.core.workspace import connect
 
     ref = tmp_path / "stock.png"
     Image.fromarray(photos[2]).save(ref)
@@ -442,7 +442,7 @@ def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(ou
 
 
 def test_negative_prompt_is_recorded_only_as_its_sha256_unless_asked(out):
-    from generate.request import GenerationRequest
+    from provkit.generate.request import GenerationRequest
 
     negative = "blurry, watermark of a rival studio"
     (img,) = Generator("builtin", out_dir=out).generate("x", negative_prompt=negative,
@@ -457,7 +457,7 @@ def test_negative_prompt_is_recorded_only_as_its_sha256_unless_asked(out):
 
 
 def test_error_text_names_the_file_for_provkit_errors_and_the_type_for_others():
-    from provenance.core.errors import BadInput, describe
+    from provkit.provenance.core.errors import BadInput, describe
 
     assert describe(BadInput("truncated", path="a.png")) == "a.png: truncated"
     assert describe(BadInput("truncated", path="a.png"), with_path=False) == "truncated"

@@ -15,14 +15,14 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
 
-from detect.index import ReferenceIndex
-from provenance.cli import root
-from provenance.core import tokens
-from provenance.core.http import ApiError, CpuPool, ServiceConfig
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
-from provenance.server.app import create_app
-from provenance.verify import verify_file
+from provkit.detect.index import ReferenceIndex
+from provkit.cli import root
+from provkit.server import tokens
+from provkit.server.http import ApiError, CpuPool, ServiceConfig
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
+from provkit.server.app import create_app
+from provkit.provenance.verify import verify_file
 from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
 from tests.fixtures_serve import api_fixture, jpeg, make_app, tampered_copy, token  # noqa: F401
 
@@ -155,7 +155,7 @@ def test_upload_over_the_limit_is_413(workspace, signed_jpeg):
 
 
 def test_image_over_the_pixel_limit_is_422(workspace, photos, monkeypatch):
-    from provenance.core import imageio
+    from provkit.provenance.core import imageio
 
     app = make_app(workspace, public_read=True)
     monkeypatch.setenv("PROVKIT_MAX_PIXELS", "10000")  # provkit's own limit, read when used
@@ -405,7 +405,7 @@ def test_soft_binding_resolution_api_finds_a_stripped_copy(api, workspace, photo
     assert r.json()["matches"][0]["manifestId"] == issued.manifest_label
     store = api.get(f"/manifests/{issued.manifest_label}", headers=h)
     assert store.headers["content-type"] == "application/c2pa"
-    from provenance.resolver import revalidate
+    from provkit.provenance.resolver import revalidate
 
     _, summary = revalidate(store.content)
     assert summary["label"] == issued.manifest_label
@@ -484,7 +484,7 @@ def test_hostile_uploads_get_a_reason_never_a_500(api, workspace, signed_jpeg):
 def test_serve_max_pixels_is_the_limit_the_app_enforces(workspace, photos, monkeypatch):
     """``provkit serve --max-pixels N`` (create_app's ``max_pixels``) wins over the
     environment for the server process."""
-    from provenance.core import imageio
+    from provkit.provenance.core import imageio
 
     monkeypatch.delenv("PROVKIT_MAX_PIXELS", raising=False)
     cfg = ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",

@@ -15,7 +15,7 @@ import httpx
 import pytest
 from PIL import Image
 
-from provenance.core import tokens
+from provkit.server import tokens
 from tests.fixtures_serve import Server, sealed_with_ingredient, tampered_copy
 
 CHROMIUM = "/usr/bin/chromium"

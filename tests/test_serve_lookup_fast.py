@@ -14,10 +14,10 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from detect.index_bank import index_import
-from detect.lookup_fast import _fast_lookup
-from provenance.core import tokens
-from provenance.server.app import create_app
+from provkit.detect.index_bank import index_import
+from provkit.server.lookup_fast import _fast_lookup
+from provkit.server import tokens
+from provkit.server.app import create_app
 from tests.fixtures_serve import make_app, make_config, wait_ready
 
 CODES = 400

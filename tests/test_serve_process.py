@@ -17,10 +17,10 @@ import httpx
 import pytest
 from PIL import Image
 
-from provenance.core import tokens
-from provenance.issue import issue
-from provenance.ledger import Ledger
-from provenance.manifest import ManifestSpec
+from provkit.server import tokens
+from provkit.provenance.issue import issue
+from provkit.provenance.ledger import Ledger
+from provkit.provenance.manifest import ManifestSpec
 from tests.fixtures_serve import Server, jpeg
 
 
@@ -170,8 +170,8 @@ def test_serve_with_a_probe_gives_every_detect_the_classifier(workspace, photos,
     pytest.importorskip("open_clip")
     import numpy as np
 
-    from detect.classifier import Probe
-    from detect.clip import load_model
+    from provkit.detect.classifier import Probe
+    from provkit.detect.clip import load_model
 
     tiny = load_model("provkit-tiny-vit:random", device="cpu")
     dim = tiny.embed_dim
@@ -197,7 +197,7 @@ def test_serve_with_a_probe_gives_every_detect_the_classifier(workspace, photos,
 def test_serve_refuses_a_bad_probe_before_listening(workspace, tmp_path):
     bad = tmp_path / "probe.json"
     bad.write_text("{not json")
-    p = subprocess.run([sys.executable, "-m", "provenance.cli", "serve", "--port", "0",
+    p = subprocess.run([sys.executable, "-m", "provkit.cli", "serve", "--port", "0",
                         "--probe", str(bad)], capture_output=True, text=True, timeout=60,
                        env={**os.environ, "PROVKIT_HOME": str(workspace)}, check=False)
     assert p.returncode == 2

@@ -18,7 +18,7 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from provenance.core import tokens
+from provkit.server import tokens
 from tests.fixtures_serve import make_app
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,

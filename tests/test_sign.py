@@ -9,13 +9,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance.cli import root
-from provenance.core.errors import BadInput
-from provenance.core.vocabulary import IPTC
-from provenance.issue import issue
-from provenance.keys import local_trust_anchors
-from provenance.ledger import Ledger
-from provenance.manifest import ManifestSpec
+from provkit.cli import root
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.vocabulary import IPTC
+from provkit.provenance.issue import issue
+from provkit.provenance.keys import local_trust_anchors
+from provkit.provenance.ledger import Ledger
+from provkit.provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import needs_watermark, reader_json, sdk_state, signed_jpeg_fixture  # noqa: F401
 
 
@@ -29,7 +29,7 @@ def _assertion(manifest, label):
 
 
 def test_manifest_carries_actions_v2_source_type_agent_and_generator(tmp_path, photo_path):
-    from provenance import __version__
+    from provkit.provenance import __version__
 
     out = tmp_path / "ai.jpg"
     spec = ManifestSpec(source_type="trainedAlgorithmicMedia", parameters={"seed": 7},
@@ -140,7 +140,7 @@ def test_cli_sign_of_a_text_file_is_one_line_error(tmp_path):
 
 @needs_watermark
 def test_watermarked_signing_declares_the_soft_binding(tmp_path, photo_path):
-    from provenance import watermark
+    from provkit.provenance import watermark
 
     out = tmp_path / "wm.jpg"
     issued = issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"))
@@ -160,9 +160,9 @@ def test_noise_that_cannot_carry_a_readable_mark_is_signed_without_the_soft_bind
         tmp_path, monkeypatch):
     import numpy as np
 
-    from provenance import issue as issue_module
-    from provenance import watermark
-    from provenance.issue import UNREADABLE_MARK
+    from provkit.provenance import issue as issue_module
+    from provkit.provenance import watermark
+    from provkit.provenance.issue import UNREADABLE_MARK
 
     # Whether a mark reads back from noise depends on the payload: about 1 asset id in 40
     # does on this picture (and is then rightly kept). This id does not.
@@ -254,7 +254,7 @@ def test_unwatermarked_asset_is_recorded_with_the_fingerprint_of_its_own_pixels(
                                                                                photos):
     import numpy as np
 
-    from provenance.fingerprint import fingerprint_file, hamming
+    from provkit.provenance.fingerprint import fingerprint_file, hamming
 
     rng = np.random.default_rng(3)
     noisy = np.clip(photos[1].astype(int) + rng.integers(-60, 61, photos[1].shape), 0, 255)

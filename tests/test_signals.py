@@ -9,10 +9,10 @@ import pytest
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
 
-from provenance import keys
-from provenance.manifest import ManifestSpec, manifest_definition
-from provenance.signals import integrity, raw_signals, rubric
-from provenance.verify import verify_file
+from provkit.provenance import keys
+from provkit.provenance.manifest import ManifestSpec, manifest_definition
+from provkit.provenance.signals import integrity, raw_signals, rubric
+from provkit.provenance.verify import verify_file
 
 
 def _jpeg(photos, i=0) -> bytes:
@@ -146,8 +146,8 @@ def test_a_generator_product_claiming_capture_is_not_credible(make, tmp_path):
     assert product["assurance_level"] == 1 and product["product_type"] == "generatorProduct"
     assert report.signals["not_credible"] == ["capturedMedia"]
     assert report.signals["inception"] == []
-    from detect.evidence import classify_c2pa
-    from detect.verdict import combine
+    from provkit.detect.evidence import classify_c2pa
+    from provkit.detect.verdict import combine
 
     item = classify_c2pa(report.to_json()["c2pa"])
     assert item.finding == "capture-not-credible" and item.strength == "none"
@@ -166,7 +166,7 @@ def test_a_camera_product_keeps_its_capture_signal_and_assurance_level(make, tmp
 
 
 def test_signals_reach_the_policy_context_and_ingredient_nodes(tmp_path, photos, parent):
-    from detect.verdict import detect as detect_file
+    from provkit.detect.verdict import detect as detect_file
 
     spec, ings = _edit("edited", "trainedAlgorithmicMedia", parent)
     path = tmp_path / "edited.jpg"

@@ -8,11 +8,11 @@ from pathlib import Path
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
 
-from provenance import keys
-from provenance.cli import root
-from provenance.core.vocabulary import DIGITAL_SOURCE_TYPES
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
+from provkit.provenance import keys
+from provkit.cli import root
+from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -56,7 +56,7 @@ def test_source_types_match_in_any_case_and_are_listed_in_help(tmp_path, photo_p
 
 
 def test_list_commands_print_column_headers(tmp_path, photo_path):
-    from detect.index import ReferenceIndex
+    from provkit.detect.index import ReferenceIndex
 
     ReferenceIndex(None).add("archive", [photo_path], workers=1)
     runner = CliRunner()

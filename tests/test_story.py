@@ -7,11 +7,11 @@ import json
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.verdict import detect
-from generate import Generator
-from policies import decide, load_pack
-from provenance.cli import root
-from provenance.verify import verify_file
+from provkit.detect.verdict import detect
+from provkit.generate import Generator
+from provkit.policies import decide, load_pack
+from provkit.cli import root
+from provkit.provenance.verify import verify_file
 
 
 def test_a_builtin_image_verifies_is_called_generated_and_needs_a_label_to_publish(tmp_path):
@@ -76,7 +76,7 @@ def noise_model(request):
 
 def test_an_output_that_cannot_carry_a_readable_mark_is_sealed_without_claiming_one(
         tmp_path, monkeypatch):
-    from generate import seal
+    from provkit.generate import seal
 
     # Whether a mark reads back from noise depends on the payload: about 1 asset id in 40
     # does on this picture (and is then rightly kept). None of these ids does.
@@ -88,7 +88,7 @@ def test_an_output_that_cannot_carry_a_readable_mark_is_sealed_without_claiming_
     assert sealed.watermarked is False and "does not read back" in sealed.watermark_skipped
     report = verify_file(sealed.path).to_json()["c2pa"]
     assert report["state"] == "trusted" and not report.get("soft_binding")
-    from generate import checks
+    from provkit.generate import checks
 
     context = checks.output_context({"request": {"allow_training": False}}, sealed, [])
     assert context["asset"]["watermark"]["found"] is False
@@ -123,7 +123,7 @@ def test_a_different_checkpoint_with_the_same_size_and_mtime_gets_its_own_hash(t
     import hashlib
     import os
 
-    from provenance.core.weights import weights_sha256
+    from provkit.provenance.core.weights import weights_sha256
 
     ckpt = tmp_path / "model.safetensors"
     ckpt.write_bytes(b"A" * 1000)
@@ -138,7 +138,7 @@ def _first_identity(home):
     import os
 
     os.environ["PROVKIT_HOME"] = home
-    from provenance import keys
+    from provkit.provenance import keys
 
     return keys.load_or_init().chain_pem
 
@@ -146,7 +146,7 @@ def _first_identity(home):
 def test_processes_creating_the_first_identity_at_once_agree_on_one(workspace):
     import multiprocessing
 
-    from provenance import keys
+    from provkit.provenance import keys
 
     with multiprocessing.get_context("spawn").Pool(4) as pool:
         chains = pool.map(_first_identity, [str(workspace)] * 4)
@@ -165,11 +165,11 @@ def test_a_terminated_generate_run_leaves_nothing_staged_or_unchecked(tmp_path, 
     import sys
     import time
 
-    from provenance.ledger import Ledger
+    from provkit.provenance.ledger import Ledger
 
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provenance.cli", "generate", "rain", "-n", "40", "--size",
+        [sys.executable, "-m", "provkit.cli", "generate", "rain", "-n", "40", "--size",
          "256x256", "-o", str(out)],
         env={**os.environ, "PROVKIT_HOME": str(workspace)},
         stdout=subprocess.PIPE, stderr=subprocess.PIPE)

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance.cli import root
-from provenance.ledger import list_ as ledger_list
-from provenance.verify import verify_file
+from provkit.cli import root
+from provkit.provenance.ledger import list_ as ledger_list
+from provkit.provenance.verify import verify_file
 from tests.fixtures_verify import sdk_read
 from tests.tsa import TsaServer
 
@@ -72,7 +72,7 @@ def test_an_unstamped_signature_says_it_has_no_time_stamp(photo, tmp_path):
 
 
 def test_the_workspace_configuration_names_the_tsa_once(tsa, photo, tmp_path, monkeypatch):
-    from provenance.core.workspace import home
+    from provkit.provenance.core.workspace import home
 
     (home() / "provkit.toml").write_text(f'[sign]\ntsa = "{tsa.url}"\n')
     shown = json.loads(CliRunner().invoke(root, ["config", "show", "--json"]).output)

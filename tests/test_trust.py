@@ -17,9 +17,9 @@ from fixtures_provenance import signed_jpeg_fixture  # noqa: F401
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
 
-from provenance import keys, trust
-from provenance.cli import root
-from provenance.verify import verify_file
+from provkit.provenance import keys, trust
+from provkit.cli import root
+from provkit.provenance.verify import verify_file
 
 
 def _jpeg(photos, i=0) -> bytes:
@@ -29,7 +29,7 @@ def _jpeg(photos, i=0) -> bytes:
 
 
 def test_the_c2pa_lists_ship_as_package_data_with_their_attribution():
-    files = resources.files("provenance.data.c2pa")
+    files = resources.files("provkit.provenance.data.c2pa")
     for name in ("C2PA-TRUST-LIST.pem", "C2PA-TRUST-LIST.json", "C2PA-TSA-TRUST-LIST.pem",
                  "C2PA-TSA-TRUST-LIST.json", "conforming-products-list.json",
                  "asset-rubric-signals-local.yml", "asset-rubric-integrity.yml",
@@ -42,7 +42,7 @@ def test_the_c2pa_lists_ship_as_package_data_with_their_attribution():
     assert len(trust.tsa_source().certificates) == 22
     pyproject = (resources.files("provenance").joinpath("..", "pyproject.toml"))
     if pyproject.is_file():
-        assert '"provenance.data.c2pa" = ["*.pem"' in pyproject.read_text()
+        assert '"provkit.provenance.data.c2pa" = ["*.pem"' in pyproject.read_text()
 
 
 def test_default_trust_is_the_c2pa_list_the_local_ca_and_added_files(tmp_path):
@@ -165,7 +165,7 @@ def test_revocation_is_checked_online_only_with_ocsp(tmp_path, photos):
         signed.write_bytes(sign_bytes(_jpeg(photos), "image/jpeg", ident))
         hits.clear()
         verify_file(signed, trust=[str(ca)])
-        from detect.verdict import detect as detect_file
+        from provkit.detect.verdict import detect as detect_file
 
         detect_file(signed, trust=[str(ca)])
         CliRunner().invoke(root, ["verify", str(signed), "--trust", str(ca)])
@@ -188,7 +188,7 @@ def test_verify_and_detect_open_no_socket(monkeypatch, signed_jpeg, tmp_path, ph
     signed, _ = signed_jpeg
     stripped = tmp_path / "stripped.jpg"
     Image.open(signed).save(stripped, "JPEG", quality=90)
-    from detect.verdict import detect as detect_file
+    from provkit.detect.verdict import detect as detect_file
 
     for path in (signed, stripped):
         verify_file(path)

@@ -8,11 +8,11 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
-from detect.evidence import Evidence, classify_c2pa
-from detect.verdict import combine, detect, policy_context_for_file
-from provenance.core.errors import BadInput
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
+from provkit.detect.evidence import Evidence, classify_c2pa
+from provkit.detect.verdict import combine, detect, policy_context_for_file
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import (  # noqa: F401  (fixture)
     flip_pixel_bytes,
     needs_watermark,
@@ -133,7 +133,7 @@ def test_generator_png_chunk_decides_ai_generated(tmp_path, photos):
 def test_stable_diffusion_xl_watermark_decides_ai_generated(tmp_path, photos):
     from imwatermark import WatermarkEncoder
 
-    from provenance.watermark.thirdparty import SDXL_BITS
+    from provkit.provenance.watermark.thirdparty import SDXL_BITS
 
     enc = WatermarkEncoder()
     enc.set_watermark("bits", [int(b) for b in SDXL_BITS])
@@ -158,12 +158,12 @@ def test_policy_context_has_the_asset_schema(tmp_path, photo_path):
 
 
 def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
-    index_mod = pytest.importorskip("detect.index")
+    index_mod = pytest.importorskip("provkit.detect.index")
     ref = tmp_path / "ref"
     ref.mkdir()
     for i, p in enumerate(photos[:3]):
         Image.fromarray(p).save(ref / f"{i}.jpg", quality=95)
-    from provenance.core.workspace import connect
+    from provkit.provenance.core.workspace import connect
 
     db = connect(tmp_path / "w.db")
     index_mod.ReferenceIndex(db).add("training", sorted(ref.iterdir()), protected=True,
@@ -221,7 +221,7 @@ def test_verdict_invariants_hold_for_any_evidence(pairs):
 
 
 def test_many_files_are_read_a_chunk_at_a_time_not_all_up_front(tmp_path, photos):
-    from detect.verdict import Detector
+    from provkit.detect.verdict import Detector
 
     paths = []
     for i in range(5):
@@ -238,7 +238,7 @@ def test_many_files_are_read_a_chunk_at_a_time_not_all_up_front(tmp_path, photos
 
 
 def test_detect_many_reports_progress_per_file_in_input_order(tmp_path, photos):
-    from detect.verdict import detect
+    from provkit.detect.verdict import detect
 
     paths = []
     for i in range(3):
@@ -252,11 +252,11 @@ def test_detect_many_reports_progress_per_file_in_input_order(tmp_path, photos):
 
 def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, photos,
                                                                      monkeypatch):
-    import detect.verdict as verdict_mod
-    import provenance.core.imageio as imageio_mod
-    import provenance.fingerprint as fp_mod
-    from detect.index import ReferenceIndex
-    from provenance.core.workspace import connect
+    import provkit.detect.verdict as verdict_mod
+    import provkit.provenance.core.imageio as imageio_mod
+    import provkit.provenance.fingerprint as fp_mod
+    from provkit.detect.index import ReferenceIndex
+    from provkit.provenance.core.workspace import connect
 
     db = connect(tmp_path / "w.db")
     ref = tmp_path / "ref.jpg"

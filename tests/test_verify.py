@@ -17,12 +17,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from provenance import keys
-from provenance.cli import root
-from provenance.core.errors import BadInput
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec, manifest_definition, sign_stream
-from provenance.verify import verify_file
+from provkit.provenance import keys
+from provkit.cli import root
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec, manifest_definition, sign_stream
+from provkit.provenance.verify import verify_file
 from tests.fixtures_provenance import (  # noqa: F401
     flip_pixel_bytes,
     sdk_state,
@@ -162,7 +162,7 @@ def test_sdk_refuses_an_unfetched_remote_manifest_and_names_its_url(tmp_path, ph
     """What the remote-manifest report rests on: c2pa-python raises (no state), with the URL."""
     import c2pa
 
-    from provenance.manifest import context
+    from provkit.provenance.manifest import context
 
     remote = tmp_path / "remote.jpg"
     _remote(photo_path, remote)
@@ -190,7 +190,7 @@ def test_remote_manifest_is_reported_not_fetched(tmp_path, photo_path):
 def test_fetch_remote_validates_the_manifest_at_its_url_as_the_sdk_does(tmp_path, photo_path):
     import c2pa
 
-    from provenance.manifest import context
+    from provkit.provenance.manifest import context
 
     served = tmp_path / "served"
     served.mkdir()
@@ -337,7 +337,7 @@ def _sdk_state_or_error(path, anchors):
 @given(position=st.floats(min_value=0.0, max_value=0.999), mask=st.integers(1, 255))
 def test_any_single_byte_change_gets_the_state_the_sdk_gives(tmp_path, signed_jpeg, position,
                                                               mask):
-    from provenance.core.errors import BadInput
+    from provkit.provenance.core.errors import BadInput
 
     signed, _ = signed_jpeg
     data = bytearray(signed.read_bytes())
@@ -388,7 +388,7 @@ def _walk(items):
 
 
 def test_shared_ingredients_are_expanded_once_not_once_per_reference():
-    from provenance.report import report_from_store
+    from provkit.provenance.report import report_from_store
 
     report = report_from_store("x.jpg", _chain_store(10), state="valid", failures=[])
     nodes = list(_walk(report.ingredients))
@@ -401,7 +401,7 @@ def test_shared_ingredients_are_expanded_once_not_once_per_reference():
 
 
 def test_an_ingredient_cycle_ends_at_the_manifest_already_listed():
-    from provenance.report import report_from_store
+    from provkit.provenance.report import report_from_store
 
     store = {"active_manifest": "a", "manifests": {
         "a": {"ingredients": [{"title": "b", "active_manifest": "b"}]},
@@ -414,7 +414,7 @@ def test_an_ingredient_cycle_ends_at_the_manifest_already_listed():
 
 
 def test_ingredient_listing_is_capped_and_says_how_many_were_left_out():
-    from provenance.report import MAX_INGREDIENT_NODES, report_from_store
+    from provkit.provenance.report import MAX_INGREDIENT_NODES, report_from_store
 
     many = MAX_INGREDIENT_NODES + 40
     store = {"active_manifest": "a", "manifests": {"a": {"ingredients": [
@@ -422,7 +422,7 @@ def test_ingredient_listing_is_capped_and_says_how_many_were_left_out():
     report = report_from_store("x.jpg", store, state="valid", failures=[])
     assert len(report.ingredients) == MAX_INGREDIENT_NODES + 1
     assert report.ingredients[-1]["omitted"] == 40
-    from provenance.verify_commands import _report_lines  # the human report says so too
+    from provkit.commands.verify import _report_lines  # the human report says so too
 
     lines = _report_lines(report.to_json())
     assert "40 more ingredients not listed" in lines and "None (None)" not in lines

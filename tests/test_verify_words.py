@@ -6,9 +6,9 @@ import json
 
 from click.testing import CliRunner
 
-from provenance.cli import root
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
+from provkit.cli import root
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
 from tests.fixtures_provenance import make_identity
 
 JARGON = ("digitalCapture", "algorithmicMedia", "trainedAlgorithmicMedia", "c2pa.created",

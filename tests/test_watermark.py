@@ -8,9 +8,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from provenance import watermark
-from provenance.core.errors import BadInput, ConfigError
-from provenance.watermark.provkit_scheme import Codec
+from provkit.provenance import watermark
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.watermark.provkit_scheme import Codec
 from tests.fixtures_watermark import ATTACKS, SINGLE, crop_centre, jpeg, psnr, rendered_image
 
 ID = bytes.fromhex("5eed00c0ffee1234")
@@ -215,7 +215,7 @@ def test_codec_rejects_random_words():
 def test_unknown_scheme_and_missing_trustmark_are_config_errors():
     with pytest.raises(ConfigError, match="unknown watermark scheme"):
         watermark.embed(Image.new("RGB", (300, 300)), ID, scheme="nope")
-    from provenance.watermark import trustmark
+    from provkit.provenance.watermark import trustmark
 
     reason = trustmark.availability()
     if reason is None:

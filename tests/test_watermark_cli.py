@@ -10,7 +10,7 @@ import numpy as np
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance.cli import root
+from provkit.cli import root
 
 KEYS = {"path", "found", "payload", "confidence", "scheme", "third_party"}
 

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from provenance import watermark
-from provenance.watermark.thirdparty import SDXL_BITS, bgr_to_u, dwtdct_bits
+from provkit.provenance import watermark
+from provkit.provenance.watermark.thirdparty import SDXL_BITS, bgr_to_u, dwtdct_bits
 
 imwatermark = pytest.importorskip("imwatermark")
 

@@ -10,7 +10,7 @@ here with a :class:`~detect.evidence.base.Collector` plus one line in the list
 
 from __future__ import annotations
 
-from detect.evidence.base import (
+from provkit.detect.evidence.base import (
     AI_EDITED,
     AI_GENERATED,
     CAPTURE,
@@ -25,11 +25,11 @@ from detect.evidence.base import (
     finding_of,
     not_checked,
 )
-from detect.evidence.c2pa import C2paCollector, classify_c2pa
-from detect.evidence.classifier import ClassifierCollector, classifier_evidence
-from detect.evidence.duplicates import DuplicatesCollector, check_index_sets, duplicates_evidence
-from detect.evidence.metadata import MetadataCollector, metadata_evidence
-from detect.evidence.watermark import WatermarkCollector, watermark_evidence
+from provkit.detect.evidence.c2pa import C2paCollector, classify_c2pa
+from provkit.detect.evidence.classifier import ClassifierCollector, classifier_evidence
+from provkit.detect.evidence.duplicates import DuplicatesCollector, check_index_sets, duplicates_evidence
+from provkit.detect.evidence.metadata import MetadataCollector, metadata_evidence
+from provkit.detect.evidence.watermark import WatermarkCollector, watermark_evidence
 
 #: Every collector, in the order it runs (and its CSV columns appear).
 COLLECTORS: list = [

@@ -4,7 +4,7 @@ docs/detect.md."""
 
 from __future__ import annotations
 
-from detect.evidence.base import (
+from provkit.detect.evidence.base import (
     AI_EDITED,
     AI_GENERATED,
     CAPTURE,
@@ -15,8 +15,8 @@ from detect.evidence.base import (
     finding_of,
     not_checked,
 )
-from provenance.core.errors import BadInput, describe
-from provenance.core.vocabulary import (
+from provkit.provenance.core.errors import BadInput, describe
+from provkit.provenance.core.vocabulary import (
     AI_EDITED_TYPES,
     AI_GENERATED_TYPES,
     ALGORITHMIC_TYPES,
@@ -24,8 +24,8 @@ from provenance.core.vocabulary import (
     MAY_CONTAIN_AI_TYPES,
     SYNTHETIC_TYPES,
 )
-from provenance.signals import policy_signals
-from provenance.verify import verify_file
+from provkit.provenance.signals import policy_signals
+from provkit.provenance.verify import verify_file
 
 
 class C2paCollector(BaseCollector):

@@ -7,9 +7,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
-from detect.classifier import Probe, stability_variants
-from detect.clip import load_model
-from detect.evidence.base import (
+from provkit.detect.classifier import Probe, stability_variants
+from provkit.detect.clip import load_model
+from provkit.detect.evidence.base import (
     AI_GENERATED,
     BaseCollector,
     Evidence,
@@ -19,7 +19,7 @@ from detect.evidence.base import (
     finding_of,
     not_checked,
 )
-from provenance.core.errors import describe
+from provkit.provenance.core.errors import describe
 
 
 class ClassifierCollector(BaseCollector):

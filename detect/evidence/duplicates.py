@@ -4,7 +4,7 @@ sets (detect.index); the matches are also the report's and the policy context's
 
 from __future__ import annotations
 
-from detect.evidence.base import (
+from provkit.detect.evidence.base import (
     BaseCollector,
     Evidence,
     FileContext,
@@ -12,9 +12,9 @@ from detect.evidence.base import (
     Options,
     not_checked,
 )
-from detect.index import ReferenceIndex
-from provenance.core.errors import BadInput, ConfigError, describe
-from provenance.fingerprint import fingerprint_image
+from provkit.detect.index import ReferenceIndex
+from provkit.provenance.core.errors import BadInput, ConfigError, describe
+from provkit.provenance.fingerprint import fingerprint_image
 
 
 def check_index_sets(wanted, existing) -> None:

@@ -3,7 +3,7 @@ EXIF Software, XMP CreatorTool), read by detect.metadata without decoding pixels
 
 from __future__ import annotations
 
-from detect.evidence.base import (
+from provkit.detect.evidence.base import (
     AI_EDITED,
     AI_GENERATED,
     BaseCollector,
@@ -12,8 +12,8 @@ from detect.evidence.base import (
     Found,
     finding_of,
 )
-from detect.metadata import Metadata, read_metadata
-from provenance.core.vocabulary import AI_EDITED_TYPES, AI_GENERATED_TYPES, ALGORITHMIC_TYPES
+from provkit.detect.metadata import Metadata, read_metadata
+from provkit.provenance.core.vocabulary import AI_EDITED_TYPES, AI_GENERATED_TYPES, ALGORITHMIC_TYPES
 
 
 class MetadataCollector(BaseCollector):

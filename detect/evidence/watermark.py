@@ -3,7 +3,7 @@ marks image generators leave (the Stable Diffusion XL mark)."""
 
 from __future__ import annotations
 
-from detect.evidence.base import (
+from provkit.detect.evidence.base import (
     AI_GENERATED,
     BaseCollector,
     Evidence,
@@ -12,9 +12,9 @@ from detect.evidence.base import (
     finding_of,
     not_checked,
 )
-from provenance import watermark as wm
-from provenance.core.errors import describe
-from provenance.watermark import Decoded
+from provkit.provenance import watermark as wm
+from provkit.provenance.core.errors import describe
+from provkit.provenance.watermark import Decoded
 
 
 class WatermarkCollector(BaseCollector):

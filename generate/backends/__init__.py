@@ -5,6 +5,6 @@
 with :func:`get_backend`; none of them imports torch until it is used.
 """
 
-from generate.backends.base import BACKENDS, Backend, get_backend, register_backend
+from provkit.generate.backends.base import BACKENDS, Backend, get_backend, register_backend
 
 __all__ = ["BACKENDS", "Backend", "get_backend", "register_backend"]

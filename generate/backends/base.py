@@ -19,11 +19,11 @@ from typing import Protocol, runtime_checkable
 
 from PIL import Image
 
-from generate.request import BackendInfo, GenerationRequest
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.extras import require
-from provenance.core.plugins import load_object
-from provenance.core.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
+from provkit.generate.request import BackendInfo, GenerationRequest
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.plugins import load_object
+from provkit.provenance.core.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
     WEIGHT_SUFFIXES,
     weights_sha256,
 )
@@ -40,11 +40,11 @@ class Backend(Protocol):
 
 #: backend name -> "module:factory"; imported only when the backend is asked for.
 BACKENDS: dict[str, str] = {
-    "builtin": "generate.backends.builtin:BuiltinBackend",
-    "diffusers": "generate.backends.diffusers_backend:DiffusersBackend",
-    "gan": "generate.backends.latent:GanBackend",
-    "vae": "generate.backends.latent:VaeBackend",
-    "callable": "generate.backends.callable:CallableBackend",
+    "builtin": "provkit.generate.backends.builtin:BuiltinBackend",
+    "diffusers": "provkit.generate.backends.diffusers_backend:DiffusersBackend",
+    "gan": "provkit.generate.backends.latent:GanBackend",
+    "vae": "provkit.generate.backends.latent:VaeBackend",
+    "callable": "provkit.generate.backends.callable:CallableBackend",
 }
 
 

@@ -33,10 +33,10 @@ from dataclasses import dataclass
 import numpy as np
 from PIL import Image
 
-from generate.backends.base import resolve_device
-from generate.request import BackendInfo, GenerationRequest
-from provenance.core.errors import BadInput
-from provenance.core.extras import require
+from provkit.generate.backends.base import resolve_device
+from provkit.generate.request import BackendInfo, GenerationRequest
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.extras import require
 
 VERSION = "2.0"  # 2.0: numpy PCG64 draws the network (1.x drew it with torch's generator)
 HIDDEN = 24

@@ -14,10 +14,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from generate.request import BackendInfo, GenerationRequest
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.plugins import load_object
-from provenance.core.weights import weights_sha256
+from provkit.generate.request import BackendInfo, GenerationRequest
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.plugins import load_object
+from provkit.provenance.core.weights import weights_sha256
 
 
 def as_image(obj) -> Image.Image:

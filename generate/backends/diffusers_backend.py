@@ -16,12 +16,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from generate.backends.base import resolve_device, state_dict_sha256
-from generate.request import BackendInfo, GenerationRequest
-from provenance.core.errors import BadInput, ConfigError, Refused
-from provenance.core.extras import require
-from provenance.core.offline import force_offline
-from provenance.core.weights import weights_sha256
+from provkit.generate.backends.base import resolve_device, state_dict_sha256
+from provkit.generate.request import BackendInfo, GenerationRequest
+from provkit.provenance.core.errors import BadInput, ConfigError, Refused
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.offline import force_offline
+from provkit.provenance.core.weights import weights_sha256
 
 DTYPES = ("auto", "float16", "bfloat16", "float32")
 

@@ -15,12 +15,12 @@ from pathlib import Path
 
 from PIL import Image
 
-from generate.backends.base import resolve_device, tensor_to_images
-from generate.request import BackendInfo, GenerationRequest
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.extras import require
-from provenance.core.plugins import load_object
-from provenance.core.weights import weights_sha256
+from provkit.generate.backends.base import resolve_device, tensor_to_images
+from provkit.generate.request import BackendInfo, GenerationRequest
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.plugins import load_object
+from provkit.provenance.core.weights import weights_sha256
 
 LATENT_ATTRS = ("latent_dim", "latent_size", "nz", "z_dim", "zdim")
 

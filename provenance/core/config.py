@@ -31,8 +31,8 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provenance.core.errors import ConfigError
-from provenance.core.workspace import home
+from provkit.provenance.core.errors import ConfigError
+from provkit.provenance.core.workspace import home
 
 FILE_NAME = "provkit.toml"
 POINTS = ("generate.request", "generate.output", "verify", "publish", "ingest", "train")

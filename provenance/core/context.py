@@ -12,7 +12,7 @@ from __future__ import annotations
 import copy
 from datetime import UTC, datetime
 
-from provenance.core.clock import utc_now
+from provkit.provenance.core.clock import utc_now
 
 
 class ListOf:

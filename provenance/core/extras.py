@@ -17,7 +17,7 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from provenance.core.errors import ConfigError
+from provkit.provenance.core.errors import ConfigError
 
 #: extra -> what it brings (mirrors pyproject.toml's optional-dependencies).
 EXTRAS: dict[str, str] = {

@@ -22,7 +22,7 @@ import shutil
 import stat
 from pathlib import Path
 
-from provenance.core.errors import BadInput
+from provkit.provenance.core.errors import BadInput
 
 #: Block size of the cross-device copy in :func:`atomic_move`.
 COPY_CHUNK = 1 << 20

@@ -13,7 +13,7 @@ from __future__ import annotations
 import contextlib
 import functools
 
-from provenance.core.errors import BadInput, ProvkitError
+from provkit.provenance.core.errors import BadInput, ProvkitError
 
 
 def _cause(error: BaseException) -> str:

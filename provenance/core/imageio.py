@@ -21,8 +21,8 @@ from pathlib import Path
 
 from PIL import Image
 
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.files import open_regular, read_head, regular_file
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.files import open_regular, read_head, regular_file
 
 #: Default of the largest image provkit decodes, in pixels: 100 MP (a 100-megapixel
 #: medium-format frame). A header declaring more is refused before any pixel is decoded.

@@ -9,7 +9,7 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-from provenance.core.errors import ConfigError, describe
+from provkit.provenance.core.errors import ConfigError, describe
 
 
 def load_object(target: str, *, what: str = "object") -> Any:

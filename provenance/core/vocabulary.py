@@ -4,7 +4,7 @@ status-code groups and verify states. Every package reads these names from here.
 
 from __future__ import annotations
 
-from provenance.core.errors import BadInput
+from provkit.provenance.core.errors import BadInput
 
 #: The IRI prefix of the IPTC digital source type vocabulary.
 IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"

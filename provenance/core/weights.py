@@ -15,9 +15,9 @@ import json
 import os
 from pathlib import Path
 
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_write, file_sha256
-from provenance.core.workspace import home
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_write, file_sha256
+from provkit.provenance.core.workspace import home
 
 #: Files that count as weights inside a model folder (others, e.g. configs, are ignored
 #: unless the folder holds none of these).

@@ -14,7 +14,7 @@ import weakref
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from provenance.core.errors import BadInput
+from provkit.provenance.core.errors import BadInput
 
 if TYPE_CHECKING:  # imported when a database is opened, not at start-up
     import sqlite_utils

@@ -13,8 +13,8 @@ other tools leave (the Stable Diffusion XL mark).
 
 from __future__ import annotations
 
-from provenance.watermark import files
-from provenance.watermark.base import (
+from provkit.provenance.watermark import files
+from provkit.provenance.watermark.base import (
     MIN_DECODE_SIDE,
     MIN_SIDE,
     Backend,
@@ -23,9 +23,9 @@ from provenance.watermark.base import (
     names,
     register,
 )
-from provenance.watermark.marks import DEFAULT_SCHEME, decode, embed, readable
-from provenance.watermark.provkit_scheme import ALG as SOFT_BINDING_ALG
-from provenance.watermark.thirdparty import SDXL_NAME, third_party_marks
+from provkit.provenance.watermark.marks import DEFAULT_SCHEME, decode, embed, readable
+from provkit.provenance.watermark.provkit_scheme import ALG as SOFT_BINDING_ALG
+from provkit.provenance.watermark.thirdparty import SDXL_NAME, third_party_marks
 
 __all__ = [
     "DEFAULT_SCHEME",

@@ -11,8 +11,8 @@ from typing import Protocol
 import numpy as np
 from PIL import Image
 
-from provenance.core.errors import BadInput, ConfigError
-from provenance.core.imageio import to_rgb
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.imageio import to_rgb
 
 #: Smallest short side (pixels) the provkit scheme embeds into.
 MIN_SIDE = 128

@@ -11,14 +11,14 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from provenance.core import imageio
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_write
-from provenance.core.guard import guarded
-from provenance.watermark import marks
-from provenance.watermark.base import get_backend
-from provenance.watermark.marks import DEFAULT_SCHEME
-from provenance.watermark.thirdparty import third_party_marks
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_write
+from provkit.provenance.core.guard import guarded
+from provkit.provenance.watermark import marks
+from provkit.provenance.watermark.base import get_backend
+from provkit.provenance.watermark.marks import DEFAULT_SCHEME
+from provkit.provenance.watermark.thirdparty import third_party_marks
 
 
 @dataclass(frozen=True)

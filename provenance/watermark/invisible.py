@@ -12,8 +12,8 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 
-from provenance.core.errors import BadInput
-from provenance.core.extras import require
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.extras import require
 
 from .base import Decoded, check_payload, split_planes
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from PIL import Image
 
-from provenance.watermark.base import Decoded, get_backend, register
-from provenance.watermark.invisible import METHODS, InvisibleWatermark
-from provenance.watermark.provkit_scheme import ProvkitScheme
-from provenance.watermark.trustmark import TrustMarkBackend
+from provkit.provenance.watermark.base import Decoded, get_backend, register
+from provkit.provenance.watermark.invisible import METHODS, InvisibleWatermark
+from provkit.provenance.watermark.provkit_scheme import ProvkitScheme
+from provkit.provenance.watermark.trustmark import TrustMarkBackend
 
 DEFAULT_SCHEME = "provkit"
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from provenance.core.errors import ConfigError
+from provkit.provenance.core.errors import ConfigError
 
 from .base import Decoded, check_payload, to_rgb8
 

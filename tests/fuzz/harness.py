@@ -47,8 +47,8 @@ def make_seeds(folder: Path, db: Path) -> dict[str, bytes]:
     from PIL import Image
     from skimage import data
 
-    from provenance.issue import issue
-    from provenance.manifest import ManifestSpec
+    from provkit.provenance.issue import issue
+    from provkit.provenance.manifest import ManifestSpec
 
     folder.mkdir(parents=True, exist_ok=True)
     photo = Image.fromarray(np.ascontiguousarray(data.astronaut()[::2, ::2]))  # 256 x 256

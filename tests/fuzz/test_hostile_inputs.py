@@ -14,13 +14,13 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from detect.metadata import read_metadata
-from provenance.cli import root
-from provenance.core import imageio
-from provenance.core.errors import BadInput
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec
-from provenance.verify import verify
+from provkit.detect.metadata import read_metadata
+from provkit.cli import root
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec
+from provkit.provenance.verify import verify
 from tests.fuzz import hostile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -134,9 +134,9 @@ def test_detect_on_a_545_byte_jpeg_declaring_9400_squared_stays_small(tmp_path):
     path.write_bytes(hostile.jpeg_declaring(9400, 9400))
     out = _run_python(f"""
         import json
-        from detect import detect
-        from provenance import watermark
-        from provenance.core.imageio import open_image
+        from provkit.detect import detect
+        from provkit.provenance import watermark
+        from provkit.provenance.core.imageio import open_image
         r = detect({str(path)!r})
         watermark.decode(open_image({str(path)!r}))
         # VmHWM: this program's own peak. ru_maxrss is not: Linux carries the forking
@@ -158,7 +158,7 @@ def test_third_party_mark_reader_works_on_bounded_strips():
 
     import numpy as np
 
-    from provenance.watermark import third_party_marks
+    from provkit.provenance.watermark import third_party_marks
 
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), np.uint8))
     tracemalloc.start()
@@ -178,7 +178,7 @@ def test_xmp_scan_of_a_tiff_full_of_openers_is_linear(tmp_path):
     path = tmp_path / "openers.tif"
     path.write_bytes(hostile.tiff_with_xmp_openers(2_000_000))
     out = _run_python(f"""
-        from detect.metadata import read_metadata
+        from provkit.detect.metadata import read_metadata
         print(read_metadata({str(path)!r}).xmp)
     """, timeout=60)  # minutes before the fix (the lazy regex was quadratic)
     assert out.returncode == 0, out.stderr
@@ -189,7 +189,7 @@ def test_xmp_scan_of_a_tiff_full_of_openers_is_linear(tmp_path):
 
 @pytest.fixture
 def key_file(tmp_path):
-    from provenance import keys
+    from provkit.provenance import keys
 
     keys.init()
     return keys.keys_dir() / "signer.key"
@@ -231,7 +231,7 @@ def test_a_named_pipe_is_refused_not_opened(tmp_path, good_files):
     out = _run_python(f"""
         import json
         from click.testing import CliRunner
-        from provenance.cli import root
+        from provkit.cli import root
         r = CliRunner().invoke(root, ["verify", "--json", {str(fifo)!r}, {str(good_files[0])!r}])
         print(json.dumps({{"code": r.exit_code, "out": r.stdout, "err": r.stderr}}))
         r = CliRunner().invoke(root, ["scan", {str(listing)!r}, "--out",
@@ -273,7 +273,7 @@ def test_a_newline_in_a_file_name_survives_csv_and_resume(tmp_path, good_files):
     listing = tmp_path / "list.txt"
     listing.write_text(f"{good_files[1]}\n")
     out = tmp_path / "scan.csv"
-    from detect.scan import scan
+    from provkit.detect.scan import scan
 
     scan([str(odd), str(good_files[1])], out, workers=1)
     again = scan([str(odd), str(good_files[1])], out, workers=1, resume=True)
@@ -299,7 +299,7 @@ def test_pillow_warnings_do_not_break_the_one_line_error_rule(tmp_path):
     path = tmp_path / "tags.tif"
     path.write_bytes(hostile.tiff_with_oversized_tags())
     out = _run_python(f"""
-        from provenance.cli import main
+        from provkit.cli import main
         main(["detect", {str(path)!r}])
     """, timeout=120, env={"PROVKIT_HOME": str(tmp_path / "home")})
     lines = [line for line in out.stderr.splitlines() if line.strip()]
@@ -313,7 +313,7 @@ def test_pipes_given_as_context_trust_anchor_or_ingredient_are_refused(tmp_path,
     out = _run_python(f"""
         import json
         from click.testing import CliRunner
-        from provenance.cli import root
+        from provkit.cli import root
         codes = []
         for args in (["policy", "check", "--pack", "newsroom", "--context", {str(fifo)!r}],
                      ["verify", "--trust", {str(fifo)!r}, {str(good_files[0])!r}],

@@ -9,10 +9,10 @@ import sqlite3
 import pytest
 from click.testing import CliRunner
 
-from policies.pack import load_pack
-from policies.yamllines import parse
-from provenance.cli import root
-from provenance.core.errors import ConfigError
+from provkit.policies.pack import load_pack
+from provkit.policies.yamllines import parse
+from provkit.cli import root
+from provkit.provenance.core.errors import ConfigError
 from tests.fuzz import hostile
 
 # -- 7. bounded YAML ------------------------------------------------------------------------
@@ -38,7 +38,7 @@ def test_yaml_nesting_is_bounded():
 
 @pytest.fixture
 def audit_db(tmp_path):
-    from policies.engine import decide
+    from provkit.policies.engine import decide
 
     path = tmp_path / "audit.db"
     for state in ["valid", "invalid", "absent", "trusted", "absent", "invalid"]:
@@ -76,7 +76,7 @@ def test_a_dropped_table_and_migrations_row_are_not_silently_recreated(audit_db)
 
 
 def _forge_appends(db, n):
-    from policies.audit import CHAINED, row_hash
+    from provkit.policies.audit import CHAINED, row_hash
 
     conn = sqlite3.connect(db)
     seq, prev = conn.execute("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
@@ -135,7 +135,7 @@ def test_a_forged_partial_export_header_cannot_hide_a_cut_from_the_start(audit_d
 
 
 def test_ledger_and_audit_databases_run_with_synchronous_full(tmp_path):
-    from provenance.core.workspace import connect
+    from provkit.provenance.core.workspace import connect
 
     db = connect(tmp_path / "x.db")
     assert db.conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL

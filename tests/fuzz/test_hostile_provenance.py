@@ -15,11 +15,11 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from provenance import keys
-from provenance.cli import root
-from provenance.issue import issue
-from provenance.manifest import ManifestSpec, manifest_definition
-from provenance.verify import verify_file
+from provkit.provenance import keys
+from provkit.cli import root
+from provkit.provenance.issue import issue
+from provkit.provenance.manifest import ManifestSpec, manifest_definition
+from provkit.provenance.verify import verify_file
 from tests.fixtures_provenance import needs_watermark
 
 # -- 3. recovery is not validation -----------------------------------------------------------
@@ -69,7 +69,7 @@ def test_an_edited_stripped_copy_is_a_mismatch_not_recovered(tmp_path, issued_ph
 @needs_watermark
 def test_detect_and_the_newsroom_pack_do_not_take_a_mismatch_as_authentic(tmp_path,
                                                                          issued_photo):
-    from detect import detect
+    from provkit.detect import detect
 
     signed, _ = issued_photo
     edited = _stripped(signed, tmp_path / "edited.jpg", _black_quarter)
@@ -168,7 +168,7 @@ def test_every_sdk_object_is_made_with_provkits_settings(monkeypatch, tmp_path, 
 
 def test_the_file_is_in_place_before_its_ledger_row_is_committed(tmp_path, photo_path,
                                                                 monkeypatch):
-    from provenance.ledger import Ledger
+    from provkit.provenance.ledger import Ledger
 
     out = tmp_path / "signed.jpg"
     seen = {}
@@ -186,14 +186,14 @@ def test_the_file_is_in_place_before_its_ledger_row_is_committed(tmp_path, photo
 
 def test_a_failed_ledger_write_leaves_no_file_claiming_to_be_issued(tmp_path, photo_path,
                                                                     monkeypatch):
-    from provenance.ledger import Ledger
+    from provkit.provenance.ledger import Ledger
 
     def broken(self, **kwargs):
         raise OSError("disk full")
 
     monkeypatch.setattr(Ledger, "record", broken)
     out = tmp_path / "signed.jpg"
-    from provenance.core.errors import BadInput
+    from provkit.provenance.core.errors import BadInput
 
     with pytest.raises(BadInput, match="cannot record the asset"):
         issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False)

@@ -51,12 +51,12 @@ def main() -> None:
     import warnings
 
     warnings.simplefilter("ignore")
-    from detect.metadata import read_metadata
-    from detect.verdict import Detector, detect
-    from provenance.core.errors import ProvkitError
-    from provenance.fingerprint import fingerprint_file
-    from provenance.verify import verify_file
-    from provenance.watermark import files as watermark_files
+    from provkit.detect.metadata import read_metadata
+    from provkit.detect.verdict import Detector, detect
+    from provkit.provenance.core.errors import ProvkitError
+    from provkit.provenance.fingerprint import fingerprint_file
+    from provkit.provenance.verify import verify_file
+    from provkit.provenance.watermark import files as watermark_files
 
     db = os.environ.get("PROVKIT_FUZZ_DB")
     detector = Detector(db=db)

@@ -13,9 +13,9 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from generate.generator import generate
-from policies.pack import shipped_packs
-from provenance.core.http import ERRORS, ApiError, Caller, Generate, config, out_dir, run_cpu_to_end
+from provkit.generate.generator import generate
+from provkit.policies.pack import shipped_packs
+from provkit.server.http import ERRORS, ApiError, Caller, Generate, config, out_dir, run_cpu_to_end
 
 router = APIRouter(responses=ERRORS)
 

@@ -18,12 +18,12 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
-from detect.index import ReferenceIndex
-from detect.lookup import SIGNAL_TYPES, ReferenceBank, hash_file
-from detect.reference_sets import dupes, import_
-from detect.verdict import detect
-from provenance.core.errors import BadInput, ProvkitError
-from provenance.core.http import (
+from provkit.detect.index import ReferenceIndex
+from provkit.detect.lookup import SIGNAL_TYPES, ReferenceBank, hash_file
+from provkit.detect.reference_sets import dupes, import_
+from provkit.detect.verdict import detect
+from provkit.provenance.core.errors import BadInput, ProvkitError
+from provkit.server.http import (
     ERRORS,
     ApiError,
     Caller,

@@ -26,13 +26,13 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from detect.index import ReferenceIndex
-from detect.routes import detect_rows, dupes_rows
-from policies.pack import shipped_packs
-from policies.routes import check_rows
-from provenance.core.errors import BadInput
-from provenance.core.files import atomic_write
-from provenance.core.http import (
+from provkit.detect.index import ReferenceIndex
+from provkit.routes.detect import detect_rows, dupes_rows
+from provkit.policies.pack import shipped_packs
+from provkit.routes.policies import check_rows
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.files import atomic_write
+from provkit.server.http import (
     ERRORS,
     ApiError,
     Caller,
@@ -43,9 +43,9 @@ from provenance.core.http import (
     run_cpu,
     run_cpu_to_end,
 )
-from provenance.core.imageio import load_rgb, sniff
-from provenance.manifest import context
-from provenance.routes import verify_rows
+from provkit.provenance.core.imageio import load_rgb, sniff
+from provkit.provenance.manifest import context
+from provkit.routes.provenance import verify_rows
 
 HERE = Path(__file__).parent
 TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),

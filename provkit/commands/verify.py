@@ -9,14 +9,14 @@ from pathlib import Path
 
 import click
 
-from provenance.core.errors import BadInput, shown
-from provenance.core.imageio import expand_inputs
-from provenance.core.options import db_option, emit, json_option, progress, trust_option
-from provenance.status import HARD_BINDING_CODES
-from provenance.trust import resolve as resolve_trust
-from provenance.verify import crjson_file
-from provenance.verify import verify as verify_
-from provenance.words import action_words, source_type_words, training_words
+from provkit.provenance.core.errors import BadInput, shown
+from provkit.provenance.core.imageio import expand_inputs
+from provkit.options import db_option, emit, json_option, progress, trust_option
+from provkit.provenance.status import HARD_BINDING_CODES
+from provkit.provenance.trust import resolve as resolve_trust
+from provkit.provenance.verify import crjson_file
+from provkit.provenance.verify import verify as verify_
+from provkit.provenance.words import action_words, source_type_words, training_words
 
 #: The status sentence for an untrusted signing credential (provenance.status).
 UNTRUSTED_SENTENCE = "The signer is not on your trust list."

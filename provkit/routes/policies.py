@@ -12,10 +12,10 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
-from policies.audit import AuditLog
-from policies.check import check
-from policies.pack import POINTS, load_pack, shipped_packs
-from provenance.core.http import (
+from provkit.policies.audit import AuditLog
+from provkit.policies.check import check
+from provkit.policies.pack import POINTS, load_pack, shipped_packs
+from provkit.server.http import (
     ERRORS,
     ApiError,
     AuditRead,

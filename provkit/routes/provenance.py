@@ -17,9 +17,9 @@ from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
 from pydantic import BaseModel, Field
 
-from provenance import watermark
-from provenance.core.errors import BadInput
-from provenance.core.http import (
+from provkit.provenance import watermark
+from provkit.provenance.core.errors import BadInput
+from provkit.server.http import (
     ERRORS,
     ApiError,
     Caller,
@@ -33,12 +33,12 @@ from provenance.core.http import (
     run_cpu,
     run_cpu_to_end,
 )
-from provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
-from provenance.issue import sign
-from provenance.ledger import Ledger
-from provenance.manifest import ManifestSpec
-from provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver
-from provenance.verify import verify
+from provkit.provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
+from provkit.provenance.issue import sign
+from provkit.provenance.ledger import Ledger
+from provkit.provenance.manifest import ManifestSpec
+from provkit.provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver
+from provkit.provenance.verify import verify
 
 router = APIRouter(responses=ERRORS)
 Files = Annotated[list[UploadFile], File(description="One or more images.")]

@@ -15,8 +15,8 @@ from __future__ import annotations
 import json
 import re
 
-from detect.lookup import SIGNAL_TYPES
-from provenance.core.http import authorize
+from provkit.detect.lookup import SIGNAL_TYPES
+from provkit.server.http import authorize
 
 #: The query of a lookup the fast path answers: plain ``key=value`` pairs, no escapes.
 _PLAIN_QUERY = re.compile(rb"[A-Za-z0-9_.~=&-]*")

@@ -15,29 +15,29 @@ import warnings
 
 import click
 
-from provenance.core.errors import ProvkitError
+from provkit.provenance.core.errors import ProvkitError
 
 #: command name -> "module:attribute"; modules are imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "keys": ("provenance.commands", "Manage the signing identity (development CA or your own chain)."),
-    "sign": ("provenance.commands", "Watermark and sign an image with a C2PA manifest."),
-    "verify": ("provenance.verify_commands", "Validate C2PA credentials (and recover stripped ones)."),
-    "trust": ("provenance.trust_commands", "List, show, add and remove trust sources (C2PA Trust List built in)."),
-    "recover": ("provenance.commands", "Re-attach a recovered manifest to a stripped image."),
-    "ledger": ("provenance.commands", "List and show the assets this workspace issued."),
-    "watermark": ("provenance.watermark.commands", "Embed and decode the invisible watermark."),
-    "generate": ("generate.commands", "Generate images that leave sealed: watermarked, signed, recorded."),
-    "detect": ("detect.commands", "Collect evidence and give a verdict: is this image AI-made?"),
-    "dupes": ("detect.index_commands", "Find near-duplicates of an image in reference sets."),
-    "index": ("detect.index_commands", "Manage reference sets for near-duplicate search."),
-    "scan": ("detect.commands", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
-    "check": ("detect.commands", "One answer per image: credentials, verdict, seen before, decision."),
-    "config": ("provenance.commands", "Show the workspace settings (provkit.toml) and where each came from."),
-    "policy": ("policies.commands", "Check, lint and test usage policies."),
-    "audit": ("policies.commands", "Read, verify and export the tamper-evident decision log."),
-    "serve": ("provenance.server.commands", "Serve the desk page and the HTTP API."),
-    "tokens": ("provenance.server.tokens_commands", "Create, list and revoke API tokens for serve."),
-    "report": ("provenance.server.commands", "Write a self-contained HTML report of images."),
+    "keys": ("provkit.commands.provenance", "Manage the signing identity (development CA or your own chain)."),
+    "sign": ("provkit.commands.provenance", "Watermark and sign an image with a C2PA manifest."),
+    "verify": ("provkit.commands.verify", "Validate C2PA credentials (and recover stripped ones)."),
+    "trust": ("provkit.commands.trust", "List, show, add and remove trust sources (C2PA Trust List built in)."),
+    "recover": ("provkit.commands.provenance", "Re-attach a recovered manifest to a stripped image."),
+    "ledger": ("provkit.commands.provenance", "List and show the assets this workspace issued."),
+    "watermark": ("provkit.commands.watermark", "Embed and decode the invisible watermark."),
+    "generate": ("provkit.commands.generate", "Generate images that leave sealed: watermarked, signed, recorded."),
+    "detect": ("provkit.commands.detect", "Collect evidence and give a verdict: is this image AI-made?"),
+    "dupes": ("provkit.commands.index", "Find near-duplicates of an image in reference sets."),
+    "index": ("provkit.commands.index", "Manage reference sets for near-duplicate search."),
+    "scan": ("provkit.commands.detect", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
+    "check": ("provkit.commands.detect", "One answer per image: credentials, verdict, seen before, decision."),
+    "config": ("provkit.commands.provenance", "Show the workspace settings (provkit.toml) and where each came from."),
+    "policy": ("provkit.commands.policies", "Check, lint and test usage policies."),
+    "audit": ("provkit.commands.policies", "Read, verify and export the tamper-evident decision log."),
+    "serve": ("provkit.commands.serve", "Serve the desk page and the HTTP API."),
+    "tokens": ("provkit.commands.tokens", "Create, list and revoke API tokens for serve."),
+    "report": ("provkit.commands.serve", "Write a self-contained HTML report of images."),
 }
 
 

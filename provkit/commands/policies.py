@@ -7,13 +7,13 @@ from pathlib import Path
 
 import click
 
-from policies import audit as audit_lib
-from policies import verbs
-from policies.check import DEFAULT_EVIDENCE, read_contexts
-from policies.check import check as check_
-from policies.pack import POINTS
-from provenance.core.errors import shown
-from provenance.core.options import (
+from provkit.policies import audit as audit_lib
+from provkit.policies import verbs
+from provkit.policies.check import DEFAULT_EVIDENCE, read_contexts
+from provkit.policies.check import check as check_
+from provkit.policies.pack import POINTS
+from provkit.provenance.core.errors import shown
+from provkit.options import (
     db_option,
     emit,
     force_option,

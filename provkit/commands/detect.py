@@ -12,17 +12,18 @@ from pathlib import Path
 
 import click
 
-from detect.check import check as check_
-from detect.classifier import train as train_
-from detect.scan import scan as scan_
-from detect.scan_ray import scan_ray
-from detect.verdict import VERDICTS
-from detect.verdict import detect as detect_
-from provenance.core.config import load as load_config
-from provenance.core.errors import ProvkitError, shown
-from provenance.core.extras import require
-from provenance.core.imageio import expand_inputs, image_paths
-from provenance.core.options import (
+from provkit.check import check as check_
+from provkit.check import scan_judge
+from provkit.detect.classifier import train as train_
+from provkit.detect.scan import scan as scan_
+from provkit.detect.scan_ray import scan_ray
+from provkit.detect.verdict import VERDICTS
+from provkit.detect.verdict import detect as detect_
+from provkit.provenance.core.config import load as load_config
+from provkit.provenance.core.errors import ProvkitError, shown
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.imageio import expand_inputs, image_paths
+from provkit.options import (
     emit,
     force_option,
     json_option,
@@ -253,8 +254,10 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
                    "index_sets": list(index_sets) or None, **_settings(trust, threshold)}
         summary = (scan_ray(source, out, address=address, time_limit=time_limit, **options)
                    if engine == "ray"
-                   else scan_(source, out, time_limit=time_limit, pack=pack_name,
-                              point=point or "ingest", dry_run=dry_run, actor=actor, **options))
+                   else scan_(source, out, time_limit=time_limit,
+                              judge=scan_judge(pack_name, point or "ingest", dry_run=dry_run,
+                                               actor=actor, db=options["db"]),
+                              **options))
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"

@@ -34,8 +34,8 @@ from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from provenance.core import tokens
-from provenance.core.workspace import connect, home
+from provkit.server import tokens
+from provkit.provenance.core.workspace import connect, home
 
 MB = 1 << 20
 #: Defaults of ``provkit serve`` (each has an option).

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import click
 
-from provenance.core.errors import BadInput, ProvkitError, shown
-from provenance.core.options import emit, force_option, json_option, out_option, progress
-from provenance.watermark import files
-from provenance.watermark.base import names
-from provenance.watermark.files import WatermarkReport
+from provkit.provenance.core.errors import BadInput, ProvkitError, shown
+from provkit.options import emit, force_option, json_option, out_option, progress
+from provkit.provenance.watermark import files
+from provkit.provenance.watermark.base import names
+from provkit.provenance.watermark.files import WatermarkReport
 
 
 def _scheme_option(default):

@@ -11,17 +11,17 @@ from pathlib import Path
 
 import click
 
-from provenance.core.extras import require
+from provkit.provenance.core.extras import require
 
 for _module in ("fastapi", "uvicorn", "jinja2", "python_multipart"):  # one line if missing
     require("serve", _module, what="provkit serve and provkit report")
 
-from provenance.core.errors import BadInput
-from provenance.core.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
-from provenance.core.options import db_option, emit, json_option
-from provenance.server.desk import report as report_
-from provenance.server.service import app_from_env
-from provenance.server.service import serve as serve_
+from provkit.provenance.core.errors import BadInput
+from provkit.server.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
+from provkit.options import db_option, emit, json_option
+from provkit.server.desk import report as report_
+from provkit.server.service import app_from_env
+from provkit.server.service import serve as serve_
 
 
 @click.command()

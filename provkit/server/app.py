@@ -31,19 +31,19 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from detect import hamming
-from detect.lookup import ReferenceBank
-from detect.lookup_fast import LookupFastPath
-from detect.routes import router as detect_router
-from generate.routes import router as generate_router
-from policies.routes import router as policies_router
-from provenance.core import imageio
-from provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
-from provenance.core.http import ApiError, CpuPool, ServiceConfig, out_dir
-from provenance.ledger import Ledger
-from provenance.routes import router as provenance_router
-from provenance.server.desk import mount_static
-from provenance.server.desk import router as desk_router
+from provkit.detect import hamming
+from provkit.detect.lookup import ReferenceBank
+from provkit.server.lookup_fast import LookupFastPath
+from provkit.routes.detect import router as detect_router
+from provkit.routes.generate import router as generate_router
+from provkit.routes.policies import router as policies_router
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
+from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
+from provkit.provenance.ledger import Ledger
+from provkit.routes.provenance import router as provenance_router
+from provkit.server.desk import mount_static
+from provkit.server.desk import router as desk_router
 
 log = logging.getLogger("provkit.serve")
 

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import click
 
-from provenance import keys as k
-from provenance import ledger as ledger_lib
-from provenance.core.config import describe, show
-from provenance.core.options import (
+from provkit.provenance import keys as k
+from provkit.provenance import ledger as ledger_lib
+from provkit.provenance.core.config import describe, show
+from provkit.options import (
     db_option,
     emit,
     force_option,
@@ -21,10 +21,10 @@ from provenance.core.options import (
     out_option,
     trust_option,
 )
-from provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
-from provenance.issue import sign as sign_
-from provenance.manifest import ManifestSpec
-from provenance.recover import recover as recover_
+from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
+from provkit.provenance.issue import sign as sign_
+from provkit.provenance.manifest import ManifestSpec
+from provkit.provenance.recover import recover as recover_
 
 _file = click.Path(path_type=Path, dir_okay=False)
 

@@ -12,12 +12,12 @@ import os
 import sys
 from pathlib import Path
 
-from detect.verdict import check_options
-from provenance.core import tokens as tokens_lib
-from provenance.core.errors import ConfigError
-from provenance.core.extras import require
-from provenance.core.http import MAX_FILES, MAX_UPLOAD, QUEUE, TIME_LIMIT, ServiceConfig
-from provenance.server.app import create_service, sweep_outputs
+from provkit.detect.verdict import check_options
+from provkit.server import tokens as tokens_lib
+from provkit.provenance.core.errors import ConfigError
+from provkit.provenance.core.extras import require
+from provkit.server.http import MAX_FILES, MAX_UPLOAD, QUEUE, TIME_LIMIT, ServiceConfig
+from provkit.server.app import create_service, sweep_outputs
 
 #: The environment variable that carries the server's settings to each worker process.
 CONFIG_ENV = "PROVKIT_SERVE_CONFIG"
@@ -80,7 +80,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
     access = "public read" if public_read else "token required"
     print(f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
           file=sys.stderr, flush=True)
-    uvicorn.run("provenance.server.service:app_from_env", factory=True, host=host, port=port,
+    uvicorn.run("provkit.server.service:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", access_log=False,
                 timeout_graceful_shutdown=5)
 

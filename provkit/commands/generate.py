@@ -7,11 +7,11 @@ from pathlib import Path
 
 import click
 
-from generate.generator import generate as generate_
-from generate.results import RequestRefused
-from generate.seal import request_stop, stop_requested
-from provenance.core.errors import BadInput
-from provenance.core.options import db_option, dumps, emit, json_option, out_option, progress
+from provkit.generate.generator import generate as generate_
+from provkit.generate.results import RequestRefused
+from provkit.generate.seal import request_stop, stop_requested
+from provkit.provenance.core.errors import BadInput
+from provkit.options import db_option, dumps, emit, json_option, out_option, progress
 
 LATENT_BACKENDS = ("gan", "vae")
 

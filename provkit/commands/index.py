@@ -11,10 +11,10 @@ from pathlib import Path
 
 import click
 
-from detect import reference_sets as verbs
-from provenance.core.errors import BadInput, shown
-from provenance.core.imageio import expand_inputs
-from provenance.core.options import db_option, emit, json_option, out_option, progress
+from provkit.detect import reference_sets as verbs
+from provkit.provenance.core.errors import BadInput, shown
+from provkit.provenance.core.imageio import expand_inputs
+from provkit.options import db_option, emit, json_option, out_option, progress
 
 
 def _parse_value(text: str):

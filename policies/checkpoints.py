@@ -21,8 +21,8 @@ import json
 import os
 from pathlib import Path
 
-from provenance.core import workspace
-from provenance.core.files import atomic_write
+from provkit.provenance.core import workspace
+from provkit.provenance.core.files import atomic_write
 
 KEY_NAME, PUB_NAME, HEADS = "audit.key", "audit.pub", "audit-heads"
 

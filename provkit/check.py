@@ -19,32 +19,25 @@ archive/123, 2019 · publish: LABEL"), its ``to_json()`` the full record (the sa
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from detect.verdict import DEFAULT_THRESHOLD, Detector, DetectReport
-from provenance.core import config as workspace_config
-from provenance.core.errors import BadInput, ProvkitError, shown
-from provenance.core.imageio import expand_inputs
-from provenance.words import source_type_words
+from provkit import policies
+from provkit.detect.verdict import DEFAULT_THRESHOLD, Detector, DetectReport
+from provkit.provenance.core import config as workspace_config
+from provkit.provenance.core.errors import BadInput, ProvkitError, shown
+from provkit.provenance.core.imageio import expand_inputs
+from provkit.provenance.words import source_type_words
 
 if TYPE_CHECKING:
-    from policies.engine import Decision
+    from provkit.policies.engine import Decision
 
 DEFAULT_PACK = "newsroom"
 VERDICT_WORDS = {"ai-generated": "AI-generated", "ai-edited": "edited with AI",
                  "camera/authentic-claimed": "camera capture claimed",
                  "unknown": "origin unknown"}
-
-
-def _policies():
-    """The policy engine, loaded by name: detect sits below policies in the layers
-    (docs/architecture.md), so it names the engine the way policies names detect's
-    evidence (``policies.check.resolve_evidence``)."""
-    return importlib.import_module("policies")
 
 
 _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
@@ -169,9 +162,9 @@ def _record(path, report: DetectReport, pack, point: str, *, db, dry_run: bool,
     if actor:
         context["actor"] = {"id": actor}
     if dry_run:
-        decision = _policies().evaluate(pack, point, context)
+        decision = policies.evaluate(pack, point, context)
     else:
-        decision = _policies().decide(pack, point, context, db=db, actor=actor)
+        decision = policies.decide(pack, point, context, db=db, actor=actor)
     checked = any(e.kind == "duplicates" and e.finding != "not checked" for e in report.evidence)
     return CheckRecord(
         path=str(path), point=point, pack=pack.name, verdict=report.verdict,
@@ -195,7 +188,7 @@ def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, pr
     if point not in workspace_config.POINTS:
         raise BadInput(f"unknown decision point {point!r} "
                        f"(known: {', '.join(workspace_config.POINTS)})")
-    pack = _policies().load_pack(pack or cfg.get("check.pack") or cfg.pack_for(point) or DEFAULT_PACK)
+    pack = policies.load_pack(pack or cfg.get("check.pack") or cfg.pack_for(point) or DEFAULT_PACK)
     detector = Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
                         trust=cfg.get("trust.sources", trust),
                         threshold=cfg.get("thresholds.classifier", threshold)
@@ -216,3 +209,30 @@ def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, pr
         if progress:
             progress(1)
     return records
+
+
+def scan_judge(pack, point: str = "ingest", *, dry_run: bool = False, actor: str | None = None,
+               db=None) -> Callable[[list[dict]], None] | None:
+    """``judge(rows)`` for :func:`provkit.detect.scan.scan`: puts the pack's decision at
+    ``point`` into each row as it is written, and into the audit log unless ``dry_run``.
+    None without a pack. detect sits below policies, so the app builds this and passes it
+    down (``provkit scan --pack``, :func:`provkit.scan`)."""
+    if pack is None:
+        return None
+    pack = policies.load_pack(pack)
+    if point not in pack.names:
+        raise BadInput(f"unknown decision point {point!r}")
+
+    def judge(rows: list[dict]) -> None:
+        ok = [r for r in rows if r.get("error") is None and r.get("asset") is not None]
+        contexts = [{"asset": r["asset"], **({"actor": {"id": actor}} if actor else {})}
+                    for r in ok]
+        if dry_run:
+            decisions = [policies.evaluate(pack, point, c) for c in contexts]
+        else:
+            decisions = (policies.decide_many(pack, point, contexts, db=db, actor=actor)
+                         if ok else [])
+        for row, decision in zip(ok, decisions):
+            row["decision"] = decision.to_json()
+
+    return judge

@@ -16,8 +16,8 @@ import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from provenance.core.errors import BadInput
-from provenance.core.workspace import connect, migrate
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.workspace import connect, migrate
 
 #: Every scope a token can carry, and what it opens.
 SCOPES = {
