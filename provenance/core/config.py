@@ -19,6 +19,9 @@ A desk sets its defaults once instead of passing them to every command::
     [thresholds]
     classifier = 0.8                 # classifier probability that counts as AI
 
+    [storage]
+    backend = "sqlite"               # the store behind the ledger, audit log, tokens, banks
+
 A value given on the command line wins over the file, and the file over the built-in
 default. :func:`load` returns every setting with where it came from
 (``provkit config show``). An unreadable or malformed file, an unknown section or key,
@@ -35,6 +38,8 @@ from provkit.provenance.core.errors import ConfigError
 from provkit.provenance.core.workspace import home
 
 FILE_NAME = "provkit.toml"
+#: the storage backends this build has (provenance/core/stores.py)
+STORAGE_BACKENDS = ("sqlite",)
 POINTS = ("generate.request", "generate.output", "verify", "publish", "ingest", "train")
 
 #: section -> key -> (built-in default, check, what it is)
@@ -56,6 +61,11 @@ SETTINGS: dict[str, dict[str, tuple]] = {
     },
     "thresholds": {
         "classifier": (0.8, "probability", "classifier probability at or above which it reports AI"),
+    },
+    "storage": {
+        "backend": ("sqlite", "backend", ("where the workspace's state lives: the ledger, the audit "
+                                          "log, tokens and bank metadata (sqlite; see "
+                                          "provenance/core/stores.py)")),
     },
 }
 
@@ -106,6 +116,11 @@ def _check(section: str, key: str, kind: str, value, path: Path):
     if kind == "url":
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
             raise ConfigError(f"{where} must be an http:// or https:// address", path=path)
+        return value
+    if kind == "backend":
+        if value not in STORAGE_BACKENDS:
+            raise ConfigError(f"{where}: unknown storage backend {value!r} "
+                              f"(known: {', '.join(STORAGE_BACKENDS)})", path=path)
         return value
     if kind == "probability":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value <= 1:
