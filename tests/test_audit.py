@@ -183,7 +183,7 @@ def test_audit_and_policy_commands_do_not_import_torch(tmp_path, db):
     ctx = tmp_path / "ctx.json"
     ctx.write_text(json.dumps({"asset": {"c2pa": {"state": "valid"}}}))
     code = (
-        "import sys\nfrom provenance.cli import main\n"
+        "import sys\nfrom provkit.cli import main\n"
         "for argv in ([ 'audit', 'verify', '--db', sys.argv[1]],"
         " ['policy', 'check', '--pack', 'newsroom', '--context', sys.argv[2], '--db', sys.argv[1]]):\n"
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"

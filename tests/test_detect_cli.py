@@ -108,8 +108,8 @@ def test_scan_cli_prints_a_summary_per_verdict(tmp_path, generated_png, photo_pa
 
 
 def test_detect_modules_do_not_import_torch_until_a_model_is_needed(generated_png):
-    code = ("import sys; from detect import commands, verdict, evidence, metadata, scan, "
-            "classifier; from detect.verdict import detect; "
+    code = ("import sys; from provkit.commands import detect as commands; from provkit.detect import verdict, evidence, metadata, scan, "
+            "classifier; from provkit.detect.verdict import detect; "
             f"detect({str(generated_png)!r}); "
             "print('torch' in sys.modules, 'open_clip' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)

@@ -91,8 +91,8 @@ def test_generator_backends_name_their_extras(monkeypatch, tmp_path):
 def test_builtin_generator_paints_and_describes_itself_without_importing_torch():
     code = (
         "import sys\n"
-        "from generate.backends import get_backend\n"
-        "from generate.request import GenerationRequest\n"
+        "from provkit.generate.backends import get_backend\n"
+        "from provkit.generate.request import GenerationRequest\n"
         "b = get_backend('builtin')\n"
         "img = next(iter(b.render(GenerationRequest('a harbour', seed=1, width=64, height=48))))\n"
         "assert img.size == (64, 48), img.size\n"

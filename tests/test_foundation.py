@@ -85,7 +85,7 @@ def test_database_uses_wal_and_migrations_run_once(tmp_path):
 
 def test_help_lists_every_command_without_importing_torch():
     code = (
-        "import sys; from provenance.cli import main\n"
+        "import sys; from provkit.cli import main\n"
         "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "assert 'c2pa' not in sys.modules, 'c2pa imported'\n"

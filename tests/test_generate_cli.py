@@ -88,7 +88,7 @@ def test_generate_help_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from provenance.cli import root; "
+    code = ("import sys; from provkit.cli import root; "
             "root.main(['generate', '--help'], standalone_mode=False); "
             "assert 'torch' not in sys.modules, 'torch imported'")
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)

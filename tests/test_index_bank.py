@@ -172,7 +172,7 @@ def test_an_import_killed_mid_way_keeps_its_blocks_and_a_rerun_completes_it(tmp_
     f = tmp_path / "big.csv"
     f.write_text("id,hash\n" + "".join(f"k{i},{h}\n" for i, h in enumerate(hashes)))
     db = tmp_path / "p.db"
-    code = ("import sys; from detect.index_bank import index_import; "
+    code = ("import sys; from provkit.detect.index_bank import index_import; "
             f"index_import('big', {str(f)!r}, db={str(db)!r}, batch=2000)")
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     blocks = 0
@@ -236,8 +236,8 @@ def test_a_fresh_process_maps_the_cached_set_instead_of_reading_rows(big_bank):
     folders = list(index_cache.cache_root(ReferenceIndex(db).db).glob("*-*"))
     assert len(folders) == 1
     code = (
-        "import json, mmap, numpy as np; from detect.index import ReferenceIndex; "
-        "from detect import index_cache; "
+        "import json, mmap, numpy as np; from provkit.detect.index import ReferenceIndex; "
+        "from provkit.detect import index_cache; "
         "mapped = lambda a: a is not None and (isinstance(a, (np.memmap, mmap.mmap)) "
         "or mapped(getattr(a, 'base', None))); "
         "index_cache.read_set = lambda *a: (_ for _ in ()).throw(AssertionError('read rows')); "

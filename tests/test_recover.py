@@ -199,7 +199,7 @@ def test_recovery_path_of_verify_never_imports_torch(tmp_path, signed_jpeg):
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
     code = (
         "import sys\n"
-        "from provenance.verify import verify_file\n"
+        "from provkit.provenance.verify import verify_file\n"
         f"assert verify_file({str(copy)!r}).state == 'recovered'\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )

@@ -311,7 +311,7 @@ def test_verify_never_imports_torch(signed_jpeg):
     signed, _ = signed_jpeg
     code = (
         "import sys\n"
-        "from provenance.cli import main\n"
+        "from provkit.cli import main\n"
         "try:\n"
         f"    main(['verify', {str(signed)!r}])\n"
         "except SystemExit:\n"

@@ -73,7 +73,7 @@ def test_decode_batch_reports_unmarked_and_bad_files_and_goes_on(tmp_path, photo
 def test_decoding_never_imports_torch(tmp_path, photos):
     path = tmp_path / "p.png"
     Image.fromarray(np.ascontiguousarray(photos[0])).save(path)
-    code = ("import sys; from provenance.watermark.files import decode; "
+    code = ("import sys; from provkit.provenance.watermark.files import decode; "
             f"decode({str(path)!r}); print('torch' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
