@@ -30,8 +30,9 @@ from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.vocabulary import source_type_name
-from provkit.provenance.fingerprint import fingerprint_image, load_for_fingerprint
+from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.ledger import STATUSES, Ledger
+from provkit.provenance.relation import make_reference
 from provkit.provenance.manifest import (
     ManifestSpec,
     manifest_definition,
@@ -75,11 +76,11 @@ def new_asset_id() -> str:
 
 
 def _fingerprint(pixels):
-    """Fingerprints of the pixels written: the image encoded (in memory), or the source
-    file whose bytes were signed as they are (the same pixels)."""
+    """Fingerprints and reference rendition of the pixels written: the image encoded (in
+    memory), or the source file whose bytes were signed as they are (the same pixels)."""
     if not isinstance(pixels, Image.Image):
-        pixels = load_for_fingerprint(pixels)
-    return fingerprint_image(pixels)
+        pixels = imageio.open_image(pixels)
+    return fingerprint_image(pixels), make_reference(pixels)
 
 
 def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
@@ -206,7 +207,8 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             sha = hashlib.sha256(f.read()).hexdigest()
             label = parsed.get("active_manifest")
             manifest_json = parsed.get("manifests", {}).get(label, {})
-            fp = None if media else _fingerprint(pixels if pixels is not None else src_path)
+            fp, reference = (None, None) if media else \
+                _fingerprint(pixels if pixels is not None else src_path)
     except BaseException as e:
         _drop(earlier)  # the file there before was never replaced
         if isinstance(e, FileExistsError):
@@ -221,7 +223,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             source_type=source_type_name(spec.source_type), source_path=src_path,
             path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
             manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
-            status=status,
+            status=status, reference=reference,
         )
     except BaseException as e:
         # nothing recorded: the file does not stay either, and the earlier one comes back

@@ -3,8 +3,9 @@
 One SQLite table, ``assets``, written through sqlite-utils (WAL, busy timeout via
 :func:`provenance.core.workspace.connect`). Each row keeps what recovery needs: the
 SHA-256 of the issued bytes, the manifest label and JSON, the manifest store bytes
-exactly as signed, and the perceptual fingerprints (pHash, dHash, PDQ) of the
-issued pixels. Browse it with any SQLite tool.
+exactly as signed, the perceptual fingerprints (pHash, dHash, PDQ) of the
+issued pixels and their reference rendition (grayscale, 256 px, for recovery to tell an
+honest copy from an edited one). Browse it with any SQLite tool.
 """
 
 from __future__ import annotations
@@ -53,7 +54,11 @@ def _add_status(db) -> None:
 #: the quarantine folder) or ``review`` (held until a person releases it).
 STATUSES = ("issued", "staged", "withheld", "review")
 
-MIGRATIONS = [_create_assets, _add_status]
+def _add_reference(db) -> None:
+    db["assets"].add_column("reference", bytes)
+
+
+MIGRATIONS = [_create_assets, _add_status, _add_reference]
 
 
 @dataclass(frozen=True)
@@ -117,8 +122,10 @@ class Ledger:
                created: str | None = None, source_path=None, path=None, mime=None,
                manifest_json: str | dict | None = None, manifest_store: bytes | None = None,
                fingerprint=None, soft_binding_alg: str | None = None,
-               status: str = "issued") -> Asset:
-        """Record one issued asset; an existing asset id is an error (ids are unique)."""
+               status: str = "issued", reference: bytes | None = None) -> Asset:
+        """Record one issued asset; an existing asset id is an error (ids are unique).
+        ``reference``: the issued pixels' reference rendition
+        (:func:`provenance.relation.make_reference`), what recovery compares copies with."""
         if status not in STATUSES:
             raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
         if self.db.execute("SELECT 1 FROM assets WHERE asset_id = ?", [asset_id]).fetchone():
@@ -135,6 +142,7 @@ class Ledger:
             "soft_binding_alg": soft_binding_alg, "manifest_json": manifest_json,
             "manifest_store": manifest_store,
             "phash": None, "dhash": None, "pdq": None, "pdq_quality": None, "status": status,
+            "reference": reference,
         }
         if fingerprint is not None:
             row.update(phash=f"{int(fingerprint.phash):016x}", dhash=f"{int(fingerprint.dhash):016x}",
@@ -222,6 +230,13 @@ class Ledger:
 
     def manifest_store(self, asset_id: str) -> bytes | None:
         row = self.db.execute("SELECT manifest_store FROM assets WHERE asset_id = ?",
+                              [asset_id.lower()]).fetchone()
+        return bytes(row[0]) if row and row[0] is not None else None
+
+    def reference(self, asset_id: str) -> bytes | None:
+        """The reference rendition recorded at issue time (None for assets issued before
+        they were kept, and for media that are not still images)."""
+        row = self.db.execute("SELECT reference FROM assets WHERE asset_id = ?",
                               [asset_id.lower()]).fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
 

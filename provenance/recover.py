@@ -1,5 +1,11 @@
 """``provkit recover``: re-attach recovered credentials to a stripped image as a new
-manifest whose parentOf ingredient is the recovered one."""
+manifest whose parentOf ingredient is the recovered one.
+
+Only a copy whose pixels are the issued asset's, the same or honestly transformed
+(:mod:`provenance.relation`), gets credentials; the new manifest records what was done
+to it as measured (``c2pa.resized``, ``c2pa.cropped``, ``c2pa.transcoded``; a border as
+``c2pa.edited``), and ``c2pa.repackaged`` only for the very same pixels. A locally edited
+copy, or a picture that only carries the mark, is refused with the reason."""
 
 from __future__ import annotations
 
@@ -13,7 +19,7 @@ from provkit.provenance.core.errors import BadInput, Refused
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.issue import resolve_output
 from provkit.provenance.manifest import ASSET_ASSERTION, new_builder, provkit_agent, soft_binding_assertion
-from provkit.provenance.recovery import _distances, pixel_match
+from provkit.provenance.recovery import _RANK, file_size
 from provkit.provenance.resolver import SoftBindingResolver, revalidate
 from provkit.provenance.trust import resolve as resolve_trust
 from provkit.provenance.verify import read_c2pa
@@ -50,6 +56,9 @@ class Recovered:
     recovered_by: dict
     recovered_manifest: str | None
     signer: dict
+    #: How the copy relates to the issued asset, and the actions recorded for it.
+    relation: dict | None = None
+    actions: list | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -58,8 +67,9 @@ class Recovered:
 def recover(path, out_path, *, db=None, identity=None, trust=None,
             force: bool = False) -> Recovered:
     """Re-attach recovered credentials: sign ``path`` into ``out_path`` with a new manifest
-    (``c2pa.opened`` the recovered manifest as parentOf, then ``c2pa.repackaged``) that
-    repeats what the original said: its digital source type, author and training rules.
+    (``c2pa.opened`` the recovered manifest as parentOf, then the actions measured by
+    :func:`copy_actions`) that repeats what the original said: its digital source type,
+    author and training rules.
 
     An existing ``out_path`` is refused unless ``force``."""
     import c2pa
@@ -75,17 +85,15 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
                        "recover", path=src)
     image = imageio.open_image(src)
     resolver = SoftBindingResolver(db)
-    matches = resolver.match_by_content(image)
-    if not matches:
+    found = resolver.identify(image, size=file_size(src))
+    if not found:
         raise Refused("no issued asset matches this image (no known watermark, no fingerprint "
                       "within the match distance)", path=src)
-    match = matches[0]
-    pixels = pixel_match(image, resolver.ledger.get(match.asset_id))
-    if not pixels["match"]:
-        raise Refused(f"the {match.method} names asset {match.asset_id}, but the picture "
-                      f"differs from what {match.asset_id} issued "
-                      f"({_distances(pixels['distance'])}); its credentials are not re-attached",
-                      path=src)
+    match, relation = min(found, key=lambda f: _RANK[f[1].cls])
+    if not relation.identifies:
+        raise Refused(f"the {match.method} names asset {match.asset_id}, but "
+                      + relation.sentence()[0].lower() + relation.sentence()[1:].rstrip(".")
+                      + "; its credentials are not re-attached", path=src)
     store = resolver.get_manifest(match.manifest_id)
     parsed, summary = revalidate(store, trust_pem=resolved.pem())
     if summary["state"] == "invalid":
@@ -96,11 +104,13 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
     opened = {"action": "c2pa.opened", "parameters": {"ingredientIds": ["recovered"]}}
     if said["source_type"]:  # the new manifest repeats how the original was made
         opened["digitalSourceType"] = said["source_type"]
-    assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [
-        opened,
-        {"action": "c2pa.repackaged", "softwareAgent": provkit_agent(),
-         "parameters": {"recovered_by": match.recovered_by()}},
-    ]}}, {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}, *said["assertions"]]
+    steps = copy_actions(relation, src_mime=src_mime, out_mime=out_mime,
+                         issued_mime=(resolver.ledger.get(match.asset_id).mime or src_mime))
+    for step in steps:
+        step["softwareAgent"] = provkit_agent()
+    steps[-1].setdefault("parameters", {})["recovered_by"] = match.recovered_by()
+    assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [opened, *steps]}},
+                  {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}, *said["assertions"]]
     if match.method == "watermark":
         assertions.append(soft_binding_assertion(watermark.SOFT_BINDING_ALG, match.asset_id))
     asset = resolver.ledger.get(match.asset_id)
@@ -136,4 +146,34 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
     except (c2pa.C2paError, OSError) as e:
         raise BadInput(f"signing failed: {e}", path=out) from None
     return Recovered(path=str(out), asset_id=match.asset_id, recovered_by=match.recovered_by(),
-                     recovered_manifest=summary["label"], signer=identity.signer_json())
+                     recovered_manifest=summary["label"], signer=identity.signer_json(),
+                     relation=relation.to_json(),
+                     actions=[a["action"] for a in steps])
+
+
+def copy_actions(relation, *, src_mime: str, out_mime: str, issued_mime: str) -> list[dict]:
+    """The C2PA actions that turned the issued picture into this copy, as measured."""
+    out = []
+    crop = {k: v for k, v in (relation.crop or {}).items() if v >= 0.005}
+    if crop:
+        out.append({"action": "c2pa.cropped", "parameters": {
+            "description": "cropped " + ", ".join(f"{k} {v:.1%}" for k, v in crop.items())
+            + " of the issued picture (measured)", "crop": crop}})
+    if relation.scale is not None and abs(relation.scale - 1) > 0.01:
+        out.append({"action": "c2pa.resized", "parameters": {
+            "description": f"resized to {relation.scale:.3f}x the issued size (measured)",
+            "scale": relation.scale}})
+    padded = {k: v for k, v in (relation.padding or {}).items() if v > 0}
+    if padded:
+        out.append({"action": "c2pa.edited", "parameters": {
+            "description": "a uniform border added ("
+            + ", ".join(f"{k} {v} px" for k, v in padded.items()) + ")"}})
+    reencoded = (relation.noise or 0) >= 0.5 or src_mime != issued_mime or out_mime != src_mime
+    if reencoded:
+        out.append({"action": "c2pa.transcoded", "parameters": {
+            "description": f"re-encoded ({issued_mime} issued, {out_mime} written; "
+            f"pixel noise {relation.noise or 0:.1f} grey levels)"}})
+    if not out:  # the issued pixels, in the issued format: only the container changed
+        out.append({"action": "c2pa.repackaged", "parameters": {
+            "description": "the issued pixels, stripped of their credentials"}})
+    return out

@@ -75,6 +75,13 @@ class VerifyReport:
     #: For ``recovered`` and ``mismatch``: the pixels against the ledger's fingerprints of
     #: the asset (``match``, ``distance`` in bits, ``limits``).
     pixel_match: dict | None = None
+    #: For a copy found by a soft binding: how it relates to the issued asset
+    #: (:meth:`provenance.relation.Relation.to_json`: ``class`` same-pixels, transformed,
+    #: locally-edited or not-this-asset, with what was measured).
+    relation: dict | None = None
+    #: Which issued asset a ``recovered`` or ``mismatch`` copy came from and what its
+    #: credentials said (identification, not a validation of this copy).
+    identified: dict | None = None
 
     @property
     def ok(self) -> bool:

@@ -4,9 +4,13 @@
 (``supportedAlgorithms``, ``matches/byBinding``, ``matches/byContent``,
 ``manifests/{id}``) over this workspace's ledger, so an HTTP front can serve it.
 
-Matching by content tries the watermark first (exact: the pixels carry the asset
-id), then the perceptual fingerprints (pHash and PDQ within the ledger's match
-distances). A recovered manifest store is re-validated on its own with the SDK:
+Matching by content tries the watermark first (the pixels carry the asset id), then
+the perceptual fingerprints (pHash and PDQ within the ledger's match distances). Either
+only *identifies* a candidate: anyone can write provkit's public mark onto any picture.
+A candidate is a match only when the copy's pixels are the asset's, the same or
+honestly transformed (:mod:`provenance.relation`, against the reference rendition the
+ledger kept at issue time); a locally edited copy or a picture that merely carries the
+mark gets no manifest. A recovered manifest store is re-validated on its own with the SDK:
 signature, certificate chain and assertion hashes must hold; its hard binding
 (``assertion.dataHash``) is to the bytes originally issued and cannot match a
 re-encoded copy, so that one code is expected and reported apart.
@@ -17,14 +21,15 @@ from __future__ import annotations
 import base64
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from PIL import Image
 
 from provkit.provenance import watermark
 from provkit.provenance.fingerprint import fingerprint_image
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE, PDQ_MIN_QUALITY, Ledger
 from provkit.provenance.manifest import context, new_reader
+from provkit.provenance.relation import Relation, relate
 from provkit.provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
 
 #: Alg name of the fingerprint matcher (not a registered soft-binding alg).
@@ -42,6 +47,8 @@ class Match:
     method: str  # "watermark" | "fingerprint"
     confidence: float | None = None
     distance: dict | None = None
+    #: How the copy relates to the asset (:meth:`provenance.relation.Relation.to_json`).
+    relation: dict | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -75,8 +82,30 @@ class SoftBindingResolver:
                       method="watermark", confidence=1.0)]
 
     def match_by_content(self, image: Image.Image, *, max_results: int = 5,
-                         decoded=NOT_DECODED) -> list[Match]:
-        """Entries matching the pixels: the watermark's asset id, else fingerprints.
+                         decoded=NOT_DECODED, size: tuple[int, int] | None = None
+                         ) -> list[Match]:
+        """Entries whose pixels ``image`` has: the same or honestly transformed (each
+        with its ``relation``). A mark or fingerprint pointing at an asset whose pixels
+        the copy does not have is no match. ``size``: the copy's real size when
+        ``image`` was decoded reduced."""
+        out = []
+        for m, rel in self.identify(image, max_results=max_results, decoded=decoded,
+                                    size=size):
+            if rel.identifies:
+                out.append(replace(m, relation=rel.to_json()))
+        return out
+
+    def identify(self, image: Image.Image, *, max_results: int = 5, decoded=NOT_DECODED,
+                 size: tuple[int, int] | None = None) -> list[tuple[Match, Relation]]:
+        """Every candidate the soft bindings point to, with how the copy relates to it."""
+        return [(m, relate_asset(image, self.ledger.get(m.asset_id),
+                                 self.ledger.reference(m.asset_id), size=size))
+                for m in self.candidates(image, max_results=max_results, decoded=decoded)]
+
+    def candidates(self, image: Image.Image, *, max_results: int = 5,
+                   decoded=NOT_DECODED) -> list[Match]:
+        """Entries the soft bindings point to: the watermark's asset id, else fingerprints.
+        Identification only: nothing here compares the pixels with the asset's.
 
         ``decoded``: the watermark the caller already read from ``image`` (the
         ``watermark.decode`` result, None for no mark), so it is not decoded twice."""
@@ -126,3 +155,27 @@ def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
                     "expected_failures": sorted(set(expected)),
                     "checked": "standalone manifest store (signature, certificate chain, "
                                "assertion hashes); its hard binding is to the issued bytes"}
+
+
+def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
+                 size: tuple[int, int] | None = None) -> Relation:
+    """:func:`relate` against an issued asset; one issued before reference renditions were
+    kept is compared by its fingerprints only, which cannot find a local edit."""
+    if reference is not None:
+        return relate(image, reference, size=size)
+    if asset is None or not asset.phash:
+        return Relation("not-this-asset", reason="the ledger holds neither a reference "
+                        "rendition nor fingerprints for this asset")
+    fp = fingerprint_image(image)
+    bits = (int(asset.phash, 16) ^ int(fp.phash)).bit_count()
+    ok = bits <= MAX_PHASH_DISTANCE
+    if asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
+            fp.pdq_quality >= PDQ_MIN_QUALITY:
+        bits = (int(asset.pdq, 16) ^ int.from_bytes(fp.pdq, "big")).bit_count()
+        ok = bits <= MAX_PDQ_DISTANCE
+    if not ok:
+        return Relation("not-this-asset", reason=f"its fingerprint is {bits} bits from the "
+                        "asset's")
+    return Relation("transformed", reason="the ledger holds no reference rendition for this "
+                    f"asset: compared by fingerprint only ({bits} bits), so local edits were "
+                    "not looked for")

@@ -55,7 +55,8 @@ class C2paCollector(BaseCollector):
                          "signer": c2pa.get("signer"),
                          "training_mining": c2pa.get("training_mining") or {},
                          "signals": policy_signals(c2pa.get("signals")),
-                         "trust_source": (c2pa.get("signer") or {}).get("trust_source")}}
+                         "trust_source": (c2pa.get("signer") or {}).get("trust_source"),
+                         "relation": (c2pa.get("relation") or {}).get("class")}}
 
 
 def _signer_name(c2pa: dict) -> str:
@@ -81,13 +82,22 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                              for r in signals.get("rules") or []],
             "trust_source": (c2pa.get("signer") or {}).get("trust_source")}
     who = _signer_name(c2pa)
+    relation = c2pa.get("relation") or {}
+    data["relation"] = relation.get("class")
     if state == "absent":
+        if relation.get("class") == "not-this-asset":
+            return Evidence("c2pa", "absent", "none",
+                            "No C2PA manifest in the file. A provkit mark in it names an issued "
+                            "asset whose pixels this picture does not have: anyone can write "
+                            "such a mark, so it is evidence of nothing (not of that asset, nor "
+                            "of an edit).", data)
         return Evidence("c2pa", "absent", "none",
                         "No C2PA manifest (Content Credentials) in the file or the ledger.", data)
     if state == "mismatch":
-        why = " ".join((c2pa.get("explanation") or [])[1:2]) or \
+        why = " ".join((c2pa.get("explanation") or [])[1:3]) or \
             "The watermark names an issued asset, but the picture differs from it."
         data["pixel_match"] = c2pa.get("pixel_match")
+        data["identified"] = c2pa.get("identified")
         return Evidence("c2pa", "mismatch", "none",
                         f"{why} Nothing the issued credentials say holds for this copy: it is "
                         "no sign of authenticity.", data)
@@ -109,10 +119,14 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                         f"The C2PA manifest is invalid ({problems}); nothing it claims can be "
                         "relied on, and it is no sign of authenticity.", data)
     source = (c2pa.get("signer") or {}).get("trust_source")
+    copy = relation.get("class") == "transformed"
     how = {"trusted": f"signed by {who}, trusted via the {source}" if source else
            f"signed by {who}, a trusted signer",
            "valid": f"validly signed by {who}, an unrecognised signer (not on your trust list)",
-           "recovered": "recovered from this workspace's ledger (the file itself carries none)"
+           "recovered": ("recovered from this workspace's ledger for a transformed copy of the "
+                         "issued picture (" + (relation.get("sentence") or "").rstrip(".")
+                         + "; identified, not authenticated)") if copy else
+           "recovered from this workspace's ledger (the file itself carries none)"
            }.get(state, state)
     if finding == AI_GENERATED:
         strength = "strong" if state == "recovered" else "decisive"
@@ -142,8 +156,9 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                             f"Camera capture claimed by an unrecognised signer ({who}, not on "
                             f"your trust list): the manifest claims {dst} with no AI step. "
                             "Nobody you trust vouches for it.", data)
-        if state == "recovered" and (c2pa.get("recovered_manifest") or {}).get("state") == "trusted":
-            strength = "decisive"  # the ledger's own trusted record, matched by the pixels
+        if state == "recovered" and (c2pa.get("recovered_manifest") or {}).get("state") == \
+                "trusted" and relation.get("class") == "same-pixels":
+            strength = "decisive"  # the ledger's own trusted record, the very same pixels
         return Evidence("c2pa", finding, strength,
                         f"The C2PA manifest, {how}, claims a capture ({dst}) with no AI step "
                         "recorded. This is the signer's claim, not a check of the pixels.", data)

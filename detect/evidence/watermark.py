@@ -68,6 +68,9 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
         elif state == "mismatch":
             detail += ("Its ledger record does not match these pixels: the image was changed "
                        "after it was issued (reported under c2pa).")
+        elif ((c2pa or {}).get("relation") or {}).get("class") == "not-this-asset":
+            detail += ("Its asset is in this workspace's ledger, but these pixels are not that "
+                       "asset's: anyone can write this mark, so it identifies nothing here.")
         elif state in ("valid", "trusted", "invalid") and bound_id == payload:
             detail += "It matches the asset id of this file's own C2PA manifest (soft binding)."
         elif state in ("valid", "trusted", "invalid") and bound_id:

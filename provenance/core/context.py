@@ -23,7 +23,8 @@ class ListOf:
 
 
 C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mining": {},
-        "trust_source": None, "signals": {"inception": [], "transformation": []}}
+        "trust_source": None, "signals": {"inception": [], "transformation": []},
+        "relation": None}
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,

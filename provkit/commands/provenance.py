@@ -159,7 +159,9 @@ def recover(source, out, trust, force, db_path, as_json):
     result = recover_(source, out, db=db_path, trust=trust, force=force)
     emit(result.to_json(), as_json, lambda d: (
         f"recovered {d['asset_id']} by {d['recovered_by']['method']}; wrote {d['path']} "
-        f"(parent manifest {d['recovered_manifest']})"))
+        f"(parent manifest {d['recovered_manifest']}; "
+        f"{', '.join(d.get('actions') or [])}: "
+        f"{(d.get('relation') or {}).get('sentence', '')})"))
 
 
 # --------------------------------------------------------------------------- ledger

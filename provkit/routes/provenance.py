@@ -196,11 +196,15 @@ def _matches(request: Request, found) -> dict:
     for m in found:
         if not m.manifest_id:
             continue
-        if m.method == "watermark":
+        relation = (m.relation or {}).get("class")
+        if relation == "same-pixels":
             score = 100.0 * float(m.confidence if m.confidence is not None else 1.0)
+        elif relation == "transformed" and (m.relation or {}).get("correlation") is not None:
+            score = min(99.0, 100.0 * float(m.relation["correlation"]))
+        elif m.method == "fingerprint" and (m.distance or {}).get("pdq") is not None:
+            score = min(99.0, 100.0 * (1 - m.distance["pdq"] / 256))
         else:
-            pdq = (m.distance or {}).get("pdq")
-            score = 100.0 * (1 - pdq / 256) if pdq is not None else None
+            score = None
         out.append({"manifestId": m.manifest_id, "endpoint": endpoint,
                     "similarityScore": None if score is None else round(min(score, 100.0), 2)})
     return {"matches": out}
@@ -235,7 +239,7 @@ def matches_by_binding_post(request: Request, query: BindingQuery,
 
 def _by_content(path: Path, cfg: ServiceConfig, max_results: int):
     image = load_rgb(path)
-    return _resolver(cfg).match_by_content(image, max_results=max_results)
+    return _resolver(cfg).match_by_content(image, max_results=max_results, size=image.size)
 
 
 @router.post("/matches/byContent", tags=["soft-binding"], response_model=Matches,
@@ -249,7 +253,12 @@ async def matches_by_content(request: Request, alg: str | None = None,
                                                                le=100)] = 5,
                              caller: Caller = Read,
                              work: Workdir = Upload):
-    """Manifests matching the media in the body (its watermark, else its fingerprints)."""
+    """Manifests of issued assets whose pixels the media in the body has: found by its
+    watermark, else its fingerprints, and then compared with the asset's reference
+    rendition. Only the same pixels (``similarityScore`` 100 times the mark's confidence)
+    or an honestly transformed copy (resized, re-encoded, cropped, framed: at most 99, the
+    registered pixels' correlation) match; a locally edited copy, or a picture that only
+    carries a mark naming an asset, gets no match."""
     cfg = config(request)
     path = await work.save_stream(request, "body")
     if work.received == 0:
