@@ -86,6 +86,7 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
     image = imageio.open_image(src)
     resolver = SoftBindingResolver(db)
     found = resolver.identify(image, size=file_size(src))
+    found = [f for f in found if f[0].method == "watermark" or f[1].cls != "not-this-asset"]
     if not found:
         raise Refused("no issued asset matches this image (no known watermark, no fingerprint "
                       "within the match distance)", path=src)

@@ -60,6 +60,8 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
     mark = decoded.to_json() if decoded is not None else None
     resolver = SoftBindingResolver(db)
     found = resolver.identify(image, decoded=decoded, size=file_size(report.path))
+    # a fingerprint candidate whose pixels do not relate was only a look-alike: no finding
+    found = [f for f in found if f[0].method == "watermark" or f[1].cls != "not-this-asset"]
     if not found:
         notes = list(report.explanation)
         if mark and not mark.get("third_party"):

@@ -164,7 +164,7 @@ def relate(image: Image.Image, reference: bytes, *, size: tuple[int, int] | None
     if min(gray.shape) < MIN_SIDE or min(ref.shape) < 8:
         return Relation("not-this-asset", reason="too small to compare")
     best = _same_geometry(gray, full, issued, ref)
-    for box in ([] if best is not None else _content_boxes(gray)):
+    for box in ([] if best is not None else content_boxes(gray)):
         found = _register(gray, box, ref)
         if found is not None and (best is None or found["score"] > best["score"]):
             best = found
@@ -195,8 +195,9 @@ def _same_geometry(gray, full, issued, ref) -> dict | None:
             "kx": rw / gray.shape[1], "ky": rh / gray.shape[0]}
 
 
-def _content_boxes(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
-    """The whole copy, and the copy without a uniform border if it has one."""
+def content_boxes(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """The whole copy, and the copy without a uniform border if it has one
+    (``(left, top, right, bottom)`` boxes)."""
     h, w = gray.shape
     boxes = [(0, 0, w, h)]
     x0, y0, x1, y1 = 0, 0, w, h

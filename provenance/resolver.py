@@ -23,17 +23,25 @@ import io
 import json
 from dataclasses import dataclass, replace
 
+import numpy as np
 from PIL import Image
 
 from provkit.provenance import watermark
 from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE, PDQ_MIN_QUALITY, Ledger
 from provkit.provenance.manifest import context, new_reader
-from provkit.provenance.relation import Relation, relate
+from provkit.provenance.relation import Relation, content_boxes, relate
 from provkit.provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
 
 #: Alg name of the fingerprint matcher (not a registered soft-binding alg).
 FINGERPRINT_ALG = "io.provkit.fingerprint.pdq-phash"
+
+#: Fingerprint distances (bits) within which a ledger entry is a *candidate*: wider than
+#: the near-duplicate limits (a caption or a crop moves pHash past 10), since a candidate
+#: is only reported once its pixels are related (:mod:`provenance.relation`). Unrelated
+#: pictures sit around 32 of 64 pHash and 128 of 256 PDQ bits apart.
+CANDIDATE_PHASH = 16
+CANDIDATE_PDQ = 48
 
 #: ``decoded`` default of :meth:`SoftBindingResolver.match_by_content`: decode it there.
 NOT_DECODED = object()
@@ -111,6 +119,8 @@ class SoftBindingResolver:
         ``watermark.decode`` result, None for no mark), so it is not decoded twice."""
         if decoded is NOT_DECODED:
             decoded = watermark.decode(image)
+        if decoded is None:
+            decoded = _decode_framed(image)
         if decoded is not None and decoded.third_party is None:
             asset = self.ledger.get(decoded.payload.hex())
             if asset is not None:
@@ -118,12 +128,22 @@ class SoftBindingResolver:
                               method="watermark", confidence=float(decoded.confidence))]
         fp = fingerprint_image(image)
         return [Match(manifest_id=a.manifest_label, asset_id=a.asset_id, method="fingerprint",
-                      distance=d) for a, d in self.ledger.by_fingerprint(fp, k=max_results)]
+                      distance=d)
+                for a, d in self.ledger.by_fingerprint(fp, k=max_results,
+                                                       max_phash=CANDIDATE_PHASH,
+                                                       max_pdq=CANDIDATE_PDQ)]
 
     def get_manifest(self, manifest_id: str) -> bytes | None:
         """The manifest store bytes for a manifest label (or an asset id)."""
         asset = self.ledger.by_manifest_label(manifest_id) or self.ledger.get(manifest_id)
         return self.ledger.manifest_store(asset.asset_id) if asset else None
+
+def _decode_framed(image: Image.Image):
+    """The mark of a picture inside a uniform border (a screenshot's frame shifts the
+    mark's grid): decoded from the framed part alone; None when there is no border."""
+    boxes = content_boxes(np.asarray(image.convert("L"), dtype=np.float32))
+    return watermark.decode(image.crop(boxes[-1])) if len(boxes) > 1 else None
+
 
 def _asset_id_from(value) -> str | None:
     if isinstance(value, bytes):
