@@ -54,6 +54,8 @@ SAME_RMS = 2.0
 #: Below this correlation, or above this changed fraction, the pixels are not the asset's.
 MIN_CORRELATION = 0.6
 MAX_CHANGED = 0.5
+#: A copy is reduced to this long side before it is compared (bounded time and memory).
+WORK_SIDE = 4 * REFERENCE_SIDE
 #: A copy smaller than this (either side) cannot be compared.
 MIN_SIDE = 32
 
@@ -159,8 +161,13 @@ def relate(image: Image.Image, reference: bytes, *, size: tuple[int, int] | None
     """The relation of ``image`` (a copy) to the asset whose reference rendition is
     ``reference``. ``size``: the copy's real size when ``image`` was decoded reduced."""
     ref, issued = load_reference(reference)
-    gray = np.asarray(image.convert("L"), dtype=np.float32)
-    full = size or (gray.shape[1], gray.shape[0])
+    full = size or image.size
+    small = image.convert("L")
+    if max(small.size) > WORK_SIDE:  # detail beyond 4x the reference's is never compared
+        f = WORK_SIDE / max(small.size)
+        small = small.resize((max(1, round(small.width * f)), max(1, round(small.height * f))),
+                             Image.Resampling.BOX)
+    gray = np.asarray(small, dtype=np.float32)
     if min(gray.shape) < MIN_SIDE or min(ref.shape) < 8:
         return Relation("not-this-asset", reason="too small to compare")
     best = _same_geometry(gray, full, issued, ref)

@@ -182,7 +182,12 @@ def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
     """:func:`relate` against an issued asset; one issued before reference renditions were
     kept is compared by its fingerprints only, which cannot find a local edit."""
     if reference is not None:
-        return relate(image, reference, size=size)
+        try:
+            return relate(image, reference, size=size)
+        except (OSError, ValueError, KeyError) as e:  # a damaged row: fingerprints, said so
+            damaged = f"the ledger's reference rendition cannot be read ({e})"
+    else:
+        damaged = None
     if asset is None or not asset.phash:
         return Relation("not-this-asset", reason="the ledger holds neither a reference "
                         "rendition nor fingerprints for this asset")
@@ -196,6 +201,7 @@ def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
     if not ok:
         return Relation("not-this-asset", reason=f"its fingerprint is {bits} bits from the "
                         "asset's")
-    return Relation("transformed", reason="the ledger holds no reference rendition for this "
-                    f"asset: compared by fingerprint only ({bits} bits), so local edits were "
+    return Relation("transformed", reason=(damaged or "the ledger holds no reference "
+                                           "rendition for this asset")
+                    + f": compared by fingerprint only ({bits} bits), so local edits were "
                     "not looked for")

@@ -56,13 +56,16 @@ def credentials_words(c2pa: dict) -> str:
     who = _signer_name(c2pa.get("signer"))
     source = c2pa.get("trust_source")
     trust = f"trusted: {source}" if source else "unrecognised signer"
+    relation = c2pa.get("relation")  # the report's dict, or the policy context's class
+    copy = (relation.get("class") if isinstance(relation, dict) else relation) == "transformed"
     return {
         "absent": "no credentials",
         "invalid": f"credentials invalid (signed by {who}, altered since)",
         "mismatch": "credentials do not match (altered since issued)",
         "valid": f"signed by {who} ({trust})",
         "trusted": f"signed by {who} ({trust})",
-        "recovered": f"credentials recovered: signed by {who} ({trust})",
+        "recovered": (f"credentials recovered for a transformed copy: signed by {who} ({trust})"
+                      if copy else f"credentials recovered: signed by {who} ({trust})"),
     }.get(state, f"credentials {state}")
 
 

@@ -112,11 +112,13 @@ def judged(copies, home):
     return out
 
 
+@pytest.mark.slow  # the whole test set through detect and every pack
 def test_the_test_set_is_large_enough(copies):
     assert sum(k == "edited" for k, *_ in copies) >= 30
     assert sum(k == "honest" for k, *_ in copies) >= 30
 
 
+@pytest.mark.slow  # the whole test set through detect and every pack
 def test_no_locally_edited_copy_is_vouched_for_or_allowed_by_any_pack(judged):
     edited = [j for j in judged if j["kind"] == "edited"]
     vouched = [(j["source"], j["name"], (j["c2pa"].get("relation") or {}).get("class"))
@@ -133,6 +135,7 @@ def test_no_locally_edited_copy_is_vouched_for_or_allowed_by_any_pack(judged):
     assert len(found) >= 0.9 * len(edited)  # the rest: no registration, "not this asset"
 
 
+@pytest.mark.slow  # the whole test set through detect and every pack
 def test_honest_copies_are_identified_with_their_asset_and_source_type(judged, sources):
     honest = [j for j in judged if j["kind"] == "honest"]
     ok = []
@@ -320,3 +323,40 @@ def test_any_painted_block_over_two_percent_is_a_local_edit(coffee, x, y, area, 
     assert rel.cls == "locally-edited", rel.to_json()
     left, top, right, bottom = rel.region
     assert left <= x0 + bw / 2 <= right and top <= y0 + bh / 2 <= bottom
+
+
+def test_the_ledger_keeps_a_small_reference_rendition_of_the_issued_pixels(sources, home):
+    from provkit.provenance.ledger import Ledger
+    from provkit.provenance.relation import load_reference
+
+    book = Ledger(home / "provkit.db")
+    for asset_id, _, signed, _ in sources:
+        blob = book.reference(asset_id)
+        assert blob is not None and 2_000 < len(blob) < 64_000
+        pixels, size = load_reference(blob)
+        assert size == signed.size and max(pixels.shape) == 256
+
+
+def test_an_asset_without_a_reference_is_compared_by_fingerprint_and_never_vouched_for(
+        sources, tmp_path):
+    from provkit.provenance.issue import issue as issue_
+    from provkit.provenance.ledger import Ledger
+    from provkit.provenance.verify import verify_file
+
+    db = tmp_path / "old.db"
+    src = tmp_path / "src.png"
+    sources[3][2].save(src)
+    issued = issue_(src, tmp_path / "signed.png", spec=ManifestSpec(source_type="digitalCapture"),
+                    db=db)
+    book = Ledger(db)
+    with book.db.conn:  # a row issued before reference renditions were kept
+        book.db.execute("UPDATE assets SET reference = NULL WHERE asset_id = ?",
+                        [issued.asset_id])
+    copy = tmp_path / "copy.png"
+    encode(Image.open(issued.path), "JPEG", quality=90).save(copy)
+    report = verify_file(copy, db=db)
+    assert report.state == "recovered" and report.relation["class"] == "transformed"
+    assert "no reference rendition" in report.relation["reason"]
+    assert policies.evaluate("newsroom", "publish", {"asset": {
+        "verdict": "unknown", "c2pa": {"state": "recovered", "relation": "transformed",
+                                       "trust_source": "local workspace CA"}}}).outcome == "review"

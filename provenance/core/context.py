@@ -34,6 +34,11 @@ ASSET = {
     "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
     "duplicates": ListOf(DUPLICATE),
 }
+#: Fields added to the schema after contexts were first saved (scan rows, check records): a
+#: context without one is complete, and the field takes its missing value (None: not
+#: measured). ``policy check --context`` does not refuse a row for lacking them.
+ADDED_LATER = frozenset({"asset.c2pa.relation"})
+
 SCHEMA: dict = {
     "point": None,
     "actor": {"id": None, "role": None, "org": None},

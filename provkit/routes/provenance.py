@@ -197,7 +197,8 @@ def _matches(request: Request, found) -> dict:
         if not m.manifest_id:
             continue
         relation = (m.relation or {}).get("class")
-        if relation == "same-pixels":
+        if relation == "same-pixels" or (m.relation is None and m.method == "watermark"):
+            # the same pixels; or byBinding: the binding value itself, no picture compared
             score = 100.0 * float(m.confidence if m.confidence is not None else 1.0)
         elif relation == "transformed" and (m.relation or {}).get("correlation") is not None:
             score = min(99.0, 100.0 * float(m.relation["correlation"]))
