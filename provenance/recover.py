@@ -111,7 +111,8 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
         step["softwareAgent"] = provkit_agent()
     steps[-1].setdefault("parameters", {})["recovered_by"] = match.recovered_by()
     assertions = [{"label": "c2pa.actions.v2", "data": {"actions": [opened, *steps]}},
-                  {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}}, *said["assertions"]]
+                  {"label": ASSET_ASSERTION, "data": {"asset_id": match.asset_id}},
+                  *said["assertions"]]
     if match.method == "watermark":
         assertions.append(soft_binding_assertion(watermark.SOFT_BINDING_ALG, match.asset_id))
     asset = resolver.ledger.get(match.asset_id)

@@ -458,7 +458,8 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     fw, fh = full
     sx, sy = fw / gray.shape[1], fh / gray.shape[0]
     padding = {"left": round(x0 * sx), "top": round(y0 * sy),
-               "right": round((gray.shape[1] - x1) * sx), "bottom": round((gray.shape[0] - y1) * sy)}
+               "right": round((gray.shape[1] - x1) * sx),
+               "bottom": round((gray.shape[0] - y1) * sy)}
     common = {"scale": round(scale * (sx + sy) / 2, 3), "crop": crop, "padding": padding,
               "noise": round(noise, 2), "correlation": round(corr, 3)}
     if corr < MIN_CORRELATION or frac > MAX_CHANGED or max(crop.values()) > MAX_CROP * 2.5:

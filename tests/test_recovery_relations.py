@@ -288,7 +288,8 @@ def coffee():
     return img, make_reference(img)
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(scale=st.floats(0.4, 2.0), crop=st.tuples(*[st.floats(0, 0.1)] * 4),
        quality=st.integers(60, 95))
 def test_any_honest_resize_crop_and_reencode_is_a_transformed_copy(coffee, scale, crop,
@@ -305,7 +306,8 @@ def test_any_honest_resize_crop_and_reencode_is_a_transformed_copy(coffee, scale
     assert abs(rel.scale - scale) < 0.03
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=12, deadline=None,
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(x=st.floats(0, 1), y=st.floats(0, 1), area=st.floats(0.02, 0.2),
        shade=st.integers(0, 255), scale=st.sampled_from([0.5, 1.0, 1.5]))
 def test_any_painted_block_over_two_percent_is_a_local_edit(coffee, x, y, area, shade, scale):
