@@ -56,7 +56,10 @@ CAPTURE_SIGNALS = ("capturedMedia", "capturedMediaStitched")
 
 def _load(name: str) -> tuple[dict, list[dict]]:
     """A rubric file: its header document (metadata, variables) and its rules."""
-    docs = list(yaml.safe_load_all(data_file(name)))
+    # libyaml's loader where PyYAML has it: the rubric files are read on every verify, and
+    # the pure-Python parser alone cost more than the C2PA read itself.
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs = list(yaml.load_all(data_file(name), Loader=loader))
     header = docs[0] or {}
     rules = [r for d in docs[1:] for r in (d or []) if isinstance(r, dict)]
     return header, rules

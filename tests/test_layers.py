@@ -166,7 +166,7 @@ def test_the_walk_sees_the_packages():
     assert {"provkit.provenance.core.errors", "provkit.detect.evidence",
             "provkit.detect.evidence.c2pa", "provkit.policies.engine", "provkit.generate.seal",
             "provkit.provenance.watermark.files", "provkit.cli", "provkit.server.app",
-            "provkit.check"} <= set(MODULES)
+            "provkit.answers"} <= set(MODULES)
     assert "provkit.provenance.core.errors" in GRAPH["provkit.detect.verdict"]
 
 
