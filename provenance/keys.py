@@ -657,11 +657,11 @@ def local_trust_anchors() -> bytes:
 def _imported_root(d: Path) -> bytes | None:
     """The self-signed root at the end of an imported chain (the workspace's own CA when
     the identity was imported), as PEM; None when the chain ends below its root."""
-    from cryptography import x509
-
     chain = d / "chain.pem"
     if not chain.exists() or (d / "ca.pem").exists():
         return None
+    from cryptography import x509  # only for an imported chain (~25 ms to import)
+
     try:
         certs = x509.load_pem_x509_certificates(chain.read_bytes())
     except (OSError, ValueError):

@@ -35,6 +35,10 @@ RANK = {"core": 0, "provenance": 1, "detect": 2, "generate": 3}
 #: the moment it is imported. Those libraries are otherwise imported inside the functions
 #: that use them, so every other provkit import sits at the top of its module.
 LAZY_OK: dict[str, str] = {
+    "provkit.provenance.recovery": "numpy, scipy, the watermark decoders and the ledger: "
+                                   "verify loads them only for a file without credentials",
+    "provkit.provenance.fingerprint": "numpy and pdqhash: verify loads them only to compare a "
+                                      "picture with its signed thumbnail",
     "provkit.detect.hamming_kernel": "numba's compiled search: loaded only by "
                                      "detect.hamming.use_compiled (provkit serve), never by a "
                                      "CLI verb",

@@ -143,3 +143,35 @@ def test_scan_says_which_files_it_skipped_and_why(tmp_path, photos):
     assert {(s["path"].rsplit("/", 1)[-1], s["reason"]) for s in summary["skipped"]} == {
         ("notes.txt", "text, not an image"), ("report.pdf", "a PDF, not a still image")}
     assert "skipped" in result.stderr and "report.pdf" in result.stderr
+
+
+def test_the_version_is_written_once_in_step_with_pyproject():
+    import tomllib
+    from pathlib import Path
+
+    from provkit.provenance.core import about
+
+    project = tomllib.loads((Path(__file__).parent.parent / "pyproject.toml").read_text())
+    assert about.VERSION == project["project"]["version"] == provkit.__version__
+
+
+def test_the_compiled_rubrics_are_the_shipped_yaml():
+    from provkit.provenance import signals
+    from provkit.provenance.trust import data_file
+
+    assert data_file(signals.COMPILED_FILE) == signals.compile_rubrics(), \
+        "the rubric YAML changed: run `make rubrics`"
+
+
+def test_verify_of_a_signed_file_loads_neither_numpy_nor_cryptography(photo_path, tmp_path):
+    """What keeps `provkit verify` a light process (bench/cli.py measures it)."""
+    signed = tmp_path / "signed.jpg"
+    provkit.sign(photo_path, signed, source_type="digitalCapture")
+    code = ("import sys; from provkit.cli import main\n"
+            "try:\n    main(['verify', sys.argv[1]])\nexcept SystemExit:\n    pass\n"
+            "heavy = [m for m in ('numpy', 'cryptography.x509', 'yaml', 'scipy') "
+            "if m in sys.modules]\nprint('HEAVY', heavy)")
+    out = subprocess.run([sys.executable, "-c", code, str(signed)], capture_output=True,
+                         text=True, check=False)
+    assert "TRUSTED" in out.stdout, out.stderr
+    assert "HEAVY []" in out.stdout
