@@ -34,15 +34,22 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.relation import make_reference, relate
+
 from tests.conftest import natural_photos
 from tests.fixtures_recovery import EDITS, HONEST, edited_copy, encode
 
-PROMPTS = ["portrait of a red fox in the snow", "a bowl of fruit", "a city street in the rain",
-           "a lighthouse on a cliff at dawn", "mountains over a lake", "a red car",
-           "a garden of tulips", "an old library"]
+PROMPTS = [
+    "portrait of a red fox in the snow",
+    "a bowl of fruit",
+    "a city street in the rain",
+    "a lighthouse on a cliff at dawn",
+    "mountains over a lake",
+    "a red car",
+    "a garden of tulips",
+    "an old library",
+]
 
 
 class _Asset:
@@ -68,8 +75,10 @@ def sources(n_generated: int) -> list[tuple[str, Image.Image]]:
     painter = BuiltinBackend()
     for i in range(n_generated):
         out.append((f"generated{i}", painter.paint(PROMPTS[i % len(PROMPTS)], 3 + i, 512, 384)))
-    return [(name, watermark.embed(img, (i + 1).to_bytes(8, "big")))
-            for i, (name, img) in enumerate(out)]
+    return [
+        (name, watermark.embed(img, (i + 1).to_bytes(8, "big")))
+        for i, (name, img) in enumerate(out)
+    ]
 
 
 def main(argv=None) -> int:
@@ -87,10 +96,16 @@ def main(argv=None) -> int:
     for i, (name, img, ref, asset) in enumerate(refs):
         other = refs[(i + 1) % len(refs)][1]
         cases = [("honest", t, fn(img)) for t, fn in HONEST.items()]
-        cases += [("edited", e, edited_copy(e, img, seed=100 * i + 10 * s + j, other=other))
-                  for j, e in enumerate(EDITS) for s in range(args.seeds)]
-        cases += [("unrelated", f"as {refs[k][0]}", encode(refs[k][1], "JPEG", quality=85))
-                  for k in range(len(refs)) if k != i][:3]
+        cases += [
+            ("edited", e, edited_copy(e, img, seed=100 * i + 10 * s + j, other=other))
+            for j, e in enumerate(EDITS)
+            for s in range(args.seeds)
+        ]
+        cases += [
+            ("unrelated", f"as {refs[k][0]}", encode(refs[k][1], "JPEG", quality=85))
+            for k in range(len(refs))
+            if k != i
+        ][:3]
         for kind, what, copy in cases:
             t = time.process_time()
             rel = relate(copy, ref)
@@ -112,29 +127,42 @@ def main(argv=None) -> int:
                 tally[kind]["old"] += not old
                 miss = rel.cls != "not-this-asset"
             if miss:
-                misses.append(f"{kind:9s} {name:12s} {what:18s} -> {rel.cls} "
-                              f"(changed {rel.changed}, correlation {rel.correlation})")
+                misses.append(
+                    f"{kind:9s} {name:12s} {what:18s} -> {rel.cls} "
+                    f"(changed {rel.changed}, correlation {rel.correlation})"
+                )
 
     def rate(kind, key):
         t = tally[kind]
         return f"{t[key]:4d}/{t['n']:<4d} {100 * t[key] / max(t['n'], 1):5.1f}%"
 
-    print(f"sources: {len(refs)} ({len(refs) - args.generated} photographs, "
-          f"{args.generated} generated); reference rendition "
-          f"{np.mean([len(r[2]) for r in refs]) / 1024:.1f} KB on average")
+    print(
+        f"sources: {len(refs)} ({len(refs) - args.generated} photographs, "
+        f"{args.generated} generated); reference rendition "
+        f"{np.mean([len(r[2]) for r in refs]) / 1024:.1f} KB on average"
+    )
     print(f"{'':34s} {'relation (provkit)':>20s}   {'fingerprint thresholds':>22s}")
-    print(f"{'honest copies identified':34s} {rate('honest', 'new'):>20s}   "
-          f"{rate('honest', 'old'):>22s}")
-    print(f"{'edited copies caught':34s} {rate('edited', 'new'):>20s}   "
-          f"{rate('edited', 'old'):>22s}")
-    print(f"{'  of which located (with region)':34s} {rate('edited', 'located'):>20s}   "
-          f"{'(no region)':>22s}")
-    print(f"{'unrelated pictures refused':34s} {rate('unrelated', 'new'):>20s}   "
-          f"{rate('unrelated', 'old'):>22s}")
-    for kind in classes:
-        print(f"  {kind:9s} classes: {dict(classes[kind])}")
-    print(f"relate: median {1000 * float(np.median(times)):.0f} ms, "
-          f"p95 {1000 * float(np.percentile(times, 95)):.0f} ms CPU per copy")
+    print(
+        f"{'honest copies identified':34s} {rate('honest', 'new'):>20s}   "
+        f"{rate('honest', 'old'):>22s}"
+    )
+    print(
+        f"{'edited copies caught':34s} {rate('edited', 'new'):>20s}   {rate('edited', 'old'):>22s}"
+    )
+    print(
+        f"{'  of which located (with region)':34s} {rate('edited', 'located'):>20s}   "
+        f"{'(no region)':>22s}"
+    )
+    print(
+        f"{'unrelated pictures refused':34s} {rate('unrelated', 'new'):>20s}   "
+        f"{rate('unrelated', 'old'):>22s}"
+    )
+    for kind, counts in classes.items():
+        print(f"  {kind:9s} classes: {dict(counts)}")
+    print(
+        f"relate: median {1000 * float(np.median(times)):.0f} ms, "
+        f"p95 {1000 * float(np.percentile(times, 95)):.0f} ms CPU per copy"
+    )
     if args.verbose:
         print("\n".join(misses))
     return 0

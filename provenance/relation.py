@@ -69,8 +69,11 @@ def make_reference(image: Image.Image) -> bytes:
     gray = image.convert("L")
     w, h = gray.size
     scale = min(1.0, REFERENCE_SIDE / max(w, h))
-    small = gray.resize((max(1, round(w * scale)), max(1, round(h * scale))),
-                        Image.Resampling.BOX) if scale < 1 else gray
+    small = (
+        gray.resize((max(1, round(w * scale)), max(1, round(h * scale))), Image.Resampling.BOX)
+        if scale < 1
+        else gray
+    )
     info = PngImagePlugin.PngInfo()
     info.add_text(_SIZE_KEY, f"{w}x{h}")
     buf = io.BytesIO()
@@ -107,11 +110,18 @@ class Relation:
     reason: str | None = None
 
     def to_json(self) -> dict:
-        return {"class": self.cls, "scale": self.scale, "crop": self.crop,
-                "padding": self.padding, "noise": self.noise,
-                "correlation": self.correlation, "changed": self.changed,
-                "region": self.region, "reason": self.reason,
-                "sentence": self.sentence()}
+        return {
+            "class": self.cls,
+            "scale": self.scale,
+            "crop": self.crop,
+            "padding": self.padding,
+            "noise": self.noise,
+            "correlation": self.correlation,
+            "changed": self.changed,
+            "region": self.region,
+            "reason": self.reason,
+            "sentence": self.sentence(),
+        }
 
     @property
     def vouches(self) -> bool:
@@ -133,31 +143,43 @@ class Relation:
             out.append("cropped (" + ", ".join(f"{k} {v:.0%}" for k, v in cropped.items()) + ")")
         padded = {k: v for k, v in self.padding.items() if v > 0}
         if padded:
-            out.append("framed by a border (" + ", ".join(f"{k} {v} px" for k, v in
-                                                         padded.items()) + ")")
+            out.append(
+                "framed by a border (" + ", ".join(f"{k} {v} px" for k, v in padded.items()) + ")"
+            )
         if self.noise is not None and self.noise >= 0.5:
             out.append(f"re-encoded (noise {self.noise:.1f} grey levels)")
         return out
 
     def sentence(self) -> str:
         if self.cls == "same-pixels":
-            return ("Its pixels are the issued pixels (same size, every block within "
-                    "re-encoding noise).")
+            return (
+                "Its pixels are the issued pixels (same size, every block within "
+                "re-encoding noise)."
+            )
         if self.cls == "transformed":
             what = self.transforms() or ["re-encoded"]
-            return ("It is a transformed copy of the issued picture: " + ", ".join(what)
-                    + "; every block matches once registered.")
+            return (
+                "It is a transformed copy of the issued picture: "
+                + ", ".join(what)
+                + "; every block matches once registered."
+            )
         if self.cls == "locally-edited":
             box = ", ".join(str(v) for v in self.region or [])
-            return (f"It is a locally edited copy: {self.changed:.1%} of the picture differs "
-                    f"from what was issued, in the region [{box}] (left, top, right, bottom "
-                    "in issued pixels).")
-        return ("Its pixels are not the issued picture's" +
-                (f" ({self.reason})" if self.reason else "") + ".")
+            return (
+                f"It is a locally edited copy: {self.changed:.1%} of the picture differs "
+                f"from what was issued, in the region [{box}] (left, top, right, bottom "
+                "in issued pixels)."
+            )
+        return (
+            "Its pixels are not the issued picture's"
+            + (f" ({self.reason})" if self.reason else "")
+            + "."
+        )
 
 
-def relate(image: Image.Image, reference: bytes, *, size: tuple[int, int] | None = None
-           ) -> Relation:
+def relate(
+    image: Image.Image, reference: bytes, *, size: tuple[int, int] | None = None
+) -> Relation:
     """The relation of ``image`` (a copy) to the asset whose reference rendition is
     ``reference``. ``size``: the copy's real size when ``image`` was decoded reduced."""
     ref, issued = load_reference(reference)
@@ -165,19 +187,23 @@ def relate(image: Image.Image, reference: bytes, *, size: tuple[int, int] | None
     small = image.convert("L")
     if max(small.size) > WORK_SIDE:  # detail beyond 4x the reference's is never compared
         f = WORK_SIDE / max(small.size)
-        small = small.resize((max(1, round(small.width * f)), max(1, round(small.height * f))),
-                             Image.Resampling.BOX)
+        small = small.resize(
+            (max(1, round(small.width * f)), max(1, round(small.height * f))), Image.Resampling.BOX
+        )
     gray = np.asarray(small, dtype=np.float32)
     if min(gray.shape) < MIN_SIDE or min(ref.shape) < 8:
         return Relation("not-this-asset", reason="too small to compare")
     best = _same_geometry(gray, full, issued, ref)
-    for box in ([] if best is not None else content_boxes(gray)):
+    for box in [] if best is not None else content_boxes(gray):
         found = _register(gray, box, ref)
         if found is not None and (best is None or found["score"] > best["score"]):
             best = found
     if best is None or best["ncc"] < MIN_CORRELATION:
-        return Relation("not-this-asset", correlation=None if best is None else
-                        round(best["ncc"], 3), reason="no scale and offset registers them")
+        return Relation(
+            "not-this-asset",
+            correlation=None if best is None else round(best["ncc"], 3),
+            reason="no scale and offset registers them",
+        )
     return _compare(ref, issued, gray, full, best)
 
 
@@ -197,9 +223,15 @@ def _same_geometry(gray, full, issued, ref) -> dict | None:
     ncc = _wcorr(R.ravel(), W.ravel(), _tukey((W - (g * R + o)).ravel()))
     if ncc < 0.97:
         return None
-    return {"score": ncc, "ncc": ncc, "params": np.array([1.0, 0.0, 1.0, 0.0]),
-            "box": (0, 0, gray.shape[1], gray.shape[0]), "P": P,
-            "kx": rw / gray.shape[1], "ky": rh / gray.shape[0]}
+    return {
+        "score": ncc,
+        "ncc": ncc,
+        "params": np.array([1.0, 0.0, 1.0, 0.0]),
+        "box": (0, 0, gray.shape[1], gray.shape[0]),
+        "P": P,
+        "kx": rw / gray.shape[1],
+        "ky": rh / gray.shape[0],
+    }
 
 
 def content_boxes(gray: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -261,8 +293,14 @@ def _register(gray: np.ndarray, box, ref: np.ndarray) -> dict | None:
         ncc = match_template(small_ref, t)
         iy, ix = np.unravel_index(int(np.argmax(ncc)), ncc.shape)
         if best is None or ncc[iy, ix] > best[0]:
-            best = (float(ncc[iy, ix]), k, (ix - 2) * f, (iy - 2) * f, tw * f / (w * k),
-                    th * f / (h * k))
+            best = (
+                float(ncc[iy, ix]),
+                k,
+                (ix - 2) * f,
+                (iy - 2) * f,
+                tw * f / (w * k),
+                th * f / (h * k),
+            )
     # ref x = ox + content_x * k ; P_x = content_x * kx  =>  P_x = (x - ox) * kx / k.
     # Candidates: the search's best, and the uncropped fit (a flat picture with an edit
     # can mislead the search).
@@ -270,15 +308,25 @@ def _register(gray: np.ndarray, box, ref: np.ndarray) -> dict | None:
     if best is not None:
         _, k, ox, oy, _, _ = best
         starts.insert(0, np.array([kx / k, -ox * kx / k, ky / k, -oy * ky / k]))
-    if len(starts) == 2 and np.abs(starts[0][[1, 3]] - starts[1][[1, 3]]).max() < 1.5 and \
-            np.abs(starts[0][[0, 2]] - starts[1][[0, 2]]).max() < 0.01:
+    if (
+        len(starts) == 2
+        and np.abs(starts[0][[1, 3]] - starts[1][[1, 3]]).max() < 1.5
+        and np.abs(starts[0][[0, 2]] - starts[1][[0, 2]]).max() < 0.01
+    ):
         starts = starts[:1]
     out = None
     for start in starts:
         params, ncc = _refine(P, ref, start)
         if out is None or ncc > out["ncc"] + 1e-3:
-            out = {"score": ncc, "ncc": ncc, "params": params, "box": box, "P": P,
-                   "kx": kx, "ky": ky}
+            out = {
+                "score": ncc,
+                "ncc": ncc,
+                "params": params,
+                "box": box,
+                "P": P,
+                "kx": kx,
+                "ky": ky,
+            }
     return out
 
 
@@ -313,8 +361,9 @@ def _sampler(params, shape, src_shape):
     a, b, c, d = params
     u = a * np.arange(shape[1]) + b
     v = c * np.arange(shape[0]) + d
-    inside = ((v >= 0) & (v <= src_shape[0] - 1))[:, None] & \
-        ((u >= 0) & (u <= src_shape[1] - 1))[None, :]
+    inside = ((v >= 0) & (v <= src_shape[0] - 1))[:, None] & ((u >= 0) & (u <= src_shape[1] - 1))[
+        None, :
+    ]
     uc, vc = np.clip(u, 0, src_shape[1] - 1), np.clip(v, 0, src_shape[0] - 1)
     u0 = np.minimum(np.floor(uc).astype(int), max(0, src_shape[1] - 2))
     v0 = np.minimum(np.floor(vc).astype(int), max(0, src_shape[0] - 2))
@@ -368,8 +417,9 @@ def _refine(P, ref, params):
         sx, sy = half.shape[1] / P.shape[1], half.shape[0] / P.shape[0]
         rx, ry = ref.shape[1] / ref_half.shape[1], ref.shape[0] / ref_half.shape[0]
         a, b, c, d = params  # u_half = sx (a rx x_half + b)
-        coarse, _ = _gauss_newton(half, ref_half, np.array([sx * a * rx, sx * b,
-                                                            sy * c * ry, sy * d]), 15)
+        coarse, _ = _gauss_newton(
+            half, ref_half, np.array([sx * a * rx, sx * b, sy * c * ry, sy * d]), 15
+        )
         a, b, c, d = coarse
         params = np.array([a / (sx * rx), b / sx, c / (sy * ry), d / sy])
     return _gauss_newton(P, ref, params, 8)
@@ -378,7 +428,7 @@ def _refine(P, ref, params):
 def _gauss_newton(P, ref, params, iterations):
     Pb, Rb = _blur(P, 1.0), _blur(ref, 1.0)
     gy, gx = np.gradient(Pb)
-    ys, xs = np.mgrid[0:Rb.shape[0], 0:Rb.shape[1]].astype(np.float64)
+    ys, xs = np.mgrid[0 : Rb.shape[0], 0 : Rb.shape[1]].astype(np.float64)
     p = np.asarray(params, dtype=np.float64).copy()
     for _ in range(iterations):
         sample, inside = _sampler(p, Rb.shape, Pb.shape)
@@ -428,8 +478,8 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     D[~inside] = 0
     # block means over blocks mostly inside the overlap
     by, bx = rh // BLOCK, rw // BLOCK
-    Dc = D[:by * BLOCK, :bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3))
-    Mc = inside[:by * BLOCK, :bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3))
+    Dc = D[: by * BLOCK, : bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3))
+    Mc = inside[: by * BLOCK, : bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).sum(axis=(1, 3))
     valid = Mc >= BLOCK * BLOCK * 0.75
     score = np.where(valid, Dc / np.maximum(Mc, 1), 0.0)
     noise = float(np.sqrt(np.mean(D[inside] ** 2)))
@@ -442,7 +492,7 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     frac = float(keep.sum() / max(valid.sum(), 1))
     # the correlation of what is left once the changed blocks are set aside
     rest = inside.copy()
-    rest[:by * BLOCK, :bx * BLOCK] &= ~np.repeat(np.repeat(changed, BLOCK, 0), BLOCK, 1)
+    rest[: by * BLOCK, : bx * BLOCK] &= ~np.repeat(np.repeat(changed, BLOCK, 0), BLOCK, 1)
     corr = _wcorr(R[rest], W[rest], np.ones(int(rest.sum()))) if rest.sum() > 64 else 0.0
     # geometry, in issued pixels
     r = rw / issued[0]
@@ -451,29 +501,48 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     scale = float((scale_x + scale_y) / 2)
     x_lo, x_hi = -b / a, (P.shape[1] - 1 - b) / a  # the content's span on the ref grid
     y_lo, y_hi = -d / c, (P.shape[0] - 1 - d) / c
-    crop = {"left": max(0.0, x_lo / rw), "top": max(0.0, y_lo / rh),
-            "right": max(0.0, 1 - (x_hi + 1) / rw), "bottom": max(0.0, 1 - (y_hi + 1) / rh)}
+    crop = {
+        "left": max(0.0, x_lo / rw),
+        "top": max(0.0, y_lo / rh),
+        "right": max(0.0, 1 - (x_hi + 1) / rw),
+        "bottom": max(0.0, 1 - (y_hi + 1) / rh),
+    }
     crop = {k: round(v, 3) for k, v in crop.items()}
     x0, y0, x1, y1 = box
     fw, fh = full
     sx, sy = fw / gray.shape[1], fh / gray.shape[0]
-    padding = {"left": round(x0 * sx), "top": round(y0 * sy),
-               "right": round((gray.shape[1] - x1) * sx),
-               "bottom": round((gray.shape[0] - y1) * sy)}
-    common = {"scale": round(scale * (sx + sy) / 2, 3), "crop": crop, "padding": padding,
-              "noise": round(noise, 2), "correlation": round(corr, 3)}
+    padding = {
+        "left": round(x0 * sx),
+        "top": round(y0 * sy),
+        "right": round((gray.shape[1] - x1) * sx),
+        "bottom": round((gray.shape[0] - y1) * sy),
+    }
+    common = {
+        "scale": round(scale * (sx + sy) / 2, 3),
+        "crop": crop,
+        "padding": padding,
+        "noise": round(noise, 2),
+        "correlation": round(corr, 3),
+    }
     if corr < MIN_CORRELATION or frac > MAX_CHANGED or max(crop.values()) > MAX_CROP * 2.5:
-        return Relation("not-this-asset", **common, changed=round(frac, 4),
-                        reason="the registered pixels do not match")
+        return Relation(
+            "not-this-asset",
+            **common,
+            changed=round(frac, 4),
+            reason="the registered pixels do not match",
+        )
     if frac >= LOCAL_EDIT_MIN:
         ys, xs = np.nonzero(keep)
-        region = [int(xs.min() * BLOCK / r), int(ys.min() * BLOCK / r),
-                  int(min(issued[0], (xs.max() + 1) * BLOCK / r)),
-                  int(min(issued[1], (ys.max() + 1) * BLOCK / r))]
+        region = [
+            int(xs.min() * BLOCK / r),
+            int(ys.min() * BLOCK / r),
+            int(min(issued[0], (xs.max() + 1) * BLOCK / r)),
+            int(min(issued[1], (ys.max() + 1) * BLOCK / r)),
+        ]
         return Relation("locally-edited", **common, changed=round(frac, 4), region=region)
-    same_geometry = (tuple(full) == tuple(issued) and not any(padding.values())
-                     and max(crop.values()) < 0.005)
-    if same_geometry and float(score[valid].max(initial=0)) < SAME_BLOCK_LIMIT \
-            and noise < SAME_RMS:
+    same_geometry = (
+        tuple(full) == tuple(issued) and not any(padding.values()) and max(crop.values()) < 0.005
+    )
+    if same_geometry and float(score[valid].max(initial=0)) < SAME_BLOCK_LIMIT and noise < SAME_RMS:
         return Relation("same-pixels", **{**common, "scale": 1.0}, changed=round(frac, 4))
     return Relation("transformed", **common, changed=round(frac, 4))

@@ -32,8 +32,9 @@ def _crop(img, left, top, right, bottom):
 
 def _screenshot(img, f=0.6, border=(236, 236, 236), pad=(40, 28, 40, 52)):
     small = _resize(img, f, Image.Resampling.BILINEAR)
-    canvas = Image.new("RGB", (small.width + pad[0] + pad[2], small.height + pad[1] + pad[3]),
-                       border)
+    canvas = Image.new(
+        "RGB", (small.width + pad[0] + pad[2], small.height + pad[1] + pad[3]), border
+    )
     canvas.paste(small, (pad[0], pad[1]))
     return canvas
 
@@ -50,8 +51,9 @@ HONEST = {
     "crop-10-jpeg": lambda im: encode(_crop(im, 0.1, 0.1, 0.1, 0.1), "JPEG", quality=85),
     "crop-mixed-png": lambda im: encode(_crop(im, 0.06, 0.0, 0.02, 0.09), "PNG"),
     "screenshot-border": lambda im: encode(_screenshot(im), "PNG"),
-    "screenshot-jpeg": lambda im: encode(_screenshot(im, 0.8, (20, 20, 20), (12, 60, 12, 12)),
-                                         "JPEG", quality=80),
+    "screenshot-jpeg": lambda im: encode(
+        _screenshot(im, 0.8, (20, 20, 20), (12, 60, 12, 12)), "JPEG", quality=80
+    ),
 }
 
 
@@ -69,8 +71,14 @@ def caption(im, rng, other=None):
     draw = ImageDraw.Draw(out)
     size = max(14, h // 9)
     y = int(h * rng.uniform(0.55, 0.8))
-    draw.text((w // 12, y), "BREAKING: FAKE", font=_font(size), fill=(255, 255, 255),
-              stroke_width=max(2, size // 10), stroke_fill=(0, 0, 0))
+    draw.text(
+        (w // 12, y),
+        "BREAKING: FAKE",
+        font=_font(size),
+        fill=(255, 255, 255),
+        stroke_width=max(2, size // 10),
+        stroke_fill=(0, 0, 0),
+    )
     return out
 
 
@@ -81,8 +89,12 @@ def caption_bar(im, rng, other=None):
     draw = ImageDraw.Draw(out)
     top = int(h * rng.uniform(0.7, 0.8))
     draw.rectangle((0, top, w, top + h // 10), fill=(16, 16, 16))
-    draw.text((w // 20, top + h // 60), "Officials deny it", font=_font(max(12, h // 14)),
-              fill=(250, 250, 250))
+    draw.text(
+        (w // 20, top + h // 60),
+        "Officials deny it",
+        font=_font(max(12, h // 14)),
+        fill=(250, 250, 250),
+    )
     return out
 
 
@@ -100,12 +112,16 @@ def clone(im, rng, other=None, frac=0.06):
     best, at = -1.0, (0, 0)
     for _ in range(12):
         dx, dy = int(rng.integers(0, w - bw)), int(rng.integers(0, h - bh))
-        diff = float(np.abs(a[dy:dy + bh, dx:dx + bw].astype(int)
-                            - a[sy:sy + bh, sx:sx + bw].astype(int)).mean())
+        diff = float(
+            np.abs(
+                a[dy : dy + bh, dx : dx + bw].astype(int)
+                - a[sy : sy + bh, sx : sx + bw].astype(int)
+            ).mean()
+        )
         if diff > best:
             best, at = diff, (dx, dy)
     dx, dy = at
-    a[dy:dy + bh, dx:dx + bw] = a[sy:sy + bh, sx:sx + bw]
+    a[dy : dy + bh, dx : dx + bw] = a[sy : sy + bh, sx : sx + bw]
     return Image.fromarray(a)
 
 
@@ -113,8 +129,8 @@ def block(im, rng, other=None, frac=0.04):
     """A painted block: a flat colour far from what it covers."""
     a = np.asarray(im).copy()
     bw, bh, x, y = _pick_region(a, rng, frac)
-    mean = a[y:y + bh, x:x + bw].reshape(-1, 3).mean(axis=0)
-    a[y:y + bh, x:x + bw] = np.where(mean > 127, 20, 235).astype(np.uint8)
+    mean = a[y : y + bh, x : x + bw].reshape(-1, 3).mean(axis=0)
+    a[y : y + bh, x : x + bw] = np.where(mean > 127, 20, 235).astype(np.uint8)
     return Image.fromarray(a)
 
 
@@ -136,8 +152,14 @@ def small_block(im, rng, other=None):
 
 
 #: name -> local edit (the copy is then saved as JPEG q90 or PNG by whoever uses it).
-EDITS = {"caption": caption, "caption-bar": caption_bar, "clone": clone, "block": block,
-         "small-block": small_block, "paste": paste}
+EDITS = {
+    "caption": caption,
+    "caption-bar": caption_bar,
+    "clone": clone,
+    "block": block,
+    "small-block": small_block,
+    "paste": paste,
+}
 
 
 def edited_copy(name: str, im: Image.Image, seed: int, other: Image.Image) -> Image.Image:

@@ -14,18 +14,23 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
-from provkit import policies
 from provkit.provenance.core.errors import Refused
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.relation import make_reference, relate
+
+from provkit import policies
 from tests.conftest import natural_photos
 from tests.fixtures_recovery import EDITS, HONEST, edited_copy, encode, forged_mark
 
 #: Every shipped pack at the points a stripped copy meets.
-PACK_POINTS = [("newsroom", "publish"), ("newsroom", "ingest"), ("platform", "ingest"),
-               ("platform", "publish"), ("studio", "train")]
+PACK_POINTS = [
+    ("newsroom", "publish"),
+    ("newsroom", "ingest"),
+    ("platform", "ingest"),
+    ("platform", "publish"),
+    ("studio", "train"),
+]
 
 
 @pytest.fixture(scope="module")
@@ -58,16 +63,20 @@ def sources(home, tmp_path_factory):
         for i, n in enumerate((0, 2, 1, 5)):  # astronaut, coffee, chelsea, china
             src = out / f"photo{i}.png"
             Image.fromarray(photos[n]).save(src)
-            spec = ManifestSpec(source_type="digitalCapture",
-                                author="Ann Reporter" if i == 1 else None, no_train=i == 1)
+            spec = ManifestSpec(
+                source_type="digitalCapture",
+                author="Ann Reporter" if i == 1 else None,
+                no_train=i == 1,
+            )
             issued = issue(src, out / f"signed{i}.png", spec=spec, asset_id=f"{i + 1:016x}")
             made.append((issued.asset_id, "digitalCapture", issued.path, "photo"))
         painter = BuiltinBackend()
         for i, prompt in enumerate(("portrait of a red fox in the snow", "a bowl of fruit")):
             picture = painter.paint(prompt, 3, 512, 384)
             spec = ManifestSpec(source_type=painter.describe().source_type, no_train=True)
-            issued = issue(picture, out / f"generated{i}.png", spec=spec,
-                           asset_id=f"{0xA0 + i:016x}")
+            issued = issue(
+                picture, out / f"generated{i}.png", spec=spec, asset_id=f"{0xA0 + i:016x}"
+            )
             made.append((issued.asset_id, issued.source_type, issued.path, "generated"))
     return [(a, t, Image.open(p).convert("RGB"), k) for a, t, p, k in made]
 
@@ -104,11 +113,21 @@ def judged(copies, home):
     for (kind, name, path, i), report in zip(copies, reports, strict=True):
         assert not isinstance(report, Exception), report
         context = {"asset": report.policy_context()}
-        outcomes = {f"{pack}/{point}": policies.evaluate(pack, point, context)
-                    for pack, point in PACK_POINTS}
-        out.append({"kind": kind, "name": name, "path": path, "source": i,
-                    "c2pa": report.found.get("c2pa") or {}, "verdict": report.verdict,
-                    "decisions": outcomes})
+        outcomes = {
+            f"{pack}/{point}": policies.evaluate(pack, point, context)
+            for pack, point in PACK_POINTS
+        }
+        out.append(
+            {
+                "kind": kind,
+                "name": name,
+                "path": path,
+                "source": i,
+                "c2pa": report.found.get("c2pa") or {},
+                "verdict": report.verdict,
+                "decisions": outcomes,
+            }
+        )
     return out
 
 
@@ -121,17 +140,24 @@ def test_the_test_set_is_large_enough(copies):
 @pytest.mark.slow  # the whole test set through detect and every pack
 def test_no_locally_edited_copy_is_vouched_for_or_allowed_by_any_pack(judged):
     edited = [j for j in judged if j["kind"] == "edited"]
-    vouched = [(j["source"], j["name"], (j["c2pa"].get("relation") or {}).get("class"))
-               for j in edited if j["c2pa"].get("state") == "recovered"
-               or (j["c2pa"].get("relation") or {}).get("class") in ("same-pixels",
-                                                                     "transformed")]
+    vouched = [
+        (j["source"], j["name"], (j["c2pa"].get("relation") or {}).get("class"))
+        for j in edited
+        if j["c2pa"].get("state") == "recovered"
+        or (j["c2pa"].get("relation") or {}).get("class") in ("same-pixels", "transformed")
+    ]
     assert vouched == []
     assert [j["name"] for j in edited if j["verdict"] == "camera/authentic-claimed"] == []
-    allowed = [(j["source"], j["name"], k) for j in edited
-               for k, d in j["decisions"].items() if d.outcome == "allow"]
+    allowed = [
+        (j["source"], j["name"], k)
+        for j in edited
+        for k, d in j["decisions"].items()
+        if d.outcome == "allow"
+    ]
     assert allowed == []
-    found = [j for j in edited if (j["c2pa"].get("relation") or {}).get("class")
-             == "locally-edited"]
+    found = [
+        j for j in edited if (j["c2pa"].get("relation") or {}).get("class") == "locally-edited"
+    ]
     assert len(found) >= 0.9 * len(edited)  # the rest: no registration, "not this asset"
 
 
@@ -142,20 +168,25 @@ def test_honest_copies_are_identified_with_their_asset_and_source_type(judged, s
     for j in honest:
         asset_id, source_type, _, _ = sources[j["source"]]
         c = j["c2pa"]
-        if c.get("state") == "recovered" and c.get("asset_id") == asset_id and \
-                c.get("digital_source_type") == source_type and \
-                c["relation"]["class"] in ("same-pixels", "transformed"):
+        if (
+            c.get("state") == "recovered"
+            and c.get("asset_id") == asset_id
+            and c.get("digital_source_type") == source_type
+            and c["relation"]["class"] in ("same-pixels", "transformed")
+        ):
             ok.append(j)
-    missed = [(j["source"], j["name"], j["c2pa"].get("relation")) for j in honest
-              if j not in ok]
+    missed = [(j["source"], j["name"], j["c2pa"].get("relation")) for j in honest if j not in ok]
     assert len(ok) >= 0.95 * len(honest), missed
 
 
 def test_a_local_edit_is_reported_with_its_region(judged, sources):
     """The region reported covers the pixels the edit changed."""
     hits = 0
-    edits = [j for j in judged if j["kind"] == "edited"
-             and j["c2pa"]["relation"]["class"] == "locally-edited"]
+    edits = [
+        j
+        for j in judged
+        if j["kind"] == "edited" and j["c2pa"]["relation"]["class"] == "locally-edited"
+    ]
     for j in edits:
         signed = np.asarray(sources[j["source"]][2].convert("L"), dtype=float)
         copy = np.asarray(Image.open(j["path"]).convert("L"), dtype=float)
@@ -169,8 +200,13 @@ def test_a_local_edit_is_reported_with_its_region(judged, sources):
 
 
 def test_a_transformed_copy_of_a_generated_picture_stays_ai_generated(judged):
-    copies = [j for j in judged if j["kind"] == "honest" and j["source"] >= 4
-              and (j["c2pa"].get("relation") or {}).get("class") == "transformed"]
+    copies = [
+        j
+        for j in judged
+        if j["kind"] == "honest"
+        and j["source"] >= 4
+        and (j["c2pa"].get("relation") or {}).get("class") == "transformed"
+    ]
     assert copies
     for j in copies:
         assert j["verdict"] == "ai-generated", (j["name"], j["c2pa"].get("explanation"))
@@ -193,12 +229,22 @@ def test_a_cropped_copy_keeps_author_and_do_not_train_with_the_crop_stated(judge
 
 
 def test_only_the_same_pixels_reach_allow_through_recovery(judged):
-    same = [j for j in judged if j["kind"] == "honest" and j["source"] < 4
-            and j["c2pa"]["relation"]["class"] == "same-pixels"]
+    same = [
+        j
+        for j in judged
+        if j["kind"] == "honest"
+        and j["source"] < 4
+        and j["c2pa"]["relation"]["class"] == "same-pixels"
+    ]
     assert same and all(j["name"] in ("png", "jpeg-q85", "jpeg-q60", "webp-q75") for j in same)
     assert all(j["decisions"]["newsroom/publish"].outcome == "allow" for j in same)
-    moved = [j for j in judged if j["kind"] == "honest" and j["source"] < 4
-             and j["c2pa"]["relation"]["class"] == "transformed"]
+    moved = [
+        j
+        for j in judged
+        if j["kind"] == "honest"
+        and j["source"] < 4
+        and j["c2pa"]["relation"]["class"] == "transformed"
+    ]
     assert all(j["decisions"]["newsroom/publish"].outcome == "review" for j in moved)
 
 
@@ -213,9 +259,9 @@ def _forged(sources, tmp_path):
 
 def test_a_forged_mark_gets_no_manifest_and_is_never_called_altered(sources, tmp_path):
     from click.testing import CliRunner
+    from provkit.provenance.verify import verify_file
 
     from provkit.cli import root
-    from provkit.provenance.verify import verify_file
 
     victim, path = _forged(sources, tmp_path)
     report = verify_file(path)
@@ -236,7 +282,7 @@ def test_the_resolution_api_answers_only_for_matching_pixels(sources, tmp_path, 
     from tests.fixtures_serve import Server, token
 
     _, forged = _forged(sources, tmp_path)
-    asset_id, _, signed, _ = sources[1]
+    _, _, signed, _ = sources[1]
     honest = io.BytesIO()
     HONEST["resize-0.5-webp"](signed).save(honest, "PNG")
     edited = io.BytesIO()
@@ -244,9 +290,14 @@ def test_the_resolution_api_answers_only_for_matching_pixels(sources, tmp_path, 
     h = token(home, "validator", "read")
     server = Server(home)
     try:
+
         def ask(body: bytes) -> list:
-            r = httpx.post(server.url + "/matches/byContent", content=body, timeout=60,
-                           headers={**h, "content-type": "image/png"})
+            r = httpx.post(
+                server.url + "/matches/byContent",
+                content=body,
+                timeout=60,
+                headers={**h, "content-type": "image/png"},
+            )
             assert r.status_code == 200, r.text
             return r.json()["matches"]
 
@@ -269,8 +320,11 @@ def test_recover_records_what_was_measured_and_refuses_an_edited_copy(sources, t
     assert result.asset_id == asset_id
     assert result.actions == ["c2pa.cropped", "c2pa.transcoded"]
     restored = verify_file(tmp_path / "restored.jpg")
-    assert [a["action"] for a in restored.actions] == ["c2pa.opened", "c2pa.cropped",
-                                                       "c2pa.transcoded"]
+    assert [a["action"] for a in restored.actions] == [
+        "c2pa.opened",
+        "c2pa.cropped",
+        "c2pa.transcoded",
+    ]
     assert restored.ingredients[0]["relationship"] == "parentOf"
     edited = tmp_path / "edited.png"
     edited_copy("caption", signed, seed=2, other=signed).save(edited)
@@ -288,38 +342,46 @@ def coffee():
     return img, make_reference(img)
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(scale=st.floats(0.4, 2.0), crop=st.tuples(*[st.floats(0, 0.1)] * 4),
-       quality=st.integers(60, 95))
-def test_any_honest_resize_crop_and_reencode_is_a_transformed_copy(coffee, scale, crop,
-                                                                    quality):
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    scale=st.floats(0.4, 2.0), crop=st.tuples(*[st.floats(0, 0.1)] * 4), quality=st.integers(60, 95)
+)
+def test_any_honest_resize_crop_and_reencode_is_a_transformed_copy(coffee, scale, crop, quality):
     img, ref = coffee
     w, h = img.size
     left, top, right, bottom = crop
-    copy = img.crop((round(w * left), round(h * top), w - round(w * right),
-                     h - round(h * bottom)))
-    copy = copy.resize((max(1, round(copy.width * scale)), max(1, round(copy.height * scale))),
-                       Image.Resampling.LANCZOS)
+    copy = img.crop((round(w * left), round(h * top), w - round(w * right), h - round(h * bottom)))
+    copy = copy.resize(
+        (max(1, round(copy.width * scale)), max(1, round(copy.height * scale))),
+        Image.Resampling.LANCZOS,
+    )
     rel = relate(encode(copy, "JPEG", quality=quality), ref)
     assert rel.cls in ("transformed", "same-pixels"), rel.to_json()
     assert abs(rel.scale - scale) < 0.03
 
 
-@settings(max_examples=12, deadline=None,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(x=st.floats(0, 1), y=st.floats(0, 1), area=st.floats(0.02, 0.2),
-       shade=st.integers(0, 255), scale=st.sampled_from([0.5, 1.0, 1.5]))
+@settings(
+    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    x=st.floats(0, 1),
+    y=st.floats(0, 1),
+    area=st.floats(0.02, 0.2),
+    shade=st.integers(0, 255),
+    scale=st.sampled_from([0.5, 1.0, 1.5]),
+)
 def test_any_painted_block_over_two_percent_is_a_local_edit(coffee, x, y, area, shade, scale):
     img, ref = coffee
     a = np.asarray(img).copy()
     h, w = a.shape[:2]
     bw, bh = int(w * np.sqrt(area)), int(h * np.sqrt(area))
     x0, y0 = int(x * (w - bw)), int(y * (h - bh))
-    patch = a[y0:y0 + bh, x0:x0 + bw]
+    patch = a[y0 : y0 + bh, x0 : x0 + bw]
     if np.abs(patch.astype(int) - shade).mean() < 40:  # a block the colour of what it covers
-        shade = 255 - shade                               # changes nothing visible
-    a[y0:y0 + bh, x0:x0 + bw] = shade
+        shade = 255 - shade  # changes nothing visible
+    a[y0 : y0 + bh, x0 : x0 + bw] = shade
     copy = Image.fromarray(a).resize((round(w * scale), round(h * scale)))
     rel = relate(encode(copy, "PNG"), ref)
     assert rel.cls == "locally-edited", rel.to_json()
@@ -340,7 +402,8 @@ def test_the_ledger_keeps_a_small_reference_rendition_of_the_issued_pixels(sourc
 
 
 def test_an_asset_without_a_reference_is_compared_by_fingerprint_and_never_vouched_for(
-        sources, tmp_path):
+    sources, tmp_path
+):
     from provkit.provenance.issue import issue as issue_
     from provkit.provenance.ledger import Ledger
     from provkit.provenance.verify import verify_file
@@ -348,17 +411,31 @@ def test_an_asset_without_a_reference_is_compared_by_fingerprint_and_never_vouch
     db = tmp_path / "old.db"
     src = tmp_path / "src.png"
     sources[3][2].save(src)
-    issued = issue_(src, tmp_path / "signed.png", spec=ManifestSpec(source_type="digitalCapture"),
-                    db=db)
+    issued = issue_(
+        src, tmp_path / "signed.png", spec=ManifestSpec(source_type="digitalCapture"), db=db
+    )
     book = Ledger(db)
     with book.db.conn:  # a row issued before reference renditions were kept
-        book.db.execute("UPDATE assets SET reference = NULL WHERE asset_id = ?",
-                        [issued.asset_id])
+        book.db.execute("UPDATE assets SET reference = NULL WHERE asset_id = ?", [issued.asset_id])
     copy = tmp_path / "copy.png"
     encode(Image.open(issued.path), "JPEG", quality=90).save(copy)
     report = verify_file(copy, db=db)
     assert report.state == "recovered" and report.relation["class"] == "transformed"
     assert "no reference rendition" in report.relation["reason"]
-    assert policies.evaluate("newsroom", "publish", {"asset": {
-        "verdict": "unknown", "c2pa": {"state": "recovered", "relation": "transformed",
-                                       "trust_source": "local workspace CA"}}}).outcome == "review"
+    assert (
+        policies.evaluate(
+            "newsroom",
+            "publish",
+            {
+                "asset": {
+                    "verdict": "unknown",
+                    "c2pa": {
+                        "state": "recovered",
+                        "relation": "transformed",
+                        "trust_source": "local workspace CA",
+                    },
+                }
+            },
+        ).outcome
+        == "review"
+    )
