@@ -152,8 +152,8 @@ def _report_lines(r: dict) -> str:
     if c.get("recovered_by"):
         by = {"watermark": "the invisible watermark", "fingerprint": "the image's fingerprints"}
         lines.append(f"  recovered by: {by.get(c['recovered_by'].get('method'), c['recovered_by'].get('method'))}")
-    if c.get("relation") and c["relation"].get("sentence"):
-        lines.append(f"  relation:     {c['relation']['class']}: {c['relation']['sentence']}")
+    if c.get("relation"):  # its sentence is among the explanation's
+        lines.append(f"  relation:     {c['relation']['class']}")
     if c.get("remote_url"):
         lines.append(f"  remote:       {c['remote_url']}")
     if c.get("thumbnail_check") and c["thumbnail_check"].get("sentence"):
