@@ -43,7 +43,7 @@ BLOCK = 8
 #: Most a transformed copy may be cropped per edge (a fraction of that side), with slack.
 MAX_CROP = 0.10
 #: Changed blocks covering at least this fraction of the compared area are a local edit.
-LOCAL_EDIT_MIN = 0.008
+LOCAL_EDIT_MIN = 0.005
 #: A block differs when its mean absolute difference (grey levels, after the gain/offset
 #: fit) exceeds this, or NOISE_FACTOR times the copy's own noise level if that is larger.
 BLOCK_LIMIT = 9.0
@@ -54,6 +54,9 @@ SAME_RMS = 2.0
 #: Below this correlation, or above this changed fraction, the pixels are not the asset's.
 MIN_CORRELATION = 0.6
 MAX_CHANGED = 0.5
+#: An unedited copy's registered pixels correlate at least this well with the reference
+#: (honest copies measured at 0.996 and above); a looser fit is not the asset's picture.
+MATCH_CORRELATION = 0.95
 #: A copy is reduced to this long side before it is compared (bounded time and memory).
 WORK_SIDE = 4 * REFERENCE_SIDE
 #: A copy smaller than this (either side) cannot be compared.
@@ -219,8 +222,8 @@ def _same_geometry(gray, full, issued, ref) -> dict | None:
     P = _resize(gray, rw, rh)
     R = _blur(ref, 1.0)
     W = _blur(P, 1.0)
-    g, o = _fit(R.ravel(), W.ravel())
-    ncc = _wcorr(R.ravel(), W.ravel(), _tukey((W - (g * R + o)).ravel()))
+    _, _, weight = _robust_fit(R.ravel(), W.ravel())
+    ncc = _wcorr(R.ravel(), W.ravel(), weight)
     if ncc < 0.97:
         return None
     return {
@@ -402,6 +405,17 @@ def _wcorr(r, w, weight) -> float:
     return float(cov / den) if den > 1e-9 else 0.0
 
 
+def _robust_fit(r: np.ndarray, w: np.ndarray, rounds: int = 3):
+    """Gain, offset and Tukey weights of ``w ~ g r + o``, refitted on the inliers (an edit
+    covering a fifth of the picture does not bias the fit)."""
+    g, o = 1.0, float(np.median(w - r))  # copies keep the grey levels: start there
+    weight = _tukey(w - (g * r + o))
+    for _ in range(rounds):
+        g, o = _fit(r, w, weight)
+        weight = _tukey(w - (g * r + o))
+    return g, o, weight
+
+
 def _tukey(e: np.ndarray) -> np.ndarray:
     s = 1.4826 * np.median(np.abs(e)) + 0.5
     z = e / (4.685 * s)
@@ -435,9 +449,8 @@ def _gauss_newton(P, ref, params, iterations):
         if inside.sum() < 64:
             return p, 0.0
         w_, r_ = sample(Pb)[inside], Rb[inside]
-        g, o = _fit(r_, w_)
+        g, o, wt = _robust_fit(r_, w_)
         e = w_ - (g * r_ + o)
-        wt = _tukey(e)
         Gx, Gy = sample(gx)[inside], sample(gy)[inside]
         J = np.stack([Gx * xs[inside], Gx, Gy * ys[inside], Gy], axis=1)
         Jw = J * wt[:, None]
@@ -452,8 +465,8 @@ def _gauss_newton(P, ref, params, iterations):
     if inside.sum() < 64:
         return p, 0.0
     w_, r_ = sample(Pb)[inside], Rb[inside]
-    g, o = _fit(r_, w_)
-    return p, _wcorr(r_, w_, _tukey(w_ - (g * r_ + o)))
+    _, _, weight = _robust_fit(r_, w_)
+    return p, _wcorr(r_, w_, weight)
 
 
 # -- comparison -----------------------------------------------------------------------
@@ -473,7 +486,7 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     inside = binary_erosion(inside, iterations=2)
     if inside.sum() < 64:
         return Relation("not-this-asset", reason="too little overlap")
-    g, o = _fit(R[inside], W[inside], _tukey(W[inside] - R[inside]))
+    g, o, _ = _robust_fit(R[inside], W[inside])
     D = np.abs(W - (g * R + o))
     D[~inside] = 0
     # block means over blocks mostly inside the overlap
@@ -530,6 +543,13 @@ def _compare(ref, issued, gray, full, found) -> Relation:
             **common,
             changed=round(frac, 4),
             reason="the registered pixels do not match",
+        )
+    if frac < LOCAL_EDIT_MIN and corr < MATCH_CORRELATION:
+        return Relation(
+            "not-this-asset",
+            **common,
+            changed=round(frac, 4),
+            reason="the registered pixels match only loosely",
         )
     if frac >= LOCAL_EDIT_MIN:
         ys, xs = np.nonzero(keep)

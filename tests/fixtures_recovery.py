@@ -151,6 +151,12 @@ def small_block(im, rng, other=None):
     return block(im, rng, other, frac=0.025)
 
 
+def large_block(im, rng, other=None):
+    """A painted block over 15% of the picture (an edit large enough to upset a
+    registration that is not robust)."""
+    return block(im, rng, other, frac=0.15)
+
+
 #: name -> local edit (the copy is then saved as JPEG q90 or PNG by whoever uses it).
 EDITS = {
     "caption": caption,
@@ -158,6 +164,7 @@ EDITS = {
     "clone": clone,
     "block": block,
     "small-block": small_block,
+    "large-block": large_block,
     "paste": paste,
 }
 

@@ -439,3 +439,23 @@ def test_an_asset_without_a_reference_is_compared_by_fingerprint_and_never_vouch
         ).outcome
         == "review"
     )
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    w=st.integers(1, 700),
+    h=st.integers(1, 700),
+    mode=st.sampled_from(["RGB", "L", "RGBA", "P", "1"]),
+    seed=st.integers(0, 2**16),
+)
+def test_any_picture_gets_one_relation_and_no_error(coffee, w, h, mode, seed):
+    """Odd sizes, modes and noise: one of the four classes, never an exception; noise is
+    never the asset."""
+    from provkit.provenance.relation import CLASSES
+
+    rng = np.random.default_rng(seed)
+    img = Image.fromarray(rng.integers(0, 256, (h, w, 3), dtype=np.uint8)).convert(mode)
+    rel = relate(img, coffee[1])
+    assert rel.cls in CLASSES and rel.cls == "not-this-asset", rel.to_json()
