@@ -1,0 +1,350 @@
+"""The ``provkit log`` verbs: checkpoints, inclusion and consistency proofs, receipts,
+and their offline verification.
+
+What a proof shows: that an entry (an issued asset's record, a decision) is in the log
+whose signed checkpoint you hold, at a position, and (consistency) that a later
+checkpoint extends an earlier one, i.e. nothing recorded before was changed, dropped or
+reordered. What it does not show: that what was recorded is true. Verification
+(:func:`verify`, :func:`verify_receipt`) needs only the files and the log's public key
+(``provkit log key``), never the database.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from provkit.provenance.core import merkle, note
+from provkit.provenance.core.errors import BadInput, ConfigError
+from provkit.provenance.core.files import atomic_write
+from provkit.provenance.core.tlog import LOGS, origin, tlog_store
+
+INCLUSION, CONSISTENCY = "provkit-log-inclusion", "provkit-log-consistency"
+MAX_PROOF = 1024 * 1024
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _signer() -> note.Signer:
+    signer = note.log_signer()
+    if signer is None:
+        raise ConfigError("this workspace has no log key yet: run `provkit log key --init` "
+                          "(or `provkit keys init`)")
+    return signer
+
+
+def _log_name(log: str) -> str:
+    if log not in LOGS:
+        raise BadInput(f"no log {log!r} (logs: {', '.join(LOGS)})")
+    return log
+
+
+# ------------------------------------------------------------------ key and checkpoint
+
+
+@dataclass(frozen=True)
+class LogKey:
+    """``provkit log key``: the log key's name and public verifier key."""
+
+    name: str
+    verifier_key: str
+    origins: tuple[str, ...]
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "verifier_key": self.verifier_key,
+                "origins": list(self.origins)}
+
+
+def key(*, init: bool = False) -> LogKey:
+    """The workspace's log verifier key (``init``: make the log key when missing)."""
+    signer = note.log_signer(create=init) if init else _signer()
+    return LogKey(signer.name, str(signer.verifier()),
+                  tuple(origin(log, signer.name) for log in LOGS))
+
+
+def checkpoint(log: str = "assets", db=None) -> note.Checkpoint:
+    """``provkit log checkpoint``: sign the log's current tree now (and keep it as its
+    latest checkpoint)."""
+    store = tlog_store(db)
+    signer = _signer()
+    size = store.size(_log_name(log))
+    cp = store.latest_checkpoint(log)
+    if cp is None or cp.size != size:
+        cp = note.sign_checkpoint(signer, origin(log, signer.name), size, store.root(log))
+        store.save_checkpoint(log, cp)
+    return cp
+
+
+def _current(store, log: str) -> note.Checkpoint:
+    cp = store.latest_checkpoint(log)
+    if cp is None:
+        signer = _signer()
+        cp = note.sign_checkpoint(signer, origin(log, signer.name), store.size(log),
+                                  store.root(log))
+        store.save_checkpoint(log, cp)
+    return cp
+
+
+# ------------------------------------------------------------------ proofs
+
+
+@dataclass(frozen=True)
+class InclusionProof:
+    """An entry, its position, the audit path and the checkpoint it leads to."""
+
+    log: str
+    key: str
+    index: int
+    size: int
+    entry: bytes
+    hashes: tuple[bytes, ...]
+    checkpoint: str
+
+    def to_json(self) -> dict:
+        return {"type": INCLUSION, "log": self.log, "key": self.key, "index": self.index,
+                "size": self.size, "entry": _b64(self.entry),
+                "hashes": [_b64(h) for h in self.hashes], "checkpoint": self.checkpoint}
+
+
+def _ref_log(ref: str, log: str | None) -> str:
+    if log is not None:
+        return _log_name(log)
+    return "decisions" if str(ref).isdigit() else "assets"
+
+
+def prove(ref: str, *, log: str | None = None, db=None) -> InclusionProof:
+    """``provkit log prove ASSET_ID|AUDIT_ROW``: the inclusion proof of the newest leaf
+    of an asset (16 hex digits) or of an audit row (its seq), against a checkpoint of
+    the log as it is now."""
+    log = _ref_log(ref, log)
+    store = tlog_store(db, create=False)
+    key_ = str(ref).lower()
+    index = store.find(log, key_)
+    if index is None:
+        what = "audit row" if log == "decisions" else "asset"
+        raise BadInput(f"no {what} {ref} in the {log} log")
+    return _prove_at(store, log, index)
+
+
+def _prove_at(store, log: str, index: int) -> InclusionProof:
+    cp = _current(store, log)
+    key_, data = store.entry(log, index)
+    hashes = merkle.inclusion_proof(index, cp.size, store.subtree(log))
+    return InclusionProof(log, key_, index, cp.size, data, tuple(hashes), cp.note)
+
+
+@dataclass(frozen=True)
+class ConsistencyProof:
+    """That the log now (``checkpoint``) extends an older checkpoint."""
+
+    log: str
+    old_size: int
+    new_size: int
+    hashes: tuple[bytes, ...]
+    old_checkpoint: str
+    checkpoint: str
+
+    def to_json(self) -> dict:
+        return {"type": CONSISTENCY, "log": self.log, "old_size": self.old_size,
+                "new_size": self.new_size, "hashes": [_b64(h) for h in self.hashes],
+                "old_checkpoint": self.old_checkpoint, "checkpoint": self.checkpoint}
+
+
+def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
+    """``provkit log consistency OLD_CHECKPOINT``: the proof that the log now extends the
+    checkpoint in that file (whose signature by this workspace's log key is checked)."""
+    text = note.load_note(old_checkpoint)
+    signer = _signer()
+    old = note.read_checkpoint(text, signer.verifier())
+    log = old.origin.rsplit("/", 1)[-1]
+    if old.origin != origin(log, signer.name) or log not in LOGS:
+        raise BadInput(f"the checkpoint is of log {old.origin!r}, not one of this "
+                       "workspace's", path=old_checkpoint)
+    store = tlog_store(db, create=False)
+    cp = _current(store, log)
+    if old.size > cp.size:
+        raise BadInput(f"the checkpoint is of a tree of {old.size} leaves but the log holds "
+                       f"{cp.size}: it was cut, or the checkpoint is of another database",
+                       path=old_checkpoint)
+    hashes = merkle.consistency_proof(old.size, cp.size, store.subtree(log))
+    return ConsistencyProof(log, old.size, cp.size, tuple(hashes), text, cp.note)
+
+
+# ------------------------------------------------------------------ verification
+
+
+@dataclass(frozen=True)
+class LogCheck:
+    """What the files showed, checked with the log's public key alone."""
+
+    ok: bool
+    statement: str
+    origin: str | None = None
+    size: int | None = None
+    index: int | None = None
+    key: str | None = None
+    entry: dict | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def _load_json(path) -> dict:
+    p = Path(path)
+    try:
+        if p.stat().st_size > MAX_PROOF:
+            raise BadInput("too large to be a proof", path=p)
+        data = json.loads(p.read_bytes())
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
+    except ValueError:
+        raise BadInput("not a JSON proof", path=p) from None
+    if not isinstance(data, dict) or data.get("type") not in (INCLUSION, CONSISTENCY):
+        raise BadInput("not a provkit log proof (no known \"type\")", path=p)
+    return data
+
+
+def _hashes(data: dict, path) -> list[bytes]:
+    try:
+        out = [base64.b64decode(h, validate=True) for h in data["hashes"]]
+    except (KeyError, TypeError, ValueError):
+        raise BadInput("the proof's hashes are not a list of base64 strings", path=path) from None
+    if len(out) > 130:
+        raise BadInput("the proof has too many hashes", path=path)
+    return out
+
+
+def _decode_entry(data: bytes) -> dict | None:
+    try:
+        value = json.loads(data)
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else {"entry": value}
+
+
+def verify(*, checkpoint, key, proof=None) -> LogCheck:
+    """``provkit log verify``: the checkpoint's signature by ``key`` (a verifier key or
+    a file holding one), then the proof (inclusion or consistency) against it. Reads
+    the files only."""
+    verifier = note.verifier_from(key)
+    try:
+        cp = note.read_checkpoint(note.load_note(checkpoint), verifier)
+    except BadInput as e:
+        if e.path:
+            raise
+        return LogCheck(False, f"{checkpoint}: {e.reason}")
+    if proof is None:
+        return LogCheck(True, f"checkpoint of {cp.origin} at size {cp.size} is signed by "
+                        f"{verifier.name}", cp.origin, cp.size)
+    data = _load_json(proof)
+    hashes = _hashes(data, proof)
+    if data["type"] == INCLUSION:
+        return _verify_inclusion(cp, data, hashes)
+    return _verify_consistency(cp, data, hashes, verifier)
+
+
+def _verify_inclusion(cp: note.Checkpoint, data: dict, hashes) -> LogCheck:
+    try:
+        index, size = int(data["index"]), int(data["size"])
+        entry = base64.b64decode(data["entry"], validate=True)
+    except (KeyError, TypeError, ValueError):
+        return LogCheck(False, "the inclusion proof has no valid index, size or entry")
+    if size != cp.size:
+        return LogCheck(False, f"the proof is for a tree of {size} leaves but the checkpoint "
+                        f"is of {cp.size}: ask for a proof against this checkpoint",
+                        cp.origin, cp.size)
+    if not merkle.verify_inclusion(merkle.leaf_hash(entry), index, size, hashes, cp.root):
+        return LogCheck(False, f"the entry is NOT at position {index} of {cp.origin} at size "
+                        f"{cp.size}: the entry, its position or the proof was changed",
+                        cp.origin, cp.size, index)
+    return LogCheck(True, f"entry {data.get('key')} is at position {index} of {cp.origin}, "
+                    f"in the tree of {cp.size} leaves the checkpoint signs",
+                    cp.origin, cp.size, index, str(data.get("key")), _decode_entry(entry))
+
+
+def _verify_consistency(cp: note.Checkpoint, data: dict, hashes, verifier) -> LogCheck:
+    try:
+        new = note.read_checkpoint(str(data["checkpoint"]), verifier)
+    except (KeyError, BadInput) as e:
+        return LogCheck(False, f"the proof's newer checkpoint does not verify: "
+                        f"{getattr(e, 'reason', e)}", cp.origin, cp.size)
+    if new.origin != cp.origin:
+        return LogCheck(False, f"the proof is for log {new.origin}, not {cp.origin}",
+                        cp.origin, cp.size)
+    if not merkle.verify_consistency(cp.size, new.size, cp.root, new.root, hashes):
+        return LogCheck(False, f"{cp.origin} at size {new.size} does NOT extend your checkpoint "
+                        f"at size {cp.size}: the log was rewritten since (or the proof is "
+                        "not of this checkpoint)", cp.origin, new.size)
+    return LogCheck(True, f"{cp.origin} at size {new.size} extends your checkpoint at size "
+                    f"{cp.size}: nothing recorded before it was changed, dropped or reordered",
+                    cp.origin, new.size)
+
+
+# ------------------------------------------------------------------ receipts
+
+
+def receipt(asset_id: str, *, db=None) -> dict:
+    """An inclusion receipt of an issued asset (the JSON of its inclusion proof)."""
+    return prove(asset_id, log="assets", db=db).to_json()
+
+
+def write_receipt(asset_id: str, out, *, db=None) -> str:
+    """``<out>.receipt.json`` beside an output; returns its path."""
+    path = Path(f"{out}.receipt.json")
+    atomic_write(path, json.dumps(receipt(asset_id, db=db), indent=1).encode() + b"\n")
+    return str(path)
+
+
+@dataclass(frozen=True)
+class ReceiptCheck:
+    """``provkit verify --receipt``: what a receipt shows about a file."""
+
+    ok: bool
+    statement: str
+    asset_id: str | None = None
+    index: int | None = None
+    log_key: str | None = None
+    same_bytes: bool | None = None
+
+    def to_json(self) -> dict:
+        return dict(self.__dict__)
+
+
+def verify_receipt(path, receipt_path, log_key) -> ReceiptCheck:
+    """Check a receipt offline: its checkpoint's signature by ``log_key``, the entry's
+    inclusion, and whether ``path`` holds the very bytes the entry records."""
+    verifier = note.verifier_from(log_key)
+    data = _load_json(receipt_path)
+    if data["type"] != INCLUSION:
+        raise BadInput("not an inclusion receipt", path=receipt_path)
+    try:
+        cp = note.read_checkpoint(str(data.get("checkpoint", "")), verifier)
+    except BadInput as e:
+        return ReceiptCheck(False, f"the receipt's checkpoint does not verify with log key "
+                            f"{verifier.name}: {e.reason}", log_key=str(verifier))
+    check = _verify_inclusion(cp, data, _hashes(data, receipt_path))
+    if not check.ok:
+        return ReceiptCheck(False, check.statement, log_key=str(verifier))
+    entry = check.entry or {}
+    try:
+        with open(path, "rb") as f:
+            digest = hashlib.file_digest(f, "sha256").hexdigest()
+    except OSError as e:
+        raise BadInput(f"cannot read ({e.strerror or e})", path=path) from None
+    same = entry.get("sha256") == digest
+    where = (f"at position {check.index} of {cp.origin}, in the tree of {cp.size} leaves its "
+             "signed checkpoint states (a consistency proof from that checkpoint shows the "
+             "log was not rewritten since)")
+    if same:
+        text = (f"issued by the workspace whose log key is {verifier}, as asset "
+                f"{entry.get('asset_id')} ({entry.get('event')}), {where}")
+    else:
+        text = (f"the receipt is good for asset {entry.get('asset_id')} ({where}), but this "
+                "file's bytes are not the ones recorded: it speaks of the asset, not of "
+                "this copy")
+    return ReceiptCheck(same, text, entry.get("asset_id"), check.index, str(verifier), same)
