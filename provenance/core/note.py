@@ -64,7 +64,7 @@ class Verifier:
     @classmethod
     def parse(cls, text: str) -> Verifier:
         """A verifier key ``name+hash+base64``; BadInput naming what is wrong."""
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 2)
         if len(parts) != 3:
             raise BadInput("a log key is NAME+HASH+KEY (C2SP note verifier key)")
         name, hexhash, keydata = parts
@@ -109,7 +109,7 @@ class Signer:
 
     @classmethod
     def parse(cls, text: str) -> Signer:
-        parts = text.strip().split("+")
+        parts = text.strip().split("+", 4)
         if len(parts) != 5 or parts[:2] != ["PRIVATE", "KEY"]:
             raise ConfigError("the log key file is not a PRIVATE+KEY+NAME+HASH+KEY line")
         name, raw = parts[2], _unb64(parts[4])

@@ -14,6 +14,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,8 +158,13 @@ class ConsistencyProof:
 
 def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
     """``provkit log consistency OLD_CHECKPOINT``: the proof that the log now extends the
-    checkpoint in that file (whose signature by this workspace's log key is checked)."""
-    text = note.load_note(old_checkpoint)
+    checkpoint in that file, or given as note text (its signature by this workspace's
+    log key is checked first)."""
+    if isinstance(old_checkpoint, str) and "\n" in old_checkpoint:
+        text = old_checkpoint[:note.MAX_NOTE + 1]
+        old_checkpoint = "the checkpoint"
+    else:
+        text = note.load_note(old_checkpoint)
     signer = _signer()
     old = note.read_checkpoint(text, signer.verifier())
     log = old.origin.rsplit("/", 1)[-1]
@@ -173,6 +179,35 @@ def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
                        path=old_checkpoint)
     hashes = merkle.consistency_proof(old.size, cp.size, store.subtree(log))
     return ConsistencyProof(log, old.size, cp.size, tuple(hashes), text, cp.note)
+
+
+# ------------------------------------------------------------------ tiles (C2SP tlog-tiles)
+
+
+def parse_tile_path(level: str, rest: str) -> tuple[int | None, int, int]:
+    """``(level or None for entries, tile index, width)`` from the parts of a
+    ``tile/<L>/<N>[.p/<W>]`` path (N as zero-padded 3-digit elements, all but the last
+    prefixed ``x``); BadInput for anything else."""
+    m = re.fullmatch(r"((?:x\d{3}/)*\d{3})(?:\.p/(\d{1,3}))?", rest)
+    if not m or not (level == "entries" or re.fullmatch(r"\d{1,2}", level)):
+        raise BadInput("not a tile path: tile/<L>/<N>[.p/<W>]")
+    index = int(m.group(1).replace("x", "").replace("/", ""))
+    width = int(m.group(2)) if m.group(2) else 256
+    if not 1 <= width <= 256 or (m.group(2) and width == 256):
+        raise BadInput("a partial tile's width is 1 to 255")
+    return (None if level == "entries" else int(level)), index, width
+
+
+def tile(log: str, level: str, path: str, *, db=None) -> bytes:
+    """One tile (hashes) or entry bundle of a log, as the C2SP layout serves them;
+    BadInput when the tree has no such tile (yet)."""
+    lvl, index, width = parse_tile_path(level, path)
+    store = tlog_store(db, create=False)
+    data = (store.entries_tile(_log_name(log), index, width) if lvl is None
+            else store.tile(_log_name(log), lvl, index, width))
+    if data is None:
+        raise BadInput(f"the {log} log has no tile {level}/{path}")
+    return data
 
 
 # ------------------------------------------------------------------ verification
