@@ -115,7 +115,8 @@ class InclusionProof:
 def _ref_log(ref: str, log: str | None) -> str:
     if log is not None:
         return _log_name(log)
-    return "decisions" if str(ref).isdigit() else "assets"
+    text = str(ref)
+    return "decisions" if text.isdigit() and len(text) < 16 else "assets"
 
 
 def prove(ref: str, *, log: str | None = None, db=None) -> InclusionProof:
