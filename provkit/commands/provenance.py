@@ -13,6 +13,8 @@ import click
 from provkit.provenance import keys as k
 from provkit.provenance import ledger as ledger_lib
 from provkit.provenance.core.config import describe, show
+from provkit.provenance.core.transparency import key as log_key
+from provkit.provenance.core.transparency import write_receipt
 from provkit.options import (
     db_option,
     emit,
@@ -122,11 +124,14 @@ def _no_mark(issued) -> str:
 @click.option("--tsa", metavar="URL", default=None,
               help="RFC 3161 time-stamping authority to time-stamp the signature "
                    "(default: [sign] tsa in provkit.toml, else none).")
+@click.option("--receipt", is_flag=True,
+              help="Also write OUT.receipt.json: the asset's inclusion proof in the assets "
+                   "log with a signed checkpoint (needs the log key).")
 @force_option
 @db_option
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
-         watermark, tsa, force, db_path, as_json):
+         watermark, tsa, receipt, force, db_path, as_json):
     """Watermark and sign a file with a C2PA manifest, and record it.
 
     Images are watermarked first; PDF, audio and video are signed as they are (the
@@ -136,12 +141,18 @@ def sign(source, out, source_type, action, ingredients, components, author, titl
         ingredients=tuple((p, "parentOf") for p in ingredients)
         + tuple((p, "componentOf") for p in components),
     )
+    if receipt:
+        log_key()  # no log key: say so before any work, not after it
     issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path, force=force,
                    tsa=tsa)
-    emit(issued, as_json, lambda d: (
-        f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
-        f"  signer:      {d.signer.get('common_name')}\n"
-        f"  watermark:   {d.soft_binding_alg or _no_mark(d)}\n  sha256:      {d.sha256}"))
+    written = write_receipt(issued.asset_id, issued.path, db=db_path) if receipt else None
+    data = {**issued.to_json(), "receipt": written} if written else issued
+    emit(data, as_json, lambda d: (
+        f"signed {issued.path}\n  asset id:    {issued.asset_id}\n"
+        f"  manifest:    {issued.manifest_label}\n"
+        f"  signer:      {issued.signer.get('common_name')}\n"
+        f"  watermark:   {issued.soft_binding_alg or _no_mark(issued)}\n"
+        f"  sha256:      {issued.sha256}" + (f"\n  receipt:     {written}" if written else "")))
 
 
 # --------------------------------------------------------------------------- recover

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from provkit.provenance.core.errors import BadInput, shown
+from provkit.provenance.core.transparency import verify_receipt
 from provkit.provenance.core.imageio import expand_inputs
 from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.status import HARD_BINDING_CODES
@@ -183,9 +184,15 @@ def _report_lines(r: dict) -> str:
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "crjson"]), default=None,
               help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
                    "report format, from the SDK).")
+@click.option("--receipt", "receipt_file", type=click.Path(path_type=Path), default=None,
+              help="An inclusion receipt (FILE.receipt.json from sign/generate --receipt) to "
+                   "check offline with --log-key (one file at a time).")
+@click.option("--log-key", "log_key", default=None, metavar="KEY|FILE",
+              help="The issuing workspace's log verifier key (`provkit log key`).")
 @db_option
 @json_option
-def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db_path, as_json):
+def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, receipt_file,
+           log_key, db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
@@ -193,6 +200,11 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
     invalid or absent; 2 when any file cannot be read."""
     files = expand_inputs(files)
     fmt = fmt or ("json" if as_json else "human")
+    receipt = None
+    if receipt_file is not None or log_key is not None:
+        if receipt_file is None or log_key is None or len(files) != 1:
+            raise click.UsageError("--receipt and --log-key go together, with one file")
+        receipt = verify_receipt(files[0], receipt_file, log_key)
     resolved = resolve_trust(trust, trust_local=not no_local_trust)
     if fmt == "crjson":
         docs, failed = [], False
@@ -215,12 +227,17 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
     for e in errors:
         click.echo(f"error: {e}", err=True)
     if fmt == "json":  # every input has a row, in order; an unreadable one says why
-        emit([{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
-              for f, r in zip(files, results, strict=True)], True)
+        rows = [{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
+                for f, r in zip(files, results, strict=True)]
+        if receipt is not None:
+            rows[0]["receipt"] = receipt.to_json()
+        emit(rows, True)
     else:
         for r in reports:
             click.echo(_report_lines(r.to_json()))
+        if receipt is not None:
+            click.echo(f"  receipt: {'ok' if receipt.ok else 'NOT SHOWN'}: {receipt.statement}")
     if errors:
         click.get_current_context().exit(2)
-    if not all(r.ok for r in reports):
+    if not all(r.ok for r in reports) or (receipt is not None and not receipt.ok):
         click.get_current_context().exit(1)
