@@ -103,8 +103,7 @@ def _log_existing(db: sqlite_utils.Database) -> None:
         return
     rows = db.conn.execute(_SELECT + " ORDER BY seq").fetchall()
     if rows:
-        log.append("decisions", [(str(r[0]), row_payload(r[:len(CHAINED)], r[-2]))
-                                 for r in rows])
+        log.append("decisions", [(None, row_payload(r[:len(CHAINED)], r[-2])) for r in rows])
 
 
 MIGRATIONS = [_create, _create_checkpoints, _log_existing]
@@ -285,7 +284,7 @@ class SqliteAuditStore:
             last = conn.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = last if last else (0, GENESIS)
             first = seq + 1
-            rows = []
+            rows, leaves = [], []
             for decision, actor, subject in entries:
                 seq += 1
                 values = (
@@ -294,14 +293,14 @@ class SqliteAuditStore:
                     decision.outcome, _canonical(list(decision.labels)),
                     _canonical(list(decision.reasons)),
                 )
-                digest = row_hash(values, prev)
+                payload = row_payload(values, prev)
+                digest = hashlib.sha256(payload).hexdigest()
                 rows.append(values + (prev, digest))
+                leaves.append((None, payload))  # audit row N is leaf N - 1
                 prev = digest
             conn.executemany(_INSERT, rows)
             if rows and self.merkle:
-                tlog.SqliteTlogStore(self.db, create=False).append(
-                    "decisions", [(str(r[0]), row_payload(r[:len(CHAINED)], r[-2]))
-                                  for r in rows])
+                tlog.SqliteTlogStore(self.db, create=False).append("decisions", leaves)
             signed = _store_checkpoint(conn, seq, prev) if rows else None
             if own:
                 conn.execute("COMMIT")

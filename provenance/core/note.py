@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
+import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -120,17 +122,22 @@ class Signer:
             raise ConfigError("the log key file's hash does not match its key")
         return signer
 
+    @functools.cached_property
     def _key(self):
         from cryptography.hazmat.primitives.asymmetric import ed25519
 
         return ed25519.Ed25519PrivateKey.from_private_bytes(self.seed)
 
-    def verifier(self) -> Verifier:
+    @functools.cached_property
+    def _verifier(self) -> Verifier:
         from cryptography.hazmat.primitives import serialization
 
-        public = self._key().public_key().public_bytes(serialization.Encoding.Raw,
-                                                       serialization.PublicFormat.Raw)
+        public = self._key.public_key().public_bytes(serialization.Encoding.Raw,
+                                                     serialization.PublicFormat.Raw)
         return Verifier(self.name, key_hash(self.name, public), public)
+
+    def verifier(self) -> Verifier:
+        return self._verifier
 
     def __str__(self) -> str:
         v = self.verifier()
@@ -141,7 +148,7 @@ class Signer:
         if not text.endswith("\n") or "\n\n" in text:
             raise ValueError("a note's text ends in one newline and has no blank line")
         v = self.verifier()
-        sig = self._key().sign(text.encode())
+        sig = self._key.sign(text.encode())
         return f"{text}\n{SIG_PREFIX}{self.name} {_b64(v.hash + sig)}\n"
 
 
@@ -246,27 +253,34 @@ def verifier_from(value) -> Verifier:
 
 def key_folder() -> Path:
     d = workspace.home() / "keys"
-    d.mkdir(mode=0o700, parents=True, exist_ok=True)
+    if not d.is_dir():
+        d.mkdir(mode=0o700, parents=True, exist_ok=True)
     return d
 
 
 _CACHE: dict[str, tuple] = {}
+_KEY_PATHS: dict[str | None, str] = {}
 
 
 def log_signer(*, create: bool = False) -> Signer | None:
     """The workspace's log key (None when there is none and ``create`` is False).
     ``create``: make one (name ``provkit-<8 random hex digits>``) when missing; an
-    existing key is never replaced."""
-    path = key_folder() / KEY_FILE
+    existing key is never replaced. Cheap when called per append: one stat."""
+    home = os.environ.get("PROVKIT_HOME")
+    if home not in _KEY_PATHS:
+        _KEY_PATHS[home] = str(key_folder() / KEY_FILE)
+    name = _KEY_PATHS[home]
     try:
-        st = path.stat()
+        st = os.stat(name)
         stamp = (st.st_ino, st.st_mtime_ns)
-        hit = _CACHE.get(str(path))
+        hit = _CACHE.get(name)
         if hit and hit[0] == stamp:
             return hit[1]
     except FileNotFoundError:
         if not create:
             return None
+        key_folder()  # 0700
+        path = Path(name)
         signer = Signer.generate(f"provkit-{secrets.token_hex(4)}")
         try:
             atomic_write(path, (str(signer) + "\n").encode(), mode=0o600, overwrite=False)
@@ -275,8 +289,8 @@ def log_signer(*, create: bool = False) -> Signer | None:
         atomic_write(key_folder() / VKEY_FILE, (str(signer.verifier()) + "\n").encode(),
                      mode=0o644)
         return log_signer()
-    signer = Signer.parse(path.read_text(encoding="utf-8"))
-    _CACHE[str(path)] = (stamp, signer)
+    signer = Signer.parse(Path(name).read_text(encoding="utf-8"))
+    _CACHE[name] = (stamp, signer)
     return signer
 
 

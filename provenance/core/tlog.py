@@ -6,7 +6,8 @@ Each log is an append-only RFC 6962 tree (:mod:`provenance.core.merkle`). Its ow
 own connection *inside the write transaction of the row a leaf covers*, so a row and its
 leaf commit together or not at all. Stored per log:
 
-- every entry (its lookup key: an asset id or an audit row's seq, and its bytes);
+- every entry (its bytes, and a lookup key where its position does not say it: an asset
+  id; an audit row's leaf is at position seq - 1 and has none);
 - the hashes of the complete subtrees at tree levels 0, 8, 16, ... (the hashes of the
   C2SP ``tlog-tiles`` layout: tile level L holds level-8L nodes, 256 to a tile), so any
   subtree hash is at most 255 hashes away and a proof for ten million leaves reads a
@@ -38,8 +39,9 @@ def _create(db) -> None:
     conn.execute("CREATE TABLE IF NOT EXISTS tlog_state (log INTEGER PRIMARY KEY, "
                  "size INTEGER NOT NULL, frontier BLOB NOT NULL, checkpoint TEXT)")
     conn.execute("CREATE TABLE IF NOT EXISTS tlog_entries (log INTEGER, idx INTEGER, "
-                 "key TEXT NOT NULL, data BLOB NOT NULL, PRIMARY KEY (log, idx)) WITHOUT ROWID")
-    conn.execute("CREATE INDEX IF NOT EXISTS tlog_entries_key ON tlog_entries (log, key)")
+                 "key TEXT, data BLOB NOT NULL, PRIMARY KEY (log, idx)) WITHOUT ROWID")
+    conn.execute("CREATE INDEX IF NOT EXISTS tlog_entries_key ON tlog_entries (log, key) "
+                 "WHERE key IS NOT NULL")
     conn.execute("CREATE TABLE IF NOT EXISTS tlog_hashes (log INTEGER, level INTEGER, "
                  "idx INTEGER, hash BLOB NOT NULL, PRIMARY KEY (log, level, idx)) WITHOUT ROWID")
 
@@ -94,7 +96,7 @@ class SqliteTlogStore:
     # ------------------------------------------------------------ writing
     def append(self, log: str, entries: Iterable[tuple[str, bytes]], *,
                sign: bool = True) -> tuple[int, note.Checkpoint | None]:
-        """Append ``(key, data)`` leaves; returns the first new index and the checkpoint
+        """Append ``(key or None, data)`` leaves; returns the first new index and the checkpoint
         signed for the new size (None without a log key). Runs inside the caller's open
         write transaction when there is one (the row the leaves cover), else in its own."""
         log_id = _log_id(log)
@@ -114,8 +116,8 @@ class SqliteTlogStore:
                     hash_rows.append((log_id, level // TILE_HEIGHT, index, digest))
 
             for key, data in entries:
-                entry_rows.append((log_id, size, str(key), bytes(data)))
-                merkle.frontier_push(frontier, merkle.leaf_hash(bytes(data)), done, size=size)
+                entry_rows.append((log_id, size, None if key is None else str(key), data))
+                merkle.frontier_push(frontier, merkle.leaf_hash(data), done, size=size)
                 size += 1
             conn.executemany("INSERT INTO tlog_entries (log, idx, key, data) "
                              "VALUES (?, ?, ?, ?)", entry_rows)
@@ -173,9 +175,12 @@ class SqliteTlogStore:
         return cp if cp.size == state[0] else None
 
     def entry(self, log: str, index: int) -> tuple[str, bytes] | None:
+        """``(key, bytes)`` of a leaf (a leaf without a key: its position + 1)."""
         row = self.conn.execute("SELECT key, data FROM tlog_entries WHERE log = ? AND idx = ?",
                                 [_log_id(log), int(index)]).fetchone()
-        return (row[0], bytes(row[1])) if row else None
+        if not row:
+            return None
+        return (row[0] if row[0] is not None else str(int(index) + 1)), bytes(row[1])
 
     def find(self, log: str, key: str) -> int | None:
         """The index of the newest leaf with ``key`` (None when there is none)."""

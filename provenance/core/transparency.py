@@ -126,7 +126,10 @@ def prove(ref: str, *, log: str | None = None, db=None) -> InclusionProof:
     log = _ref_log(ref, log)
     store = tlog_store(db, create=False)
     key_ = str(ref).lower()
-    index = store.find(log, key_)
+    if log == "decisions":  # audit row N is leaf N - 1
+        index = int(key_) - 1 if key_.isdigit() and 0 < int(key_) <= store.size(log) else None
+    else:
+        index = store.find(log, key_)
     if index is None:
         what = "audit row" if log == "decisions" else "asset"
         raise BadInput(f"no {what} {ref} in the {log} log")

@@ -47,7 +47,9 @@ def log_consistency(request: Request,
     return transparency.consistency(checkpoint, db=config(request).connection()).to_json()
 
 
-@router.get("/v1/log/{log}/checkpoint", tags=["log"], summary="C2SP checkpoint")
+@router.get("/v1/log/{log}/checkpoint", tags=["log"], summary="C2SP checkpoint",
+            response_class=Response,
+            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
 def tiles_checkpoint(request: Request, log: LogName, caller: Caller = Read) -> Response:
     """The latest checkpoint as the signed note (text/plain), as tiled logs serve it."""
     cp = transparency.checkpoint(log, db=config(request).connection())
@@ -55,7 +57,10 @@ def tiles_checkpoint(request: Request, log: LogName, caller: Caller = Read) -> R
                     headers={"Cache-Control": "no-cache"})
 
 
-@router.get("/v1/log/{log}/tile/{level}/{path:path}", tags=["log"], summary="C2SP tile")
+@router.get("/v1/log/{log}/tile/{level}/{path:path}", tags=["log"], summary="C2SP tile",
+            response_class=Response,
+            responses={200: {"content": {"application/octet-stream": {
+                "schema": {"type": "string", "format": "binary"}}}}})
 def tiles_tile(request: Request, log: LogName, level: str, path: str,
                caller: Caller = Read) -> Response:
     """A tile of hashes (``<L>/<N>``) or of entries (``entries/<N>``); ``.p/<W>``: its
