@@ -212,7 +212,7 @@ def _ensure_ready(database: sqlite_utils.Database) -> None:
     if database in _ready:
         return
     if not (database.conn.in_transaction and database[TABLE].exists()
-            and database[CHECKPOINTS].exists()):
+            and database[CHECKPOINTS].exists() and database["tlog_state"].exists()):
         tlog.SqliteTlogStore(database)  # the log's tables before the audit's migrations
         migrate(database, "policies.audit", MIGRATIONS)  # its own write transaction
     _ready.add(database)

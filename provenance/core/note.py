@@ -287,7 +287,7 @@ def log_signer(*, create: bool = False) -> Signer | None:
         except FileExistsError:  # another process made it first: use that one
             return log_signer()
         atomic_write(key_folder() / VKEY_FILE, (str(signer.verifier()) + "\n").encode(),
-                     mode=0o644)
+                     mode=0o600)
         return log_signer()
     signer = Signer.parse(Path(name).read_text(encoding="utf-8"))
     _CACHE[name] = (stamp, signer)
