@@ -38,8 +38,8 @@ def bench_appends(tmp: Path, n: int) -> None:
     note.log_signer(create=True)
     decision = SimpleNamespace(point="publish", pack="newsroom", pack_version="1",
                                matched_rules=["invalid"], outcome="deny",
-                               labels=["credentials broken"], reasons=["the credentials do "
-                                                                      "not check out"])
+                               labels=["credentials broken"],
+                               reasons=["the credentials do not check out"])
     print("audit appends per second: the hash chain alone (baseline) | chain + Merkle leaf "
           "+ tiles + signed checkpoint | ratio (goal >= 0.8)")
     for label, sync, batch, count in (

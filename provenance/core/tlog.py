@@ -23,6 +23,7 @@ The tables live in the workspace database (``tlog_state``, ``tlog_entries``,
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -151,7 +152,7 @@ class SqliteTlogStore:
         try:
             return self.conn.execute("SELECT size, frontier, checkpoint FROM tlog_state "
                                      "WHERE log = ?", [_log_id(log)]).fetchone()
-        except Exception as e:  # noqa: BLE001
+        except sqlite3.OperationalError as e:
             if "no such table" in str(e):
                 return None
             raise

@@ -10,7 +10,7 @@ from pathlib import Path
 import click
 
 from provkit.provenance.core.errors import BadInput, shown
-from provkit.provenance.core.transparency import verify_receipt
+from provkit.provenance.core.proofs import verify_receipt
 from provkit.provenance.core.imageio import expand_inputs
 from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.status import HARD_BINDING_CODES
