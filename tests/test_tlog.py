@@ -281,3 +281,66 @@ def test_a_proof_file_that_is_not_json_is_one_line(tmp_path, db):
                  tmp_path / "bad.json", "--key", transparency.key().verifier_key, ok=False)
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert "bad.json: not a JSON proof" in result.output
+
+
+# ------------------------------------------------------------------ concurrency, upgrade
+
+
+def _decide_and_record(db_path: str, worker: int, n: int, start) -> None:
+    pack = load_pack("newsroom")
+    book = ledger_store(db_path)
+    start.wait(60)
+    for i in range(n):
+        decide(pack, "publish", {"actor": {"id": f"w{worker}"},
+                                 "asset": {"sha256": f"{worker:02d}{i:062d}"}}, db=db_path)
+        book.record(asset_id=f"{worker:08x}{i:08x}", sha256=f"{i:064x}")
+
+
+def test_concurrent_writers_leave_a_log_that_matches_every_row(tmp_path, workspace):
+    import multiprocessing
+
+    run("log", "key", "--init")
+    db = str(tmp_path / "race.db")
+    ledger_store(db)
+    decide(load_pack("newsroom"), "publish", CONTEXTS[0], db=db)  # tables before the race
+    ctx = multiprocessing.get_context("spawn")
+    start = ctx.Event()
+    workers = [ctx.Process(target=_decide_and_record, args=(db, w, 40, start)) for w in range(3)]
+    for p in workers:
+        p.start()
+    start.set()
+    for p in workers:
+        p.join(120)
+        assert p.exitcode == 0
+    store = tlog_store(db)
+    assert store.size("decisions") == 121 and store.size("assets") == 120
+    run("log", "checkpoint", "--log", "decisions", "--db", db, "-o", tmp_path / "cp.txt")
+    result = run("audit", "verify", "--db", db, "--checkpoint", tmp_path / "cp.txt", "--json")
+    assert json.loads(result.output)["signed_through"] == 121
+    with sqlite3.connect(db) as conn:
+        ids = [r[0] for r in conn.execute("SELECT asset_id FROM assets ORDER BY rowid")]
+    assert sorted(ids) == sorted(store.entry("assets", i)[0] for i in range(120))
+
+
+def test_a_database_from_before_the_logs_gets_one_leaf_per_existing_row(db, tmp_path):
+    with sqlite3.connect(db) as conn:  # as it was before the Merkle logs
+        for table in ("tlog_state", "tlog_entries", "tlog_hashes"):
+            conn.execute(f"DROP TABLE {table}")
+        conn.execute("DELETE FROM _migrations WHERE component = 'provenance.core.tlog'")
+        conn.execute("UPDATE _migrations SET version = 2 WHERE component IN "
+                     "('policies.audit', 'provenance.ledger')")
+    code = ("import sys\n"  # a new process of the new version opens it and writes
+            "from provkit.policies import decide, load_pack\n"
+            "from provkit.provenance.ledger import ledger_store\n"
+            f"decide(load_pack('newsroom'), 'publish', {CONTEXTS[1]!r}, db=sys.argv[1])\n"
+            "ledger_store(sys.argv[1])\n")
+    done = subprocess.run([sys.executable, "-c", code, str(db)], check=False, timeout=120,
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    store = tlog_store(db)
+    assert store.size("decisions") == len(CONTEXTS) + 1
+    assert store.size("assets") == 3  # one per asset as it stands (its status now)
+    assert json.loads(store.entry("assets", 1)[1])["event"] == "withheld"
+    run("log", "checkpoint", "--log", "decisions", "--db", db, "-o", tmp_path / "cp.txt")
+    result = run("audit", "verify", "--db", db, "--checkpoint", tmp_path / "cp.txt")
+    assert "signed through row 13" in result.output
