@@ -344,3 +344,15 @@ def test_a_database_from_before_the_logs_gets_one_leaf_per_existing_row(db, tmp_
     run("log", "checkpoint", "--log", "decisions", "--db", db, "-o", tmp_path / "cp.txt")
     result = run("audit", "verify", "--db", db, "--checkpoint", tmp_path / "cp.txt")
     assert "signed through row 13" in result.output
+
+
+def test_reading_commands_on_a_database_from_before_the_logs_say_what_is_missing(tmp_path):
+    run("log", "key", "--init")
+    old = tmp_path / "old.db"
+    with sqlite3.connect(old) as conn:
+        conn.execute("CREATE TABLE x (a)")
+    result = run("log", "prove", "0123456789abcdef", "--db", old, ok=False)
+    assert result.exit_code == 2 and result.output == \
+        "error: no asset 0123456789abcdef in the assets log\n"
+    result = run("log", "consistency", "/etc/hostname", "--db", old, ok=False)
+    assert result.exit_code == 2 and result.output.startswith("error: /etc/hostname: not a")

@@ -38,6 +38,13 @@ SIG_PREFIX = "\u2014 "
 MAX_NOTE = 64 * 1024
 
 
+class SignatureError(BadInput):
+    """A well-formed note that the given key did not sign (forged, altered, or another
+    key's): a finding, not unreadable input."""
+
+    exit_code = 1
+
+
 def _b64(data: bytes) -> str:
     return base64.b64encode(data).decode("ascii")
 
@@ -178,9 +185,9 @@ def open_note(note: str, verifier: Verifier) -> str:
         if name == verifier.name and raw[:4] == verifier.hash and len(raw) == 68:
             if verifier.verify(text.encode(), raw[4:]):
                 return text
-            raise BadInput(f"the signature by {name} does not verify: the note was altered "
-                           "or forged")
-    raise BadInput(f"the note carries no signature by the key {verifier.name}")
+            raise SignatureError(f"the signature by {name} does not verify: the note was "
+                                 "altered or forged")
+    raise SignatureError(f"the note carries no signature by the key {verifier.name}")
 
 
 @dataclass(frozen=True)

@@ -76,10 +76,12 @@ def verify(*, checkpoint, key, proof=None) -> LogCheck:
     verifier = note.verifier_from(key)
     try:
         cp = note.read_checkpoint(note.load_note(checkpoint), verifier)
+    except note.SignatureError as e:
+        return LogCheck(False, f"{checkpoint}: {e.reason}")
     except BadInput as e:
         if e.path:
             raise
-        return LogCheck(False, f"{checkpoint}: {e.reason}")
+        raise BadInput(e.reason, path=checkpoint) from None
     if proof is None:
         return LogCheck(True, f"checkpoint of {cp.origin} at size {cp.size} is signed by "
                         f"{verifier.name}", cp.origin, cp.size)

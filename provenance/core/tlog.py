@@ -23,7 +23,6 @@ The tables live in the workspace database (``tlog_state``, ``tlog_entries``,
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable
 from typing import Protocol
 
@@ -93,6 +92,10 @@ class SqliteTlogStore:
         self.conn = self.db.conn
         if create:
             workspace.migrate(self.db, "provenance.core.tlog", MIGRATIONS)
+        #: a reader's database from before the logs (no tables): every log is empty
+        self.absent = not create and self.conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tlog_entries'"
+        ).fetchone() is None
 
     # ------------------------------------------------------------ writing
     def append(self, log: str, entries: Iterable[tuple[str, bytes]], *,
@@ -143,19 +146,19 @@ class SqliteTlogStore:
         return first, cp
 
     def save_checkpoint(self, log: str, cp: note.Checkpoint) -> None:
+        if self.absent:
+            return
         with self.conn:
             self.conn.execute("UPDATE tlog_state SET checkpoint = ? WHERE log = ? AND size = ?",
                               [cp.note, _log_id(log), cp.size])
 
     # ------------------------------------------------------------ reading
     def _state(self, log: str):
-        try:
-            return self.conn.execute("SELECT size, frontier, checkpoint FROM tlog_state "
-                                     "WHERE log = ?", [_log_id(log)]).fetchone()
-        except sqlite3.OperationalError as e:
-            if "no such table" in str(e):
-                return None
-            raise
+        if self.absent:
+            _log_id(log)
+            return None
+        return self.conn.execute("SELECT size, frontier, checkpoint FROM tlog_state "
+                                 "WHERE log = ?", [_log_id(log)]).fetchone()
 
     def size(self, log: str) -> int:
         state = self._state(log)
@@ -177,6 +180,8 @@ class SqliteTlogStore:
 
     def entry(self, log: str, index: int) -> tuple[str, bytes] | None:
         """``(key, bytes)`` of a leaf (a leaf without a key: its position + 1)."""
+        if self.absent:
+            return None
         row = self.conn.execute("SELECT key, data FROM tlog_entries WHERE log = ? AND idx = ?",
                                 [_log_id(log), int(index)]).fetchone()
         if not row:
@@ -185,11 +190,15 @@ class SqliteTlogStore:
 
     def find(self, log: str, key: str) -> int | None:
         """The index of the newest leaf with ``key`` (None when there is none)."""
+        if self.absent:
+            return None
         row = self.conn.execute("SELECT max(idx) FROM tlog_entries WHERE log = ? AND key = ?",
                                 [_log_id(log), str(key)]).fetchone()
         return row[0] if row and row[0] is not None else None
 
     def _hashes(self, log_id: int, level: int, lo: int, hi: int) -> list[bytes]:
+        if self.absent:
+            return []
         rows = self.conn.execute(
             "SELECT hash FROM tlog_hashes WHERE log = ? AND level = ? AND idx >= ? AND idx < ? "
             "ORDER BY idx", [log_id, level, lo, hi]).fetchall()
@@ -236,7 +245,7 @@ class SqliteTlogStore:
 
     def entries_tile(self, log: str, index: int, width: int) -> bytes | None:
         """A C2SP entry bundle: each entry as a big-endian 16-bit length and its bytes."""
-        if not 1 <= width <= TILE_WIDTH:
+        if not 1 <= width <= TILE_WIDTH or self.absent:
             return None
         rows = self.conn.execute(
             "SELECT data FROM tlog_entries WHERE log = ? AND idx >= ? AND idx < ? ORDER BY idx",

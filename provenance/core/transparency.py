@@ -170,7 +170,10 @@ def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
     else:
         text = note.load_note(old_checkpoint)
     signer = _signer()
-    old = note.read_checkpoint(text, signer.verifier())
+    try:
+        old = note.read_checkpoint(text, signer.verifier())
+    except BadInput as e:
+        raise type(e)(e.reason, path=old_checkpoint) from None
     log = old.origin.rsplit("/", 1)[-1]
     if old.origin != origin(log, signer.name) or log not in LOGS:
         raise BadInput(f"the checkpoint is of log {old.origin!r}, not one of this "
