@@ -354,5 +354,7 @@ def test_reading_commands_on_a_database_from_before_the_logs_say_what_is_missing
     result = run("log", "prove", "0123456789abcdef", "--db", old, ok=False)
     assert result.exit_code == 2 and result.output == \
         "error: no asset 0123456789abcdef in the assets log\n"
-    result = run("log", "consistency", "/etc/hostname", "--db", old, ok=False)
-    assert result.exit_code == 2 and result.output.startswith("error: /etc/hostname: not a")
+    (tmp_path / "notes.txt").write_text("a plain text file\n")
+    result = run("log", "consistency", tmp_path / "notes.txt", "--db", old, ok=False)
+    assert result.exit_code == 2
+    assert result.output.startswith(f"error: {tmp_path / 'notes.txt'}: not a signed note")
