@@ -250,7 +250,12 @@ def test_the_service_serves_checkpoints_proofs_and_tiles(db, workspace, tmp_path
         src.backup(dst)
     with TestClient(make_app(workspace)) as client:
         assert client.get("/v1/log/checkpoint").status_code == 401
-        headers = token(workspace, "reader", "read")
+        reader = token(workspace, "reader", "read")
+        assert client.get("/v1/log/proof/4", headers=reader).status_code == 403
+        assert client.get("/v1/log/decisions/tile/entries/000.p/2",
+                          headers=reader).status_code == 403
+        assert client.get("/v1/log/decisions/tile/0/000.p/2", headers=reader).status_code == 200
+        headers = token(workspace, "auditor", "read", "audit:read")
         cp = client.get("/v1/log/checkpoint", params={"log": "decisions"},
                         headers=headers).json()
         assert cp["size"] == len(CONTEXTS)

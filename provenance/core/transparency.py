@@ -112,7 +112,9 @@ class InclusionProof:
                 "hashes": [_b64(h) for h in self.hashes], "checkpoint": self.checkpoint}
 
 
-def _ref_log(ref: str, log: str | None) -> str:
+def which_log(ref: str, log: str | None = None) -> str:
+    """The log an asset id (16 hex digits: assets) or an audit row number (decisions)
+    is in, unless ``log`` names it."""
     if log is not None:
         return _log_name(log)
     text = str(ref)
@@ -123,7 +125,7 @@ def prove(ref: str, *, log: str | None = None, db=None) -> InclusionProof:
     """``provkit log prove ASSET_ID|AUDIT_ROW``: the inclusion proof of the newest leaf
     of an asset (16 hex digits) or of an audit row (its seq), against a checkpoint of
     the log as it is now."""
-    log = _ref_log(ref, log)
+    log = which_log(ref, log)
     store = tlog_store(db, create=False)
     key_ = str(ref).lower()
     if log == "decisions":  # audit row N is leaf N - 1

@@ -1,5 +1,6 @@
 """HTTP routes of the Merkle logs: checkpoints, proofs, and the C2SP ``tlog-tiles``
-layout, read-only, with the same auth as the other read routes.
+layout, read-only, with the same auth as the other read routes (``read``), except the
+decisions log's entries, which are audit rows (``audit:read``, as ``/v1/audit``).
 
 Thin shells over :mod:`provkit.provenance.core.transparency` (the ``provkit log``
 verbs). Each log also answers at ``/v1/log/<log>/checkpoint`` (the signed note as
@@ -17,10 +18,18 @@ from fastapi.responses import Response
 
 from provkit.provenance.core import transparency
 from provkit.provenance.core.errors import BadInput
-from provkit.server.http import ERRORS, ApiError, Caller, Read, config
+from provkit.server.http import ERRORS, ApiError, Caller, Read, authorize, config
 
 router = APIRouter(responses=ERRORS)
 LogName = Literal["assets", "decisions"]
+
+
+def _entries_of(request: Request, log: str) -> None:
+    """A decisions-log entry is an audit row (actor, subject, reasons): reading one needs
+    the ``audit:read`` scope, as ``/v1/audit`` does. Hashes and checkpoints say nothing
+    of the rows and stay ``read``."""
+    if log == "decisions":
+        authorize(config(request), request.headers.get("authorization"), "audit:read")
 
 
 @router.get("/v1/log/checkpoint", tags=["log"], summary="provkit log checkpoint")
@@ -32,9 +41,11 @@ def log_checkpoint(request: Request, log: LogName = "assets", caller: Caller = R
 @router.get("/v1/log/proof/{ref}", tags=["log"], summary="provkit log prove")
 def log_prove(request: Request, ref: str, log: LogName | None = None,
               caller: Caller = Read) -> dict:
-    """The inclusion proof of an asset (16 hex digits) or an audit row (its number)."""
+    """The inclusion proof of an asset (16 hex digits) or an audit row (its number; with
+    the audit row itself as the entry, so it needs the ``audit:read`` scope)."""
     if len(ref) > 64:
         raise ApiError(422, "an asset id or an audit row number")
+    _entries_of(request, transparency.which_log(ref, log))
     return transparency.prove(ref, log=log, db=config(request).connection()).to_json()
 
 
@@ -64,7 +75,10 @@ def tiles_checkpoint(request: Request, log: LogName, caller: Caller = Read) -> R
 def tiles_tile(request: Request, log: LogName, level: str, path: str,
                caller: Caller = Read) -> Response:
     """A tile of hashes (``<L>/<N>``) or of entries (``entries/<N>``); ``.p/<W>``: its
-    first W hashes (a partial tile). A tile the tree does not have (yet) is a 404."""
+    first W hashes (a partial tile). A tile the tree does not have (yet) is a 404.
+    The decisions log's entry bundles are audit rows: ``audit:read``."""
+    if level == "entries":
+        _entries_of(request, log)
     try:
         data = transparency.tile(log, level, path, db=config(request).connection())
     except BadInput as e:
