@@ -36,16 +36,24 @@ def bench_appends(tmp: Path, n: int) -> None:
     from provkit.provenance.core import note
 
     note.log_signer(create=True)
-    decision = SimpleNamespace(point="publish", pack="newsroom", pack_version="1",
-                               matched_rules=["invalid"], outcome="deny",
-                               labels=["credentials broken"],
-                               reasons=["the credentials do not check out"])
-    print("audit appends per second: the hash chain alone (baseline) | chain + Merkle leaf "
-          "+ tiles + signed checkpoint | ratio (goal >= 0.8)")
+    decision = SimpleNamespace(
+        point="publish",
+        pack="newsroom",
+        pack_version="1",
+        matched_rules=["invalid"],
+        outcome="deny",
+        labels=["credentials broken"],
+        reasons=["the credentials do not check out"],
+    )
+    print(
+        "audit appends per second: the hash chain alone (baseline) | chain + Merkle leaf "
+        "+ tiles + signed checkpoint | ratio (goal >= 0.8)"
+    )
     for label, sync, batch, count in (
-            ("one per transaction, synchronous=FULL", "FULL", 1, n),
-            ("one per transaction, synchronous=OFF (no fsync: the CPU cost)", "OFF", 1, n * 4),
-            ("batches of 100, synchronous=FULL", "FULL", 100, n * 20)):
+        ("one per transaction, synchronous=FULL", "FULL", 1, n),
+        ("one per transaction, synchronous=OFF (no fsync: the CPU cost)", "OFF", 1, n * 4),
+        ("batches of 100, synchronous=FULL", "FULL", 100, n * 20),
+    ):
         stores = {}
         for name in ("chain", "merkle"):
             store = SqliteAuditStore(tmp / f"{name}-{sync}-{batch}.db")
@@ -83,11 +91,12 @@ def build_store(path: Path, leaves: int):
 
     def level0():
         for i in range(leaves):
-            yield (2, 0, i, blob[32 * i:32 * i + 32])
+            yield (2, 0, i, blob[32 * i : 32 * i + 32])
 
     conn.execute("BEGIN")
-    conn.executemany("INSERT INTO tlog_hashes (log, level, idx, hash) VALUES (?, ?, ?, ?)",
-                     level0())
+    conn.executemany(
+        "INSERT INTO tlog_hashes (log, level, idx, hash) VALUES (?, ?, ?, ?)", level0()
+    )
     # the baseline: the root from every leaf hash, which also yields the level-8 nodes
     t1 = time.perf_counter()
     frontier, upper = [], []
@@ -97,13 +106,14 @@ def build_store(path: Path, leaves: int):
             upper.append((2, level // tlog.TILE_HEIGHT, index, digest))
 
     for i in range(leaves):
-        merkle.frontier_push(frontier, blob[32 * i:32 * i + 32], done, size=i)
+        merkle.frontier_push(frontier, blob[32 * i : 32 * i + 32], done, size=i)
     root = merkle.frontier_root(frontier)
     recompute = time.perf_counter() - t1
-    conn.executemany("INSERT INTO tlog_hashes (log, level, idx, hash) VALUES (?, ?, ?, ?)",
-                     upper)
-    conn.execute("INSERT INTO tlog_state (log, size, frontier, checkpoint) VALUES (?, ?, ?, NULL)",
-                 [2, leaves, tlog._pack(frontier)])
+    conn.executemany("INSERT INTO tlog_hashes (log, level, idx, hash) VALUES (?, ?, ?, ?)", upper)
+    conn.execute(
+        "INSERT INTO tlog_state (log, size, frontier, checkpoint) VALUES (?, ?, ?, NULL)",
+        [2, leaves, tlog._pack(frontier)],
+    )
     conn.execute("COMMIT")
     assert store.root("decisions") == root
     return store, blob, time.perf_counter() - t0, recompute
@@ -121,8 +131,9 @@ def bench_proofs(tmp: Path, leaves: int, proofs: int) -> None:
         t = time.perf_counter()
         path = merkle.inclusion_proof(index, leaves, store.subtree("decisions"))
         inclusion.append(time.perf_counter() - t)
-        assert merkle.verify_inclusion(blob[32 * index:32 * index + 32], index, leaves, path,
-                                       root)
+        assert merkle.verify_inclusion(
+            blob[32 * index : 32 * index + 32], index, leaves, path, root
+        )
         old = rnd.randrange(1, leaves)
         t = time.perf_counter()
         proof = merkle.consistency_proof(old, leaves, store.subtree("decisions"))
@@ -134,24 +145,38 @@ def bench_proofs(tmp: Path, leaves: int, proofs: int) -> None:
     med_i, med_c = statistics.median(inclusion), statistics.median(consistency)
     p95_i = statistics.quantiles(inclusion, n=20)[-1]
     p95_c = statistics.quantiles(consistency, n=20)[-1]
-    print(f"proofs in a log of {leaves:,} leaves (store built in {built:.0f} s, "
-          f"{size_mb:,.0f} MB on disk):")
+    print(
+        f"proofs in a log of {leaves:,} leaves (store built in {built:.0f} s, "
+        f"{size_mb:,.0f} MB on disk):"
+    )
     print(f"  recompute the root from every leaf (baseline) {recompute * 1e3:12.1f} ms")
-    print(f"  inclusion proof from stored tiles, median    {med_i * 1e3:12.2f} ms  "
-          f"(p95 {p95_i * 1e3:.2f}, max {max(inclusion) * 1e3:.2f} ms; goal <= 5 ms)")
-    print(f"  consistency proof from stored tiles, median  {med_c * 1e3:12.2f} ms  "
-          f"(p95 {p95_c * 1e3:.2f}, max {max(consistency) * 1e3:.2f} ms)")
+    print(
+        f"  inclusion proof from stored tiles, median    {med_i * 1e3:12.2f} ms  "
+        f"(p95 {p95_i * 1e3:.2f}, max {max(inclusion) * 1e3:.2f} ms; goal <= 5 ms)"
+    )
+    print(
+        f"  consistency proof from stored tiles, median  {med_c * 1e3:12.2f} ms  "
+        f"(p95 {p95_c * 1e3:.2f}, max {max(consistency) * 1e3:.2f} ms)"
+    )
     print(f"  ratio baseline / inclusion proof             {recompute / med_i:12.0f}x")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--appends", type=int, default=200,
-                        help="audit appends with fsync per variant (default 200; x4 without "
-                             "fsync, x20 in batches)")
-    parser.add_argument("--leaves", type=int, default=10_000_000,
-                        help="leaves in the synthetic log for the proof timing (default 10M)")
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--appends",
+        type=int,
+        default=200,
+        help="audit appends with fsync per variant (default 200; x4 without fsync, x20 in batches)",
+    )
+    parser.add_argument(
+        "--leaves",
+        type=int,
+        default=10_000_000,
+        help="leaves in the synthetic log for the proof timing (default 10M)",
+    )
     parser.add_argument("--proofs", type=int, default=200, help="proofs to time (default 200)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:

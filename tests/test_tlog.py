@@ -23,9 +23,10 @@ from provkit.provenance.core.tlog import tlog_store
 from provkit.provenance.ledger import ledger_store
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTEXTS = [{"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}",
-                                              "c2pa": {"state": s}}}
-            for i, s in enumerate(["invalid", "valid", "absent", "trusted"] * 3)]
+CONTEXTS = [
+    {"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}", "c2pa": {"state": s}}}
+    for i, s in enumerate(["invalid", "valid", "absent", "trusted"] * 3)
+]
 
 
 def run(*args, ok=True):
@@ -45,8 +46,12 @@ def db(tmp_path):
         decide(pack, "publish", context, db=path)
     book = ledger_store(path)
     for i in range(3):
-        book.record(asset_id=f"{i:016x}", sha256=f"{i + 7:064x}", manifest_label=f"urn:m:{i}",
-                    manifest_store=b"store%d" % i)
+        book.record(
+            asset_id=f"{i:016x}",
+            sha256=f"{i + 7:064x}",
+            manifest_label=f"urn:m:{i}",
+            manifest_store=b"store%d" % i,
+        )
     book.mark(f"{1:016x}", "withheld", reason="policy")
     book.db.conn.close()
     return path
@@ -70,11 +75,12 @@ def test_every_row_is_a_leaf_and_every_append_signs_a_checkpoint(db):
     key, data = store.entry("assets", 3)
     assert key == f"{1:016x}" and json.loads(data)["event"] == "withheld"
     # the decisions leaves are exactly the bytes the chain hashes
-    leaf_root = merkle.root_of([merkle.leaf_hash(store.entry("decisions", i)[1])
-                                for i in range(len(CONTEXTS))])
+    leaf_root = merkle.root_of(
+        [merkle.leaf_hash(store.entry("decisions", i)[1]) for i in range(len(CONTEXTS))]
+    )
     assert leaf_root == store.root("decisions")
     first = rows(db)[0]
-    assert row_hash(first[:len(CHAINED)], first[-2]) == first[-1]
+    assert row_hash(first[: len(CHAINED)], first[-2]) == first[-1]
 
 
 def test_a_failed_row_leaves_no_leaf(db):
@@ -109,18 +115,41 @@ def test_a_checkpoint_and_its_proofs_verify_in_a_process_without_the_database(db
 
     empty = tmp_path / "empty-home"
     empty.mkdir()
-    env = {**os.environ, "PROVKIT_HOME": str(empty),
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "PROVKIT_HOME": str(empty),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
 
     def verify(cp, proof):
         return subprocess.run(
-            [sys.executable, "-m", "provkit.cli", "log", "verify", "--checkpoint", cp,
-             "--proof", proof, "--key", tmp_path / "key.txt", "--json"],
-            check=False, env=env, capture_output=True, text=True, timeout=60,
-            cwd=tmp_path)
+            [
+                sys.executable,
+                "-m",
+                "provkit.cli",
+                "log",
+                "verify",
+                "--checkpoint",
+                cp,
+                "--proof",
+                proof,
+                "--key",
+                tmp_path / "key.txt",
+                "--json",
+            ],
+            check=False,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            cwd=tmp_path,
+        )
 
-    for cp, proof in (("cp.txt", "row5.json"), ("assets.txt", "asset.json"),
-                      ("cp.txt", "cons.json")):
+    for cp, proof in (
+        ("cp.txt", "row5.json"),
+        ("assets.txt", "asset.json"),
+        ("cp.txt", "cons.json"),
+    ):
         done = verify(tmp_path / cp, tmp_path / proof)
         assert done.returncode == 0, done.stdout + done.stderr
         assert json.loads(done.stdout)["ok"]
@@ -131,8 +160,11 @@ def test_a_checkpoint_and_its_proofs_verify_in_a_process_without_the_database(db
     entry = json.loads(__import__("base64").b64decode(proof["entry"]))
     assert entry["asset_id"] == f"{2:016x}" and entry["event"] == "issued"
     entry["time"] = "2001-01-01T00:00:00+00:00"  # a re-dated asset
-    proof["entry"] = __import__("base64").b64encode(
-        json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()).decode()
+    proof["entry"] = (
+        __import__("base64")
+        .b64encode(json.dumps(entry, sort_keys=True, separators=(",", ":")).encode())
+        .decode()
+    )
     (tmp_path / "redated.json").write_text(json.dumps(proof))
     moved = json.loads((tmp_path / "row5.json").read_text())
     moved["index"] = 5
@@ -141,7 +173,8 @@ def test_a_checkpoint_and_its_proofs_verify_in_a_process_without_the_database(db
         done = verify(tmp_path / cp, tmp_path / bad)
         assert done.returncode == 1 and "NOT at position" in done.stdout
     forged = note.Signer.generate(note.log_signer().name).sign(
-        (tmp_path / "cp.txt").read_text().split("\n\n")[0] + "\n")
+        (tmp_path / "cp.txt").read_text().split("\n\n")[0] + "\n"
+    )
     (tmp_path / "forged.txt").write_text(forged)
     done = verify(tmp_path / "forged.txt", tmp_path / "row5.json")
     assert done.returncode == 1 and "no signature by" in done.stdout
@@ -162,8 +195,17 @@ def test_a_consistency_proof_fails_for_a_rewritten_log(db, tmp_path):
     store.append("decisions", [("99", b"more")])
     run("log", "consistency", tmp_path / "old.txt", "--db", db, "-o", tmp_path / "c.json")
     key = run("log", "key").output.strip()
-    result = run("log", "verify", "--checkpoint", tmp_path / "old.txt", "--proof",
-                 tmp_path / "c.json", "--key", key, ok=False)
+    result = run(
+        "log",
+        "verify",
+        "--checkpoint",
+        tmp_path / "old.txt",
+        "--proof",
+        tmp_path / "c.json",
+        "--key",
+        key,
+        ok=False,
+    )
     assert result.exit_code == 1 and "does NOT extend" in result.output
 
 
@@ -196,9 +238,10 @@ def test_a_rewritten_chain_with_its_checkpoints_dropped_is_caught(db, tmp_path):
         conn.execute("UPDATE audit SET outcome = 'allow', reasons = '[]' WHERE seq = 3")
         prev = "0" * 64
         for row in conn.execute("SELECT * FROM audit ORDER BY seq").fetchall():
-            digest = row_hash(row[:len(CHAINED)], prev)
-            conn.execute("UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?",
-                         [prev, digest, row[0]])
+            digest = row_hash(row[: len(CHAINED)], prev)
+            conn.execute(
+                "UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?", [prev, digest, row[0]]
+            )
             prev = digest
         conn.execute("DROP TABLE audit_checkpoints")
     assert _verify(copy, tmp_path).exit_code == 0  # the chain alone cannot tell
@@ -252,12 +295,12 @@ def test_the_service_serves_checkpoints_proofs_and_tiles(db, workspace, tmp_path
         assert client.get("/v1/log/checkpoint").status_code == 401
         reader = token(workspace, "reader", "read")
         assert client.get("/v1/log/proof/4", headers=reader).status_code == 403
-        assert client.get("/v1/log/decisions/tile/entries/000.p/2",
-                          headers=reader).status_code == 403
+        assert (
+            client.get("/v1/log/decisions/tile/entries/000.p/2", headers=reader).status_code == 403
+        )
         assert client.get("/v1/log/decisions/tile/0/000.p/2", headers=reader).status_code == 200
         headers = token(workspace, "auditor", "read", "audit:read")
-        cp = client.get("/v1/log/checkpoint", params={"log": "decisions"},
-                        headers=headers).json()
+        cp = client.get("/v1/log/checkpoint", params={"log": "decisions"}, headers=headers).json()
         assert cp["size"] == len(CONTEXTS)
         proof = client.get("/v1/log/proof/4", headers=headers).json()
         assert proof["index"] == 3 and proof["checkpoint"] == cp["note"]
@@ -269,11 +312,17 @@ def test_the_service_serves_checkpoints_proofs_and_tiles(db, workspace, tmp_path
         assert tile.content == b"".join(leaves)
         assert merkle.root_of(leaves) == __import__("base64").b64decode(cp["root"])
         assert client.get("/v1/log/decisions/tile/0/000", headers=headers).status_code == 404
-        assert client.get("/v1/log/decisions/tile/0/../x", headers=headers).status_code in (404, 422)
+        assert client.get("/v1/log/decisions/tile/0/../x", headers=headers).status_code in (
+            404,
+            422,
+        )
         entries = client.get("/v1/log/assets/tile/entries/000.p/4", headers=headers)
         assert entries.status_code == 200 and b'"event":"withheld"' in entries.content
-        cons = client.post("/v1/log/consistency", content=cp["note"],
-                           headers={**headers, "content-type": "text/plain"})
+        cons = client.post(
+            "/v1/log/consistency",
+            content=cp["note"],
+            headers={**headers, "content-type": "text/plain"},
+        )
         assert cons.status_code == 200, cons.text
         assert cons.json()["old_size"] == len(CONTEXTS)
         assert client.get("/v1/log/proof/ffffffffffffffff", headers=headers).status_code == 422
@@ -282,8 +331,17 @@ def test_the_service_serves_checkpoints_proofs_and_tiles(db, workspace, tmp_path
 def test_a_proof_file_that_is_not_json_is_one_line(tmp_path, db):
     run("log", "checkpoint", "--db", db, "-o", tmp_path / "cp.txt")
     (tmp_path / "bad.json").write_bytes(b"\x00\xff")
-    result = run("log", "verify", "--checkpoint", tmp_path / "cp.txt", "--proof",
-                 tmp_path / "bad.json", "--key", transparency.key().verifier_key, ok=False)
+    result = run(
+        "log",
+        "verify",
+        "--checkpoint",
+        tmp_path / "cp.txt",
+        "--proof",
+        tmp_path / "bad.json",
+        "--key",
+        transparency.key().verifier_key,
+        ok=False,
+    )
     assert result.exit_code == 2 and result.output.count("\n") == 1
     assert "bad.json: not a JSON proof" in result.output
 
@@ -296,8 +354,12 @@ def _decide_and_record(db_path: str, worker: int, n: int, start) -> None:
     book = ledger_store(db_path)
     start.wait(60)
     for i in range(n):
-        decide(pack, "publish", {"actor": {"id": f"w{worker}"},
-                                 "asset": {"sha256": f"{worker:02d}{i:062d}"}}, db=db_path)
+        decide(
+            pack,
+            "publish",
+            {"actor": {"id": f"w{worker}"}, "asset": {"sha256": f"{worker:02d}{i:062d}"}},
+            db=db_path,
+        )
         book.record(asset_id=f"{worker:08x}{i:08x}", sha256=f"{i:064x}")
 
 
@@ -332,15 +394,24 @@ def test_a_database_from_before_the_logs_gets_one_leaf_per_existing_row(db, tmp_
         for table in ("tlog_state", "tlog_entries", "tlog_hashes"):
             conn.execute(f"DROP TABLE {table}")
         conn.execute("DELETE FROM _migrations WHERE component = 'provenance.core.tlog'")
-        conn.execute("UPDATE _migrations SET version = 2 WHERE component IN "
-                     "('policies.audit', 'provenance.ledger')")
-    code = ("import sys\n"  # a new process of the new version opens it and writes
-            "from provkit.policies import decide, load_pack\n"
-            "from provkit.provenance.ledger import ledger_store\n"
-            f"decide(load_pack('newsroom'), 'publish', {CONTEXTS[1]!r}, db=sys.argv[1])\n"
-            "ledger_store(sys.argv[1])\n")
-    done = subprocess.run([sys.executable, "-c", code, str(db)], check=False, timeout=120,
-                          capture_output=True, text=True)
+        conn.execute(
+            "UPDATE _migrations SET version = 2 WHERE component IN "
+            "('policies.audit', 'provenance.ledger')"
+        )
+    code = (
+        "import sys\n"  # a new process of the new version opens it and writes
+        "from provkit.policies import decide, load_pack\n"
+        "from provkit.provenance.ledger import ledger_store\n"
+        f"decide(load_pack('newsroom'), 'publish', {CONTEXTS[1]!r}, db=sys.argv[1])\n"
+        "ledger_store(sys.argv[1])\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(db)],
+        check=False,
+        timeout=120,
+        capture_output=True,
+        text=True,
+    )
     assert done.returncode == 0, done.stderr
     store = tlog_store(db)
     assert store.size("decisions") == len(CONTEXTS) + 1
@@ -357,8 +428,10 @@ def test_reading_commands_on_a_database_from_before_the_logs_say_what_is_missing
     with sqlite3.connect(old) as conn:
         conn.execute("CREATE TABLE x (a)")
     result = run("log", "prove", "0123456789abcdef", "--db", old, ok=False)
-    assert result.exit_code == 2 and result.output == \
-        "error: no asset 0123456789abcdef in the assets log\n"
+    assert (
+        result.exit_code == 2
+        and result.output == "error: no asset 0123456789abcdef in the assets log\n"
+    )
     (tmp_path / "notes.txt").write_text("a plain text file\n")
     result = run("log", "consistency", tmp_path / "notes.txt", "--db", old, ok=False)
     assert result.exit_code == 2

@@ -18,8 +18,9 @@ def test_a_signed_file_and_its_receipt_verify_with_the_log_key(tmp_path, photo_p
     assert run("keys", "init").exit_code == 0  # makes the log key too
     key = run("log", "key").output.strip()
     out = tmp_path / "signed.jpg"
-    result = run("sign", photo_path, "-o", out, "--source-type", "digitalCapture", "--receipt",
-                 "--json")
+    result = run(
+        "sign", photo_path, "-o", out, "--source-type", "digitalCapture", "--receipt", "--json"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.output)
     receipt = tmp_path / "signed.jpg.receipt.json"
@@ -56,8 +57,20 @@ def test_a_receipt_needs_a_log_key_before_any_signing(tmp_path, photo_path):
 def test_generate_writes_a_receipt_beside_each_image(tmp_path):
     assert run("log", "key", "--init").exit_code == 0
     key = run("log", "key").output.strip()
-    result = run("generate", "a quiet harbour", "-n", 2, "--seed", 3, "--size", "128x128",
-                 "-o", tmp_path, "--receipt", "--json")
+    result = run(
+        "generate",
+        "a quiet harbour",
+        "-n",
+        2,
+        "--seed",
+        3,
+        "--size",
+        "128x128",
+        "-o",
+        tmp_path,
+        "--receipt",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     images = json.loads(result.stdout)["images"]
     for img in images:

@@ -58,9 +58,13 @@ def list_subtree(hashes: Sequence[bytes]) -> Callable[[int, int], bytes]:
 # ------------------------------------------------------------------ the right edge
 
 
-def frontier_push(frontier: list[tuple[int, bytes]], leaf: bytes,
-                  done: Callable[[int, int, bytes], None] | None = None, *,
-                  size: int) -> None:
+def frontier_push(
+    frontier: list[tuple[int, bytes]],
+    leaf: bytes,
+    done: Callable[[int, int, bytes], None] | None = None,
+    *,
+    size: int,
+) -> None:
     """Append one leaf hash to ``frontier`` (the roots of the complete subtrees along
     the right edge, ``(level, hash)`` left to right) for a tree of ``size`` leaves
     before the push. ``done(level, index, hash)`` hears every complete subtree formed
@@ -91,8 +95,7 @@ def frontier_root(frontier: Sequence[tuple[int, bytes]]) -> bytes:
 # ------------------------------------------------------------------ proofs
 
 
-def inclusion_proof(index: int, size: int, subtree: Callable[[int, int], bytes]
-                    ) -> list[bytes]:
+def inclusion_proof(index: int, size: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
     """The audit path of leaf ``index`` in the tree of ``size`` leaves (RFC 6962 2.1.1)."""
     if not 0 <= index < size:
         raise ValueError(f"leaf {index} is not in a tree of {size} leaves")
@@ -110,8 +113,7 @@ def inclusion_proof(index: int, size: int, subtree: Callable[[int, int], bytes]
     return path
 
 
-def consistency_proof(old: int, new: int, subtree: Callable[[int, int], bytes]
-                      ) -> list[bytes]:
+def consistency_proof(old: int, new: int, subtree: Callable[[int, int], bytes]) -> list[bytes]:
     """The proof that the tree of ``new`` leaves extends the one of ``old`` leaves
     (RFC 6962 2.1.2); empty for ``old`` 0 or ``old == new``."""
     if not 0 <= old <= new:
@@ -137,8 +139,9 @@ def consistency_proof(old: int, new: int, subtree: Callable[[int, int], bytes]
     return proof
 
 
-def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
-                     root: bytes) -> bool:
+def verify_inclusion(
+    leaf: bytes, index: int, size: int, proof: Sequence[bytes], root: bytes
+) -> bool:
     """Whether ``proof`` shows leaf hash ``leaf`` at ``index`` in the tree of ``size``
     leaves with ``root`` (RFC 9162 2.1.3.2)."""
     if not 0 <= index < size or any(len(p) != HASH_SIZE for p in proof):
@@ -160,8 +163,9 @@ def verify_inclusion(leaf: bytes, index: int, size: int, proof: Sequence[bytes],
     return sn == 0 and r == root
 
 
-def verify_consistency(old: int, new: int, old_root: bytes, new_root: bytes,
-                       proof: Sequence[bytes]) -> bool:
+def verify_consistency(
+    old: int, new: int, old_root: bytes, new_root: bytes, proof: Sequence[bytes]
+) -> bool:
     """Whether ``proof`` shows the tree (``new``, ``new_root``) extends (``old``,
     ``old_root``) (RFC 9162 2.1.4.2)."""
     if not 0 <= old <= new or any(len(p) != HASH_SIZE for p in proof):

@@ -139,8 +139,9 @@ class Signer:
     def _verifier(self) -> Verifier:
         from cryptography.hazmat.primitives import serialization
 
-        public = self._key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                     serialization.PublicFormat.Raw)
+        public = self._key.public_key().public_bytes(
+            serialization.Encoding.Raw, serialization.PublicFormat.Raw
+        )
         return Verifier(self.name, key_hash(self.name, public), public)
 
     def verifier(self) -> Verifier:
@@ -170,11 +171,11 @@ def open_note(note: str, verifier: Verifier) -> str:
     cut = note.rfind("\n\n")
     if cut < 0 or not note.endswith("\n"):
         raise BadInput("not a signed note: no blank line before the signatures")
-    text, sigs = note[: cut + 1], note[cut + 2:]
+    text, sigs = note[: cut + 1], note[cut + 2 :]
     for line in sigs.splitlines():
         if not line.startswith(SIG_PREFIX):
             raise BadInput("not a signed note: a signature line does not start with '— '")
-        parts = line[len(SIG_PREFIX):].split(" ")
+        parts = line[len(SIG_PREFIX) :].split(" ")
         if len(parts) != 2:
             raise BadInput("not a signed note: a malformed signature line")
         name, blob = parts
@@ -185,8 +186,9 @@ def open_note(note: str, verifier: Verifier) -> str:
         if name == verifier.name and raw[:4] == verifier.hash and len(raw) == 68:
             if verifier.verify(text.encode(), raw[4:]):
                 return text
-            raise SignatureError(f"the signature by {name} does not verify: the note was "
-                                 "altered or forged")
+            raise SignatureError(
+                f"the signature by {name} does not verify: the note was altered or forged"
+            )
     raise SignatureError(f"the note carries no signature by the key {verifier.name}")
 
 
@@ -200,8 +202,12 @@ class Checkpoint:
     note: str  # the signed note text, exactly as signed
 
     def to_json(self) -> dict:
-        return {"origin": self.origin, "size": self.size, "root": _b64(self.root),
-                "note": self.note}
+        return {
+            "origin": self.origin,
+            "size": self.size,
+            "root": _b64(self.root),
+            "note": self.note,
+        }
 
 
 def checkpoint_text(origin: str, size: int, root: bytes) -> str:
@@ -250,8 +256,9 @@ def verifier_from(value) -> Verifier:
         try:
             text = p.read_text(encoding="utf-8")[:4096]
         except (OSError, UnicodeDecodeError) as e:
-            raise BadInput(f"cannot read the log key ({getattr(e, 'strerror', None) or e})",
-                           path=p) from None
+            raise BadInput(
+                f"cannot read the log key ({getattr(e, 'strerror', None) or e})", path=p
+            ) from None
     return Verifier.parse(text)
 
 
@@ -293,8 +300,7 @@ def log_signer(*, create: bool = False) -> Signer | None:
             atomic_write(path, (str(signer) + "\n").encode(), mode=0o600, overwrite=False)
         except FileExistsError:  # another process made it first: use that one
             return log_signer()
-        atomic_write(key_folder() / VKEY_FILE, (str(signer.verifier()) + "\n").encode(),
-                     mode=0o600)
+        atomic_write(key_folder() / VKEY_FILE, (str(signer.verifier()) + "\n").encode(), mode=0o600)
         return log_signer()
     signer = Signer.parse(Path(name).read_text(encoding="utf-8"))
     _CACHE[name] = (stamp, signer)

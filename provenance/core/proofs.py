@@ -47,7 +47,7 @@ def _load_json(path) -> dict:
     except ValueError:
         raise BadInput("not a JSON proof", path=p) from None
     if not isinstance(data, dict) or data.get("type") not in (INCLUSION, CONSISTENCY):
-        raise BadInput("not a provkit log proof (no known \"type\")", path=p)
+        raise BadInput('not a provkit log proof (no known "type")', path=p)
     return data
 
 
@@ -83,8 +83,12 @@ def verify(*, checkpoint, key, proof=None) -> LogCheck:
             raise
         raise BadInput(e.reason, path=checkpoint) from None
     if proof is None:
-        return LogCheck(True, f"checkpoint of {cp.origin} at size {cp.size} is signed by "
-                        f"{verifier.name}", cp.origin, cp.size)
+        return LogCheck(
+            True,
+            f"checkpoint of {cp.origin} at size {cp.size} is signed by {verifier.name}",
+            cp.origin,
+            cp.size,
+        )
     data = _load_json(proof)
     hashes = _hashes(data, proof)
     if data["type"] == INCLUSION:
@@ -99,35 +103,64 @@ def _verify_inclusion(cp: note.Checkpoint, data: dict, hashes) -> LogCheck:
     except (KeyError, TypeError, ValueError):
         return LogCheck(False, "the inclusion proof has no valid index, size or entry")
     if size != cp.size:
-        return LogCheck(False, f"the proof is for a tree of {size} leaves but the checkpoint "
-                        f"is of {cp.size}: ask for a proof against this checkpoint",
-                        cp.origin, cp.size)
+        return LogCheck(
+            False,
+            f"the proof is for a tree of {size} leaves but the checkpoint "
+            f"is of {cp.size}: ask for a proof against this checkpoint",
+            cp.origin,
+            cp.size,
+        )
     if not merkle.verify_inclusion(merkle.leaf_hash(entry), index, size, hashes, cp.root):
-        return LogCheck(False, f"the entry is NOT at position {index} of {cp.origin} at size "
-                        f"{cp.size}: the entry, its position or the proof was changed",
-                        cp.origin, cp.size, index)
-    return LogCheck(True, f"entry {data.get('key')} is at position {index} of {cp.origin}, "
-                    f"in the tree of {cp.size} leaves the checkpoint signs",
-                    cp.origin, cp.size, index, str(data.get("key")), _decode_entry(entry))
+        return LogCheck(
+            False,
+            f"the entry is NOT at position {index} of {cp.origin} at size "
+            f"{cp.size}: the entry, its position or the proof was changed",
+            cp.origin,
+            cp.size,
+            index,
+        )
+    return LogCheck(
+        True,
+        f"entry {data.get('key')} is at position {index} of {cp.origin}, "
+        f"in the tree of {cp.size} leaves the checkpoint signs",
+        cp.origin,
+        cp.size,
+        index,
+        str(data.get("key")),
+        _decode_entry(entry),
+    )
 
 
 def _verify_consistency(cp: note.Checkpoint, data: dict, hashes, verifier) -> LogCheck:
     try:
         new = note.read_checkpoint(str(data["checkpoint"]), verifier)
     except (KeyError, BadInput) as e:
-        return LogCheck(False, f"the proof's newer checkpoint does not verify: "
-                        f"{getattr(e, 'reason', e)}", cp.origin, cp.size)
+        return LogCheck(
+            False,
+            f"the proof's newer checkpoint does not verify: {getattr(e, 'reason', e)}",
+            cp.origin,
+            cp.size,
+        )
     if new.origin != cp.origin:
-        return LogCheck(False, f"the proof is for log {new.origin}, not {cp.origin}",
-                        cp.origin, cp.size)
+        return LogCheck(
+            False, f"the proof is for log {new.origin}, not {cp.origin}", cp.origin, cp.size
+        )
     if not merkle.verify_consistency(cp.size, new.size, cp.root, new.root, hashes):
-        return LogCheck(False, f"{cp.origin} at size {new.size} does NOT extend your checkpoint "
-                        f"at size {cp.size}: the log was rewritten since (or the proof is "
-                        "not of this checkpoint)", cp.origin, new.size)
-    return LogCheck(True, f"{cp.origin} at size {new.size} extends your checkpoint at size "
-                    f"{cp.size}: nothing recorded before it was changed, dropped or reordered",
-                    cp.origin, new.size)
-
+        return LogCheck(
+            False,
+            f"{cp.origin} at size {new.size} does NOT extend your checkpoint "
+            f"at size {cp.size}: the log was rewritten since (or the proof is "
+            "not of this checkpoint)",
+            cp.origin,
+            new.size,
+        )
+    return LogCheck(
+        True,
+        f"{cp.origin} at size {new.size} extends your checkpoint at size "
+        f"{cp.size}: nothing recorded before it was changed, dropped or reordered",
+        cp.origin,
+        new.size,
+    )
 
 
 # ------------------------------------------------------------------ receipts
@@ -158,8 +191,11 @@ def verify_receipt(path, receipt_path, log_key) -> ReceiptCheck:
     try:
         cp = note.read_checkpoint(str(data.get("checkpoint", "")), verifier)
     except BadInput as e:
-        return ReceiptCheck(False, f"the receipt's checkpoint does not verify with log key "
-                            f"{verifier.name}: {e.reason}", log_key=str(verifier))
+        return ReceiptCheck(
+            False,
+            f"the receipt's checkpoint does not verify with log key {verifier.name}: {e.reason}",
+            log_key=str(verifier),
+        )
     check = _verify_inclusion(cp, data, _hashes(data, receipt_path))
     if not check.ok:
         return ReceiptCheck(False, check.statement, log_key=str(verifier))
@@ -170,14 +206,20 @@ def verify_receipt(path, receipt_path, log_key) -> ReceiptCheck:
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=path) from None
     same = entry.get("sha256") == digest
-    where = (f"at position {check.index} of {cp.origin}, in the tree of {cp.size} leaves its "
-             "signed checkpoint states (a consistency proof from that checkpoint shows the "
-             "log was not rewritten since)")
+    where = (
+        f"at position {check.index} of {cp.origin}, in the tree of {cp.size} leaves its "
+        "signed checkpoint states (a consistency proof from that checkpoint shows the "
+        "log was not rewritten since)"
+    )
     if same:
-        text = (f"issued by the workspace whose log key is {verifier}, as asset "
-                f"{entry.get('asset_id')} ({entry.get('event')}), {where}")
+        text = (
+            f"issued by the workspace whose log key is {verifier}, as asset "
+            f"{entry.get('asset_id')} ({entry.get('event')}), {where}"
+        )
     else:
-        text = (f"the receipt is good for asset {entry.get('asset_id')} ({where}), but this "
-                "file's bytes are not the ones recorded: it speaks of the asset, not of "
-                "this copy")
+        text = (
+            f"the receipt is good for asset {entry.get('asset_id')} ({where}), but this "
+            "file's bytes are not the ones recorded: it speaks of the asset, not of "
+            "this copy"
+        )
     return ReceiptCheck(same, text, entry.get("asset_id"), check.index, str(verifier), same)

@@ -36,14 +36,22 @@ TILE_WIDTH = 1 << TILE_HEIGHT
 
 def _create(db) -> None:
     conn = db.conn
-    conn.execute("CREATE TABLE IF NOT EXISTS tlog_state (log INTEGER PRIMARY KEY, "
-                 "size INTEGER NOT NULL, frontier BLOB NOT NULL, checkpoint TEXT)")
-    conn.execute("CREATE TABLE IF NOT EXISTS tlog_entries (log INTEGER, idx INTEGER, "
-                 "key TEXT, data BLOB NOT NULL, PRIMARY KEY (log, idx)) WITHOUT ROWID")
-    conn.execute("CREATE INDEX IF NOT EXISTS tlog_entries_key ON tlog_entries (log, key) "
-                 "WHERE key IS NOT NULL")
-    conn.execute("CREATE TABLE IF NOT EXISTS tlog_hashes (log INTEGER, level INTEGER, "
-                 "idx INTEGER, hash BLOB NOT NULL, PRIMARY KEY (log, level, idx)) WITHOUT ROWID")
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS tlog_state (log INTEGER PRIMARY KEY, "
+        "size INTEGER NOT NULL, frontier BLOB NOT NULL, checkpoint TEXT)"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS tlog_entries (log INTEGER, idx INTEGER, "
+        "key TEXT, data BLOB NOT NULL, PRIMARY KEY (log, idx)) WITHOUT ROWID"
+    )
+    conn.execute(
+        "CREATE INDEX IF NOT EXISTS tlog_entries_key ON tlog_entries (log, key) "
+        "WHERE key IS NOT NULL"
+    )
+    conn.execute(
+        "CREATE TABLE IF NOT EXISTS tlog_hashes (log INTEGER, level INTEGER, "
+        "idx INTEGER, hash BLOB NOT NULL, PRIMARY KEY (log, level, idx)) WITHOUT ROWID"
+    )
 
 
 MIGRATIONS = [_create]
@@ -66,7 +74,7 @@ def _pack(frontier) -> bytes:
 
 
 def _unpack(blob: bytes) -> list[tuple[int, bytes]]:
-    return [(blob[i], bytes(blob[i + 1:i + 33])) for i in range(0, len(blob), 33)]
+    return [(blob[i], bytes(blob[i + 1 : i + 33])) for i in range(0, len(blob), 33)]
 
 
 class TlogStore(Protocol):
@@ -93,13 +101,18 @@ class SqliteTlogStore:
         if create:
             workspace.migrate(self.db, "provenance.core.tlog", MIGRATIONS)
         #: a reader's database from before the logs (no tables): every log is empty
-        self.absent = not create and self.conn.execute(
-            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tlog_entries'"
-        ).fetchone() is None
+        self.absent = (
+            not create
+            and self.conn.execute(
+                "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'tlog_entries'"
+            ).fetchone()
+            is None
+        )
 
     # ------------------------------------------------------------ writing
-    def append(self, log: str, entries: Iterable[tuple[str, bytes]], *,
-               sign: bool = True) -> tuple[int, note.Checkpoint | None]:
+    def append(
+        self, log: str, entries: Iterable[tuple[str, bytes]], *, sign: bool = True
+    ) -> tuple[int, note.Checkpoint | None]:
         """Append ``(key or None, data)`` leaves; returns the first new index and the checkpoint
         signed for the new size (None without a log key). Runs inside the caller's open
         write transaction when there is one (the row the leaves cover), else in its own."""
@@ -109,8 +122,9 @@ class SqliteTlogStore:
         if own:
             conn.execute("BEGIN IMMEDIATE")
         try:
-            row = conn.execute("SELECT size, frontier FROM tlog_state WHERE log = ?",
-                               [log_id]).fetchone()
+            row = conn.execute(
+                "SELECT size, frontier FROM tlog_state WHERE log = ?", [log_id]
+            ).fetchone()
             size, frontier = (row[0], _unpack(row[1])) if row else (0, [])
             first = size
             entry_rows, hash_rows = [], []
@@ -123,20 +137,25 @@ class SqliteTlogStore:
                 entry_rows.append((log_id, size, None if key is None else str(key), data))
                 merkle.frontier_push(frontier, merkle.leaf_hash(data), done, size=size)
                 size += 1
-            conn.executemany("INSERT INTO tlog_entries (log, idx, key, data) "
-                             "VALUES (?, ?, ?, ?)", entry_rows)
-            conn.executemany("INSERT INTO tlog_hashes (log, level, idx, hash) "
-                             "VALUES (?, ?, ?, ?)", hash_rows)
+            conn.executemany(
+                "INSERT INTO tlog_entries (log, idx, key, data) VALUES (?, ?, ?, ?)", entry_rows
+            )
+            conn.executemany(
+                "INSERT INTO tlog_hashes (log, level, idx, hash) VALUES (?, ?, ?, ?)", hash_rows
+            )
             cp = None
             signer = note.log_signer() if sign else None
             if signer is not None and entry_rows:
-                cp = note.sign_checkpoint(signer, origin(log, signer.name), size,
-                                          merkle.frontier_root(frontier))
-            conn.execute("INSERT INTO tlog_state (log, size, frontier, checkpoint) "
-                         "VALUES (?, ?, ?, ?) ON CONFLICT(log) DO UPDATE SET "
-                         "size = excluded.size, frontier = excluded.frontier, "
-                         "checkpoint = coalesce(excluded.checkpoint, checkpoint)",
-                         [log_id, size, _pack(frontier), cp.note if cp else None])
+                cp = note.sign_checkpoint(
+                    signer, origin(log, signer.name), size, merkle.frontier_root(frontier)
+                )
+            conn.execute(
+                "INSERT INTO tlog_state (log, size, frontier, checkpoint) "
+                "VALUES (?, ?, ?, ?) ON CONFLICT(log) DO UPDATE SET "
+                "size = excluded.size, frontier = excluded.frontier, "
+                "checkpoint = coalesce(excluded.checkpoint, checkpoint)",
+                [log_id, size, _pack(frontier), cp.note if cp else None],
+            )
             if own:
                 conn.execute("COMMIT")
         except BaseException:
@@ -149,16 +168,19 @@ class SqliteTlogStore:
         if self.absent:
             return
         with self.conn:
-            self.conn.execute("UPDATE tlog_state SET checkpoint = ? WHERE log = ? AND size = ?",
-                              [cp.note, _log_id(log), cp.size])
+            self.conn.execute(
+                "UPDATE tlog_state SET checkpoint = ? WHERE log = ? AND size = ?",
+                [cp.note, _log_id(log), cp.size],
+            )
 
     # ------------------------------------------------------------ reading
     def _state(self, log: str):
         if self.absent:
             _log_id(log)
             return None
-        return self.conn.execute("SELECT size, frontier, checkpoint FROM tlog_state "
-                                 "WHERE log = ?", [_log_id(log)]).fetchone()
+        return self.conn.execute(
+            "SELECT size, frontier, checkpoint FROM tlog_state WHERE log = ?", [_log_id(log)]
+        ).fetchone()
 
     def size(self, log: str) -> int:
         state = self._state(log)
@@ -182,8 +204,10 @@ class SqliteTlogStore:
         """``(key, bytes)`` of a leaf (a leaf without a key: its position + 1)."""
         if self.absent:
             return None
-        row = self.conn.execute("SELECT key, data FROM tlog_entries WHERE log = ? AND idx = ?",
-                                [_log_id(log), int(index)]).fetchone()
+        row = self.conn.execute(
+            "SELECT key, data FROM tlog_entries WHERE log = ? AND idx = ?",
+            [_log_id(log), int(index)],
+        ).fetchone()
         if not row:
             return None
         return (row[0] if row[0] is not None else str(int(index) + 1)), bytes(row[1])
@@ -192,8 +216,9 @@ class SqliteTlogStore:
         """The index of the newest leaf with ``key`` (None when there is none)."""
         if self.absent:
             return None
-        row = self.conn.execute("SELECT max(idx) FROM tlog_entries WHERE log = ? AND key = ?",
-                                [_log_id(log), str(key)]).fetchone()
+        row = self.conn.execute(
+            "SELECT max(idx) FROM tlog_entries WHERE log = ? AND key = ?", [_log_id(log), str(key)]
+        ).fetchone()
         return row[0] if row and row[0] is not None else None
 
     def _hashes(self, log_id: int, level: int, lo: int, hi: int) -> list[bytes]:
@@ -201,7 +226,9 @@ class SqliteTlogStore:
             return []
         rows = self.conn.execute(
             "SELECT hash FROM tlog_hashes WHERE log = ? AND level = ? AND idx >= ? AND idx < ? "
-            "ORDER BY idx", [log_id, level, lo, hi]).fetchall()
+            "ORDER BY idx",
+            [log_id, level, lo, hi],
+        ).fetchall()
         return [bytes(r[0]) for r in rows]
 
     def subtree(self, log: str):
@@ -213,14 +240,17 @@ class SqliteTlogStore:
         def stored(level: int, lo: int, hi: int) -> list[bytes]:
             tile = lo // TILE_WIDTH
             if (level, tile) not in tiles:
-                tiles[(level, tile)] = self._hashes(log_id, level, tile * TILE_WIDTH,
-                                                    (tile + 1) * TILE_WIDTH)
+                tiles[(level, tile)] = self._hashes(
+                    log_id, level, tile * TILE_WIDTH, (tile + 1) * TILE_WIDTH
+                )
             got = tiles[(level, tile)]
             base = tile * TILE_WIDTH
-            out = got[lo - base:hi - base]
+            out = got[lo - base : hi - base]
             if len(out) != hi - lo:
-                raise BadInput(f"the {log} log's stored hashes are incomplete (level "
-                               f"{level}, {lo}-{hi}): the log tables were altered")
+                raise BadInput(
+                    f"the {log} log's stored hashes are incomplete (level "
+                    f"{level}, {lo}-{hi}): the log tables were altered"
+                )
             return out
 
         def complete(height: int, index: int) -> bytes:
@@ -249,7 +279,8 @@ class SqliteTlogStore:
             return None
         rows = self.conn.execute(
             "SELECT data FROM tlog_entries WHERE log = ? AND idx >= ? AND idx < ? ORDER BY idx",
-            [_log_id(log), index * TILE_WIDTH, index * TILE_WIDTH + width]).fetchall()
+            [_log_id(log), index * TILE_WIDTH, index * TILE_WIDTH + width],
+        ).fetchall()
         if len(rows) != width:
             return None
         return b"".join(len(r[0]).to_bytes(2, "big") + bytes(r[0]) for r in rows)

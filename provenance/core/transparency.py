@@ -22,8 +22,20 @@ from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import atomic_write
 from provkit.provenance.core.proofs import CONSISTENCY, INCLUSION, LogCheck, verify
 
-__all__ = ["ConsistencyProof", "InclusionProof", "LogCheck", "LogKey", "checkpoint",
-           "consistency", "key", "prove", "receipt", "tile", "verify", "write_receipt"]
+__all__ = [
+    "ConsistencyProof",
+    "InclusionProof",
+    "LogCheck",
+    "LogKey",
+    "checkpoint",
+    "consistency",
+    "key",
+    "prove",
+    "receipt",
+    "tile",
+    "verify",
+    "write_receipt",
+]
 from provkit.provenance.core.tlog import LOGS, origin, tlog_store
 
 
@@ -34,8 +46,10 @@ def _b64(data: bytes) -> str:
 def _signer() -> note.Signer:
     signer = note.log_signer()
     if signer is None:
-        raise ConfigError("this workspace has no log key yet: run `provkit log key --init` "
-                          "(or `provkit keys init`)")
+        raise ConfigError(
+            "this workspace has no log key yet: run `provkit log key --init` "
+            "(or `provkit keys init`)"
+        )
     return signer
 
 
@@ -57,15 +71,15 @@ class LogKey:
     origins: tuple[str, ...]
 
     def to_json(self) -> dict:
-        return {"name": self.name, "verifier_key": self.verifier_key,
-                "origins": list(self.origins)}
+        return {"name": self.name, "verifier_key": self.verifier_key, "origins": list(self.origins)}
 
 
 def key(*, init: bool = False) -> LogKey:
     """The workspace's log verifier key (``init``: make the log key when missing)."""
     signer = note.log_signer(create=init) if init else _signer()
-    return LogKey(signer.name, str(signer.verifier()),
-                  tuple(origin(log, signer.name) for log in LOGS))
+    return LogKey(
+        signer.name, str(signer.verifier()), tuple(origin(log, signer.name) for log in LOGS)
+    )
 
 
 def checkpoint(log: str = "assets", db=None) -> note.Checkpoint:
@@ -85,8 +99,9 @@ def _current(store, log: str) -> note.Checkpoint:
     cp = store.latest_checkpoint(log)
     if cp is None:
         signer = _signer()
-        cp = note.sign_checkpoint(signer, origin(log, signer.name), store.size(log),
-                                  store.root(log))
+        cp = note.sign_checkpoint(
+            signer, origin(log, signer.name), store.size(log), store.root(log)
+        )
         store.save_checkpoint(log, cp)
     return cp
 
@@ -107,9 +122,16 @@ class InclusionProof:
     checkpoint: str
 
     def to_json(self) -> dict:
-        return {"type": INCLUSION, "log": self.log, "key": self.key, "index": self.index,
-                "size": self.size, "entry": _b64(self.entry),
-                "hashes": [_b64(h) for h in self.hashes], "checkpoint": self.checkpoint}
+        return {
+            "type": INCLUSION,
+            "log": self.log,
+            "key": self.key,
+            "index": self.index,
+            "size": self.size,
+            "entry": _b64(self.entry),
+            "hashes": [_b64(h) for h in self.hashes],
+            "checkpoint": self.checkpoint,
+        }
 
 
 def which_log(ref: str, log: str | None = None) -> str:
@@ -157,9 +179,15 @@ class ConsistencyProof:
     checkpoint: str
 
     def to_json(self) -> dict:
-        return {"type": CONSISTENCY, "log": self.log, "old_size": self.old_size,
-                "new_size": self.new_size, "hashes": [_b64(h) for h in self.hashes],
-                "old_checkpoint": self.old_checkpoint, "checkpoint": self.checkpoint}
+        return {
+            "type": CONSISTENCY,
+            "log": self.log,
+            "old_size": self.old_size,
+            "new_size": self.new_size,
+            "hashes": [_b64(h) for h in self.hashes],
+            "old_checkpoint": self.old_checkpoint,
+            "checkpoint": self.checkpoint,
+        }
 
 
 def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
@@ -167,7 +195,7 @@ def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
     checkpoint in that file, or given as note text (its signature by this workspace's
     log key is checked first)."""
     if isinstance(old_checkpoint, str) and "\n" in old_checkpoint:
-        text = old_checkpoint[:note.MAX_NOTE + 1]
+        text = old_checkpoint[: note.MAX_NOTE + 1]
         old_checkpoint = "the checkpoint"
     else:
         text = note.load_note(old_checkpoint)
@@ -178,14 +206,18 @@ def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
         raise type(e)(e.reason, path=old_checkpoint) from None
     log = old.origin.rsplit("/", 1)[-1]
     if old.origin != origin(log, signer.name) or log not in LOGS:
-        raise BadInput(f"the checkpoint is of log {old.origin!r}, not one of this "
-                       "workspace's", path=old_checkpoint)
+        raise BadInput(
+            f"the checkpoint is of log {old.origin!r}, not one of this workspace's",
+            path=old_checkpoint,
+        )
     store = tlog_store(db, create=False)
     cp = _current(store, log)
     if old.size > cp.size:
-        raise BadInput(f"the checkpoint is of a tree of {old.size} leaves but the log holds "
-                       f"{cp.size}: it was cut, or the checkpoint is of another database",
-                       path=old_checkpoint)
+        raise BadInput(
+            f"the checkpoint is of a tree of {old.size} leaves but the log holds "
+            f"{cp.size}: it was cut, or the checkpoint is of another database",
+            path=old_checkpoint,
+        )
     hashes = merkle.consistency_proof(old.size, cp.size, store.subtree(log))
     return ConsistencyProof(log, old.size, cp.size, tuple(hashes), text, cp.note)
 
@@ -212,8 +244,11 @@ def tile(log: str, level: str, path: str, *, db=None) -> bytes:
     BadInput when the tree has no such tile (yet)."""
     lvl, index, width = parse_tile_path(level, path)
     store = tlog_store(db, create=False)
-    data = (store.entries_tile(_log_name(log), index, width) if lvl is None
-            else store.tile(_log_name(log), lvl, index, width))
+    data = (
+        store.entries_tile(_log_name(log), index, width)
+        if lvl is None
+        else store.tile(_log_name(log), lvl, index, width)
+    )
     if data is None:
         raise BadInput(f"the {log} log has no tile {level}/{path}")
     return data
@@ -232,5 +267,3 @@ def write_receipt(asset_id: str, out, *, db=None) -> str:
     path = Path(f"{out}.receipt.json")
     atomic_write(path, json.dumps(receipt(asset_id, db=db), indent=1).encode() + b"\n")
     return str(path)
-
-

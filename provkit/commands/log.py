@@ -14,9 +14,13 @@ from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_write
 from provkit.provenance.core.tlog import LOGS
 
-log_choice = click.option("--log", "log_name", type=click.Choice(sorted(LOGS)), default=None,
-                          help="Which log: assets (issued assets) or decisions (the audit "
-                               "log).")
+log_choice = click.option(
+    "--log",
+    "log_name",
+    type=click.Choice(sorted(LOGS)),
+    default=None,
+    help="Which log: assets (issued assets) or decisions (the audit log).",
+)
 
 
 @click.group()
@@ -61,8 +65,10 @@ def prove(ref, log_name, out, force, db_path, as_json):
 
     def human(d):
         saved = f"; proof written to {out}" if out else " (use -o FILE to save the proof)"
-        return (f"{d['log']} entry {d['key']} is leaf {d['index']} of {d['size']}, "
-                f"{len(d['hashes'])} hashes to the checkpoint's root{saved}")
+        return (
+            f"{d['log']} entry {d['key']} is leaf {d['index']} of {d['size']}, "
+            f"{len(d['hashes'])} hashes to the checkpoint's root{saved}"
+        )
 
     emit(proof, as_json, human)
 
@@ -81,34 +87,50 @@ def consistency(old_checkpoint, out, force, db_path, as_json):
 
     def human(d):
         saved = f"; proof written to {out}" if out else " (use -o FILE to save the proof)"
-        return (f"{d['log']}: {d['old_size']} -> {d['new_size']} leaves, "
-                f"{len(d['hashes'])} hashes{saved}")
+        return (
+            f"{d['log']}: {d['old_size']} -> {d['new_size']} leaves, "
+            f"{len(d['hashes'])} hashes{saved}"
+        )
 
     emit(proof, as_json, human)
 
 
 @log.command("verify")
-@click.option("--checkpoint", "checkpoint_file", required=True,
-              type=click.Path(path_type=Path), help="The checkpoint you hold (note text).")
-@click.option("--proof", "proof_file", type=click.Path(path_type=Path), default=None,
-              help="An inclusion or consistency proof (JSON) to check against it.")
-@click.option("--key", "key", required=True, metavar="KEY|FILE",
-              help="The log's verifier key (NAME+HASH+KEY, from `provkit log key`), or a "
-                   "file holding it.")
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="The checkpoint you hold (note text).",
+)
+@click.option(
+    "--proof",
+    "proof_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An inclusion or consistency proof (JSON) to check against it.",
+)
+@click.option(
+    "--key",
+    "key",
+    required=True,
+    metavar="KEY|FILE",
+    help="The log's verifier key (NAME+HASH+KEY, from `provkit log key`), or a file holding it.",
+)
 @json_option
 def verify(checkpoint_file, proof_file, key, as_json):
     """Check a checkpoint's signature and a proof against it, offline (no database).
     Exit 1 if either fails."""
     result = transparency.verify(checkpoint=checkpoint_file, proof=proof_file, key=key)
-    emit(result.to_json(), as_json,
-         lambda d: ("ok: " if d["ok"] else "FAILED: ") + d["statement"])
+    emit(result.to_json(), as_json, lambda d: ("ok: " if d["ok"] else "FAILED: ") + d["statement"])
     if not result.ok:
         click.get_current_context().exit(1)
 
 
 @log.command("key")
-@click.option("--init", is_flag=True,
-              help="Make the workspace's log key if it has none (never replaces one).")
+@click.option(
+    "--init", is_flag=True, help="Make the workspace's log key if it has none (never replaces one)."
+)
 @json_option
 def key(init, as_json):
     """Print the log's public verifier key (C2SP note format) to give to partners."""

@@ -39,8 +39,9 @@ def log_checkpoint(request: Request, log: LogName = "assets", caller: Caller = R
 
 
 @router.get("/v1/log/proof/{ref}", tags=["log"], summary="provkit log prove")
-def log_prove(request: Request, ref: str, log: LogName | None = None,
-              caller: Caller = Read) -> dict:
+def log_prove(
+    request: Request, ref: str, log: LogName | None = None, caller: Caller = Read
+) -> dict:
     """The inclusion proof of an asset (16 hex digits) or an audit row (its number; with
     the audit row itself as the entry, so it needs the ``audit:read`` scope)."""
     if len(ref) > 64:
@@ -50,30 +51,46 @@ def log_prove(request: Request, ref: str, log: LogName | None = None,
 
 
 @router.post("/v1/log/consistency", tags=["log"], summary="provkit log consistency")
-def log_consistency(request: Request,
-                    checkpoint: Annotated[str, Body(media_type="text/plain",
-                                                    max_length=65536)],
-                    caller: Caller = Read) -> dict:
+def log_consistency(
+    request: Request,
+    checkpoint: Annotated[str, Body(media_type="text/plain", max_length=65536)],
+    caller: Caller = Read,
+) -> dict:
     """The proof that the log now extends the checkpoint sent as the body (note text)."""
     return transparency.consistency(checkpoint, db=config(request).connection()).to_json()
 
 
-@router.get("/v1/log/{log}/checkpoint", tags=["log"], summary="C2SP checkpoint",
-            response_class=Response,
-            responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}})
+@router.get(
+    "/v1/log/{log}/checkpoint",
+    tags=["log"],
+    summary="C2SP checkpoint",
+    response_class=Response,
+    responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+)
 def tiles_checkpoint(request: Request, log: LogName, caller: Caller = Read) -> Response:
     """The latest checkpoint as the signed note (text/plain), as tiled logs serve it."""
     cp = transparency.checkpoint(log, db=config(request).connection())
-    return Response(cp.note, media_type="text/plain; charset=utf-8",
-                    headers={"Cache-Control": "no-cache"})
+    return Response(
+        cp.note, media_type="text/plain; charset=utf-8", headers={"Cache-Control": "no-cache"}
+    )
 
 
-@router.get("/v1/log/{log}/tile/{level}/{path:path}", tags=["log"], summary="C2SP tile",
-            response_class=Response,
-            responses={200: {"content": {"application/octet-stream": {
-                "schema": {"type": "string", "format": "binary"}}}}})
-def tiles_tile(request: Request, log: LogName, level: str, path: str,
-               caller: Caller = Read) -> Response:
+@router.get(
+    "/v1/log/{log}/tile/{level}/{path:path}",
+    tags=["log"],
+    summary="C2SP tile",
+    response_class=Response,
+    responses={
+        200: {
+            "content": {
+                "application/octet-stream": {"schema": {"type": "string", "format": "binary"}}
+            }
+        }
+    },
+)
+def tiles_tile(
+    request: Request, log: LogName, level: str, path: str, caller: Caller = Read
+) -> Response:
     """A tile of hashes (``<L>/<N>``) or of entries (``entries/<N>``); ``.p/<W>``: its
     first W hashes (a partial tile). A tile the tree does not have (yet) is a 404.
     The decisions log's entry bundles are audit rows: ``audit:read``."""
@@ -84,9 +101,13 @@ def tiles_tile(request: Request, log: LogName, level: str, path: str,
     except BadInput as e:
         raise ApiError(404, e.reason) from None
     immutable = ".p/" not in path
-    return Response(data, media_type="application/octet-stream",
-                    headers={"Cache-Control": "public, max-age=31536000, immutable"
-                             if immutable else "no-cache"})
+    return Response(
+        data,
+        media_type="application/octet-stream",
+        headers={
+            "Cache-Control": "public, max-age=31536000, immutable" if immutable else "no-cache"
+        },
+    )
 
 
 __all__ = ["router"]
