@@ -436,3 +436,48 @@ def test_reading_commands_on_a_database_from_before_the_logs_say_what_is_missing
     result = run("log", "consistency", tmp_path / "notes.txt", "--db", old, ok=False)
     assert result.exit_code == 2
     assert result.output.startswith(f"error: {tmp_path / 'notes.txt'}: not a signed note")
+
+
+def test_a_proof_against_a_checkpoint_the_verifier_already_holds(db, tmp_path):
+    run("log", "checkpoint", "--log", "decisions", "--db", db, "-o", tmp_path / "held.txt")
+    decide(load_pack("newsroom"), "publish", CONTEXTS[0], db=db)  # the log moves on
+    run(
+        "log",
+        "prove",
+        "7",
+        "--checkpoint",
+        tmp_path / "held.txt",
+        "--db",
+        db,
+        "-o",
+        tmp_path / "p.json",
+    )
+    key = run("log", "key").output.strip()
+    ok = run(
+        "log",
+        "verify",
+        "--checkpoint",
+        tmp_path / "held.txt",
+        "--proof",
+        tmp_path / "p.json",
+        "--key",
+        key,
+    )
+    assert f"in the tree of {len(CONTEXTS)} leaves" in ok.output
+    late = run(
+        "log",
+        "prove",
+        str(len(CONTEXTS) + 1),
+        "--checkpoint",
+        tmp_path / "held.txt",
+        "--db",
+        db,
+        ok=False,
+    )
+    assert late.exit_code == 2 and "recorded after that checkpoint" in late.output
+    with sqlite3.connect(db) as conn:  # the stored log rewritten under the held checkpoint
+        conn.execute(
+            "UPDATE tlog_hashes SET hash = zeroblob(32) WHERE log = 2 AND level = 0 AND idx = 2"
+        )
+    bad = run("log", "prove", "7", "--checkpoint", tmp_path / "held.txt", "--db", db, ok=False)
+    assert bad.exit_code == 2 and "does not hold the tree the checkpoint signs" in bad.output

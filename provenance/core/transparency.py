@@ -143,10 +143,11 @@ def which_log(ref: str, log: str | None = None) -> str:
     return "decisions" if text.isdigit() and len(text) < 16 else "assets"
 
 
-def prove(ref: str, *, log: str | None = None, db=None) -> InclusionProof:
+def prove(ref: str, *, log: str | None = None, db=None, checkpoint=None) -> InclusionProof:
     """``provkit log prove ASSET_ID|AUDIT_ROW``: the inclusion proof of the newest leaf
     of an asset (16 hex digits) or of an audit row (its seq), against a checkpoint of
-    the log as it is now."""
+    the log as it is now, or against ``checkpoint`` (a file or note text of this log that
+    the verifier holds; the leaf must be older than it)."""
     log = which_log(ref, log)
     store = tlog_store(db, create=False)
     key_ = str(ref).lower()
@@ -157,14 +158,50 @@ def prove(ref: str, *, log: str | None = None, db=None) -> InclusionProof:
     if index is None:
         what = "audit row" if log == "decisions" else "asset"
         raise BadInput(f"no {what} {ref} in the {log} log")
-    return _prove_at(store, log, index)
-
-
-def _prove_at(store, log: str, index: int) -> InclusionProof:
-    cp = _current(store, log)
+    cp = _current(store, log) if checkpoint is None else _held(store, checkpoint, log)
+    if index >= cp.size:
+        raise BadInput(
+            f"{ref} was recorded after that checkpoint (leaf {index}, checkpoint size "
+            f"{cp.size}): ask for a proof against a later one"
+        )
     key_, data = store.entry(log, index)
     hashes = merkle.inclusion_proof(index, cp.size, store.subtree(log))
     return InclusionProof(log, key_, index, cp.size, data, tuple(hashes), cp.note)
+
+
+def _read_held(checkpoint) -> tuple[note.Checkpoint, str, object]:
+    """A checkpoint of this workspace's logs (a file or note text), its signature
+    checked: ``(checkpoint, log name, how to name it in errors)``."""
+    if isinstance(checkpoint, str) and "\n" in checkpoint:
+        text, where = checkpoint[: note.MAX_NOTE + 1], "the checkpoint"
+    else:
+        text, where = note.load_note(checkpoint), checkpoint
+    signer = _signer()
+    try:
+        cp = note.read_checkpoint(text, signer.verifier())
+    except BadInput as e:
+        raise type(e)(e.reason, path=where) from None
+    log = cp.origin.rsplit("/", 1)[-1]
+    if cp.origin != origin(log, signer.name) or log not in LOGS:
+        raise BadInput(
+            f"the checkpoint is of log {cp.origin!r}, not one of this workspace's", path=where
+        )
+    return cp, log, where
+
+
+def _held(store, checkpoint, log: str) -> note.Checkpoint:
+    """A checkpoint the verifier holds, for ``log``, whose tree the stored log still has."""
+    cp, of, where = _read_held(checkpoint)
+    if of != log:
+        raise BadInput(f"the checkpoint is of the {of} log, not the {log} log", path=where)
+    size = store.size(log)
+    if cp.size > size or store.subtree(log)(0, cp.size) != cp.root:
+        raise BadInput(
+            f"this log does not hold the tree the checkpoint signs ({cp.size} leaves): it "
+            "was rewritten or cut since, or the checkpoint is of another database",
+            path=where,
+        )
+    return cp
 
 
 @dataclass(frozen=True)
@@ -194,32 +231,17 @@ def consistency(old_checkpoint, *, db=None) -> ConsistencyProof:
     """``provkit log consistency OLD_CHECKPOINT``: the proof that the log now extends the
     checkpoint in that file, or given as note text (its signature by this workspace's
     log key is checked first)."""
-    if isinstance(old_checkpoint, str) and "\n" in old_checkpoint:
-        text = old_checkpoint[: note.MAX_NOTE + 1]
-        old_checkpoint = "the checkpoint"
-    else:
-        text = note.load_note(old_checkpoint)
-    signer = _signer()
-    try:
-        old = note.read_checkpoint(text, signer.verifier())
-    except BadInput as e:
-        raise type(e)(e.reason, path=old_checkpoint) from None
-    log = old.origin.rsplit("/", 1)[-1]
-    if old.origin != origin(log, signer.name) or log not in LOGS:
-        raise BadInput(
-            f"the checkpoint is of log {old.origin!r}, not one of this workspace's",
-            path=old_checkpoint,
-        )
+    old, log, where = _read_held(old_checkpoint)
     store = tlog_store(db, create=False)
     cp = _current(store, log)
     if old.size > cp.size:
         raise BadInput(
             f"the checkpoint is of a tree of {old.size} leaves but the log holds "
             f"{cp.size}: it was cut, or the checkpoint is of another database",
-            path=old_checkpoint,
+            path=where,
         )
     hashes = merkle.consistency_proof(old.size, cp.size, store.subtree(log))
-    return ConsistencyProof(log, old.size, cp.size, tuple(hashes), text, cp.note)
+    return ConsistencyProof(log, old.size, cp.size, tuple(hashes), old.note, cp.note)
 
 
 # ------------------------------------------------------------------ tiles (C2SP tlog-tiles)

@@ -53,14 +53,22 @@ def checkpoint(log_name, out, force, db_path, as_json):
 @log.command("prove")
 @click.argument("ref", metavar="ASSET_ID|AUDIT_ROW")
 @log_choice
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Prove against this checkpoint (one a verifier holds) instead of a new one.",
+)
 @out_option("Write the proof (JSON) here.", required=False)
 @force_option
 @db_option
 @json_option
-def prove(ref, log_name, out, force, db_path, as_json):
+def prove(ref, log_name, checkpoint_file, out, force, db_path, as_json):
     """Prove that an issued asset (16 hex digits) or an audit row (its number) is in
-    its log, against a checkpoint of the log as it is now."""
-    proof = transparency.prove(ref, log=log_name, db=db_path).to_json()
+    its log, against a checkpoint of the log as it is now (or --checkpoint)."""
+    proof = transparency.prove(ref, log=log_name, db=db_path, checkpoint=checkpoint_file)
+    proof = proof.to_json()
     _write(out, json.dumps(proof, indent=1).encode() + b"\n", force)
 
     def human(d):
