@@ -47,6 +47,14 @@ def test_a_signed_file_and_its_receipt_verify_with_the_log_key(tmp_path, photo_p
     assert bad.exit_code == 1 and "NOT SHOWN" in bad.output
 
 
+def test_a_receipt_already_there_is_never_replaced_silently(tmp_path, photo_path):
+    assert run("log", "key", "--init").exit_code == 0
+    out = tmp_path / "signed.jpg"
+    (tmp_path / "signed.jpg.receipt.json").write_text("{}")
+    result = run("sign", photo_path, "-o", out, "--source-type", "digitalCapture", "--receipt")
+    assert result.exit_code == 2 and "use --force" in result.output and not out.exists()
+
+
 def test_a_receipt_needs_a_log_key_before_any_signing(tmp_path, photo_path):
     out = tmp_path / "signed.jpg"
     result = run("sign", photo_path, "-o", out, "--source-type", "digitalCapture", "--receipt")

@@ -5,8 +5,8 @@ What a proof shows: that an entry (an issued asset's record, a decision) is in t
 whose signed checkpoint you hold, at a position, and (consistency) that a later
 checkpoint extends an earlier one, i.e. nothing recorded before was changed, dropped or
 reordered. What it does not show: that what was recorded is true. Verification
-(:func:`verify`, :func:`verify_receipt`) needs only the files and the log's public key
-(``provkit log key``), never the database.
+(:func:`verify` here, :func:`provenance.core.proofs.verify_receipt`) needs only the
+files and the log's public key (``provkit log key``), never the database.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from provkit.provenance.core import merkle, note
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import atomic_write
 from provkit.provenance.core.proofs import CONSISTENCY, INCLUSION, LogCheck, verify
+from provkit.provenance.core.tlog import LOGS, origin, tlog_store
 
 __all__ = [
     "ConsistencyProof",
@@ -32,11 +33,11 @@ __all__ = [
     "key",
     "prove",
     "receipt",
+    "receipt_path",
     "tile",
     "verify",
     "write_receipt",
 ]
-from provkit.provenance.core.tlog import LOGS, origin, tlog_store
 
 
 def _b64(data: bytes) -> str:
@@ -284,8 +285,23 @@ def receipt(asset_id: str, *, db=None) -> dict:
     return prove(asset_id, log="assets", db=db).to_json()
 
 
-def write_receipt(asset_id: str, out, *, db=None) -> str:
-    """``<out>.receipt.json`` beside an output; returns its path."""
+def receipt_path(out, *, force: bool = False) -> Path:
+    """Where an output's receipt goes (``<out>.receipt.json``); BadInput when one is
+    there already and ``force`` is not given (ask before the work, not after it)."""
     path = Path(f"{out}.receipt.json")
-    atomic_write(path, json.dumps(receipt(asset_id, db=db), indent=1).encode() + b"\n")
+    if not force and path.exists():
+        raise BadInput("a receipt is already there (use --force to replace it)", path=path)
+    return path
+
+
+def write_receipt(asset_id: str, out, *, db=None, force: bool = False) -> str:
+    """``<out>.receipt.json`` beside an output; returns its path."""
+    path = receipt_path(out, force=force)
+    data = json.dumps(receipt(asset_id, db=db), indent=1).encode() + b"\n"
+    try:
+        atomic_write(path, data, overwrite=force)
+    except FileExistsError:
+        raise BadInput(
+            "a receipt is already there (use --force to replace it)", path=path
+        ) from None
     return str(path)

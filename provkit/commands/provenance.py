@@ -14,7 +14,7 @@ from provkit.provenance import keys as k
 from provkit.provenance import ledger as ledger_lib
 from provkit.provenance.core.config import describe, show
 from provkit.provenance.core.transparency import key as log_key
-from provkit.provenance.core.transparency import write_receipt
+from provkit.provenance.core.transparency import receipt_path, write_receipt
 from provkit.options import (
     db_option,
     dev_identity_option,
@@ -166,13 +166,15 @@ def sign(source, out, source_type, action, ingredients, components, author, titl
     watermark lives in pixels) and the output says so."""
     if no_train_old:
         allow_training = False
-    if receipt:
-        log_key()  # no log key: say so before any work, not after it
+    if receipt:  # no log key, or a receipt in the way: say so before any work
+        log_key()
+        receipt_path(out, force=force)
     issued = sign_(source, out, source_type=source_type, action=action,
                    ingredients=ingredients, components=components, author=author, title=title,
                    allow_training=allow_training, watermark=watermark, db=db_path, force=force,
                    tsa=tsa, dev_identity=dev_identity)
-    written = write_receipt(issued.asset_id, issued.path, db=db_path) if receipt else None
+    written = (write_receipt(issued.asset_id, issued.path, db=db_path, force=force)
+               if receipt else None)
     data = {**issued.to_json(), "receipt": written} if written else issued
     emit(data, as_json, lambda d: (
         f"signed {issued.path}\n  asset id:    {issued.asset_id}\n"
