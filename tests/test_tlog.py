@@ -481,3 +481,36 @@ def test_a_proof_against_a_checkpoint_the_verifier_already_holds(db, tmp_path):
         )
     bad = run("log", "prove", "7", "--checkpoint", tmp_path / "held.txt", "--db", db, ok=False)
     assert bad.exit_code == 2 and "does not hold the tree the checkpoint signs" in bad.output
+
+
+def test_a_consistency_proof_checks_from_either_checkpoint_and_not_from_another(db, tmp_path):
+    run("log", "checkpoint", "--log", "decisions", "--db", db, "-o", tmp_path / "old.txt")
+    decide(load_pack("newsroom"), "publish", CONTEXTS[0], db=db)
+    run("log", "consistency", tmp_path / "old.txt", "--db", db, "-o", tmp_path / "c.json")
+    run("log", "checkpoint", "--log", "decisions", "--db", db, "-o", tmp_path / "new.txt")
+    key = run("log", "key").output.strip()
+    for held in ("old.txt", "new.txt"):
+        result = run(
+            "log",
+            "verify",
+            "--checkpoint",
+            tmp_path / held,
+            "--proof",
+            tmp_path / "c.json",
+            "--key",
+            key,
+        )
+        assert f"at size {len(CONTEXTS) + 1} extends" in result.output
+    run("log", "checkpoint", "--log", "assets", "--db", db, "-o", tmp_path / "other.txt")
+    other = run(
+        "log",
+        "verify",
+        "--checkpoint",
+        tmp_path / "other.txt",
+        "--proof",
+        tmp_path / "c.json",
+        "--key",
+        key,
+        ok=False,
+    )
+    assert other.exit_code == 1 and "not about your checkpoint" in other.output

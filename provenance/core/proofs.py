@@ -131,33 +131,44 @@ def _verify_inclusion(cp: note.Checkpoint, data: dict, hashes) -> LogCheck:
     )
 
 
+def _same(a: note.Checkpoint, b: note.Checkpoint) -> bool:
+    return (a.origin, a.size, a.root) == (b.origin, b.size, b.root)
+
+
 def _verify_consistency(cp: note.Checkpoint, data: dict, hashes, verifier) -> LogCheck:
+    """The checkpoint you hold is the proof's older one (does the log now extend it?) or
+    its newer one (does it extend the older one named in the proof?); both checkpoints
+    must be signed by ``verifier``."""
     try:
         new = note.read_checkpoint(str(data["checkpoint"]), verifier)
+        old = note.read_checkpoint(str(data["old_checkpoint"]), verifier)
     except (KeyError, BadInput) as e:
         return LogCheck(
             False,
-            f"the proof's newer checkpoint does not verify: {getattr(e, 'reason', e)}",
+            f"a checkpoint in the proof does not verify: {getattr(e, 'reason', e)}",
             cp.origin,
             cp.size,
         )
-    if new.origin != cp.origin:
-        return LogCheck(
-            False, f"the proof is for log {new.origin}, not {cp.origin}", cp.origin, cp.size
-        )
-    if not merkle.verify_consistency(cp.size, new.size, cp.root, new.root, hashes):
+    if not (_same(cp, old) or _same(cp, new)) or new.origin != old.origin:
         return LogCheck(
             False,
-            f"{cp.origin} at size {new.size} does NOT extend your checkpoint "
-            f"at size {cp.size}: the log was rewritten since (or the proof is "
-            "not of this checkpoint)",
+            "the proof is not about your checkpoint (neither of its two checkpoints is yours)",
+            cp.origin,
+            cp.size,
+        )
+    if not merkle.verify_consistency(old.size, new.size, old.root, new.root, hashes):
+        return LogCheck(
+            False,
+            f"{new.origin} at size {new.size} does NOT extend the checkpoint at size "
+            f"{old.size}: the log was rewritten in between",
             cp.origin,
             new.size,
         )
+    mine = "your checkpoint" if _same(cp, old) else "the older checkpoint in the proof"
     return LogCheck(
         True,
-        f"{cp.origin} at size {new.size} extends your checkpoint at size "
-        f"{cp.size}: nothing recorded before it was changed, dropped or reordered",
+        f"{new.origin} at size {new.size} extends {mine} at size {old.size}: nothing "
+        "recorded before it was changed, dropped or reordered",
         cp.origin,
         new.size,
     )
