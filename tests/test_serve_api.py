@@ -426,7 +426,7 @@ def test_report_cli_writes_one_self_contained_file(workspace, signed_jpeg, tmp_p
                                   "-o", str(out), "--pack", "newsroom"])
     assert r.exit_code == 2, r.output  # one input unreadable: reported, and the exit says so
     html = out.read_text()
-    assert "Credentials valid, signer trusted" in html and "no such file" in html
+    assert "Trusted through" in html and "no such file" in html
     assert "src=\"http" not in html and "href=\"http" not in html and "<script" not in html
     assert "data:image/jpeg;base64," in html
 

@@ -40,6 +40,7 @@ from provkit.routes.policies import router as policies_router
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
 from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
+from provkit.server.thumbnails import thumbnail_store
 from provkit.provenance.ledger import Ledger
 from provkit.routes.provenance import router as provenance_router
 from provkit.server.desk import mount_static
@@ -223,6 +224,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     app.state.config = cfg
     app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)
     app.state.bank = ReferenceBank(cfg.db)
+    app.state.thumbnails = thumbnail_store()
     app.state.started = time.time()
     _install_errors(app)
     app.add_middleware(BodyLimit, limit=cfg.max_upload)
