@@ -19,6 +19,7 @@ through provkit's own verbs (used by tests/test_serve_browser.py and tests/scree
 
 from __future__ import annotations
 
+import base64
 import json
 from pathlib import Path
 
@@ -29,6 +30,11 @@ from tests.fixtures_provenance import flip_pixel_bytes, make_identity, strip_and
 from tests.fixtures_verify import sign_bytes
 from tests.media_files import pdf_bytes
 
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--no-first-run"]
+MIME = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf",
+        ".txt": "text/plain"}
 ARCHIVE_PUBLISHED = "2019-03-14"
 PARTNER_ID = "hoax-0042"
 EXIF = {"@context": {"exif": "http://ns.adobe.com/exif/1.0/"},
@@ -128,3 +134,20 @@ def desk_files(folder: Path, photos: list[np.ndarray], db) -> dict[str, Path]:
     out["notes.txt"] = folder / "notes.txt"
     out["notes.txt"].write_text("Call the photographer before 6 pm.\n")
     return out
+
+
+def drop_files(page, selector: str, paths: list[Path]) -> None:
+    """Drop ``paths`` on ``selector`` as a browser does: one drop event whose
+    DataTransfer holds the files."""
+    files = [{"name": p.name, "type": MIME.get(p.suffix, ""),
+              "data": base64.b64encode(p.read_bytes()).decode()} for p in paths]
+    transfer = page.evaluate_handle("""files => {
+        const dt = new DataTransfer();
+        for (const f of files) {
+            const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
+            dt.items.add(new File([bytes], f.name, {type: f.type}));
+        }
+        return dt;
+    }""", files)
+    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
+    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})

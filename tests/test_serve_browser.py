@@ -9,7 +9,6 @@ Without Chromium (or the playwright package) these skip with the reason; under
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 from pathlib import Path
@@ -17,17 +16,20 @@ from pathlib import Path
 import pytest
 
 from provkit.server import tokens
-from tests.fixtures_desk import ARCHIVE_PUBLISHED, EXPECTED, PARTNER_ID, desk_files
+from tests.fixtures_desk import (
+    ARCHIVE_PUBLISHED,
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    EXPECTED,
+    PARTNER_ID,
+    desk_files,
+    drop_files,
+)
 from tests.fixtures_serve import Server
 
-CHROMIUM = "/usr/bin/chromium"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--no-first-run"]
 #: The chips' colours (desk.css): ALLOW green, LABEL amber, REVIEW blue, DENY red.
 CHIP_COLOURS = {"ALLOW": "rgb(11, 107, 47)", "LABEL": "rgb(242, 193, 78)",
                 "REVIEW": "rgb(26, 95, 180)", "DENY": "rgb(179, 38, 30)"}
-MIME = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf",
-        ".txt": "text/plain"}
 
 
 def _browser_missing() -> str | None:
@@ -50,26 +52,9 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
-
-
-def drop_files(page, selector: str, paths: list[Path]) -> None:
-    """Drop ``paths`` on ``selector`` as a browser does: one drop event whose
-    DataTransfer holds the files."""
-    files = [{"name": p.name, "type": MIME.get(p.suffix, ""),
-              "data": base64.b64encode(p.read_bytes()).decode()} for p in paths]
-    transfer = page.evaluate_handle("""files => {
-        const dt = new DataTransfer();
-        for (const f of files) {
-            const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
-            dt.items.add(new File([bytes], f.name, {type: f.type}));
-        }
-        return dt;
-    }""", files)
-    page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
-    page.dispatch_event(selector, "drop", {"dataTransfer": transfer})
 
 
 def open_page(browser, server: Server, secret: str, *, width: int = 1200, height: int = 900):

@@ -76,8 +76,9 @@ def _signer_words(signer: dict | None) -> str | None:
     who = signer.get("organization") or signer.get("common_name")
     if not who:
         return None
-    if signer.get("common_name") and signer.get("common_name") != who:
-        who += f" ({signer['common_name']})"
+    name = signer.get("common_name")
+    if name and who.lower() not in name.lower():
+        who += f" ({name})"
     return who
 
 

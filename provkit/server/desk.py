@@ -37,7 +37,16 @@ from provkit.provenance.thumbnails import data_uri, fill, of_file
 from provkit.routes.detect import dupes_rows
 from provkit.routes.provenance import thumbnails_mode
 from provkit.server.card import card
-from provkit.server.http import ERRORS, ApiError, Caller, Read, Upload, Workdir, config, run_cpu_to_end
+from provkit.server.http import (
+    ERRORS,
+    ApiError,
+    Caller,
+    Read,
+    Upload,
+    Workdir,
+    config,
+    run_cpu_to_end,
+)
 
 HERE = Path(__file__).parent
 TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),
