@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 from pathlib import Path
 
 import pytest
@@ -211,12 +212,16 @@ def test_eight_dropped_files_get_rows_chips_and_cards(browser, desk):
     context.close()
 
 
-def test_the_desk_reads_in_one_column_on_a_phone(browser, desk):
+def test_a_chosen_folder_reads_in_one_column_on_a_phone(browser, desk, tmp_path):
     server, secret, files = desk
+    folder = tmp_path / "from-the-field"
+    folder.mkdir()
+    for name in ("capture.jpg", "notes.txt"):
+        shutil.copy(files[name], folder / name)
     context, page = open_page(browser, server, secret, width=390, height=844)
-    page.get_by_label("Files", exact=True).set_input_files(
-        [str(files["capture.jpg"]), str(files["notes.txt"])])
+    page.get_by_label("A folder").set_input_files(str(folder))
     page.get_by_text("Checked 2 of 2 files.").wait_for()
+    assert "from-the-field/capture.jpg" in row(page, "capture.jpg").inner_text()
     open_card(page, "capture.jpg")
     columns = page.locator("#card-body .sections").evaluate(
         "s => getComputedStyle(s).gridTemplateColumns.split(' ').length")
