@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.provkit-installed
 export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
 
-.PHONY: demo test test-core-install bench lint install clean fuzz screenshots
+.PHONY: demo test test-core-install bench lint install clean fuzz rubrics screenshots
 
 install: $(STAMP)
 
@@ -44,6 +44,11 @@ screenshots: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+
+# The C2PA rubric YAML files, parsed once into the JSON verify reads (a test checks it).
+rubrics: $(STAMP)
+	$(PY) -c "from provkit.provenance import signals; from pathlib import Path; \
+	  Path('provenance/data/c2pa', signals.COMPILED_FILE).write_bytes(signals.compile_rubrics())"
 
 clean:
 	rm -rf $(VENV) demo-out bench-out fuzz-out .pytest_cache

@@ -13,6 +13,9 @@ def workspace(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("PROVKIT_HOME", str(home))
     monkeypatch.delenv("PROVKIT_DB", raising=False)
+    # Signing in a fresh test workspace makes a development identity, as `--dev-identity`
+    # asks; tests of the refusal without one delete this (tests/test_identity_traps.py).
+    monkeypatch.setenv("PROVKIT_DEV_IDENTITY", "1")
     return home
 
 

@@ -42,6 +42,7 @@ def main(argv=None) -> int:
         home.mkdir()
         os.environ["PROVKIT_HOME"] = str(home)
         os.environ.pop("PROVKIT_DB", None)
+        os.environ["PROVKIT_DEV_IDENTITY"] = "1"  # the fixtures sign as a development CA
         from playwright.sync_api import sync_playwright
 
         from provkit.server import tokens

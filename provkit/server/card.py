@@ -13,7 +13,7 @@ Nothing here is HTML: the template escapes every string.
 
 from __future__ import annotations
 
-from provkit.check import VERDICT_WORDS
+from provkit.answers import VERDICT_WORDS
 from provkit.provenance.words import action_words, source_type_words, training_words
 
 OUTCOME_WORDS = {"allow": "ALLOW", "label": "LABEL", "review": "REVIEW", "deny": "DENY"}

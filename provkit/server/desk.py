@@ -1,7 +1,7 @@
 """The verification desk: a batch of images, one row and one card each.
 
 :func:`desk_record` gathers, for one file, the one-line ``check`` answer and its
-record (:func:`provkit.check.check`: credentials, evidence, near-duplicates and the
+record (:func:`provkit.answers.check`: credentials, evidence, near-duplicates and the
 pack's decision), the manifests' thumbnails (by URL on the page, inline in a report:
 :mod:`provenance.thumbnails`) and the near-duplicates with their reference pictures.
 :func:`provkit.server.card.card` turns a record into words; ``card.html`` shows them.
@@ -26,7 +26,7 @@ from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
-from provkit.check import check
+from provkit.answers import check
 from provkit.detect.index import ReferenceIndex
 from provkit.policies.pack import shipped_packs
 from provkit.provenance.core.context import duplicate
