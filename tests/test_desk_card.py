@@ -73,3 +73,25 @@ def test_the_card_speaks_in_words_and_keeps_codes_for_the_details(workspace, pho
     assert not re.search(r"c2pa\.|cawg\.|digitalCapture|\{'|urn:", text), text
     codes = dict(v["codes"])
     assert codes["Actions"] == "c2pa.created" and codes["State"] == "trusted"
+
+
+def test_a_failure_cause_is_shown_in_words_whatever_its_shape():
+    """A cause given as a code or as ``{code, words}`` reads as words on the card and as
+    the code in the details; an ingredient's cause reads on its node."""
+    c2pa = {"state": "invalid", "failure_details": [
+        {"code": "assertion.dataHash.mismatch", "sentence": "The bytes differ.",
+         "cause": "content_altered"},
+        {"code": "claimSignature.mismatch", "sentence": "The signature does not hold.",
+         "cause": {"code": "signature_broken", "words": "Signature or claim broken"}}],
+        "ingredients": [{"title": "part.jpg", "relationship": "componentOf",
+                         "state": "invalid", "cause": {"code": "ingredient_failed",
+                                                       "words": "An ingredient failed"},
+                         "thumbnail": None, "ingredients": []}]}
+    v = card({"name": "x.jpg", "line": "l", "outcome": "deny", "credentials": c2pa,
+              "check": {"decision": {"outcome": "deny"}}})
+    assert "Content altered: The bytes differ." in v["problems"]
+    assert "Signature or claim broken: The signature does not hold." in v["problems"]
+    assert "An ingredient failed" in v["ingredients"][0]["lines"]
+    codes = dict(v["codes"])["Status codes"]
+    assert "assertion.dataHash.mismatch [content_altered]" in codes
+    assert "claimSignature.mismatch [signature_broken]" in codes

@@ -221,7 +221,7 @@ def _evidence(check: dict) -> list[str]:
 
 
 def _problems(c: dict) -> list[str]:
-    out = []
+    out = [w for w in (_cause_words(c.get("cause")),) if w]
     for e in c.get("failure_details") or []:
         words = _cause_words(e.get("cause"))
         sentence = e.get("sentence") or ""
@@ -296,6 +296,8 @@ def _codes(c: dict, check: dict, decision: dict) -> list[tuple[str, str]]:
         codes.append(("State", str(c["state"])))
     if c.get("manifest_label"):
         codes.append(("Manifest", str(c["manifest_label"])))
+    if _cause_code(c.get("cause")):
+        codes.append(("Cause", str(_cause_code(c.get("cause")))))
     if c.get("actions"):
         codes.append(("Actions", ", ".join(str(a.get("action")) for a in c["actions"])))
     if c.get("digital_source_type"):

@@ -20,6 +20,7 @@ import io
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
@@ -35,6 +36,7 @@ from provkit.provenance.core.files import atomic_write
 from provkit.provenance.core.imageio import load_rgb, sniff_media
 from provkit.provenance.thumbnails import data_uri, fill, of_file
 from provkit.routes.detect import dupes_rows
+from provkit.routes.detect import router as detect_router
 from provkit.routes.provenance import thumbnails_mode
 from provkit.server.card import card
 from provkit.server.http import (
@@ -55,8 +57,24 @@ TEMPLATES.globals["card"] = card
 TEMPLATES.filters["sentence"] = lambda s: s[:1].upper() + s[1:] if isinstance(s, str) else s
 router = APIRouter(responses=ERRORS)
 
-#: Where a reference item's picture is served (read scope).
-REFERENCE_THUMBNAIL = "/v1/sets/{set}/items/{item_id}/thumbnail"
+
+
+def _reference_thumbnail_route() -> str:
+    """Where the detect router serves a reference item's picture (read scope)."""
+    for route in detect_router.routes:
+        path = getattr(route, "path", "")
+        if path.endswith("/items/{item_id}/thumbnail"):
+            return path
+    return "/v1/sets/{name}/items/{item_id}/thumbnail"
+
+
+REFERENCE_THUMBNAIL = _reference_thumbnail_route()
+
+
+def reference_thumbnail_url(bank: str, item_id) -> str:
+    head, _, _ = REFERENCE_THUMBNAIL.partition("/items/")
+    head = head[:head.rindex("{")] + quote(str(bank), safe="")
+    return f"{head}/items/{item_id}/thumbnail"
 
 
 # --------------------------------------------------------------------------- record
@@ -90,8 +108,8 @@ def seen_before(path, *, db=None, thumbnails=None) -> list[dict]:
             if picture and thumbnails == "inline":
                 m["thumbnail"] = {"data": data_uri(picture, "image/jpeg")}
             elif picture:
-                m["thumbnail"] = {"url": REFERENCE_THUMBNAIL.format(set=m.get("set"),
-                                                                    item_id=item_id)}
+                bank = m.get("bank") or m.get("set")
+                m["thumbnail"] = {"url": reference_thumbnail_url(bank, item_id)}
             out.append(m)
         return out
     finally:
