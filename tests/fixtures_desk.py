@@ -136,6 +136,31 @@ def desk_files(folder: Path, photos: list[np.ndarray], db) -> dict[str, Path]:
     return out
 
 
+HOSTILE = '<img src=x onerror="alert(1)">'
+
+
+def hostile_file(folder: Path, photos: list[np.ndarray]) -> Path:
+    """A photograph signed by a third party whose manifest text is markup: the organisation,
+    author, software agent, claim generator and signed EXIF fields."""
+    import io
+
+    from provkit.provenance.manifest import ManifestSpec, manifest_definition
+
+    identity, _ = make_identity(folder / "hostile-ca", "Evil <script>alert(2)</script> Ltd")
+    definition = manifest_definition(ManifestSpec(
+        source_type="digitalCapture", author=HOSTILE,
+        software_agent={"name": HOSTILE, "version": "1"}))
+    definition["claim_generator_info"] = [{"name": "<svg onload=alert(3)>", "version": "1"}]
+    definition["assertions"].append({"label": "stds.exif", "data": {
+        "exif:Make": "</dd><script>alert(4)</script>", "exif:Model": HOSTILE}})
+    buf = io.BytesIO()
+    Image.fromarray(photos[2]).resize((320, 240)).save(buf, "JPEG", quality=90)
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "hostile.jpg"
+    path.write_bytes(sign_bytes(buf.getvalue(), "image/jpeg", identity, definition=definition))
+    return path
+
+
 def drop_files(page, selector: str, paths: list[Path]) -> None:
     """Drop ``paths`` on ``selector`` as a browser does: one drop event whose
     DataTransfer holds the files."""

@@ -3,38 +3,16 @@ escaped, and a file that cannot be checked answered with a card saying why."""
 
 from __future__ import annotations
 
-import io
 import re
 
-from PIL import Image
-
-from provkit.provenance.manifest import ManifestSpec, manifest_definition
+from provkit.provenance.manifest import ManifestSpec
 from provkit.server.card import card
 from provkit.server.desk import desk_record
-from tests.fixtures_provenance import make_identity
+from tests.fixtures_desk import hostile_file
 from tests.fixtures_serve import api_fixture, token  # noqa: F401
-from tests.fixtures_verify import sign_bytes
-
-PAYLOAD = '<img src=x onerror="alert(1)">'
-
-
-def _hostile(tmp_path, photos):
-    identity, _ = make_identity(tmp_path / "hostile", "Evil <script>alert(2)</script> Ltd")
-    definition = manifest_definition(ManifestSpec(
-        source_type="digitalCapture", author=PAYLOAD,
-        software_agent={"name": PAYLOAD, "version": "1"}))
-    definition["claim_generator_info"] = [{"name": "<svg onload=alert(3)>", "version": "1"}]
-    definition["assertions"].append({"label": "stds.exif", "data": {
-        "exif:Make": "</dd><script>alert(4)</script>", "exif:Model": PAYLOAD}})
-    buf = io.BytesIO()
-    Image.fromarray(photos[2]).resize((320, 240)).save(buf, "JPEG", quality=90)
-    path = tmp_path / "hostile.jpg"
-    path.write_bytes(sign_bytes(buf.getvalue(), "image/jpeg", identity, definition=definition))
-    return path
-
 
 def test_manifest_text_reaches_the_card_escaped(api, workspace, photos, tmp_path):
-    path = _hostile(tmp_path, photos)
+    path = hostile_file(tmp_path, photos)
     r = api.post("/desk/record", files={"file": ("hostile.jpg", path.read_bytes(), "image/jpeg")},
                  data={"pack": "newsroom"}, headers=token(workspace, "desk", "read"))
     assert r.status_code == 200

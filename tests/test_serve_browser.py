@@ -25,6 +25,7 @@ from tests.fixtures_desk import (
     PARTNER_ID,
     desk_files,
     drop_files,
+    hostile_file,
 )
 from tests.fixtures_serve import Server
 
@@ -111,12 +112,20 @@ def visible_text(card) -> str:
         c.querySelectorAll('details').forEach(d => d.remove()); return c.innerText; }""")
 
 
-@pytest.fixture(name="desk")
-def desk_fixture(workspace, photos, tmp_path):
-    db = workspace / "provkit.db"
-    files = desk_files(tmp_path / "desk", photos, db)
-    secret = tokens.create("editor", ["read"], db=db).secret
-    server = Server(workspace)
+@pytest.fixture(name="desk", scope="module")
+def desk_fixture(tmp_path_factory, photos):
+    """One workspace and one server for the module: the eight files, the hostile one."""
+    home = tmp_path_factory.mktemp("desk-home")
+    folder = tmp_path_factory.mktemp("desk-files")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROVKIT_HOME", str(home))
+        mp.setenv("PROVKIT_DEV_IDENTITY", "1")
+        mp.delenv("PROVKIT_DB", raising=False)
+        db = home / "provkit.db"
+        files = desk_files(folder, photos, db)
+        files["hostile.jpg"] = hostile_file(folder / "hostile", photos)
+        secret = tokens.create("editor", ["read"], db=db).secret
+    server = Server(home)
     try:
         yield server, secret, files
     finally:
@@ -126,7 +135,7 @@ def desk_fixture(workspace, photos, tmp_path):
 def test_eight_dropped_files_get_rows_chips_and_cards(browser, desk):
     server, secret, files = desk
     context, page = open_page(browser, server, secret)
-    drop_files(page, "#drop", list(files.values()))
+    drop_files(page, "#drop", [files[name] for name in EXPECTED])
 
     # 1. a row per file at once, filled in as answers arrive, with progress
     assert page.locator("#rows tr").count() == 8
@@ -231,42 +240,17 @@ def test_a_chosen_folder_reads_in_one_column_on_a_phone(browser, desk, tmp_path)
     context.close()
 
 
-def test_hostile_manifest_text_is_shown_as_text(browser, workspace, photos, tmp_path):
+def test_hostile_manifest_text_is_shown_as_text(browser, desk):
     """Every manifest-derived string reaches the page escaped: no script runs, no element
     is injected, and the text reads as it was written."""
-    import io
-
-    from PIL import Image
-
-    from provkit.provenance.manifest import ManifestSpec, manifest_definition
-    from tests.fixtures_provenance import make_identity
-    from tests.fixtures_verify import sign_bytes
-
-    db = workspace / "provkit.db"
-    payload = '<img src=x onerror="alert(1)">'
-    hostile, _ = make_identity(tmp_path / "hostile", "Evil <script>alert(2)</script> Ltd")
-    definition = manifest_definition(ManifestSpec(
-        source_type="digitalCapture", author=payload,
-        software_agent={"name": payload, "version": "1"}))
-    definition["claim_generator_info"] = [{"name": "<svg onload=alert(3)>", "version": "1"}]
-    definition["assertions"].append({"label": "stds.exif", "data": {
-        "exif:Make": "</dd><script>alert(4)</script>", "exif:Model": payload}})
-    buf = io.BytesIO()
-    Image.fromarray(photos[2]).resize((320, 240)).save(buf, "JPEG", quality=90)
-    path = tmp_path / "hostile.jpg"
-    path.write_bytes(sign_bytes(buf.getvalue(), "image/jpeg", hostile, definition=definition))
-    secret = tokens.create("editor", ["read"], db=db).secret
-    server = Server(workspace)
-    try:
-        context, page = open_page(browser, server, secret)
-        page.get_by_label("Files", exact=True).set_input_files([str(path)])
-        page.get_by_text("Checked 1 of 1 files.").wait_for()
-        card = open_card(page, "hostile.jpg")
-        text = card.inner_text()
-        assert "<svg onload=alert(3)>" in text and "<script>alert(4)</script>" in text
-        assert card.locator("img[src=x], svg, script").count() == 0
-        assert page.locator("script").count() == 1  # the page's own desk.js
-        assert page.dialogs == [] and page.external == []
-        context.close()
-    finally:
-        server.stop()
+    server, secret, files = desk
+    context, page = open_page(browser, server, secret)
+    page.get_by_label("Files", exact=True).set_input_files([str(files["hostile.jpg"])])
+    page.get_by_text("Checked 1 of 1 files.").wait_for()
+    card = open_card(page, "hostile.jpg")
+    text = card.inner_text()
+    assert "<svg onload=alert(3)>" in text and "<script>alert(4)</script>" in text
+    assert card.locator("img[src=x], svg, script").count() == 0
+    assert page.locator("script").count() == 1  # the page's own desk.js
+    assert page.dialogs == [] and page.external == []
+    context.close()
