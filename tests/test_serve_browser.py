@@ -77,9 +77,12 @@ def open_page(browser, server: Server, secret: str, *, width: int = 1200, height
     # the most rows "checking" at once, seen by the page itself
     page.evaluate("""() => {
         window.mostChecking = 0;
+        window.sawBusy = false;
         new MutationObserver(() => {
             const n = document.querySelectorAll('#rows tr[data-state="checking"]').length;
             window.mostChecking = Math.max(window.mostChecking, n);
+            window.sawBusy = window.sawBusy ||
+                document.getElementById('rows').innerText.includes('Server busy');
         }).observe(document.getElementById('rows'),
                    {subtree: true, attributes: true, childList: true});
     }""")
@@ -254,3 +257,22 @@ def test_hostile_manifest_text_is_shown_as_text(browser, desk):
     assert page.locator("script").count() == 1  # the page's own desk.js
     assert page.dialogs == [] and page.external == []
     context.close()
+
+
+def test_a_busy_server_makes_rows_wait_and_try_again(browser, desk):
+    """A server that takes one request at a time answers the others 503 with Retry-After;
+    the page waits as asked and checks every file in the end."""
+    server, secret, files = desk
+    narrow = Server(server.workspace, "--threads", "1", "--queue", "0")
+    try:
+        context, page = open_page(browser, narrow, secret)
+        names = ["capture.jpg", "flood.jpg", "viral.jpg", "statement.pdf"]
+        drop_files(page, "#drop", [files[n] for n in names])
+        page.get_by_text("Checked 4 of 4 files.").wait_for()
+        assert page.evaluate("window.sawBusy")  # some were turned away, and came back
+        for name in names:
+            assert row(page, name).locator(".chip").inner_text() == EXPECTED[name][1]
+        assert page.external == []
+        context.close()
+    finally:
+        narrow.stop()

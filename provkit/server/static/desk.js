@@ -173,6 +173,14 @@
         askToken();
         return null;
       }
+      if (resp.status === 503 && (tr.tries || 0) < 5) {  // busy: wait as asked, then again
+        tr.tries = (tr.tries || 0) + 1;
+        var wait = Math.min(30, parseFloat(resp.headers.get("Retry-After")) || 2);
+        tr.dataset.state = "waiting";
+        tr.querySelector(".line").textContent = "Server busy; trying again…";
+        setTimeout(function () { queue.unshift(tr); pump(); }, wait * 1000);
+        return null;
+      }
       if (!resp.ok) {
         return resp.json().catch(function () { return { error: resp.statusText }; }).then(function (body) {
           failed(tr, body.error || ("HTTP " + resp.status));
