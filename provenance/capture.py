@@ -80,8 +80,9 @@ def capture_details(manifest: dict) -> dict | None:
     details = {
         "device": device,
         "lens": _text(f.get("LensModel")),
-        "time": _text(f.get("DateTimeOriginal") or f.get("DateTimeDigitized")
-                      or f.get("DateCreated")),
+        "time": _text(
+            f.get("DateTimeOriginal") or f.get("DateTimeDigitized") or f.get("DateCreated")
+        ),
         "location": _location(f),
     }
     details = {k: v for k, v in details.items() if v}

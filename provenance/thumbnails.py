@@ -90,8 +90,11 @@ def fill(c2pa: dict, found: dict[str, tuple[bytes, str]], mode: Mode) -> dict:
         out = []
         for node in nodes or []:
             if isinstance(node, dict) and "thumbnail" in node:
-                node = {**node, "thumbnail": one(node["thumbnail"]),
-                        "ingredients": walk(node.get("ingredients"))}
+                node = {
+                    **node,
+                    "thumbnail": one(node["thumbnail"]),
+                    "ingredients": walk(node.get("ingredients")),
+                }
             out.append(node)
         return out
 
@@ -99,8 +102,10 @@ def fill(c2pa: dict, found: dict[str, tuple[bytes, str]], mode: Mode) -> dict:
     out = {**c2pa, "thumbnail": thumbnail, "ingredients": walk(c2pa.get("ingredients"))}
     check = c2pa.get("thumbnail_check")
     if check and isinstance(thumbnail, dict):
-        out["thumbnail_check"] = {**check, **{k: thumbnail[k] for k in ("data", "url")
-                                              if k in thumbnail}}
+        out["thumbnail_check"] = {
+            **check,
+            **{k: thumbnail[k] for k in ("data", "url") if k in thumbnail},
+        }
     return out
 
 
@@ -108,10 +113,21 @@ def attach(report, found: dict[str, tuple[bytes, str]], mode: Mode):
     """:func:`fill` on a :class:`~provenance.report.VerifyReport`."""
     if not mode or not found:
         return report
-    filled = fill({"thumbnail": report.thumbnail, "ingredients": report.ingredients,
-                   "thumbnail_check": report.thumbnail_check}, found, mode)
-    return replace(report, thumbnail=filled["thumbnail"], ingredients=filled["ingredients"],
-                   thumbnail_check=filled["thumbnail_check"])
+    filled = fill(
+        {
+            "thumbnail": report.thumbnail,
+            "ingredients": report.ingredients,
+            "thumbnail_check": report.thumbnail_check,
+        },
+        found,
+        mode,
+    )
+    return replace(
+        report,
+        thumbnail=filled["thumbnail"],
+        ingredients=filled["ingredients"],
+        thumbnail_check=filled["thumbnail_check"],
+    )
 
 
 def of_file(path) -> dict[str, tuple[bytes, str]]:

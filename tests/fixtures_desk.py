@@ -31,16 +31,24 @@ from tests.fixtures_verify import sign_bytes
 from tests.media_files import pdf_bytes
 
 CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-MIME = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf",
-        ".txt": "text/plain"}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+MIME = {".jpg": "image/jpeg", ".png": "image/png", ".pdf": "application/pdf", ".txt": "text/plain"}
 ARCHIVE_PUBLISHED = "2019-03-14"
 PARTNER_ID = "hoax-0042"
-EXIF = {"@context": {"exif": "http://ns.adobe.com/exif/1.0/"},
-        "exif:Make": "Canon", "exif:Model": "EOS R5",
-        "exif:DateTimeOriginal": "2026-11-30T09:12:44Z",
-        "exif:GPSLatitude": "51,30.42N", "exif:GPSLongitude": "0,7.65W"}
+EXIF = {
+    "@context": {"exif": "http://ns.adobe.com/exif/1.0/"},
+    "exif:Make": "Canon",
+    "exif:Model": "EOS R5",
+    "exif:DateTimeOriginal": "2026-11-30T09:12:44Z",
+    "exif:GPSLatitude": "51,30.42N",
+    "exif:GPSLongitude": "0,7.65W",
+}
 #: What each file's row must say, as (words in the answer, the decision chip).
 EXPECTED = {
     "capture.jpg": ("camera capture claimed", "ALLOW"),
@@ -76,23 +84,40 @@ def desk_files(folder: Path, photos: list[np.ndarray], db) -> dict[str, Path]:
     # 1. a trusted capture with its original as ingredient and signed capture details
     raw = _jpeg(np.asarray(Image.fromarray(photos[0]).resize((640, 640))), work / "raw.jpg")
     original = work / "original.jpg"
-    issue(raw, original, spec=ManifestSpec(source_type="digitalCapture", title="IMG_0042.jpg",
-                                           extra_assertions=({"label": "stds.exif",
-                                                              "data": EXIF},)),
-          watermark=False, db=db)
+    issue(
+        raw,
+        original,
+        spec=ManifestSpec(
+            source_type="digitalCapture",
+            title="IMG_0042.jpg",
+            extra_assertions=({"label": "stds.exif", "data": EXIF},),
+        ),
+        watermark=False,
+        db=db,
+    )
     cropped = Image.open(original).convert("RGB").crop((0, 0, 560, 560))
     cropped.save(work / "cropped.jpg", quality=92)
     out["capture.jpg"] = folder / "capture.jpg"
-    issue(work / "cropped.jpg", out["capture.jpg"],
-          spec=ManifestSpec(action="cropped", source_type="digitalCapture", author="Jane Doe",
-                            ingredients=((original, "parentOf"),),
-                            extra_assertions=({"label": "stds.exif", "data": EXIF},)),
-          db=db)
+    issue(
+        work / "cropped.jpg",
+        out["capture.jpg"],
+        spec=ManifestSpec(
+            action="cropped",
+            source_type="digitalCapture",
+            author="Jane Doe",
+            ingredients=((original, "parentOf"),),
+            extra_assertions=({"label": "stds.exif", "data": EXIF},),
+        ),
+        db=db,
+    )
 
     # 2. a third party's credential on pixels changed after signing
     vendor, _ = make_identity(work / "vendor", "Northwind News Agency")
-    definition = manifest_definition(ManifestSpec(
-        source_type="digitalCapture", software_agent={"name": "Lens Camera", "version": "4.1"}))
+    definition = manifest_definition(
+        ManifestSpec(
+            source_type="digitalCapture", software_agent={"name": "Lens Camera", "version": "4.1"}
+        )
+    )
     definition["claim_generator_info"] = [{"name": "Lens Camera SDK", "version": "4.1.2"}]
     photo = Image.fromarray(photos[4]).resize((512, 512))
     import io
@@ -111,21 +136,33 @@ def desk_files(folder: Path, photos: list[np.ndarray], db) -> dict[str, Path]:
 
     # 4. an archive match: a recompressed copy of a photograph published in 2019
     archive = _jpeg(photos[1], work / "flood-2019.jpg", quality=90)
-    ReferenceIndex(db).add("archive", [archive], label="photo archive",
-                           item_metadata={str(archive): {"published": ARCHIVE_PUBLISHED}})
+    ReferenceIndex(db).add(
+        "archive",
+        [archive],
+        label="photo archive",
+        item_metadata={str(archive): {"published": ARCHIVE_PUBLISHED}},
+    )
     out["flood.jpg"] = folder / "flood.jpg"
     Image.open(archive).resize((400, 300)).save(out["flood.jpg"], quality=75)
 
     # 5. the capture, stripped and re-encoded by a platform
-    out["shared.jpg"] = strip_and_degrade(out["capture.jpg"], folder / "shared.jpg",
-                                          quality=85, scale=0.75)
+    out["shared.jpg"] = strip_and_degrade(
+        out["capture.jpg"], folder / "shared.jpg", quality=85, scale=0.75
+    )
 
     # 6. a partner's hash in a bank, with its id and metadata
     out["viral.jpg"] = _jpeg(photos[6], folder / "viral.jpg", quality=88)
     listed = work / "hoaxes.jsonl"
-    listed.write_text(json.dumps({"pdq": hash_file(out["viral.jpg"])["pdq"], "id": PARTNER_ID,
-                                  "metadata": {"category": "known hoax",
-                                               "tags": ["flood", "recycled"]}}) + "\n")
+    listed.write_text(
+        json.dumps(
+            {
+                "pdq": hash_file(out["viral.jpg"])["pdq"],
+                "id": PARTNER_ID,
+                "metadata": {"category": "known hoax", "tags": ["flood", "recycled"]},
+            }
+        )
+        + "\n"
+    )
     import_("hoaxes", listed, db=db)
 
     # 7-8. a PDF and a text file
@@ -147,12 +184,20 @@ def hostile_file(folder: Path, photos: list[np.ndarray]) -> Path:
     from provkit.provenance.manifest import ManifestSpec, manifest_definition
 
     identity, _ = make_identity(folder / "hostile-ca", "Evil <script>alert(2)</script> Ltd")
-    definition = manifest_definition(ManifestSpec(
-        source_type="digitalCapture", author=HOSTILE,
-        software_agent={"name": HOSTILE, "version": "1"}))
+    definition = manifest_definition(
+        ManifestSpec(
+            source_type="digitalCapture",
+            author=HOSTILE,
+            software_agent={"name": HOSTILE, "version": "1"},
+        )
+    )
     definition["claim_generator_info"] = [{"name": "<svg onload=alert(3)>", "version": "1"}]
-    definition["assertions"].append({"label": "stds.exif", "data": {
-        "exif:Make": "</dd><script>alert(4)</script>", "exif:Model": HOSTILE}})
+    definition["assertions"].append(
+        {
+            "label": "stds.exif",
+            "data": {"exif:Make": "</dd><script>alert(4)</script>", "exif:Model": HOSTILE},
+        }
+    )
     buf = io.BytesIO()
     Image.fromarray(photos[2]).resize((320, 240)).save(buf, "JPEG", quality=90)
     folder.mkdir(parents=True, exist_ok=True)
@@ -164,15 +209,24 @@ def hostile_file(folder: Path, photos: list[np.ndarray]) -> Path:
 def drop_files(page, selector: str, paths: list[Path]) -> None:
     """Drop ``paths`` on ``selector`` as a browser does: one drop event whose
     DataTransfer holds the files."""
-    files = [{"name": p.name, "type": MIME.get(p.suffix, ""),
-              "data": base64.b64encode(p.read_bytes()).decode()} for p in paths]
-    transfer = page.evaluate_handle("""files => {
+    files = [
+        {
+            "name": p.name,
+            "type": MIME.get(p.suffix, ""),
+            "data": base64.b64encode(p.read_bytes()).decode(),
+        }
+        for p in paths
+    ]
+    transfer = page.evaluate_handle(
+        """files => {
         const dt = new DataTransfer();
         for (const f of files) {
             const bytes = Uint8Array.from(atob(f.data), c => c.charCodeAt(0));
             dt.items.add(new File([bytes], f.name, {type: f.type}));
         }
         return dt;
-    }""", files)
+    }""",
+        files,
+    )
     page.dispatch_event(selector, "dragenter", {"dataTransfer": transfer})
     page.dispatch_event(selector, "drop", {"dataTransfer": transfer})

@@ -26,14 +26,19 @@ def _small_png(path: Path) -> int:
 
     img = Image.open(path).convert("RGB")
     img.quantize(colors=256, method=Image.Quantize.MEDIANCUT, dither=Image.Dither.NONE).save(
-        path, optimize=True)
+        path, optimize=True
+    )
     return path.stat().st_size
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "img",
-                        help="where the PNGs go (default: docs/img)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=ROOT / "docs" / "img",
+        help="where the PNGs go (default: docs/img)",
+    )
     parser.add_argument("--width", type=int, default=1100, help="viewport width in pixels")
     args = parser.parse_args(argv)
 
@@ -58,8 +63,9 @@ def main(argv=None) -> int:
         written = []
         try:
             with sync_playwright() as p:
-                browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                            args=CHROMIUM_ARGS)
+                browser = p.chromium.launch(
+                    executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS
+                )
                 page = browser.new_page(viewport={"width": args.width, "height": 900})
                 page.set_default_timeout(120_000)
                 page.goto(server.url + "/")
@@ -71,14 +77,18 @@ def main(argv=None) -> int:
                 shot = args.out / "desk-batch.png"
                 page.locator("main").screenshot(path=str(shot))
                 written.append(shot)
-                for name, png in (("capture.jpg", "desk-card-capture.png"),
-                                  ("wire.jpg", "desk-card-invalid.png")):
+                for name, png in (
+                    ("capture.jpg", "desk-card-capture.png"),
+                    ("wire.jpg", "desk-card-invalid.png"),
+                ):
                     row = page.locator("#rows tr").filter(
-                        has=page.locator("td.name", has_text=name))
+                        has=page.locator("td.name", has_text=name)
+                    )
                     row.click()
                     page.wait_for_function(
                         "() => [...document.querySelectorAll('#card-body img')]"
-                        ".every(i => i.complete && i.naturalWidth > 0)")
+                        ".every(i => i.complete && i.naturalWidth > 0)"
+                    )
                     page.evaluate("document.activeElement.blur()")
                     shot = args.out / png
                     page.locator("#card-body article").screenshot(path=str(shot))
@@ -88,8 +98,10 @@ def main(argv=None) -> int:
             server.stop()
     for shot in written:
         size = _small_png(shot)
-        print(f"wrote {shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot} "
-              f"({size // 1000} KB)")
+        print(
+            f"wrote {shot.relative_to(ROOT) if shot.is_relative_to(ROOT) else shot} "
+            f"({size // 1000} KB)"
+        )
         if size > LIMIT:
             print(f"warning: {shot.name} is over {LIMIT // 1000} KB", file=sys.stderr)
             return 1

@@ -30,8 +30,12 @@ from tests.fixtures_desk import (
 from tests.fixtures_serve import Server
 
 #: The chips' colours (desk.css): ALLOW green, LABEL amber, REVIEW blue, DENY red.
-CHIP_COLOURS = {"ALLOW": "rgb(11, 107, 47)", "LABEL": "rgb(242, 193, 78)",
-                "REVIEW": "rgb(26, 95, 180)", "DENY": "rgb(179, 38, 30)"}
+CHIP_COLOURS = {
+    "ALLOW": "rgb(11, 107, 47)",
+    "LABEL": "rgb(242, 193, 78)",
+    "REVIEW": "rgb(26, 95, 180)",
+    "DENY": "rgb(179, 38, 30)",
+}
 
 
 def _browser_missing() -> str | None:
@@ -60,14 +64,21 @@ def browser():
 
 
 def open_page(browser, server: Server, secret: str, *, width: int = 1200, height: int = 900):
-    context = browser.new_context(accept_downloads=True,
-                                  viewport={"width": width, "height": height})
+    context = browser.new_context(
+        accept_downloads=True, viewport={"width": width, "height": height}
+    )
     page = context.new_page()
     page.set_default_timeout(90_000)
     page.external = []
     page.dialogs = []
-    page.on("request", lambda r: page.external.append(r.url)
-            if not r.url.startswith((server.url, "data:", "blob:")) else None)
+    page.on(
+        "request",
+        lambda r: (
+            page.external.append(r.url)
+            if not r.url.startswith((server.url, "data:", "blob:"))
+            else None
+        ),
+    )
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
     page.goto(server.url + "/")
     assert page.locator("#token-form").is_visible()  # asked once for a token
@@ -105,8 +116,10 @@ def open_card(page, name: str):
 
 
 def pictures_loaded(locator) -> bool:
-    return all(locator.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
-               for i in range(locator.count()))
+    return all(
+        locator.nth(i).evaluate("img => img.complete && img.naturalWidth > 0")
+        for i in range(locator.count())
+    )
 
 
 def visible_text(card) -> str:
@@ -174,10 +187,13 @@ def test_eight_dropped_files_get_rows_chips_and_cards(browser, desk):
     assert "No ingredients recorded" not in text
     thumbs = card.locator("img")
     thumbs.first.wait_for()
-    page.wait_for_function("() => [...document.querySelectorAll('#card-body img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
-    assert thumbs.count() >= 2 and all(thumbs.nth(i).get_attribute("alt")
-                                       for i in range(thumbs.count()))
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#card-body img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
+    assert thumbs.count() >= 2 and all(
+        thumbs.nth(i).get_attribute("alt") for i in range(thumbs.count())
+    )
     assert "ALLOW" in card.get_by_test_id("decision").inner_text()
     # no codes, dicts or Python reprs on the page; the codes sit behind the toggle
     assert not re.search(r"c2pa\.|\{'|digitalCapture|urn:c2pa|None\b", text), text
@@ -200,8 +216,10 @@ def test_eight_dropped_files_get_rows_chips_and_cards(browser, desk):
     seen = card.get_by_test_id("seen")
     assert f"published {ARCHIVE_PUBLISHED}" in seen.inner_text()
     seen.locator("img").first.wait_for()
-    page.wait_for_function("() => [...document.querySelectorAll('#card-body img')]"
-                           ".every(i => i.complete && i.naturalWidth > 0)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('#card-body img')]"
+        ".every(i => i.complete && i.naturalWidth > 0)"
+    )
     assert "watermark" in visible_text(open_card(page, "shared.jpg"))
     seen = open_card(page, "viral.jpg").get_by_test_id("seen").inner_text()
     assert PARTNER_ID in seen and "known hoax" in seen
@@ -236,7 +254,8 @@ def test_a_chosen_folder_reads_in_one_column_on_a_phone(browser, desk, tmp_path)
     assert "from-the-field/capture.jpg" in row(page, "capture.jpg").inner_text()
     open_card(page, "capture.jpg")
     columns = page.locator("#card-body .sections").evaluate(
-        "s => getComputedStyle(s).gridTemplateColumns.split(' ').length")
+        "s => getComputedStyle(s).gridTemplateColumns.split(' ').length"
+    )
     assert columns == 1
     assert page.evaluate("document.documentElement.scrollWidth") <= 390
     assert page.external == []

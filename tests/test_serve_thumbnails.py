@@ -17,7 +17,7 @@ from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.server.thumbnails import FolderThumbnailStore
 from tests.fixtures_provenance import flip_pixel_bytes
-from tests.fixtures_serve import api_fixture, token  # noqa: F401
+from tests.fixtures_serve import token
 
 
 def _signed_megapixel(tmp_path, photos, db):
@@ -25,13 +25,18 @@ def _signed_megapixel(tmp_path, photos, db):
     raw = tmp_path / "raw.jpg"
     Image.fromarray(photos[0]).resize((1000, 1000)).save(raw, quality=90)
     original = tmp_path / "original.jpg"
-    issue(raw, original, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
-          db=db)
+    issue(raw, original, spec=ManifestSpec(source_type="digitalCapture"), watermark=False, db=db)
     edited = tmp_path / "edited.jpg"
     Image.open(original).convert("RGB").save(edited, quality=88)
     out = tmp_path / "signed.jpg"
-    issue(edited, out, spec=ManifestSpec(action="edited", source_type="digitalCapture",
-                                         ingredients=((original, "parentOf"),)), db=db)
+    issue(
+        edited,
+        out,
+        spec=ManifestSpec(
+            action="edited", source_type="digitalCapture", ingredients=((original, "parentOf"),)
+        ),
+        db=db,
+    )
     return out
 
 
@@ -40,7 +45,8 @@ def _upload(path, name=None):
 
 
 def test_a_verify_answer_for_a_signed_megapixel_jpeg_is_small_and_names_thumbnails_by_url(
-        api, workspace, photos, tmp_path):
+    api, workspace, photos, tmp_path
+):
     signed = _signed_megapixel(tmp_path, photos, workspace / "provkit.db")
     assert Image.open(signed).size == (1000, 1000)
     h = token(workspace, "platform", "read")
@@ -62,19 +68,20 @@ def test_a_verify_answer_for_a_signed_megapixel_jpeg_is_small_and_names_thumbnai
     assert api.get(guessed, headers=h).status_code == 404
     assert api.get("/v1/verify/thumbnail/..%2f..%2fprovkit.db", headers=h).status_code == 404
 
-    inline = api.post("/v1/verify", params={"thumbnails": "inline"}, files=[_upload(signed)],
-                      headers=h)
+    inline = api.post(
+        "/v1/verify", params={"thumbnails": "inline"}, files=[_upload(signed)], headers=h
+    )
     thumbnail = inline.json()[0]["c2pa"]["thumbnail"]
     data = thumbnail["data"]
     assert data.startswith("data:image/jpeg;base64,") and "url" not in thumbnail
     fetched = api.get(urls[0], headers=h).content
     assert base64.b64decode(data.split(",", 1)[1]) == fetched  # the same picture
     assert len(inline.content) > len(r.content) + len(fetched)
-    bare = api.post("/v1/verify", params={"thumbnails": "none"}, files=[_upload(signed)],
-                    headers=h).json()[0]["c2pa"]
+    bare = api.post(
+        "/v1/verify", params={"thumbnails": "none"}, files=[_upload(signed)], headers=h
+    ).json()[0]["c2pa"]
     assert set(bare["thumbnail"]) == {"format", "identifier"}
-    bad = api.post("/v1/verify", params={"thumbnails": "all"}, files=[_upload(signed)],
-                   headers=h)
+    bad = api.post("/v1/verify", params={"thumbnails": "all"}, files=[_upload(signed)], headers=h)
     assert bad.status_code == 422
 
 

@@ -17,8 +17,11 @@ from provkit.answers import VERDICT_WORDS
 from provkit.provenance.words import action_words, source_type_words, training_words
 
 OUTCOME_WORDS = {"allow": "ALLOW", "label": "LABEL", "review": "REVIEW", "deny": "DENY"}
-RELATIONSHIP_WORDS = {"parentOf": "the file it was edited from",
-                      "componentOf": "a part placed into it", "inputTo": "an input to a tool"}
+RELATIONSHIP_WORDS = {
+    "parentOf": "the file it was edited from",
+    "componentOf": "a part placed into it",
+    "inputTo": "an input to a tool",
+}
 STATE_WORDS = {
     "trusted": "credentials valid; a trust source vouches for the signer",
     "valid": "credentials valid, but no trust source in use vouches for the signer",
@@ -28,12 +31,19 @@ STATE_WORDS = {
     "mismatch": "the watermark names an issued asset, but the pixels differ from it",
 }
 #: An ingredient's state: what its own credentials showed (trust is judged on the file).
-NODE_WORDS = {"trusted": "its credentials are valid and were trusted",
-              "valid": "its credentials are valid", "invalid": "its credentials do not check out",
-              "absent": "it carries no credentials of its own"}
-EVIDENCE_WORDS = {"c2pa": "Content Credentials", "metadata": "Metadata",
-                  "watermark": "Watermark", "classifier": "Classifier",
-                  "duplicates": "Reference sets"}
+NODE_WORDS = {
+    "trusted": "its credentials are valid and were trusted",
+    "valid": "its credentials are valid",
+    "invalid": "its credentials do not check out",
+    "absent": "it carries no credentials of its own",
+}
+EVIDENCE_WORDS = {
+    "c2pa": "Content Credentials",
+    "metadata": "Metadata",
+    "watermark": "Watermark",
+    "classifier": "Classifier",
+    "duplicates": "Reference sets",
+}
 HASH_NAMES = {"pdq": "PDQ", "phash": "pHash", "dhash": "dHash", "clip": "CLIP"}
 RECOVERED_BY = {"watermark": "the invisible watermark", "fingerprint": "the picture's fingerprints"}
 #: Most ingredient nodes a card shows (the verify report bounds the tree too).
@@ -97,8 +107,10 @@ def _issued(c: dict) -> list[str]:
             out.append(f"Certificate issued by {cert}.")
         product = (signer or {}).get("conforming_product")
         if isinstance(product, dict) and product.get("product"):
-            out.append(f"Conforming product: {product['product']}"
-                       + (f" by {product['vendor']}." if product.get("vendor") else "."))
+            out.append(
+                f"Conforming product: {product['product']}"
+                + (f" by {product['vendor']}." if product.get("vendor") else ".")
+            )
     source = (signer or {}).get("trust_source")
     if state == "invalid":
         out.append("The credentials do not check out, so they vouch for no one.")
@@ -173,11 +185,14 @@ def _node(ing: dict, budget: list) -> dict | None:
         lines.append(_cause_words(ing.get("cause")))
     who = _signer_words(ing.get("signer"))
     node = {
-        "title": title, "relation": RELATIONSHIP_WORDS.get(ing.get("relationship"),
-                                                           "an ingredient"),
-        "state": state, "state_words": NODE_WORDS.get(state, state),
-        "signer": who, "what": source_type_words(ing.get("digital_source_type")),
-        "lines": list(dict.fromkeys(lines)), "repeated": bool(ing.get("repeated")),
+        "title": title,
+        "relation": RELATIONSHIP_WORDS.get(ing.get("relationship"), "an ingredient"),
+        "state": state,
+        "state_words": NODE_WORDS.get(state, state),
+        "signer": who,
+        "what": source_type_words(ing.get("digital_source_type")),
+        "lines": list(dict.fromkeys(lines)),
+        "repeated": bool(ing.get("repeated")),
         "thumb": thumb(ing.get("thumbnail"), f"Thumbnail of the ingredient {title}"),
         "children": [],
     }
@@ -199,8 +214,10 @@ def _ai(c: dict, check: dict) -> list[str]:
     verdict = check.get("verdict")
     if verdict:
         decided = ", ".join(EVIDENCE_WORDS.get(k, k) for k in check.get("decided_by") or [])
-        out.append(f"Judged: {VERDICT_WORDS.get(verdict, verdict)}"
-                   + (f" (decided by {decided.lower()})." if decided else "."))
+        out.append(
+            f"Judged: {VERDICT_WORDS.get(verdict, verdict)}"
+            + (f" (decided by {decided.lower()})." if decided else ".")
+        )
     out += training_words(c.get("training_mining") or {})
     return out
 
@@ -266,12 +283,17 @@ def _seen(matches: list[dict]) -> list[dict]:
     out = []
     for m in matches:
         bank = m.get("bank") or m.get("set")
-        item = (m.get("partner_id") or m.get("source_id") or m.get("content_id")
-                or m.get("item") or m.get("path"))
+        item = (
+            m.get("partner_id")
+            or m.get("source_id")
+            or m.get("content_id")
+            or m.get("item")
+            or m.get("path")
+        )
         if isinstance(item, str) and "/" in item:
             item = item.rsplit("/", 1)[-1]
         if isinstance(item, str) and item.startswith("upload:"):
-            item = item[len("upload:"):]
+            item = item[len("upload:") :]
         text = f"{m.get('label') or bank}: {item or 'item ' + str(m.get('item_id'))}"
         kind = HASH_NAMES.get(m.get("kind"), m.get("kind"))
         details = [f"{kind} distance {m.get('distance')}"]
@@ -285,8 +307,12 @@ def _seen(matches: list[dict]) -> list[dict]:
         meta = _meta_words(m.get("metadata"))
         if meta:
             details.append(meta)
-        out.append({"text": f"{text} ({'; '.join(details)})",
-                    "thumb": thumb(m.get("thumbnail"), f"Reference picture in {bank}")})
+        out.append(
+            {
+                "text": f"{text} ({'; '.join(details)})",
+                "thumb": thumb(m.get("thumbnail"), f"Reference picture in {bank}"),
+            }
+        )
     return out
 
 
@@ -302,12 +328,15 @@ def _codes(c: dict, check: dict, decision: dict) -> list[tuple[str, str]]:
         codes.append(("Actions", ", ".join(str(a.get("action")) for a in c["actions"])))
     if c.get("digital_source_type"):
         codes.append(("Source type", str(c["digital_source_type"])))
-    fails = [f"{e.get('code')}" + (f" [{_cause_code(e.get('cause'))}]" if e.get("cause") else "")
-             for e in c.get("failure_details") or []]
+    fails = [
+        f"{e.get('code')}" + (f" [{_cause_code(e.get('cause'))}]" if e.get("cause") else "")
+        for e in c.get("failure_details") or []
+    ]
     if fails:
         codes.append(("Status codes", ", ".join(fails)))
-    rules = [r.get("rule_id") for r in (c.get("signals") or {}).get("rules") or []
-             if isinstance(r, dict)]
+    rules = [
+        r.get("rule_id") for r in (c.get("signals") or {}).get("rules") or [] if isinstance(r, dict)
+    ]
     if rules:
         codes.append(("Signals", ", ".join(str(r) for r in rules)))
     if decision.get("matched_rules"):
@@ -324,8 +353,12 @@ def _codes(c: dict, check: dict, decision: dict) -> list[tuple[str, str]]:
 
 def card(record: dict) -> dict:
     """The words of one record's card (see the module docstring)."""
-    out = {"name": record.get("name"), "error": record.get("error"),
-           "line": record.get("line"), "outcome": record.get("outcome")}
+    out = {
+        "name": record.get("name"),
+        "error": record.get("error"),
+        "line": record.get("line"),
+        "outcome": record.get("outcome"),
+    }
     out["chip"] = OUTCOME_WORDS.get(out["outcome"] or "", "")
     if record.get("error"):
         return out
@@ -334,19 +367,31 @@ def card(record: dict) -> dict:
     decision = check.get("decision") or {}
     budget = [MAX_NODES]
     out.update(
-        decision={"pack": decision.get("pack"), "point": decision.get("point"),
-                  "reasons": list(decision.get("reasons") or []),
-                  "labels": list(decision.get("labels") or [])},
+        decision={
+            "pack": decision.get("pack"),
+            "point": decision.get("point"),
+            "reasons": list(decision.get("reasons") or []),
+            "labels": list(decision.get("labels") or []),
+        },
         state_words=STATE_WORDS.get(c.get("state"), c.get("state")),
         warning=c.get("state") in ("invalid", "mismatch"),
         thumb=thumb(c.get("thumbnail"), "Thumbnail signed with the credentials"),
         preview=record.get("preview"),
-        issued=_issued(c), when=_when(c), produced=_produced(c), capture=_capture(c),
+        issued=_issued(c),
+        when=_when(c),
+        produced=_produced(c),
+        capture=_capture(c),
         happened=_happened(c),
-        ingredients=[n for n in (_node(i, budget) for i in c.get("ingredients") or []
-                                 if isinstance(i, dict)) if n],
-        ai=_ai(c, check), evidence=_evidence(check), problems=_problems(c),
-        seen=_seen(record.get("seen") or []), seen_checked=check.get("duplicates_checked"),
+        ingredients=[
+            n
+            for n in (_node(i, budget) for i in c.get("ingredients") or [] if isinstance(i, dict))
+            if n
+        ],
+        ai=_ai(c, check),
+        evidence=_evidence(check),
+        problems=_problems(c),
+        seen=_seen(record.get("seen") or []),
+        seen_checked=check.get("duplicates_checked"),
         codes=_codes(c, check, decision),
     )
     return out

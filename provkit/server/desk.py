@@ -51,12 +51,12 @@ from provkit.server.http import (
 )
 
 HERE = Path(__file__).parent
-TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),
-                        autoescape=select_autoescape(["html"]))
+TEMPLATES = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+)
 TEMPLATES.globals["card"] = card
 TEMPLATES.filters["sentence"] = lambda s: s[:1].upper() + s[1:] if isinstance(s, str) else s
 router = APIRouter(responses=ERRORS)
-
 
 
 def _reference_thumbnail_route() -> str:
@@ -73,7 +73,7 @@ REFERENCE_THUMBNAIL = _reference_thumbnail_route()
 
 def reference_thumbnail_url(bank: str, item_id) -> str:
     head, _, _ = REFERENCE_THUMBNAIL.partition("/items/")
-    head = head[:head.rindex("{")] + quote(str(bank), safe="")
+    head = head[: head.rindex("{")] + quote(str(bank), safe="")
     return f"{head}/items/{item_id}/thumbnail"
 
 
@@ -116,9 +116,17 @@ def seen_before(path, *, db=None, thumbnails=None) -> list[dict]:
         index.db.conn.close()
 
 
-def desk_record(path, *, name: str | None = None, db=None, pack: str | None = None,
-                point: str | None = None, actor: str | None = None, thumbnails=None,
-                dry_run: bool = False) -> dict:
+def desk_record(
+    path,
+    *,
+    name: str | None = None,
+    db=None,
+    pack: str | None = None,
+    point: str | None = None,
+    actor: str | None = None,
+    thumbnails=None,
+    dry_run: bool = False,
+) -> dict:
     """Everything the desk shows for one file (see the module docstring).
 
     ``thumbnails``: ``"inline"``, a ``keep`` callable (:mod:`provenance.thumbnails`) or
@@ -133,10 +141,15 @@ def desk_record(path, *, name: str | None = None, db=None, pack: str | None = No
         credentials = fill(credentials, of_file(path), thumbnails)
     prefix = f"{shown(Path(path).name)}: "
     line = rec.line()
-    return {"name": name, "line": line[len(prefix):] if line.startswith(prefix) else line,
-            "outcome": rec.outcome, "check": data, "credentials": credentials,
-            "seen": seen_before(path, db=db, thumbnails=thumbnails),
-            "preview": _preview(path) if thumbnails == "inline" else None}
+    return {
+        "name": name,
+        "line": line[len(prefix) :] if line.startswith(prefix) else line,
+        "outcome": rec.outcome,
+        "check": data,
+        "credentials": credentials,
+        "seen": seen_before(path, db=db, thumbnails=thumbnails),
+        "preview": _preview(path) if thumbnails == "inline" else None,
+    }
 
 
 def desk_records(paths, *, names=None, **kwargs) -> list[dict]:
@@ -165,19 +178,30 @@ def render_fragment(record: dict) -> str:
 def render_report(records: list[dict], *, pack: str | None = None) -> str:
     """A self-contained HTML report (no external files, no script) of these records."""
     return TEMPLATES.get_template("report.html").render(
-        records=records, css=_css(), pack=pack,
-        made=datetime.now(UTC).isoformat(timespec="seconds"))
+        records=records, css=_css(), pack=pack, made=datetime.now(UTC).isoformat(timespec="seconds")
+    )
 
 
-def report(paths, out, *, db=None, pack: str | None = None, point: str = "publish",
-           actor: str | None = None) -> dict:
+def report(
+    paths,
+    out,
+    *,
+    db=None,
+    pack: str | None = None,
+    point: str = "publish",
+    actor: str | None = None,
+) -> dict:
     """``provkit report``: write the desk's report of ``paths`` to ``out`` (the decision
     is audited when a pack is named)."""
-    records = desk_records(paths, db=db, pack=pack, point=point, actor=actor,
-                           thumbnails="inline", dry_run=pack is None)
+    records = desk_records(
+        paths, db=db, pack=pack, point=point, actor=actor, thumbnails="inline", dry_run=pack is None
+    )
     atomic_write(out, render_report(records, pack=pack).encode("utf-8"))
-    return {"out": str(out), "files": len(records),
-            "errors": sum(1 for r in records if "error" in r)}
+    return {
+        "out": str(out),
+        "files": len(records),
+        "errors": sum(1 for r in records if "error" in r),
+    }
 
 
 # --------------------------------------------------------------------------- routes
@@ -187,19 +211,25 @@ def report(paths, out, *, db=None, pack: str | None = None, point: str = "publis
 def page(request: Request):
     cfg = config(request)
     html = TEMPLATES.get_template("desk.html").render(
-        public_read=cfg.public_read, packs=shipped_packs())
+        public_read=cfg.public_read, packs=shipped_packs()
+    )
     return HTMLResponse(html)
 
 
-@router.post("/desk/record", tags=["desk"], response_class=HTMLResponse,
-             responses={200: {"content": {"text/html": {}},
-                              "description": "The card as HTML"}})
-async def record_route(request: Request,
-                       file: Annotated[UploadFile, File(description="A file to check.")],
-                       pack: Annotated[str | None, Form(max_length=64)] = None,
-                       download: Annotated[bool, Form()] = False,
-                       caller: Caller = Read,
-                       work: Workdir = Upload):
+@router.post(
+    "/desk/record",
+    tags=["desk"],
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "The card as HTML"}},
+)
+async def record_route(
+    request: Request,
+    file: Annotated[UploadFile, File(description="A file to check.")],
+    pack: Annotated[str | None, Form(max_length=64)] = None,
+    download: Annotated[bool, Form()] = False,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+):
     """The desk's card of one upload (an HTML fragment whose root carries the one-line
     answer and the decision), or with ``download`` the self-contained report. The
     decision is audited with the caller as the actor."""
@@ -213,13 +243,23 @@ async def record_route(request: Request,
         rec = {"name": file.filename or "upload", "error": e.reason}
     else:
         mode = "inline" if download else thumbnails_mode(request, "url")
-        rec = await run_cpu_to_end(request, desk_record, path, name=file.filename,
-                                   db=config(request).db, pack=pack, actor=caller.actor,
-                                   thumbnails=mode)
+        rec = await run_cpu_to_end(
+            request,
+            desk_record,
+            path,
+            name=file.filename,
+            db=config(request).db,
+            pack=pack,
+            actor=caller.actor,
+            thumbnails=mode,
+        )
     rec = work.public(rec)
     if download:
-        return Response(render_report([rec], pack=pack), media_type="text/html",
-                        headers={"Content-Disposition": 'attachment; filename="report.html"'})
+        return Response(
+            render_report([rec], pack=pack),
+            media_type="text/html",
+            headers={"Content-Disposition": 'attachment; filename="report.html"'},
+        )
     return HTMLResponse(render_fragment(rec))
 
 

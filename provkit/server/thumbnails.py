@@ -30,9 +30,17 @@ TTL = 600.0
 #: Most bytes the folder holds; past it the oldest thumbnails go first.
 MAX_BYTES = 256 << 20
 #: Formats served (never SVG: a picture that can carry script).
-SUFFIX_FOR_MIME = {"image/jpeg": "jpg", "image/png": "png", "image/webp": "webp",
-                   "image/gif": "gif", "image/avif": "avif", "image/heic": "heic",
-                   "image/heif": "heif", "image/bmp": "bmp", "image/tiff": "tiff"}
+SUFFIX_FOR_MIME = {
+    "image/jpeg": "jpg",
+    "image/png": "png",
+    "image/webp": "webp",
+    "image/gif": "gif",
+    "image/avif": "avif",
+    "image/heic": "heic",
+    "image/heif": "heif",
+    "image/bmp": "bmp",
+    "image/tiff": "tiff",
+}
 MIME_FOR_SUFFIX = {v: k for k, v in SUFFIX_FOR_MIME.items()}
 HANDLE = re.compile(r"^[A-Za-z0-9_-]{22}$")
 #: The path a handle is served at.
