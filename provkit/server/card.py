@@ -250,7 +250,7 @@ def _problems(c: dict) -> list[str]:
             out.append(s)
     if (c.get("thumbnail_check") or {}).get("sentence"):
         out.append(c["thumbnail_check"]["sentence"])
-    if c.get("recovered_by"):
+    if c.get("recovered_by") and not any("recovered" in str(x) for x in out):
         how = RECOVERED_BY.get(c["recovered_by"].get("method"), "a soft binding")
         out.append(f"The credentials were found again through {how}.")
     out += [n for n in c.get("notes") or [] if isinstance(n, str)]
