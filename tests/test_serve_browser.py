@@ -80,7 +80,12 @@ def open_page(browser, server: Server, secret: str, *, width: int = 1200, height
         ),
     )
     page.on("dialog", lambda d: (page.dialogs.append(d.message), d.dismiss()))
-    page.goto(server.url + "/")
+    page.on(
+        "console",
+        lambda m: page.dialogs.append(m.text) if "Content Security Policy" in m.text else None,
+    )
+    answer = page.goto(server.url + "/")
+    assert "script-src 'self'" in answer.headers["content-security-policy"]
     assert page.locator("#token-form").is_visible()  # asked once for a token
     page.get_by_label("API token").fill(secret)
     page.get_by_role("button", name="Use token").click()

@@ -57,6 +57,14 @@ TEMPLATES = Environment(
 TEMPLATES.globals["card"] = card
 TEMPLATES.filters["sentence"] = lambda s: s[:1].upper() + s[1:] if isinstance(s, str) else s
 router = APIRouter(responses=ERRORS)
+#: The page runs only its own script and style and shows only its own pictures (and the
+#: browser's local ones): manifest text that slipped through could run nothing.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+    "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
+}
 
 
 def _reference_thumbnail_route() -> str:
@@ -213,7 +221,7 @@ def page(request: Request):
     html = TEMPLATES.get_template("desk.html").render(
         public_read=cfg.public_read, packs=shipped_packs()
     )
-    return HTMLResponse(html)
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
 @router.post(
