@@ -64,6 +64,8 @@ def test_a_verify_answer_for_a_signed_megapixel_jpeg_is_small_and_names_thumbnai
         assert got.headers["x-content-type-options"] == "nosniff"
         assert Image.open(io.BytesIO(got.content)).size[0] > 0
         assert api.get(url).status_code == 401  # same auth as verify
+        other = token(workspace, f"other-{url[-4:]}", "read")
+        assert api.get(url, headers=other).status_code == 404  # only for the one it answered
     guessed = "/v1/verify/thumbnail/" + "A" * 22
     assert api.get(guessed, headers=h).status_code == 404
     assert api.get("/v1/verify/thumbnail/..%2f..%2fprovkit.db", headers=h).status_code == 404
@@ -109,12 +111,15 @@ def test_verify_json_embeds_thumbnails_only_with_the_flag(workspace, photos, tmp
 
 
 def test_kept_thumbnails_expire_and_the_folder_is_bounded(tmp_path):
-    store = FolderThumbnailStore(tmp_path / "t", ttl=0.3, max_bytes=2500)
+    store = FolderThumbnailStore(tmp_path / "t", ttl=0.3, max_bytes=2510)
     first = store.keep(b"a" * 1000, "image/jpeg")
     handles = {first} | {store.keep(b"b" * 1000, "image/png") for _ in range(3)}
     assert len(handles) == 4 and all(len(h) == 22 for h in handles)  # 128 random bits each
     assert store.keep(b"<svg/>", "image/svg+xml") is None  # never served: it can hold script
     assert store.get("../" + first) is None and store.get("") is None
+    mine = store.keep(b"c" * 10, "image/jpeg", "editor")
+    assert store.get(mine, "editor") == (b"c" * 10, "image/jpeg")
+    assert store.get(mine) is None and store.get(mine, "someone-else") is None
     store.sweep()  # past the size cap: the oldest go first
     assert store.get(first) is None
     assert sum(store.get(h) is not None for h in handles) == 2

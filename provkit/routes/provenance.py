@@ -60,10 +60,11 @@ def verify_rows(paths, *, db=None, recover: bool = True, thumbnails=None) -> lis
             for p, r in zip(paths, results, strict=True)]
 
 
-def thumbnails_mode(request: Request, thumbnails: str):
-    """``url`` (kept a while, see :mod:`provkit.server.thumbnails`), ``inline`` or ``none``."""
+def thumbnails_mode(request: Request, thumbnails: str, caller: Caller):
+    """``url`` (kept a while for ``caller``, see :mod:`provkit.server.thumbnails`),
+    ``inline`` or ``none``."""
     if thumbnails == "url":
-        return keeper(thumbnail_store_of(request))
+        return keeper(thumbnail_store_of(request), caller.name or "")
     return "inline" if thumbnails == "inline" else None
 
 
@@ -85,7 +86,7 @@ async def verify_route(request: Request, files: Files, recover: bool = True,
     """Validate the C2PA credentials of each upload (and recover stripped ones)."""
     paths = await work.save(files)
     rows = await run_cpu(request, verify_rows, paths, db=config(request).db, recover=recover,
-                         thumbnails=thumbnails_mode(request, thumbnails))
+                         thumbnails=thumbnails_mode(request, thumbnails, caller))
     return work.public(rows)
 
 
@@ -95,7 +96,7 @@ async def verify_route(request: Request, files: Files, recover: bool = True,
 def verify_thumbnail(request: Request, handle: str, caller: Caller = Read):
     """A manifest thumbnail named by a recent verify answer (kept a few minutes)."""
     store = thumbnail_store_of(request)
-    found = store.get(handle)
+    found = store.get(handle, caller.name or "")
     if found is None:
         raise ApiError(404, "no such thumbnail (they are kept for a few minutes after the "
                             "answer that named them)")

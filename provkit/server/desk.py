@@ -250,7 +250,7 @@ async def record_route(
     except BadInput as e:  # a card saying why, so a batch goes on
         rec = {"name": file.filename or "upload", "error": e.reason}
     else:
-        mode = "inline" if download else thumbnails_mode(request, "url")
+        mode = "inline" if download else thumbnails_mode(request, "url", caller)
         rec = await run_cpu_to_end(
             request,
             desk_record,

@@ -3,8 +3,9 @@
 A verify answer names each manifest thumbnail by ``url``
 (``/v1/verify/thumbnail/HANDLE``, read scope). When the server answers, it keeps the
 thumbnail's bytes under a fresh random handle (128 bits, so an address cannot be
-guessed) for :data:`TTL` seconds, then deletes them; nothing else of the upload is kept
-(the upload itself is deleted before the answer is sent).
+guessed) for :data:`TTL` seconds, for the caller whose answer named it (another token
+gets 404), then deletes them; nothing else of the upload is kept (the upload itself is
+deleted before the answer is sent).
 
 :class:`ThumbnailStore` is the interface; :class:`FolderThumbnailStore` keeps the
 bytes as files in one private folder, which every worker process of one server shares
@@ -15,6 +16,8 @@ workspace state, so it does not live in the workspace database.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
 import re
 import secrets
@@ -50,11 +53,13 @@ ROUTE = "/v1/verify/thumbnail/{handle}"
 class ThumbnailStore(Protocol):
     ttl: float
 
-    def keep(self, data: bytes, mime: str) -> str | None:
-        """Keep ``data`` for ``ttl`` seconds; its handle (None for a format not served)."""
+    def keep(self, data: bytes, mime: str, owner: str = "") -> str | None:
+        """Keep ``data`` for ``ttl`` seconds for ``owner`` (the caller whose answer names
+        it); its handle (None for a format not served)."""
 
-    def get(self, handle: str) -> tuple[bytes, str] | None:
-        """The bytes and type under ``handle`` while it lives; None otherwise."""
+    def get(self, handle: str, owner: str = "") -> tuple[bytes, str] | None:
+        """The bytes and type under ``handle`` while it lives, for its owner; None
+        otherwise."""
 
     def sweep(self) -> int:
         """Delete expired thumbnails (and the oldest past the size cap); how many."""
@@ -70,14 +75,14 @@ class FolderThumbnailStore:
         self._lock = threading.Lock()
         self._swept = 0.0
 
-    def keep(self, data: bytes, mime: str) -> str | None:
+    def keep(self, data: bytes, mime: str, owner: str = "") -> str | None:
         suffix = SUFFIX_FOR_MIME.get(mime)
         if suffix is None:
             return None
         if time.monotonic() - self._swept > min(30.0, self.ttl / 4):
             self.sweep()
         handle = secrets.token_urlsafe(16)
-        path = self.folder / f"{handle}.{suffix}"
+        path = self.folder / f"{handle}.{_tag(owner)}.{suffix}"
         tmp = self.folder / f".{handle}.tmp"
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "wb") as f:
@@ -85,16 +90,17 @@ class FolderThumbnailStore:
         os.replace(tmp, path)
         return handle
 
-    def _path(self, handle: str) -> Path | None:
+    def _path(self, handle: str, owner: str) -> Path | None:
         if not HANDLE.match(handle or ""):
             return None
-        for path in self.folder.glob(f"{handle}.*"):
-            if path.suffix[1:] in MIME_FOR_SUFFIX:
+        for path in self.folder.glob(f"{handle}.*.*"):
+            tag = path.name.split(".")[1]
+            if path.suffix[1:] in MIME_FOR_SUFFIX and hmac.compare_digest(tag, _tag(owner)):
                 return path
         return None
 
-    def get(self, handle: str) -> tuple[bytes, str] | None:
-        path = self._path(handle)
+    def get(self, handle: str, owner: str = "") -> tuple[bytes, str] | None:
+        path = self._path(handle, owner)
         if path is None:
             return None
         try:
@@ -129,18 +135,23 @@ class FolderThumbnailStore:
             return removed
 
 
+def _tag(owner: str) -> str:
+    """A short fixed-length mark of the owner for the file name (not a secret)."""
+    return hashlib.sha256(owner.encode()).hexdigest()[:16]
+
+
 def thumbnail_store(*, ttl: float = TTL) -> ThumbnailStore:
     """The server's thumbnail store: a folder in the workspace's cache, shared by the
     server's workers (apart from the uploads' folder, which holds nothing past a request)."""
     return FolderThumbnailStore(home() / "cache" / "thumbnails", ttl=ttl)
 
 
-def keeper(store: ThumbnailStore):
+def keeper(store: ThumbnailStore, owner: str = ""):
     """``keep(data, mime) -> url`` for :func:`provenance.verify.verify` (the path
-    relative to the server; a format not served gets no url)."""
+    relative to the server, fetched only by ``owner``; a format not served gets no url)."""
 
     def keep(data: bytes, mime: str) -> str | None:
-        handle = store.keep(data, mime)
+        handle = store.keep(data, mime, owner)
         return ROUTE.format(handle=handle) if handle else None
 
     return keep
