@@ -47,12 +47,14 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
 from provkit.detect.index_cache import db_key, forget, load_set
 from provkit.detect.index_schema import BLOCK_SIZE, SCHEMA, split_item_id
 from provkit.detect.index_search import UNKNOWN_QUALITY
+from provkit.provenance.core import stores
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.workspace import connect, migrate
@@ -109,6 +111,200 @@ class ExportReport:
     def to_json(self) -> dict:
         return {"set": self.set, "out": self.out, "exported": self.exported,
                 "seconds": round(self.seconds, 3)}
+
+
+# -- the bank table, behind the storage seam (provenance.core.stores) --------------------
+
+#: What a match in a bank means to a policy: ``deny``, ``review`` and ``label`` ask for
+#: that outcome; ``allow`` makes a negative bank (a match there cancels the others for
+#: that image). A bank without an action only reports its matches.
+ACTIONS = ("deny", "review", "label", "allow")
+#: Metadata keys that carry an image item's partner id (an imported hash has its own).
+PARTNER_KEYS = ("partner_id", "id", "content_id", "source_id", "bank_content_id")
+_KEEP = object()
+
+
+def partner_id_of(metadata: dict | None) -> str | None:
+    """An image item's partner id, from the metadata it was added with (None if none)."""
+    for key in PARTNER_KEYS:
+        value = (metadata or {}).get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def check_action(action: str | None) -> str | None:
+    if action is None:
+        return None
+    text = str(action).strip().lower()
+    if text in ("", "none"):
+        return None
+    if text not in ACTIONS:
+        raise BadInput(f"unknown bank action {action!r}; use {', '.join(ACTIONS)} (or none)")
+    return text
+
+
+def check_distances(value) -> dict | None:
+    """Per-kind match distances of a bank (``{"pdq": 20}``), checked; None for the defaults."""
+    if value in (None, {}, ""):
+        return None
+    if not isinstance(value, dict):
+        raise BadInput(f"a bank's match distance is per kind, e.g. pdq=20 (got {value!r})")
+    bits = {"pdq": 256, "phash": 64, "dhash": 64}
+    out = {}
+    for kind, v in value.items():
+        if kind == "clip":
+            if not isinstance(v, (int, float)) or not 0 < float(v) <= 1:
+                raise BadInput(f"clip similarity {v!r} is outside (0, 1]")
+            out[kind] = float(v)
+            continue
+        if kind not in bits:
+            raise BadInput(f"unknown hash kind {kind!r} in a match distance; use "
+                           "pdq, phash, dhash or clip")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= bits[kind]:
+            raise BadInput(f"{kind} distance {v!r} is outside 0..{bits[kind]} bits")
+        out[kind] = v
+    return out
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """One bank's row: what it is, what a match in it means, and how it matches."""
+
+    name: str
+    label: str | None
+    protected: bool
+    description: str | None
+    created: str
+    version: str
+    clip_spec: str | None = None
+    action: str | None = None
+    enabled: bool = True
+    max_distance: dict | None = None
+
+    @property
+    def matching(self) -> tuple:
+        """What a loaded copy of the bank needs to know besides its codes."""
+        return (self.enabled, self.action, json.dumps(self.max_distance, sort_keys=True))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "label": self.label, "protected": self.protected,
+                "description": self.description, "created": self.created,
+                "action": self.action, "enabled": self.enabled,
+                "max_distance": dict(self.max_distance) if self.max_distance else None}
+
+
+class BankStore(Protocol):
+    """The bank table: names, settings and versions (items stay with the index)."""
+
+    def names(self) -> list[str]: ...
+    def get(self, name: str) -> BankSettings | None: ...
+    def all(self) -> dict[str, BankSettings]: ...
+    def create(self, name: str, *, label=None, protected=False, description=None,
+               action=None) -> None: ...
+    def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
+                  label=None, description=None) -> BankSettings: ...
+    def touch(self, name: str) -> None: ...
+    def delete(self, name: str) -> None: ...
+
+
+_COLUMNS = ("name, label, protected, description, created, version, clip_spec, action, "
+            "enabled, max_distance")
+
+
+def _settings(row) -> BankSettings:
+    return BankSettings(row[0], row[1], bool(row[2]), row[3], row[4], row[5], row[6], row[7],
+                        bool(row[8]), json.loads(row[9]) if row[9] else None)
+
+
+class SqliteBankStore:
+    """:class:`BankStore` on the workspace database (table ``ref_sets``)."""
+
+    def __init__(self, db):
+        self.db = _open(db)
+        self.conn = self.db.conn
+
+    @classmethod
+    def on(cls, conn) -> SqliteBankStore:
+        """A store over a raw connection already migrated (an import's own handle)."""
+        store = cls.__new__(cls)
+        store.db, store.conn = None, conn
+        return store
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM ref_sets ORDER BY name")]
+
+    def get(self, name: str) -> BankSettings | None:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM ref_sets WHERE name = ?",
+                                [name]).fetchone()
+        return None if row is None else _settings(row)
+
+    def all(self) -> dict[str, BankSettings]:
+        return {r[0]: _settings(r) for r in self.conn.execute(
+            f"SELECT {_COLUMNS} FROM ref_sets ORDER BY name")}
+
+    def create(self, name: str, *, label=None, protected=False, description=None,
+               action=None) -> None:
+        """Create a bank, or update the label, protection, description and action given."""
+        if not name or not name.strip():
+            raise BadInput("a bank needs a name")
+        action = check_action(action)
+        with self.conn:
+            self.conn.execute(
+                """INSERT INTO ref_sets (name, label, protected, description, created, version,
+                                         action)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET
+                     label = COALESCE(excluded.label, label),
+                     protected = MAX(protected, excluded.protected),
+                     description = COALESCE(excluded.description, description),
+                     action = COALESCE(excluded.action, action)""",
+                [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8),
+                 action])
+
+    def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
+                  label=None, description=None) -> BankSettings:
+        """Change a bank's settings (those given); its items and version stay as they are,
+        so a loaded copy is kept (the settings are read at every refresh)."""
+        if self.get(name) is None:
+            raise BadInput(f"no bank named {name!r}" + _known(self.names()))
+        sets, args = [], []
+        if action is not _KEEP:
+            sets.append("action = ?")
+            args.append(check_action(action))
+        if enabled is not None:
+            sets.append("enabled = ?")
+            args.append(int(bool(enabled)))
+        if max_distance is not _KEEP:
+            sets.append("max_distance = ?")
+            checked = check_distances(max_distance)
+            args.append(json.dumps(checked, sort_keys=True) if checked else None)
+        for column, value in (("label", label), ("description", description)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value or None)
+        if sets:
+            with self.conn:
+                self.conn.execute(f"UPDATE ref_sets SET {', '.join(sets)} WHERE name = ?",
+                                  [*args, name])
+        return self.get(name)
+
+    def touch(self, name: str) -> None:
+        self.conn.execute("UPDATE ref_sets SET version = ? WHERE name = ?",
+                          [secrets.token_hex(8), name])
+
+    def delete(self, name: str) -> None:
+        self.conn.execute("DELETE FROM ref_sets WHERE name = ?", [name])
+
+
+def _known(names: list[str]) -> str:
+    return f" (banks: {', '.join(names)})" if names else " (there are no banks yet)"
+
+
+def bank_store(db=None) -> BankStore:
+    """The bank table of workspace database ``db`` for the configured storage backend."""
+    stores.require_sqlite("bank")
+    return SqliteBankStore(db)
 
 
 # -- reading lists -----------------------------------------------------------------------
@@ -446,18 +642,9 @@ def _open(db):
     return handle
 
 
-def _create_set(conn, name, label, protected, description) -> None:
-    if not name or not name.strip():
-        raise BadInput("a reference set needs a name")
-    with conn:
-        conn.execute(
-            """INSERT INTO ref_sets (name, label, protected, description, created, version)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT(name) DO UPDATE SET
-                 label = COALESCE(excluded.label, label),
-                 protected = MAX(protected, excluded.protected),
-                 description = COALESCE(excluded.description, description)""",
-            [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8)])
+def _create_set(conn, name, label, protected, description, action=None) -> None:
+    SqliteBankStore.on(conn).create(name, label=label, protected=protected,
+                                    description=description, action=action)
 
 
 def _known_ids(conn, name: str, after_block: int = 0) -> tuple[set[str], int]:
@@ -474,13 +661,14 @@ def _known_ids(conn, name: str, after_block: int = 0) -> tuple[set[str], int]:
 
 def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | None = None,
                  protected: bool = False, description: str | None = None,
-                 metadata: dict | None = None, batch: int = BATCH,
+                 metadata: dict | None = None, batch: int = BATCH, action: str | None = None,
                  progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import a hash list into reference set ``name`` (created if new); see the module doc.
 
     ``metadata`` applies to every item (a column of the same name wins). ``progress(n)``
-    is called after each block with the hashes it held. Library twin of
-    ``provkit index import``.
+    is called after each block with the hashes it held. ``action`` says what a match in
+    the bank means (:data:`ACTIONS`; kept as it was when None). Library twin of
+    ``provkit bank import``.
     """
     if kind not in HEX_DIGITS:
         raise BadInput(f"unknown hash kind {kind!r}; use {', '.join(HEX_DIGITS)}")
@@ -489,7 +677,7 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
     handle = _open(db)
     conn = handle.conn
     records = read_hashes(file, kind)  # opens the file: BadInput before anything is created
-    _create_set(conn, name, label, protected, description)
+    _create_set(conn, name, label, protected, description, action)
     known, last_block = _known_ids(conn, name)  # ids the set held before (or gets meanwhile)
     added: set[str] = set()  # ids this import added: a second one in the list is an error
     counted: set[str] = set()  # ids this import found already present (likewise)
@@ -656,6 +844,21 @@ def hash_details(db, item_ids) -> dict[int, tuple[str, dict, str]]:
     return out
 
 
+def item_details(db, item_ids) -> dict[int, tuple[str | None, dict]]:
+    """item id -> (partner id, metadata) for image items and imported hashes alike."""
+    ids = [int(i) for i in item_ids]
+    out = {i: (sid, meta) for i, (sid, meta, _) in hash_details(db, ids).items()}
+    images = [i for i in ids if split_item_id(i) is None]
+    for lo in range(0, len(images), 500):
+        part = images[lo:lo + 500]
+        for item_id, meta_json in db.conn.execute(
+                f"SELECT id, metadata FROM ref_items WHERE id IN ({','.join('?' * len(part))})",
+                part):
+            meta = json.loads(meta_json or "{}")
+            out[item_id] = (partner_id_of(meta), meta)
+    return out
+
+
 def remove_hashes(db, name: str, items) -> int:
     """Mark imported hashes removed, by item id or source id; returns how many were.
     The caller holds the transaction and stamps the set's version."""
@@ -717,7 +920,7 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
     handle = _open(db)
     conn = handle.conn
     if conn.execute("SELECT 1 FROM ref_sets WHERE name = ?", [name]).fetchone() is None:
-        raise BadInput(f"no reference set named {name!r}")
+        raise BadInput(f"no bank named {name!r}")
     out = Path(out)
     fmt = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(
         out.suffix.lower())

@@ -20,7 +20,7 @@ def add(name: str, sources: Iterable, *, db=None, label: str | None = None,
         clip=None, crops: bool = True, workers: int | None = None,
         progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None
         ) -> AddReport:
-    """``provkit index add``: images from folders, image files or list files into set
+    """``provkit bank add``: images from folders, image files or list files into set
     ``name`` (created if new). ``on_start(n)`` is called once the files are known."""
     paths, item_meta = [], {}
     for source in sources:
@@ -100,7 +100,7 @@ def dupes(files: Sequence, *, sets: Sequence[str] | None = None, max_distance=No
     index = ReferenceIndex(db)
     if not index.set_names():
         raise ConfigError(
-            "no reference sets in this workspace; add one with `provkit index add NAME DIR`")
+            "no banks in this workspace; add one with `provkit bank add NAME DIR`")
     for name in sets or ():
         index.get_set(name)
     out = []

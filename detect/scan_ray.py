@@ -329,7 +329,7 @@ def _loaded_sets(db, wanted) -> dict:
     handle = connect(path)
     try:
         names = [r[0] for r in handle.conn.execute("SELECT name FROM ref_sets ORDER BY name")]
-    except sqlite3.OperationalError:  # no reference sets table yet
+    except sqlite3.OperationalError:  # no banks table yet
         handle.conn.close()
         return {}
     try:

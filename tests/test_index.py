@@ -99,7 +99,7 @@ def test_index_cli_add_list_stats_remove(folder):
 def test_unknown_set_is_one_line_error_with_exit_2():
     r = run("index", "stats", "nope")
     assert r.exit_code == 2
-    assert "no reference set named 'nope'" in r.output and "Traceback" not in r.output
+    assert "no bank named 'nope'" in r.output and "Traceback" not in r.output
     with pytest.raises(BadInput):
         ReferenceIndex().remove("nope")
 
@@ -191,7 +191,7 @@ def test_parallel_fingerprinting_keeps_order_and_survives_bad_files(tmp_path, ph
 
 def test_dupes_without_any_reference_set_says_so(photo_path):
     r = run("dupes", photo_path)
-    assert r.exit_code == 2 and "no reference sets" in r.output
+    assert r.exit_code == 2 and "no banks" in r.output
 
 
 def test_a_set_keeps_embeddings_of_one_clip_model_only(folder, tmp_path):

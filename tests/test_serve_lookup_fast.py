@@ -89,7 +89,7 @@ def test_plain_lookups_are_answered_by_the_fast_path_with_the_routes_bytes(pair)
     assert fast.get("/status").json()["search"] == "compiled (numba)"
     found = fast.get(f"/v1/lookup?signal={_near(alpha[3], 9)}", headers=headers["reader"]).json()
     assert found["alpha"] == [{"bank_content_id": found["alpha"][0]["bank_content_id"],
-                               "distance": 9}]
+                               "distance": 9, "partner_id": "alpha-3", "metadata": {}}]
     assert fast.get(f"/v1/lookup?signal={alpha[7]}", headers=headers["reader"]
                     ).json()["alpha"] == []
 

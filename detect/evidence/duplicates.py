@@ -23,8 +23,8 @@ def check_index_sets(wanted, existing) -> None:
     if not missing:
         return
     have = f"sets: {', '.join(sorted(existing))}" if existing else \
-        "this workspace has no reference sets; add one with `provkit index add`"
-    raise ConfigError(f"no reference set named {', '.join(missing)} ({have})")
+        "this workspace has no banks; add one with `provkit bank add`"
+    raise ConfigError(f"no bank named {', '.join(missing)} ({have})")
 
 
 class DuplicatesCollector(BaseCollector):
@@ -49,7 +49,7 @@ class DuplicatesCollector(BaseCollector):
                           f"({describe(e, with_path=False)})")
         check_index_sets(self.index_sets, sets)
         if not sets:
-            return None, "no reference sets in this workspace (add one with `provkit index add`)"
+            return None, "no banks in this workspace (add one with `provkit bank add`)"
         return index, None
 
     def collect(self, ctx: FileContext) -> Found:

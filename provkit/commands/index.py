@@ -169,7 +169,7 @@ def index_list(db_path, as_json):
 
     def human(rows):
         if not rows:
-            return "no reference sets (add one with `provkit index add NAME DIR`)"
+            return "no banks (add one with `provkit bank add NAME DIR`)"
         return "\n".join(
             ["NAME\tITEMS\tACCESS\tLABEL\tCLIP"]
             + [f"{r['name']}\t{r['items']} items\t{'protected' if r['protected'] else 'open'}"

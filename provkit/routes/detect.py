@@ -143,7 +143,7 @@ def sets_create(request: Request, spec: SetSpec, response: Response,
 def _known_set(request: Request, name: str):
     idx = _index(config(request))
     if name not in idx.set_names():
-        raise ApiError(404, f"no reference set named {name!r}")
+        raise ApiError(404, f"no bank named {name!r}")
     return idx
 
 
