@@ -259,6 +259,6 @@ def test_a_set_whose_clip_model_is_gone_says_clip_was_not_checked(tmp_path, phot
     r = run("dupes", query, "--json")
     assert "embedded" in json.loads(r.stdout)[0]["clip_not_checked"]
     human = run("dupes", query)
-    assert "CLIP similarity not checked for set embedded" in human.stdout
+    assert "CLIP similarity not checked for bank embedded" in human.stdout
     (item,) = [e for e in detect(query).evidence if e.kind == "duplicates"]
-    assert "CLIP similarity not checked for set embedded" in item.detail
+    assert "CLIP similarity not checked for bank embedded" in item.detail

@@ -24,6 +24,7 @@ from provkit.provenance.core.errors import ProvkitError, shown
 from provkit.provenance.core.extras import require
 from provkit.provenance.core.imageio import expand_inputs, image_paths
 from provkit.options import (
+    bank_option,
     emit,
     force_option,
     json_option,
@@ -62,9 +63,9 @@ def _probe_option(f):
 
 
 def _index_option(f):
-    return click.option("--index", "index_sets", multiple=True, metavar="NAME",
-                        help="Search only these reference sets for near-duplicates "
-                             "(repeatable; default: all).")(f)
+    return bank_option("index_sets", help="Search only these banks for near-duplicates "
+                                          "(repeatable; default: every bank switched on "
+                                          "for matching).")(f)
 
 
 def _threshold_option(f):
@@ -88,7 +89,7 @@ def detect():
     """Collect evidence and give a verdict: is this image AI-made?
 
     \b
-    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--index NAME]
+    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--bank NAME]
     provkit detect train --real DIR --fake DIR -o probe.json --clip ARCH:WEIGHTS
 
     Run `provkit detect files --help` for the options of the first form.
