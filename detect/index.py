@@ -34,6 +34,7 @@ from provkit.detect.index_bank import (  # noqa: F401  (re-exported)
     PARTNER_KEYS,
     BankSettings,
     bank_store,
+    find_item,
     hash_details,
     partner_id_of,
     hash_stats,
@@ -362,6 +363,11 @@ class ReferenceIndex:
             time.perf_counter() - t0,
             batch.model_id,
         )
+
+    def item(self, name: str, key) -> dict | None:
+        """One item of bank ``name`` by partner id, item id or stored path (None if none)."""
+        self.get_set(name)
+        return find_item(self.db, name, key)
 
     def thumbnail(self, item_id: int) -> bytes | None:
         """The small JPEG stored for an item (None for hash-only or older items)."""

@@ -52,7 +52,7 @@ from typing import Protocol
 import numpy as np
 
 from provkit.detect.index_cache import db_key, forget, load_set
-from provkit.detect.index_schema import BLOCK_SIZE, SCHEMA, split_item_id
+from provkit.detect.index_schema import BLOCK_SIZE, SCHEMA, hash_item_id, split_item_id
 from provkit.detect.index_search import UNKNOWN_QUALITY
 from provkit.provenance.core import stores
 from provkit.provenance.core.errors import BadInput
@@ -857,6 +857,44 @@ def item_details(db, item_ids) -> dict[int, tuple[str | None, dict]]:
             meta = json.loads(meta_json or "{}")
             out[item_id] = (partner_id_of(meta), meta)
     return out
+
+
+def find_item(db, name: str, key) -> dict | None:
+    """One live item of bank ``name`` by the partner's id, provkit's item id or an image's
+    stored path: ``{"bank", "item_id", "partner_id", "metadata", "added", "signals"}``
+    (``signals``: kind -> hex). None when no item has that key."""
+    text = str(key)
+    conn = db.conn
+    for bid, kind, n, codes, sids, metas, removed, added in conn.execute(
+            "SELECT id, kind, n, codes, source_ids, metadata, removed, added "
+            "FROM ref_hash_blocks WHERE set_name = ? ORDER BY id", [name]):
+        ids = sids.split("\n")
+        pos = None
+        if text.isdigit() and split_item_id(int(text)) is not None:
+            b, p = split_item_id(int(text))
+            pos = p if b == bid and p < n else None
+        elif text in ids:
+            pos = ids.index(text)
+        if pos is None or (removed and removed[pos]):
+            continue
+        width = len(codes) // n
+        return {"bank": name, "item_id": hash_item_id(bid, pos), "partner_id": ids[pos],
+                "metadata": json.loads(_block_lines(metas, n)[pos] or "{}"), "added": added,
+                "signals": {kind: codes[pos * width:(pos + 1) * width].hex()}}
+    partner = " OR ".join(f"json_extract(metadata, '$.{k}') = ?" for k in PARTNER_KEYS)
+    row = conn.execute(
+        "SELECT id, metadata, added, pdq, phash, dhash, path FROM ref_items "
+        f"WHERE set_name = ? AND (path = ? OR {partner} OR (? AND id = ?)) "
+        "ORDER BY id LIMIT 1",
+        [name, text, *[text] * len(PARTNER_KEYS), int(text.isdigit()),
+         int(text) if text.isdigit() else 0]).fetchone()
+    if row is None:
+        return None
+    meta = json.loads(row[1] or "{}")
+    return {"bank": name, "item_id": row[0], "partner_id": partner_id_of(meta),
+            "metadata": meta, "added": row[2], "path": row[6],
+            "signals": {"pdq": row[3].hex(), "phash": f"{row[4] & (2**64 - 1):016x}",
+                        "dhash": f"{row[5] & (2**64 - 1):016x}"}}
 
 
 def remove_hashes(db, name: str, items) -> int:

@@ -243,8 +243,6 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
     """
     if engine == "ray":
         require("scale", "ray", what="--engine ray")
-        if pack_name:
-            raise click.UsageError("--pack goes with the local engine, not --engine ray")
     elif address:
         raise click.UsageError("--address goes with --engine ray")
     with progress("scanning") as bar:
@@ -253,12 +251,12 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
                    "db": str(db_path) if db_path else None,
                    "probe": str(probe) if probe else None, "clip": clip_spec,
                    "index_sets": list(index_sets) or None, **_settings(trust, threshold)}
-        summary = (scan_ray(source, out, address=address, time_limit=time_limit, **options)
+        judge = scan_judge(pack_name, point or "ingest", dry_run=dry_run, actor=actor,
+                           db=options["db"])
+        summary = (scan_ray(source, out, address=address, time_limit=time_limit, judge=judge,
+                            **options)
                    if engine == "ray"
-                   else scan_(source, out, time_limit=time_limit,
-                              judge=scan_judge(pack_name, point or "ingest", dry_run=dry_run,
-                                               actor=actor, db=options["db"]),
-                              **options))
+                   else scan_(source, out, time_limit=time_limit, judge=judge, **options))
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"
