@@ -861,7 +861,7 @@ def item_details(db, item_ids) -> dict[int, tuple[str | None, dict]]:
 
 def find_item(db, name: str, key) -> dict | None:
     """One live item of bank ``name`` by the partner's id, provkit's item id or an image's
-    stored path: ``{"bank", "item_id", "partner_id", "metadata", "added", "signals"}``
+    stored path or SHA-256: ``{"bank", "item_id", "partner_id", "metadata", "added", "signals"}``
     (``signals``: kind -> hex). None when no item has that key."""
     text = str(key)
     conn = db.conn
@@ -884,9 +884,9 @@ def find_item(db, name: str, key) -> dict | None:
     partner = " OR ".join(f"json_extract(metadata, '$.{k}') = ?" for k in PARTNER_KEYS)
     row = conn.execute(
         "SELECT id, metadata, added, pdq, phash, dhash, path FROM ref_items "
-        f"WHERE set_name = ? AND (path = ? OR {partner} OR (? AND id = ?)) "
+        f"WHERE set_name = ? AND (path = ? OR sha256 = ? OR {partner} OR (? AND id = ?)) "
         "ORDER BY id LIMIT 1",
-        [name, text, *[text] * len(PARTNER_KEYS), int(text.isdigit()),
+        [name, text, text, *[text] * len(PARTNER_KEYS), int(text.isdigit()),
          int(text) if text.isdigit() else 0]).fetchone()
     if row is None:
         return None
