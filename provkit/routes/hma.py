@@ -297,7 +297,8 @@ async def bank_add_content(request: Request, name: str,
         meta["id"] = partner
     signals = await run_cpu(request, hash_file, path)
     label = f"upload:{work.names[str(path)]}"
-    report = await run_cpu_to_end(request, lambda: idx.add(
+    cfg = config(request)  # the worker thread opens its own connection
+    report = await run_cpu_to_end(request, lambda: ReferenceIndex(cfg.connection()).add(
         name, [path], metadata=meta, workers=1, names={str(path): label}))
     if report.errors:
         raise ApiError(400, f"{work.names[str(path)]}: {report.errors[0][1]}")
