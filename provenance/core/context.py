@@ -28,7 +28,7 @@ WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": Non
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
              "age_days": None, "published": None, "label": None, "item": None,
-             "bank": None, "action": None, "partner_id": None}
+             "bank": None, "action": None, "partner_id": None, "metadata": {}}
 ASSET = {
     "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
     "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
@@ -78,7 +78,8 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
     entry: ``item`` is the reference file's path (its id if the path is unknown),
     ``bank`` the bank it is in (``set``: the same, its old name, kept one release),
     ``action`` what a match there means (deny, review, label, allow, or None) and
-    ``partner_id`` the item's id in the partner's own list.
+    ``partner_id`` the item's id in the partner's own list and ``metadata`` the item's
+    own fields (a partner list's columns: category, tags...).
 
     ``published`` is the item's own first-published (or first-seen) date from its
     metadata (:data:`PUBLISHED_KEYS`), else None; ``age_days`` counts from that date, or,
@@ -97,7 +98,8 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
             "published": published_at.date().isoformat() if published_at else None,
             "label": match.get("label"), "item": None if item is None else str(item),
             "bank": bank, "action": match.get("action"),
-            "partner_id": None if partner is None else str(partner)}
+            "partner_id": None if partner is None else str(partner),
+            "metadata": dict(meta)}
 
 
 def _c2pa(given: dict | None) -> dict:

@@ -3,6 +3,10 @@
 
 Thin shells over the verbs of :mod:`detect.reference_sets`; no logic lives here. The
 group's old name, ``provkit index``, is kept as a hidden alias for one release.
+
+Why one module of over 400 lines: every bank verb and ``dupes`` share the option
+parsers (metadata pairs, match distances, actions) and the match printer; each command
+is a few lines of shell over its library twin.
 """
 
 from __future__ import annotations

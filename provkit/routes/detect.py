@@ -3,6 +3,11 @@
 Banks live under ``/v1/banks`` (the old ``/v1/sets`` paths and the ``index`` query
 parameter still work for one release, left out of the OpenAPI description).
 
+Why one module of over 400 lines: detect, dupes, the bank routes and hash-and-lookup
+share the banks held in memory (``bank_of``), their reload after a change and the
+request models of bank items; the HMA-compatible routes (:mod:`provkit.routes.hma`)
+reuse them.
+
 Thin shells over :func:`detect.verdict.detect`, :class:`detect.index.ReferenceIndex`
 and :mod:`detect.lookup`; the same JSON as the CLI's ``--json``. Lookups read the
 app's :class:`detect.lookup.ReferenceBank` (``app.state.bank``), the sets held in
