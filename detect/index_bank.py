@@ -52,7 +52,13 @@ from typing import Protocol
 import numpy as np
 
 from provkit.detect.index_cache import db_key, forget, load_set
-from provkit.detect.index_schema import BLOCK_SIZE, SCHEMA, hash_item_id, split_item_id
+from provkit.detect.index_schema import (
+    BLOCK_SIZE,
+    HASH_ID_BASE,
+    SCHEMA,
+    hash_item_id,
+    split_item_id,
+)
 from provkit.detect.index_search import UNKNOWN_QUALITY
 from provkit.provenance.core import stores
 from provkit.provenance.core.errors import BadInput
@@ -816,15 +822,16 @@ def _block_lines(text: str, n: int, default: str = "{}") -> list[str]:
 _DETAILS: dict[tuple[str, int], tuple[list[str], list[str], str]] = {}
 
 
-def hash_details(db, item_ids) -> dict[int, tuple[str, dict, str]]:
-    """item id -> (source id, metadata, added) for imported hashes (others left out)."""
+def hash_details(db, item_ids, key: str | None = None) -> dict[int, tuple[str, dict, str]]:
+    """item id -> (source id, metadata, added) for imported hashes (others left out).
+    ``key``: ``db_key(db)`` when the caller already knows it (a lookup's hot path)."""
     by_block: dict[int, list[tuple[int, int]]] = {}
     for item_id in item_ids:
         where = split_item_id(int(item_id))
         if where is not None:
             by_block.setdefault(where[0], []).append((int(item_id), where[1]))
     out = {}
-    key = db_key(db)
+    key = key or db_key(db)
     for block, wanted in by_block.items():
         cached = _DETAILS.get((key, block))
         if cached is None:
@@ -844,11 +851,11 @@ def hash_details(db, item_ids) -> dict[int, tuple[str, dict, str]]:
     return out
 
 
-def item_details(db, item_ids) -> dict[int, tuple[str | None, dict]]:
+def item_details(db, item_ids, key: str | None = None) -> dict[int, tuple[str | None, dict]]:
     """item id -> (partner id, metadata) for image items and imported hashes alike."""
     ids = [int(i) for i in item_ids]
-    out = {i: (sid, meta) for i, (sid, meta, _) in hash_details(db, ids).items()}
-    images = [i for i in ids if split_item_id(i) is None]
+    out = {i: (sid, meta) for i, (sid, meta, _) in hash_details(db, ids, key).items()}
+    images = [i for i in ids if i < HASH_ID_BASE]
     for lo in range(0, len(images), 500):
         part = images[lo:lo + 500]
         for item_id, meta_json in db.conn.execute(

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from provkit.detect.index import ReferenceIndex
 from provkit.detect.index_bank import BankSettings, item_details
-from provkit.detect.index_cache import load_set
+from provkit.detect.index_cache import db_key, load_set
 from provkit.detect.index_search import LoadedSet
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.workspace import connect
@@ -99,7 +99,8 @@ class ReferenceBank:
         if conn is None:
             conn = self._local.db = connect(self.db) if not hasattr(self.db, "conn") \
                 else self.db
-        return item_details(conn, item_ids)
+            self._local.key = db_key(conn)
+        return item_details(conn, item_ids, self._local.key)
 
     def refresh(self) -> bool:
         """Re-read the banks whose version or settings changed; True if anything did."""
