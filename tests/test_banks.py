@@ -206,3 +206,13 @@ def test_the_old_spellings_still_work_but_are_not_listed(partner, uploads):
     assert report["matches"][0]["partner_id"] == "tx-0001"
     helptext = run("dupes", "--help").output
     assert "--bank" in helptext and "--index" not in helptext
+
+
+def test_the_old_scope_name_gives_the_banks_write_scope(workspace):
+    from provkit.server import tokens
+
+    old = tokens.create("old", ["sets:write"], db=workspace / "provkit.db").token
+    assert old.scopes == ("banks:write",) and old.allows("banks:write")
+    assert tokens.Token("legacy", ("sets:write",), "2026-01-01T00:00:00+00:00",
+                        None).allows("banks:write")
+    assert not old.allows("read")

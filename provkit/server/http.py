@@ -163,7 +163,7 @@ def require(scope: str) -> Callable:
 Read = Depends(require("read"))
 Sign = Depends(require("sign"))
 Generate = Depends(require("generate"))
-SetsWrite = Depends(require("sets:write"))
+SetsWrite = Depends(require("banks:write"))
 AuditRead = Depends(require("audit:read"))
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
