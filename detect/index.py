@@ -1,9 +1,11 @@
-"""Reference sets of images and fast near-duplicate search over them.
+"""Banks of images and fast near-duplicate search over them.
 
-A reference set (training data, an opt-out registry, a newsroom's archive) is a named
-group of images stored in SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256),
+A bank (training data, an opt-out registry, a newsroom's archive, a partner's hash
+list; called a reference set in older code) is a named group of images stored in SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256),
 the fingerprints of a few crops of each image (so cropped copies still match), an
-optional CLIP embedding and free metadata (source URL, licence, opt-out...).
+optional CLIP embedding and free metadata (source URL, licence, opt-out...). The bank
+table (label, action, matching switch, own match distance) sits behind the storage seam
+(:class:`detect.index_bank.BankStore`, ``self.banks``).
 
 :class:`ReferenceIndex` adds and removes images, and searches: each set is loaded from
 SQLite once per process into numpy arrays (:mod:`detect.hamming`), and reloaded only
@@ -125,10 +127,7 @@ class _AddBatch:
                 f"set {self.name!r} holds embeddings of {other[0]}, not {self.model_id}; "
                 "use that model or a new set"
             )
-        with db.conn:
-            db.execute(
-                "UPDATE ref_sets SET clip_spec = ? WHERE name = ?", [self.model.spec, self.name]
-            )
+        self.index.banks.set_clip_spec(self.name, self.model.spec)
 
     def _embed(self) -> list[bytes | None]:
         if self.clip is None or not self.pending:

@@ -210,6 +210,7 @@ class BankStore(Protocol):
                action=None) -> None: ...
     def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
                   label=None, description=None) -> BankSettings: ...
+    def set_clip_spec(self, name: str, spec: str) -> None: ...
     def touch(self, name: str) -> None: ...
     def delete(self, name: str) -> None: ...
 
@@ -294,6 +295,11 @@ class SqliteBankStore:
                 self.conn.execute(f"UPDATE ref_sets SET {', '.join(sets)} WHERE name = ?",
                                   [*args, name])
         return self.get(name)
+
+    def set_clip_spec(self, name: str, spec: str) -> None:
+        """The CLIP model a bank's embeddings were made with (to embed queries alike)."""
+        with self.conn:
+            self.conn.execute("UPDATE ref_sets SET clip_spec = ? WHERE name = ?", [spec, name])
 
     def touch(self, name: str) -> None:
         self.conn.execute("UPDATE ref_sets SET version = ? WHERE name = ?",
@@ -964,7 +970,7 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
     t0 = time.perf_counter()
     handle = _open(db)
     conn = handle.conn
-    if conn.execute("SELECT 1 FROM ref_sets WHERE name = ?", [name]).fetchone() is None:
+    if SqliteBankStore.on(conn).get(name) is None:
         raise BadInput(f"no bank named {name!r}")
     out = Path(out)
     fmt = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(
