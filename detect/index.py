@@ -1,8 +1,8 @@
 """Banks of images and fast near-duplicate search over them.
 
 A bank (training data, an opt-out registry, a newsroom's archive, a partner's hash
-list; called a reference set in older code) is a named group of images stored in SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256),
-the fingerprints of a few crops of each image (so cropped copies still match), an
+list; called a reference set in older code) is a named group of images stored in
+SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256), the fingerprints of a few crops of each image (so cropped copies still match), an
 optional CLIP embedding and free metadata (source URL, licence, opt-out...). The bank
 table (label, action, matching switch, own match distance) sits behind the storage seam
 (:class:`detect.index_bank.BankStore`, ``self.banks``).
