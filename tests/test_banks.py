@@ -16,7 +16,7 @@ from provkit.detect.index import ReferenceIndex
 from provkit.detect.index_bank import SqliteBankStore, bank_store
 from provkit.detect.lookup import ReferenceBank, hash_file
 from provkit.detect.scan import scan
-from provkit.check import scan_judge
+from provkit.answers import scan_judge
 
 
 def run(*args):
