@@ -31,8 +31,7 @@ def main() -> None:
         codes = [f"{rng.getrandbits(256):064x}" for _ in range(args.hashes)]
         with open(listed, "w") as f:
             f.write("id,hash,category,tags\n")
-            for i, c in enumerate(codes):
-                f.write(f"tx-{i:08d},{c},cat{i % 7},t{i % 3}\n")
+            f.writelines(f"tx-{i:08d},{c},cat{i % 7},t{i % 3}\n" for i, c in enumerate(codes))
         db = Path(tmp) / "provkit.db"
         index_import("partner", listed, db=db, action="deny")
         bank = ReferenceBank(str(db))
@@ -51,8 +50,10 @@ def main() -> None:
             bare.append(run(False))
             with_ids.append(run(True))
         a, b = statistics.median(with_ids), statistics.median(bare)
-        print(f"bank of {args.hashes} PDQ hashes, {args.queries} lookups per round, "
-              f"median of {args.rounds}")
+        print(
+            f"bank of {args.hashes} PDQ hashes, {args.queries} lookups per round, "
+            f"median of {args.rounds}"
+        )
         print(f"lookup with partner id + metadata: {a * 1e6:8.1f} us")
         print(f"lookup with item ids only (base):  {b * 1e6:8.1f} us")
         print(f"ratio: {a / b:.2f}")

@@ -30,7 +30,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from provkit.detect.clip import load_model
 from provkit.detect.index_bank import (  # noqa: F401  (re-exported)
     PARTNER_KEYS,
@@ -38,10 +37,10 @@ from provkit.detect.index_bank import (  # noqa: F401  (re-exported)
     bank_store,
     find_item,
     hash_details,
-    partner_id_of,
     hash_stats,
     index_export,
     index_import,
+    partner_id_of,
     remove_hashes,
 )
 from provkit.detect.index_cache import forget, load_set
@@ -67,7 +66,12 @@ from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.context import PUBLISHED_KEYS, parse_when
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provkit.provenance.core.workspace import database, migrate
-from provkit.provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_file, fingerprint_image
+from provkit.provenance.fingerprint import (
+    PDQ_MIN_QUALITY,
+    Fingerprint,
+    fingerprint_file,
+    fingerprint_image,
+)
 
 
 def _date_taken(path) -> str | None:

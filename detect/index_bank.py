@@ -50,7 +50,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
 from provkit.detect.index_cache import db_key, forget, load_set
 from provkit.detect.index_schema import (
     BLOCK_SIZE,

@@ -10,13 +10,13 @@ import json
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.detect.index import ReferenceIndex
 from provkit.detect.index_bank import SqliteBankStore, bank_store
 from provkit.detect.lookup import ReferenceBank, hash_file
 from provkit.detect.scan import scan
+
 from provkit.answers import scan_judge
+from provkit.cli import root
 
 
 def run(*args):
@@ -58,10 +58,13 @@ def partner(tmp_path, uploads):
     """A partner hash list naming uploads 0 and 1 (u1 at PDQ distance 6), imported with
     --action deny."""
     pdq = [hash_file(p)["pdq"] for p in uploads]
-    listed = _hash_list(tmp_path / "partner.csv", [
-        ("tx-0001", pdq[0], "spam", "a;b"), ("tx-0002", _flip(pdq[1], 6), "scam", "c")])
-    r = run("bank", "import", "partner", listed, "--action", "deny", "--label", "partner bank",
-            "--json")
+    listed = _hash_list(
+        tmp_path / "partner.csv",
+        [("tx-0001", pdq[0], "spam", "a;b"), ("tx-0002", _flip(pdq[1], 6), "scam", "c")],
+    )
+    r = run(
+        "bank", "import", "partner", listed, "--action", "deny", "--label", "partner bank", "--json"
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["imported"] == 2
     return pdq
@@ -70,8 +73,13 @@ def partner(tmp_path, uploads):
 def test_every_match_reports_bank_partner_id_metadata_action_and_distance(partner, uploads):
     (report,) = json.loads(run("dupes", uploads[1], "--json").stdout)
     (m,) = report["matches"]
-    assert (m["bank"], m["partner_id"], m["action"], m["kind"], m["distance"]) == \
-        ("partner", "tx-0002", "deny", "pdq", 6)
+    assert (m["bank"], m["partner_id"], m["action"], m["kind"], m["distance"]) == (
+        "partner",
+        "tx-0002",
+        "deny",
+        "pdq",
+        6,
+    )
     assert m["metadata"] == {"category": "scam", "tags": "c"}
     human = run("dupes", uploads[1]).stdout
     assert "partner#" in human and "id tx-0002" in human and "[deny]" in human
@@ -121,7 +129,10 @@ def test_a_banks_own_distance_applies_unless_the_search_gives_one(partner, uploa
 def test_one_item_is_removed_by_partner_id(partner, uploads):
     r = run("bank", "remove-item", "partner", "tx-0001", "--json")
     assert r.exit_code == 0 and json.loads(r.stdout) == {
-        "bank": "partner", "removed_items": 1, "not_found": []}
+        "bank": "partner",
+        "removed_items": 1,
+        "not_found": [],
+    }
     (report,) = json.loads(run("dupes", uploads[0], "--json").stdout)
     assert report["matches"] == []
     missing = run("bank", "remove-item", "partner", "tx-0001", "tx-9999")
@@ -131,13 +142,17 @@ def test_one_item_is_removed_by_partner_id(partner, uploads):
 
 def test_an_image_item_keeps_the_id_its_list_gave(tmp_path, uploads):
     listed = tmp_path / "archive.jsonl"
-    listed.write_text(json.dumps({"path": str(uploads[2]), "id": "arch-77",
-                                  "category": "archive"}) + "\n")
+    listed.write_text(
+        json.dumps({"path": str(uploads[2]), "id": "arch-77", "category": "archive"}) + "\n"
+    )
     assert run("bank", "add", "archive", listed, "--action", "label").exit_code == 0
     (report,) = json.loads(run("dupes", uploads[2], "--json").stdout)
     (m,) = report["matches"]
-    assert (m["partner_id"], m["action"], m["metadata"]["category"]) == \
-        ("arch-77", "label", "archive")
+    assert (m["partner_id"], m["action"], m["metadata"]["category"]) == (
+        "arch-77",
+        "label",
+        "archive",
+    )
     assert ReferenceIndex().item("archive", "arch-77")["item_id"] == m["item_id"]
     assert run("bank", "remove-item", "archive", "arch-77").exit_code == 0
     assert ReferenceIndex().item("archive", "arch-77") is None
@@ -150,8 +165,11 @@ def test_lookups_answer_partner_ids_and_metadata_and_skip_a_disabled_bank(partne
     near = _flip(_flip(partner[1], 6), 8, low=True)  # 8 bits from the listed hash
     found = bank.lookup("pdq", near)
     (m,) = found["partner"]
-    assert (m["partner_id"], m["metadata"], m["distance"]) == \
-        ("tx-0002", {"category": "scam", "tags": "c"}, 8)
+    assert (m["partner_id"], m["metadata"], m["distance"]) == (
+        "tx-0002",
+        {"category": "scam", "tags": "c"},
+        8,
+    )
     store = bank_store(db)
     assert isinstance(store, SqliteBankStore)
     store.configure("partner", max_distance={"pdq": 5})
@@ -165,10 +183,12 @@ def test_lookups_answer_partner_ids_and_metadata_and_skip_a_disabled_bank(partne
 
 
 def test_a_deny_bank_makes_the_platform_pack_deny_its_matches_and_a_negative_bank_cancels(
-        partner, uploads, tmp_path):
+    partner, uploads, tmp_path
+):
     out = tmp_path / "scan.jsonl"
-    summary = scan(uploads[0].parent, out, workers=1,
-                   judge=scan_judge("platform", "ingest", dry_run=True))
+    summary = scan(
+        uploads[0].parent, out, workers=1, judge=scan_judge("platform", "ingest", dry_run=True)
+    )
     rows = {r["path"].rsplit("/", 1)[-1]: r for r in map(json.loads, out.read_text().splitlines())}
     denied = {n for n, r in rows.items() if r["decision"]["outcome"] == "deny"}
     assert denied == {"u0.jpg", "u1.jpg"}
@@ -188,11 +208,20 @@ def test_a_deny_bank_makes_the_platform_pack_deny_its_matches_and_a_negative_ban
     assert rows["u1.jpg"]["decision"]["outcome"] == "deny"
 
 
-def test_scan_pack_platform_on_the_command_line_denies_partner_matches(partner, uploads,
-                                                                        tmp_path):
+def test_scan_pack_platform_on_the_command_line_denies_partner_matches(partner, uploads, tmp_path):
     out = tmp_path / "cli.jsonl"
-    r = run("scan", uploads[0].parent, "-o", out, "--pack", "platform", "--dry-run",
-            "--workers", "1", "--json")
+    r = run(
+        "scan",
+        uploads[0].parent,
+        "-o",
+        out,
+        "--pack",
+        "platform",
+        "--dry-run",
+        "--workers",
+        "1",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     assert json.loads(r.stdout)["by_outcome"]["deny"] == 2
 
@@ -213,6 +242,7 @@ def test_the_old_scope_name_gives_the_banks_write_scope(workspace):
 
     old = tokens.create("old", ["sets:write"], db=workspace / "provkit.db").token
     assert old.scopes == ("banks:write",) and old.allows("banks:write")
-    assert tokens.Token("legacy", ("sets:write",), "2026-01-01T00:00:00+00:00",
-                        None).allows("banks:write")
+    assert tokens.Token("legacy", ("sets:write",), "2026-01-01T00:00:00+00:00", None).allows(
+        "banks:write"
+    )
     assert not old.allows("read")

@@ -18,9 +18,9 @@ from pathlib import Path
 import click
 
 from provkit.detect import reference_sets as verbs
+from provkit.options import bank_option, db_option, emit, json_option, out_option, progress
 from provkit.provenance.core.errors import BadInput, shown
 from provkit.provenance.core.imageio import expand_inputs
-from provkit.options import bank_option, db_option, emit, json_option, out_option, progress
 
 ACTIONS = ("deny", "review", "label", "allow", "none")
 

@@ -16,6 +16,10 @@ item's metadata, the bank's action) it adds keys, never changes HMA's. A bank co
 id is provkit's item id (an integer, as in HMA); the partner's own id travels beside it.
 Every route is a thin shell over the same library calls as ``/v1/banks`` and
 ``/v1/lookup``.
+
+Why one module of over 400 lines: it is one foreign API, kept whole so that it reads
+against OpenMediaMatch's three blueprints side by side (hashing, matching, curation);
+each route is a few lines over provkit's bank calls.
 """
 
 from __future__ import annotations
@@ -45,8 +49,10 @@ from provkit.server.http import (
 
 router = APIRouter(responses=ERRORS, tags=["HMA-compatible"])
 
-_NO_FETCH = ("provkit does not fetch URLs on a caller's behalf (that would let any caller "
-             "make the server request any address); upload the file instead")
+_NO_FETCH = (
+    "provkit does not fetch URLs on a caller's behalf (that would let any caller "
+    "make the server request any address); upload the file instead"
+)
 _TRUE = ("1", "true", "yes", "on")
 
 
@@ -56,8 +62,13 @@ def _index(request: Request) -> ReferenceIndex:
 
 def _bank_json(b) -> dict:
     """A bank as HMA's ``BankConfig`` (name, matching_enabled_ratio) plus provkit's keys."""
-    return {"name": b.name, "matching_enabled_ratio": 1.0 if b.enabled else 0.0,
-            "action": b.action, "items": b.items, "label": b.label}
+    return {
+        "name": b.name,
+        "matching_enabled_ratio": 1.0 if b.enabled else 0.0,
+        "action": b.action,
+        "items": b.items,
+        "label": b.label,
+    }
 
 
 def _known(request: Request, name: str) -> ReferenceIndex:
@@ -74,8 +85,9 @@ def _signal_types(types: str | None) -> list[str]:
     wanted = [t.strip() for t in types.split(",") if t.strip()]
     unknown = [t for t in wanted if t not in SIGNAL_TYPES]
     if unknown:
-        raise ApiError(400, f"unknown signal type {', '.join(unknown)} "
-                            f"(known: {', '.join(SIGNAL_TYPES)})")
+        raise ApiError(
+            400, f"unknown signal type {', '.join(unknown)} (known: {', '.join(SIGNAL_TYPES)})"
+        )
     return wanted
 
 
@@ -96,13 +108,21 @@ async def _one_upload(request: Request, work: Workdir):
 @router.get("/h/hash")
 def hash_get(url: Annotated[str | None, Query()] = None, caller: Caller = Read):
     """HMA hashes the content at ``url``; provkit does not fetch URLs (501)."""
-    raise ApiError(501, _NO_FETCH if url else "url is required (and provkit does not fetch "
-                                              "URLs: POST the file to /h/hash instead)")
+    raise ApiError(
+        501,
+        _NO_FETCH
+        if url
+        else "url is required (and provkit does not fetch URLs: POST the file to /h/hash instead)",
+    )
 
 
 @router.post("/h/hash")
-async def hash_post(request: Request, types: Annotated[str | None, Query()] = None,
-                    caller: Caller = Read, work: Workdir = Upload) -> dict:
+async def hash_post(
+    request: Request,
+    types: Annotated[str | None, Query()] = None,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+) -> dict:
     """The signals of one uploaded photo: ``{"pdq": HEX}`` (``types=pdq,phash,dhash`` for
     more)."""
     wanted = _signal_types(types)
@@ -119,32 +139,46 @@ def _lookup(request: Request, signal: str, signal_type: str) -> dict[str, list[d
         found = bank_of(request).lookup(signal_type, signal)
     except BadInput as e:
         raise ApiError(400, e.reason) from None
-    return {bank: [{**m, "distance": str(m["distance"])} for m in matches]
-            for bank, matches in found.items() if matches}
+    return {
+        bank: [{**m, "distance": str(m["distance"])} for m in matches]
+        for bank, matches in found.items()
+        if matches
+    }
 
 
 @router.get("/m/raw_lookup")
-async def raw_lookup(request: Request, signal: Annotated[str, Query(max_length=64)],
-                     signal_type: Annotated[str, Query()],
-                     include_distance: Annotated[str, Query()] = "false",
-                     caller: Caller = Read) -> dict:
+async def raw_lookup(
+    request: Request,
+    signal: Annotated[str, Query(max_length=64)],
+    signal_type: Annotated[str, Query()],
+    include_distance: Annotated[str, Query()] = "false",
+    caller: Caller = Read,
+) -> dict:
     """``{"matches": [content id, ...]}`` over every bank switched on for matching; with
     ``include_distance=true``, ``[{"bank_content_id", "distance"}]`` (distance a string, as
     HMA writes it), closest first."""
     found = _lookup(request, signal, signal_type)
-    flat = sorted((m for ms in found.values() for m in ms),
-                  key=lambda m: (int(m["distance"]), m["bank_content_id"]))
+    flat = sorted(
+        (m for ms in found.values() for m in ms),
+        key=lambda m: (int(m["distance"]), m["bank_content_id"]),
+    )
     if include_distance.strip().lower() in _TRUE:
-        return {"matches": [{"bank_content_id": m["bank_content_id"],
-                             "distance": m["distance"]} for m in flat]}
+        return {
+            "matches": [
+                {"bank_content_id": m["bank_content_id"], "distance": m["distance"]} for m in flat
+            ]
+        }
     return {"matches": [m["bank_content_id"] for m in flat]}
 
 
 @router.get("/m/lookup")
-async def lookup_get(request: Request, signal: Annotated[str | None, Query(max_length=64)] = None,
-                     signal_type: Annotated[str | None, Query()] = None,
-                     url: Annotated[str | None, Query()] = None,
-                     caller: Caller = Read) -> dict:
+async def lookup_get(
+    request: Request,
+    signal: Annotated[str | None, Query(max_length=64)] = None,
+    signal_type: Annotated[str | None, Query()] = None,
+    url: Annotated[str | None, Query()] = None,
+    caller: Caller = Read,
+) -> dict:
     """Per bank, its matches: ``{"BANK": [{"bank_content_id", "distance", "partner_id",
     "metadata"}]}``. ``url=`` is refused (provkit does not fetch URLs)."""
     if url:
@@ -155,8 +189,12 @@ async def lookup_get(request: Request, signal: Annotated[str | None, Query(max_l
 
 
 @router.post("/m/lookup")
-async def lookup_post(request: Request, types: Annotated[str | None, Query()] = None,
-                      caller: Caller = Read, work: Workdir = Upload) -> dict:
+async def lookup_post(
+    request: Request,
+    types: Annotated[str | None, Query()] = None,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+) -> dict:
     """Hash one uploaded photo and look each signal up: ``{"pdq": {"BANK": [...]}}``."""
     wanted = _signal_types(types)
     path, _ = await _one_upload(request, work)
@@ -169,8 +207,10 @@ def index_status(request: Request, caller: Caller = Read) -> dict:
     """Per signal type, when the in-memory copy was last checked and how many items."""
     status = bank_of(request).status()
     size = sum(s["items"] for s in status["sets"].values() if s.get("enabled", True))
-    return {t: {"built_at": status["checked_seconds_ago"], "size": size,
-                "ready": status["ready"]} for t in SIGNAL_TYPES}
+    return {
+        t: {"built_at": status["checked_seconds_ago"], "size": size, "ready": status["ready"]}
+        for t in SIGNAL_TYPES
+    }
 
 
 # --------------------------------------------------------------------------- curation
@@ -206,8 +246,11 @@ def _enabled(data: dict, default=None):
     if "enabled_ratio" in data or "matching_enabled_ratio" in data:
         ratio = data.get("enabled_ratio", data.get("matching_enabled_ratio"))
         if ratio not in (0, 1, 0.0, 1.0) or isinstance(ratio, bool):
-            raise ApiError(400, "provkit switches a bank on (1.0) or off (0.0) for matching; "
-                                "a partial enabled ratio is not supported")
+            raise ApiError(
+                400,
+                "provkit switches a bank on (1.0) or off (0.0) for matching; "
+                "a partial enabled ratio is not supported",
+            )
         return bool(ratio)
     if "enabled" in data:
         if not isinstance(data["enabled"], bool):
@@ -281,9 +324,13 @@ def _content_metadata(raw) -> tuple[str | None, dict]:
 
 
 @router.post("/c/bank/{name}/content")
-async def bank_add_content(request: Request, name: str,
-                           url: Annotated[str | None, Query()] = None,
-                           caller: Caller = SetsWrite, work: Workdir = Upload) -> dict:
+async def bank_add_content(
+    request: Request,
+    name: str,
+    url: Annotated[str | None, Query()] = None,
+    caller: Caller = SetsWrite,
+    work: Workdir = Upload,
+) -> dict:
     """Add one uploaded photo to bank NAME: ``{"id": content id, "signals": {"pdq":
     HEX}}``. A ``metadata`` form field (JSON: ``content_id``, ``json``) gives the partner's
     id and metadata. ``url=`` is refused (provkit does not fetch URLs)."""
@@ -291,26 +338,33 @@ async def bank_add_content(request: Request, name: str,
         raise ApiError(501, _NO_FETCH)
     idx = _known(request, name)
     path, form = await _one_upload(request, work)
-    partner, meta = _content_metadata(form.get("metadata") or
-                                      request.query_params.get("metadata"))
+    partner, meta = _content_metadata(form.get("metadata") or request.query_params.get("metadata"))
     if partner is not None:
         meta["id"] = partner
     signals = await run_cpu(request, hash_file, path)
     label = f"upload:{work.names[str(path)]}"
     cfg = config(request)  # the worker thread opens its own connection
-    report = await run_cpu_to_end(request, lambda: ReferenceIndex(cfg.connection()).add(
-        name, [path], metadata=meta, workers=1, names={str(path): label}))
+    report = await run_cpu_to_end(
+        request,
+        lambda: ReferenceIndex(cfg.connection()).add(
+            name, [path], metadata=meta, workers=1, names={str(path): label}
+        ),
+    )
     if report.errors:
         raise ApiError(400, f"{work.names[str(path)]}: {report.errors[0][1]}")
     item = idx.item(name, partner or label) or idx.item(name, signals["sha256"])
     reload_banks(request)
-    return {"id": item["item_id"] if item else None, "signals": {"pdq": signals["pdq"]},
-            "partner_id": partner}
+    return {
+        "id": item["item_id"] if item else None,
+        "signals": {"pdq": signals["pdq"]},
+        "partner_id": partner,
+    }
 
 
 @router.post("/c/bank/{name}/signal")
-async def bank_add_signal(request: Request, name: str, caller: Caller = SetsWrite,
-                          work: Workdir = Upload) -> dict:
+async def bank_add_signal(
+    request: Request, name: str, caller: Caller = SetsWrite, work: Workdir = Upload
+) -> dict:
     """Add a hash to bank NAME from ``{"pdq": HEX}`` (optionally ``"metadata"``):
     ``{"id": content id, "signals": {...}}``."""
     idx = _known(request, name)
@@ -318,22 +372,25 @@ async def bank_add_signal(request: Request, name: str, caller: Caller = SetsWrit
     partner, meta = _content_metadata(data.get("metadata"))
     kinds = [k for k in SIGNAL_TYPES if k in data]
     if len(kinds) != 1:
-        raise ApiError(400, f"send one signal, e.g. {{\"pdq\": HEX}} (known: "
-                            f"{', '.join(SIGNAL_TYPES)})")
+        raise ApiError(
+            400, f'send one signal, e.g. {{"pdq": HEX}} (known: {", ".join(SIGNAL_TYPES)})'
+        )
     kind = kinds[0]
-    record = {"hash": str(data[kind]), **({"id": partner} if partner else {}),
-              "metadata": meta}
+    record = {"hash": str(data[kind]), **({"id": partner} if partner else {}), "metadata": meta}
     listed = work.save_bytes((json.dumps(record) + "\n").encode(), "signal.jsonl")
-    report = await run_cpu_to_end(request, lambda: import_(
-        name, listed, kind=kind, db=config(request).connection()))
+    report = await run_cpu_to_end(
+        request, lambda: import_(name, listed, kind=kind, db=config(request).connection())
+    )
     if report.invalid:
         raise ApiError(400, report.errors[0][1] if report.errors else "invalid signal")
     key = partner or str(data[kind]).strip().lower().removeprefix("0x")
     item = idx.item(name, key)
     reload_banks(request)
-    return {"id": item["item_id"] if item else None, "signals": {kind: key if not partner
-                                                                  else str(data[kind])},
-            "partner_id": partner}
+    return {
+        "id": item["item_id"] if item else None,
+        "signals": {kind: key if not partner else str(data[kind])},
+        "partner_id": partner,
+    }
 
 
 def _content_json(request: Request, name: str, content_id: str) -> dict:
@@ -342,21 +399,28 @@ def _content_json(request: Request, name: str, content_id: str) -> dict:
     if item is None:
         raise ApiError(404, f"no content {content_id!r} in bank {name!r}")
     bank = idx.get_set(name)
-    return {"id": item["item_id"], "bank": _bank_json(bank), "enabled": bank.enabled,
-            "original_content_uri": None, "partner_id": item["partner_id"],
-            "metadata": item["metadata"], "signals": item["signals"], "added": item["added"]}
+    return {
+        "id": item["item_id"],
+        "bank": _bank_json(bank),
+        "enabled": bank.enabled,
+        "original_content_uri": None,
+        "partner_id": item["partner_id"],
+        "metadata": item["metadata"],
+        "signals": item["signals"],
+        "added": item["added"],
+    }
 
 
 @router.get("/c/bank/{name}/content/{content_id}")
-def bank_get_content(request: Request, name: str, content_id: str,
-                     caller: Caller = Read) -> dict:
+def bank_get_content(request: Request, name: str, content_id: str, caller: Caller = Read) -> dict:
     """One content item by its id (provkit's item id, or the partner's id)."""
     return _content_json(request, name, content_id)
 
 
 @router.delete("/c/bank/{name}/content/{content_id}")
-def bank_delete_content(request: Request, name: str, content_id: str,
-                        caller: Caller = SetsWrite) -> dict:
+def bank_delete_content(
+    request: Request, name: str, content_id: str, caller: Caller = SetsWrite
+) -> dict:
     """Remove one content item by its id (provkit's item id, or the partner's id)."""
     _known(request, name)
     result = remove_item(name, [content_id], db=config(request).connection())
