@@ -140,6 +140,8 @@ def test_curation_creates_fills_switches_off_and_empties_a_bank(served, photos):
     names = [b["name"] for b in s.get(f"{url}/c/banks", timeout=10).json()]
     assert {"HMA_TEST_BANK", "partner"} <= set(names)
     assert s.post(f"{url}/c/banks", json={}, timeout=10).status_code == 400
+    again = s.post(f"{url}/c/banks", json={"name": "HMA_TEST_BANK"}, timeout=10)
+    assert again.status_code == 403  # HMA's answer to a bank that exists
     # content from a file upload, with the partner's id and metadata
     image = _jpeg(photos[3])
     r = s.post(
@@ -153,11 +155,28 @@ def test_curation_creates_fills_switches_off_and_empties_a_bank(served, photos):
     assert isinstance(content_id, int) and len(signal) == 64
     got = s.get(f"{url}/c/bank/HMA_TEST_BANK/content/{content_id}", timeout=10).json()
     assert (got["id"], got["partner_id"], got["metadata"]["category"]) == (content_id, "p-9", "x")
-    assert got["bank"]["name"] == "HMA_TEST_BANK"
+    assert got["bank"] == {"name": "HMA_TEST_BANK", "matching_enabled_ratio": 1.0}
+    assert {"disable_until_ts", "collab_metadata", "original_media_uri"} <= set(got)
+    assert "signals" not in got  # only with include_signals=true, as in HMA
+    with_signals = s.get(
+        f"{url}/c/bank/HMA_TEST_BANK/content/{content_id}",
+        params={"include_signals": "true"},
+        timeout=10,
+    ).json()
+    assert with_signals["signals"]["pdq"] == signal
     found = s.get(
         f"{url}/m/lookup", params={"signal_type": "pdq", "signal": signal}, timeout=10
     ).json()
     assert found["HMA_TEST_BANK"][0]["bank_content_id"] == content_id
+    only = s.get(
+        f"{url}/m/lookup",
+        params={"signal_type": "pdq", "signal": signal, "banks": "partner"},
+        timeout=10,
+    ).json()
+    assert "HMA_TEST_BANK" not in only  # banks= limits the banks, as in HMA
+    status = s.get(f"{url}/m/index/status", params={"signal_type": "pdq"}, timeout=10).json()
+    assert set(status) == {"pdq"} and status["pdq"]["present"] is True
+    assert status["pdq"]["size"] >= 3 and status["pdq"]["built_to"] > 0
     # a signal added directly
     hexed = "ab" * 32
     r = s.post(

@@ -134,15 +134,20 @@ async def hash_post(
 # --------------------------------------------------------------------------- matching
 
 
-def _lookup(request: Request, signal: str, signal_type: str) -> dict[str, list[dict]]:
+def _lookup(
+    request: Request, signal: str, signal_type: str, banks: str | None = None
+) -> dict[str, list[dict]]:
+    """Per bank, its matches (HMA's ``banks=A,B`` limits the banks; unknown names are
+    left out, as HMA filters by name)."""
     try:
         found = bank_of(request).lookup(signal_type, signal)
     except BadInput as e:
         raise ApiError(400, e.reason) from None
+    wanted = {b.strip() for b in banks.split(",") if b.strip()} if banks else None
     return {
         bank: [{**m, "distance": str(m["distance"])} for m in matches]
         for bank, matches in found.items()
-        if matches
+        if matches and (wanted is None or bank in wanted)
     }
 
 
@@ -152,12 +157,13 @@ async def raw_lookup(
     signal: Annotated[str, Query(max_length=64)],
     signal_type: Annotated[str, Query()],
     include_distance: Annotated[str, Query()] = "false",
+    banks: Annotated[str | None, Query()] = None,
     caller: Caller = Read,
 ) -> dict:
     """``{"matches": [content id, ...]}`` over every bank switched on for matching; with
     ``include_distance=true``, ``[{"bank_content_id", "distance"}]`` (distance a string, as
     HMA writes it), closest first."""
-    found = _lookup(request, signal, signal_type)
+    found = _lookup(request, signal, signal_type, banks)
     flat = sorted(
         (m for ms in found.values() for m in ms),
         key=lambda m: (int(m["distance"]), m["bank_content_id"]),
@@ -177,6 +183,7 @@ async def lookup_get(
     signal: Annotated[str | None, Query(max_length=64)] = None,
     signal_type: Annotated[str | None, Query()] = None,
     url: Annotated[str | None, Query()] = None,
+    banks: Annotated[str | None, Query()] = None,
     caller: Caller = Read,
 ) -> dict:
     """Per bank, its matches: ``{"BANK": [{"bank_content_id", "distance", "partner_id",
@@ -184,14 +191,15 @@ async def lookup_get(
     if url:
         raise ApiError(501, _NO_FETCH)
     if not signal or not signal_type:
-        raise ApiError(400, "signal and signal_type are required")
-    return _lookup(request, signal, signal_type)
+        raise ApiError(400, "Either url or both signal and signal_type are required")
+    return _lookup(request, signal, signal_type, banks)
 
 
 @router.post("/m/lookup")
 async def lookup_post(
     request: Request,
     types: Annotated[str | None, Query()] = None,
+    banks: Annotated[str | None, Query()] = None,
     caller: Caller = Read,
     work: Workdir = Upload,
 ) -> dict:
@@ -199,18 +207,26 @@ async def lookup_post(
     wanted = _signal_types(types)
     path, _ = await _one_upload(request, work)
     signals = await run_cpu(request, hash_file, path)
-    return {t: _lookup(request, signals[t], t) for t in wanted}
+    return {t: _lookup(request, signals[t], t, banks) for t in wanted}
 
 
 @router.get("/m/index/status")
-def index_status(request: Request, caller: Caller = Read) -> dict:
-    """Per signal type, when the in-memory copy was last checked and how many items."""
-    status = bank_of(request).status()
+def index_status(
+    request: Request,
+    signal_type: Annotated[str | None, Query()] = None,
+    caller: Caller = Read,
+) -> dict:
+    """Per signal type: ``{"present", "built_to", "size"}`` as HMA answers (``built_to``:
+    the Unix time the in-memory copy was last checked, -1 before; ``size``: items in the
+    banks switched on; provkit holds every kind in one copy)."""
+    if signal_type is not None and signal_type not in SIGNAL_TYPES:
+        raise ApiError(400, f"No such signal type '{signal_type}'")
+    bank = bank_of(request)
+    status = bank.status()
     size = sum(s["items"] for s in status["sets"].values() if s.get("enabled", True))
-    return {
-        t: {"built_at": status["checked_seconds_ago"], "size": size, "ready": status["ready"]}
-        for t in SIGNAL_TYPES
-    }
+    built = int(bank.checked_at) if bank.checked_at is not None else -1
+    kinds = [signal_type] if signal_type else list(SIGNAL_TYPES)
+    return {t: {"present": status["ready"], "built_to": built, "size": size} for t in kinds}
 
 
 # --------------------------------------------------------------------------- curation
@@ -232,7 +248,7 @@ async def bank_create(request: Request, caller: Caller = SetsWrite) -> dict:
         raise ApiError(400, "Field `name` is required")
     idx = _index(request)
     if name in idx.set_names():
-        raise ApiError(409, f"bank {name!r} already exists")
+        raise ApiError(403, "Bank already exists")  # HMA's answer to a second create
     try:
         idx.create_set(name, action=data.get("action"))
         idx.configure(name, enabled=_enabled(data, default=True))
@@ -393,28 +409,41 @@ async def bank_add_signal(
     }
 
 
-def _content_json(request: Request, name: str, content_id: str) -> dict:
+def _content_json(request: Request, name: str, content_id: str, signals: bool) -> dict:
     idx = _known(request, name)
     item = idx.item(name, content_id)
     if item is None:
-        raise ApiError(404, f"no content {content_id!r} in bank {name!r}")
+        raise ApiError(404, f"content '{content_id}' not found")
     bank = idx.get_set(name)
-    return {
+    out = {
         "id": item["item_id"],
-        "bank": _bank_json(bank),
-        "enabled": bank.enabled,
-        "original_content_uri": None,
+        "disable_until_ts": 0,
+        "collab_metadata": {},
+        "original_media_uri": None,
+        "bank": {"name": bank.name, "matching_enabled_ratio": 1.0 if bank.enabled else 0.0},
         "partner_id": item["partner_id"],
         "metadata": item["metadata"],
-        "signals": item["signals"],
         "added": item["added"],
     }
+    if signals:
+        out["signals"] = item["signals"]
+    return out
 
 
 @router.get("/c/bank/{name}/content/{content_id}")
-def bank_get_content(request: Request, name: str, content_id: str, caller: Caller = Read) -> dict:
-    """One content item by its id (provkit's item id, or the partner's id)."""
-    return _content_json(request, name, content_id)
+def bank_get_content(
+    request: Request,
+    name: str,
+    content_id: str,
+    include_signals: Annotated[str, Query()] = "false",
+    caller: Caller = Read,
+) -> dict:
+    """One content item by its id (provkit's item id, or the partner's id), as HMA's
+    ``BankContentResponse`` plus the partner's id and metadata; ``include_signals=true``
+    adds its hashes."""
+    return _content_json(
+        request, name, content_id, include_signals.strip().lower() in _TRUE
+    )
 
 
 @router.delete("/c/bank/{name}/content/{content_id}")
