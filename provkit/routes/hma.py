@@ -10,7 +10,7 @@ open when the service is started with public reads), and it never fetches a URL 
 caller's behalf (``?url=`` answers 501: a server that fetches what a caller names is a
 server-side request forgery waiting to happen; upload the file instead).
 
-Shapes are reconstructed from OpenMediaMatch's blueprints (``hashing.py``,
+Shapes follow OpenMediaMatch's blueprints (``hashing.py``,
 ``matching.py``, ``curation.py``); where provkit has more to say (the partner's id, the
 item's metadata, the bank's action) it adds keys, never changes HMA's. A bank content
 id is provkit's item id (an integer, as in HMA); the partner's own id travels beside it.
