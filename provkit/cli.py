@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "generate": ("provkit.commands.generate", "Generate images that leave sealed: watermarked, signed, recorded."),
     "detect": ("provkit.commands.detect", "Collect evidence and give a verdict: is this image AI-made?"),
     "dupes": ("provkit.commands.index", "Find near-duplicates of an image in the banks."),
-    "bank": ("provkit.commands.index", "Manage banks: reference images and partner hash lists, and what a match means."),
+    "bank": ("provkit.commands.index", "Manage banks: reference images and partner hash lists to match against."),
     "index": ("provkit.commands.index", "Old name of `provkit bank` (kept one release)."),
     "scan": ("provkit.commands.detect", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
     "check": ("provkit.commands.detect", "One answer per image: credentials, verdict, seen before, decision."),
