@@ -190,7 +190,9 @@ def _report_lines(r: dict) -> str:
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "crjson"]), default=None,
               help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
                    "report format, from the SDK).")
-<<<<<<< HEAD
+@click.option("--thumbnails", is_flag=True,
+              help="Embed the manifests' thumbnails in --json as data: URIs (by default "
+                   "they are only referenced, which keeps the answer small).")
 @click.option("--receipt", "receipt_file", type=click.Path(path_type=Path), default=None,
               help="An inclusion receipt (FILE.receipt.json from sign/generate --receipt) to "
                    "check offline with --log-key (one file at a time).")
@@ -198,17 +200,8 @@ def _report_lines(r: dict) -> str:
               help="The issuing workspace's log verifier key (`provkit log key`).")
 @db_option
 @json_option
-def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, receipt_file,
-           log_key, db_path, as_json):
-=======
-@click.option("--thumbnails", is_flag=True,
-              help="Embed the manifests' thumbnails in --json as data: URIs (by default "
-                   "they are only referenced, which keeps the answer small).")
-@db_option
-@json_option
 def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, thumbnails,
-           db_path, as_json):
->>>>>>> main
+           receipt_file, log_key, db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
