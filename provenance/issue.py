@@ -31,7 +31,7 @@ from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.vocabulary import source_type_name
 from provkit.provenance.fingerprint import fingerprint_image, load_for_fingerprint
-from provkit.provenance.ledger import STATUSES, Ledger
+from provkit.provenance.ledger import STATUSES, ledger_store
 from provkit.provenance.manifest import (
     ManifestSpec,
     manifest_definition,
@@ -133,7 +133,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         raise BadInput(f"a {src_mime} file is signed as it is; the output must be "
                        f"{imageio.MEDIA_EXTENSION_FOR_MIME.get(src_mime, src_mime)} too",
                        path=out_path)
-    book = Ledger(db)
+    book = ledger_store(db)
     if book.get(asset_id) is not None:
         raise BadInput(f"asset id {asset_id} is already in the ledger")
 

@@ -23,7 +23,7 @@ from PIL import Image
 
 from provkit.provenance import watermark
 from provkit.provenance.fingerprint import fingerprint_image
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import Ledger, ledger_store
 from provkit.provenance.manifest import context, new_reader
 from provkit.provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
 
@@ -57,7 +57,7 @@ class SoftBindingResolver:
     """Soft-binding resolution over one ledger."""
 
     def __init__(self, db=None):
-        self.ledger = db if isinstance(db, Ledger) else Ledger(db, create=False)
+        self.ledger = db if isinstance(db, Ledger) else ledger_store(db, create=False)
 
     def supported_algorithms(self) -> dict:
         marks = [{"alg": watermark.SOFT_BINDING_ALG}]

@@ -26,7 +26,6 @@ from provkit.options import (
     trust_option,
 )
 from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
-from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.recover import recover as recover_
 from provkit.verbs import sign as sign_
 
@@ -225,7 +224,7 @@ def ledger_list(limit, source_type, db_path, as_json):
 
     def human(items):
         if not items:
-            total = ledger_lib.Ledger(db_path, create=False).count()
+            total = ledger_lib.ledger_store(db_path, create=False).count()
             if total and source_type:
                 return f"no assets with source type {source_type} ({total} issued in all)"
             return "no assets issued yet"

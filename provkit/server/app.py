@@ -43,7 +43,7 @@ from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
 from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
 from provkit.server.thumbnails import thumbnail_store
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import ledger_store
 from provkit.routes.provenance import router as provenance_router
 from provkit.server.desk import mount_static
 from provkit.server.desk import router as desk_router
@@ -169,7 +169,7 @@ def sweep_outputs(cfg: ServiceConfig) -> dict:
     for tmp in folder.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
         removed_files += 1
-    book = Ledger(cfg.db)
+    book = ledger_store(cfg.db)
     forgotten = []
     try:
         for asset in book.list():
