@@ -11,7 +11,15 @@ from provkit.generate.generator import generate as generate_
 from provkit.generate.results import RequestRefused
 from provkit.generate.seal import request_stop, stop_requested
 from provkit.provenance.core.errors import BadInput
-from provkit.options import db_option, dumps, emit, json_option, out_option, progress
+from provkit.options import (
+    db_option,
+    disclosure_options,
+    dumps,
+    emit,
+    json_option,
+    out_option,
+    progress,
+)
 
 LATENT_BACKENDS = ("gan", "vae")
 
@@ -74,12 +82,14 @@ def backend_options(backend: str, *, model, module, latent_size, output_range, d
 @click.option("--allow-training", is_flag=True,
               help="Mark outputs as allowed for AI training (default: notAllowed).")
 @click.option("--policy", help="Policy pack (name or YAML path) to check requests and outputs.")
+@disclosure_options
 @out_option("Folder for the sealed images.", file_okay=False, dir_okay=True, dest="out_dir")
 @db_option
 @json_option
 def generate(prompt, n, backend, model, module, latent_size, output_range, seed, size, steps,
              guidance, negative, init_image, strength, device, dtype, batch_size, fmt,
-             record_prompt, allow_training, policy, out_dir, db_path, as_json):
+             record_prompt, allow_training, policy, disclose, provider, system_name,
+             system_version, cn_producer, visible_label, out_dir, db_path, as_json):
     """Generate images that leave sealed: watermarked, C2PA-signed, recorded.
 
     Exit status 1 if any image failed (the others are sealed and listed).
@@ -94,7 +104,9 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
             guidance=guidance, negative_prompt=negative, init_image=init_image,
             strength=strength, device=device, format=fmt, record_prompt=record_prompt,
             allow_training=allow_training, policy=policy, db=db_path,
-            on_result=lambda _r: bar.update(1), **opts,
+            on_result=lambda _r: bar.update(1), disclose=disclose, provider=provider,
+            system=system_name, system_version=system_version, cn_producer=cn_producer,
+            visible_label=visible_label, **opts,
         )
     except RequestRefused as e:
         if as_json:  # the decision on stdout, the one-line error on stderr, exit 1

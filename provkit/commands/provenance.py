@@ -10,11 +10,13 @@ from pathlib import Path
 
 import click
 
+from provkit.provenance import disclosure as disclosure_lib
 from provkit.provenance import keys as k
 from provkit.provenance import ledger as ledger_lib
 from provkit.provenance.core.config import describe, show
 from provkit.options import (
     db_option,
+    disclosure_options,
     emit,
     force_option,
     json_option,
@@ -122,11 +124,13 @@ def _no_mark(issued) -> str:
 @click.option("--tsa", metavar="URL", default=None,
               help="RFC 3161 time-stamping authority to time-stamp the signature "
                    "(default: [sign] tsa in provkit.toml, else none).")
+@disclosure_options
 @force_option
 @db_option
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
-         watermark, tsa, force, db_path, as_json):
+         watermark, tsa, disclose, provider, system_name, system_version, cn_producer,
+         visible_label, force, db_path, as_json):
     """Watermark and sign a file with a C2PA manifest, and record it.
 
     Images are watermarked first; PDF, audio and video are signed as they are (the
@@ -136,8 +140,11 @@ def sign(source, out, source_type, action, ingredients, components, author, titl
         ingredients=tuple((p, "parentOf") for p in ingredients)
         + tuple((p, "componentOf") for p in components),
     )
+    profile = disclosure_lib.profile(disclose=disclose, provider=provider, system=system_name,
+                                     system_version=system_version, cn_producer=cn_producer,
+                                     visible_label=visible_label)
     issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path, force=force,
-                   tsa=tsa)
+                   tsa=tsa, disclosure=profile)
     emit(issued, as_json, lambda d: (
         f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
         f"  signer:      {d.signer.get('common_name')}\n"
