@@ -42,6 +42,7 @@ from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, 
 from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
 from provkit.provenance.ledger import Ledger
 from provkit.routes.provenance import router as provenance_router
+from provkit.routes.public import router as public_router
 from provkit.server.desk import mount_static
 from provkit.server.desk import router as desk_router
 
@@ -251,6 +252,8 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     for router in (provenance_router, detect_router, policies_router, generate_router,
                    desk_router):
         app.include_router(router)
+    if cfg.public_detection:  # the only routes without a token (SB 942's free tool)
+        app.include_router(public_router)
     mount_static(app)
     return app
 
