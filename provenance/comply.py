@@ -1,5 +1,4 @@
-"""``provkit comply`` and ``provkit label``: a file against one law's disclosure
-requirements, and a platform's propagator fields added to a GB 45438 implicit label.
+"""``provkit comply``: a file against one law's disclosure requirements.
 
 :func:`comply` reads a file once (its C2PA credentials, recovered through the watermark
 when stripped; its XMP; its watermark) and answers, for each requirement of the regime
@@ -7,36 +6,27 @@ when stripped; its XMP; its watermark) and answers, for each requirement of the 
 ``invalid`` or ``not checked``, with the evidence in words. A requirement the law
 leaves to circumstances (a deployer's visible label, the Chinese explicit label outside
 the cases the measures name) is reported but not required unless ``visible=True``.
-It is a check of what the file carries, never legal advice.
-
-:func:`label` rewrites a file's TC260 block with the propagator's fields. The coded
-pixels are copied unchanged; a file with a C2PA manifest gets a new manifest (action
-``c2pa.edited.metadata``) with the original as its ``parentOf`` ingredient, since any
-metadata change breaks the original's hard binding.
+It is a check of what the file carries, never legal advice. ``provkit label``
+(:mod:`provenance.labelling`) adds a platform's propagator fields to the GB 45438 label.
 """
 
 from __future__ import annotations
 
-import io
-import struct
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from provkit.provenance import disclosure as disclosure_lib
-from provkit.provenance import keys, tc260
+from provkit.provenance import tc260
 from provkit.provenance import watermark as watermark_lib
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ProvkitError
-from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.guard import reading
 from provkit.provenance.core.vocabulary import (
     AI_EDITED_TYPES,
     AI_GENERATED_TYPES,
     ALGORITHMIC_TYPES,
-    source_type_iri,
 )
 from provkit.provenance.ledger import Ledger
-from provkit.provenance.manifest import provkit_agent, read_store, sign_stream
 from provkit.provenance.verify import verify_file
 
 REGIMES = disclosure_lib.REGIMES
@@ -142,6 +132,14 @@ def _c2pa_marking(s: _Seen) -> Requirement:
         return Requirement("machine-readable", text, "invalid",
                            "the C2PA manifest does not validate: "
                            + "; ".join(s.c2pa.get("failures") or []))
+    parent = next((i for i in s.c2pa.get("ingredients") or []
+                   if i.get("relationship") == "parentOf" and i.get("digital_source_type")
+                   in AI_TYPES and i.get("state") in SIGNED), None)
+    if state in SIGNED and parent is not None:
+        return Requirement("machine-readable", text, "present",
+                           f"a {state} C2PA manifest whose parent ingredient "
+                           f"({parent.get('title')}, {parent.get('state')}) declares "
+                           f"{parent.get('digital_source_type')}")
     if state in SIGNED:
         return Requirement("machine-readable", text, "absent",
                            f"the {state} manifest declares {dst or 'no source type'}, not AI")
@@ -326,229 +324,3 @@ def comply(paths, *, regime: str, db=None, trust=None, visible: bool = False,
         if progress:
             progress(1)
     return out
-
-
-# --------------------------------------------------------------------------- label
-
-
-@dataclass(frozen=True)
-class Labelled:
-    """What :func:`label` wrote."""
-
-    path: str
-    source: str
-    tc260: dict
-    resigned: bool
-    manifest_label: str | None = None
-    created_block: bool = False
-
-    def to_json(self) -> dict:
-        return dict(self.__dict__)
-
-
-def label(source, out, *, propagator: str, propagate_id: str, create: str | None = None,
-          force: bool = False, identity=None) -> Labelled:
-    """``provkit label``: the file's TC260 block with ``ContentPropagator`` and
-    ``PropagateID`` set (``ReservedCode2``: the pixel binding), written to ``out``.
-
-    A file without a block is refused unless ``create`` gives the Label to write
-    ("1", "2" or "3": the platform's own finding). A file with a C2PA manifest is
-    re-signed with the workspace identity, the original as its parentOf ingredient."""
-    src = Path(source)
-    out = Path(out)
-    if not propagator or not propagate_id:
-        raise BadInput("give both --propagator and --propagate-id")
-    with reading(src, "label"):
-        mime = imageio.sniff(src)
-        if mime not in tc260_mimes():
-            raise BadInput(f"the TC260 label is written into JPEG, PNG and WebP, not {mime}",
-                           path=src)
-        if out.exists() and not force:
-            raise BadInput("output already exists (use --force to replace it)", path=out)
-        if out.exists() and out.resolve() == src.resolve():
-            raise BadInput("output would overwrite the input; choose another -o path", path=out)
-        data = src.read_bytes()
-        block = tc260.read_bytes(data, mime)
-        binding = tc260.binding_of_bytes(data)
-        report = verify_file(src, recover=False)
-    created = False
-    if block is None:
-        if create not in tc260.LABELS:
-            raise BadInput("the file has no TC260 AIGC block to add to; give --create-label "
-                           "1|2|3 to write one (1 AI-generated, 2 possibly, 3 suspected)",
-                           path=src)
-        value = tc260.make_value(producer="", produce_id="", label=create)
-        created = True
-    else:
-        value = {k: block.fields.get(k, "") for k in tc260.FIELDS}
-        value.update({k: v for k, v in block.fields.items() if k not in value})
-    value.update(ContentPropagator=propagator, PropagateID=propagate_id, ReservedCode2=binding)
-    dst = source_type_iri(report.digital_source_type) if report.digital_source_type else None
-    payload = tc260.write(_without_c2pa(data, mime), mime, tc260.packet(value,
-                                                                       digital_source_type=dst))
-    signed = report.state not in ("absent",)
-    manifest_label = None
-    with atomic_file(out, overwrite=force) as f:
-        if not signed:
-            f.write(payload)
-        else:
-            identity = identity or keys.load_or_init()
-            definition = {
-                "claim_generator_info": [provkit_agent()], "title": out.name,
-                "assertions": [{"label": "c2pa.actions.v2", "created": True, "data": {
-                    "actions": [{"action": "c2pa.opened",
-                                 "parameters": {"ingredientIds": ["ingredient0"]}},
-                                {"action": "c2pa.edited.metadata", "softwareAgent": provkit_agent(),
-                                 "parameters": {"description": (
-                                     f"GB 45438 propagator fields added: {propagator}, "
-                                     f"{propagate_id}")}}],
-                    "allActionsIncluded": True}}]}
-            # the pixels are the original's: its SB 942 fields and label record still hold
-            carried = report.disclosure or {}
-            for key, name in (("sb942", disclosure_lib.SB942_ASSERTION),
-                              ("visible_labels", disclosure_lib.VISIBLE_ASSERTION)):
-                if report.state in ("valid", "trusted") and isinstance(carried.get(key), dict):
-                    definition["assertions"].append({"label": name, "data": carried[key]})
-            try:
-                store = sign_stream(definition, identity, mime, io.BytesIO(payload), f,
-                                    ingredients=((src, "parentOf"),))
-            except Exception as e:  # noqa: BLE001 - the SDK's refusal, in one line
-                raise BadInput(f"re-signing failed: {e}", path=out) from None
-            manifest_label = _active_label(store)
-    return Labelled(str(out), str(src), value, signed, manifest_label, created)
-
-
-def _active_label(store: bytes) -> str | None:
-    try:
-        return read_store(store).get("active_manifest")
-    except Exception:  # noqa: BLE001
-        return None
-
-
-def _without_c2pa(data: bytes, mime: str) -> bytes:
-    """The file without its embedded C2PA manifest store (JPEG APP11 JUMBF, PNG caBX,
-    WebP C2PA chunk): the new manifest replaces it, the old one is its ingredient."""
-    if mime == "image/jpeg":
-        out, pos = [data[:2]], 2
-        while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:
-            (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-            seg = data[pos:pos + 2 + length]
-            if not (data[pos + 1] == 0xEB and b"jumb" in seg[:64]):
-                out.append(seg)
-            pos += 2 + length
-        out.append(data[pos:])
-        return b"".join(out)
-    if mime == "image/png":
-        out, pos = [data[:8]], 8
-        while pos + 8 <= len(data):
-            length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-            if ctype != b"caBX":
-                out.append(data[pos:pos + 12 + length])
-            pos += 12 + length
-            if ctype == b"IEND":
-                break
-        return b"".join(out)
-    chunks, pos = [], 12
-    while pos + 8 <= len(data):
-        ctype, length = struct.unpack("<4sI", data[pos:pos + 8])
-        if ctype != b"C2PA":
-            chunks.append(data[pos:pos + 8 + length + (length & 1)])
-        pos += 8 + length + (length & 1)
-    body = b"".join(chunks)
-    return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
-
-
-
-# --------------------------------------------------------------------------- public detection
-
-
-@dataclass(frozen=True)
-class PublicAnswer:
-    """What SB 942's free detection tool reports for one image: whether it carries a
-    recognised AI disclosure, and the provenance data (provider, system and version,
-    time, id), from the file's own manifest or resolved from its watermark through the
-    ledger when the metadata was stripped. Nothing about the caller or the file name."""
-
-    disclosure: bool
-    ai_generated: bool | None
-    provider: str | None = None
-    system: str | None = None
-    version: str | None = None
-    time: str | None = None
-    id: str | None = None
-    resolved_by: str | None = None
-    credentials: str = "absent"
-    tc260: dict | None = None
-    watermark: dict | None = None
-    notes: tuple[str, ...] = ()
-
-    def to_json(self) -> dict:
-        d = dict(self.__dict__)
-        d["notes"] = list(self.notes)
-        return d
-
-
-def public_detect(path, *, db=None, trust=None) -> PublicAnswer:
-    """``POST /public/v1/detect``: the SB 942 answer for one image (see
-    :class:`PublicAnswer`). Reads only; keeps and records nothing."""
-    report = verify_file(path, db=db, trust=trust)
-    c = report.to_json()["c2pa"]
-    state = c.get("state") or "absent"
-    found = c.get("disclosure") or {}
-    sb = found.get("sb942") if isinstance(found.get("sb942"), dict) else None
-    block = found.get("tc260")
-    mark = c.get("watermark")
-    notes: list[str] = []
-    fields: dict = {}
-    resolved = None
-    usable = state in SIGNED or (state == "recovered" and (
-        c.get("recovered_manifest") or {}).get("state") in SIGNED)
-    if sb and usable:
-        fields = {"provider": sb.get("provider"), "system": sb.get("system"),
-                  "version": sb.get("system_version"), "time": sb.get("time"), "id": sb.get("id")}
-        resolved = ("the watermark, through the provider's ledger (the file's metadata was "
-                    "stripped)") if state == "recovered" else "the file's C2PA manifest"
-        notes.append("The SB 942 latent disclosure was read from " + resolved + ".")
-    elif usable:
-        created = next((a for a in c.get("actions") or [] if a.get("digital_source_type")), {})
-        signer = c.get("signer") or {}
-        fields = {"provider": signer.get("organization") or signer.get("common_name"),
-                  "system": created.get("software_agent"), "version": None,
-                  "time": signer.get("time"), "id": c.get("asset_id")}
-        resolved = "the C2PA manifest (no SB 942 assertion; read from its signer and actions)"
-        notes.append("No SB 942 assertion; the provider and system are the C2PA signer and "
-                      "software agent.")
-    elif state == "invalid":
-        notes.append("A C2PA manifest is present but does not validate; nothing it says is "
-                     "reported.")
-    elif state == "mismatch":
-        fields = {"id": c.get("asset_id")}
-        resolved = "the watermark (the picture differs from what was issued)"
-        notes.append("The watermark names an issued asset, but this picture differs from it: "
-                     "only the id is reported.")
-    dst = c.get("digital_source_type") if usable else None
-    tc_ok = isinstance(block, dict) and block.get("well_formed")
-    if tc_ok:
-        f = block.get("fields") or {}
-        notes.append(f"Implicit AI label (GB 45438): producer {f.get('ContentProducer')}, id "
-                     f"{f.get('ProduceID')}, Label {f.get('Label')} (unsigned metadata).")
-        fields.setdefault("id", f.get("ProduceID"))
-    third = (mark or {}).get("third_party")
-    if third:
-        notes.append(f"{third} found in the pixels.")
-    ai = True if (dst in AI_TYPES or (tc_ok and str((block.get("fields") or {}).get("Label"))
-                                     == "1") or third or (sb and usable)) else None
-    present = bool((sb and usable) or dst in AI_TYPES or tc_ok or third)
-    if not present and not notes:
-        notes.append("No recognised AI disclosure: no C2PA manifest, no GB 45438 label, no "
-                     "watermark this service resolves. That is no proof the image was not "
-                     "AI-generated.")
-    wm = None
-    if mark:
-        wm = {"found": True, "scheme": mark.get("scheme"), "payload": mark.get("payload"),
-              "third_party": third}
-    return PublicAnswer(disclosure=present, ai_generated=ai, resolved_by=resolved,
-                        credentials=state, tc260=block if isinstance(block, dict) else None,
-                        watermark=wm, notes=tuple(notes),
-                        **{k: fields.get(k) for k in ("provider", "system", "version",
-                                                      "time", "id")})

@@ -34,7 +34,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from PIL import Image, ImageDraw, ImageFont
-
 from provkit.provenance.core import config as config_lib
 from provkit.provenance.core.errors import BadInput
 

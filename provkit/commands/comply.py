@@ -10,8 +10,8 @@ import click
 from provkit.options import db_option, emit, force_option, json_option, out_option, trust_option
 from provkit.provenance.comply import REGIMES
 from provkit.provenance.comply import comply as comply_
-from provkit.provenance.comply import label as label_
 from provkit.provenance.core.errors import ProvkitError
+from provkit.provenance.labelling import label as label_
 
 _MARK = {"present": "ok ", "absent": "NO ", "invalid": "BAD", "not checked": " ? "}
 

@@ -13,7 +13,7 @@
 Nothing is collected: the upload lives in the request's private temporary folder and is
 deleted before the answer is sent; no file name, address or content is logged or
 stored (the answer names no file). Each client (its address, kept only as a salted hash
-in memory) may make :attr:`ServiceConfig.public_rate` requests a minute: past that,
+in memory) may make ``--public-rate`` requests a minute: past that,
 429 with ``Retry-After``. The service's budgets apply as everywhere: the upload limit
 (413), the pixel limit (422), the CPU queue and time limit (503).
 """
@@ -29,7 +29,7 @@ import time
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from provkit.provenance.comply import public_detect
+from provkit.provenance.public import public_detect
 from provkit.server.http import ERRORS, ApiError, Upload, Workdir, config, run_cpu
 
 router = APIRouter(responses={**ERRORS, 429: {"description": "over the per-client rate"}})
@@ -81,7 +81,7 @@ class RateLimiter:
 def limiter(request: Request) -> RateLimiter:
     state = request.app.state
     if getattr(state, "public_limiter", None) is None:
-        state.public_limiter = RateLimiter(config(request).public_rate)
+        state.public_limiter = RateLimiter(getattr(state, "public_rate", 30.0))
     return state.public_limiter
 
 

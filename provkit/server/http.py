@@ -90,10 +90,6 @@ class ServiceConfig:
     queue: int = QUEUE
     out_dir: Path | None = None
     temp_dir: Path | None = None
-    #: ``--public-detection``: the token-free SB 942 page and API (provkit/routes/public.py)
-    public_detection: bool = False
-    #: requests a minute each client may make of the public detection API (429 past it)
-    public_rate: float = 30.0
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def connection(self):

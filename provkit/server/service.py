@@ -38,10 +38,11 @@ def app_from_env():
     raw = json.loads(os.environ[CONFIG_ENV])
     max_pixels = raw.pop("max_pixels", None)
     refresh = raw.pop("refresh", 2.0)
+    public = {k: raw.pop(k) for k in ("public_detection", "public_rate") if k in raw}
     for key in ("out_dir", "temp_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
-    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels)
+    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels, **public)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,

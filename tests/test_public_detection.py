@@ -1,0 +1,130 @@
+"""The free public AI detection page and API (SB 942) on a real ``provkit serve`` process:
+no token, the provenance data of a stripped and resized copy resolved through the
+watermark, nothing kept on disk, 429 past the per-client rate, everything else still
+behind tokens."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from provkit.generate import Generator
+from provkit.provenance.public import public_detect
+
+from tests.fixtures_provenance import strip_and_degrade
+from tests.fixtures_serve import Server, make_app
+
+RATE = 5
+
+
+def _files_under(folder: Path) -> list[Path]:
+    return [p for p in folder.rglob("*") if p.is_file()]
+
+
+@pytest.fixture
+def public_server(workspace, tmp_path, monkeypatch):
+    """(server, stripped copy, the original's SB 942 fields, the server's temp folder)."""
+    gen = Generator("builtin", out_dir=tmp_path / "made", disclose="eu,us-ca,cn",
+                    provider="Example Studio", cn_producer="001EXAMPLE")
+    (sealed,) = gen.generate("a harbour at dawn", n=1, seed=21, size=(448, 384))
+    stripped = strip_and_degrade(Path(sealed.path), tmp_path / "stripped.jpg", quality=80,
+                                 scale=0.7)
+    temp = tmp_path / "server-tmp"
+    temp.mkdir()
+    monkeypatch.setenv("TMPDIR", str(temp))  # where the server's uploads would land
+    server = Server(workspace, "--public-detection", "--public-rate", str(RATE))
+    try:
+        yield server, stripped, sealed.disclosures["sb942"], temp
+    finally:
+        server.stop()
+
+
+def test_public_detection_answers_for_a_stripped_copy_without_a_token_keeps_nothing_and_limits(
+        public_server, workspace):
+    server, stripped, sb942, temp = public_server
+    body = stripped.read_bytes()
+    digest = hashlib.sha256(body).hexdigest()
+    before = {p: p.stat().st_mtime_ns for p in _files_under(workspace)}
+
+    # 1. the raw body, no token: provider, system, version, time and id from the watermark
+    raw = httpx.post(server.url + "/public/v1/detect", content=body,
+                     headers={"Content-Type": "image/jpeg"}, timeout=60)
+    assert raw.status_code == 200, raw.text
+    answer = raw.json()
+    assert answer["disclosure"] is True and answer["credentials"] == "recovered"
+    assert (answer["provider"], answer["system"], answer["version"], answer["time"],
+            answer["id"]) == (sb942["provider"], sb942["system"], sb942["system_version"],
+                              sb942["time"], sb942["id"])
+    assert "watermark" in answer["resolved_by"]
+    assert "stripped.jpg" not in raw.text  # the answer names no file
+
+    # 2. the multipart field "file" gives the same answer
+    form = httpx.post(server.url + "/public/v1/detect", timeout=60,
+                      files={"file": ("stripped.jpg", body, "image/jpeg")})
+    assert form.status_code == 200 and form.json() == answer
+
+    # 3. the page is served without a token and fetches nothing from elsewhere
+    page = httpx.get(server.url + "/public", timeout=10)
+    assert page.status_code == 200 and "/public/v1/detect" in page.text
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:)?//""", page.text)
+    assert "default-src 'none'" in page.headers["content-security-policy"]
+
+    # 4. everything else still needs a token
+    assert httpx.post(server.url + "/v1/detect", timeout=10,
+                      files={"files": ("a.jpg", body, "image/jpeg")}).status_code == 401
+    assert httpx.get(server.url + "/v1/ledger", timeout=10).status_code == 401
+
+    # 5. nothing kept: no file in the server's temp folder, no copy of the upload in the
+    # workspace, no new or changed file there but the database and its journal
+    assert _files_under(temp) == []
+    for path in _files_under(workspace):
+        assert hashlib.sha256(path.read_bytes()).hexdigest() != digest, path
+        if before.get(path) != path.stat().st_mtime_ns:
+            assert path.name.startswith("provkit.db"), path
+
+    # 6. past the rate (RATE a minute per client; two used above), 429 with Retry-After
+    codes = []
+    for _ in range(RATE + 2):
+        r = httpx.post(server.url + "/public/v1/detect", content=b"x",
+                       headers={"Content-Type": "image/jpeg"}, timeout=10)
+        codes.append(r.status_code)
+        if r.status_code == 429:
+            assert int(r.headers["retry-after"]) >= 1
+            break
+    assert codes[-1] == 429 and codes.count(429) == 1
+    assert set(codes[:-1]) <= {422}  # the junk bodies were answered, as bad input
+
+    server.stop()
+    log = server.proc.stdout.read().decode(errors="replace")
+    assert "stripped" not in log and "127.0.0.1:" not in log.replace(server.url, "")
+
+
+def test_without_the_option_there_is_no_public_endpoint(workspace):
+    with TestClient(make_app(workspace)) as client:
+        assert client.get("/public").status_code == 404
+        assert client.post("/public/v1/detect", content=b"x").status_code in (404, 405)
+
+
+def test_an_image_without_a_disclosure_says_so_without_claiming_it_is_real(photo_path):
+    answer = public_detect(photo_path)
+    assert answer.disclosure is False and answer.ai_generated is None
+    assert answer.provider is None and answer.id is None
+    assert any("no proof" in n for n in answer.notes)
+
+
+def test_the_public_app_answers_an_empty_body_with_400(workspace):
+    from provkit.server.app import create_service
+    from tests.fixtures_serve import make_config
+
+    app = create_service(make_config(workspace), refresh=0.2, public_detection=True)
+    with TestClient(app) as client:
+        r = client.post("/public/v1/detect", content=b"", headers={"Content-Type": "image/png"})
+        assert r.status_code == 400 and "request body" in r.json()["error"]
+        r = client.post("/public/v1/detect", files={"other": ("a.png", b"xx", "image/png")})
+        assert r.status_code == 400 and "'file'" in r.json()["error"]
+    assert os.environ.get("PROVKIT_HOME")
