@@ -30,8 +30,8 @@ class Dimensions(BaseCollector):
 
 def test_scan_columns_are_the_registry_columns_in_order():
     names = [c for c, _ in csv_columns()]
-    assert names == ["c2pa", "xmp", "generator_metadata", "tc260", "sb942", "watermark",
-                     "third_party_watermark", "classifier", "duplicates"]
+    assert names == ["c2pa", "xmp", "generator_metadata", "watermark", "third_party_watermark",
+                     "classifier", "duplicates"]
     assert CSV_COLUMNS == ("path", "verdict", "score", "decided_by", *names, "error", "outcome",
                            "labels")
     assert [c.name for c in COLLECTORS] == ["c2pa", "metadata", "disclosure", "watermark",

@@ -25,8 +25,7 @@ class DisclosureCollector(BaseCollector):
     """``found["disclosure"]``: the policy context's ``asset.disclosure``."""
 
     name = "disclosure"
-    columns = (("tc260", lambda row: _finding(row, "tc260")),
-               ("sb942", lambda row: _finding(row, "sb942")))
+    columns = ()  # scan's CSV keeps its columns; the JSON rows carry these items
     pixels = False
 
     def collect(self, ctx: FileContext) -> Found:
@@ -38,13 +37,6 @@ class DisclosureCollector(BaseCollector):
 
     def context(self, data) -> dict:
         return {"disclosure": data}
-
-
-def _finding(row: dict, kind: str) -> str:
-    for e in row.get("evidence") or []:
-        if e.get("kind") == kind:
-            return e.get("finding") or ""
-    return ""
 
 
 def disclosure_evidence(metadata: dict | None, c2pa: dict | None) -> tuple[list[Evidence], dict]:
