@@ -36,8 +36,9 @@ def public_server(workspace, tmp_path, monkeypatch):
                                  scale=0.7)
     temp = tmp_path / "server-tmp"
     temp.mkdir()
-    monkeypatch.setenv("TMPDIR", str(temp))  # where the server's uploads would land
-    server = Server(workspace, "--public-detection", "--public-rate", str(RATE))
+    with monkeypatch.context() as mp:  # the server's own temp folder (uploads land there)
+        mp.setenv("TMPDIR", str(temp))
+        server = Server(workspace, "--public-detection", "--public-rate", str(RATE))
     try:
         yield server, stripped, sealed.disclosures["sb942"], temp
     finally:
@@ -128,3 +129,37 @@ def test_the_public_app_answers_an_empty_body_with_400(workspace):
         r = client.post("/public/v1/detect", files={"other": ("a.png", b"xx", "image/png")})
         assert r.status_code == 400 and "'file'" in r.json()["error"]
     assert os.environ.get("PROVKIT_HOME")
+
+
+def test_the_public_page_in_chromium_shows_the_answer_for_a_stripped_copy(public_server):
+    """The page in real Chromium (headless, /usr/bin/chromium): no token asked, the file
+    chosen, the provenance data shown, no request to any other site."""
+    from tests.test_serve_browser import ARGS, CHROMIUM, _browser_missing
+
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the browser test cannot run: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    server, stripped, sb942, _ = public_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            elsewhere = []
+            page.on("request", lambda r: elsewhere.append(r.url)
+                    if not r.url.startswith((server.url, "data:", "blob:")) else None)
+            page.goto(server.url + "/public")
+            page.set_input_files("#file", str(stripped))
+            page.get_by_role("button", name="Check").click()
+            page.wait_for_selector("#fields")
+            assert page.locator("#verdict").inner_text() == "This image carries an AI disclosure."
+            shown = page.locator("#fields").inner_text()
+            for value in (sb942["provider"], sb942["system"], sb942["time"], sb942["id"]):
+                assert value in shown
+            assert elsewhere == []
+        finally:
+            browser.close()
