@@ -15,6 +15,8 @@ import c2pa
 import numpy as np
 import pytest
 from click.testing import CliRunner
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from PIL import Image
 from provkit.provenance import tc260
 from provkit.provenance.comply import comply
@@ -194,3 +196,55 @@ def test_comply_reports_an_unreadable_file_and_goes_on(tmp_path, photo_path):
 def test_profile_refuses_an_unknown_regime():
     with pytest.raises(Exception, match="unknown disclosure regime"):
         Profile(regimes=("jp",))
+
+
+_text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(producer=_text, produce_id=_text, propagator=_text)
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_any_field_text_round_trips_through_the_xmp_of_each_format(fmt, producer, produce_id,
+                                                                   propagator):
+    buf = io.BytesIO()
+    Image.new("RGB", (40, 30), (90, 120, 30)).save(buf, fmt)
+    mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}[fmt]
+    value = tc260.make_value(producer=producer, produce_id=produce_id, propagator=propagator)
+    data = tc260.write(buf.getvalue(), mime, tc260.packet(value))
+    assert tc260.read_bytes(data, mime).fields == value
+    with Image.open(io.BytesIO(data)) as img:  # still an image Pillow decodes
+        img.load()
+        assert img.size == (40, 30)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.text(max_size=300))
+def test_any_aigc_value_is_parsed_or_reported_malformed_never_raised(text):
+    found = tc260.parse_value(text)
+    assert found.well_formed or found.problems
+
+
+def test_a_malformed_block_is_invalid_for_comply_and_named_by_detect(tmp_path, photos):
+    from provkit.detect.verdict import detect
+
+    buf = io.BytesIO()
+    Image.fromarray(photos[4]).save(buf, "PNG")
+    bad = tmp_path / "bad-block.png"
+    bad.write_bytes(tc260.write(buf.getvalue(), "image/png",
+                                tc260.packet({"Label": "7", "ProduceID": ""})))
+    (result,) = comply([bad], regime="cn")
+    assert result.missing == ["implicit-label"]
+    assert {r.id: r.status for r in result.requirements}["implicit-label"] == "invalid"
+    item = next(e for e in detect(bad).evidence if e.kind == "tc260")
+    assert item.finding == "malformed" and "Label is '7'" in item.detail
+
+
+def test_sign_writes_the_disclosures_into_a_photo(tmp_path, photo_path):
+    out = tmp_path / "signed.jpg"
+    run("sign", photo_path, "-o", out, "--source-type", "trainedAlgorithmicMedia",
+        "--disclose", "eu,us-ca,cn", "--provider", "Example Studio", "--system", "house-model",
+        "--system-version", "3.1", "--cn-producer", PRODUCER)
+    for regime in ("eu", "us-ca", "cn"):
+        run("comply", out, "--regime", regime)
+    assert aigc_from_pillow(out)["ContentProducer"] == PRODUCER
+    assert sdk(out)["validation_state"] in ("Valid", "Trusted")
