@@ -46,7 +46,7 @@ class Labelled:
 
 
 def label(source, out, *, propagator: str, propagate_id: str, create: str | None = None,
-          force: bool = False, identity=None) -> Labelled:
+          force: bool = False, identity=None, dev_identity: bool = False) -> Labelled:
     """``provkit label``: the file's TC260 block with ``ContentPropagator`` and
     ``PropagateID`` set (``ReservedCode2``: the pixel binding), written to ``out``.
 
@@ -91,7 +91,7 @@ def label(source, out, *, propagator: str, propagate_id: str, create: str | None
         if not signed:
             f.write(payload)
         else:
-            identity = identity or keys.load_or_init()
+            identity = identity or keys.for_signing(dev_identity=dev_identity)
             definition = {
                 "claim_generator_info": [provkit_agent()], "title": out.name,
                 "assertions": [{"label": "c2pa.actions.v2", "created": True, "data": {

@@ -21,16 +21,13 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from provkit.provenance import tc260
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ProvkitError, describe
 from provkit.provenance.core.guard import reading
-from provkit.provenance.fingerprint import _pdq, hamming
 from provkit.provenance.manifest import context, new_reader
-from provkit.provenance.recovery import recover_report
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
 from provkit.provenance.trust import resolve as resolve_trust
@@ -215,8 +212,9 @@ def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -
     """The current pixels against the manifest's claim thumbnail, both at the
     thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
     thumbnail is small and made by the signer."""
-    from PIL import Image
+    import numpy as np  # only here: a credential-bearing file is verified without numpy
 
+    from provkit.provenance.fingerprint import _pdq, hamming
 
     out = {"hint": True, "thumbnail": dict(thumbnail or {}),
            "data": "data:{};base64,{}".format((thumbnail or {}).get("format") or "image/jpeg",
@@ -289,6 +287,10 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
             return _with_tc260(report)
         if report.format and not imageio.is_image_mime(report.format):
             return report
+        # recovery (watermark decoders, fingerprints, the ledger) loads only for a file
+        # without credentials: `provkit verify` on a signed file stays a light process
+        from provkit.provenance.recovery import recover_report
+
         return _with_tc260(recover_report(report, db=db, trust=resolved, image=image))
 
 

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import click
 
-from provkit.options import db_option, emit, force_option, json_option, out_option, trust_option
+from provkit.options import (
+    db_option,
+    dev_identity_option,
+    emit,
+    force_option,
+    json_option,
+    out_option,
+    trust_option,
+)
 from provkit.provenance.comply import REGIMES
 from provkit.provenance.comply import comply as comply_
 from provkit.provenance.core.errors import ProvkitError
@@ -65,15 +73,16 @@ def _human(rows: list[dict]) -> str:
               help="Write a new block when the file has none (Label 1 AI-generated, 2 "
                    "possibly, 3 suspected).")
 @out_option("The labelled copy.")
+@dev_identity_option
 @force_option
 @json_option
-def label(source, propagator, propagate_id, create_label, out, force, as_json):
+def label(source, propagator, propagate_id, create_label, out, dev_identity, force, as_json):
     """Add a platform's propagator fields to a file's GB 45438 implicit label.
 
     The pixels are copied unchanged; a C2PA-signed file gets a new manifest with the
     original as its parent ingredient."""
     result = label_(source, out, propagator=propagator, propagate_id=propagate_id,
-                    create=create_label, force=force)
+                    create=create_label, force=force, dev_identity=dev_identity)
     emit(result, as_json, lambda d: (
         f"labelled {d.path}: propagator {propagator}, id {propagate_id}"
         + ("; re-signed, the original as ingredient" if d.resigned else "")
