@@ -169,7 +169,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             raise BadInput("the GB 45438 implicit label is written into JPEG, PNG and WebP "
                            f"files, not {out_mime}", path=out_path)
         spec, image, disclosed = _disclose(spec, disclosure, source, src_path, asset_id)
-        icc = image.info.get("icc_profile")
+        icc = image.info.get("icc_profile") if image is not None else None
     definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
 
     # 1. pixels: watermark the asset id into them, or take the bytes as they are. A mark
@@ -191,7 +191,8 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         else:
             skipped, soft_alg = UNREADABLE_MARK, None
             definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=None)
-    if image is not None and (soft_alg or disclosed or src_path is None or src_mime != out_mime):
+    labelled = bool(disclosed and disclosed.get("visible_labels"))
+    if image is not None and (soft_alg or labelled or src_path is None or src_mime != out_mime):
         pixels = image
         payload = imageio.encode(image, out_mime, icc_profile=icc, path=out_path)
     else:
@@ -266,11 +267,13 @@ TC260_MIMES = ("image/jpeg", "image/png", "image/webp")
 
 
 def _disclose(spec: ManifestSpec, profile, source, src_path, asset_id: str):
-    """The spec with the disclosure assertions, the (labelled) pixels, and the record."""
-    image = source if src_path is None else imageio.open_image(src_path)
+    """The spec with the disclosure assertions, the labelled pixels (None without visible
+    labels: the pixels are then taken as they come), and the record."""
+    image = None
     extra = list(spec.extra_assertions)
     record: dict = {"regimes": list(profile.regimes)}
     if profile.visible_label:
+        image = source if src_path is None else imageio.open_image(src_path)
         info = dict(image.info)
         image, labels = disclosure_lib.render_labels(image, profile.regimes)
         image.info.update({k: v for k, v in info.items() if k == "icc_profile"})

@@ -174,11 +174,55 @@ def from_packet(packet_bytes: bytes) -> AigcLabel | None:
 # --------------------------------------------------------------------------- writing
 
 
-def write(data: bytes, mime: str, xmp: bytes) -> bytes:
-    """``data`` (a JPEG, PNG or WebP file) with its XMP packet replaced by ``xmp``.
+def merge(existing: bytes | None, xmp: bytes) -> bytes:
+    """One packet: ``existing`` (the file's own XMP) with the ``rdf:Description`` of ``xmp``
+    added; a property both name (``TC260:AIGC``, the IPTC source type) is taken from
+    ``xmp``, every other property of ``existing`` is kept. ``xmp`` as it
+    is when there is none, or when the existing packet does not parse as XML."""
+    if not existing:
+        return xmp
+    try:
+        prefixes = {}
+        for _event, (prefix, uri) in ET.iterparse(io.BytesIO(existing.strip(b"\x00 \r\n\t")),
+                                                  events=("start-ns",)):
+            prefixes.setdefault(uri, prefix)
+        old = ET.fromstring(existing.strip(b"\x00 \r\n\t"))
+        new = ET.fromstring(xmp[xmp.index(b"<x:xmpmeta"):xmp.rindex(b"</x:xmpmeta>") + 12])
+    except (ET.ParseError, ValueError):
+        return xmp
+    rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF"
+    old_rdf = old if old.tag == rdf else old.find(f".//{rdf}")
+    new_rdf = new.find(f".//{rdf}")
+    if old_rdf is None or new_rdf is None:
+        return xmp
+    about = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
+    replaced = {k for d in new_rdf for k in d.attrib if k != about} | \
+        {c.tag for d in new_rdf for c in d}
+    for desc in list(old_rdf):  # a property written anew replaces the old one
+        for key in replaced:
+            desc.attrib.pop(key, None)
+        for child in [c for c in desc if c.tag in replaced]:
+            desc.remove(child)
+    for desc in new_rdf:
+        old_rdf.append(desc)
+    for uri, prefix in {**prefixes, NS: PREFIX, IPTC_NS: "Iptc4xmpExt",
+                        "adobe:ns:meta/": "x",
+                        "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf"}.items():
+        if prefix and not re.fullmatch(r"ns\d+", prefix):
+            ET.register_namespace(prefix, uri)
+    body = ET.tostring(old, encoding="unicode")
+    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body
+            + '\n<?xpacket end="w"?>').encode("utf-8")
 
-    The coded pixels are copied unchanged; any earlier XMP packet is dropped (the caller
-    carries over what it wants to keep)."""
+
+def write(data: bytes, mime: str, xmp: bytes) -> bytes:
+    """``data`` (a JPEG, PNG or WebP file) with ``xmp`` merged into its XMP packet
+    (:func:`merge`: the file's other XMP properties are kept, an earlier AIGC replaced).
+
+    The coded pixels are copied unchanged."""
+    packets = xmp_packets(data, mime) if mime in ("image/jpeg", "image/png", "image/webp") \
+        else []
+    xmp = merge(packets[0] if packets else None, xmp)
     if mime == "image/jpeg":
         return _jpeg(data, xmp)
     if mime == "image/png":

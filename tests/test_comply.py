@@ -248,3 +248,30 @@ def test_sign_writes_the_disclosures_into_a_photo(tmp_path, photo_path):
         run("comply", out, "--regime", regime)
     assert aigc_from_pillow(out)["ContentProducer"] == PRODUCER
     assert sdk(out)["validation_state"] in ("Valid", "Trusted")
+
+
+def test_a_photos_own_xmp_is_kept_beside_the_label(tmp_path, photos):
+    credit = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+              '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:photoshop="http://ns.'
+              'adobe.com/photoshop/1.0/" photoshop:Credit="Jane Doe / Agency"/></rdf:RDF>'
+              '</x:xmpmeta>')
+    src = tmp_path / "with-xmp.jpg"
+    Image.fromarray(photos[0]).save(src, quality=90, xmp=credit.encode())
+    out = tmp_path / "signed.jpg"
+    # without the mark the source's bytes are signed as they are (a watermark re-encodes
+    # the pixels, and provkit's encoder writes no metadata of its own)
+    run("sign", src, "-o", out, "--source-type", "trainedAlgorithmicMedia", "--disclose", "cn",
+        "--cn-producer", PRODUCER, "--no-watermark")
+    with Image.open(out) as img:
+        packet = img.info["xmp"]
+    root_el = ET.fromstring(packet)
+    credits = [el.attrib[k] for el in root_el.iter() for k in el.attrib if k.endswith("}Credit")]
+    assert credits == ["Jane Doe / Agency"]
+    assert aigc_from_pillow(out)["ContentProducer"] == PRODUCER
+    assert np.array_equal(np.asarray(Image.open(out)), np.asarray(Image.open(src)))
+    run("comply", out, "--regime", "cn")
+    relabelled = tmp_path / "platform.jpg"
+    run("label", out, "--propagator", "P", "--propagate-id", "9", "-o", relabelled)
+    with Image.open(relabelled) as img:
+        packet = img.info["xmp"]
+    assert packet.count(b"TC260:AIGC=") == 1 and b"Jane Doe / Agency" in packet
