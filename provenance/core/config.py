@@ -75,7 +75,7 @@ SETTINGS: dict[str, dict[str, tuple]] = {
                                           "provenance/core/stores.py)")),
     },
     "disclosure": {
-        "regimes": ((), "regimes", ("the disclosure regimes generate and sign meet: eu, us-ca, "
+        "regimes": (None, "regimes", ("the disclosure regimes generate and sign meet: eu, us-ca, "
                                     "cn (default: none)")),
         "provider": (None, "str", "the provider's name in the SB 942 latent disclosure"),
         "system": (None, "str", "the generative system's name in the SB 942 disclosure"),
@@ -141,7 +141,7 @@ def _check(section: str, key: str, kind: str, value, path: Path):
         if not isinstance(value, list) or not all(v in DISCLOSURE_REGIMES for v in value):
             raise ConfigError(f"{where} must be a list of regimes from "
                               f"{', '.join(DISCLOSURE_REGIMES)}", path=path)
-        return tuple(dict.fromkeys(value))
+        return list(dict.fromkeys(value))
     if kind == "backend":
         if value not in STORAGE_BACKENDS:
             raise ConfigError(f"{where}: unknown storage backend {value!r} "
