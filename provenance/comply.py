@@ -163,6 +163,17 @@ def _watermark(s: _Seen, rid: str, text: str) -> Requirement:
     return Requirement(rid, text, "present", words)
 
 
+def _logged(s: _Seen) -> Requirement:
+    text = "Logging of generated output (Code of Practice, optional): the provider's ledger"
+    asset = s.c2pa.get("asset_id") or (s.mark or {}).get("payload")
+    if s.ledger_knows:
+        return Requirement("logging", text, "present",
+                           f"asset {asset} is in this workspace's ledger", required=False)
+    return Requirement("logging", text, "not checked" if asset else "absent",
+                       f"asset {asset} is not in this ledger (the provider's may hold it)"
+                       if asset else "no asset id to look up", required=False)
+
+
 def _sb942(s: _Seen) -> Requirement:
     text = ("Latent disclosure (SB 942 22757.3(b)): provider, system name and version, time "
             "of creation, unique identifier")
@@ -278,6 +289,7 @@ def _regime(s: _Seen, regime: str, visible: bool) -> list[Requirement]:
                                        "pixels (Code of Practice, second layer)"),
             _visible(s, "eu", "Deployer's visible disclosure of deepfakes (Art. 50(4)): an "
                               "EU-style label", visible),
+            _logged(s),
         ]
     if regime == "us-ca":
         return [

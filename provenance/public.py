@@ -9,9 +9,13 @@ is provkit/routes/public.py (``provkit serve --public-detection``).
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+from pathlib import Path
 
+from provkit.provenance import tc260
 from provkit.provenance.comply import AI_TYPES, SIGNED
+from provkit.provenance.core import imageio
 from provkit.provenance.verify import verify_file
 
 
@@ -89,9 +93,14 @@ def public_detect(path, *, db=None, trust=None) -> PublicAnswer:
     third = (mark or {}).get("third_party")
     if third:
         notes.append(f"{third} found in the pixels.")
+    iptc = None if usable else _iptc_source_type(path)
+    if iptc in AI_TYPES:
+        notes.append(f"Its XMP metadata declares the IPTC digital source type {iptc} "
+                     "(unsigned metadata).")
     ai = True if (dst in AI_TYPES or (tc_ok and str((block.get("fields") or {}).get("Label"))
-                                     == "1") or third or (sb and usable)) else None
-    present = bool((sb and usable) or dst in AI_TYPES or tc_ok or third)
+                                     == "1") or third or (sb and usable) or iptc in AI_TYPES) \
+        else None
+    present = bool((sb and usable) or dst in AI_TYPES or tc_ok or third or iptc in AI_TYPES)
     if not present and not notes:
         notes.append("No recognised AI disclosure: no C2PA manifest, no GB 45438 label, no "
                      "watermark this service resolves. That is no proof the image was not "
@@ -105,3 +114,21 @@ def public_detect(path, *, db=None, trust=None) -> PublicAnswer:
                         watermark=wm, notes=tuple(notes),
                         **{k: fields.get(k) for k in ("provider", "system", "version",
                                                       "time", "id")})
+
+
+#: the XMP of a file's head that is searched for an IPTC digital source type
+_HEAD = 16 << 20
+_DST = re.compile(rb"digitalsourcetype/([A-Za-z]+)")
+
+
+def _iptc_source_type(path) -> str | None:
+    """The IPTC digital source type a JPEG, PNG or WebP file's XMP declares (any writer)."""
+    p = Path(path)
+    mime = imageio.sniff_media(p)
+    if mime not in ("image/jpeg", "image/png", "image/webp"):
+        return None
+    for packet in tc260.xmp_packets(imageio.read_head(p, _HEAD), mime):
+        m = _DST.search(packet)
+        if m:
+            return m.group(1).decode()
+    return None

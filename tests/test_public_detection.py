@@ -163,3 +163,19 @@ def test_the_public_page_in_chromium_shows_the_answer_for_a_stripped_copy(public
             assert elsewhere == []
         finally:
             browser.close()
+
+
+def test_another_generators_iptc_source_type_counts_as_a_disclosure(tmp_path, photos):
+    from PIL import Image
+
+    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+           '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://'
+           'iptc.org/std/Iptc4xmpExt/2008-02-29/"><Iptc4xmpExt:DigitalSourceType>http://cv.'
+           'iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia</Iptc4xmpExt:'
+           'DigitalSourceType></rdf:Description></rdf:RDF></x:xmpmeta>')
+    path = tmp_path / "other-generator.jpg"
+    Image.fromarray(photos[3]).save(path, quality=90, xmp=xmp.encode())
+    answer = public_detect(path)
+    assert answer.disclosure is True and answer.ai_generated is True
+    assert answer.provider is None and answer.credentials == "absent"
+    assert any("trainedAlgorithmicMedia" in n for n in answer.notes)
