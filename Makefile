@@ -40,6 +40,7 @@ bench: $(STAMP)
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
 
 # The C2PA rubric YAML files, parsed once into the JSON verify reads (a test checks it).
 rubrics: $(STAMP)

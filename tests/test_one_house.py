@@ -175,3 +175,15 @@ def test_verify_of_a_signed_file_loads_neither_numpy_nor_cryptography(photo_path
                          text=True, check=False)
     assert "TRUSTED" in out.stdout, out.stderr
     assert "HEAVY []" in out.stdout
+
+
+def test_the_storage_backend_is_one_setting_and_an_unknown_one_is_refused(workspace):
+    from provkit.provenance.core import stores
+    from provkit.server import tokens
+
+    assert stores.backend() == "sqlite"
+    assert isinstance(tokens.token_store(), tokens.SqliteTokenStore)
+    (workspace / "provkit.toml").write_text('[storage]\nbackend = "postgresql"\n')
+    result = run("tokens", "list", ok=(2,))
+    assert "unknown storage backend 'postgresql'" in result.output
+    assert "provkit.toml" in result.output
