@@ -39,16 +39,20 @@ def main(argv=None) -> int:
         os.environ["PROVKIT_HOME"] = tmp
         os.environ["PROVKIT_DEV_IDENTITY"] = "1"
         from PIL import Image
-
         from provkit.generate import Generator
         from provkit.provenance.public import public_detect
         from provkit.provenance.verify import verify_file
 
         size = (args.size, args.size)
         plain = Generator("builtin", out_dir=Path(tmp) / "plain")
-        disclosed = Generator("builtin", out_dir=Path(tmp) / "disclosed",
-                              disclose="eu,us-ca,cn", provider="Bench Studio",
-                              cn_producer="001BENCH", visible_label=True)
+        disclosed = Generator(
+            "builtin",
+            out_dir=Path(tmp) / "disclosed",
+            disclose="eu,us-ca,cn",
+            provider="Bench Studio",
+            cn_producer="001BENCH",
+            visible_label=True,
+        )
         plain.generate("warm up", n=1, seed=0, size=size)
         times = {"baseline": [], "provkit": []}
         last = None

@@ -8,6 +8,11 @@ leaves to circumstances (a deployer's visible label, the Chinese explicit label 
 the cases the measures name) is reported but not required unless ``visible=True``.
 It is a check of what the file carries, never legal advice. ``provkit label``
 (:mod:`provenance.labelling`) adds a platform's propagator fields to the GB 45438 label.
+
+Why one module of over 400 lines: the checks of the three regimes share the one reading
+of a file (``_Seen``) and the two values they fill (Requirement, Compliance); the
+watermark and visible-label checks serve two regimes each, so split by regime every part
+would import the others.
 """
 
 from __future__ import annotations
@@ -50,8 +55,13 @@ class Requirement:
         return self.required and self.status in ("absent", "invalid")
 
     def to_json(self) -> dict:
-        return {"id": self.id, "requirement": self.text, "status": self.status,
-                "required": self.required, "evidence": self.evidence}
+        return {
+            "id": self.id,
+            "requirement": self.text,
+            "status": self.status,
+            "required": self.required,
+            "evidence": self.evidence,
+        }
 
 
 @dataclass(frozen=True)
@@ -71,9 +81,13 @@ class Compliance:
         return [r.id for r in self.requirements if r.failed]
 
     def to_json(self) -> dict:
-        return {"path": self.path, "regime": self.regime, "passed": self.passed,
-                "missing": self.missing,
-                "requirements": [r.to_json() for r in self.requirements]}
+        return {
+            "path": self.path,
+            "regime": self.regime,
+            "passed": self.passed,
+            "missing": self.missing,
+            "requirements": [r.to_json() for r in self.requirements],
+        }
 
 
 @dataclass
@@ -97,8 +111,9 @@ def _read(path, *, db=None, trust=None) -> _Seen:
     c2pa = report.to_json()["c2pa"]
     mime = report.format or imageio.sniff_media(p)
     if not imageio.is_image_mime(mime):
-        raise BadInput(f"{mime} is not a still image; the disclosure checks read pixels and XMP",
-                       path=p)
+        raise BadInput(
+            f"{mime} is not a still image; the disclosure checks read pixels and XMP", path=p
+        )
     data = imageio.read_head(p, 256 << 20)
     mark = c2pa.get("watermark")
     if mark is None:
@@ -126,27 +141,50 @@ def _c2pa_marking(s: _Seen) -> Requirement:
     text = "Machine-readable marking: C2PA Content Credentials declaring AI generation"
     state, dst = s.c2pa.get("state"), s.c2pa.get("digital_source_type")
     if state in SIGNED and dst in AI_TYPES:
-        return Requirement("machine-readable", text, "present",
-                           f"a {state} C2PA manifest declares {dst}")
+        return Requirement(
+            "machine-readable", text, "present", f"a {state} C2PA manifest declares {dst}"
+        )
     if state == "invalid":
-        return Requirement("machine-readable", text, "invalid",
-                           "the C2PA manifest does not validate: "
-                           + "; ".join(s.c2pa.get("failures") or []))
-    parent = next((i for i in s.c2pa.get("ingredients") or []
-                   if i.get("relationship") == "parentOf" and i.get("digital_source_type")
-                   in AI_TYPES and i.get("state") in SIGNED), None)
+        return Requirement(
+            "machine-readable",
+            text,
+            "invalid",
+            "the C2PA manifest does not validate: " + "; ".join(s.c2pa.get("failures") or []),
+        )
+    parent = next(
+        (
+            i
+            for i in s.c2pa.get("ingredients") or []
+            if i.get("relationship") == "parentOf"
+            and i.get("digital_source_type") in AI_TYPES
+            and i.get("state") in SIGNED
+        ),
+        None,
+    )
     if state in SIGNED and parent is not None:
-        return Requirement("machine-readable", text, "present",
-                           f"a {state} C2PA manifest whose parent ingredient "
-                           f"({parent.get('title')}, {parent.get('state')}) declares "
-                           f"{parent.get('digital_source_type')}")
+        return Requirement(
+            "machine-readable",
+            text,
+            "present",
+            f"a {state} C2PA manifest whose parent ingredient "
+            f"({parent.get('title')}, {parent.get('state')}) declares "
+            f"{parent.get('digital_source_type')}",
+        )
     if state in SIGNED:
-        return Requirement("machine-readable", text, "absent",
-                           f"the {state} manifest declares {dst or 'no source type'}, not AI")
+        return Requirement(
+            "machine-readable",
+            text,
+            "absent",
+            f"the {state} manifest declares {dst or 'no source type'}, not AI",
+        )
     if state == "recovered":
-        return Requirement("machine-readable", text, "absent",
-                           "the file carries no manifest (stripped); the ledger's copy was "
-                           "recovered through the watermark")
+        return Requirement(
+            "machine-readable",
+            text,
+            "absent",
+            "the file carries no manifest (stripped); the ledger's copy was "
+            "recovered through the watermark",
+        )
     return Requirement("machine-readable", text, "absent", "no C2PA manifest in the file")
 
 
@@ -167,117 +205,197 @@ def _logged(s: _Seen) -> Requirement:
     text = "Logging of generated output (Code of Practice, optional): the provider's ledger"
     asset = s.c2pa.get("asset_id") or (s.mark or {}).get("payload")
     if s.ledger_knows:
-        return Requirement("logging", text, "present",
-                           f"asset {asset} is in this workspace's ledger", required=False)
-    return Requirement("logging", text, "not checked" if asset else "absent",
-                       f"asset {asset} is not in this ledger (the provider's may hold it)"
-                       if asset else "no asset id to look up", required=False)
+        return Requirement(
+            "logging",
+            text,
+            "present",
+            f"asset {asset} is in this workspace's ledger",
+            required=False,
+        )
+    return Requirement(
+        "logging",
+        text,
+        "not checked" if asset else "absent",
+        f"asset {asset} is not in this ledger (the provider's may hold it)"
+        if asset
+        else "no asset id to look up",
+        required=False,
+    )
 
 
 def _sb942(s: _Seen) -> Requirement:
-    text = ("Latent disclosure (SB 942 22757.3(b)): provider, system name and version, time "
-            "of creation, unique identifier")
+    text = (
+        "Latent disclosure (SB 942 22757.3(b)): provider, system name and version, time "
+        "of creation, unique identifier"
+    )
     state = s.c2pa.get("state")
     sb = (s.c2pa.get("disclosure") or {}).get("sb942")
     if sb is None:
-        why = "no SB 942 assertion in the manifest" if state in SIGNED else \
-            "no manifest, in the file or recovered through the watermark"
+        why = (
+            "no SB 942 assertion in the manifest"
+            if state in SIGNED
+            else "no manifest, in the file or recovered through the watermark"
+        )
         return Requirement("latent-disclosure", text, "absent", why)
     problems = disclosure_lib.sb942_problems(sb)
-    fields = (f"provider {sb.get('provider')}, system {sb.get('system')} "
-              f"{sb.get('system_version')}, time {sb.get('time')}, id {sb.get('id')}")
+    fields = (
+        f"provider {sb.get('provider')}, system {sb.get('system')} "
+        f"{sb.get('system_version')}, time {sb.get('time')}, id {sb.get('id')}"
+    )
     if state == "invalid":
-        return Requirement("latent-disclosure", text, "invalid",
-                           f"{fields}, in a manifest that does not validate")
+        return Requirement(
+            "latent-disclosure", text, "invalid", f"{fields}, in a manifest that does not validate"
+        )
     if problems:
-        return Requirement("latent-disclosure", text, "invalid",
-                           f"{fields}: {'; '.join(problems)}")
-    where = ("recovered from the provider's ledger through the watermark (the file's own "
-             "metadata was stripped)") if state == "recovered" else f"in the {state} manifest"
-    if state == "recovered" and (s.c2pa.get("recovered_manifest") or {}).get("state") \
-            not in SIGNED:
-        return Requirement("latent-disclosure", text, "invalid",
-                           f"{fields}, {where}, but that manifest does not re-validate")
+        return Requirement("latent-disclosure", text, "invalid", f"{fields}: {'; '.join(problems)}")
+    where = (
+        (
+            "recovered from the provider's ledger through the watermark (the file's own "
+            "metadata was stripped)"
+        )
+        if state == "recovered"
+        else f"in the {state} manifest"
+    )
+    if state == "recovered" and (s.c2pa.get("recovered_manifest") or {}).get("state") not in SIGNED:
+        return Requirement(
+            "latent-disclosure",
+            text,
+            "invalid",
+            f"{fields}, {where}, but that manifest does not re-validate",
+        )
     return Requirement("latent-disclosure", text, "present", f"{fields}, {where}")
 
 
 def _detectable(s: _Seen) -> Requirement:
-    text = ("Detectable by the provider's detection tool, and as permanent as feasible "
-            "(a watermark that survives stripping)")
+    text = (
+        "Detectable by the provider's detection tool, and as permanent as feasible "
+        "(a watermark that survives stripping)"
+    )
     if not s.mark or s.mark.get("third_party"):
-        return Requirement("detectable", text, "absent",
-                           "no provkit watermark reads from the pixels")
+        return Requirement(
+            "detectable", text, "absent", "no provkit watermark reads from the pixels"
+        )
     if s.ledger_knows:
-        return Requirement("detectable", text, "present",
-                           f"the watermark (asset id {s.mark.get('payload')}) resolves in this "
-                           "ledger, as provkit serve --public-detection answers")
-    return Requirement("detectable", text, "not checked",
-                       f"the watermark reads (asset id {s.mark.get('payload')}), but only the "
-                       "provider's ledger resolves it and this is not it")
+        return Requirement(
+            "detectable",
+            text,
+            "present",
+            f"the watermark (asset id {s.mark.get('payload')}) resolves in this "
+            "ledger, as provkit serve --public-detection answers",
+        )
+    return Requirement(
+        "detectable",
+        text,
+        "not checked",
+        f"the watermark reads (asset id {s.mark.get('payload')}), but only the "
+        "provider's ledger resolves it and this is not it",
+    )
 
 
-def _visible(s: _Seen, regime: str, text: str, required: bool,
-             rid: str | None = None) -> Requirement:
+def _visible(
+    s: _Seen, regime: str, text: str, required: bool, rid: str | None = None
+) -> Requirement:
     visible = (s.c2pa.get("disclosure") or {}).get("visible_labels") or {}
-    labels = [x for x in visible.get("labels") or [] if isinstance(x, dict)
-              and x.get("regime") == regime]
+    labels = [
+        x for x in visible.get("labels") or [] if isinstance(x, dict) and x.get("regime") == regime
+    ]
     state = s.c2pa.get("state")
     rid = rid or f"visible-label-{regime}"
     if not labels:
-        return Requirement(rid, text, "absent", "no visible label recorded in the manifest",
-                           required)
+        return Requirement(
+            rid, text, "absent", "no visible label recorded in the manifest", required
+        )
     size = visible.get("image_size")
     size = tuple(size) if isinstance(size, list) and len(size) == 2 else None
     x = labels[0]
-    words = (f"{x.get('text')!r} drawn {x.get('position')} before sealing, text "
-             f"{x.get('text_height_px')} px")
+    words = (
+        f"{x.get('text')!r} drawn {x.get('position')} before sealing, text "
+        f"{x.get('text_height_px')} px"
+    )
     if state not in SIGNED + ("recovered",):
-        return Requirement(rid, text, "invalid", f"{words}, recorded in a manifest that does "
-                                                 "not validate", required)
+        return Requirement(
+            rid,
+            text,
+            "invalid",
+            f"{words}, recorded in a manifest that does not validate",
+            required,
+        )
     if regime == "cn" and not disclosure_lib.gb_size_ok(x, size):
-        return Requirement(rid, text, "invalid",
-                           f"{words}: under 5% of the shorter side of {size}", required)
-    how = "the hard binding vouches for the pixels" if state in SIGNED else \
-        "recorded in the recovered manifest; whether this copy still shows it is not checked"
+        return Requirement(
+            rid, text, "invalid", f"{words}: under 5% of the shorter side of {size}", required
+        )
+    how = (
+        "the hard binding vouches for the pixels"
+        if state in SIGNED
+        else "recorded in the recovered manifest; whether this copy still shows it is not checked"
+    )
     return Requirement(rid, text, "present", f"{words} ({how})", required)
 
 
 def _implicit(s: _Seen) -> list[Requirement]:
-    text = ("Implicit label (GB 45438 / CAC measures Art. 5): XMP TC260:AIGC with Label, "
-            "ContentProducer, ProduceID")
+    text = (
+        "Implicit label (GB 45438 / CAC measures Art. 5): XMP TC260:AIGC with Label, "
+        "ContentProducer, ProduceID"
+    )
     block = s.tc260
     if block is None:
-        return [Requirement("implicit-label", text, "absent",
-                            "no TC260 AIGC block in the file's XMP")]
+        return [
+            Requirement("implicit-label", text, "absent", "no TC260 AIGC block in the file's XMP")
+        ]
     f = block.fields
-    words = (f"Label {f.get('Label')}, producer {f.get('ContentProducer') or '?'}, id "
-             f"{f.get('ProduceID') or '?'}")
+    words = (
+        f"Label {f.get('Label')}, producer {f.get('ContentProducer') or '?'}, id "
+        f"{f.get('ProduceID') or '?'}"
+    )
     if f.get("ContentPropagator"):
         words += f", propagator {f['ContentPropagator']} (id {f.get('PropagateID')})"
-    out = [Requirement("implicit-label", text,
-                       "present" if block.well_formed else "invalid",
-                       words if block.well_formed else f"{words}: {'; '.join(block.problems)}")]
+    out = [
+        Requirement(
+            "implicit-label",
+            text,
+            "present" if block.well_formed else "invalid",
+            words if block.well_formed else f"{words}: {'; '.join(block.problems)}",
+        )
+    ]
     code = f.get("ReservedCode1")
     binding = tc260.check_binding(code, s.data)
     btext = "ReservedCode1 binds the block to these pixels (provkit: SHA-256 of the RGB pixels)"
     if binding == "not checked":
-        out.append(Requirement("label-binding", btext, "not checked",
-                               "ReservedCode1 is empty or not provkit's form" if not code else
-                               "ReservedCode1 is another producer's form; not checked",
-                               required=False))
+        out.append(
+            Requirement(
+                "label-binding",
+                btext,
+                "not checked",
+                "ReservedCode1 is empty or not provkit's form"
+                if not code
+                else "ReservedCode1 is another producer's form; not checked",
+                required=False,
+            )
+        )
     else:
-        out.append(Requirement(
-            "label-binding", btext, "present" if binding == "valid" else "invalid",
-            "the pixels hash to ReservedCode1" if binding == "valid" else
-            "the pixels differ from those the block was written for (moved or edited)",
-            required=True))
+        out.append(
+            Requirement(
+                "label-binding",
+                btext,
+                "present" if binding == "valid" else "invalid",
+                "the pixels hash to ReservedCode1"
+                if binding == "valid"
+                else "the pixels differ from those the block was written for (moved or edited)",
+                required=True,
+            )
+        )
     ids = {x for x in (s.c2pa.get("asset_id"), (s.mark or {}).get("payload")) if x}
     if f.get("ProduceID") and ids:
         same = f["ProduceID"] in ids
-        out.append(Requirement("produce-id", "ProduceID names this asset (the C2PA asset id or "
-                               "the watermark)", "present" if same else "invalid",
-                               f"ProduceID {f['ProduceID']}, asset {', '.join(sorted(ids))}",
-                               required=False))
+        out.append(
+            Requirement(
+                "produce-id",
+                "ProduceID names this asset (the C2PA asset id or the watermark)",
+                "present" if same else "invalid",
+                f"ProduceID {f['ProduceID']}, asset {', '.join(sorted(ids))}",
+                required=False,
+            )
+        )
     return out
 
 
@@ -285,31 +403,50 @@ def _regime(s: _Seen, regime: str, visible: bool) -> list[Requirement]:
     if regime == "eu":
         return [
             _c2pa_marking(s),
-            _watermark(s, "watermark", "Detectable marking: an imperceptible watermark in the "
-                                       "pixels (Code of Practice, second layer)"),
-            _visible(s, "eu", "Deployer's visible disclosure of deepfakes (Art. 50(4)): an "
-                              "EU-style label", visible),
+            _watermark(
+                s,
+                "watermark",
+                "Detectable marking: an imperceptible watermark in the "
+                "pixels (Code of Practice, second layer)",
+            ),
+            _visible(
+                s,
+                "eu",
+                "Deployer's visible disclosure of deepfakes (Art. 50(4)): an EU-style label",
+                visible,
+            ),
             _logged(s),
         ]
     if regime == "us-ca":
         return [
             _sb942(s),
             _detectable(s),
-            _visible(s, "eu" if _has_label(s, "eu") or not _has_label(s, "cn") else "cn",
-                     "Manifest (visible) disclosure, optional for the provider (SB 942 "
-                     "22757.3(a)): a visible AI label", visible, rid="visible-label"),
+            _visible(
+                s,
+                "eu" if _has_label(s, "eu") or not _has_label(s, "cn") else "cn",
+                "Manifest (visible) disclosure, optional for the provider (SB 942 "
+                "22757.3(a)): a visible AI label",
+                visible,
+                rid="visible-label",
+            ),
         ]
     return [
         *_implicit(s),
-        _visible(s, "cn", "Explicit label (GB 45438; CAC measures Art. 4): 'AI生成' visible, text at least 5% "
-                          "of the shorter side (where the measures ask for one)", visible),
+        _visible(
+            s,
+            "cn",
+            "Explicit label (GB 45438; CAC measures Art. 4): 'AI生成' visible, text at least 5% "
+            "of the shorter side (where the measures ask for one)",
+            visible,
+        ),
     ]
 
 
 def _has_label(s: _Seen, regime: str) -> bool:
     visible = (s.c2pa.get("disclosure") or {}).get("visible_labels") or {}
-    return any(isinstance(x, dict) and x.get("regime") == regime
-               for x in visible.get("labels") or [])
+    return any(
+        isinstance(x, dict) and x.get("regime") == regime for x in visible.get("labels") or []
+    )
 
 
 def comply_file(path, regime: str, *, db=None, trust=None, visible: bool = False) -> Compliance:
@@ -321,8 +458,9 @@ def comply_file(path, regime: str, *, db=None, trust=None, visible: bool = False
     return Compliance(str(path), regime, tuple(_regime(seen, regime, visible)))
 
 
-def comply(paths, *, regime: str, db=None, trust=None, visible: bool = False,
-           progress=None) -> list[Compliance | ProvkitError]:
+def comply(
+    paths, *, regime: str, db=None, trust=None, visible: bool = False, progress=None
+) -> list[Compliance | ProvkitError]:
     """``provkit comply``: :func:`comply_file` for each file; an unreadable file yields
     its error and the others go on."""
     if regime not in REGIMES:

@@ -70,9 +70,14 @@ class Profile:
         return regime in self.regimes
 
     def to_json(self) -> dict:
-        return {"regimes": list(self.regimes), "provider": self.provider,
-                "system": self.system, "system_version": self.system_version,
-                "cn_producer": self.cn_producer, "visible_label": self.visible_label}
+        return {
+            "regimes": list(self.regimes),
+            "provider": self.provider,
+            "system": self.system,
+            "system_version": self.system_version,
+            "cn_producer": self.cn_producer,
+            "visible_label": self.visible_label,
+        }
 
 
 def parse_regimes(text) -> tuple[str, ...]:
@@ -91,16 +96,27 @@ def parse_regimes(text) -> tuple[str, ...]:
     return tuple(out)
 
 
-def profile(*, disclose=None, provider=None, system=None, system_version=None,
-            cn_producer=None, visible_label: bool = False, config=None,
-            default_system: str | None = None, default_version: str | None = None
-            ) -> Profile | None:
+def profile(
+    *,
+    disclose=None,
+    provider=None,
+    system=None,
+    system_version=None,
+    cn_producer=None,
+    visible_label: bool = False,
+    config=None,
+    default_system: str | None = None,
+    default_version: str | None = None,
+) -> Profile | None:
     """The profile for one command: command-line values over ``[disclosure]`` in
     provkit.toml; None when no regime is asked for and no visible label either."""
     if config is None:
         config = config_lib.load()
-    regimes = parse_regimes(disclose) if disclose is not None else \
-        parse_regimes(config.get("disclosure.regimes"))
+    regimes = (
+        parse_regimes(disclose)
+        if disclose is not None
+        else parse_regimes(config.get("disclosure.regimes"))
+    )
     if not regimes and not visible_label:
         return None
     got = Profile(
@@ -109,23 +125,38 @@ def profile(*, disclose=None, provider=None, system=None, system_version=None,
         system=config.get("disclosure.system", system) or default_system,
         system_version=config.get("disclosure.system_version", system_version) or default_version,
         cn_producer=config.get("disclosure.cn_producer", cn_producer),
-        visible_label=bool(visible_label))
+        visible_label=bool(visible_label),
+    )
     if got.wants("us-ca") and not got.provider:
-        raise BadInput("the us-ca disclosure names the provider: give --provider or set "
-                       "[disclosure] provider in provkit.toml")
+        raise BadInput(
+            "the us-ca disclosure names the provider: give --provider or set "
+            "[disclosure] provider in provkit.toml"
+        )
     if got.wants("us-ca") and not got.system:
-        raise BadInput("the us-ca disclosure names the system: give --system or set "
-                       "[disclosure] system in provkit.toml")
+        raise BadInput(
+            "the us-ca disclosure names the system: give --system or set "
+            "[disclosure] system in provkit.toml"
+        )
     if got.wants("cn") and not (got.cn_producer or got.provider):
-        raise BadInput("the cn label names the producer: give --cn-producer or set "
-                       "[disclosure] cn_producer in provkit.toml")
+        raise BadInput(
+            "the cn label names the producer: give --cn-producer or set "
+            "[disclosure] cn_producer in provkit.toml"
+        )
     return got
 
 
 def sb942_assertion(p: Profile, *, asset_id: str, when: str) -> dict:
-    return {"label": SB942_ASSERTION, "data": {
-        "provider": p.provider, "system": p.system, "system_version": p.system_version or "",
-        "time": when, "id": asset_id, "law": SB942_LAW}}
+    return {
+        "label": SB942_ASSERTION,
+        "data": {
+            "provider": p.provider,
+            "system": p.system,
+            "system_version": p.system_version or "",
+            "time": when,
+            "id": asset_id,
+            "law": SB942_LAW,
+        },
+    }
 
 
 def sb942_problems(data) -> list[str]:
@@ -142,18 +173,26 @@ _GLYPHS: dict[str, list[list[tuple[float, float]]]] = {
     "A": [[(0.8, 10), (5, 0), (9.2, 10)], [(2.6, 6.4), (7.4, 6.4)]],
     "I": [[(5, 0), (5, 10)], [(3, 0), (7, 0)], [(3, 10), (7, 10)]],
     # 生: left-falling stroke, upper bar, middle bar, the vertical, the long bottom bar
-    "生": [[(3.2, 0.3), (1.2, 4.0)], [(2.4, 2.6), (8.8, 2.6)], [(1.8, 5.8), (8.4, 5.8)],
-           [(5.2, 0.3), (5.2, 9.2)], [(0.4, 9.4), (9.6, 9.4)]],
+    "生": [
+        [(3.2, 0.3), (1.2, 4.0)],
+        [(2.4, 2.6), (8.8, 2.6)],
+        [(1.8, 5.8), (8.4, 5.8)],
+        [(5.2, 0.3), (5.2, 9.2)],
+        [(0.4, 9.4), (9.6, 9.4)],
+    ],
     # 成: top bar, left falling stroke, inner bend with hook, slanted hook, cross stroke, dot
-    "成": [[(1.6, 2.8), (9.6, 2.8)], [(2.2, 2.8), (2.2, 7.0), (0.6, 9.8)],
-           [(2.2, 5.4), (4.8, 5.4), (4.8, 8.6), (3.9, 8.0)],
-           [(5.2, 0.2), (6.0, 5.2), (9.6, 9.8), (9.8, 7.8)], [(8.9, 4.6), (5.4, 9.0)],
-           [(7.2, 0.4), (8.4, 1.5)]],
+    "成": [
+        [(1.6, 2.8), (9.6, 2.8)],
+        [(2.2, 2.8), (2.2, 7.0), (0.6, 9.8)],
+        [(2.2, 5.4), (4.8, 5.4), (4.8, 8.6), (3.9, 8.0)],
+        [(5.2, 0.2), (6.0, 5.2), (9.6, 9.8), (9.8, 7.8)],
+        [(8.9, 4.6), (5.4, 9.0)],
+        [(7.2, 0.4), (8.4, 1.5)],
+    ],
 }
 
 
-def _stroke_text(draw: ImageDraw.ImageDraw, text: str, x: int, y: int, height: int,
-                 fill) -> int:
+def _stroke_text(draw: ImageDraw.ImageDraw, text: str, x: int, y: int, height: int, fill) -> int:
     """Draw ``text`` with the stroke glyphs, cap height ``height`` px; the width used."""
     width = max(2, round(height * 0.13))
     cell = height
@@ -202,9 +241,17 @@ def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]
         box = [x, y, w + 2 * pad, height + 2 * pad]
         draw.rectangle((x, y, x + box[2], y + box[3]), fill=(0, 0, 0, 170))
         _stroke_text(draw, CN_TEXT, x + pad, y + pad, height, (255, 255, 255, 255))
-        records.append({"regime": "cn", "text": CN_TEXT, "box": box, "text_height_px": height,
-                        "min_text_height_px": minimum, "position": "bottom-left",
-                        "rendering": "provkit stroke glyphs (no CJK font file)"})
+        records.append(
+            {
+                "regime": "cn",
+                "text": CN_TEXT,
+                "box": box,
+                "text_height_px": height,
+                "min_text_height_px": minimum,
+                "position": "bottom-left",
+                "rendering": "provkit stroke glyphs (no CJK font file)",
+            }
+        )
     if "eu" in regimes:
         font = ImageFont.load_default(size=height)
         left, top, right, bottom = draw.textbbox((0, 0), EU_TEXT, font=font)
@@ -213,9 +260,17 @@ def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]
         box = [x, y, tw + 2 * pad, th + 2 * pad]
         draw.rectangle((x, y, x + box[2], y + box[3]), fill=(0, 0, 0, 170))
         draw.text((x + pad - left, y + pad - top), EU_TEXT, font=font, fill=(255, 255, 255, 255))
-        records.append({"regime": "eu", "text": EU_TEXT, "box": box, "text_height_px": th,
-                        "min_text_height_px": minimum, "position": "top-right",
-                        "rendering": "Pillow's bundled font; the EU common icon is not drawn"})
+        records.append(
+            {
+                "regime": "eu",
+                "text": EU_TEXT,
+                "box": box,
+                "text_height_px": th,
+                "min_text_height_px": minimum,
+                "position": "top-right",
+                "rendering": "Pillow's bundled font; the EU common icon is not drawn",
+            }
+        )
     return out, records
 
 

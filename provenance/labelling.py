@@ -29,7 +29,6 @@ from provkit.provenance.verify import verify_file
 MIMES = ("image/jpeg", "image/png", "image/webp")
 
 
-
 @dataclass(frozen=True)
 class Labelled:
     """What :func:`label` wrote."""
@@ -45,8 +44,17 @@ class Labelled:
         return dict(self.__dict__)
 
 
-def label(source, out, *, propagator: str, propagate_id: str, create: str | None = None,
-          force: bool = False, identity=None, dev_identity: bool = False) -> Labelled:
+def label(
+    source,
+    out,
+    *,
+    propagator: str,
+    propagate_id: str,
+    create: str | None = None,
+    force: bool = False,
+    identity=None,
+    dev_identity: bool = False,
+) -> Labelled:
     """``provkit label``: the file's TC260 block with ``ContentPropagator`` and
     ``PropagateID`` set (``ReservedCode2``: the pixel binding), written to ``out``.
 
@@ -60,8 +68,9 @@ def label(source, out, *, propagator: str, propagate_id: str, create: str | None
     with reading(src, "label"):
         mime = imageio.sniff(src)
         if mime not in MIMES:
-            raise BadInput(f"the TC260 label is written into JPEG, PNG and WebP, not {mime}",
-                           path=src)
+            raise BadInput(
+                f"the TC260 label is written into JPEG, PNG and WebP, not {mime}", path=src
+            )
         if out.exists() and not force:
             raise BadInput("output already exists (use --force to replace it)", path=out)
         if out.exists() and out.resolve() == src.resolve():
@@ -73,9 +82,11 @@ def label(source, out, *, propagator: str, propagate_id: str, create: str | None
     created = False
     if block is None:
         if create not in tc260.LABELS:
-            raise BadInput("the file has no TC260 AIGC block to add to; give --create-label "
-                           "1|2|3 to write one (1 AI-generated, 2 possibly, 3 suspected)",
-                           path=src)
+            raise BadInput(
+                "the file has no TC260 AIGC block to add to; give --create-label "
+                "1|2|3 to write one (1 AI-generated, 2 possibly, 3 suspected)",
+                path=src,
+            )
         value = tc260.make_value(producer="", produce_id="", label=create)
         created = True
     else:
@@ -83,8 +94,9 @@ def label(source, out, *, propagator: str, propagate_id: str, create: str | None
         value.update({k: v for k, v in block.fields.items() if k not in value})
     value.update(ContentPropagator=propagator, PropagateID=propagate_id, ReservedCode2=binding)
     dst = source_type_iri(report.digital_source_type) if report.digital_source_type else None
-    payload = tc260.write(_without_c2pa(data, mime), mime, tc260.packet(value,
-                                                                       digital_source_type=dst))
+    payload = tc260.write(
+        _without_c2pa(data, mime), mime, tc260.packet(value, digital_source_type=dst)
+    )
     signed = report.state not in ("absent",)
     manifest_label = None
     with atomic_file(out, overwrite=force) as f:
@@ -93,24 +105,51 @@ def label(source, out, *, propagator: str, propagate_id: str, create: str | None
         else:
             identity = identity or keys.for_signing(dev_identity=dev_identity)
             definition = {
-                "claim_generator_info": [provkit_agent()], "title": out.name,
-                "assertions": [{"label": "c2pa.actions.v2", "created": True, "data": {
-                    "actions": [{"action": "c2pa.opened",
-                                 "parameters": {"ingredientIds": ["ingredient0"]}},
-                                {"action": "c2pa.edited.metadata", "softwareAgent": provkit_agent(),
-                                 "parameters": {"description": (
-                                     f"GB 45438 propagator fields added: {propagator}, "
-                                     f"{propagate_id}")}}],
-                    "allActionsIncluded": True}}]}
+                "claim_generator_info": [provkit_agent()],
+                "title": out.name,
+                "assertions": [
+                    {
+                        "label": "c2pa.actions.v2",
+                        "created": True,
+                        "data": {
+                            "actions": [
+                                {
+                                    "action": "c2pa.opened",
+                                    "parameters": {"ingredientIds": ["ingredient0"]},
+                                },
+                                {
+                                    "action": "c2pa.edited.metadata",
+                                    "softwareAgent": provkit_agent(),
+                                    "parameters": {
+                                        "description": (
+                                            f"GB 45438 propagator fields added: {propagator}, "
+                                            f"{propagate_id}"
+                                        )
+                                    },
+                                },
+                            ],
+                            "allActionsIncluded": True,
+                        },
+                    }
+                ],
+            }
             # the pixels are the original's: its SB 942 fields and label record still hold
             carried = report.disclosure or {}
-            for key, name in (("sb942", disclosure_lib.SB942_ASSERTION),
-                              ("visible_labels", disclosure_lib.VISIBLE_ASSERTION)):
+            for key, name in (
+                ("sb942", disclosure_lib.SB942_ASSERTION),
+                ("visible_labels", disclosure_lib.VISIBLE_ASSERTION),
+            ):
                 if report.state in ("valid", "trusted") and isinstance(carried.get(key), dict):
                     definition["assertions"].append({"label": name, "data": carried[key]})
             try:
-                store = sign_stream(definition, identity, mime, io.BytesIO(payload), f,
-                                    ingredients=((src, "parentOf"),))
+                store = sign_stream(
+                    definition,
+                    identity,
+                    mime,
+                    io.BytesIO(payload),
+                    f,
+                    ingredients=((src, "parentOf"),),
+                )
             except Exception as e:  # noqa: BLE001 - the SDK's refusal, in one line
                 raise BadInput(f"re-signing failed: {e}", path=out) from None
             manifest_label = _active_label(store)
@@ -130,8 +169,8 @@ def _without_c2pa(data: bytes, mime: str) -> bytes:
     if mime == "image/jpeg":
         out, pos = [data[:2]], 2
         while pos + 4 <= len(data) and data[pos] == 0xFF and data[pos + 1] != 0xDA:
-            (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-            seg = data[pos:pos + 2 + length]
+            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+            seg = data[pos : pos + 2 + length]
             if not (data[pos + 1] == 0xEB and b"jumb" in seg[:64]):
                 out.append(seg)
             pos += 2 + length
@@ -140,18 +179,18 @@ def _without_c2pa(data: bytes, mime: str) -> bytes:
     if mime == "image/png":
         out, pos = [data[:8]], 8
         while pos + 8 <= len(data):
-            length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
+            length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
             if ctype != b"caBX":
-                out.append(data[pos:pos + 12 + length])
+                out.append(data[pos : pos + 12 + length])
             pos += 12 + length
             if ctype == b"IEND":
                 break
         return b"".join(out)
     chunks, pos = [], 12
     while pos + 8 <= len(data):
-        ctype, length = struct.unpack("<4sI", data[pos:pos + 8])
+        ctype, length = struct.unpack("<4sI", data[pos : pos + 8])
         if ctype != b"C2PA":
-            chunks.append(data[pos:pos + 8 + length + (length & 1)])
+            chunks.append(data[pos : pos + 8 + length + (length & 1)])
         pos += 8 + length + (length & 1)
     body = b"".join(chunks)
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body

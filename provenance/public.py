@@ -58,62 +58,101 @@ def public_detect(path, *, db=None, trust=None) -> PublicAnswer:
     notes: list[str] = []
     fields: dict = {}
     resolved = None
-    usable = state in SIGNED or (state == "recovered" and (
-        c.get("recovered_manifest") or {}).get("state") in SIGNED)
+    usable = state in SIGNED or (
+        state == "recovered" and (c.get("recovered_manifest") or {}).get("state") in SIGNED
+    )
     if sb and usable:
-        fields = {"provider": sb.get("provider"), "system": sb.get("system"),
-                  "version": sb.get("system_version"), "time": sb.get("time"), "id": sb.get("id")}
-        resolved = ("the watermark, through the provider's ledger (the file's metadata was "
-                    "stripped)") if state == "recovered" else "the file's C2PA manifest"
+        fields = {
+            "provider": sb.get("provider"),
+            "system": sb.get("system"),
+            "version": sb.get("system_version"),
+            "time": sb.get("time"),
+            "id": sb.get("id"),
+        }
+        resolved = (
+            ("the watermark, through the provider's ledger (the file's metadata was stripped)")
+            if state == "recovered"
+            else "the file's C2PA manifest"
+        )
         notes.append("The SB 942 latent disclosure was read from " + resolved + ".")
     elif usable:
         created = next((a for a in c.get("actions") or [] if a.get("digital_source_type")), {})
         signer = c.get("signer") or {}
-        fields = {"provider": signer.get("organization") or signer.get("common_name"),
-                  "system": created.get("software_agent"), "version": None,
-                  "time": signer.get("time"), "id": c.get("asset_id")}
+        fields = {
+            "provider": signer.get("organization") or signer.get("common_name"),
+            "system": created.get("software_agent"),
+            "version": None,
+            "time": signer.get("time"),
+            "id": c.get("asset_id"),
+        }
         resolved = "the C2PA manifest (no SB 942 assertion; read from its signer and actions)"
-        notes.append("No SB 942 assertion; the provider and system are the C2PA signer and "
-                      "software agent.")
+        notes.append(
+            "No SB 942 assertion; the provider and system are the C2PA signer and software agent."
+        )
     elif state == "invalid":
-        notes.append("A C2PA manifest is present but does not validate; nothing it says is "
-                     "reported.")
+        notes.append(
+            "A C2PA manifest is present but does not validate; nothing it says is reported."
+        )
     elif state == "mismatch":
         fields = {"id": c.get("asset_id")}
         resolved = "the watermark (the picture differs from what was issued)"
-        notes.append("The watermark names an issued asset, but this picture differs from it: "
-                     "only the id is reported.")
+        notes.append(
+            "The watermark names an issued asset, but this picture differs from it: "
+            "only the id is reported."
+        )
     dst = c.get("digital_source_type") if usable else None
     tc_ok = isinstance(block, dict) and block.get("well_formed")
     if tc_ok:
         f = block.get("fields") or {}
-        notes.append(f"Implicit AI label (GB 45438): producer {f.get('ContentProducer')}, id "
-                     f"{f.get('ProduceID')}, Label {f.get('Label')} (unsigned metadata).")
+        notes.append(
+            f"Implicit AI label (GB 45438): producer {f.get('ContentProducer')}, id "
+            f"{f.get('ProduceID')}, Label {f.get('Label')} (unsigned metadata)."
+        )
         fields.setdefault("id", f.get("ProduceID"))
     third = (mark or {}).get("third_party")
     if third:
         notes.append(f"{third} found in the pixels.")
     iptc = None if usable else _iptc_source_type(path)
     if iptc in AI_TYPES:
-        notes.append(f"Its XMP metadata declares the IPTC digital source type {iptc} "
-                     "(unsigned metadata).")
-    ai = True if (dst in AI_TYPES or (tc_ok and str((block.get("fields") or {}).get("Label"))
-                                     == "1") or third or (sb and usable) or iptc in AI_TYPES) \
+        notes.append(
+            f"Its XMP metadata declares the IPTC digital source type {iptc} (unsigned metadata)."
+        )
+    ai = (
+        True
+        if (
+            dst in AI_TYPES
+            or (tc_ok and str((block.get("fields") or {}).get("Label")) == "1")
+            or third
+            or (sb and usable)
+            or iptc in AI_TYPES
+        )
         else None
+    )
     present = bool((sb and usable) or dst in AI_TYPES or tc_ok or third or iptc in AI_TYPES)
     if not present and not notes:
-        notes.append("No recognised AI disclosure: no C2PA manifest, no GB 45438 label, no "
-                     "watermark this service resolves. That is no proof the image was not "
-                     "AI-generated.")
+        notes.append(
+            "No recognised AI disclosure: no C2PA manifest, no GB 45438 label, no "
+            "watermark this service resolves. That is no proof the image was not "
+            "AI-generated."
+        )
     wm = None
     if mark:
-        wm = {"found": True, "scheme": mark.get("scheme"), "payload": mark.get("payload"),
-              "third_party": third}
-    return PublicAnswer(disclosure=present, ai_generated=ai, resolved_by=resolved,
-                        credentials=state, tc260=block if isinstance(block, dict) else None,
-                        watermark=wm, notes=tuple(notes),
-                        **{k: fields.get(k) for k in ("provider", "system", "version",
-                                                      "time", "id")})
+        wm = {
+            "found": True,
+            "scheme": mark.get("scheme"),
+            "payload": mark.get("payload"),
+            "third_party": third,
+        }
+    return PublicAnswer(
+        disclosure=present,
+        ai_generated=ai,
+        resolved_by=resolved,
+        credentials=state,
+        tc260=block if isinstance(block, dict) else None,
+        watermark=wm,
+        notes=tuple(notes),
+        **{k: fields.get(k) for k in ("provider", "system", "version", "time", "id")},
+    )
 
 
 #: the XMP of a file's head that is searched for an IPTC digital source type

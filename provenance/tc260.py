@@ -20,6 +20,10 @@ C2PA manifest) does not. ``ReservedCode2`` is the propagator's: ``provkit label`
 the same form there. A lossy decoder other than libjpeg(-turbo) may decode a JPEG a few
 levels differently; the check is made with the decoder provkit ships.
 
+Why one module of over 400 lines: the writer and the reader of the one property in the
+three containers share its constants, the packet layout and the container walkers (the
+writer reads the file's existing packet to merge into it).
+
 Every read is bounded by :mod:`detect.metadata`'s limits (the caller gives the packets);
 here the JSON value is parsed only up to :data:`MAX_VALUE` characters.
 """
@@ -40,8 +44,15 @@ from provkit.provenance.core.errors import BadInput
 
 NS = "http://www.tc260.org.cn/ns/AIGC/1.0/"
 PREFIX = "TC260"
-FIELDS = ("Label", "ContentProducer", "ProduceID", "ReservedCode1", "ContentPropagator",
-          "PropagateID", "ReservedCode2")
+FIELDS = (
+    "Label",
+    "ContentProducer",
+    "ProduceID",
+    "ReservedCode1",
+    "ContentPropagator",
+    "PropagateID",
+    "ReservedCode2",
+)
 #: Label values of the standard: 1 generated, 2 possibly generated, 3 suspected generated.
 LABELS = {"1": "AI-generated", "2": "possibly AI-generated", "3": "suspected AI-generated"}
 BINDING_PREFIX = "sha256-rgb:"
@@ -75,8 +86,12 @@ class AigcLabel:
         return not self.problems
 
     def to_json(self) -> dict:
-        return {"fields": dict(self.fields), "problems": list(self.problems),
-                "meaning": LABELS.get(str(self.label)), "well_formed": self.well_formed}
+        return {
+            "fields": dict(self.fields),
+            "problems": list(self.problems),
+            "meaning": LABELS.get(str(self.label)),
+            "well_formed": self.well_formed,
+        }
 
 
 def pixel_binding(image) -> str:
@@ -97,11 +112,25 @@ def binding_of_bytes(data: bytes) -> str:
         return pixel_binding(img)
 
 
-def make_value(*, producer: str, produce_id: str, binding: str = "", label: str = "1",
-               propagator: str = "", propagate_id: str = "", binding2: str = "") -> dict:
-    return {"Label": str(label), "ContentProducer": producer, "ProduceID": produce_id,
-            "ReservedCode1": binding, "ContentPropagator": propagator,
-            "PropagateID": propagate_id, "ReservedCode2": binding2}
+def make_value(
+    *,
+    producer: str,
+    produce_id: str,
+    binding: str = "",
+    label: str = "1",
+    propagator: str = "",
+    propagate_id: str = "",
+    binding2: str = "",
+) -> dict:
+    return {
+        "Label": str(label),
+        "ContentProducer": producer,
+        "ProduceID": produce_id,
+        "ReservedCode1": binding,
+        "ContentPropagator": propagator,
+        "PropagateID": propagate_id,
+        "ReservedCode2": binding2,
+    }
 
 
 def packet(value: dict | None, *, digital_source_type: str | None = None) -> bytes:
@@ -113,8 +142,10 @@ def packet(value: dict | None, *, digital_source_type: str | None = None) -> byt
         aigc = f' {PREFIX}:AIGC="{html.escape(text, quote=True)}"'
     iptc = ""
     if digital_source_type:
-        iptc = (f"\n   <Iptc4xmpExt:DigitalSourceType>{html.escape(digital_source_type)}"
-                "</Iptc4xmpExt:DigitalSourceType>")
+        iptc = (
+            f"\n   <Iptc4xmpExt:DigitalSourceType>{html.escape(digital_source_type)}"
+            "</Iptc4xmpExt:DigitalSourceType>"
+        )
     xml = (
         '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
         '<x:xmpmeta xmlns:x="adobe:ns:meta/">\n'
@@ -183,11 +214,12 @@ def merge(existing: bytes | None, xmp: bytes) -> bytes:
         return xmp
     try:
         prefixes = {}
-        for _event, (prefix, uri) in ET.iterparse(io.BytesIO(existing.strip(b"\x00 \r\n\t")),
-                                                  events=("start-ns",)):
+        for _event, (prefix, uri) in ET.iterparse(
+            io.BytesIO(existing.strip(b"\x00 \r\n\t")), events=("start-ns",)
+        ):
             prefixes.setdefault(uri, prefix)
         old = ET.fromstring(existing.strip(b"\x00 \r\n\t"))
-        new = ET.fromstring(xmp[xmp.index(b"<x:xmpmeta"):xmp.rindex(b"</x:xmpmeta>") + 12])
+        new = ET.fromstring(xmp[xmp.index(b"<x:xmpmeta") : xmp.rindex(b"</x:xmpmeta>") + 12])
     except (ET.ParseError, ValueError):
         return xmp
     rdf = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}RDF"
@@ -196,8 +228,9 @@ def merge(existing: bytes | None, xmp: bytes) -> bytes:
     if old_rdf is None or new_rdf is None:
         return xmp
     about = "{http://www.w3.org/1999/02/22-rdf-syntax-ns#}about"
-    replaced = {k for d in new_rdf for k in d.attrib if k != about} | \
-        {c.tag for d in new_rdf for c in d}
+    replaced = {k for d in new_rdf for k in d.attrib if k != about} | {
+        c.tag for d in new_rdf for c in d
+    }
     for desc in list(old_rdf):  # a property written anew replaces the old one
         for key in replaced:
             desc.attrib.pop(key, None)
@@ -205,14 +238,21 @@ def merge(existing: bytes | None, xmp: bytes) -> bytes:
             desc.remove(child)
     for desc in new_rdf:
         old_rdf.append(desc)
-    for uri, prefix in {**prefixes, NS: PREFIX, IPTC_NS: "Iptc4xmpExt",
-                        "adobe:ns:meta/": "x",
-                        "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf"}.items():
+    for uri, prefix in {
+        **prefixes,
+        NS: PREFIX,
+        IPTC_NS: "Iptc4xmpExt",
+        "adobe:ns:meta/": "x",
+        "http://www.w3.org/1999/02/22-rdf-syntax-ns#": "rdf",
+    }.items():
         if prefix and not re.fullmatch(r"ns\d+", prefix):
             ET.register_namespace(prefix, uri)
     body = ET.tostring(old, encoding="unicode")
-    return ('<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n' + body
-            + '\n<?xpacket end="w"?>').encode("utf-8")
+    return (
+        '<?xpacket begin="\ufeff" id="W5M0MpCehiHzreSzNTczkc9d"?>\n'
+        + body
+        + '\n<?xpacket end="w"?>'
+    ).encode("utf-8")
 
 
 def write(data: bytes, mime: str, xmp: bytes) -> bytes:
@@ -220,8 +260,7 @@ def write(data: bytes, mime: str, xmp: bytes) -> bytes:
     (:func:`merge`: the file's other XMP properties are kept, an earlier AIGC replaced).
 
     The coded pixels are copied unchanged."""
-    packets = xmp_packets(data, mime) if mime in ("image/jpeg", "image/png", "image/webp") \
-        else []
+    packets = xmp_packets(data, mime) if mime in ("image/jpeg", "image/png", "image/webp") else []
     xmp = merge(packets[0] if packets else None, xmp)
     if mime == "image/jpeg":
         return _jpeg(data, xmp)
@@ -244,9 +283,9 @@ def _jpeg(data: bytes, xmp: bytes) -> bytes:
         marker = data[pos + 1]
         if marker == 0xDA:
             break
-        (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-        seg = data[pos:pos + 2 + length]
-        is_xmp = marker == 0xE1 and seg[4:4 + len(_XMP_JPEG)] == _XMP_JPEG
+        (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+        seg = data[pos : pos + 2 + length]
+        is_xmp = marker == 0xE1 and seg[4 : 4 + len(_XMP_JPEG)] == _XMP_JPEG
         if not inserted and marker not in (0xE0,):  # after JFIF (APP0), before the rest
             out.append(segment)
             inserted = True
@@ -260,8 +299,12 @@ def _jpeg(data: bytes, xmp: bytes) -> bytes:
 
 
 def _png_chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + \
-        struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(body))
+        + ctype
+        + body
+        + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    )
 
 
 def _png(data: bytes, xmp: bytes) -> bytes:
@@ -270,9 +313,9 @@ def _png(data: bytes, xmp: bytes) -> bytes:
     chunk = _png_chunk(b"iTXt", _PNG_KEY + b"\x00\x00\x00\x00\x00" + xmp)
     out, pos, inserted = [data[:8]], 8, False
     while pos + 8 <= len(data):
-        length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-        raw = data[pos:pos + 12 + length]
-        if ctype == b"iTXt" and raw[8:8 + len(_PNG_KEY) + 1] == _PNG_KEY + b"\x00":
+        length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+        raw = data[pos : pos + 12 + length]
+        if ctype == b"iTXt" and raw[8 : 8 + len(_PNG_KEY) + 1] == _PNG_KEY + b"\x00":
             pos += 12 + length
             continue
         if not inserted and ctype in (b"IDAT", b"IEND"):
@@ -290,8 +333,8 @@ def _webp(data: bytes, xmp: bytes) -> bytes:
         raise BadInput("not a WebP file")
     chunks, pos = [], 12
     while pos + 8 <= len(data):
-        ctype, length = struct.unpack("<4sI", data[pos:pos + 8])
-        chunks.append((ctype, data[pos + 8:pos + 8 + length]))
+        ctype, length = struct.unpack("<4sI", data[pos : pos + 8])
+        chunks.append((ctype, data[pos + 8 : pos + 8 + length]))
         pos += 8 + length + (length & 1)
     chunks = [(t, b) for t, b in chunks if t != b"XMP "]
     if not chunks or chunks[0][0] != b"VP8X":
@@ -301,19 +344,28 @@ def _webp(data: bytes, xmp: bytes) -> bytes:
             w, h = img.size
             alpha = img.mode in ("RGBA", "LA") or "transparency" in img.info
         flags = 0x10 if alpha else 0
-        vp8x = struct.pack("<B3x", flags) + (w - 1).to_bytes(3, "little") + \
-            (h - 1).to_bytes(3, "little")
+        vp8x = (
+            struct.pack("<B3x", flags)
+            + (w - 1).to_bytes(3, "little")
+            + (h - 1).to_bytes(3, "little")
+        )
         chunks.insert(0, (b"VP8X", vp8x))
     head = bytearray(chunks[0][1])
     head[0] |= 0x04  # the XMP flag
     chunks[0] = (b"VP8X", bytes(head))
     # the XMP chunk goes after the image data and EXIF, before anything unknown (C2PA)
-    at = max((i + 1 for i, (t, _) in enumerate(chunks)
-              if t in (b"VP8X", b"ICCP", b"ANIM", b"ANMF", b"ALPH", b"VP8 ", b"VP8L", b"EXIF")),
-             default=len(chunks))
+    at = max(
+        (
+            i + 1
+            for i, (t, _) in enumerate(chunks)
+            if t in (b"VP8X", b"ICCP", b"ANIM", b"ANMF", b"ALPH", b"VP8 ", b"VP8L", b"EXIF")
+        ),
+        default=len(chunks),
+    )
     chunks.insert(at, (b"XMP ", xmp))
-    body = b"".join(t + struct.pack("<I", len(b)) + b + (b"\x00" if len(b) & 1 else b"")
-                    for t, b in chunks)
+    body = b"".join(
+        t + struct.pack("<I", len(b)) + b + (b"\x00" if len(b) & 1 else b"") for t, b in chunks
+    )
     return b"RIFF" + struct.pack("<I", 4 + len(body)) + b"WEBP" + body
 
 
@@ -326,18 +378,18 @@ def xmp_packets(data: bytes, mime: str) -> list[bytes]:
             marker = data[pos + 1]
             if marker == 0xDA:
                 break
-            (length,) = struct.unpack(">H", data[pos + 2:pos + 4])
-            body = data[pos + 4:pos + 2 + length]
+            (length,) = struct.unpack(">H", data[pos + 2 : pos + 4])
+            body = data[pos + 4 : pos + 2 + length]
             if marker == 0xE1 and body.startswith(_XMP_JPEG):
-                out.append(body[len(_XMP_JPEG):])
+                out.append(body[len(_XMP_JPEG) :])
             pos += 2 + length
     elif mime == "image/png":
         pos = 8
         while pos + 8 <= len(data):
-            length, ctype = struct.unpack(">I4s", data[pos:pos + 8])
-            body = data[pos + 8:pos + 8 + length]
+            length, ctype = struct.unpack(">I4s", data[pos : pos + 8])
+            body = data[pos + 8 : pos + 8 + length]
             if ctype == b"iTXt" and body.startswith(_PNG_KEY + b"\x00"):
-                rest = body[len(_PNG_KEY) + 1:]
+                rest = body[len(_PNG_KEY) + 1 :]
                 compressed, rest = rest[0], rest[2:]
                 _lang, _, rest = rest.partition(b"\x00")
                 _tk, _, value = rest.partition(b"\x00")
@@ -348,9 +400,9 @@ def xmp_packets(data: bytes, mime: str) -> list[bytes]:
     elif mime == "image/webp":
         pos = 12
         while pos + 8 <= len(data):
-            ctype, length = struct.unpack("<4sI", data[pos:pos + 8])
+            ctype, length = struct.unpack("<4sI", data[pos : pos + 8])
             if ctype == b"XMP ":
-                out.append(data[pos + 8:pos + 8 + length])
+                out.append(data[pos + 8 : pos + 8 + length])
             pos += 8 + length + (length & 1)
     return out
 

@@ -39,8 +39,23 @@ def run(*args, code: int = 0):
 
 def generated(tmp_path: Path, fmt: str, *extra: str, size: str = "320x256") -> Path:
     out = tmp_path / f"out-{fmt}"
-    data = json.loads(run("generate", "a harbour at dawn", "--format", fmt, "--seed", "5",
-                          "--size", size, *FLAGS, *extra, "-o", out, "--json").output)
+    data = json.loads(
+        run(
+            "generate",
+            "a harbour at dawn",
+            "--format",
+            fmt,
+            "--seed",
+            "5",
+            "--size",
+            size,
+            *FLAGS,
+            *extra,
+            "-o",
+            out,
+            "--json",
+        ).output
+    )
     return Path(data["images"][0]["path"])
 
 
@@ -90,13 +105,18 @@ def test_generated_files_meet_all_three_regimes_and_third_parties_read_them(tmp_
 def test_the_workspace_profile_applies_without_flags(tmp_path, workspace):
     (workspace / "provkit.toml").write_text(
         '[disclosure]\nregimes = ["us-ca", "cn"]\nprovider = "Studio From Config"\n'
-        'system = "house-model"\nsystem_version = "3.1"\ncn_producer = "001CONFIG"\n')
+        'system = "house-model"\nsystem_version = "3.1"\ncn_producer = "001CONFIG"\n'
+    )
     out = tmp_path / "out"
-    data = json.loads(run("generate", "a field", "--seed", "2", "--size", "256x256", "-o", out,
-                          "--json").output)
+    data = json.loads(
+        run("generate", "a field", "--seed", "2", "--size", "256x256", "-o", out, "--json").output
+    )
     written = data["images"][0]["disclosures"]
     assert written["sb942"]["provider"] == "Studio From Config"
-    assert (written["sb942"]["system"], written["sb942"]["system_version"]) == ("house-model", "3.1")
+    assert (written["sb942"]["system"], written["sb942"]["system_version"]) == (
+        "house-model",
+        "3.1",
+    )
     assert written["tc260"]["ContentProducer"] == "001CONFIG"
     path = Path(data["images"][0]["path"])
     run("comply", path, "--regime", "us-ca")
@@ -131,11 +151,12 @@ def test_a_block_moved_onto_other_pixels_fails_its_binding(tmp_path, photos):
 
 
 def test_a_plain_photo_meets_no_regime_and_says_what_is_missing(photo_path):
-    for regime, missing in (("eu", ["machine-readable", "watermark"]),
-                            ("us-ca", ["latent-disclosure", "detectable"]),
-                            ("cn", ["implicit-label"])):
-        out = json.loads(run("comply", photo_path, "--regime", regime, "--json",
-                             code=1).output)[0]
+    for regime, missing in (
+        ("eu", ["machine-readable", "watermark"]),
+        ("us-ca", ["latent-disclosure", "detectable"]),
+        ("cn", ["implicit-label"]),
+    ):
+        out = json.loads(run("comply", photo_path, "--regime", regime, "--json", code=1).output)[0]
         assert out["missing"] == missing
 
 
@@ -158,8 +179,9 @@ def test_label_adds_propagator_fields_and_keeps_the_manifest_valid(tmp_path):
 def test_label_refuses_a_file_without_a_block_unless_told_to_create_one(tmp_path, photos):
     plain = tmp_path / "plain.png"
     Image.fromarray(photos[1]).save(plain)
-    result = run("label", plain, "--propagator", "P", "--propagate-id", "1", "-o",
-                 tmp_path / "a.png", code=2)
+    result = run(
+        "label", plain, "--propagator", "P", "--propagate-id", "1", "-o", tmp_path / "a.png", code=2
+    )
     assert "no TC260 AIGC block" in result.output and "plain.png" in result.output
     made = label(plain, tmp_path / "b.png", propagator="P", propagate_id="1", create="3")
     assert made.created_block and not made.resigned
@@ -174,7 +196,7 @@ def test_the_visible_chinese_label_meets_the_gb_minimum_size(size):
     assert cn["text_height_px"] >= min(size) * GB_MIN_RATIO
     x, y, w, h = cn["box"]
     assert 0 <= x and x + w <= size[0] and 0 <= y and y + h <= size[1]
-    region = np.asarray(out)[y:y + h, x:x + w].astype(int)
+    region = np.asarray(out)[y : y + h, x : x + w].astype(int)
     assert (region.max(axis=2) > 230).any() and (region.max(axis=2) < 120).any()
 
 
@@ -201,11 +223,14 @@ def test_profile_refuses_an_unknown_regime():
 _text = st.text(st.characters(blacklist_categories=("Cs",)), max_size=40)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(producer=_text, produce_id=_text, propagator=_text)
 @pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
-def test_any_field_text_round_trips_through_the_xmp_of_each_format(fmt, producer, produce_id,
-                                                                   propagator):
+def test_any_field_text_round_trips_through_the_xmp_of_each_format(
+    fmt, producer, produce_id, propagator
+):
     buf = io.BytesIO()
     Image.new("RGB", (40, 30), (90, 120, 30)).save(buf, fmt)
     mime = {"PNG": "image/png", "JPEG": "image/jpeg", "WEBP": "image/webp"}[fmt]
@@ -230,8 +255,9 @@ def test_a_malformed_block_is_invalid_for_comply_and_named_by_detect(tmp_path, p
     buf = io.BytesIO()
     Image.fromarray(photos[4]).save(buf, "PNG")
     bad = tmp_path / "bad-block.png"
-    bad.write_bytes(tc260.write(buf.getvalue(), "image/png",
-                                tc260.packet({"Label": "7", "ProduceID": ""})))
+    bad.write_bytes(
+        tc260.write(buf.getvalue(), "image/png", tc260.packet({"Label": "7", "ProduceID": ""}))
+    )
     (result,) = comply([bad], regime="cn")
     assert result.missing == ["implicit-label"]
     assert {r.id: r.status for r in result.requirements}["implicit-label"] == "invalid"
@@ -241,9 +267,24 @@ def test_a_malformed_block_is_invalid_for_comply_and_named_by_detect(tmp_path, p
 
 def test_sign_writes_the_disclosures_into_a_photo(tmp_path, photo_path):
     out = tmp_path / "signed.jpg"
-    run("sign", photo_path, "-o", out, "--source-type", "trainedAlgorithmicMedia",
-        "--disclose", "eu,us-ca,cn", "--provider", "Example Studio", "--system", "house-model",
-        "--system-version", "3.1", "--cn-producer", PRODUCER)
+    run(
+        "sign",
+        photo_path,
+        "-o",
+        out,
+        "--source-type",
+        "trainedAlgorithmicMedia",
+        "--disclose",
+        "eu,us-ca,cn",
+        "--provider",
+        "Example Studio",
+        "--system",
+        "house-model",
+        "--system-version",
+        "3.1",
+        "--cn-producer",
+        PRODUCER,
+    )
     for regime in ("eu", "us-ca", "cn"):
         run("comply", out, "--regime", regime)
     assert aigc_from_pillow(out)["ContentProducer"] == PRODUCER
@@ -251,17 +292,30 @@ def test_sign_writes_the_disclosures_into_a_photo(tmp_path, photo_path):
 
 
 def test_a_photos_own_xmp_is_kept_beside_the_label(tmp_path, photos):
-    credit = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
-              '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:photoshop="http://ns.'
-              'adobe.com/photoshop/1.0/" photoshop:Credit="Jane Doe / Agency"/></rdf:RDF>'
-              '</x:xmpmeta>')
+    credit = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+        '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:photoshop="http://ns.'
+        'adobe.com/photoshop/1.0/" photoshop:Credit="Jane Doe / Agency"/></rdf:RDF>'
+        "</x:xmpmeta>"
+    )
     src = tmp_path / "with-xmp.jpg"
     Image.fromarray(photos[0]).save(src, quality=90, xmp=credit.encode())
     out = tmp_path / "signed.jpg"
     # without the mark the source's bytes are signed as they are (a watermark re-encodes
     # the pixels, and provkit's encoder writes no metadata of its own)
-    run("sign", src, "-o", out, "--source-type", "trainedAlgorithmicMedia", "--disclose", "cn",
-        "--cn-producer", PRODUCER, "--no-watermark")
+    run(
+        "sign",
+        src,
+        "-o",
+        out,
+        "--source-type",
+        "trainedAlgorithmicMedia",
+        "--disclose",
+        "cn",
+        "--cn-producer",
+        PRODUCER,
+        "--no-watermark",
+    )
     with Image.open(out) as img:
         packet = img.info["xmp"]
     root_el = ET.fromstring(packet)

@@ -29,11 +29,17 @@ def _files_under(folder: Path) -> list[Path]:
 @pytest.fixture
 def public_server(workspace, tmp_path, monkeypatch):
     """(server, stripped copy, the original's SB 942 fields, the server's temp folder)."""
-    gen = Generator("builtin", out_dir=tmp_path / "made", disclose="eu,us-ca,cn",
-                    provider="Example Studio", cn_producer="001EXAMPLE")
+    gen = Generator(
+        "builtin",
+        out_dir=tmp_path / "made",
+        disclose="eu,us-ca,cn",
+        provider="Example Studio",
+        cn_producer="001EXAMPLE",
+    )
     (sealed,) = gen.generate("a harbour at dawn", n=1, seed=21, size=(448, 384))
-    stripped = strip_and_degrade(Path(sealed.path), tmp_path / "stripped.jpg", quality=80,
-                                 scale=0.7)
+    stripped = strip_and_degrade(
+        Path(sealed.path), tmp_path / "stripped.jpg", quality=80, scale=0.7
+    )
     temp = tmp_path / "server-tmp"
     temp.mkdir()
     with monkeypatch.context() as mp:  # the server's own temp folder (uploads land there)
@@ -46,27 +52,39 @@ def public_server(workspace, tmp_path, monkeypatch):
 
 
 def test_public_detection_answers_for_a_stripped_copy_without_a_token_keeps_nothing_and_limits(
-        public_server, workspace):
+    public_server, workspace
+):
     server, stripped, sb942, temp = public_server
     body = stripped.read_bytes()
     digest = hashlib.sha256(body).hexdigest()
     before = {p: p.stat().st_mtime_ns for p in _files_under(workspace)}
 
     # 1. the raw body, no token: provider, system, version, time and id from the watermark
-    raw = httpx.post(server.url + "/public/v1/detect", content=body,
-                     headers={"Content-Type": "image/jpeg"}, timeout=60)
+    raw = httpx.post(
+        server.url + "/public/v1/detect",
+        content=body,
+        headers={"Content-Type": "image/jpeg"},
+        timeout=60,
+    )
     assert raw.status_code == 200, raw.text
     answer = raw.json()
     assert answer["disclosure"] is True and answer["credentials"] == "recovered"
-    assert (answer["provider"], answer["system"], answer["version"], answer["time"],
-            answer["id"]) == (sb942["provider"], sb942["system"], sb942["system_version"],
-                              sb942["time"], sb942["id"])
+    assert (
+        answer["provider"],
+        answer["system"],
+        answer["version"],
+        answer["time"],
+        answer["id"],
+    ) == (sb942["provider"], sb942["system"], sb942["system_version"], sb942["time"], sb942["id"])
     assert "watermark" in answer["resolved_by"]
     assert "stripped.jpg" not in raw.text  # the answer names no file
 
     # 2. the multipart field "file" gives the same answer
-    form = httpx.post(server.url + "/public/v1/detect", timeout=60,
-                      files={"file": ("stripped.jpg", body, "image/jpeg")})
+    form = httpx.post(
+        server.url + "/public/v1/detect",
+        timeout=60,
+        files={"file": ("stripped.jpg", body, "image/jpeg")},
+    )
     assert form.status_code == 200 and form.json() == answer
 
     # 3. the page is served without a token and fetches nothing from elsewhere
@@ -76,8 +94,12 @@ def test_public_detection_answers_for_a_stripped_copy_without_a_token_keeps_noth
     assert "default-src 'none'" in page.headers["content-security-policy"]
 
     # 4. everything else still needs a token
-    assert httpx.post(server.url + "/v1/detect", timeout=10,
-                      files={"files": ("a.jpg", body, "image/jpeg")}).status_code == 401
+    assert (
+        httpx.post(
+            server.url + "/v1/detect", timeout=10, files={"files": ("a.jpg", body, "image/jpeg")}
+        ).status_code
+        == 401
+    )
     assert httpx.get(server.url + "/v1/ledger", timeout=10).status_code == 401
 
     # 5. nothing kept: no file in the server's temp folder, no copy of the upload in the
@@ -91,8 +113,12 @@ def test_public_detection_answers_for_a_stripped_copy_without_a_token_keeps_noth
     # 6. past the rate (RATE a minute per client; two used above), 429 with Retry-After
     codes = []
     for _ in range(RATE + 2):
-        r = httpx.post(server.url + "/public/v1/detect", content=b"x",
-                       headers={"Content-Type": "image/jpeg"}, timeout=10)
+        r = httpx.post(
+            server.url + "/public/v1/detect",
+            content=b"x",
+            headers={"Content-Type": "image/jpeg"},
+            timeout=10,
+        )
         codes.append(r.status_code)
         if r.status_code == 429:
             assert int(r.headers["retry-after"]) >= 1
@@ -150,8 +176,14 @@ def test_the_public_page_in_chromium_shows_the_answer_for_a_stripped_copy(public
             page = browser.new_page()
             page.set_default_timeout(60_000)
             elsewhere = []
-            page.on("request", lambda r: elsewhere.append(r.url)
-                    if not r.url.startswith((server.url, "data:", "blob:")) else None)
+            page.on(
+                "request",
+                lambda r: (
+                    elsewhere.append(r.url)
+                    if not r.url.startswith((server.url, "data:", "blob:"))
+                    else None
+                ),
+            )
             page.goto(server.url + "/public")
             page.set_input_files("#file", str(stripped))
             page.get_by_role("button", name="Check").click()
@@ -168,11 +200,13 @@ def test_the_public_page_in_chromium_shows_the_answer_for_a_stripped_copy(public
 def test_another_generators_iptc_source_type_counts_as_a_disclosure(tmp_path, photos):
     from PIL import Image
 
-    xmp = ('<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
-           '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://'
-           'iptc.org/std/Iptc4xmpExt/2008-02-29/"><Iptc4xmpExt:DigitalSourceType>http://cv.'
-           'iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia</Iptc4xmpExt:'
-           'DigitalSourceType></rdf:Description></rdf:RDF></x:xmpmeta>')
+    xmp = (
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/'
+        '02/22-rdf-syntax-ns#"><rdf:Description rdf:about="" xmlns:Iptc4xmpExt="http://'
+        'iptc.org/std/Iptc4xmpExt/2008-02-29/"><Iptc4xmpExt:DigitalSourceType>http://cv.'
+        "iptc.org/newscodes/digitalsourcetype/trainedAlgorithmicMedia</Iptc4xmpExt:"
+        "DigitalSourceType></rdf:Description></rdf:RDF></x:xmpmeta>"
+    )
     path = tmp_path / "other-generator.jpg"
     Image.fromarray(photos[3]).save(path, quality=90, xmp=xmp.encode())
     answer = public_detect(path)

@@ -89,20 +89,37 @@ def _client(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-@router.post("/public/v1/detect", tags=["public"], summary="SB 942 public AI detection",
-             openapi_extra={"requestBody": {"required": True, "content": {
-                 "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
-                 "image/png": {"schema": {"type": "string", "format": "binary"}},
-                 "image/webp": {"schema": {"type": "string", "format": "binary"}},
-                 "multipart/form-data": {"schema": {"type": "object", "properties": {
-                     "file": {"type": "string", "format": "binary"}}}}}}})
+@router.post(
+    "/public/v1/detect",
+    tags=["public"],
+    summary="SB 942 public AI detection",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "image/jpeg": {"schema": {"type": "string", "format": "binary"}},
+                "image/png": {"schema": {"type": "string", "format": "binary"}},
+                "image/webp": {"schema": {"type": "string", "format": "binary"}},
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "properties": {"file": {"type": "string", "format": "binary"}},
+                    }
+                },
+            },
+        }
+    },
+)
 async def public_detect_route(request: Request, work: Workdir = Upload) -> dict:
     """Whether an image carries a recognised AI disclosure, and its provider, system,
     version, time and id (no token; nothing kept)."""
     wait = limiter(request).take(_client(request))
     if wait > 0:
-        raise ApiError(429, "too many requests from this client; retry later",
-                       headers={"Retry-After": str(max(1, math.ceil(wait)))})
+        raise ApiError(
+            429,
+            "too many requests from this client; retry later",
+            headers={"Retry-After": str(max(1, math.ceil(wait)))},
+        )
     kind = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if kind == "multipart/form-data":
         form = await request.form(max_files=1, max_fields=4)
@@ -124,11 +141,16 @@ async def public_detect_route(request: Request, work: Workdir = Upload) -> dict:
 @router.get("/public", response_class=HTMLResponse, include_in_schema=False)
 def public_page() -> HTMLResponse:
     """The page: choose an image, see what it discloses. Everything is inline."""
-    return HTMLResponse(PAGE, headers={
-        "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
-                                   "style-src 'unsafe-inline'; connect-src 'self'; "
-                                   "img-src 'self' blob:; form-action 'self'",
-        "Cache-Control": "no-store", "Referrer-Policy": "no-referrer"})
+    return HTMLResponse(
+        PAGE,
+        headers={
+            "Content-Security-Policy": "default-src 'none'; script-src 'unsafe-inline'; "
+            "style-src 'unsafe-inline'; connect-src 'self'; "
+            "img-src 'self' blob:; form-action 'self'",
+            "Cache-Control": "no-store",
+            "Referrer-Policy": "no-referrer",
+        },
+    )
 
 
 PAGE = """<!doctype html>
