@@ -57,6 +57,9 @@ FIELDS = (
 LABELS = {"1": "AI-generated", "2": "possibly AI-generated", "3": "suspected AI-generated"}
 BINDING_PREFIX = "sha256-rgb:"
 MAX_VALUE = 64 << 10
+#: the most XMP packets read from one file, and the largest one parsed
+MAX_PACKETS = 8
+MAX_PACKET = 4 << 20
 IPTC_NS = "http://iptc.org/std/Iptc4xmpExt/2008-02-29/"
 _XMP_JPEG = b"http://ns.adobe.com/xap/1.0/\x00"
 _PNG_KEY = b"XML:com.adobe.xmp"
@@ -393,7 +396,12 @@ def xmp_packets(data: bytes, mime: str) -> list[bytes]:
                 compressed, rest = rest[0], rest[2:]
                 _lang, _, rest = rest.partition(b"\x00")
                 _tk, _, value = rest.partition(b"\x00")
-                out.append(zlib.decompress(value) if compressed else value)
+                if compressed:  # bounded: a small zip bomb must not inflate to GBs
+                    inflater = zlib.decompressobj()
+                    value = inflater.decompress(value, MAX_PACKET)
+                    if inflater.unconsumed_tail:
+                        value = b""
+                out.append(value)
             if ctype == b"IEND":
                 break
             pos += 12 + length
@@ -408,8 +416,15 @@ def xmp_packets(data: bytes, mime: str) -> list[bytes]:
 
 
 def read_bytes(data: bytes, mime: str) -> AigcLabel | None:
-    """The first ``TC260:AIGC`` value in a file's XMP, or None."""
-    for p in xmp_packets(data, mime):
+    """The first ``TC260:AIGC`` value in a file's XMP, or None (also when the container is
+    too damaged to walk: no packet can be read from it)."""
+    try:
+        packets = xmp_packets(data, mime)
+    except (struct.error, IndexError, ValueError, zlib.error):
+        return None
+    for p in packets[:MAX_PACKETS]:
+        if len(p) > MAX_PACKET:
+            continue
         found = from_packet(p)
         if found is not None:
             return found

@@ -329,3 +329,40 @@ def test_a_photos_own_xmp_is_kept_beside_the_label(tmp_path, photos):
     with Image.open(relabelled) as img:
         packet = img.info["xmp"]
     assert packet.count(b"TC260:AIGC=") == 1 and b"Jane Doe / Agency" in packet
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    head=st.sampled_from(
+        [
+            (b"\x89PNG\r\n\x1a\n", "image/png"),
+            (b"\xff\xd8", "image/jpeg"),
+            (b"RIFF\x00\x00\x00\x00WEBP", "image/webp"),
+        ]
+    ),
+    body=st.binary(max_size=400),
+)
+def test_damaged_containers_yield_no_block_and_never_raise(head, body):
+    magic, mime = head
+    found = tc260.read_bytes(magic + body, mime)  # never raises
+    assert found is None or isinstance(found, tc260.AigcLabel)
+
+
+def test_a_png_zip_bomb_in_the_xmp_chunk_is_not_inflated(tmp_path):
+    import struct
+    import zlib
+
+    bomb = zlib.compress(b"<x:xmpmeta " + b" " * (64 << 20), 9)
+    body = b"XML:com.adobe.xmp\x00\x01\x00\x00\x00" + bomb
+    chunk = (
+        struct.pack(">I", len(body))
+        + b"iTXt"
+        + body
+        + struct.pack(">I", zlib.crc32(b"iTXt" + body))
+    )
+    buf = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buf, "PNG")
+    data = buf.getvalue()
+    data = data[:33] + chunk + data[33:]
+    assert tc260.xmp_packets(data, "image/png") == [b""]
+    assert tc260.read_bytes(data, "image/png") is None
