@@ -224,9 +224,10 @@ def _stroke_width(text: str, height: int) -> int:
 def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]:
     """``image`` with the explicit labels drawn in, and their records.
 
-    ``cn`` (or any regime but eu alone): "AI生成" at the bottom left, text height 6% of the
-    shorter side (GB 45438 asks at least 5%); ``eu``: "AI-generated" in the top right
-    corner at the same height. Each on a dark plate for contrast."""
+    ``cn``: "AI生成" at the bottom left, text height 6% of the shorter side (GB 45438 asks
+    at least 5%); ``eu`` or ``us-ca`` (SB 942's optional manifest disclosure), or no regime:
+    "AI-generated" in the top right corner at the same height, recorded as the EU-style
+    label (``regime: eu``). Each on a dark plate for contrast."""
     out = image.convert("RGB").copy()
     draw = ImageDraw.Draw(out, "RGBA")
     short = min(out.size)
@@ -235,7 +236,8 @@ def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]
     pad = max(3, height // 3)
     margin = max(2, short // 50)
     records = []
-    if "cn" in regimes or "eu" not in regimes:
+    latin = "eu" in regimes or "us-ca" in regimes or not regimes
+    if "cn" in regimes:
         w = _stroke_width(CN_TEXT, height)
         x, y = margin, out.height - margin - height - 2 * pad
         box = [x, y, w + 2 * pad, height + 2 * pad]
@@ -252,7 +254,7 @@ def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]
                 "rendering": "provkit stroke glyphs (no CJK font file)",
             }
         )
-    if "eu" in regimes:
+    if latin:
         font = ImageFont.load_default(size=height)
         left, top, right, bottom = draw.textbbox((0, 0), EU_TEXT, font=font)
         tw, th = right - left, bottom - top

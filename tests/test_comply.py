@@ -366,3 +366,12 @@ def test_a_png_zip_bomb_in_the_xmp_chunk_is_not_inflated(tmp_path):
     data = data[:33] + chunk + data[33:]
     assert tc260.xmp_packets(data, "image/png") == [b""]
     assert tc260.read_bytes(data, "image/png") is None
+
+
+@pytest.mark.parametrize(
+    ("regimes", "drawn"),
+    [(("cn",), {"cn"}), (("eu",), {"eu"}), (("us-ca",), {"eu"}), (("eu", "cn"), {"eu", "cn"})],
+)
+def test_each_regime_gets_the_label_in_its_own_words(regimes, drawn):
+    _, records = render_labels(Image.new("RGB", (300, 200)), regimes)
+    assert {r["regime"] for r in records} == drawn
