@@ -213,3 +213,18 @@ def test_another_generators_iptc_source_type_counts_as_a_disclosure(tmp_path, ph
     assert answer.disclosure is True and answer.ai_generated is True
     assert answer.provider is None and answer.credentials == "absent"
     assert any("trainedAlgorithmicMedia" in n for n in answer.notes)
+
+
+def test_the_rate_limiter_refills_and_keeps_no_address(monkeypatch):
+    from provkit.routes import public as public_routes
+
+    now = [1000.0]
+    monkeypatch.setattr(public_routes.time, "monotonic", lambda: now[0])
+    limiter = public_routes.RateLimiter(per_minute=2)
+    assert [limiter.take("203.0.113.9") for _ in range(2)] == [0.0, 0.0]
+    wait = limiter.take("203.0.113.9")
+    assert 29 < wait <= 30  # one request a 30 s
+    assert limiter.take("198.51.100.7") == 0.0  # another client has its own bucket
+    now[0] += 30
+    assert limiter.take("203.0.113.9") == 0.0
+    assert all(b"203.0.113.9" not in key for key in limiter._buckets)
