@@ -63,7 +63,8 @@ class Generator:
         profile = disclosure_lib.profile(
             disclose=disclose, provider=provider, system=system, system_version=system_version,
             cn_producer=cn_producer, visible_label=visible_label,
-            default_system=info.agent_name, default_version=info.version)
+            default_system=info.agent_name, default_version=info.version,
+            source_type=info.source_type)
         self.options = SealOptions(
             out_dir=Path(out_dir) if out_dir is not None else None, format=format,
             record_prompt=record_prompt, allow_training=allow_training, policy=policy,

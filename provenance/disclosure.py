@@ -36,6 +36,12 @@ from dataclasses import dataclass, field
 from PIL import Image, ImageDraw, ImageFont
 from provkit.provenance.core import config as config_lib
 from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.vocabulary import (
+    AI_EDITED_TYPES,
+    AI_GENERATED_TYPES,
+    ALGORITHMIC_TYPES,
+    source_type_name,
+)
 
 REGIMES = config_lib.DISCLOSURE_REGIMES
 SB942_ASSERTION = "io.provkit.sb942"
@@ -96,6 +102,15 @@ def parse_regimes(text) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: the source types whose content the disclosures describe (made or edited by AI)
+DISCLOSED_TYPES = AI_GENERATED_TYPES | ALGORITHMIC_TYPES | AI_EDITED_TYPES
+
+
+def is_ai(source_type: str | None) -> bool:
+    """Whether a digital source type (short name or IRI) declares AI-made content."""
+    return source_type_name(source_type) in DISCLOSED_TYPES
+
+
 def profile(
     *,
     disclose=None,
@@ -107,9 +122,16 @@ def profile(
     config=None,
     default_system: str | None = None,
     default_version: str | None = None,
+    source_type: str | None = "trainedAlgorithmicMedia",
 ) -> Profile | None:
     """The profile for one command: command-line values over ``[disclosure]`` in
-    provkit.toml; None when no regime is asked for and no visible label either."""
+    provkit.toml; None when no regime is asked for and no visible label either.
+
+    ``source_type``: what the content declares. The workspace's regimes apply only to AI
+    content (a camera photo signed in the same workspace gets no AI label); regimes asked
+    for by name on content that is not AI are refused by :func:`provenance.issue.issue`."""
+    if disclose is None and not visible_label and not is_ai(source_type):
+        return None
     if config is None:
         config = config_lib.load()
     regimes = (
@@ -136,6 +158,11 @@ def profile(
         raise BadInput(
             "the us-ca disclosure names the system: give --system or set "
             "[disclosure] system in provkit.toml"
+        )
+    if got.wants("us-ca") and not got.system_version:
+        raise BadInput(
+            "the us-ca disclosure names the system's version: give --system-version or set "
+            "[disclosure] system_version in provkit.toml"
         )
     if got.wants("cn") and not (got.cn_producer or got.provider):
         raise BadInput(

@@ -165,6 +165,11 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         if media:
             raise BadInput("disclosure labels apply to still images; this file is "
                            f"{src_mime}", path=src_path)
+        if not disclosure_lib.is_ai(spec.source_type):
+            raise BadInput(f"the disclosure labels declare AI-made content, but this file is "
+                           f"signed as {source_type_name(spec.source_type) or 'no source type'}"
+                           " (use --source-type trainedAlgorithmicMedia, algorithmicMedia or "
+                           "compositeWithTrainedAlgorithmicMedia)", path=src_path or out_path)
         if disclosure.wants("cn") and out_mime not in TC260_MIMES:
             raise BadInput("the GB 45438 implicit label is written into JPEG, PNG and WebP "
                            f"files, not {out_mime}", path=out_path)
@@ -346,14 +351,20 @@ def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool 
     that is a ConfigError naming ``provkit keys init``).
     ``status``: as for :func:`issue` (the HTTP service signs ``staged``, then releases).
     ``tsa``: an RFC 3161 time-stamping authority's address (default: ``[sign] tsa`` in
-    provkit.toml, else none); the signature carries its time-stamp."""
+    provkit.toml, else none); the signature carries its time-stamp.
+    ``disclosure``: a :class:`provenance.disclosure.Profile` (default: ``[disclosure]`` in
+    provkit.toml, applied to AI content only)."""
     if dev_identity and identity is None:
         identity = keys.for_signing(dev_identity=True)
+    spec = spec or ManifestSpec()
+    if disclosure is None and (isinstance(source, Image.Image) or imageio.is_image_mime(
+            imageio.sniff_media(Path(source)))):  # [disclosure] regimes, for AI still images
+        disclosure = disclosure_lib.profile(source_type=spec.source_type)
     tsa = workspace_config.load().get("sign.tsa", tsa)
     if tsa is not None:
         if not str(tsa).startswith(("http://", "https://")):
             raise BadInput(f"--tsa {tsa!r}: give the time-stamping authority's http:// or "
                            "https:// address")
         identity = replace(identity or keys.for_signing(), tsa_url=str(tsa))
-    return issue(source, out_path, spec=spec or ManifestSpec(), watermark=watermark, db=db,
+    return issue(source, out_path, spec=spec, watermark=watermark, db=db,
                  identity=identity, force=force, status=status, disclosure=disclosure)

@@ -375,3 +375,32 @@ def test_a_png_zip_bomb_in_the_xmp_chunk_is_not_inflated(tmp_path):
 def test_each_regime_gets_the_label_in_its_own_words(regimes, drawn):
     _, records = render_labels(Image.new("RGB", (300, 200)), regimes)
     assert {r["regime"] for r in records} == drawn
+
+
+def test_the_workspace_profile_never_labels_a_camera_photo_as_ai(tmp_path, workspace, photo_path):
+    (workspace / "provkit.toml").write_text(
+        '[disclosure]\nregimes = ["eu", "us-ca", "cn"]\nprovider = "Studio"\n'
+        'system = "m"\nsystem_version = "1"\ncn_producer = "001X"\n'
+    )
+    photo = tmp_path / "camera.jpg"
+    run("sign", photo_path, "-o", photo, "--source-type", "digitalCapture")
+    with Image.open(photo) as img:
+        assert b"TC260" not in (img.info.get("xmp") or b"")
+    assert "io.provkit.sb942" not in json.dumps(sdk(photo))
+    ai = tmp_path / "ai.jpg"
+    run("sign", photo_path, "-o", ai, "--source-type", "trainedAlgorithmicMedia")
+    run("comply", ai, "--regime", "us-ca")
+    run("comply", ai, "--regime", "cn")
+    # asked for by name on a camera photo: refused in one line, nothing written
+    result = run(
+        "sign",
+        photo_path,
+        "-o",
+        tmp_path / "x.jpg",
+        "--source-type",
+        "digitalCapture",
+        "--disclose",
+        "cn",
+        code=2,
+    )
+    assert "declare AI-made content" in result.output and not (tmp_path / "x.jpg").exists()

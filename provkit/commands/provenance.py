@@ -170,7 +170,7 @@ def sign(source, out, source_type, action, ingredients, components, author, titl
                    tsa=tsa, dev_identity=dev_identity, disclosure=disclosure_lib.profile(
                        disclose=disclose, provider=provider, system=system_name,
                        system_version=system_version, cn_producer=cn_producer,
-                       visible_label=visible_label))
+                       visible_label=visible_label, source_type=source_type))
     emit(issued, as_json, lambda d: (
         f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
         f"  signer:      {d.signer.get('common_name')}\n"
