@@ -1,7 +1,7 @@
 """The free public AI detection page and API (SB 942) on a real ``provkit serve`` process:
 no token, the provenance data of a stripped and resized copy resolved through the
 watermark, nothing kept on disk, 429 past the per-client rate, everything else still
-behind tokens."""
+behind tokens; and the HTTP sign route applying the workspace's disclosure profile."""
 
 from __future__ import annotations
 
@@ -228,3 +228,30 @@ def test_the_rate_limiter_refills_and_keeps_no_address(monkeypatch):
     now[0] += 30
     assert limiter.take("203.0.113.9") == 0.0
     assert all(b"203.0.113.9" not in key for key in limiter._buckets)
+
+
+def test_the_http_sign_route_applies_the_workspace_profile_to_ai_images(workspace, photo_path):
+    from tests.fixtures_serve import token, wait_ready
+
+    (workspace / "provkit.toml").write_text(
+        '[disclosure]\nregimes = ["us-ca", "cn"]\nprovider = "Studio"\nsystem = "m"\n'
+        'system_version = "2"\ncn_producer = "001HTTP"\n'
+    )
+    headers = token(workspace, "signer", "sign")
+    with TestClient(make_app(workspace)) as client:
+        wait_ready(client)
+        made = {}
+        for kind in ("trainedAlgorithmicMedia", "digitalCapture"):
+            r = client.post(
+                "/v1/sign",
+                headers=headers,
+                data={"source_type": kind},
+                files={"file": ("a.jpg", photo_path.read_bytes())},
+            )
+            assert r.status_code == 200, r.text
+            made[kind] = r.content
+    from provkit.provenance import tc260
+
+    block = tc260.read_bytes(made["trainedAlgorithmicMedia"], "image/jpeg")
+    assert block is not None and block.producer == "001HTTP"
+    assert tc260.read_bytes(made["digitalCapture"], "image/jpeg") is None
