@@ -61,7 +61,7 @@ def test_csv_import_reports_bad_lines_by_number_and_matches_by_source_id(tmp_pat
     f = tmp_path / "bank.csv"
     f.write_text("\n".join(lines) + "\n")
     db = tmp_path / "p.db"
-    r = run("index", "import", "partner", f, "--kind", "pdq", "--label", "partner bank",
+    r = run("bank", "import", "partner", f, "--kind", "pdq", "--label", "partner bank",
             "--db", db, "--json")
     assert r.exit_code == 2, r.output
     report = json.loads(r.stdout)
@@ -138,7 +138,7 @@ def test_a_set_mixes_images_and_hashes_and_exports_round_trip(tmp_path, photos):
 
     for suffix in (".csv", ".tsv", ".jsonl"):
         out = tmp_path / f"export{suffix}"
-        r = run("index", "export", "mixed", "-o", out, "--db", db, "--json")
+        r = run("bank", "export", "mixed", "-o", out, "--db", db, "--json")
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["exported"] == 3 + 3  # 3 hashes of the image, 3 imported
         db2 = tmp_path / f"again{suffix}.db"
