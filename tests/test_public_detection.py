@@ -16,45 +16,100 @@ from fastapi.testclient import TestClient
 from provkit.generate import Generator
 from provkit.provenance.public import public_detect
 
+from tests.fixtures_desk import CHROMIUM, CHROMIUM_ARGS
 from tests.fixtures_provenance import strip_and_degrade
 from tests.fixtures_serve import Server, make_app
 
 RATE = 5
 
 
+def _browser_missing() -> str | None:
+    if not Path(CHROMIUM).exists():
+        return f"Chromium is not installed at {CHROMIUM}"
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return "the playwright package is not installed"
+    return None
+
+
 def _files_under(folder: Path) -> list[Path]:
     return [p for p in folder.rglob("*") if p.is_file()]
 
 
-@pytest.fixture
-def public_server(workspace, tmp_path, monkeypatch):
-    """(server, stripped copy, the original's SB 942 fields, the server's temp folder)."""
-    gen = Generator(
-        "builtin",
-        out_dir=tmp_path / "made",
-        disclose="eu,us-ca,cn",
-        provider="Example Studio",
-        cn_producer="001EXAMPLE",
-    )
-    (sealed,) = gen.generate("a harbour at dawn", n=1, seed=21, size=(448, 384))
-    stripped = strip_and_degrade(
-        Path(sealed.path), tmp_path / "stripped.jpg", quality=80, scale=0.7
-    )
-    temp = tmp_path / "server-tmp"
+@pytest.fixture(scope="module")
+def public_server(tmp_path_factory):
+    """(server, stripped copy, the original's SB 942 fields, the server's temp folder, its
+    workspace): one server process for the module (the page test runs before the test that
+    spends the rate)."""
+    home = tmp_path_factory.mktemp("public-home")
+    folder = tmp_path_factory.mktemp("public")
+    temp = folder / "server-tmp"
     temp.mkdir()
-    with monkeypatch.context() as mp:  # the server's own temp folder (uploads land there)
-        mp.setenv("TMPDIR", str(temp))
-        server = Server(workspace, "--public-detection", "--public-rate", str(RATE))
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("PROVKIT_HOME", str(home))
+        mp.delenv("PROVKIT_DB", raising=False)
+        gen = Generator(
+            "builtin",
+            out_dir=folder / "made",
+            disclose="eu,us-ca,cn",
+            provider="Example Studio",
+            cn_producer="001EXAMPLE",
+        )
+        (sealed,) = gen.generate("a harbour at dawn", n=1, seed=21, size=(448, 384))
+        stripped = strip_and_degrade(
+            Path(sealed.path), folder / "stripped.jpg", quality=80, scale=0.7
+        )
+        mp.setenv("TMPDIR", str(temp))  # the server's own temp folder (uploads land there)
+        server = Server(home, "--public-detection", "--public-rate", str(RATE))
     try:
-        yield server, stripped, sealed.disclosures["sb942"], temp
+        yield server, stripped, sealed.disclosures["sb942"], temp, home
     finally:
         server.stop()
 
 
+def test_the_public_page_in_chromium_shows_the_answer_for_a_stripped_copy(public_server):
+    """The page in real Chromium (headless, /usr/bin/chromium): no token asked, the file
+    chosen, the provenance data shown, no request to any other site."""
+    missing = _browser_missing()
+    if missing:
+        if os.environ.get("CI") == "true":
+            pytest.fail(f"CI=true but the browser test cannot run: {missing}")
+        pytest.skip(missing)
+    from playwright.sync_api import sync_playwright
+
+    server, stripped, sb942, _, _ = public_server
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            page = browser.new_page()
+            page.set_default_timeout(60_000)
+            elsewhere = []
+            page.on(
+                "request",
+                lambda r: (
+                    elsewhere.append(r.url)
+                    if not r.url.startswith((server.url, "data:", "blob:"))
+                    else None
+                ),
+            )
+            page.goto(server.url + "/public")
+            page.set_input_files("#file", str(stripped))
+            page.get_by_role("button", name="Check").click()
+            page.wait_for_selector("#fields")
+            assert page.locator("#verdict").inner_text() == "This image carries an AI disclosure."
+            shown = page.locator("#fields").inner_text()
+            for value in (sb942["provider"], sb942["system"], sb942["time"], sb942["id"]):
+                assert value in shown
+            assert elsewhere == []
+        finally:
+            browser.close()
+
+
 def test_public_detection_answers_for_a_stripped_copy_without_a_token_keeps_nothing_and_limits(
-    public_server, workspace
+    public_server,
 ):
-    server, stripped, sb942, temp = public_server
+    server, stripped, sb942, temp, workspace = public_server
     body = stripped.read_bytes()
     digest = hashlib.sha256(body).hexdigest()
     before = {p: p.stat().st_mtime_ns for p in _files_under(workspace)}
@@ -155,46 +210,6 @@ def test_the_public_app_answers_an_empty_body_with_400(workspace):
         r = client.post("/public/v1/detect", files={"other": ("a.png", b"xx", "image/png")})
         assert r.status_code == 400 and "'file'" in r.json()["error"]
     assert os.environ.get("PROVKIT_HOME")
-
-
-def test_the_public_page_in_chromium_shows_the_answer_for_a_stripped_copy(public_server):
-    """The page in real Chromium (headless, /usr/bin/chromium): no token asked, the file
-    chosen, the provenance data shown, no request to any other site."""
-    from tests.test_serve_browser import ARGS, CHROMIUM, _browser_missing
-
-    missing = _browser_missing()
-    if missing:
-        if os.environ.get("CI") == "true":
-            pytest.fail(f"CI=true but the browser test cannot run: {missing}")
-        pytest.skip(missing)
-    from playwright.sync_api import sync_playwright
-
-    server, stripped, sb942, _ = public_server
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=ARGS)
-        try:
-            page = browser.new_page()
-            page.set_default_timeout(60_000)
-            elsewhere = []
-            page.on(
-                "request",
-                lambda r: (
-                    elsewhere.append(r.url)
-                    if not r.url.startswith((server.url, "data:", "blob:"))
-                    else None
-                ),
-            )
-            page.goto(server.url + "/public")
-            page.set_input_files("#file", str(stripped))
-            page.get_by_role("button", name="Check").click()
-            page.wait_for_selector("#fields")
-            assert page.locator("#verdict").inner_text() == "This image carries an AI disclosure."
-            shown = page.locator("#fields").inner_text()
-            for value in (sb942["provider"], sb942["system"], sb942["time"], sb942["id"]):
-                assert value in shown
-            assert elsewhere == []
-        finally:
-            browser.close()
 
 
 def test_another_generators_iptc_source_type_counts_as_a_disclosure(tmp_path, photos):
