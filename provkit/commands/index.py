@@ -144,26 +144,36 @@ def index_add(
 @_action_option
 @click.option("--metadata", "-m", multiple=True, metavar="KEY=VALUE",
               help="Metadata for every hash imported (a column of the same name wins).")
+@click.option("--strict", is_flag=True,
+              help="Exit 2 when any line was skipped (the usable lines are imported either "
+                   "way).")
 @db_option
 @json_option
-def index_import(name, file, kind, label, protected, description, action, metadata, db_path,
-                 as_json):
+def index_import(name, file, kind, label, protected, description, action, metadata, strict,
+                 db_path, as_json):
     """Import a hash list (CSV/TSV, JSONL, ThreatExchange/HMA export) into bank NAME.
 
     Each line keeps the partner's id (an id, source_id, content_id or bank_content_id
     column) and every other column as its metadata. Lines that cannot be used are
-    reported with their numbers and skipped (exit code 2); hashes already in the bank
+    reported on stderr with their numbers (and in --json under "errors") and skipped: a
+    partial import exits 0 and says so ("complete": false); exit 2 only when no line
+    could be used, or with --strict when any was skipped. Hashes already in the bank
     (same id) are counted, not added twice, so an interrupted import is finished by
     running it again.
     """
     report = verbs.import_(name, file, kind=kind, db=db_path, label=label,
                           protected=protected, description=description, action=action,
                           metadata=_parse_metadata(metadata))
+    usable = report.imported + report.already_present + report.low_quality
+    word = "error" if strict or not usable else "skipped"
     for line, reason in report.errors:
-        click.echo(f"error: {file}: line {line}: {reason}", err=True)
+        click.echo(f"{word}: {file}: line {line}: {reason}", err=True)
     if report.invalid > len(report.errors):
-        click.echo(f"error: {file}: {report.invalid - len(report.errors)} more invalid lines",
+        click.echo(f"{word}: {file}: {report.invalid - len(report.errors)} more invalid lines",
                    err=True)
+    if report.invalid and usable:
+        click.echo(f"partial import: {file}: {report.invalid} line(s) skipped, the other "
+                   f"{usable} hash(es) are in bank {name}", err=True)
 
     def human(r):
         return (f"{r['set']}: imported {r['imported']} {r['kind']} hashes, already present "
@@ -171,8 +181,8 @@ def index_import(name, file, kind, label, protected, description, action, metada
                 f"flagged) {r['low_quality']} ({r['seconds']:.1f}s, "
                 f"{r['hashes_per_second']} hashes/s)")
 
-    emit(report.to_json(), as_json, human)
-    if report.invalid:
+    emit({**report.to_json(), "complete": not report.invalid}, as_json, human)
+    if report.invalid and (strict or not usable):
         sys.exit(2)
 
 
