@@ -80,6 +80,7 @@ class SealOptions:
     identity: Any = None  # signing identity (default: the workspace identity)
     check_protected: bool = True
     init_path: Path | None = None  # the init image's file, for the parentOf ingredient
+    disclosure: Any = None  # a provenance.disclosure.Profile: what the laws ask (None: none)
 
     def __post_init__(self):
         if self.format.lower() not in FORMATS:
@@ -167,13 +168,14 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
                          options=options, ingredient=ingredient)
     issued = issue(image, out_path, spec=spec, watermark=True, db=options.db,
                    identity=options.identity, asset_id=asset_id or new_asset_id(),
-                   status=status)
+                   status=status, disclosure=options.disclosure)
     return SealedImage(
         asset_id=issued.asset_id, path=str(issued.path), mime=issued.mime, sha256=issued.sha256,
         manifest_label=issued.manifest_label, seed=seed, index=index, width=image.width,
         height=image.height, source_type=issued.source_type or backend_info.source_type,
         software_agent=backend_info.software_agent, signer=issued.signer,
         watermarked=issued.watermarked, watermark_skipped=issued.watermark_skipped,
+        disclosures=issued.disclosures,
     )
 
 

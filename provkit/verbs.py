@@ -41,12 +41,13 @@ def sign(source, out, *, source_type: str | None = None, action: str | None = No
          ingredients: Sequence = (), components: Sequence = (), author: str | None = None,
          title: str | None = None, allow_training: bool | None = None, watermark: bool = True,
          tsa: str | None = None, dev_identity: bool = False, force: bool = False,
-         db=None) -> Issued:
+         db=None, disclosure=None) -> Issued:
     """``provkit sign SOURCE -o OUT``: watermark, sign with a C2PA manifest and record.
 
     ``allow_training``: True/False states it in the manifest (cawg.training-mining),
     None (the default) states nothing. ``ingredients`` are parents (parentOf),
-    ``components`` componentOf assets."""
+    ``components`` componentOf assets. ``disclosure``: a
+    :class:`provenance.disclosure.Profile` (docs/compliance.md)."""
     spec = ManifestSpec(
         title=title, source_type=source_type, action=action, author=author,
         no_train=allow_training is False, allow_training=allow_training is True,
@@ -54,7 +55,7 @@ def sign(source, out, *, source_type: str | None = None, action: str | None = No
         + tuple((p, "componentOf") for p in components),
     )
     return sign_with_spec(source, out, spec=spec, watermark=watermark, db=db, force=force,
-                          tsa=tsa, dev_identity=dev_identity)
+                          tsa=tsa, dev_identity=dev_identity, disclosure=disclosure)
 
 
 def verify(paths, *, trust=None, progress: Callable[[int], None] | None = None, **options
