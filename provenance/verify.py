@@ -268,11 +268,13 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
 
 def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
                 recover: bool = True, trust_local: bool = True, image=None,
-                ocsp: bool = False) -> VerifyReport:
+                ocsp: bool = False, fingerprinter=None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
-    image); recovery then uses them instead of decoding the file again. The ledger
+    image); recovery then uses them instead of decoding the file again (and
+    ``fingerprinter()``, when given, for their fingerprint, so a caller that needs it
+    too computes it once). The ledger
     is only opened when there is something to recover. A file that is not a still
     image is never looked up by pixels (its report says so).
 
@@ -288,7 +290,8 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
             return report
         if report.format and not imageio.is_image_mime(report.format):
             return report
-        return recover_report(report, db=db, trust=resolved, image=image)
+        return recover_report(report, db=db, trust=resolved, image=image,
+                              fingerprinter=fingerprinter)
 
 
 def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
