@@ -3,7 +3,7 @@ floor, measured in the same run.
 
     python bench/throughput.py            # 1 MP and 12 MP, every kind; ~10 minutes on 2 cores
     python bench/throughput.py --quick    # make bench: 1 MP every kind, 12 MP JPEG/PNG plain
-                                          # and marked, a 24-image scan and check
+                                          # and marked, a 48-image scan, a 24-image check
 
 The corpus is made here from real photographs (scikit-image, scikit-learn), upscaled (and
 tiled for 12 MP) to 1 MP and 12 MP, as JPEG (quality 90) and PNG, in a fresh workspace:
@@ -269,10 +269,14 @@ def main(argv=None) -> int:
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the new path per image")
     ap.add_argument("--check-images", type=int, default=None,
                     help="images in the provkit check folder (default 100, quick 24)")
+    ap.add_argument("--scan-images", type=int, default=None,
+                    help="images in the scanned folder, copies of the 1 MP corpus (default "
+                         "100, quick 48)")
     ap.add_argument("--workers", type=int, default=2, help="scan worker processes (default 2)")
     args = ap.parse_args(argv)
     n_photos = args.photos or (1 if args.quick else 2)
     n_check = args.check_images or (24 if args.quick else 100)
+    n_scan = args.scan_images or (48 if args.quick else 100)
     with tempfile.TemporaryDirectory() as tmp:
         d = Path(tmp)
         os.environ["PROVKIT_HOME"] = str(d / "home")
@@ -295,8 +299,9 @@ def main(argv=None) -> int:
         print()
         scan_dir = d / "scan"
         scan_dir.mkdir()
-        for _, p in one:
-            shutil.copy(p, scan_dir / p.name)
+        for i in range(n_scan):
+            src = one[i % len(one)][1]
+            shutil.copy(src, scan_dir / f"{i:03d}-{src.name}")
         problems += scan_compare(scan_dir, d, args.workers)
         check_dir = d / "check"
         check_dir.mkdir()
