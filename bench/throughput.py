@@ -19,9 +19,11 @@ is shared, so wall time would measure the neighbours): the decode floor (Pillow 
 the whole file to RGB), each collector and ``detect`` as a whole on the new path and on
 the path as it was (``before``: the reference readers -- PyWavelets SDXL reader, the
 row-by-row decoder with no pruning and BLAS threads as configured -- and every reader run),
-and ``check`` as a whole; then ``scan`` images/s (local engine, 2 workers; wall time, and
-the workers' CPU seconds per image from ``resource.getrusage``) before and after, and a
-``provkit check`` of a folder of mixed 1 MP images (wall time, progress on stderr).
+and ``check`` as a whole; then ``scan`` of a folder of 1 MP JPEGs (copies of the corpus's,
+as uploads arrive) before and after: images/s (local engine, 2 workers, wall time) and
+the workers' CPU milliseconds per image (``resource.getrusage``, their start included;
+before: spawned workers, as they were); and a ``provkit check`` of a folder of mixed 1 MP
+JPEGs and PNGs (wall and CPU time, progress on stderr).
 
 It checks, on every image, that ``detect --all-evidence`` gives exactly the evidence of the
 path as it was, and that the default path gives the same verdict and decided-by, differing
@@ -221,10 +223,11 @@ def scan_compare(folder: Path, out: Path, workers: int) -> list[str]:
     results = {}
     for name, env, all_evidence in (("before", "reference", True), ("now", None, False),
                                     ("now, --all-evidence", None, True)):
-        if env:
-            os.environ["PROVKIT_READERS"] = env
-        else:
-            os.environ.pop("PROVKIT_READERS", None)
+        for var in ("PROVKIT_READERS", "PROVKIT_SCAN_START"):  # spawned workers, as they were
+            if env:
+                os.environ[var] = {"PROVKIT_READERS": env, "PROVKIT_SCAN_START": "spawn"}[var]
+            else:
+                os.environ.pop(var, None)
         cpu0 = children_cpu()
         summary = scan(folder, out / f"{name}.jsonl".replace(" ", "_").replace(",", ""),
                        workers=workers, all_evidence=all_evidence)
@@ -233,6 +236,7 @@ def scan_compare(folder: Path, out: Path, workers: int) -> list[str]:
         print(f"  scan {name:20s} {summary.rate:6.1f} images/s (wall, {workers} workers)  "
               f"{1000 * cpu / n:7.1f} ms CPU an image (workers)", flush=True)
     os.environ.pop("PROVKIT_READERS", None)
+    os.environ.pop("PROVKIT_SCAN_START", None)
     before, now, full = (results[k][1] for k in ("before", "now", "now, --all-evidence"))
     rate = results["now"][0].rate / results["before"][0].rate
     print(f"  scan speed-up: {rate:.1f}x images/s (goal >= 4x at 1 MP)")
@@ -299,8 +303,9 @@ def main(argv=None) -> int:
         print()
         scan_dir = d / "scan"
         scan_dir.mkdir()
+        jpegs = [p for _, p in one if p.suffix == ".jpg"]  # uploads: JPEGs, as bench/scan.py
         for i in range(n_scan):
-            src = one[i % len(one)][1]
+            src = jpegs[i % len(jpegs)]
             shutil.copy(src, scan_dir / f"{i:03d}-{src.name}")
         problems += scan_compare(scan_dir, d, args.workers)
         check_dir = d / "check"

@@ -163,6 +163,20 @@ def engine() -> str:
     return _engine or use_engine()
 
 
+def warm() -> str:
+    """Choose the engine and load the compiled reader now (from numba's cache, compiling
+    it the first time), for both array layouts it is called with, so that processes
+    forked from this one start with it loaded. Returns the engine."""
+    name = engine()
+    if name == "compiled":
+        from provkit.provenance.watermark.sdxl_kernel import block_scores
+
+        pixels = np.zeros((8, 16, 3), np.uint8)
+        for view in (pixels, pixels[:, :8]):  # contiguous and strided
+            block_scores(view, 0, 1, np.zeros((4, 1)))
+    return name
+
+
 def _haar(u: np.ndarray, h) -> np.ndarray:
     """PyWavelets' ``dwt2(u, "haar")`` approximation band, operation for operation
     (along rows, then columns; each output is ``h * odd + h * even``)."""
