@@ -168,7 +168,7 @@ def per_image(corpus, db, repeat: int) -> list[str]:
     from provkit.detect.verdict import Detector
     from provkit.provenance.core.imageio import load_rgb
 
-    from provkit.check import check
+    from provkit.answers import check
 
     new, full = Detector(db=db), Detector(db=db, all_evidence=True)
     problems = []

@@ -28,8 +28,9 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watermark": ("provkit.commands.watermark", "Embed and decode the invisible watermark."),
     "generate": ("provkit.commands.generate", "Generate images that leave sealed: watermarked, signed, recorded."),
     "detect": ("provkit.commands.detect", "Collect evidence and give a verdict: is this image AI-made?"),
-    "dupes": ("provkit.commands.index", "Find near-duplicates of an image in reference sets."),
-    "index": ("provkit.commands.index", "Manage reference sets for near-duplicate search."),
+    "dupes": ("provkit.commands.index", "Find near-duplicates of an image in the banks."),
+    "bank": ("provkit.commands.index", "Manage banks: reference images and partner hash lists to match against."),
+    "index": ("provkit.commands.index", "Old name of `provkit bank` (kept one release)."),
     "scan": ("provkit.commands.detect", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
     "check": ("provkit.commands.detect", "One answer per image: credentials, verdict, seen before, decision."),
     "config": ("provkit.commands.provenance", "Show the workspace settings (provkit.toml) and where each came from."),
@@ -41,6 +42,10 @@ COMMANDS: dict[str, tuple[str, str]] = {
 }
 
 
+#: Old command names, kept working one release but not listed (see CHANGELOG.md).
+HIDDEN = frozenset({"index"})
+
+
 class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
@@ -49,7 +54,7 @@ class LazyGroup(click.Group):
         self.lazy = dict(lazy or {})
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+        return sorted((set(super().list_commands(ctx)) | set(self.lazy)) - HIDDEN)
 
     def get_command(self, ctx, name):
         if name in self.commands:
@@ -64,7 +69,7 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         # Help from the table above, so `provkit --help` imports no subcommand module.
-        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy) if name not in HIDDEN]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -29,18 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 #: Where each group's (or top-level verb's) library functions live.
 LIBRARY = {
     "keys": "provkit.provenance.keys",
-    "sign": "provkit.provenance.issue",
+    "sign": "provkit.verbs",
     "verify": "provkit.provenance.verify",
     "recover": "provkit.provenance.recover",
     "trust": "provkit.provenance.trust",
     "ledger": "provkit.provenance.ledger",
     "watermark": "provkit.provenance.watermark.files",
-    "generate": "generate",
-    "detect": "detect",
+    "generate": "provkit.generate",
+    "detect": "provkit.detect",
     "scan": "provkit.detect.scan",
-    "check": "provkit.check",
-    "dupes": "detect",
-    "index": "provkit.detect.reference_sets",
+    "check": "provkit.answers",
+    "dupes": "provkit.detect",
+    "bank": "provkit.detect.reference_sets",
     "policy": "provkit.policies.verbs",
     "audit": "provkit.policies.audit",
     "serve": "provkit.server.service",
@@ -89,7 +89,7 @@ def _id(item) -> str:
 
 def test_the_tree_has_every_command():
     names = {" ".join(p) for p, _, _ in COMMANDS}
-    assert {"keys import", "verify", "detect files", "detect train", "index list", "dupes",
+    assert {"keys import", "verify", "detect files", "detect train", "bank list", "dupes",
             "policy check", "audit export", "watermark decode", "generate"} <= names
     assert set(LIBRARY) == set(root.list_commands(click.Context(root)))
 

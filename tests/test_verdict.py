@@ -13,10 +13,9 @@ from provkit.detect.verdict import combine, detect, policy_context_for_file
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
-from tests.fixtures_provenance import (  # noqa: F401  (fixture)
+from tests.fixtures_provenance import (
     flip_pixel_bytes,
     needs_watermark,
-    second_identity_fixture,
 )
 
 E = Evidence
@@ -175,7 +174,7 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
     assert report.duplicates and report.duplicates[0]["set"] == "training"
     dup = report.policy_context()["duplicates"][0]
     assert dup["protected"] is True and dup["label"] == "licensed" and dup["age_days"] >= 0
-    with pytest.raises(Exception, match="no reference set named"):
+    with pytest.raises(Exception, match="no bank named"):
         detect(copy, db=db, index_sets=["nope"])
 
 

@@ -187,7 +187,7 @@ class Codec:
 
     def _osd(self, soft: np.ndarray) -> tuple[bytes, int] | None:
         g = self.generator
-        k, n = g.shape
+        k = g.shape[0]
         order = np.argsort(-np.abs(soft), kind="stable")
         m, pivots = (_systematic_reference if _reference else _systematic)(g[:, order])
         hard = (soft[order] > 0).astype(np.uint8)

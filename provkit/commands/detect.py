@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from provkit.check import check as check_
-from provkit.check import pack_reads_skipped, scan_judge
+from provkit.answers import check as check_
+from provkit.answers import pack_reads_skipped, scan_judge
 from provkit.detect.classifier import train as train_
 from provkit.detect.scan import scan as scan_
 from provkit.detect.scan_ray import scan_ray
@@ -25,6 +25,7 @@ from provkit.provenance.core.errors import ProvkitError, shown
 from provkit.provenance.core.extras import require
 from provkit.provenance.core.imageio import expand_inputs, image_paths
 from provkit.options import (
+    bank_option,
     emit,
     force_option,
     json_option,
@@ -63,9 +64,9 @@ def _probe_option(f):
 
 
 def _index_option(f):
-    return click.option("--index", "index_sets", multiple=True, metavar="NAME",
-                        help="Search only these reference sets for near-duplicates "
-                             "(repeatable; default: all).")(f)
+    return bank_option("index_sets", help="Search only these banks for near-duplicates "
+                                          "(repeatable; default: every bank switched on "
+                                          "for matching).")(f)
 
 
 def _threshold_option(f):
@@ -89,7 +90,7 @@ def detect():
     """Collect evidence and give a verdict: is this image AI-made?
 
     \b
-    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--index NAME]
+    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--bank NAME]
     provkit detect train --real DIR --fake DIR -o probe.json --clip ARCH:WEIGHTS
 
     Run `provkit detect files --help` for the options of the first form.
@@ -252,8 +253,6 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
     """
     if engine == "ray":
         require("scale", "ray", what="--engine ray")
-        if pack_name:
-            raise click.UsageError("--pack goes with the local engine, not --engine ray")
     elif address:
         raise click.UsageError("--address goes with --engine ray")
     if pack_name and not all_evidence:  # the pack's needs decide what must be read
@@ -265,12 +264,12 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
                    "probe": str(probe) if probe else None, "clip": clip_spec,
                    "index_sets": list(index_sets) or None, "all_evidence": all_evidence,
                    **_settings(trust, threshold)}
-        summary = (scan_ray(source, out, address=address, time_limit=time_limit, **options)
+        judge = scan_judge(pack_name, point or "ingest", dry_run=dry_run, actor=actor,
+                           db=options["db"])
+        summary = (scan_ray(source, out, address=address, time_limit=time_limit, judge=judge,
+                            **options)
                    if engine == "ray"
-                   else scan_(source, out, time_limit=time_limit,
-                              judge=scan_judge(pack_name, point or "ingest", dry_run=dry_run,
-                                               actor=actor, db=options["db"]),
-                              **options))
+                   else scan_(source, out, time_limit=time_limit, judge=judge, **options))
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"
@@ -281,6 +280,9 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
             text += "\ndecisions this run: " + ", ".join(f"{k} {v}" for k, v in
                                                         s["by_outcome"].items())
         return text
+
+    for item in summary.skipped:  # said on stderr in either output mode; also in --json
+        click.echo(f"skipped {shown(item['path'])}: {item['reason']}", err=True)
 
     emit(summary.to_json(), as_json, human)
     if summary.errors:  # rows are written either way; the exit status says some failed

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provkit.detect import hamming
@@ -36,10 +36,12 @@ from provkit.detect.lookup import ReferenceBank
 from provkit.server.lookup_fast import LookupFastPath
 from provkit.routes.detect import router as detect_router
 from provkit.routes.generate import router as generate_router
+from provkit.routes.hma import router as hma_router
 from provkit.routes.policies import router as policies_router
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
 from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
+from provkit.server.thumbnails import thumbnail_store
 from provkit.provenance.ledger import Ledger
 from provkit.routes.provenance import router as provenance_router
 from provkit.server.desk import mount_static
@@ -223,6 +225,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     app.state.config = cfg
     app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)
     app.state.bank = ReferenceBank(cfg.db)
+    app.state.thumbnails = thumbnail_store()
     app.state.started = time.time()
     _install_errors(app)
     app.add_middleware(BodyLimit, limit=cfg.max_upload)
@@ -243,13 +246,19 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
             return JSONResponse({**body, "status": "INDEX-STALE"}, status_code=503)
         return body
 
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        """The API's endpoints as one page, rendered here from the OpenAPI schema (Swagger
+        UI would load its scripts from a CDN); the schema itself is /openapi.json."""
+        return HTMLResponse(api_page(app.openapi()))
+
     @app.get("/status/live", tags=["status"])
     def live() -> dict:
         """Liveness: the process answers."""
         return {"status": "live", "uptime_seconds": round(time.time() - app.state.started, 1)}
 
     for router in (provenance_router, detect_router, policies_router, generate_router,
-                   desk_router):
+                   hma_router, desk_router):
         app.include_router(router)
     mount_static(app)
     return app
@@ -272,3 +281,25 @@ def _version() -> str:
 
 
 __all__ = ["BadInput", "create_app", "create_service", "sweep_outputs"]
+
+
+def api_page(schema: dict) -> str:
+    """A self-contained HTML list of the schema's operations: method, path, summary."""
+    from html import escape
+
+    rows = []
+    for path, ops in sorted(schema.get("paths", {}).items()):
+        for method, op in ops.items():
+            summary = op.get("summary") or (op.get("description") or "").split("\n")[0]
+            rows.append(f"<tr><td><code>{escape(method.upper())}</code></td>"
+                        f"<td><code>{escape(path)}</code></td><td>{escape(summary)}</td></tr>")
+    info = schema.get("info", {})
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{escape(info.get('title', 'API'))} API</title><style>body{{font:15px/1.4 "
+            "system-ui,sans-serif;margin:2em;max-width:70em}td{padding:.2em .8em;vertical-align:"
+            "top}tr:nth-child(even){background:#f4f4f4}</style></head><body>"
+            f"<h1>{escape(info.get('title', 'API'))} {escape(str(info.get('version', '')))}</h1>"
+            f"<p>{escape(info.get('description', ''))}</p><p>The machine-readable schema: "
+            "<a href='/openapi.json'>/openapi.json</a>.</p><table>" + "".join(rows)
+            + "</table></body></html>")
