@@ -36,6 +36,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "config": ("provkit.commands.provenance", "Show the workspace settings (provkit.toml) and where each came from."),
     "policy": ("provkit.commands.policies", "Check, lint and test usage policies."),
     "audit": ("provkit.commands.policies", "Read, verify and export the tamper-evident decision log."),
+    "log": ("provkit.commands.log", "Checkpoints and proofs of the Merkle logs of issued assets and decisions."),
     "serve": ("provkit.commands.serve", "Serve the desk page and the HTTP API."),
     "tokens": ("provkit.commands.tokens", "Create, list and revoke API tokens for serve."),
     "report": ("provkit.commands.serve", "Write a self-contained HTML report of images."),

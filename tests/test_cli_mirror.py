@@ -43,6 +43,7 @@ LIBRARY = {
     "bank": "provkit.detect.reference_sets",
     "policy": "provkit.policies.verbs",
     "audit": "provkit.policies.audit",
+    "log": "provkit.provenance.core.transparency",
     "serve": "provkit.server.service",
     "tokens": "provkit.server.tokens",
     "report": "provkit.server.desk",

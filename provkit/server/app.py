@@ -37,6 +37,7 @@ from provkit.server.lookup_fast import LookupFastPath
 from provkit.routes.detect import router as detect_router
 from provkit.routes.generate import router as generate_router
 from provkit.routes.hma import router as hma_router
+from provkit.routes.log import router as log_router
 from provkit.routes.policies import router as policies_router
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
@@ -258,7 +259,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
         return {"status": "live", "uptime_seconds": round(time.time() - app.state.started, 1)}
 
     for router in (provenance_router, detect_router, policies_router, generate_router,
-                   hma_router, desk_router):
+                   hma_router, log_router, desk_router):
         app.include_router(router)
     mount_static(app)
     return app
