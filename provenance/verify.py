@@ -274,13 +274,15 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
 
 def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
                 recover: bool = True, trust_local: bool = True, image=None,
-                ocsp: bool = False, thumbnails: Mode = None) -> VerifyReport:
+                ocsp: bool = False, thumbnails: Mode = None,
+                fingerprinter=None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
-    image); recovery then uses them instead of decoding the file again. ``thumbnails``:
-    how the answer carries the manifests' thumbnails (:mod:`provenance.thumbnails`;
-    default: by reference only). The ledger
+    image); recovery then uses them instead of decoding the file again (and
+    ``fingerprinter()``, when given, for their fingerprint, so a caller that needs it
+    too computes it once). ``thumbnails``: how the answer carries the manifests'
+    thumbnails (:mod:`provenance.thumbnails`; default: by reference only). The ledger
     is only opened when there is something to recover. A file that is not a still
     image is never looked up by pixels (its report says so).
 
@@ -300,7 +302,8 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
         # without credentials: `provkit verify` on a signed file stays a light process
         from provkit.provenance.recovery import recover_report
 
-        return _with_tc260(recover_report(report, db=db, trust=resolved, image=image))
+        return _with_tc260(recover_report(report, db=db, trust=resolved, image=image,
+                                          fingerprinter=fingerprinter))
 
 
 #: bytes of a file's head searched for its XMP (where JPEG, PNG and WebP keep it)
