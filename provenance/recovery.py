@@ -50,16 +50,20 @@ def file_size(path) -> tuple[int, int] | None:
 
 
 def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
-                   image: Image.Image | None = None):
+                   image: Image.Image | None = None, fingerprinter=None):
     """Turn an ``absent`` report into ``recovered`` when the ledger knows the pixels.
 
     ``image``: the file's decoded pixels, if the caller has them. The watermark is
-    decoded once, here, and handed to the resolver."""
+    decoded once, here, and handed to the resolver; the fingerprint is computed once
+    (``fingerprinter()`` when the caller shares its own)."""
     image = image if image is not None else imageio.open_image(report.path, draft=RECOVERY_DRAFT)
+    if fingerprinter is None:
+        fingerprinter = _once(lambda: fingerprint_image(image))
     decoded = watermark.decode(image)
     mark = decoded.to_json() if decoded is not None else None
     resolver = SoftBindingResolver(db)
-    found = resolver.identify(image, decoded=decoded, size=file_size(report.path))
+    found = resolver.identify(image, decoded=decoded, size=file_size(report.path),
+                              fingerprinter=fingerprinter)
     # a fingerprint candidate whose pixels do not relate was only a look-alike: no finding
     found = [f for f in found if f[0].method == "watermark" or f[1].cls != "not-this-asset"]
     if not found:
@@ -151,7 +155,19 @@ def _mark_only(report, match, mark, rel):
     return replace(report, watermark=mark, explanation=notes, relation=rel)
 
 
-def pixel_match(image: Image.Image, asset) -> dict:
+def _once(make):
+    """``make`` called at most once: a zero-argument function remembering its value."""
+    box = []
+
+    def get():
+        if not box:
+            box.append(make())
+        return box[0]
+
+    return get
+
+
+def pixel_match(image: Image.Image, asset, *, fingerprint=None) -> dict:
     """Whether ``image``'s fingerprints are within the match limits of those the ledger
     recorded for ``asset``: ``{"match": bool, "distance": {"phash": bits, "pdq": bits},
     "limits": {...}}``. A whole-picture hash: it cannot see a local edit (bench/recovery.py
@@ -162,7 +178,7 @@ def pixel_match(image: Image.Image, asset) -> dict:
     if asset is None or not asset.phash:
         return {"match": False, "distance": {}, "limits": limits,
                 "problem": "the ledger holds no fingerprints for this asset"}
-    fp = fingerprint_image(image)
+    fp = fingerprint if fingerprint is not None else fingerprint_image(image)
     distance = {"phash": (int(asset.phash, 16) ^ int(fp.phash)).bit_count()}
     usable = asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
         fp.pdq_quality >= PDQ_MIN_QUALITY

@@ -15,8 +15,10 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
+from provkit.provenance.capture import capture_details, claim_generator
 from provkit.provenance.certs import cert_issuers, signer_chain
 from provkit.provenance.core.vocabulary import source_type_name
+from provkit.provenance.disclosure import SB942_ASSERTION, VISIBLE_ASSERTION
 from provkit.provenance.manifest import ASSET_ASSERTION
 from provkit.provenance.signals import (
     conforming_product,
@@ -82,6 +84,13 @@ class VerifyReport:
     #: Which issued asset a ``recovered`` or ``mismatch`` copy came from and what its
     #: credentials said (identification, not a validation of this copy).
     identified: dict | None = None
+    #: The app or device that wrote the claim (claim generator info, any vendor).
+    generator: list = field(default_factory=list)
+    #: Signed capture details (``device``, ``lens``, ``time``, ``location``), if any.
+    capture: dict | None = None
+    #: AI-content disclosures in the manifest: ``sb942`` (the SB 942 latent fields) and
+    #: ``visible_labels`` (the explicit labels drawn before sealing); None without any.
+    disclosure: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -252,6 +261,7 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
             state = "trusted"
         item = {"title": ing.get("title"), "relationship": ing.get("relationship"),
                 "format": ing.get("format"), "manifest_label": label,
+                "thumbnail": _thumbnail(ing) or (_thumbnail(child) if child else None),
                 "recorded_status": recorded, "deltas": deltas,
                 "state_recorded": state_recorded, "failures": failures,
                 "failed_when_added": state_recorded == "invalid" and not expected}
@@ -272,7 +282,7 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
             walk["seen"].add(label)
             item.update(
                 state=state, explanation=explain(recorded + deltas),
-                signer=_signer(child, cert_issuers),
+                signer=_signer(child, cert_issuers), generator=claim_generator(child),
                 digital_source_type=_source_type(child), actions=_actions(child),
                 signals=node_signals(walk["nodes"].get(label) or node_from_reader(child)),
                 ingredients=_ingredients(store, child, cert_issuers, walk, label))
@@ -294,6 +304,13 @@ def _source_type(manifest: dict) -> str | None:
         if a.get("digital_source_type"):
             return a["digital_source_type"]
     return None
+
+def _disclosure(manifest: dict) -> dict | None:
+    sb942 = _assertion(manifest, SB942_ASSERTION)
+    visible = _assertion(manifest, VISIBLE_ASSERTION)
+    if sb942 is None and visible is None:
+        return None
+    return {"sb942": sb942, "visible_labels": visible}
 
 def _asset_id(manifest: dict) -> str | None:
     data = _assertion(manifest, ASSET_ASSERTION) or {}
@@ -453,4 +470,6 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
         timestamp=_timestamp(manifest, node, results, chain) if manifest else None,
         cawg_identity=_cawg(manifest, results), thumbnail=_thumbnail(manifest),
         ingredient_failed_when_added=failed_when_added(ingredients),
+        generator=claim_generator(manifest), capture=capture_details(manifest),
+        disclosure=_disclosure(manifest),
     )

@@ -28,7 +28,13 @@ from PIL import Image
 
 from provkit.provenance import watermark
 from provkit.provenance.fingerprint import fingerprint_image
-from provkit.provenance.ledger import MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE, PDQ_MIN_QUALITY, Ledger
+from provkit.provenance.ledger import (
+    MAX_PDQ_DISTANCE,
+    MAX_PHASH_DISTANCE,
+    PDQ_MIN_QUALITY,
+    Ledger,
+    ledger_store,
+)
 from provkit.provenance.manifest import context, new_reader
 from provkit.provenance.relation import Relation, content_boxes, relate
 from provkit.provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
@@ -72,7 +78,7 @@ class SoftBindingResolver:
     """Soft-binding resolution over one ledger."""
 
     def __init__(self, db=None):
-        self.ledger = db if isinstance(db, Ledger) else Ledger(db, create=False)
+        self.ledger = db if isinstance(db, Ledger) else ledger_store(db, create=False)
 
     def supported_algorithms(self) -> dict:
         marks = [{"alg": watermark.SOFT_BINDING_ALG}]
@@ -90,33 +96,38 @@ class SoftBindingResolver:
                       method="watermark", confidence=1.0)]
 
     def match_by_content(self, image: Image.Image, *, max_results: int = 5,
-                         decoded=NOT_DECODED, size: tuple[int, int] | None = None
-                         ) -> list[Match]:
+                         decoded=NOT_DECODED, size: tuple[int, int] | None = None,
+                         fingerprinter=None) -> list[Match]:
         """Entries whose pixels ``image`` has: the same or honestly transformed (each
         with its ``relation``). A mark or fingerprint pointing at an asset whose pixels
         the copy does not have is no match. ``size``: the copy's real size when
         ``image`` was decoded reduced."""
         out = []
         for m, rel in self.identify(image, max_results=max_results, decoded=decoded,
-                                    size=size):
+                                    size=size, fingerprinter=fingerprinter):
             if rel.identifies:
                 out.append(replace(m, relation=rel.to_json()))
         return out
 
     def identify(self, image: Image.Image, *, max_results: int = 5, decoded=NOT_DECODED,
-                 size: tuple[int, int] | None = None) -> list[tuple[Match, Relation]]:
+                 size: tuple[int, int] | None = None,
+                 fingerprinter=None) -> list[tuple[Match, Relation]]:
         """Every candidate the soft bindings point to, with how the copy relates to it."""
+        found = self.candidates(image, max_results=max_results, decoded=decoded,
+                                fingerprinter=fingerprinter)
         return [(m, relate_asset(image, self.ledger.get(m.asset_id),
-                                 self.ledger.reference(m.asset_id), size=size))
-                for m in self.candidates(image, max_results=max_results, decoded=decoded)]
+                                 self.ledger.reference(m.asset_id), size=size,
+                                 fingerprinter=fingerprinter))
+                for m in found]
 
     def candidates(self, image: Image.Image, *, max_results: int = 5,
-                   decoded=NOT_DECODED) -> list[Match]:
+                   decoded=NOT_DECODED, fingerprinter=None) -> list[Match]:
         """Entries the soft bindings point to: the watermark's asset id, else fingerprints.
         Identification only: nothing here compares the pixels with the asset's.
 
         ``decoded``: the watermark the caller already read from ``image`` (the
-        ``watermark.decode`` result, None for no mark), so it is not decoded twice."""
+        ``watermark.decode`` result, None for no mark), so it is not decoded twice;
+        ``fingerprinter()`` gives the image's fingerprint when the caller shares one."""
         if decoded is NOT_DECODED:
             decoded = watermark.decode(image)
         if decoded is None:
@@ -126,7 +137,7 @@ class SoftBindingResolver:
             if asset is not None:
                 return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
                               method="watermark", confidence=float(decoded.confidence))]
-        fp = fingerprint_image(image)
+        fp = fingerprinter() if fingerprinter is not None else fingerprint_image(image)
         return [Match(manifest_id=a.manifest_label, asset_id=a.asset_id, method="fingerprint",
                       distance=d)
                 for a, d in self.ledger.by_fingerprint(fp, k=max_results,
@@ -178,7 +189,7 @@ def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
 
 
 def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
-                 size: tuple[int, int] | None = None) -> Relation:
+                 size: tuple[int, int] | None = None, fingerprinter=None) -> Relation:
     """:func:`relate` against an issued asset; one issued before reference renditions were
     kept is compared by its fingerprints only, which cannot find a local edit."""
     if reference is not None:
@@ -191,7 +202,7 @@ def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
     if asset is None or not asset.phash:
         return Relation("not-this-asset", reason="the ledger holds neither a reference "
                         "rendition nor fingerprints for this asset")
-    fp = fingerprint_image(image)
+    fp = fingerprinter() if fingerprinter is not None else fingerprint_image(image)
     bits = (int(asset.phash, 16) ^ int(fp.phash)).bit_count()
     ok = bits <= MAX_PHASH_DISTANCE
     if asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
