@@ -30,6 +30,9 @@ PACK_POINTS = [
     ("platform", "ingest"),
     ("platform", "publish"),
     ("studio", "train"),
+    ("cn-platform", "ingest"),
+    ("eu-deployer", "publish"),
+    ("us-ca-provider", "verify"),
 ]
 
 
