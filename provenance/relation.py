@@ -48,6 +48,10 @@ LOCAL_EDIT_MIN = 0.005
 #: fit) exceeds this, or NOISE_FACTOR times the copy's own noise level if that is larger.
 BLOCK_LIMIT = 9.0
 NOISE_FACTOR = 5.0
+#: A group of changed blocks counts only if one of them differs by this many times the
+#: block limit (an edit's blocks do; the resampling error of an honest copy's fine texture
+#: stays near the limit).
+PEAK_FACTOR = 2.0
 #: Same geometry and every block under this (and RMS under SAME_RMS): same pixels.
 SAME_BLOCK_LIMIT = 4.0
 SAME_RMS = 2.0
@@ -501,7 +505,14 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     changed = valid & (score > limit)
     labels, n = label(changed, structure=np.ones((3, 3)))
     sizes = np.bincount(labels.ravel())[1:] if n else np.array([], dtype=int)
-    keep = np.isin(labels, 1 + np.flatnonzero(sizes >= 3)) if n else changed & False
+    if n:  # a group of 3 blocks or more, one of them clearly changed (resampling is not)
+        from scipy.ndimage import maximum
+
+        peaks = np.asarray(maximum(score, labels, index=np.arange(1, n + 1)))
+        groups = 1 + np.flatnonzero((sizes >= 3) & (peaks >= PEAK_FACTOR * limit))
+        keep = np.isin(labels, groups)
+    else:
+        keep = changed & False
     frac = float(keep.sum() / max(valid.sum(), 1))
     # the correlation of what is left once the changed blocks are set aside
     rest = inside.copy()
