@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 
 from provkit.policies.engine import SCHEMA, _ListOf
+from provkit.provenance.core.context import OPTIONAL_FIELDS
 from provkit.policies.expressions import _STRING
 from provkit.policies.pack import Finding, _read_pack, resolve_pack_path
 
@@ -92,6 +93,8 @@ def missing_fields(pack, point: str, context) -> list[str]:
         return ["the context is not an object"]
     problems = []
     for dotted in fields_read(pack, point, conditions_only=True):
+        if dotted.startswith(OPTIONAL_FIELDS):
+            continue  # defaults to "no failure cause found"
         head, _, item_key = dotted.partition("[].")
         value, node, where = context, SCHEMA, []
         for key in head.split("."):

@@ -26,6 +26,7 @@ from PIL import Image
 
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ProvkitError, describe
+from provkit.provenance.causes import with_causes
 from provkit.provenance.core.guard import reading
 from provkit.provenance.fingerprint import _pdq, hamming
 from provkit.provenance.manifest import context, new_reader
@@ -112,6 +113,7 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
             _check_declared_size(p, mime)
             _check_complete(p, mime, data)
             report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image)
+            report = with_causes(report, fetched=fetch_remote)
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if not imageio.is_image_mime(mime):

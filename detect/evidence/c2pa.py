@@ -55,7 +55,14 @@ class C2paCollector(BaseCollector):
                          "signer": c2pa.get("signer"),
                          "training_mining": c2pa.get("training_mining") or {},
                          "signals": policy_signals(c2pa.get("signals")),
-                         "trust_source": (c2pa.get("signer") or {}).get("trust_source")}}
+                         "trust_source": (c2pa.get("signer") or {}).get("trust_source"),
+                         "cause": c2pa.get("cause"),
+                         "causes": {c["cause"]: True for c in c2pa.get("causes") or []},
+                         "remote_url": c2pa.get("remote_url"),
+                         "ingredients_failed": [
+                             {"title": i.get("title"), "when": i.get("when"),
+                              "cause": i.get("cause")}
+                             for i in c2pa.get("failed_ingredients") or []]}}
 
 
 def _signer_name(c2pa: dict) -> str:

@@ -58,8 +58,7 @@ STATE_WORDS = {
     "valid": ("Credentials valid, signer not on a trust list", False),
     "recovered": ("Credentials recovered from the watermark or fingerprint", False),
     "absent": ("No Content Credentials", False),
-    "invalid": (("Credentials INVALID: the file was changed after signing, or the "
-                 "signature does not hold"), True),
+    "invalid": ("Credentials INVALID", True),
     "mismatch": ("The watermark names an issued asset, but the pixels differ from it", True),
 }
 VERDICT_WORDS = {"ai-generated": "AI-generated", "ai-edited": "AI-edited",
@@ -158,6 +157,11 @@ def summary(record: dict) -> tuple[str, bool]:
     c2pa = record["verify"].get("c2pa", {})
     det = record.get("detect") or {}
     state_words, warning = STATE_WORDS.get(c2pa.get("state"), (c2pa.get("state"), False))
+    causes = c2pa.get("causes") or []
+    if causes:  # why they fail, in the words verify and check use (provenance.causes)
+        why = "; ".join(c.get("phrase") or c["cause"] for c in causes)
+        state_words += (": " if c2pa.get("state") == "invalid" else "; ") + why
+        record["cause"] = c2pa.get("cause")
     parts = [VERDICT_WORDS.get(det.get("verdict"), det.get("verdict") or "unknown")]
     decided = det.get("decided_by") or []
     if decided:
