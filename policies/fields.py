@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 
 from provkit.policies.engine import SCHEMA, _ListOf
-from provkit.provenance.core.context import OPTIONAL_FIELDS
 from provkit.policies.expressions import _STRING
 from provkit.policies.pack import Finding, _read_pack, resolve_pack_path
+from provkit.provenance.core.context import OPTIONAL_FIELDS
 
 _ROOTS = ("asset", "request", "actor")
 _CHAIN = re.compile(r"(?<![\w.])(" + "|".join(_ROOTS) + r")((?:\s*\.\s*[A-Za-z_]\w*)+)")

@@ -155,7 +155,7 @@ def failed_ingredients(ingredients: list, limit: int = 64) -> list[dict]:
                 when, entries = "now", node.get("deltas") or []
             if when:
                 active = [dict(e, where="active manifest") for e in entries]
-                found = classify(active)
+                found = classify(active, thumbnail_check=node.get("thumbnail_check"))
                 cause = found[0]["cause"] if found else "ingredient_failed"
                 out.append({"title": node.get("title"), "when": when, "cause": cause,
                             "codes": [e["code"] for e in entries],

@@ -469,14 +469,18 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
     signer = _signer(manifest, issuers)
     if signer is not None:
         source = None
-        if state in ("trusted", "recovered") and trust is not None:
+        # The SDK calls a trusted signer's manifest "valid" when only an identity
+        # assertion failed: the signer is still the one its trust source vouches for.
+        vouched = state in ("trusted", "recovered") or (
+            state == "valid" and "signingCredential.trusted" in status_codes(results, "success"))
+        if vouched and trust is not None:
             source = trust.source_for(chain) if chain else None
             if source is None and node:  # the chain is not in the raw bytes (e.g. SVG)
                 source = trust.source_for_issuer(
                     ((node.get("signature") or {}).get("certificateInfo") or {}).get("issuer"))
-        if state == "trusted" and source is None:
+        if (state == "trusted" or vouched) and state != "recovered" and source is None:
             source = "a configured trust anchor"
-        signer["trust_source"] = source if state in ("trusted", "recovered") else None
+        signer["trust_source"] = source if vouched else None
         signer["subject"] = subject
         signer["conforming_product"] = product
     sig = node_signals(node or node_from_reader(manifest), product) if manifest else None

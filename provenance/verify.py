@@ -13,26 +13,27 @@ report names the source that made the signer trusted.
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import mmap
 import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
-
-from provkit.provenance.core import imageio
-from provkit.provenance.core.errors import BadInput, ProvkitError, describe
 from provkit.provenance.causes import with_causes
+from provkit.provenance.core import imageio
+from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.provenance.core.guard import reading
-from provkit.provenance.fingerprint import _pdq, hamming
 from provkit.provenance.manifest import context, new_reader
 from provkit.provenance.recovery import recover_report
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
+from provkit.provenance.thumbnails import (
+    compare_ingredients,
+    ingredient_thumbnails,
+    thumbnail_bytes,
+    thumbnail_check,
+)
 from provkit.provenance.trust import resolve as resolve_trust
 
 #: A PNG's IEND chunk: zero length, type, and its fixed CRC.
@@ -166,7 +167,8 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         results = store.get("validation_results")
         if imageio.is_image_mime(mime) and any(
                 e.get("hard_binding") for e in status_entries(results)):
-            thumb = _thumbnail_bytes(c2pa, reader, store)
+            thumb = thumbnail_bytes(c2pa, reader, store)
+        ingredient_thumbs = ingredient_thumbnails(c2pa, reader, store)
     finally:
         reader.close()
     # Reader.get_validation_state() is this same field of this same JSON (parsed once here).
@@ -177,6 +179,9 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     if thumb is not None:
         report = replace(report, thumbnail_check=thumbnail_check(p, thumb, report.thumbnail,
                                                                  image=image))
+    if ingredient_thumbs:
+        report = replace(report, ingredients=compare_ingredients(report.ingredients,
+                                                                  ingredient_thumbs))
     if remote_url:
         fetched = f"The manifest was fetched from {remote_url}."
         report = replace(report, explanation=[fetched, *report.explanation])
@@ -192,58 +197,6 @@ def _crjson(reader) -> dict | None:
         return json.loads(fn())
     except Exception:  # noqa: BLE001  # crJSON is extra detail; the report stands without it
         return None
-
-
-def _thumbnail_bytes(c2pa, reader, store: dict) -> bytes | None:
-    manifest = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
-    uri = (manifest.get("thumbnail") or {}).get("identifier")
-    if not uri:
-        return None
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(uri, buf)
-    except c2pa.C2paError:
-        return None
-    return buf.getvalue() or None
-
-
-#: PDQ distance (of 256 bits) under which the picture is taken to still look like its
-#: thumbnail (PDQ's own confident-match threshold is 31).
-THUMBNAIL_MATCH_BITS = 31
-
-
-def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -> dict:
-    """The current pixels against the manifest's claim thumbnail, both at the
-    thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
-    thumbnail is small and made by the signer."""
-    from PIL import Image
-
-
-    out = {"hint": True, "thumbnail": dict(thumbnail or {}),
-           "data": "data:{};base64,{}".format((thumbnail or {}).get("format") or "image/jpeg",
-                                              base64.b64encode(thumb).decode())}
-    try:
-        small = Image.open(io.BytesIO(thumb))
-        small.load()
-        small = imageio.to_rgb(small)
-        current = image if image is not None else imageio.load_rgb(path)
-        current = imageio.to_rgb(current).resize(small.size, Image.BILINEAR)
-        a, qa = _pdq(np.asarray(small))
-        b, qb = _pdq(np.asarray(current))
-    except Exception as e:  # noqa: BLE001  # a hint that cannot be computed says so
-        return out | {"distance": None, "sentence": f"The picture could not be compared with "
-                                                    f"its thumbnail ({describe(e)})."}
-    distance = hamming(a, b)
-    looks = distance <= THUMBNAIL_MATCH_BITS
-    out.update(distance=distance, threshold=THUMBNAIL_MATCH_BITS, looks_alike=looks,
-               quality=[qa, qb])
-    if looks:
-        out["sentence"] = (f"Hint, not a validation: the picture still looks like the thumbnail "
-                           f"signed with it (PDQ distance {distance} of 256 bits).")
-    else:
-        out["sentence"] = (f"Hint, not a validation: the picture no longer looks like the "
-                           f"thumbnail signed with it (PDQ distance {distance} of 256 bits).")
-    return out
 
 
 def _is_remote_error(c2pa, error) -> bool:

@@ -116,6 +116,8 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                         f"The C2PA manifest is invalid ({problems}); nothing it claims can be "
                         "relied on, and it is no sign of authenticity.", data)
     source = (c2pa.get("signer") or {}).get("trust_source")
+    if state == "valid" and source:
+        state = "trusted"  # a trusted signer whose only failure is elsewhere (an identity)
     how = {"trusted": f"signed by {who}, trusted via the {source}" if source else
            f"signed by {who}, a trusted signer",
            "valid": f"validly signed by {who}, an unrecognised signer (not on your trust list)",
