@@ -9,12 +9,12 @@ from pathlib import Path
 
 import click
 
+from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.core.errors import BadInput, shown
 from provkit.provenance.core.imageio import expand_inputs
-from provkit.options import db_option, emit, json_option, progress, trust_option
+from provkit.provenance.crjson import crjson_file
 from provkit.provenance.status import HARD_BINDING_CODES
 from provkit.provenance.trust import resolve as resolve_trust
-from provkit.provenance.verify import crjson_file
 from provkit.provenance.verify import verify as verify_
 from provkit.provenance.words import action_words, source_type_words, training_words
 
@@ -170,6 +170,15 @@ def _report_lines(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _crjson_ok(doc: dict) -> bool:
+    """Whether a crJSON document shows a valid active manifest (no failure codes)."""
+    manifests = doc.get("manifests") or []
+    if not manifests:
+        return False
+    failures = (manifests[0].get("validationResults") or {}).get("failure") or []
+    return all(f.get("code") == "signingCredential.untrusted" for f in failures)
+
+
 @click.command()
 @click.argument("files", type=click.Path(path_type=Path), nargs=-1, required=True)
 @trust_option
@@ -206,6 +215,8 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
         emit(docs[0] if len(docs) == 1 else docs, True)
         if failed:
             click.get_current_context().exit(2)
+        if not all(_crjson_ok(d) for d in docs):  # as --json: 1 when any is not valid
+            click.get_current_context().exit(1)
         return
     with progress("verifying", len(files)) as bar:
         results = verify_(files, trust=resolved, fetch_remote=fetch_remote, db=db_path,
