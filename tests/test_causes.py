@@ -190,3 +190,24 @@ def test_check_never_says_altered_for_a_file_whose_pixels_match_what_was_signed(
     assert record.error is None
     assert "altered" not in record.line()
     assert record.outcome != "deny"
+
+
+def test_the_http_answers_carry_the_same_classification(tmp_path, jpeg, workspace):
+    from fastapi.testclient import TestClient
+
+    from tests.fixtures_serve import make_app, token, wait_ready
+
+    moved = make.manifest_moved(tmp_path, jpeg)
+    altered = make.content_altered(tmp_path, jpeg)
+    files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in (moved, altered)]
+    with TestClient(make_app(workspace)) as api:
+        wait_ready(api)
+        h = token(workspace, "desk", "read")
+        rows = api.post("/v1/verify", headers=h, files=files).json()
+        assert [r["c2pa"]["cause"] for r in rows] == ["container_layout", "content_altered"]
+        assert rows[0]["c2pa"]["causes"][0]["phrase"] == \
+            "signed bytes no longer line up; content not shown to differ"
+        decided = api.post("/v1/policy/check", params={"pack": "newsroom", "point": "publish"},
+                           headers=h, files=files).json()
+        assert [d["outcome"] for d in decided] == ["review", "deny"]
+        assert [d["matched_rules"] for d in decided] == [["container-layout"], ["content-altered"]]
