@@ -211,3 +211,13 @@ def test_the_http_answers_carry_the_same_classification(tmp_path, jpeg, workspac
                            headers=h, files=files).json()
         assert [d["outcome"] for d in decided] == ["review", "deny"]
         assert [d["matched_rules"] for d in decided] == [["container-layout"], ["content-altered"]]
+
+
+def test_every_status_code_provkit_knows_has_its_cause_and_words_in_the_docs():
+    from pathlib import Path
+
+    from provkit.provenance.status import CODES
+
+    doc = (Path(__file__).parents[1] / "docs" / "provenance.md").read_text()
+    for code, (_, _, words) in CODES.items():
+        assert f"| `{code}` |" in doc and words in doc, code
