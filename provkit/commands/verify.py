@@ -41,6 +41,8 @@ def _trust_source(c: dict) -> str | None:
             return None
         return ((c.get("signer") or {}).get("trust_source")
                 or (rec.get("signer") or {}).get("trust_source") or "your trust anchors")
+    if c.get("state") == "valid":  # trusted signer, another check failed (an identity)
+        return (c.get("signer") or {}).get("trust_source")
     if c.get("state") != "trusted":
         return None
     return (c.get("signer") or {}).get("trust_source") or "your trust anchors"
@@ -101,9 +103,14 @@ def _claim_line(c: dict) -> str | None:
 
 def _report_lines(r: dict) -> str:
     c = r["c2pa"]
-    lines = [f"{shown(r['path'])}: {c['state'].upper()} - {_STATE_WORDS.get(c['state'], c['state'])}"]
+    words = _STATE_WORDS.get(c["state"], c["state"])
+    if c["state"] == "valid" and _trust_source(c):
+        words = "the signature checks out and a trust source vouches for the signer"
+    lines = [f"{shown(r['path'])}: {c['state'].upper()} - {words}"]
     if c.get("ingredient_failed_when_added"):
         lines.append("  WARNING:      a component's credentials were invalid when it was added")
+    for cause in c.get("causes") or []:  # why they fail (provenance.causes)
+        lines.append(f"  why:          {cause.get('phrase') or cause['cause']}")
     lines += _who(c)
     product = (c.get("signer") or {}).get("conforming_product")
     if product:
