@@ -29,6 +29,7 @@ from provkit.provenance.recovery import recover_report
 from provkit.provenance.remote import fetch_manifest, read_sidecar, sidecar_for
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
+from provkit.provenance.status import hard_binding_kind, state_from_codes, status_codes
 from provkit.provenance.thumbnails import (
     compare_ingredients,
     ingredient_thumbnails,
@@ -254,8 +255,6 @@ def _without_binding(store: dict, state: str) -> str:
     """A standalone store's results without its hard-binding failures (there are no
     asset bytes for the binding to match, so they say nothing), and the state the rest
     gives."""
-    from provkit.provenance.status import hard_binding_kind, state_from_codes, status_codes
-
     active = (store.get("validation_results") or {}).get("activeManifest")
     if not active:
         return state

@@ -18,7 +18,6 @@ import struct
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.provenance import keys
 from provkit.provenance.manifest import (
     ManifestSpec,
@@ -28,6 +27,7 @@ from provkit.provenance.manifest import (
     sign_stream,
 )
 from provkit.provenance.trust import trust_add
+
 from tests.fixtures_provenance import paint_over
 from tests.fixtures_verify import identity_with, sign_bytes
 from tests.tsa import Authority, TsaServer

@@ -5,17 +5,21 @@ banner; "altered" only where the picture is shown to differ from what was signed
 from __future__ import annotations
 
 import struct
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from provkit.provenance.status import CODES
+from provkit.provenance.verify import verify_file
 
 from provkit.check import check
 from provkit.cli import root
-from provkit.provenance.verify import verify_file
 from provkit.server.desk import desk_record
 from tests import fixtures_causes as make
+from tests.fixtures_serve import make_app, token, wait_ready
 
 PACKS = (("newsroom", "publish"), ("platform", "ingest"), ("studio", "train"))
 
@@ -193,10 +197,6 @@ def test_check_never_says_altered_for_a_file_whose_pixels_match_what_was_signed(
 
 
 def test_the_http_answers_carry_the_same_classification(tmp_path, jpeg, workspace):
-    from fastapi.testclient import TestClient
-
-    from tests.fixtures_serve import make_app, token, wait_ready
-
     moved = make.manifest_moved(tmp_path, jpeg)
     altered = make.content_altered(tmp_path, jpeg)
     files = [("files", (p.name, p.read_bytes(), "image/jpeg")) for p in (moved, altered)]
@@ -214,10 +214,6 @@ def test_the_http_answers_carry_the_same_classification(tmp_path, jpeg, workspac
 
 
 def test_every_status_code_provkit_knows_has_its_cause_and_words_in_the_docs():
-    from pathlib import Path
-
-    from provkit.provenance.status import CODES
-
     doc = (Path(__file__).parents[1] / "docs" / "provenance.md").read_text()
     for code, (_, _, words) in CODES.items():
         assert f"| `{code}` |" in doc and words in doc, code

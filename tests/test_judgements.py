@@ -6,9 +6,9 @@ from __future__ import annotations
 import uuid
 
 from PIL import Image, PngImagePlugin
+from provkit.detect.metadata import read_metadata
 
 from provkit.check import check
-from provkit.detect.metadata import read_metadata
 from tests import fixtures_causes as make
 
 

@@ -5,6 +5,7 @@ image mode through every verb."""
 from __future__ import annotations
 
 import http.server
+import io
 import json
 import shutil
 import threading
@@ -14,11 +15,13 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
+from provkit.provenance import keys
 from provkit.provenance.core.errors import BadInput
+from provkit.provenance.manifest import ManifestSpec, manifest_definition, new_builder
 from provkit.provenance.remote import fetch_manifest
 from provkit.provenance.verify import STANDALONE_NOTE, verify_file
+
+from provkit.cli import root
 from tests import fixtures_causes as make
 
 
@@ -112,14 +115,9 @@ def test_a_remote_manifest_is_fetched_only_when_asked(tmp_path, jpeg):
 
 def _remote_to(tmp_path, jpeg, url):
     """A file whose manifest reference names ``url``, served with its own store."""
-    from provkit.provenance import keys
-    from provkit.provenance.manifest import ManifestSpec, manifest_definition, new_builder
-
     builder = new_builder(manifest_definition(ManifestSpec(source_type="digitalCapture")))
     builder.set_no_embed()
     builder.set_remote_url(url)
-    import io
-
     out = io.BytesIO()
     signer = keys.load_or_init().c2pa_signer()
     try:
@@ -134,9 +132,8 @@ def _remote_to(tmp_path, jpeg, url):
 
 
 def test_fetching_is_bounded_in_size_and_time(tmp_path):
-    with _Serve(b"x" * 5000) as big:
-        with pytest.raises(BadInput, match="more than the 1000"):
-            fetch_manifest(big.url, limit=1000)
+    with _Serve(b"x" * 5000) as big, pytest.raises(BadInput, match="more than the 1000"):
+        fetch_manifest(big.url, limit=1000)
     with _Serve(b"x" * 10, delay=2.0) as slow:
         started = time.monotonic()
         with pytest.raises(BadInput, match="cannot fetch|not fetched within"):
@@ -160,7 +157,7 @@ MODES = ["1", "L", "LA", "P", "I;16", "I", "F", "CMYK", "RGBA", "RGB"]
 def _image_in(mode: str, photos, tmp_path):
     grey = Image.fromarray(photos[4]).convert("L").resize((192, 128))
     if mode == "I;16":
-        img = Image.fromarray((np.asarray(grey).astype(np.uint16) * 257))
+        img = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
     else:
         img = grey.convert(mode) if mode not in ("RGB", "RGBA", "CMYK") else \
             Image.fromarray(photos[0]).resize((192, 128)).convert(mode)
