@@ -181,3 +181,17 @@ def test_every_pillow_mode_reads_in_every_verb(mode, photos, tmp_path):
         assert result.exit_code in (0, 1), (mode, args[0], result.output)
         assert "wrong mode" not in result.output and "Traceback" not in result.output
     assert verify_file(signed).state == "trusted"
+
+
+def test_every_pillow_mode_is_indexed_found_and_watermarked(photos, tmp_path):
+    paths = [_image_in(mode, photos, tmp_path) for mode in MODES]
+    runner = CliRunner()
+    added = runner.invoke(root, ["index", "add", "refs", *map(str, paths)])
+    assert added.exit_code == 0 and "failed 0" in added.output, added.output
+    for path in paths:
+        found = runner.invoke(root, ["dupes", "--json", str(path)])
+        assert found.exit_code == 0, (path.name, found.output)
+        assert json.loads(found.stdout)[0]["matches"], path.name
+        marked = runner.invoke(root, ["watermark", "embed", str(path), "-o",
+                                      str(tmp_path / f"wm_{path.stem}.png")])
+        assert marked.exit_code == 0, (path.name, marked.output)
