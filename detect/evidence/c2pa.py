@@ -107,6 +107,10 @@ def classify_c2pa(c2pa: dict) -> Evidence:
     else:
         finding = None
     problems = "; ".join(c2pa.get("explanation") or c2pa.get("failures") or []) or "a check failed"
+    causes = [c.get("phrase") or c.get("cause") for c in c2pa.get("causes") or []]
+    data["cause"] = c2pa.get("cause")
+    if causes:  # why, in the words check and the desk use (provenance.causes)
+        problems = f"{'; '.join(causes)}: {problems}"
     if state == "invalid":
         if finding in (AI_GENERATED, AI_EDITED):
             return Evidence("c2pa", finding, "weak",
