@@ -12,12 +12,13 @@ from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markupsafe import escape
 from provkit.provenance.status import CODES
 from provkit.provenance.verify import verify_file
 
 from provkit.check import check
 from provkit.cli import root
-from provkit.server.desk import desk_record
+from provkit.server.desk import desk_record, render_fragment
 from tests import fixtures_causes as make
 from tests.fixtures_serve import make_app, token, wait_ready
 
@@ -42,7 +43,11 @@ def decisions(path) -> tuple[str, dict]:
 
 
 def banner(path) -> str:
-    return desk_record(path)["summary"]
+    """The desk page's banner for ``path``: the record's summary, as the page renders it."""
+    record = desk_record(path)
+    html = render_fragment(record)
+    assert 'data-testid="summary"' in html and escape(record["summary"]) in html
+    return record["summary"]
 
 
 def test_an_expired_signing_certificate_is_a_credential_problem_not_an_alteration(
