@@ -98,8 +98,9 @@ def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -
     """The current pixels against the manifest's claim thumbnail, both at the
     thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
     thumbnail is small and made by the signer."""
-    from PIL import Image
+    import numpy as np  # only here: a credential-bearing file is verified without numpy
 
+    from provkit.provenance.fingerprint import _pdq, hamming
 
     out = {"hint": True, "thumbnail": dict(thumbnail or {}),
            "data": "data:{};base64,{}".format((thumbnail or {}).get("format") or "image/jpeg",

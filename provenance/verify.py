@@ -25,7 +25,6 @@ from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.provenance.core.guard import reading
 from provkit.provenance.manifest import context, new_reader
-from provkit.provenance.recovery import recover_report
 from provkit.provenance.remote import fetch_manifest, read_sidecar, sidecar_for
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
@@ -324,6 +323,10 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
             return report
         if report.format and not imageio.is_image_mime(report.format):
             return report
+        # recovery (watermark decoders, fingerprints, the ledger) loads only for a file
+        # without credentials: `provkit verify` on a signed file stays a light process
+        from provkit.provenance.recovery import recover_report
+
         return recover_report(report, db=db, trust=resolved, image=image)
 
 

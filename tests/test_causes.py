@@ -16,7 +16,7 @@ from markupsafe import escape
 from provkit.provenance.status import CODES
 from provkit.provenance.verify import verify_file
 
-from provkit.check import check
+from provkit.answers import check
 from provkit.policies import evaluate
 from provkit.cli import root
 from provkit.server.desk import desk_record, render_fragment

@@ -8,7 +8,7 @@ import uuid
 from PIL import Image, PngImagePlugin
 from provkit.detect.metadata import read_metadata
 
-from provkit.check import check
+from provkit.answers import check
 from tests import fixtures_causes as make
 
 

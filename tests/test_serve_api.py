@@ -23,8 +23,7 @@ from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.server.app import create_app
 from provkit.provenance.verify import verify_file
-from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
-from tests.fixtures_serve import api_fixture, jpeg, make_app, tampered_copy, token  # noqa: F401
+from tests.fixtures_serve import jpeg, make_app, tampered_copy, token
 
 
 def upload(path, name=None):

@@ -28,7 +28,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provkit.detect import hamming
@@ -243,6 +243,12 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
             return JSONResponse({**body, "status": "INDEX-STALE"}, status_code=503)
         return body
 
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        """The API's endpoints as one page, rendered here from the OpenAPI schema (Swagger
+        UI would load its scripts from a CDN); the schema itself is /openapi.json."""
+        return HTMLResponse(api_page(app.openapi()))
+
     @app.get("/status/live", tags=["status"])
     def live() -> dict:
         """Liveness: the process answers."""
@@ -272,3 +278,25 @@ def _version() -> str:
 
 
 __all__ = ["BadInput", "create_app", "create_service", "sweep_outputs"]
+
+
+def api_page(schema: dict) -> str:
+    """A self-contained HTML list of the schema's operations: method, path, summary."""
+    from html import escape
+
+    rows = []
+    for path, ops in sorted(schema.get("paths", {}).items()):
+        for method, op in ops.items():
+            summary = op.get("summary") or (op.get("description") or "").split("\n")[0]
+            rows.append(f"<tr><td><code>{escape(method.upper())}</code></td>"
+                        f"<td><code>{escape(path)}</code></td><td>{escape(summary)}</td></tr>")
+    info = schema.get("info", {})
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{escape(info.get('title', 'API'))} API</title><style>body{{font:15px/1.4 "
+            "system-ui,sans-serif;margin:2em;max-width:70em}td{padding:.2em .8em;vertical-align:"
+            "top}tr:nth-child(even){background:#f4f4f4}</style></head><body>"
+            f"<h1>{escape(info.get('title', 'API'))} {escape(str(info.get('version', '')))}</h1>"
+            f"<p>{escape(info.get('description', ''))}</p><p>The machine-readable schema: "
+            "<a href='/openapi.json'>/openapi.json</a>.</p><table>" + "".join(rows)
+            + "</table></body></html>")
