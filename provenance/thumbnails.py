@@ -12,11 +12,9 @@ from __future__ import annotations
 import base64
 import io
 
-import numpy as np
 from PIL import Image
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import describe
-from provkit.provenance.fingerprint import _pdq, hamming
 from provkit.provenance.status import entries as status_entries
 from provkit.provenance.status import hard_binding_kind
 
