@@ -50,7 +50,8 @@ def _signer_name(signer) -> str:
             or "an unnamed signer")
 
 
-def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None) -> str:
+def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None, *,
+                      untrusted: bool = False) -> str:
     """The credentials part of the one-line answer. ``causes``: the verify report's
     failure causes (:mod:`provenance.causes`), each with its phrase; "altered" is said
     only for the cause ``content_altered`` (the picture was shown to differ)."""
@@ -63,6 +64,8 @@ def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None) -> str:
     if state == "absent" and c2pa.get("remote_url"):
         return f"credentials stored at {c2pa['remote_url']}, not fetched"
     if state == "invalid":
+        if untrusted:  # the SDK also found the signer on no trust list
+            who += ", unrecognised signer"
         return (f"credentials invalid (signed by {who}: {phrases})" if phrases else
                 f"credentials invalid (signed by {who})")
     if state in ("valid", "trusted", "recovered") and phrases:
@@ -125,7 +128,10 @@ class CheckRecord:
         declared = source_type_words(c2pa.get("digital_source_type"))
         if self.verdict == "unknown" and declared and c2pa.get("state") != "absent":
             what += f" (credentials say: {declared})"  # e.g. a composite
-        parts = [what, credentials_words(c2pa, (self.credentials or {}).get("causes"))]
+        creds = self.credentials or {}
+        parts = [what, credentials_words(
+            c2pa, creds.get("causes"),
+            untrusted="signingCredential.untrusted" in (creds.get("failures") or []))]
         seen = seen_before_words(self.asset.get("duplicates") or [], self.duplicates_checked)
         if seen:
             parts.append(seen)

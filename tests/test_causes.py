@@ -59,8 +59,8 @@ def test_an_expired_signing_certificate_is_a_credential_problem_not_an_alteratio
     assert "signingCredential.expired" in report.failures
     assert report.cause == "credential_problem"
     line, out = decisions(path)
-    assert ("credentials invalid (signed by CamCo: credential problem: certificate expired)"
-            in line)
+    assert ("credentials invalid (signed by CamCo, unrecognised signer: credential problem: "
+            "certificate expired)" in line)
     assert "altered" not in line
     assert out["newsroom"][:2] == ("review", ["credential-problem"])
     assert "CamCo" in out["newsroom"][2]
