@@ -45,6 +45,19 @@ def read_sidecar(path: Path) -> bytes:
         raise BadInput(f"cannot read the sidecar ({e.strerror or e})", path=p) from None
 
 
+class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+    """Follows a redirect only to another http(s) address."""
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if not str(newurl).lower().startswith(("http://", "https://")):
+            raise urllib.error.HTTPError(newurl, code, "redirect to a non-http address",
+                                         headers, fp)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
+_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+
+
 def fetch_manifest(url: str, *, limit: int = MAX_MANIFEST_BYTES,
                    timeout: float = FETCH_TIMEOUT) -> bytes:
     """The manifest store at ``url``; BadInput naming the address and the cause when it
