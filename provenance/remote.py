@@ -10,8 +10,6 @@ bytes to the SDK, so the SDK never opens a connection of its own.
 from __future__ import annotations
 
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 
 from provkit.provenance.core.errors import BadInput
@@ -45,17 +43,20 @@ def read_sidecar(path: Path) -> bytes:
         raise BadInput(f"cannot read the sidecar ({e.strerror or e})", path=p) from None
 
 
-class _HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
-    """Follows a redirect only to another http(s) address."""
+def _opener():
+    """An opener that follows a redirect only to another http(s) address (urllib is
+    imported here: verify without --fetch-remote never loads it)."""
+    import urllib.error
+    import urllib.request
 
-    def redirect_request(self, req, fp, code, msg, headers, newurl):
-        if not str(newurl).lower().startswith(("http://", "https://")):
-            raise urllib.error.HTTPError(newurl, code, "redirect to a non-http address",
-                                         headers, fp)
-        return super().redirect_request(req, fp, code, msg, headers, newurl)
+    class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
+        def redirect_request(self, req, fp, code, msg, headers, newurl):
+            if not str(newurl).lower().startswith(("http://", "https://")):
+                raise urllib.error.HTTPError(newurl, code, "redirect to a non-http address",
+                                             headers, fp)
+            return super().redirect_request(req, fp, code, msg, headers, newurl)
 
-
-_OPENER = urllib.request.build_opener(_HttpOnlyRedirects)
+    return urllib.request.build_opener(HttpOnlyRedirects)
 
 
 def fetch_manifest(url: str, *, limit: int = MAX_MANIFEST_BYTES,
@@ -64,10 +65,13 @@ def fetch_manifest(url: str, *, limit: int = MAX_MANIFEST_BYTES,
     cannot be had within ``limit`` bytes and ``timeout`` seconds."""
     if not str(url).lower().startswith(("http://", "https://")):
         raise BadInput(f"remote manifest {url!r}: only http:// and https:// are fetched")
+    import urllib.error
+    import urllib.request
+
     deadline = time.monotonic() + timeout
     request = urllib.request.Request(url, headers={"Accept": "application/c2pa"})
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as reply:
+        with _opener().open(request, timeout=timeout) as reply:
             declared = reply.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limit:
                 raise BadInput(f"remote manifest {url}: {declared} bytes, more than the "

@@ -195,3 +195,24 @@ def test_every_pillow_mode_is_indexed_found_and_watermarked(photos, tmp_path):
         marked = runner.invoke(root, ["watermark", "embed", str(path), "-o",
                                       str(tmp_path / f"wm_{path.stem}.png")])
         assert marked.exit_code == 0, (path.name, marked.output)
+
+
+def test_a_redirect_to_a_non_http_address_is_not_followed(tmp_path):
+    class Redirect(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            self.send_response(302)
+            self.send_header("Location", f"file://{tmp_path}/secret.c2pa")
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    (tmp_path / "secret.c2pa").write_bytes(b"not to be read")
+    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Redirect)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(BadInput, match="HTTP 302|cannot fetch"):
+            fetch_manifest(f"http://127.0.0.1:{httpd.server_address[1]}/m.c2pa")
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
