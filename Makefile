@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.provkit-installed
 export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
 
-.PHONY: demo test test-core-install bench lint install clean fuzz rubrics
+.PHONY: demo test test-core-install bench lint install clean fuzz rubrics screenshots
 
 install: $(STAMP)
 
@@ -37,6 +37,10 @@ fuzz: $(STAMP)
 
 bench: $(STAMP)
 	for b in bench/*.py; do case $$b in bench/gpu_*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
+
+# The desk page's pictures in docs/serve.md (docs/img/desk-*.png), made in real Chromium.
+screenshots: $(STAMP)
+	env -u PROVKIT_HOME $(PY) tests/screenshots.py
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .

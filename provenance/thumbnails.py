@@ -1,127 +1,147 @@
-"""The picture against the thumbnails its credentials carry: hints, never validations.
+"""The thumbnails a manifest store carries, and how a verify answer refers to them.
 
-:func:`thumbnail_check` compares the current pixels with the manifest's claim thumbnail
-(PDQ at the thumbnail's size) when the hard binding fails; :func:`compare_ingredients`
-does the same for an ingredient that failed when it was added (the picture as added
-against the thumbnail its own manifest signed). :mod:`provenance.causes` reads these
-comparisons: "content altered" only when a picture is shown to differ.
+A report names each thumbnail by reference (``{"format", "identifier"}``: the JUMBF
+URI inside the file), on the active manifest, on each ingredient node and on the
+thumbnail hint. The pictures themselves are added only when a caller asks:
+
+- ``thumbnails="inline"``: each reference gets ``data``, a ``data:`` URI (``provkit
+  verify --json --thumbnails``, the self-contained report);
+- ``thumbnails=keep``, a callable ``keep(data: bytes, mime: str) -> str``: each gets
+  ``url``, whatever ``keep`` answers (the server keeps the bytes for a while under an
+  unguessable handle and answers its address; see :mod:`provkit.server.thumbnails`);
+- ``None`` (the default): references only, so an answer stays small.
 """
 
 from __future__ import annotations
 
 import base64
 import io
+import json
+from collections.abc import Callable
+from dataclasses import replace
 
-from PIL import Image
-from provkit.provenance.core import imageio
-from provkit.provenance.core.errors import describe
-from provkit.provenance.status import entries as status_entries
-from provkit.provenance.status import hard_binding_kind
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.imageio import sniff_media
+from provkit.provenance.manifest import context, new_reader
 
+#: Most thumbnails read from one file, and the largest one kept (bytes).
+MAX_THUMBNAILS = 64
+MAX_THUMBNAIL_BYTES = 2 << 20
 
-def _resource(c2pa, reader, ref) -> bytes | None:
-    uri = (ref or {}).get("identifier") if isinstance(ref, dict) else None
-    if not uri:
-        return None
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(uri, buf)
-    except c2pa.C2paError:
-        return None
-    return buf.getvalue() or None
+Mode = str | Callable[[bytes, str], str] | None
 
 
-def ingredient_thumbnails(c2pa, reader, store: dict) -> dict:
-    """For each ingredient of the active manifest whose recorded validation has a
-    hard-binding failure: ``{index: (thumbnail of the ingredient as added, claim
-    thumbnail of its own manifest)}``, the two pictures to compare."""
-    manifests = store.get("manifests") or {}
-    active = manifests.get(store.get("active_manifest")) or {}
-    out = {}
-    for i, ing in enumerate(active.get("ingredients") or []):
-        recorded = status_entries(ing.get("validation_results")) or [
-            {"code": s.get("code"), "hard_binding": hard_binding_kind(s.get("code") or "",
-                                                                     s.get("explanation"))}
-            for s in ing.get("validation_status") or [] if isinstance(s, dict)]
-        if not any(e.get("hard_binding") for e in recorded):
+def _refs(store: dict) -> dict[str, str]:
+    """identifier -> format of every thumbnail the store's manifests and ingredients name."""
+    out: dict[str, str] = {}
+    for m in (store.get("manifests") or {}).values():
+        for ref in [m.get("thumbnail")] + [i.get("thumbnail") for i in m.get("ingredients") or []]:
+            if isinstance(ref, dict) and isinstance(ref.get("identifier"), str):
+                out.setdefault(ref["identifier"], str(ref.get("format") or "image/jpeg"))
+            if len(out) >= MAX_THUMBNAILS:
+                return out
+    return out
+
+
+def collect(reader, store: dict) -> dict[str, tuple[bytes, str]]:
+    """``identifier -> (bytes, mime)`` for the thumbnails of an open c2pa ``Reader``
+    (a resource the SDK cannot give, or an oversized one, is left out)."""
+    import c2pa
+
+    found = {}
+    for identifier, mime in _refs(store).items():
+        buf = io.BytesIO()
+        try:
+            reader.resource_to_stream(identifier, buf)
+        except c2pa.C2paError:
             continue
-        child = manifests.get(ing.get("active_manifest")) or {}
-        added = _resource(c2pa, reader, ing.get("thumbnail"))
-        signed = _resource(c2pa, reader, child.get("thumbnail"))
-        if added and signed:
-            out[i] = (added, signed)
-        if len(out) >= 8:
-            break
+        data = buf.getvalue()
+        if data and len(data) <= MAX_THUMBNAIL_BYTES and mime.startswith("image/"):
+            found[identifier] = (data, mime)
+    return found
+
+
+def data_uri(data: bytes, mime: str) -> str:
+    return f"data:{mime};base64,{base64.b64encode(data).decode()}"
+
+
+def fill(c2pa: dict, found: dict[str, tuple[bytes, str]], mode: Mode) -> dict:
+    """A verify answer's ``c2pa`` part with ``data`` or ``url`` on each thumbnail
+    reference whose picture is in ``found`` (the thumbnail, every ingredient node, the
+    thumbnail hint)."""
+    if not mode or not found:
+        return c2pa
+    made: dict[str, dict] = {}
+
+    def one(ref):
+        if not isinstance(ref, dict) or ref.get("identifier") not in found:
+            return ref
+        identifier = ref["identifier"]
+        if identifier not in made:
+            data, mime = found[identifier]
+            if mode == "inline":
+                made[identifier] = {"data": data_uri(data, mime)}
+            else:
+                url = mode(data, mime)
+                made[identifier] = {"url": url} if url else {}
+        return {**ref, **made[identifier]}
+
+    def walk(nodes):
+        out = []
+        for node in nodes or []:
+            if isinstance(node, dict) and "thumbnail" in node:
+                node = {
+                    **node,
+                    "thumbnail": one(node["thumbnail"]),
+                    "ingredients": walk(node.get("ingredients")),
+                }
+            out.append(node)
+        return out
+
+    thumbnail = one(c2pa.get("thumbnail"))
+    out = {**c2pa, "thumbnail": thumbnail, "ingredients": walk(c2pa.get("ingredients"))}
+    check = c2pa.get("thumbnail_check")
+    if check and isinstance(thumbnail, dict):
+        out["thumbnail_check"] = {
+            **check,
+            **{k: thumbnail[k] for k in ("data", "url") if k in thumbnail},
+        }
     return out
 
 
-def compare_ingredients(ingredients: list, thumbs: dict) -> list:
-    """The top-level ingredient nodes with ``thumbnail_check``: the picture as it was
-    added against the thumbnail its own manifest signed (a hint, as for the file)."""
-    out = []
-    for i, node in enumerate(ingredients):
-        if i in thumbs and isinstance(node, dict):
-            added, signed = thumbs[i]
+def attach(report, found: dict[str, tuple[bytes, str]], mode: Mode):
+    """:func:`fill` on a :class:`~provenance.report.VerifyReport`."""
+    if not mode or not found:
+        return report
+    filled = fill(
+        {
+            "thumbnail": report.thumbnail,
+            "ingredients": report.ingredients,
+            "thumbnail_check": report.thumbnail_check,
+        },
+        found,
+        mode,
+    )
+    return replace(
+        report,
+        thumbnail=filled["thumbnail"],
+        ingredients=filled["ingredients"],
+        thumbnail_check=filled["thumbnail_check"],
+    )
+
+
+def of_file(path) -> dict[str, tuple[bytes, str]]:
+    """The thumbnails a file's manifest store carries (:func:`collect`); empty for a file
+    without one or one the SDK cannot read. Opens no connection."""
+    import c2pa
+
+    try:
+        mime = sniff_media(path)
+        with open(path, "rb") as f:
+            reader = new_reader(mime, f, context(trust_anchors=b""))
             try:
-                with Image.open(io.BytesIO(added)) as img:
-                    img.load()
-                    now = imageio.to_rgb(img)
-            except Exception:  # noqa: BLE001 - a thumbnail that does not decode is no evidence
-                out.append(node)
-                continue
-            node = dict(node, thumbnail_check=thumbnail_check(None, signed, None, image=now))
-        out.append(node)
-    return out
-
-
-def thumbnail_bytes(c2pa, reader, store: dict) -> bytes | None:
-    manifest = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
-    uri = (manifest.get("thumbnail") or {}).get("identifier")
-    if not uri:
-        return None
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(uri, buf)
-    except c2pa.C2paError:
-        return None
-    return buf.getvalue() or None
-
-
-#: PDQ distance (of 256 bits) under which the picture is taken to still look like its
-#: thumbnail (PDQ's own confident-match threshold is 31).
-THUMBNAIL_MATCH_BITS = 31
-
-
-def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -> dict:
-    """The current pixels against the manifest's claim thumbnail, both at the
-    thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
-    thumbnail is small and made by the signer."""
-    import numpy as np  # only here: a credential-bearing file is verified without numpy
-
-    from provkit.provenance.fingerprint import _pdq, hamming
-
-    out = {"hint": True, "thumbnail": dict(thumbnail or {}),
-           "data": "data:{};base64,{}".format((thumbnail or {}).get("format") or "image/jpeg",
-                                              base64.b64encode(thumb).decode())}
-    try:
-        small = Image.open(io.BytesIO(thumb))
-        small.load()
-        small = imageio.to_rgb(small)
-        current = image if image is not None else imageio.load_rgb(path)
-        current = imageio.to_rgb(current).resize(small.size, Image.BILINEAR)
-        a, qa = _pdq(np.asarray(small))
-        b, qb = _pdq(np.asarray(current))
-    except Exception as e:  # noqa: BLE001  # a hint that cannot be computed says so
-        return out | {"distance": None, "sentence": f"The picture could not be compared with "
-                                                    f"its thumbnail ({describe(e)})."}
-    distance = hamming(a, b)
-    looks = distance <= THUMBNAIL_MATCH_BITS
-    out.update(distance=distance, threshold=THUMBNAIL_MATCH_BITS, looks_alike=looks,
-               quality=[qa, qb])
-    if looks:
-        out["sentence"] = (f"Hint, not a validation: the picture still looks like the thumbnail "
-                           f"signed with it (PDQ distance {distance} of 256 bits).")
-    else:
-        out["sentence"] = (f"Hint, not a validation: the picture no longer looks like the "
-                           f"thumbnail signed with it (PDQ distance {distance} of 256 bits).")
-    return out
+                return collect(reader, json.loads(reader.json()))
+            finally:
+                reader.close()
+    except (c2pa.C2paError, OSError, BadInput, ValueError):
+        return {}

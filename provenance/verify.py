@@ -29,12 +29,15 @@ from provkit.provenance.remote import fetch_manifest, read_sidecar, sidecar_for
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
 from provkit.provenance.status import hard_binding_kind, state_from_codes, status_codes
-from provkit.provenance.thumbnails import (
+from provkit.provenance.thumbnail_compare import (
     compare_ingredients,
     ingredient_thumbnails,
     thumbnail_bytes,
     thumbnail_check,
 )
+from provkit.provenance.thumbnails import Mode
+from provkit.provenance.thumbnails import attach as attach_thumbnails
+from provkit.provenance.thumbnails import collect as collect_thumbnails
 from provkit.provenance.trust import resolve as resolve_trust
 
 #: A PNG's IEND chunk: zero length, type, and its fixed CRC.
@@ -100,8 +103,12 @@ def _remote_url_from(message: str, data: bytes) -> str | None:
     return m.group(1).decode(errors="replace") if m else None
 
 def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
-              trust_local: bool = True, ocsp: bool = False, image=None) -> VerifyReport:
+              trust_local: bool = True, ocsp: bool = False, image=None,
+              thumbnails: Mode = None) -> VerifyReport:
     """The C2PA part of verification: embedded or remote manifest, or ``absent``.
+
+    ``thumbnails``: None (references only), ``"inline"`` or a ``keep`` callable (see
+    :mod:`provenance.thumbnails`).
 
     ``trust``: trust source names (see :mod:`provenance.trust`; None: the default).
     ``fetch_remote``/``ocsp``: let the SDK fetch a remote manifest / check revocation
@@ -116,7 +123,8 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             _check_declared_size(p, mime)
             _check_complete(p, mime, data)
-            report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image)
+            report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image,
+                                     thumbnails)
             if mime == STORE_MIME:
                 report = _standalone(report)
             report = with_causes(report, fetched=report.remote_url is None
@@ -135,7 +143,7 @@ NOT_PIXELS = ("{mime} is not a still image provkit decodes: pixel checks (waterm
 
 
 def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
-                    image=None) -> VerifyReport:
+                    image=None, thumbnails: Mode = None) -> VerifyReport:
     """Read the manifest of an open file (``data``: its bytes, memory-mapped)."""
     import c2pa
 
@@ -191,6 +199,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         if remote_url is None and outside is None:
             remote_url = reader.get_remote_url() if not reader.is_embedded() else None
         thumb = None
+        found = collect_thumbnails(reader, store) if thumbnails else {}
         results = store.get("validation_results")
         if imageio.is_image_mime(mime) and any(
                 e.get("hard_binding") for e in status_entries(results)):
@@ -211,6 +220,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     if ingredient_thumbs:
         report = replace(report, ingredients=compare_ingredients(report.ingredients,
                                                                   ingredient_thumbs))
+    report = attach_thumbnails(report, found, thumbnails)
     if outside:
         report = replace(report, explanation=[outside, *report.explanation])
     elif remote_url:
@@ -303,11 +313,13 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool,
 
 def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
                 recover: bool = True, trust_local: bool = True, image=None,
-                ocsp: bool = False) -> VerifyReport:
+                ocsp: bool = False, thumbnails: Mode = None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
-    image); recovery then uses them instead of decoding the file again. The ledger
+    image); recovery then uses them instead of decoding the file again. ``thumbnails``:
+    how the answer carries the manifests' thumbnails (:mod:`provenance.thumbnails`;
+    default: by reference only). The ledger
     is only opened when there is something to recover. A file that is not a still
     image is never looked up by pixels (its report says so).
 
@@ -318,7 +330,7 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
     resolved = resolve_trust(trust, trust_local=trust_local)
     with reading(path, "verify"):
         report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp,
-                           image=image)
+                           image=image, thumbnails=thumbnails)
         if report.state != "absent" or not recover or report.remote_url:
             return report
         if report.format and not imageio.is_image_mime(report.format):

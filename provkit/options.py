@@ -201,3 +201,22 @@ class Progress:
 def progress(label: str, total: int | None = None) -> Progress:
     """``with progress("detecting", len(files)) as bar: detect(files, progress=bar.update)``."""
     return Progress(label, total)
+
+
+class OldSpelling(click.Option):
+    """An option whose first spelling is shown in ``--help``; the later ones (an old
+    name, kept one release: ``--index`` for ``--bank``) still work but are not shown."""
+
+    def get_help_record(self, ctx):
+        opts, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = opts
+
+
+def bank_option(dest: str = "sets", help: str = "Search only this bank (repeatable; "
+                "default: every bank switched on for matching)."):
+    """``--bank NAME`` (repeatable), with the old ``--index`` kept hidden one release."""
+    return click.option("--bank", "--index", dest, multiple=True, metavar="NAME",
+                        cls=OldSpelling, help=help)

@@ -44,11 +44,12 @@ def decisions(path) -> tuple[str, dict]:
 
 
 def banner(path) -> str:
-    """The desk page's banner for ``path``: the record's summary, as the page renders it."""
-    record = desk_record(path)
+    """The desk page's answer for ``path`` (the line at the top of its card) and the
+    card's words about the credentials, as the page renders them."""
+    record = desk_record(path, dry_run=True)
     html = render_fragment(record)
-    assert 'data-testid="summary"' in html and escape(record["summary"]) in html
-    return record["summary"]
+    assert 'data-testid="answer"' in html and escape(record["line"]) in html
+    return str(escape(record["line"])) + "\n" + html
 
 
 def test_an_expired_signing_certificate_is_a_credential_problem_not_an_alteration(
@@ -67,8 +68,8 @@ def test_an_expired_signing_certificate_is_a_credential_problem_not_an_alteratio
     assert out["platform"][:2] == ("label", ["credentials-unverifiable"])
     assert out["studio"][:2] == ("review", ["train-credentials-not-vouched"])
     text = banner(path)
-    assert "Credentials INVALID: credential problem: certificate expired" in text
-    assert "changed after signing" not in text
+    assert "credential problem: certificate expired" in text
+    assert "altered" not in text.split("\n")[0]
 
 
 def test_a_manifest_moved_by_a_metadata_writer_is_container_layout(tmp_path, jpeg):
@@ -82,7 +83,8 @@ def test_a_manifest_moved_by_a_metadata_writer_is_container_layout(tmp_path, jpe
     assert out["newsroom"][:2] == ("review", ["container-layout"])
     assert out["platform"][:2] == ("label", ["credentials-unverifiable"])
     assert out["studio"][:2] == ("review", ["train-credentials-not-vouched"])
-    assert "content not shown to differ" in banner(path)
+    text = banner(path)
+    assert "content not shown to differ" in text and "changed after signing" not in text
 
 
 def test_an_unverifiable_identity_assertion_is_its_own_cause(tmp_path, jpeg):

@@ -340,7 +340,8 @@ def test_sets_from_uploads_and_hashes_are_searchable_at_once(api, workspace, pho
     hit = api.get("/v1/lookup", params={"signal": "f" * 63 + "e", "index": "partner"},
                   headers=w).json()
     assert hit == {"partner": [{"bank_content_id": hit["partner"][0]["bank_content_id"],
-                                "distance": 1}]}
+                                "distance": 1, "partner_id": "case-17",
+                                "metadata": {"src": "x"}}]}
     dupes = api.post("/v1/dupes", files=[("files", ("q.jpg", jpeg(photos[2], 70)))],
                      headers=w).json()
     assert dupes[0]["matches"][0]["path"] == "upload:coffee.jpg"
@@ -425,7 +426,7 @@ def test_report_cli_writes_one_self_contained_file(workspace, signed_jpeg, tmp_p
                                   "-o", str(out), "--pack", "newsroom"])
     assert r.exit_code == 2, r.output  # one input unreadable: reported, and the exit says so
     html = out.read_text()
-    assert "Credentials valid, signer trusted" in html and "no such file" in html
+    assert "Trusted through" in html and "no such file" in html
     assert "src=\"http" not in html and "href=\"http" not in html and "<script" not in html
     assert "data:image/jpeg;base64," in html
 

@@ -175,7 +175,7 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
     assert report.duplicates and report.duplicates[0]["set"] == "training"
     dup = report.policy_context()["duplicates"][0]
     assert dup["protected"] is True and dup["label"] == "licensed" and dup["age_days"] >= 0
-    with pytest.raises(Exception, match="no reference set named"):
+    with pytest.raises(Exception, match="no bank named"):
         detect(copy, db=db, index_sets=["nope"])
 
 

@@ -36,7 +36,8 @@ C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mi
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
-             "age_days": None, "published": None, "label": None, "item": None}
+             "age_days": None, "published": None, "label": None, "item": None,
+             "bank": None, "action": None, "partner_id": None, "metadata": {}}
 #: Fields a prepared context (``policy check --context``) may leave out: they default to
 #: "no failure cause found" (older providers and hand-written contexts predate them).
 OPTIONAL_FIELDS = ("asset.c2pa.cause", "asset.c2pa.causes", "asset.c2pa.remote_url",
@@ -87,7 +88,11 @@ def parse_when(value) -> datetime | None:
 
 def duplicate(match: dict, now: datetime | None = None) -> dict:
     """A near-duplicate match (``detect.index.Match.to_json()``) as an ``asset.duplicates``
-    entry: ``item`` is the reference file's path (its id if the path is unknown).
+    entry: ``item`` is the reference file's path (its id if the path is unknown),
+    ``bank`` the bank it is in (``set``: the same, its old name, kept one release),
+    ``action`` what a match there means (deny, review, label, allow, or None) and
+    ``partner_id`` the item's id in the partner's own list and ``metadata`` the item's
+    own fields (a partner list's columns: category, tags...).
 
     ``published`` is the item's own first-published (or first-seen) date from its
     metadata (:data:`PUBLISHED_KEYS`), else None; ``age_days`` counts from that date, or,
@@ -99,10 +104,15 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
     since = published_at or parse_when(match.get("added"))
     age = None if since is None else max(0.0, (now - since).total_seconds() / 86400)
     item = match.get("path") or match.get("source_id") or match.get("item_id")
-    return {"set": match.get("set"), "protected": bool(match.get("protected")),
+    bank = match.get("bank") or match.get("set")
+    partner = match.get("partner_id") or match.get("source_id")
+    return {"set": bank, "protected": bool(match.get("protected")),
             "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
             "published": published_at.date().isoformat() if published_at else None,
-            "label": match.get("label"), "item": None if item is None else str(item)}
+            "label": match.get("label"), "item": None if item is None else str(item),
+            "bank": bank, "action": match.get("action"),
+            "partner_id": None if partner is None else str(partner),
+            "metadata": dict(meta)}
 
 
 def _c2pa(given: dict | None) -> dict:

@@ -24,6 +24,7 @@ from provkit.provenance.core.errors import ProvkitError, shown
 from provkit.provenance.core.extras import require
 from provkit.provenance.core.imageio import expand_inputs, image_paths
 from provkit.options import (
+    bank_option,
     emit,
     force_option,
     json_option,
@@ -62,9 +63,9 @@ def _probe_option(f):
 
 
 def _index_option(f):
-    return click.option("--index", "index_sets", multiple=True, metavar="NAME",
-                        help="Search only these reference sets for near-duplicates "
-                             "(repeatable; default: all).")(f)
+    return bank_option("index_sets", help="Search only these banks for near-duplicates "
+                                          "(repeatable; default: every bank switched on "
+                                          "for matching).")(f)
 
 
 def _threshold_option(f):
@@ -88,7 +89,7 @@ def detect():
     """Collect evidence and give a verdict: is this image AI-made?
 
     \b
-    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--index NAME]
+    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--bank NAME]
     provkit detect train --real DIR --fake DIR -o probe.json --clip ARCH:WEIGHTS
 
     Run `provkit detect files --help` for the options of the first form.
@@ -242,8 +243,6 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
     """
     if engine == "ray":
         require("scale", "ray", what="--engine ray")
-        if pack_name:
-            raise click.UsageError("--pack goes with the local engine, not --engine ray")
     elif address:
         raise click.UsageError("--address goes with --engine ray")
     with progress("scanning") as bar:
@@ -252,12 +251,12 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
                    "db": str(db_path) if db_path else None,
                    "probe": str(probe) if probe else None, "clip": clip_spec,
                    "index_sets": list(index_sets) or None, **_settings(trust, threshold)}
-        summary = (scan_ray(source, out, address=address, time_limit=time_limit, **options)
+        judge = scan_judge(pack_name, point or "ingest", dry_run=dry_run, actor=actor,
+                           db=options["db"])
+        summary = (scan_ray(source, out, address=address, time_limit=time_limit, judge=judge,
+                            **options)
                    if engine == "ray"
-                   else scan_(source, out, time_limit=time_limit,
-                              judge=scan_judge(pack_name, point or "ingest", dry_run=dry_run,
-                                               actor=actor, db=options["db"]),
-                              **options))
+                   else scan_(source, out, time_limit=time_limit, judge=judge, **options))
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"

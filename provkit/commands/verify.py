@@ -11,6 +11,7 @@ import click
 
 from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.core.errors import BadInput, shown
+from provkit.provenance.core.proofs import verify_receipt
 from provkit.provenance.core.imageio import expand_inputs
 from provkit.provenance.crjson import crjson_file
 from provkit.provenance.status import HARD_BINDING_CODES
@@ -119,6 +120,12 @@ def _report_lines(r: dict) -> str:
     claim = _claim_line(c)
     if claim:
         lines.append(f"  claim:        {claim}")
+    if c.get("generator"):
+        lines.append(f"  made with:    {', '.join(c['generator'])}")
+    capture = c.get("capture") or {}
+    if capture:
+        lines.append("  capture:      " + "; ".join(f"{k} {v}" for k, v in capture.items())
+                     + " (as signed)")
     if c.get("format") and not c["format"].startswith("image/"):
         lines.append(f"  format:       {c['format']}")
     if c.get("digital_source_type"):
@@ -199,9 +206,18 @@ def _crjson_ok(doc: dict) -> bool:
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "crjson"]), default=None,
               help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
                    "report format, from the SDK).")
+@click.option("--thumbnails", is_flag=True,
+              help="Embed the manifests' thumbnails in --json as data: URIs (by default "
+                   "they are only referenced, which keeps the answer small).")
+@click.option("--receipt", "receipt_file", type=click.Path(path_type=Path), default=None,
+              help="An inclusion receipt (FILE.receipt.json from sign/generate --receipt) to "
+                   "check offline with --log-key (one file at a time).")
+@click.option("--log-key", "log_key", default=None, metavar="KEY|FILE",
+              help="The issuing workspace's log verifier key (`provkit log key`).")
 @db_option
 @json_option
-def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db_path, as_json):
+def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, thumbnails,
+           receipt_file, log_key, db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
@@ -209,6 +225,11 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
     invalid or absent; 2 when any file cannot be read."""
     files = expand_inputs(files)
     fmt = fmt or ("json" if as_json else "human")
+    receipt = None
+    if receipt_file is not None or log_key is not None:
+        if receipt_file is None or log_key is None or len(files) != 1:
+            raise click.UsageError("--receipt and --log-key go together, with one file")
+        receipt = verify_receipt(files[0], receipt_file, log_key)
     resolved = resolve_trust(trust, trust_local=not no_local_trust)
     if fmt == "crjson":
         docs, failed = [], False
@@ -227,18 +248,24 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
         return
     with progress("verifying", len(files)) as bar:
         results = verify_(files, trust=resolved, fetch_remote=fetch_remote, db=db_path,
-                          recover=not no_recover, ocsp=ocsp, progress=bar.update)
+                          recover=not no_recover, ocsp=ocsp, progress=bar.update,
+                          thumbnails="inline" if thumbnails and fmt == "json" else None)
     reports = [r for r in results if not isinstance(r, BadInput)]
     errors = [r for r in results if isinstance(r, BadInput)]
     for e in errors:
         click.echo(f"error: {e}", err=True)
     if fmt == "json":  # every input has a row, in order; an unreadable one says why
-        emit([{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
-              for f, r in zip(files, results, strict=True)], True)
+        rows = [{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
+                for f, r in zip(files, results, strict=True)]
+        if receipt is not None:
+            rows[0]["receipt"] = receipt.to_json()
+        emit(rows, True)
     else:
         for r in reports:
             click.echo(_report_lines(r.to_json()))
+        if receipt is not None:
+            click.echo(f"  receipt: {'ok' if receipt.ok else 'NOT SHOWN'}: {receipt.statement}")
     if errors:
         click.get_current_context().exit(2)
-    if not all(r.ok for r in reports):
+    if not all(r.ok for r in reports) or (receipt is not None and not receipt.ok):
         click.get_current_context().exit(1)

@@ -36,10 +36,13 @@ from provkit.detect.lookup import ReferenceBank
 from provkit.server.lookup_fast import LookupFastPath
 from provkit.routes.detect import router as detect_router
 from provkit.routes.generate import router as generate_router
+from provkit.routes.hma import router as hma_router
+from provkit.routes.log import router as log_router
 from provkit.routes.policies import router as policies_router
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
 from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
+from provkit.server.thumbnails import thumbnail_store
 from provkit.provenance.ledger import Ledger
 from provkit.routes.provenance import router as provenance_router
 from provkit.server.desk import mount_static
@@ -223,6 +226,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     app.state.config = cfg
     app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)
     app.state.bank = ReferenceBank(cfg.db)
+    app.state.thumbnails = thumbnail_store()
     app.state.started = time.time()
     _install_errors(app)
     app.add_middleware(BodyLimit, limit=cfg.max_upload)
@@ -255,7 +259,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
         return {"status": "live", "uptime_seconds": round(time.time() - app.state.started, 1)}
 
     for router in (provenance_router, detect_router, policies_router, generate_router,
-                   desk_router):
+                   hma_router, log_router, desk_router):
         app.include_router(router)
     mount_static(app)
     return app
