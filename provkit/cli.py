@@ -40,6 +40,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "serve": ("provkit.commands.serve", "Serve the desk page and the HTTP API."),
     "tokens": ("provkit.commands.tokens", "Create, list and revoke API tokens for serve."),
     "report": ("provkit.commands.serve", "Write a self-contained HTML report of images."),
+    "comply": ("provkit.commands.comply", "Check files against one law's AI-disclosure requirements (eu, us-ca, cn)."),
+    "label": ("provkit.commands.comply", "Add a platform's propagator fields to a GB 45438 implicit label."),
 }
 
 

@@ -48,6 +48,8 @@ LIBRARY = {
     "tokens": "provkit.server.tokens",
     "report": "provkit.server.desk",
     "config": "provkit.provenance.core.config",
+    "comply": "provkit.provenance.comply",
+    "label": "provkit.provenance.labelling",
 }
 
 

@@ -149,7 +149,7 @@ def test_stable_diffusion_xl_watermark_decides_ai_generated(tmp_path, photos):
 def test_policy_context_has_the_asset_schema(tmp_path, photo_path):
     ctx = policy_context_for_file(photo_path)
     assert set(ctx) == {"path", "sha256", "asset_id", "verdict", "score", "c2pa", "watermark",
-                        "metadata", "duplicates", "decided_by"}
+                        "metadata", "duplicates", "decided_by", "disclosure"}
     assert set(ctx["c2pa"]) == {"state", "digital_source_type", "signer", "trust_source",
                                 "signals", "training_mining", "cause", "causes", "remote_url",
                                 "ingredients_failed"}

@@ -14,7 +14,6 @@ from provkit.detect.evidence.base import (
 )
 from provkit.detect.index import ReferenceIndex
 from provkit.provenance.core.errors import BadInput, ConfigError, describe
-from provkit.provenance.fingerprint import fingerprint_image
 
 
 def check_index_sets(wanted, existing) -> None:
@@ -56,7 +55,7 @@ class DuplicatesCollector(BaseCollector):
         if self.index is None:
             return Found([not_checked("duplicates", self.problem)], [])
         try:
-            query = fingerprint_image(ctx.image, sha256=ctx.sha256)
+            query = ctx.fingerprint()
             matches = self.index.search(query, sets=self.index_sets, image=ctx.image)
         except BadInput:
             raise

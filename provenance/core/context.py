@@ -42,10 +42,19 @@ DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
 #: "no failure cause found" (older providers and hand-written contexts predate them).
 OPTIONAL_FIELDS = ("asset.c2pa.cause", "asset.c2pa.causes", "asset.c2pa.remote_url",
                    "asset.c2pa.ingredients_failed")
+#: AI-content disclosures the file carries (docs/compliance.md): the GB 45438 implicit
+#: label (TC260 XMP, any producer's), the SB 942 latent fields, the visible labels.
+DISCLOSURE = {
+    "tc260": {"present": False, "label": None, "producer": None, "produce_id": None,
+              "propagator": None, "propagate_id": None, "well_formed": None},
+    "sb942": {"present": False, "complete": False, "provider": None, "system": None,
+              "version": None, "time": None, "id": None},
+    "visible_label": {"present": False, "regimes": [], "meets_gb_size": False},
+}
 ASSET = {
     "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
     "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
-    "duplicates": ListOf(DUPLICATE),
+    "duplicates": ListOf(DUPLICATE), "disclosure": DISCLOSURE,
 }
 SCHEMA: dict = {
     "point": None,
@@ -135,9 +144,15 @@ def _c2pa(given: dict | None) -> dict:
     return out
 
 
+def _disclosure(given: dict | None) -> dict:
+    """``asset.disclosure`` in its documented shape (each part filled by its defaults)."""
+    given = given or {}
+    return {key: _fill(shape, given.get(key)) for key, shape in DISCLOSURE.items()}
+
+
 def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2pa=None,
           watermark=None, metadata=None, duplicates=(), decided_by=(),
-          now: datetime | None = None) -> dict:
+          now: datetime | None = None, disclosure: dict | None = None) -> dict:
     """The ``asset`` object of a decision context, in the documented shape.
 
     Each part takes the documented fields of what it is given (a missing or None field
@@ -153,4 +168,5 @@ def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2
         "c2pa": _c2pa(c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
         "duplicates": [_fill(DUPLICATE, d if "age_days" in d else duplicate(d, now))
                        for d in duplicates],
+        "disclosure": _disclosure(disclosure),
     }

@@ -13,12 +13,13 @@ from pathlib import Path
 import click
 
 from provkit.answers import check as check_
-from provkit.answers import scan_judge
+from provkit.answers import pack_reads_skipped, scan_judge
 from provkit.detect.classifier import train as train_
 from provkit.detect.scan import scan as scan_
 from provkit.detect.scan_ray import scan_ray
 from provkit.detect.verdict import VERDICTS
 from provkit.detect.verdict import detect as detect_
+from provkit.policies import load_pack
 from provkit.provenance.core.config import load as load_config
 from provkit.provenance.core.errors import ProvkitError, shown
 from provkit.provenance.core.extras import require
@@ -129,6 +130,12 @@ def _human(reports, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+_all_evidence_option = click.option(
+    "--all-evidence", is_flag=True,
+    help="Run every reader even where its result cannot change the verdict (by default "
+         "such a reader is skipped and its item says 'not checked'; docs/detect.md).")
+
+
 @detect.command("files")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_probe_option
@@ -140,16 +147,17 @@ def _human(reports, verbose: bool = False) -> str:
               help="Exit 1 if any file gets this verdict (repeatable).")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also list the evidence that found nothing or was not checked.")
+@_all_evidence_option
 @read_db_option
 @json_option
 def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, verbose,
-                 db_path, as_json):
+                 all_evidence, db_path, as_json):
     """Report evidence and a verdict for each FILE (or each image in a folder)."""
     files = expand_inputs(files)
     with progress("detecting", len(files)) as bar:
         results = detect_(list(files), progress=bar.update, db=db_path, probe=probe,
                           clip=clip_spec, index_sets=index_sets or None,
-                          **_settings(trust, threshold))
+                          all_evidence=all_evidence, **_settings(trust, threshold))
     out, bad = [], 0
     for path, r in zip(files, results):
         if isinstance(r, ProvkitError):
@@ -231,10 +239,12 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
               help="Decision point for --pack (default: ingest).")
 @click.option("--dry-run", is_flag=True, help="With --pack: decide without writing the audit log.")
 @click.option("--actor", default=None, help="Who is deciding (default: the OS user).")
+@_all_evidence_option
 @read_db_option
 @json_option
 def scan(source, out, engine, address, workers, resume, force, time_limit, index_sets, probe,
-         clip_spec, trust, threshold, pack_name, point, dry_run, actor, db_path, as_json):
+         clip_spec, trust, threshold, pack_name, point, dry_run, actor, all_evidence, db_path,
+         as_json):
     """Scan a folder or a list of images (one path a line) in parallel.
 
     With --engine ray the source may also be a Parquet or JSONL manifest with a
@@ -245,12 +255,15 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
         require("scale", "ray", what="--engine ray")
     elif address:
         raise click.UsageError("--address goes with --engine ray")
+    if pack_name and not all_evidence:  # the pack's needs decide what must be read
+        all_evidence = pack_reads_skipped(load_pack(pack_name), point or "ingest")
     with progress("scanning") as bar:
         options = {"workers": workers, "resume": resume, "force": force,
                    "progress": bar.update, "on_start": bar.start,
                    "db": str(db_path) if db_path else None,
                    "probe": str(probe) if probe else None, "clip": clip_spec,
-                   "index_sets": list(index_sets) or None, **_settings(trust, threshold)}
+                   "index_sets": list(index_sets) or None, "all_evidence": all_evidence,
+                   **_settings(trust, threshold)}
         judge = scan_judge(pack_name, point or "ingest", dry_run=dry_run, actor=actor,
                            db=options["db"])
         summary = (scan_ray(source, out, address=address, time_limit=time_limit, judge=judge,
@@ -297,18 +310,22 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
 @click.option("-v", "--verbose", is_flag=True, help="Show the evidence and reasons.")
 @click.option("--fail-on", type=click.Choice(["deny", "review", "never"]), default="never",
               show_default=True, help="Exit 1 when a decision is this strong or stronger.")
+@_all_evidence_option
 @read_db_option
 @json_option
 def check(files, pack_name, point, trust, probe, clip_spec, index_sets, threshold, dry_run,
-          actor, verbose, fail_on, db_path, as_json):
+          actor, verbose, fail_on, all_evidence, db_path, as_json):
     """One answer per image: credentials, verdict, near-duplicates and the decision.
 
     FILES may be images or folders (listed as scan lists them). Prints one line per image;
     -v adds the evidence, --json the full record. Exit 2 if a file could not be read."""
     kwargs = {"pack": pack_name, "point": point, "trust": trust, "db": db_path,
               "probe": probe, "clip": clip_spec, "index_sets": list(index_sets) or None,
-              "threshold": threshold, "dry_run": dry_run, "actor": actor}
-    records = check_(files, **kwargs)
+              "threshold": threshold, "dry_run": dry_run, "actor": actor,
+              "all_evidence": all_evidence}
+    files = expand_inputs(files)
+    with progress("checking", len(files)) as bar:
+        records = check_(files, progress=bar.update, **kwargs)
 
     def human(rows):
         lines = []

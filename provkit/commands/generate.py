@@ -16,6 +16,7 @@ from provkit.provenance.core.transparency import write_receipt
 from provkit.options import (
     db_option,
     dev_identity_option,
+    disclosure_options,
     dumps,
     emit,
     json_option,
@@ -87,13 +88,15 @@ def backend_options(backend: str, *, model, module, latent_size, output_range, d
 @click.option("--receipt", is_flag=True,
               help="Also write IMAGE.receipt.json beside each sealed image: its inclusion "
                    "proof in the assets log with a signed checkpoint (needs the log key).")
+@disclosure_options
 @out_option("Folder for the sealed images.", file_okay=False, dir_okay=True, dest="out_dir")
 @dev_identity_option
 @db_option
 @json_option
 def generate(prompt, n, backend, model, module, latent_size, output_range, seed, size, steps,
              guidance, negative, init_image, strength, device, dtype, batch_size, fmt,
-             record_prompt, allow_training, no_train_old, policy, receipt, out_dir, dev_identity,
+             record_prompt, allow_training, no_train_old, policy, receipt, disclose, provider,
+             system_name, system_version, cn_producer, visible_label, out_dir, dev_identity,
              db_path, as_json):
     """Generate images that leave sealed: watermarked, C2PA-signed, recorded.
 
@@ -111,8 +114,9 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
             guidance=guidance, negative_prompt=negative, init_image=init_image,
             strength=strength, device=device, format=fmt, record_prompt=record_prompt,
             allow_training=allow_training and not no_train_old, policy=policy, db=db_path,
-            dev_identity=dev_identity,
-            on_result=lambda _r: bar.update(1), **opts,
+            dev_identity=dev_identity, on_result=lambda _r: bar.update(1), disclose=disclose,
+            provider=provider, system=system_name, system_version=system_version,
+            cn_producer=cn_producer, visible_label=visible_label, **opts,
         )
     except RequestRefused as e:
         if as_json:  # the decision on stdout, the one-line error on stderr, exit 1

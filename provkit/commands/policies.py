@@ -187,7 +187,7 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
     def human(rs):
         if not rs:
             filtered = any(v is not None for v in (since, outcome, point, actor))
-            return ("no decisions match these filters" if filtered and audit_lib.AuditLog(
+            return ("no decisions match these filters" if filtered and audit_lib.audit_store(
                 db_path, create=False).count() else "no decisions recorded")
         lines = ["SEQ   TIME                  POINT      PACK       OUTCOME  ACTOR  SUBJECT"]
         for r in rs:

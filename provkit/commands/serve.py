@@ -52,14 +52,21 @@ from provkit.server.service import serve as serve_
 @click.option("--clip", "clip_spec", metavar="ARCH:WEIGHTS", default=None,
               help="CLIP model for the probe: open_clip architecture and local weights "
                    "(default: $PROVKIT_CLIP, else the one the probe names).")
+@click.option("--public-detection", is_flag=True,
+              help="Serve the free public AI detection page and API (/public, "
+                   "POST /public/v1/detect) without a token (California SB 942).")
+@click.option("--public-rate", type=click.FloatRange(0.1, 100_000), default=30.0,
+              show_default=True, help="Public detection requests a minute per client "
+                                      "(429 above).")
 @db_option
 def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
-          time_limit, out_dir, probe, clip_spec, db_path):
+          time_limit, out_dir, probe, clip_spec, public_detection, public_rate, db_path):
     """Serve the desk page and the HTTP API (see docs/serve.md)."""
     serve_(host=host, port=port, workers=workers, threads=threads, queue=queue,
            public_read=public_read, max_upload=int(max_upload_mb * MB), max_files=max_files,
            max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path,
-           probe=probe, clip=clip_spec)
+           probe=probe, clip=clip_spec, public_detection=public_detection,
+           public_rate=public_rate)
 
 
 # --------------------------------------------------------------------------- report

@@ -68,6 +68,32 @@ def _who(c: dict) -> list[str]:
             lines.append(f"  signed at:    {s['time']} (time-stamp)")
     if c.get("asset_id"):
         lines.append(f"  asset id:     {c['asset_id']}")
+    return lines + _disclosure_lines(c.get("disclosure") or {})
+
+
+def _disclosure_lines(d: dict) -> list[str]:
+    """The AI-content disclosures, one line each (docs/compliance.md)."""
+    lines = []
+    sb = d.get("sb942")
+    if isinstance(sb, dict):
+        lines.append(f"  SB 942:       latent AI disclosure: provider {sb.get('provider')}, system "
+                     f"{sb.get('system')} {sb.get('system_version') or ''}".rstrip()
+                     + f", made {sb.get('time')}, id {sb.get('id')}")
+    block = d.get("tc260")
+    if isinstance(block, dict):
+        f = block.get("fields") or {}
+        words = (f"implicit AI label (GB 45438): producer {f.get('ContentProducer') or '?'}, "
+                 f"id {f.get('ProduceID') or '?'}, Label {f.get('Label')}")
+        if f.get("ContentPropagator"):
+            words += f", propagated by {f['ContentPropagator']} (id {f.get('PropagateID')})"
+        if not block.get("well_formed"):
+            words += " - malformed: " + "; ".join(block.get("problems") or [])
+        lines.append(f"  GB 45438:     {words} (unsigned XMP)")
+    visible = d.get("visible_labels")
+    if isinstance(visible, dict) and visible.get("labels"):
+        texts = ", ".join(f"{x.get('text')} ({x.get('regime')}, {x.get('text_height_px')} px)"
+                          for x in visible["labels"] if isinstance(x, dict))
+        lines.append(f"  visible label: drawn before sealing: {texts}")
     return lines
 
 

@@ -38,21 +38,25 @@ def app_from_env():
     raw = json.loads(os.environ[CONFIG_ENV])
     max_pixels = raw.pop("max_pixels", None)
     refresh = raw.pop("refresh", 2.0)
+    public = {k: raw.pop(k) for k in ("public_detection", "public_rate") if k in raw}
     for key in ("out_dir", "temp_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
-    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels)
+    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels, **public)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           threads: int | None = None, queue: int = QUEUE, public_read: bool = False,
           max_upload: int = MAX_UPLOAD, max_files: int = MAX_FILES,
           max_pixels: int | None = None, time_limit: float = TIME_LIMIT,
-          out_dir=None, db=None, probe=None, clip: str | None = None) -> None:
+          out_dir=None, db=None, probe=None, clip: str | None = None,
+          public_detection: bool = False, public_rate: float = 30.0) -> None:
     """``provkit serve``: the desk page and the HTTP API until stopped (see docs/serve.md).
 
     ``probe``/``clip``: the classifier every detect, policy check and desk request uses
     (as ``$PROVKIT_PROBE``/``$PROVKIT_CLIP`` for the CLI); checked before listening.
+    ``public_detection``: serve the token-free SB 942 page and API (``/public``), each
+    client limited to ``public_rate`` requests a minute.
     Refuses (ConfigError) to listen beyond loopback while no API token exists."""
     uvicorn = require("serve", "uvicorn", what="provkit serve")
     if not is_loopback(host) and not tokens_lib.any_active(db):
@@ -69,6 +73,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         "max_upload": int(max_upload), "max_files": max_files,
         "time_limit": time_limit, "cpu_threads": threads or min(os.cpu_count() or 1, 4),
         "queue": queue, "out_dir": str(out_dir) if out_dir else None, "max_pixels": max_pixels,
+        "public_detection": bool(public_detection), "public_rate": float(public_rate),
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
     swept = sweep_outputs(ServiceConfig(db=settings["db"],
@@ -78,6 +83,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
               f"{swept['removed_temp_files']} half-written file(s), "
               f"{len(swept['forgotten_staged_assets'])} unreleased asset(s)", file=sys.stderr)
     access = "public read" if public_read else "token required"
+    if public_detection:
+        access += f"; public detection at /public, {public_rate:g} requests/min per client"
     print(f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
           file=sys.stderr, flush=True)
     uvicorn.run("provkit.server.service:app_from_env", factory=True, host=host, port=port,
