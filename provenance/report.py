@@ -439,7 +439,7 @@ CAWG_TRUST_ONLY = frozenset({"cawg.x509.credential.untrusted", "cawg.identity.un
 def _names(status: dict, label: str) -> bool:
     """Whether a status entry's URL names the assertion ``label`` (and not ``label__2``)."""
     url = str(status.get("url") or "")
-    return url.endswith("/" + label) or url.endswith("=" + label) or url == label
+    return url.endswith(("/" + label, "=" + label)) or url == label
 
 
 def _thumbnail(manifest: dict) -> dict | None:

@@ -13,11 +13,11 @@ from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from markupsafe import escape
+from provkit.policies import evaluate
 from provkit.provenance.status import CODES
 from provkit.provenance.verify import verify_file
 
 from provkit.answers import check
-from provkit.policies import evaluate
 from provkit.cli import root
 from provkit.server.desk import desk_record, render_fragment
 from tests import fixtures_causes as make

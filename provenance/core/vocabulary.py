@@ -93,36 +93,36 @@ CAUSES = ("content_altered", "signature_broken", "manifest_malformed", "credenti
 CAUSE_WORDS = {
     "content_altered": (
         "content altered since signing",
-        "The content was altered after signing: the signed bytes no longer match and the "
-        "picture differs from what was signed."),
+        ("The content was altered after signing: the signed bytes no longer match and the "
+         "picture differs from what was signed.")),
     "signature_broken": (
         "signature or claim broken",
-        "The signature or the claim it covers does not hold: the manifest was altered or "
-        "signed with another key."),
+        ("The signature or the claim it covers does not hold: the manifest was altered or "
+         "signed with another key.")),
     "manifest_malformed": (
         "manifest malformed or unreadable",
-        "The manifest is malformed or cannot be read, so it cannot be validated; this "
-        "shows nothing about the content."),
+        ("The manifest is malformed or cannot be read, so it cannot be validated; this "
+         "shows nothing about the content.")),
     "credential_problem": (
         "credential problem",
-        "The signing credential does not hold (expired, revoked or not valid for signing); "
-        "this shows nothing about the content."),
+        ("The signing credential does not hold (expired, revoked or not valid for signing); "
+         "this shows nothing about the content.")),
     "identity_problem": (
         "identity assertion not verified",
-        "An identity assertion (CAWG) could not be verified; the C2PA signature is judged "
-        "apart from it."),
+        ("An identity assertion (CAWG) could not be verified; the C2PA signature is judged "
+         "apart from it.")),
     "container_layout": (
         "signed bytes no longer line up; content not shown to differ",
-        "The file's bytes no longer line up with what was signed (often a metadata writer "
-        "that moved the manifest); nothing shows that the content changed."),
+        ("The file's bytes no longer line up with what was signed (often a metadata writer "
+         "that moved the manifest); nothing shows that the content changed.")),
     "remote_not_fetched": (
         "credentials stored remotely, not fetched",
-        "The credentials are stored at an address outside the file and were not fetched, "
-        "so nothing was validated."),
+        ("The credentials are stored at an address outside the file and were not fetched, "
+         "so nothing was validated.")),
     "ingredient_failed": (
         "an ingredient failed validation",
-        "The asset was built on an ingredient whose credentials failed validation (when it "
-        "was added, or now)."),
+        ("The asset was built on an ingredient whose credentials failed validation (when it "
+         "was added, or now).")),
 }
 
 #: Credential-problem sub-kinds, for the check phrase (first match wins).
