@@ -56,7 +56,7 @@ def expired_signer(directory: Path, jpeg: bytes) -> Path:
     real RFC 3161 authority on loopback) five days later: the certificate had expired
     when the signature was time-stamped. The authority's root is added to the
     workspace's trust (so its time counts); the camera maker's CA is not (an unlisted
-    signer), as with the camera files the issue describes."""
+    signer), as with genuine camera files whose certificate has since expired."""
     ident, _ca = identity_with(directory / "camera", {"CN": "old camera", "O": "CamCo"}, days=1)
     authority = Authority.make()
     authority.offset = dt.timedelta(days=5)
