@@ -8,7 +8,8 @@ Three sources, each walked in its own container (no pixel decoding):
   ``Iptc4xmpExt:AISystemUsed`` and ``xmp:CreatorTool``.
 * PNG text chunks written by generators: ``parameters`` (AUTOMATIC1111 and its
   forks), ``prompt``/``workflow`` (ComfyUI), ``invokeai_metadata``/``sd-metadata``
-  (InvokeAI), ``fooocus_scheme`` (Fooocus), ``Software: NovelAI``.
+  (InvokeAI), ``fooocus_scheme`` (Fooocus), ``Software: NovelAI``, a ``Description``
+  ending in Midjourney's parameters and ``Job ID: <uuid>`` (Midjourney).
 * EXIF: ``Software`` matched against :data:`GENERATOR_SOFTWARE`, ``Make``/``Model``,
   and the ``UserComment`` where AUTOMATIC1111 writes its parameters in JPEG/WebP.
 
@@ -71,6 +72,14 @@ GENERATOR_SOFTWARE: dict[str, str] = {
 }
 
 _A1111_RE = re.compile(r"(?:^|\n)Steps: \d+,[^\n]*?Sampler: ")
+#: Midjourney's downloads: a ``Description`` text chunk holding the prompt, its parameters
+#: (``--v 6.1``, ``--niji 6``, ``--ar 16:9``...) and, at the end, ``Job ID: <uuid>``
+#: (with ``Author`` and ``Creation Time`` chunks beside it). A caption that only mentions
+#: Midjourney does not match: the parameter and the job id must both be there.
+_MIDJOURNEY_RE = re.compile(
+    r"--(?:v|version|niji|ar|aspect|style|stylize|s|chaos|q|seed)\s+[\w.:]+[^\n]*?"
+    r"Job ID:\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"\s*$")
 #: Characters of one text field that the generator patterns look at (A1111 parameters and
 #: software names are short; the rest of a long field is never searched).
 MAX_TEXT_SEARCH = 64 << 10
@@ -424,6 +433,9 @@ def _generator_from_text(text: dict[str, str]) -> tuple[str | None, str | None, 
             return "InvokeAI", f"png:{key}", _first_line(text[key])
     if "fooocus_scheme" in text:
         return "Fooocus", "png:fooocus_scheme", _first_line(text.get("parameters", ""))
+    description = text.get("Description")
+    if description is not None and _MIDJOURNEY_RE.search(description[-MAX_TEXT_SEARCH:]):
+        return "Midjourney", "png:Description", _first_line(description)
     # Only keys that name software: captions (Description, Comment, the JPEG comment)
     # are free text, where "the Gemini spacecraft" is not a generator.
     for key in ("Software", "Source"):

@@ -14,9 +14,9 @@ from __future__ import annotations
 import re
 
 from provkit.policies.engine import SCHEMA, _ListOf
-from provkit.provenance.core import context as context_schema
 from provkit.policies.expressions import _STRING
 from provkit.policies.pack import Finding, _read_pack, resolve_pack_path
+from provkit.provenance.core.context import OPTIONAL_FIELDS
 
 _ROOTS = ("asset", "request", "actor")
 _CHAIN = re.compile(r"(?<![\w.])(" + "|".join(_ROOTS) + r")((?:\s*\.\s*[A-Za-z_]\w*)+)")
@@ -93,8 +93,8 @@ def missing_fields(pack, point: str, context) -> list[str]:
         return ["the context is not an object"]
     problems = []
     for dotted in fields_read(pack, point, conditions_only=True):
-        if dotted in context_schema.ADDED_LATER:
-            continue  # a row saved before the field existed had none measured
+        if dotted.startswith(OPTIONAL_FIELDS):
+            continue  # defaults to "no failure cause found" / "no relation measured"
         head, _, item_key = dotted.partition("[].")
         value, node, where = context, SCHEMA, []
         for key in head.split("."):

@@ -189,11 +189,14 @@ def new_builder(definition, ctx=None):
     return c2pa.Builder(text, ctx if ctx is not None else context())
 
 
-def new_reader(mime: str, stream, ctx=None):
-    """A ``c2pa.Reader``, always with provkit's settings (see :func:`new_builder`)."""
+def new_reader(mime: str, stream, ctx=None, *, manifest_data: bytes | None = None):
+    """A ``c2pa.Reader``, always with provkit's settings (see :func:`new_builder`);
+    ``manifest_data``: a manifest store kept outside the file (a sidecar, a fetched
+    remote manifest) to validate the file against."""
     import c2pa
 
-    return c2pa.Reader(mime, stream, context=ctx if ctx is not None else context())
+    return c2pa.Reader(mime, stream, manifest_data,
+                       context=ctx if ctx is not None else context())
 
 
 def sign_stream(definition: dict, identity, mime: str, source, dest, *,

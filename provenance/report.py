@@ -84,6 +84,12 @@ class VerifyReport:
     #: Which issued asset a ``recovered`` or ``mismatch`` copy came from and what its
     #: credentials said (identification, not a validation of this copy).
     identified: dict | None = None
+    #: Why the credentials fail, most serious first (:mod:`provenance.causes`):
+    #: ``[{cause, codes, phrase, sentence, evidence?}]``; ``cause`` is the first.
+    causes: list = field(default_factory=list)
+    cause: str | None = None
+    #: Ingredients whose credentials failed when added or now: ``[{title, when, cause}]``.
+    failed_ingredients: list = field(default_factory=list)
     #: The app or device that wrote the claim (claim generator info, any vendor).
     generator: list = field(default_factory=list)
     #: Signed capture details (``device``, ``lens``, ``time``, ``location``), if any.
@@ -214,6 +220,10 @@ def _ingredient_sentence(state_recorded: str, recorded: list, deltas: list, expe
         why = "; ".join(explain([e for e in recorded if e["code"] !=
                                  "signingCredential.untrusted"]))
         return f"Its credentials were invalid when it was added: {why}"
+    if deltas and {e["code"] for e in deltas} <= {"signingCredential.untrusted"}:
+        was = "valid and trusted" if state_recorded == "trusted" else "valid"
+        return (f"Its credentials were {was} when it was added; only today's trust verdict "
+                "differs: its signer is not on the trust list used now.")
     if deltas:
         return "Its credentials changed since it was added: " + "; ".join(explain(deltas))
     if state_recorded == "trusted":
@@ -265,6 +275,16 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
                 "recorded_status": recorded, "deltas": deltas,
                 "state_recorded": state_recorded, "failures": failures,
                 "failed_when_added": state_recorded == "invalid" and not expected}
+        missing = "ingredient.manifest.missing" in failures or any(
+            f.get("code") == "ingredient.manifest.missing" and ing.get("label")
+            and str(f.get("url") or "").endswith("c2pa.assertions/" + ing["label"])
+            for f in walk.get("active") or [])
+        if child is None and missing:
+            item.update(state="invalid", failed_when_added=False,
+                        sentence=("It refers to a C2PA manifest that is missing from this file: "
+                                  "its credentials cannot be checked."))
+            out.append(item)
+            continue
         if child is None:
             item.update(state="absent",
                         sentence="It carries no C2PA manifest (media of unknown provenance).")
@@ -337,6 +357,17 @@ def _crjson_nodes(crjson: dict | None) -> dict:
     return {m.get("label"): m for m in (crjson or {}).get("manifests") or [] if m.get("label")}
 
 
+#: Time-stamp codes that say the time-stamp itself does not hold, and their sentences.
+TIMESTAMP_PROBLEMS = {
+    "timeStamp.mismatch": ("The time-stamp does not match the signature: it proves nothing "
+                           "about when the manifest was signed."),
+    "timeStamp.malformed": "The time-stamp is malformed: it proves nothing about the signing time.",
+    "timeStamp.outsideValidity": ("The time-stamp falls outside a certificate's validity "
+                                  "period: it does not show the signature was made while the "
+                                  "certificate was valid."),
+}
+
+
 def _timestamp(manifest: dict, node: dict | None, results: dict | None, chain: list) -> dict:
     """Time-stamp facts, judged apart from the signer: present?, the SDK's codes, and
     whether the C2PA TSA Trust List issued the time-stamping certificate."""
@@ -349,9 +380,14 @@ def _timestamp(manifest: dict, node: dict | None, results: dict | None, chain: l
     when = (manifest.get("signature_info") or {}).get("time")
     present = bool(info or codes)
     tsa = tsa_source_for(chain) if present else None
+    broken = [c for c in codes if c in TIMESTAMP_PROBLEMS]
     if not present:
         sentence = ("The signature carries no trusted time-stamp; the signing time, if any, "
                     "is the signer's own claim.")
+    elif broken:
+        sentence = TIMESTAMP_PROBLEMS[broken[0]]
+        if not tsa:
+            sentence += " Its authority is not on the C2PA TSA Trust List either."
     elif tsa:
         sentence = f"The signature is time-stamped by an authority on the {tsa}."
     else:
@@ -371,14 +407,22 @@ def _cawg(manifest: dict, results: dict | None) -> list[dict]:
             if str(s.get("code", "")).startswith("cawg."):
                 statuses.append((key, s))
     out = []
-    for a in manifest.get("assertions") or []:
+    identities = [a for a in manifest.get("assertions") or []
+                  if a.get("label", "").split("__")[0] == "cawg.identity"]
+    labels = [a.get("label", "") for a in identities]
+    for a in identities:
         label = a.get("label", "")
-        if label.split("__")[0] != "cawg.identity":
-            continue
         data = a.get("data") or {}
-        mine = [(k, s) for k, s in statuses if str(s.get("url", "")).endswith(label)]
+        # A status whose URL names no identity assertion (the SDK names the manifest, or
+        # none) belongs to the only identity assertion there is.
+        mine = [(k, s) for k, s in statuses if _names(s, label) or (
+            len(labels) == 1 and not any(_names(s, lb) for lb in labels))]
         codes = [s.get("code") for _, s in mine]
-        if any(k == "failure" for k, _ in mine):
+        failures = [s.get("code") for k, s in mine if k == "failure"]
+        if failures and set(failures) <= CAWG_TRUST_ONLY and \
+                "cawg.x509.signature.validated" in codes:
+            trust = "signature valid, identity not trusted"
+        elif failures:
             trust = "invalid"
         elif "cawg.identity.trusted" in codes:
             trust = "trusted"
@@ -393,6 +437,16 @@ def _cawg(manifest: dict, results: dict | None) -> list[dict]:
                     "codes": codes, "trust": trust,
                     "sentences": explain(list_entries([s for _, s in mine]))})
     return out
+
+
+#: Identity failures that only say the identity's credential is on no identity trust list.
+CAWG_TRUST_ONLY = frozenset({"cawg.x509.credential.untrusted", "cawg.identity.untrusted"})
+
+
+def _names(status: dict, label: str) -> bool:
+    """Whether a status entry's URL names the assertion ``label`` (and not ``label__2``)."""
+    url = str(status.get("url") or "")
+    return url.endswith(("/" + label, "=" + label)) or url == label
 
 
 def _thumbnail(manifest: dict) -> dict | None:
@@ -439,19 +493,24 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
     signer = _signer(manifest, issuers)
     if signer is not None:
         source = None
-        if state in ("trusted", "recovered") and trust is not None:
+        # The SDK calls a trusted signer's manifest "valid" when only an identity
+        # assertion failed: the signer is still the one its trust source vouches for.
+        vouched = state in ("trusted", "recovered") or (
+            state == "valid" and "signingCredential.trusted" in status_codes(results, "success"))
+        if vouched and trust is not None:
             source = trust.source_for(chain) if chain else None
             if source is None and node:  # the chain is not in the raw bytes (e.g. SVG)
                 source = trust.source_for_issuer(
                     ((node.get("signature") or {}).get("certificateInfo") or {}).get("issuer"))
-        if state == "trusted" and source is None:
+        if (state == "trusted" or vouched) and state != "recovered" and source is None:
             source = "a configured trust anchor"
-        signer["trust_source"] = source if state in ("trusted", "recovered") else None
+        signer["trust_source"] = source if vouched else None
         signer["subject"] = subject
         signer["conforming_product"] = product
     sig = node_signals(node or node_from_reader(manifest), product) if manifest else None
     walk = {"seen": {label}, "left": MAX_INGREDIENT_NODES,
-            "deltas": (results or {}).get("ingredientDeltas") or [], "nodes": nodes}
+            "deltas": (results or {}).get("ingredientDeltas") or [], "nodes": nodes,
+            "active": ((results or {}).get("activeManifest") or {}).get("failure") or []}
     ingredients = _ingredients(store, manifest, issuers, walk, label)
     explanation = explain(details)
     if failed_when_added(ingredients):

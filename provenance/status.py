@@ -93,17 +93,14 @@ CODES: dict[str, tuple[str, str, str]] = {
     "signingCredential.expired": (FAILURE, "credential", "The signing certificate has expired."),
     # -- failure: hard bindings --
     "assertion.dataHash.mismatch": (FAILURE, "hard-binding",
-                                    ("The file's bytes are not those that were signed: its "
-                                    "contents changed after signing.")),
+                                    "The file's bytes are not those that were signed."),
     "assertion.dataHash.malformed": (FAILURE, "hard-binding",
                                      "The data-hash binding is malformed."),
     "assertion.bmffHash.mismatch": (FAILURE, "hard-binding",
-                                    ("The media boxes (MP4/BMFF) are not those that were signed: "
-                                    "the audio, video or image data changed after signing.")),
+                                    "The media boxes (MP4/BMFF) are not those that were signed."),
     "assertion.bmffHash.malformed": (FAILURE, "hard-binding", "The BMFF binding is malformed."),
     "assertion.boxesHash.mismatch": (FAILURE, "hard-binding",
-                                     ("The file's boxes are not those that were signed: its "
-                                     "contents changed after signing.")),
+                                     "The file's boxes are not those that were signed."),
     "assertion.boxesHash.malformed": (FAILURE, "hard-binding", "The box binding is malformed."),
     "assertion.boxesHash.unknownBox": (FAILURE, "hard-binding",
                                        ("The file holds a box the signed box list does not name, "
@@ -229,7 +226,31 @@ CODES: dict[str, tuple[str, str, str]] = {
                                          "An identity assertion's signature does not match."),
     "cawg.identity.expired": (FAILURE, "identity",
                               "An identity assertion's certificate has expired."),
+    "cawg.x509.credential.untrusted": (FAILURE, "identity",
+                                       ("An identity assertion's certificate is not on the "
+                                        "identity trust list (its signature may still be "
+                                        "valid).")),
+    "cawg.identity.pad.invalid": (FAILURE, "identity",
+                                  "An identity assertion's padding is invalid."),
+    "cawg.identity.assertion.duplicate": (FAILURE, "identity",
+                                          ("An identity assertion refers to the same assertion "
+                                           "twice.")),
 }
+
+#: Sentences for a hard-binding failure once the picture was compared (or could not be).
+CONTENT_SHOWN = ("The file's bytes are not those that were signed, and the picture no longer "
+                 "looks like the thumbnail signed with it: its contents changed after signing.")
+CONTENT_NOT_SHOWN = ("The file's bytes are not those that were signed, but the picture still "
+                     "looks like the thumbnail signed with it: nothing shows that the content "
+                     "changed.")
+CONTENT_NOT_COMPARED = ("The file's bytes are not those that were signed; no signed thumbnail "
+                        "could be compared with the content, so a change to the content is not "
+                        "shown.")
+#: A BMFF hash assertion the SDK could not use (reported as a mismatch with such words).
+BMFF_MALFORMED = ("The BMFF hash assertion is malformed (it cannot be checked); this does not "
+                  "show that the audio, video or image data changed.")
+_MALFORMED_MARKERS = ("malformed", "could not parse", "invalid", "unsupported", "missing",
+                      "decode", "cbor")
 
 #: The layout form of ``assertion.dataHash.mismatch``.
 LAYOUT_SENTENCE = ("The signed byte ranges do not line up with where the manifest sits in the "
@@ -246,6 +267,9 @@ def hard_binding_kind(code: str, explanation: str | None = None) -> str | None:
     if code.startswith("assertion.boxesHash."):
         return "box"
     if code.startswith("assertion.bmffHash."):
+        low = (explanation or "").lower()
+        if code.endswith(".malformed") or any(m in low for m in _MALFORMED_MARKERS):
+            return "bmff-malformed"
         return "bmff"
     if code.startswith(("assertion.collectionHash.", "assertion.multiAssetHash.")):
         return "collection"
@@ -256,8 +280,11 @@ def hard_binding_kind(code: str, explanation: str | None = None) -> str | None:
 
 def sentence(code: str, explanation: str | None = None) -> str:
     """One plain sentence for a status code; an unknown code quotes the SDK's explanation."""
-    if hard_binding_kind(code, explanation) == "layout":
+    kind = hard_binding_kind(code, explanation)
+    if kind == "layout":
         return LAYOUT_SENTENCE
+    if kind == "bmff-malformed":
+        return BMFF_MALFORMED
     entry = CODES.get(code)
     if entry is not None:
         return entry[2]

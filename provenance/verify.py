@@ -13,7 +13,6 @@ report names the source that made the signer trusted.
 
 from __future__ import annotations
 
-import io
 import json
 import mmap
 import re
@@ -23,12 +22,21 @@ from pathlib import Path
 from PIL import Image
 
 from provkit.provenance import tc260
+from provkit.provenance.causes import with_causes
 from provkit.provenance.core import imageio
-from provkit.provenance.core.errors import BadInput, ProvkitError, describe
+from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.provenance.core.guard import reading
 from provkit.provenance.manifest import context, new_reader
+from provkit.provenance.remote import fetch_manifest, read_sidecar, sidecar_for
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
+from provkit.provenance.status import hard_binding_kind, state_from_codes, status_codes
+from provkit.provenance.thumbnail_compare import (
+    compare_ingredients,
+    ingredient_thumbnails,
+    thumbnail_bytes,
+    thumbnail_check,
+)
 from provkit.provenance.thumbnails import Mode
 from provkit.provenance.thumbnails import attach as attach_thumbnails
 from provkit.provenance.thumbnails import collect as collect_thumbnails
@@ -110,13 +118,19 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
     p = Path(path)
     mime = imageio.sniff_media(p)
     resolved = resolve_trust(trust, trust_local=trust_local)
-    ctx = context(trust_anchors=resolved.pem(), fetch_remote=fetch_remote, ocsp=ocsp)
+    # The SDK never fetches: with --fetch-remote provkit fetches the manifest itself,
+    # bounded in size and time (provenance.remote), and hands the bytes over.
+    ctx = context(trust_anchors=resolved.pem(), fetch_remote=False, ocsp=ocsp)
     try:
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             _check_declared_size(p, mime)
             _check_complete(p, mime, data)
             report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image,
                                      thumbnails)
+            if mime == STORE_MIME:
+                report = _standalone(report)
+            report = with_causes(report, fetched=report.remote_url is None
+                                 or report.state != "absent")
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if not imageio.is_image_mime(mime):
@@ -135,57 +149,134 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     """Read the manifest of an open file (``data``: its bytes, memory-mapped)."""
     import c2pa
 
+    outside, remote_url = None, None  # a manifest kept outside the file, and where
     try:
         reader = new_reader(mime, f, ctx)
     except c2pa.C2paError.ManifestNotFound:
-        return VerifyReport(path=str(p), state="absent", format=mime,
-                            explanation=["The file carries no C2PA manifest."])
+        side = sidecar_for(p)
+        if side is None:
+            return VerifyReport(path=str(p), state="absent", format=mime,
+                                explanation=["The file carries no C2PA manifest."])
+        outside = f"The manifest was read from the sidecar {side.name} beside the file."
+        reader = _reader_with(p, mime, f, ctx, read_sidecar(side), outside)
+        if isinstance(reader, VerifyReport):
+            return reader
     except c2pa.C2paError as e:
         msg = str(e)
-        if _is_remote_error(c2pa, e):
-            return _remote_report(p, msg, data, fetch_remote)
-        if "NotSupported" in msg or "not supported" in msg.lower():
+        side = sidecar_for(p)
+        if _is_remote_error(c2pa, e) and side is not None:
+            outside = f"The manifest was read from the sidecar {side.name} beside the file."
+            reader = _reader_with(p, mime, f, ctx, read_sidecar(side), outside)
+            if isinstance(reader, VerifyReport):
+                return reader
+        elif _is_remote_error(c2pa, e):
+            if not fetch_remote:
+                return _remote_report(p, msg, data, False)
+            remote_url = _remote_url_from(msg, data[:1 << 20])
+            try:
+                fetched = fetch_manifest(remote_url or "")
+            except BadInput as err:
+                return _remote_report(p, msg, data, True, why=err.reason)
+            outside = f"The manifest was fetched from {remote_url}."
+            reader = _reader_with(p, mime, f, ctx, fetched, outside)
+            if isinstance(reader, VerifyReport):
+                return replace(reader, remote_url=remote_url)
+        if outside is not None:
+            pass
+        elif "NotSupported" in msg or "not supported" in msg.lower():
             return VerifyReport(path=str(p), state="absent", format=mime, explanation=[
                 f"The file carries no C2PA manifest ({mime} files cannot carry one)."])
-        if data.find(b"jumb") == -1 and data.find(b"c2pa") == -1:
+        elif data.find(b"jumb") == -1 and data.find(b"c2pa") == -1:
             # No manifest bytes anywhere: the SDK failed on the container itself (a
             # truncated GIF, say). That is bad input, never "a manifest is present".
             _raise_decoder_cause(p, mime, msg)
             why = (f"The file carries no C2PA manifest (the C2PA reader could not parse its "
                    f"container: {msg.splitlines()[0]}; no manifest bytes are in the file).")
             return VerifyReport(path=str(p), state="absent", format=mime, explanation=[why])
-        return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
-                            format=mime, failure_details=[{
-                                "code": "manifest.unreadable", "where": "active manifest",
-                                "url": None, "sdk_explanation": msg.splitlines()[0],
-                                "sentence": "A C2PA manifest is present but cannot be parsed."}],
-                            explanation=[("A C2PA manifest is present but cannot be parsed "
-                                          f"({msg.splitlines()[0]}).")])
+        else:
+            return _unreadable(p, mime, msg)
     try:
         store = json.loads(reader.json())
         crjson = _crjson(reader)
-        remote_url = reader.get_remote_url() if not reader.is_embedded() else None
+        if remote_url is None and outside is None:
+            remote_url = reader.get_remote_url() if not reader.is_embedded() else None
         thumb = None
         found = collect_thumbnails(reader, store) if thumbnails else {}
         results = store.get("validation_results")
         if imageio.is_image_mime(mime) and any(
                 e.get("hard_binding") for e in status_entries(results)):
-            thumb = _thumbnail_bytes(c2pa, reader, store)
+            thumb = thumbnail_bytes(c2pa, reader, store)
+        ingredient_thumbs = ingredient_thumbnails(c2pa, reader, store)
     finally:
         reader.close()
     # Reader.get_validation_state() is this same field of this same JSON (parsed once here).
     state = (store.get("validation_state") or "invalid").lower()
+    if mime == STORE_MIME:
+        state = _without_binding(store, state)
     end = min(_jpeg_header_end(data), len(data)) if mime == "image/jpeg" else len(data)
     report = report_from_store(p, store, state=state, remote_url=remote_url, raw=data,
                                raw_end=end, trust=trust, crjson=crjson, mime=mime)
     if thumb is not None:
         report = replace(report, thumbnail_check=thumbnail_check(p, thumb, report.thumbnail,
                                                                  image=image))
+    if ingredient_thumbs:
+        report = replace(report, ingredients=compare_ingredients(report.ingredients,
+                                                                  ingredient_thumbs))
     report = attach_thumbnails(report, found, thumbnails)
-    if remote_url:
+    if outside:
+        report = replace(report, explanation=[outside, *report.explanation])
+    elif remote_url:
         fetched = f"The manifest was fetched from {remote_url}."
         report = replace(report, explanation=[fetched, *report.explanation])
     return report
+
+
+def _unreadable(p: Path, mime: str, msg: str) -> VerifyReport:
+    """``invalid``: a manifest is there but the SDK cannot parse it."""
+    first = msg.splitlines()[0] if msg else "unknown error"
+    return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
+                        format=mime, failure_details=[{
+                            "code": "manifest.unreadable", "where": "active manifest",
+                            "url": None, "sdk_explanation": first,
+                            "sentence": "A C2PA manifest is present but cannot be parsed."}],
+                        explanation=[f"A C2PA manifest is present but cannot be parsed ({first})."])
+
+
+def _reader_with(p: Path, mime: str, f, ctx, manifest: bytes, where: str):
+    """A Reader of the open file against a manifest store kept outside it, or the
+    ``invalid`` report when that store cannot be parsed."""
+    import c2pa
+
+    f.seek(0)
+    try:
+        return new_reader(mime, f, ctx, manifest_data=manifest)
+    except c2pa.C2paError as e:
+        report = _unreadable(p, mime, str(e))
+        return replace(report, explanation=[where, *report.explanation])
+
+
+#: A C2PA manifest store on its own (a ``.c2pa`` sidecar given by itself).
+STORE_MIME = "application/c2pa"
+STANDALONE_NOTE = ("This is a C2PA manifest store on its own (a .c2pa sidecar): the signature "
+                   "and the claim were checked, but not its binding to any file, because none "
+                   "was given. Verify the media file beside it (same name) to check both.")
+
+
+def _without_binding(store: dict, state: str) -> str:
+    """A standalone store's results without its hard-binding failures (there are no
+    asset bytes for the binding to match, so they say nothing), and the state the rest
+    gives."""
+    active = (store.get("validation_results") or {}).get("activeManifest")
+    if not active:
+        return state
+    active["failure"] = [s for s in active.get("failure") or []
+                         if not hard_binding_kind(s.get("code") or "", s.get("explanation"))]
+    results = store["validation_results"]
+    return state_from_codes(status_codes(results), status_codes(results, "success"))
+
+
+def _standalone(report: VerifyReport) -> VerifyReport:
+    return replace(report, notes=[*report.notes, STANDALONE_NOTE])
 
 
 def _crjson(reader) -> dict | None:
@@ -199,57 +290,6 @@ def _crjson(reader) -> dict | None:
         return None
 
 
-def _thumbnail_bytes(c2pa, reader, store: dict) -> bytes | None:
-    manifest = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
-    uri = (manifest.get("thumbnail") or {}).get("identifier")
-    if not uri:
-        return None
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(uri, buf)
-    except c2pa.C2paError:
-        return None
-    return buf.getvalue() or None
-
-
-#: PDQ distance (of 256 bits) under which the picture is taken to still look like its
-#: thumbnail (PDQ's own confident-match threshold is 31).
-THUMBNAIL_MATCH_BITS = 31
-
-
-def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -> dict:
-    """The current pixels against the manifest's claim thumbnail, both at the
-    thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
-    thumbnail is small and made by the signer."""
-    import numpy as np  # only here: a credential-bearing file is verified without numpy
-
-    from provkit.provenance.fingerprint import _pdq, hamming
-
-    out = {"hint": True, "thumbnail": dict(thumbnail or {})}
-    try:
-        small = Image.open(io.BytesIO(thumb))
-        small.load()
-        small = imageio.to_rgb(small)
-        current = image if image is not None else imageio.load_rgb(path)
-        current = imageio.to_rgb(current).resize(small.size, Image.BILINEAR)
-        a, qa = _pdq(np.asarray(small))
-        b, qb = _pdq(np.asarray(current))
-    except Exception as e:  # noqa: BLE001  # a hint that cannot be computed says so
-        return out | {"distance": None, "sentence": f"The picture could not be compared with "
-                                                    f"its thumbnail ({describe(e)})."}
-    distance = hamming(a, b)
-    looks = distance <= THUMBNAIL_MATCH_BITS
-    out.update(distance=distance, threshold=THUMBNAIL_MATCH_BITS, looks_alike=looks,
-               quality=[qa, qb])
-    if looks:
-        out["sentence"] = (f"Hint, not a validation: the picture still looks like the thumbnail "
-                           f"signed with it (PDQ distance {distance} of 256 bits).")
-    else:
-        out["sentence"] = (f"Hint, not a validation: the picture no longer looks like the "
-                           f"thumbnail signed with it (PDQ distance {distance} of 256 bits).")
-    return out
-
-
 def _is_remote_error(c2pa, error) -> bool:
     """Whether the SDK refused because the manifest is remote (c2pa-python raises a plain
     ``C2paError("Remote: must fetch remote manifests from url URL")`` for an unfetched one,
@@ -260,13 +300,14 @@ def _is_remote_error(c2pa, error) -> bool:
     msg = str(error)
     return msg.startswith("Remote") or "remote manifest" in msg.lower()
 
-def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
+def _remote_report(p: Path, msg: str, data, fetch_remote: bool,
+                   why: str | None = None) -> VerifyReport:
     """``absent`` with the manifest's address: nothing was validated."""
     url = _remote_url_from(msg, data[:1 << 20])
     stored = (f"The manifest is stored remotely at {url}" if url else
               "The manifest is stored remotely (the file does not say where)")
     if fetch_remote:
-        why = f"{stored}; fetching it failed ({msg.splitlines()[0]})."
+        why = f"{stored}; fetching it failed ({why or msg.splitlines()[0]})."
         return VerifyReport(path=str(p), state="absent", remote_url=url,
                             failures=["manifest.inaccessible"], explanation=[why])
     why = f"{stored} and was not fetched (use --fetch-remote)."
@@ -344,38 +385,3 @@ def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
         if progress:
             progress(1)
     return out
-
-
-def crjson_file(path, *, trust=None, fetch_remote: bool = False, ocsp: bool = False) -> dict:
-    """The SDK's crJSON for one file (``provkit verify --format crjson``): the C2PA JSON
-    report format validators produce for the conformance program. A file without a
-    manifest gives an empty ``manifests`` list."""
-    import c2pa
-
-    p = Path(path)
-    mime = imageio.sniff_media(p)
-    ctx = context(trust_anchors=resolve_trust(trust).pem(), fetch_remote=fetch_remote, ocsp=ocsp)
-    try:
-        with reading(p, "verify"), imageio.open_regular(p) as f:
-            try:
-                reader = new_reader(mime, f, ctx)
-            except c2pa.C2paError.ManifestNotFound:
-                return {"@context": CRJSON_CONTEXT, "manifests": [],
-                        "extras:path": str(p), "extras:state": "absent"}
-            except c2pa.C2paError as e:
-                raise BadInput(f"the manifest cannot be read ({str(e).splitlines()[0]})",
-                               path=p) from None
-            try:
-                doc = _crjson(reader)
-            finally:
-                reader.close()
-    except OSError as e:
-        raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
-    if doc is None:
-        raise BadInput("this c2pa-python cannot produce crJSON (Reader.crjson is missing)",
-                       path=p)
-    return doc
-
-
-CRJSON_CONTEXT = {"@vocab": "https://c2pa.org/crjson",
-                  "extras": "https://c2pa.org/crjson/extras"}

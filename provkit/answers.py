@@ -50,17 +50,31 @@ def _signer_name(signer) -> str:
             or "an unnamed signer")
 
 
-def credentials_words(c2pa: dict) -> str:
-    """The credentials part of the one-line answer."""
+def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None, *,
+                      untrusted: bool = False) -> str:
+    """The credentials part of the one-line answer. ``causes``: the verify report's
+    failure causes (:mod:`provenance.causes`), each with its phrase; "altered" is said
+    only for the cause ``content_altered`` (the picture was shown to differ)."""
     state = c2pa.get("state") or "absent"
     who = _signer_name(c2pa.get("signer"))
     source = c2pa.get("trust_source")
     trust = f"trusted: {source}" if source else "unrecognised signer"
     relation = c2pa.get("relation")  # the report's dict, or the policy context's class
     copy = (relation.get("class") if isinstance(relation, dict) else relation) == "transformed"
+    phrases = "; ".join(c.get("phrase") or c["cause"].replace("_", " ")
+                        for c in causes or [] if c.get("cause"))
+    if state == "absent" and c2pa.get("remote_url"):
+        return f"credentials stored at {c2pa['remote_url']}, not fetched"
+    if state == "invalid":
+        if untrusted:  # the SDK also found the signer on no trust list
+            who += ", unrecognised signer"
+        return (f"credentials invalid (signed by {who}: {phrases})" if phrases else
+                f"credentials invalid (signed by {who})")
+    if state in ("valid", "trusted", "recovered") and phrases:
+        base = credentials_words({**c2pa, "remote_url": None})
+        return f"{base}; {phrases}"
     return {
         "absent": "no credentials",
-        "invalid": f"credentials invalid (signed by {who}, altered since)",
         "mismatch": "credentials do not match (altered since issued)",
         "valid": f"signed by {who} ({trust})",
         "trusted": f"signed by {who} ({trust})",
@@ -117,7 +131,10 @@ class CheckRecord:
         declared = source_type_words(c2pa.get("digital_source_type"))
         if self.verdict == "unknown" and declared and c2pa.get("state") != "absent":
             what += f" (credentials say: {declared})"  # e.g. a composite
-        parts = [what, credentials_words(c2pa)]
+        creds = self.credentials or {}
+        parts = [what, credentials_words(
+            c2pa, creds.get("causes"),
+            untrusted="signingCredential.untrusted" in (creds.get("failures") or []))]
         seen = seen_before_words(self.asset.get("duplicates") or [], self.duplicates_checked)
         if seen:
             parts.append(seen)

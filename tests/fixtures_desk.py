@@ -26,7 +26,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from tests.fixtures_provenance import flip_pixel_bytes, make_identity, strip_and_degrade
+from tests.fixtures_provenance import make_identity, paint_over, strip_and_degrade
 from tests.fixtures_verify import sign_bytes
 from tests.media_files import pdf_bytes
 
@@ -126,7 +126,9 @@ def desk_files(folder: Path, photos: list[np.ndarray], db) -> dict[str, Path]:
     photo.save(buf, "JPEG", quality=90)
     signed = sign_bytes(buf.getvalue(), "image/jpeg", vendor, definition=definition)
     out["wire.jpg"] = folder / "wire.jpg"
-    out["wire.jpg"].write_bytes(flip_pixel_bytes(signed, count=8, before_end=3000))
+    # a patch of the picture painted over: the picture differs from its signed thumbnail
+    # (a few flipped bits would change the bytes but not what the thumbnail shows)
+    out["wire.jpg"].write_bytes(paint_over(signed))
 
     # 3. an AI image from the built-in generator
     gen = Generator("builtin", out_dir=work / "generated")

@@ -116,3 +116,26 @@ def signed_jpeg_fixture(tmp_path, photo_path):
 @pytest.fixture(name="second_identity")
 def second_identity_fixture(tmp_path):
     return make_identity(tmp_path / "other-org", "Other Org")
+
+
+def paint_over(data: bytes, *, box=(0.1, 0.1, 0.7, 0.7), colour=(255, 0, 255)) -> bytes:
+    """``data`` (a signed JPEG) with a large patch of its picture painted over and the
+    manifest left in place: the picture visibly differs from what was signed (its signed
+    thumbnail no longer looks like it), unlike :func:`flip_pixel_bytes`, whose change
+    the thumbnail cannot show. The segments up to the manifest (APP11) are kept, the
+    repainted picture's own segments follow."""
+    from PIL import ImageDraw
+
+    img = Image.open(io.BytesIO(data)).convert("RGB")
+    w, h = img.size
+    ImageDraw.Draw(img).rectangle([int(box[0] * w), int(box[1] * h), int(box[2] * w),
+                                   int(box[3] * h)], fill=colour)
+    buf = io.BytesIO()
+    img.save(buf, "JPEG", quality=92)
+    i, end = 2, 2
+    while data[i] == 0xFF and data[i + 1] != 0xDA:
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if data[i + 1] == 0xEB:
+            end = i + 2 + length
+        i += 2 + length
+    return data[:end] + buf.getvalue()[2:]

@@ -71,7 +71,7 @@ def test_a_bad_json_line_is_an_error_row_and_the_other_lines_are_decided(tmp_pat
                  "--context", lines, "--dry-run", "--json")
     assert result.exit_code == 2
     rows = json.loads(result.stdout)
-    assert [r.get("outcome") for r in rows] == ["deny", None, "deny"]
+    assert [r.get("outcome") for r in rows] == ["review", None, "review"]  # invalid, no cause given: a person checks
     assert "line 2 is not JSON" in rows[1]["error"]
 
 

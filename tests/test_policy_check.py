@@ -11,7 +11,7 @@ from PIL import Image
 from provkit.policies import AuditLog, check, read_contexts, resolve_evidence
 from provkit.cli import root
 from provkit.provenance.core.errors import ConfigError
-from tests.fixtures_provenance import flip_pixel_bytes
+from tests.fixtures_provenance import paint_over
 
 
 @pytest.fixture
@@ -27,7 +27,7 @@ def newsroom_files(tmp_path, photos):
     ai = tmp_path / "ai.jpg"
     issue(photo, ai, spec=ManifestSpec(source_type="trainedAlgorithmicMedia"), watermark=False)
     tampered = tmp_path / "tampered.jpg"
-    tampered.write_bytes(flip_pixel_bytes(camera.read_bytes()))  # pixels changed after signing
+    tampered.write_bytes(paint_over(camera.read_bytes()))  # the picture changed after signing
     junk = tmp_path / "junk.jpg"
     junk.write_bytes(b"not an image at all")
     return {"camera": camera, "ai": ai, "tampered": tampered, "unsigned": photo, "junk": junk}
@@ -47,7 +47,7 @@ def test_policy_check_runs_real_files_through_detection_evidence(newsroom_files,
     outcome = {n: rows[str(newsroom_files[n])].get("outcome") for n in names}
     assert outcome == {"camera": "allow", "ai": "label", "tampered": "deny",
                        "unsigned": "review", "junk": None}
-    assert rows[str(newsroom_files["tampered"])]["matched_rules"] == ["invalid-credentials"]
+    assert rows[str(newsroom_files["tampered"])]["matched_rules"] == ["content-altered"]
     assert "not an image" in rows[str(newsroom_files["junk"])]["error"]
     logged = list(AuditLog(db).log())
     assert [r["outcome"] for r in logged] == ["allow", "label", "deny", "review"]
@@ -71,7 +71,8 @@ def test_a_deny_exits_1_and_fail_on_review_is_stricter(tmp_path):
     deny = tmp_path / "deny.json"
     deny.write_text(json.dumps({"point": "publish", "asset": {
         "verdict": "unknown", "decided_by": [], "duplicates": [],
-        "c2pa": {"state": "invalid", "trust_source": None, "signals": NO_SIGNALS}}}))
+        "c2pa": {"state": "invalid", "trust_source": None, "signals": NO_SIGNALS,
+                 "cause": "content_altered", "causes": {"content_altered": True}}}}))
     assert runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--context", str(deny),
                                 *db]).exit_code == 1
 

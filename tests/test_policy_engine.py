@@ -169,12 +169,13 @@ def test_decide_records_the_decision_in_the_audit_log(tmp_path):
 
     db = tmp_path / "w.db"
     d = decide("newsroom", "publish", {"actor": {"id": "ed"}, "asset": {
-        "sha256": "ab" * 32, "c2pa": {"state": "invalid"}}}, db=db)
+        "sha256": "ab" * 32, "c2pa": {"state": "invalid", "cause": "content_altered",
+                                           "causes": {"content_altered": True}}}}, db=db)
     assert isinstance(d, Decision) and d.outcome == "deny" and d.audit_seq == 1
     (row,) = AuditLog(db).log()
     assert row["actor"] == "ed" and row["subject"] == "ab" * 32
     assert row["pack"] == "newsroom" and row["pack_version"] == load_pack("newsroom").digest
-    assert row["matched_rules"] == ["invalid-credentials"] and row["outcome"] == "deny"
+    assert row["matched_rules"] == ["content-altered"] and row["outcome"] == "deny"
     assert row["reasons"] == list(d.reasons)
 
 

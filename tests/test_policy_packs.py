@@ -49,7 +49,7 @@ def test_policy_test_fails_when_a_case_expects_the_wrong_outcome(tmp_path):
     )
     result = CliRunner().invoke(root, ["policy", "test", "newsroom", "--cases", str(cases)])
     assert result.exit_code == 1
-    assert "FAIL" in result.output and "outcome deny, expected allow" in result.output
+    assert "FAIL" in result.output and "outcome review, expected allow" in result.output
 
 
 def test_pack_version_is_the_content_hash_including_term_files(tmp_path):

@@ -151,7 +151,8 @@ def test_policy_context_has_the_asset_schema(tmp_path, photo_path):
     assert set(ctx) == {"path", "sha256", "asset_id", "verdict", "score", "c2pa", "watermark",
                         "metadata", "duplicates", "decided_by", "disclosure"}
     assert set(ctx["c2pa"]) == {"state", "digital_source_type", "signer", "trust_source",
-                                "signals", "training_mining", "relation"}
+                                "signals", "training_mining", "cause", "causes", "remote_url",
+                                "ingredients_failed", "relation"}
     assert set(ctx["watermark"]) == {"found", "scheme", "payload", "third_party"}
     assert ctx["verdict"] == "unknown" and len(ctx["sha256"]) == 64
 

@@ -138,6 +138,8 @@ class Authority:
     root: x509.Certificate
     serial: int = 1
     requests: int = 0
+    #: Added to the clock in every token (a time-stamp from "the future" or "the past").
+    offset: dt.timedelta = dt.timedelta(0)
 
     @classmethod
     def make(cls, name: str = "provkit test TSA") -> Authority:
@@ -167,7 +169,7 @@ class Authority:
         fields = children(body)
         imprint = fields[1][2]  # MessageImprint, copied as sent
         nonce = next((whole for tag, _, whole in fields[2:] if tag == 0x02), None)
-        now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        now = (dt.datetime.now(dt.UTC) + self.offset).replace(microsecond=0)
         self.serial += 1
         tst = seq(integer(1), oid(POLICY), imprint, integer(self.serial), gentime(now),
                   *([nonce] if nonce else []))

@@ -57,7 +57,14 @@ class C2paCollector(BaseCollector):
                          "training_mining": c2pa.get("training_mining") or {},
                          "signals": policy_signals(c2pa.get("signals")),
                          "trust_source": (c2pa.get("signer") or {}).get("trust_source"),
-                         "relation": (c2pa.get("relation") or {}).get("class")}}
+                         "relation": (c2pa.get("relation") or {}).get("class"),
+                         "cause": c2pa.get("cause"),
+                         "causes": {c["cause"]: True for c in c2pa.get("causes") or []},
+                         "remote_url": c2pa.get("remote_url"),
+                         "ingredients_failed": [
+                             {"title": i.get("title"), "when": i.get("when"),
+                              "cause": i.get("cause")}
+                             for i in c2pa.get("failed_ingredients") or []]}}
 
 
 def _signer_name(c2pa: dict) -> str:
@@ -111,6 +118,10 @@ def classify_c2pa(c2pa: dict) -> Evidence:
     else:
         finding = None
     problems = "; ".join(c2pa.get("explanation") or c2pa.get("failures") or []) or "a check failed"
+    causes = [c.get("phrase") or c.get("cause") for c in c2pa.get("causes") or []]
+    data["cause"] = c2pa.get("cause")
+    if causes:  # why, in the words check and the desk use (provenance.causes)
+        problems = f"{'; '.join(causes)}: {problems}"
     if state == "invalid":
         if finding in (AI_GENERATED, AI_EDITED):
             return Evidence("c2pa", finding, "weak",
@@ -121,6 +132,8 @@ def classify_c2pa(c2pa: dict) -> Evidence:
                         "relied on, and it is no sign of authenticity.", data)
     source = (c2pa.get("signer") or {}).get("trust_source")
     copy = relation.get("class") == "transformed"
+    if state == "valid" and source:
+        state = "trusted"  # a trusted signer whose only failure is elsewhere (an identity)
     how = {"trusted": f"signed by {who}, trusted via the {source}" if source else
            f"signed by {who}, a trusted signer",
            "valid": f"validly signed by {who}, an unrecognised signer (not on your trust list)",

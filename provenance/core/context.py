@@ -13,6 +13,7 @@ import copy
 from datetime import UTC, datetime
 
 from provkit.provenance.core.clock import utc_now
+from provkit.provenance.core.vocabulary import CAUSES
 
 
 class ListOf:
@@ -22,14 +23,27 @@ class ListOf:
         self.item = item
 
 
+#: One field per failure cause (:data:`provenance.core.vocabulary.CAUSES`): true when a
+#: failure of that cause was found (``asset.c2pa.causes.content_altered``).
+CAUSE_FIELDS = {cause: False for cause in CAUSES}
+#: An ingredient whose credentials failed: ``when`` ``added`` (its validator recorded the
+#: failure) or ``now`` (re-validation found it), ``cause`` one of CAUSES.
+FAILED_INGREDIENT = {"title": None, "when": None, "cause": None}
 C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mining": {},
         "trust_source": None, "signals": {"inception": [], "transformation": []},
-        "relation": None}
+        "relation": None,
+        "cause": None, "causes": CAUSE_FIELDS, "remote_url": None,
+        "ingredients_failed": ListOf(FAILED_INGREDIENT)}
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
              "age_days": None, "published": None, "label": None, "item": None,
              "bank": None, "action": None, "partner_id": None, "metadata": {}}
+#: Fields a prepared context (``policy check --context``) may leave out: they default to
+#: "no failure cause found" and "no recovery relation measured" (older providers and
+#: hand-written contexts predate them).
+OPTIONAL_FIELDS = ("asset.c2pa.cause", "asset.c2pa.causes", "asset.c2pa.remote_url",
+                   "asset.c2pa.ingredients_failed", "asset.c2pa.relation")
 #: AI-content disclosures the file carries (docs/compliance.md): the GB 45438 implicit
 #: label (TC260 XMP, any producer's), the SB 942 latent fields, the visible labels.
 DISCLOSURE = {
@@ -44,11 +58,6 @@ ASSET = {
     "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
     "duplicates": ListOf(DUPLICATE), "disclosure": DISCLOSURE,
 }
-#: Fields added to the schema after contexts were first saved (scan rows, check records): a
-#: context without one is complete, and the field takes its missing value (None: not
-#: measured). ``policy check --context`` does not refuse a row for lacking them.
-ADDED_LATER = frozenset({"asset.c2pa.relation"})
-
 SCHEMA: dict = {
     "point": None,
     "actor": {"id": None, "role": None, "org": None},
@@ -119,8 +128,16 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
 
 def _c2pa(given: dict | None) -> dict:
     """``asset.c2pa``: ``signals`` holds the credible signal names only, ``trust_source``
-    defaults to the signer's."""
-    out = _fill(C2PA, given)
+    defaults to the signer's, ``causes`` has one boolean per cause (the primary ``cause``
+    among them), ``ingredients_failed`` the failed ingredients."""
+    out = _fill({k: v for k, v in C2PA.items() if k != "ingredients_failed"}, given)
+    causes = out["causes"] if isinstance(out["causes"], dict) else {}
+    out["causes"] = {c: bool(causes.get(c)) for c in CAUSES}
+    if out["cause"] is not None and out["cause"] in out["causes"]:
+        out["causes"][out["cause"]] = True
+    out["ingredients_failed"] = [_fill(FAILED_INGREDIENT, i) for i in
+                                 (given or {}).get("ingredients_failed") or []
+                                 if isinstance(i, dict)]
     signals = out["signals"] or {}
     out["signals"] = {"inception": list(signals.get("inception") or []),
                       "transformation": list(signals.get("transformation") or [])}

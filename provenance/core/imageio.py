@@ -157,6 +157,8 @@ def sniff_media_bytes(head: bytes) -> str | None:
     bytes (ZIP containers are told apart by :func:`sniff_media`), or None."""
     if head[:5] == b"%PDF-":
         return "application/pdf"
+    if len(head) >= 8 and head[4:8] == b"jumb":  # a C2PA manifest store on its own (.c2pa)
+        return "application/c2pa"
     if len(head) >= 12 and head[:4] == b"RIFF":
         return {b"WAVE": "audio/wav", b"AVI ": "video/avi"}.get(head[8:12])
     if len(head) >= 12 and head[4:8] == b"ftyp":
@@ -405,6 +407,10 @@ def encode(image: Image.Image, mime: str, *, quality: int = JPEG_QUALITY,
         kwargs = {"compress_level": PNG_COMPRESS_LEVEL}
     elif fmt == "WEBP":
         kwargs = {"quality": quality, "method": 4}
+    elif fmt == "TIFF":
+        # Pillow would reuse the source's compression (a fax Group 4 TIFF's pixels come
+        # back as RGB, which group4 cannot hold): choose one that fits the mode.
+        kwargs = {"compression": "group4" if img.mode == "1" else "tiff_lzw"}
     if icc_profile:
         kwargs["icc_profile"] = icc_profile
     if exif and fmt in ("JPEG", "PNG", "WEBP"):

@@ -81,3 +81,55 @@ HARD_BINDING_CODES = frozenset({
 #: The verdicts of ``provkit detect`` (``asset.verdict`` in a decision context).
 VERDICTS = ("ai-generated", "ai-edited", "camera/authentic-claimed", "unknown")
 STATES = ("absent", "invalid", "valid", "trusted", "recovered", "mismatch")
+
+#: Why credentials fail: every failure is classified into exactly one of these causes
+#: (:mod:`provenance.causes`), most serious first. "Altered" is said only for
+#: ``content_altered``: a hard-binding mismatch where the picture is also shown to differ
+#: from what was signed (its signed thumbnail or an ingredient).
+CAUSES = ("content_altered", "signature_broken", "manifest_malformed", "credential_problem",
+          "identity_problem", "container_layout", "remote_not_fetched", "ingredient_failed")
+
+#: cause -> (the phrase ``provkit check`` prints, the sentence reports and pages print).
+CAUSE_WORDS = {
+    "content_altered": (
+        "content altered since signing",
+        ("The content was altered after signing: the signed bytes no longer match and the "
+         "picture differs from what was signed.")),
+    "signature_broken": (
+        "signature or claim broken",
+        ("The signature or the claim it covers does not hold: the manifest was altered or "
+         "signed with another key.")),
+    "manifest_malformed": (
+        "manifest malformed or unreadable",
+        ("The manifest is malformed or cannot be read, so it cannot be validated; this "
+         "shows nothing about the content.")),
+    "credential_problem": (
+        "credential problem",
+        ("The signing credential does not hold (expired, revoked or not valid for signing); "
+         "this shows nothing about the content.")),
+    "identity_problem": (
+        "identity assertion not verified",
+        ("An identity assertion (CAWG) could not be verified; the C2PA signature is judged "
+         "apart from it.")),
+    "container_layout": (
+        "signed bytes no longer line up; content not shown to differ",
+        ("The file's bytes no longer line up with what was signed (often a metadata writer "
+         "that moved the manifest); nothing shows that the content changed.")),
+    "remote_not_fetched": (
+        "credentials stored remotely, not fetched",
+        ("The credentials are stored at an address outside the file and were not fetched, "
+         "so nothing was validated.")),
+    "ingredient_failed": (
+        "an ingredient failed validation",
+        ("The asset was built on an ingredient whose credentials failed validation (when it "
+         "was added, or now).")),
+}
+
+#: Credential-problem sub-kinds, for the check phrase (first match wins).
+CREDENTIAL_KINDS = (("signingCredential.expired", "certificate expired"),
+                    ("claimSignature.outsideValidity", "certificate expired when used"),
+                    ("signingCredential.revoked", "certificate revoked"),
+                    ("signingCredential.ocsp.revoked", "certificate revoked"),
+                    ("signingCredential.ocsp.unknown", "revocation status unknown"),
+                    ("signingCredential.invalid", "certificate not valid for signing"),
+                    ("timeStamp.", "time-stamp does not hold"))

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import click
 
+from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.core.errors import BadInput, shown
 from provkit.provenance.core.proofs import verify_receipt
 from provkit.provenance.core.imageio import expand_inputs
-from provkit.options import db_option, emit, json_option, progress, trust_option
+from provkit.provenance.crjson import crjson_file
 from provkit.provenance.status import HARD_BINDING_CODES
 from provkit.provenance.trust import resolve as resolve_trust
-from provkit.provenance.verify import crjson_file
 from provkit.provenance.verify import verify as verify_
 from provkit.provenance.words import action_words, source_type_words, training_words
 
@@ -42,6 +42,8 @@ def _trust_source(c: dict) -> str | None:
             return None
         return ((c.get("signer") or {}).get("trust_source")
                 or (rec.get("signer") or {}).get("trust_source") or "your trust anchors")
+    if c.get("state") == "valid":  # trusted signer, another check failed (an identity)
+        return (c.get("signer") or {}).get("trust_source")
     if c.get("state") != "trusted":
         return None
     return (c.get("signer") or {}).get("trust_source") or "your trust anchors"
@@ -128,9 +130,14 @@ def _claim_line(c: dict) -> str | None:
 
 def _report_lines(r: dict) -> str:
     c = r["c2pa"]
-    lines = [f"{shown(r['path'])}: {c['state'].upper()} - {_STATE_WORDS.get(c['state'], c['state'])}"]
+    words = _STATE_WORDS.get(c["state"], c["state"])
+    if c["state"] == "valid" and _trust_source(c):
+        words = "the signature checks out and a trust source vouches for the signer"
+    lines = [f"{shown(r['path'])}: {c['state'].upper()} - {words}"]
     if c.get("ingredient_failed_when_added"):
         lines.append("  WARNING:      a component's credentials were invalid when it was added")
+    for cause in c.get("causes") or []:  # why they fail (provenance.causes)
+        lines.append(f"  why:          {cause.get('phrase') or cause['cause']}")
     lines += _who(c)
     product = (c.get("signer") or {}).get("conforming_product")
     if product:
@@ -205,6 +212,15 @@ def _report_lines(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _crjson_ok(doc: dict) -> bool:
+    """Whether a crJSON document shows a valid active manifest (no failure codes)."""
+    manifests = doc.get("manifests") or []
+    if not manifests:
+        return False
+    failures = (manifests[0].get("validationResults") or {}).get("failure") or []
+    return all(f.get("code") == "signingCredential.untrusted" for f in failures)
+
+
 @click.command()
 @click.argument("files", type=click.Path(path_type=Path), nargs=-1, required=True)
 @trust_option
@@ -255,6 +271,8 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, th
         emit(docs[0] if len(docs) == 1 else docs, True)
         if failed:
             click.get_current_context().exit(2)
+        if not all(_crjson_ok(d) for d in docs):  # as --json: 1 when any is not valid
+            click.get_current_context().exit(1)
         return
     with progress("verifying", len(files)) as bar:
         results = verify_(files, trust=resolved, fetch_remote=fetch_remote, db=db_path,

@@ -238,7 +238,8 @@ def _evidence(check: dict) -> list[str]:
 
 
 def _problems(c: dict) -> list[str]:
-    out = [w for w in (_cause_words(c.get("cause")),) if w]
+    # why the credentials fail: each cause's sentence (provenance.causes), else its name
+    out = [w for w in (_cause_words(x) for x in (c.get("causes") or [c.get("cause")])) if w]
     for e in c.get("failure_details") or []:
         words = _cause_words(e.get("cause"))
         sentence = e.get("sentence") or ""
