@@ -8,6 +8,7 @@ generator); every copy is derived in memory and saved stripped of its metadata."
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -273,8 +274,12 @@ def test_a_forged_mark_gets_no_manifest_and_is_never_called_altered(sources, tmp
     words = " ".join(report.explanation).lower()
     assert "altered" not in words and "edited after" not in words and victim in words
     result = CliRunner().invoke(root, ["check", str(path), "--json"])
-    assert "altered" not in result.output.lower()
-    assert "altered-since-issued" not in result.output
+    (record,) = json.loads(result.output)
+    assert "altered" not in record["line"]
+    decision = record["decision"]
+    assert "altered-since-issued" not in decision["matched_rules"]
+    assert not [r for r in decision["reasons"] if "altered" in r.lower()]
+    assert not (record["asset"]["c2pa"].get("causes") or {}).get("content_altered")
 
 
 def test_the_resolution_api_answers_only_for_matching_pixels(sources, tmp_path, home):
