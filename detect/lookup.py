@@ -34,6 +34,13 @@ _HEX = re.compile("[0-9a-f]*")
 
 #: Signal types a lookup understands: bits and the default match distance.
 SIGNAL_TYPES = {"pdq": (256, PDQ_MATCH), "phash": (64, PHASH_MATCH), "dhash": (64, DHASH_MATCH)}
+#: The largest ``max_distance`` a lookup accepts per signal type: a quarter of the bits
+#: (PDQ 64, pHash and dHash 16). Past it a lookup stops being a match and becomes a
+#: listing of the set: random 256-bit codes lie ~128 bits apart.
+MAX_DISTANCE = {"pdq": 64, "phash": 16, "dhash": 16}
+#: Matches a lookup answers per set unless ``limit`` says otherwise, and the most it may ask.
+LOOKUP_LIMIT = 100
+LOOKUP_LIMIT_MAX = 1000
 
 
 def hash_file(path) -> dict:
@@ -138,21 +145,42 @@ class ReferenceBank:
         return sorted(self._sets)
 
     def lookup(self, signal_type: str, signal: str, *, sets=None,
-               max_distance: int | None = None) -> dict[str, list[dict]]:
+               max_distance: int | None = None, limit: int | None = None,
+               offset: int = 0) -> dict[str, list[dict]]:
         """Per set, the items within ``max_distance`` of ``signal`` (closest first):
         ``{"SET": [{"bank_content_id": item id, "distance": bits}]}``. PDQ codes of
-        quality below 50 are left out on both sides, as HMA does."""
+        quality below 50 are left out on both sides, as HMA does.
+
+        ``max_distance`` is at most :data:`MAX_DISTANCE` for the type (BadInput above);
+        ``limit``/``offset``: per set, matches ``offset`` to ``offset + limit`` of the
+        ordered list (:func:`page` tells which sets had more)."""
         query = parse_signal(signal_type, signal)
         radius = SIGNAL_TYPES[signal_type][1] if max_distance is None else int(max_distance)
-        if not 0 <= radius <= SIGNAL_TYPES[signal_type][0]:
-            raise BadInput(f"max_distance {radius} is outside 0..{SIGNAL_TYPES[signal_type][0]}")
+        cap = MAX_DISTANCE[signal_type]
+        if not 0 <= radius <= cap:
+            raise BadInput(f"max_distance {radius} is outside 0..{cap} for {signal_type} "
+                           "(a lookup finds near matches; it does not list a set)")
+        if limit is not None and not 1 <= limit <= LOOKUP_LIMIT_MAX:
+            raise BadInput(f"limit {limit} is outside 1..{LOOKUP_LIMIT_MAX}")
+        if offset < 0:
+            raise BadInput(f"offset {offset} is negative")
         current = self._sets
         wanted = list(sets) if sets else sorted(current)
         missing = [n for n in wanted if n not in current]
         if missing:
             raise BadInput(f"no reference set named {', '.join(missing)} "
                            f"(sets: {', '.join(sorted(current)) or 'none'})")
-        return {name: _match(current[name].loaded, signal_type, query, radius) for name in wanted}
+        end = None if limit is None else offset + limit + 1  # one more: "is there a next page"
+        return {name: _match(current[name].loaded, signal_type, query, radius)[offset:end]
+                for name in wanted}
+
+
+def page(found: dict[str, list[dict]], limit: int) -> tuple[dict[str, list[dict]], list[str]]:
+    """A lookup asked with ``limit`` (which answers one extra match where there are more),
+    cut to ``limit`` per set, and the sets that have more (ask again with a larger
+    ``offset``)."""
+    more = [name for name, rows in found.items() if len(rows) > limit]
+    return {name: rows[:limit] for name, rows in found.items()}, more
 
 
 def _match(s: LoadedSet, signal_type: str, query, radius: int) -> list[dict]:

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from provkit.provenance.core import imagecost
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import open_regular, read_head, regular_file
 
@@ -251,6 +252,7 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
             warnings.simplefilter("ignore")
             img = Image.open(p)  # a regular file: sniff checked it
             check_size(img.size, path=p)
+            imagecost.check(img, p)  # ends before its data, or too small to hold it
             if draft is not None and img.format == "JPEG":
                 img.draft("RGB", draft)
             img.load()

@@ -19,7 +19,15 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from provkit.detect.index import ReferenceIndex
-from provkit.detect.lookup import SIGNAL_TYPES, ReferenceBank, hash_file
+from provkit.detect.lookup import (
+    LOOKUP_LIMIT,
+    LOOKUP_LIMIT_MAX,
+    MAX_DISTANCE,
+    SIGNAL_TYPES,
+    ReferenceBank,
+    hash_file,
+    page,
+)
 from provkit.detect.reference_sets import dupes, import_
 from provkit.detect.verdict import detect
 from provkit.provenance.core.errors import BadInput, ProvkitError
@@ -29,6 +37,7 @@ from provkit.server.http import (
     Caller,
     Read,
     ServiceConfig,
+    SetsRead,
     SetsWrite,
     Upload,
     Workdir,
@@ -256,8 +265,9 @@ def _parse_items(text: str) -> list[dict]:
             response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}, "description": "A small JPEG."}})
 def sets_thumbnail(request: Request, name: str, item_id: int,
-                   caller: Caller = Read):
-    """The small JPEG stored for a reference item."""
+                   caller: Caller = SetsRead):
+    """The small JPEG stored for a reference item (``sets:read``: item ids run in
+    sequence, so this would list a set's images to anyone who may read)."""
     thumb = _known_set(request, name).thumbnail(item_id)
     if not thumb:
         raise ApiError(404, f"no thumbnail for item {item_id} of set {name!r}")
@@ -305,19 +315,30 @@ SignalType = Annotated[str, Query(pattern="^(" + "|".join(SIGNAL_TYPES) + ")$")]
 async def lookup_route(request: Request, signal: Annotated[str, Query(max_length=64)],
                  signal_type: SignalType = "pdq",
                  index: Annotated[list[str] | None, Query()] = None,
-                 max_distance: Annotated[int | None, Query(ge=0, le=256)] = None,
+                 max_distance: Annotated[int | None, Query(
+                     ge=0, le=max(MAX_DISTANCE.values()),
+                     description="at most 64 for pdq, 16 for phash and dhash")] = None,
+                 limit: Annotated[int, Query(ge=1, le=LOOKUP_LIMIT_MAX)] = LOOKUP_LIMIT,
+                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                  caller: Caller = Read):
-    """Per set, the items whose ``signal_type`` is within the match distance of ``signal``.
+    """Per set, the items whose ``signal_type`` is within the match distance of ``signal``,
+    closest first, at most ``limit`` per set from ``offset`` on. When a set has more, the
+    answer names it in ``X-Provkit-More`` and gives ``X-Provkit-Next-Offset``.
 
     Answered on the event loop: a lookup in memory takes well under a millisecond.
     ``provkit serve`` answers the plain ones before they reach this route, with the
-    same bytes (:mod:`detect.lookup_fast`)."""
+    same bytes (:mod:`provkit.server.lookup_fast`)."""
     try:
-        found = bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance)
+        found = bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance,
+                                     limit=limit, offset=offset)
     except BadInput as e:
         raise ApiError(404 if e.reason.startswith("no reference set") else 422, e.reason
                        ) from None
-    return JSONResponse(found)  # already plain JSON: skip re-validating the response model
+    found, more = page(found, limit)
+    headers = {"X-Provkit-More": ",".join(more), "X-Provkit-Next-Offset": str(offset + limit)
+               } if more else None
+    # already plain JSON: skip re-validating the response model
+    return JSONResponse(found, headers=headers)
 
 
 class HashAndMatch(BaseModel):
@@ -335,7 +356,8 @@ async def lookup_upload(request: Request,
     (path,) = await work.save([file])
     signals = await run_cpu(request, hash_file, path)
     try:
-        matches = bank(request).lookup(signal_type, signals[signal_type], sets=index)
+        matches, _ = page(bank(request).lookup(signal_type, signals[signal_type], sets=index,
+                                               limit=LOOKUP_LIMIT), LOOKUP_LIMIT)
     except BadInput as e:
         raise ApiError(404, e.reason) from None
     return {"signals": signals, "matches": matches}

@@ -24,6 +24,7 @@ SCOPES = {
     "read": "verify, detect, dupes, policy check, hash, lookup, ledger and soft-binding reads",
     "sign": "sign uploads (POST /v1/sign)",
     "generate": "generate sealed images (POST /v1/generate)",
+    "sets:read": "list a reference set's contents (item thumbnails); never public",
     "sets:write": "create, fill and delete reference sets",
     "audit:read": "read and verify the audit log",
     "admin": "everything above",
