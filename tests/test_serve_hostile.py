@@ -291,3 +291,48 @@ def test_an_idle_keep_alive_connection_is_closed(served):
     time.sleep(3.5)  # keep-alive is 2 s
     assert _closed(s)
     s.close()
+
+
+# ------------------------------------------------------------------ the small ones
+
+
+def test_small_hardening_items(workspace, photos):
+    """action vocabulary, the public URL instead of Host, no server paths in ledger
+    answers, the generate schema at the library's limits, and a dropped audit table
+    answered as one line (in-process, the real app)."""
+    from fastapi.testclient import TestClient
+
+    from tests.fixtures_serve import make_config, wait_ready
+    from provkit.server.app import create_service
+
+    cfg = make_config(workspace, public_url="https://verify.example.org")
+    sign = {"Authorization": "Bearer " + tokens.create(
+        "s", ["sign", "read", "generate"], db=workspace / "provkit.db").secret}
+    image = jpeg(photos[1][:256, :256], 90)
+    with TestClient(create_service(cfg, refresh=0.2)) as api:
+        wait_ready(api)
+        for bad in ("<b>x</b>", "c2pa.evil", "Com.Example.x y", "x.y"):
+            r = api.post("/v1/sign", headers=sign, files={"file": ("p.jpg", image)},
+                         data={"action": bad})
+            assert r.status_code == 422 and "action" in r.json()["error"], r.text
+        r = api.post("/v1/sign", headers=sign, files={"file": ("p.jpg", image)},
+                     data={"action": "com.example.retouched", "source_type": "digitalCapture"})
+        assert r.status_code == 200, r.text
+        asset = r.headers["x-provkit-asset-id"]
+        row = api.get(f"/v1/ledger/{asset}", headers=sign).json()
+        assert "/" not in (row.get("source_path") or "") and "/" not in (row.get("path") or "")
+        found = api.get("/matches/byBinding", headers={**sign, "Host": "evil.example"},
+                        params={"alg": "io.provkit.watermark", "value": asset})
+        for m in found.json().get("matches", []):
+            assert m["endpoint"] == "https://verify.example.org"
+        r = api.post("/v1/generate", headers=sign, json={"prompt": "x", "width": 64})
+        assert r.status_code == 422
+        import sqlite3
+
+        con = sqlite3.connect(workspace / "provkit.db")
+        con.execute("DROP TABLE IF EXISTS audit_checkpoints")
+        con.commit()
+        con.close()
+        r = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},
+                     files=[("files", ("p.jpg", image))])
+        assert r.status_code != 500 and "sqlite" not in r.text.lower(), r.text

@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import os
 import shutil
+import sqlite3
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -98,6 +99,13 @@ def _install_errors(app: FastAPI) -> None:
     async def bug(request: Request, e: Exception):  # a bug, never bad input: logged whole
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, f"internal error ({type(e).__name__}); see the server log")
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def storage(request: Request, e: sqlite3.DatabaseError):  # damaged or altered store
+        log.error("database error on %s %s: %s", request.method, request.url.path, e)
+        return _error(503, "the workspace database cannot serve this request (a table is "
+                           "missing or damaged); run `provkit audit verify` and see the server "
+                           "log", {"Retry-After": "60"})
 
     @app.exception_handler(UnicodeDecodeError)
     async def undecodable(request: Request, e: UnicodeDecodeError):
