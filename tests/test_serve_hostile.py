@@ -336,3 +336,13 @@ def test_small_hardening_items(workspace, photos):
         r = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},
                      files=[("files", ("p.jpg", image))])
         assert r.status_code != 500 and "sqlite" not in r.text.lower(), r.text
+        assert "the audit log cannot record this decision" in r.text, r.text
+
+
+def test_an_oversized_request_head_is_refused(served):
+    server, _, _ = served
+    s = _connect(server.port)
+    s.sendall(b"GET /status/live HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n")
+    answer = s.recv(4096)
+    assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
+    s.close()

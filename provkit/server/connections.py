@@ -16,7 +16,8 @@ hold the server. :class:`GuardedHttp` is uvicorn's httptools protocol with:
 - caps on **open connections** in this process and **per client address** (a new
   connection past either is closed at once);
 - at most ``max_requests`` requests per keep-alive connection (the last answer says
-  ``connection: close``).
+  ``connection: close``);
+- at most :data:`MAX_HEAD` bytes of request line and headers (400, closed).
 
 The settings come from :data:`provkit.server.service.CONFIG_ENV` (``"connections"``),
 read once per worker process, so every worker that uvicorn spawns applies the same.
@@ -33,6 +34,8 @@ from dataclasses import asdict, dataclass
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 CONFIG_ENV = "PROVKIT_SERVE_CONFIG"
+#: Largest request line plus headers, in bytes (400 and closed above).
+MAX_HEAD = 32 * 1024
 
 
 @dataclass(frozen=True)
@@ -84,6 +87,7 @@ class GuardedHttp(HttpToolsProtocol):
         self._body_bytes = 0
         self._in_body = False
         self._write_timer = None
+        self._head_bytes = 0
 
     # -- connection caps
     def connection_made(self, transport) -> None:
@@ -149,6 +153,7 @@ class GuardedHttp(HttpToolsProtocol):
     # -- the parser's callbacks
     def on_message_begin(self) -> None:
         super().on_message_begin()
+        self._head_bytes = 0
         if self._timer is None:  # a keep-alive connection's next request
             self._arm(self.guard.header_timeout, self._header_expired)
 
@@ -161,6 +166,18 @@ class GuardedHttp(HttpToolsProtocol):
         self._body_started = time.monotonic()
         self._body_bytes = 0
         self._arm(self.guard.body_timeout, self._body_check)
+
+    def on_url(self, url: bytes) -> None:
+        self._head_bytes += len(url)
+        if self._head_bytes > MAX_HEAD:
+            raise ValueError("request head too large")  # the parser answers 400, closes
+        super().on_url(url)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._head_bytes += len(name) + len(value) + 4
+        if self._head_bytes > MAX_HEAD:
+            raise ValueError("request head too large")
+        super().on_header(name, value)
 
     def on_body(self, body: bytes) -> None:
         self._body_bytes += len(body)
