@@ -346,3 +346,35 @@ def test_an_oversized_request_head_is_refused(served):
     answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
     s.close()
+
+
+def test_the_decode_budget_queues_then_answers_503_with_retry_after():
+    import asyncio
+
+    from provkit.server.budget import PixelBudget
+    from provkit.server.http import ApiError
+
+    async def scenario():
+        budget = PixelBudget(total=50_000_000, wait=0.3)
+        order = []
+
+        async def job(name, pixels, hold):
+            async with budget.hold(pixels):
+                order.append(name)
+                await asyncio.sleep(hold)
+
+        # the second waits for the first, then runs: a queue, in arrival order
+        await asyncio.gather(job("a", 40_000_000, 0.1), job("b", 40_000_000, 0.0))
+        assert order == ["a", "b"] and budget.in_use == 0
+        # a third that cannot get room within the wait is refused with Retry-After
+        first = asyncio.create_task(job("c", 50_000_000, 1.0))
+        await asyncio.sleep(0.05)
+        with pytest.raises(ApiError) as e:
+            await job("d", 10_000_000, 0.0)
+        assert e.value.status == 503 and e.value.headers["Retry-After"]
+        await first
+        assert budget.in_use == 0 and budget.refused == 1
+        async with budget.hold(0):  # no image: no wait
+            pass
+
+    asyncio.run(scenario())
