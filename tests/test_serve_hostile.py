@@ -329,8 +329,11 @@ def test_small_hardening_items(workspace, photos):
         assert r.status_code == 422
         import sqlite3
 
+        first = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},
+                         files=[("files", ("p.jpg", image))])
+        assert first.status_code == 200 and "audit_seq" in first.text, first.text
         con = sqlite3.connect(workspace / "provkit.db")
-        con.execute("DROP TABLE IF EXISTS audit_checkpoints")
+        con.execute("DROP TABLE audit_checkpoints")
         con.commit()
         con.close()
         r = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},
@@ -378,3 +381,18 @@ def test_the_decode_budget_queues_then_answers_503_with_retry_after():
             pass
 
     asyncio.run(scenario())
+
+
+def test_an_anonymous_caller_has_the_lower_pixel_limit(served):
+    server, auth, _ = served
+    rng = np.random.default_rng(2)
+    y, x = np.mgrid[0:5000, 0:5400]  # 27 MP: over the public 24 MP, under the 50 MP limit
+    pixels = np.stack([(x // 7) % 256, (y // 5) % 256, rng.integers(0, 8, x.shape) * 30], -1)
+    buf = io.BytesIO()
+    Image.fromarray(pixels.astype(np.uint8)).save(buf, "JPEG", quality=70)
+    data = buf.getvalue()
+    anonymous = httpx.post(server.url + "/v1/hash", files={"file": ("big.jpg", data)}, timeout=60)
+    assert anonymous.status_code == 422 and "24,000,000" in anonymous.text, anonymous.text
+    reader = httpx.post(server.url + "/v1/hash", files={"file": ("big.jpg", data)},
+                        headers=auth["reader"], timeout=60)
+    assert reader.status_code == 200, reader.text

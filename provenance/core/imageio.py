@@ -17,6 +17,8 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from PIL import Image
@@ -39,9 +41,30 @@ def set_max_pixels(value: int | None) -> None:
     _limit_override = None if value is None else max(1, int(value))
 
 
+_context_limit: ContextVar[int | None] = ContextVar("provkit_pixel_limit", default=None)
+
+
+@contextmanager
+def pixel_limit(value: int | None):
+    """Within the block (this thread or task), a pixel limit of at most ``value``
+    (the service's lower limit for anonymous callers); None: no change."""
+    token = _context_limit.set(value)
+    try:
+        yield
+    finally:
+        _context_limit.reset(token)
+
+
 def max_pixels() -> int:
     """The pixel limit in force: :func:`set_max_pixels`, else ``$PROVKIT_MAX_PIXELS``,
-    else :data:`DEFAULT_MAX_PIXELS`."""
+    else :data:`DEFAULT_MAX_PIXELS`; lowered within a :func:`pixel_limit` block."""
+    lowered = _context_limit.get()
+    if lowered is not None:
+        return min(lowered, _process_max_pixels())
+    return _process_max_pixels()
+
+
+def _process_max_pixels() -> int:
     if _limit_override is not None:
         return _limit_override
     text = os.environ.get("PROVKIT_MAX_PIXELS", "").strip().replace("_", "")

@@ -21,7 +21,7 @@ from provkit.server.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
 from provkit.options import db_option, emit, json_option
 from provkit.server.desk import report as report_
 from provkit.server.service import app_from_env
-from provkit.server.service import SERVE_MAX_PIXELS_PER_BYTE
+from provkit.server.service import SERVE_MAX_PIXELS_PER_BYTE, SERVE_PUBLIC_MAX_PIXELS
 from provkit.server.service import serve as serve_
 from provkit.server.budget import DEFAULT_PIXEL_BUDGET
 from provkit.server.connections import Limits
@@ -48,6 +48,9 @@ from provkit.server.connections import Limits
 @click.option("--max-pixels-per-byte", type=click.IntRange(0), default=SERVE_MAX_PIXELS_PER_BYTE,
               show_default=True, help="Refuse files declaring more pixels per byte of file "
                                       "(decompression bombs; 0: off).")
+@click.option("--public-max-pixels", type=click.IntRange(0), default=SERVE_PUBLIC_MAX_PIXELS,
+              show_default=True, help="Largest image decoded for an anonymous caller "
+                                      "(--public-read; 0: the same as --max-pixels).")
 @click.option("--pixel-budget-mp", type=click.FloatRange(1), default=DEFAULT_PIXEL_BUDGET / 1e6,
               show_default=True, help="Megapixels of images decoded at once per process; "
                                       "past that, requests wait, then 503 + Retry-After.")
@@ -79,7 +82,7 @@ from provkit.server.connections import Limits
                    "(default: $PROVKIT_CLIP, else the one the probe names).")
 @db_option
 def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
-          max_pixels_per_byte, pixel_budget_mp, public_url, header_timeout, body_timeout,
+          max_pixels_per_byte, public_max_pixels, pixel_budget_mp, public_url, header_timeout, body_timeout,
           keep_alive, max_connections, max_connections_per_client, time_limit, out_dir, probe,
           clip_spec, db_path):
     """Serve the desk page and the HTTP API (see docs/serve.md)."""
@@ -90,7 +93,8 @@ def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_f
            public_read=public_read, max_upload=int(max_upload_mb * MB), max_files=max_files,
            max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path,
            probe=probe, clip=clip_spec, max_pixels_per_byte=max_pixels_per_byte,
-           pixel_budget=int(pixel_budget_mp * 1e6), public_url=public_url, limits=limits)
+           pixel_budget=int(pixel_budget_mp * 1e6), public_url=public_url, limits=limits,
+           public_max_pixels=public_max_pixels)
 
 
 # --------------------------------------------------------------------------- report

@@ -97,6 +97,7 @@ class ServiceConfig:
     pixel_budget: int = 64_000_000
     budget_wait: float = 10.0
     max_pixels_per_byte: int | None = None
+    public_max_pixels: int | None = None  # the pixel limit for anonymous callers
     public_url: str | None = None
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
@@ -161,7 +162,9 @@ def require(scope: str) -> Callable:
     # the bearer parameter declares the scheme in the OpenAPI description
     async def dependency(request: Request,
                          credentials: HTTPAuthorizationCredentials | None = _bearer) -> Caller:
-        return authorize(config(request), request.headers.get("authorization"), scope)
+        caller = authorize(config(request), request.headers.get("authorization"), scope)
+        request.state.caller = caller
+        return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
@@ -403,18 +406,31 @@ def _cost(request: Request) -> int:
     return work.pixels if work is not None else 0
 
 
+def _limit(request: Request) -> int | None:
+    """The pixel limit for this caller: ``public_max_pixels`` for anonymous ones."""
+    caller = getattr(request.state, "caller", None)
+    anonymous = caller is None or caller.name is None
+    return config(request).public_max_pixels if anonymous else None
+
+
+def _limited(pixel_limit: int | None, fn, /, *args, **kwargs):
+    with imageio.pixel_limit(pixel_limit):
+        return fn(*args, **kwargs)
+
+
 async def run_cpu(request: Request, fn, *args, **kwargs):
     """Run a library call that only reads in the app's :class:`CpuPool` (stopped at the
     time limit), once the decode budget has room for the request's images."""
     async with request.app.state.budget.hold(_cost(request)):
-        return await pool(request).run(fn, *args, **kwargs)
+        return await pool(request).run(_limited, _limit(request), fn, *args, **kwargs)
 
 
 async def run_cpu_to_end(request: Request, fn, *args, **kwargs):
     """Run a library call that writes (an asset, a decision, a set) in the app's
     :class:`CpuPool`: past the time limit it answers 503 but is not stopped."""
     async with request.app.state.budget.hold(_cost(request)):
-        return await pool(request).run(fn, *args, stop=False, **kwargs)
+        return await pool(request).run(_limited, _limit(request), fn, *args, stop=False,
+                                       **kwargs)
 
 
 #: The name of each request's upload folder starts with this (the startup sweep's mark).

@@ -29,6 +29,9 @@ SERVE_MAX_PIXELS = 50_000_000
 #: Refuse a file declaring more pixels than this per byte of file (a flat 49 MP WebP
 #: fits in 34 bytes); real photographs and screenshots stay under 500.
 SERVE_MAX_PIXELS_PER_BYTE = 4096
+#: The pixel limit for anonymous callers under ``--public-read``: 24 MP (a 6000x4000
+#: photograph), so that anyone on the internet costs at most half a token holder's image.
+SERVE_PUBLIC_MAX_PIXELS = 24_000_000
 
 
 def is_loopback(host: str) -> bool:
@@ -60,12 +63,14 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           out_dir=None, db=None, probe=None, clip: str | None = None,
           max_pixels_per_byte: int | None = SERVE_MAX_PIXELS_PER_BYTE,
           pixel_budget: int = DEFAULT_PIXEL_BUDGET, public_url: str | None = None,
+          public_max_pixels: int | None = SERVE_PUBLIC_MAX_PIXELS,
           limits: Limits | None = None) -> None:
     """``provkit serve``: the desk page and the HTTP API until stopped (see docs/serve.md).
 
     ``probe``/``clip``: the classifier every detect, policy check and desk request uses
     (as ``$PROVKIT_PROBE``/``$PROVKIT_CLIP`` for the CLI); checked before listening.
-    ``max_pixels_per_byte`` (0 or None: off), ``pixel_budget`` (decoded pixels in flight
+    ``max_pixels_per_byte`` (0 or None: off), ``public_max_pixels`` (the pixel limit
+    for anonymous callers; None: the same as everyone's), ``pixel_budget`` (decoded pixels in flight
     per process), ``public_url`` (the base URL soft-binding answers name) and ``limits``
     (timeouts and connection caps, :class:`provkit.server.connections.Limits`): see
     docs/serve.md, "Public deployment".
@@ -90,6 +95,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         "time_limit": time_limit, "cpu_threads": threads or min(os.cpu_count() or 1, 4),
         "queue": queue, "out_dir": str(out_dir) if out_dir else None, "max_pixels": max_pixels,
         "max_pixels_per_byte": max_pixels_per_byte or None, "pixel_budget": int(pixel_budget),
+        "public_max_pixels": public_max_pixels or None,
         "public_url": public_url.rstrip("/") if public_url else None,
         "connections": limits.to_json(),
     }
