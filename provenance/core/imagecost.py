@@ -233,9 +233,12 @@ def _tiff(img, f, size: int, path) -> None:
         if off >= size:
             raise _no_data("image data (a strip or tile lies past the end)", path)
         have += min(n, size - off)
-    bits = sum(tags.get(258) or (8,)) if isinstance(tags.get(258), tuple) else \
-        (tags.get(258) or 8) * (tags.get(277) or 1)
-    raw = img.width * img.height * bits / 8
+    per_sample, samples = tags.get(258), tags.get(277) or 1  # TIFF defaults: 1 and 1
+    if isinstance(per_sample, tuple):
+        bits = sum(per_sample) * (samples if len(per_sample) == 1 else 1)
+    else:
+        bits = (per_sample or 1) * samples
+    raw = (img.width * bits + 7) // 8 * img.height
     compression = tags.get(259) or 1
     ratio = {1: 1.0, 5: LZW_RATIO, 8: DEFLATE_RATIO, 32946: DEFLATE_RATIO,
              32773: PACKBITS_RATIO}.get(compression)
@@ -247,7 +250,11 @@ def _tiff(img, f, size: int, path) -> None:
 
 def _bmp(img, f, size: int, path) -> None:
     f.seek(10)
-    start = struct.unpack("<I", f.read(4))[0]
+    start, header = struct.unpack("<II", f.read(8))
+    if start >= size:
+        raise _no_data("pixel data", path)
+    if header < 40:  # an OS/2 core header: no compression field to read
+        return
     f.seek(30)
     compression = struct.unpack("<I", f.read(4) or b"\0\0\0\0")[0]
     if compression in (0, 3, 6):  # rows stored as they are
@@ -256,8 +263,6 @@ def _bmp(img, f, size: int, path) -> None:
         bits = struct.unpack("<H", f.read(2))[0] or bits
         stride = (img.width * bits + 31) // 32 * 4
         _too_small(img, max(0, size - start), stride * img.height, "pixel rows", path)
-    elif start >= size:
-        raise _no_data("pixel data", path)
 
 
 def _isobmff(img, f, size: int, path) -> None:
