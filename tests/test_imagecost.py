@@ -12,9 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.provenance.core import imagecost, imageio
 from provkit.provenance.core.errors import BadInput
+
 from tests.fixtures_bombs import bombs
 
 MODES = ["1", "L", "P", "RGB", "RGBA", "I;16", "LA", "CMYK"]

@@ -10,7 +10,6 @@ import sys
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from provkit.policies.engine import evaluate
 from provkit.policies.expressions import CONTEXT_LIST, STEP_BUDGET, estimate_steps
 from provkit.policies.pack import load_pack

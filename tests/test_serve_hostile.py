@@ -22,8 +22,8 @@ import numpy as np
 import psutil
 import pytest
 from PIL import Image
-
 from provkit.detect.index_bank import index_import
+
 from provkit.server import tokens
 from tests.fixtures_bombs import bombs
 from tests.fixtures_serve import Server, jpeg
@@ -163,7 +163,7 @@ def test_a_large_real_image_is_decoded_within_the_budget_and_memory_comes_back(s
 
 
 def test_max_distance_is_capped_per_signal_type(served):
-    server, auth, probe = served
+    server, _auth, probe = served
     for signal_type, signal, cap in (("pdq", probe, 64), ("phash", "0" * 16, 16),
                                      ("dhash", "f" * 16, 16)):
         ok = httpx.get(server.url + "/v1/lookup", params={
@@ -302,8 +302,8 @@ def test_small_hardening_items(workspace, photos):
     answered as one line (in-process, the real app)."""
     from fastapi.testclient import TestClient
 
-    from tests.fixtures_serve import make_config, wait_ready
     from provkit.server.app import create_service
+    from tests.fixtures_serve import make_config, wait_ready
 
     cfg = make_config(workspace, public_url="https://verify.example.org")
     sign = {"Authorization": "Bearer " + tokens.create(
