@@ -7,7 +7,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.provkit-installed
 export PROVKIT_HOME ?= $(CURDIR)/demo-out/home
 
-.PHONY: demo test test-core-install bench lint install clean fuzz
+.PHONY: demo test test-core-install bench lint install clean fuzz rubrics screenshots
 
 install: $(STAMP)
 
@@ -38,8 +38,18 @@ fuzz: $(STAMP)
 bench: $(STAMP)
 	for b in bench/*.py; do case $$b in bench/gpu_*) continue;; esac; echo "== $$b"; $(PY) $$b || exit 1; done
 
+# The desk page's pictures in docs/serve.md (docs/img/desk-*.png), made in real Chromium.
+screenshots: $(STAMP)
+	env -u PROVKIT_HOME $(PY) tests/screenshots.py
+
 lint: $(STAMP)
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+# The C2PA rubric YAML files, parsed once into the JSON verify reads (a test checks it).
+rubrics: $(STAMP)
+	$(PY) -c "from provkit.provenance import signals; from pathlib import Path; \
+	  Path('provenance/data/c2pa', signals.COMPILED_FILE).write_bytes(signals.compile_rubrics())"
 
 clean:
 	rm -rf $(VENV) demo-out bench-out fuzz-out .pytest_cache

@@ -16,6 +16,9 @@ Every ``provkit`` verb of this package has a function of the same name here:
 
 from __future__ import annotations
 
+import sys
+import types
+
 import importlib
 
 _EXPORTS = {
@@ -64,3 +67,14 @@ def __getattr__(name):
         module = importlib.import_module(_EXPORTS[name])
         return getattr(module, name)
     raise AttributeError(f"module 'detect' has no attribute {name!r}")
+
+
+class _Verb(types.ModuleType):
+    """The package is also its verb: ``provkit.detect(...)`` calls ``provkit.detect.detect(...)``
+    (the CLI's ``provkit detect``), so one name serves both."""
+
+    def __call__(self, *args, **kwargs):
+        return self.detect(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Verb

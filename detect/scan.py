@@ -22,7 +22,7 @@ from provkit.detect.evidence import csv_columns
 from provkit.detect.verdict import Detector, check_options, detect
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provkit.provenance.core.extras import require
-from provkit.provenance.core.imageio import image_paths
+from provkit.provenance.core.imageio import image_paths, skipped_files
 from provkit.provenance.core.workspace import connect
 
 #: The columns every collector of the registry declares, between the verdict and the error.
@@ -244,6 +244,7 @@ class ScanSummary:
     seconds: float
     by_verdict: dict = field(default_factory=dict)
     by_outcome: dict = field(default_factory=dict)  # this run's decisions (with a pack)
+    skipped: list = field(default_factory=list)  # [{"path", "reason"}]: files not scanned
 
     @property
     def rate(self) -> float:
@@ -253,7 +254,8 @@ class ScanSummary:
         return {"out": self.out, "total": self.total, "scanned": self.scanned,
                 "resumed": self.resumed, "errors": self.errors,
                 "seconds": round(self.seconds, 3), "images_per_second": round(self.rate, 2),
-                "by_verdict": self.by_verdict, "by_outcome": self.by_outcome}
+                "by_verdict": self.by_verdict, "by_outcome": self.by_outcome,
+                "skipped": self.skipped}
 
 
 #: Default seconds one file may take in a scan before it is recorded as an error and skipped.
@@ -278,7 +280,7 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
 
     ``judge(rows)``, when given, is called on each batch of rows before they are written
     (the app's ``provkit scan --pack`` passes one that puts the pack's decision into each
-    row: :func:`provkit.check.scan_judge`); a ``decision`` it leaves in a row is counted in
+    row: :func:`provkit.answers.scan_judge`); a ``decision`` it leaves in a row is counted in
     ``by_outcome``.
     """
     paths = [os.path.abspath(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
@@ -319,7 +321,9 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         sink.close()
     return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
                        resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
-                       by_verdict=counts, by_outcome=dict(sorted(outcomes.items())))
+                       by_verdict=counts, by_outcome=dict(sorted(outcomes.items())),
+                       skipped=[] if isinstance(source, (list, tuple)) else
+                       [{"path": str(p), "reason": why} for p, why in skipped_files(source)])
 
 
 def _run(chunks: Sequence[list[str]], workers: int, options: dict):

@@ -12,6 +12,9 @@ importing this package pulls in neither torch nor diffusers.
 
 from __future__ import annotations
 
+import sys
+import types
+
 _EXPORTS = {
     "Generator": "provkit.generate.generator",
     "GenerationFailed": "provkit.generate.generator",
@@ -38,3 +41,14 @@ def __getattr__(name):
         globals()[name] = value
         return value
     raise AttributeError(f"module 'generate' has no attribute {name!r}")
+
+
+class _Verb(types.ModuleType):
+    """The package is also its verb: ``provkit.generate(...)`` calls ``provkit.generate.generate(...)``
+    (the CLI's ``provkit generate``), so one name serves both."""
+
+    def __call__(self, *args, **kwargs):
+        return self.generate(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _Verb

@@ -17,6 +17,7 @@ from provkit.generate.backends.base import get_backend
 from provkit.generate.backends.diffusers_backend import DiffusersBackend
 from provkit.generate.request import GenerationRequest, parse_size, random_seed
 from provkit.generate.seal import GenerationRun, SealedImage, SealOptions, seal_all
+from provkit.provenance import keys
 from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.provenance.core.imageio import load_rgb
 
@@ -128,13 +129,18 @@ def generate(prompt: str, *, backend="builtin", n: int = 1, out_dir=None, seed: 
              negative_prompt: str = "", init_image=None, strength: float = 0.6,
              device: str | None = None, format: str = "png", record_prompt: bool = False,
              allow_training: bool = False, policy=None, db=None, batch_size: int | None = None,
-             on_result=None, **backend_options) -> GenerationRun:
-    """``provkit generate`` as a function: make ``n`` sealed images in ``out_dir``."""
+             on_result=None, identity=None, dev_identity: bool = False,
+             **backend_options) -> GenerationRun:
+    """``provkit generate`` as a function: make ``n`` sealed images in ``out_dir``.
+
+    The workspace identity signs them (``identity`` overrides); with none, a ConfigError
+    before anything is generated, unless ``dev_identity`` asks for a development one."""
     if n < 1:
         raise BadInput(f"-n must be at least 1, not {n}")
+    identity = identity or keys.for_signing(dev_identity=dev_identity)
     gen = Generator(backend, device=device, out_dir=out_dir, format=format,
                     record_prompt=record_prompt, allow_training=allow_training, policy=policy,
-                    db=db, **backend_options)
+                    db=db, identity=identity, **backend_options)
     return gen.run(prompt, n, seed=seed, size=size, steps=steps, guidance=guidance,
                    negative_prompt=negative_prompt, init_image=init_image, strength=strength,
                    batch_size=batch_size, on_result=on_result)

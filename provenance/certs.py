@@ -11,6 +11,8 @@ import functools
 import itertools
 import re
 
+from provkit.provenance.core.der import fields as der_fields
+
 #: A DER certificate: SEQUENCE (long form, 2 length bytes) whose first item is a SEQUENCE too.
 _DER_CERT = re.compile(rb"\x30\x82(..)\x30\x82", re.DOTALL)
 
@@ -40,6 +42,9 @@ def _signature_boxes(data, end: int):
 @functools.lru_cache(maxsize=256)
 def _issuer_of(der: bytes) -> tuple[str, str] | None:
     """``(serial, issuer name)`` of one DER certificate, or None if it is not one."""
+    read = der_fields(der)
+    if read is not None and (read.issuer.get("CN") or read.issuer.get("O")):
+        return str(read.serial), read.issuer.get("CN") or read.issuer["O"]
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 

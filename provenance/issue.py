@@ -180,7 +180,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
 
     # 2. C2PA: sign into a temp file beside the output; 3. record it in the ledger;
     # only then does the file take its name.
-    identity = identity or keys.load_or_init()
+    identity = identity or keys.for_signing()
     signer = identity.signer_json()
     import c2pa
 
@@ -278,16 +278,20 @@ def _drop(aside: Path | None) -> None:
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,
          db=None, identity=None, force: bool = False, status: str = "issued",
-         tsa: str | None = None) -> Issued:
+         tsa: str | None = None, dev_identity: bool = False) -> Issued:
     """``provkit sign``: :func:`issue` with a spec built from the command's options.
+    ``dev_identity``: create a development identity if the workspace has none (otherwise
+    that is a ConfigError naming ``provkit keys init``).
     ``status``: as for :func:`issue` (the HTTP service signs ``staged``, then releases).
     ``tsa``: an RFC 3161 time-stamping authority's address (default: ``[sign] tsa`` in
     provkit.toml, else none); the signature carries its time-stamp."""
+    if dev_identity and identity is None:
+        identity = keys.for_signing(dev_identity=True)
     tsa = workspace_config.load().get("sign.tsa", tsa)
     if tsa is not None:
         if not str(tsa).startswith(("http://", "https://")):
             raise BadInput(f"--tsa {tsa!r}: give the time-stamping authority's http:// or "
                            "https:// address")
-        identity = replace(identity or keys.load_or_init(), tsa_url=str(tsa))
+        identity = replace(identity or keys.for_signing(), tsa_url=str(tsa))
     return issue(source, out_path, spec=spec or ManifestSpec(), watermark=watermark, db=db,
                  identity=identity, force=force, status=status)

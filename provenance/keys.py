@@ -532,8 +532,37 @@ def load(directory: Path | None = None) -> Identity:
     return Identity(chain_pem=chain_pem, alg=alg, key_path=key)
 
 
+#: Set to 1 to let signing create a development identity when the workspace has none
+#: (what ``--dev-identity`` does for one command). Never the default: an identity made
+#: behind the user's back would make a later ``provkit keys init`` refuse, and files
+#: signed in between would carry a CA nobody chose.
+DEV_IDENTITY_ENV = "PROVKIT_DEV_IDENTITY"
+
+
+def for_signing(*, dev_identity: bool = False) -> Identity:
+    """The workspace identity to sign with. With none, a ConfigError that names ``provkit
+    keys init`` — unless ``dev_identity`` (or ``$PROVKIT_DEV_IDENTITY=1``) asks for a
+    development identity to be created now."""
+    if dev_identity or os.environ.get(DEV_IDENTITY_ENV) == "1":
+        return load_or_init()
+    d = keys_dir()
+    if not (d / "chain.pem").exists() and not (d / PENDING).exists():
+        raise ConfigError("no signing identity: run `provkit keys init` (a development CA) or "
+                          "`provkit keys import` (your own chain) first, or pass --dev-identity",
+                          path=d)
+    return load()
+
+
+def retiring_ca(directory: Path | None = None) -> str | None:
+    """SHA-256 of the development CA that ``init --force`` / ``import --force`` would
+    retire now (None when there is none)."""
+    ca = (Path(directory) if directory else keys_dir()) / "ca.pem"
+    return sha256_hex(ca.read_bytes()) if ca.exists() else None
+
+
 def load_or_init(org: str = "provkit development") -> Identity:
-    """The workspace identity, creating a development one on first use."""
+    """The workspace identity, creating a development one if there is none (only when
+    asked: :func:`for_signing` with ``dev_identity``)."""
     d = keys_dir()
     if not (d / "chain.pem").exists():
         with _locked(d):
@@ -628,11 +657,11 @@ def local_trust_anchors() -> bytes:
 def _imported_root(d: Path) -> bytes | None:
     """The self-signed root at the end of an imported chain (the workspace's own CA when
     the identity was imported), as PEM; None when the chain ends below its root."""
-    from cryptography import x509
-
     chain = d / "chain.pem"
     if not chain.exists() or (d / "ca.pem").exists():
         return None
+    from cryptography import x509  # only for an imported chain (~25 ms to import)
+
     try:
         certs = x509.load_pem_x509_certificates(chain.read_bytes())
     except (OSError, ValueError):

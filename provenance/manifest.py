@@ -59,7 +59,8 @@ class ManifestSpec:
     software_agent: dict | None = None
     parameters: dict = field(default_factory=dict)
     author: str | None = None
-    no_train: bool = False
+    no_train: bool = False  # cawg.training-mining: every use notAllowed
+    allow_training: bool = False  # cawg.training-mining: every use allowed
     ingredients: tuple = ()
     extra_assertions: tuple = ()
 
@@ -125,9 +126,12 @@ def manifest_definition(spec: ManifestSpec, *, asset_id: str | None = None,
         assertions.append({"label": "stds.schema-org.CreativeWork", "data": {
             "@context": "https://schema.org", "@type": "CreativeWork",
             "author": [{"@type": "Person", "name": spec.author}]}})
-    if spec.no_train:
+    if spec.no_train and spec.allow_training:
+        raise BadInput("a manifest cannot both allow and forbid AI training")
+    if spec.no_train or spec.allow_training:
+        use_value = "notAllowed" if spec.no_train else "allowed"
         assertions.append({"label": "cawg.training-mining", "data": {
-            "entries": {use: {"use": "notAllowed"} for use in TRAINING_USES}}})
+            "entries": {use: {"use": use_value} for use in TRAINING_USES}}})
     if asset_id and soft_binding_alg:
         assertions.append(soft_binding_assertion(soft_binding_alg, asset_id))
     if asset_id:

@@ -114,7 +114,7 @@ def recover(path, out_path, *, db=None, identity=None, trust=None,
                                     "identifier": "recovered.c2pa"}}
     definition = {"claim_generator_info": [provkit_agent()], "title": out.name,
                   "ingredients": [ingredient], "assertions": assertions}
-    identity = identity or keys.load_or_init()
+    identity = identity or keys.for_signing()
 
     def write(f):
         builder = new_builder(definition)

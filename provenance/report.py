@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 from dataclasses import dataclass, field
 
+from provkit.provenance.capture import capture_details, claim_generator
 from provkit.provenance.certs import cert_issuers, signer_chain
 from provkit.provenance.core.vocabulary import source_type_name
 from provkit.provenance.manifest import ASSET_ASSERTION
@@ -75,6 +76,10 @@ class VerifyReport:
     #: For ``recovered`` and ``mismatch``: the pixels against the ledger's fingerprints of
     #: the asset (``match``, ``distance`` in bits, ``limits``).
     pixel_match: dict | None = None
+    #: The app or device that wrote the claim (claim generator info, any vendor).
+    generator: list = field(default_factory=list)
+    #: Signed capture details (``device``, ``lens``, ``time``, ``location``), if any.
+    capture: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -245,6 +250,7 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
             state = "trusted"
         item = {"title": ing.get("title"), "relationship": ing.get("relationship"),
                 "format": ing.get("format"), "manifest_label": label,
+                "thumbnail": _thumbnail(ing) or (_thumbnail(child) if child else None),
                 "recorded_status": recorded, "deltas": deltas,
                 "state_recorded": state_recorded, "failures": failures,
                 "failed_when_added": state_recorded == "invalid" and not expected}
@@ -265,7 +271,7 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
             walk["seen"].add(label)
             item.update(
                 state=state, explanation=explain(recorded + deltas),
-                signer=_signer(child, cert_issuers),
+                signer=_signer(child, cert_issuers), generator=claim_generator(child),
                 digital_source_type=_source_type(child), actions=_actions(child),
                 signals=node_signals(walk["nodes"].get(label) or node_from_reader(child)),
                 ingredients=_ingredients(store, child, cert_issuers, walk, label))
@@ -446,4 +452,5 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
         timestamp=_timestamp(manifest, node, results, chain) if manifest else None,
         cawg_identity=_cawg(manifest, results), thumbnail=_thumbnail(manifest),
         ingredient_failed_when_added=failed_when_added(ingredients),
+        generator=claim_generator(manifest), capture=capture_details(manifest),
     )

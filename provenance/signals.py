@@ -29,8 +29,7 @@ import functools
 import json
 import re
 
-import yaml
-
+from provkit.provenance.core.der import fields as der_fields
 from provkit.provenance.trust import data_file
 
 SIGNALS_FILE = "asset-rubric-signals-local.yml"
@@ -54,9 +53,31 @@ TRANSFORMATION = ("ambiguousActions", "nonEditorial", "perceptibleGenAI", "perce
 CAPTURE_SIGNALS = ("capturedMedia", "capturedMediaStitched")
 
 
+#: The two rubric files parsed once, as JSON (``make rubrics`` writes it; a test holds it
+#: equal to the YAML): verify reads the rubrics on every run, and parsing YAML (and
+#: importing a YAML parser) cost as much as the C2PA read itself.
+COMPILED_FILE = "rubrics.json"
+
+
+def compile_rubrics() -> bytes:
+    """The shipped rubric YAML files as the JSON :data:`COMPILED_FILE` holds."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    docs = {name: list(yaml.load_all(data_file(name), Loader=loader))
+            for name in (SIGNALS_FILE, INTEGRITY_FILE)}
+    return (json.dumps(docs, default=str, sort_keys=True, ensure_ascii=False, indent=0)
+            + "\n").encode()
+
+
+@functools.cache
+def _compiled() -> dict:
+    return json.loads(data_file(COMPILED_FILE))
+
+
 def _load(name: str) -> tuple[dict, list[dict]]:
     """A rubric file: its header document (metadata, variables) and its rules."""
-    docs = list(yaml.safe_load_all(data_file(name)))
+    docs = _compiled()[name]
     header = docs[0] or {}
     rules = [r for d in docs[1:] for r in (d or []) if isinstance(r, dict)]
     return header, rules
@@ -262,6 +283,9 @@ def subject_of(der: bytes | None) -> dict | None:
     """``{"CN", "O", "OU", "C"}`` of a DER certificate's subject."""
     if not der:
         return None
+    read = der_fields(der)
+    if read is not None:
+        return dict(read.subject)
     from cryptography import x509
     from cryptography.x509.oid import NameOID
 

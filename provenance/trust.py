@@ -30,7 +30,7 @@ from importlib import resources
 from pathlib import Path
 
 from provkit.provenance import keys
-from provkit.provenance.core import workspace
+from provkit.provenance.core import der, workspace
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_write, read_head
 
@@ -262,8 +262,40 @@ def _sha256():
     return hashes.SHA256()
 
 
+def _by_name(sources: tuple[TrustSource, ...], chain: tuple[bytes, ...]) -> str | None:
+    """The source named by the DER alone, where that cannot be wrong; else None.
+
+    Called for a chain the SDK has already validated to one of these anchors: so if the
+    anchors that are a chain certificate, or whose subject is byte for byte a chain
+    certificate's issuer, all sit in one source, and no anchor of another source bears
+    the same common name, that source holds the anchor the SDK used. Anything less clear
+    (or unreadable) is left to the signature check below."""
+    read = [der.fields(d) for d in chain]
+    if not chain or any(r is None for r in read):
+        return None
+    issuers = {r.issuer_der for r in read}
+    names = {r.issuer.get("CN") for r in read} | {r.subject.get("CN") for r in read}
+    hits: set[str] = set()
+    near: set[str] = set()
+    for s in sources:
+        for anchor_der in der.pem_certificates(s.pem):
+            a = der.fields(anchor_der)
+            if a is None:
+                return None
+            if anchor_der in chain or a.subject_der in issuers:
+                hits.add(s.label)
+            elif a.subject.get("CN") in names:
+                near.add(s.label)
+    if len(hits) == 1 and not (near - hits):
+        return next(iter(hits))
+    return None
+
+
 @functools.lru_cache(maxsize=256)
 def _issuing_source(sources: tuple[TrustSource, ...], chain: tuple[bytes, ...]) -> str | None:
+    named = _by_name(sources, chain)
+    if named is not None:
+        return named
     certs = [c for c in (_load_der(d) for d in chain) if c is not None]
     for s in sources:
         for anchor in _load_pem_certs(s.pem):

@@ -13,7 +13,6 @@ report names the source that made the signer trusted.
 
 from __future__ import annotations
 
-import base64
 import io
 import json
 import mmap
@@ -21,17 +20,17 @@ import re
 from dataclasses import replace
 from pathlib import Path
 
-import numpy as np
 from PIL import Image
 
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ProvkitError, describe
 from provkit.provenance.core.guard import reading
-from provkit.provenance.fingerprint import _pdq, hamming
 from provkit.provenance.manifest import context, new_reader
-from provkit.provenance.recovery import recover_report
 from provkit.provenance.report import VerifyReport, report_from_store
 from provkit.provenance.status import entries as status_entries
+from provkit.provenance.thumbnails import Mode
+from provkit.provenance.thumbnails import attach as attach_thumbnails
+from provkit.provenance.thumbnails import collect as collect_thumbnails
 from provkit.provenance.trust import resolve as resolve_trust
 
 #: A PNG's IEND chunk: zero length, type, and its fixed CRC.
@@ -97,8 +96,12 @@ def _remote_url_from(message: str, data: bytes) -> str | None:
     return m.group(1).decode(errors="replace") if m else None
 
 def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
-              trust_local: bool = True, ocsp: bool = False, image=None) -> VerifyReport:
+              trust_local: bool = True, ocsp: bool = False, image=None,
+              thumbnails: Mode = None) -> VerifyReport:
     """The C2PA part of verification: embedded or remote manifest, or ``absent``.
+
+    ``thumbnails``: None (references only), ``"inline"`` or a ``keep`` callable (see
+    :mod:`provenance.thumbnails`).
 
     ``trust``: trust source names (see :mod:`provenance.trust`; None: the default).
     ``fetch_remote``/``ocsp``: let the SDK fetch a remote manifest / check revocation
@@ -111,7 +114,8 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             _check_declared_size(p, mime)
             _check_complete(p, mime, data)
-            report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image)
+            report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image,
+                                     thumbnails)
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if not imageio.is_image_mime(mime):
@@ -126,7 +130,7 @@ NOT_PIXELS = ("{mime} is not a still image provkit decodes: pixel checks (waterm
 
 
 def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
-                    image=None) -> VerifyReport:
+                    image=None, thumbnails: Mode = None) -> VerifyReport:
     """Read the manifest of an open file (``data``: its bytes, memory-mapped)."""
     import c2pa
 
@@ -161,6 +165,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         crjson = _crjson(reader)
         remote_url = reader.get_remote_url() if not reader.is_embedded() else None
         thumb = None
+        found = collect_thumbnails(reader, store) if thumbnails else {}
         results = store.get("validation_results")
         if imageio.is_image_mime(mime) and any(
                 e.get("hard_binding") for e in status_entries(results)):
@@ -175,6 +180,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     if thumb is not None:
         report = replace(report, thumbnail_check=thumbnail_check(p, thumb, report.thumbnail,
                                                                  image=image))
+    report = attach_thumbnails(report, found, thumbnails)
     if remote_url:
         fetched = f"The manifest was fetched from {remote_url}."
         report = replace(report, explanation=[fetched, *report.explanation])
@@ -214,12 +220,11 @@ def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -
     """The current pixels against the manifest's claim thumbnail, both at the
     thumbnail's size: PDQ distance and a sentence. A hint, never a validation: a
     thumbnail is small and made by the signer."""
-    from PIL import Image
+    import numpy as np  # only here: a credential-bearing file is verified without numpy
 
+    from provkit.provenance.fingerprint import _pdq, hamming
 
-    out = {"hint": True, "thumbnail": dict(thumbnail or {}),
-           "data": "data:{};base64,{}".format((thumbnail or {}).get("format") or "image/jpeg",
-                                              base64.b64encode(thumb).decode())}
+    out = {"hint": True, "thumbnail": dict(thumbnail or {})}
     try:
         small = Image.open(io.BytesIO(thumb))
         small.load()
@@ -268,11 +273,13 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
 
 def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
                 recover: bool = True, trust_local: bool = True, image=None,
-                ocsp: bool = False) -> VerifyReport:
+                ocsp: bool = False, thumbnails: Mode = None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
-    image); recovery then uses them instead of decoding the file again. The ledger
+    image); recovery then uses them instead of decoding the file again. ``thumbnails``:
+    how the answer carries the manifests' thumbnails (:mod:`provenance.thumbnails`;
+    default: by reference only). The ledger
     is only opened when there is something to recover. A file that is not a still
     image is never looked up by pixels (its report says so).
 
@@ -283,11 +290,15 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
     resolved = resolve_trust(trust, trust_local=trust_local)
     with reading(path, "verify"):
         report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp,
-                           image=image)
+                           image=image, thumbnails=thumbnails)
         if report.state != "absent" or not recover or report.remote_url:
             return report
         if report.format and not imageio.is_image_mime(report.format):
             return report
+        # recovery (watermark decoders, fingerprints, the ledger) loads only for a file
+        # without credentials: `provkit verify` on a signed file stays a light process
+        from provkit.provenance.recovery import recover_report
+
         return recover_report(report, db=db, trust=resolved, image=image)
 
 

@@ -102,6 +102,28 @@ def out_option(help: str, *, required: bool = True, file_okay: bool = True,
                         help=help, **extra)
 
 
+dev_identity_option = click.option(
+    "--dev-identity", is_flag=True,
+    help="If the workspace has no signing identity, create a development one now "
+         "(otherwise signing stops and names `provkit keys init`).")
+
+
+def training_option(default: bool | None, what: str):
+    """``--allow-training/--no-training``: the one spelling of the training statement on
+    every command that signs (``sign``, ``generate``); ``--no-train`` is the old spelling,
+    kept hidden for one release."""
+    said = {None: "no statement", True: "allowed", False: "notAllowed"}[default]
+
+    def decorate(f):
+        f = click.option("--no-train", "no_train_old", is_flag=True, hidden=True)(f)
+        return click.option(
+            "--allow-training/--no-training", "allow_training", default=default,
+            help=f"State in the manifest whether {what} may be used for AI training and data "
+                 f"mining (cawg.training-mining; default: {said}).")(f)
+
+    return decorate
+
+
 force_option = click.option("--force", is_flag=True,
                             help="Replace the output if it exists (never done silently).")
 

@@ -2,9 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 from PIL import Image
+
+#: fixture modules shared across test files (registered once, so no test file imports a
+#: fixture just to make pytest see it)
+pytest_plugins = ["tests.fixtures_provenance", "tests.fixtures_serve"]
+
+# Signing in a fresh test workspace (module and session fixtures too) makes a development
+# identity, as `--dev-identity` asks; the tests of the refusal without one delete this
+# (tests/test_one_house.py).
+os.environ["PROVKIT_DEV_IDENTITY"] = "1"
 
 
 @pytest.fixture(autouse=True)

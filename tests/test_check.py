@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from provkit.check import CheckRecord, check
+from provkit.answers import CheckRecord, check
 from provkit.policies import AuditLog
 from provkit.cli import root
 from tests.fixtures_realistic import build_realistic_set

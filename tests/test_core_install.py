@@ -141,3 +141,20 @@ def test_a_verb_needing_an_extra_names_the_pip_install(core_venv, photos):
                 image, "-o", tmp / "marked.png"], env=env, ok=(2,))
     assert "pip install 'provkit[bench]'" in out.stderr
     assert len(out.stderr.strip().splitlines()) == 1
+
+
+def test_the_install_has_one_import_name(core_venv):
+    """From a folder outside the repository: ``import provkit`` and its verbs work, and none
+    of the repository's folder names is importable on its own."""
+    env, tmp, python = core_venv["env"], core_venv["tmp"], core_venv["python"]
+    code = ("import importlib.util, json, provkit; "
+            "assert callable(provkit.verify) and callable(provkit.sign); "
+            "assert callable(provkit.detect) and callable(provkit.generate); "
+            "print(json.dumps({m: importlib.util.find_spec(m) is not None "
+            "for m in ('provenance', 'detect', 'generate', 'policies')}))")
+    found = json.loads(_run([python, "-c", code], env=env, cwd=tmp).stdout)
+    assert found == {"provenance": False, "detect": False, "generate": False,
+                     "policies": False}
+    tops = sorted(p.name for p in core_venv["site"].iterdir()
+                  if p.name in ("provkit", "provenance", "detect", "generate", "policies"))
+    assert tops == ["provkit"]

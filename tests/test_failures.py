@@ -113,10 +113,13 @@ def test_content_change_and_moved_metadata_are_told_apart(tmp_path, signed_photo
 
 def test_the_picture_is_compared_with_its_thumbnail_when_the_binding_fails(tmp_path,
                                                                           signed_photo, photos):
-    moved = verify_file(_metadata_moved(signed_photo, tmp_path / "moved.jpg"), recover=False)
+    moved_path = _metadata_moved(signed_photo, tmp_path / "moved.jpg")
+    moved = verify_file(moved_path, recover=False)
     hint = moved.thumbnail_check
     assert hint["hint"] is True and hint["looks_alike"] is True
-    assert hint["data"].startswith("data:image/jpeg;base64,")
+    assert "data" not in hint  # by reference unless asked (lean answers)
+    inline = verify_file(moved_path, recover=False, thumbnails="inline").thumbnail_check
+    assert inline["data"].startswith("data:image/jpeg;base64,")
     assert "not a validation" in hint["sentence"]
     # the manifest transplanted onto another picture: the thumbnail no longer matches
     data = signed_photo.read_bytes()

@@ -13,7 +13,6 @@ from provkit.cli import root
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.ledger import Ledger
-from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
 
 
 def test_record_then_get_list_and_lookup_by_sha256(tmp_path):

@@ -9,7 +9,6 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-from fixtures_provenance import second_identity_fixture, signed_jpeg_fixture  # noqa: F401
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
 

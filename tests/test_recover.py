@@ -13,10 +13,9 @@ from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.resolver import SoftBindingResolver, revalidate
 from provkit.provenance.verify import verify_file
-from tests.fixtures_provenance import (  # noqa: F401
+from tests.fixtures_provenance import (
     needs_watermark,
     sdk_state,
-    signed_jpeg_fixture,
     strip_and_degrade,
 )
 

@@ -23,8 +23,7 @@ from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.server.app import create_app
 from provkit.provenance.verify import verify_file
-from tests.fixtures_provenance import signed_jpeg_fixture  # noqa: F401
-from tests.fixtures_serve import api_fixture, jpeg, make_app, tampered_copy, token  # noqa: F401
+from tests.fixtures_serve import jpeg, make_app, tampered_copy, token
 
 
 def upload(path, name=None):
@@ -426,7 +425,7 @@ def test_report_cli_writes_one_self_contained_file(workspace, signed_jpeg, tmp_p
                                   "-o", str(out), "--pack", "newsroom"])
     assert r.exit_code == 2, r.output  # one input unreadable: reported, and the exit says so
     html = out.read_text()
-    assert "Credentials valid, signer trusted" in html and "no such file" in html
+    assert "Trusted through" in html and "no such file" in html
     assert "src=\"http" not in html and "href=\"http" not in html and "<script" not in html
     assert "data:image/jpeg;base64," in html
 

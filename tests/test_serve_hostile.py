@@ -208,6 +208,12 @@ def test_listing_a_sets_items_needs_sets_read_which_no_public_reader_has(served)
     assert httpx.get(url).status_code == 401  # anonymous under --public-read
     assert httpx.get(url, headers=auth["reader"]).status_code == 403
     assert httpx.get(url, headers=auth["lister"]).status_code in (200, 404)  # hash items: none
+    # a grant names one item for a while: a forged, expired or other item's grant does not
+    from provkit.server import grants
+
+    assert httpx.get(url + "?grant=9999999999.00", headers=auth["reader"]).status_code == 403
+    other = grants.grant("partner", item + 1)  # this process's key is not the server's
+    assert httpx.get(url + f"?grant={other}").status_code == 403
 
 
 # ------------------------------------------------------------------ slow clients
@@ -296,6 +302,12 @@ def test_an_idle_keep_alive_connection_is_closed(served):
 # ------------------------------------------------------------------ the small ones
 
 
+def _one_hash(workspace):
+    listing = workspace / "one.csv"
+    listing.write_text("id,hash,quality\nx-1," + "ab" * 32 + ",90\n")
+    return listing
+
+
 def test_small_hardening_items(workspace, photos):
     """action vocabulary, the public URL instead of Host, no server paths in ledger
     answers, the generate schema at the library's limits, and a dropped audit table
@@ -327,6 +339,16 @@ def test_small_hardening_items(workspace, photos):
             assert m["endpoint"] == "https://verify.example.org"
         r = api.post("/v1/generate", headers=sign, json={"prompt": "x", "width": 64})
         assert r.status_code == 422
+        # a thumbnail grant made in this process (the app's key) opens that item only
+        from provkit.server import grants
+
+        index_import("bank", _one_hash(workspace), db=workspace / "provkit.db")
+        url = "/v1/sets/bank/items/1/thumbnail"
+        assert api.get(url, headers=sign).status_code == 403
+        assert api.get(url + "?grant=" + grants.grant("bank", 1), headers=sign).status_code == 404
+        assert api.get(url + "?grant=" + grants.grant("bank", 2), headers=sign).status_code == 403
+        assert api.get(url + "?grant=" + grants.grant("bank", 1, ttl=-5),
+                       headers=sign).status_code == 403
         import sqlite3
 
         first = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},

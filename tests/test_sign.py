@@ -16,7 +16,7 @@ from provkit.provenance.issue import issue
 from provkit.provenance.keys import local_trust_anchors
 from provkit.provenance.ledger import Ledger
 from provkit.provenance.manifest import ManifestSpec
-from tests.fixtures_provenance import needs_watermark, reader_json, sdk_state, signed_jpeg_fixture  # noqa: F401
+from tests.fixtures_provenance import needs_watermark, reader_json, sdk_state
 
 
 def _active(path):

@@ -66,7 +66,7 @@ def test_list_commands_print_column_headers(tmp_path, photo_path):
 
 def test_every_environment_variable_is_documented_in_one_place():
     used = set()
-    for folder in ("provenance", "detect", "generate", "policies"):
+    for folder in ("provkit", "provenance", "detect", "generate", "policies"):
         for path in (ROOT / folder).rglob("*.py"):
             used |= set(re.findall(r"PROVKIT_[A-Z_]+", path.read_text(encoding="utf-8")))
     doc = (ROOT / "docs" / "environment.md").read_text(encoding="utf-8")

@@ -13,7 +13,6 @@ import typing
 from importlib import resources
 
 from click.testing import CliRunner
-from fixtures_provenance import signed_jpeg_fixture  # noqa: F401
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
 

@@ -13,10 +13,9 @@ from provkit.detect.verdict import combine, detect, policy_context_for_file
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
-from tests.fixtures_provenance import (  # noqa: F401  (fixture)
+from tests.fixtures_provenance import (
     flip_pixel_bytes,
     needs_watermark,
-    second_identity_fixture,
 )
 
 E = Evidence

@@ -23,11 +23,9 @@ from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec, manifest_definition, sign_stream
 from provkit.provenance.verify import verify_file
-from tests.fixtures_provenance import (  # noqa: F401
+from tests.fixtures_provenance import (
     flip_pixel_bytes,
     sdk_state,
-    second_identity_fixture,
-    signed_jpeg_fixture,
 )
 
 

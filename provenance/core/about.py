@@ -1,17 +1,15 @@
-"""provkit's own name and version (the installed distribution's; 0.0.0 in a bare checkout)."""
+"""provkit's own name and version.
+
+``VERSION`` is the distribution's version, written here once so that a report can name
+it without scanning the installed distributions (``importlib.metadata.version`` costs a
+few milliseconds on every run); tests/test_one_house.py holds it equal to pyproject.toml.
+"""
 
 from __future__ import annotations
 
-import functools
-
 NAME = "provkit"
+VERSION = "0.1.0"
 
 
-@functools.cache
 def version() -> str:
-    from importlib import metadata  # stdlib, but slow to import: only when asked
-
-    try:
-        return metadata.version(NAME)
-    except metadata.PackageNotFoundError:  # pragma: no cover - a bare checkout
-        return "0.0.0"
+    return VERSION

@@ -446,6 +446,24 @@ def _exists(p: Path) -> bool:
         return False
 
 
+#: what a folder listing passes over, by suffix, in words (anything else: "not an image type")
+_SKIPPED_KINDS = {".pdf": "a PDF, not a still image", ".mp4": "a video, not a still image",
+                  ".mov": "a video, not a still image", ".wav": "audio, not an image",
+                  ".mp3": "audio, not an image", ".c2pa": "a C2PA sidecar, not an image",
+                  ".txt": "text, not an image", ".json": "JSON, not an image"}
+
+
+def skipped_files(source: str | os.PathLike) -> list[tuple[Path, str]]:
+    """The files :func:`image_paths` passes over in a folder, each with the reason in
+    words (sorted; empty for a file or list source), so a scan can say what it skipped."""
+    src = Path(source)
+    if not src.is_dir():
+        return []
+    return [(p, _SKIPPED_KINDS.get(p.suffix.lower(), "not an image type"))
+            for p in sorted(src.rglob("*"))
+            if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES]
+
+
 def expand_inputs(args) -> list[Path]:
     """Command inputs with each folder replaced by its images (as :func:`image_paths`
     lists them: recursive, sorted, by suffix); files are kept as given, so one that is

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import click
 
-from provkit.check import check as check_
-from provkit.check import scan_judge
+from provkit.answers import check as check_
+from provkit.answers import scan_judge
 from provkit.detect.classifier import train as train_
 from provkit.detect.scan import scan as scan_
 from provkit.detect.scan_ray import scan_ray
@@ -268,6 +268,9 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
             text += "\ndecisions this run: " + ", ".join(f"{k} {v}" for k, v in
                                                         s["by_outcome"].items())
         return text
+
+    for item in summary.skipped:  # said on stderr in either output mode; also in --json
+        click.echo(f"skipped {shown(item['path'])}: {item['reason']}", err=True)
 
     emit(summary.to_json(), as_json, human)
     if summary.errors:  # rows are written either way; the exit status says some failed

@@ -11,7 +11,16 @@ from provkit.generate.generator import generate as generate_
 from provkit.generate.results import RequestRefused
 from provkit.generate.seal import request_stop, stop_requested
 from provkit.provenance.core.errors import BadInput
-from provkit.options import db_option, dumps, emit, json_option, out_option, progress
+from provkit.options import (
+    db_option,
+    dev_identity_option,
+    dumps,
+    emit,
+    json_option,
+    out_option,
+    progress,
+    training_option,
+)
 
 LATENT_BACKENDS = ("gan", "vae")
 
@@ -71,15 +80,16 @@ def backend_options(backend: str, *, model, module, latent_size, output_range, d
               show_default=True)
 @click.option("--record-prompt", is_flag=True,
               help="Write the prompt into the manifest (default: only its SHA-256).")
-@click.option("--allow-training", is_flag=True,
-              help="Mark outputs as allowed for AI training (default: notAllowed).")
+@training_option(False, "the outputs")
 @click.option("--policy", help="Policy pack (name or YAML path) to check requests and outputs.")
 @out_option("Folder for the sealed images.", file_okay=False, dir_okay=True, dest="out_dir")
+@dev_identity_option
 @db_option
 @json_option
 def generate(prompt, n, backend, model, module, latent_size, output_range, seed, size, steps,
              guidance, negative, init_image, strength, device, dtype, batch_size, fmt,
-             record_prompt, allow_training, policy, out_dir, db_path, as_json):
+             record_prompt, allow_training, no_train_old, policy, out_dir, dev_identity, db_path,
+             as_json):
     """Generate images that leave sealed: watermarked, C2PA-signed, recorded.
 
     Exit status 1 if any image failed (the others are sealed and listed).
@@ -93,7 +103,8 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
             prompt, backend=backend, n=n, out_dir=out_dir, seed=seed, size=size, steps=steps,
             guidance=guidance, negative_prompt=negative, init_image=init_image,
             strength=strength, device=device, format=fmt, record_prompt=record_prompt,
-            allow_training=allow_training, policy=policy, db=db_path,
+            allow_training=allow_training and not no_train_old, policy=policy, db=db_path,
+            dev_identity=dev_identity,
             on_result=lambda _r: bar.update(1), **opts,
         )
     except RequestRefused as e:

@@ -15,16 +15,18 @@ from provkit.provenance import ledger as ledger_lib
 from provkit.provenance.core.config import describe, show
 from provkit.options import (
     db_option,
+    dev_identity_option,
     emit,
     force_option,
     json_option,
     out_option,
+    training_option,
     trust_option,
 )
 from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
-from provkit.provenance.issue import sign as sign_
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.recover import recover as recover_
+from provkit.verbs import sign as sign_
 
 _file = click.Path(path_type=Path, dir_okay=False)
 
@@ -53,10 +55,32 @@ def _cert_lines(info: dict) -> str:
 @click.option("--force", is_flag=True, help="Replace an existing identity.")
 @json_option
 def keys_init(org, force, as_json):
-    """Create a development CA and an ES256 signing certificate."""
+    """Create a development CA and an ES256 signing certificate.
+
+    With --force the old development CA is retired, not deleted: what it signed still
+    verifies as trusted in this workspace, and the output says how to stop trusting it."""
+    retiring = k.retiring_ca() if force else None
     info = k.init(org, force=force).to_json()
+    info["retired_ca"] = _retired(retiring)
     emit(info, as_json, lambda d: f"created signing identity in {k.keys_dir()}\n"
-                                  + _cert_lines(d))
+                                  + _cert_lines(d) + _retired_lines(d["retired_ca"]))
+
+
+def _retired(digest: str | None) -> dict | None:
+    if digest is None:
+        return None
+    path = k.keys_dir() / "retired" / f"ca-{digest[:16]}.pem"
+    return {"sha256": digest, "path": str(path),
+            "effect": "files signed under it still verify as trusted in this workspace",
+            "to_distrust": f"delete {path}"}
+
+
+def _retired_lines(retired: dict | None) -> str:
+    if not retired:
+        return ""
+    return (f"\nretired:     the previous development CA (sha256 {retired['sha256'][:16]}...) "
+            "signs nothing more;\n             files it signed still verify as trusted here. "
+            f"To stop trusting them:\n             rm {retired['path']}")
 
 
 @keys.command("import")
@@ -67,9 +91,11 @@ def keys_init(org, force, as_json):
 @json_option
 def keys_import(chain, key, force, as_json):
     """Use an organisation's own certificate chain and key."""
+    retiring = k.retiring_ca() if force else None
     info = k.import_(chain, key, force=force).to_json()
+    info["retired_ca"] = _retired(retiring)
     emit(info, as_json, lambda d: f"imported signing identity into {k.keys_dir()}\n"
-                                  + _cert_lines(d))
+                                  + _cert_lines(d) + _retired_lines(d["retired_ca"]))
 
 
 @keys.command("show")
@@ -116,28 +142,28 @@ def _no_mark(issued) -> str:
               help="A component asset (componentOf); repeatable.")
 @click.option("--author", default=None, help="Author name (CreativeWork).")
 @click.option("--title", default=None, help="Manifest title (default: output file name).")
-@click.option("--no-train", is_flag=True, help="Forbid AI training and data mining.")
+@training_option(None, "the file")
 @click.option("--watermark/--no-watermark", default=True, show_default=True,
               help="Embed the asset id as an invisible watermark first.")
 @click.option("--tsa", metavar="URL", default=None,
               help="RFC 3161 time-stamping authority to time-stamp the signature "
                    "(default: [sign] tsa in provkit.toml, else none).")
+@dev_identity_option
 @force_option
 @db_option
 @json_option
-def sign(source, out, source_type, action, ingredients, components, author, title, no_train,
-         watermark, tsa, force, db_path, as_json):
+def sign(source, out, source_type, action, ingredients, components, author, title,
+         allow_training, no_train_old, watermark, tsa, dev_identity, force, db_path, as_json):
     """Watermark and sign a file with a C2PA manifest, and record it.
 
     Images are watermarked first; PDF, audio and video are signed as they are (the
     watermark lives in pixels) and the output says so."""
-    spec = ManifestSpec(
-        title=title, source_type=source_type, action=action, author=author, no_train=no_train,
-        ingredients=tuple((p, "parentOf") for p in ingredients)
-        + tuple((p, "componentOf") for p in components),
-    )
-    issued = sign_(source, out, spec=spec, watermark=watermark, db=db_path, force=force,
-                   tsa=tsa)
+    if no_train_old:
+        allow_training = False
+    issued = sign_(source, out, source_type=source_type, action=action,
+                   ingredients=ingredients, components=components, author=author, title=title,
+                   allow_training=allow_training, watermark=watermark, db=db_path, force=force,
+                   tsa=tsa, dev_identity=dev_identity)
     emit(issued, as_json, lambda d: (
         f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
         f"  signer:      {d.signer.get('common_name')}\n"

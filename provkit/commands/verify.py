@@ -112,6 +112,12 @@ def _report_lines(r: dict) -> str:
     claim = _claim_line(c)
     if claim:
         lines.append(f"  claim:        {claim}")
+    if c.get("generator"):
+        lines.append(f"  made with:    {', '.join(c['generator'])}")
+    capture = c.get("capture") or {}
+    if capture:
+        lines.append("  capture:      " + "; ".join(f"{k} {v}" for k, v in capture.items())
+                     + " (as signed)")
     if c.get("format") and not c["format"].startswith("image/"):
         lines.append(f"  format:       {c['format']}")
     if c.get("digital_source_type"):
@@ -183,9 +189,13 @@ def _report_lines(r: dict) -> str:
 @click.option("--format", "fmt", type=click.Choice(["human", "json", "crjson"]), default=None,
               help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
                    "report format, from the SDK).")
+@click.option("--thumbnails", is_flag=True,
+              help="Embed the manifests' thumbnails in --json as data: URIs (by default "
+                   "they are only referenced, which keeps the answer small).")
 @db_option
 @json_option
-def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db_path, as_json):
+def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, thumbnails,
+           db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
@@ -209,7 +219,8 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, db
         return
     with progress("verifying", len(files)) as bar:
         results = verify_(files, trust=resolved, fetch_remote=fetch_remote, db=db_path,
-                          recover=not no_recover, ocsp=ocsp, progress=bar.update)
+                          recover=not no_recover, ocsp=ocsp, progress=bar.update,
+                          thumbnails="inline" if thumbnails and fmt == "json" else None)
     reports = [r for r in results if not isinstance(r, BadInput)]
     errors = [r for r in results if isinstance(r, BadInput)]
     for e in errors:

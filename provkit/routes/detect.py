@@ -31,13 +31,13 @@ from provkit.detect.lookup import (
 from provkit.detect.reference_sets import dupes, import_
 from provkit.detect.verdict import detect
 from provkit.provenance.core.errors import BadInput, ProvkitError
+from provkit.server.grants import granted
 from provkit.server.http import (
     ERRORS,
     ApiError,
     Caller,
     Read,
     ServiceConfig,
-    SetsRead,
     SetsWrite,
     Upload,
     Workdir,
@@ -265,9 +265,15 @@ def _parse_items(text: str) -> list[dict]:
             response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}, "description": "A small JPEG."}})
 def sets_thumbnail(request: Request, name: str, item_id: int,
-                   caller: Caller = SetsRead):
-    """The small JPEG stored for a reference item (``sets:read``: item ids run in
-    sequence, so this would list a set's images to anyone who may read)."""
+                   grant: Annotated[str | None, Query(
+                       description="the grant a match answer names the thumbnail with")] = None,
+                   caller: Caller = Read):
+    """The small JPEG stored for a reference item: with the ``sets:read`` scope, or with
+    the grant a match answer gave (item ids run in sequence, so without either this
+    would list a set's images to anyone who may read)."""
+    if not (set(caller.scopes) & {"sets:read", "admin"} or granted(name, item_id, grant)):
+        raise ApiError(403, "a reference item's thumbnail needs the 'sets:read' scope, or "
+                            "the grant of a match answer that named it")
     thumb = _known_set(request, name).thumbnail(item_id)
     if not thumb:
         raise ApiError(404, f"no thumbnail for item {item_id} of set {name!r}")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import secrets
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import FileResponse, Response
@@ -40,6 +40,7 @@ from provkit.provenance.ledger import Ledger
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver
 from provkit.provenance.verify import verify
+from provkit.server.thumbnails import ThumbnailStore, keeper
 
 router = APIRouter(responses=ERRORS)
 Files = Annotated[list[UploadFile], File(description="One or more images.")]
@@ -52,21 +53,59 @@ def _ledger(cfg: ServiceConfig) -> Ledger:
 # --------------------------------------------------------------------------- verify
 
 
-def verify_rows(paths, *, db=None, recover: bool = True) -> list[dict]:
-    """``provkit verify --json``: one row per file, in order; an unreadable one says why."""
-    results = verify(paths, db=db, recover=recover)
+def verify_rows(paths, *, db=None, recover: bool = True, thumbnails=None) -> list[dict]:
+    """``provkit verify --json``: one row per file, in order; an unreadable one says why.
+    ``thumbnails``: as :func:`provenance.verify.verify_file` takes it."""
+    results = verify(paths, db=db, recover=recover, thumbnails=thumbnails)
     return [{"path": str(p), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
             for p, r in zip(paths, results, strict=True)]
 
 
+def thumbnails_mode(request: Request, thumbnails: str, caller: Caller):
+    """``url`` (kept a while for ``caller``, see :mod:`provkit.server.thumbnails`),
+    ``inline`` or ``none``."""
+    if thumbnails == "url":
+        return keeper(thumbnail_store_of(request), caller.name or "")
+    return "inline" if thumbnails == "inline" else None
+
+
+def thumbnail_store_of(request: Request) -> ThumbnailStore:
+    return request.app.state.thumbnails
+
+
+ThumbnailsParam = Annotated[Literal["url", "inline", "none"], Query(
+    description="How the answer carries the manifests' thumbnails: `url` (default; each "
+                "is fetched from /v1/verify/thumbnail/HANDLE for a few minutes), `inline` "
+                "(data: URIs) or `none` (references only).")]
+
+
 @router.post("/v1/verify", tags=["verbs"], summary="provkit verify")
 async def verify_route(request: Request, files: Files, recover: bool = True,
+                       thumbnails: ThumbnailsParam = "url",
                        caller: Caller = Read,
                        work: Workdir = Upload) -> list[dict]:
     """Validate the C2PA credentials of each upload (and recover stripped ones)."""
     paths = await work.save(files)
-    rows = await run_cpu(request, verify_rows, paths, db=config(request).db, recover=recover)
+    rows = await run_cpu(request, verify_rows, paths, db=config(request).db, recover=recover,
+                         thumbnails=thumbnails_mode(request, thumbnails, caller))
     return work.public(rows)
+
+
+@router.get("/v1/verify/thumbnail/{handle}", tags=["verbs"], response_class=Response,
+            responses={200: {"content": {"image/*": {}},
+                             "description": "A thumbnail a verify answer named."}})
+def verify_thumbnail(request: Request, handle: str, caller: Caller = Read):
+    """A manifest thumbnail named by a recent verify answer (kept a few minutes)."""
+    store = thumbnail_store_of(request)
+    found = store.get(handle, caller.name or "")
+    if found is None:
+        raise ApiError(404, "no such thumbnail (they are kept for a few minutes after the "
+                            "answer that named them)")
+    data, mime = found
+    return Response(data, media_type=mime, headers={
+        "Cache-Control": f"private, max-age={int(store.ttl)}",
+        "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "default-src 'none'"})
 
 
 # --------------------------------------------------------------------------- sign
@@ -300,5 +339,5 @@ def get_manifest(request: Request, manifestId: str,
     return Response(store, media_type="application/c2pa")
 
 
-__all__ = ["router", "verify_rows"]
+__all__ = ["router", "thumbnails_mode", "verify_rows"]
 

@@ -30,7 +30,7 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provkit.detect import hamming
@@ -43,6 +43,7 @@ from provkit.provenance.core import imagecost, imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
 from provkit.server.budget import PixelBudget
 from provkit.server.http import UPLOAD_PREFIX, ApiError, CpuPool, ServiceConfig, out_dir, uploads_dir
+from provkit.server.thumbnails import thumbnail_store
 from provkit.provenance.ledger import Ledger
 from provkit.routes.provenance import router as provenance_router
 from provkit.server.desk import mount_static
@@ -243,6 +244,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)
     app.state.bank = ReferenceBank(cfg.db)
     app.state.budget = PixelBudget(cfg.pixel_budget, cfg.budget_wait)
+    app.state.thumbnails = thumbnail_store()
     app.state.started = time.time()
     _install_errors(app)
     app.add_middleware(BodyLimit, limit=cfg.max_upload)
@@ -263,6 +265,12 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
                 STALE_AFTER, 5 * refresh):
             return JSONResponse({**body, "status": "INDEX-STALE"}, status_code=503)
         return body
+
+    @app.get("/docs", include_in_schema=False, response_class=HTMLResponse)
+    def docs() -> HTMLResponse:
+        """The API's endpoints as one page, rendered here from the OpenAPI schema (Swagger
+        UI would load its scripts from a CDN); the schema itself is /openapi.json."""
+        return HTMLResponse(api_page(app.openapi()))
 
     @app.get("/status/live", tags=["status"])
     def live() -> dict:
@@ -293,3 +301,25 @@ def _version() -> str:
 
 
 __all__ = ["BadInput", "create_app", "create_service", "sweep_outputs"]
+
+
+def api_page(schema: dict) -> str:
+    """A self-contained HTML list of the schema's operations: method, path, summary."""
+    from html import escape
+
+    rows = []
+    for path, ops in sorted(schema.get("paths", {}).items()):
+        for method, op in ops.items():
+            summary = op.get("summary") or (op.get("description") or "").split("\n")[0]
+            rows.append(f"<tr><td><code>{escape(method.upper())}</code></td>"
+                        f"<td><code>{escape(path)}</code></td><td>{escape(summary)}</td></tr>")
+    info = schema.get("info", {})
+    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
+            "<meta name=viewport content='width=device-width,initial-scale=1'>"
+            f"<title>{escape(info.get('title', 'API'))} API</title><style>body{{font:15px/1.4 "
+            "system-ui,sans-serif;margin:2em;max-width:70em}td{padding:.2em .8em;vertical-align:"
+            "top}tr:nth-child(even){background:#f4f4f4}</style></head><body>"
+            f"<h1>{escape(info.get('title', 'API'))} {escape(str(info.get('version', '')))}</h1>"
+            f"<p>{escape(info.get('description', ''))}</p><p>The machine-readable schema: "
+            "<a href='/openapi.json'>/openapi.json</a>.</p><table>" + "".join(rows)
+            + "</table></body></html>")

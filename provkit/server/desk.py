@@ -1,37 +1,45 @@
-"""The verification desk: one record per image, shown on a page and saved as a report.
+"""The verification desk: a batch of images, one row and one card each.
 
-:func:`desk_record` gathers, for one file, what an editor asks: who made it and is
-the signature good (:func:`provenance.routes.verify_rows`), is it AI-made
-(:func:`detect.routes.detect_rows`), was it seen before (:func:`detect.routes.dupes_rows`,
-with the reference items' thumbnails), and may it run (:func:`policies.routes.check_rows`
-under a pack), plus the thumbnails its manifests carry. :func:`render_report` turns
-records into one self-contained HTML file (inline CSS, images as data URIs), the same
-for ``provkit report`` and the page's "Download report".
+:func:`desk_record` gathers, for one file, the one-line ``check`` answer and its
+record (:func:`provkit.answers.check`: credentials, evidence, near-duplicates and the
+pack's decision), the manifests' thumbnails (by URL on the page, inline in a report:
+:mod:`provenance.thumbnails`) and the near-duplicates with their reference pictures.
+:func:`provkit.server.card.card` turns a record into words; ``card.html`` shows them.
+:func:`render_report` writes records as one self-contained HTML file (inline CSS,
+pictures as data URIs, no script), the same for ``provkit report`` and the page's
+"Download report".
 
-Routes: ``GET /`` (the page), ``POST /desk/record`` (an upload's record as an HTML
-fragment, or the whole report with ``download=true``), ``/static/*``.
+Routes: ``GET /`` (the page: drop or choose many files, a table filled in as answers
+arrive, a card per row), ``POST /desk/record`` (one upload's card as an HTML fragment,
+or the report with ``download=true``), ``/static/*``.
 """
 
 from __future__ import annotations
 
-import base64
 import io
-import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import quote
 
 from fastapi import APIRouter, File, Form, Request, UploadFile
 from fastapi.responses import HTMLResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
+from provkit.answers import check
 from provkit.detect.index import ReferenceIndex
-from provkit.routes.detect import detect_rows, dupes_rows
 from provkit.policies.pack import shipped_packs
-from provkit.routes.policies import check_rows
-from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.context import duplicate
+from provkit.provenance.core.errors import BadInput, shown
 from provkit.provenance.core.files import atomic_write
+from provkit.provenance.core.imageio import load_rgb, sniff_media
+from provkit.provenance.thumbnails import data_uri, fill, of_file
+from provkit.routes.detect import dupes_rows
+from provkit.routes.detect import router as detect_router
+from provkit.server.grants import grant
+from provkit.routes.provenance import thumbnails_mode
+from provkit.server.card import card
 from provkit.server.http import (
     ERRORS,
     ApiError,
@@ -40,149 +48,118 @@ from provkit.server.http import (
     Upload,
     Workdir,
     config,
-    run_cpu,
     run_cpu_to_end,
 )
-from provkit.provenance.core.imageio import load_rgb, sniff
-from provkit.provenance.manifest import context
-from provkit.routes.provenance import verify_rows
 
 HERE = Path(__file__).parent
-TEMPLATES = Environment(loader=FileSystemLoader(HERE / "templates"),
-                        autoescape=select_autoescape(["html"]))
+TEMPLATES = Environment(
+    loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"])
+)
+TEMPLATES.globals["card"] = card
+TEMPLATES.filters["sentence"] = lambda s: s[:1].upper() + s[1:] if isinstance(s, str) else s
 router = APIRouter(responses=ERRORS)
-
-#: What a verify state means for an editor, and whether it is a warning.
-STATE_WORDS = {
-    "trusted": ("Credentials valid, signer trusted", False),
-    "valid": ("Credentials valid, signer not on a trust list", False),
-    "recovered": ("Credentials recovered from the watermark or fingerprint", False),
-    "absent": ("No Content Credentials", False),
-    "invalid": (("Credentials INVALID: the file was changed after signing, or the "
-                 "signature does not hold"), True),
-    "mismatch": ("The watermark names an issued asset, but the pixels differ from it", True),
+#: The page runs only its own script and style and shows only its own pictures (and the
+#: browser's local ones): manifest text that slipped through could run nothing.
+PAGE_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: blob:; "
+    "script-src 'self'; style-src 'self'; object-src 'none'; base-uri 'none'; "
+    "form-action 'self'; frame-ancestors 'none'",
+    "X-Content-Type-Options": "nosniff",
 }
-VERDICT_WORDS = {"ai-generated": "AI-generated", "ai-edited": "AI-edited",
-                 "camera/authentic-claimed": "Camera capture claimed", "unknown": "Origin unknown"}
+
+
+def _reference_thumbnail_route() -> str:
+    """Where the detect router serves a reference item's picture (read scope and the
+    grant this page names it with, :mod:`provkit.server.grants`)."""
+    for route in detect_router.routes:
+        path = getattr(route, "path", "")
+        if path.endswith("/items/{item_id}/thumbnail"):
+            return path
+    return "/v1/sets/{name}/items/{item_id}/thumbnail"
+
+
+REFERENCE_THUMBNAIL = _reference_thumbnail_route()
+
+
+def reference_thumbnail_url(bank: str, item_id) -> str:
+    head, _, _ = REFERENCE_THUMBNAIL.partition("/items/")
+    head = head[: head.rindex("{")] + quote(str(bank), safe="")
+    return f"{head}/items/{item_id}/thumbnail?grant={grant(str(bank), item_id)}"
 
 
 # --------------------------------------------------------------------------- record
 
 
-def data_uri(data: bytes | None, mime: str = "image/jpeg") -> str | None:
-    return f"data:{mime};base64,{base64.b64encode(data).decode()}" if data else None
-
-
-def manifest_thumbnails(path) -> dict[str, str]:
-    """Thumbnails the file's manifests carry, as data URIs keyed by manifest label
-    (and ``ingredient:TITLE`` for ingredients without a manifest)."""
-    import c2pa
-
-    out: dict[str, str] = {}
-    try:
-        mime = sniff(path)
-        with open(path, "rb") as f:
-            reader = c2pa.Reader(mime, f, context=context(trust_anchors=b""))
-            try:
-                store = json.loads(reader.json())
-                for label, m in (store.get("manifests") or {}).items():
-                    _thumb(reader, m.get("thumbnail"), label, out)
-                    for ing in m.get("ingredients") or []:
-                        key = ing.get("active_manifest") or f"ingredient:{ing.get('title')}"
-                        if key not in out:
-                            _thumb(reader, ing.get("thumbnail"), key, out)
-            finally:
-                reader.close()
-    except (c2pa.C2paError, OSError, BadInput, ValueError):
-        return out
-    return out
-
-
-def _thumb(reader, ref, key: str, out: dict) -> None:
-    import c2pa
-
-    if not ref or not ref.get("identifier") or key in out:
-        return
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(ref["identifier"], buf)
-    except c2pa.C2paError:
-        return
-    if buf.getvalue():
-        out[key] = data_uri(buf.getvalue(), ref.get("format") or "image/jpeg")
-
-
 def _preview(path) -> str | None:
+    """The picture itself, small, as a data URI (for the self-contained report)."""
     try:
         img = load_rgb(path)
     except BadInput:
         return None
     img.thumbnail((480, 480))
     buf = io.BytesIO()
-    img.save(buf, "JPEG", quality=82)
-    return data_uri(buf.getvalue())
+    img.save(buf, "JPEG", quality=80)
+    return data_uri(buf.getvalue(), "image/jpeg")
 
 
-def desk_record(path, *, name: str | None = None, db=None, pack: str | None = None,
-                point: str = "publish", actor: str | None = None) -> dict:
-    """Everything the desk shows for one image (see the module docstring)."""
-    name = name or Path(path).name
-    (verify,) = verify_rows([path], db=db)
-    record = {"name": name, "verify": verify}
-    if "error" in verify:
-        record["error"] = verify["error"]
-        return record
-    (detected,) = detect_rows([path], db=db)
-    record["detect"] = detected
-    record["dupes"] = []
+def seen_before(path, *, db=None, thumbnails=None) -> list[dict]:
+    """Near-duplicates in the reference sets, each with its date and, where the set keeps
+    one, its picture (``thumbnails``: ``"inline"``, anything else true: by URL)."""
     index = ReferenceIndex(db)
     try:
-        if index.set_names():
-            (dupes,) = dupes_rows([path], db=db)
-            for m in dupes.get("matches", []):
-                m["thumbnail"] = data_uri(index.thumbnail(m["item_id"]))
-            record["dupes"] = dupes.get("matches", [])
+        if not index.set_names():
+            return []
+        (found,) = dupes_rows([path], db=db)
+        out = []
+        for m in found.get("matches") or []:
+            m = {**m, "published": duplicate(m)["published"]}
+            item_id = m.get("item_id")
+            picture = index.thumbnail(item_id) if thumbnails and item_id is not None else None
+            if picture and thumbnails == "inline":
+                m["thumbnail"] = {"data": data_uri(picture, "image/jpeg")}
+            elif picture:
+                bank = m.get("bank") or m.get("set")
+                m["thumbnail"] = {"url": reference_thumbnail_url(bank, item_id)}
+            out.append(m)
+        return out
     finally:
         index.db.conn.close()
-    if pack:
-        (decision,) = check_rows(pack, [path], point=point, actor=actor, db=db)
-        record["policy"] = decision
-    record["thumbnails"] = manifest_thumbnails(path)
-    record["preview"] = _preview(path)
-    record["summary"], record["warning"] = summary(record)
-    return record
 
 
-def summary(record: dict) -> tuple[str, bool]:
-    """One line: what it is, decided by what, signed by whom, trusted by what."""
-    c2pa = record["verify"].get("c2pa", {})
-    det = record.get("detect") or {}
-    state_words, warning = STATE_WORDS.get(c2pa.get("state"), (c2pa.get("state"), False))
-    parts = [VERDICT_WORDS.get(det.get("verdict"), det.get("verdict") or "unknown")]
-    decided = det.get("decided_by") or []
-    if decided:
-        detail = ""
-        for e in det.get("evidence", []):
-            if e.get("kind") == decided[0] and e.get("finding"):
-                detail = f": {e['finding']}"
-                break
-        parts[0] += f" (decided by {', '.join(decided)}{detail})"
-    signer = c2pa.get("signer") or {}
-    if signer.get("common_name"):
-        who = signer["common_name"] + (f" ({signer['organization']})"
-                                       if signer.get("organization") else "")
-        parts.append(f"signed by {who}")
-        trust = signer.get("trust_source")
-        parts.append(f"trusted: {trust}" if trust else
-                     ("trusted" if c2pa.get("state") == "trusted" else "signer not trusted"))
-    parts.append(state_words)
-    if record.get("dupes"):
-        parts.append(f"{len(record['dupes'])} near-duplicate(s) on file")
-    policy = record.get("policy")
-    if policy and policy.get("outcome"):
-        parts.append(f"policy {policy.get('pack')}: {policy['outcome'].upper()}")
-        warning = warning or policy["outcome"] == "deny"
-    return " — ".join(parts), warning
+def desk_record(
+    path,
+    *,
+    name: str | None = None,
+    db=None,
+    pack: str | None = None,
+    point: str | None = None,
+    actor: str | None = None,
+    thumbnails=None,
+    dry_run: bool = False,
+) -> dict:
+    """Everything the desk shows for one file (see the module docstring).
+
+    ``thumbnails``: ``"inline"``, a ``keep`` callable (:mod:`provenance.thumbnails`) or
+    None. The decision is recorded in the audit log unless ``dry_run``."""
+    name = name or Path(path).name
+    (rec,) = check([path], pack=pack, point=point, db=db, actor=actor, dry_run=dry_run)
+    if rec.error:
+        return {"name": name, "error": rec.error}
+    data = rec.to_json()
+    credentials = data["credentials"]
+    if thumbnails and credentials.get("state") in ("valid", "trusted", "invalid"):
+        credentials = fill(credentials, of_file(path), thumbnails)
+    prefix = f"{shown(Path(path).name)}: "
+    line = rec.line()
+    return {
+        "name": name,
+        "line": line[len(prefix) :] if line.startswith(prefix) else line,
+        "outcome": rec.outcome,
+        "check": data,
+        "credentials": credentials,
+        "seen": seen_before(path, db=db, thumbnails=thumbnails),
+        "preview": _preview(path) if thumbnails == "inline" else None,
+    }
 
 
 def desk_records(paths, *, names=None, **kwargs) -> list[dict]:
@@ -205,23 +182,36 @@ def _css() -> str:
 
 
 def render_fragment(record: dict) -> str:
-    return TEMPLATES.get_template("record.html").render(r=record)
+    return TEMPLATES.get_template("card.html").render(r=record, n=0)
 
 
 def render_report(records: list[dict], *, pack: str | None = None) -> str:
-    """A self-contained HTML report (no external files) of these records."""
+    """A self-contained HTML report (no external files, no script) of these records."""
     return TEMPLATES.get_template("report.html").render(
-        records=records, css=_css(), pack=pack,
-        made=datetime.now(UTC).isoformat(timespec="seconds"))
+        records=records, css=_css(), pack=pack, made=datetime.now(UTC).isoformat(timespec="seconds")
+    )
 
 
-def report(paths, out, *, db=None, pack: str | None = None, point: str = "publish",
-           actor: str | None = None) -> dict:
-    """``provkit report``: write the desk's report of ``paths`` to ``out``."""
-    records = desk_records(paths, db=db, pack=pack, point=point, actor=actor)
+def report(
+    paths,
+    out,
+    *,
+    db=None,
+    pack: str | None = None,
+    point: str = "publish",
+    actor: str | None = None,
+) -> dict:
+    """``provkit report``: write the desk's report of ``paths`` to ``out`` (the decision
+    is audited when a pack is named)."""
+    records = desk_records(
+        paths, db=db, pack=pack, point=point, actor=actor, thumbnails="inline", dry_run=pack is None
+    )
     atomic_write(out, render_report(records, pack=pack).encode("utf-8"))
-    return {"out": str(out), "files": len(records),
-            "errors": sum(1 for r in records if "error" in r)}
+    return {
+        "out": str(out),
+        "files": len(records),
+        "errors": sum(1 for r in records if "error" in r),
+    }
 
 
 # --------------------------------------------------------------------------- routes
@@ -231,34 +221,55 @@ def report(paths, out, *, db=None, pack: str | None = None, point: str = "publis
 def page(request: Request):
     cfg = config(request)
     html = TEMPLATES.get_template("desk.html").render(
-        public_read=cfg.public_read, packs=shipped_packs())
-    return HTMLResponse(html)
+        public_read=cfg.public_read, packs=shipped_packs()
+    )
+    return HTMLResponse(html, headers=PAGE_HEADERS)
 
 
-@router.post("/desk/record", tags=["desk"], response_class=HTMLResponse,
-             responses={200: {"content": {"text/html": {}},
-                              "description": "The record as HTML"}})
-async def record_route(request: Request,
-                       file: Annotated[UploadFile, File(description="An image.")],
-                       pack: Annotated[str | None, Form(max_length=64)] = None,
-                       download: Annotated[bool, Form()] = False,
-                       caller: Caller = Read,
-                       work: Workdir = Upload):
-    """The desk's record of one upload: an HTML fragment, or with ``download`` the
-    self-contained report file. The policy decision (with ``pack``) is audited."""
-    if pack == "":
-        pack = None
+@router.post(
+    "/desk/record",
+    tags=["desk"],
+    response_class=HTMLResponse,
+    responses={200: {"content": {"text/html": {}}, "description": "The card as HTML"}},
+)
+async def record_route(
+    request: Request,
+    file: Annotated[UploadFile, File(description="A file to check.")],
+    pack: Annotated[str | None, Form(max_length=64)] = None,
+    download: Annotated[bool, Form()] = False,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+):
+    """The desk's card of one upload (an HTML fragment whose root carries the one-line
+    answer and the decision), or with ``download`` the self-contained report. The
+    decision is audited with the caller as the actor."""
+    pack = pack or None
     if pack is not None and pack not in shipped_packs():
         raise ApiError(404, f"no policy pack {pack!r}")
     (path,) = await work.save([file])
-    sniff(path)  # not an image: a 422 naming the cause, before any work
-    run = run_cpu if pack is None else run_cpu_to_end  # a decision is audited: it finishes
-    rec = await run(request, desk_record, path, name=file.filename, db=config(request).db,
-                    pack=pack, actor=caller.actor)
+    try:
+        sniff_media(path)
+    except BadInput as e:  # a card saying why, so a batch goes on
+        rec = {"name": file.filename or "upload", "error": e.reason}
+    else:
+        mode = "inline" if download else thumbnails_mode(request, "url", caller)
+        rec = await run_cpu_to_end(
+            request,
+            desk_record,
+            path,
+            name=file.filename,
+            db=config(request).db,
+            pack=pack,
+            actor=caller.actor,
+            thumbnails=mode,
+        )
     rec = work.public(rec)
     if download:
-        return Response(render_report([rec], pack=pack), media_type="text/html",
-                        headers={"Content-Disposition": 'attachment; filename="report.html"'})
+        return Response(
+            render_report([rec], pack=pack),
+            media_type="text/html",
+            headers={"Content-Disposition": 'attachment; filename="report.html"'},
+        )
     return HTMLResponse(render_fragment(rec))
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import os
+import secrets
 import sys
 from pathlib import Path
 
@@ -50,6 +51,7 @@ def app_from_env():
     max_pixels = raw.pop("max_pixels", None)
     refresh = raw.pop("refresh", 2.0)
     raw.pop("connections", None)  # read by the protocol (provkit.server.connections)
+    raw.pop("grant_secret", None)  # read by provkit.server.grants
     for key in ("out_dir", "temp_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
@@ -97,7 +99,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         "max_pixels_per_byte": max_pixels_per_byte or None, "pixel_budget": int(pixel_budget),
         "public_max_pixels": public_max_pixels or None,
         "public_url": public_url.rstrip("/") if public_url else None,
-        "connections": limits.to_json(),
+        "connections": limits.to_json(), "grant_secret": secrets.token_hex(32),
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
     swept = sweep_outputs(ServiceConfig(db=settings["db"],

@@ -5,6 +5,10 @@ the database keeps its SHA-256 (a secret this long needs no slow hash) with the
 name, scopes, creation and expiry times. ``authenticate`` maps a presented secret
 to its :class:`Token` or None (unknown, revoked or expired). The ``admin`` scope
 implies every other scope.
+
+Storage goes through :class:`TokenStore` (the seam of ``provenance/core/stores.py``): the
+functions here check names, scopes and secrets, and only :class:`SqliteTokenStore`
+touches the database.
 """
 
 from __future__ import annotations
@@ -15,7 +19,9 @@ import re
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
+from provkit.provenance.core import stores
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.workspace import connect, migrate
 
@@ -88,10 +94,58 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def _database(db):
-    handle = connect(db) if db is None or not hasattr(db, "execute") else db
-    migrate(handle, "provenance.tokens", MIGRATIONS)
-    return handle
+class TokenStore(Protocol):
+    """Where tokens live: records by name, looked up by the SHA-256 of their secret."""
+
+    def exists(self, name: str) -> bool: ...
+    def insert(self, token: Token, secret_hash: str) -> None: ...
+    def all(self) -> list[Token]: ...
+    def revoke(self, name: str, when: str) -> bool: ...
+    def by_hash(self, secret_hash: str) -> tuple[Token, str] | None: ...
+
+
+class SqliteTokenStore:
+    """The ``api_tokens`` table of the workspace database."""
+
+    def __init__(self, db=None):
+        self.db = connect(db) if db is None or not hasattr(db, "execute") else db
+        migrate(self.db, "provenance.tokens", MIGRATIONS)
+
+    def exists(self, name: str) -> bool:
+        return self.db.execute("SELECT 1 FROM api_tokens WHERE name = ?", [name]
+                               ).fetchone() is not None
+
+    def insert(self, token: Token, secret_hash: str) -> None:
+        with self.db.conn:
+            self.db.execute(
+                "INSERT INTO api_tokens (name, hash, scopes, created, expires) "
+                "VALUES (?, ?, ?, ?, ?)",
+                [token.name, secret_hash, " ".join(token.scopes), token.created, token.expires])
+
+    def all(self) -> list[Token]:
+        rows = self.db.execute("SELECT name, scopes, created, expires, revoked FROM api_tokens "
+                               "ORDER BY created, name")
+        return [_row(r) for r in rows]
+
+    def revoke(self, name: str, when: str) -> bool:
+        with self.db.conn:
+            cur = self.db.execute(
+                "UPDATE api_tokens SET revoked = COALESCE(revoked, ?) WHERE name = ?",
+                [when, name])
+        return cur.rowcount > 0
+
+    def by_hash(self, secret_hash: str) -> tuple[Token, str] | None:
+        r = self.db.execute("SELECT name, scopes, created, expires, revoked, hash FROM "
+                            "api_tokens WHERE hash = ?", [secret_hash]).fetchone()
+        return None if r is None else (_row(r), r[5])
+
+
+def token_store(db=None) -> TokenStore:
+    """The token store of the configured backend (``[storage] backend``)."""
+    if isinstance(db, SqliteTokenStore):
+        return db
+    stores.require_sqlite("token")
+    return SqliteTokenStore(db)
 
 
 def parse_expires(value: str | None) -> str | None:
@@ -130,15 +184,12 @@ def create(name: str, scopes, *, expires: str | None = None, db=None) -> Created
     unknown = [s for s in scopes if s not in SCOPES]
     if unknown:
         raise BadInput(f"unknown scope {', '.join(unknown)} (known: {', '.join(SCOPES)})")
-    handle = _database(db)
-    if handle.execute("SELECT 1 FROM api_tokens WHERE name = ?", [name]).fetchone():
+    store = token_store(db)
+    if store.exists(name):
         raise BadInput(f"a token named {name!r} exists already (revoke it first)")
     secret = PREFIX + secrets.token_urlsafe(32)
     token = Token(name, scopes, _now().isoformat(timespec="seconds"), parse_expires(expires))
-    with handle.conn:
-        handle.execute(
-            "INSERT INTO api_tokens (name, hash, scopes, created, expires) VALUES (?, ?, ?, ?, ?)",
-            [name, _hash(secret), " ".join(scopes), token.created, token.expires])
+    store.insert(token, _hash(secret))
     return Created(token, secret)
 
 
@@ -148,20 +199,15 @@ def _row(r) -> Token:
 
 def list_(db=None) -> list[Token]:
     """Every token (active, expired and revoked), oldest first."""
-    rows = _database(db).execute(
-        "SELECT name, scopes, created, expires, revoked FROM api_tokens ORDER BY created, name")
-    return [_row(r) for r in rows]
+    return token_store(db).all()
 
 
 def revoke(name: str, db=None) -> Token:
     """Revoke token NAME; it stops working at once. BadInput if there is no such token."""
-    handle = _database(db)
-    with handle.conn:
-        cur = handle.execute("UPDATE api_tokens SET revoked = COALESCE(revoked, ?) WHERE name = ?",
-                             [_now().isoformat(timespec="seconds"), name])
-    if cur.rowcount == 0:
+    store = token_store(db)
+    if not store.revoke(name, _now().isoformat(timespec="seconds")):
         raise BadInput(f"no token named {name!r}")
-    return next(t for t in list_(handle) if t.name == name)
+    return next(t for t in store.all() if t.name == name)
 
 
 def any_active(db=None) -> bool:
@@ -173,10 +219,8 @@ def authenticate(secret: str, db=None) -> Token | None:
     if not secret.startswith(PREFIX) or len(secret) > 128:
         return None
     digest = _hash(secret)
-    r = _database(db).execute(
-        "SELECT name, scopes, created, expires, revoked, hash FROM api_tokens WHERE hash = ?",
-        [digest]).fetchone()
-    if r is None or not hmac.compare_digest(r[5], digest):
+    found = token_store(db).by_hash(digest)
+    if found is None or not hmac.compare_digest(found[1], digest):
         return None
-    token = _row(r)
+    token = found[0]
     return token if token.active else None
