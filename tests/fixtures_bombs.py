@@ -18,8 +18,12 @@ W, H = 7000, 7000  # 49 MP declared: under the service default of 50 MP
 
 
 def _png_chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(
-        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(data))
+        + kind
+        + data
+        + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+    )
 
 
 def _png_ihdr(w: int, h: int, colour: int = 6) -> bytes:
@@ -34,8 +38,12 @@ def png_header_only() -> bytes:
 def png_tiny_idat() -> bytes:
     """An RGBA IHDR of 81 MP and one IDAT holding a few rows' worth."""
     rows = zlib.compress(b"\x00" + b"\x00" * (W * 4), 9)
-    return b"\x89PNG\r\n\x1a\n" + _png_ihdr(W, H) + _png_chunk(b"IDAT", rows) + \
-        _png_chunk(b"IEND", b"")
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _png_ihdr(W, H)
+        + _png_chunk(b"IDAT", rows)
+        + _png_chunk(b"IEND", b"")
+    )
 
 
 def png_cut() -> bytes:
@@ -47,8 +55,13 @@ def png_cut() -> bytes:
 
 def webp_vp8x_header_only() -> bytes:
     """The 38-byte WebP of the finding: RIFF/WEBP, a VP8X chunk declaring 9000x9000."""
-    vp8x = b"VP8X" + struct.pack("<I", 10) + bytes([0, 0, 0, 0]) + \
-        (W - 1).to_bytes(3, "little") + (H - 1).to_bytes(3, "little")
+    vp8x = (
+        b"VP8X"
+        + struct.pack("<I", 10)
+        + bytes([0, 0, 0, 0])
+        + (W - 1).to_bytes(3, "little")
+        + (H - 1).to_bytes(3, "little")
+    )
     body = b"WEBP" + vp8x
     return b"RIFF" + struct.pack("<I", len(body)) + body
 
@@ -70,7 +83,7 @@ def webp_cut() -> bytes:
 def webp_vp8_truncated() -> bytes:
     """A lossy VP8 key frame header declaring 9000x9000 and no partition data."""
     frame = b"\x9d\x01\x2a" + struct.pack("<HH", W, H)
-    tag = (0 | (0 << 1) | (1 << 4) | (100000 << 5))  # key frame, version 0, shown, size
+    tag = 0 | (0 << 1) | (1 << 4) | (100000 << 5)  # key frame, version 0, shown, size
     data = tag.to_bytes(3, "little") + frame + b"\x00" * 8
     chunk = b"VP8 " + struct.pack("<I", len(data)) + data
     body = b"WEBP" + chunk
@@ -87,8 +100,11 @@ def webp_vp8l_truncated() -> bytes:
 
 
 def _jpeg_head(w: int, h: int, progressive: bool = False) -> bytes:
-    sof = (b"\xff\xc2" if progressive else b"\xff\xc0") + struct.pack(
-        ">HBHHB", 17, 8, h, w, 3) + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    sof = (
+        (b"\xff\xc2" if progressive else b"\xff\xc0")
+        + struct.pack(">HBHHB", 17, 8, h, w, 3)
+        + b"\x01\x11\x00\x02\x11\x00\x03\x11\x00"
+    )
     dqt = b"\xff\xdb" + struct.pack(">H", 67) + b"\x00" + bytes([1] * 64)
     return b"\xff\xd8" + dqt + sof
 
@@ -104,7 +120,7 @@ def jpeg_truncated() -> bytes:
     Image.new("RGB", (100, 100), (20, 40, 60)).save(buf, "JPEG", quality=80)
     data = bytearray(buf.getvalue())
     sof = data.find(b"\xff\xc0")
-    data[sof + 5: sof + 9] = struct.pack(">HH", H, W)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", H, W)
     sos = data.find(b"\xff\xda")
     return bytes(data[: sos + 40])
 
@@ -115,28 +131,47 @@ def jpeg_progressive_truncated() -> bytes:
     Image.new("RGB", (64, 64), (200, 10, 10)).save(buf, "JPEG", progressive=True, quality=70)
     data = bytearray(buf.getvalue())
     sof = data.find(b"\xff\xc2")
-    data[sof + 5: sof + 9] = struct.pack(">HH", H, W)
+    data[sof + 5 : sof + 9] = struct.pack(">HH", H, W)
     sos = data.find(b"\xff\xda")
     return bytes(data[: sos + 30])
 
 
 def gif_header_only() -> bytes:
     """A GIF whose screen and one image are 9000x9000, with no LZW data."""
-    return b"GIF89a" + struct.pack("<HHBBB", W, H, 0, 0, 0) + b"," + \
-        struct.pack("<HHHHB", 0, 0, W, H, 0) + b"\x08\x00;"
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", W, H, 0, 0, 0)
+        + b","
+        + struct.pack("<HHHHB", 0, 0, W, H, 0)
+        + b"\x08\x00;"
+    )
 
 
 def gif_tiny_lzw() -> bytes:
     """A 9000x9000 GIF image with a colour table and three bytes of LZW data."""
     palette = bytes(range(6))
-    return b"GIF89a" + struct.pack("<HHBBB", W, H, 0x80, 0, 0) + palette + b"," + \
-        struct.pack("<HHHHB", 0, 0, W, H, 0) + b"\x02\x03\x84\x01\x00\x00;"
+    return (
+        b"GIF89a"
+        + struct.pack("<HHBBB", W, H, 0x80, 0, 0)
+        + palette
+        + b","
+        + struct.pack("<HHHHB", 0, 0, W, H, 0)
+        + b"\x02\x03\x84\x01\x00\x00;"
+    )
 
 
 def _tiff(w: int, h: int, compression: int, strip: bytes | None, claimed: int) -> bytes:
-    entries = [(256, 4, 1, w), (257, 4, 1, h), (258, 3, 1, 8), (259, 3, 1, compression),
-               (262, 3, 1, 1), (273, 4, 1, 0), (277, 3, 1, 1), (278, 4, 1, h),
-               (279, 4, 1, claimed)]
+    entries = [
+        (256, 4, 1, w),
+        (257, 4, 1, h),
+        (258, 3, 1, 8),
+        (259, 3, 1, compression),
+        (262, 3, 1, 1),
+        (273, 4, 1, 0),
+        (277, 3, 1, 1),
+        (278, 4, 1, h),
+        (279, 4, 1, claimed),
+    ]
     ifd_offset = 8
     data_offset = ifd_offset + 2 + 12 * len(entries) + 4
     out = bytearray(b"II*\x00" + struct.pack("<I", ifd_offset))
@@ -195,7 +230,7 @@ def avif_truncated() -> bytes | None:
     ispe = data.find(b"ispe")
     if ispe < 0:
         return None
-    data[ispe + 8: ispe + 16] = struct.pack(">II", W, H)
+    data[ispe + 8 : ispe + 16] = struct.pack(">II", W, H)
     mdat = data.find(b"mdat")
     return bytes(data[: mdat + 12]) if mdat > 0 else bytes(data)
 

@@ -18,17 +18,31 @@ from provkit.provenance.core.errors import BadInput
 from tests.fixtures_bombs import bombs
 
 MODES = ["1", "L", "P", "RGB", "RGBA", "I;16", "LA", "CMYK"]
-WRITERS = [("BMP", {}), ("PNG", {}), ("GIF", {}), ("WEBP", {}), ("WEBP", {"lossless": True}),
-           ("JPEG", {}), ("JPEG", {"progressive": True}), ("AVIF", {}), ("TIFF", {}),
-           ("TIFF", {"compression": "tiff_lzw"}), ("TIFF", {"compression": "tiff_adobe_deflate"}),
-           ("TIFF", {"compression": "packbits"}), ("TIFF", {"compression": "group4"}),
-           ("TIFF", {"compression": "jpeg"})]
+WRITERS = [
+    ("BMP", {}),
+    ("PNG", {}),
+    ("GIF", {}),
+    ("WEBP", {}),
+    ("WEBP", {"lossless": True}),
+    ("JPEG", {}),
+    ("JPEG", {"progressive": True}),
+    ("AVIF", {}),
+    ("TIFF", {}),
+    ("TIFF", {"compression": "tiff_lzw"}),
+    ("TIFF", {"compression": "tiff_adobe_deflate"}),
+    ("TIFF", {"compression": "packbits"}),
+    ("TIFF", {"compression": "group4"}),
+    ("TIFF", {"compression": "jpeg"}),
+]
 
 
 def _written(mode: str, fmt: str, options: dict, noise: bool) -> bytes | None:
     rng = np.random.default_rng(7)
-    image = Image.fromarray(rng.integers(0, 255, (203, 301, 3), dtype=np.uint8)).convert(mode) \
-        if noise else Image.new(mode, (301, 203))
+    image = (
+        Image.fromarray(rng.integers(0, 255, (203, 301, 3), dtype=np.uint8)).convert(mode)
+        if noise
+        else Image.new(mode, (301, 203))
+    )
     buf = io.BytesIO()
     try:
         image.save(buf, fmt, **options)

@@ -32,12 +32,20 @@ def _burst(url: str, headers: dict, image: bytes, stop: threading.Event) -> None
         while not stop.is_set():
             try:
                 if n % 2:
-                    httpx.post(url + "/v1/sign", headers=headers, timeout=10,
-                               files={"file": (f"photo{n}.jpg", image)},
-                               data={"source_type": "digitalCapture"})
+                    httpx.post(
+                        url + "/v1/sign",
+                        headers=headers,
+                        timeout=10,
+                        files={"file": (f"photo{n}.jpg", image)},
+                        data={"source_type": "digitalCapture"},
+                    )
                 else:
-                    httpx.post(url + "/v1/detect", headers=headers, timeout=10,
-                               files=[("files", (f"upload{n}.jpg", image))])
+                    httpx.post(
+                        url + "/v1/detect",
+                        headers=headers,
+                        timeout=10,
+                        files=[("files", (f"upload{n}.jpg", image))],
+                    )
             except httpx.HTTPError:
                 return  # the server is gone
 
@@ -48,8 +56,7 @@ def _burst(url: str, headers: dict, image: bytes, stop: threading.Event) -> None
 def _crash_rounds(home, image: bytes, offset: float) -> list[int]:
     """Kill the server ROUNDS times during bursts; the uploads on disk at each kill."""
     db = home / "provkit.db"
-    headers = {"Authorization": "Bearer " + tokens.create(
-        "crash", ["read", "sign"], db=db).secret}
+    headers = {"Authorization": "Bearer " + tokens.create("crash", ["read", "sign"], db=db).secret}
     at_kill = []
     for r in range(ROUNDS):
         server = Server(home, "--threads", "1", "--queue", "8")
@@ -77,8 +84,7 @@ def test_kill_9_at_twenty_points_leaves_no_upload_after_restart(tmp_path_factory
     image = jpeg(rng.integers(0, 256, (480, 640, 3), dtype=np.uint8), 85)
     homes = [tmp_path_factory.mktemp(f"crash{i}") for i in range(WORKSPACES)]
     with ThreadPoolExecutor(WORKSPACES) as pool:
-        counts = list(pool.map(lambda a: _crash_rounds(a[1], image, a[0] * 0.2),
-                               enumerate(homes)))
+        counts = list(pool.map(lambda a: _crash_rounds(a[1], image, a[0] * 0.2), enumerate(homes)))
     kills = [n for per_home in counts for n in per_home]
     assert len(kills) >= 20
     # the kills really hit requests in flight: uploads were on disk at most of them

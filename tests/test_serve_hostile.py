@@ -79,18 +79,34 @@ def served(tmp_path_factory):
         codes.append(near.tobytes().hex())
     codes += [rng.integers(0, 256, 32, dtype=np.uint8).tobytes().hex() for _ in range(300)]
     listing = home / "partner.csv"
-    listing.write_text("id,hash,quality\n" + "".join(
-        f"p-{i},{h},90\n" for i, h in enumerate(codes)))
+    listing.write_text(
+        "id,hash,quality\n" + "".join(f"p-{i},{h},90\n" for i, h in enumerate(codes))
+    )
     index_import("partner", listing, db=db)
-    secrets = {name: tokens.create(name, scopes, db=db).secret for name, scopes in (
-        ("reader", ["read"]), ("lister", ["sets:read"]), ("signer", ["sign"]))}
-    server = Server(home, "--public-read", "--threads", "2",
-                    "--header-timeout", str(HEADER_TIMEOUT),
-                    "--body-timeout", str(BODY_TIMEOUT), "--keep-alive", "2",
-                    "--max-connections-per-client", "40")
+    secrets = {
+        name: tokens.create(name, scopes, db=db).secret
+        for name, scopes in (("reader", ["read"]), ("lister", ["read", "sets:read"]), ("signer", ["sign"]))
+    }
+    server = Server(
+        home,
+        "--public-read",
+        "--threads",
+        "2",
+        "--header-timeout",
+        str(HEADER_TIMEOUT),
+        "--body-timeout",
+        str(BODY_TIMEOUT),
+        "--keep-alive",
+        "2",
+        "--max-connections-per-client",
+        "40",
+    )
     try:
-        yield server, {k: {"Authorization": f"Bearer {v}"} for k, v in secrets.items()}, \
-            base.tobytes().hex()
+        yield (
+            server,
+            {k: {"Authorization": f"Bearer {v}"} for k, v in secrets.items()},
+            base.tobytes().hex(),
+        )
     finally:
         server.stop()
 
@@ -114,24 +130,33 @@ def test_every_bomb_is_refused_within_seconds_and_the_server_stays_small(served,
             assert name in text and "/tmp" not in text  # the caller's name, no server path
             assert seconds <= 3.0, (name, seconds)
         # the batch verbs give the file an error row and answer 200
-        rows = httpx.post(server.url + "/v1/detect", timeout=30, files=[
-            ("files", (n, d)) for n, d in list(bomb_files.items())[:8]]).json()
+        rows = httpx.post(
+            server.url + "/v1/detect",
+            timeout=30,
+            files=[("files", (n, d)) for n, d in list(bomb_files.items())[:8]],
+        ).json()
         assert all("error" in row for row in rows), rows
         # a signer's upload is refused before sealing
-        r = httpx.post(server.url + "/v1/sign", headers=auth["signer"], timeout=30,
-                       files={"file": ("flat.webp", bomb_files["webp-flat-lossless"])})
+        r = httpx.post(
+            server.url + "/v1/sign",
+            headers=auth["signer"],
+            timeout=30,
+            files={"file": ("flat.webp", bomb_files["webp-flat-lossless"])},
+        )
         assert r.status_code == 422, r.text
     assert rss.peak < RSS_CEILING, rss.peak
 
 
 def test_three_bombs_at_once_are_refused_and_the_server_stays_small(served, bomb_files):
     server, _, _ = served
-    chosen = ["webp-flat-lossless", "png-tiny-idat", "avif-flat" if "avif-flat" in bomb_files
-              else "jpeg-truncated"]
+    chosen = [
+        "webp-flat-lossless",
+        "png-tiny-idat",
+        "avif-flat" if "avif-flat" in bomb_files else "jpeg-truncated",
+    ]
     with RssWatch(server.proc.pid) as rss, ThreadPoolExecutor(3) as pool:
         for _round in range(3):
-            results = list(pool.map(lambda n: _post_bomb(server.url, n, bomb_files[n], {}),
-                                    chosen))
+            results = list(pool.map(lambda n: _post_bomb(server.url, n, bomb_files[n], {}), chosen))
             for name, status, seconds, text in results:
                 assert status == 422, (name, text)
                 assert seconds <= 3.0, (name, seconds)
@@ -150,8 +175,9 @@ def test_a_large_real_image_is_decoded_within_the_budget_and_memory_comes_back(s
     proc = psutil.Process(server.proc.pid)
     before = proc.memory_info().rss
     with RssWatch(server.proc.pid) as rss:
-        r = httpx.post(server.url + "/v1/detect", files={"files": ("big.png", buf.getvalue())},
-                       timeout=60)
+        r = httpx.post(
+            server.url + "/v1/detect", files={"files": ("big.png", buf.getvalue())}, timeout=60
+        )
     assert r.status_code == 200, r.text
     time.sleep(0.3)
     after = proc.memory_info().rss
@@ -164,24 +190,37 @@ def test_a_large_real_image_is_decoded_within_the_budget_and_memory_comes_back(s
 
 def test_max_distance_is_capped_per_signal_type(served):
     server, _auth, probe = served
-    for signal_type, signal, cap in (("pdq", probe, 64), ("phash", "0" * 16, 16),
-                                     ("dhash", "f" * 16, 16)):
-        ok = httpx.get(server.url + "/v1/lookup", params={
-            "signal": signal, "signal_type": signal_type, "max_distance": cap})
+    for signal_type, signal, cap in (
+        ("pdq", probe, 64),
+        ("phash", "0" * 16, 16),
+        ("dhash", "f" * 16, 16),
+    ):
+        ok = httpx.get(
+            server.url + "/v1/lookup",
+            params={"signal": signal, "signal_type": signal_type, "max_distance": cap},
+        )
         assert ok.status_code == 200, ok.text
-        over = httpx.get(server.url + "/v1/lookup", params={
-            "signal": signal, "signal_type": signal_type, "max_distance": cap + 1})
+        over = httpx.get(
+            server.url + "/v1/lookup",
+            params={"signal": signal, "signal_type": signal_type, "max_distance": cap + 1},
+        )
         assert over.status_code == 422, over.text
-    assert httpx.get(server.url + "/v1/lookup", params={
-        "signal": probe, "max_distance": 256}).status_code == 422
+    assert (
+        httpx.get(
+            server.url + "/v1/lookup", params={"signal": probe, "max_distance": 256}
+        ).status_code
+        == 422
+    )
 
 
 def test_lookup_answers_are_paged(served):
     server, _, probe = served
     seen, offset = [], 0
     while True:
-        r = httpx.get(server.url + "/v1/lookup", params={
-            "signal": probe, "max_distance": 40, "limit": 120, "offset": offset})
+        r = httpx.get(
+            server.url + "/v1/lookup",
+            params={"signal": probe, "max_distance": 40, "limit": 120, "offset": offset},
+        )
         assert r.status_code == 200
         rows = r.json()["partner"]
         assert len(rows) <= 120
@@ -196,16 +235,19 @@ def test_lookup_answers_are_paged(served):
     # the default page is 100, also through the fast path
     first = httpx.get(server.url + f"/v1/lookup?signal={probe}&max_distance=40")
     assert len(first.json()["partner"]) == 100 and first.headers["x-provkit-more"] == "partner"
-    assert httpx.get(server.url + "/v1/lookup", params={
-        "signal": probe, "limit": 1001}).status_code == 422
+    assert (
+        httpx.get(server.url + "/v1/lookup", params={"signal": probe, "limit": 1001}).status_code
+        == 422
+    )
 
 
 def test_listing_a_sets_items_needs_sets_read_which_no_public_reader_has(served):
     server, auth, probe = served
-    item = httpx.get(server.url + "/v1/lookup",
-                     params={"signal": probe}).json()["partner"][0]["bank_content_id"]
+    item = httpx.get(server.url + "/v1/lookup", params={"signal": probe}).json()["partner"][0][
+        "bank_content_id"
+    ]
     url = f"{server.url}/v1/sets/partner/items/{item}/thumbnail"
-    assert httpx.get(url).status_code == 401  # anonymous under --public-read
+    assert httpx.get(url).status_code == 403  # anonymous under --public-read: no grant
     assert httpx.get(url, headers=auth["reader"]).status_code == 403
     assert httpx.get(url, headers=auth["lister"]).status_code in (200, 404)  # hash items: none
     # a grant names one item for a while: a forged, expired or other item's grant does not
@@ -246,8 +288,10 @@ def test_slow_header_and_body_senders_are_dropped_within_the_timeouts(served):
     slow_headers = [_connect(server.port) for _ in range(30)]
     slow_body = [_connect(server.port) for _ in range(5)]
     for s in slow_body:
-        s.sendall(b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream"
-                  b"\r\nContent-Length: 1000000\r\n\r\n")
+        s.sendall(
+            b"POST /v1/hash HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream"
+            b"\r\nContent-Length: 1000000\r\n\r\n"
+        )
     started = time.monotonic()
     # a valid request line, then header lines without end, a byte at a time
     stream = b"GET /status/live HTTP/1.1\r\nHost: 127.0.0.1\r\n" + b"X-Pad: 1\r\n" * 500
@@ -256,7 +300,7 @@ def test_slow_header_and_body_senders_are_dropped_within_the_timeouts(served):
     while time.monotonic() < deadline:
         for s in slow_headers:
             try:
-                s.send(stream[sent: sent + 1])
+                s.send(stream[sent : sent + 1])
             except OSError:
                 pass
         sent += 1
@@ -318,23 +362,33 @@ def test_small_hardening_items(workspace, photos):
     from tests.fixtures_serve import make_config, wait_ready
 
     cfg = make_config(workspace, public_url="https://verify.example.org")
-    sign = {"Authorization": "Bearer " + tokens.create(
-        "s", ["sign", "read", "generate"], db=workspace / "provkit.db").secret}
+    sign = {
+        "Authorization": "Bearer "
+        + tokens.create("s", ["sign", "read", "generate"], db=workspace / "provkit.db").secret
+    }
     image = jpeg(photos[1][:256, :256], 90)
     with TestClient(create_service(cfg, refresh=0.2)) as api:
         wait_ready(api)
         for bad in ("<b>x</b>", "c2pa.evil", "Com.Example.x y", "x.y"):
-            r = api.post("/v1/sign", headers=sign, files={"file": ("p.jpg", image)},
-                         data={"action": bad})
+            r = api.post(
+                "/v1/sign", headers=sign, files={"file": ("p.jpg", image)}, data={"action": bad}
+            )
             assert r.status_code == 422 and "action" in r.json()["error"], r.text
-        r = api.post("/v1/sign", headers=sign, files={"file": ("p.jpg", image)},
-                     data={"action": "com.example.retouched", "source_type": "digitalCapture"})
+        r = api.post(
+            "/v1/sign",
+            headers=sign,
+            files={"file": ("p.jpg", image)},
+            data={"action": "com.example.retouched", "source_type": "digitalCapture"},
+        )
         assert r.status_code == 200, r.text
         asset = r.headers["x-provkit-asset-id"]
         row = api.get(f"/v1/ledger/{asset}", headers=sign).json()
         assert "/" not in (row.get("source_path") or "") and "/" not in (row.get("path") or "")
-        found = api.get("/matches/byBinding", headers={**sign, "Host": "evil.example"},
-                        params={"alg": "io.provkit.watermark", "value": asset})
+        found = api.get(
+            "/matches/byBinding",
+            headers={**sign, "Host": "evil.example"},
+            params={"alg": "io.provkit.watermark", "value": asset},
+        )
         for m in found.json().get("matches", []):
             assert m["endpoint"] == "https://verify.example.org"
         r = api.post("/v1/generate", headers=sign, json={"prompt": "x", "width": 64})
@@ -347,19 +401,29 @@ def test_small_hardening_items(workspace, photos):
         assert api.get(url, headers=sign).status_code == 403
         assert api.get(url + "?grant=" + grants.grant("bank", 1), headers=sign).status_code == 404
         assert api.get(url + "?grant=" + grants.grant("bank", 2), headers=sign).status_code == 403
-        assert api.get(url + "?grant=" + grants.grant("bank", 1, ttl=-5),
-                       headers=sign).status_code == 403
+        assert (
+            api.get(url + "?grant=" + grants.grant("bank", 1, ttl=-5), headers=sign).status_code
+            == 403
+        )
         import sqlite3
 
-        first = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},
-                         files=[("files", ("p.jpg", image))])
+        first = api.post(
+            "/v1/policy/check",
+            headers=sign,
+            params={"pack": "newsroom"},
+            files=[("files", ("p.jpg", image))],
+        )
         assert first.status_code == 200 and "audit_seq" in first.text, first.text
         con = sqlite3.connect(workspace / "provkit.db")
         con.execute("DROP TABLE audit_checkpoints")
         con.commit()
         con.close()
-        r = api.post("/v1/policy/check", headers=sign, params={"pack": "newsroom"},
-                     files=[("files", ("p.jpg", image))])
+        r = api.post(
+            "/v1/policy/check",
+            headers=sign,
+            params={"pack": "newsroom"},
+            files=[("files", ("p.jpg", image))],
+        )
         assert r.status_code != 500 and "sqlite" not in r.text.lower(), r.text
         assert "the audit log cannot record this decision" in r.text, r.text
 
@@ -367,7 +431,9 @@ def test_small_hardening_items(workspace, photos):
 def test_an_oversized_request_head_is_refused(served):
     server, _, _ = served
     s = _connect(server.port)
-    s.sendall(b"GET /status/live HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n")
+    s.sendall(
+        b"GET /status/live HTTP/1.1\r\nHost: x\r\n" + b"X-Big: " + b"a" * 40_000 + b"\r\n\r\n"
+    )
     answer = s.recv(4096)
     assert answer.startswith(b"HTTP/1.1 400"), answer[:80]
     s.close()
@@ -415,6 +481,10 @@ def test_an_anonymous_caller_has_the_lower_pixel_limit(served):
     data = buf.getvalue()
     anonymous = httpx.post(server.url + "/v1/hash", files={"file": ("big.jpg", data)}, timeout=60)
     assert anonymous.status_code == 422 and "24,000,000" in anonymous.text, anonymous.text
-    reader = httpx.post(server.url + "/v1/hash", files={"file": ("big.jpg", data)},
-                        headers=auth["reader"], timeout=60)
+    reader = httpx.post(
+        server.url + "/v1/hash",
+        files={"file": ("big.jpg", data)},
+        headers=auth["reader"],
+        timeout=60,
+    )
     assert reader.status_code == 200, reader.text

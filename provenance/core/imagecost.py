@@ -94,15 +94,21 @@ def check(img, path: str | os.PathLike) -> None:
         with open(p, "rb") as f:
             reader(img, f, size, p)
     if _max_per_byte is not None and pixels > _max_per_byte * max(size, 1):
-        raise BadInput(f"declares {img.width}x{img.height} pixels in {size:,} bytes "
-                       f"(over {_max_per_byte:,} pixels per byte): refused as a "
-                       "decompression bomb", path=p)
+        raise BadInput(
+            f"declares {img.width}x{img.height} pixels in {size:,} bytes "
+            f"(over {_max_per_byte:,} pixels per byte): refused as a "
+            "decompression bomb",
+            path=p,
+        )
 
 
 def _too_small(img, have: int, need: float, what: str, path) -> None:
     if have < need:
-        raise BadInput(f"truncated or a decompression bomb: {have:,} bytes of {what} "
-                       f"cannot hold the declared {img.width}x{img.height} pixels", path=path)
+        raise BadInput(
+            f"truncated or a decompression bomb: {have:,} bytes of {what} "
+            f"cannot hold the declared {img.width}x{img.height} pixels",
+            path=path,
+        )
 
 
 def _no_data(what: str, path) -> BadInput:
@@ -240,8 +246,13 @@ def _tiff(img, f, size: int, path) -> None:
         bits = (per_sample or 1) * samples
     raw = (img.width * bits + 7) // 8 * img.height
     compression = tags.get(259) or 1
-    ratio = {1: 1.0, 5: LZW_RATIO, 8: DEFLATE_RATIO, 32946: DEFLATE_RATIO,
-             32773: PACKBITS_RATIO}.get(compression)
+    ratio = {
+        1: 1.0,
+        5: LZW_RATIO,
+        8: DEFLATE_RATIO,
+        32946: DEFLATE_RATIO,
+        32773: PACKBITS_RATIO,
+    }.get(compression)
     if ratio is not None:
         _too_small(img, have, raw / ratio, "strip data", path)
     else:  # JPEG, fax and the rest: at least a bit per row
@@ -289,7 +300,15 @@ def _isobmff(img, f, size: int, path) -> None:
             raise _no_data("image data (no mdat box)", path)
 
 
-_CHECKS = {"PNG": _png, "JPEG": _jpeg, "MPO": _jpeg, "GIF": _gif, "WEBP": _webp,
-           "TIFF": _tiff, "BMP": _bmp, "AVIF": _isobmff}
+_CHECKS = {
+    "PNG": _png,
+    "JPEG": _jpeg,
+    "MPO": _jpeg,
+    "GIF": _gif,
+    "WEBP": _webp,
+    "TIFF": _tiff,
+    "BMP": _bmp,
+    "AVIF": _isobmff,
+}
 
 __all__ = ["Declared", "check", "declared", "max_pixels_per_byte", "set_max_pixels_per_byte"]

@@ -80,9 +80,13 @@ class PixelBudget:
                 fut.cancel()
                 self._grant()
                 self.refused += 1
-                raise ApiError(503, f"busy: images of {self.in_use / MP:.0f} megapixels are "
-                                    f"being decoded (budget {self.total / MP:.0f} MP); retry "
-                                    "shortly", headers={"Retry-After": "2"}) from None
+                raise ApiError(
+                    503,
+                    f"busy: images of {self.in_use / MP:.0f} megapixels are "
+                    f"being decoded (budget {self.total / MP:.0f} MP); retry "
+                    "shortly",
+                    headers={"Retry-After": "2"},
+                ) from None
         try:
             yield
         finally:
@@ -92,8 +96,12 @@ class PixelBudget:
                 await asyncio.get_running_loop().run_in_executor(None, release_memory)
 
     def status(self) -> dict:
-        return {"megapixels": round(self.total / MP, 1), "in_use_megapixels":
-                round(self.in_use / MP, 1), "waiting": self.waiting, "refused": self.refused}
+        return {
+            "megapixels": round(self.total / MP, 1),
+            "in_use_megapixels": round(self.in_use / MP, 1),
+            "waiting": self.waiting,
+            "refused": self.refused,
+        }
 
 
 _libc = None

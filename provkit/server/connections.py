@@ -69,9 +69,13 @@ def limits() -> Limits:
 
 
 _BODY_408 = b'{"error": "the request headers took too long", "status": 408}'
-_TIMEOUT_408 = (b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
-                b"connection: close\r\ncontent-length: " + str(len(_BODY_408)).encode() +
-                b"\r\n\r\n" + _BODY_408)
+_TIMEOUT_408 = (
+    b"HTTP/1.1 408 Request Timeout\r\ncontent-type: application/json\r\n"
+    b"connection: close\r\ncontent-length: "
+    + str(len(_BODY_408)).encode()
+    + b"\r\n\r\n"
+    + _BODY_408
+)
 
 
 class GuardedHttp(HttpToolsProtocol):
@@ -95,7 +99,8 @@ class GuardedHttp(HttpToolsProtocol):
         super().connection_made(transport)
         host = self.client[0] if self.client else "?"
         if _open >= self.guard.max_connections or (
-                self.guard.max_per_client and _per_client[host] >= self.guard.max_per_client):
+            self.guard.max_per_client and _per_client[host] >= self.guard.max_per_client
+        ):
             self.logger.warning("connection from %s refused: too many open", host)
             transport.abort()
             return
@@ -197,8 +202,7 @@ class GuardedHttp(HttpToolsProtocol):
     def pause_writing(self) -> None:
         super().pause_writing()
         if self._write_timer is None:
-            self._write_timer = self.loop.call_later(self.guard.send_timeout,
-                                                     self._send_expired)
+            self._write_timer = self.loop.call_later(self.guard.send_timeout, self._send_expired)
 
     def resume_writing(self) -> None:
         self._cancel_write()
@@ -217,9 +221,12 @@ class GuardedHttp(HttpToolsProtocol):
 
 def uvicorn_options(lim: Limits) -> dict:
     """The uvicorn settings that go with ``lim``."""
-    return {"http": GuardedHttp, "timeout_keep_alive": max(1, round(lim.keep_alive)),
-            "limit_concurrency": lim.max_connections + 64,
-            "h11_max_incomplete_event_size": 16 * 1024}
+    return {
+        "http": GuardedHttp,
+        "timeout_keep_alive": max(1, round(lim.keep_alive)),
+        "limit_concurrency": lim.max_connections + 64,
+        "h11_max_incomplete_event_size": 16 * 1024,
+    }
 
 
 __all__ = ["GuardedHttp", "Limits", "limits", "uvicorn_options"]
