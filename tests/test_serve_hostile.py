@@ -125,13 +125,19 @@ def test_every_bomb_is_refused_within_seconds_and_the_server_stays_small(served,
     assert len(bomb_files) >= 10
     with RssWatch(server.proc.pid) as rss:
         for name, data in bomb_files.items():
-            name, status, seconds, text = _post_bomb(server.url, name, data, {})
+            # a token holder: the 50 MP limit, so the cost check is what refuses them
+            name, status, seconds, text = _post_bomb(server.url, name, data, auth["reader"])
             assert status == 422, (name, status, text)
             assert name in text and "/tmp" not in text  # the caller's name, no server path
+            assert "too large" not in text, text
             assert seconds <= 3.0, (name, seconds)
+        for name, data in list(bomb_files.items())[:4]:  # anonymous: the 24 MP limit first
+            _, status, _, text = _post_bomb(server.url, name, data, {})
+            assert status == 422 and "24,000,000" in text, text
         # the batch verbs give the file an error row and answer 200
         rows = httpx.post(
             server.url + "/v1/detect",
+            headers=auth["reader"],
             timeout=30,
             files=[("files", (n, d)) for n, d in list(bomb_files.items())[:8]],
         ).json()
@@ -148,7 +154,7 @@ def test_every_bomb_is_refused_within_seconds_and_the_server_stays_small(served,
 
 
 def test_three_bombs_at_once_are_refused_and_the_server_stays_small(served, bomb_files):
-    server, _, _ = served
+    server, auth, _ = served
     chosen = [
         "webp-flat-lossless",
         "png-tiny-idat",
@@ -156,7 +162,9 @@ def test_three_bombs_at_once_are_refused_and_the_server_stays_small(served, bomb
     ]
     with RssWatch(server.proc.pid) as rss, ThreadPoolExecutor(3) as pool:
         for _round in range(3):
-            results = list(pool.map(lambda n: _post_bomb(server.url, n, bomb_files[n], {}), chosen))
+            results = list(
+                pool.map(lambda n: _post_bomb(server.url, n, bomb_files[n], auth["reader"]), chosen)
+            )
             for name, status, seconds, text in results:
                 assert status == 422, (name, text)
                 assert seconds <= 3.0, (name, seconds)
