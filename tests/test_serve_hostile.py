@@ -85,7 +85,11 @@ def served(tmp_path_factory):
     index_import("partner", listing, db=db)
     secrets = {
         name: tokens.create(name, scopes, db=db).secret
-        for name, scopes in (("reader", ["read"]), ("lister", ["read", "sets:read"]), ("signer", ["sign"]))
+        for name, scopes in (
+            ("reader", ["read"]),
+            ("lister", ["read", "sets:read"]),
+            ("signer", ["sign"]),
+        )
     }
     server = Server(
         home,
@@ -131,8 +135,9 @@ def test_every_bomb_is_refused_within_seconds_and_the_server_stays_small(served,
             assert name in text and "/tmp" not in text  # the caller's name, no server path
             assert "too large" not in text, text
             assert seconds <= 3.0, (name, seconds)
-        for name, data in list(bomb_files.items())[:4]:  # anonymous: the 24 MP limit first
-            _, status, _, text = _post_bomb(server.url, name, data, {})
+        for name in ("png-tiny-idat", "jpeg-truncated", "gif-tiny-lzw", "webp-flat-lossless"):
+            # anonymous: the public 24 MP limit refuses them first
+            _, status, _, text = _post_bomb(server.url, name, bomb_files[name], {})
             assert status == 422 and "24,000,000" in text, text
         # the batch verbs give the file an error row and answer 200
         rows = httpx.post(
