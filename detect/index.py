@@ -1,9 +1,11 @@
-"""Reference sets of images and fast near-duplicate search over them.
+"""Banks of images and fast near-duplicate search over them.
 
-A reference set (training data, an opt-out registry, a newsroom's archive) is a named
-group of images stored in SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256),
-the fingerprints of a few crops of each image (so cropped copies still match), an
-optional CLIP embedding and free metadata (source URL, licence, opt-out...).
+A bank (training data, an opt-out registry, a newsroom's archive, a partner's hash
+list; called a reference set in older code) is a named group of images stored in
+SQLite with their fingerprints (pHash, dHash, PDQ, SHA-256), the fingerprints of a few crops of each image (so cropped copies still match), an
+optional CLIP embedding and free metadata (source URL, licence, opt-out...). The bank
+table (label, action, matching switch, own match distance) sits behind the storage seam
+(:class:`detect.index_bank.BankStore`, ``self.banks``).
 
 :class:`ReferenceIndex` adds and removes images, and searches: each set is loaded from
 SQLite once per process into numpy arrays (:mod:`detect.hamming`), and reloaded only
@@ -22,20 +24,23 @@ from __future__ import annotations
 
 import json
 import os
-import secrets
 import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from provkit.detect.clip import load_model
 from provkit.detect.index_bank import (  # noqa: F401  (re-exported)
+    PARTNER_KEYS,
+    BankSettings,
+    bank_store,
+    find_item,
     hash_details,
     hash_stats,
     index_export,
     index_import,
+    partner_id_of,
     remove_hashes,
 )
 from provkit.detect.index_cache import forget, load_set
@@ -61,7 +66,12 @@ from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.context import PUBLISHED_KEYS, parse_when
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError
 from provkit.provenance.core.workspace import database, migrate
-from provkit.provenance.fingerprint import PDQ_MIN_QUALITY, Fingerprint, fingerprint_file, fingerprint_image
+from provkit.provenance.fingerprint import (
+    PDQ_MIN_QUALITY,
+    Fingerprint,
+    fingerprint_file,
+    fingerprint_image,
+)
 
 
 def _date_taken(path) -> str | None:
@@ -121,10 +131,7 @@ class _AddBatch:
                 f"set {self.name!r} holds embeddings of {other[0]}, not {self.model_id}; "
                 "use that model or a new set"
             )
-        with db.conn:
-            db.execute(
-                "UPDATE ref_sets SET clip_spec = ? WHERE name = ?", [self.model.spec, self.name]
-            )
+        self.index.banks.set_clip_spec(self.name, self.model.spec)
 
     def _embed(self) -> list[bytes | None]:
         if self.clip is None or not self.pending:
@@ -201,36 +208,46 @@ class ReferenceIndex:
         migrate(self.db, "detect.index", MIGRATIONS)
         row = self.db.execute("PRAGMA database_list").fetchone()
         self._key = row[2] or f"memory:{id(self.db)}"
+        self.banks = bank_store(self.db)
         #: set name -> why CLIP similarity was not checked in the last :meth:`search`
         #: (the set has embeddings but its model could not be loaded)
         self.clip_not_checked: dict[str, str] = {}
 
     # -- sets -------------------------------------------------------------------------
     def sets(self) -> list[RefSet]:
-        rows = self.db.execute(
-            """SELECT s.name, s.label, s.protected, s.description, s.created,
-                      COUNT(i.id), COUNT(i.clip), MAX(i.clip_model)
-               FROM ref_sets s LEFT JOIN ref_items i ON i.set_name = s.name
-               GROUP BY s.name ORDER BY s.name"""
-        ).fetchall()
+        settings = self.banks.all()
+        counts = {r[0]: r[1:] for r in self.db.execute(
+            "SELECT set_name, COUNT(id), COUNT(clip), MAX(clip_model) FROM ref_items "
+            "GROUP BY set_name")}
         hashes = dict(self.db.execute(
             "SELECT set_name, SUM(n - n_removed) FROM ref_hash_blocks GROUP BY set_name"
         ).fetchall())
-        return [RefSet(r[0], r[1], bool(r[2]), r[3], r[4], r[5] + (hashes.get(r[0]) or 0),
-                       r[6], r[7]) for r in rows]
+        out = []
+        for name, b in settings.items():
+            n, with_clip, model = counts.get(name, (0, 0, None))
+            out.append(RefSet(name, b.label, b.protected, b.description, b.created,
+                              n + (hashes.get(name) or 0), with_clip, model, b.action,
+                              b.enabled, b.max_distance))
+        return out
 
     def set_names(self) -> list[str]:
-        return [r[0] for r in self.db.execute("SELECT name FROM ref_sets ORDER BY name")]
+        return self.banks.names()
 
     def get_set(self, name: str) -> RefSet:
         for s in self.sets():
             if s.name == name:
                 return s
-        raise BadInput(f"no reference set named {name!r}" + self._known())
+        raise BadInput(f"no bank named {name!r}" + self._known())
 
     def _known(self) -> str:
         names = self.set_names()
-        return f" (sets: {', '.join(names)})" if names else " (there are no sets yet)"
+        return f" (banks: {', '.join(names)})" if names else " (there are no banks yet)"
+
+    def configure(self, name: str, **settings) -> RefSet:
+        """Change a bank's action, enabled flag, match distances, label or description
+        (:meth:`detect.index_bank.SqliteBankStore.configure`); its items stay."""
+        self.banks.configure(name, **settings)
+        return self.get_set(name)
 
     def stats(self, name: str) -> dict:
         """Size and fingerprint health of one set."""
@@ -253,24 +270,13 @@ class ReferenceIndex:
         }
 
     def _touch(self, name: str) -> None:
-        self.db.execute(
-            "UPDATE ref_sets SET version = ? WHERE name = ?", [secrets.token_hex(8), name]
-        )
+        self.banks.touch(name)
 
-    def create_set(self, name: str, *, label=None, protected=False, description=None) -> None:
-        """Create a set, or update its label/protected/description if it exists."""
-        if not name or not name.strip():
-            raise BadInput("a reference set needs a name")
-        with self.db.conn:
-            self.db.execute(
-                """INSERT INTO ref_sets (name, label, protected, description, created, version)
-                   VALUES (?, ?, ?, ?, ?, ?)
-                   ON CONFLICT(name) DO UPDATE SET
-                     label = COALESCE(excluded.label, label),
-                     protected = MAX(protected, excluded.protected),
-                     description = COALESCE(excluded.description, description)""",
-                [name, label, int(bool(protected)), description, now_iso(), secrets.token_hex(8)],
-            )
+    def create_set(self, name: str, *, label=None, protected=False, description=None,
+                   action=None) -> None:
+        """Create a bank, or update its label/protected/description/action if it exists."""
+        self.banks.create(name, label=label, protected=protected, description=description,
+                          action=action)
 
     def remove(self, name: str, items: Iterable[int | str] | None = None) -> int:
         """Remove a whole set, or only the given items (ids or paths). Returns items removed."""
@@ -282,7 +288,7 @@ class ReferenceIndex:
                     "SELECT COALESCE(SUM(n - n_removed), 0) FROM ref_hash_blocks "
                     "WHERE set_name = ?", [name]).fetchone()[0]
                 self.db.execute("DELETE FROM ref_hash_blocks WHERE set_name = ?", [name])
-                self.db.execute("DELETE FROM ref_sets WHERE name = ?", [name])
+                self.banks.delete(name)
             else:
                 items = list(items)
                 n = remove_hashes(self.db, name, items)
@@ -292,9 +298,14 @@ class ReferenceIndex:
                                              [name, int(item)]).rowcount
                         continue
                     n += self.db.execute(  # a stored path (source ids: remove_hashes)
-                        "DELETE FROM ref_items WHERE set_name = ? AND path = ?",
-                        [name, str(Path(item).resolve())],
+                        "DELETE FROM ref_items WHERE set_name = ? AND path IN (?, ?)",
+                        [name, str(item), str(Path(item).resolve())],
                     ).rowcount
+                    partner = " OR ".join(f"json_extract(metadata, '$.{k}') = ?"
+                                          for k in PARTNER_KEYS)
+                    n += self.db.execute(  # an image item added with a partner id
+                        f"DELETE FROM ref_items WHERE set_name = ? AND ({partner})",
+                        [name, *[str(item)] * len(PARTNER_KEYS)]).rowcount
                 self._touch(name)
         forget(self.db, name)
         return n
@@ -308,6 +319,7 @@ class ReferenceIndex:
         label: str | None = None,
         protected: bool = False,
         description: str | None = None,
+        action: str | None = None,
         clip=None,
         metadata: dict | None = None,
         item_metadata: dict | None = None,
@@ -324,7 +336,8 @@ class ReferenceIndex:
         Images already in the set (same SHA-256) are counted, not added twice.
         """
         t0 = time.perf_counter()
-        self.create_set(name, label=label, protected=protected, description=description)
+        self.create_set(name, label=label, protected=protected, description=description,
+                        action=action)
         batch = _AddBatch(
             self,
             name,
@@ -354,6 +367,11 @@ class ReferenceIndex:
             batch.model_id,
         )
 
+    def item(self, name: str, key) -> dict | None:
+        """One item of bank ``name`` by partner id, item id or stored path (None if none)."""
+        self.get_set(name)
+        return find_item(self.db, name, key)
+
     def thumbnail(self, item_id: int) -> bytes | None:
         """The small JPEG stored for an item (None for hash-only or older items)."""
         row = self.db.execute("SELECT thumbnail FROM ref_items WHERE id = ?",
@@ -381,24 +399,30 @@ class ReferenceIndex:
         (on the image or one of its crops), or its CLIP similarity reaches the CLIP
         limit. ``max_distance`` is the pHash limit in bits (the dHash and PDQ limits
         scale with it from the defaults 10, 12 and 31) or a dict per kind
-        (``{"pdq": 20, "clip": 0.9}``).
+        (``{"pdq": 20, "clip": 0.9}``); None uses each bank's own distances (set with
+        ``provkit bank set NAME --max-distance``), else the defaults. A bank switched
+        off (``enabled`` false) is not searched.
         ``clip``: None uses the model a set was embedded with (if the query is an
         image), False skips CLIP, or a model or spec to use. ``image``: the decoded
         image behind a Fingerprint query, for CLIP (saves decoding the file again).
         """
-        limits = resolve_limits(max_distance)
+        given = None if max_distance is None else resolve_limits(max_distance)
         fp, decoded = self._query(query)
         image = decoded if image is None else image
-        names = list(sets) if sets else self.set_names()
+        settings = self.banks.all()
+        names = list(sets) if sets else list(settings)
         matches: list[Match] = []
         self.clip_not_checked = {}
         for name in names:
+            bank = settings.get(name)
+            if bank is None:
+                raise BadInput(f"no bank named {name!r}" + self._known())
+            if not bank.enabled:  # switched off for matching: its items stay
+                continue
+            limits = given or resolve_limits(bank.max_distance)
             loaded = self._load(name)
-            info = self.db.execute(
-                "SELECT label, protected, clip_spec FROM ref_sets WHERE name = ?", [name]
-            ).fetchone()
             try:
-                qclip = self._query_clip(loaded, image, clip, info[2])
+                qclip = self._query_clip(loaded, image, clip, bank.clip_spec)
             except _ClipUnavailable as e:
                 qclip = None
                 self.clip_not_checked[name] = str(e)
@@ -412,11 +436,11 @@ class ReferenceIndex:
                     )
                 ]
             found = match_set(loaded, fp, qclip, limits, exact)
-            matches += self._details(name, found, info[0], bool(info[1]))
+            matches += self._details(name, found, bank)
         matches.sort(key=rank)
         return matches[:k]
 
-    def _details(self, name: str, found: list[dict], label, protected) -> list[Match]:
+    def _details(self, name: str, found: list[dict], bank: BankSettings) -> list[Match]:
         """Matches with their stored path, hash and metadata (read for these items only)."""
         if not found:
             return []
@@ -438,16 +462,19 @@ class ReferenceIndex:
             r = rows.get(f["item_id"])
             if r is None:  # removed since the set was loaded
                 continue
+            meta = r[3] if isinstance(r[3], dict) else json.loads(r[3] or "{}")
             out.append(
                 Match(
                     set=name,
                     path=r[1] or "",
                     sha256=r[2] or "",
                     source_id=r[5],
-                    metadata=r[3] if isinstance(r[3], dict) else json.loads(r[3] or "{}"),
+                    partner_id=r[5] if r[5] is not None else partner_id_of(meta),
+                    action=bank.action,
+                    metadata=meta,
                     added=r[4],
-                    protected=protected,
-                    label=label,
+                    protected=bank.protected,
+                    label=bank.label,
                     **f,
                 )
             )

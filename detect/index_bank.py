@@ -47,12 +47,19 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
-
 from provkit.detect.index_cache import db_key, forget, load_set
-from provkit.detect.index_schema import BLOCK_SIZE, SCHEMA, split_item_id
+from provkit.detect.index_schema import (
+    BLOCK_SIZE,
+    HASH_ID_BASE,
+    SCHEMA,
+    hash_item_id,
+    split_item_id,
+)
 from provkit.detect.index_search import UNKNOWN_QUALITY
+from provkit.provenance.core import stores
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.workspace import connect, migrate
@@ -109,6 +116,206 @@ class ExportReport:
     def to_json(self) -> dict:
         return {"set": self.set, "out": self.out, "exported": self.exported,
                 "seconds": round(self.seconds, 3)}
+
+
+# -- the bank table, behind the storage seam (provenance.core.stores) --------------------
+
+#: What a match in a bank means to a policy: ``deny``, ``review`` and ``label`` ask for
+#: that outcome; ``allow`` makes a negative bank (a match there cancels the others for
+#: that image). A bank without an action only reports its matches.
+ACTIONS = ("deny", "review", "label", "allow")
+#: Metadata keys that carry an image item's partner id (an imported hash has its own).
+PARTNER_KEYS = ("partner_id", "id", "content_id", "source_id", "bank_content_id")
+_KEEP = object()
+
+
+def partner_id_of(metadata: dict | None) -> str | None:
+    """An image item's partner id, from the metadata it was added with (None if none)."""
+    for key in PARTNER_KEYS:
+        value = (metadata or {}).get(key)
+        if value not in (None, ""):
+            return str(value)
+    return None
+
+
+def check_action(action: str | None) -> str | None:
+    if action is None:
+        return None
+    text = str(action).strip().lower()
+    if text in ("", "none"):
+        return None
+    if text not in ACTIONS:
+        raise BadInput(f"unknown bank action {action!r}; use {', '.join(ACTIONS)} (or none)")
+    return text
+
+
+def check_distances(value) -> dict | None:
+    """Per-kind match distances of a bank (``{"pdq": 20}``), checked; None for the defaults."""
+    if value in (None, {}, ""):
+        return None
+    if not isinstance(value, dict):
+        raise BadInput(f"a bank's match distance is per kind, e.g. pdq=20 (got {value!r})")
+    bits = {"pdq": 256, "phash": 64, "dhash": 64}
+    out = {}
+    for kind, v in value.items():
+        if kind == "clip":
+            if not isinstance(v, (int, float)) or not 0 < float(v) <= 1:
+                raise BadInput(f"clip similarity {v!r} is outside (0, 1]")
+            out[kind] = float(v)
+            continue
+        if kind not in bits:
+            raise BadInput(f"unknown hash kind {kind!r} in a match distance; use "
+                           "pdq, phash, dhash or clip")
+        if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= bits[kind]:
+            raise BadInput(f"{kind} distance {v!r} is outside 0..{bits[kind]} bits")
+        out[kind] = v
+    return out
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    """One bank's row: what it is, what a match in it means, and how it matches."""
+
+    name: str
+    label: str | None
+    protected: bool
+    description: str | None
+    created: str
+    version: str
+    clip_spec: str | None = None
+    action: str | None = None
+    enabled: bool = True
+    max_distance: dict | None = None
+
+    @property
+    def matching(self) -> tuple:
+        """What a loaded copy of the bank needs to know besides its codes."""
+        return (self.enabled, self.action, json.dumps(self.max_distance, sort_keys=True))
+
+    def to_json(self) -> dict:
+        return {"name": self.name, "label": self.label, "protected": self.protected,
+                "description": self.description, "created": self.created,
+                "action": self.action, "enabled": self.enabled,
+                "max_distance": dict(self.max_distance) if self.max_distance else None}
+
+
+class BankStore(Protocol):
+    """The bank table: names, settings and versions (items stay with the index)."""
+
+    def names(self) -> list[str]: ...
+    def get(self, name: str) -> BankSettings | None: ...
+    def all(self) -> dict[str, BankSettings]: ...
+    def create(self, name: str, *, label=None, protected=False, description=None,
+               action=None) -> None: ...
+    def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
+                  label=None, description=None) -> BankSettings: ...
+    def set_clip_spec(self, name: str, spec: str) -> None: ...
+    def touch(self, name: str) -> None: ...
+    def delete(self, name: str) -> None: ...
+
+
+_COLUMNS = ("name, label, protected, description, created, version, clip_spec, action, "
+            "enabled, max_distance")
+
+
+def _settings(row) -> BankSettings:
+    return BankSettings(row[0], row[1], bool(row[2]), row[3], row[4], row[5], row[6], row[7],
+                        bool(row[8]), json.loads(row[9]) if row[9] else None)
+
+
+class SqliteBankStore:
+    """:class:`BankStore` on the workspace database (table ``ref_sets``)."""
+
+    def __init__(self, db):
+        self.db = _open(db)
+        self.conn = self.db.conn
+
+    @classmethod
+    def on(cls, conn) -> SqliteBankStore:
+        """A store over a raw connection already migrated (an import's own handle)."""
+        store = cls.__new__(cls)
+        store.db, store.conn = None, conn
+        return store
+
+    def names(self) -> list[str]:
+        return [r[0] for r in self.conn.execute("SELECT name FROM ref_sets ORDER BY name")]
+
+    def get(self, name: str) -> BankSettings | None:
+        row = self.conn.execute(f"SELECT {_COLUMNS} FROM ref_sets WHERE name = ?",
+                                [name]).fetchone()
+        return None if row is None else _settings(row)
+
+    def all(self) -> dict[str, BankSettings]:
+        return {r[0]: _settings(r) for r in self.conn.execute(
+            f"SELECT {_COLUMNS} FROM ref_sets ORDER BY name")}
+
+    def create(self, name: str, *, label=None, protected=False, description=None,
+               action=None) -> None:
+        """Create a bank, or update the label, protection, description and action given."""
+        if not name or not name.strip():
+            raise BadInput("a bank needs a name")
+        action = check_action(action)
+        with self.conn:
+            self.conn.execute(
+                """INSERT INTO ref_sets (name, label, protected, description, created, version,
+                                         action)
+                   VALUES (?, ?, ?, ?, ?, ?, ?)
+                   ON CONFLICT(name) DO UPDATE SET
+                     label = COALESCE(excluded.label, label),
+                     protected = MAX(protected, excluded.protected),
+                     description = COALESCE(excluded.description, description),
+                     action = COALESCE(excluded.action, action)""",
+                [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8),
+                 action])
+
+    def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
+                  label=None, description=None) -> BankSettings:
+        """Change a bank's settings (those given); its items and version stay as they are,
+        so a loaded copy is kept (the settings are read at every refresh)."""
+        if self.get(name) is None:
+            raise BadInput(f"no bank named {name!r}" + _known(self.names()))
+        sets, args = [], []
+        if action is not _KEEP:
+            sets.append("action = ?")
+            args.append(check_action(action))
+        if enabled is not None:
+            sets.append("enabled = ?")
+            args.append(int(bool(enabled)))
+        if max_distance is not _KEEP:
+            sets.append("max_distance = ?")
+            checked = check_distances(max_distance)
+            args.append(json.dumps(checked, sort_keys=True) if checked else None)
+        for column, value in (("label", label), ("description", description)):
+            if value is not None:
+                sets.append(f"{column} = ?")
+                args.append(value or None)
+        if sets:
+            with self.conn:
+                self.conn.execute(f"UPDATE ref_sets SET {', '.join(sets)} WHERE name = ?",
+                                  [*args, name])
+        return self.get(name)
+
+    def set_clip_spec(self, name: str, spec: str) -> None:
+        """The CLIP model a bank's embeddings were made with (to embed queries alike)."""
+        with self.conn:
+            self.conn.execute("UPDATE ref_sets SET clip_spec = ? WHERE name = ?", [spec, name])
+
+    def touch(self, name: str) -> None:
+        self.conn.execute("UPDATE ref_sets SET version = ? WHERE name = ?",
+                          [secrets.token_hex(8), name])
+
+    def delete(self, name: str) -> None:
+        self.conn.execute("DELETE FROM ref_sets WHERE name = ?", [name])
+
+
+def _known(names: list[str]) -> str:
+    return f" (banks: {', '.join(names)})" if names else " (there are no banks yet)"
+
+
+def bank_store(db=None) -> BankStore:
+    """The bank table of workspace database ``db`` for the configured storage backend."""
+    stores.require_sqlite("bank")
+    return SqliteBankStore(db)
 
 
 # -- reading lists -----------------------------------------------------------------------
@@ -446,18 +653,9 @@ def _open(db):
     return handle
 
 
-def _create_set(conn, name, label, protected, description) -> None:
-    if not name or not name.strip():
-        raise BadInput("a reference set needs a name")
-    with conn:
-        conn.execute(
-            """INSERT INTO ref_sets (name, label, protected, description, created, version)
-               VALUES (?, ?, ?, ?, ?, ?)
-               ON CONFLICT(name) DO UPDATE SET
-                 label = COALESCE(excluded.label, label),
-                 protected = MAX(protected, excluded.protected),
-                 description = COALESCE(excluded.description, description)""",
-            [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8)])
+def _create_set(conn, name, label, protected, description, action=None) -> None:
+    SqliteBankStore.on(conn).create(name, label=label, protected=protected,
+                                    description=description, action=action)
 
 
 def _known_ids(conn, name: str, after_block: int = 0) -> tuple[set[str], int]:
@@ -474,13 +672,14 @@ def _known_ids(conn, name: str, after_block: int = 0) -> tuple[set[str], int]:
 
 def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | None = None,
                  protected: bool = False, description: str | None = None,
-                 metadata: dict | None = None, batch: int = BATCH,
+                 metadata: dict | None = None, batch: int = BATCH, action: str | None = None,
                  progress: Callable[[int], None] | None = None) -> ImportReport:
     """Import a hash list into reference set ``name`` (created if new); see the module doc.
 
     ``metadata`` applies to every item (a column of the same name wins). ``progress(n)``
-    is called after each block with the hashes it held. Library twin of
-    ``provkit index import``.
+    is called after each block with the hashes it held. ``action`` says what a match in
+    the bank means (:data:`ACTIONS`; kept as it was when None). Library twin of
+    ``provkit bank import``.
     """
     if kind not in HEX_DIGITS:
         raise BadInput(f"unknown hash kind {kind!r}; use {', '.join(HEX_DIGITS)}")
@@ -489,7 +688,7 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
     handle = _open(db)
     conn = handle.conn
     records = read_hashes(file, kind)  # opens the file: BadInput before anything is created
-    _create_set(conn, name, label, protected, description)
+    _create_set(conn, name, label, protected, description, action)
     known, last_block = _known_ids(conn, name)  # ids the set held before (or gets meanwhile)
     added: set[str] = set()  # ids this import added: a second one in the list is an error
     counted: set[str] = set()  # ids this import found already present (likewise)
@@ -628,15 +827,16 @@ def _block_lines(text: str, n: int, default: str = "{}") -> list[str]:
 _DETAILS: dict[tuple[str, int], tuple[list[str], list[str], str]] = {}
 
 
-def hash_details(db, item_ids) -> dict[int, tuple[str, dict, str]]:
-    """item id -> (source id, metadata, added) for imported hashes (others left out)."""
+def hash_details(db, item_ids, key: str | None = None) -> dict[int, tuple[str, dict, str]]:
+    """item id -> (source id, metadata, added) for imported hashes (others left out).
+    ``key``: ``db_key(db)`` when the caller already knows it (a lookup's hot path)."""
     by_block: dict[int, list[tuple[int, int]]] = {}
     for item_id in item_ids:
         where = split_item_id(int(item_id))
         if where is not None:
             by_block.setdefault(where[0], []).append((int(item_id), where[1]))
     out = {}
-    key = db_key(db)
+    key = key or db_key(db)
     for block, wanted in by_block.items():
         cached = _DETAILS.get((key, block))
         if cached is None:
@@ -654,6 +854,59 @@ def hash_details(db, item_ids) -> dict[int, tuple[str, dict, str]]:
             if pos < len(sids):
                 out[item_id] = (sids[pos], json.loads(metas[pos] or "{}"), added)
     return out
+
+
+def item_details(db, item_ids, key: str | None = None) -> dict[int, tuple[str | None, dict]]:
+    """item id -> (partner id, metadata) for image items and imported hashes alike."""
+    ids = [int(i) for i in item_ids]
+    out = {i: (sid, meta) for i, (sid, meta, _) in hash_details(db, ids, key).items()}
+    images = [i for i in ids if i < HASH_ID_BASE]
+    for lo in range(0, len(images), 500):
+        part = images[lo:lo + 500]
+        for item_id, meta_json in db.conn.execute(
+                f"SELECT id, metadata FROM ref_items WHERE id IN ({','.join('?' * len(part))})",
+                part):
+            meta = json.loads(meta_json or "{}")
+            out[item_id] = (partner_id_of(meta), meta)
+    return out
+
+
+def find_item(db, name: str, key) -> dict | None:
+    """One live item of bank ``name`` by the partner's id, provkit's item id or an image's
+    stored path or SHA-256: ``{"bank", "item_id", "partner_id", "metadata", "added", "signals"}``
+    (``signals``: kind -> hex). None when no item has that key."""
+    text = str(key)
+    conn = db.conn
+    for bid, kind, n, codes, sids, metas, removed, added in conn.execute(
+            "SELECT id, kind, n, codes, source_ids, metadata, removed, added "
+            "FROM ref_hash_blocks WHERE set_name = ? ORDER BY id", [name]):
+        ids = sids.split("\n")
+        pos = None
+        if text.isdigit() and split_item_id(int(text)) is not None:
+            b, p = split_item_id(int(text))
+            pos = p if b == bid and p < n else None
+        elif text in ids:
+            pos = ids.index(text)
+        if pos is None or (removed and removed[pos]):
+            continue
+        width = len(codes) // n
+        return {"bank": name, "item_id": hash_item_id(bid, pos), "partner_id": ids[pos],
+                "metadata": json.loads(_block_lines(metas, n)[pos] or "{}"), "added": added,
+                "signals": {kind: codes[pos * width:(pos + 1) * width].hex()}}
+    partner = " OR ".join(f"json_extract(metadata, '$.{k}') = ?" for k in PARTNER_KEYS)
+    row = conn.execute(
+        "SELECT id, metadata, added, pdq, phash, dhash, path FROM ref_items "
+        f"WHERE set_name = ? AND (path = ? OR sha256 = ? OR {partner} OR (? AND id = ?)) "
+        "ORDER BY id LIMIT 1",
+        [name, text, text, *[text] * len(PARTNER_KEYS), int(text.isdigit()),
+         int(text) if text.isdigit() else 0]).fetchone()
+    if row is None:
+        return None
+    meta = json.loads(row[1] or "{}")
+    return {"bank": name, "item_id": row[0], "partner_id": partner_id_of(meta),
+            "metadata": meta, "added": row[2], "path": row[6],
+            "signals": {"pdq": row[3].hex(), "phash": f"{row[4] & (2**64 - 1):016x}",
+                        "dhash": f"{row[5] & (2**64 - 1):016x}"}}
 
 
 def remove_hashes(db, name: str, items) -> int:
@@ -716,8 +969,8 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
     t0 = time.perf_counter()
     handle = _open(db)
     conn = handle.conn
-    if conn.execute("SELECT 1 FROM ref_sets WHERE name = ?", [name]).fetchone() is None:
-        raise BadInput(f"no reference set named {name!r}")
+    if SqliteBankStore.on(conn).get(name) is None:
+        raise BadInput(f"no bank named {name!r}")
     out = Path(out)
     fmt = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(
         out.suffix.lower())

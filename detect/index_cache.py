@@ -79,8 +79,8 @@ def set_version(db, name: str) -> str:
     row = db.execute("SELECT version FROM ref_sets WHERE name = ?", [name]).fetchone()
     if row is None:
         names = [r[0] for r in db.execute("SELECT name FROM ref_sets ORDER BY name")]
-        known = f" (sets: {', '.join(names)})" if names else " (there are no sets yet)"
-        raise BadInput(f"no reference set named {name!r}" + known)
+        known = f" (banks: {', '.join(names)})" if names else " (there are no banks yet)"
+        raise BadInput(f"no bank named {name!r}" + known)
     return row[0]
 
 

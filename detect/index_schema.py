@@ -1,4 +1,8 @@
-"""Storage of reference sets in the provkit database (migrations of ``detect.index``).
+"""Storage of banks (reference sets) in the provkit database (migrations of ``detect.index``).
+
+A bank is a row of ``ref_sets`` (the table keeps its first name): its label, whether it
+is protected, what a match in it means (``action``: deny, review, label or allow),
+whether it takes part in matching (``enabled``) and its own match distances.
 
 Image items are rows of ``ref_items`` (path, SHA-256, the three hashes, crop
 fingerprints, CLIP embedding, metadata). Hashes imported from a list (a partner's
@@ -63,4 +67,12 @@ def _v3(db) -> None:
     db.execute("ALTER TABLE ref_items ADD COLUMN thumbnail BLOB")
 
 
-SCHEMA = [_v1, _v2, _v3]
+def _v4(db) -> None:
+    """Bank settings: what a match means (``action``), whether the bank takes part in
+    matching (``enabled``), and its own match distances (JSON per kind, or NULL)."""
+    db.execute("ALTER TABLE ref_sets ADD COLUMN action TEXT")
+    db.execute("ALTER TABLE ref_sets ADD COLUMN enabled INTEGER NOT NULL DEFAULT 1")
+    db.execute("ALTER TABLE ref_sets ADD COLUMN max_distance TEXT")
+
+
+SCHEMA = [_v1, _v2, _v3, _v4]

@@ -1,4 +1,4 @@
-"""The values the reference index returns: a set, what an add did, one match."""
+"""The values the bank index returns: a bank, what an add did, one match."""
 
 from __future__ import annotations
 
@@ -10,7 +10,8 @@ from provkit.provenance.core import context
 
 @dataclass(frozen=True)
 class RefSet:
-    """A reference set and its size."""
+    """A bank and its size: what a match in it means (``action``), whether it takes part
+    in matching (``enabled``) and its own match distances (None: the defaults)."""
 
     name: str
     label: str | None
@@ -20,6 +21,9 @@ class RefSet:
     items: int
     with_clip: int = 0
     clip_model: str | None = None
+    action: str | None = None
+    enabled: bool = True
+    max_distance: dict | None = None
 
     def to_json(self) -> dict:
         return {
@@ -31,7 +35,14 @@ class RefSet:
             "items": self.items,
             "with_clip": self.with_clip,
             "clip_model": self.clip_model,
+            "action": self.action,
+            "enabled": self.enabled,
+            "max_distance": dict(self.max_distance) if self.max_distance else None,
         }
+
+
+#: The one word: a bank (the class keeps its first name for one release).
+Bank = RefSet
 
 
 @dataclass(frozen=True)
@@ -59,11 +70,15 @@ class AddReport:
 
 @dataclass(frozen=True)
 class Match:
-    """One reference item close to the query, and why it counts as a duplicate.
+    """One bank item close to the query, and why it counts as a duplicate.
 
+    ``set`` is the bank's name (``bank`` in JSON; ``set`` kept there one release).
     ``kind`` is the strongest signal that matched (pdq, phash, dhash, clip) and
     ``distance`` its value (bits; for clip, 1 - cosine similarity). ``distances``
-    holds every hash distance (the closest over the item's crops).
+    holds every hash distance (the closest over the item's crops). ``partner_id`` is
+    the item's id in the partner's own list (an imported hash's id, or the ``id`` an
+    image item was added with), ``metadata`` every column it came with, ``action`` what
+    a match in the bank means (deny, review, label, allow; None: report only).
     """
 
     set: str
@@ -81,9 +96,18 @@ class Match:
     metadata: dict = field(default_factory=dict)
     #: the item's id in the list it was imported from (None for an image item)
     source_id: str | None = None
+    partner_id: str | None = None
+    action: str | None = None
+
+    @property
+    def bank(self) -> str:
+        return self.set
 
     def to_json(self) -> dict:
         return {
+            "bank": self.set,
+            "partner_id": self.partner_id,
+            "action": self.action,
             "set": self.set,
             "item_id": self.item_id,
             "path": self.path,

@@ -1,9 +1,11 @@
 """Hash and match in the shape platforms use (Meta's Hasher-Matcher-Actioner).
 
 :func:`hash_file` gives an upload's signals (pdq, phash, dhash, and the PDQ quality).
-:class:`ReferenceBank` holds every reference set of a workspace in memory and answers
+:class:`ReferenceBank` holds every bank of a workspace in memory and answers
 :meth:`ReferenceBank.lookup` ``(signal_type, signal)`` with the matching items of each
-set and their distances. :meth:`ReferenceBank.refresh` re-reads only the sets whose
+bank: their ids, the partner's own id and metadata, and their distances. A bank
+switched off for matching answers nothing; a bank's own match distance (``provkit
+bank set NAME --max-distance pdq=20``) applies when the caller gives none. :meth:`ReferenceBank.refresh` re-reads only the sets whose
 version changed (:mod:`detect.index` stamps each change) and swaps the new copy in
 whole, so lookups running meanwhile keep the old copy: a reload never stops service.
 :meth:`ReferenceBank.status` says when the copy was last checked and whether a set
@@ -18,9 +20,11 @@ import time
 from dataclasses import dataclass
 
 from provkit.detect.index import ReferenceIndex
-from provkit.detect.index_cache import load_set
+from provkit.detect.index_bank import BankSettings, item_details
+from provkit.detect.index_cache import db_key, load_set
 from provkit.detect.index_search import LoadedSet
 from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.workspace import connect
 from provkit.provenance.fingerprint import (
     DHASH_MATCH,
     PDQ_MATCH,
@@ -77,6 +81,7 @@ class BankSet:
     version: str
     loaded: LoadedSet
     loaded_at: float
+    settings: BankSettings | None = None
 
     @property
     def items(self) -> int:
@@ -94,22 +99,33 @@ class ReferenceBank:
         self.checked_at: float | None = None
         self.changed_since_check = False
         self.last_error: str | None = None
+        self._local = threading.local()  # one read connection per thread, for details
+
+    def _details(self, item_ids) -> dict:
+        conn = getattr(self._local, "db", None)
+        if conn is None:
+            conn = self._local.db = connect(self.db) if not hasattr(self.db, "conn") \
+                else self.db
+            self._local.key = db_key(conn)
+        return item_details(conn, item_ids, self._local.key)
 
     def refresh(self) -> bool:
-        """Re-read the sets whose version changed; True if anything changed."""
+        """Re-read the banks whose version or settings changed; True if anything did."""
         with self._lock:
             index = ReferenceIndex(self.db)
             try:
-                versions = dict(index.db.execute("SELECT name, version FROM ref_sets"))
+                settings = index.banks.all()
                 current = self._sets
                 fresh: dict[str, BankSet] = {}
-                for name, version in versions.items():
+                for name, bank in settings.items():
                     old = current.get(name)
-                    if old is not None and old.version == version:
-                        fresh[name] = old
+                    if old is not None and old.version == bank.version:
+                        same = old.settings is not None and old.settings.matching == bank.matching
+                        fresh[name] = old if same else BankSet(
+                            name, old.version, old.loaded, old.loaded_at, bank)
                         continue
                     loaded = load_set(index.db, name)
-                    fresh[name] = BankSet(name, loaded.version, loaded, time.time())
+                    fresh[name] = BankSet(name, loaded.version, loaded, time.time(), bank)
                 changed = fresh.keys() != current.keys() or any(
                     fresh[n] is not current.get(n) for n in fresh)
                 self._sets = fresh  # one assignment: readers see the old or the new copy
@@ -125,10 +141,11 @@ class ReferenceBank:
         """Whether a set changed in the database since the loaded copy was made."""
         index = ReferenceIndex(self.db)
         try:
-            versions = dict(index.db.execute("SELECT name, version FROM ref_sets"))
+            versions = {n: (b.version, b.matching) for n, b in index.banks.all().items()}
         finally:
             index.db.conn.close()
-        have = {n: s.version for n, s in self._sets.items()}
+        have = {n: (s.version, s.settings.matching if s.settings else None)
+                for n, s in self._sets.items()}
         return versions != have
 
     def status(self) -> dict:
@@ -138,46 +155,73 @@ class ReferenceBank:
                 "changed_since_check": self.changed_since_check,
                 "error": self.last_error,
                 "sets": {n: {"items": s.items, "version": s.version,
+                             "enabled": s.settings.enabled if s.settings else True,
                              "loaded_seconds_ago": round(time.time() - s.loaded_at, 3)}
                          for n, s in sorted(sets.items())}}
 
     def names(self) -> list[str]:
         return sorted(self._sets)
 
+    def settings(self, name: str) -> BankSettings | None:
+        s = self._sets.get(name)
+        return None if s is None else s.settings
+
     def lookup(self, signal_type: str, signal: str, *, sets=None,
-               max_distance: int | None = None, limit: int | None = None,
-               offset: int = 0) -> dict[str, list[dict]]:
-        """Per set, the items within ``max_distance`` of ``signal`` (closest first):
-        ``{"SET": [{"bank_content_id": item id, "distance": bits}]}``. PDQ codes of
-        quality below 50 are left out on both sides, as HMA does.
+               max_distance: int | None = None, details: bool = True,
+               limit: int | None = None, offset: int = 0) -> dict[str, list[dict]]:
+        """Per bank, the items within the match distance of ``signal`` (closest first):
+        ``{"BANK": [{"bank_content_id": item id, "distance": bits, "partner_id": the
+        partner's own id or None, "metadata": {...}}]}``. The distance is
+        ``max_distance`` if given, else the bank's own for this signal type, else the
+        default. Banks switched off for matching are left out (an empty list when named).
+        PDQ codes of quality below 50 are left out on both sides, as HMA does.
 
         ``max_distance`` is at most :data:`MAX_DISTANCE` for the type (BadInput above);
-        ``limit``/``offset``: per set, matches ``offset`` to ``offset + limit`` of the
-        ordered list (:func:`page` tells which sets had more)."""
+        ``limit``/``offset``: per bank, matches ``offset`` to ``offset + limit`` of the
+        ordered list, plus one where there are more (:func:`page` cuts it and says which
+        banks had more)."""
         query = parse_signal(signal_type, signal)
-        radius = SIGNAL_TYPES[signal_type][1] if max_distance is None else int(max_distance)
         cap = MAX_DISTANCE[signal_type]
-        if not 0 <= radius <= cap:
-            raise BadInput(f"max_distance {radius} is outside 0..{cap} for {signal_type} "
-                           "(a lookup finds near matches; it does not list a set)")
+        if max_distance is not None and not 0 <= int(max_distance) <= cap:
+            raise BadInput(f"max_distance {max_distance} is outside 0..{cap} for {signal_type} "
+                           "(a lookup finds near matches; it does not list a bank)")
         if limit is not None and not 1 <= limit <= LOOKUP_LIMIT_MAX:
             raise BadInput(f"limit {limit} is outside 1..{LOOKUP_LIMIT_MAX}")
         if offset < 0:
             raise BadInput(f"offset {offset} is negative")
         current = self._sets
+        named = bool(sets)
         wanted = list(sets) if sets else sorted(current)
         missing = [n for n in wanted if n not in current]
         if missing:
-            raise BadInput(f"no reference set named {', '.join(missing)} "
-                           f"(sets: {', '.join(sorted(current)) or 'none'})")
-        end = None if limit is None else offset + limit + 1  # one more: "is there a next page"
-        return {name: _match(current[name].loaded, signal_type, query, radius)[offset:end]
-                for name in wanted}
+            raise BadInput(f"no bank named {', '.join(missing)} "
+                           f"(banks: {', '.join(sorted(current)) or 'none'})")
+        out = {}
+        for name in wanted:
+            bank = current[name].settings
+            if bank is not None and not bank.enabled:
+                if named:
+                    out[name] = []
+                continue
+            radius = max_distance
+            if radius is None:
+                own = (bank.max_distance or {}) if bank is not None else {}
+                radius = own.get(signal_type, SIGNAL_TYPES[signal_type][1])
+            end = None if limit is None else offset + limit + 1  # one more: a next page?
+            out[name] = _match(current[name].loaded, signal_type, query, int(radius))[offset:end]
+        if details:
+            found = [m for matches in out.values() for m in matches]
+            if found:
+                info = self._details([m["bank_content_id"] for m in found])
+                for m in found:
+                    partner, meta = info.get(m["bank_content_id"], (None, {}))
+                    m["partner_id"], m["metadata"] = partner, meta
+        return out
 
 
 def page(found: dict[str, list[dict]], limit: int) -> tuple[dict[str, list[dict]], list[str]]:
     """A lookup asked with ``limit`` (which answers one extra match where there are more),
-    cut to ``limit`` per set, and the sets that have more (ask again with a larger
+    cut to ``limit`` per bank, and the banks that have more (ask again with a larger
     ``offset``)."""
     more = [name for name, rows in found.items() if len(rows) > limit]
     return {name: rows[:limit] for name, rows in found.items()}, more

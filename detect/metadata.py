@@ -32,6 +32,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from provkit.provenance import tc260
 from provkit.provenance.core.guard import guarded
 from provkit.provenance.core.imageio import read_head, sniff
 from provkit.provenance.core.vocabulary import source_type_name
@@ -99,6 +100,9 @@ class Metadata:
     xmp: bool = False
     text_keys: tuple[str, ...] = ()
     errors: tuple[str, ...] = field(default=())
+    #: the GB 45438 implicit label (``TC260:AIGC`` in XMP, any producer's), as
+    #: :meth:`provenance.tc260.AigcLabel.to_json`; None when the file has none
+    tc260: dict | None = None
 
     def to_json(self) -> dict:
         d = asdict(self)
@@ -311,9 +315,12 @@ def read_metadata(path) -> Metadata:
     xmps = [x for x in xmps[:MAX_XMP_PACKETS] if len(x) <= MAX_XMP_BYTES]
 
     fields: dict[str, str] = {}
+    aigc = None
     for packet in xmps:
         for k, v in _xmp_fields(packet).items():
             fields.setdefault(k, v)
+        if aigc is None:
+            aigc = tc260.from_packet(packet)
     exif: dict[str, str] = {}
     for blob in exif_blobs:
         for k, v in _exif_fields(blob).items():
@@ -337,7 +344,7 @@ def read_metadata(path) -> Metadata:
         generator=generator, generator_source=source, generator_detail=detail,
         software=software, camera=camera, xmp=bool(xmps),
         text_keys=tuple(sorted(k for k in text if not k.startswith("\x00"))),
-        errors=tuple(errors),
+        errors=tuple(errors), tc260=aigc.to_json() if aigc is not None else None,
     )
 
 

@@ -1,4 +1,5 @@
-"""The ``provkit index`` verbs (add, import, export, list, stats, remove) and ``provkit dupes``.
+"""The ``provkit bank`` verbs (add, import, export, list, stats, set, remove, remove-item)
+and ``provkit dupes``. (``provkit index`` is the old name of the group, kept one release.)
 
 Each takes ``db`` (a path, a Database or None for the workspace database) and returns
 a small value with ``to_json()``; :class:`detect.index.ReferenceIndex` does the work.
@@ -16,11 +17,12 @@ from provkit.provenance.core.errors import BadInput, ConfigError
 
 
 def add(name: str, sources: Iterable, *, db=None, label: str | None = None,
-        protected: bool = False, description: str | None = None, metadata: dict | None = None,
+        protected: bool = False, description: str | None = None, action: str | None = None,
+        metadata: dict | None = None,
         clip=None, crops: bool = True, workers: int | None = None,
         progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None
         ) -> AddReport:
-    """``provkit index add``: images from folders, image files or list files into set
+    """``provkit bank add``: images from folders, image files or list files into set
     ``name`` (created if new). ``on_start(n)`` is called once the files are known."""
     paths, item_meta = [], {}
     for source in sources:
@@ -30,19 +32,62 @@ def add(name: str, sources: Iterable, *, db=None, label: str | None = None,
     if on_start:
         on_start(len(paths))
     return ReferenceIndex(db).add(name, paths, label=label, protected=protected,
-                                  description=description, clip=clip, metadata=metadata,
+                                  description=description, action=action, clip=clip,
+                                  metadata=metadata,
                                   item_metadata=item_meta, crops=crops, workers=workers,
                                   progress=progress)
 
 
 def list_(db=None) -> list[RefSet]:
-    """``provkit index list``: every reference set, by name."""
+    """``provkit bank list``: every bank, by name, with its action and matching switch."""
     return ReferenceIndex(db).sets()
+
+
+_UNSET = object()
+
+
+def set_(name: str, *, db=None, action=_UNSET, enabled: bool | None = None,
+         max_distance=_UNSET, label: str | None = None,
+         description: str | None = None) -> RefSet:
+    """``provkit bank set``: change bank ``name``'s action (deny, review, label, allow or
+    None), whether it takes part in matching, its own match distances per kind
+    (``{"pdq": 20}``; None for the defaults), label or description. Items stay."""
+    options = {k: v for k, v in (("action", action), ("max_distance", max_distance))
+               if v is not _UNSET}
+    return ReferenceIndex(db).configure(name, enabled=enabled, label=label,
+                                        description=description, **options)
+
+
+@dataclass(frozen=True)
+class ItemsRemoved:
+    """``provkit bank remove-item``: how many items went, and the ids that matched none."""
+
+    bank: str
+    removed_items: int
+    not_found: tuple[str, ...] = ()
+
+    def to_json(self) -> dict:
+        return {"bank": self.bank, "removed_items": self.removed_items,
+                "not_found": list(self.not_found)}
+
+
+def remove_item(name: str, ids: Sequence, *, db=None) -> ItemsRemoved:
+    """Items of bank ``name`` removed by the partner's id (an imported hash's id, or the
+    ``id`` an image item was added with), provkit's item id, or an image's stored path."""
+    index = ReferenceIndex(db)
+    index.get_set(name)
+    removed, missing = 0, []
+    for item in dict.fromkeys(str(i) for i in ids):
+        n = index.remove(name, [item])
+        removed += n
+        if not n:
+            missing.append(item)
+    return ItemsRemoved(name, removed, tuple(missing))
 
 
 @dataclass(frozen=True)
 class SetStats:
-    """``provkit index stats``: a set's size and fingerprint health."""
+    """``provkit bank stats``: a set's size and fingerprint health."""
 
     values: dict
 
@@ -56,7 +101,7 @@ def stats(name: str, db=None) -> SetStats:
 
 @dataclass(frozen=True)
 class Removed:
-    """``provkit index remove``: what went."""
+    """``provkit bank remove``: what went."""
 
     set: str
     removed_items: int
@@ -67,7 +112,7 @@ class Removed:
 
 
 def remove(name: str, items: Sequence | None = None, *, db=None) -> Removed:
-    """A whole set, or only some of its items (ids or stored paths)."""
+    """A whole bank, or only some of its items (partner ids, item ids or stored paths)."""
     n = ReferenceIndex(db).remove(name, list(items) if items else None)
     return Removed(name, n, not items)
 
@@ -93,14 +138,14 @@ class DupesReport:
 def dupes(files: Sequence, *, sets: Sequence[str] | None = None, max_distance=None,
           k: int = 10, clip=None, db=None,
           progress: Callable[[int], None] | None = None) -> list[DupesReport]:
-    """``provkit dupes``: near-duplicates of each file in the reference sets.
+    """``provkit dupes``: near-duplicates of each file in the banks.
 
     A file that cannot be read gets a report with its ``error`` (the others go on); no
     reference sets at all, or an unknown set name, is a ConfigError/BadInput at once."""
     index = ReferenceIndex(db)
     if not index.set_names():
         raise ConfigError(
-            "no reference sets in this workspace; add one with `provkit index add NAME DIR`")
+            "no banks in this workspace; add one with `provkit bank add NAME DIR`")
     for name in sets or ():
         index.get_set(name)
     out = []
@@ -119,11 +164,12 @@ def dupes(files: Sequence, *, sets: Sequence[str] | None = None, max_distance=No
 
 
 def import_(name: str, file, *, kind: str = "pdq", db=None, **options) -> ImportReport:
-    """``provkit index import``: a hash list (CSV/TSV, JSONL, ThreatExchange/HMA export)
-    into set ``name``; see :func:`detect.index_bank.index_import`."""
+    """``provkit bank import``: a hash list (CSV/TSV, JSONL, ThreatExchange/HMA export)
+    into bank ``name``, each item with the partner's id and metadata; ``action=`` says
+    what a match there means. See :func:`detect.index_bank.index_import`."""
     return index_import(name, file, kind=kind, db=db, **options)
 
 
 def export(name: str, out, *, db=None) -> ExportReport:
-    """``provkit index export``: every hash of set ``name`` to ``out`` (.csv/.tsv/.jsonl)."""
+    """``provkit bank export``: every hash of bank ``name`` to ``out`` (.csv/.tsv/.jsonl)."""
     return index_export(name, out, db=db)

@@ -329,7 +329,7 @@ def _loaded_sets(db, wanted) -> dict:
     handle = connect(path)
     try:
         names = [r[0] for r in handle.conn.execute("SELECT name FROM ref_sets ORDER BY name")]
-    except sqlite3.OperationalError:  # no reference sets table yet
+    except sqlite3.OperationalError:  # no banks table yet
         handle.conn.close()
         return {}
     try:
@@ -342,13 +342,16 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
              resume: bool = False, force: bool = False, batch_size: int = BATCH_SIZE,
              progress: Callable[[int], None] | None = None,
              on_start: Callable[[int], None] | None = None,
+             judge: Callable[[list[dict]], None] | None = None,
              **detector_options) -> ScanSummary:
     """Detect every file of ``source`` into ``out`` on a Ray cluster (see module doc).
 
     ``address``: an existing cluster (``ray://`` or ``host:port``); None starts a local
     Ray instance for this scan and stops it after. ``workers``: actors in the pool
     (default: the cluster's CPUs). ``out``: .jsonl, .csv, .db or a .parquet folder.
-    ``detector_options`` as for :func:`detect.scan.scan`.
+    ``detector_options`` as for :func:`detect.scan.scan`. ``judge(rows)``, as there, is
+    called here on the driver on each batch of rows before they are written (the
+    decision is the pack's, so it is made once, in one audit log, not on the workers).
     """
     import ray
 
@@ -362,6 +365,7 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
     started_here = False
     start = time.perf_counter()
     scanned = errors = 0
+    outcomes: dict[str, int] = {}
     try:
         if not ray.is_initialized():
             start_ray(address, num_cpus=workers or None)
@@ -397,17 +401,23 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
                 num_gpus=(min(1.0, gpus / pool) if wants_gpu and gpus else 0))
             for batch in ds.iter_batches(batch_size=None, batch_format="numpy",
                                          prefetch_batches=0):
-                n = 0
+                rows = []
                 for text in batch["row"]:
                     row = json.loads(text)
                     if row["path"] in sink.done:  # a retried batch: never a second row
                         continue
+                    rows.append(row)
+                if judge and rows:
+                    judge(rows)
+                for row in rows:
                     sink.write(row)
                     scanned += 1
-                    n += 1
                     errors += row["error"] is not None
-                if progress and n:
-                    progress(n)
+                    if row.get("decision"):
+                        outcome = row["decision"]["outcome"]
+                        outcomes[outcome] = outcomes.get(outcome, 0) + 1
+                if progress and rows:
+                    progress(len(rows))
         counts = sink.counts if isinstance(sink, ParquetSink) else sink.counts()
     finally:
         sink.close()
@@ -415,7 +425,8 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
             ray.shutdown()
     return ScanSummary(out=str(out), total=len(unique), scanned=scanned, resumed=resumed,
                        errors=errors, seconds=time.perf_counter() - start,
-                       by_verdict=dict(sorted(counts.items())))
+                       by_verdict=dict(sorted(counts.items())),
+                       by_outcome=dict(sorted(outcomes.items())))
 
 
 __all__ = ["ParquetSink", "ScanWorker", "list_source", "read_parquet_rows", "scan_ray",

@@ -134,8 +134,11 @@ class Detector:
     def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
                  threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
                  collectors: Sequence | None = None, low_threshold: float | None = None,
-                 time_limit: float | None = None):
+                 time_limit: float | None = None, all_evidence: bool = False):
         self.db = database(db)
+        #: CPU seconds (this process) spent per step: "read" (sniff, hash, decode) and
+        #: each collector by name; bench/throughput.py prints them
+        self.cpu: dict[str, float] = {}
         #: seconds one file may take (reading it and every collector but the batched
         #: classifier, together); None: no limit (scan sets one)
         self.time_limit = time_limit
@@ -143,7 +146,7 @@ class Detector:
         self.options = Options(db=self.db, trust=resolve_trust(trust), probe=probe, clip=clip,
                                index_sets=tuple(index_sets) if index_sets else None,
                                threshold=threshold, search_index=search_index,
-                               low_threshold=low_threshold)
+                               low_threshold=low_threshold, all_evidence=all_evidence)
         self.collectors = [make(self.options) for make in (collectors or COLLECTORS)]
 
     def run(self, paths: Sequence, *, chunk: int = CHUNK):
@@ -185,12 +188,16 @@ class Detector:
     def _chunk(self, paths: Sequence) -> list[DetectReport | ProvkitError]:
         files: list = []
         spent: dict[int, float] = {}  # seconds of each file's time limit used so far
+        cpu = time.process_time()
         for i, path in enumerate(paths):
             try:
                 files.append(self._guarded(spent, i, path, lambda p=path: self._open(p)))
             except ProvkitError as e:
                 files.append(e)
-        evidence: dict[int, list] = {i: [] for i in range(len(files))}
+        cpu = self._count_cpu("read", cpu)
+        # each file's items so far, shared with its context (the order rule reads them)
+        evidence: dict[int, list] = {i: f.evidence if isinstance(f, FileContext) else []
+                                     for i, f in enumerate(files)}
         for collector in self.collectors:
             live = [i for i, f in enumerate(files) if isinstance(f, FileContext)]
             if getattr(collector, "pixels", True):  # a file without pixels says so instead
@@ -218,8 +225,14 @@ class Detector:
                 if found is not None:
                     evidence[i] += found.evidence
                     files[i].found[collector.name] = found.data
+            cpu = self._count_cpu(collector.name, cpu)
         return [f if isinstance(f, ProvkitError) else self._report(f, evidence[i])
                 for i, f in enumerate(files)]
+
+    def _count_cpu(self, step: str, since: float) -> float:
+        now = time.process_time()
+        self.cpu[step] = self.cpu.get(step, 0.0) + now - since
+        return now
 
     def _report(self, ctx: FileContext, evidence: list) -> DetectReport:
         verdict, deciding = combine(evidence)
@@ -286,8 +299,11 @@ def policy_context_for_file(path, db=None, **kwargs) -> dict:
     provider ``provkit policy check`` uses by default).
 
     Without explicit ``probe``/``clip``, ``$PROVKIT_PROBE`` and ``$PROVKIT_CLIP`` are used
-    (as by ``provkit detect``), so policy checks see the same classifier evidence.
+    (as by ``provkit detect``), so policy checks see the same classifier evidence. Every
+    reader runs (``all_evidence``): the provider does not know which fields the pack reads.
     """
     kwargs.setdefault("probe", os.environ.get("PROVKIT_PROBE") or None)
+    # any pack may read any field: every reader runs, so none reads an unread one as "no"
+    kwargs.setdefault("all_evidence", True)
     kwargs.setdefault("clip", os.environ.get("PROVKIT_CLIP") or None)
     return detect(path, db=db, **kwargs).policy_context()

@@ -84,10 +84,35 @@ def output_context(base: dict, sealed: SealedImage, duplicates: list[dict]) -> d
                    if sealed.watermarked else None),
         metadata={"digital_source_type": sealed.source_type,
                   "generator": sealed.software_agent},
-        duplicates=duplicates,
+        duplicates=duplicates, disclosure=_disclosure(sealed.disclosures),
     )
     ctx["now"] = now_iso()
     return ctx
+
+
+def _disclosure(written: dict | None) -> dict:
+    """``asset.disclosure`` of an output from what its seal wrote."""
+    written = written or {}
+    out: dict = {}
+    block = written.get("tc260")
+    if block:
+        out["tc260"] = {"present": True, "label": block.get("Label"),
+                        "producer": block.get("ContentProducer"),
+                        "produce_id": block.get("ProduceID"), "well_formed": True}
+    sb = written.get("sb942")
+    if sb:
+        out["sb942"] = {"present": True, "complete": all(sb.get(k) for k in (
+            "provider", "system", "system_version", "time", "id")),
+            "provider": sb.get("provider"), "system": sb.get("system"),
+            "version": sb.get("system_version"), "time": sb.get("time"), "id": sb.get("id")}
+    labels = written.get("visible_labels") or []
+    if labels:
+        out["visible_label"] = {"present": True,
+                                "regimes": sorted({x.get("regime") for x in labels}),
+                                "meets_gb_size": any(
+                                    x.get("regime") == "cn" and x.get("text_height_px", 0)
+                                    >= x.get("min_text_height_px", 1) for x in labels)}
+    return out
 
 
 def default_actor() -> dict:

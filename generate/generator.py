@@ -17,6 +17,7 @@ from provkit.generate.backends.base import get_backend
 from provkit.generate.backends.diffusers_backend import DiffusersBackend
 from provkit.generate.request import GenerationRequest, parse_size, random_seed
 from provkit.generate.seal import GenerationRun, SealedImage, SealOptions, seal_all
+from provkit.provenance import disclosure as disclosure_lib
 from provkit.provenance import keys
 from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.provenance.core.imageio import load_rgb
@@ -49,15 +50,26 @@ class Generator:
                  out_dir: str | os.PathLike | None = None, format: str = "png",
                  record_prompt: bool = False, allow_training: bool = False,
                  policy=None, author: str | None = None, actor: dict | None = None,
-                 db=None, identity=None, check_protected: bool = True, **backend_options):
+                 db=None, identity=None, check_protected: bool = True, disclose=None,
+                 provider: str | None = None, system: str | None = None,
+                 system_version: str | None = None, cn_producer: str | None = None,
+                 visible_label: bool = False, **backend_options):
         if device is not None and isinstance(backend, str):
             backend_options["device"] = device
         self.backend = get_backend(backend, **backend_options)
+        info = self.backend.describe()
+        # the disclosure profile: these values over [disclosure] in provkit.toml; the
+        # system defaults to the backend (SB 942 names the generative system)
+        profile = disclosure_lib.profile(
+            disclose=disclose, provider=provider, system=system, system_version=system_version,
+            cn_producer=cn_producer, visible_label=visible_label,
+            default_system=info.agent_name, default_version=info.version,
+            source_type=info.source_type)
         self.options = SealOptions(
             out_dir=Path(out_dir) if out_dir is not None else None, format=format,
             record_prompt=record_prompt, allow_training=allow_training, policy=policy,
             author=author, actor=actor, db=db, identity=identity,
-            check_protected=check_protected,
+            check_protected=check_protected, disclosure=profile,
         )
 
     def describe(self):
@@ -129,18 +141,25 @@ def generate(prompt: str, *, backend="builtin", n: int = 1, out_dir=None, seed: 
              negative_prompt: str = "", init_image=None, strength: float = 0.6,
              device: str | None = None, format: str = "png", record_prompt: bool = False,
              allow_training: bool = False, policy=None, db=None, batch_size: int | None = None,
-             on_result=None, identity=None, dev_identity: bool = False,
-             **backend_options) -> GenerationRun:
+             on_result=None, identity=None, dev_identity: bool = False, disclose=None,
+             provider: str | None = None, system: str | None = None,
+             system_version: str | None = None, cn_producer: str | None = None,
+             visible_label: bool = False, **backend_options) -> GenerationRun:
     """``provkit generate`` as a function: make ``n`` sealed images in ``out_dir``.
 
     The workspace identity signs them (``identity`` overrides); with none, a ConfigError
-    before anything is generated, unless ``dev_identity`` asks for a development one."""
+    before anything is generated, unless ``dev_identity`` asks for a development one.
+    ``disclose`` (``"eu,us-ca,cn"`` or a list), ``provider``, ``system``,
+    ``system_version``, ``cn_producer``, ``visible_label``: the disclosure profile
+    (docs/compliance.md), over ``[disclosure]`` in provkit.toml."""
     if n < 1:
         raise BadInput(f"-n must be at least 1, not {n}")
     identity = identity or keys.for_signing(dev_identity=dev_identity)
     gen = Generator(backend, device=device, out_dir=out_dir, format=format,
                     record_prompt=record_prompt, allow_training=allow_training, policy=policy,
-                    db=db, identity=identity, **backend_options)
+                    db=db, identity=identity, disclose=disclose, provider=provider,
+                    system=system, system_version=system_version, cn_producer=cn_producer,
+                    visible_label=visible_label, **backend_options)
     return gen.run(prompt, n, seed=seed, size=size, steps=steps, guidance=guidance,
                    negative_prompt=negative_prompt, init_image=init_image, strength=strength,
                    batch_size=batch_size, on_result=on_result)

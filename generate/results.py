@@ -50,6 +50,8 @@ class SealedImage:
     duplicates: tuple = ()
     duplicate_check: str = "not checked"
     decisions: tuple = ()
+    #: what the disclosure profile wrote (provenance.issue.Issued.disclosures)
+    disclosures: dict | None = None
 
     @property
     def bytes(self) -> bytes:

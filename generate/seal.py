@@ -52,7 +52,7 @@ from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, 
 from provkit.provenance.core.files import atomic_move
 from provkit.provenance.core.vocabulary import TRAINING_USES
 from provkit.provenance.issue import issue, new_asset_id
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import ledger_store
 from provkit.provenance.manifest import ManifestSpec
 
 __all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
@@ -80,6 +80,7 @@ class SealOptions:
     identity: Any = None  # signing identity (default: the workspace identity)
     check_protected: bool = True
     init_path: Path | None = None  # the init image's file, for the parentOf ingredient
+    disclosure: Any = None  # a provenance.disclosure.Profile: what the laws ask (None: none)
 
     def __post_init__(self):
         if self.format.lower() not in FORMATS:
@@ -167,13 +168,14 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
                          options=options, ingredient=ingredient)
     issued = issue(image, out_path, spec=spec, watermark=True, db=options.db,
                    identity=options.identity, asset_id=asset_id or new_asset_id(),
-                   status=status)
+                   status=status, disclosure=options.disclosure)
     return SealedImage(
         asset_id=issued.asset_id, path=str(issued.path), mime=issued.mime, sha256=issued.sha256,
         manifest_label=issued.manifest_label, seed=seed, index=index, width=image.width,
         height=image.height, source_type=issued.source_type or backend_info.source_type,
         software_agent=backend_info.software_agent, signer=issued.signer,
         watermarked=issued.watermarked, watermark_skipped=issued.watermark_skipped,
+        disclosures=issued.disclosures,
     )
 
 
@@ -375,7 +377,7 @@ class _Finisher:
                 source = decision if decision is not None and checks.outcome(decision) == "review" \
                     else self.req_decision
                 why = f"held for review: {checks.reasons(source)}"
-            Ledger(self.db).mark(item.asset_id, "withheld" if outcome == "deny" else "review",
+            ledger_store(self.db).mark(item.asset_id, "withheld" if outcome == "deny" else "review",
                                  reason=why, path=moved)
             return self._fail(i, seed, "policy" if outcome == "deny" else "review", why,
                               asset_id=item.asset_id, quarantined_path=str(moved))
@@ -388,7 +390,7 @@ class _Finisher:
                                f"({e.strerror or e})") from e
         item = replace(item, path=str(final), labels=tuple(getattr(decision, "labels", ()) or ()),
                        decisions=decisions)
-        Ledger(self.db).mark(item.asset_id, "issued", path=final)
+        ledger_store(self.db).mark(item.asset_id, "issued", path=final)
         runlog.record(self.db, self.run_id, self.info, self.request, idx=i, seed=seed,
                       status="released", asset_id=item.asset_id, path=item.path)
         return item
@@ -423,7 +425,7 @@ class _Finisher:
                 except OSError:
                     moved = where
         try:
-            Ledger(self.db).mark(asset_id, "withheld", reason=why, path=moved)
+            ledger_store(self.db).mark(asset_id, "withheld", reason=why, path=moved)
         except Exception:  # noqa: BLE001, S110 - the database itself may be what failed
             pass
         try:

@@ -16,6 +16,10 @@ Every ``provkit policy`` verb has a function of the same name here (``check``, `
 
 from __future__ import annotations
 
+from provkit.provenance.core.workspace import load_sqlite_utils
+
+load_sqlite_utils()  # before the audit log imports it: without pandas (see there)
+
 from provkit.policies.audit import AuditCheck, AuditLog, Head, verify_export
 from provkit.policies.check import CheckResult, check, read_contexts, resolve_evidence, test_pack
 from provkit.policies.engine import Decision, build_context, decide, decide_many, evaluate

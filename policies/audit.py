@@ -18,6 +18,15 @@ head anchored elsewhere. Exports start with a signed header (first row, its
 Readers never create or migrate anything: a missing audit table is reported (a tamper
 finding when this database had a log), not silently recreated.
 
+Behind the storage seam (:mod:`provenance.core.stores`): :class:`AuditStore` is the
+interface, :class:`SqliteAuditStore` the SQLite implementation (``AuditLog`` is its
+older name) and :func:`audit_store` opens the configured one. Every row is also a leaf
+of the workspace's ``decisions`` Merkle log (:mod:`provenance.core.tlog`), appended in
+the row's transaction: the leaf's bytes are exactly those the row's chain hash is the
+SHA-256 of. ``verify(checkpoint=FILE)`` recomputes that tree from the rows and compares
+it with a signed checkpoint kept elsewhere, which catches a rewritten chain, a cut tail
+or deleted rows in a copy of the database, whatever else was deleted with them.
+
 Appends run in one write transaction each (``BEGIN IMMEDIATE``; read the last hash;
 insert), so concurrent processes never fork the chain or lose a row; ``append_many``
 writes a batch in one transaction.
@@ -41,11 +50,12 @@ import weakref
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Protocol
 
 import sqlite_utils
 
 from provkit.policies import checkpoints
-from provkit.provenance.core import workspace
+from provkit.provenance.core import merkle, note, stores, tlog, workspace
 from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import atomic_file
@@ -87,7 +97,17 @@ def _create_checkpoints(db: sqlite_utils.Database) -> None:
         _store_checkpoint(db.conn, *last)
 
 
-MIGRATIONS = [_create, _create_checkpoints]
+def _log_existing(db: sqlite_utils.Database) -> None:
+    """Rows recorded before the Merkle log: one leaf each, in seq order."""
+    log = tlog.SqliteTlogStore(db, create=False)
+    if log.size("decisions"):
+        return
+    rows = db.conn.execute(_SELECT + " ORDER BY seq").fetchall()
+    if rows:
+        log.append("decisions", [(None, row_payload(r[:len(CHAINED)], r[-2])) for r in rows])
+
+
+MIGRATIONS = [_create, _create_checkpoints, _log_existing]
 
 
 def _store_checkpoint(conn, seq: int, digest: str) -> dict:
@@ -123,10 +143,16 @@ def _canonical(value) -> str:
     return json.dumps(value, ensure_ascii=False, separators=(",", ":"), sort_keys=True)
 
 
+def row_payload(values, prev_hash: str) -> bytes:
+    """The canonical JSON array of the chained fields and ``prev_hash`` (UTF-8): what the
+    row's chain hash is the SHA-256 of, and its ``decisions`` log leaf."""
+    return json.dumps(list(values) + [prev_hash], ensure_ascii=False,
+                      separators=(",", ":")).encode("utf-8")
+
+
 def row_hash(values, prev_hash: str) -> str:
     """sha256 of the canonical JSON array of the chained fields and ``prev_hash``."""
-    payload = json.dumps(list(values) + [prev_hash], ensure_ascii=False, separators=(",", ":"))
-    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+    return hashlib.sha256(row_payload(values, prev_hash)).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -196,7 +222,8 @@ def _ensure_ready(database: sqlite_utils.Database) -> None:
     if database in _ready:
         return
     if not (database.conn.in_transaction and database[TABLE].exists()
-            and database[CHECKPOINTS].exists()):
+            and database[CHECKPOINTS].exists() and database["tlog_state"].exists()):
+        tlog.SqliteTlogStore(database)  # the log's tables before the audit's migrations
         migrate(database, "policies.audit", MIGRATIONS)  # its own write transaction
     _ready.add(database)
 
@@ -222,11 +249,29 @@ def _since_text(since) -> str:
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-class AuditLog:
+class AuditStore(Protocol):
+    """The audit log, as its callers use it."""
+
+    def append(self, decision, *, actor: str | None = None,
+               subject: str | None = None) -> int: ...
+    def append_many(self, entries) -> int: ...
+    def head(self) -> Head | None: ...
+    def count(self) -> int: ...
+    def log(self, **filters): ...
+    def export(self, out, *, format: str = "jsonl", since=None) -> int: ...
+    def verify(self, *, expect_head=None, public_key: str | None = None,
+               checkpoint=None, log_key=None) -> AuditCheck: ...
+
+
+class SqliteAuditStore:
     """The ``audit`` table of a provkit database (path, Database, or None = workspace).
 
     ``create=False`` (for readers): a database path that does not exist is a
     BadInput, not a new empty log."""
+
+    #: Append each row's leaf to the ``decisions`` Merkle log (bench/tlog.py turns it off
+    #: on one store to measure the chain alone).
+    merkle = True
 
     def __init__(self, db=None, *, create: bool = True):
         self.db = _database(db, create)
@@ -249,7 +294,7 @@ class AuditLog:
             last = conn.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
             seq, prev = last if last else (0, GENESIS)
             first = seq + 1
-            rows = []
+            rows, leaves = [], []
             for decision, actor, subject in entries:
                 seq += 1
                 values = (
@@ -258,10 +303,14 @@ class AuditLog:
                     decision.outcome, _canonical(list(decision.labels)),
                     _canonical(list(decision.reasons)),
                 )
-                digest = row_hash(values, prev)
+                payload = row_payload(values, prev)
+                digest = hashlib.sha256(payload).hexdigest()
                 rows.append(values + (prev, digest))
+                leaves.append((None, payload))  # audit row N is leaf N - 1
                 prev = digest
             conn.executemany(_INSERT, rows)
+            if rows and self.merkle:
+                tlog.SqliteTlogStore(self.db, create=False).append("decisions", leaves)
             signed = _store_checkpoint(conn, seq, prev) if rows else None
             if own:
                 conn.execute("COMMIT")
@@ -363,9 +412,17 @@ class AuditLog:
 
     # -------------------------------------------------------------- checking
     def verify(self, *, expect_head: str | Head | None = None,
-               public_key: str | None = None) -> AuditCheck:
+               public_key: str | None = None, checkpoint=None, log_key=None) -> AuditCheck:
         """Recompute the chain; name the first edited, deleted or moved row; check the
-        signed checkpoints (forged appends, rewrites, cuts from the end, a dropped table)."""
+        signed checkpoints (forged appends, rewrites, cuts from the end, a dropped table).
+        ``checkpoint``: a ``decisions`` log checkpoint kept elsewhere (a file), checked
+        with ``log_key`` (default: this workspace's log key) against the rows."""
+        check = self._verify_chain(expect_head, public_key)
+        if checkpoint is None or not check.ok:
+            return check
+        return _check_kept(self.db.conn, check, checkpoint, log_key)
+
+    def _verify_chain(self, expect_head, public_key) -> AuditCheck:
         expected = _parse_head(expect_head) if expect_head is not None else None
         conn = self.db.conn
         checkpoints.flush_heads()  # heads this process held back
@@ -385,6 +442,46 @@ class AuditLog:
         if not check.ok:
             return check
         return _check_signed(conn, check, remembered, pub)
+
+
+def _check_kept(conn, check: AuditCheck, path, log_key) -> AuditCheck:
+    """The first ``size`` rows, hashed as the ``decisions`` log's leaves, must give the
+    root a kept checkpoint signs; fewer rows, or another root, is tampering."""
+    verifier = note.verifier_from(log_key) if log_key else note.log_verifier()
+    if verifier is None:
+        raise BadInput("no log key to check the checkpoint with: give --log-key "
+                       "(the verifier key from `provkit log key`)")
+    try:
+        cp = note.read_checkpoint(note.load_note(path), verifier)
+    except BadInput as e:
+        if e.path:
+            raise
+        raise BadInput(e.reason, path=path) from None
+    if not cp.origin.endswith("/decisions"):
+        raise BadInput(f"the checkpoint is of log {cp.origin}, not a decisions log", path=path)
+    frontier: list = []
+    count = 0
+    if _table_exists(conn, TABLE):
+        for row in conn.execute(_SELECT + " WHERE seq <= ? ORDER BY seq", [cp.size]):
+            if row[0] != count + 1:
+                break
+            merkle.frontier_push(frontier, merkle.leaf_hash(
+                row_payload(row[:len(CHAINED)], row[-2])), size=count)
+            count += 1
+    if count < cp.size:
+        return replace(check, ok=False, first_bad=count + 1, problem=(
+            f"the kept checkpoint ({cp.origin}, {cp.size} rows) covers rows up to "
+            f"{cp.size} but the log holds only rows 1-{count} in order: rows were cut or "
+            "deleted" if count else
+            f"the kept checkpoint ({cp.origin}) covers {cp.size} rows but the log holds "
+            "none of them: the rows were deleted"))
+    if merkle.frontier_root(frontier) != cp.root:
+        return replace(check, ok=False, first_bad=1, problem=(
+            f"rows 1-{cp.size} are not the rows the kept checkpoint ({cp.origin}) signs: "
+            "the log was rewritten"))
+    return replace(check, signed_through=max(check.signed_through or 0, cp.size))
+
+
 def _migrated(conn) -> bool:
     try:
         return conn.execute("SELECT 1 FROM _migrations WHERE component = 'policies.audit'"
@@ -619,6 +716,17 @@ def _tracking(source, seen: list):
         yield row
 
 
+#: The SQLite store's older name, kept for its callers.
+AuditLog = SqliteAuditStore
+
+
+def audit_store(db=None, *, create: bool = True) -> SqliteAuditStore:
+    """The audit log of a database (path, Database or None: the workspace's), in the
+    configured storage backend."""
+    stores.require_sqlite("audit log")
+    return SqliteAuditStore(db, create=create)
+
+
 # -------------------------------------------------------------- the ``provkit audit`` verbs
 
 
@@ -626,7 +734,7 @@ def log(db=None, *, since=None, outcome: str | None = None, point: str | None = 
         actor: str | None = None, limit: int | None = None) -> list[dict]:
     """``provkit audit log``: recorded decisions, oldest first (with ``limit``: the newest
     ``limit``, still oldest first)."""
-    rows = list(AuditLog(db, create=False).log(since=since, outcome=outcome, point=point,
+    rows = list(audit_store(db, create=False).log(since=since, outcome=outcome, point=point,
                                                actor=actor, limit=limit,
                                                newest_first=limit is not None))
     if limit is not None:
@@ -635,18 +743,21 @@ def log(db=None, *, since=None, outcome: str | None = None, point: str | None = 
 
 
 def verify(db=None, *, expect_head: str | Head | None = None, export=None,
-           public_key: str | None = None) -> AuditCheck:
+           public_key: str | None = None, checkpoint=None, log_key=None) -> AuditCheck:
     """``provkit audit verify``: the chain of the database, or of an exported JSONL file,
     and its signed checkpoints (or export header), checked with ``public_key`` (hex;
-    default this workspace's audit key)."""
+    default this workspace's audit key); with ``checkpoint``, also the rows against a
+    ``decisions`` log checkpoint kept elsewhere (checked with ``log_key``)."""
     if export is not None:
         return verify_export(export, expect_head=expect_head, public_key=public_key)
-    return AuditLog(db, create=False).verify(expect_head=expect_head, public_key=public_key)
+    return audit_store(db, create=False).verify(expect_head=expect_head,
+                                                public_key=public_key,
+                                                checkpoint=checkpoint, log_key=log_key)
 
 
 def head(db=None) -> Head | None:
     """``provkit audit head``: the last row of the chain (None for an empty log)."""
-    return AuditLog(db, create=False).head()
+    return audit_store(db, create=False).head()
 
 
 @dataclass(frozen=True)
@@ -664,7 +775,7 @@ def export(out=None, *, db=None, format: str = "jsonl", since=None, force: bool 
            stream=None) -> Exported:
     """Every row with its hashes to ``out`` (written atomically; an existing file is
     replaced only with ``force``) or to ``stream`` (a text stream)."""
-    audit_log = AuditLog(db, create=False)
+    audit_log = audit_store(db, create=False)
     if out is None:
         return Exported(audit_log.export(stream, format=format, since=since), None)
     try:

@@ -24,7 +24,7 @@ from pathlib import PurePath
 
 import cel
 
-from provkit.policies.audit import AuditLog
+from provkit.policies.audit import audit_store
 from provkit.policies.expressions import CONTEXT_LIST, CONTEXT_ROOTS, flatten_paths
 from provkit.policies.pack import POINTS, PRECEDENCE, Pack, load_pack
 from provkit.provenance.core import context as context_schema
@@ -484,7 +484,7 @@ def decide(pack: Pack | str, point: str, context: dict | None, *, db=None,
     """
 
     decision = evaluate(pack, point, context)
-    seq = AuditLog(db).append(decision, actor=actor or _actor(context) or os_actor(),
+    seq = audit_store(db).append(decision, actor=actor or _actor(context) or os_actor(),
                               subject=subject or _subject(context))
     return replace(decision, audit_seq=seq)
 
@@ -499,5 +499,5 @@ def decide_many(pack: Pack | str, point: str, contexts, *, db=None,
     fallback = os_actor()
     entries = [(d, actor or _actor(c) or fallback, _subject(c))
                for d, c in zip(decisions, contexts)]
-    first = AuditLog(db).append_many(entries)
+    first = audit_store(db).append_many(entries)
     return [replace(d, audit_seq=first + i) for i, d in enumerate(decisions)]

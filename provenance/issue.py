@@ -23,15 +23,17 @@ from pathlib import Path
 
 from PIL import Image
 
-from provkit.provenance import keys
+from provkit.provenance import disclosure as disclosure_lib
+from provkit.provenance import keys, tc260
 from provkit.provenance import watermark as watermark_lib
 from provkit.provenance.core import config as workspace_config
 from provkit.provenance.core import imageio
+from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_file
-from provkit.provenance.core.vocabulary import source_type_name
+from provkit.provenance.core.vocabulary import source_type_iri, source_type_name
 from provkit.provenance.fingerprint import fingerprint_image, load_for_fingerprint
-from provkit.provenance.ledger import STATUSES, Ledger
+from provkit.provenance.ledger import STATUSES, ledger_store
 from provkit.provenance.manifest import (
     ManifestSpec,
     manifest_definition,
@@ -64,6 +66,9 @@ class Issued:
     fingerprinted: bool = False
     #: Why no mark was embedded although one was asked for (None: marked, or not asked).
     watermark_skipped: str | None = None
+    #: What the disclosure profile wrote (regimes, the SB 942 fields, the TC260 block,
+    #: the visible labels); None when no profile applied.
+    disclosures: dict | None = None
 
     def to_json(self) -> dict:
         return dict(self.__dict__)
@@ -107,7 +112,7 @@ def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
 
 def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=None,
           identity=None, asset_id: str | None = None, force: bool = False,
-          status: str = "issued") -> Issued:
+          status: str = "issued", disclosure=None) -> Issued:
     """Watermark, sign and record ``source`` (a path or PIL image) into ``out_path``.
 
     ``identity`` defaults to the workspace identity (created on first use); ``db``
@@ -117,7 +122,9 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     puts back the file ``force`` replaced.
     ``status``: the ledger status the asset is recorded with; ``staged`` for a file
     that still has checks to pass before it is handed out (the caller then marks it
-    ``issued``, ``withheld`` or ``review``)."""
+    ``issued``, ``withheld`` or ``review``).
+    ``disclosure``: a :class:`provenance.disclosure.Profile`: the SB 942 assertion, the
+    TC260 XMP block and the visible labels its regimes ask for, in this same pass."""
 
     if status not in STATUSES:
         raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
@@ -133,7 +140,7 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         raise BadInput(f"a {src_mime} file is signed as it is; the output must be "
                        f"{imageio.MEDIA_EXTENSION_FOR_MIME.get(src_mime, src_mime)} too",
                        path=out_path)
-    book = Ledger(db)
+    book = ledger_store(db)
     if book.get(asset_id) is not None:
         raise BadInput(f"asset id {asset_id} is already in the ledger")
 
@@ -150,13 +157,30 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         not_image = NOT_AN_IMAGE.format(mime=src_mime)
         watermark = False
     soft_alg = watermark_lib.SOFT_BINDING_ALG if watermark else None
+    pixels, image, skipped, icc = None, None, not_image, None
+    disclosed = None
+    if disclosure is not None:
+        # 0. disclosure: visible labels go into the pixels before the mark and the
+        # signature; the SB 942 fields and the label record into the manifest
+        if media:
+            raise BadInput("disclosure labels apply to still images; this file is "
+                           f"{src_mime}", path=src_path)
+        if not disclosure_lib.is_ai(spec.source_type):
+            raise BadInput(f"the disclosure labels declare AI-made content, but this file is "
+                           f"signed as {source_type_name(spec.source_type) or 'no source type'}"
+                           " (use --source-type trainedAlgorithmicMedia, algorithmicMedia or "
+                           "compositeWithTrainedAlgorithmicMedia)", path=src_path or out_path)
+        if disclosure.wants("cn") and out_mime not in TC260_MIMES:
+            raise BadInput("the GB 45438 implicit label is written into JPEG, PNG and WebP "
+                           f"files, not {out_mime}", path=out_path)
+        spec, image, disclosed = _disclose(spec, disclosure, source, src_path, asset_id)
+        icc = image.info.get("icc_profile") if image is not None else None
     definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
 
     # 1. pixels: watermark the asset id into them, or take the bytes as they are. A mark
     # that does not read back is not claimed: the image is signed without it and without
     # the soft binding, and the result says why.
-    pixels, image, skipped = None, None, not_image
-    if watermark or src_path is None or src_mime != out_mime:
+    if image is None and (watermark or src_path is None or src_mime != out_mime):
         image = source if src_path is None else imageio.open_image(src_path)
         icc = image.info.get("icc_profile")
     if watermark:
@@ -172,11 +196,15 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         else:
             skipped, soft_alg = UNREADABLE_MARK, None
             definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=None)
-    if image is not None and (soft_alg or src_path is None or src_mime != out_mime):
+    labelled = bool(disclosed and disclosed.get("visible_labels"))
+    if image is not None and (soft_alg or labelled or src_path is None or src_mime != out_mime):
         pixels = image
         payload = imageio.encode(image, out_mime, icc_profile=icc, path=out_path)
     else:
         payload = src_path.read_bytes()
+    if disclosed is not None:
+        # the XMP block is in the file before the signature: the hard binding covers it
+        payload = _write_xmp(payload, out_mime, disclosure, spec, asset_id, disclosed)
 
     # 2. C2PA: sign into a temp file beside the output; 3. record it in the ledger;
     # only then does the file take its name.
@@ -235,7 +263,46 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     return Issued(asset_id=asset_id, path=str(out_path), mime=out_mime, sha256=sha,
                   manifest_label=label, source_type=source_type_name(spec.source_type),
                   signer=signer, watermarked=soft_alg is not None, soft_binding_alg=soft_alg,
-                  fingerprinted=fp is not None, watermark_skipped=skipped)
+                  fingerprinted=fp is not None, watermark_skipped=skipped,
+                  disclosures=disclosed)
+
+
+#: where the TC260 XMP block is written (provenance/tc260.py)
+TC260_MIMES = ("image/jpeg", "image/png", "image/webp")
+
+
+def _disclose(spec: ManifestSpec, profile, source, src_path, asset_id: str):
+    """The spec with the disclosure assertions, the labelled pixels (None without visible
+    labels: the pixels are then taken as they come), and the record."""
+    image = None
+    extra = list(spec.extra_assertions)
+    record: dict = {"regimes": list(profile.regimes)}
+    if profile.visible_label:
+        image = source if src_path is None else imageio.open_image(src_path)
+        info = dict(image.info)
+        image, labels = disclosure_lib.render_labels(image, profile.regimes)
+        image.info.update({k: v for k, v in info.items() if k == "icc_profile"})
+        extra.append(disclosure_lib.visible_assertion(labels, image.size))
+        record["visible_labels"] = labels
+    if profile.wants("us-ca"):
+        sb942 = disclosure_lib.sb942_assertion(profile, asset_id=asset_id, when=now_iso())
+        extra.append(sb942)
+        record["sb942"] = sb942["data"]
+    return replace(spec, extra_assertions=tuple(extra)), image, record
+
+
+def _write_xmp(payload: bytes, mime: str, profile, spec: ManifestSpec, asset_id: str,
+               record: dict) -> bytes:
+    """The TC260 block (cn) and the IPTC digital source type (eu, cn) as XMP."""
+    if not (profile.wants("cn") or profile.wants("eu")) or mime not in TC260_MIMES:
+        return payload
+    value = None
+    if profile.wants("cn"):
+        value = tc260.make_value(producer=profile.cn_producer or profile.provider,
+                                 produce_id=asset_id, binding=tc260.binding_of_bytes(payload))
+        record["tc260"] = value
+    dst = source_type_iri(spec.source_type) if spec.source_type else None
+    return tc260.write(payload, mime, tc260.packet(value, digital_source_type=dst))
 
 
 def _remove_if_ours(path: Path, sha: str) -> bool:
@@ -278,20 +345,26 @@ def _drop(aside: Path | None) -> None:
 
 def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,
          db=None, identity=None, force: bool = False, status: str = "issued",
-         tsa: str | None = None, dev_identity: bool = False) -> Issued:
+         tsa: str | None = None, dev_identity: bool = False, disclosure=None) -> Issued:
     """``provkit sign``: :func:`issue` with a spec built from the command's options.
     ``dev_identity``: create a development identity if the workspace has none (otherwise
     that is a ConfigError naming ``provkit keys init``).
     ``status``: as for :func:`issue` (the HTTP service signs ``staged``, then releases).
     ``tsa``: an RFC 3161 time-stamping authority's address (default: ``[sign] tsa`` in
-    provkit.toml, else none); the signature carries its time-stamp."""
+    provkit.toml, else none); the signature carries its time-stamp.
+    ``disclosure``: a :class:`provenance.disclosure.Profile` (default: ``[disclosure]`` in
+    provkit.toml, applied to AI content only)."""
     if dev_identity and identity is None:
         identity = keys.for_signing(dev_identity=True)
+    spec = spec or ManifestSpec()
+    if disclosure is None and (isinstance(source, Image.Image) or imageio.is_image_mime(
+            imageio.sniff_media(Path(source)))):  # [disclosure] regimes, for AI still images
+        disclosure = disclosure_lib.profile(source_type=spec.source_type)
     tsa = workspace_config.load().get("sign.tsa", tsa)
     if tsa is not None:
         if not str(tsa).startswith(("http://", "https://")):
             raise BadInput(f"--tsa {tsa!r}: give the time-stamping authority's http:// or "
                            "https:// address")
         identity = replace(identity or keys.for_signing(), tsa_url=str(tsa))
-    return issue(source, out_path, spec=spec or ManifestSpec(), watermark=watermark, db=db,
-                 identity=identity, force=force, status=status)
+    return issue(source, out_path, spec=spec, watermark=watermark, db=db,
+                 identity=identity, force=force, status=status, disclosure=disclosure)

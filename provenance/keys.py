@@ -40,7 +40,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from provkit.provenance.core import workspace
+from provkit.provenance.core import note, workspace
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import atomic_write
 
@@ -338,10 +338,15 @@ def make_chain(org: str = "provkit development", *, common_name: str | None = No
 
 def init(org: str = "provkit development", *, force: bool = False,
          directory: Path | None = None) -> CertInfo:
-    """Create a development CA and signing certificate in the workspace."""
+    """Create a development CA and signing certificate in the workspace, and the
+    workspace's log key when it has none (the log key is never replaced: it is the
+    identity of the Merkle logs, whatever signing certificate comes and goes)."""
     d = Path(directory) if directory else keys_dir()
     with _locked(d):
-        return _init(d, org, force)
+        info = _init(d, org, force)
+    if directory is None:
+        note.log_signer(create=True)
+    return info
 
 
 def _init(d: Path, org: str, force: bool) -> CertInfo:

@@ -1,23 +1,36 @@
 """The ledger: every asset this workspace issued, keyed by its asset id.
 
-One SQLite table, ``assets``, written through sqlite-utils (WAL, busy timeout via
-:func:`provenance.core.workspace.connect`). Each row keeps what recovery needs: the
-SHA-256 of the issued bytes, the manifest label and JSON, the manifest store bytes
-exactly as signed, and the perceptual fingerprints (pHash, dHash, PDQ) of the
-issued pixels. Browse it with any SQLite tool.
+Behind the storage seam (:mod:`provenance.core.stores`): :class:`LedgerStore` is what
+callers use, :class:`SqliteLedgerStore` keeps it in one SQLite table, ``assets`` (WAL,
+busy timeout via :func:`provenance.core.workspace.connect`), and :func:`ledger_store`
+opens the configured one (``Ledger`` is the SQLite store's older name). Each row keeps
+what recovery needs: the SHA-256 of the issued bytes, the manifest label and JSON, the
+manifest store bytes exactly as signed, and the perceptual fingerprints (pHash, dHash,
+PDQ) of the issued pixels. Browse it with any SQLite tool.
+
+Every row written (recorded, its status changed, forgotten) is also a leaf of the
+workspace's ``assets`` Merkle log (:mod:`provenance.core.tlog`), appended in the same
+transaction: asset id, event (the new status, or ``forgotten``), SHA-256 of the bytes,
+manifest label and SHA-256 of the manifest store, fingerprints, time.
+
+Why one module of over 400 lines: the store's writers, its readers (including the
+fingerprint scan recovery uses) and the leaf each write adds to the log read one table
+whose columns are named here once; split apart, they would share a schema across files.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import weakref
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 
-from provkit.provenance.core import workspace
+from provkit.provenance.core import stores, tlog, workspace
 from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.fingerprint import PDQ_MATCH, PDQ_MIN_QUALITY, PHASH_MATCH
@@ -53,7 +66,37 @@ def _add_status(db) -> None:
 #: the quarantine folder) or ``review`` (held until a person releases it).
 STATUSES = ("issued", "staged", "withheld", "review")
 
-MIGRATIONS = [_create_assets, _add_status]
+def _log_existing(db) -> None:
+    """Assets recorded before the Merkle log: one leaf each, in the order recorded."""
+    log = tlog.SqliteTlogStore(db, create=False)
+    if log.size("assets"):
+        return
+    cur = db.conn.execute(f"SELECT {_LEAF_COLUMNS} FROM assets ORDER BY rowid")
+    cols = [c[0] for c in cur.description]
+    leaves = [_leaf(dict(zip(cols, r)), None) for r in cur.fetchall()]
+    if leaves:
+        log.append("assets", leaves)
+
+
+MIGRATIONS = [_create_assets, _add_status, _log_existing]
+
+_LEAF_COLUMNS = "asset_id, sha256, manifest_label, manifest_store, phash, pdq, status, created"
+
+
+def _leaf(row: dict, event: str | None, time: str | None = None) -> tuple[str, bytes]:
+    """The ``assets`` log leaf of a ledger row: ``(asset id, canonical JSON bytes)``."""
+    store = row.get("manifest_store")
+    pdq = row.get("pdq")
+    entry = {
+        "asset_id": row["asset_id"], "event": event or row.get("status") or "issued",
+        "sha256": row["sha256"], "manifest_label": row.get("manifest_label"),
+        "manifest_sha256": hashlib.sha256(bytes(store)).hexdigest() if store else None,
+        "phash": row.get("phash"),
+        "pdq": (bytes(pdq).hex() if isinstance(pdq, (bytes, bytearray, memoryview))
+                else pdq) or None,
+        "time": time or row.get("created"),
+    }
+    return row["asset_id"], json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
 
 
 @dataclass(frozen=True)
@@ -99,8 +142,26 @@ _LIGHT_COLUMNS = ("asset_id, sha256, manifest_label, signer, source_type, create
                   "path, mime, soft_binding_alg, phash, dhash, pdq, pdq_quality, status, status_reason")
 
 
-class Ledger:
-    """The issued-asset table of one workspace database."""
+class LedgerStore(Protocol):
+    """The ledger of issued assets, as its callers use it."""
+
+    def record(self, *, asset_id: str, sha256: str, **fields) -> Asset: ...
+    def mark(self, asset_id: str, status: str, *, reason: str | None = None,
+             path=None) -> Asset: ...
+    def forget(self, asset_id: str) -> bool: ...
+    def get(self, asset_id: str) -> Asset | None: ...
+    def list(self, *, limit: int | None = None, source_type: str | None = None,
+             since: str | None = None) -> list[Asset]: ...
+    def count(self) -> int: ...
+    def by_sha256(self, sha256: str) -> list[Asset]: ...
+    def by_manifest_label(self, label: str) -> Asset | None: ...
+    def manifest_store(self, asset_id: str) -> bytes | None: ...
+    def manifest_json(self, asset_id: str) -> dict | None: ...
+    def by_fingerprint(self, fingerprint, **limits) -> list[tuple[Asset, dict]]: ...
+
+
+class SqliteLedgerStore:
+    """The issued-asset table of one workspace database (and its ``assets`` log)."""
 
     def __init__(self, db=None, *, create: bool = True):
         """``db``: a path, a sqlite-utils Database, or None for the workspace database.
@@ -108,7 +169,25 @@ class Ledger:
         db = workspace.database(db, create=create)
         self.db = db
         self._fingerprints = None  # (version, parsed table), see _fingerprint_table
+        self.log = tlog.SqliteTlogStore(db)  # its tables before the ledger's migrations
         workspace.migrate(db, "provenance.ledger", MIGRATIONS)
+
+    def _write(self, work):
+        """Run ``work(conn)`` in one write transaction (the caller's, when open)."""
+        conn = self.db.conn
+        own = not conn.in_transaction
+        if own:
+            conn.execute("BEGIN IMMEDIATE")
+        try:
+            result = work(conn)
+            if own:
+                conn.execute("COMMIT")
+        except BaseException:
+            if own and conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+        _wrote(self.db)
+        return result
 
     # ----------------------------------------------------------------- writing
 
@@ -121,8 +200,6 @@ class Ledger:
         """Record one issued asset; an existing asset id is an error (ids are unique)."""
         if status not in STATUSES:
             raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
-        if self.db.execute("SELECT 1 FROM assets WHERE asset_id = ?", [asset_id]).fetchone():
-            raise BadInput(f"asset id {asset_id} is already in the ledger")
         if isinstance(manifest_json, dict):
             manifest_json = json.dumps(manifest_json)
         row = {
@@ -140,9 +217,15 @@ class Ledger:
             row.update(phash=f"{int(fingerprint.phash):016x}", dhash=f"{int(fingerprint.dhash):016x}",
                        pdq=bytes(fingerprint.pdq) if fingerprint.pdq is not None else None,
                        pdq_quality=fingerprint.pdq_quality)
-        with self.db.conn:
-            self.db["assets"].insert(row)
-        _wrote(self.db)
+
+        def work(conn):
+            if conn.execute("SELECT 1 FROM assets WHERE asset_id = ?", [asset_id]).fetchone():
+                raise BadInput(f"asset id {asset_id} is already in the ledger")
+            conn.execute(f"INSERT INTO assets ({', '.join(row)}) "
+                         f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            self.log.append("assets", [_leaf(row, status)])
+
+        self._write(work)
         return Asset.from_row(row)
 
     def mark(self, asset_id: str, status: str, *, reason: str | None = None,
@@ -153,14 +236,25 @@ class Ledger:
         changes = {"status": status, "status_reason": reason}
         if path is not None:
             changes["path"] = os.path.abspath(path)
-        with self.db.conn:
-            cur = self.db.execute(
+
+        def work(conn):
+            cur = conn.execute(
                 "UPDATE assets SET " + ", ".join(f"{k} = ?" for k in changes) + " WHERE asset_id = ?",
                 [*changes.values(), asset_id],
             )
-        if cur.rowcount == 0:
-            raise BadInput(f"asset id {asset_id} is not in the ledger")
+            if cur.rowcount == 0:
+                raise BadInput(f"asset id {asset_id} is not in the ledger")
+            self._log_event(conn, asset_id, status)
+
+        self._write(work)
         return self.get(asset_id)
+
+    def _log_event(self, conn, asset_id: str, event: str) -> None:
+        cur = conn.execute(f"SELECT {_LEAF_COLUMNS} FROM assets WHERE asset_id = ?", [asset_id])
+        row = cur.fetchone()
+        if row is not None:
+            cols = [c[0] for c in cur.description]
+            self.log.append("assets", [_leaf(dict(zip(cols, row)), event, now_iso())])
 
     def _fingerprint_table(self):
         """The parsed fingerprints of every asset, re-read only when the table changed
@@ -177,10 +271,13 @@ class Ledger:
 
     def forget(self, asset_id: str) -> bool:
         """Remove an asset's row (an issue that failed after recording); True if it was there."""
-        with self.db.conn:
-            cur = self.db.execute("DELETE FROM assets WHERE asset_id = ?", [asset_id.lower()])
-        _wrote(self.db)
-        return cur.rowcount > 0
+
+        def work(conn):
+            self._log_event(conn, asset_id.lower(), "forgotten")
+            return conn.execute("DELETE FROM assets WHERE asset_id = ?",
+                                [asset_id.lower()]).rowcount
+
+        return self._write(work) > 0
 
     # ----------------------------------------------------------------- reading
 
@@ -284,9 +381,20 @@ def _parse_fingerprints(rows):
     return rowids, phashes, codes, usable
 
 
+#: The SQLite store's older name, kept for its callers.
+Ledger = SqliteLedgerStore
+
+
+def ledger_store(db=None, *, create: bool = True) -> SqliteLedgerStore:
+    """The ledger of a database (path, Database or None: the workspace's), in the
+    configured storage backend."""
+    stores.require_sqlite("ledger")
+    return SqliteLedgerStore(db, create=create)
+
+
 def ledger(db=None) -> Ledger:
     """The ledger of a database path (default: the workspace database)."""
-    return Ledger(db)
+    return ledger_store(db)
 
 
 # -- the ``provkit ledger`` verbs ---------------------------------------------------------
@@ -296,7 +404,7 @@ def list_(db=None, *, limit: int | None = 50, source_type: str | None = None,
           since: str | None = None) -> list[Asset]:
     """``provkit ledger list``: issued assets, newest first (a missing ``db`` path is a
     BadInput, never an empty ledger)."""
-    return Ledger(db, create=False).list(limit=limit, source_type=source_type, since=since)
+    return ledger_store(db, create=False).list(limit=limit, source_type=source_type, since=since)
 
 
 @dataclass(frozen=True)
@@ -312,7 +420,7 @@ class AssetRecord:
 
 def show(asset_id: str, db=None) -> AssetRecord:
     """One issued asset; BadInput when the ledger has no such id."""
-    book = Ledger(db, create=False)
+    book = ledger_store(db, create=False)
     asset = book.get(asset_id)
     if asset is None:
         raise BadInput(f"no asset {asset_id} in the ledger")

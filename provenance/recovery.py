@@ -31,16 +31,19 @@ RECOVERY_DRAFT = (1024, 1024)
 
 
 def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
-                   image: Image.Image | None = None):
+                   image: Image.Image | None = None, fingerprinter=None):
     """Turn an ``absent`` report into ``recovered`` when the ledger knows the pixels.
 
     ``image``: the file's decoded pixels, if the caller has them. The watermark is
-    decoded once, here, and handed to the resolver."""
+    decoded once, here, and handed to the resolver; the fingerprint is computed once
+    (``fingerprinter()`` when the caller shares its own)."""
     image = image if image is not None else imageio.open_image(report.path, draft=RECOVERY_DRAFT)
+    if fingerprinter is None:
+        fingerprinter = _once(lambda: fingerprint_image(image))
     decoded = watermark.decode(image)
     mark = decoded.to_json() if decoded is not None else None
     resolver = SoftBindingResolver(db)
-    matches = resolver.match_by_content(image, decoded=decoded)
+    matches = resolver.match_by_content(image, decoded=decoded, fingerprinter=fingerprinter)
     if not matches:
         notes = list(report.explanation)
         if mark and not mark.get("third_party"):
@@ -52,7 +55,7 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
     if store is None:
         return replace(report, watermark=mark)
     asset = resolver.ledger.get(match.asset_id)
-    pixels = pixel_match(image, asset)
+    pixels = pixel_match(image, asset, fingerprint=fingerprinter())
     if not pixels["match"]:
         return _mismatch(report, match, mark, pixels)
     resolved = resolve_trust(trust, trust_local=trust_local)
@@ -73,7 +76,19 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
                    watermark=mark, explanation=notes, pixel_match=pixels)
 
 
-def pixel_match(image: Image.Image, asset) -> dict:
+def _once(make):
+    """``make`` called at most once: a zero-argument function remembering its value."""
+    box = []
+
+    def get():
+        if not box:
+            box.append(make())
+        return box[0]
+
+    return get
+
+
+def pixel_match(image: Image.Image, asset, *, fingerprint=None) -> dict:
     """Whether ``image`` still looks like what the ledger recorded for ``asset``:
     ``{"match": bool, "distance": {"phash": bits, "pdq": bits}, "limits": {...}}``.
 
@@ -82,7 +97,7 @@ def pixel_match(image: Image.Image, asset) -> dict:
     if asset is None or not asset.phash:
         return {"match": False, "distance": {}, "limits": limits,
                 "problem": "the ledger holds no fingerprints for this asset"}
-    fp = fingerprint_image(image)
+    fp = fingerprint if fingerprint is not None else fingerprint_image(image)
     distance = {"phash": (int(asset.phash, 16) ^ int(fp.phash)).bit_count()}
     usable = asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
         fp.pdq_quality >= PDQ_MIN_QUALITY

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from provkit.provenance.capture import capture_details, claim_generator
 from provkit.provenance.certs import cert_issuers, signer_chain
 from provkit.provenance.core.vocabulary import source_type_name
+from provkit.provenance.disclosure import SB942_ASSERTION, VISIBLE_ASSERTION
 from provkit.provenance.manifest import ASSET_ASSERTION
 from provkit.provenance.signals import (
     conforming_product,
@@ -80,6 +81,9 @@ class VerifyReport:
     generator: list = field(default_factory=list)
     #: Signed capture details (``device``, ``lens``, ``time``, ``location``), if any.
     capture: dict | None = None
+    #: AI-content disclosures in the manifest: ``sb942`` (the SB 942 latent fields) and
+    #: ``visible_labels`` (the explicit labels drawn before sealing); None without any.
+    disclosure: dict | None = None
 
     @property
     def ok(self) -> bool:
@@ -294,6 +298,13 @@ def _source_type(manifest: dict) -> str | None:
             return a["digital_source_type"]
     return None
 
+def _disclosure(manifest: dict) -> dict | None:
+    sb942 = _assertion(manifest, SB942_ASSERTION)
+    visible = _assertion(manifest, VISIBLE_ASSERTION)
+    if sb942 is None and visible is None:
+        return None
+    return {"sb942": sb942, "visible_labels": visible}
+
 def _asset_id(manifest: dict) -> str | None:
     data = _assertion(manifest, ASSET_ASSERTION) or {}
     return data.get("asset_id")
@@ -453,4 +464,5 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
         cawg_identity=_cawg(manifest, results), thumbnail=_thumbnail(manifest),
         ingredient_failed_when_added=failed_when_added(ingredients),
         generator=claim_generator(manifest), capture=capture_details(manifest),
+        disclosure=_disclosure(manifest),
     )

@@ -23,7 +23,7 @@ from PIL import Image
 
 from provkit.provenance import watermark
 from provkit.provenance.fingerprint import fingerprint_image
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import Ledger, ledger_store
 from provkit.provenance.manifest import context, new_reader
 from provkit.provenance.status import HARD_BINDING_CODES, state_from_codes, status_codes
 
@@ -57,7 +57,7 @@ class SoftBindingResolver:
     """Soft-binding resolution over one ledger."""
 
     def __init__(self, db=None):
-        self.ledger = db if isinstance(db, Ledger) else Ledger(db, create=False)
+        self.ledger = db if isinstance(db, Ledger) else ledger_store(db, create=False)
 
     def supported_algorithms(self) -> dict:
         marks = [{"alg": watermark.SOFT_BINDING_ALG}]
@@ -75,11 +75,12 @@ class SoftBindingResolver:
                       method="watermark", confidence=1.0)]
 
     def match_by_content(self, image: Image.Image, *, max_results: int = 5,
-                         decoded=NOT_DECODED) -> list[Match]:
+                         decoded=NOT_DECODED, fingerprinter=None) -> list[Match]:
         """Entries matching the pixels: the watermark's asset id, else fingerprints.
 
         ``decoded``: the watermark the caller already read from ``image`` (the
-        ``watermark.decode`` result, None for no mark), so it is not decoded twice."""
+        ``watermark.decode`` result, None for no mark), so it is not decoded twice;
+        ``fingerprinter()`` gives the image's fingerprint when the caller shares one."""
         if decoded is NOT_DECODED:
             decoded = watermark.decode(image)
         if decoded is not None and decoded.third_party is None:
@@ -87,7 +88,7 @@ class SoftBindingResolver:
             if asset is not None:
                 return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
                               method="watermark", confidence=float(decoded.confidence))]
-        fp = fingerprint_image(image)
+        fp = fingerprinter() if fingerprinter is not None else fingerprint_image(image)
         return [Match(manifest_id=a.manifest_label, asset_id=a.asset_id, method="fingerprint",
                       distance=d) for a, d in self.ledger.by_fingerprint(fp, k=max_results)]
 

@@ -22,6 +22,7 @@ from pathlib import Path
 
 from PIL import Image
 
+from provkit.provenance import tc260
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, ProvkitError, describe
 from provkit.provenance.core.guard import reading
@@ -273,13 +274,15 @@ def _remote_report(p: Path, msg: str, data, fetch_remote: bool) -> VerifyReport:
 
 def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
                 recover: bool = True, trust_local: bool = True, image=None,
-                ocsp: bool = False, thumbnails: Mode = None) -> VerifyReport:
+                ocsp: bool = False, thumbnails: Mode = None,
+                fingerprinter=None) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
-    image); recovery then uses them instead of decoding the file again. ``thumbnails``:
-    how the answer carries the manifests' thumbnails (:mod:`provenance.thumbnails`;
-    default: by reference only). The ledger
+    image); recovery then uses them instead of decoding the file again (and
+    ``fingerprinter()``, when given, for their fingerprint, so a caller that needs it
+    too computes it once). ``thumbnails``: how the answer carries the manifests'
+    thumbnails (:mod:`provenance.thumbnails`; default: by reference only). The ledger
     is only opened when there is something to recover. A file that is not a still
     image is never looked up by pixels (its report says so).
 
@@ -292,14 +295,34 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
         report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp,
                            image=image, thumbnails=thumbnails)
         if report.state != "absent" or not recover or report.remote_url:
-            return report
+            return _with_tc260(report)
         if report.format and not imageio.is_image_mime(report.format):
             return report
         # recovery (watermark decoders, fingerprints, the ledger) loads only for a file
         # without credentials: `provkit verify` on a signed file stays a light process
         from provkit.provenance.recovery import recover_report
 
-        return recover_report(report, db=db, trust=resolved, image=image)
+        return _with_tc260(recover_report(report, db=db, trust=resolved, image=image,
+                                          fingerprinter=fingerprinter))
+
+
+#: bytes of a file's head searched for its XMP (where JPEG, PNG and WebP keep it)
+TC260_HEAD = 16 << 20
+
+
+def _with_tc260(report: VerifyReport) -> VerifyReport:
+    """The report with the file's own GB 45438 implicit label (``disclosure.tc260``), any
+    producer's: unsigned metadata in the file, read whatever the C2PA state is."""
+    mime = report.format or imageio.sniff_media(Path(report.path))
+    if mime not in ("image/jpeg", "image/png", "image/webp"):
+        return report
+    try:
+        found = tc260.read_bytes(imageio.read_head(Path(report.path), TC260_HEAD), mime)
+    except Exception:  # noqa: BLE001 - damaged metadata: the block is simply not read
+        found = None
+    if found is None:
+        return report
+    return replace(report, disclosure={**(report.disclosure or {}), "tc260": found.to_json()})
 
 
 def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:

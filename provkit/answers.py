@@ -176,12 +176,14 @@ def _record(path, report: DetectReport, pack, point: str, *, db, dry_run: bool,
 def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, probe=None,
           clip=None, index_sets=None, threshold: float | None = None, dry_run: bool = False,
           actor: str | None = None, progress: Callable[[int], None] | None = None,
-          config=None) -> list[CheckRecord]:
+          config=None, all_evidence: bool = False) -> list[CheckRecord]:
     """Verify, detect, search and decide for each image (folders are listed as by scan).
 
     ``pack``/``point``/``trust``/``threshold`` default to the workspace configuration
     (:mod:`provenance.core.config`), then to newsroom at publish, the workspace's own CA
     and 0.8. Each decision is appended to the audit log unless ``dry_run``.
+    ``all_evidence``: run every reader (see :class:`~detect.verdict.Detector`); it is
+    also on when the pack's rules at ``point`` read the watermark (the pack's needs).
     """
     cfg = config if config is not None else workspace_config.load()
     point = cfg.get("check.point", point)
@@ -192,7 +194,8 @@ def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, pr
     detector = Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
                         trust=cfg.get("trust.sources", trust),
                         threshold=cfg.get("thresholds.classifier", threshold)
-                        or DEFAULT_THRESHOLD)
+                        or DEFAULT_THRESHOLD,
+                        all_evidence=all_evidence or pack_reads_skipped(pack, point))
     files = expand_inputs(paths)
     records: list[CheckRecord] = []
     for path, report in zip(files, detector.run(files), strict=True):
@@ -209,6 +212,16 @@ def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, pr
         if progress:
             progress(1)
     return records
+
+
+#: Names in a pack's rules that read what the order rule may leave unread (docs/detect.md).
+SKIPPABLE_FIELDS = frozenset({"watermark"})
+
+
+def pack_reads_skipped(pack, point: str) -> bool:
+    """Whether the pack's rules at ``point`` read evidence the detector may skip (then
+    every reader runs, so no rule sees an unread field as "not found")."""
+    return bool(SKIPPABLE_FIELDS & set(pack.names.get(point) or ()))
 
 
 def scan_judge(pack, point: str = "ingest", *, dry_run: bool = False, actor: str | None = None,

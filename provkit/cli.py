@@ -28,17 +28,25 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "watermark": ("provkit.commands.watermark", "Embed and decode the invisible watermark."),
     "generate": ("provkit.commands.generate", "Generate images that leave sealed: watermarked, signed, recorded."),
     "detect": ("provkit.commands.detect", "Collect evidence and give a verdict: is this image AI-made?"),
-    "dupes": ("provkit.commands.index", "Find near-duplicates of an image in reference sets."),
-    "index": ("provkit.commands.index", "Manage reference sets for near-duplicate search."),
+    "dupes": ("provkit.commands.index", "Find near-duplicates of an image in the banks."),
+    "bank": ("provkit.commands.index", "Manage banks: reference images and partner hash lists to match against."),
+    "index": ("provkit.commands.index", "Old name of `provkit bank` (kept one release)."),
     "scan": ("provkit.commands.detect", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
     "check": ("provkit.commands.detect", "One answer per image: credentials, verdict, seen before, decision."),
     "config": ("provkit.commands.provenance", "Show the workspace settings (provkit.toml) and where each came from."),
     "policy": ("provkit.commands.policies", "Check, lint and test usage policies."),
     "audit": ("provkit.commands.policies", "Read, verify and export the tamper-evident decision log."),
+    "log": ("provkit.commands.log", "Checkpoints and proofs of the Merkle logs of issued assets and decisions."),
     "serve": ("provkit.commands.serve", "Serve the desk page and the HTTP API."),
     "tokens": ("provkit.commands.tokens", "Create, list and revoke API tokens for serve."),
     "report": ("provkit.commands.serve", "Write a self-contained HTML report of images."),
+    "comply": ("provkit.commands.comply", "Check files against one law's AI-disclosure requirements (eu, us-ca, cn)."),
+    "label": ("provkit.commands.comply", "Add a platform's propagator fields to a GB 45438 implicit label."),
 }
+
+
+#: Old command names, kept working one release but not listed (see CHANGELOG.md).
+HIDDEN = frozenset({"index"})
 
 
 class LazyGroup(click.Group):
@@ -49,7 +57,7 @@ class LazyGroup(click.Group):
         self.lazy = dict(lazy or {})
 
     def list_commands(self, ctx):
-        return sorted(set(super().list_commands(ctx)) | set(self.lazy))
+        return sorted((set(super().list_commands(ctx)) | set(self.lazy)) - HIDDEN)
 
     def get_command(self, ctx, name):
         if name in self.commands:
@@ -64,7 +72,7 @@ class LazyGroup(click.Group):
 
     def format_commands(self, ctx, formatter):
         # Help from the table above, so `provkit --help` imports no subcommand module.
-        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy)]
+        rows = [(name, self.lazy[name][1]) for name in sorted(self.lazy) if name not in HIDDEN]
         with formatter.section("Commands"):
             formatter.write_dl(rows)
 

@@ -201,3 +201,45 @@ class Progress:
 def progress(label: str, total: int | None = None) -> Progress:
     """``with progress("detecting", len(files)) as bar: detect(files, progress=bar.update)``."""
     return Progress(label, total)
+
+
+class OldSpelling(click.Option):
+    """An option whose first spelling is shown in ``--help``; the later ones (an old
+    name, kept one release: ``--index`` for ``--bank``) still work but are not shown."""
+
+    def get_help_record(self, ctx):
+        opts, self.opts = self.opts, self.opts[:1]
+        try:
+            return super().get_help_record(ctx)
+        finally:
+            self.opts = opts
+
+
+def bank_option(dest: str = "sets", help: str = "Search only this bank (repeatable; "
+                "default: every bank switched on for matching)."):
+    """``--bank NAME`` (repeatable), with the old ``--index`` kept hidden one release."""
+    return click.option("--bank", "--index", dest, multiple=True, metavar="NAME",
+                        cls=OldSpelling, help=help)
+
+
+def disclosure_options(fn):
+    """``--disclose``, ``--provider``, ``--system``, ``--system-version``, ``--cn-producer``
+    and ``--visible-label`` (generate and sign): the disclosure profile, over
+    ``[disclosure]`` in provkit.toml (docs/compliance.md)."""
+    opts = [
+        click.option("--disclose", metavar="REGIMES", default=None,
+                     help="Write what these laws ask: eu, us-ca, cn, comma-separated "
+                          "(default: [disclosure] regimes in provkit.toml, else none)."),
+        click.option("--provider", default=None, help="SB 942: the provider's name."),
+        click.option("--system", "system_name", default=None,
+                     help="SB 942: the generative system's name (generate: the backend)."),
+        click.option("--system-version", default=None, help="SB 942: the system's version."),
+        click.option("--cn-producer", default=None,
+                     help="GB 45438: the ContentProducer code of the implicit label."),
+        click.option("--visible-label", is_flag=True,
+                     help="Draw the explicit labels into the pixels before sealing "
+                          "(cn: 'AI生成', text 6% of the shorter side; eu: a corner label)."),
+    ]
+    for opt in reversed(opts):
+        fn = opt(fn)
+    return fn

@@ -15,12 +15,13 @@ import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from provkit.answers import CheckRecord, scan_judge
+from provkit.answers import CheckRecord, pack_reads_skipped, scan_judge
 from provkit.answers import check as check_many
 from provkit.detect.reference_sets import DupesReport
 from provkit.detect.reference_sets import dupes as dupes_many
 from provkit.detect.scan import TIME_LIMIT, ScanSummary
 from provkit.detect.scan import scan as scan_rows
+from provkit.policies import load_pack
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import Issued
 from provkit.provenance.issue import sign as sign_with_spec
@@ -41,12 +42,13 @@ def sign(source, out, *, source_type: str | None = None, action: str | None = No
          ingredients: Sequence = (), components: Sequence = (), author: str | None = None,
          title: str | None = None, allow_training: bool | None = None, watermark: bool = True,
          tsa: str | None = None, dev_identity: bool = False, force: bool = False,
-         db=None) -> Issued:
+         db=None, disclosure=None) -> Issued:
     """``provkit sign SOURCE -o OUT``: watermark, sign with a C2PA manifest and record.
 
     ``allow_training``: True/False states it in the manifest (cawg.training-mining),
     None (the default) states nothing. ``ingredients`` are parents (parentOf),
-    ``components`` componentOf assets."""
+    ``components`` componentOf assets. ``disclosure``: a
+    :class:`provenance.disclosure.Profile` (docs/compliance.md)."""
     spec = ManifestSpec(
         title=title, source_type=source_type, action=action, author=author,
         no_train=allow_training is False, allow_training=allow_training is True,
@@ -54,7 +56,7 @@ def sign(source, out, *, source_type: str | None = None, action: str | None = No
         + tuple((p, "componentOf") for p in components),
     )
     return sign_with_spec(source, out, spec=spec, watermark=watermark, db=db, force=force,
-                          tsa=tsa, dev_identity=dev_identity)
+                          tsa=tsa, dev_identity=dev_identity, disclosure=disclosure)
 
 
 def verify(paths, *, trust=None, progress: Callable[[int], None] | None = None, **options
@@ -91,6 +93,9 @@ def scan(source, out, *, pack=None, point: str = "ingest", dry_run: bool = False
     JSONL/CSV/SQLite; with ``pack`` each row also carries the decision at ``point``."""
     judge = scan_judge(pack, point, dry_run=dry_run, actor=actor,
                        db=str(db) if db is not None else None)
+    if pack is not None and not detector_options.get("all_evidence"):
+        # the pack's needs decide what must be read (docs/detect.md, the order rule)
+        detector_options["all_evidence"] = pack_reads_skipped(load_pack(pack), point)
     return scan_rows(source, out, workers=workers, resume=resume, force=force,
                      time_limit=time_limit, judge=judge,
                      db=str(db) if db is not None else None, **detector_options)

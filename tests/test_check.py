@@ -42,8 +42,9 @@ def test_a_mixed_folder_gets_one_line_per_image_in_one_command(at_desk):
     _home, folder, _files = at_desk
     result = CliRunner().invoke(root, ["check", str(folder), "--dry-run"])
     assert result.exit_code == 0, result.output
-    lines = _lines(result.output)
-    assert len([x for x in result.output.splitlines() if not x.startswith(" ")]) == len(lines)
+    lines = _lines(result.stdout)  # the progress bar goes to stderr
+    assert len([x for x in result.stdout.splitlines() if not x.startswith(" ")]) == len(lines)
+    assert "checking" in result.stderr
     assert lines["camera.jpg"] == ("camera.jpg: camera capture claimed · signed by provkit "
                                    "development (trusted: local workspace CA) · not seen before"
                                    " · publish: ALLOW")

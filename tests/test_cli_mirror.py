@@ -40,13 +40,16 @@ LIBRARY = {
     "scan": "provkit.detect.scan",
     "check": "provkit.answers",
     "dupes": "provkit.detect",
-    "index": "provkit.detect.reference_sets",
+    "bank": "provkit.detect.reference_sets",
     "policy": "provkit.policies.verbs",
     "audit": "provkit.policies.audit",
+    "log": "provkit.provenance.core.transparency",
     "serve": "provkit.server.service",
     "tokens": "provkit.server.tokens",
     "report": "provkit.server.desk",
     "config": "provkit.provenance.core.config",
+    "comply": "provkit.provenance.comply",
+    "label": "provkit.provenance.labelling",
 }
 
 
@@ -89,7 +92,7 @@ def _id(item) -> str:
 
 def test_the_tree_has_every_command():
     names = {" ".join(p) for p, _, _ in COMMANDS}
-    assert {"keys import", "verify", "detect files", "detect train", "index list", "dupes",
+    assert {"keys import", "verify", "detect files", "detect train", "bank list", "dupes",
             "policy check", "audit export", "watermark decode", "generate"} <= names
     assert set(LIBRARY) == set(root.list_commands(click.Context(root)))
 

@@ -142,12 +142,12 @@ def test_scan_with_an_unknown_index_set_is_one_line_exit_2_and_writes_nothing(tm
     out = tmp_path / "scan.csv"
     result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out),
                                        "--index", "nope"])
-    assert result.exit_code == 2 and "no reference set named nope" in result.stderr
+    assert result.exit_code == 2 and "no bank named nope" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
 
 
 def test_detect_with_an_index_set_in_a_workspace_without_sets_says_so(generated_png):
     result = run("detect", "--index", "archive", generated_png)
     assert result.exit_code == 2
-    assert "no reference set named archive" in result.stderr
-    assert "no reference sets" in result.stderr
+    assert "no bank named archive" in result.stderr
+    assert "no banks" in result.stderr

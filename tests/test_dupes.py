@@ -112,6 +112,9 @@ def test_dupes_json_has_the_documented_keys(reference_db, tmp_path, photos):
     assert set(report) == {"path", "matches"}
     (m,) = report["matches"]
     assert set(m) == {
+        "bank",
+        "partner_id",
+        "action",
         "set",
         "item_id",
         "path",
@@ -191,7 +194,7 @@ def test_max_distance_tightens_and_loosens_the_match(reference_db, photos, tmp_p
 def test_unknown_index_name_is_refused(reference_db, tmp_path):
     db, refs = reference_db
     r = run("dupes", refs / "ref0.jpg", "--db", db, "--index", "nope")
-    assert r.exit_code == 2 and "no reference set named 'nope'" in r.output
+    assert r.exit_code == 2 and "no bank named 'nope'" in r.output
 
 
 def test_clip_similarity_is_reported_when_the_set_has_embeddings(tmp_path, photos):
@@ -256,6 +259,6 @@ def test_a_set_whose_clip_model_is_gone_says_clip_was_not_checked(tmp_path, phot
     r = run("dupes", query, "--json")
     assert "embedded" in json.loads(r.stdout)[0]["clip_not_checked"]
     human = run("dupes", query)
-    assert "CLIP similarity not checked for set embedded" in human.stdout
+    assert "CLIP similarity not checked for bank embedded" in human.stdout
     (item,) = [e for e in detect(query).evidence if e.kind == "duplicates"]
-    assert "CLIP similarity not checked for set embedded" in item.detail
+    assert "CLIP similarity not checked for bank embedded" in item.detail

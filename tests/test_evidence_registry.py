@@ -34,8 +34,8 @@ def test_scan_columns_are_the_registry_columns_in_order():
                      "classifier", "duplicates"]
     assert CSV_COLUMNS == ("path", "verdict", "score", "decided_by", *names, "error", "outcome",
                            "labels")
-    assert [c.name for c in COLLECTORS] == ["c2pa", "metadata", "watermark", "classifier",
-                                            "duplicates"]
+    assert [c.name for c in COLLECTORS] == ["c2pa", "metadata", "disclosure", "watermark",
+                                            "classifier", "duplicates"]
 
 
 def test_a_new_collector_adds_its_evidence_json_and_column(tmp_path, photos):

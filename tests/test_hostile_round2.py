@@ -114,7 +114,7 @@ def test_a_deeply_nested_jsonl_line_is_reported_and_the_next_line_imported(tmp_p
         + "]" * 100_000 + "}"
     result = _import(tmp_path, "deep", deep + "\n" + json.dumps({"hash": PDQ_B, "id": "e"})
                      + "\n", "jsonl")
-    assert result.exit_code == 2
+    assert result.exit_code == 0  # partial: the rest imported
     assert "line 1: nested too deeply" in result.stderr
     assert json.loads(result.stdout)["imported"] == 1
 
@@ -129,7 +129,7 @@ def test_a_csv_with_a_byte_order_mark_imports(tmp_path):
 
 def test_an_id_given_twice_with_different_hashes_is_reported_by_line(tmp_path):
     result = _import(tmp_path, "dup", f"hash,id\n{PDQ_A},same\n{PDQ_B},same\n{PDQ_C},other\n")
-    assert result.exit_code == 2
+    assert result.exit_code == 0  # partial: the rest imported
     assert "line 3: the id 'same' appears earlier in this list" in result.stderr
     report = json.loads(result.stdout)
     assert (report["imported"], report["already_present"]) == (2, 0)
@@ -140,7 +140,7 @@ def test_an_id_given_twice_with_different_hashes_is_reported_by_line(tmp_path):
 
 def test_a_quoted_field_spanning_lines_is_reported_not_cut_short(tmp_path):
     result = _import(tmp_path, "q", f'hash,id,note\n"{PDQ_A}","q1","a,b\nc"\n{PDQ_C},q3,ok\n')
-    assert result.exit_code == 2
+    assert result.exit_code == 0  # partial: the rest imported
     assert "line 2: a quoted field runs past the end of the line" in result.stderr
     assert json.loads(result.stdout)["imported"] == 1
 

@@ -52,7 +52,7 @@ def test_bad_files_are_reported_and_the_rest_added(folder, tmp_path):
     (folder / "truncated.jpg").write_bytes((folder / "p2.jpg").read_bytes()[:300])
     (folder / "empty.png").write_bytes(b"")
     (folder / "text.jpg").write_text("hello")
-    result = run("index", "add", "train", folder)
+    result = run("bank", "add", "train", folder)
     assert result.exit_code == 2
     assert "added 4" in result.output and "failed 3" in result.output
     for name in ("truncated.jpg", "empty.png", "text.jpg"):
@@ -63,7 +63,7 @@ def test_bad_files_are_reported_and_the_rest_added(folder, tmp_path):
 
 def test_index_cli_add_list_stats_remove(folder):
     r = run(
-        "index",
+        "bank",
         "add",
         "opt-out",
         folder,
@@ -81,25 +81,25 @@ def test_index_cli_add_list_stats_remove(folder):
     assert set(added) >= {"set", "added", "already_present", "failed", "errors", "seconds"}
     assert added["added"] == 4
 
-    listed = json.loads(run("index", "list", "--json").stdout)
+    listed = json.loads(run("bank", "list", "--json").stdout)
     assert [(s["name"], s["items"], s["protected"]) for s in listed] == [("opt-out", 4, True)]
-    assert "opt-out\t4 items\tprotected" in run("index", "list").stdout
+    assert "opt-out\t4 items\treport\ton\tprotected" in run("bank", "list").stdout
 
-    stats = json.loads(run("index", "stats", "opt-out", "--json").stdout)
+    stats = json.loads(run("bank", "stats", "opt-out", "--json").stdout)
     assert stats["items"] == 4 and stats["crop_fingerprints"] == 4 * len(CROPS)
     assert stats["low_quality_pdq"] == 0 and stats["label"] == "opt-out registry"
 
-    one = run("index", "remove", "opt-out", "--item", "1", "--json")
+    one = run("bank", "remove", "opt-out", "--item", "1", "--json")
     assert json.loads(one.stdout) == {"set": "opt-out", "removed_items": 1, "removed_set": False}
-    gone = run("index", "remove", "opt-out", "--json")
+    gone = run("bank", "remove", "opt-out", "--json")
     assert json.loads(gone.stdout)["removed_items"] == 3
-    assert json.loads(run("index", "list", "--json").stdout) == []
+    assert json.loads(run("bank", "list", "--json").stdout) == []
 
 
 def test_unknown_set_is_one_line_error_with_exit_2():
-    r = run("index", "stats", "nope")
+    r = run("bank", "stats", "nope")
     assert r.exit_code == 2
-    assert "no reference set named 'nope'" in r.output and "Traceback" not in r.output
+    assert "no bank named 'nope'" in r.output and "Traceback" not in r.output
     with pytest.raises(BadInput):
         ReferenceIndex().remove("nope")
 
@@ -191,7 +191,7 @@ def test_parallel_fingerprinting_keeps_order_and_survives_bad_files(tmp_path, ph
 
 def test_dupes_without_any_reference_set_says_so(photo_path):
     r = run("dupes", photo_path)
-    assert r.exit_code == 2 and "no reference sets" in r.output
+    assert r.exit_code == 2 and "no banks" in r.output
 
 
 def test_a_set_keeps_embeddings_of_one_clip_model_only(folder, tmp_path):

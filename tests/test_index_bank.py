@@ -61,13 +61,18 @@ def test_csv_import_reports_bad_lines_by_number_and_matches_by_source_id(tmp_pat
     f = tmp_path / "bank.csv"
     f.write_text("\n".join(lines) + "\n")
     db = tmp_path / "p.db"
-    r = run("index", "import", "partner", f, "--kind", "pdq", "--label", "partner bank",
+    r = run("bank", "import", "partner", f, "--kind", "pdq", "--label", "partner bank",
             "--db", db, "--json")
-    assert r.exit_code == 2, r.output
+    assert r.exit_code == 0, r.output  # a partial import is done, and says it is partial
     report = json.loads(r.stdout)
     assert report["imported"] == 3 and report["invalid"] == 3 and report["low_quality"] == 1
+    assert report["complete"] is False
     assert [e["line"] for e in report["errors"]] == [4, 5, 6]
     assert "line 4:" in r.stderr and "hexadecimal" in r.stderr
+    assert "partial import" in r.stderr and "3 line(s) skipped" in r.stderr
+    # --strict keeps the old exit status; the usable lines are in the bank either way
+    strict = run("bank", "import", "partner", f, "--kind", "pdq", "--db", db, "--strict")
+    assert strict.exit_code == 2 and "error:" in strict.stderr
 
     idx = ReferenceIndex(db)
     (m,) = idx.search(query(flip(hashes[0], 9)))
@@ -138,7 +143,7 @@ def test_a_set_mixes_images_and_hashes_and_exports_round_trip(tmp_path, photos):
 
     for suffix in (".csv", ".tsv", ".jsonl"):
         out = tmp_path / f"export{suffix}"
-        r = run("index", "export", "mixed", "-o", out, "--db", db, "--json")
+        r = run("bank", "export", "mixed", "-o", out, "--db", db, "--json")
         assert r.exit_code == 0, r.output
         assert json.loads(r.stdout)["exported"] == 3 + 3  # 3 hashes of the image, 3 imported
         db2 = tmp_path / f"again{suffix}.db"
@@ -288,3 +293,12 @@ def test_a_changed_set_rebuilds_its_cache_and_a_damaged_cache_is_ignored(big_ban
     assert index_cache.open_cache(root, "bank", loaded.version) is None
     (m,) = idx.search(query(bytes.fromhex(hashes[6])))
     assert m.source_id == "id6"
+
+
+def test_an_import_with_no_usable_line_fails(tmp_path):
+    f = tmp_path / "junk.csv"
+    f.write_text("id,hash\nx-1," + "zz" * 32 + "\nx-2,12\n")
+    r = run("bank", "import", "junk", f, "--db", tmp_path / "p.db", "--json")
+    assert r.exit_code == 2, r.output
+    assert json.loads(r.stdout)["complete"] is False
+    assert "partial import" not in r.stderr

@@ -42,6 +42,9 @@ LAZY_OK: dict[str, str] = {
     "provkit.detect.hamming_kernel": "numba's compiled search: loaded only by "
                                      "detect.hamming.use_compiled (provkit serve), never by a "
                                      "CLI verb",
+    "provkit.provenance.watermark.sdxl_kernel": "numba's compiled SDXL mark reader: loaded "
+                                                "on the first read, only where numba is "
+                                                "installed (numpy otherwise)",
 }
 MAX_LAZY = 30
 

@@ -59,6 +59,7 @@ def test_a_deny_exits_1_and_fail_on_review_is_stricter(tmp_path):
     ctx = tmp_path / "ctx.json"
     ctx.write_text(json.dumps({"point": "ingest", "asset": {
         "verdict": "ai-generated", "decided_by": ["classifier"], "score": 0.97,
+        "duplicates": [],  # the platform pack reads bank matches (their action)
         "c2pa": {"state": "absent", "trust_source": None, "signals": NO_SIGNALS}}}))
     runner = CliRunner()
     db = ["--db", str(tmp_path / "w.db")]

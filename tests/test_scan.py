@@ -138,7 +138,7 @@ def test_killed_scan_resumes_to_exactly_one_row_per_image(tmp_path, photos):
 
 
 @pytest.mark.parametrize("options, words", [
-    ({"index_sets": ["no-such-set"]}, "no reference set named no-such-set"),
+    ({"index_sets": ["no-such-set"]}, "no bank named no-such-set"),
     ({"clip": "ViT-Nope-1:random"}, "unknown CLIP architecture"),
     ({"clip": "ViT-B-32:/no/such/weights.bin"}, "no CLIP checkpoint"),
 ])

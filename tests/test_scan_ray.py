@@ -167,3 +167,40 @@ def test_parquet_manifests_in_and_parquet_parts_out(cluster, corpus, tmp_path):
     assert (a.scanned, b.scanned) == (10, len(paths) - 10)
     got = by_path_without_ages(list(read_parquet_rows(out)))
     assert got == want
+
+
+def test_scan_pack_on_ray_decides_each_row_as_the_local_engine_does(cluster, tmp_path):
+    """A partner bank imported with --action deny makes `scan --pack platform` deny its
+    matches on Ray as locally, and a negative (allow) bank cancels them."""
+    from provkit.detect.index_bank import index_import
+    from provkit.detect.lookup import hash_file
+
+    images = make_images(tmp_path / "imgs", 6, seed=3)
+    db = tmp_path / "provkit.db"
+    pdq = [hash_file(p)["pdq"] for p in images]
+    partner = tmp_path / "partner.csv"
+    partner.write_text("id,hash,category\n" + "".join(
+        f"tx-{i},{pdq[i]},spam\n" for i in range(3)))
+    cleared = tmp_path / "cleared.csv"
+    cleared.write_text(f"id,hash\nok-0,{pdq[0]}\n")
+    index_import("partner", partner, db=db, action="deny")
+    index_import("cleared", cleared, db=db, action="allow")
+    decisions = {}
+    for engine in ("local", "ray"):
+        out = tmp_path / f"{engine}.jsonl"
+        extra = ("--engine", "ray", "--address", cluster) if engine == "ray" else ()
+        p = cli("scan", tmp_path / "imgs", "--out", out, "--pack", "platform", "--dry-run",
+                "--db", db, "--json", *extra)
+        stdout, err = p.communicate(timeout=600)
+        assert p.returncode == 0, err
+        assert json.loads(stdout)["by_outcome"]["deny"] == 2
+        rows = by_path_without_ages([json.loads(line) for line in out.read_text().splitlines()])
+        decisions[engine] = {Path(k).name: (r["decision"]["outcome"],
+                                            r["decision"]["matched_rules"],
+                                            r["decision"]["reasons"])
+                             for k, r in rows.items()}
+    assert decisions["ray"] == decisions["local"]
+    denied = {n for n, d in decisions["ray"].items() if d[0] == "deny"}
+    assert denied == {images[1].name, images[2].name}  # images[0]: the negative bank cancels
+    reasons = " ".join(decisions["ray"][images[1].name][2])
+    assert "bank partner" in reasons and "partner item tx-1" in reasons

@@ -313,7 +313,7 @@ def test_generate_returns_a_sealed_image(api, workspace):
 
 
 def test_sets_from_uploads_and_hashes_are_searchable_at_once(api, workspace, photos):
-    w = token(workspace, "ops", "sets:write", "sets:read", "read")
+    w = token(workspace, "ops", "banks:write", "banks:read", "read")
     assert api.post("/v1/sets", json={"name": "archive", "label": "photo archive"},
                     headers=w).status_code == 201
     r = api.post("/v1/sets/archive/items", headers=w, data={"metadata": '{"licence": "CC0"}'},
@@ -340,7 +340,8 @@ def test_sets_from_uploads_and_hashes_are_searchable_at_once(api, workspace, pho
     hit = api.get("/v1/lookup", params={"signal": "f" * 63 + "e", "index": "partner"},
                   headers=w).json()
     assert hit == {"partner": [{"bank_content_id": hit["partner"][0]["bank_content_id"],
-                                "distance": 1}]}
+                                "distance": 1, "partner_id": "case-17",
+                                "metadata": {"src": "x"}}]}
     dupes = api.post("/v1/dupes", files=[("files", ("q.jpg", jpeg(photos[2], 70)))],
                      headers=w).json()
     assert dupes[0]["matches"][0]["path"] == "upload:coffee.jpg"

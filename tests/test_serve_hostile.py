@@ -4,7 +4,7 @@
   format provkit decodes) are refused within seconds while the server stays under 1.5 GB
   resident, also three at once;
 - a lookup cannot become a listing: ``max_distance`` is capped per signal type, answers
-  are paged, and item thumbnails need ``sets:read``, which no public reader has;
+  are paged, and item thumbnails need ``banks:read``, which no public reader has;
 - clients that send headers or a body a byte at a time are dropped within the timeouts,
   and one address cannot hold more than its share of connections.
 """
@@ -87,7 +87,7 @@ def served(tmp_path_factory):
         name: tokens.create(name, scopes, db=db).secret
         for name, scopes in (
             ("reader", ["read"]),
-            ("lister", ["read", "sets:read"]),
+            ("lister", ["read", "banks:read"]),
             ("signer", ["sign"]),
         )
     }

@@ -91,7 +91,7 @@ def test_plain_lookups_are_answered_by_the_fast_path_with_the_routes_bytes(pair)
     assert fast.get("/status").json()["search"] == "compiled (numba)"
     found = fast.get(f"/v1/lookup?signal={_near(alpha[3], 9)}", headers=headers["reader"]).json()
     assert found["alpha"] == [{"bank_content_id": found["alpha"][0]["bank_content_id"],
-                               "distance": 9}]
+                               "distance": 9, "partner_id": "alpha-3", "metadata": {}}]
     assert fast.get(f"/v1/lookup?signal={alpha[7]}", headers=headers["reader"]
                     ).json()["alpha"] == []
 
@@ -107,7 +107,8 @@ def test_a_revoked_or_unscoped_token_is_refused_on_the_fast_path_too(pair):
     assert anonymous == (200 if fast.app.state.config.public_read else 401)
 
 
-_KEYS = st.sampled_from(["signal", "signal_type", "index", "max_distance", "limit", "offset",
+_KEYS = st.sampled_from(["signal", "signal_type", "bank", "index", "max_distance", "limit",
+                         "offset",
                          "Signal"])
 
 
@@ -125,7 +126,7 @@ def _queries(draw, alpha):
                 st.just("%30" * 64), st.just("+" + "0" * 63)))
         elif key == "signal_type":
             value = draw(st.sampled_from(["pdq", "phash", "dhash", "md5", "", "PDQ"]))
-        elif key == "index":
+        elif key in ("bank", "index"):  # index: the old spelling, kept one release
             value = draw(st.sampled_from(["alpha", "beta", "gamma", "", "al%70ha"]))
         elif key == "max_distance":
             value = draw(st.sampled_from(["0", "16", "17", "31", "64", "65", "256", "257", "031",

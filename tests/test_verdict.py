@@ -149,7 +149,7 @@ def test_stable_diffusion_xl_watermark_decides_ai_generated(tmp_path, photos):
 def test_policy_context_has_the_asset_schema(tmp_path, photo_path):
     ctx = policy_context_for_file(photo_path)
     assert set(ctx) == {"path", "sha256", "asset_id", "verdict", "score", "c2pa", "watermark",
-                        "metadata", "duplicates", "decided_by"}
+                        "metadata", "duplicates", "decided_by", "disclosure"}
     assert set(ctx["c2pa"]) == {"state", "digital_source_type", "signer", "trust_source",
                                 "signals", "training_mining"}
     assert set(ctx["watermark"]) == {"found", "scheme", "payload", "third_party"}
@@ -174,7 +174,7 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
     assert report.duplicates and report.duplicates[0]["set"] == "training"
     dup = report.policy_context()["duplicates"][0]
     assert dup["protected"] is True and dup["label"] == "licensed" and dup["age_days"] >= 0
-    with pytest.raises(Exception, match="no reference set named"):
+    with pytest.raises(Exception, match="no bank named"):
         detect(copy, db=db, index_sets=["nope"])
 
 

@@ -27,6 +27,7 @@ from provkit.detect.evidence.base import (
 )
 from provkit.detect.evidence.c2pa import C2paCollector, classify_c2pa
 from provkit.detect.evidence.classifier import ClassifierCollector, classifier_evidence
+from provkit.detect.evidence.disclosure import DisclosureCollector, disclosure_evidence
 from provkit.detect.evidence.duplicates import DuplicatesCollector, check_index_sets, duplicates_evidence
 from provkit.detect.evidence.metadata import MetadataCollector, metadata_evidence
 from provkit.detect.evidence.watermark import WatermarkCollector, watermark_evidence
@@ -35,6 +36,7 @@ from provkit.detect.evidence.watermark import WatermarkCollector, watermark_evid
 COLLECTORS: list = [
     C2paCollector,
     MetadataCollector,
+    DisclosureCollector,
     WatermarkCollector,
     ClassifierCollector,
     DuplicatesCollector,
@@ -55,6 +57,7 @@ __all__ = [
     "STRENGTHS",
     "BaseCollector",
     "C2paCollector",
+    "DisclosureCollector",
     "ClassifierCollector",
     "Collector",
     "DuplicatesCollector",
@@ -67,6 +70,7 @@ __all__ = [
     "check_index_sets",
     "classifier_evidence",
     "classify_c2pa",
+    "disclosure_evidence",
     "csv_columns",
     "duplicates_evidence",
     "finding_of",

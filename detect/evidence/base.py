@@ -25,6 +25,8 @@ from typing import Any, NamedTuple, Protocol
 
 from PIL import Image
 
+from provkit.provenance.fingerprint import fingerprint_image
+
 STRENGTHS = ("none", "weak", "moderate", "strong", "decisive")
 NOT_CHECKED = "not checked"
 AI_GENERATED, AI_EDITED, CAPTURE = "ai-generated", "ai-edited", "capture-claimed"
@@ -74,6 +76,10 @@ class Options:
     threshold: float = 0.8
     search_index: bool = True
     low_threshold: float | None = None  # the classifier's abstain band: (low, threshold)
+    #: False: an expensive reader is skipped where its result cannot change the verdict or
+    #: what decided it (the rule in docs/detect.md; the item says "not checked" and why);
+    #: True: every collector reads everything.
+    all_evidence: bool = False
 
 
 @dataclass
@@ -82,13 +88,23 @@ class FileContext:
 
     ``found`` holds what the collectors before this one found (their name -> data), so
     a later collector can use an earlier one's result (the watermark collector reuses
-    the mark that recovery read)."""
+    the mark that recovery read); ``evidence`` the items they gave so far (the order
+    rule of docs/detect.md reads it)."""
 
     path: str
     image: Image.Image | None  # None: not a still image provkit decodes (PDF, audio, video)
     sha256: str
     options: Options
     found: dict = field(default_factory=dict)
+    evidence: list = field(default_factory=list)
+    _fingerprint: Any = field(default=None, repr=False)
+
+    def fingerprint(self):
+        """The image's perceptual fingerprint (its ``sha256`` field is the file's),
+        computed once for every collector that needs it (recovery, the duplicates search)."""
+        if self._fingerprint is None:
+            self._fingerprint = fingerprint_image(self.image, sha256=self.sha256)
+        return self._fingerprint
 
 
 class Found(NamedTuple):

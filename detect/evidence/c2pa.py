@@ -38,7 +38,8 @@ class C2paCollector(BaseCollector):
     def collect(self, ctx: FileContext) -> Found:
         try:
             report = verify_file(ctx.path, trust=self.options.trust, db=self.options.db,
-                                 image=ctx.image, trust_local=self.options.trust_local)
+                                 image=ctx.image, trust_local=self.options.trust_local,
+                                 fingerprinter=ctx.fingerprint)
         except BadInput:
             raise
         except Exception as e:  # noqa: BLE001  # a verifier failure is reported, never a silent pass

@@ -14,17 +14,16 @@ from provkit.detect.evidence.base import (
 )
 from provkit.detect.index import ReferenceIndex
 from provkit.provenance.core.errors import BadInput, ConfigError, describe
-from provkit.provenance.fingerprint import fingerprint_image
 
 
 def check_index_sets(wanted, existing) -> None:
-    """ConfigError when a reference set asked for by name does not exist."""
+    """ConfigError when a bank asked for by name does not exist."""
     missing = [s for s in wanted or [] if s not in existing]
     if not missing:
         return
     have = f"sets: {', '.join(sorted(existing))}" if existing else \
-        "this workspace has no reference sets; add one with `provkit index add`"
-    raise ConfigError(f"no reference set named {', '.join(missing)} ({have})")
+        "this workspace has no banks; add one with `provkit bank add`"
+    raise ConfigError(f"no bank named {', '.join(missing)} ({have})")
 
 
 class DuplicatesCollector(BaseCollector):
@@ -49,14 +48,14 @@ class DuplicatesCollector(BaseCollector):
                           f"({describe(e, with_path=False)})")
         check_index_sets(self.index_sets, sets)
         if not sets:
-            return None, "no reference sets in this workspace (add one with `provkit index add`)"
+            return None, "no banks in this workspace (add one with `provkit bank add`)"
         return index, None
 
     def collect(self, ctx: FileContext) -> Found:
         if self.index is None:
             return Found([not_checked("duplicates", self.problem)], [])
         try:
-            query = fingerprint_image(ctx.image, sha256=ctx.sha256)
+            query = ctx.fingerprint()
             matches = self.index.search(query, sets=self.index_sets, image=ctx.image)
         except BadInput:
             raise
@@ -79,17 +78,23 @@ def duplicates_evidence(matches: list, clip_not_checked: dict | None = None) -> 
     a full one."""
     rows = [m.to_json() if hasattr(m, "to_json") else dict(m) for m in matches]
     unchecked = dict(clip_not_checked or {})
-    note = "".join(f" CLIP similarity not checked for set {name}: {why}."
+    note = "".join(f" CLIP similarity not checked for bank {name}: {why}."
                    for name, why in sorted(unchecked.items()))
     extra = {"clip_not_checked": unchecked} if unchecked else {}
     if not rows:
         return Evidence("duplicates", "no match", "none",
-                        "No near-duplicate in the reference sets searched." + note,
+                        "No near-duplicate in the banks searched." + note,
                         {"count": 0, **extra})
-    sets = sorted({str(r.get("set")) for r in rows})
-    protected = sorted({str(r.get("set")) for r in rows if r.get("protected")})
-    detail = f"{len(rows)} near-duplicate(s) in reference set(s) {', '.join(sets)}"
+    sets = sorted({str(r.get("bank", r.get("set"))) for r in rows})
+    protected = sorted({str(r.get("bank", r.get("set"))) for r in rows if r.get("protected")})
+    detail = f"{len(rows)} near-duplicate(s) in bank(s) {', '.join(sets)}"
+    partners = [f"{r.get('bank', r.get('set'))}/{r['partner_id']}" for r in rows
+                if r.get("partner_id")]
+    if partners:
+        detail += f" (partner ids: {', '.join(partners[:5])}"
+        detail += f" +{len(partners) - 5} more)" if len(partners) > 5 else ")"
     if protected:
-        detail += f"; protected set(s): {', '.join(protected)}"
+        detail += f"; protected bank(s): {', '.join(protected)}"
     return Evidence("duplicates", "match", "none", detail + "." + note,
-                    {"count": len(rows), "sets": sets, "protected": protected, **extra})
+                    {"count": len(rows), "sets": sets, "banks": sets, "protected": protected,
+                     **extra})

@@ -1,9 +1,15 @@
 """Watermark evidence: provkit's own mark (checked against the file's C2PA asset id) and
-marks image generators leave (the Stable Diffusion XL mark)."""
+marks image generators leave (the Stable Diffusion XL mark).
+
+The two readers are the most expensive evidence there is (docs/detect.md, cost table), so
+unless ``Options.all_evidence`` is set each is skipped where its result cannot change the
+verdict or the items that decided it (:func:`skip_reasons`); a skipped reader gives a
+"not checked" item that says why."""
 
 from __future__ import annotations
 
 from provkit.detect.evidence.base import (
+    AI_EDITED,
     AI_GENERATED,
     BaseCollector,
     Evidence,
@@ -26,7 +32,11 @@ class WatermarkCollector(BaseCollector):
                ("third_party_watermark", finding_of("third-party-watermark")))
 
     def collect(self, ctx: FileContext) -> Found:
-        items, summary = watermark_evidence(ctx.image, ctx.found.get("c2pa"))
+        c2pa = ctx.found.get("c2pa")
+        skip_mark, skip_third = (None, None) if self.options.all_evidence else \
+            skip_reasons(c2pa, ctx.evidence)
+        items, summary = watermark_evidence(ctx.image, c2pa, skip_mark=skip_mark,
+                                            skip_third_party=skip_third)
         return Found(items, summary)
 
     def context(self, data) -> dict:
@@ -34,28 +44,65 @@ class WatermarkCollector(BaseCollector):
         return {"asset_id": data.get("asset_id"), "watermark": data}
 
 
-def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence], dict]:
+#: The order rule's reasons (docs/detect.md): each names what already answers the question.
+SKIP_MARK = ("skipped: the file's own C2PA manifest validates, so its hard binding already "
+             "covers these exact pixels and the mark could change neither the verdict nor "
+             "what decided it (--all-evidence reads it)")
+SKIP_THIRD_PARTY = ("skipped: decisive evidence of AI ({kinds}) already decides the verdict, "
+                    "and a generator's mark (strong) could change neither it nor what decided "
+                    "it (--all-evidence reads it)")
+
+
+def skip_reasons(c2pa: dict | None, before) -> tuple[str | None, str | None]:
+    """(why provkit's mark is not read, why the third-party marks are not read): None
+    where the reader runs. The rule (docs/detect.md): a reader is skipped only when its
+    finding cannot change the verdict or ``decided_by`` given the items ``before`` it:
+
+    - provkit's mark is context (``moderate``, never AI evidence); when the file's own
+      manifest is ``valid`` or ``trusted`` its hard binding covers these bytes, so
+      recovery does not run and the mark could only repeat the signer's soft binding;
+    - the third-party mark is ``strong`` AI evidence: it cannot change a verdict that a
+      ``decisive`` AI item already decides (the strongest level decides, and it would
+      not be at that level); after a decisive capture claim it could, so it is read.
+    """
+    state = (c2pa or {}).get("state")
+    skip_mark = SKIP_MARK if state in ("valid", "trusted") else None
+    decisive = sorted({e.kind for e in before or ()
+                       if e.finding in (AI_GENERATED, AI_EDITED) and e.strength == "decisive"})
+    skip_third = SKIP_THIRD_PARTY.format(kinds=", ".join(decisive)) if decisive else None
+    return skip_mark, skip_third
+
+
+def watermark_evidence(image, c2pa: dict | None = None, *, skip_mark: str | None = None,
+                       skip_third_party: str | None = None) -> tuple[list[Evidence], dict]:
     """provkit's watermark and third-party generator marks (Stable Diffusion XL).
 
-    Returns the items and the policy-context ``watermark`` dict.
+    Returns the items and the policy-context ``watermark`` dict. ``skip_mark`` /
+    ``skip_third_party``: the reason a reader is not run (its item says "not checked").
     """
     summary = {"found": False, "scheme": None, "payload": None, "third_party": None,
                "asset_id": None}
     decode, third_party_marks = wm.decode, wm.third_party_marks
     items = []
-    try:
-        if c2pa and c2pa.get("state") in ("absent", "recovered", "mismatch") and \
-                "watermark" in c2pa:
-            mark = _from_report(c2pa["watermark"])  # recovery already read the pixels
-        else:
-            mark = decode(image)
-    except Exception as e:  # noqa: BLE001
-        items.append(not_checked("watermark", f"decoding failed ({describe(e, with_path=False)})"))
-        mark = None
+    mark = None
+    if skip_mark:
+        items.append(not_checked("watermark", skip_mark, skipped=True))
     else:
-        if mark is None:
-            items.append(Evidence("watermark", "none", "none",
-                                  "No provkit watermark found (its absence proves nothing).", {}))
+        try:
+            if c2pa and c2pa.get("state") in ("absent", "recovered", "mismatch") and \
+                    "watermark" in c2pa:
+                mark = _from_report(c2pa["watermark"])  # recovery already read the pixels
+            else:
+                mark = decode(image)
+        except Exception as e:  # noqa: BLE001
+            items.append(not_checked("watermark",
+                                     f"decoding failed ({describe(e, with_path=False)})"))
+            mark = None
+        else:
+            if mark is None:
+                items.append(Evidence("watermark", "none", "none",
+                                      "No provkit watermark found (its absence proves "
+                                      "nothing).", {}))
     if mark is not None:
         payload = mark.payload.hex() if isinstance(mark.payload, bytes) else str(mark.payload)
         summary.update(found=True, scheme=mark.scheme, payload=payload, asset_id=payload)
@@ -79,6 +126,9 @@ def watermark_evidence(image, c2pa: dict | None = None) -> tuple[list[Evidence],
         items.append(Evidence("watermark", "provkit-mark", "moderate", detail,
                               {"asset_id": payload, "scheme": mark.scheme,
                                "confidence": float(mark.confidence)}))
+    if skip_third_party:
+        items.append(not_checked("third-party-watermark", skip_third_party, skipped=True))
+        return items, summary
     try:
         marks = list(third_party_marks(image))
     except Exception as e:  # noqa: BLE001

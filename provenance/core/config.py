@@ -22,6 +22,13 @@ A desk sets its defaults once instead of passing them to every command::
     [storage]
     backend = "sqlite"               # the store behind the ledger, audit log, tokens, banks
 
+    [disclosure]                     # what generate and sign write (docs/compliance.md)
+    regimes = ["eu", "us-ca", "cn"]
+    provider = "Example Studio Ltd"  # SB 942: the provider's name
+    system = "provkit-builtin"       # SB 942: the generative system's name ...
+    system_version = "1.0"           # ... and version
+    cn_producer = "001..."           # GB 45438: the ContentProducer code
+
 A value given on the command line wins over the file, and the file over the built-in
 default. :func:`load` returns every setting with where it came from
 (``provkit config show``). An unreadable or malformed file, an unknown section or key,
@@ -67,7 +74,18 @@ SETTINGS: dict[str, dict[str, tuple]] = {
                                           "log, tokens and bank metadata (sqlite; see "
                                           "provenance/core/stores.py)")),
     },
+    "disclosure": {
+        "regimes": (None, "regimes", ("the disclosure regimes generate and sign meet: eu, us-ca, "
+                                    "cn (default: none)")),
+        "provider": (None, "str", "the provider's name in the SB 942 latent disclosure"),
+        "system": (None, "str", "the generative system's name in the SB 942 disclosure"),
+        "system_version": (None, "str", "the generative system's version (SB 942)"),
+        "cn_producer": (None, "str", "the ContentProducer code of the GB 45438 implicit label"),
+    },
 }
+
+#: the regimes a [disclosure] table may name (provenance/disclosure.py applies them)
+DISCLOSURE_REGIMES = ("eu", "us-ca", "cn")
 
 
 @dataclass(frozen=True)
@@ -117,6 +135,13 @@ def _check(section: str, key: str, kind: str, value, path: Path):
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
             raise ConfigError(f"{where} must be an http:// or https:// address", path=path)
         return value
+    if kind == "regimes":
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list) or not all(v in DISCLOSURE_REGIMES for v in value):
+            raise ConfigError(f"{where} must be a list of regimes from "
+                              f"{', '.join(DISCLOSURE_REGIMES)}", path=path)
+        return list(dict.fromkeys(value))
     if kind == "backend":
         if value not in STORAGE_BACKENDS:
             raise ConfigError(f"{where}: unknown storage backend {value!r} "

@@ -27,11 +27,21 @@ C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mi
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
 DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
-             "age_days": None, "published": None, "label": None, "item": None}
+             "age_days": None, "published": None, "label": None, "item": None,
+             "bank": None, "action": None, "partner_id": None, "metadata": {}}
+#: AI-content disclosures the file carries (docs/compliance.md): the GB 45438 implicit
+#: label (TC260 XMP, any producer's), the SB 942 latent fields, the visible labels.
+DISCLOSURE = {
+    "tc260": {"present": False, "label": None, "producer": None, "produce_id": None,
+              "propagator": None, "propagate_id": None, "well_formed": None},
+    "sb942": {"present": False, "complete": False, "provider": None, "system": None,
+              "version": None, "time": None, "id": None},
+    "visible_label": {"present": False, "regimes": [], "meets_gb_size": False},
+}
 ASSET = {
     "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
     "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
-    "duplicates": ListOf(DUPLICATE),
+    "duplicates": ListOf(DUPLICATE), "disclosure": DISCLOSURE,
 }
 SCHEMA: dict = {
     "point": None,
@@ -74,7 +84,11 @@ def parse_when(value) -> datetime | None:
 
 def duplicate(match: dict, now: datetime | None = None) -> dict:
     """A near-duplicate match (``detect.index.Match.to_json()``) as an ``asset.duplicates``
-    entry: ``item`` is the reference file's path (its id if the path is unknown).
+    entry: ``item`` is the reference file's path (its id if the path is unknown),
+    ``bank`` the bank it is in (``set``: the same, its old name, kept one release),
+    ``action`` what a match there means (deny, review, label, allow, or None) and
+    ``partner_id`` the item's id in the partner's own list and ``metadata`` the item's
+    own fields (a partner list's columns: category, tags...).
 
     ``published`` is the item's own first-published (or first-seen) date from its
     metadata (:data:`PUBLISHED_KEYS`), else None; ``age_days`` counts from that date, or,
@@ -86,10 +100,15 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
     since = published_at or parse_when(match.get("added"))
     age = None if since is None else max(0.0, (now - since).total_seconds() / 86400)
     item = match.get("path") or match.get("source_id") or match.get("item_id")
-    return {"set": match.get("set"), "protected": bool(match.get("protected")),
+    bank = match.get("bank") or match.get("set")
+    partner = match.get("partner_id") or match.get("source_id")
+    return {"set": bank, "protected": bool(match.get("protected")),
             "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
             "published": published_at.date().isoformat() if published_at else None,
-            "label": match.get("label"), "item": None if item is None else str(item)}
+            "label": match.get("label"), "item": None if item is None else str(item),
+            "bank": bank, "action": match.get("action"),
+            "partner_id": None if partner is None else str(partner),
+            "metadata": dict(meta)}
 
 
 def _c2pa(given: dict | None) -> dict:
@@ -104,9 +123,15 @@ def _c2pa(given: dict | None) -> dict:
     return out
 
 
+def _disclosure(given: dict | None) -> dict:
+    """``asset.disclosure`` in its documented shape (each part filled by its defaults)."""
+    given = given or {}
+    return {key: _fill(shape, given.get(key)) for key, shape in DISCLOSURE.items()}
+
+
 def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2pa=None,
           watermark=None, metadata=None, duplicates=(), decided_by=(),
-          now: datetime | None = None) -> dict:
+          now: datetime | None = None, disclosure: dict | None = None) -> dict:
     """The ``asset`` object of a decision context, in the documented shape.
 
     Each part takes the documented fields of what it is given (a missing or None field
@@ -122,4 +147,5 @@ def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2
         "c2pa": _c2pa(c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
         "duplicates": [_fill(DUPLICATE, d if "age_days" in d else duplicate(d, now))
                        for d in duplicates],
+        "disclosure": _disclosure(disclosure),
     }

@@ -11,8 +11,11 @@ the configured backend:
 | the audit log | ``policies.audit.AuditStore`` | ``SqliteAuditStore`` | ``audit_store(db)`` |
 | API tokens | ``provkit.server.tokens.TokenStore`` | ``SqliteTokenStore`` | ``token_store(db)`` |
 | bank metadata | ``detect.index_bank.BankStore`` | ``SqliteBankStore`` | ``bank_store(db)`` |
+| the Merkle logs (assets, decisions) | ``provenance.core.tlog.TlogStore`` | ``SqliteTlogStore`` | ``tlog_store(db)`` |
 
-Nothing outside those store classes touches ``sqlite_utils.Database``. The backend is
+Nothing outside those store classes touches ``sqlite_utils.Database``. The ledger and
+audit stores append their rows' Merkle leaves through the log store on their own
+connection, inside the row's transaction (one commit for both). The backend is
 ``[storage] backend`` in provkit.toml (default and, today, only value: ``sqlite``). A
 second backend (PostgreSQL, for several service replicas sharing one database) is one
 more class per interface plus one branch in each factory, registered in

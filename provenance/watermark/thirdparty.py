@@ -8,12 +8,20 @@ invisible-watermark's own decoder and that its colour conversion gives OpenCV's 
 disagree on RGB/BGR order, so both are tried, each on the pixels as stored and as the
 encoder saw them (float). The mark is fragile (JPEG at quality 90 erases it): its absence
 proves nothing.
+
+Speed: the reader is one pass over the pixels, all four readings at once, compiled with
+numba when it is installed (:mod:`provenance.watermark.sdxl_kernel`, about 10 ms a
+megapixel on one core) or in numpy otherwise (:func:`_fast_bits`, strip by strip); both
+do the reference reader's arithmetic operation for operation and read the same bits
+(tests/test_watermark_fast.py). :func:`use_engine` picks one; ``"reference"`` is the
+reader as first written (one reading at a time through PyWavelets), kept as the oracle.
 """
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
-import pywt
 from PIL import Image
 
 from .base import Decoded, to_rgb8
@@ -84,6 +92,8 @@ def _dwtdct_scores(bgr: np.ndarray, n_bits: int, first_block: int
     u = bgr_to_u(bgr[: rows // 4 * 4, : cols // 4 * 4])
     if u.size == 0:
         return np.zeros(n_bits), np.zeros(n_bits)
+    import pywt  # the reference reader only
+
     ca, _ = pywt.dwt2(u, "haar")  # the same transform, so values (and ties) match exactly
     nr, nc = ca.shape[0] // _BLOCK, ca.shape[1] // _BLOCK
     blocks = ca[: nr * _BLOCK, : nc * _BLOCK].reshape(nr, _BLOCK, nc, _BLOCK)
@@ -116,13 +126,124 @@ def _strip_bits(image: Image.Image, n_bits: int) -> dict[tuple[str, bool], np.nd
     return {k: sums[k] / np.maximum(counts[k], 1) * 255 > 127 for k in keys}
 
 
+#: The four readings, in the order the fast readers return them.
+KEYS = (("BGR", False), ("BGR", True), ("RGB", False), ("RGB", True))
+_H64 = 0.7071067811865476  # PyWavelets' Haar filter tap, in float64 and float32
+_H32 = np.float32(_H64)
+_CB, _CG = (np.float64(c) for c in _Y_FLOAT[:2])
+_CR32 = _Y_FLOAT[2]
+_U64 = np.float64(_U_FLOAT)
+
+_engine: str | None = None  # None: not chosen yet (compiled when numba is installed)
+
+
+def use_engine(name: str | None = None) -> str:
+    """Choose the reader: ``"compiled"`` (numba), ``"numpy"`` or ``"reference"``;
+    None: ``"reference"`` when ``PROVKIT_READERS=reference`` (the bench's path as it
+    was, in scan's workers too), else compiled when numba imports (``PROVKIT_COMPILED=0``
+    keeps numpy). Returns the engine in use."""
+    global _engine
+    if name not in (None, "compiled", "numpy", "reference"):
+        raise ValueError(f"unknown reader engine {name!r}")
+    if name is None and os.environ.get("PROVKIT_READERS") == "reference":
+        name = "reference"
+    if name is None or name == "compiled":
+        name = "numpy"
+        if os.environ.get("PROVKIT_COMPILED", "1") != "0":
+            try:
+                from provkit.provenance.watermark import sdxl_kernel  # noqa: F401
+                name = "compiled"
+            except ImportError:  # numba is not installed: numpy it is
+                pass
+    _engine = name
+    return name
+
+
+def engine() -> str:
+    return _engine or use_engine()
+
+
+def warm() -> str:
+    """Choose the engine and load the compiled reader now (from numba's cache, compiling
+    it the first time), for both array layouts it is called with, so that processes
+    forked from this one start with it loaded. Returns the engine."""
+    name = engine()
+    if name == "compiled":
+        from provkit.provenance.watermark.sdxl_kernel import block_scores
+
+        pixels = np.zeros((8, 16, 3), np.uint8)
+        for view in (pixels, pixels[:, :8]):  # contiguous and strided
+            block_scores(view, 0, 1, np.zeros((4, 1)))
+    return name
+
+
+def _haar(u: np.ndarray, h) -> np.ndarray:
+    """PyWavelets' ``dwt2(u, "haar")`` approximation band, operation for operation
+    (along rows, then columns; each output is ``h * odd + h * even``)."""
+    r = h * u[1::2] + h * u[0::2]
+    return h * r[:, 1::2] + h * r[:, 0::2]
+
+
+def _block_scores(ca: np.ndarray) -> np.ndarray:
+    nr, nc = ca.shape[0] // _BLOCK, ca.shape[1] // _BLOCK
+    blocks = ca[: nr * _BLOCK, : nc * _BLOCK].reshape(nr, _BLOCK, nc, _BLOCK)
+    ac = np.abs(blocks.transpose(0, 2, 1, 3).reshape(nr * nc, _BLOCK * _BLOCK)[:, 1:])
+    val = ac[np.arange(len(ac)), np.argmax(ac, axis=1)]
+    return np.mod(val, _STEP) > 0.5 * _STEP
+
+
+def _strip_scores(rgb: np.ndarray) -> list[np.ndarray]:
+    """Each block's score in the four readings (:data:`KEYS`) of one uint8 strip."""
+    red, green, blue = (rgb[..., i].astype(np.int32) for i in range(3))
+    out = []
+    for b, g, r in ((blue, green, red), (red, green, blue)):
+        y = (b * 1868 + g * 9617 + r * 4899 + 8192) >> 14
+        u = np.clip(((b - y) * _U_FIXED + ((128 << 14) + 8192)) >> 14, 0, 255)
+        out.append(_block_scores(_haar(u.astype(np.float64), _H64)))
+        bf, gf = b.astype(np.float64), g.astype(np.float64)
+        rc = (r.astype(np.float32) * _CR32).astype(np.float64)
+        t = (gf * _CG + rc).astype(np.float32).astype(np.float64)
+        yf = (bf * _CB + t).astype(np.float32)
+        d = (b.astype(np.float32) - yf).astype(np.float64)
+        out.append(_block_scores(_haar((d * _U64 + 0.5).astype(np.float32), _H32)))
+    return out
+
+
+def _fast_bits(image: Image.Image, n_bits: int, compiled: bool) -> dict:
+    """The four readings' bits, as :func:`_strip_bits` reads them, in one pass."""
+    rgb = to_rgb8(image)
+    rows, cols = rgb.shape[0] // 8 * 8, rgb.shape[1] // 8 * 8
+    sums = np.zeros((4, n_bits))
+    nc = cols // 8
+    if compiled:
+        from provkit.provenance.watermark.sdxl_kernel import block_scores
+
+        block_scores(rgb[:rows, :cols], 0, n_bits, sums)
+    else:
+        for top in range(0, rows, STRIP_ROWS):
+            strip = rgb[top : min(top + STRIP_ROWS, rows), :cols]
+            which = ((top // 8) * nc + np.arange((strip.shape[0] // 8) * nc)) % n_bits
+            for k, scores in enumerate(_strip_scores(strip)):
+                sums[k] += np.bincount(which, scores, n_bits)
+    counts = np.bincount(np.arange((rows // 8) * nc) % n_bits, None, n_bits)
+    return {key: sums[k] / np.maximum(counts, 1) * 255 > 127 for k, key in enumerate(KEYS)}
+
+
+def sdxl_bits(image: Image.Image, n_bits: int = len(SDXL_BITS)) -> dict:
+    """(channel order, float domain) -> the bits read, by the engine in use."""
+    name = engine()
+    if name == "reference":
+        return _strip_bits(image, n_bits)
+    return _fast_bits(image, n_bits, compiled=name == "compiled")
+
+
 def third_party_marks(image: Image.Image) -> list[Decoded]:
     """Known third-party marks in ``image`` (empty list when none is found)."""
     w, h = image.size
     if w * h < 256 * 256:
         return []  # the SDXL watermarker skips images this small, and its decoder refuses them
     best = None
-    for (order, _), bits in _strip_bits(image, len(SDXL_BITS)).items():
+    for (order, _), bits in sdxl_bits(image).items():
         errors = int((bits != SDXL_BITS).sum())
         if best is None or errors < best[0]:
             best = (errors, order)

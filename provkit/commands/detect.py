@@ -13,17 +13,19 @@ from pathlib import Path
 import click
 
 from provkit.answers import check as check_
-from provkit.answers import scan_judge
+from provkit.answers import pack_reads_skipped, scan_judge
 from provkit.detect.classifier import train as train_
 from provkit.detect.scan import scan as scan_
 from provkit.detect.scan_ray import scan_ray
 from provkit.detect.verdict import VERDICTS
 from provkit.detect.verdict import detect as detect_
+from provkit.policies import load_pack
 from provkit.provenance.core.config import load as load_config
 from provkit.provenance.core.errors import ProvkitError, shown
 from provkit.provenance.core.extras import require
 from provkit.provenance.core.imageio import expand_inputs, image_paths
 from provkit.options import (
+    bank_option,
     emit,
     force_option,
     json_option,
@@ -62,9 +64,9 @@ def _probe_option(f):
 
 
 def _index_option(f):
-    return click.option("--index", "index_sets", multiple=True, metavar="NAME",
-                        help="Search only these reference sets for near-duplicates "
-                             "(repeatable; default: all).")(f)
+    return bank_option("index_sets", help="Search only these banks for near-duplicates "
+                                          "(repeatable; default: every bank switched on "
+                                          "for matching).")(f)
 
 
 def _threshold_option(f):
@@ -88,7 +90,7 @@ def detect():
     """Collect evidence and give a verdict: is this image AI-made?
 
     \b
-    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--index NAME]
+    provkit detect FILE... [--json] [--probe P] [--clip ARCH:WEIGHTS] [--bank NAME]
     provkit detect train --real DIR --fake DIR -o probe.json --clip ARCH:WEIGHTS
 
     Run `provkit detect files --help` for the options of the first form.
@@ -128,6 +130,12 @@ def _human(reports, verbose: bool = False) -> str:
     return "\n".join(lines)
 
 
+_all_evidence_option = click.option(
+    "--all-evidence", is_flag=True,
+    help="Run every reader even where its result cannot change the verdict (by default "
+         "such a reader is skipped and its item says 'not checked'; docs/detect.md).")
+
+
 @detect.command("files")
 @click.argument("files", nargs=-1, required=True, type=click.Path(path_type=Path))
 @_probe_option
@@ -139,16 +147,17 @@ def _human(reports, verbose: bool = False) -> str:
               help="Exit 1 if any file gets this verdict (repeatable).")
 @click.option("-v", "--verbose", is_flag=True,
               help="Also list the evidence that found nothing or was not checked.")
+@_all_evidence_option
 @read_db_option
 @json_option
 def detect_files(files, probe, clip_spec, index_sets, trust, threshold, fail_on, verbose,
-                 db_path, as_json):
+                 all_evidence, db_path, as_json):
     """Report evidence and a verdict for each FILE (or each image in a folder)."""
     files = expand_inputs(files)
     with progress("detecting", len(files)) as bar:
         results = detect_(list(files), progress=bar.update, db=db_path, probe=probe,
                           clip=clip_spec, index_sets=index_sets or None,
-                          **_settings(trust, threshold))
+                          all_evidence=all_evidence, **_settings(trust, threshold))
     out, bad = [], 0
     for path, r in zip(files, results):
         if isinstance(r, ProvkitError):
@@ -230,10 +239,12 @@ def train(real_dirs, fake_dirs, out, force, clip_spec, no_augment, test_fraction
               help="Decision point for --pack (default: ingest).")
 @click.option("--dry-run", is_flag=True, help="With --pack: decide without writing the audit log.")
 @click.option("--actor", default=None, help="Who is deciding (default: the OS user).")
+@_all_evidence_option
 @read_db_option
 @json_option
 def scan(source, out, engine, address, workers, resume, force, time_limit, index_sets, probe,
-         clip_spec, trust, threshold, pack_name, point, dry_run, actor, db_path, as_json):
+         clip_spec, trust, threshold, pack_name, point, dry_run, actor, all_evidence, db_path,
+         as_json):
     """Scan a folder or a list of images (one path a line) in parallel.
 
     With --engine ray the source may also be a Parquet or JSONL manifest with a
@@ -242,22 +253,23 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
     """
     if engine == "ray":
         require("scale", "ray", what="--engine ray")
-        if pack_name:
-            raise click.UsageError("--pack goes with the local engine, not --engine ray")
     elif address:
         raise click.UsageError("--address goes with --engine ray")
+    if pack_name and not all_evidence:  # the pack's needs decide what must be read
+        all_evidence = pack_reads_skipped(load_pack(pack_name), point or "ingest")
     with progress("scanning") as bar:
         options = {"workers": workers, "resume": resume, "force": force,
                    "progress": bar.update, "on_start": bar.start,
                    "db": str(db_path) if db_path else None,
                    "probe": str(probe) if probe else None, "clip": clip_spec,
-                   "index_sets": list(index_sets) or None, **_settings(trust, threshold)}
-        summary = (scan_ray(source, out, address=address, time_limit=time_limit, **options)
+                   "index_sets": list(index_sets) or None, "all_evidence": all_evidence,
+                   **_settings(trust, threshold)}
+        judge = scan_judge(pack_name, point or "ingest", dry_run=dry_run, actor=actor,
+                           db=options["db"])
+        summary = (scan_ray(source, out, address=address, time_limit=time_limit, judge=judge,
+                            **options)
                    if engine == "ray"
-                   else scan_(source, out, time_limit=time_limit,
-                              judge=scan_judge(pack_name, point or "ingest", dry_run=dry_run,
-                                               actor=actor, db=options["db"]),
-                              **options))
+                   else scan_(source, out, time_limit=time_limit, judge=judge, **options))
 
     def human(s):
         counts = ", ".join(f"{k} {v}" for k, v in s["by_verdict"].items()) or "none"
@@ -298,18 +310,22 @@ def scan(source, out, engine, address, workers, resume, force, time_limit, index
 @click.option("-v", "--verbose", is_flag=True, help="Show the evidence and reasons.")
 @click.option("--fail-on", type=click.Choice(["deny", "review", "never"]), default="never",
               show_default=True, help="Exit 1 when a decision is this strong or stronger.")
+@_all_evidence_option
 @read_db_option
 @json_option
 def check(files, pack_name, point, trust, probe, clip_spec, index_sets, threshold, dry_run,
-          actor, verbose, fail_on, db_path, as_json):
+          actor, verbose, fail_on, all_evidence, db_path, as_json):
     """One answer per image: credentials, verdict, near-duplicates and the decision.
 
     FILES may be images or folders (listed as scan lists them). Prints one line per image;
     -v adds the evidence, --json the full record. Exit 2 if a file could not be read."""
     kwargs = {"pack": pack_name, "point": point, "trust": trust, "db": db_path,
               "probe": probe, "clip": clip_spec, "index_sets": list(index_sets) or None,
-              "threshold": threshold, "dry_run": dry_run, "actor": actor}
-    records = check_(files, **kwargs)
+              "threshold": threshold, "dry_run": dry_run, "actor": actor,
+              "all_evidence": all_evidence}
+    files = expand_inputs(files)
+    with progress("checking", len(files)) as bar:
+        records = check_(files, progress=bar.update, **kwargs)
 
     def human(rows):
         lines = []

@@ -11,9 +11,12 @@ from provkit.generate.generator import generate as generate_
 from provkit.generate.results import RequestRefused
 from provkit.generate.seal import request_stop, stop_requested
 from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.transparency import key as log_key
+from provkit.provenance.core.transparency import write_receipt
 from provkit.options import (
     db_option,
     dev_identity_option,
+    disclosure_options,
     dumps,
     emit,
     json_option,
@@ -82,18 +85,25 @@ def backend_options(backend: str, *, model, module, latent_size, output_range, d
               help="Write the prompt into the manifest (default: only its SHA-256).")
 @training_option(False, "the outputs")
 @click.option("--policy", help="Policy pack (name or YAML path) to check requests and outputs.")
+@click.option("--receipt", is_flag=True,
+              help="Also write IMAGE.receipt.json beside each sealed image: its inclusion "
+                   "proof in the assets log with a signed checkpoint (needs the log key).")
+@disclosure_options
 @out_option("Folder for the sealed images.", file_okay=False, dir_okay=True, dest="out_dir")
 @dev_identity_option
 @db_option
 @json_option
 def generate(prompt, n, backend, model, module, latent_size, output_range, seed, size, steps,
              guidance, negative, init_image, strength, device, dtype, batch_size, fmt,
-             record_prompt, allow_training, no_train_old, policy, out_dir, dev_identity, db_path,
-             as_json):
+             record_prompt, allow_training, no_train_old, policy, receipt, disclose, provider,
+             system_name, system_version, cn_producer, visible_label, out_dir, dev_identity,
+             db_path, as_json):
     """Generate images that leave sealed: watermarked, C2PA-signed, recorded.
 
     Exit status 1 if any image failed (the others are sealed and listed).
     """
+    if receipt:
+        log_key()  # no log key: say so before any work, not after it
     opts = backend_options(backend, model=model, module=module, latent_size=latent_size,
                            output_range=output_range, dtype=dtype, batch_size=batch_size)
     bar = progress("generating", n)
@@ -104,8 +114,9 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
             guidance=guidance, negative_prompt=negative, init_image=init_image,
             strength=strength, device=device, format=fmt, record_prompt=record_prompt,
             allow_training=allow_training and not no_train_old, policy=policy, db=db_path,
-            dev_identity=dev_identity,
-            on_result=lambda _r: bar.update(1), **opts,
+            dev_identity=dev_identity, on_result=lambda _r: bar.update(1), disclose=disclose,
+            provider=provider, system=system_name, system_version=system_version,
+            cn_producer=cn_producer, visible_label=visible_label, **opts,
         )
     except RequestRefused as e:
         if as_json:  # the decision on stdout, the one-line error on stderr, exit 1
@@ -115,7 +126,11 @@ def generate(prompt, n, backend, model, module, latent_size, output_range, seed,
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         bar.close()
-    emit(run.to_json(), as_json, _human)
+    data = run.to_json()
+    if receipt:
+        for img in data["images"]:
+            img["receipt"] = write_receipt(img["asset_id"], img["path"], db=db_path)
+    emit(data, as_json, _human)
     if run.failed:
         raise click.exceptions.Exit(1)
 
@@ -136,6 +151,8 @@ def _human(data: dict) -> str:
     for img in data["images"]:
         lines.append(f"sealed   {img['path']}  asset {img['asset_id']}  seed {img['seed']}  "
                      f"{img['width']}x{img['height']}  manifest {img['manifest_label']}")
+        if img.get("receipt"):
+            lines.append(f"  receipt: {img['receipt']}")
         for dup in img["duplicates"]:
             lines.append(f"  near-duplicate of {dup['item']} in protected set {dup['set']} "
                          f"({dup['kind']} distance {dup['distance']})")

@@ -187,7 +187,7 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
     def human(rs):
         if not rs:
             filtered = any(v is not None for v in (since, outcome, point, actor))
-            return ("no decisions match these filters" if filtered and audit_lib.AuditLog(
+            return ("no decisions match these filters" if filtered and audit_lib.audit_store(
                 db_path, create=False).count() else "no decisions recorded")
         lines = ["SEQ   TIME                  POINT      PACK       OUTCOME  ACTOR  SUBJECT"]
         for r in rs:
@@ -211,15 +211,22 @@ def log(since, outcome, point, actor, limit, db_path, as_json):
 @click.option("--audit-key", "audit_key", default=None, metavar="HEX|FILE",
               help="The audit public key (hex, or the audit.pub file) to check signatures "
                    "with (default: this workspace's).")
+@click.option("--checkpoint", "checkpoint_file", type=click.Path(path_type=Path), default=None,
+              help="A decisions-log checkpoint kept elsewhere (provkit log checkpoint --log "
+                   "decisions): the rows must still give the tree it signs.")
+@click.option("--log-key", "log_key", default=None, metavar="KEY|FILE",
+              help="The log verifier key to check --checkpoint with (default: this "
+                   "workspace's).")
 @db_option
 @json_option
-def verify(expect_head, export_file, audit_key, db_path, as_json):
+def verify(expect_head, export_file, audit_key, checkpoint_file, log_key, db_path, as_json):
     """Recompute the hash chain and check the signed checkpoints; name the first edited,
     deleted, reordered, forged or cut row. Exit 1 if bad."""
     if audit_key is not None and Path(audit_key).is_file():
         audit_key = Path(audit_key).read_text().strip()
     result = audit_lib.verify(db_path, expect_head=expect_head, export=export_file,
-                              public_key=audit_key)
+                              public_key=audit_key, checkpoint=checkpoint_file,
+                              log_key=log_key)
 
     def human(d):
         if d["ok"]:

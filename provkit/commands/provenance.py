@@ -10,12 +10,16 @@ from pathlib import Path
 
 import click
 
+from provkit.provenance import disclosure as disclosure_lib
 from provkit.provenance import keys as k
 from provkit.provenance import ledger as ledger_lib
 from provkit.provenance.core.config import describe, show
+from provkit.provenance.core.transparency import key as log_key
+from provkit.provenance.core.transparency import receipt_path, write_receipt
 from provkit.options import (
     db_option,
     dev_identity_option,
+    disclosure_options,
     emit,
     force_option,
     json_option,
@@ -24,7 +28,6 @@ from provkit.options import (
     trust_option,
 )
 from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
-from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.recover import recover as recover_
 from provkit.verbs import sign as sign_
 
@@ -148,26 +151,42 @@ def _no_mark(issued) -> str:
 @click.option("--tsa", metavar="URL", default=None,
               help="RFC 3161 time-stamping authority to time-stamp the signature "
                    "(default: [sign] tsa in provkit.toml, else none).")
+@click.option("--receipt", is_flag=True,
+              help="Also write OUT.receipt.json: the asset's inclusion proof in the assets "
+                   "log with a signed checkpoint (needs the log key).")
+@disclosure_options
 @dev_identity_option
 @force_option
 @db_option
 @json_option
 def sign(source, out, source_type, action, ingredients, components, author, title,
-         allow_training, no_train_old, watermark, tsa, dev_identity, force, db_path, as_json):
+         allow_training, no_train_old, watermark, tsa, receipt, disclose, provider, system_name,
+         system_version, cn_producer, visible_label, dev_identity, force, db_path, as_json):
     """Watermark and sign a file with a C2PA manifest, and record it.
 
     Images are watermarked first; PDF, audio and video are signed as they are (the
     watermark lives in pixels) and the output says so."""
     if no_train_old:
         allow_training = False
+    if receipt:  # no log key, or a receipt in the way: say so before any work
+        log_key()
+        receipt_path(out, force=force)
     issued = sign_(source, out, source_type=source_type, action=action,
                    ingredients=ingredients, components=components, author=author, title=title,
                    allow_training=allow_training, watermark=watermark, db=db_path, force=force,
-                   tsa=tsa, dev_identity=dev_identity)
-    emit(issued, as_json, lambda d: (
-        f"signed {d.path}\n  asset id:    {d.asset_id}\n  manifest:    {d.manifest_label}\n"
-        f"  signer:      {d.signer.get('common_name')}\n"
-        f"  watermark:   {d.soft_binding_alg or _no_mark(d)}\n  sha256:      {d.sha256}"))
+                   tsa=tsa, dev_identity=dev_identity, disclosure=disclosure_lib.profile(
+                       disclose=disclose, provider=provider, system=system_name,
+                       system_version=system_version, cn_producer=cn_producer,
+                       visible_label=visible_label, source_type=source_type))
+    written = (write_receipt(issued.asset_id, issued.path, db=db_path, force=force)
+               if receipt else None)
+    data = {**issued.to_json(), "receipt": written} if written else issued
+    emit(data, as_json, lambda d: (
+        f"signed {issued.path}\n  asset id:    {issued.asset_id}\n"
+        f"  manifest:    {issued.manifest_label}\n"
+        f"  signer:      {issued.signer.get('common_name')}\n"
+        f"  watermark:   {issued.soft_binding_alg or _no_mark(issued)}\n"
+        f"  sha256:      {issued.sha256}" + (f"\n  receipt:     {written}" if written else "")))
 
 
 # --------------------------------------------------------------------------- recover
@@ -211,7 +230,7 @@ def ledger_list(limit, source_type, db_path, as_json):
 
     def human(items):
         if not items:
-            total = ledger_lib.Ledger(db_path, create=False).count()
+            total = ledger_lib.ledger_store(db_path, create=False).count()
             if total and source_type:
                 return f"no assets with source type {source_type} ({total} issued in all)"
             return "no assets issued yet"

@@ -80,11 +80,17 @@ from provkit.server.connections import Limits
 @click.option("--clip", "clip_spec", metavar="ARCH:WEIGHTS", default=None,
               help="CLIP model for the probe: open_clip architecture and local weights "
                    "(default: $PROVKIT_CLIP, else the one the probe names).")
+@click.option("--public-detection", is_flag=True,
+              help="Serve the free public AI detection page and API (/public, "
+                   "POST /public/v1/detect) without a token (California SB 942).")
+@click.option("--public-rate", type=click.FloatRange(0.1, 100_000), default=30.0,
+              show_default=True, help="Public detection requests a minute per client "
+                                      "(429 above).")
 @db_option
 def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
-          max_pixels_per_byte, public_max_pixels, pixel_budget_mp, public_url, header_timeout, body_timeout,
-          keep_alive, max_connections, max_connections_per_client, time_limit, out_dir, probe,
-          clip_spec, db_path):
+          max_pixels_per_byte, public_max_pixels, pixel_budget_mp, public_url, header_timeout,
+          body_timeout, keep_alive, max_connections, max_connections_per_client, time_limit,
+          out_dir, probe, clip_spec, public_detection, public_rate, db_path):
     """Serve the desk page and the HTTP API (see docs/serve.md)."""
     limits = Limits(header_timeout=header_timeout, body_timeout=body_timeout,
                     keep_alive=keep_alive, max_connections=max_connections,
@@ -94,7 +100,8 @@ def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_f
            max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path,
            probe=probe, clip=clip_spec, max_pixels_per_byte=max_pixels_per_byte,
            pixel_budget=int(pixel_budget_mp * 1e6), public_url=public_url, limits=limits,
-           public_max_pixels=public_max_pixels)
+           public_max_pixels=public_max_pixels, public_detection=public_detection,
+           public_rate=public_rate)
 
 
 # --------------------------------------------------------------------------- report

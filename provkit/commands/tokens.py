@@ -16,7 +16,7 @@ def tokens():
 @tokens.command("create")
 @click.argument("name")
 @click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice(list(tokens_lib.SCOPES)),
+              type=click.Choice([*tokens_lib.SCOPES, *tokens_lib.OLD_SCOPES]),
               help="What the token may do (repeatable): " + "; ".join(
                   f"{k}: {v}" for k, v in tokens_lib.SCOPES.items()))
 @click.option("--expires", default=None, metavar="AGE|DATE",

@@ -10,6 +10,7 @@ from pathlib import Path
 import click
 
 from provkit.provenance.core.errors import BadInput, shown
+from provkit.provenance.core.proofs import verify_receipt
 from provkit.provenance.core.imageio import expand_inputs
 from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.status import HARD_BINDING_CODES
@@ -65,6 +66,32 @@ def _who(c: dict) -> list[str]:
             lines.append(f"  signed at:    {s['time']} (time-stamp)")
     if c.get("asset_id"):
         lines.append(f"  asset id:     {c['asset_id']}")
+    return lines + _disclosure_lines(c.get("disclosure") or {})
+
+
+def _disclosure_lines(d: dict) -> list[str]:
+    """The AI-content disclosures, one line each (docs/compliance.md)."""
+    lines = []
+    sb = d.get("sb942")
+    if isinstance(sb, dict):
+        lines.append(f"  SB 942:       latent AI disclosure: provider {sb.get('provider')}, system "
+                     f"{sb.get('system')} {sb.get('system_version') or ''}".rstrip()
+                     + f", made {sb.get('time')}, id {sb.get('id')}")
+    block = d.get("tc260")
+    if isinstance(block, dict):
+        f = block.get("fields") or {}
+        words = (f"implicit AI label (GB 45438): producer {f.get('ContentProducer') or '?'}, "
+                 f"id {f.get('ProduceID') or '?'}, Label {f.get('Label')}")
+        if f.get("ContentPropagator"):
+            words += f", propagated by {f['ContentPropagator']} (id {f.get('PropagateID')})"
+        if not block.get("well_formed"):
+            words += " - malformed: " + "; ".join(block.get("problems") or [])
+        lines.append(f"  GB 45438:     {words} (unsigned XMP)")
+    visible = d.get("visible_labels")
+    if isinstance(visible, dict) and visible.get("labels"):
+        texts = ", ".join(f"{x.get('text')} ({x.get('regime')}, {x.get('text_height_px')} px)"
+                          for x in visible["labels"] if isinstance(x, dict))
+        lines.append(f"  visible label: drawn before sealing: {texts}")
     return lines
 
 
@@ -192,10 +219,15 @@ def _report_lines(r: dict) -> str:
 @click.option("--thumbnails", is_flag=True,
               help="Embed the manifests' thumbnails in --json as data: URIs (by default "
                    "they are only referenced, which keeps the answer small).")
+@click.option("--receipt", "receipt_file", type=click.Path(path_type=Path), default=None,
+              help="An inclusion receipt (FILE.receipt.json from sign/generate --receipt) to "
+                   "check offline with --log-key (one file at a time).")
+@click.option("--log-key", "log_key", default=None, metavar="KEY|FILE",
+              help="The issuing workspace's log verifier key (`provkit log key`).")
 @db_option
 @json_option
 def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, thumbnails,
-           db_path, as_json):
+           receipt_file, log_key, db_path, as_json):
     """Validate C2PA credentials (and recover stripped ones).
 
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
@@ -203,6 +235,11 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, th
     invalid or absent; 2 when any file cannot be read."""
     files = expand_inputs(files)
     fmt = fmt or ("json" if as_json else "human")
+    receipt = None
+    if receipt_file is not None or log_key is not None:
+        if receipt_file is None or log_key is None or len(files) != 1:
+            raise click.UsageError("--receipt and --log-key go together, with one file")
+        receipt = verify_receipt(files[0], receipt_file, log_key)
     resolved = resolve_trust(trust, trust_local=not no_local_trust)
     if fmt == "crjson":
         docs, failed = [], False
@@ -226,12 +263,17 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, th
     for e in errors:
         click.echo(f"error: {e}", err=True)
     if fmt == "json":  # every input has a row, in order; an unreadable one says why
-        emit([{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
-              for f, r in zip(files, results, strict=True)], True)
+        rows = [{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
+                for f, r in zip(files, results, strict=True)]
+        if receipt is not None:
+            rows[0]["receipt"] = receipt.to_json()
+        emit(rows, True)
     else:
         for r in reports:
             click.echo(_report_lines(r.to_json()))
+        if receipt is not None:
+            click.echo(f"  receipt: {'ok' if receipt.ok else 'NOT SHOWN'}: {receipt.statement}")
     if errors:
         click.get_current_context().exit(2)
-    if not all(r.ok for r in reports):
+    if not all(r.ok for r in reports) or (receipt is not None and not receipt.ok):
         click.get_current_context().exit(1)

@@ -1,4 +1,12 @@
-"""HTTP routes of the detect package: detect, dupes, reference sets, hash and lookup.
+"""HTTP routes of the detect package: detect, dupes, banks, hash and lookup.
+
+Banks live under ``/v1/banks`` (the old ``/v1/sets`` paths and the ``index`` query
+parameter still work for one release, left out of the OpenAPI description).
+
+Why one module of over 400 lines: detect, dupes, the bank routes and hash-and-lookup
+share the banks held in memory (``bank_of``), their reload after a change and the
+request models of bank items; the HMA-compatible routes (:mod:`provkit.routes.hma`)
+reuse them.
 
 Thin shells over :func:`detect.verdict.detect`, :class:`detect.index.ReferenceIndex`
 and :mod:`detect.lookup`; the same JSON as the CLI's ``--json``. Lookups read the
@@ -12,7 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, File, Form, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
@@ -28,7 +36,7 @@ from provkit.detect.lookup import (
     hash_file,
     page,
 )
-from provkit.detect.reference_sets import dupes, import_
+from provkit.detect.reference_sets import dupes, import_, remove_item, set_
 from provkit.detect.verdict import detect
 from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.server.grants import granted
@@ -50,7 +58,8 @@ router = APIRouter(responses=ERRORS)
 Files = Annotated[list[UploadFile], File(description="One or more images.")]
 
 
-def bank(request: Request) -> ReferenceBank:
+def bank_of(request: Request) -> ReferenceBank:
+    """The app's banks in memory (``app.state.bank``)."""
     return request.app.state.bank
 
 
@@ -70,14 +79,25 @@ def detect_rows(paths, *, db=None, index_sets=None) -> list[dict]:
             for p, r in zip(paths, results, strict=True)]
 
 
+BankQuery = Annotated[list[str] | None, Query(description="Search only these banks")]
+OldBankQuery = Annotated[list[str] | None, Query(include_in_schema=False)]
+
+
+def _banks(bank, index):
+    """``bank`` query values, with the old ``index`` spelling (kept one release)."""
+    names = [*(bank or ()), *(index or ())]
+    return names or None
+
+
 @router.post("/v1/detect", tags=["verbs"], summary="provkit detect")
 async def detect_route(request: Request, files: Files,
-                       index: Annotated[list[str] | None, Query()] = None,
+                       bank: BankQuery = None, index: OldBankQuery = None,
                        caller: Caller = Read,
                        work: Workdir = Upload) -> list[dict]:
     """Evidence and a verdict for each upload: is it AI-made?"""
     paths = await work.save(files)
-    rows = await run_cpu(request, detect_rows, paths, db=config(request).db, index_sets=index)
+    rows = await run_cpu(request, detect_rows, paths, db=config(request).db,
+                         index_sets=_banks(bank, index))
     return work.public(rows)
 
 
@@ -93,23 +113,43 @@ def dupes_rows(paths, *, db=None, sets=None, k: int = 10) -> list[dict]:
 
 @router.post("/v1/dupes", tags=["verbs"], summary="provkit dupes")
 async def dupes_route(request: Request, files: Files,
-                      index: Annotated[list[str] | None, Query()] = None,
+                      bank: BankQuery = None, index: OldBankQuery = None,
                       k: Annotated[int, Query(ge=1, le=1000)] = 10,
                       caller: Caller = Read,
                       work: Workdir = Upload) -> list[dict]:
-    """Near-duplicates of each upload in the reference sets (pHash, dHash, PDQ, crops)."""
+    """Near-duplicates of each upload in the banks (pHash, dHash, PDQ, crops), each with
+    its bank, partner id, metadata, action and distance."""
     paths = await work.save(files)
-    rows = await run_cpu(request, dupes_rows, paths, db=config(request).db, sets=index, k=k)
+    rows = await run_cpu(request, dupes_rows, paths, db=config(request).db,
+                         sets=_banks(bank, index), k=k)
     return work.public(rows)
 
 
 # --------------------------------------------------------------------------- sets
 
 
+Action = Literal["deny", "review", "label", "allow"]
+
+
 class SetSpec(BaseModel):
     name: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
     label: str | None = None
     protected: bool = False
+    description: str | None = None
+    action: Action | None = Field(None, description="What a match means to a policy")
+    enabled: bool | None = Field(None, description="Whether the bank takes part in matching")
+    max_distance: dict[str, float] | None = Field(
+        None, description='The bank\'s own match distance per kind, e.g. {"pdq": 20}')
+
+
+class BankSettingsSpec(BaseModel):
+    """Fields to change; those left out stay as they are (``action``/``max_distance``
+    null clear them)."""
+
+    action: Action | None = None
+    enabled: bool | None = None
+    max_distance: dict[str, float] | None = None
+    label: str | None = None
     description: str | None = None
 
 
@@ -126,23 +166,38 @@ class HashItems(BaseModel):
     items: list[HashItem] = Field(max_length=100_000)
 
 
-@router.get("/v1/sets", tags=["sets"], summary="provkit index list")
+def _ints(values: dict | None) -> dict | None:
+    """JSON numbers of a distance dict as the store takes them (bits are whole)."""
+    if not values:
+        return None
+    return {k: (float(v) if k == "clip" else int(v) if float(v).is_integer() else v)
+            for k, v in values.items()}
+
+
+@router.get("/v1/banks", tags=["banks"], summary="provkit bank list")
+@router.get("/v1/sets", include_in_schema=False)
 def sets_list(request: Request, caller: Caller = Read) -> list[dict]:
-    """Reference sets and their sizes."""
+    """Banks, their sizes, actions and whether each takes part in matching."""
     return [s.to_json() for s in _index(config(request)).sets()]
 
 
-@router.post("/v1/sets", tags=["sets"], status_code=201,
-             responses={200: {"description": "The set existed: its label, protection and "
-                                             "description were updated."}})
+@router.post("/v1/banks", tags=["banks"], status_code=201,
+             responses={200: {"description": "The bank existed: its label, protection, "
+                                             "description and settings were updated."}})
+@router.post("/v1/sets", include_in_schema=False, status_code=201)
 def sets_create(request: Request, spec: SetSpec, response: Response,
                 caller: Caller = SetsWrite) -> dict:
-    """Create a reference set (201), or update an existing one's label, protection and
-    description (200)."""
+    """Create a bank (201), or update an existing one's label, protection, description
+    and settings (200)."""
     idx = _index(config(request))
     existed = spec.name in idx.set_names()
     idx.create_set(spec.name, label=spec.label, protected=spec.protected,
-                   description=spec.description)
+                   description=spec.description, action=spec.action)
+    settings = {"enabled": spec.enabled}
+    if spec.max_distance is not None:
+        settings["max_distance"] = _ints(spec.max_distance)
+    if spec.enabled is not None or "max_distance" in settings:
+        idx.configure(spec.name, **settings)
     _reload(request)
     if existed:
         response.status_code = 200
@@ -152,26 +207,66 @@ def sets_create(request: Request, spec: SetSpec, response: Response,
 def _known_set(request: Request, name: str):
     idx = _index(config(request))
     if name not in idx.set_names():
-        raise ApiError(404, f"no reference set named {name!r}")
+        raise ApiError(404, f"no bank named {name!r}")
     return idx
 
 
-@router.get("/v1/sets/{name}", tags=["sets"], summary="provkit index stats")
+@router.get("/v1/banks/{name}", tags=["banks"], summary="provkit bank stats")
+@router.get("/v1/sets/{name}", include_in_schema=False)
 def sets_show(request: Request, name: str, caller: Caller = Read) -> dict:
-    """Size and fingerprint health of one set."""
+    """Size, settings and fingerprint health of one bank."""
     return _known_set(request, name).stats(name)
 
 
-@router.delete("/v1/sets/{name}", tags=["sets"], summary="provkit index remove")
+@router.patch("/v1/banks/{name}", tags=["banks"], summary="provkit bank set")
+def bank_set(request: Request, name: str, spec: BankSettingsSpec,
+             caller: Caller = SetsWrite) -> dict:
+    """Change a bank's action, matching switch, match distance, label or description;
+    fields left out stay as they are."""
+    _known_set(request, name)
+    given = spec.model_dump(exclude_unset=True)
+    if "max_distance" in given:
+        given["max_distance"] = _ints(given["max_distance"])
+    result = set_(name, db=config(request).connection(), **given)
+    _reload(request)
+    return result.to_json()
+
+
+@router.delete("/v1/banks/{name}", tags=["banks"], summary="provkit bank remove")
+@router.delete("/v1/sets/{name}", include_in_schema=False)
 def sets_delete(request: Request, name: str,
                 caller: Caller = SetsWrite) -> dict:
-    """Remove a reference set and its items."""
+    """Remove a bank and its items."""
     n = _known_set(request, name).remove(name)
     _reload(request)
-    return {"set": name, "removed_items": n, "removed_set": True}
+    return {"bank": name, "set": name, "removed_items": n, "removed_set": True}
 
 
-@router.post("/v1/sets/{name}/items", tags=["sets"], summary="provkit index add")
+@router.get("/v1/banks/{name}/items/{item}", tags=["banks"])
+def bank_item(request: Request, name: str, item: str, caller: Caller = Read) -> dict:
+    """One bank item by the partner's id (or provkit's item id): its ids, metadata, hashes
+    and when it was added."""
+    found = _known_set(request, name).item(name, item)
+    if found is None:
+        raise ApiError(404, f"no item {item!r} in bank {name!r}")
+    return found
+
+
+@router.delete("/v1/banks/{name}/items/{item}", tags=["banks"],
+               summary="provkit bank remove-item")
+def bank_remove_item(request: Request, name: str, item: str,
+                     caller: Caller = SetsWrite) -> dict:
+    """Remove one item by the partner's id (or provkit's item id); 404 if none matched."""
+    _known_set(request, name)
+    result = remove_item(name, [item], db=config(request).connection())
+    if not result.removed_items:
+        raise ApiError(404, f"no item {item!r} in bank {name!r}")
+    _reload(request)
+    return result.to_json()
+
+
+@router.post("/v1/banks/{name}/items", tags=["banks"], summary="provkit bank add")
+@router.post("/v1/sets/{name}/items", include_in_schema=False)
 async def sets_add(request: Request, name: str,
                    files: Annotated[list[UploadFile] | None, File()] = None,
                    metadata: Annotated[str | None, Form(
@@ -261,18 +356,20 @@ def _parse_items(text: str) -> list[dict]:
     return value
 
 
-@router.get("/v1/sets/{name}/items/{item_id}/thumbnail", tags=["sets"],
+@router.get("/v1/banks/{name}/items/{item_id}/thumbnail", tags=["banks"],
             response_class=Response,
             responses={200: {"content": {"image/jpeg": {}}, "description": "A small JPEG."}})
+@router.get("/v1/sets/{name}/items/{item_id}/thumbnail", include_in_schema=False,
+            response_class=Response)
 def sets_thumbnail(request: Request, name: str, item_id: int,
                    grant: Annotated[str | None, Query(
                        description="the grant a match answer names the thumbnail with")] = None,
                    caller: Caller = Read):
-    """The small JPEG stored for a reference item: with the ``sets:read`` scope, or with
+    """The small JPEG stored for a reference item: with the ``banks:read`` scope, or with
     the grant a match answer gave (item ids run in sequence, so without either this
     would list a set's images to anyone who may read)."""
-    if not (set(caller.scopes) & {"sets:read", "admin"} or granted(name, item_id, grant)):
-        raise ApiError(403, "a reference item's thumbnail needs the 'sets:read' scope, or "
+    if not (set(caller.scopes) & {"banks:read", "admin"} or granted(name, item_id, grant)):
+        raise ApiError(403, "a reference item's thumbnail needs the 'banks:read' scope, or "
                             "the grant of a match answer that named it")
     thumb = _known_set(request, name).thumbnail(item_id)
     if not thumb:
@@ -283,9 +380,9 @@ def sets_thumbnail(request: Request, name: str, item_id: int,
 
 def _reload(request: Request) -> None:
     try:
-        bank(request).refresh()
+        bank_of(request).refresh()
     except ProvkitError as e:  # kept serving the old copy; /status says so
-        bank(request).last_error = str(e)
+        bank_of(request).last_error = str(e)
 
 
 # --------------------------------------------------------------------------- HMA
@@ -302,6 +399,8 @@ class Signals(BaseModel):
 class LookupMatch(BaseModel):
     bank_content_id: int
     distance: int
+    partner_id: str | None = Field(None, description="The item's id in the partner's list")
+    metadata: dict = Field(default_factory=dict, description="The item's own metadata")
 
 
 @router.post("/v1/hash", tags=["hash and match"], response_model=Signals)
@@ -320,25 +419,28 @@ SignalType = Annotated[str, Query(pattern="^(" + "|".join(SIGNAL_TYPES) + ")$")]
             response_model=dict[str, list[LookupMatch]])
 async def lookup_route(request: Request, signal: Annotated[str, Query(max_length=64)],
                  signal_type: SignalType = "pdq",
-                 index: Annotated[list[str] | None, Query()] = None,
+                 bank: BankQuery = None, index: OldBankQuery = None,
                  max_distance: Annotated[int | None, Query(
                      ge=0, le=max(MAX_DISTANCE.values()),
                      description="at most 64 for pdq, 16 for phash and dhash")] = None,
                  limit: Annotated[int, Query(ge=1, le=LOOKUP_LIMIT_MAX)] = LOOKUP_LIMIT,
                  offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                  caller: Caller = Read):
-    """Per set, the items whose ``signal_type`` is within the match distance of ``signal``,
-    closest first, at most ``limit`` per set from ``offset`` on. When a set has more, the
-    answer names it in ``X-Provkit-More`` and gives ``X-Provkit-Next-Offset``.
+    """Per bank, the items whose ``signal_type`` is within the match distance of ``signal``
+    (the caller's ``max_distance``, at most 64 for PDQ and 16 for pHash and dHash, else
+    the bank's own, else the default), each with the partner's id and metadata, closest
+    first, at most ``limit`` per bank from ``offset`` on: when a bank has more, the answer
+    names it in ``X-Provkit-More`` and gives ``X-Provkit-Next-Offset``. Banks switched
+    off for matching are left out.
 
     Answered on the event loop: a lookup in memory takes well under a millisecond.
     ``provkit serve`` answers the plain ones before they reach this route, with the
     same bytes (:mod:`provkit.server.lookup_fast`)."""
     try:
-        found = bank(request).lookup(signal_type, signal, sets=index, max_distance=max_distance,
-                                     limit=limit, offset=offset)
+        found = bank_of(request).lookup(signal_type, signal, sets=_banks(bank, index),
+                                        max_distance=max_distance, limit=limit, offset=offset)
     except BadInput as e:
-        raise ApiError(404 if e.reason.startswith("no reference set") else 422, e.reason
+        raise ApiError(404 if e.reason.startswith("no bank named") else 422, e.reason
                        ) from None
     found, more = page(found, limit)
     headers = {"X-Provkit-More": ",".join(more), "X-Provkit-Next-Offset": str(offset + limit)
@@ -356,17 +458,20 @@ class HashAndMatch(BaseModel):
 async def lookup_upload(request: Request,
                         file: Annotated[UploadFile, File(description="An image.")],
                         signal_type: SignalType = "pdq",
-                        index: Annotated[list[str] | None, Query()] = None,
+                        bank: BankQuery = None, index: OldBankQuery = None,
                         caller: Caller = Read, work: Workdir = Upload):
-    """Hash an upload and look its signal up: the signals and, per set, the matches."""
+    """Hash an upload and look its signal up: the signals and, per bank, the matches."""
     (path,) = await work.save([file])
     signals = await run_cpu(request, hash_file, path)
     try:
-        matches, _ = page(bank(request).lookup(signal_type, signals[signal_type], sets=index,
-                                               limit=LOOKUP_LIMIT), LOOKUP_LIMIT)
+        matches, _ = page(bank_of(request).lookup(signal_type, signals[signal_type],
+                                                  sets=_banks(bank, index), limit=LOOKUP_LIMIT),
+                          LOOKUP_LIMIT)
     except BadInput as e:
         raise ApiError(404, e.reason) from None
     return {"signals": signals, "matches": matches}
 
 
-__all__ = ["detect_rows", "dupes_rows", "router"]
+__all__ = ["bank_of", "detect_rows", "dupes_rows", "reload_banks", "router"]
+
+reload_banks = _reload

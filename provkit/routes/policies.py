@@ -12,7 +12,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, File, Query, Request, UploadFile
 
-from provkit.policies.audit import AuditLog
+from provkit.policies.audit import audit_store
 from provkit.policies.check import check
 from provkit.policies.pack import POINTS, load_pack, shipped_packs
 from provkit.server.http import (
@@ -80,7 +80,7 @@ def audit_log(request: Request, after: Annotated[int, Query(ge=0)] = 0,
               caller: Caller = AuditRead) -> dict:
     """Recorded decisions, oldest first, a page at a time: pass ``next_after`` back as
     ``after`` for the next page (null when this was the last)."""
-    rows = list(AuditLog(config(request).connection()).log(
+    rows = list(audit_store(config(request).connection()).log(
         after=after, limit=limit + 1, outcome=outcome, point=point, actor=actor))
     more = len(rows) > limit
     rows = rows[:limit]
@@ -91,7 +91,7 @@ def audit_log(request: Request, after: Annotated[int, Query(ge=0)] = 0,
 def audit_verify(request: Request, expect_head: str | None = None,
                  caller: Caller = AuditRead) -> dict:
     """Recompute the hash chain; ``ok`` false names the first bad row."""
-    return AuditLog(config(request).connection()).verify(expect_head=expect_head).to_json()
+    return audit_store(config(request).connection()).verify(expect_head=expect_head).to_json()
 
 
 __all__ = ["check_rows", "router"]

@@ -36,7 +36,7 @@ from provkit.server.http import (
 from provkit.provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
 from provkit.provenance.manifest import action_name
 from provkit.provenance.issue import sign
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import Ledger, ledger_store
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver
 from provkit.provenance.verify import verify
@@ -47,7 +47,7 @@ Files = Annotated[list[UploadFile], File(description="One or more images.")]
 
 
 def _ledger(cfg: ServiceConfig) -> Ledger:
-    return Ledger(cfg.connection())
+    return ledger_store(cfg.connection())
 
 
 # --------------------------------------------------------------------------- verify
@@ -149,7 +149,7 @@ def sign_released(src, out, *, spec, watermark: bool, db=None):
     """``provkit sign`` recorded ``staged``, then ``issued`` once the file is in place: a
     crash in between leaves a staged row that the next start of the server sweeps."""
     issued = sign(src, out, spec=spec, watermark=watermark, db=db, status="staged")
-    Ledger(db).mark(issued.asset_id, "issued")
+    ledger_store(db).mark(issued.asset_id, "issued")
     return issued
 
 

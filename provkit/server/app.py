@@ -38,14 +38,17 @@ from provkit.detect.lookup import ReferenceBank
 from provkit.server.lookup_fast import LookupFastPath
 from provkit.routes.detect import router as detect_router
 from provkit.routes.generate import router as generate_router
+from provkit.routes.hma import router as hma_router
+from provkit.routes.log import router as log_router
 from provkit.routes.policies import router as policies_router
 from provkit.provenance.core import imagecost, imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
 from provkit.server.budget import PixelBudget
 from provkit.server.http import UPLOAD_PREFIX, ApiError, CpuPool, ServiceConfig, out_dir, uploads_dir
 from provkit.server.thumbnails import thumbnail_store
-from provkit.provenance.ledger import Ledger
+from provkit.provenance.ledger import ledger_store
 from provkit.routes.provenance import router as provenance_router
+from provkit.routes.public import router as public_router
 from provkit.server.desk import mount_static
 from provkit.server.desk import router as desk_router
 
@@ -184,7 +187,7 @@ def sweep_outputs(cfg: ServiceConfig) -> dict:
     for tmp in folder.glob(".*.tmp"):
         tmp.unlink(missing_ok=True)
         removed_files += 1
-    book = Ledger(cfg.db)
+    book = ledger_store(cfg.db)
     forgotten = []
     try:
         for asset in book.list():
@@ -212,8 +215,10 @@ def _refresher(app: FastAPI, stop: threading.Event, interval: float) -> None:
 
 
 def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
-               max_pixels: int | None = None) -> FastAPI:
-    """The whole service for one workspace."""
+               max_pixels: int | None = None, public_detection: bool = False,
+               public_rate: float = 30.0) -> FastAPI:
+    """The whole service for one workspace. ``public_detection``: also the token-free SB 942
+    page and API (provkit/routes/public.py), ``public_rate`` requests a minute per client."""
     cfg = cfg or ServiceConfig()
     if max_pixels is not None:
         imageio.set_max_pixels(max_pixels)
@@ -278,17 +283,21 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
         return {"status": "live", "uptime_seconds": round(time.time() - app.state.started, 1)}
 
     for router in (provenance_router, detect_router, policies_router, generate_router,
-                   desk_router):
+                   hma_router, log_router, desk_router):
         app.include_router(router)
+    if public_detection:  # the only routes without a token (SB 942's free tool)
+        app.state.public_rate = float(public_rate)
+        app.include_router(public_router)
     mount_static(app)
     return app
 
 
 def create_service(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
-                   max_pixels: int | None = None) -> LookupFastPath:
+                   max_pixels: int | None = None, **public) -> LookupFastPath:
     """What ``provkit serve`` runs: :func:`create_app` behind the lookup fast path
-    (:class:`detect.lookup_fast.LookupFastPath`; ``.state`` is the app's)."""
-    return LookupFastPath(create_app(cfg, refresh=refresh, max_pixels=max_pixels))
+    (:class:`detect.lookup_fast.LookupFastPath`; ``.state`` is the app's). ``public``:
+    ``public_detection`` and ``public_rate`` for :func:`create_app`."""
+    return LookupFastPath(create_app(cfg, refresh=refresh, max_pixels=max_pixels, **public))
 
 
 def _version() -> str:

@@ -1,7 +1,7 @@
 """Short-lived grants for one reference item's thumbnail.
 
 Item ids run in sequence, so fetching thumbnails by id would list a set's images:
-``GET /v1/sets/{name}/items/{id}/thumbnail`` needs the ``sets:read`` scope. A match
+``GET /v1/banks/{name}/items/{id}/thumbnail`` needs the ``banks:read`` scope. A match
 answer that shows a reader an item's picture (the desk page's near-duplicates) names
 the thumbnail with a grant: ``?grant=EXPIRY.MAC``, an HMAC over the set, the item and
 the expiry, good for :data:`TTL` seconds, for that item only.

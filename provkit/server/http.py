@@ -74,7 +74,7 @@ ERRORS = {code: {"description": why, "content": {"application/json": {
     401: "no token, or an unknown, revoked or expired one",
     403: "the token lacks the scope",
     404: "no such item",
-    409: "the workspace is not set up for this (e.g. no reference sets, no policy pack)",
+    409: "the workspace is not set up for this (e.g. no banks, no policy pack)",
     413: "upload larger than the limit",
     422: "unusable input: not an image, truncated, too many pixels, bad parameters",
     503: "busy (queue full) or over the time limit; see Retry-After",
@@ -174,8 +174,7 @@ def require(scope: str) -> Callable:
 Read = Depends(require("read"))
 Sign = Depends(require("sign"))
 Generate = Depends(require("generate"))
-SetsRead = Depends(require("sets:read"))
-SetsWrite = Depends(require("sets:write"))
+SetsWrite = Depends(require("banks:write"))
 AuditRead = Depends(require("audit:read"))
 
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")

@@ -36,7 +36,7 @@ def _fast_lookup(state, scope) -> bytes | None:
         key, eq, value = part.partition("=")
         if not eq:
             return None
-        if key == "index" and value:
+        if key in ("bank", "index") and value:  # index: the old spelling
             sets.append(value)
         elif key == "signal" and signal is None and len(value) <= 64:
             signal = value

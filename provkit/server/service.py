@@ -52,10 +52,11 @@ def app_from_env():
     refresh = raw.pop("refresh", 2.0)
     raw.pop("connections", None)  # read by the protocol (provkit.server.connections)
     raw.pop("grant_secret", None)  # read by provkit.server.grants
+    public = {k: raw.pop(k) for k in ("public_detection", "public_rate") if k in raw}
     for key in ("out_dir", "temp_dir"):
         if raw.get(key):
             raw[key] = Path(raw[key])
-    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels)
+    return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels, **public)
 
 
 def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
@@ -66,17 +67,20 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
           max_pixels_per_byte: int | None = SERVE_MAX_PIXELS_PER_BYTE,
           pixel_budget: int = DEFAULT_PIXEL_BUDGET, public_url: str | None = None,
           public_max_pixels: int | None = SERVE_PUBLIC_MAX_PIXELS,
-          limits: Limits | None = None) -> None:
+          limits: Limits | None = None,
+          public_detection: bool = False, public_rate: float = 30.0) -> None:
     """``provkit serve``: the desk page and the HTTP API until stopped (see docs/serve.md).
 
     ``probe``/``clip``: the classifier every detect, policy check and desk request uses
     (as ``$PROVKIT_PROBE``/``$PROVKIT_CLIP`` for the CLI); checked before listening.
     ``max_pixels_per_byte`` (0 or None: off), ``public_max_pixels`` (the pixel limit
-    for anonymous callers; None: the same as everyone's), ``pixel_budget`` (decoded pixels in flight
-    per process), ``public_url`` (the base URL soft-binding answers name) and ``limits``
-    (timeouts and connection caps, :class:`provkit.server.connections.Limits`): see
-    docs/serve.md, "Public deployment".
+    for anonymous callers; None: the same as everyone's), ``pixel_budget`` (decoded pixels
+    in flight per process), ``public_url`` (the base URL soft-binding answers name) and
+    ``limits`` (timeouts and connection caps, :class:`provkit.server.connections.Limits`):
+    see docs/serve.md, "Public deployment".
 
+    ``public_detection``: serve the token-free SB 942 page and API (``/public``), each
+    client limited to ``public_rate`` requests a minute.
     Refuses (ConfigError) to listen beyond loopback while no API token exists."""
     uvicorn = require("serve", "uvicorn", what="provkit serve")
     if not is_loopback(host) and not tokens_lib.any_active(db):
@@ -100,6 +104,7 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
         "public_max_pixels": public_max_pixels or None,
         "public_url": public_url.rstrip("/") if public_url else None,
         "connections": limits.to_json(), "grant_secret": secrets.token_hex(32),
+        "public_detection": bool(public_detection), "public_rate": float(public_rate),
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
     swept = sweep_outputs(ServiceConfig(db=settings["db"],
@@ -111,6 +116,8 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
               f"{swept['removed_temp_files']} half-written file(s), "
               f"{len(swept['forgotten_staged_assets'])} unreleased asset(s)", file=sys.stderr)
     access = "public read" if public_read else "token required"
+    if public_detection:
+        access += f"; public detection at /public, {public_rate:g} requests/min per client"
     print(f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
           file=sys.stderr, flush=True)
     uvicorn.run("provkit.server.service:app_from_env", factory=True, host=host, port=port,

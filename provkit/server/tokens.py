@@ -30,11 +30,13 @@ SCOPES = {
     "read": "verify, detect, dupes, policy check, hash, lookup, ledger and soft-binding reads",
     "sign": "sign uploads (POST /v1/sign)",
     "generate": "generate sealed images (POST /v1/generate)",
-    "sets:read": "list a reference set's contents (item thumbnails); never public",
-    "sets:write": "create, fill and delete reference sets",
+    "banks:read": "list a bank's contents (any item's thumbnail); never public",
+    "banks:write": "create, fill, configure and delete banks",
     "audit:read": "read and verify the audit log",
     "admin": "everything above",
 }
+#: Old scope names, still accepted (kept one release): a token holding one has the new.
+OLD_SCOPES = {"sets:write": "banks:write"}
 PREFIX = "pk_"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
 _AGE = re.compile(r"^(\d+)([hdw])$")
@@ -51,7 +53,8 @@ class Token:
     revoked: str | None = None
 
     def allows(self, scope: str) -> bool:
-        return "admin" in self.scopes or scope in self.scopes
+        have = {OLD_SCOPES.get(s, s) for s in self.scopes}
+        return "admin" in have or OLD_SCOPES.get(scope, scope) in have
 
     @property
     def active(self) -> bool:
@@ -178,10 +181,10 @@ def create(name: str, scopes, *, expires: str | None = None, db=None) -> Created
     """A new token NAME with ``scopes``; the secret is in the result and nowhere else."""
     if not _NAME.match(name or ""):
         raise BadInput(f"token name {name!r}: use 1-64 letters, digits, '_', '.', '@' or '-'")
-    scopes = tuple(dict.fromkeys(scopes))
+    scopes = tuple(dict.fromkeys(OLD_SCOPES.get(s, s) for s in scopes))
     if not scopes:
         raise BadInput(f"a token needs at least one --scope ({', '.join(SCOPES)})")
-    unknown = [s for s in scopes if s not in SCOPES]
+    unknown = [s for s in scopes if s not in SCOPES and s not in OLD_SCOPES]
     if unknown:
         raise BadInput(f"unknown scope {', '.join(unknown)} (known: {', '.join(SCOPES)})")
     store = token_store(db)
