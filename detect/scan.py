@@ -47,7 +47,8 @@ def row_for(path, result) -> dict:
     decision reads (the same as ``policy check`` builds), and the error if any."""
     if isinstance(result, ProvkitError):
         return {"path": str(path), "verdict": None, "score": None, "decided_by": [],
-                "evidence": [], "duplicates": [], "asset": None, "error": result.reason}
+                "evidence": [], "duplicates": [], "disclosure": None, "asset": None,
+                "error": result.reason}
     row = result.to_json()
     row["asset"] = result.policy_context()
     row["error"] = None

@@ -33,7 +33,7 @@ class DisclosureCollector(BaseCollector):
         return Found(items, data)
 
     def report_json(self, data) -> dict:
-        return {"disclosure": data} if data else {}
+        return {"disclosure": data or None}  # the key always there: rows keep one shape
 
     def context(self, data) -> dict:
         return {"disclosure": data}

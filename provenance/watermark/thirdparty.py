@@ -210,21 +210,23 @@ def _strip_scores(rgb: np.ndarray) -> list[np.ndarray]:
 
 
 def _fast_bits(image: Image.Image, n_bits: int, compiled: bool) -> dict:
-    """The four readings' bits, as :func:`_strip_bits` reads them, in one pass."""
-    rgb = to_rgb8(image)
-    rows, cols = rgb.shape[0] // 8 * 8, rgb.shape[1] // 8 * 8
+    """The four readings' bits, as :func:`_strip_bits` reads them, in one pass over
+    strips cut from ``image`` (no copy of the whole picture is made: a 12 MP image stays
+    under its own size in extra memory)."""
+    width, height = image.size
+    rows, cols = height // 8 * 8, width // 8 * 8
     sums = np.zeros((4, n_bits))
     nc = cols // 8
     if compiled:
         from provkit.provenance.watermark.sdxl_kernel import block_scores
-
-        block_scores(rgb[:rows, :cols], 0, n_bits, sums)
-    else:
-        for top in range(0, rows, STRIP_ROWS):
-            strip = rgb[top : min(top + STRIP_ROWS, rows), :cols]
-            which = ((top // 8) * nc + np.arange((strip.shape[0] // 8) * nc)) % n_bits
-            for k, scores in enumerate(_strip_scores(strip)):
-                sums[k] += np.bincount(which, scores, n_bits)
+    for top in range(0, rows, STRIP_ROWS):
+        strip = to_rgb8(image.crop((0, top, cols, min(top + STRIP_ROWS, rows))))
+        if compiled:
+            block_scores(strip, (top // 8) * nc, n_bits, sums)
+            continue
+        which = ((top // 8) * nc + np.arange((strip.shape[0] // 8) * nc)) % n_bits
+        for k, scores in enumerate(_strip_scores(strip)):
+            sums[k] += np.bincount(which, scores, n_bits)
     counts = np.bincount(np.arange((rows // 8) * nc) % n_bits, None, n_bits)
     return {key: sums[k] / np.maximum(counts, 1) * 255 > 127 for k, key in enumerate(KEYS)}
 
