@@ -38,6 +38,13 @@ _HEX = re.compile("[0-9a-f]*")
 
 #: Signal types a lookup understands: bits and the default match distance.
 SIGNAL_TYPES = {"pdq": (256, PDQ_MATCH), "phash": (64, PHASH_MATCH), "dhash": (64, DHASH_MATCH)}
+#: The largest ``max_distance`` a lookup accepts per signal type: a quarter of the bits
+#: (PDQ 64, pHash and dHash 16). Past it a lookup stops being a match and becomes a
+#: listing of the set: random 256-bit codes lie ~128 bits apart.
+MAX_DISTANCE = {"pdq": 64, "phash": 16, "dhash": 16}
+#: Matches a lookup answers per set unless ``limit`` says otherwise, and the most it may ask.
+LOOKUP_LIMIT = 100
+LOOKUP_LIMIT_MAX = 1000
 
 
 def hash_file(path) -> dict:
@@ -160,18 +167,28 @@ class ReferenceBank:
         return None if s is None else s.settings
 
     def lookup(self, signal_type: str, signal: str, *, sets=None,
-               max_distance: int | None = None, details: bool = True
-               ) -> dict[str, list[dict]]:
+               max_distance: int | None = None, details: bool = True,
+               limit: int | None = None, offset: int = 0) -> dict[str, list[dict]]:
         """Per bank, the items within the match distance of ``signal`` (closest first):
         ``{"BANK": [{"bank_content_id": item id, "distance": bits, "partner_id": the
         partner's own id or None, "metadata": {...}}]}``. The distance is
         ``max_distance`` if given, else the bank's own for this signal type, else the
         default. Banks switched off for matching are left out (an empty list when named).
-        PDQ codes of quality below 50 are left out on both sides, as HMA does."""
+        PDQ codes of quality below 50 are left out on both sides, as HMA does.
+
+        ``max_distance`` is at most :data:`MAX_DISTANCE` for the type (BadInput above);
+        ``limit``/``offset``: per bank, matches ``offset`` to ``offset + limit`` of the
+        ordered list, plus one where there are more (:func:`page` cuts it and says which
+        banks had more)."""
         query = parse_signal(signal_type, signal)
-        bits = SIGNAL_TYPES[signal_type][0]
-        if max_distance is not None and not 0 <= int(max_distance) <= bits:
-            raise BadInput(f"max_distance {max_distance} is outside 0..{bits}")
+        cap = MAX_DISTANCE[signal_type]
+        if max_distance is not None and not 0 <= int(max_distance) <= cap:
+            raise BadInput(f"max_distance {max_distance} is outside 0..{cap} for {signal_type} "
+                           "(a lookup finds near matches; it does not list a bank)")
+        if limit is not None and not 1 <= limit <= LOOKUP_LIMIT_MAX:
+            raise BadInput(f"limit {limit} is outside 1..{LOOKUP_LIMIT_MAX}")
+        if offset < 0:
+            raise BadInput(f"offset {offset} is negative")
         current = self._sets
         named = bool(sets)
         wanted = list(sets) if sets else sorted(current)
@@ -190,7 +207,8 @@ class ReferenceBank:
             if radius is None:
                 own = (bank.max_distance or {}) if bank is not None else {}
                 radius = own.get(signal_type, SIGNAL_TYPES[signal_type][1])
-            out[name] = _match(current[name].loaded, signal_type, query, int(radius))
+            end = None if limit is None else offset + limit + 1  # one more: a next page?
+            out[name] = _match(current[name].loaded, signal_type, query, int(radius))[offset:end]
         if details:
             found = [m for matches in out.values() for m in matches]
             if found:
@@ -199,6 +217,14 @@ class ReferenceBank:
                     partner, meta = info.get(m["bank_content_id"], (None, {}))
                     m["partner_id"], m["metadata"] = partner, meta
         return out
+
+
+def page(found: dict[str, list[dict]], limit: int) -> tuple[dict[str, list[dict]], list[str]]:
+    """A lookup asked with ``limit`` (which answers one extra match where there are more),
+    cut to ``limit`` per bank, and the banks that have more (ask again with a larger
+    ``offset``)."""
+    more = [name for name, rows in found.items() if len(rows) > limit]
+    return {name: rows[:limit] for name, rows in found.items()}, more
 
 
 def _match(s: LoadedSet, signal_type: str, query, radius: int) -> list[dict]:

@@ -44,6 +44,7 @@ import io
 import json
 import os
 import re
+import sqlite3
 import threading
 import weakref
 from dataclasses import dataclass, replace
@@ -56,7 +57,7 @@ import sqlite_utils
 from provkit.policies import checkpoints
 from provkit.provenance.core import merkle, note, stores, tlog, workspace
 from provkit.provenance.core.clock import now_iso
-from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.workspace import default_db_path, migrate
 
@@ -115,6 +116,15 @@ def _store_checkpoint(conn, seq: int, digest: str) -> dict:
                  "VALUES (?, ?, ?, ?, ?)",
                  [seq, digest, signed["time"], signed["key_id"], signed["signature"]])
     return signed
+
+
+def _store_error(e: Exception) -> ConfigError:
+    """A database error while recording a decision, as one line naming the cause."""
+    text = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
+    missing = text.removeprefix("no such table: ") if text.startswith("no such table") else None
+    cause = f"its table {missing} is missing" if missing else f"the database refused it ({text})"
+    return ConfigError(f"the audit log cannot record this decision: {cause}; the log may have "
+                       "been altered (run `provkit audit verify`)")
 
 
 def _table_exists(conn, name: str) -> bool:
@@ -304,9 +314,11 @@ class SqliteAuditStore:
             signed = _store_checkpoint(conn, seq, prev) if rows else None
             if own:
                 conn.execute("COMMIT")
-        except BaseException:
+        except BaseException as e:
             if own and conn.in_transaction:
                 conn.execute("ROLLBACK")
+            if isinstance(e, sqlite3.DatabaseError):  # a damaged or altered store: one line
+                raise _store_error(e) from None
             raise
         if own and signed is not None:
             checkpoints.remember_head(_db_file(conn), signed)

@@ -25,7 +25,7 @@ from pathlib import PurePath
 import cel
 
 from provkit.policies.audit import audit_store
-from provkit.policies.expressions import CONTEXT_ROOTS, flatten_paths
+from provkit.policies.expressions import CONTEXT_LIST, CONTEXT_ROOTS, flatten_paths
 from provkit.policies.pack import POINTS, PRECEDENCE, Pack, load_pack
 from provkit.provenance.core import context as context_schema
 from provkit.provenance.core.errors import BadInput, Refused
@@ -151,9 +151,26 @@ def _error_text(e: Exception) -> str:
     return first or type(e).__name__
 
 
+def _check_lists(value, where: str = "context", depth: int = 0) -> None:
+    """BadInput for a list in the context longer than the loops' budget counts
+    (:data:`expressions.CONTEXT_LIST`): a rule's loops over it could run unbounded."""
+    if depth > 32:
+        return
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _check_lists(v, f"{where}.{k}", depth + 1)
+    elif isinstance(value, list | tuple):
+        if len(value) > CONTEXT_LIST:
+            raise BadInput(f"{where} holds {len(value):,} items; a decision context list "
+                           f"may hold at most {CONTEXT_LIST:,}")
+        for v in value:
+            _check_lists(v, where + "[]", depth + 1)
+
+
 def evaluate(pack: Pack | str, point: str, context: dict | None) -> Decision:
     """Decide without recording: the pure function ``decide`` audits."""
     pack = load_pack(pack)
+    _check_lists(context)
     rules = pack.by_point.get(point, ())
     plan = _fast_plan(pack, point) if rules else None
     if plan is not None:

@@ -85,13 +85,90 @@ def inline_params(expr: str, params: dict) -> tuple[str, list[str]]:
     return "".join(out), unknown
 
 
+#: The most evaluation steps a condition may take, as :func:`estimate_steps` counts them.
+#: CEL runs in native code that cannot be stopped halfway, so the budget is checked
+#: when the pack is loaded, and context lists are capped when a decision is made.
+STEP_BUDGET = 1_000_000
+#: Items a list in a decision context may hold (and what a loop over one is counted as).
+CONTEXT_LIST = 1000
+_MACRO_CALL = re.compile(r"\.\s*(?:all|exists_one|exists|map|filter)\s*\(")
+
+
+def estimate_steps(expr: str) -> int:
+    """The most iterations ``expr``'s comprehensions (``all``, ``exists``, ``map``...) can
+    make: per loop, the size of its list (a literal's items, else :data:`CONTEXT_LIST`)
+    times one plus the steps of the loops inside its body."""
+    text = _STRING.sub(lambda m: '""' + " " * (len(m.group(0)) - 2), expr)
+    spans = []  # (start of body, end of body, size of the list looped over)
+    for m in _MACRO_CALL.finditer(text):
+        open_at = m.end() - 1
+        close_at = _matching(text, open_at, "(", ")")
+        spans.append((open_at, close_at, _receiver_size(text, m.start())))
+
+    def cost(i: int) -> int:
+        start, end, size = spans[i]
+        inner = [j for j in range(i + 1, len(spans)) if start < spans[j][0] < end and
+                 not any(start < spans[k][0] < spans[j][0] < spans[k][1]
+                         for k in range(i + 1, j))]
+        return size * (1 + sum(cost(j) for j in inner))
+
+    roots = [i for i in range(len(spans)) if not any(
+        spans[k][0] < spans[i][0] < spans[k][1] for k in range(i))]
+    return sum(cost(i) for i in roots)
+
+
+def _matching(text: str, at: int, opening: str, closing: str, step: int = 1) -> int:
+    depth = 0
+    i = at
+    while 0 <= i < len(text):
+        if text[i] == opening:
+            depth += 1
+        elif text[i] == closing:
+            depth -= 1
+            if depth == 0:
+                return i
+        i += step
+    return len(text) if step > 0 else -1
+
+
+def _receiver_size(text: str, dot: int) -> int:
+    """Items of the list a loop at ``dot`` (the ``.`` before ``all(``...) runs over."""
+    i = dot - 1
+    while i >= 0 and text[i].isspace():
+        i -= 1
+    if i < 0 or text[i] != "]":
+        return CONTEXT_LIST
+    start = _matching(text, i, "]", "[", -1)
+    before = text[:start].rstrip()
+    if start < 0 or (before and (before[-1].isalnum() or before[-1] in "_)]")):
+        return CONTEXT_LIST  # an index (``a[0]``), not a list literal
+    body = text[start + 1:i]
+    if not body.strip():
+        return 0
+    depth, items = 0, 1
+    for ch in body:
+        if ch in "([{":
+            depth += 1
+        elif ch in ")]}":
+            depth -= 1
+        elif ch == "," and depth == 0:
+            items += 1
+    return items
+
+
 def compile_expression(expr, what: str, params: dict) -> tuple[object, list[str]]:
-    """Compile ``expr`` with the pack's params inlined: ``(program or None, problems)``."""
+    """Compile ``expr`` with the pack's params inlined: ``(program or None, problems)``;
+    a condition over the step budget is a problem."""
     if not isinstance(expr, str) or not expr.strip():
         return None, [f"{what} must be a non-empty CEL expression"]
     expr, unknown = inline_params(expr, params)
     problems = [f"{what} reads params.{name}, which the pack does not define "
                 f"(params: {', '.join(params) or 'none'})" for name in unknown]
+    steps = estimate_steps(expr)
+    if steps > STEP_BUDGET:
+        problems.append(f"{what} may take {steps:,} steps (nested loops; the budget is "
+                        f"{STEP_BUDGET:,}, a loop over context data counting "
+                        f"{CONTEXT_LIST:,} items)")
     try:
         return cel.compile(expr), problems
     except (ValueError, RuntimeError, TypeError) as e:  # syntax errors are ValueError

@@ -13,19 +13,37 @@ import base64
 import functools
 import io
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from provkit.provenance.core import about, imageio
 from provkit.provenance.core.errors import BadInput
-from provkit.provenance.core.vocabulary import TRAINING_USES, canonical_source_type, source_type_iri
+from provkit.provenance.core.vocabulary import (
+    C2PA_ACTIONS,
+    CUSTOM_ACTION,
+    TRAINING_USES,
+    canonical_source_type,
+    source_type_iri,
+)
 
 #: Label of the small assertion that carries the provkit asset id.
 ASSET_ASSERTION = "io.provkit.asset"
 RELATIONSHIPS = ("parentOf", "componentOf", "inputTo")
 def action_name(action: str) -> str:
-    """``edited`` -> ``c2pa.edited``; names with a namespace are kept."""
-    return action if "." in action else f"c2pa.{action}"
+    """``edited`` -> ``c2pa.edited``; a C2PA action or a custom one in reverse-DNS form
+    (``com.example.retouched``) is kept; anything else is BadInput."""
+    name = action if "." in action else f"c2pa.{action}"
+    if name.startswith("c2pa."):
+        if name not in C2PA_ACTIONS:
+            raise BadInput(f"unknown C2PA action {action[:60]!r} (known: "
+                           f"{', '.join(sorted(a[5:] for a in C2PA_ACTIONS))}; or a custom "
+                           "action in reverse-DNS form, e.g. com.example.retouched)")
+        return name
+    if not re.match(CUSTOM_ACTION, name):
+        raise BadInput(f"custom action {action[:60]!r} must be in reverse-DNS form "
+                       "(lower-case domain labels, then a name: com.example.retouched)")
+    return name
 
 
 @dataclass(frozen=True)

@@ -126,7 +126,7 @@ def test_hashing_and_lookup_of_an_upload_and_no_fetching_of_urls(served, photos)
         refused = requests.get(
             f"{url}{path}", params={"url": "http://169.254.169.254/"}, timeout=10
         )
-        assert refused.status_code == 501 and "does not fetch" in refused.json()["error"]
+        assert refused.status_code == 422 and "does not fetch" in refused.json()["error"]
 
 
 def test_curation_creates_fills_switches_off_and_empties_a_bank(served, photos):

@@ -313,7 +313,7 @@ def test_generate_returns_a_sealed_image(api, workspace):
 
 
 def test_sets_from_uploads_and_hashes_are_searchable_at_once(api, workspace, photos):
-    w = token(workspace, "ops", "sets:write", "read")
+    w = token(workspace, "ops", "banks:write", "banks:read", "read")
     assert api.post("/v1/sets", json={"name": "archive", "label": "photo archive"},
                     headers=w).status_code == 201
     r = api.post("/v1/sets/archive/items", headers=w, data={"metadata": '{"licence": "CC0"}'},

@@ -68,6 +68,8 @@ def _same(fast, plain, url: str, headers: dict):
     assert (a.status_code, a.content) == (b.status_code, b.content), url
     assert a.headers.get("content-type") == b.headers.get("content-type"), url
     assert a.headers.get("www-authenticate") == b.headers.get("www-authenticate"), url
+    for paging in ("x-provkit-more", "x-provkit-next-offset"):
+        assert a.headers.get(paging) == b.headers.get(paging), url
     return a
 
 
@@ -106,6 +108,7 @@ def test_a_revoked_or_unscoped_token_is_refused_on_the_fast_path_too(pair):
 
 
 _KEYS = st.sampled_from(["signal", "signal_type", "bank", "index", "max_distance", "limit",
+                         "offset",
                          "Signal"])
 
 
@@ -126,7 +129,10 @@ def _queries(draw, alpha):
         elif key in ("bank", "index"):  # index: the old spelling, kept one release
             value = draw(st.sampled_from(["alpha", "beta", "gamma", "", "al%70ha"]))
         elif key == "max_distance":
-            value = draw(st.sampled_from(["0", "31", "256", "257", "031", "-1", "x", ""]))
+            value = draw(st.sampled_from(["0", "16", "17", "31", "64", "65", "256", "257", "031",
+                                          "-1", "x", ""]))
+        elif key in ("limit", "offset"):
+            value = draw(st.sampled_from(["0", "1", "2", "100", "1000", "1001", "x", ""]))
         else:
             value = draw(st.text("abc", max_size=3))
         parts.append(key + draw(st.sampled_from(["=", "=", "=", ""])) + value)

@@ -17,10 +17,13 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from contextlib import contextmanager
+from contextvars import ContextVar
 from pathlib import Path
 
 from PIL import Image
 
+from provkit.provenance.core import imagecost
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import open_regular, read_head, regular_file
 
@@ -38,9 +41,30 @@ def set_max_pixels(value: int | None) -> None:
     _limit_override = None if value is None else max(1, int(value))
 
 
+_context_limit: ContextVar[int | None] = ContextVar("provkit_pixel_limit", default=None)
+
+
+@contextmanager
+def pixel_limit(value: int | None):
+    """Within the block (this thread or task), a pixel limit of at most ``value``
+    (the service's lower limit for anonymous callers); None: no change."""
+    token = _context_limit.set(value)
+    try:
+        yield
+    finally:
+        _context_limit.reset(token)
+
+
 def max_pixels() -> int:
     """The pixel limit in force: :func:`set_max_pixels`, else ``$PROVKIT_MAX_PIXELS``,
-    else :data:`DEFAULT_MAX_PIXELS`."""
+    else :data:`DEFAULT_MAX_PIXELS`; lowered within a :func:`pixel_limit` block."""
+    lowered = _context_limit.get()
+    if lowered is not None:
+        return min(lowered, _process_max_pixels())
+    return _process_max_pixels()
+
+
+def _process_max_pixels() -> int:
     if _limit_override is not None:
         return _limit_override
     text = os.environ.get("PROVKIT_MAX_PIXELS", "").strip().replace("_", "")
@@ -253,6 +277,7 @@ def open_image(path: str | os.PathLike, *, draft: tuple[int, int] | None = None)
             warnings.simplefilter("ignore")
             img = Image.open(p)  # a regular file: sniff checked it
             check_size(img.size, path=p)
+            imagecost.check(img, p)  # ends before its data, or too small to hold it
             if draft is not None and img.format == "JPEG":
                 img.draft("RGB", draft)
             img.load()

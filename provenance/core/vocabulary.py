@@ -133,3 +133,17 @@ CREDENTIAL_KINDS = (("signingCredential.expired", "certificate expired"),
                     ("signingCredential.ocsp.unknown", "revocation status unknown"),
                     ("signingCredential.invalid", "certificate not valid for signing"),
                     ("timeStamp.", "time-stamp does not hold"))
+
+#: The C2PA actions vocabulary (C2PA 2.x, "Actions"): the names a manifest's ``action``
+#: may take without a namespace of its own. Any other action must be a custom one in
+#: reverse-DNS form (``com.example.retouched``), see :data:`CUSTOM_ACTION`.
+C2PA_ACTIONS = frozenset({
+    "c2pa.color_adjustments", "c2pa.converted", "c2pa.created", "c2pa.cropped",
+    "c2pa.deleted", "c2pa.drawing", "c2pa.dubbed", "c2pa.edited", "c2pa.edited.metadata",
+    "c2pa.enhanced", "c2pa.filtered", "c2pa.font.edited", "c2pa.managed", "c2pa.opened",
+    "c2pa.orientation", "c2pa.placed", "c2pa.produced", "c2pa.published", "c2pa.redacted",
+    "c2pa.removed", "c2pa.repackaged", "c2pa.resized", "c2pa.transcoded", "c2pa.translated",
+    "c2pa.trimmed", "c2pa.unknown", "c2pa.versioned", "c2pa.watermarked",
+})
+#: A custom action: a reverse-DNS name, lower-case labels, then the action's own name.
+CUSTOM_ACTION = r"^[a-z][a-z0-9-]{0,62}(\.[a-z0-9][a-z0-9-]{0,62})+\.[A-Za-z][A-Za-z0-9_]{0,63}$"

@@ -21,7 +21,10 @@ from provkit.server.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
 from provkit.options import db_option, emit, json_option
 from provkit.server.desk import report as report_
 from provkit.server.service import app_from_env
+from provkit.server.service import SERVE_MAX_PIXELS_PER_BYTE, SERVE_PUBLIC_MAX_PIXELS
 from provkit.server.service import serve as serve_
+from provkit.server.budget import DEFAULT_PIXEL_BUDGET
+from provkit.server.connections import Limits
 
 
 @click.command()
@@ -41,7 +44,32 @@ from provkit.server.service import serve as serve_
               help="Most files in one request.")
 @click.option("--max-pixels", type=click.IntRange(1), default=None,
               help="Largest image to decode, in pixels (422 above; default: "
-                   "$PROVKIT_MAX_PIXELS or 100,000,000).")
+                   "$PROVKIT_MAX_PIXELS or 50,000,000).")
+@click.option("--max-pixels-per-byte", type=click.IntRange(0), default=SERVE_MAX_PIXELS_PER_BYTE,
+              show_default=True, help="Refuse files declaring more pixels per byte of file "
+                                      "(decompression bombs; 0: off).")
+@click.option("--public-max-pixels", type=click.IntRange(0), default=SERVE_PUBLIC_MAX_PIXELS,
+              show_default=True, help="Largest image decoded for an anonymous caller "
+                                      "(--public-read; 0: the same as --max-pixels).")
+@click.option("--pixel-budget-mp", type=click.FloatRange(1), default=DEFAULT_PIXEL_BUDGET / 1e6,
+              show_default=True, help="Megapixels of images decoded at once per process; "
+                                      "past that, requests wait, then 503 + Retry-After.")
+@click.option("--public-url", default=None, metavar="URL",
+              help="This server's public base URL, named in soft-binding answers "
+                   "(default: the address it listens on).")
+@click.option("--header-timeout", type=click.FloatRange(0.5), default=Limits.header_timeout,
+              show_default=True, help="Seconds a client has to send a request's headers.")
+@click.option("--body-timeout", type=click.FloatRange(0.5), default=Limits.body_timeout,
+              show_default=True, help="Seconds after which a request body must keep arriving "
+                                      "at 16 KB/s on average.")
+@click.option("--keep-alive", type=click.FloatRange(1), default=Limits.keep_alive,
+              show_default=True, help="Seconds an idle keep-alive connection stays open.")
+@click.option("--max-connections", type=click.IntRange(1), default=Limits.max_connections,
+              show_default=True, help="Open connections per process.")
+@click.option("--max-connections-per-client", type=click.IntRange(0),
+              default=Limits.max_per_client, show_default=True,
+              help="Open connections per client address (0: no cap; behind a proxy every "
+                   "client has the proxy's address).")
 @click.option("--time-limit", type=click.FloatRange(0.1), default=TIME_LIMIT, show_default=True,
               help="Seconds one request may compute (503 above).")
 @click.option("--out-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
@@ -60,12 +88,19 @@ from provkit.server.service import serve as serve_
                                       "(429 above).")
 @db_option
 def serve(host, port, workers, threads, queue, public_read, max_upload_mb, max_files, max_pixels,
-          time_limit, out_dir, probe, clip_spec, public_detection, public_rate, db_path):
+          max_pixels_per_byte, public_max_pixels, pixel_budget_mp, public_url, header_timeout,
+          body_timeout, keep_alive, max_connections, max_connections_per_client, time_limit,
+          out_dir, probe, clip_spec, public_detection, public_rate, db_path):
     """Serve the desk page and the HTTP API (see docs/serve.md)."""
+    limits = Limits(header_timeout=header_timeout, body_timeout=body_timeout,
+                    keep_alive=keep_alive, max_connections=max_connections,
+                    max_per_client=max_connections_per_client)
     serve_(host=host, port=port, workers=workers, threads=threads, queue=queue,
            public_read=public_read, max_upload=int(max_upload_mb * MB), max_files=max_files,
            max_pixels=max_pixels, time_limit=time_limit, out_dir=out_dir, db=db_path,
-           probe=probe, clip=clip_spec, public_detection=public_detection,
+           probe=probe, clip=clip_spec, max_pixels_per_byte=max_pixels_per_byte,
+           pixel_budget=int(pixel_budget_mp * 1e6), public_url=public_url, limits=limits,
+           public_max_pixels=public_max_pixels, public_detection=public_detection,
            public_rate=public_rate)
 
 

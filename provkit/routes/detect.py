@@ -27,10 +27,19 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field
 
 from provkit.detect.index import ReferenceIndex
-from provkit.detect.lookup import SIGNAL_TYPES, ReferenceBank, hash_file
+from provkit.detect.lookup import (
+    LOOKUP_LIMIT,
+    LOOKUP_LIMIT_MAX,
+    MAX_DISTANCE,
+    SIGNAL_TYPES,
+    ReferenceBank,
+    hash_file,
+    page,
+)
 from provkit.detect.reference_sets import dupes, import_, remove_item, set_
 from provkit.detect.verdict import detect
 from provkit.provenance.core.errors import BadInput, ProvkitError
+from provkit.server.grants import granted
 from provkit.server.http import (
     ERRORS,
     ApiError,
@@ -353,8 +362,15 @@ def _parse_items(text: str) -> list[dict]:
 @router.get("/v1/sets/{name}/items/{item_id}/thumbnail", include_in_schema=False,
             response_class=Response)
 def sets_thumbnail(request: Request, name: str, item_id: int,
+                   grant: Annotated[str | None, Query(
+                       description="the grant a match answer names the thumbnail with")] = None,
                    caller: Caller = Read):
-    """The small JPEG stored for a reference item."""
+    """The small JPEG stored for a reference item: with the ``banks:read`` scope, or with
+    the grant a match answer gave (item ids run in sequence, so without either this
+    would list a set's images to anyone who may read)."""
+    if not (set(caller.scopes) & {"banks:read", "admin"} or granted(name, item_id, grant)):
+        raise ApiError(403, "a reference item's thumbnail needs the 'banks:read' scope, or "
+                            "the grant of a match answer that named it")
     thumb = _known_set(request, name).thumbnail(item_id)
     if not thumb:
         raise ApiError(404, f"no thumbnail for item {item_id} of set {name!r}")
@@ -404,22 +420,33 @@ SignalType = Annotated[str, Query(pattern="^(" + "|".join(SIGNAL_TYPES) + ")$")]
 async def lookup_route(request: Request, signal: Annotated[str, Query(max_length=64)],
                  signal_type: SignalType = "pdq",
                  bank: BankQuery = None, index: OldBankQuery = None,
-                 max_distance: Annotated[int | None, Query(ge=0, le=256)] = None,
+                 max_distance: Annotated[int | None, Query(
+                     ge=0, le=max(MAX_DISTANCE.values()),
+                     description="at most 64 for pdq, 16 for phash and dhash")] = None,
+                 limit: Annotated[int, Query(ge=1, le=LOOKUP_LIMIT_MAX)] = LOOKUP_LIMIT,
+                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
                  caller: Caller = Read):
     """Per bank, the items whose ``signal_type`` is within the match distance of ``signal``
-    (the caller's ``max_distance``, else the bank's own, else the default), each with the
-    partner's id and metadata. Banks switched off for matching are left out.
+    (the caller's ``max_distance``, at most 64 for PDQ and 16 for pHash and dHash, else
+    the bank's own, else the default), each with the partner's id and metadata, closest
+    first, at most ``limit`` per bank from ``offset`` on: when a bank has more, the answer
+    names it in ``X-Provkit-More`` and gives ``X-Provkit-Next-Offset``. Banks switched
+    off for matching are left out.
 
     Answered on the event loop: a lookup in memory takes well under a millisecond.
     ``provkit serve`` answers the plain ones before they reach this route, with the
-    same bytes (:mod:`detect.lookup_fast`)."""
+    same bytes (:mod:`provkit.server.lookup_fast`)."""
     try:
         found = bank_of(request).lookup(signal_type, signal, sets=_banks(bank, index),
-                                        max_distance=max_distance)
+                                        max_distance=max_distance, limit=limit, offset=offset)
     except BadInput as e:
         raise ApiError(404 if e.reason.startswith("no bank named") else 422, e.reason
                        ) from None
-    return JSONResponse(found)  # already plain JSON: skip re-validating the response model
+    found, more = page(found, limit)
+    headers = {"X-Provkit-More": ",".join(more), "X-Provkit-Next-Offset": str(offset + limit)
+               } if more else None
+    # already plain JSON: skip re-validating the response model
+    return JSONResponse(found, headers=headers)
 
 
 class HashAndMatch(BaseModel):
@@ -437,8 +464,9 @@ async def lookup_upload(request: Request,
     (path,) = await work.save([file])
     signals = await run_cpu(request, hash_file, path)
     try:
-        matches = bank_of(request).lookup(signal_type, signals[signal_type],
-                                          sets=_banks(bank, index))
+        matches, _ = page(bank_of(request).lookup(signal_type, signals[signal_type],
+                                                  sets=_banks(bank, index), limit=LOOKUP_LIMIT),
+                          LOOKUP_LIMIT)
     except BadInput as e:
         raise ApiError(404, e.reason) from None
     return {"signals": signals, "matches": matches}

@@ -13,6 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
+from provkit.generate.request import MAX_SIDE, MIN_SIDE
+
 from provkit.generate.generator import generate
 from provkit.policies.pack import shipped_packs
 from provkit.server.http import ERRORS, ApiError, Caller, Generate, config, out_dir, run_cpu_to_end
@@ -20,12 +22,17 @@ from provkit.server.http import ERRORS, ApiError, Caller, Generate, config, out_
 router = APIRouter(responses=ERRORS)
 
 
+#: The service's cap on a generated side (the library allows up to MAX_SIDE; a public
+#: endpoint keeps the cost of one request small). The smallest side is the library's own.
+SERVICE_MAX_SIDE = min(1024, MAX_SIDE)
+
+
 class GenerateRequest(BaseModel):
     prompt: str = Field(min_length=1, max_length=2000)
     n: int = Field(1, ge=1, le=4)
     seed: int | None = Field(None, ge=0, le=2**32 - 1)
-    width: int = Field(256, ge=64, le=1024)
-    height: int = Field(256, ge=64, le=1024)
+    width: int = Field(256, ge=MIN_SIDE, le=SERVICE_MAX_SIDE)
+    height: int = Field(256, ge=MIN_SIDE, le=SERVICE_MAX_SIDE)
     format: str = Field("png", pattern="^(png|jpg|webp)$")
     policy: str | None = Field(None, description="A shipped policy pack checking the output")
 

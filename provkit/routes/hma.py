@@ -7,7 +7,7 @@ A client written for OpenMediaMatch's REST API (``/h/hash``, ``/m/raw_lookup``,
 ``/c/bank/<name>/signal``) talks to ``provkit serve`` unchanged, with two differences
 said in docs/serve.md: provkit asks for a token (``Authorization: Bearer``; reads are
 open when the service is started with public reads), and it never fetches a URL on a
-caller's behalf (``?url=`` answers 501: a server that fetches what a caller names is a
+caller's behalf (``?url=`` answers 422: a server that fetches what a caller names is a
 server-side request forgery waiting to happen; upload the file instead).
 
 Shapes follow OpenMediaMatch's blueprints (``hashing.py``,
@@ -107,9 +107,9 @@ async def _one_upload(request: Request, work: Workdir):
 
 @router.get("/h/hash")
 def hash_get(url: Annotated[str | None, Query()] = None, caller: Caller = Read):
-    """HMA hashes the content at ``url``; provkit does not fetch URLs (501)."""
+    """HMA hashes the content at ``url``; provkit does not fetch URLs (422)."""
     raise ApiError(
-        501,
+        422,
         _NO_FETCH
         if url
         else "url is required (and provkit does not fetch URLs: POST the file to /h/hash instead)",
@@ -189,7 +189,7 @@ async def lookup_get(
     """Per bank, its matches: ``{"BANK": [{"bank_content_id", "distance", "partner_id",
     "metadata"}]}``. ``url=`` is refused (provkit does not fetch URLs)."""
     if url:
-        raise ApiError(501, _NO_FETCH)
+        raise ApiError(422, _NO_FETCH)
     if not signal or not signal_type:
         raise ApiError(400, "Either url or both signal and signal_type are required")
     return _lookup(request, signal, signal_type, banks)
@@ -351,7 +351,7 @@ async def bank_add_content(
     HEX}}``. A ``metadata`` form field (JSON: ``content_id``, ``json``) gives the partner's
     id and metadata. ``url=`` is refused (provkit does not fetch URLs)."""
     if url:
-        raise ApiError(501, _NO_FETCH)
+        raise ApiError(422, _NO_FETCH)
     idx = _known(request, name)
     path, form = await _one_upload(request, work)
     partner, meta = _content_metadata(form.get("metadata") or request.query_params.get("metadata"))

@@ -34,6 +34,7 @@ from provkit.server.http import (
     run_cpu_to_end,
 )
 from provkit.provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
+from provkit.provenance.manifest import action_name
 from provkit.provenance.issue import sign
 from provkit.provenance.ledger import Ledger, ledger_store
 from provkit.provenance.manifest import ManifestSpec
@@ -130,6 +131,8 @@ async def sign_route(request: Request,
     The sealed file is kept in the server's output folder (its ledger row points
     there) and can be fetched again from ``/v1/ledger/{asset_id}/file``."""
     cfg = config(request)
+    if action is not None:
+        action_name(action)  # BadInput (422) before the upload is read: C2PA or reverse-DNS
     (src,) = await work.save([file])
     mime = sniff(src)
     name = Path(file.filename or "upload").stem[:60] or "upload"
@@ -170,7 +173,13 @@ def ledger_list(request: Request, limit: Annotated[int, Query(ge=1, le=1000)] = 
                 caller: Caller = Read) -> list[dict]:
     """Issued assets, newest first."""
     rows = _ledger(config(request)).list(limit=limit, source_type=source_type)
-    return [a.to_json() for a in rows]
+    return [_no_server_paths(a.to_json()) for a in rows]
+
+
+def _no_server_paths(row: dict) -> dict:
+    """A ledger row as the API answers it: file names, never the server's folders (an
+    upload's temporary path, the output folder)."""
+    return {**row, **{k: Path(row[k]).name for k in ("path", "source_path") if row.get(k)}}
 
 
 @router.get("/v1/ledger/{asset_id}", tags=["verbs"], summary="provkit ledger show")
@@ -181,7 +190,7 @@ def ledger_show(request: Request, asset_id: str,
     asset = book.get(asset_id)
     if asset is None:
         raise ApiError(404, f"no asset {asset_id} in the ledger")
-    return {**asset.to_json(), "manifest": book.manifest_json(asset.asset_id)}
+    return {**_no_server_paths(asset.to_json()), "manifest": book.manifest_json(asset.asset_id)}
 
 
 @router.get("/v1/ledger/{asset_id}/file", tags=["verbs"], response_class=FileResponse,
@@ -229,8 +238,22 @@ def _resolver(cfg: ServiceConfig) -> SoftBindingResolver:
     return SoftBindingResolver(_ledger(cfg))
 
 
+def public_url(request: Request) -> str:
+    """This server's base URL for answers: ``--public-url``, else the address it listens
+    on; never the request's ``Host`` header, which the caller chooses."""
+    configured = config(request).public_url
+    if configured:
+        return configured.rstrip("/")
+    host, port = request.scope.get("server") or ("127.0.0.1", None)
+    scheme = request.scope.get("scheme", "http")
+    host = f"[{host}]" if ":" in host else host
+    default = {"http": 80, "https": 443}.get(scheme)
+    return f"{scheme}://{host}" + (f":{port}" if port and port != default else "") + \
+        request.scope.get("root_path", "")
+
+
 def _matches(request: Request, found) -> dict:
-    endpoint = str(request.base_url).rstrip("/")
+    endpoint = public_url(request)
     out = []
     for m in found:
         if not m.manifest_id:

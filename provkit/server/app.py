@@ -13,14 +13,16 @@ it behind the lookup fast path, :func:`create_service`):
   temporary paths), request validation 422, and only a bug a 500;
 - a background thread re-checks the reference sets every ``refresh`` seconds.
 
-:func:`sweep_outputs` clears what a crash left in the output folder (``provkit serve``
-runs it before listening).
+:func:`sweep_outputs` clears what a crash left in the output folder and the upload
+folder (``provkit serve`` runs it before listening).
 """
 
 from __future__ import annotations
 
 import logging
 import os
+import shutil
+import sqlite3
 import threading
 import time
 from contextlib import asynccontextmanager
@@ -39,9 +41,10 @@ from provkit.routes.generate import router as generate_router
 from provkit.routes.hma import router as hma_router
 from provkit.routes.log import router as log_router
 from provkit.routes.policies import router as policies_router
-from provkit.provenance.core import imageio
+from provkit.provenance.core import imagecost, imageio
 from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
-from provkit.server.http import ApiError, CpuPool, ServiceConfig, out_dir
+from provkit.server.budget import PixelBudget
+from provkit.server.http import UPLOAD_PREFIX, ApiError, CpuPool, ServiceConfig, out_dir, uploads_dir
 from provkit.server.thumbnails import thumbnail_store
 from provkit.provenance.ledger import ledger_store
 from provkit.routes.provenance import router as provenance_router
@@ -100,6 +103,13 @@ def _install_errors(app: FastAPI) -> None:
     async def bug(request: Request, e: Exception):  # a bug, never bad input: logged whole
         log.exception("unexpected error on %s %s", request.method, request.url.path)
         return _error(500, f"internal error ({type(e).__name__}); see the server log")
+
+    @app.exception_handler(sqlite3.DatabaseError)
+    async def storage(request: Request, e: sqlite3.DatabaseError):  # damaged or altered store
+        log.error("database error on %s %s: %s", request.method, request.url.path, e)
+        return _error(503, "the workspace database cannot serve this request (a table is "
+                           "missing or damaged); run `provkit audit verify` and see the server "
+                           "log", {"Retry-After": "60"})
 
     @app.exception_handler(UnicodeDecodeError)
     async def undecodable(request: Request, e: UnicodeDecodeError):
@@ -160,11 +170,18 @@ async def _send_json(send, status: int, message: str) -> None:
 
 
 def sweep_outputs(cfg: ServiceConfig) -> dict:
-    """After a crash: remove half-written files in the output folder, and the files and
-    ledger rows of assets there still ``staged`` (sealed, but never handed out).
+    """After a crash: remove every request's upload folder left in the uploads folder,
+    half-written files in the output folder, and the files and ledger rows of assets
+    there still ``staged`` (sealed, but never handed out).
 
     ``provkit serve`` calls it once before it starts listening; it must not run while
     another server writes into the same folder."""
+    removed_uploads = 0
+    uploads = uploads_dir(cfg)
+    if uploads.is_dir():
+        for left in uploads.glob(UPLOAD_PREFIX + "*"):
+            shutil.rmtree(left, ignore_errors=True)
+            removed_uploads += 1
     folder = out_dir(cfg).resolve()
     removed_files = 0
     for tmp in folder.glob(".*.tmp"):
@@ -182,7 +199,8 @@ def sweep_outputs(cfg: ServiceConfig) -> dict:
             forgotten.append(asset.asset_id)
     finally:
         book.db.conn.close()
-    return {"removed_temp_files": removed_files, "forgotten_staged_assets": forgotten}
+    return {"removed_uploads": removed_uploads, "removed_temp_files": removed_files,
+            "forgotten_staged_assets": forgotten}
 
 
 def _refresher(app: FastAPI, stop: threading.Event, interval: float) -> None:
@@ -204,6 +222,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     cfg = cfg or ServiceConfig()
     if max_pixels is not None:
         imageio.set_max_pixels(max_pixels)
+    imagecost.set_max_pixels_per_byte(cfg.max_pixels_per_byte)
     hamming.use_compiled()  # a long-running process: the compiled search, if numba is here
 
     @asynccontextmanager
@@ -229,6 +248,7 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     app.state.config = cfg
     app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)
     app.state.bank = ReferenceBank(cfg.db)
+    app.state.budget = PixelBudget(cfg.pixel_budget, cfg.budget_wait)
     app.state.thumbnails = thumbnail_store()
     app.state.started = time.time()
     _install_errors(app)
@@ -242,7 +262,8 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
             "pending": app.state.pool.pending, "capacity": app.state.pool.capacity},
             "classifier": {"probe": os.environ.get("PROVKIT_PROBE") or None,
                            "clip": os.environ.get("PROVKIT_CLIP") or None},
-            "max_pixels": imageio.max_pixels(), "search": hamming.engine()}
+            "max_pixels": imageio.max_pixels(), "decode_budget": app.state.budget.status(),
+            "search": hamming.engine()}
         if not bank["ready"]:
             return JSONResponse({**body, "status": "INDEX-NOT-LOADED"}, status_code=503)
         if bank["checked_seconds_ago"] is not None and bank["checked_seconds_ago"] > max(

@@ -37,6 +37,7 @@ from provkit.provenance.core.imageio import load_rgb, sniff_media
 from provkit.provenance.thumbnails import data_uri, fill, of_file
 from provkit.routes.detect import dupes_rows
 from provkit.routes.detect import router as detect_router
+from provkit.server.grants import grant
 from provkit.routes.provenance import thumbnails_mode
 from provkit.server.card import card
 from provkit.server.http import (
@@ -68,7 +69,8 @@ PAGE_HEADERS = {
 
 
 def _reference_thumbnail_route() -> str:
-    """Where the detect router serves a reference item's picture (read scope)."""
+    """Where the detect router serves a reference item's picture (read scope and the
+    grant this page names it with, :mod:`provkit.server.grants`)."""
     for route in detect_router.routes:
         path = getattr(route, "path", "")
         if path.endswith("/items/{item_id}/thumbnail"):
@@ -82,7 +84,7 @@ REFERENCE_THUMBNAIL = _reference_thumbnail_route()
 def reference_thumbnail_url(bank: str, item_id) -> str:
     head, _, _ = REFERENCE_THUMBNAIL.partition("/items/")
     head = head[: head.rindex("{")] + quote(str(bank), safe="")
-    return f"{head}/items/{item_id}/thumbnail"
+    return f"{head}/items/{item_id}/thumbnail?grant={grant(str(bank), item_id)}"
 
 
 # --------------------------------------------------------------------------- record

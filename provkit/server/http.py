@@ -15,6 +15,9 @@ these pieces, and :mod:`provenance.server.app` composes the routers into one app
 - :class:`CpuPool` runs library calls in a fixed number of threads with a bounded
   queue (503 + ``Retry-After`` when it is full) and a per-request time limit.
 - :class:`ApiError` is a 4xx/5xx answer with a JSON body ``{"error": ..., "status": ...}``.
+
+Why one module over 400 lines: the caller, the upload folder (with its decode cost) and
+the pool are what every route takes together, and a router imports them as one set.
 """
 
 from __future__ import annotations
@@ -34,8 +37,9 @@ from fastapi import Depends, Request, UploadFile
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
-from provkit.server import tokens
+from provkit.provenance.core import imagecost, imageio
 from provkit.provenance.core.workspace import connect, home
+from provkit.server import tokens
 
 MB = 1 << 20
 #: Defaults of ``provkit serve`` (each has an option).
@@ -90,6 +94,11 @@ class ServiceConfig:
     queue: int = QUEUE
     out_dir: Path | None = None
     temp_dir: Path | None = None
+    pixel_budget: int = 64_000_000
+    budget_wait: float = 10.0
+    max_pixels_per_byte: int | None = None
+    public_max_pixels: int | None = None  # the pixel limit for anonymous callers
+    public_url: str | None = None
     _local: threading.local = field(default_factory=threading.local, repr=False)
 
     def connection(self):
@@ -153,7 +162,9 @@ def require(scope: str) -> Callable:
     # the bearer parameter declares the scheme in the OpenAPI description
     async def dependency(request: Request,
                          credentials: HTTPAuthorizationCredentials | None = _bearer) -> Caller:
-        return authorize(config(request), request.headers.get("authorization"), scope)
+        caller = authorize(config(request), request.headers.get("authorization"), scope)
+        request.state.caller = caller
+        return caller
 
     dependency.__name__ = f"require_{scope.replace(':', '_')}"
     return dependency
@@ -174,12 +185,12 @@ class Workdir:
 
     def __init__(self, cfg: ServiceConfig):
         self.cfg = cfg
-        root = cfg.temp_dir
-        if root is not None:
-            Path(root).mkdir(parents=True, exist_ok=True)
-        self.path = Path(tempfile.mkdtemp(prefix="req-", dir=root))
+        root = uploads_dir(cfg)
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.path = Path(tempfile.mkdtemp(prefix=UPLOAD_PREFIX, dir=root))
         self.names: dict[str, str] = {}
         self.received = 0
+        self.pixels = 0  # the declared pixels of the largest image saved (the decode cost)
 
     def close(self) -> None:
         shutil.rmtree(self.path, ignore_errors=True)
@@ -208,7 +219,7 @@ class Workdir:
             while chunk := await upload.read(MB):
                 self.add_bytes(len(chunk))
                 await out.write(chunk)
-        return path
+        return self.costed(path)
 
     async def save_stream(self, request: Request, name: str) -> Path:
         """Write a raw request body here (an image sent as the body itself)."""
@@ -217,12 +228,20 @@ class Workdir:
             async for chunk in request.stream():
                 self.add_bytes(len(chunk))
                 await out.write(chunk)
-        return path
+        return self.costed(path)
 
     def save_bytes(self, data: bytes, name: str) -> Path:
         self.add_bytes(len(data))
         path = self.new_path(name)
         path.write_bytes(data)
+        return path
+
+    def costed(self, path: Path) -> Path:
+        """Count ``path``'s declared pixels (header only; at most the pixel limit, over
+        which the reader refuses it undecoded) in this request's decode cost."""
+        size = imagecost.declared(path)
+        if size is not None and size.pixels <= imageio.max_pixels():
+            self.pixels = max(self.pixels, size.pixels)
         return path
 
     def add_bytes(self, n: int) -> None:
@@ -381,16 +400,46 @@ def pool(request: Request) -> CpuPool:
     return request.app.state.pool
 
 
+def _cost(request: Request) -> int:
+    work = getattr(request.state, "workdir", None)
+    return work.pixels if work is not None else 0
+
+
+def _limit(request: Request) -> int | None:
+    """The pixel limit for this caller: ``public_max_pixels`` for anonymous ones."""
+    caller = getattr(request.state, "caller", None)
+    anonymous = caller is None or caller.name is None
+    return config(request).public_max_pixels if anonymous else None
+
+
+def _limited(pixel_limit: int | None, fn, /, *args, **kwargs):
+    with imageio.pixel_limit(pixel_limit):
+        return fn(*args, **kwargs)
+
+
 async def run_cpu(request: Request, fn, *args, **kwargs):
     """Run a library call that only reads in the app's :class:`CpuPool` (stopped at the
-    time limit)."""
-    return await pool(request).run(fn, *args, **kwargs)
+    time limit), once the decode budget has room for the request's images."""
+    async with request.app.state.budget.hold(_cost(request)):
+        return await pool(request).run(_limited, _limit(request), fn, *args, **kwargs)
 
 
 async def run_cpu_to_end(request: Request, fn, *args, **kwargs):
     """Run a library call that writes (an asset, a decision, a set) in the app's
     :class:`CpuPool`: past the time limit it answers 503 but is not stopped."""
-    return await pool(request).run(fn, *args, stop=False, **kwargs)
+    async with request.app.state.budget.hold(_cost(request)):
+        return await pool(request).run(_limited, _limit(request), fn, *args, stop=False,
+                                       **kwargs)
+
+
+#: The name of each request's upload folder starts with this (the startup sweep's mark).
+UPLOAD_PREFIX = "req-"
+
+
+def uploads_dir(cfg: ServiceConfig) -> Path:
+    """Where each request's upload folder is made: ``temp_dir``, else ``$PROVKIT_HOME/
+    uploads``; ``provkit serve`` empties it of upload folders before it listens."""
+    return Path(cfg.temp_dir) if cfg.temp_dir else home() / "uploads"
 
 
 def out_dir(cfg: ServiceConfig) -> Path:

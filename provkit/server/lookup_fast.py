@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import re
 
-from provkit.detect.lookup import SIGNAL_TYPES
+from provkit.detect.lookup import LOOKUP_LIMIT, MAX_DISTANCE, SIGNAL_TYPES
 from provkit.server.http import authorize
 
 #: The query of a lookup the fast path answers: plain ``key=value`` pairs, no escapes.
@@ -43,7 +43,7 @@ def _fast_lookup(state, scope) -> bytes | None:
         elif key == "signal_type" and signal_type is None and value in SIGNAL_TYPES:
             signal_type = value
         elif key == "max_distance" and max_distance is None and _DISTANCE.fullmatch(value) \
-                and int(value) <= 256:
+                and int(value) <= max(MAX_DISTANCE.values()):
             max_distance = int(value)
         else:  # unknown, repeated or out-of-range: the route says what is wrong
             return None
@@ -58,9 +58,11 @@ def _fast_lookup(state, scope) -> bytes | None:
     try:
         authorize(state.config, None if auth is None else auth.decode("latin-1"), "read")
         found = state.bank.lookup(signal_type or "pdq", signal, sets=sets or None,
-                                  max_distance=max_distance)
+                                  max_distance=max_distance, limit=LOOKUP_LIMIT)
     except Exception:  # noqa: BLE001 - the route gives the answer (and logs a bug)
         return None
+    if any(len(rows) > LOOKUP_LIMIT for rows in found.values()):
+        return None  # more than a page: the route answers, with its paging headers
     # byte for byte what JSONResponse renders
     return json.dumps(found, ensure_ascii=False, allow_nan=False, separators=(",", ":")
                       ).encode()

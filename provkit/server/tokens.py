@@ -30,6 +30,7 @@ SCOPES = {
     "read": "verify, detect, dupes, policy check, hash, lookup, ledger and soft-binding reads",
     "sign": "sign uploads (POST /v1/sign)",
     "generate": "generate sealed images (POST /v1/generate)",
+    "banks:read": "list a bank's contents (any item's thumbnail); never public",
     "banks:write": "create, fill, configure and delete banks",
     "audit:read": "read and verify the audit log",
     "admin": "everything above",
