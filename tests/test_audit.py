@@ -16,8 +16,12 @@ from provkit.policies import AuditLog, decide, decide_many, evaluate, load_pack,
 from provkit.cli import root
 from provkit.provenance.core.workspace import connect
 
+#: an invalid credential is denied only with its cause shown (content altered); the rest
+#: of these go to review
+_C2PA = {"invalid": {"state": "invalid", "cause": "content_altered",
+                     "causes": {"content_altered": True}}}
 CONTEXTS = [
-    {"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}", "c2pa": {"state": s}}}
+    {"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}", "c2pa": _C2PA.get(s, {"state": s})}}
     for i, s in enumerate(["invalid", "valid", "absent", "trusted", "absent", "invalid"] * 2)
 ]
 
