@@ -45,7 +45,6 @@ def make_jpegs(folder: Path, n: int, size: tuple[int, int]) -> list[Path]:
 def naive_loop(arch: str, paths: list[Path], device: str = "cpu"):
     import open_clip
     import torch
-
     from provkit.detect.clip import _quiet_logging, register_tiny_config
 
     register_tiny_config()
@@ -80,7 +79,6 @@ def run(n: int = 16, arch: str = "ViT-B-32", size: tuple[int, int] = (2048, 1536
         batch_size: int = 32, device: str = "auto") -> dict:
     """Measure both pipelines in this process; print and return the figures."""
     import torch
-
     from provkit.detect.clip import pick_device
 
     device = pick_device(device)

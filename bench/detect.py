@@ -90,7 +90,6 @@ def photographs() -> list[tuple[str, np.ndarray]]:
 
 def bench_fingerprints(folder: Path, n: int, workers: int) -> None:
     import imagehash
-
     from provkit.detect.index import fingerprint_many
 
     photos = photographs()
@@ -148,7 +147,6 @@ def flip_bits(codes: np.ndarray, nbits: int, rng) -> np.ndarray:
 def bench_hamming(n: int, queries: int, loop_sample: int) -> None:
     import faiss
     import imagehash
-
     from provkit.detect.hamming import HammingCodes
 
     faiss.omp_set_num_threads(1)

@@ -109,7 +109,6 @@ def report(label: str, request, t: dict) -> None:
 def engines(sizes, repeat: int) -> None:
     """numpy vs torch (CPU) for the built-in CPPN: time per picture and pixel agreement."""
     import numpy as np
-
     from provkit.generate.backends import get_backend
     from provkit.provenance.core.extras import available
 

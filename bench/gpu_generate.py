@@ -78,7 +78,6 @@ def main(argv=None) -> int:
 
 def run(args, tmp: Path) -> int:
     import torch
-
     from provkit.generate.backends import get_backend
     from provkit.generate.generator import Generator
     from provkit.generate.seal import SealOptions, _rendered, seal_all

@@ -22,7 +22,6 @@ from pathlib import Path
 
 import cel
 import sqlite_utils
-
 from provkit.policies.audit import AuditLog
 from provkit.policies.engine import Decision, _combine, _fast_plan, _per_rule, evaluate
 from provkit.policies.pack import load_pack

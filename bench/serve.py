@@ -47,7 +47,6 @@ sys.path.insert(0, str(ROOT))
 def build_set(db: Path, n: int, seed: int = 0):
     """A reference set 'bench' of n random PDQ codes; returns the codes (n x 32 bytes)."""
     import numpy as np
-
     from provkit.detect.index import ReferenceIndex
 
     rng = np.random.default_rng(seed)
@@ -319,10 +318,9 @@ def bench_lookup(home: Path, args) -> None:
 def make_signed(home: Path, n: int) -> list[Path]:
     import numpy as np
     from PIL import Image
-    from skimage import data
-
     from provkit.provenance.issue import issue
     from provkit.provenance.manifest import ManifestSpec
+    from skimage import data
 
     base = Image.fromarray(data.astronaut()).resize((1155, 866))
     rng = np.random.default_rng(0)

@@ -61,7 +61,6 @@ def paired(fn_a, fn_b, repeat: int, calls: int = 1) -> tuple[float, float]:
 def bench_size(mp, tmp, identity, spec, anchors, args) -> None:
     """Sign and verify one image size with provkit and with the bare SDK calls."""
     import c2pa
-
     from provkit.provenance.issue import issue
     from provkit.provenance.manifest import context, manifest_definition
     from provkit.provenance.verify import verify_file

@@ -33,9 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance import watermark
 from provkit.provenance.watermark import provkit_scheme as pk
+
 from tests.conftest import natural_photos
 from tests.fixtures_watermark import ATTACKS, psnr
 
@@ -288,7 +288,6 @@ def report_false_positives(photos, trials, rng):
 def sdxl_reader(image, rng):
     """provkit's vectorised reader for the SDXL mark beside invisible-watermark's decoder."""
     from imwatermark import WatermarkDecoder, WatermarkEncoder
-
     from provkit.provenance.watermark.thirdparty import SDXL_BITS, dwtdct_bits
 
     enc = WatermarkEncoder()

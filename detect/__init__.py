@@ -16,10 +16,9 @@ Every ``provkit`` verb of this package has a function of the same name here:
 
 from __future__ import annotations
 
+import importlib
 import sys
 import types
-
-import importlib
 
 _EXPORTS = {
     "detect": "provkit.detect.verdict",

@@ -24,7 +24,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from provkit.detect.clip import load_model
 from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.errors import BadInput, ConfigError

@@ -26,7 +26,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.extras import require
 from provkit.provenance.core.imageio import open_image, to_rgb

@@ -27,7 +27,6 @@ import threading
 from pathlib import Path
 
 import numpy as np
-
 from provkit.detect import hamming
 from provkit.detect.hamming import HammingCodes
 from provkit.detect.index_schema import hash_item_id

@@ -16,7 +16,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.core.errors import BadInput, ProvkitError
 from provkit.provenance.core.imageio import MAX_LIST_BYTES, image_paths, read_head
 from provkit.provenance.fingerprint import (

@@ -11,7 +11,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-
 from provkit.detect.hamming import HammingCodes
 from provkit.detect.index_inputs import VARIANT
 from provkit.provenance.core.errors import BadInput

@@ -12,7 +12,6 @@ import getpass
 import os
 
 from PIL import Image
-
 from provkit.detect.index import ReferenceIndex
 from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.generate.results import SealedImage

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.generate.backends.base import get_backend
 from provkit.generate.backends.diffusers_backend import DiffusersBackend
 from provkit.generate.request import GenerationRequest, parse_size, random_seed

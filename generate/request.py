@@ -13,7 +13,6 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from PIL import Image
-
 from provkit.provenance.core.errors import BadInput
 
 #: Largest side a request may ask for; a typo like 51200 fails fast instead of exhausting memory.

@@ -6,7 +6,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.generate.request import BackendInfo
 from provkit.provenance.core.errors import Refused
 from provkit.provenance.core.imageio import open_image

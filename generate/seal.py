@@ -43,7 +43,6 @@ from pathlib import Path
 from typing import Any
 
 from PIL import Image
-
 from provkit.generate import checks, runlog
 from provkit.generate.request import BackendInfo, GenerationRequest, check_sealable
 from provkit.generate.results import GenerationFailure, GenerationRun, RequestRefused, SealedImage

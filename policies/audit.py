@@ -53,7 +53,6 @@ from pathlib import Path
 from typing import Protocol
 
 import sqlite_utils
-
 from provkit.policies import checkpoints
 from provkit.provenance.core import merkle, note, stores, tlog, workspace
 from provkit.provenance.core.clock import now_iso

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import yaml
-
 from provkit.policies import yamllines
 from provkit.policies.engine import Decision, decide, evaluate
 from provkit.policies.fields import missing_fields

@@ -23,7 +23,6 @@ from itertools import compress
 from pathlib import PurePath
 
 import cel
-
 from provkit.policies.audit import audit_store
 from provkit.policies.expressions import CONTEXT_LIST, CONTEXT_ROOTS, flatten_paths
 from provkit.policies.pack import POINTS, PRECEDENCE, Pack, load_pack

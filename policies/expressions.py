@@ -13,7 +13,6 @@ import json
 import re
 
 import cel
-
 from provkit.policies.terms import TermList
 
 #: Top-level names a condition may read (see docs/policies.md for their fields).

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.core.files import file_sha256
 from provkit.provenance.core.guard import guarded
 from provkit.provenance.core.imageio import open_image, to_rgb

@@ -22,7 +22,6 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.provenance import disclosure as disclosure_lib
 from provkit.provenance import keys, tc260
 from provkit.provenance import watermark as watermark_lib
@@ -34,7 +33,6 @@ from provkit.provenance.core.files import atomic_file
 from provkit.provenance.core.vocabulary import source_type_iri, source_type_name
 from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.ledger import STATUSES, ledger_store
-from provkit.provenance.relation import make_reference
 from provkit.provenance.manifest import (
     ManifestSpec,
     manifest_definition,
@@ -42,6 +40,7 @@ from provkit.provenance.manifest import (
     sign_stream,
     supported_mime,
 )
+from provkit.provenance.relation import make_reference
 
 #: ``Issued.watermark_skipped`` for a file that is not a still image.
 NOT_AN_IMAGE = ("the watermark applies to still images provkit decodes only; this {mime} file "

@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Protocol
 
 import numpy as np
-
 from provkit.provenance.core import stores, tlog, workspace
 from provkit.provenance.core.clock import now_iso
 from provkit.provenance.core.errors import BadInput

@@ -18,7 +18,12 @@ from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput, Refused
 from provkit.provenance.core.files import atomic_file
 from provkit.provenance.issue import resolve_output
-from provkit.provenance.manifest import ASSET_ASSERTION, new_builder, provkit_agent, soft_binding_assertion
+from provkit.provenance.manifest import (
+    ASSET_ASSERTION,
+    new_builder,
+    provkit_agent,
+    soft_binding_assertion,
+)
 from provkit.provenance.recovery import _RANK, file_size
 from provkit.provenance.resolver import SoftBindingResolver, revalidate
 from provkit.provenance.trust import resolve as resolve_trust

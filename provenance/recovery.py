@@ -21,7 +21,6 @@ from __future__ import annotations
 from dataclasses import replace
 
 from PIL import Image
-
 from provkit.provenance import watermark
 from provkit.provenance.core import imageio
 from provkit.provenance.fingerprint import fingerprint_image

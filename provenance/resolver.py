@@ -25,7 +25,6 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance import watermark
 from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.ledger import (

@@ -20,7 +20,6 @@ from dataclasses import replace
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.provenance import tc260
 from provkit.provenance.causes import with_causes
 from provkit.provenance.core import imageio

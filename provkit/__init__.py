@@ -37,8 +37,19 @@ _VERBS = {
 _ABOUT = "provkit.provenance.core.about"
 _PACKAGES = ("provenance", "detect", "generate", "policies")
 
-__all__ = ["check", "detect", "dupes", "generate", "recover", "scan", "sign", "verify",
-           "provenance", "policies", "__version__"]
+__all__ = [
+    "__version__",
+    "check",
+    "detect",
+    "dupes",
+    "generate",
+    "policies",
+    "provenance",
+    "recover",
+    "scan",
+    "sign",
+    "verify",
+]
 
 
 def __getattr__(name):

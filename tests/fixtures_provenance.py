@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 from PIL import Image
-
 from provkit.provenance import keys
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
@@ -37,7 +36,6 @@ def make_identity(directory: Path, org: str) -> tuple[keys.Identity, Path]:
 def sdk_state(path, *, anchors: bytes = b"") -> str:
     """What c2pa-python's Reader says, with provkit's settings for the same anchors."""
     import c2pa
-
     from provkit.provenance.manifest import context
 
     try:

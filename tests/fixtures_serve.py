@@ -15,12 +15,12 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
-
-from provkit.server import tokens
-from provkit.server.http import ServiceConfig
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.server import tokens
 from provkit.server.app import create_service
+from provkit.server.http import ServiceConfig
 from tests.fixtures_provenance import flip_pixel_bytes
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -82,7 +82,6 @@ def sdk_read(path, mime: str | None = None, *, trust=None) -> dict:
     ``{"state", "failures" (codes of the active manifest and ingredient deltas), "json",
     "crjson"}`` (state ``absent`` when there is no manifest)."""
     import c2pa
-
     from provkit.provenance.core.imageio import sniff_media
 
     mime = mime or sniff_media(path)

@@ -11,10 +11,10 @@ import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from provkit.policies import AuditLog, decide, decide_many, evaluate, load_pack, verify_export
-from provkit.cli import root
 from provkit.provenance.core.workspace import connect
+
+from provkit.cli import root
 
 #: an invalid credential is denied only with its cause shown (content altered); the rest
 #: of these go to review

@@ -7,7 +7,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.generate.backends import get_backend
 from provkit.generate.request import GenerationRequest
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-
 from provkit.generate.backends import get_backend
 from provkit.generate.request import GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError

@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 from fixtures_generate import tiny_sd_path
 from PIL import Image
-
 from provkit.generate.backends import get_backend
 from provkit.generate.request import GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError
@@ -108,7 +107,6 @@ def test_cuda_asked_for_without_a_gpu_is_a_config_error(tiny_sd):
 
 def test_wrapped_pipeline_object_hashes_its_weights_in_memory(tiny_sd):
     from diffusers import StableDiffusionPipeline
-
     from provkit.generate.backends.diffusers_backend import DiffusersBackend
 
     pipe = StableDiffusionPipeline.from_pretrained(tiny_sd, local_files_only=True)

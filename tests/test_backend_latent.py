@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 import torch
 from fixtures_generate import TinyDCGAN, TinyVAEDecoder, save_random_weights
-
 from provkit.generate.backends import get_backend
 from provkit.generate.request import GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError

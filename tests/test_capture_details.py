@@ -6,10 +6,10 @@ from __future__ import annotations
 import io
 
 from PIL import Image
-
 from provkit.provenance.capture import capture_details, claim_generator
 from provkit.provenance.manifest import ManifestSpec, manifest_definition
 from provkit.provenance.verify import verify_file
+
 from tests.fixtures_provenance import make_identity
 from tests.fixtures_verify import sign_bytes
 

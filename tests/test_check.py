@@ -6,9 +6,9 @@ import json
 
 import pytest
 from click.testing import CliRunner
+from provkit.policies import AuditLog
 
 from provkit.answers import CheckRecord, check
-from provkit.policies import AuditLog
 from provkit.cli import root
 from tests.fixtures_realistic import build_realistic_set
 

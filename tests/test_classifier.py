@@ -8,10 +8,10 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from provkit.detect.classifier import Probe, train_probe
 from provkit.detect.clip import TINY_ARCH, load_model
 from provkit.provenance.core.errors import BadInput, ConfigError
+
 from tests.fixtures_detect import generator_like, real_crops, save_all
 
 TINY = f"{TINY_ARCH}:random"
@@ -102,7 +102,6 @@ def test_calibrated_probability_is_a_probability_and_rises_with_the_margin(a, b,
 
 def test_augment_images_keeps_the_original_first_and_adds_resized_or_recompressed_copies(photos):
     from PIL import Image
-
     from provkit.detect.classifier import augment_images
 
     original = Image.fromarray(photos[0][:96, :96])

@@ -7,7 +7,6 @@ import shutil
 import numpy as np
 import pytest
 from PIL import Image
-
 from provkit.detect.clip import TINY_ARCH, load_model, parse_spec
 from provkit.provenance.core.errors import BadInput, ConfigError
 
@@ -53,7 +52,6 @@ def test_fast_preprocessing_matches_open_clip_transform_on_png(tiny, photos, tmp
 
 def test_reduced_size_jpeg_decoding_stays_close_to_full_decoding(photos, tmp_path):
     from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD, image_transform
-
     from provkit.detect.clip import ClipModel
 
     vit = ClipModel(spec="ViT-B-32:random", arch="ViT-B-32", weights="random", model=None,
@@ -152,7 +150,6 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
     import json
 
     import torch
-
     from provkit.detect.clip import TINY_CONFIG
 
     folder = tmp_path / "my-clip"
@@ -168,7 +165,6 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
 
 def test_loading_overrides_a_user_setting_that_allows_downloads(monkeypatch):
     from huggingface_hub import constants
-
     from provkit.provenance.core.offline import is_offline
 
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
@@ -193,7 +189,6 @@ def test_checkpoint_hash_is_cached_across_processes_and_redone_when_the_file_cha
     import os
 
     import torch
-
     from provkit.provenance.core.weights import cache_path
     from provkit.provenance.fingerprint import file_sha256
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 from provkit.provenance.manifest import ManifestSpec
+
 from provkit.server.card import card
 from provkit.server.desk import desk_record
 from tests.fixtures_desk import hostile_file

@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.detect.index import ReferenceIndex
+
 from provkit.cli import root
 
 INDEXED = [0, 2, 3, 6]  # astronaut, coffee, rocket, china

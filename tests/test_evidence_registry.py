@@ -3,8 +3,14 @@
 from __future__ import annotations
 
 from PIL import Image
-
-from provkit.detect.evidence import COLLECTORS, BaseCollector, Evidence, Found, csv_columns, finding_of
+from provkit.detect.evidence import (
+    COLLECTORS,
+    BaseCollector,
+    Evidence,
+    Found,
+    csv_columns,
+    finding_of,
+)
 from provkit.detect.scan import CSV_COLUMNS
 from provkit.detect.verdict import Detector, detect
 

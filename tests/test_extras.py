@@ -14,7 +14,6 @@ import sys
 import numpy as np
 import pytest
 from PIL import Image
-
 from provkit.generate.backends import get_backend
 from provkit.provenance.core.errors import ConfigError
 from provkit.provenance.core.extras import EXTRAS, available, install_hint, require

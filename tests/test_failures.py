@@ -10,7 +10,6 @@ import struct
 import pytest
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
-
 from provkit.provenance import keys
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.status import CODES, LAYOUT_SENTENCE, sentence

@@ -11,7 +11,6 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.fingerprint import (
     PDQ_MATCH,

@@ -9,11 +9,11 @@ import pytest
 from click.testing import CliRunner
 from fixtures_verify import sdk_read
 from media_files import MEDIA
-
-from provkit.cli import root
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 
 #: A run of bytes in each made file's content (not its manifest) to alter after signing.
 CONTENT_MARK = {"svg": b'fill="red', "pdf": b"provkit 0", "mp4": bytes(range(100, 116)),

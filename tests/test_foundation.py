@@ -10,10 +10,10 @@ import zlib
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.provenance.core import imageio, workspace
 from provkit.provenance.core.errors import BadInput
+
+from provkit.cli import root
 
 
 def _png_header_bomb(path, width=60_000, height=60_000):

@@ -7,9 +7,9 @@ import json
 import pytest
 from click.testing import CliRunner
 from fixtures_generate import TinyDCGAN, save_random_weights
+from provkit.provenance.verify import verify_file
 
 from provkit.cli import root
-from provkit.provenance.verify import verify_file
 
 
 def run(*args):

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from fixtures_generate import tiny_sd_path
 from PIL import Image
-
 from provkit.generate import Generator, wrap_pipeline
 from provkit.provenance.verify import verify_file
 

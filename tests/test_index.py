@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.detect.index import CROPS, ReferenceIndex, read_sources
-from provkit.cli import root
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.imageio import image_paths
+
+from provkit.cli import root
 
 
 @pytest.fixture
@@ -197,7 +197,6 @@ def test_dupes_without_any_reference_set_says_so(photo_path):
 def test_a_set_keeps_embeddings_of_one_clip_model_only(folder, tmp_path):
     pytest.importorskip("open_clip")
     import torch
-
     from provkit.detect.clip import load_model
     from provkit.provenance.core.errors import ConfigError
 

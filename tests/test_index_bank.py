@@ -17,13 +17,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.detect import index_cache
 from provkit.detect.index import ReferenceIndex
 from provkit.detect.index_bank import index_import, read_hashes
 from provkit.detect.index_search import match_set, resolve_limits
-from provkit.cli import root
 from provkit.provenance.fingerprint import Fingerprint, fingerprint_file
+
+from provkit.cli import root
 
 rng = np.random.default_rng(7)
 

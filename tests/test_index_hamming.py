@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from provkit.detect import hamming
 from provkit.detect.hamming import HammingCodes
 

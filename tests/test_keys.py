@@ -7,12 +7,12 @@ import stat
 
 import pytest
 from click.testing import CliRunner
-
 from provkit.provenance import keys
-from provkit.cli import root
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.cli import root
 from tests.fixtures_provenance import sdk_state
 
 

@@ -8,11 +8,11 @@ import json
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.fingerprint import fingerprint_image
 from provkit.provenance.ledger import Ledger
+
+from provkit.cli import root
 
 
 def test_record_then_get_list_and_lookup_by_sha256(tmp_path):

@@ -9,7 +9,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
-
 from provkit.detect.metadata import GENERATOR_SOFTWARE, match_generator, read_metadata
 from provkit.provenance.core.errors import BadInput
 

@@ -10,10 +10,10 @@ import sys
 import pytest
 from click.testing import CliRunner
 from PIL import Image
+from provkit.provenance import keys
 
 import provkit
 from provkit.cli import root
-from provkit.provenance import keys
 
 
 def run(*args, ok=(0,)):
@@ -179,6 +179,7 @@ def test_verify_of_a_signed_file_loads_neither_numpy_nor_cryptography(photo_path
 
 def test_the_storage_backend_is_one_setting_and_an_unknown_one_is_refused(workspace):
     from provkit.provenance.core import stores
+
     from provkit.server import tokens
 
     assert stores.backend() == "sqlite"

@@ -11,12 +11,12 @@ import pytest
 from click.testing import CliRunner
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
-
 from provkit.detect.classifier import Probe, stability_variants
 from provkit.detect.evidence import classifier_evidence
-from provkit.cli import root
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import json
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.policies import AuditLog, check, read_contexts, resolve_evidence
-from provkit.cli import root
 from provkit.provenance.core.errors import ConfigError
+
+from provkit.cli import root
 from tests.fixtures_provenance import paint_over
 
 

@@ -7,7 +7,6 @@ import textwrap
 import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
-
 from provkit.policies import Decision, decide, evaluate, load_pack
 from provkit.provenance.core.errors import BadInput, Refused
 

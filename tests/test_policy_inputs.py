@@ -8,10 +8,10 @@ import json
 
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.detect.scan import scan
 from provkit.policies import AuditLog, evaluate, lint_pack
 from provkit.policies.fields import fields_read, missing_fields
+
 from provkit.cli import root
 
 #: The C2PA asset-rubric signals of a file that declares none.

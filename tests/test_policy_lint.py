@@ -6,10 +6,10 @@ import textwrap
 
 import pytest
 from click.testing import CliRunner
-
 from provkit.policies import lint_pack, load_pack
-from provkit.cli import root
 from provkit.provenance.core.errors import ConfigError
+
+from provkit.cli import root
 
 GOOD_HEAD = """\
 pack: t

@@ -6,8 +6,8 @@ import json
 
 import pytest
 from click.testing import CliRunner
-
 from provkit.policies import lint_pack, load_pack, shipped_packs, test_pack
+
 from provkit.cli import root
 
 PACKS = ["newsroom", "platform", "studio"]

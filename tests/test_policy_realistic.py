@@ -8,9 +8,9 @@ as a newsroom, a platform and a studio would act on it.
 from __future__ import annotations
 
 import pytest
-
 from provkit.detect.verdict import policy_context_for_file
 from provkit.policies import evaluate, load_pack
+
 from tests.fixtures_realistic import ARCHIVE_PUBLISHED, build_realistic_set
 
 NEWS = "AI-generated image - not news photography"
@@ -140,7 +140,6 @@ def test_the_stripped_then_edited_copy_is_never_passed_as_untouched(realistic):
 def test_an_archive_photo_is_dated_by_its_exif_capture_date_when_no_date_is_given(tmp_path,
                                                                                  photos):
     from PIL import Image
-
     from provkit.detect.index import ReferenceIndex
 
     original = tmp_path / "old.jpg"

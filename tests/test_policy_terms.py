@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
-
 from provkit.policies.terms import TermList, normalise
 
 PEOPLE = TermList.from_lines("people", ["Taylor Swift", "Beyoncé", "Xi Jinping", "# comment", ""])

@@ -102,8 +102,8 @@ def test_a_remote_manifest_is_fetched_only_when_asked(tmp_path, jpeg):
         plain = verify_file(builder_file)
         assert plain.state == "absent" and plain.remote_url == server.url
         assert server.hits == 0  # nothing was fetched
-        assert plain.explanation == [f"The manifest is stored remotely at {server.url} and "
-                                     "was not fetched (use --fetch-remote)."]
+        assert plain.explanation == [(f"The manifest is stored remotely at {server.url} and "
+                                      "was not fetched (use --fetch-remote).")]
         result = CliRunner().invoke(root, ["verify", "--fetch-remote", "--json",
                                            str(builder_file)])
         row = json.loads(result.stdout)[0]["c2pa"]

@@ -7,12 +7,12 @@ import json
 
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.resolver import SoftBindingResolver, revalidate
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 from tests.fixtures_provenance import (
     needs_watermark,
     sdk_state,
@@ -235,7 +235,6 @@ def test_recover_to_a_name_that_is_no_image_format_is_refused(tmp_path, signed_j
 def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp_path,
                                                                              signed_jpeg):
     import pytest
-
     from provkit.provenance.core.errors import BadInput
 
     signed, issued = signed_jpeg
@@ -262,7 +261,6 @@ def test_recovery_and_verification_share_one_reading_of_validation_codes():
 def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_path,
                                                                          signed_jpeg):
     import pytest
-
     from provkit.provenance import keys
     from provkit.provenance.core.errors import BadInput
     from provkit.provenance.recover import recover

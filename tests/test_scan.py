@@ -12,7 +12,6 @@ import time
 
 import pytest
 from PIL import Image, PngImagePlugin
-
 from provkit.detect.scan import image_paths, scan
 from provkit.provenance.core.errors import ConfigError
 

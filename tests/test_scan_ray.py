@@ -21,7 +21,6 @@ else:
     ray = pytest.importorskip("ray", reason="Ray is not installed (pip install 'provkit[scale]')")
 
 import psutil
-
 from provkit.detect.index import ReferenceIndex
 from provkit.detect.scan import scan
 from provkit.detect.scan_ray import read_parquet_rows, scan_ray, start_ray

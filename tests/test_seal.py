@@ -8,7 +8,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-
 from provkit.generate import Generator, generate
 from provkit.generate.generator import GenerationFailed
 from provkit.generate.runlog import generations, quarantine_dir

@@ -14,15 +14,15 @@ import pytest
 from click.testing import CliRunner
 from fastapi.testclient import TestClient
 from PIL import Image
-
 from provkit.detect.index import ReferenceIndex
-from provkit.cli import root
-from provkit.server import tokens
-from provkit.server.http import ApiError, CpuPool, ServiceConfig
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
-from provkit.server.app import create_app
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
+from provkit.server import tokens
+from provkit.server.app import create_app
+from provkit.server.http import ApiError, CpuPool, ServiceConfig
 from tests.fixtures_serve import jpeg, make_app, tampered_copy, token
 
 

@@ -13,11 +13,11 @@ import pytest
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-
 from provkit.detect.index_bank import index_import
-from provkit.server.lookup_fast import _fast_lookup
+
 from provkit.server import tokens
 from provkit.server.app import create_app
+from provkit.server.lookup_fast import _fast_lookup
 from tests.fixtures_serve import make_app, make_config, wait_ready
 
 CODES = 400

@@ -16,11 +16,11 @@ from pathlib import Path
 import httpx
 import pytest
 from PIL import Image
-
-from provkit.server import tokens
 from provkit.provenance.issue import issue
 from provkit.provenance.ledger import Ledger
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.server import tokens
 from tests.fixtures_serve import Server, jpeg
 
 
@@ -171,7 +171,6 @@ def test_serve_with_a_probe_gives_every_detect_the_classifier(workspace, photos,
     would, /status names it, and a detect over HTTP carries a classifier score."""
     pytest.importorskip("open_clip")
     import numpy as np
-
     from provkit.detect.classifier import Probe
     from provkit.detect.clip import load_model
 

@@ -11,10 +11,10 @@ import time
 
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.cli import root
 from provkit.server.thumbnails import FolderThumbnailStore
 from tests.fixtures_provenance import flip_pixel_bytes
 from tests.fixtures_serve import token

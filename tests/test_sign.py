@@ -8,14 +8,14 @@ import json
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.vocabulary import IPTC
 from provkit.provenance.issue import issue
 from provkit.provenance.keys import local_trust_anchors
 from provkit.provenance.ledger import Ledger
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.cli import root
 from tests.fixtures_provenance import needs_watermark, reader_json, sdk_state
 
 
@@ -159,7 +159,6 @@ def test_watermarked_signing_declares_the_soft_binding(tmp_path, photo_path):
 def test_noise_that_cannot_carry_a_readable_mark_is_signed_without_the_soft_binding(
         tmp_path, monkeypatch):
     import numpy as np
-
     from provkit.provenance import issue as issue_module
     from provkit.provenance import watermark
     from provkit.provenance.issue import UNREADABLE_MARK
@@ -253,7 +252,6 @@ def test_an_output_format_provkit_cannot_encode_names_the_output_file(tmp_path, 
 def test_unwatermarked_asset_is_recorded_with_the_fingerprint_of_its_own_pixels(tmp_path,
                                                                                photos):
     import numpy as np
-
     from provkit.provenance.fingerprint import fingerprint_file, hamming
 
     rng = np.random.default_rng(3)

@@ -8,7 +8,6 @@ import io
 import pytest
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
-
 from provkit.provenance import keys
 from provkit.provenance.manifest import ManifestSpec, manifest_definition
 from provkit.provenance.signals import integrity, raw_signals, rubric

@@ -7,12 +7,12 @@ from pathlib import Path
 
 from click.testing import CliRunner
 from cryptography.hazmat.primitives import serialization
-
 from provkit.provenance import keys
-from provkit.cli import root
 from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.cli import root
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -6,12 +6,12 @@ import json
 
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.detect.verdict import detect
 from provkit.generate import Generator
 from provkit.policies import decide, load_pack
-from provkit.cli import root
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 
 
 def test_a_builtin_image_verifies_is_called_generated_and_needs_a_label_to_publish(tmp_path):

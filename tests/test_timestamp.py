@@ -14,10 +14,10 @@ import json
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
-from provkit.cli import root
 from provkit.provenance.ledger import list_ as ledger_list
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 from tests.fixtures_verify import sdk_read
 from tests.tsa import TsaServer
 

@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-
-from provkit.cli import root
 from provkit.policies import decide, load_pack
 from provkit.policies.audit import CHAINED, row_hash
 from provkit.provenance.core import merkle, note, transparency
 from provkit.provenance.core.tlog import tlog_store
 from provkit.provenance.ledger import ledger_store
+
+from provkit.cli import root
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTEXTS = [

@@ -15,10 +15,10 @@ from importlib import resources
 from click.testing import CliRunner
 from fixtures_verify import identity_with, sdk_read, sign_bytes
 from PIL import Image
-
 from provkit.provenance import keys, trust
-from provkit.cli import root
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 
 
 def _jpeg(photos, i=0) -> bytes:

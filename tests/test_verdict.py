@@ -7,12 +7,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
-
 from provkit.detect.evidence import Evidence, classify_c2pa
 from provkit.detect.verdict import combine, detect, policy_context_for_file
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
+
 from tests.fixtures_provenance import (
     flip_pixel_bytes,
     needs_watermark,
@@ -131,7 +131,6 @@ def test_generator_png_chunk_decides_ai_generated(tmp_path, photos):
 @needs_watermark
 def test_stable_diffusion_xl_watermark_decides_ai_generated(tmp_path, photos):
     from imwatermark import WatermarkEncoder
-
     from provkit.provenance.watermark.thirdparty import SDXL_BITS
 
     enc = WatermarkEncoder()

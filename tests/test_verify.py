@@ -16,13 +16,13 @@ from click.testing import CliRunner
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.provenance import keys
-from provkit.cli import root
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec, manifest_definition, sign_stream
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 from tests.fixtures_provenance import (
     flip_pixel_bytes,
     sdk_state,
@@ -162,7 +162,6 @@ def test_local_trust_can_be_switched_off(signed_jpeg):
 def test_sdk_refuses_an_unfetched_remote_manifest_and_names_its_url(tmp_path, photo_path):
     """What the remote-manifest report rests on: c2pa-python raises (no state), with the URL."""
     import c2pa
-
     from provkit.provenance.manifest import context
 
     remote = tmp_path / "remote.jpg"
@@ -190,7 +189,6 @@ def test_remote_manifest_is_reported_not_fetched(tmp_path, photo_path):
 
 def test_fetch_remote_validates_the_manifest_at_its_url_as_the_sdk_does(tmp_path, photo_path):
     import c2pa
-
     from provkit.provenance.manifest import context
 
     served = tmp_path / "served"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 
 from click.testing import CliRunner
-
-from provkit.cli import root
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
+
+from provkit.cli import root
 from tests.fixtures_provenance import make_identity
 
 JARGON = ("digitalCapture", "algorithmicMedia", "trainedAlgorithmicMedia", "c2pa.created",

@@ -7,10 +7,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.provenance import watermark
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.watermark.provkit_scheme import Codec
+
 from tests.fixtures_watermark import ATTACKS, SINGLE, crop_centre, jpeg, psnr, rendered_image
 
 ID = bytes.fromhex("5eed00c0ffee1234")

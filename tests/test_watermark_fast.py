@@ -13,7 +13,6 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
-
 from provkit.detect.evidence import Evidence
 from provkit.detect.evidence.watermark import skip_reasons, watermark_evidence
 from provkit.provenance import watermark
@@ -136,11 +135,11 @@ def test_a_skipped_reader_says_not_checked_and_why(photos):
 
 def test_detect_skips_by_the_order_rule_and_all_evidence_reads_everything(tmp_path, photo_path):
     from click.testing import CliRunner
-
-    from provkit.cli import root
     from provkit.detect.verdict import detect
     from provkit.provenance.issue import issue
     from provkit.provenance.manifest import ManifestSpec
+
+    from provkit.cli import root
 
     made = tmp_path / "made.jpg"
     issue(photo_path, made, spec=ManifestSpec(source_type="trainedAlgorithmicMedia"))

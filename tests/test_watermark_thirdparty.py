@@ -5,7 +5,6 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from PIL import Image
-
 from provkit.provenance import watermark
 from provkit.provenance.watermark.thirdparty import SDXL_BITS, bgr_to_u, dwtdct_bits
 

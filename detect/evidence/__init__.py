@@ -28,7 +28,11 @@ from provkit.detect.evidence.base import (
 from provkit.detect.evidence.c2pa import C2paCollector, classify_c2pa
 from provkit.detect.evidence.classifier import ClassifierCollector, classifier_evidence
 from provkit.detect.evidence.disclosure import DisclosureCollector, disclosure_evidence
-from provkit.detect.evidence.duplicates import DuplicatesCollector, check_index_sets, duplicates_evidence
+from provkit.detect.evidence.duplicates import (
+    DuplicatesCollector,
+    check_index_sets,
+    duplicates_evidence,
+)
 from provkit.detect.evidence.metadata import MetadataCollector, metadata_evidence
 from provkit.detect.evidence.watermark import WatermarkCollector, watermark_evidence
 
@@ -57,9 +61,9 @@ __all__ = [
     "STRENGTHS",
     "BaseCollector",
     "C2paCollector",
-    "DisclosureCollector",
     "ClassifierCollector",
     "Collector",
+    "DisclosureCollector",
     "DuplicatesCollector",
     "Evidence",
     "FileContext",
@@ -70,8 +74,8 @@ __all__ = [
     "check_index_sets",
     "classifier_evidence",
     "classify_c2pa",
-    "disclosure_evidence",
     "csv_columns",
+    "disclosure_evidence",
     "duplicates_evidence",
     "finding_of",
     "metadata_evidence",

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
 from PIL import Image
-
 from provkit.provenance.fingerprint import fingerprint_image
 
 STRENGTHS = ("none", "weak", "moderate", "strong", "decisive")

@@ -13,7 +13,11 @@ from provkit.detect.evidence.base import (
     finding_of,
 )
 from provkit.detect.metadata import Metadata, read_metadata
-from provkit.provenance.core.vocabulary import AI_EDITED_TYPES, AI_GENERATED_TYPES, ALGORITHMIC_TYPES
+from provkit.provenance.core.vocabulary import (
+    AI_EDITED_TYPES,
+    AI_GENERATED_TYPES,
+    ALGORITHMIC_TYPES,
+)
 
 
 class MetadataCollector(BaseCollector):

@@ -18,7 +18,6 @@ from collections.abc import Iterable
 from typing import Protocol, runtime_checkable
 
 from PIL import Image
-
 from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.extras import require

@@ -32,7 +32,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-
 from provkit.generate.backends.base import resolve_device
 from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.provenance.core.errors import BadInput

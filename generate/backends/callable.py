@@ -13,7 +13,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.plugins import load_object

@@ -15,7 +15,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.generate.backends.base import resolve_device, state_dict_sha256
 from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError, Refused

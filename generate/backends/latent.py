@@ -14,7 +14,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.generate.backends.base import resolve_device, tensor_to_images
 from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError

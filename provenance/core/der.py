@@ -109,7 +109,7 @@ def fields(der: bytes) -> CertFields | None:
             raise DerError("trailing bytes")
         tbs_start, tbs_end = _expect(der, start, end, 0x30)
         alg_end = _expect(der, tbs_end, end, 0x30)[1]  # signatureAlgorithm
-        sig_start, sig_end = _expect(der, alg_end, end, 0x03)  # signatureValue
+        _, sig_end = _expect(der, alg_end, end, 0x03)  # signatureValue
         if sig_end != end:
             raise DerError("trailing bytes after the signature")
         tag, pos, stop = _tlv(der, tbs_start, tbs_end)

@@ -22,7 +22,6 @@ from contextvars import ContextVar
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.provenance.core import imagecost
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.files import open_regular, read_head, regular_file

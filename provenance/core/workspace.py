@@ -69,7 +69,6 @@ class _NoPandas:
     def find_spec(name, path=None, target=None):
         if name == "pandas" or name.startswith("pandas."):
             raise ImportError("pandas is not loaded for sqlite-utils")
-        return None
 
 
 def connect(path: str | os.PathLike | None = None, *, create: bool = True

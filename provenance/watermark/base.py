@@ -10,7 +10,6 @@ from typing import Protocol
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.imageio import to_rgb
 

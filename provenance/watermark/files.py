@@ -10,7 +10,6 @@ from pathlib import Path
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.files import atomic_write

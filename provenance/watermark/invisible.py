@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import numpy as np
 from PIL import Image
-
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.extras import require
 

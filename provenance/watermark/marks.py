@@ -8,7 +8,6 @@ re-exports both.
 from __future__ import annotations
 
 from PIL import Image
-
 from provkit.provenance.watermark.base import Decoded, get_backend, register
 from provkit.provenance.watermark.invisible import METHODS, InvisibleWatermark
 from provkit.provenance.watermark.provkit_scheme import ProvkitScheme

@@ -12,7 +12,6 @@ import os
 from pathlib import Path
 
 from PIL import Image
-
 from provkit.provenance.core.errors import ConfigError
 
 from .base import Decoded, check_payload, to_rgb8

@@ -19,11 +19,6 @@ from provkit.detect.scan import scan as scan_
 from provkit.detect.scan_ray import scan_ray
 from provkit.detect.verdict import VERDICTS
 from provkit.detect.verdict import detect as detect_
-from provkit.policies import load_pack
-from provkit.provenance.core.config import load as load_config
-from provkit.provenance.core.errors import ProvkitError, shown
-from provkit.provenance.core.extras import require
-from provkit.provenance.core.imageio import expand_inputs, image_paths
 from provkit.options import (
     bank_option,
     emit,
@@ -34,6 +29,11 @@ from provkit.options import (
     read_db_option,
     trust_option,
 )
+from provkit.policies import load_pack
+from provkit.provenance.core.config import load as load_config
+from provkit.provenance.core.errors import ProvkitError, shown
+from provkit.provenance.core.extras import require
+from provkit.provenance.core.imageio import expand_inputs, image_paths
 
 
 class DefaultGroup(click.Group):

@@ -10,9 +10,6 @@ import click
 from provkit.generate.generator import generate as generate_
 from provkit.generate.results import RequestRefused
 from provkit.generate.seal import request_stop, stop_requested
-from provkit.provenance.core.errors import BadInput
-from provkit.provenance.core.transparency import key as log_key
-from provkit.provenance.core.transparency import write_receipt
 from provkit.options import (
     db_option,
     dev_identity_option,
@@ -24,6 +21,9 @@ from provkit.options import (
     progress,
     training_option,
 )
+from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.transparency import key as log_key
+from provkit.provenance.core.transparency import write_receipt
 
 LATENT_BACKENDS = ("gan", "vae")
 

@@ -7,12 +7,6 @@ from pathlib import Path
 
 import click
 
-from provkit.policies import audit as audit_lib
-from provkit.policies import verbs
-from provkit.policies.check import DEFAULT_EVIDENCE, read_contexts
-from provkit.policies.check import check as check_
-from provkit.policies.pack import POINTS
-from provkit.provenance.core.errors import shown
 from provkit.options import (
     db_option,
     emit,
@@ -22,6 +16,12 @@ from provkit.options import (
     progress,
     trust_option,
 )
+from provkit.policies import audit as audit_lib
+from provkit.policies import verbs
+from provkit.policies.check import DEFAULT_EVIDENCE, read_contexts
+from provkit.policies.check import check as check_
+from provkit.policies.pack import POINTS
+from provkit.provenance.core.errors import shown
 
 _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
 

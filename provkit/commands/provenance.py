@@ -10,12 +10,6 @@ from pathlib import Path
 
 import click
 
-from provkit.provenance import disclosure as disclosure_lib
-from provkit.provenance import keys as k
-from provkit.provenance import ledger as ledger_lib
-from provkit.provenance.core.config import describe, show
-from provkit.provenance.core.transparency import key as log_key
-from provkit.provenance.core.transparency import receipt_path, write_receipt
 from provkit.options import (
     db_option,
     dev_identity_option,
@@ -27,6 +21,12 @@ from provkit.options import (
     training_option,
     trust_option,
 )
+from provkit.provenance import disclosure as disclosure_lib
+from provkit.provenance import keys as k
+from provkit.provenance import ledger as ledger_lib
+from provkit.provenance.core.config import describe, show
+from provkit.provenance.core.transparency import key as log_key
+from provkit.provenance.core.transparency import receipt_path, write_receipt
 from provkit.provenance.core.vocabulary import DIGITAL_SOURCE_TYPES, canonical_source_type
 from provkit.provenance.recover import recover as recover_
 from provkit.verbs import sign as sign_

@@ -16,15 +16,14 @@ from provkit.provenance.core.extras import require
 for _module in ("fastapi", "uvicorn", "jinja2", "python_multipart"):  # one line if missing
     require("serve", _module, what="provkit serve and provkit report")
 
-from provkit.provenance.core.errors import BadInput
-from provkit.server.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
 from provkit.options import db_option, emit, json_option
-from provkit.server.desk import report as report_
-from provkit.server.service import app_from_env
-from provkit.server.service import SERVE_MAX_PIXELS_PER_BYTE, SERVE_PUBLIC_MAX_PIXELS
-from provkit.server.service import serve as serve_
+from provkit.provenance.core.errors import BadInput
 from provkit.server.budget import DEFAULT_PIXEL_BUDGET
 from provkit.server.connections import Limits
+from provkit.server.desk import report as report_
+from provkit.server.http import MAX_FILES, MAX_UPLOAD, MB, QUEUE, TIME_LIMIT
+from provkit.server.service import SERVE_MAX_PIXELS_PER_BYTE, SERVE_PUBLIC_MAX_PIXELS, app_from_env
+from provkit.server.service import serve as serve_
 
 
 @click.command()

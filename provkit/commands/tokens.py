@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from provkit.server import tokens as tokens_lib
 from provkit.options import db_option, emit, json_option
+from provkit.server import tokens as tokens_lib
 
 
 @click.group()

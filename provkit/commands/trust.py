@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from provkit.provenance import trust as trust_lib
 from provkit.options import emit, force_option, json_option
+from provkit.provenance import trust as trust_lib
 
 _file = click.Path(path_type=Path, dir_okay=False)
 

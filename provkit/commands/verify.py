@@ -11,8 +11,8 @@ import click
 
 from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.core.errors import BadInput, shown
-from provkit.provenance.core.proofs import verify_receipt
 from provkit.provenance.core.imageio import expand_inputs
+from provkit.provenance.core.proofs import verify_receipt
 from provkit.provenance.crjson import crjson_file
 from provkit.provenance.status import HARD_BINDING_CODES
 from provkit.provenance.trust import resolve as resolve_trust

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import click
 
-from provkit.provenance.core.errors import BadInput, ProvkitError, shown
 from provkit.options import emit, force_option, json_option, out_option, progress
+from provkit.provenance.core.errors import BadInput, ProvkitError, shown
 from provkit.provenance.watermark import files
 from provkit.provenance.watermark.base import names
 from provkit.provenance.watermark.files import WatermarkReport

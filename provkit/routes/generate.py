@@ -13,9 +13,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse
 from pydantic import BaseModel, Field
 
-from provkit.generate.request import MAX_SIDE, MIN_SIDE
-
 from provkit.generate.generator import generate
+from provkit.generate.request import MAX_SIDE, MIN_SIDE
 from provkit.policies.pack import shipped_packs
 from provkit.server.http import ERRORS, ApiError, Caller, Generate, config, out_dir, run_cpu_to_end
 

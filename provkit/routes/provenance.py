@@ -19,6 +19,12 @@ from pydantic import BaseModel, Field
 
 from provkit.provenance import watermark
 from provkit.provenance.core.errors import BadInput
+from provkit.provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
+from provkit.provenance.issue import sign
+from provkit.provenance.ledger import Ledger, ledger_store
+from provkit.provenance.manifest import ManifestSpec, action_name
+from provkit.provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver
+from provkit.provenance.verify import verify
 from provkit.server.http import (
     ERRORS,
     ApiError,
@@ -33,13 +39,6 @@ from provkit.server.http import (
     run_cpu,
     run_cpu_to_end,
 )
-from provkit.provenance.core.imageio import EXTENSION_FOR_MIME, load_rgb, sniff
-from provkit.provenance.manifest import action_name
-from provkit.provenance.issue import sign
-from provkit.provenance.ledger import Ledger, ledger_store
-from provkit.provenance.manifest import ManifestSpec
-from provkit.provenance.resolver import FINGERPRINT_ALG, SoftBindingResolver
-from provkit.provenance.verify import verify
 from provkit.server.thumbnails import ThumbnailStore, keeper
 
 router = APIRouter(responses=ERRORS)

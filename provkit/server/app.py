@@ -35,22 +35,29 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from provkit.detect import hamming
 from provkit.detect.lookup import ReferenceBank
-from provkit.server.lookup_fast import LookupFastPath
+from provkit.provenance.core import imagecost, imageio
+from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
+from provkit.provenance.ledger import ledger_store
 from provkit.routes.detect import router as detect_router
 from provkit.routes.generate import router as generate_router
 from provkit.routes.hma import router as hma_router
 from provkit.routes.log import router as log_router
 from provkit.routes.policies import router as policies_router
-from provkit.provenance.core import imagecost, imageio
-from provkit.provenance.core.errors import BadInput, ConfigError, ProvkitError, Refused
-from provkit.server.budget import PixelBudget
-from provkit.server.http import UPLOAD_PREFIX, ApiError, CpuPool, ServiceConfig, out_dir, uploads_dir
-from provkit.server.thumbnails import thumbnail_store
-from provkit.provenance.ledger import ledger_store
 from provkit.routes.provenance import router as provenance_router
 from provkit.routes.public import router as public_router
+from provkit.server.budget import PixelBudget
 from provkit.server.desk import mount_static
 from provkit.server.desk import router as desk_router
+from provkit.server.http import (
+    UPLOAD_PREFIX,
+    ApiError,
+    CpuPool,
+    ServiceConfig,
+    out_dir,
+    uploads_dir,
+)
+from provkit.server.lookup_fast import LookupFastPath
+from provkit.server.thumbnails import thumbnail_store
 
 log = logging.getLogger("provkit.serve")
 

@@ -37,9 +37,9 @@ from provkit.provenance.core.imageio import load_rgb, sniff_media
 from provkit.provenance.thumbnails import data_uri, fill, of_file
 from provkit.routes.detect import dupes_rows
 from provkit.routes.detect import router as detect_router
-from provkit.server.grants import grant
 from provkit.routes.provenance import thumbnails_mode
 from provkit.server.card import card
+from provkit.server.grants import grant
 from provkit.server.http import (
     ERRORS,
     ApiError,
@@ -153,7 +153,7 @@ def desk_record(
     line = rec.line()
     return {
         "name": name,
-        "line": line[len(prefix) :] if line.startswith(prefix) else line,
+        "line": line.removeprefix(prefix),
         "outcome": rec.outcome,
         "check": data,
         "credentials": credentials,

@@ -14,9 +14,9 @@ import sys
 from pathlib import Path
 
 from provkit.detect.verdict import check_options
-from provkit.server import tokens as tokens_lib
 from provkit.provenance.core.errors import ConfigError
 from provkit.provenance.core.extras import require
+from provkit.server import tokens as tokens_lib
 from provkit.server.app import create_service, sweep_outputs
 from provkit.server.budget import DEFAULT_PIXEL_BUDGET
 from provkit.server.connections import CONFIG_ENV, Limits, uvicorn_options

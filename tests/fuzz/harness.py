@@ -45,10 +45,9 @@ def make_seeds(folder: Path, db: Path) -> dict[str, bytes]:
     in ``db`` (the workspace must be set up by the caller's ``PROVKIT_HOME``)."""
     import numpy as np
     from PIL import Image
-    from skimage import data
-
     from provkit.provenance.issue import issue
     from provkit.provenance.manifest import ManifestSpec
+    from skimage import data
 
     folder.mkdir(parents=True, exist_ok=True)
     photo = Image.fromarray(np.ascontiguousarray(data.astronaut()[::2, ::2]))  # 256 x 256

@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.detect.metadata import read_metadata
-from provkit.cli import root
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 from provkit.provenance.verify import verify
+
+from provkit.cli import root
 from tests.fuzz import hostile
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +162,6 @@ def test_third_party_mark_reader_works_on_bounded_strips():
     import tracemalloc
 
     import numpy as np
-
     from provkit.provenance.watermark import third_party_marks
 
     img = Image.fromarray(np.random.default_rng(0).integers(0, 255, (3000, 4000, 3), np.uint8))

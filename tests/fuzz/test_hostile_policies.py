@@ -8,11 +8,11 @@ import sqlite3
 
 import pytest
 from click.testing import CliRunner
-
 from provkit.policies.pack import load_pack
 from provkit.policies.yamllines import parse
-from provkit.cli import root
 from provkit.provenance.core.errors import ConfigError
+
+from provkit.cli import root
 from tests.fuzz import hostile
 
 # -- 7. bounded YAML ------------------------------------------------------------------------

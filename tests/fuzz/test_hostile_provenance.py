@@ -14,12 +14,12 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from PIL import Image
-
 from provkit.provenance import keys
-from provkit.cli import root
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec, manifest_definition
 from provkit.provenance.verify import verify_file
+
+from provkit.cli import root
 from tests.fixtures_provenance import needs_watermark
 
 # -- 3. recovery is not validation -----------------------------------------------------------
