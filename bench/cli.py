@@ -43,10 +43,13 @@ def make_signed(folder: Path, megapixels: float, env: dict) -> Path:
     src = folder / "photo.jpg"
     Image.fromarray(photo).resize((w, h), Image.BICUBIC).save(src, quality=90)
     out = folder / "signed.jpg"
-    for args in (["keys", "init"],
-                 ["sign", str(src), "-o", str(out), "--source-type", "digitalCapture"]):
-        subprocess.run([sys.executable, "-m", "provkit.cli", *args], env=env, check=True,
-                       capture_output=True)
+    for args in (
+        ["keys", "init"],
+        ["sign", str(src), "-o", str(out), "--source-type", "digitalCapture"],
+    ):
+        subprocess.run(
+            [sys.executable, "-m", "provkit.cli", *args], env=env, check=True, capture_output=True
+        )
     return out
 
 
@@ -65,8 +68,13 @@ def timed(cmd: list[str], env: dict) -> tuple[float, float]:
 
 def import_ms(statement: str, env: dict) -> float:
     """Cumulative import time of the last top-level module ``statement`` imports (ms)."""
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", statement], env=env,
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-X", "importtime", "-c", statement],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     total = 0
     for line in out.stderr.splitlines():
         parts = line.split("|")
@@ -79,8 +87,9 @@ def import_ms(statement: str, env: dict) -> float:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--repeat", type=int, default=5, help="runs of each side (median)")
     ap.add_argument("--megapixels", type=float, default=1.0, help="size of the signed JPEG")
     args = ap.parse_args(argv)
@@ -99,11 +108,15 @@ def main(argv=None) -> int:
         for i, what in ((0, "wall"), (1, "CPU ")):
             a = statistics.median(t[i] for t in ours)
             b = statistics.median(t[i] for t in base)
-            print(f"{what}: provkit verify (whole process) {a * 1000:7.1f} ms   bare c2pa-python "
-                  f"read {b * 1000:7.1f} ms   ratio {a / b:.2f} (goal <= {GOAL})  "
-                  f"[{args.megapixels:g} MP JPEG, median of {args.repeat}, alternating]")
-        print(f"imports: provkit.commands.verify {import_ms('import provkit.commands.verify', env):6.1f} ms"
-              f"   c2pa {import_ms('import c2pa', env):6.1f} ms")
+            print(
+                f"{what}: provkit verify (whole process) {a * 1000:7.1f} ms   bare c2pa-python "
+                f"read {b * 1000:7.1f} ms   ratio {a / b:.2f} (goal <= {GOAL})  "
+                f"[{args.megapixels:g} MP JPEG, median of {args.repeat}, alternating]"
+            )
+        print(
+            f"imports: provkit.commands.verify {import_ms('import provkit.commands.verify', env):6.1f} ms"
+            f"   c2pa {import_ms('import c2pa', env):6.1f} ms"
+        )
     return 0
 
 

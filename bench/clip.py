@@ -75,8 +75,13 @@ def provkit_embed(arch: str, paths: list[Path], batch_size: int, device: str = "
     return emb, time.perf_counter() - start
 
 
-def run(n: int = 16, arch: str = "ViT-B-32", size: tuple[int, int] = (2048, 1536),
-        batch_size: int = 32, device: str = "auto") -> dict:
+def run(
+    n: int = 16,
+    arch: str = "ViT-B-32",
+    size: tuple[int, int] = (2048, 1536),
+    batch_size: int = 32,
+    device: str = "auto",
+) -> dict:
     """Measure both pipelines in this process; print and return the figures."""
     import torch
     from provkit.detect.clip import pick_device
@@ -90,18 +95,26 @@ def run(n: int = 16, arch: str = "ViT-B-32", size: tuple[int, int] = (2048, 1536
     # images: cosine of the embeddings after removing the naive loop's mean embedding.
     centre = ref.mean(axis=0)
     a, b = ours - centre, ref - centre
-    agreement = float(np.min(np.sum(a * b, axis=1) /
-                             (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))))
+    agreement = float(
+        np.min(np.sum(a * b, axis=1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+    )
     result = {
-        "arch": arch, "images": n, "size": f"{size[0]}x{size[1]}", "threads": torch.get_num_threads(),
+        "arch": arch,
+        "images": n,
+        "size": f"{size[0]}x{size[1]}",
+        "threads": torch.get_num_threads(),
         "device": device,
-        "provkit_img_s": n / t_ours, "naive_img_s": n / t_ref, "ratio": t_ref / t_ours,
+        "provkit_img_s": n / t_ours,
+        "naive_img_s": n / t_ref,
+        "ratio": t_ref / t_ours,
         "min_cosine_vs_naive": agreement,
     }
-    print(f"CLIP embedding, {arch} (random init), {n} JPEGs {result['size']}, "
-          f"{device}, {result['threads']} CPU threads: provkit {result['provkit_img_s']:.1f} img/s, "
-          f"naive open_clip loop {result['naive_img_s']:.1f} img/s -> "
-          f"{result['ratio']:.2f}x (goal >= 1.5x); min centred cosine vs naive {agreement:.3f}")
+    print(
+        f"CLIP embedding, {arch} (random init), {n} JPEGs {result['size']}, "
+        f"{device}, {result['threads']} CPU threads: provkit {result['provkit_img_s']:.1f} img/s, "
+        f"naive open_clip loop {result['naive_img_s']:.1f} img/s -> "
+        f"{result['ratio']:.2f}x (goal >= 1.5x); min centred cosine vs naive {agreement:.3f}"
+    )
     return result
 
 

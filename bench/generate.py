@@ -82,6 +82,7 @@ def measure(backend, request, *, repeat: int, fmt: str, workdir: Path) -> dict:
             result = seal_all(source, request, SealOptions(out_dir=workdir / "sealed", format=fmt))
             if result.failed:
                 raise SystemExit(f"sealing failed: {result.failed[0].error}")
+
         return run
 
     seal, pipelined = sealed(replay), sealed(backend)
@@ -99,11 +100,13 @@ def report(label: str, request, t: dict) -> None:
     n = request.count
     mp = request.width * request.height / 1e6
     per = {k: v / n * 1000 for k, v in t.items()}
-    print(f"{label:<28} {request.width}x{request.height:<5} {mp:4.2f} MP | "
-          f"gen {per['gen']:7.1f} | gen+save {per['gen'] + per['save']:7.1f} | "
-          f"gen+seal {per['gen+seal']:7.1f} ms/img | "
-          f"ratio {t['gen+seal'] / t['gen']:5.2f}x (serial {(t['gen'] + t['seal']) / t['gen']:5.2f}x) | "
-          f"seal {per['seal'] / mp:6.1f} ms/MP ({(per['seal'] - per['save']) / mp:6.1f} beyond a plain save)")
+    print(
+        f"{label:<28} {request.width}x{request.height:<5} {mp:4.2f} MP | "
+        f"gen {per['gen']:7.1f} | gen+save {per['gen'] + per['save']:7.1f} | "
+        f"gen+seal {per['gen+seal']:7.1f} ms/img | "
+        f"ratio {t['gen+seal'] / t['gen']:5.2f}x (serial {(t['gen'] + t['seal']) / t['gen']:5.2f}x) | "
+        f"seal {per['seal'] / mp:6.1f} ms/MP ({(per['seal'] - per['save']) / mp:6.1f} beyond a plain save)"
+    )
 
 
 def engines(sizes, repeat: int) -> None:
@@ -128,10 +131,12 @@ def engines(sizes, repeat: int) -> None:
                 pictures[e] = np.asarray(b.paint("a quiet harbour at dawn", i, side, side), int)
                 best[e] = min(best[e], time.perf_counter() - t)
         diff = np.abs(pictures["numpy"] - pictures["torch"])
-        print(f"builtin {side}x{side:<5} numpy {best['numpy'] * 1e3:7.1f} ms | torch "
-              f"{best['torch'] * 1e3:7.1f} ms | ratio numpy/torch "
-              f"{best['numpy'] / best['torch']:5.2f}x | max diff {diff.max()} level, "
-              f"{(diff > 0).mean() * 100:.4f}% of values")
+        print(
+            f"builtin {side}x{side:<5} numpy {best['numpy'] * 1e3:7.1f} ms | torch "
+            f"{best['torch'] * 1e3:7.1f} ms | ratio numpy/torch "
+            f"{best['numpy'] / best['torch']:5.2f}x | max diff {diff.max()} level, "
+            f"{(diff > 0).mean() * 100:.4f}% of values"
+        )
 
 
 def main(argv=None) -> None:
@@ -139,8 +144,11 @@ def main(argv=None) -> None:
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--n", type=int, default=2, help="images per request")
     ap.add_argument("--sizes", default="512", help="builtin sizes (square side in px)")
-    ap.add_argument("--engine-sizes", default="512",
-                    help="sizes for the numpy vs torch engine comparison ('' to skip)")
+    ap.add_argument(
+        "--engine-sizes",
+        default="512",
+        help="sizes for the numpy vs torch engine comparison ('' to skip)",
+    )
     ap.add_argument("--format", default="png", choices=["png", "jpeg", "webp"])
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--no-diffusers", action="store_true")
@@ -152,12 +160,15 @@ def main(argv=None) -> None:
         from provkit.generate.backends import get_backend
         from provkit.generate.request import GenerationRequest
 
-        print(f"# seal overhead, format {args.format}, {args.n} images per request, "
-              f"best of {args.repeat}, device {args.device}")
+        print(
+            f"# seal overhead, format {args.format}, {args.n} images per request, "
+            f"best of {args.repeat}, device {args.device}"
+        )
         builtin = get_backend("builtin", device=args.device)
         for side in (int(s) for s in args.sizes.split(",")):
-            req = GenerationRequest("a quiet harbour at dawn", seed=1, width=side, height=side,
-                                    count=args.n)
+            req = GenerationRequest(
+                "a quiet harbour at dawn", seed=1, width=side, height=side, count=args.n
+            )
             t = measure(builtin, req, repeat=args.repeat, fmt=args.format, workdir=tmp)
             report("builtin (CPPN)", req, t)
         from provkit.provenance.core.extras import available
@@ -170,8 +181,9 @@ def main(argv=None) -> None:
 
             model = build_tiny_sd(tmp / "tiny-sd")
             sd = get_backend("diffusers", model=str(model), device=args.device)
-            req = GenerationRequest("a lighthouse", seed=1, width=128, height=128,
-                                    count=args.n, steps=2)
+            req = GenerationRequest(
+                "a lighthouse", seed=1, width=128, height=128, count=args.n, steps=2
+            )
             t = measure(sd, req, repeat=args.repeat, fmt=args.format, workdir=tmp)
             report("diffusers (tiny SD, 2 steps)", req, t)
     if args.engine_sizes:

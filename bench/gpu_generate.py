@@ -61,8 +61,11 @@ def main(argv=None) -> int:
     ap.add_argument("--batch-size", type=int, default=2, help="images per pipeline call")
     args = ap.parse_args(argv)
     if not args.model:
-        print("error: give --model PATH (a diffusers pipeline on this machine); "
-              "this benchmark never downloads one", file=sys.stderr)
+        print(
+            "error: give --model PATH (a diffusers pipeline on this machine); "
+            "this benchmark never downloads one",
+            file=sys.stderr,
+        )
         return 2
 
     from provkit.provenance.core.errors import ProvkitError
@@ -83,17 +86,25 @@ def run(args, tmp: Path) -> int:
     from provkit.generate.seal import SealOptions, _rendered, seal_all
 
     t = time.perf_counter()
-    backend = get_backend("diffusers", model=args.model, device=args.device,
-                          batch_size=args.batch_size)
+    backend = get_backend(
+        "diffusers", model=args.model, device=args.device, batch_size=args.batch_size
+    )
     load_s = time.perf_counter() - t
     info = backend.describe()
-    request, _ = Generator(backend).request("a lighthouse on a cliff at dusk, oil painting",
-                                            args.n, seed=1, size=args.size, steps=args.steps)
+    request, _ = Generator(backend).request(
+        "a lighthouse on a cliff at dusk, oil painting",
+        args.n,
+        seed=1,
+        size=args.size,
+        steps=args.steps,
+    )
     gpu = torch.cuda.get_device_name() if torch.cuda.is_available() else "no CUDA"
-    print(f"# {info.software_agent} | {info.parameters['pipeline']} "
-          f"{info.parameters['dtype']} on {info.parameters['device']} ({gpu}) | "
-          f"{request.width}x{request.height}, {args.steps} steps, {args.n} images, "
-          f"batch {args.batch_size}, best of {args.repeat} | load {load_s:.1f} s")
+    print(
+        f"# {info.software_agent} | {info.parameters['pipeline']} "
+        f"{info.parameters['dtype']} on {info.parameters['device']} ({gpu}) | "
+        f"{request.width}x{request.height}, {args.steps} steps, {args.n} images, "
+        f"batch {args.batch_size}, best of {args.repeat} | load {load_s:.1f} s"
+    )
 
     images = []
 
@@ -107,18 +118,21 @@ def run(args, tmp: Path) -> int:
 
     def seal():
         out = tmp / f"sealed-{next(counter)}"
-        result = seal_all(Replay(backend, list(images)), request,
-                          SealOptions(out_dir=out, format=args.format))
+        result = seal_all(
+            Replay(backend, list(images)), request, SealOptions(out_dir=out, format=args.format)
+        )
         if result.failed:
             raise SystemExit(f"sealing failed: {result.failed[0].error}")
 
     def both(overlap):
         def run():
             out = tmp / f"sealed-{next(counter)}"
-            result = seal_all(backend, request, SealOptions(out_dir=out, format=args.format),
-                              overlap=overlap)
+            result = seal_all(
+                backend, request, SealOptions(out_dir=out, format=args.format), overlap=overlap
+            )
             if result.failed:
                 raise SystemExit(f"sealing failed: {result.failed[0].error}")
+
         return run
 
     seal()  # warm-up (identity, tables)
@@ -131,12 +145,16 @@ def run(args, tmp: Path) -> int:
     t = {k: min(v) for k, v in t.items()}
     mp = request.width * request.height / 1e6
     per = {k: v / args.n * 1000 for k, v in t.items()}
-    print(f"generate {per['gen']:7.1f} ms/img | seal alone {per['seal']:6.1f} ms/img "
-          f"({per['seal'] / mp:.1f} ms/MP, {args.format}) | generate+seal: sealing thread "
-          f"{per['overlapped']:7.1f}, inline {per['serial']:7.1f} ms/img")
-    print(f"seal overhead (goal <= 5%): {(t['overlapped'] / t['gen'] - 1) * 100:.1f}% with the "
-          f"sealing thread, {(t['serial'] / t['gen'] - 1) * 100:.1f}% inline, "
-          f"{t['seal'] / t['gen'] * 100:.1f}% by the seal-alone time")
+    print(
+        f"generate {per['gen']:7.1f} ms/img | seal alone {per['seal']:6.1f} ms/img "
+        f"({per['seal'] / mp:.1f} ms/MP, {args.format}) | generate+seal: sealing thread "
+        f"{per['overlapped']:7.1f}, inline {per['serial']:7.1f} ms/img"
+    )
+    print(
+        f"seal overhead (goal <= 5%): {(t['overlapped'] / t['gen'] - 1) * 100:.1f}% with the "
+        f"sealing thread, {(t['serial'] / t['gen'] - 1) * 100:.1f}% inline, "
+        f"{t['seal'] / t['gen'] * 100:.1f}% by the seal-alone time"
+    )
     return 0
 
 

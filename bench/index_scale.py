@@ -70,8 +70,10 @@ def write_csv(path: Path, codes: np.ndarray) -> None:
         f.write("id,hash,quality\n")
         for lo in range(0, len(codes), step):
             hexed = codes[lo : lo + step].tobytes().hex()
-            f.writelines(f"te-{lo + i},{hexed[64 * i : 64 * i + 64]},90\n"
-                         for i in range(min(step, len(codes) - lo)))
+            f.writelines(
+                f"te-{lo + i},{hexed[64 * i : 64 * i + 64]},90\n"
+                for i in range(min(step, len(codes) - lo))
+            )
 
 
 def brute_force(codes: np.ndarray, queries: np.ndarray) -> list[set[int]]:
@@ -129,8 +131,11 @@ def run_size(n: int, q: int, work: Path, faiss_flat_max: int, faiss_max: int) ->
     csv_path = work / f"bank{n}.csv"
     write_csv(csv_path, codes)
     np.save(work / f"queries{n}.npy", queries)
-    print(f"  made codes and a {csv_path.stat().st_size / 2**20:.0f} MiB CSV "
-          f"in {time.perf_counter() - t:.1f}s", flush=True)
+    print(
+        f"  made codes and a {csv_path.stat().st_size / 2**20:.0f} MiB CSV "
+        f"in {time.perf_counter() - t:.1f}s",
+        flush=True,
+    )
     out: dict = {"n": n, "queries": q}
 
     # 1. import
@@ -145,24 +150,38 @@ def run_size(n: int, q: int, work: Path, faiss_flat_max: int, faiss_max: int) ->
     out["import_rows_s"] = r.rows_seconds
     out["import_rate"] = n / r.rows_seconds
     out["cache_build_s"] = r.seconds - r.rows_seconds
-    print(f"  import: {n / r.rows_seconds:,.0f} hashes/s ({r.rows_seconds:.1f}s), then "
-          f"cache built in {r.seconds - r.rows_seconds:.1f}s; {n / cpu:,.0f} hashes per CPU "
-          f"second over both (this process's CPU time: {cpu:.1f}s; the rest was waiting "
-          "for a core or the disk)", flush=True)
+    print(
+        f"  import: {n / r.rows_seconds:,.0f} hashes/s ({r.rows_seconds:.1f}s), then "
+        f"cache built in {r.seconds - r.rows_seconds:.1f}s; {n / cpu:,.0f} hashes per CPU "
+        f"second over both (this process's CPU time: {cpu:.1f}s; the rest was waiting "
+        "for a core or the disk)",
+        flush=True,
+    )
     csv_path.unlink()
 
     # 2-3. cold load and provkit queries, in a fresh process
     env = {**os.environ, "PYTHONPATH": str(ROOT), "PROVKIT_SEARCH_THREADS": "1"}
-    child = subprocess.run([sys.executable, "-c", _CHILD, str(db), str(work / f"queries{n}.npy")],
-                           capture_output=True, text=True, env=env, check=True)
+    child = subprocess.run(
+        [sys.executable, "-c", _CHILD, str(db), str(work / f"queries{n}.npy")],
+        capture_output=True,
+        text=True,
+        env=env,
+        check=True,
+    )
     res = json.loads(child.stdout)
-    print(f"  cold load {res['load_s'] * 1000:.0f} ms; provkit radius-{RADIUS} p50 "
-          f"{pct(res['times'][1:], 50):.2f} ms; now the brute-force truth", flush=True)
+    print(
+        f"  cold load {res['load_s'] * 1000:.0f} ms; provkit radius-{RADIUS} p50 "
+        f"{pct(res['times'][1:], 50):.2f} ms; now the brute-force truth",
+        flush=True,
+    )
     truth = brute_force(codes, queries)
     # ids in the set follow file order; positions in the loaded set are file rows
     provkit_found = [set(f) for f in res["found"]]
     out["load_s"] = res["load_s"]
-    out["provkit_p50_ms"], out["provkit_p99_ms"] = pct(res["times"][1:], 50), pct(res["times"][1:], 99)
+    out["provkit_p50_ms"], out["provkit_p99_ms"] = (
+        pct(res["times"][1:], 50),
+        pct(res["times"][1:], 99),
+    )
     out["provkit_first_query_ms"] = res["first_query_ms"]
     out["provkit_recall"] = recall(provkit_found, truth)
     out["provkit_exact"] = provkit_found == truth
@@ -212,43 +231,68 @@ def recall(found: list[set], truth: list[set]) -> float:
 
 
 def report(o: dict) -> None:
-    print(f"  cold load (new process, mapped cache): {o['load_s'] * 1000:.0f} ms; resident "
-          f"after {o['queries']} queries +{o['rss_delta_mb']:.0f} MiB; codes + multi-index "
-          f"tables {o['table_mb']:.0f} MiB")
+    print(
+        f"  cold load (new process, mapped cache): {o['load_s'] * 1000:.0f} ms; resident "
+        f"after {o['queries']} queries +{o['rss_delta_mb']:.0f} MiB; codes + multi-index "
+        f"tables {o['table_mb']:.0f} MiB"
+    )
     print(f"  radius-{RADIUS} query, one thread   p50 ms   p99 ms   recall vs brute force")
-    print(f"    provkit multi-index      {o['provkit_p50_ms']:7.2f}  {o['provkit_p99_ms']:7.2f}"
-          f"   {o['provkit_recall']:.4f} (identical sets: {o['provkit_exact']}; first query "
-          f"{o['provkit_first_query_ms']:.1f} ms)")
+    print(
+        f"    provkit multi-index      {o['provkit_p50_ms']:7.2f}  {o['provkit_p99_ms']:7.2f}"
+        f"   {o['provkit_recall']:.4f} (identical sets: {o['provkit_exact']}; first query "
+        f"{o['provkit_first_query_ms']:.1f} ms)"
+    )
     if "faiss_mh_p50_ms" not in o:
         return
-    print(f"    FAISS MultiHash(16x16)   {o['faiss_mh_p50_ms']:7.2f}  {o['faiss_mh_p99_ms']:7.2f}"
-          f"   {o['faiss_mh_recall']:.4f} (built in {o['faiss_mh_build_s']:.1f}s)")
+    print(
+        f"    FAISS MultiHash(16x16)   {o['faiss_mh_p50_ms']:7.2f}  {o['faiss_mh_p99_ms']:7.2f}"
+        f"   {o['faiss_mh_recall']:.4f} (built in {o['faiss_mh_build_s']:.1f}s)"
+    )
     if "faiss_flat_p50_ms" in o:
-        print(f"    FAISS Flat               {o['faiss_flat_p50_ms']:7.2f}  "
-              f"{o['faiss_flat_p99_ms']:7.2f}   {o['faiss_flat_recall']:.4f}")
-    print(f"  ratios: provkit / MultiHash p50 = "
-          f"{o['provkit_p50_ms'] / max(o['faiss_mh_p50_ms'], 1e-9):.2f}"
-          + (f", provkit / Flat p50 = {o['provkit_p50_ms'] / max(o['faiss_flat_p50_ms'], 1e-9):.3f}"
-             if "faiss_flat_p50_ms" in o else ""), flush=True)
+        print(
+            f"    FAISS Flat               {o['faiss_flat_p50_ms']:7.2f}  "
+            f"{o['faiss_flat_p99_ms']:7.2f}   {o['faiss_flat_recall']:.4f}"
+        )
+    print(
+        f"  ratios: provkit / MultiHash p50 = "
+        f"{o['provkit_p50_ms'] / max(o['faiss_mh_p50_ms'], 1e-9):.2f}"
+        + (
+            f", provkit / Flat p50 = {o['provkit_p50_ms'] / max(o['faiss_flat_p50_ms'], 1e-9):.3f}"
+            if "faiss_flat_p50_ms" in o
+            else ""
+        ),
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--sizes", default="1000000",
-                    help="comma-separated numbers of PDQ codes (default 1000000)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--sizes", default="1000000", help="comma-separated numbers of PDQ codes (default 1000000)"
+    )
     ap.add_argument("--queries", type=int, default=200, help="queries per size (default 200)")
-    ap.add_argument("--flat-max", type=int, default=10_000_000,
-                    help="skip FAISS IndexBinaryFlat above this size")
-    ap.add_argument("--faiss-max", type=int, default=10_000_000,
-                    help="skip FAISS altogether above this size (its MultiHash build is slow)")
+    ap.add_argument(
+        "--flat-max",
+        type=int,
+        default=10_000_000,
+        help="skip FAISS IndexBinaryFlat above this size",
+    )
+    ap.add_argument(
+        "--faiss-max",
+        type=int,
+        default=10_000_000,
+        help="skip FAISS altogether above this size (its MultiHash build is slow)",
+    )
     ap.add_argument("--work", help="folder for the databases (default: a temporary one)")
     ap.add_argument("--json", help="also write the figures to this JSON file")
     args = ap.parse_args(argv)
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:
-        results = [run_size(n, args.queries, Path(tmp), args.flat_max, args.faiss_max)
-                   for n in sizes]
+        results = [
+            run_size(n, args.queries, Path(tmp), args.flat_max, args.faiss_max) for n in sizes
+        ]
     if args.json:
         Path(args.json).write_text(json.dumps(results, indent=1))
     return 0

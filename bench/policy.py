@@ -27,46 +27,83 @@ from provkit.policies.engine import Decision, _combine, _fast_plan, _per_rule, e
 from provkit.policies.pack import load_pack
 
 RULES = [
-    ('invalid', 'asset.c2pa.state == "invalid"', "deny"),
-    ('declared-ai', 'asset.c2pa.digital_source_type in params.ai_types', "label"),
-    ('meta-ai', 'asset.metadata.digital_source_type in params.ai_types', "label"),
-    ('watermark', 'asset.watermark.found', "label"),
-    ('third-party-mark', 'asset.watermark.third_party != null', "label"),
-    ('score-high', 'asset.score != null && asset.score >= params.threshold', "review"),
-    ('score-mid', ('asset.score != null && asset.score >= 0.5 '
-                   '&& asset.score < params.threshold'), "label"),
-    ('no-provenance', '!(asset.c2pa.state in ["valid", "trusted", "recovered"])', "review"),
-    ('verdict-ai', 'asset.verdict == "ai-generated"', "label"),
-    ('verdict-edit', 'asset.verdict == "ai-edited"', "label"),
-    ('protected', 'asset.duplicates.exists(d, d.protected && d.kind == "pdq" && d.distance <= 31)',
-     "deny"),
-    ('recycled', ('asset.duplicates.exists(d, d.set == "archive" && d.age_days != null '
-                  '&& d.age_days > params.days)'), "review"),
-    ('many-dupes', 'size(asset.duplicates) > 5', "review"),
-    ('signer-org', ('asset.c2pa.signer != null && has(asset.c2pa.signer.org) '
-                    '&& asset.c2pa.signer.org == "Blocked Org"'), "deny"),
-    ('no-train', '"cawg.ai_generative_training" in asset.c2pa.training_mining', "label"),
-    ('actor-guest', 'actor.role == "guest"', "review"),
-    ('actor-org', 'actor.org in params.blocked_orgs', "deny"),
-    ('generator', 'asset.metadata.generator != null && asset.metadata.generator.startsWith("SD")',
-     "label"),
-    ('png-path', 'asset.path.endsWith(".png") && asset.c2pa.state == "absent"', "review"),
-    ('people-in-title', 'matches_terms(asset.path, "people")', "deny"),
+    ("invalid", 'asset.c2pa.state == "invalid"', "deny"),
+    ("declared-ai", "asset.c2pa.digital_source_type in params.ai_types", "label"),
+    ("meta-ai", "asset.metadata.digital_source_type in params.ai_types", "label"),
+    ("watermark", "asset.watermark.found", "label"),
+    ("third-party-mark", "asset.watermark.third_party != null", "label"),
+    ("score-high", "asset.score != null && asset.score >= params.threshold", "review"),
+    (
+        "score-mid",
+        ("asset.score != null && asset.score >= 0.5 && asset.score < params.threshold"),
+        "label",
+    ),
+    ("no-provenance", '!(asset.c2pa.state in ["valid", "trusted", "recovered"])', "review"),
+    ("verdict-ai", 'asset.verdict == "ai-generated"', "label"),
+    ("verdict-edit", 'asset.verdict == "ai-edited"', "label"),
+    (
+        "protected",
+        'asset.duplicates.exists(d, d.protected && d.kind == "pdq" && d.distance <= 31)',
+        "deny",
+    ),
+    (
+        "recycled",
+        (
+            'asset.duplicates.exists(d, d.set == "archive" && d.age_days != null '
+            "&& d.age_days > params.days)"
+        ),
+        "review",
+    ),
+    ("many-dupes", "size(asset.duplicates) > 5", "review"),
+    (
+        "signer-org",
+        (
+            "asset.c2pa.signer != null && has(asset.c2pa.signer.org) "
+            '&& asset.c2pa.signer.org == "Blocked Org"'
+        ),
+        "deny",
+    ),
+    ("no-train", '"cawg.ai_generative_training" in asset.c2pa.training_mining', "label"),
+    ("actor-guest", 'actor.role == "guest"', "review"),
+    ("actor-org", "actor.org in params.blocked_orgs", "deny"),
+    (
+        "generator",
+        'asset.metadata.generator != null && asset.metadata.generator.startsWith("SD")',
+        "label",
+    ),
+    ("png-path", 'asset.path.endsWith(".png") && asset.c2pa.state == "absent"', "review"),
+    ("people-in-title", 'matches_terms(asset.path, "people")', "deny"),
 ]
-PARAMS = {"ai_types": ["trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"],
-          "threshold": 0.8, "days": 30, "blocked_orgs": ["Spam Inc", "Fake News Ltd"]}
+PARAMS = {
+    "ai_types": ["trainedAlgorithmicMedia", "compositeWithTrainedAlgorithmicMedia"],
+    "threshold": 0.8,
+    "days": 30,
+    "blocked_orgs": ["Spam Inc", "Fake News Ltd"],
+}
 
 
 def write_pack(folder: Path) -> Path:
     (folder / "people.txt").write_text("Taylor Swift\nBarack Obama\nAda Lovelace\n")
-    lines = ["pack: bench", "version: '1'", "default: allow", "terms:", "  people: people.txt",
-             "params:"]
-    lines += [f"  {k}: {v!r}" if not isinstance(v, list) else f"  {k}: {v}"
-              for k, v in PARAMS.items()]
+    lines = [
+        "pack: bench",
+        "version: '1'",
+        "default: allow",
+        "terms:",
+        "  people: people.txt",
+        "params:",
+    ]
+    lines += [
+        f"  {k}: {v!r}" if not isinstance(v, list) else f"  {k}: {v}" for k, v in PARAMS.items()
+    ]
     lines.append("rules:")
     for rid, when, outcome in RULES:
-        lines += [f"  - id: {rid}", "    points: [ingest]", f"    when: '{when}'",
-                  f"    outcome: {outcome}", f"    reason: {rid} matched"]
+        lines += [
+            f"  - id: {rid}",
+            "    points: [ingest]",
+            f"    when: '{when}'",
+            f"    outcome: {outcome}",
+            f"    reason: {rid} matched",
+        ]
         if outcome == "label":
             lines.append(f"    label: {rid}")
     path = folder / "pack.yaml"
@@ -80,26 +117,49 @@ def make_contexts(n: int, seed: int = 7) -> list[dict]:
     types = [None, "digitalCapture", "trainedAlgorithmicMedia"]
     out = []
     for i in range(n):
-        dupes = [{"set": rng.choice(["archive", "stock"]), "protected": rng.random() < 0.3,
-                  "kind": "pdq", "distance": rng.randint(0, 128), "age_days": rng.randint(0, 900),
-                  "label": None, "item": f"item-{rng.randint(0, 9999)}"}
-                 for _ in range(rng.randint(0, 3))]
-        out.append({
-            "actor": {"id": f"user-{i % 50}", "role": rng.choice(["editor", "guest"]),
-                      "org": "Newsroom"},
-            "asset": {
-                "path": f"/uploads/{i}.{rng.choice(['jpg', 'png'])}", "sha256": f"{i:064x}",
-                "asset_id": None, "verdict": rng.choice(["unknown", "ai-generated", "ai-edited"]),
-                "score": rng.choice([None, rng.random()]),
-                "c2pa": {"state": rng.choice(states), "digital_source_type": rng.choice(types),
-                         "signer": None, "training_mining": {}},
-                "watermark": {"found": rng.random() < 0.2, "scheme": None, "payload": None,
-                              "third_party": None},
-                "metadata": {"digital_source_type": rng.choice(types), "generator": None},
-                "duplicates": dupes,
-            },
-            "now": "2026-06-01T12:00:00+00:00",
-        })
+        dupes = [
+            {
+                "set": rng.choice(["archive", "stock"]),
+                "protected": rng.random() < 0.3,
+                "kind": "pdq",
+                "distance": rng.randint(0, 128),
+                "age_days": rng.randint(0, 900),
+                "label": None,
+                "item": f"item-{rng.randint(0, 9999)}",
+            }
+            for _ in range(rng.randint(0, 3))
+        ]
+        out.append(
+            {
+                "actor": {
+                    "id": f"user-{i % 50}",
+                    "role": rng.choice(["editor", "guest"]),
+                    "org": "Newsroom",
+                },
+                "asset": {
+                    "path": f"/uploads/{i}.{rng.choice(['jpg', 'png'])}",
+                    "sha256": f"{i:064x}",
+                    "asset_id": None,
+                    "verdict": rng.choice(["unknown", "ai-generated", "ai-edited"]),
+                    "score": rng.choice([None, rng.random()]),
+                    "c2pa": {
+                        "state": rng.choice(states),
+                        "digital_source_type": rng.choice(types),
+                        "signer": None,
+                        "training_mining": {},
+                    },
+                    "watermark": {
+                        "found": rng.random() < 0.2,
+                        "scheme": None,
+                        "payload": None,
+                        "third_party": None,
+                    },
+                    "metadata": {"digital_source_type": rng.choice(types), "generator": None},
+                    "duplicates": dupes,
+                },
+                "now": "2026-06-01T12:00:00+00:00",
+            }
+        )
     return out
 
 
@@ -136,8 +196,10 @@ def bench_decisions(n: int) -> None:
     fast_share = sum(plan.run(pack, "ingest", ctx) is not None for ctx in contexts) / n
     # the same contexts with a score of the wrong type: two rules fail closed
     failing = [{**ctx, "asset": {**ctx["asset"], "score": "high"}} for ctx in contexts]
-    assert all(set(evaluate(pack, "ingest", c).failed_rules) == {"score-high", "score-mid"}
-               for c in failing[:50])
+    assert all(
+        set(evaluate(pack, "ingest", c).failed_rules) == {"score-high", "score-mid"}
+        for c in failing[:50]
+    )
 
     def once(fn, inputs=contexts):
         t0 = time.process_time()  # CPU time: other processes on a shared machine don't count
@@ -161,29 +223,45 @@ def bench_decisions(n: int) -> None:
         shipped = min(shipped, once(lambda ctx: evaluate(newsroom, "publish", ctx)))
     print(f"decisions, 20-rule pack, {n} contexts (CPU time, best of 5, alternating):")
     print(f"  direct cel (same expressions) {base * 1e6:8.1f} us/decision  {1 / base:10,.0f}/s")
-    print(f"  provkit evaluate()            {ours * 1e6:8.1f} us/decision  {1 / ours:10,.0f}/s"
-          f"   ({fast_share:.0%} decided on the fast path)")
-    print(f"  overhead ratio provkit/direct {ours / base:8.2f}x   goal <= 50 us: "
-          f"{'met' if ours <= 50e-6 else 'MISSED'}")
-    print(f"  provkit rule by rule on the full context only  {slow * 1e6:8.1f} us "
-          f"({slow / base:.2f}x direct)")
-    print(f"  provkit evaluate(), two rules failing in every decision "
-          f"{failed * 1e6:8.1f} us ({failed / base:.2f}x direct)")
-    print(f"  the library only converting the full context to CEL values (no rule run): "
-          f"{floor * 1e6:.1f} us")
+    print(
+        f"  provkit evaluate()            {ours * 1e6:8.1f} us/decision  {1 / ours:10,.0f}/s"
+        f"   ({fast_share:.0%} decided on the fast path)"
+    )
+    print(
+        f"  overhead ratio provkit/direct {ours / base:8.2f}x   goal <= 50 us: "
+        f"{'met' if ours <= 50e-6 else 'MISSED'}"
+    )
+    print(
+        f"  provkit rule by rule on the full context only  {slow * 1e6:8.1f} us "
+        f"({slow / base:.2f}x direct)"
+    )
+    print(
+        f"  provkit evaluate(), two rules failing in every decision "
+        f"{failed * 1e6:8.1f} us ({failed / base:.2f}x direct)"
+    )
+    print(
+        f"  the library only converting the full context to CEL values (no rule run): "
+        f"{floor * 1e6:.1f} us"
+    )
     print(f"  shipped newsroom pack (5 rules) at publish: {shipped * 1e6:.1f} us/decision")
 
 
 def bench_audit(rows: int, batch: int) -> None:
-    decision = Decision("review", ("may be AI-generated",), ("score-high", "no-provenance"),
-                        ("score-high matched", "no-provenance matched"), "bench", "ab" * 32,
-                        "ingest")
+    decision = Decision(
+        "review",
+        ("may be AI-generated",),
+        ("score-high", "no-provenance"),
+        ("score-high matched", "no-provenance matched"),
+        "bench",
+        "ab" * 32,
+        "ingest",
+    )
     entries = [(decision, f"user-{i % 50}", f"{i:064x}") for i in range(rows)]
     with tempfile.TemporaryDirectory() as tmp:
         log = AuditLog(Path(tmp) / "chain.db")
         t0 = time.perf_counter()
         for i in range(0, rows, batch):
-            log.append_many(entries[i:i + batch])
+            log.append_many(entries[i : i + batch])
         chained = time.perf_counter() - t0
         assert log.verify().ok and log.count() == rows
         t0 = time.perf_counter()
@@ -200,23 +278,33 @@ def bench_audit(rows: int, batch: int) -> None:
         plain_db = sqlite_utils.Database(Path(tmp) / "plain.db")
         plain_db.conn.execute("PRAGMA journal_mode = WAL")
         plain_db.conn.execute("PRAGMA synchronous = NORMAL")
+
         def plain_rows():
             for i, (d, actor, subject) in enumerate(entries):
-                yield {"seq": i + 1, "time": "2026-06-01T12:00:00.000000+00:00",
-                       "point": d.point, "actor": actor, "subject": subject, "pack": d.pack,
-                       "pack_version": d.pack_version,
-                       "matched_rules": json.dumps(list(d.matched_rules)),
-                       "outcome": d.outcome, "labels": json.dumps(list(d.labels)),
-                       "reasons": json.dumps(list(d.reasons))}
+                yield {
+                    "seq": i + 1,
+                    "time": "2026-06-01T12:00:00.000000+00:00",
+                    "point": d.point,
+                    "actor": actor,
+                    "subject": subject,
+                    "pack": d.pack,
+                    "pack_version": d.pack_version,
+                    "matched_rules": json.dumps(list(d.matched_rules)),
+                    "outcome": d.outcome,
+                    "labels": json.dumps(list(d.labels)),
+                    "reasons": json.dumps(list(d.reasons)),
+                }
 
         t0 = time.perf_counter()
         plain_db["audit"].insert_all(plain_rows(), pk="seq", batch_size=batch)
         plain = time.perf_counter() - t0
     print(f"audit appends, {rows} rows in batches of {batch} (wall time):")
     print(f"  plain sqlite-utils insert_all (no chain) {rows / plain:10,.0f} rows/s")
-    print(f"  provkit chained append_many              {rows / chained:10,.0f} rows/s   "
-          f"ratio {plain / chained:5.2f}x of baseline   goal >= 5,000/s: "
-          f"{'met' if rows / chained >= 5000 else 'MISSED'}")
+    print(
+        f"  provkit chained append_many              {rows / chained:10,.0f} rows/s   "
+        f"ratio {plain / chained:5.2f}x of baseline   goal >= 5,000/s: "
+        f"{'met' if rows / chained >= 5000 else 'MISSED'}"
+    )
     print(f"  provkit chained append, 1 per transaction {singles / single:9,.0f} rows/s")
     print(f"  verify the chain                          {rows / verify:10,.0f} rows/s")
 

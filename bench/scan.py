@@ -68,11 +68,16 @@ def rows(path: Path) -> dict:
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     ap.add_argument("--images", type=int, default=48, help="images to scan (default 48)")
-    ap.add_argument("--workers", type=int, default=None,
-                    help="local worker processes and Ray actors (default: cores, at most 4)")
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="local worker processes and Ray actors (default: cores, at most 4)",
+    )
     args = ap.parse_args(argv)
     try:
         import ray
@@ -90,12 +95,16 @@ def main(argv=None) -> int:
         images = make_images(d / "imgs", args.images)
         db = d / "provkit.db"
         ReferenceIndex(db).add("seen", images[:20], crops=True)
-        print(f"{args.images} JPEGs (512x512) and a 20-image reference set made in "
-              f"{time.perf_counter() - t:.1f}s; {workers} workers", flush=True)
+        print(
+            f"{args.images} JPEGs (512x512) and a 20-image reference set made in "
+            f"{time.perf_counter() - t:.1f}s; {workers} workers",
+            flush=True,
+        )
 
         local = scan(d / "imgs", d / "local.jsonl", db=str(db), workers=workers)
-        print(f"  local engine          {local.seconds:7.1f}s  {local.rate:6.1f} images/s",
-              flush=True)
+        print(
+            f"  local engine          {local.seconds:7.1f}s  {local.rate:6.1f} images/s", flush=True
+        )
 
         t = time.perf_counter()
         start_ray(num_cpus=workers)
@@ -104,19 +113,26 @@ def main(argv=None) -> int:
             warm = scan_ray(d / "imgs", d / "ray.jsonl", db=str(db), workers=workers)
         finally:
             ray.shutdown()
-        print(f"  Ray, running instance {warm.seconds:7.1f}s  {warm.rate:6.1f} images/s  "
-              f"(instance started in {start_s:.1f}s, not counted)", flush=True)
+        print(
+            f"  Ray, running instance {warm.seconds:7.1f}s  {warm.rate:6.1f} images/s  "
+            f"(instance started in {start_s:.1f}s, not counted)",
+            flush=True,
+        )
 
         t = time.perf_counter()
         scan_ray(d / "imgs", d / "ray_cold.jsonl", db=str(db), workers=workers)
         cold_s = time.perf_counter() - t
-        print(f"  Ray, start + stop     {cold_s:7.1f}s  {args.images / cold_s:6.1f} images/s",
-              flush=True)
+        print(
+            f"  Ray, start + stop     {cold_s:7.1f}s  {args.images / cold_s:6.1f} images/s",
+            flush=True,
+        )
 
         same = rows(d / "local.jsonl") == rows(d / "ray.jsonl") == rows(d / "ray_cold.jsonl")
-        print(f"  Ray overhead ratio (Ray time / local time): running instance "
-              f"{warm.seconds / local.seconds:.2f}, with start/stop {cold_s / local.seconds:.2f}"
-              f" (goal <= 1.3); same rows from both engines: {same}")
+        print(
+            f"  Ray overhead ratio (Ray time / local time): running instance "
+            f"{warm.seconds / local.seconds:.2f}, with start/stop {cold_s / local.seconds:.2f}"
+            f" (goal <= 1.3); same rows from both engines: {same}"
+        )
     return 0 if same else 1
 
 

@@ -54,12 +54,16 @@ def build_set(db: Path, n: int, seed: int = 0):
     small = rng.integers(-(2**63), 2**63 - 1, (n, 2), dtype=np.int64)
     idx = ReferenceIndex(db)
     idx.create_set("bench", label="bench codes")
-    rows = ((f"hash:{i}", f"pdq:{i}", int(small[i, 0]), int(small[i, 1]), codes[i].tobytes())
-            for i in range(n))
+    rows = (
+        (f"hash:{i}", f"pdq:{i}", int(small[i, 0]), int(small[i, 1]), codes[i].tobytes())
+        for i in range(n)
+    )
     with idx.db.conn:
         idx.db.conn.executemany(
             "INSERT INTO ref_items (set_name, path, sha256, phash, dhash, pdq, pdq_quality, "
-            "metadata, added) VALUES ('bench', ?, ?, ?, ?, ?, 100, '{}', '2026-01-01')", rows)
+            "metadata, added) VALUES ('bench', ?, ?, ?, ?, ?, 100, '{}', '2026-01-01')",
+            rows,
+        )
     idx._touch("bench")
     idx.db.conn.commit()
     return codes
@@ -93,12 +97,31 @@ def free_port() -> int:
 
 def start_server(home: Path, workers: int, threads: int, ready_timeout: float = 600):
     port = free_port()
-    env = {**os.environ, "PROVKIT_HOME": str(home),
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "PROVKIT_HOME": str(home),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provkit.cli", "serve", "--port", str(port), "--public-read",
-         "--workers", str(workers), "--threads", str(threads), "--queue", "1000"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        [
+            sys.executable,
+            "-m",
+            "provkit.cli",
+            "serve",
+            "--port",
+            str(port),
+            "--public-read",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--queue",
+            "1000",
+        ],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     import httpx
 
     deadline = time.monotonic() + ready_timeout
@@ -112,8 +135,10 @@ def start_server(home: Path, workers: int, threads: int, ready_timeout: float = 
             pass
         time.sleep(0.3)
     proc.kill()
-    raise SystemExit(f"serve did not become ready within {ready_timeout:g} s "
-                     "(each worker loads every reference set before /status says ready)")
+    raise SystemExit(
+        f"serve did not become ready within {ready_timeout:g} s "
+        "(each worker loads every reference set before /status says ready)"
+    )
 
 
 # ----------------------------------------------------------------- load generator
@@ -124,7 +149,12 @@ class _Client(asyncio.Protocol):
     protocol (no streams) so the load generator spends little CPU per request."""
 
     def __init__(self, requests: list[bytes], latencies: list, statuses: list, done):
-        self.requests, self.latencies, self.statuses, self.done = requests, latencies, statuses, done
+        self.requests, self.latencies, self.statuses, self.done = (
+            requests,
+            latencies,
+            statuses,
+            done,
+        )
         self.next = 0
         self.buf = b""
         self.need = None  # bytes of the current answer, once its head is in
@@ -158,7 +188,7 @@ class _Client(asyncio.Protocol):
                 self.need = end + 4 + length
             if len(self.buf) < self.need:
                 return
-            self.buf = self.buf[self.need:]
+            self.buf = self.buf[self.need :]
             self.need = None
             self.latencies.append(time.perf_counter() - self.t0)
             self.statuses.append(self.status)
@@ -181,7 +211,9 @@ def _load(port: int, requests: list[bytes], clients: int, out) -> None:
             done = loop.create_future()
             await loop.create_connection(
                 lambda part=part, done=done: _Client(part, latencies, statuses, done),
-                "127.0.0.1", port)
+                "127.0.0.1",
+                port,
+            )
             waits.append(done)
         await asyncio.gather(*waits)
 
@@ -193,8 +225,14 @@ def _load(port: int, requests: list[bytes], clients: int, out) -> None:
         run = asyncio.run
     t0, cpu0 = time.perf_counter(), time.process_time()
     run(main())
-    out.put({"seconds": time.perf_counter() - t0, "latencies": latencies,
-             "statuses": statuses, "cpu_seconds": time.process_time() - cpu0})
+    out.put(
+        {
+            "seconds": time.perf_counter() - t0,
+            "latencies": latencies,
+            "statuses": statuses,
+            "cpu_seconds": time.process_time() - cpu0,
+        }
+    )
 
 
 def load(port: int, requests: list[bytes], clients: int) -> dict:
@@ -214,11 +252,18 @@ def get(path: str) -> bytes:
 
 def post_file(path: str, name: str, data: bytes) -> bytes:
     boundary = secrets.token_hex(8)
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"files\"; "
-            f"filename=\"{name}\"\r\nContent-Type: image/jpeg\r\n\r\n").encode() + data + \
-        f"\r\n--{boundary}--\r\n".encode()
-    return (f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: multipart/form-data; "
-            f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n").encode() + body
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="files"; '
+            f'filename="{name}"\r\nContent-Type: image/jpeg\r\n\r\n'
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: bench\r\nContent-Type: multipart/form-data; "
+        f"boundary={boundary}\r\nContent-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
 
 
 def process_cpu(pid: int) -> float:
@@ -241,8 +286,11 @@ def process_cpu(pid: int) -> float:
 
 def summary(latencies: list[float], seconds: float, n: int) -> dict:
     ms = sorted(x * 1000 for x in latencies)
-    return {"per_s": n / seconds, "p50_ms": statistics.median(ms),
-            "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))]}
+    return {
+        "per_s": n / seconds,
+        "p50_ms": statistics.median(ms),
+        "p99_ms": ms[min(len(ms) - 1, int(0.99 * len(ms)))],
+    }
 
 
 # ----------------------------------------------------------------- parts
@@ -296,23 +344,33 @@ def bench_lookup(home: Path, args) -> None:
     del bank
     reqs = [get(f"/v1/lookup?signal_type=pdq&signal={q}") for q in qs]
     http, bad = measure_http(home, args, reqs, warm=reqs[:200])
-    print(f"\nlookup, {args.codes:,} PDQ codes, radius 31 ({hits}/200 queries matched; "
-          f"search: {hamming.engine()}):")
-    print(f"  in-process (1 thread)  {inproc['per_s']:8.0f} lookups/s  "
-          f"p50 {inproc['p50_ms']:6.2f} ms  p99 {inproc['p99_ms']:6.2f} ms")
-    print(f"  HTTP ({args.workers} workers, {args.clients} clients) {http['per_s']:8.0f} "
-          f"lookups/s  p50 {http['p50_ms']:6.2f} ms  p99 {http['p99_ms']:6.2f} ms  "
-          f"({bad} non-200)")
-    print(f"  HTTP / in-process: {http['per_s'] / inproc['per_s']:.2f}x   "
-          f"goal >= 4,000/s with p99 <= 25 ms: "
-          f"{'met' if http['per_s'] >= 4000 and http['p99_ms'] <= 25 else 'NOT met'}")
+    print(
+        f"\nlookup, {args.codes:,} PDQ codes, radius 31 ({hits}/200 queries matched; "
+        f"search: {hamming.engine()}):"
+    )
+    print(
+        f"  in-process (1 thread)  {inproc['per_s']:8.0f} lookups/s  "
+        f"p50 {inproc['p50_ms']:6.2f} ms  p99 {inproc['p99_ms']:6.2f} ms"
+    )
+    print(
+        f"  HTTP ({args.workers} workers, {args.clients} clients) {http['per_s']:8.0f} "
+        f"lookups/s  p50 {http['p50_ms']:6.2f} ms  p99 {http['p99_ms']:6.2f} ms  "
+        f"({bad} non-200)"
+    )
+    print(
+        f"  HTTP / in-process: {http['per_s'] / inproc['per_s']:.2f}x   "
+        f"goal >= 4,000/s with p99 <= 25 ms: "
+        f"{'met' if http['per_s'] >= 4000 and http['p99_ms'] <= 25 else 'NOT met'}"
+    )
     search_us = 1e6 / inproc["per_s"]
-    print(f"  CPU per lookup: server {http['server_cpu_us']:.0f} us (the search in-process: "
-          f"{search_us:.0f} us), load generator {http['client_cpu_us']:.0f} us; "
-          f"{os.cpu_count()} cores / (server + load generator) = "
-          f"{(os.cpu_count() or 1) * 1e6 / (http['server_cpu_us'] + http['client_cpu_us']):.0f}"
-          f"/s, the server alone = "
-          f"{(os.cpu_count() or 1) * 1e6 / http['server_cpu_us']:.0f}/s")
+    print(
+        f"  CPU per lookup: server {http['server_cpu_us']:.0f} us (the search in-process: "
+        f"{search_us:.0f} us), load generator {http['client_cpu_us']:.0f} us; "
+        f"{os.cpu_count()} cores / (server + load generator) = "
+        f"{(os.cpu_count() or 1) * 1e6 / (http['server_cpu_us'] + http['client_cpu_us']):.0f}"
+        f"/s, the server alone = "
+        f"{(os.cpu_count() or 1) * 1e6 / http['server_cpu_us']:.0f}/s"
+    )
 
 
 def make_signed(home: Path, n: int) -> list[Path]:
@@ -330,8 +388,13 @@ def make_signed(home: Path, n: int) -> list[Path]:
         src = home / f"src{i}.jpg"
         Image.fromarray(arr.astype(np.uint8)).save(src, quality=90)
         dst = home / f"signed{i}.jpg"
-        issue(src, dst, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
-              db=home / "provkit.db")
+        issue(
+            src,
+            dst,
+            spec=ManifestSpec(source_type="digitalCapture"),
+            watermark=False,
+            db=home / "provkit.db",
+        )
         out.append(dst)
     return out
 
@@ -349,30 +412,45 @@ def bench_verify(home: Path, args) -> None:
             assert verify_file(f, db=db).state == "trusted"
             n_in += 1
     inproc = n_in / (time.perf_counter() - t0)
-    env = {**os.environ, "PROVKIT_HOME": str(home),
-           "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    env = {
+        **os.environ,
+        "PROVKIT_HOME": str(home),
+        "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+    }
     t0 = time.perf_counter()
     for f in files[: args.cli_files]:
-        subprocess.run([sys.executable, "-m", "provkit.cli", "verify", str(f), "--json"],
-                       env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [sys.executable, "-m", "provkit.cli", "verify", str(f), "--json"],
+            env=env,
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     cli = args.cli_files / (time.perf_counter() - t0)
     bodies = [f.read_bytes() for f in files]
-    reqs = [post_file("/v1/verify", f"f{i}.jpg", bodies[i % len(bodies)])
-            for i in range(args.verify_requests)]
+    reqs = [
+        post_file("/v1/verify", f"f{i}.jpg", bodies[i % len(bodies)])
+        for i in range(args.verify_requests)
+    ]
     http, bad = measure_http(home, args, reqs, warm=reqs[: len(files)])
     print(f"\nverify, signed 1 MP JPEGs ({len(files)} files):")
     print(f"  in-process verify_file  {inproc:7.1f} files/s")
     print(f"  provkit verify per file {cli:7.2f} files/s  (a process per file)")
-    print(f"  HTTP /v1/verify         {http['per_s']:7.1f} files/s  p50 {http['p50_ms']:.0f} ms "
-          f" p99 {http['p99_ms']:.0f} ms  ({bad} non-200)")
-    print(f"  HTTP / in-process: {http['per_s'] / inproc:.2f}x (goal >= 0.8x)   "
-          f"HTTP / per-file CLI: {http['per_s'] / cli:.1f}x (goal >= 20x)")
+    print(
+        f"  HTTP /v1/verify         {http['per_s']:7.1f} files/s  p50 {http['p50_ms']:.0f} ms "
+        f" p99 {http['p99_ms']:.0f} ms  ({bad} non-200)"
+    )
+    print(
+        f"  HTTP / in-process: {http['per_s'] / inproc:.2f}x (goal >= 0.8x)   "
+        f"HTTP / per-file CLI: {http['per_s'] / cli:.1f}x (goal >= 20x)"
+    )
 
 
 def main(argv=None) -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter,
-                                 epilog=__doc__.split("\n", 2)[2])
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n")[0],
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=__doc__.split("\n", 2)[2],
+    )
     ap.add_argument("--codes", type=int, default=100_000, help="PDQ codes in the set")
     ap.add_argument("--lookups", type=int, default=4000, help="lookup requests sent")
     ap.add_argument("--clients", type=int, default=16, help="concurrent connections")
@@ -381,16 +459,22 @@ def main(argv=None) -> None:
     ap.add_argument("--verify-files", type=int, default=8, help="signed 1 MP JPEGs made")
     ap.add_argument("--verify-requests", type=int, default=64, help="verify requests sent")
     ap.add_argument("--cli-files", type=int, default=3, help="files for the per-file CLI")
-    ap.add_argument("--ready-timeout", type=float, default=600,
-                    help="seconds to wait for the server to load the sets")
+    ap.add_argument(
+        "--ready-timeout",
+        type=float,
+        default=600,
+        help="seconds to wait for the server to load the sets",
+    )
     ap.add_argument("--skip-lookup", action="store_true")
     ap.add_argument("--skip-verify", action="store_true")
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="provkit-bench-serve-") as tmp:
         home = Path(tmp)
         os.environ["PROVKIT_HOME"] = str(home)
-        print(f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} "
-              "(a shared machine makes these figures noisy)")
+        print(
+            f"cores: {os.cpu_count()}, load average {os.getloadavg()[0]:.1f} "
+            "(a shared machine makes these figures noisy)"
+        )
         if not args.skip_lookup:
             bench_lookup(home, args)
         if not args.skip_verify:

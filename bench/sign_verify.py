@@ -81,12 +81,16 @@ def bench_size(mp, tmp, identity, spec, anchors, args) -> None:
 
     def provkit_sign():
         n[0] += 1
-        issue(src, tmp / f"pk{mp:g}-{n[0]}.jpg", spec=spec, watermark=args.watermark,
-              identity=identity)  # a fresh name per call and size: outputs are never replaced
+        issue(
+            src,
+            tmp / f"pk{mp:g}-{n[0]}.jpg",
+            spec=spec,
+            watermark=args.watermark,
+            identity=identity,
+        )  # a fresh name per call and size: outputs are never replaced
 
     t_raw, t_pk = paired(raw_sign, provkit_sign, args.repeat)
-    print(f"{mp:>6g}MP {'sign':>7} {t_pk * 1e3:>11.1f} {t_raw * 1e3:>15.1f} "
-          f"{t_pk / t_raw:>5.2f}x")
+    print(f"{mp:>6g}MP {'sign':>7} {t_pk * 1e3:>11.1f} {t_raw * 1e3:>15.1f} {t_pk / t_raw:>5.2f}x")
     signed = tmp / f"pk{mp:g}-{n[0]}.jpg"
     ctx = context(trust_anchors=anchors)
 
@@ -101,16 +105,21 @@ def bench_size(mp, tmp, identity, spec, anchors, args) -> None:
 
     raw_verify(), provkit_verify()  # warm-up: first-call imports and caches on both sides
     t_raw, t_pk = paired(raw_verify, provkit_verify, max(3, args.repeat), args.verify_calls)
-    print(f"{mp:>6g}MP {'verify':>7} {t_pk * 1e3:>11.1f} {t_raw * 1e3:>15.1f} "
-          f"{t_pk / t_raw:>5.2f}x")
+    print(
+        f"{mp:>6g}MP {'verify':>7} {t_pk * 1e3:>11.1f} {t_raw * 1e3:>15.1f} {t_pk / t_raw:>5.2f}x"
+    )
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="1,12", help="megapixels, comma separated")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--verify-calls", type=int, default=20,
-                    help="verify calls per timed sample (their mean is the sample)")
+    ap.add_argument(
+        "--verify-calls",
+        type=int,
+        default=20,
+        help="verify calls per timed sample (their mean is the sample)",
+    )
     ap.add_argument("--watermark", action="store_true", help="include the watermark in sign")
     args = ap.parse_args()
 
@@ -134,15 +143,16 @@ def run_all(tmp: Path, args) -> None:
         bench_size(mp, tmp, identity, spec, anchors, args)
 
     exe = Path(sys.executable).with_name("provkit")
-    cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "provkit.cli",
-                                                     "--help"]
+    cmd = [str(exe), "--help"] if exe.exists() else [sys.executable, "-m", "provkit.cli", "--help"]
 
     def run(c):
         return lambda: subprocess.run(c, capture_output=True, check=True)
 
     t_base, t_help = paired(run([sys.executable, "-c", "pass"]), run(cmd), max(3, args.repeat))
-    print(f"{'cold':>8} {'--help':>7} {t_help * 1e3:>11.1f} {t_base * 1e3:>15.1f} "
-          f"{t_help / t_base:>5.2f}x   (baseline: python -c pass)")
+    print(
+        f"{'cold':>8} {'--help':>7} {t_help * 1e3:>11.1f} {t_base * 1e3:>15.1f} "
+        f"{t_help / t_base:>5.2f}x   (baseline: python -c pass)"
+    )
 
 
 if __name__ == "__main__":

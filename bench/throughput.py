@@ -89,8 +89,9 @@ def sdxl_marked(im: Image.Image) -> Image.Image | None:
     return _sdxl(np.asarray(im))
 
 
-def make_corpus(folder: Path, photos, n_photos: int, mp: float, kinds, formats
-                ) -> list[tuple[str, Path]]:
+def make_corpus(
+    folder: Path, photos, n_photos: int, mp: float, kinds, formats
+) -> list[tuple[str, Path]]:
     """(label, path) of each image made."""
     from provkit.provenance import watermark
     from provkit.provenance.issue import issue
@@ -153,12 +154,15 @@ def cpu_ms(fn, repeat: int) -> tuple[float, object]:
 def same_answer(new: dict, old: dict) -> str | None:
     """None when ``new`` (default path) answers as ``old`` (everything read); else why not."""
     if new["verdict"] != old["verdict"] or new["decided_by"] != old["decided_by"]:
-        return f"verdict {new['verdict']}/{new['decided_by']} vs {old['verdict']}/{old['decided_by']}"
+        return (
+            f"verdict {new['verdict']}/{new['decided_by']} vs {old['verdict']}/{old['decided_by']}"
+        )
     if len(new["evidence"]) != len(old["evidence"]):
         return "a different number of evidence items"
     for a, b in zip(new["evidence"], old["evidence"], strict=True):
-        if a != b and not (a["finding"] == "not checked" and a["data"].get("skipped")
-                           and a["kind"] == b["kind"]):
+        if a != b and not (
+            a["finding"] == "not checked" and a["data"].get("skipped") and a["kind"] == b["kind"]
+        ):
             return f"{a['kind']} differs: {a['finding']} vs {b['finding']}"
     return None
 
@@ -176,8 +180,11 @@ def per_image(corpus, db, repeat: int) -> list[str]:
     for before in (True, False):  # compile / load the readers before anything is timed
         set_readers(before)
         list(full.run([corpus[0][1]]))
-    print(f"{'image':24s} {'floor':>6s} " + " ".join(f"{n[:9]:>9s}" for n in ["read", *names])
-          + f" {'detect':>7s} {'x floor':>7s} {'before':>7s} {'x floor':>7s} {'check':>7s}")
+    print(
+        f"{'image':24s} {'floor':>6s} "
+        + " ".join(f"{n[:9]:>9s}" for n in ["read", *names])
+        + f" {'detect':>7s} {'x floor':>7s} {'before':>7s} {'x floor':>7s} {'check':>7s}"
+    )
     for label, path in corpus:
         floor, _ = cpu_ms(lambda p=path: load_rgb(p), 3)
         set_readers(False)
@@ -196,8 +203,11 @@ def per_image(corpus, db, repeat: int) -> list[str]:
         if why:
             problems.append(f"{label}: {why}")
         cells = " ".join(f"{steps.get(n, 0.0):9.1f}" for n in ["read", *names])
-        print(f"{label:24s} {floor:6.1f} {cells} {t_new:7.1f} {t_new / floor:7.1f} "
-              f"{t_old:7.1f} {t_old / floor:7.1f} {t_check:7.1f}   {a['verdict']}", flush=True)
+        print(
+            f"{label:24s} {floor:6.1f} {cells} {t_new:7.1f} {t_new / floor:7.1f} "
+            f"{t_old:7.1f} {t_old / floor:7.1f} {t_check:7.1f}   {a['verdict']}",
+            flush=True,
+        )
     return problems
 
 
@@ -221,20 +231,30 @@ def scan_compare(folder: Path, out: Path, workers: int) -> list[str]:
 
     n = len(list(folder.iterdir()))
     results = {}
-    for name, env, all_evidence in (("before", "reference", True), ("now", None, False),
-                                    ("now, --all-evidence", None, True)):
+    for name, env, all_evidence in (
+        ("before", "reference", True),
+        ("now", None, False),
+        ("now, --all-evidence", None, True),
+    ):
         for var in ("PROVKIT_READERS", "PROVKIT_SCAN_START"):  # spawned workers, as they were
             if env:
                 os.environ[var] = {"PROVKIT_READERS": env, "PROVKIT_SCAN_START": "spawn"}[var]
             else:
                 os.environ.pop(var, None)
         cpu0 = children_cpu()
-        summary = scan(folder, out / f"{name}.jsonl".replace(" ", "_").replace(",", ""),
-                       workers=workers, all_evidence=all_evidence)
+        summary = scan(
+            folder,
+            out / f"{name}.jsonl".replace(" ", "_").replace(",", ""),
+            workers=workers,
+            all_evidence=all_evidence,
+        )
         cpu = children_cpu() - cpu0
         results[name] = (summary, scan_rows(Path(summary.out)))
-        print(f"  scan {name:20s} {summary.rate:6.1f} images/s (wall, {workers} workers)  "
-              f"{1000 * cpu / n:7.1f} ms CPU an image (workers)", flush=True)
+        print(
+            f"  scan {name:20s} {summary.rate:6.1f} images/s (wall, {workers} workers)  "
+            f"{1000 * cpu / n:7.1f} ms CPU an image (workers)",
+            flush=True,
+        )
     os.environ.pop("PROVKIT_READERS", None)
     os.environ.pop("PROVKIT_SCAN_START", None)
     before, now, full = (results[k][1] for k in ("before", "now", "now, --all-evidence"))
@@ -253,29 +273,49 @@ def scan_compare(folder: Path, out: Path, workers: int) -> list[str]:
 def check_folder(folder: Path, env: dict) -> None:
     cpu0 = children_cpu()
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "provkit.cli", "check", "--dry-run",
-                           str(folder)], env=env, capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "provkit.cli", "check", "--dry-run", str(folder)],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     wall = time.perf_counter() - t
     n = len(list(folder.iterdir()))
     lines = [ln for ln in proc.stdout.splitlines() if ln.strip()]
-    print(f"  provkit check of {n} mixed 1 MP images: {wall:.1f} s wall, "
-          f"{children_cpu() - cpu0:.1f} s CPU, {len(lines)} answers, exit {proc.returncode} "
-          f"(goal <= 25 s for 100 on 2 cores)", flush=True)
+    print(
+        f"  provkit check of {n} mixed 1 MP images: {wall:.1f} s wall, "
+        f"{children_cpu() - cpu0:.1f} s CPU, {len(lines)} answers, exit {proc.returncode} "
+        f"(goal <= 25 s for 100 on 2 cores)",
+        flush=True,
+    )
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--quick", action="store_true",
-                    help="1 MP every kind, 12 MP plain and marked only, small scan/check")
-    ap.add_argument("--photos", type=int, default=None,
-                    help="photographs per size (default 2, quick 1)")
+    ap = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument(
+        "--quick",
+        action="store_true",
+        help="1 MP every kind, 12 MP plain and marked only, small scan/check",
+    )
+    ap.add_argument(
+        "--photos", type=int, default=None, help="photographs per size (default 2, quick 1)"
+    )
     ap.add_argument("--repeat", type=int, default=3, help="timed runs of the new path per image")
-    ap.add_argument("--check-images", type=int, default=None,
-                    help="images in the provkit check folder (default 100, quick 24)")
-    ap.add_argument("--scan-images", type=int, default=None,
-                    help="images in the scanned folder, copies of the 1 MP corpus (default "
-                         "100, quick 48)")
+    ap.add_argument(
+        "--check-images",
+        type=int,
+        default=None,
+        help="images in the provkit check folder (default 100, quick 24)",
+    )
+    ap.add_argument(
+        "--scan-images",
+        type=int,
+        default=None,
+        help="images in the scanned folder, copies of the 1 MP corpus (default 100, quick 48)",
+    )
     ap.add_argument("--workers", type=int, default=2, help="scan worker processes (default 2)")
     args = ap.parse_args(argv)
     n_photos = args.photos or (1 if args.quick else 2)
@@ -297,8 +337,10 @@ def main(argv=None) -> int:
         for i, p in enumerate(photos):
             Image.fromarray(p).save(refs / f"ref{i}.jpg", quality=90)
         ReferenceIndex(None).add("archive", sorted(refs.iterdir()))
-        print(f"{len(one) + len(twelve)} images made in {time.perf_counter() - t:.0f} s; "
-              f"CPU ms of one core per image (process_time); the machine may be shared\n")
+        print(
+            f"{len(one) + len(twelve)} images made in {time.perf_counter() - t:.0f} s; "
+            f"CPU ms of one core per image (process_time); the machine may be shared\n"
+        )
         problems = per_image(one + twelve, None, args.repeat)
         print()
         scan_dir = d / "scan"

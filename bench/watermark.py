@@ -59,7 +59,9 @@ def upscaled_crop(photo: np.ndarray, megapixels: float, rng) -> Image.Image:
     cw, ch = int(w * f), int(h * f)
     x, y = rng.integers(0, w - cw + 1), rng.integers(0, h - ch + 1)
     scale = (megapixels * 1e6 / (cw * ch)) ** 0.5
-    return im.crop((x, y, x + cw, y + ch)).resize((round(cw * scale), round(ch * scale)), Image.BICUBIC)
+    return im.crop((x, y, x + cw, y + ch)).resize(
+        (round(cw * scale), round(ch * scale)), Image.BICUBIC
+    )
 
 
 def small_crop(photo: np.ndarray, rng, short=(300, 450)) -> Image.Image:
@@ -88,12 +90,18 @@ def beyond(photos, rng):
         "centre crop keeping 80%": lambda im: crop_centre(im, 0.8),
         "centre crop keeping 70%": lambda im: crop_centre(im, 0.7),
         "centre crop keeping 60%": lambda im: crop_centre(im, 0.6),
-        "top-left 80% crop": lambda im: im.crop((0, 0, round(im.width * 0.8), round(im.height * 0.8))),
+        "top-left 80% crop": lambda im: im.crop(
+            (0, 0, round(im.width * 0.8), round(im.height * 0.8))
+        ),
         "10% grey padding": pad,
         "JPEG quality 30": lambda im: jpeg(im, 30),
-        "resize to 0.3": lambda im: im.resize((round(im.width * 0.3), round(im.height * 0.3)), Image.BICUBIC),
+        "resize to 0.3": lambda im: im.resize(
+            (round(im.width * 0.3), round(im.height * 0.3)), Image.BICUBIC
+        ),
         "rotation 1 degree": lambda im: im.rotate(1.0, Image.BICUBIC),
-        "aspect ratio +10%": lambda im: im.resize((round(im.width * 1.1), im.height), Image.BICUBIC),
+        "aspect ratio +10%": lambda im: im.resize(
+            (round(im.width * 1.1), im.height), Image.BICUBIC
+        ),
     }
     hits = {name: 0 for name in edits}
     for p in photos:
@@ -103,7 +111,9 @@ def beyond(photos, rng):
         for name, fn in edits.items():
             found = watermark.decode(fn(marked))
             hits[name] += found is not None and found.payload == payload
-    print(f"\n## provkit beyond the required edits ({len(photos)} photographs, recovered / images)\n")
+    print(
+        f"\n## provkit beyond the required edits ({len(photos)} photographs, recovered / images)\n"
+    )
     for name, n in hits.items():
         print(f"- {name}: {n}/{len(photos)}")
 
@@ -189,12 +199,20 @@ def false_positives(photos, trials, rng):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--crops", type=int, default=3, help="upscaled crops (0.5-1 MP) added to the 7 photos")
+    ap.add_argument(
+        "--crops", type=int, default=3, help="upscaled crops (0.5-1 MP) added to the 7 photos"
+    )
     ap.add_argument("--small", type=int, default=12, help="random 300-450 px crops for provkit")
-    ap.add_argument("--riva-images", type=int, default=1, help="images rivaGan runs on (about 1 s a call)")
+    ap.add_argument(
+        "--riva-images", type=int, default=1, help="images rivaGan runs on (about 1 s a call)"
+    )
     ap.add_argument("--large", default="4", help="megapixel sizes for provkit's large-image run")
-    ap.add_argument("--fp-trials", type=int, default=120, help="unmarked images for the false-positive run")
-    ap.add_argument("--fp-only", action="store_true", help="run only the false-positive measurement")
+    ap.add_argument(
+        "--fp-trials", type=int, default=120, help="unmarked images for the false-positive run"
+    )
+    ap.add_argument(
+        "--fp-only", action="store_true", help="run only the false-positive measurement"
+    )
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--seed", type=int, default=1)
     args = ap.parse_args(argv)
@@ -203,16 +221,23 @@ def main(argv=None):
     if args.fp_only:
         return report_false_positives(photos, args.fp_trials, rng)
     images = [Image.fromarray(p) for p in photos]
-    images += [upscaled_crop(photos[i % len(photos)], rng.uniform(0.5, 1.0), rng) for i in range(args.crops)]
+    images += [
+        upscaled_crop(photos[i % len(photos)], rng.uniform(0.5, 1.0), rng)
+        for i in range(args.crops)
+    ]
     small = [small_crop(photos[i % len(photos)], rng) for i in range(args.small)]
-    large = [upscaled_crop(photos[i % len(photos)], float(mp), rng)
-             for i, mp in enumerate(x for x in args.large.split(",") if x)]
+    large = [
+        upscaled_crop(photos[i % len(photos)], float(mp), rng)
+        for i, mp in enumerate(x for x in args.large.split(",") if x)
+    ]
 
-    print(f"images: {len(images)} (7 photographs + {args.crops} upscaled crops, "
-          f"{min(min(i.size) for i in images)}-{max(max(i.size) for i in images)} px); "
-          f"rivaGan on {min(args.riva_images, len(images))}; provkit also on {len(small)} "
-          f"crops of 300-450 px short side and on "
-          f"{', '.join(f'{i.width}x{i.height}' for i in large)}")
+    print(
+        f"images: {len(images)} (7 photographs + {args.crops} upscaled crops, "
+        f"{min(min(i.size) for i in images)}-{max(max(i.size) for i in images)} px); "
+        f"rivaGan on {min(args.riva_images, len(images))}; provkit also on {len(small)} "
+        f"crops of 300-450 px short side and on "
+        f"{', '.join(f'{i.width}x{i.height}' for i in large)}"
+    )
     results = {}
     t0 = time.time()
     results["provkit"] = run_scheme("provkit", images, rng)
@@ -241,8 +266,11 @@ def main(argv=None):
                 cell += f" ({np.mean(acc[a]):.2f})"
             row.append(cell)
         print(f"| {a} | " + " | ".join(row) + " |")
-    print("| PSNR mean (min) | " + " | ".join(
-        f"{np.mean(p):.1f} ({np.min(p):.1f})" for _, _, p in results.values()) + " |")
+    print(
+        "| PSNR mean (min) | "
+        + " | ".join(f"{np.mean(p):.1f} ({np.min(p):.1f})" for _, _, p in results.values())
+        + " |"
+    )
     print("| images | " + " | ".join(str(len(p)) for _, _, p in results.values()) + " |")
 
     print("\n## Ratio: provkit recovery / best baseline recovery (same images, same run)\n")
@@ -264,9 +292,11 @@ def main(argv=None):
         print(f"| {name} | {size} | {e:.0f} | {d:.0f} |")
     fastest = min(BASELINES, key=lambda n: sum(times[n]))
     ratio = sum(times[fastest]) / sum(times["provkit"])
-    print(f"\nembed+decode at 512x512: provkit {sum(times['provkit']):.0f} ms vs fastest baseline "
-          f"{fastest} {sum(times[fastest]):.0f} ms -> provkit {ratio:.1f}x faster; "
-          f"12 MP embed+decode {sum(times['provkit 12 MP']):.0f} ms (goal <= 150)")
+    print(
+        f"\nembed+decode at 512x512: provkit {sum(times['provkit']):.0f} ms vs fastest baseline "
+        f"{fastest} {sum(times[fastest]):.0f} ms -> provkit {ratio:.1f}x faster; "
+        f"12 MP embed+decode {sum(times['provkit 12 MP']):.0f} ms (goal <= 150)"
+    )
 
     sdxl_reader(probe, rng)
     beyond(photos, rng)
@@ -278,11 +308,13 @@ def main(argv=None):
 def report_false_positives(photos, trials, rng):
     n, found = false_positives(photos, trials, rng)
     attempts = pk.MAX_CANDIDATES * ((1 << pk.CHASE_BITS) + pk.OSD_TRIES)
-    bound = attempts * 2.0**-(8 * pk.CHECK_BYTES)
+    bound = attempts * 2.0 ** -(8 * pk.CHECK_BYTES)
     upper = 3.0 / n if found == 0 else float("nan")
-    print(f"\n## False positives (provkit)\n\n{found} of {n} unmarked images decoded a payload "
-          f"(95% upper bound from the trials alone: {upper:.1e}); derived bound: at most "
-          f"{attempts} checked candidates x 2^-{8 * pk.CHECK_BYTES} = {bound:.1e} per image.")
+    print(
+        f"\n## False positives (provkit)\n\n{found} of {n} unmarked images decoded a payload "
+        f"(95% upper bound from the trials alone: {upper:.1e}); derived bound: at most "
+        f"{attempts} checked candidates x 2^-{8 * pk.CHECK_BYTES} = {bound:.1e} per image."
+    )
 
 
 def sdxl_reader(image, rng):
@@ -302,8 +334,10 @@ def sdxl_reader(image, rng):
         dec = WatermarkDecoder("bits", 48)
         lib_ms, lib = cpu_ms(lambda d=dec, b=bgr: np.asarray(d.decode(b, "dwtDct"), bool))
         ours_ms, ours = cpu_ms(lambda b=bgr: dwtdct_bits(b, 48))
-        print(f"| {im.width}x{im.height} | {lib_ms:.0f} | {ours_ms:.1f} | {lib_ms / ours_ms:.0f}x | "
-              f"{bool(np.array_equal(lib, ours))} |")
+        print(
+            f"| {im.width}x{im.height} | {lib_ms:.0f} | {ours_ms:.1f} | {lib_ms / ours_ms:.0f}x | "
+            f"{bool(np.array_equal(lib, ours))} |"
+        )
 
 
 if __name__ == "__main__":

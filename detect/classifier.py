@@ -91,8 +91,7 @@ class Probe:
         try:
             atomic_write(path, json.dumps(self.to_json(), indent=1).encode(), overwrite=force)
         except FileExistsError:
-            raise BadInput("output already exists (use --force to replace it)",
-                           path=path) from None
+            raise BadInput("output already exists (use --force to replace it)", path=path) from None
         return path
 
     @classmethod
@@ -114,11 +113,16 @@ class Probe:
             if not (len(mean) == len(std) == len(weights)):
                 raise ValueError("normalisation and weights differ in length")
             return cls(
-                clip_model_id=data["clip"]["model_id"], clip_spec=data["clip"]["spec"],
-                mean=tuple(map(float, mean)), std=tuple(map(float, std)),
-                weights=tuple(map(float, weights)), bias=float(data["bias"]),
-                calib_a=float(data["calibration"]["a"]), calib_b=float(data["calibration"]["b"]),
-                metrics=dict(data.get("metrics", {})), trained=dict(data.get("trained", {})),
+                clip_model_id=data["clip"]["model_id"],
+                clip_spec=data["clip"]["spec"],
+                mean=tuple(map(float, mean)),
+                std=tuple(map(float, std)),
+                weights=tuple(map(float, weights)),
+                bias=float(data["bias"]),
+                calib_a=float(data["calibration"]["a"]),
+                calib_b=float(data["calibration"]["b"]),
+                metrics=dict(data.get("metrics", {})),
+                trained=dict(data.get("trained", {})),
             )
         except (KeyError, TypeError, ValueError) as e:
             raise ConfigError(f"malformed probe ({e})", path=path) from None
@@ -144,12 +148,15 @@ def stability_variants(image: Image.Image) -> list[Image.Image]:
     jpeg = Image.open(io.BytesIO(buf.getvalue()))
     jpeg.load()
     w, h = rgb.size
-    small = rgb.resize((max(1, round(w * STABILITY_SCALE)), max(1, round(h * STABILITY_SCALE))),
-                       Image.BILINEAR)
+    small = rgb.resize(
+        (max(1, round(w * STABILITY_SCALE)), max(1, round(h * STABILITY_SCALE))), Image.BILINEAR
+    )
     return [rgb, jpeg, small]
 
 
-def augment_images(image: Image.Image, rng: np.random.Generator, copies: int = 2) -> list[Image.Image]:
+def augment_images(
+    image: Image.Image, rng: np.random.Generator, copies: int = 2
+) -> list[Image.Image]:
     """The image as given plus ``copies`` variants: JPEG re-compression and/or resizing."""
     out = [image]
     for i in range(copies):
@@ -157,8 +164,7 @@ def augment_images(image: Image.Image, rng: np.random.Generator, copies: int = 2
         if i % 2 == 1 or rng.random() < 0.5:
             scale = float(rng.uniform(0.5, 0.9))
             w, h = img.size
-            img = img.resize((max(8, round(w * scale)), max(8, round(h * scale))),
-                             Image.BICUBIC)
+            img = img.resize((max(8, round(w * scale)), max(8, round(h * scale))), Image.BICUBIC)
         buf = io.BytesIO()
         img.save(buf, format="JPEG", quality=int(rng.integers(60, 96)))
         buf.seek(0)
@@ -172,29 +178,48 @@ def augment_images(image: Image.Image, rng: np.random.Generator, copies: int = 2
 
 
 def _platt(scores: np.ndarray, labels: np.ndarray) -> tuple[float, float]:
-    LogisticRegression = require("clip", "sklearn.linear_model", what="probe training").LogisticRegression
+    LogisticRegression = require(
+        "clip", "sklearn.linear_model", what="probe training"
+    ).LogisticRegression
 
     lr = LogisticRegression(C=1e6, max_iter=1000)
     lr.fit(scores.reshape(-1, 1), labels)
     return float(lr.coef_[0, 0]), float(lr.intercept_[0])
 
 
-def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | None = None, *,
-                clip=None, augment_copies: int | None = None, augment: bool = True,
-                test_fraction: float = 0.25, C: float = 1.0, seed: int = 0,
-                batch_size: int = 32, progress=None) -> Probe:
+def train_probe(
+    real_paths: Sequence,
+    fake_paths: Sequence,
+    clip_spec: str | None = None,
+    *,
+    clip=None,
+    augment_copies: int | None = None,
+    augment: bool = True,
+    test_fraction: float = 0.25,
+    C: float = 1.0,
+    seed: int = 0,
+    batch_size: int = 32,
+    progress=None,
+) -> Probe:
     """Fit a probe on CLIP features of real vs AI-generated images; metrics on held-out sources.
 
     ``clip`` may be a loaded :class:`~detect.clip.ClipModel`; otherwise ``clip_spec`` is
     loaded. Unreadable files are skipped and counted in ``trained["skipped"]``.
     """
-    LogisticRegression = require("clip", "sklearn.linear_model", what="probe training").LogisticRegression
+    LogisticRegression = require(
+        "clip", "sklearn.linear_model", what="probe training"
+    ).LogisticRegression
     metrics = require("clip", "sklearn.metrics", what="probe training")
     accuracy_score, brier_score_loss, roc_auc_score = (
-        metrics.accuracy_score, metrics.brier_score_loss, metrics.roc_auc_score)
+        metrics.accuracy_score,
+        metrics.brier_score_loss,
+        metrics.roc_auc_score,
+    )
     selection = require("clip", "sklearn.model_selection", what="probe training")
     StratifiedGroupKFold, cross_val_predict = (
-        selection.StratifiedGroupKFold, selection.cross_val_predict)
+        selection.StratifiedGroupKFold,
+        selection.cross_val_predict,
+    )
 
     if clip is None:
         if not clip_spec:
@@ -246,28 +271,44 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
     std = feats[train].std(axis=0) + 1e-6
     x = (feats - mean) / std
     model = LogisticRegression(C=C, max_iter=5000)
-    n_splits = int(min(5, np.bincount(labels[train]).min(),
-                       len(np.unique(groups[train & (labels == 0)])),
-                       len(np.unique(groups[train & (labels == 1)]))))
+    n_splits = int(
+        min(
+            5,
+            np.bincount(labels[train]).min(),
+            len(np.unique(groups[train & (labels == 0)])),
+            len(np.unique(groups[train & (labels == 1)])),
+        )
+    )
     if n_splits >= 2:
         cv = StratifiedGroupKFold(n_splits=n_splits, shuffle=True, random_state=seed)
-        oof = cross_val_predict(model, x[train], labels[train], groups=groups[train], cv=cv,
-                                method="decision_function")
+        oof = cross_val_predict(
+            model, x[train], labels[train], groups=groups[train], cv=cv, method="decision_function"
+        )
         a, b = _platt(oof, labels[train])
     else:  # too few sources for folds: the probe's own logistic output is the probability
         a, b = 1.0, 0.0
     model.fit(x[train], labels[train])
     probe = Probe(
-        clip_model_id=clip.model_id, clip_spec=clip.spec,
-        mean=tuple(map(float, mean)), std=tuple(map(float, std)),
-        weights=tuple(map(float, model.coef_[0])), bias=float(model.intercept_[0]),
-        calib_a=a, calib_b=b,
+        clip_model_id=clip.model_id,
+        clip_spec=clip.spec,
+        mean=tuple(map(float, mean)),
+        std=tuple(map(float, std)),
+        weights=tuple(map(float, model.coef_[0])),
+        bias=float(model.intercept_[0]),
+        calib_a=a,
+        calib_b=b,
         trained={
             "at": now_iso(),
-            "real_images": n_real, "ai_images": n_fake, "skipped": len(skipped),
-            "skipped_reasons": skipped[:20], "augment_copies": copies,
-            "train_rows": int(train.sum()), "test_rows": int(test.sum()),
-            "test_sources": len(test_groups), "C": C, "seed": seed,
+            "real_images": n_real,
+            "ai_images": n_fake,
+            "skipped": len(skipped),
+            "skipped_reasons": skipped[:20],
+            "augment_copies": copies,
+            "train_rows": int(train.sum()),
+            "test_rows": int(test.sum()),
+            "test_sources": len(test_groups),
+            "C": C,
+            "seed": seed,
         },
     )
     p = probe.probability(feats[test])
@@ -277,7 +318,9 @@ def train_probe(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | Non
         "heldout_auc": float(roc_auc_score(y, p)) if len(set(y.tolist())) == 2 else math.nan,
         "heldout_brier": float(brier_score_loss(y, p)),
         "heldout_rows": int(test.sum()),
-        "train_accuracy": float(accuracy_score(labels[train], probe.probability(feats[train]) >= 0.5)),
+        "train_accuracy": float(
+            accuracy_score(labels[train], probe.probability(feats[train]) >= 0.5)
+        ),
     }
     object.__setattr__(probe, "metrics", metrics)
     return probe
@@ -291,13 +334,23 @@ class Trained:
     probe: Probe
 
     def to_json(self) -> dict:
-        return {"out": self.out, "clip": self.probe.clip_model_id, "metrics": self.probe.metrics,
-                "trained": {k: v for k, v in self.probe.trained.items()
-                            if k != "skipped_reasons"}}
+        return {
+            "out": self.out,
+            "clip": self.probe.clip_model_id,
+            "metrics": self.probe.metrics,
+            "trained": {k: v for k, v in self.probe.trained.items() if k != "skipped_reasons"},
+        }
 
 
-def train(real_paths: Sequence, fake_paths: Sequence, clip_spec: str | None = None, *, out,
-          force: bool = False, **options) -> Trained:
+def train(
+    real_paths: Sequence,
+    fake_paths: Sequence,
+    clip_spec: str | None = None,
+    *,
+    out,
+    force: bool = False,
+    **options,
+) -> Trained:
     """``provkit detect train``: :func:`train_probe`, then the probe saved to ``out``
     (an existing file is replaced only with ``force``; checked before training)."""
     out = Path(out)

@@ -123,7 +123,6 @@ class ClipModel:
         if self.weights == "random":
             return f"{self.arch}:random"
         if self._digest is None:  # cached across processes: a scan's workers hash nothing
-
             self._digest = weights_sha256(self.weights)
         return f"{self.arch}:sha256:{self._digest[:16]}"
 
@@ -185,21 +184,24 @@ class ClipModel:
             feats = torch.nn.functional.normalize(feats, dim=-1)
             return feats.cpu().numpy().astype(np.float32, copy=False)
 
-    def embed_images(self, images: Sequence, *, batch_size: int = 32, threads: int | None = None,
-                     progress=None) -> np.ndarray:
+    def embed_images(
+        self, images: Sequence, *, batch_size: int = 32, threads: int | None = None, progress=None
+    ) -> np.ndarray:
         """Embed paths, PIL images or arrays -> Nxd float32 L2-normalised rows (input order).
 
         Raises BadInput naming the first file that cannot be read; use
         :meth:`embed_many` to keep going past bad files.
         """
-        embeddings, errors = self.embed_many(images, batch_size=batch_size, threads=threads,
-                                             progress=progress)
+        embeddings, errors = self.embed_many(
+            images, batch_size=batch_size, threads=threads, progress=progress
+        )
         if errors:
             raise errors[min(errors)]
         return embeddings
 
-    def embed_many(self, images: Sequence, *, batch_size: int = 32, threads: int | None = None,
-                   progress=None) -> tuple[np.ndarray, dict[int, Exception]]:
+    def embed_many(
+        self, images: Sequence, *, batch_size: int = 32, threads: int | None = None, progress=None
+    ) -> tuple[np.ndarray, dict[int, Exception]]:
         """Like embed_images but never stops: rows of unreadable inputs are NaN, errors by index."""
         images = list(images)
         out = np.full((len(images), self.embed_dim), np.nan, np.float32)
@@ -236,9 +238,14 @@ class ClipModel:
         out[idx] = self.embed_arrays(np.stack([a for _, a in pending]))
 
     def to_json(self) -> dict:
-        return {"spec": self.spec, "arch": self.arch, "model_id": self.model_id,
-                "device": self.device, "embed_dim": self.embed_dim,
-                "image_size": list(self.image_size)}
+        return {
+            "spec": self.spec,
+            "arch": self.arch,
+            "model_id": self.model_id,
+            "device": self.device,
+            "embed_dim": self.embed_dim,
+            "image_size": list(self.image_size),
+        }
 
 
 _CACHE: dict[tuple[str, str], ClipModel] = {}
@@ -291,8 +298,9 @@ def load_model(spec: str, device: str = "auto") -> ClipModel:
     if arch == "local-dir":
         folder = Path(parse_spec(spec)[1]).expanduser()
         try:
-            model = open_clip.create_model(f"local-dir:{folder}", device="cpu",
-                                           pretrained_image=False, pretrained_text=False)
+            model = open_clip.create_model(
+                f"local-dir:{folder}", device="cpu", pretrained_image=False, pretrained_text=False
+            )
         except Exception as e:  # noqa: BLE001  # open_clip raises bare RuntimeError/ValueError
             raise ConfigError(f"cannot load CLIP model: {e}", path=spec) from None
         arch = folder.name
@@ -300,18 +308,26 @@ def load_model(spec: str, device: str = "auto") -> ClipModel:
         try:
             with torch.random.fork_rng(devices=[]), _quiet_logging():
                 torch.manual_seed(0)
-                model = open_clip.create_model(arch, pretrained=None, device="cpu",
-                                               pretrained_image=False, pretrained_text=False)
+                model = open_clip.create_model(
+                    arch,
+                    pretrained=None,
+                    device="cpu",
+                    pretrained_image=False,
+                    pretrained_text=False,
+                )
         except Exception as e:  # noqa: BLE001  # e.g. an HF text tower whose config is not local
             first = str(e).strip().splitlines()[0] if str(e).strip() else ""
-            raise ConfigError(f"cannot build this CLIP model without downloading "
-                              f"({type(e).__name__}: {first})", path=spec) from None
+            raise ConfigError(
+                f"cannot build this CLIP model without downloading ({type(e).__name__}: {first})",
+                path=spec,
+            ) from None
         if checkpoint is not None:
             try:
                 open_clip.load_checkpoint(model, str(checkpoint))
             except Exception as e:  # noqa: BLE001
-                raise ConfigError(f"cannot load weights {checkpoint} into {arch}: {e}",
-                                  path=spec) from None
+                raise ConfigError(
+                    f"cannot load weights {checkpoint} into {arch}: {e}", path=spec
+                ) from None
     model.eval()
     model = model.to(device, memory_format=torch.channels_last)
     if device.startswith("cuda"):
@@ -320,10 +336,17 @@ def load_model(spec: str, device: str = "auto") -> ClipModel:
     size = cfg.get("size", 224)
     size = (size, size) if isinstance(size, int) else tuple(size)
     clip = ClipModel(
-        spec=spec, arch=arch, weights=str(checkpoint) if checkpoint else "random", model=model,
-        device=device, image_size=size, mean=tuple(cfg.get("mean")), std=tuple(cfg.get("std")),
+        spec=spec,
+        arch=arch,
+        weights=str(checkpoint) if checkpoint else "random",
+        model=model,
+        device=device,
+        image_size=size,
+        mean=tuple(cfg.get("mean")),
+        std=tuple(cfg.get("std")),
         interpolation=cfg.get("interpolation", "bicubic"),
-        resize_mode=cfg.get("resize_mode", "shortest"), fill_color=cfg.get("fill_color", 0),
+        resize_mode=cfg.get("resize_mode", "shortest"),
+        fill_color=cfg.get("fill_color", 0),
     )
     _CACHE[key] = clip
     return clip

@@ -117,8 +117,12 @@ def use_compiled(on: bool = True) -> bool:
         except ImportError:  # numba is not installed: numpy it is
             return False
         for writable in (False, True):
-            arrays = [np.zeros((4, 1), np.uint64), np.zeros((16, 1), np.int32),
-                      np.zeros((16, 65537), np.int64), np.zeros((2, 16), np.uint64)]
+            arrays = [
+                np.zeros((4, 1), np.uint64),
+                np.zeros((16, 1), np.int32),
+                np.zeros((16, 65537), np.int64),
+                np.zeros((2, 16), np.uint64),
+            ]
             for a in arrays:
                 a.setflags(write=writable)
             kernel(*arrays, np.zeros(4, np.uint64), _flip_masks(1), 31, 1)
@@ -210,8 +214,9 @@ class HammingCodes:
         m, n = perm.shape
         masks = _flip_masks(radius // m)
         if _compiled is not None and bucket_words is not None:
-            cand, d, ok = _compiled(self.words, perm, offsets, bucket_words, q, masks, radius,
-                                    n // 8)
+            cand, d, ok = _compiled(
+                self.words, perm, offsets, bucket_words, q, masks, radius, n // 8
+            )
             return _first_of_each(cand, d) if ok else None
         # The buckets to read: per block, the query's block value xor each mask, as flat
         # positions in the (m, 65537) offsets (1-D takes: a 2-D gather is ~2x slower).

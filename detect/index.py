@@ -86,7 +86,6 @@ def _date_taken(path) -> str | None:
     return parsed.date().isoformat() if parsed else None
 
 
-
 class _ClipUnavailable(Exception):
     """A set's CLIP model cannot be loaded: similarity is not checked, and said so."""
 
@@ -104,8 +103,15 @@ def _signed(v: int) -> int:
 class _AddBatch:
     """Fingerprinted images waiting to be embedded (if asked) and written to one set."""
 
-    def __init__(self, index: ReferenceIndex, name: str, clip, metadata: dict, per_item: dict,
-                 names: dict | None = None):
+    def __init__(
+        self,
+        index: ReferenceIndex,
+        name: str,
+        clip,
+        metadata: dict,
+        per_item: dict,
+        names: dict | None = None,
+    ):
         self.index, self.name, self.clip = index, name, clip
         self.names = names or {}
         self.metadata, self.per_item = metadata, per_item
@@ -216,18 +222,36 @@ class ReferenceIndex:
     # -- sets -------------------------------------------------------------------------
     def sets(self) -> list[RefSet]:
         settings = self.banks.all()
-        counts = {r[0]: r[1:] for r in self.db.execute(
-            "SELECT set_name, COUNT(id), COUNT(clip), MAX(clip_model) FROM ref_items "
-            "GROUP BY set_name")}
-        hashes = dict(self.db.execute(
-            "SELECT set_name, SUM(n - n_removed) FROM ref_hash_blocks GROUP BY set_name"
-        ).fetchall())
+        counts = {
+            r[0]: r[1:]
+            for r in self.db.execute(
+                "SELECT set_name, COUNT(id), COUNT(clip), MAX(clip_model) FROM ref_items "
+                "GROUP BY set_name"
+            )
+        }
+        hashes = dict(
+            self.db.execute(
+                "SELECT set_name, SUM(n - n_removed) FROM ref_hash_blocks GROUP BY set_name"
+            ).fetchall()
+        )
         out = []
         for name, b in settings.items():
             n, with_clip, model = counts.get(name, (0, 0, None))
-            out.append(RefSet(name, b.label, b.protected, b.description, b.created,
-                              n + (hashes.get(name) or 0), with_clip, model, b.action,
-                              b.enabled, b.max_distance))
+            out.append(
+                RefSet(
+                    name,
+                    b.label,
+                    b.protected,
+                    b.description,
+                    b.created,
+                    n + (hashes.get(name) or 0),
+                    with_clip,
+                    model,
+                    b.action,
+                    b.enabled,
+                    b.max_distance,
+                )
+            )
         return out
 
     def set_names(self) -> list[str]:
@@ -272,11 +296,13 @@ class ReferenceIndex:
     def _touch(self, name: str) -> None:
         self.banks.touch(name)
 
-    def create_set(self, name: str, *, label=None, protected=False, description=None,
-                   action=None) -> None:
+    def create_set(
+        self, name: str, *, label=None, protected=False, description=None, action=None
+    ) -> None:
         """Create a bank, or update its label/protected/description/action if it exists."""
-        self.banks.create(name, label=label, protected=protected, description=description,
-                          action=action)
+        self.banks.create(
+            name, label=label, protected=protected, description=description, action=action
+        )
 
     def remove(self, name: str, items: Iterable[int | str] | None = None) -> int:
         """Remove a whole set, or only the given items (ids or paths). Returns items removed."""
@@ -286,7 +312,9 @@ class ReferenceIndex:
                 n = self.db.execute("DELETE FROM ref_items WHERE set_name = ?", [name]).rowcount
                 n += self.db.execute(
                     "SELECT COALESCE(SUM(n - n_removed), 0) FROM ref_hash_blocks "
-                    "WHERE set_name = ?", [name]).fetchone()[0]
+                    "WHERE set_name = ?",
+                    [name],
+                ).fetchone()[0]
                 self.db.execute("DELETE FROM ref_hash_blocks WHERE set_name = ?", [name])
                 self.banks.delete(name)
             else:
@@ -294,18 +322,21 @@ class ReferenceIndex:
                 n = remove_hashes(self.db, name, items)
                 for item in items:
                     if isinstance(item, int) or str(item).isdigit():
-                        n += self.db.execute("DELETE FROM ref_items WHERE set_name = ? AND id = ?",
-                                             [name, int(item)]).rowcount
+                        n += self.db.execute(
+                            "DELETE FROM ref_items WHERE set_name = ? AND id = ?", [name, int(item)]
+                        ).rowcount
                         continue
                     n += self.db.execute(  # a stored path (source ids: remove_hashes)
                         "DELETE FROM ref_items WHERE set_name = ? AND path IN (?, ?)",
                         [name, str(item), str(Path(item).resolve())],
                     ).rowcount
-                    partner = " OR ".join(f"json_extract(metadata, '$.{k}') = ?"
-                                          for k in PARTNER_KEYS)
+                    partner = " OR ".join(
+                        f"json_extract(metadata, '$.{k}') = ?" for k in PARTNER_KEYS
+                    )
                     n += self.db.execute(  # an image item added with a partner id
                         f"DELETE FROM ref_items WHERE set_name = ? AND ({partner})",
-                        [name, *[str(item)] * len(PARTNER_KEYS)]).rowcount
+                        [name, *[str(item)] * len(PARTNER_KEYS)],
+                    ).rowcount
                 self._touch(name)
         forget(self.db, name)
         return n
@@ -336,8 +367,9 @@ class ReferenceIndex:
         Images already in the set (same SHA-256) are counted, not added twice.
         """
         t0 = time.perf_counter()
-        self.create_set(name, label=label, protected=protected, description=description,
-                        action=action)
+        self.create_set(
+            name, label=label, protected=protected, description=description, action=action
+        )
         batch = _AddBatch(
             self,
             name,
@@ -374,8 +406,9 @@ class ReferenceIndex:
 
     def thumbnail(self, item_id: int) -> bytes | None:
         """The small JPEG stored for an item (None for hash-only or older items)."""
-        row = self.db.execute("SELECT thumbnail FROM ref_items WHERE id = ?",
-                              [int(item_id)]).fetchone()
+        row = self.db.execute(
+            "SELECT thumbnail FROM ref_items WHERE id = ?", [int(item_id)]
+        ).fetchone()
         return row[0] if row else None
 
     # -- loading ----------------------------------------------------------------------
@@ -389,8 +422,14 @@ class ReferenceIndex:
 
     # -- search -----------------------------------------------------------------------
     def search(
-        self, query, *, sets: Iterable[str] | None = None, max_distance=None, k: int = 10,
-        clip=None, image=None,
+        self,
+        query,
+        *,
+        sets: Iterable[str] | None = None,
+        max_distance=None,
+        k: int = 10,
+        clip=None,
+        image=None,
     ) -> list[Match]:
         """Reference items that are near-duplicates of ``query``, closest first.
 
@@ -445,8 +484,9 @@ class ReferenceIndex:
         if not found:
             return []
         ids = [f["item_id"] for f in found if f["item_id"] < HASH_ID_BASE]
-        imported = hash_details(self.db, [f["item_id"] for f in found
-                                          if f["item_id"] >= HASH_ID_BASE])
+        imported = hash_details(
+            self.db, [f["item_id"] for f in found if f["item_id"] >= HASH_ID_BASE]
+        )
         rows = {i: (i, "", "", m, added, sid) for i, (sid, m, added) in imported.items()}
         for lo in range(0, len(ids), 500):
             part = ids[lo : lo + 500]
@@ -486,7 +526,6 @@ class ReferenceIndex:
         if isinstance(query, Image.Image):
             return fingerprint_image(query), query
         if isinstance(query, (str, os.PathLike)):
-
             return fingerprint_file(query), query
         raise BadInput(f"cannot search for a {type(query).__name__}")
 

@@ -96,13 +96,20 @@ class ImportReport:
 
     def to_json(self) -> dict:
         return {
-            "set": self.set, "kind": self.kind, "file": self.file, "lines": self.lines,
-            "imported": self.imported, "already_present": self.already_present,
-            "low_quality": self.low_quality, "invalid": self.invalid,
+            "set": self.set,
+            "kind": self.kind,
+            "file": self.file,
+            "lines": self.lines,
+            "imported": self.imported,
+            "already_present": self.already_present,
+            "low_quality": self.low_quality,
+            "invalid": self.invalid,
             "errors": [{"line": n, "reason": r} for n, r in self.errors],
-            "seconds": round(self.seconds, 3), "rows_seconds": round(self.rows_seconds, 3),
-            "hashes_per_second": round((self.imported + self.already_present)
-                                       / max(self.seconds, 1e-9)),
+            "seconds": round(self.seconds, 3),
+            "rows_seconds": round(self.rows_seconds, 3),
+            "hashes_per_second": round(
+                (self.imported + self.already_present) / max(self.seconds, 1e-9)
+            ),
         }
 
 
@@ -114,8 +121,12 @@ class ExportReport:
     seconds: float
 
     def to_json(self) -> dict:
-        return {"set": self.set, "out": self.out, "exported": self.exported,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "set": self.set,
+            "out": self.out,
+            "exported": self.exported,
+            "seconds": round(self.seconds, 3),
+        }
 
 
 # -- the bank table, behind the storage seam (provenance.core.stores) --------------------
@@ -164,8 +175,9 @@ def check_distances(value) -> dict | None:
             out[kind] = float(v)
             continue
         if kind not in bits:
-            raise BadInput(f"unknown hash kind {kind!r} in a match distance; use "
-                           "pdq, phash, dhash or clip")
+            raise BadInput(
+                f"unknown hash kind {kind!r} in a match distance; use pdq, phash, dhash or clip"
+            )
         if isinstance(v, bool) or not isinstance(v, int) or not 0 <= v <= bits[kind]:
             raise BadInput(f"{kind} distance {v!r} is outside 0..{bits[kind]} bits")
         out[kind] = v
@@ -193,10 +205,16 @@ class BankSettings:
         return (self.enabled, self.action, json.dumps(self.max_distance, sort_keys=True))
 
     def to_json(self) -> dict:
-        return {"name": self.name, "label": self.label, "protected": self.protected,
-                "description": self.description, "created": self.created,
-                "action": self.action, "enabled": self.enabled,
-                "max_distance": dict(self.max_distance) if self.max_distance else None}
+        return {
+            "name": self.name,
+            "label": self.label,
+            "protected": self.protected,
+            "description": self.description,
+            "created": self.created,
+            "action": self.action,
+            "enabled": self.enabled,
+            "max_distance": dict(self.max_distance) if self.max_distance else None,
+        }
 
 
 class BankStore(Protocol):
@@ -205,22 +223,43 @@ class BankStore(Protocol):
     def names(self) -> list[str]: ...
     def get(self, name: str) -> BankSettings | None: ...
     def all(self) -> dict[str, BankSettings]: ...
-    def create(self, name: str, *, label=None, protected=False, description=None,
-               action=None) -> None: ...
-    def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
-                  label=None, description=None) -> BankSettings: ...
+    def create(
+        self, name: str, *, label=None, protected=False, description=None, action=None
+    ) -> None: ...
+    def configure(
+        self,
+        name: str,
+        *,
+        action=_KEEP,
+        enabled=None,
+        max_distance=_KEEP,
+        label=None,
+        description=None,
+    ) -> BankSettings: ...
     def set_clip_spec(self, name: str, spec: str) -> None: ...
     def touch(self, name: str) -> None: ...
     def delete(self, name: str) -> None: ...
 
 
-_COLUMNS = ("name, label, protected, description, created, version, clip_spec, action, "
-            "enabled, max_distance")
+_COLUMNS = (
+    "name, label, protected, description, created, version, clip_spec, action, "
+    "enabled, max_distance"
+)
 
 
 def _settings(row) -> BankSettings:
-    return BankSettings(row[0], row[1], bool(row[2]), row[3], row[4], row[5], row[6], row[7],
-                        bool(row[8]), json.loads(row[9]) if row[9] else None)
+    return BankSettings(
+        row[0],
+        row[1],
+        bool(row[2]),
+        row[3],
+        row[4],
+        row[5],
+        row[6],
+        row[7],
+        bool(row[8]),
+        json.loads(row[9]) if row[9] else None,
+    )
 
 
 class SqliteBankStore:
@@ -241,16 +280,20 @@ class SqliteBankStore:
         return [r[0] for r in self.conn.execute("SELECT name FROM ref_sets ORDER BY name")]
 
     def get(self, name: str) -> BankSettings | None:
-        row = self.conn.execute(f"SELECT {_COLUMNS} FROM ref_sets WHERE name = ?",
-                                [name]).fetchone()
+        row = self.conn.execute(
+            f"SELECT {_COLUMNS} FROM ref_sets WHERE name = ?", [name]
+        ).fetchone()
         return None if row is None else _settings(row)
 
     def all(self) -> dict[str, BankSettings]:
-        return {r[0]: _settings(r) for r in self.conn.execute(
-            f"SELECT {_COLUMNS} FROM ref_sets ORDER BY name")}
+        return {
+            r[0]: _settings(r)
+            for r in self.conn.execute(f"SELECT {_COLUMNS} FROM ref_sets ORDER BY name")
+        }
 
-    def create(self, name: str, *, label=None, protected=False, description=None,
-               action=None) -> None:
+    def create(
+        self, name: str, *, label=None, protected=False, description=None, action=None
+    ) -> None:
         """Create a bank, or update the label, protection, description and action given."""
         if not name or not name.strip():
             raise BadInput("a bank needs a name")
@@ -265,11 +308,27 @@ class SqliteBankStore:
                      protected = MAX(protected, excluded.protected),
                      description = COALESCE(excluded.description, description),
                      action = COALESCE(excluded.action, action)""",
-                [name, label, int(bool(protected)), description, _now(), secrets.token_hex(8),
-                 action])
+                [
+                    name,
+                    label,
+                    int(bool(protected)),
+                    description,
+                    _now(),
+                    secrets.token_hex(8),
+                    action,
+                ],
+            )
 
-    def configure(self, name: str, *, action=_KEEP, enabled=None, max_distance=_KEEP,
-                  label=None, description=None) -> BankSettings:
+    def configure(
+        self,
+        name: str,
+        *,
+        action=_KEEP,
+        enabled=None,
+        max_distance=_KEEP,
+        label=None,
+        description=None,
+    ) -> BankSettings:
         """Change a bank's settings (those given); its items and version stay as they are,
         so a loaded copy is kept (the settings are read at every refresh)."""
         if self.get(name) is None:
@@ -291,8 +350,9 @@ class SqliteBankStore:
                 args.append(value or None)
         if sets:
             with self.conn:
-                self.conn.execute(f"UPDATE ref_sets SET {', '.join(sets)} WHERE name = ?",
-                                  [*args, name])
+                self.conn.execute(
+                    f"UPDATE ref_sets SET {', '.join(sets)} WHERE name = ?", [*args, name]
+                )
         return self.get(name)
 
     def set_clip_spec(self, name: str, spec: str) -> None:
@@ -301,8 +361,9 @@ class SqliteBankStore:
             self.conn.execute("UPDATE ref_sets SET clip_spec = ? WHERE name = ?", [spec, name])
 
     def touch(self, name: str) -> None:
-        self.conn.execute("UPDATE ref_sets SET version = ? WHERE name = ?",
-                          [secrets.token_hex(8), name])
+        self.conn.execute(
+            "UPDATE ref_sets SET version = ? WHERE name = ?", [secrets.token_hex(8), name]
+        )
 
     def delete(self, name: str) -> None:
         self.conn.execute("DELETE FROM ref_sets WHERE name = ?", [name])
@@ -410,9 +471,13 @@ def _record(kind: str, fields: dict) -> tuple[bytes | int, str | None, int | Non
         if not isinstance(packed, dict):
             raise ValueError("the metadata column is not a JSON object")
         meta.update(packed)
-    meta.update({k: v for k, v in fields.items()
-                 if k is not None and str(k).strip().lower() not in used
-                 and v not in (None, "")})
+    meta.update(
+        {
+            k: v
+            for k, v in fields.items()
+            if k is not None and str(k).strip().lower() not in used and v not in (None, "")
+        }
+    )
     return code, source_id, quality, meta
 
 
@@ -427,8 +492,9 @@ def _format(path: Path) -> str:
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
             if line.strip():
-                return "jsonl" if line.lstrip().startswith("{") else (
-                    "tsv" if "\t" in line else "csv")
+                return (
+                    "jsonl" if line.lstrip().startswith("{") else ("tsv" if "\t" in line else "csv")
+                )
     return "csv"
 
 
@@ -493,11 +559,14 @@ def _row_parser(header: list[str], kind: str):
     def find(names):
         return next((low.index(c) for c in names if c in low), None)
 
-    hi, ii, qi, ti = (find((kind, *HASH_COLUMNS)), find(ID_COLUMNS), find(QUALITY_COLUMNS),
-                      find(TYPE_COLUMNS))
+    hi, ii, qi, ti = (
+        find((kind, *HASH_COLUMNS)),
+        find(ID_COLUMNS),
+        find(QUALITY_COLUMNS),
+        find(TYPE_COLUMNS),
+    )
     mi = low.index("metadata") if "metadata" in low else None
-    extra = [(i, header[i].strip()) for i in range(len(header))
-             if i not in {hi, ii, qi, ti, mi}]
+    extra = [(i, header[i].strip()) for i in range(len(header)) if i not in {hi, ii, qi, ti, mi}]
     width = len(header)
     want = HEX_DIGITS[kind]
 
@@ -552,8 +621,12 @@ def _bulk(lines: list[str], delimiter: str, kind: str, layout):
     want = HEX_DIGITS[kind]
     n = len(lines)
     text = "".join(lines)
-    if "\r" in text or not text.endswith("\n") or text.count("\n") != n \
-            or text.count(delimiter) != (width - 1) * n:
+    if (
+        "\r" in text
+        or not text.endswith("\n")
+        or text.count("\n") != n
+        or text.count(delimiter) != (width - 1) * n
+    ):
         return None
     fields = text[:-1].replace("\n", delimiter).split(delimiter)
     hashes = fields[hi::width]
@@ -566,7 +639,7 @@ def _bulk(lines: list[str], delimiter: str, kind: str, layout):
     if len(raw) != n * want // 2:  # fromhex skips spaces
         return None
     if ii is None:
-        ids = [raw[i * want // 2:(i + 1) * want // 2].hex() for i in range(n)]
+        ids = [raw[i * want // 2 : (i + 1) * want // 2].hex() for i in range(n)]
     else:
         ids = fields[ii::width]
         if " " in text or "\t" in text:  # ids are stripped as the per-line parser does
@@ -606,8 +679,13 @@ def _read_csv(f, kind: str, delimiter: str):
                 continue
             if '"' in line:
                 if line.count('"') % 2:  # a quoted field that runs on past the line's end
-                    yield k, ("a quoted field runs past the end of the line (records that "
-                              "span lines are not read; keep each hash on one line)")
+                    yield (
+                        k,
+                        (
+                            "a quoted field runs past the end of the line (records that "
+                            "span lines are not read; keep each hash on one line)"
+                        ),
+                    )
                     continue
                 try:
                     fields = next(csv.reader([line], delimiter=delimiter, strict=True))
@@ -623,8 +701,13 @@ def _read_csv(f, kind: str, delimiter: str):
                 except ValueError:
                     names = {c.strip().lower() for c in fields}
                     if not names & {kind, *HASH_COLUMNS}:
-                        yield k, (f"the header names no hash column (one of {kind}, "
-                                  f"{', '.join(HASH_COLUMNS)}); nothing imported")
+                        yield (
+                            k,
+                            (
+                                f"the header names no hash column (one of {kind}, "
+                                f"{', '.join(HASH_COLUMNS)}); nothing imported"
+                            ),
+                        )
                         return
                     parse = _row_parser(fields, kind)
                     continue
@@ -654,8 +737,9 @@ def _open(db):
 
 
 def _create_set(conn, name, label, protected, description, action=None) -> None:
-    SqliteBankStore.on(conn).create(name, label=label, protected=protected,
-                                    description=description, action=action)
+    SqliteBankStore.on(conn).create(
+        name, label=label, protected=protected, description=description, action=action
+    )
 
 
 def _known_ids(conn, name: str, after_block: int = 0) -> tuple[set[str], int]:
@@ -663,17 +747,28 @@ def _known_ids(conn, name: str, after_block: int = 0) -> tuple[set[str], int]:
     ids: set[str] = set()
     last = after_block
     for bid, text in conn.execute(
-            "SELECT id, source_ids FROM ref_hash_blocks WHERE set_name = ? AND id > ? "
-            "ORDER BY id", [name, after_block]):
+        "SELECT id, source_ids FROM ref_hash_blocks WHERE set_name = ? AND id > ? ORDER BY id",
+        [name, after_block],
+    ):
         ids.update(text.split("\n"))
         last = bid
     return ids, last
 
 
-def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | None = None,
-                 protected: bool = False, description: str | None = None,
-                 metadata: dict | None = None, batch: int = BATCH, action: str | None = None,
-                 progress: Callable[[int], None] | None = None) -> ImportReport:
+def index_import(
+    name: str,
+    file,
+    *,
+    kind: str = "pdq",
+    db=None,
+    label: str | None = None,
+    protected: bool = False,
+    description: str | None = None,
+    metadata: dict | None = None,
+    batch: int = BATCH,
+    action: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
     """Import a hash list into reference set ``name`` (created if new); see the module doc.
 
     ``metadata`` applies to every item (a column of the same name wins). ``progress(n)``
@@ -713,7 +808,7 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
             if fresh and not fresh.isdisjoint(ids):
                 keep = [i for i, sid in enumerate(ids) if sid not in fresh]
                 dropped = len(ids) - len(keep)
-                codes = b"".join(codes[i * width:(i + 1) * width] for i in keep)
+                codes = b"".join(codes[i * width : (i + 1) * width] for i in keep)
                 quality = bytes(quality[i] for i in keep)
                 ids = [ids[i] for i in keep]
                 metas = None if metas is None else [metas[i] for i in keep]
@@ -721,11 +816,22 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
                 cur = conn.execute(
                     """INSERT INTO ref_hash_blocks (set_name, kind, n, codes, quality,
                            source_ids, metadata, source, added) VALUES (?,?,?,?,?,?,?,?,?)""",
-                    [name, kind, len(ids), codes, quality, "\n".join(ids),
-                     "\n".join(metas) if metas is not None else "", source, _now()])
+                    [
+                        name,
+                        kind,
+                        len(ids),
+                        codes,
+                        quality,
+                        "\n".join(ids),
+                        "\n".join(metas) if metas is not None else "",
+                        source,
+                        _now(),
+                    ],
+                )
                 last_block = cur.lastrowid
-                conn.execute("UPDATE ref_sets SET version = ? WHERE name = ?",
-                             [secrets.token_hex(8), name])
+                conn.execute(
+                    "UPDATE ref_sets SET version = ? WHERE name = ?", [secrets.token_hex(8), name]
+                )
             conn.execute("COMMIT")
         except BaseException:
             conn.execute("ROLLBACK")
@@ -739,9 +845,13 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
         nonlocal codes, quality, ids, metas, any_meta
         while len(ids) >= batch or (final and ids):
             k = min(batch, len(ids))
-            write(bytes(codes[:k * width]), bytes(quality[:k]), ids[:k],
-                  metas[:k] if any_meta else None)
-            del codes[:k * width], quality[:k], ids[:k], metas[:k]
+            write(
+                bytes(codes[: k * width]),
+                bytes(quality[:k]),
+                ids[:k],
+                metas[:k] if any_meta else None,
+            )
+            del codes[: k * width], quality[:k], ids[:k], metas[:k]
         if not ids:
             any_meta = bool(base_meta)
 
@@ -761,21 +871,25 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
                 continue
             if rec[0] == "bulk":  # many plain lines at once
                 _, raw, bulk_ids, bulk_quality = rec
-                if known.isdisjoint(bulk_ids) and added.isdisjoint(bulk_ids) and \
-                        len(set(bulk_ids)) == len(bulk_ids):
+                if (
+                    known.isdisjoint(bulk_ids)
+                    and added.isdisjoint(bulk_ids)
+                    and len(set(bulk_ids)) == len(bulk_ids)
+                ):
                     added.update(bulk_ids)
                     codes += raw
                     quality += bulk_quality
                     ids.extend(bulk_ids)
                     metas.extend([empty_meta] * len(bulk_ids))
                     if kind == "pdq":
-                        low += int((np.frombuffer(bulk_quality, np.uint8)
-                                    < PDQ_MIN_QUALITY).sum())
+                        low += int((np.frombuffer(bulk_quality, np.uint8) < PDQ_MIN_QUALITY).sum())
                     flush()
                     continue
                 first = n - len(bulk_ids) + 1  # a bulk chunk is whole lines, none blank
-                records_here = [(raw[i * width:(i + 1) * width], sid, bulk_quality[i], None,
-                                 first + i) for i, sid in enumerate(bulk_ids)]
+                records_here = [
+                    (raw[i * width : (i + 1) * width], sid, bulk_quality[i], None, first + i)
+                    for i, sid in enumerate(bulk_ids)
+                ]
             else:
                 records_here = [(*rec, n)]
             for code, sid, q, meta, n in records_here:
@@ -804,8 +918,9 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
                 ids.append(sid)
                 if meta:
                     any_meta = True
-                    metas.append(json.dumps({**base_meta, **meta}, sort_keys=True,
-                                            ensure_ascii=False))
+                    metas.append(
+                        json.dumps({**base_meta, **meta}, sort_keys=True, ensure_ascii=False)
+                    )
                 else:
                     metas.append(empty_meta)
             flush()
@@ -816,8 +931,19 @@ def index_import(name: str, file, *, kind: str = "pdq", db=None, label: str | No
         forget(handle, name)
     t_rows = time.perf_counter() - t0
     load_set(handle, name)  # build the set's file cache now, not on the first query
-    return ImportReport(name, kind, str(file), lines, imported, present, low, invalid,
-                        tuple(errors), time.perf_counter() - t0, t_rows)
+    return ImportReport(
+        name,
+        kind,
+        str(file),
+        lines,
+        imported,
+        present,
+        low,
+        invalid,
+        tuple(errors),
+        time.perf_counter() - t0,
+        t_rows,
+    )
 
 
 def _block_lines(text: str, n: int, default: str = "{}") -> list[str]:
@@ -841,8 +967,8 @@ def hash_details(db, item_ids, key: str | None = None) -> dict[int, tuple[str, d
         cached = _DETAILS.get((key, block))
         if cached is None:
             row = db.conn.execute(
-                "SELECT n, source_ids, metadata, added FROM ref_hash_blocks WHERE id = ?",
-                [block]).fetchone()
+                "SELECT n, source_ids, metadata, added FROM ref_hash_blocks WHERE id = ?", [block]
+            ).fetchone()
             if row is None:
                 continue
             cached = (row[1].split("\n"), _block_lines(row[2], row[0]), row[3])
@@ -862,10 +988,10 @@ def item_details(db, item_ids, key: str | None = None) -> dict[int, tuple[str | 
     out = {i: (sid, meta) for i, (sid, meta, _) in hash_details(db, ids, key).items()}
     images = [i for i in ids if i < HASH_ID_BASE]
     for lo in range(0, len(images), 500):
-        part = images[lo:lo + 500]
+        part = images[lo : lo + 500]
         for item_id, meta_json in db.conn.execute(
-                f"SELECT id, metadata FROM ref_items WHERE id IN ({','.join('?' * len(part))})",
-                part):
+            f"SELECT id, metadata FROM ref_items WHERE id IN ({','.join('?' * len(part))})", part
+        ):
             meta = json.loads(meta_json or "{}")
             out[item_id] = (partner_id_of(meta), meta)
     return out
@@ -878,8 +1004,10 @@ def find_item(db, name: str, key) -> dict | None:
     text = str(key)
     conn = db.conn
     for bid, kind, n, codes, sids, metas, removed, added in conn.execute(
-            "SELECT id, kind, n, codes, source_ids, metadata, removed, added "
-            "FROM ref_hash_blocks WHERE set_name = ? ORDER BY id", [name]):
+        "SELECT id, kind, n, codes, source_ids, metadata, removed, added "
+        "FROM ref_hash_blocks WHERE set_name = ? ORDER BY id",
+        [name],
+    ):
         ids = sids.split("\n")
         pos = None
         if text.isdigit() and split_item_id(int(text)) is not None:
@@ -890,23 +1018,44 @@ def find_item(db, name: str, key) -> dict | None:
         if pos is None or (removed and removed[pos]):
             continue
         width = len(codes) // n
-        return {"bank": name, "item_id": hash_item_id(bid, pos), "partner_id": ids[pos],
-                "metadata": json.loads(_block_lines(metas, n)[pos] or "{}"), "added": added,
-                "signals": {kind: codes[pos * width:(pos + 1) * width].hex()}}
+        return {
+            "bank": name,
+            "item_id": hash_item_id(bid, pos),
+            "partner_id": ids[pos],
+            "metadata": json.loads(_block_lines(metas, n)[pos] or "{}"),
+            "added": added,
+            "signals": {kind: codes[pos * width : (pos + 1) * width].hex()},
+        }
     partner = " OR ".join(f"json_extract(metadata, '$.{k}') = ?" for k in PARTNER_KEYS)
     row = conn.execute(
         "SELECT id, metadata, added, pdq, phash, dhash, path FROM ref_items "
         f"WHERE set_name = ? AND (path = ? OR sha256 = ? OR {partner} OR (? AND id = ?)) "
         "ORDER BY id LIMIT 1",
-        [name, text, text, *[text] * len(PARTNER_KEYS), int(text.isdigit()),
-         int(text) if text.isdigit() else 0]).fetchone()
+        [
+            name,
+            text,
+            text,
+            *[text] * len(PARTNER_KEYS),
+            int(text.isdigit()),
+            int(text) if text.isdigit() else 0,
+        ],
+    ).fetchone()
     if row is None:
         return None
     meta = json.loads(row[1] or "{}")
-    return {"bank": name, "item_id": row[0], "partner_id": partner_id_of(meta),
-            "metadata": meta, "added": row[2], "path": row[6],
-            "signals": {"pdq": row[3].hex(), "phash": f"{row[4] & (2**64 - 1):016x}",
-                        "dhash": f"{row[5] & (2**64 - 1):016x}"}}
+    return {
+        "bank": name,
+        "item_id": row[0],
+        "partner_id": partner_id_of(meta),
+        "metadata": meta,
+        "added": row[2],
+        "path": row[6],
+        "signals": {
+            "pdq": row[3].hex(),
+            "phash": f"{row[4] & (2**64 - 1):016x}",
+            "dhash": f"{row[5] & (2**64 - 1):016x}",
+        },
+    }
 
 
 def remove_hashes(db, name: str, items) -> int:
@@ -921,8 +1070,8 @@ def remove_hashes(db, name: str, items) -> int:
             want_sids.add(text)
     n_removed = 0
     rows = db.conn.execute(
-        "SELECT id, n, source_ids, removed FROM ref_hash_blocks WHERE set_name = ?",
-        [name]).fetchall()
+        "SELECT id, n, source_ids, removed FROM ref_hash_blocks WHERE set_name = ?", [name]
+    ).fetchall()
     for bid, n, text, removed in rows:
         mask = bytearray(removed or bytes(n))
         hit = 0
@@ -937,7 +1086,8 @@ def remove_hashes(db, name: str, items) -> int:
         if hit:
             db.conn.execute(
                 "UPDATE ref_hash_blocks SET removed = ?, n_removed = n_removed + ? WHERE id = ?",
-                [bytes(mask), hit, bid])
+                [bytes(mask), hit, bid],
+            )
             _DETAILS.pop((db_key(db), bid), None)
             n_removed += hit
     return n_removed
@@ -948,7 +1098,8 @@ def hash_stats(db, name: str) -> dict:
     per_kind = {k: 0 for k in HEX_DIGITS}
     low = 0
     for kind, n, quality, removed in db.conn.execute(
-            "SELECT kind, n, quality, removed FROM ref_hash_blocks WHERE set_name = ?", [name]):
+        "SELECT kind, n, quality, removed FROM ref_hash_blocks WHERE set_name = ?", [name]
+    ):
         q = np.frombuffer(quality, np.uint8)
         keep = np.frombuffer(removed, np.uint8) == 0 if removed else np.ones(n, bool)
         per_kind[kind] += int(keep.sum())
@@ -973,7 +1124,8 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
         raise BadInput(f"no bank named {name!r}")
     out = Path(out)
     fmt = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".tsv": "tsv"}.get(
-        out.suffix.lower())
+        out.suffix.lower()
+    )
     if fmt is None:
         raise BadInput("export file must end in .csv, .tsv or .jsonl", path=out)
     count = 0
@@ -981,8 +1133,7 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
         f = io.TextIOWrapper(raw_file, encoding="utf-8", newline="")
         writer = None
         if fmt != "jsonl":
-            writer = csv.writer(f, delimiter="\t" if fmt == "tsv" else ",",
-                                lineterminator="\n")
+            writer = csv.writer(f, delimiter="\t" if fmt == "tsv" else ",", lineterminator="\n")
             writer.writerow(["kind", "hash", "id", "quality", "metadata"])
 
         def emit(kind, hexed, ident, q, meta_json):
@@ -994,19 +1145,30 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
                 rec.update({k: v for k, v in meta.items() if k not in rec})
                 f.write(json.dumps(rec, ensure_ascii=False) + "\n")
             else:
-                writer.writerow([kind, hexed, ident, "" if q is None else q,
-                                 meta_json if meta_json and meta_json != "{}" else ""])
+                writer.writerow(
+                    [
+                        kind,
+                        hexed,
+                        ident,
+                        "" if q is None else q,
+                        meta_json if meta_json and meta_json != "{}" else "",
+                    ]
+                )
 
         for path, ph, dh, pdq, q, meta in conn.execute(
-                """SELECT path, phash, dhash, pdq, pdq_quality, metadata FROM ref_items
-                   WHERE set_name = ? ORDER BY id""", [name]):
+            """SELECT path, phash, dhash, pdq, pdq_quality, metadata FROM ref_items
+                   WHERE set_name = ? ORDER BY id""",
+            [name],
+        ):
             emit("pdq", pdq.hex(), path, q, meta)
             emit("phash", f"{ph & (2**64 - 1):016x}", path, None, meta)
             emit("dhash", f"{dh & (2**64 - 1):016x}", path, None, meta)
             count += 3
         for kind, n, codes, quality, sids, metas, removed in conn.execute(
-                """SELECT kind, n, codes, quality, source_ids, metadata, removed
-                   FROM ref_hash_blocks WHERE set_name = ? ORDER BY id""", [name]):
+            """SELECT kind, n, codes, quality, source_ids, metadata, removed
+                   FROM ref_hash_blocks WHERE set_name = ? ORDER BY id""",
+            [name],
+        ):
             width = len(codes) // n
             hexed = codes.hex()
             sid_list = sids.split("\n")
@@ -1015,8 +1177,13 @@ def index_export(name: str, out, *, db=None) -> ExportReport:
                 if removed and removed[i]:
                     continue
                 qi = quality[i]
-                emit(kind, hexed[2 * width * i: 2 * width * (i + 1)], sid_list[i],
-                     None if qi == UNKNOWN_QUALITY or kind != "pdq" else qi, meta_list[i])
+                emit(
+                    kind,
+                    hexed[2 * width * i : 2 * width * (i + 1)],
+                    sid_list[i],
+                    None if qi == UNKNOWN_QUALITY or kind != "pdq" else qi,
+                    meta_list[i],
+                )
                 count += 1
         f.flush()
         f.detach()  # the binary file stays open for atomic_file to sync and rename

@@ -127,7 +127,8 @@ def read_set(db, name: str, version: str) -> LoadedSet:
     ids = np.concatenate([image["ids"], *hash_ids])
     count = np.concatenate([image["count"], np.ones(n_hash, np.int64)])
     block_kinds = np.concatenate(
-        [np.full(len(b["ids"]), KIND_BITS[b["kind"]], np.uint8) for b in blocks])
+        [np.full(len(b["ids"]), KIND_BITS[b["kind"]], np.uint8) for b in blocks]
+    )
     kinds = np.concatenate([image["kinds"], block_kinds])
     quality = np.concatenate([image["quality"], *[b["quality"] for b in blocks]])
     offsets = np.cumsum([0] + [len(i) for i in hash_ids]) + img_rows
@@ -145,8 +146,16 @@ def read_set(db, name: str, version: str) -> LoadedSet:
     clip = image["clip"]
     if clip is not None:
         clip = np.concatenate([clip, np.full((n_hash, clip.shape[1]), np.nan, np.float32)])
-    return LoadedSet.from_arrays(version, ids=ids, count=count, kinds=kinds, quality=quality,
-                                 clip=clip, clip_model=image["clip_model"], **codes)
+    return LoadedSet.from_arrays(
+        version,
+        ids=ids,
+        count=count,
+        kinds=kinds,
+        quality=quality,
+        clip=clip,
+        clip_model=image["clip_model"],
+        **codes,
+    )
 
 
 def _read_image_items(db, name: str) -> dict:
@@ -165,16 +174,23 @@ def _read_image_items(db, name: str) -> dict:
         return arrays_from_rows([])
     if len(parts) == 1:
         return parts[0]
-    arrays = {k: np.concatenate([p[k] for p in parts], axis=-1)
-              for k in ("ids", "count", "kinds", "phash", "dhash", "pdq", "quality")}
+    arrays = {
+        k: np.concatenate([p[k] for p in parts], axis=-1)
+        for k in ("ids", "count", "kinds", "phash", "dhash", "pdq", "quality")
+    }
     arrays["clip"] = arrays["clip_model"] = None
     clip_parts = [p for p in parts if p["clip"] is not None]
     if clip_parts:
         model = clip_parts[0]["clip_model"]
         dim = clip_parts[0]["clip"].shape[1]
-        arrays["clip"] = np.concatenate([
-            p["clip"] if p["clip"] is not None and p["clip_model"] == model
-            else np.full((len(p["ids"]), dim), np.nan, np.float32) for p in parts])
+        arrays["clip"] = np.concatenate(
+            [
+                p["clip"]
+                if p["clip"] is not None and p["clip_model"] == model
+                else np.full((len(p["ids"]), dim), np.nan, np.float32)
+                for p in parts
+            ]
+        )
         arrays["clip_model"] = model
     return arrays
 
@@ -191,7 +207,9 @@ def read_blocks(db, name: str):
     hashes left out)."""
     for bid, kind, n, codes, quality, removed in db.conn.execute(
         """SELECT id, kind, n, codes, quality, removed FROM ref_hash_blocks
-           WHERE set_name = ? ORDER BY id""", [name]):
+           WHERE set_name = ? ORDER BY id""",
+        [name],
+    ):
         ids = hash_item_id(bid, 0) + np.arange(n, dtype=np.int64)
         words = block_words(kind, codes, n)
         qual = np.frombuffer(quality, np.uint8)
@@ -205,8 +223,14 @@ def read_blocks(db, name: str):
 
 
 def _arrays_of(loaded: LoadedSet) -> dict[str, np.ndarray]:
-    out = {"ids": loaded.ids, "start": loaded.start, "count": loaded.count,
-           "owner": loaded.owner, "kinds": loaded.kinds, "quality": loaded.quality}
+    out = {
+        "ids": loaded.ids,
+        "start": loaded.start,
+        "count": loaded.count,
+        "owner": loaded.owner,
+        "kinds": loaded.kinds,
+        "quality": loaded.quality,
+    }
     for kind in _KINDS:
         kc: KindCodes = getattr(loaded, kind)
         out[f"{kind}.words"] = kc.codes.words
@@ -235,9 +259,15 @@ def write_cache(root: Path, name: str, loaded: LoadedSet) -> Path:
             arr = np.ascontiguousarray(arr)
             np.save(tmp / f"{fname}.npy", arr, allow_pickle=False)
             sizes[fname] = list(arr.shape)
-        meta = {"format": FORMAT, "set": name, "version": loaded.version,
-                "items": len(loaded.ids), "code_rows": len(loaded.kinds),
-                "clip_model": loaded.clip_model, "arrays": sizes}
+        meta = {
+            "format": FORMAT,
+            "set": name,
+            "version": loaded.version,
+            "items": len(loaded.ids),
+            "code_rows": len(loaded.kinds),
+            "clip_model": loaded.clip_model,
+            "arrays": sizes,
+        }
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
         try:
             os.rename(tmp, final)
@@ -265,8 +295,11 @@ def open_cache(root: Path | None, name: str, version: str) -> LoadedSet | None:
     folder = root / f"{_set_key(name)}-{version}"
     try:
         meta = json.loads((folder / "meta.json").read_text(encoding="utf-8"))
-        if meta.get("format") != FORMAT or meta.get("version") != version \
-                or meta.get("set") != name:
+        if (
+            meta.get("format") != FORMAT
+            or meta.get("version") != version
+            or meta.get("set") != name
+        ):
             return None
         arrays = {}
         for fname, shape in meta["arrays"].items():
@@ -283,18 +316,37 @@ def open_cache(root: Path | None, name: str, version: str) -> LoadedSet | None:
     for kind in _KINDS:
         codes = HammingCodes(arrays[f"{kind}.words"])
         if f"{kind}.mih_perm" in arrays:
-            codes._mih = (arrays[f"{kind}.mih_perm"], arrays[f"{kind}.mih_offsets"],
-                          arrays.get(f"{kind}.mih_words"))
+            codes._mih = (
+                arrays[f"{kind}.mih_perm"],
+                arrays[f"{kind}.mih_offsets"],
+                arrays.get(f"{kind}.mih_words"),
+            )
         rows = arrays.get(f"{kind}.rows")
         if rows is None and len(codes) != total:
             return None
         kinds[kind] = KindCodes(codes, rows, total)
     return LoadedSet(
-        version=version, ids=arrays["ids"], start=arrays["start"], count=arrays["count"],
-        owner=arrays["owner"], kinds=arrays["kinds"], quality=arrays["quality"],
-        clip=arrays.get("clip"), clip_model=meta.get("clip_model"), **kinds,
+        version=version,
+        ids=arrays["ids"],
+        start=arrays["start"],
+        count=arrays["count"],
+        owner=arrays["owner"],
+        kinds=arrays["kinds"],
+        quality=arrays["quality"],
+        clip=arrays.get("clip"),
+        clip_model=meta.get("clip_model"),
+        **kinds,
     )
 
 
-__all__ = ["DISK_MIN", "KIND_BITS", "cache_root", "forget", "load_set", "open_cache",
-           "preload", "read_set", "write_cache"]
+__all__ = [
+    "DISK_MIN",
+    "KIND_BITS",
+    "cache_root",
+    "forget",
+    "load_set",
+    "open_cache",
+    "preload",
+    "read_set",
+    "write_cache",
+]

@@ -113,8 +113,22 @@ class LoadedSet:
         return cls.from_arrays(version, **arrays_from_rows(rows))
 
     @classmethod
-    def from_arrays(cls, version: str, *, ids, count, kinds, phash, dhash, pdq, quality,
-                    clip=None, clip_model=None, start=None, owner=None) -> LoadedSet:
+    def from_arrays(
+        cls,
+        version: str,
+        *,
+        ids,
+        count,
+        kinds,
+        phash,
+        dhash,
+        pdq,
+        quality,
+        clip=None,
+        clip_model=None,
+        start=None,
+        owner=None,
+    ) -> LoadedSet:
         """From per-item (ids, count) and per-code-row arrays (kinds, phash, dhash, pdq
         as (4, rows) uint64 words, quality); phash/dhash/pdq hold only the rows that
         have that kind when they are shorter than ``kinds``."""
@@ -133,9 +147,17 @@ class LoadedSet:
             return KindCodes(HammingCodes(arr), np.flatnonzero(kinds & bit), total)
 
         return cls(
-            version=version, ids=ids, start=start, count=count, owner=owner, kinds=kinds,
-            phash=codes(phash, KIND_BITS["phash"]), dhash=codes(dhash, KIND_BITS["dhash"]),
-            pdq=codes(pdq, KIND_BITS["pdq"]), quality=quality, clip=clip,
+            version=version,
+            ids=ids,
+            start=start,
+            count=count,
+            owner=owner,
+            kinds=kinds,
+            phash=codes(phash, KIND_BITS["phash"]),
+            dhash=codes(dhash, KIND_BITS["dhash"]),
+            pdq=codes(pdq, KIND_BITS["pdq"]),
+            quality=quality,
+            clip=clip,
             clip_model=clip_model,
         )
 
@@ -159,8 +181,9 @@ def arrays_from_rows(rows: list[tuple]) -> dict:
     has_ph = np.fromiter((v is not None for v in ph), bool, n)
     has_dh = np.fromiter((v is not None for v in dh), bool, n)
     has_pdq = np.fromiter((v is not None for v in pdq), bool, n)
-    kinds[start] = (has_pdq * KIND_BITS["pdq"] + has_ph * KIND_BITS["phash"]
-                    + has_dh * KIND_BITS["dhash"]).astype(np.uint8)
+    kinds[start] = (
+        has_pdq * KIND_BITS["pdq"] + has_ph * KIND_BITS["phash"] + has_dh * KIND_BITS["dhash"]
+    ).astype(np.uint8)
     phash[start] = np.array([v or 0 for v in ph], np.int64).view(np.uint64)
     dhash[start] = np.array([v or 0 for v in dh], np.int64).view(np.uint64)
     pdqs[start] = np.frombuffer(b"".join(v or bytes(32) for v in pdq), np.uint8).reshape(n, 32)
@@ -178,9 +201,18 @@ def arrays_from_rows(rows: list[tuple]) -> dict:
         for i, (c, m) in enumerate(zip(clips, models)):
             if c is not None and m == model:
                 clip[i] = np.frombuffer(c, np.float32)
-    return {"ids": np.array(ids, np.int64), "count": count, "start": start, "kinds": kinds,
-            "phash": phash, "dhash": dhash, "pdq": np.ascontiguousarray(pdqs.view(np.uint64).T),
-            "quality": quality, "clip": clip, "clip_model": model}
+    return {
+        "ids": np.array(ids, np.int64),
+        "count": count,
+        "start": start,
+        "kinds": kinds,
+        "phash": phash,
+        "dhash": dhash,
+        "pdq": np.ascontiguousarray(pdqs.view(np.uint64).T),
+        "quality": quality,
+        "clip": clip,
+        "clip_model": model,
+    }
 
 
 def resolve_limits(max_distance) -> dict:
@@ -275,8 +307,10 @@ def match_set(s: LoadedSet, fp: Fingerprint, qclip, limits: dict, exact_ids) -> 
     exact_set = set(exact.tolist())
     out = []
     for j, i in enumerate(items.tolist()):
-        d = {kind: (None if dist[kind][j] >= MISSING else int(dist[kind][j]))
-             for kind in ("pdq", "phash", "dhash")}
+        d = {
+            kind: (None if dist[kind][j] >= MISSING else int(dist[kind][j]))
+            for kind in ("pdq", "phash", "dhash")
+        }
         sim = None if sims is None or not np.isfinite(sims[i]) else round(float(sims[i]), 4)
         if use_pdq and pdq_decide[j] <= limits["pdq"]:
             kind, distance = "pdq", d["pdq"]

@@ -59,8 +59,13 @@ def hash_image(image) -> dict:
 
 def _signals(fp) -> dict:
     j = fp.to_json()
-    return {"pdq": j["pdq"], "pdq_quality": j["pdq_quality"], "phash": j["phash"],
-            "dhash": j["dhash"], "sha256": j["sha256"]}
+    return {
+        "pdq": j["pdq"],
+        "pdq_quality": j["pdq_quality"],
+        "phash": j["phash"],
+        "dhash": j["dhash"],
+        "sha256": j["sha256"],
+    }
 
 
 def parse_signal(signal_type: str, signal: str):
@@ -70,8 +75,9 @@ def parse_signal(signal_type: str, signal: str):
     bits = SIGNAL_TYPES[signal_type][0]
     text = (signal or "").strip().lower()
     if len(text) != bits // 4 or not _HEX.fullmatch(text):
-        raise BadInput(f"a {signal_type} signal is {bits // 4} hex characters, "
-                       f"got {len(text)}: {text[:70]!r}")
+        raise BadInput(
+            f"a {signal_type} signal is {bits // 4} hex characters, got {len(text)}: {text[:70]!r}"
+        )
     return bytes.fromhex(text) if bits > 64 else int(text, 16)
 
 
@@ -104,8 +110,7 @@ class ReferenceBank:
     def _details(self, item_ids) -> dict:
         conn = getattr(self._local, "db", None)
         if conn is None:
-            conn = self._local.db = connect(self.db) if not hasattr(self.db, "conn") \
-                else self.db
+            conn = self._local.db = connect(self.db) if not hasattr(self.db, "conn") else self.db
             self._local.key = db_key(conn)
         return item_details(conn, item_ids, self._local.key)
 
@@ -121,13 +126,17 @@ class ReferenceBank:
                     old = current.get(name)
                     if old is not None and old.version == bank.version:
                         same = old.settings is not None and old.settings.matching == bank.matching
-                        fresh[name] = old if same else BankSet(
-                            name, old.version, old.loaded, old.loaded_at, bank)
+                        fresh[name] = (
+                            old
+                            if same
+                            else BankSet(name, old.version, old.loaded, old.loaded_at, bank)
+                        )
                         continue
                     loaded = load_set(index.db, name)
                     fresh[name] = BankSet(name, loaded.version, loaded, time.time(), bank)
                 changed = fresh.keys() != current.keys() or any(
-                    fresh[n] is not current.get(n) for n in fresh)
+                    fresh[n] is not current.get(n) for n in fresh
+                )
                 self._sets = fresh  # one assignment: readers see the old or the new copy
                 self.checked_at = time.time()
                 self.changed_since_check = False
@@ -144,20 +153,30 @@ class ReferenceBank:
             versions = {n: (b.version, b.matching) for n, b in index.banks.all().items()}
         finally:
             index.db.conn.close()
-        have = {n: (s.version, s.settings.matching if s.settings else None)
-                for n, s in self._sets.items()}
+        have = {
+            n: (s.version, s.settings.matching if s.settings else None)
+            for n, s in self._sets.items()
+        }
         return versions != have
 
     def status(self) -> dict:
         sets = self._sets
         age = None if self.checked_at is None else round(time.time() - self.checked_at, 3)
-        return {"ready": self.ready, "checked_seconds_ago": age,
-                "changed_since_check": self.changed_since_check,
-                "error": self.last_error,
-                "sets": {n: {"items": s.items, "version": s.version,
-                             "enabled": s.settings.enabled if s.settings else True,
-                             "loaded_seconds_ago": round(time.time() - s.loaded_at, 3)}
-                         for n, s in sorted(sets.items())}}
+        return {
+            "ready": self.ready,
+            "checked_seconds_ago": age,
+            "changed_since_check": self.changed_since_check,
+            "error": self.last_error,
+            "sets": {
+                n: {
+                    "items": s.items,
+                    "version": s.version,
+                    "enabled": s.settings.enabled if s.settings else True,
+                    "loaded_seconds_ago": round(time.time() - s.loaded_at, 3),
+                }
+                for n, s in sorted(sets.items())
+            },
+        }
 
     def names(self) -> list[str]:
         return sorted(self._sets)
@@ -166,9 +185,17 @@ class ReferenceBank:
         s = self._sets.get(name)
         return None if s is None else s.settings
 
-    def lookup(self, signal_type: str, signal: str, *, sets=None,
-               max_distance: int | None = None, details: bool = True,
-               limit: int | None = None, offset: int = 0) -> dict[str, list[dict]]:
+    def lookup(
+        self,
+        signal_type: str,
+        signal: str,
+        *,
+        sets=None,
+        max_distance: int | None = None,
+        details: bool = True,
+        limit: int | None = None,
+        offset: int = 0,
+    ) -> dict[str, list[dict]]:
         """Per bank, the items within the match distance of ``signal`` (closest first):
         ``{"BANK": [{"bank_content_id": item id, "distance": bits, "partner_id": the
         partner's own id or None, "metadata": {...}}]}``. The distance is
@@ -183,8 +210,10 @@ class ReferenceBank:
         query = parse_signal(signal_type, signal)
         cap = MAX_DISTANCE[signal_type]
         if max_distance is not None and not 0 <= int(max_distance) <= cap:
-            raise BadInput(f"max_distance {max_distance} is outside 0..{cap} for {signal_type} "
-                           "(a lookup finds near matches; it does not list a bank)")
+            raise BadInput(
+                f"max_distance {max_distance} is outside 0..{cap} for {signal_type} "
+                "(a lookup finds near matches; it does not list a bank)"
+            )
         if limit is not None and not 1 <= limit <= LOOKUP_LIMIT_MAX:
             raise BadInput(f"limit {limit} is outside 1..{LOOKUP_LIMIT_MAX}")
         if offset < 0:
@@ -194,8 +223,10 @@ class ReferenceBank:
         wanted = list(sets) if sets else sorted(current)
         missing = [n for n in wanted if n not in current]
         if missing:
-            raise BadInput(f"no bank named {', '.join(missing)} "
-                           f"(banks: {', '.join(sorted(current)) or 'none'})")
+            raise BadInput(
+                f"no bank named {', '.join(missing)} "
+                f"(banks: {', '.join(sorted(current)) or 'none'})"
+            )
         out = {}
         for name in wanted:
             bank = current[name].settings
@@ -239,8 +270,7 @@ def _match(s: LoadedSet, signal_type: str, query, radius: int) -> list[dict]:
     # rows come ordered by distance: the first row of each item is its closest code
     seen: set[int] = set()
     out = []
-    for owner, item, d in zip(owners.tolist(), s.ids[owners].tolist(), dist.tolist(),
-                              strict=True):
+    for owner, item, d in zip(owners.tolist(), s.ids[owners].tolist(), dist.tolist(), strict=True):
         if owner not in seen:
             seen.add(owner)
             out.append({"bank_content_id": item, "distance": d})

@@ -79,7 +79,8 @@ _A1111_RE = re.compile(r"(?:^|\n)Steps: \d+,[^\n]*?Sampler: ")
 _MIDJOURNEY_RE = re.compile(
     r"--(?:v|version|niji|ar|aspect|style|stylize|s|chaos|q|seed)\s+[\w.:]+[^\n]*?"
     r"Job ID:\s*[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-    r"\s*$")
+    r"\s*$"
+)
 #: Characters of one text field that the generator patterns look at (A1111 parameters and
 #: software names are short; the rest of a long field is never searched).
 MAX_TEXT_SEARCH = 64 << 10
@@ -122,7 +123,8 @@ class Metadata:
 
 _GENERATOR_RES = tuple(
     (re.compile(rf"(?<![a-z0-9]){re.escape(needle)}(?![a-z0-9])", re.IGNORECASE), name)
-    for needle, name in GENERATOR_SOFTWARE.items())
+    for needle, name in GENERATOR_SOFTWARE.items()
+)
 
 
 def match_generator(text: str | None) -> str | None:
@@ -246,7 +248,8 @@ def _xmp_fields(packet: bytes) -> dict[str, str]:
         local = el.tag.rsplit("}", 1)[-1]
         if local in wanted:
             value = (el.text or "").strip() or " ".join(
-                (c.text or "").strip() for c in el.iter() if (c.text or "").strip())
+                (c.text or "").strip() for c in el.iter() if (c.text or "").strip()
+            )
             if value:
                 out.setdefault(local, value)
     return out
@@ -306,7 +309,7 @@ def read_metadata(path) -> Metadata:
         elif mime == "image/jpeg":
             for marker, body in _jpeg_segments(data):
                 if marker == 0xE1 and body.startswith(_XMP_JPEG):
-                    xmps.append(body[len(_XMP_JPEG):])
+                    xmps.append(body[len(_XMP_JPEG) :])
                 elif marker == 0xE1 and body.startswith(b"Exif\x00\x00"):
                     exif_blobs.append(body)
                 elif marker == 0xFE:
@@ -340,9 +343,11 @@ def read_metadata(path) -> Metadata:
         generator, source = "AUTOMATIC1111", "exif:UserComment"
         detail = _first_line(exif["UserComment"])
     software = exif.get("Software") or fields.get("CreatorTool")
-    for key, value in (("xmp:AISystemUsed", fields.get("AISystemUsed")),
-                       ("exif:Software", exif.get("Software")),
-                       ("xmp:CreatorTool", fields.get("CreatorTool"))):
+    for key, value in (
+        ("xmp:AISystemUsed", fields.get("AISystemUsed")),
+        ("exif:Software", exif.get("Software")),
+        ("xmp:CreatorTool", fields.get("CreatorTool")),
+    ):
         if generator is None and value:
             name = match_generator(value) or (value if key == "xmp:AISystemUsed" else None)
             if name:
@@ -350,10 +355,15 @@ def read_metadata(path) -> Metadata:
     camera = " ".join(v for v in (exif.get("Make"), exif.get("Model")) if v) or None
     return Metadata(
         digital_source_type=source_type_name(fields.get("DigitalSourceType")),
-        generator=generator, generator_source=source, generator_detail=detail,
-        software=software, camera=camera, xmp=bool(xmps),
+        generator=generator,
+        generator_source=source,
+        generator_detail=detail,
+        software=software,
+        camera=camera,
+        xmp=bool(xmps),
         text_keys=tuple(sorted(k for k in text if not k.startswith("\x00"))),
-        errors=tuple(errors), tc260=aigc.to_json() if aigc is not None else None,
+        errors=tuple(errors),
+        tc260=aigc.to_json() if aigc is not None else None,
     )
 
 
@@ -423,8 +433,9 @@ def _generator_from_text(text: dict[str, str]) -> tuple[str | None, str | None, 
     if params is not None and _A1111_RE.search(params[:MAX_TEXT_SEARCH]):
         return "AUTOMATIC1111", "png:parameters", _first_line(params)
     prompt, workflow = _json(text.get("prompt", "")), _json(text.get("workflow", ""))
-    if isinstance(prompt, dict) and any(isinstance(v, dict) and "class_type" in v
-                                        for v in prompt.values()):
+    if isinstance(prompt, dict) and any(
+        isinstance(v, dict) and "class_type" in v for v in prompt.values()
+    ):
         return "ComfyUI", "png:prompt", f"ComfyUI graph with {len(prompt)} nodes"
     if isinstance(workflow, dict) and "nodes" in workflow:
         return "ComfyUI", "png:workflow", f"ComfyUI workflow with {len(workflow['nodes'])} nodes"

@@ -16,12 +16,22 @@ from provkit.detect.index_inputs import read_sources
 from provkit.provenance.core.errors import BadInput, ConfigError
 
 
-def add(name: str, sources: Iterable, *, db=None, label: str | None = None,
-        protected: bool = False, description: str | None = None, action: str | None = None,
-        metadata: dict | None = None,
-        clip=None, crops: bool = True, workers: int | None = None,
-        progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None
-        ) -> AddReport:
+def add(
+    name: str,
+    sources: Iterable,
+    *,
+    db=None,
+    label: str | None = None,
+    protected: bool = False,
+    description: str | None = None,
+    action: str | None = None,
+    metadata: dict | None = None,
+    clip=None,
+    crops: bool = True,
+    workers: int | None = None,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+) -> AddReport:
     """``provkit bank add``: images from folders, image files or list files into set
     ``name`` (created if new). ``on_start(n)`` is called once the files are known."""
     paths, item_meta = [], {}
@@ -31,11 +41,20 @@ def add(name: str, sources: Iterable, *, db=None, label: str | None = None,
         item_meta.update(m)
     if on_start:
         on_start(len(paths))
-    return ReferenceIndex(db).add(name, paths, label=label, protected=protected,
-                                  description=description, action=action, clip=clip,
-                                  metadata=metadata,
-                                  item_metadata=item_meta, crops=crops, workers=workers,
-                                  progress=progress)
+    return ReferenceIndex(db).add(
+        name,
+        paths,
+        label=label,
+        protected=protected,
+        description=description,
+        action=action,
+        clip=clip,
+        metadata=metadata,
+        item_metadata=item_meta,
+        crops=crops,
+        workers=workers,
+        progress=progress,
+    )
 
 
 def list_(db=None) -> list[RefSet]:
@@ -46,16 +65,25 @@ def list_(db=None) -> list[RefSet]:
 _UNSET = object()
 
 
-def set_(name: str, *, db=None, action=_UNSET, enabled: bool | None = None,
-         max_distance=_UNSET, label: str | None = None,
-         description: str | None = None) -> RefSet:
+def set_(
+    name: str,
+    *,
+    db=None,
+    action=_UNSET,
+    enabled: bool | None = None,
+    max_distance=_UNSET,
+    label: str | None = None,
+    description: str | None = None,
+) -> RefSet:
     """``provkit bank set``: change bank ``name``'s action (deny, review, label, allow or
     None), whether it takes part in matching, its own match distances per kind
     (``{"pdq": 20}``; None for the defaults), label or description. Items stay."""
-    options = {k: v for k, v in (("action", action), ("max_distance", max_distance))
-               if v is not _UNSET}
-    return ReferenceIndex(db).configure(name, enabled=enabled, label=label,
-                                        description=description, **options)
+    options = {
+        k: v for k, v in (("action", action), ("max_distance", max_distance)) if v is not _UNSET
+    }
+    return ReferenceIndex(db).configure(
+        name, enabled=enabled, label=label, description=description, **options
+    )
 
 
 @dataclass(frozen=True)
@@ -67,8 +95,11 @@ class ItemsRemoved:
     not_found: tuple[str, ...] = ()
 
     def to_json(self) -> dict:
-        return {"bank": self.bank, "removed_items": self.removed_items,
-                "not_found": list(self.not_found)}
+        return {
+            "bank": self.bank,
+            "removed_items": self.removed_items,
+            "not_found": list(self.not_found),
+        }
 
 
 def remove_item(name: str, ids: Sequence, *, db=None) -> ItemsRemoved:
@@ -135,24 +166,31 @@ class DupesReport:
         return out
 
 
-def dupes(files: Sequence, *, sets: Sequence[str] | None = None, max_distance=None,
-          k: int = 10, clip=None, db=None,
-          progress: Callable[[int], None] | None = None) -> list[DupesReport]:
+def dupes(
+    files: Sequence,
+    *,
+    sets: Sequence[str] | None = None,
+    max_distance=None,
+    k: int = 10,
+    clip=None,
+    db=None,
+    progress: Callable[[int], None] | None = None,
+) -> list[DupesReport]:
     """``provkit dupes``: near-duplicates of each file in the banks.
 
     A file that cannot be read gets a report with its ``error`` (the others go on); no
     reference sets at all, or an unknown set name, is a ConfigError/BadInput at once."""
     index = ReferenceIndex(db)
     if not index.set_names():
-        raise ConfigError(
-            "no banks in this workspace; add one with `provkit bank add NAME DIR`")
+        raise ConfigError("no banks in this workspace; add one with `provkit bank add NAME DIR`")
     for name in sets or ():
         index.get_set(name)
     out = []
     for f in files:
         try:
-            matches = index.search(f, sets=list(sets) if sets else None,
-                                   max_distance=max_distance, k=k, clip=clip)
+            matches = index.search(
+                f, sets=list(sets) if sets else None, max_distance=max_distance, k=k, clip=clip
+            )
             out.append(DupesReport(str(f), tuple(matches), dict(index.clip_not_checked or {})))
         except BadInput as e:
             if e.path is None:

@@ -5,6 +5,9 @@ and index once. Every finished row is appended and flushed to disk (fsync) befor
 the next, so a scan killed at any moment can be resumed: ``resume=True`` drops a
 torn last line, skips every path already written and appends the rest. A SQLite
 output keys rows by path, so a row can never appear twice.
+
+Why one module: scan's sinks (JSONL, CSV, SQLite), resuming and its worker pool are the
+parts of one job.
 """
 
 from __future__ import annotations
@@ -30,13 +33,27 @@ from provkit.provenance.watermark.thirdparty import warm as warm_readers
 
 #: The columns every collector of the registry declares, between the verdict and the error.
 EVIDENCE_COLUMNS = csv_columns()
-CSV_COLUMNS = ("path", "verdict", "score", "decided_by", *(c for c, _ in EVIDENCE_COLUMNS),
-               "error", "outcome", "labels")
+CSV_COLUMNS = (
+    "path",
+    "verdict",
+    "score",
+    "decided_by",
+    *(c for c, _ in EVIDENCE_COLUMNS),
+    "error",
+    "outcome",
+    "labels",
+)
 #: The CSV header of scans written before rows carried a decision: such a file holding
 #: only its header counts as empty; one holding rows is not resumed into (the columns differ).
 LEGACY_CSV_COLUMNS = CSV_COLUMNS[:-2]
-FORMATS = {".jsonl": "jsonl", ".ndjson": "jsonl", ".csv": "csv", ".db": "db", ".sqlite": "db",
-           ".sqlite3": "db"}
+FORMATS = {
+    ".jsonl": "jsonl",
+    ".ndjson": "jsonl",
+    ".csv": "csv",
+    ".db": "db",
+    ".sqlite": "db",
+    ".sqlite3": "db",
+}
 
 
 # -- rows --------------------------------------------------------------------------------
@@ -46,9 +63,17 @@ def row_for(path, result) -> dict:
     """The output row for a report or an error: the report, the ``asset`` object a policy
     decision reads (the same as ``policy check`` builds), and the error if any."""
     if isinstance(result, ProvkitError):
-        return {"path": str(path), "verdict": None, "score": None, "decided_by": [],
-                "evidence": [], "duplicates": [], "disclosure": None, "asset": None,
-                "error": result.reason}
+        return {
+            "path": str(path),
+            "verdict": None,
+            "score": None,
+            "decided_by": [],
+            "evidence": [],
+            "duplicates": [],
+            "disclosure": None,
+            "asset": None,
+            "error": result.reason,
+        }
     row = result.to_json()
     row["asset"] = result.policy_context()
     row["error"] = None
@@ -57,7 +82,8 @@ def row_for(path, result) -> dict:
 
 def _csv_row(row: dict) -> dict:
     flat = {
-        "path": row["path"], "verdict": row["verdict"] or "",
+        "path": row["path"],
+        "verdict": row["verdict"] or "",
         "score": "" if row.get("score") is None else f"{row['score']:.4f}",
         "decided_by": ";".join(row.get("decided_by") or []),
         **{column: cell(row) for column, cell in EVIDENCE_COLUMNS},
@@ -66,8 +92,10 @@ def _csv_row(row: dict) -> dict:
         "labels": ";".join((row.get("decision") or {}).get("labels") or []),
     }
     # the path is kept exactly (CSV quotes a newline in it), so --resume finds it again
-    return {k: str(v) if k == "path" else str(v).replace("\r", " ").replace("\n", " ")
-            for k, v in flat.items()}
+    return {
+        k: str(v) if k == "path" else str(v).replace("\r", " ").replace("\n", " ")
+        for k, v in flat.items()
+    }
 
 
 class _LineSink:
@@ -103,14 +131,17 @@ class _LineSink:
                     try:
                         done.add(json.loads(line)["path"])
                     except (ValueError, KeyError, TypeError):
-                        raise ConfigError(f"line {n} is not a scan row; cannot resume",
-                                          path=self.path) from None
+                        raise ConfigError(
+                            f"line {n} is not a scan row; cannot resume", path=self.path
+                        ) from None
             return done
         reader = csv.DictReader(io.StringIO(text))
         if reader.fieldnames and tuple(reader.fieldnames) != CSV_COLUMNS:
-            raise ConfigError("this CSV was written with other columns (an older provkit); "
-                              "cannot resume into it: pass --force or a new --out",
-                              path=self.path)
+            raise ConfigError(
+                "this CSV was written with other columns (an older provkit); "
+                "cannot resume into it: pass --force or a new --out",
+                path=self.path,
+            )
         return {r["path"] for r in reader if r.get("path")}
 
     def _write(self, text: str) -> None:
@@ -130,8 +161,11 @@ class _LineSink:
     def counts(self) -> dict[str, int]:
         self.f.flush()
         text = self.path.read_text(encoding="utf-8")
-        rows = ([json.loads(x) for x in text.splitlines() if x.strip()] if self.kind == "jsonl"
-                else list(csv.DictReader(io.StringIO(text))))
+        rows = (
+            [json.loads(x) for x in text.splitlines() if x.strip()]
+            if self.kind == "jsonl"
+            else list(csv.DictReader(io.StringIO(text)))
+        )
         return _count(r.get("verdict") or None if not r.get("error") else None for r in rows)
 
     def close(self) -> None:
@@ -146,7 +180,8 @@ class _DbSink:
         self.db.conn.execute(
             "CREATE TABLE IF NOT EXISTS scan_results (path TEXT PRIMARY KEY, verdict TEXT, "
             "score REAL, decided_by TEXT, evidence TEXT, duplicates TEXT, error TEXT, "
-            "scanned_at TEXT, asset TEXT, decision TEXT)")
+            "scanned_at TEXT, asset TEXT, decision TEXT)"
+        )
         have = {r[1] for r in self.db.conn.execute("PRAGMA table_info(scan_results)")}
         for column in ("asset", "decision"):  # a table written by an older provkit
             if column not in have:
@@ -159,11 +194,18 @@ class _DbSink:
             "INSERT OR IGNORE INTO scan_results (path, verdict, score, decided_by, evidence, "
             "duplicates, error, scanned_at, asset, decision) VALUES (?, ?, ?, ?, ?, ?, ?, "
             "strftime('%Y-%m-%dT%H:%M:%SZ', 'now'), ?, ?)",
-            [row["path"], row["verdict"], row.get("score"), json.dumps(row.get("decided_by")),
-             json.dumps(row.get("evidence"), default=str),
-             json.dumps(row.get("duplicates"), default=str), row.get("error"),
-             json.dumps(row.get("asset"), default=str),
-             json.dumps(row.get("decision"), default=str) if row.get("decision") else None])
+            [
+                row["path"],
+                row["verdict"],
+                row.get("score"),
+                json.dumps(row.get("decided_by")),
+                json.dumps(row.get("evidence"), default=str),
+                json.dumps(row.get("duplicates"), default=str),
+                row.get("error"),
+                json.dumps(row.get("asset"), default=str),
+                json.dumps(row.get("decision"), default=str) if row.get("decision") else None,
+            ],
+        )
         self.db.conn.commit()
         self.done.add(row["path"])
 
@@ -204,8 +246,10 @@ def open_sink(out, *, resume: bool = False, force: bool = False):
     exists = _has_rows(out, kind)
     if exists and not resume:
         if not force:
-            raise ConfigError("output exists; pass --resume to continue that scan or "
-                              "--force to start again", path=out)
+            raise ConfigError(
+                "output exists; pass --resume to continue that scan or --force to start again",
+                path=out,
+            )
         out.unlink()
         for extra in (out.with_name(out.name + "-wal"), out.with_name(out.name + "-shm")):
             extra.unlink(missing_ok=True)
@@ -255,22 +299,38 @@ class ScanSummary:
         return self.scanned / self.seconds if self.seconds > 0 else 0.0
 
     def to_json(self) -> dict:
-        return {"out": self.out, "total": self.total, "scanned": self.scanned,
-                "resumed": self.resumed, "errors": self.errors,
-                "seconds": round(self.seconds, 3), "images_per_second": round(self.rate, 2),
-                "by_verdict": self.by_verdict, "by_outcome": self.by_outcome,
-                "skipped": self.skipped}
+        return {
+            "out": self.out,
+            "total": self.total,
+            "scanned": self.scanned,
+            "resumed": self.resumed,
+            "errors": self.errors,
+            "seconds": round(self.seconds, 3),
+            "images_per_second": round(self.rate, 2),
+            "by_verdict": self.by_verdict,
+            "by_outcome": self.by_outcome,
+            "skipped": self.skipped,
+        }
 
 
 #: Default seconds one file may take in a scan before it is recorded as an error and skipped.
 TIME_LIMIT = 60.0
 
 
-def scan(source, out, *, workers: int | None = None, resume: bool = False,
-         force: bool = False, chunk_size: int | None = None,
-         time_limit: float | None = TIME_LIMIT,
-         progress: Callable[[int], None] | None = None, on_start: Callable[[int], None] | None = None,
-         judge: Callable[[list[dict]], None] | None = None, **detector_options) -> ScanSummary:
+def scan(
+    source,
+    out,
+    *,
+    workers: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    chunk_size: int | None = None,
+    time_limit: float | None = TIME_LIMIT,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    judge: Callable[[list[dict]], None] | None = None,
+    **detector_options,
+) -> ScanSummary:
     """``provkit scan``: detect every image of ``source`` into ``out`` (.jsonl/.csv/.db);
     see the module doc. An output with rows is continued with ``resume`` or replaced
     with ``force``, never silently.
@@ -287,10 +347,14 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
     row: :func:`provkit.answers.scan_judge`); a ``decision`` it leaves in a row is counted in
     ``by_outcome``.
     """
-    paths = [os.path.abspath(p) for p in (image_paths(source) if not isinstance(source, (list, tuple))
-                                          else source)]
+    paths = [
+        os.path.abspath(p)
+        for p in (image_paths(source) if not isinstance(source, (list, tuple)) else source)
+    ]
     for key in ("db", "probe"):  # workers get paths, not live objects
-        if detector_options.get(key) is not None and not isinstance(detector_options[key], (str, Path)):
+        if detector_options.get(key) is not None and not isinstance(
+            detector_options[key], (str, Path)
+        ):
             raise ConfigError(f"scan takes {key} as a path")
     check_options(**detector_options)  # in this process, before any output is written
     detector_options = {**detector_options, "time_limit": time_limit}
@@ -323,11 +387,19 @@ def scan(source, out, *, workers: int | None = None, resume: bool = False,
         counts = sink.counts()
     finally:
         sink.close()
-    return ScanSummary(out=str(out), total=len(dict.fromkeys(paths)), scanned=scanned,
-                       resumed=resumed, errors=errors, seconds=time.perf_counter() - start,
-                       by_verdict=counts, by_outcome=dict(sorted(outcomes.items())),
-                       skipped=[] if isinstance(source, (list, tuple)) else
-                       [{"path": str(p), "reason": why} for p, why in skipped_files(source)])
+    return ScanSummary(
+        out=str(out),
+        total=len(dict.fromkeys(paths)),
+        scanned=scanned,
+        resumed=resumed,
+        errors=errors,
+        seconds=time.perf_counter() - start,
+        by_verdict=counts,
+        by_outcome=dict(sorted(outcomes.items())),
+        skipped=[]
+        if isinstance(source, (list, tuple))
+        else [{"path": str(p), "reason": why} for p, why in skipped_files(source)],
+    )
 
 
 def _start_method(options: dict) -> str:

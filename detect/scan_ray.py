@@ -93,8 +93,11 @@ def _manifest(src: Path) -> list[str]:
         raise BadInput(f"cannot read manifest ({e})", path=src) from None
     column = next((c for c in PATH_COLUMNS if c in table.column_names), None)
     if column is None:
-        raise BadInput(f"manifest has no {' or '.join(PATH_COLUMNS)} column "
-                       f"(columns: {', '.join(table.column_names)})", path=src)
+        raise BadInput(
+            f"manifest has no {' or '.join(PATH_COLUMNS)} column "
+            f"(columns: {', '.join(table.column_names)})",
+            path=src,
+        )
     out = []
     for value in table.column(column).to_pylist():
         if value is None or not str(value).strip():
@@ -185,8 +188,10 @@ class ScanWorker:
                 row["path"] = p
                 os.unlink(lp)
             rows.append(row)
-        return {"path": paths, "row": [json.dumps(r, default=str, ensure_ascii=False)
-                                       for r in rows]}
+        return {
+            "path": paths,
+            "row": [json.dumps(r, default=str, ensure_ascii=False) for r in rows],
+        }
 
 
 # -- outputs -----------------------------------------------------------------------------
@@ -203,8 +208,10 @@ class ParquetSink:
         parts = sorted(folder.glob("part-*.parquet")) if folder.is_dir() else []
         if parts and not resume:
             if not force:
-                raise ConfigError("output exists; pass --resume to continue that scan or "
-                                  "--force to start again", path=folder)
+                raise ConfigError(
+                    "output exists; pass --resume to continue that scan or --force to start again",
+                    path=folder,
+                )
             shutil.rmtree(folder)
             parts = []
         if folder.exists() and not folder.is_dir():
@@ -245,8 +252,9 @@ class ParquetSink:
             if k in PARQUET_SCALARS:
                 columns[k] = [r.get(k) for r in self.pending]
             else:
-                columns[k] = [json.dumps(r.get(k), default=str, ensure_ascii=False)
-                              for r in self.pending]
+                columns[k] = [
+                    json.dumps(r.get(k), default=str, ensure_ascii=False) for r in self.pending
+                ]
         table = pa.table(columns)
         name = f"part-{time.time_ns():020d}-{secrets.token_hex(3)}.parquet"
         tmp = self.folder / f".tmp-{name}"
@@ -282,16 +290,19 @@ def _open_output(out: Path, resume: bool, force: bool):
 # -- the job -----------------------------------------------------------------------------
 
 
-def start_ray(address: str | None = None, *, num_cpus: int | None = None, tries: int = 3,
-              **kwargs):
+def start_ray(address: str | None = None, *, num_cpus: int | None = None, tries: int = 3, **kwargs):
     """``ray.init`` for a scan: connect to ``address``, or start a local instance.
 
     Ray waits a fixed 30 s for a new node's raylet to register; on a loaded machine it
     can miss that, so a local start is retried (after stopping what it started)."""
     import ray
 
-    kwargs = {"include_dashboard": False, "logging_level": "WARNING", "log_to_driver": False,
-              **kwargs}
+    kwargs = {
+        "include_dashboard": False,
+        "logging_level": "WARNING",
+        "log_to_driver": False,
+        **kwargs,
+    }
     if address:
         return ray.init(address=address, **kwargs)
     for attempt in range(tries):
@@ -338,12 +349,20 @@ def _loaded_sets(db, wanted) -> dict:
         handle.conn.close()
 
 
-def scan_ray(source, out, *, address: str | None = None, workers: int | None = None,
-             resume: bool = False, force: bool = False, batch_size: int = BATCH_SIZE,
-             progress: Callable[[int], None] | None = None,
-             on_start: Callable[[int], None] | None = None,
-             judge: Callable[[list[dict]], None] | None = None,
-             **detector_options) -> ScanSummary:
+def scan_ray(
+    source,
+    out,
+    *,
+    address: str | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    batch_size: int = BATCH_SIZE,
+    progress: Callable[[int], None] | None = None,
+    on_start: Callable[[int], None] | None = None,
+    judge: Callable[[list[dict]], None] | None = None,
+    **detector_options,
+) -> ScanSummary:
     """Detect every file of ``source`` into ``out`` on a Ray cluster (see module doc).
 
     ``address``: an existing cluster (``ray://`` or ``host:port``); None starts a local
@@ -393,14 +412,19 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
             sets = _loaded_sets(db, detector_options.get("index_sets")) if snapshot else {}
             options = {**detector_options, "_threads": max(1, cpus // pool)}
             refs = ([ray.put(snapshot)] if snapshot else [], [ray.put(sets)] if sets else [])
-            ds = ray.data.from_items([{"path": p} for p in todo],
-                                     override_num_blocks=max(1, min(len(todo), pool * 4)))
+            ds = ray.data.from_items(
+                [{"path": p} for p in todo], override_num_blocks=max(1, min(len(todo), pool * 4))
+            )
             ds = ds.map_batches(
-                ScanWorker, fn_constructor_args=(options, *refs), batch_size=batch_size,
-                batch_format="numpy", compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=1,
-                num_gpus=(min(1.0, gpus / pool) if wants_gpu and gpus else 0))
-            for batch in ds.iter_batches(batch_size=None, batch_format="numpy",
-                                         prefetch_batches=0):
+                ScanWorker,
+                fn_constructor_args=(options, *refs),
+                batch_size=batch_size,
+                batch_format="numpy",
+                compute=ray.data.ActorPoolStrategy(size=pool),
+                num_cpus=1,
+                num_gpus=(min(1.0, gpus / pool) if wants_gpu and gpus else 0),
+            )
+            for batch in ds.iter_batches(batch_size=None, batch_format="numpy", prefetch_batches=0):
                 rows = []
                 for text in batch["row"]:
                     row = json.loads(text)
@@ -423,11 +447,16 @@ def scan_ray(source, out, *, address: str | None = None, workers: int | None = N
         sink.close()
         if started_here:
             ray.shutdown()
-    return ScanSummary(out=str(out), total=len(unique), scanned=scanned, resumed=resumed,
-                       errors=errors, seconds=time.perf_counter() - start,
-                       by_verdict=dict(sorted(counts.items())),
-                       by_outcome=dict(sorted(outcomes.items())))
+    return ScanSummary(
+        out=str(out),
+        total=len(unique),
+        scanned=scanned,
+        resumed=resumed,
+        errors=errors,
+        seconds=time.perf_counter() - start,
+        by_verdict=dict(sorted(counts.items())),
+        by_outcome=dict(sorted(outcomes.items())),
+    )
 
 
-__all__ = ["ParquetSink", "ScanWorker", "list_source", "read_parquet_rows", "scan_ray",
-           "start_ray"]
+__all__ = ["ParquetSink", "ScanWorker", "list_source", "read_parquet_rows", "scan_ray", "start_ray"]

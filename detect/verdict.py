@@ -116,9 +116,14 @@ class DetectReport:
 
     def policy_context(self, now: datetime | None = None) -> dict:
         """The ``asset`` part of a policy decision context (provenance.core.context)."""
-        return context.asset(path=self.path, sha256=self.sha256, verdict=self.verdict,
-                             decided_by=[e.kind for e in self.decided_by],
-                             now=now or datetime.now(UTC), **self.context_parts)
+        return context.asset(
+            path=self.path,
+            sha256=self.sha256,
+            verdict=self.verdict,
+            decided_by=[e.kind for e in self.decided_by],
+            now=now or datetime.now(UTC),
+            **self.context_parts,
+        )
 
 
 class Detector:
@@ -131,10 +136,21 @@ class Detector:
     ``collectors``: factories to use instead of the registry.
     """
 
-    def __init__(self, *, db=None, probe=None, clip=None, index_sets=None, trust=None,
-                 threshold: float = DEFAULT_THRESHOLD, search_index: bool = True,
-                 collectors: Sequence | None = None, low_threshold: float | None = None,
-                 time_limit: float | None = None, all_evidence: bool = False):
+    def __init__(
+        self,
+        *,
+        db=None,
+        probe=None,
+        clip=None,
+        index_sets=None,
+        trust=None,
+        threshold: float = DEFAULT_THRESHOLD,
+        search_index: bool = True,
+        collectors: Sequence | None = None,
+        low_threshold: float | None = None,
+        time_limit: float | None = None,
+        all_evidence: bool = False,
+    ):
         self.db = database(db)
         #: CPU seconds (this process) spent per step: "read" (sniff, hash, decode) and
         #: each collector by name; bench/throughput.py prints them
@@ -143,10 +159,17 @@ class Detector:
         #: classifier, together); None: no limit (scan sets one)
         self.time_limit = time_limit
         # the trust sources are read once, here (a bad one fails before any file)
-        self.options = Options(db=self.db, trust=resolve_trust(trust), probe=probe, clip=clip,
-                               index_sets=tuple(index_sets) if index_sets else None,
-                               threshold=threshold, search_index=search_index,
-                               low_threshold=low_threshold, all_evidence=all_evidence)
+        self.options = Options(
+            db=self.db,
+            trust=resolve_trust(trust),
+            probe=probe,
+            clip=clip,
+            index_sets=tuple(index_sets) if index_sets else None,
+            threshold=threshold,
+            search_index=search_index,
+            low_threshold=low_threshold,
+            all_evidence=all_evidence,
+        )
         self.collectors = [make(self.options) for make in (collectors or COLLECTORS)]
 
     def run(self, paths: Sequence, *, chunk: int = CHUNK):
@@ -176,8 +199,10 @@ class Detector:
         if self.time_limit:
             left = self.time_limit - spent.get(key, 0.0)
             if left <= 0:
-                raise TimeLimit(f"took longer than the per-file time limit of "
-                                f"{self.time_limit:g} s; skipped", path=path)
+                raise TimeLimit(
+                    f"took longer than the per-file time limit of {self.time_limit:g} s; skipped",
+                    path=path,
+                )
         start = time.monotonic()
         try:
             with time_limit(left, path), reading(path, "detect"):
@@ -196,18 +221,21 @@ class Detector:
                 files.append(e)
         cpu = self._count_cpu("read", cpu)
         # each file's items so far, shared with its context (the order rule reads them)
-        evidence: dict[int, list] = {i: f.evidence if isinstance(f, FileContext) else []
-                                     for i, f in enumerate(files)}
+        evidence: dict[int, list] = {
+            i: f.evidence if isinstance(f, FileContext) else [] for i, f in enumerate(files)
+        }
         for collector in self.collectors:
             live = [i for i, f in enumerate(files) if isinstance(f, FileContext)]
             if getattr(collector, "pixels", True):  # a file without pixels says so instead
                 for i in [i for i in live if files[i].image is None]:
                     if not any(e.kind == "pixels" for e in evidence[i]):
                         mime = files[i].found["format"]
-                        evidence[i].append(not_checked("pixels", NOT_PIXELS.format(mime=mime),
-                                                       format=mime))
-                    evidence[i].append(not_checked(
-                        collector.name, "the file is not a still image provkit decodes"))
+                        evidence[i].append(
+                            not_checked("pixels", NOT_PIXELS.format(mime=mime), format=mime)
+                        )
+                    evidence[i].append(
+                        not_checked(collector.name, "the file is not a still image provkit decodes")
+                    )
                 live = [i for i in live if files[i].image is not None]
             if getattr(collector, "batched", False):  # never raises for one file
                 results = collector.collect_many([files[i] for i in live])
@@ -216,8 +244,11 @@ class Detector:
                 for i in live:
                     try:
                         ctx = files[i]
-                        results.append(self._guarded(spent, i, ctx.path,
-                                                     lambda c=ctx, col=collector: col.collect(c)))
+                        results.append(
+                            self._guarded(
+                                spent, i, ctx.path, lambda c=ctx, col=collector: col.collect(c)
+                            )
+                        )
                     except ProvkitError as e:  # this file is unreadable; the others go on
                         files[i] = e
                         results.append(None)
@@ -226,8 +257,10 @@ class Detector:
                     evidence[i] += found.evidence
                     files[i].found[collector.name] = found.data
             cpu = self._count_cpu(collector.name, cpu)
-        return [f if isinstance(f, ProvkitError) else self._report(f, evidence[i])
-                for i, f in enumerate(files)]
+        return [
+            f if isinstance(f, ProvkitError) else self._report(f, evidence[i])
+            for i, f in enumerate(files)
+        ]
 
     def _count_cpu(self, step: str, since: float) -> float:
         now = time.process_time()
@@ -244,10 +277,17 @@ class Detector:
             for key, value in collector.context(data).items():
                 if parts.get(key) is None:  # an earlier collector's value wins
                     parts[key] = value
-        return DetectReport(path=ctx.path, verdict=verdict, score=parts.get("score"),
-                            decided_by=tuple(deciding), evidence=tuple(evidence),
-                            sha256=ctx.sha256, found=dict(ctx.found),
-                            report_parts=report_parts, context_parts=parts)
+        return DetectReport(
+            path=ctx.path,
+            verdict=verdict,
+            score=parts.get("score"),
+            decided_by=tuple(deciding),
+            evidence=tuple(evidence),
+            sha256=ctx.sha256,
+            found=dict(ctx.found),
+            report_parts=report_parts,
+            context_parts=parts,
+        )
 
 
 def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored) -> None:
@@ -270,8 +310,9 @@ def check_options(*, db=None, probe=None, clip=None, index_sets=None, **_ignored
                 handle.conn.close()
 
 
-def detect(paths, *, progress=None, detector: Detector | None = None, chunk: int = CHUNK,
-           **options):
+def detect(
+    paths, *, progress=None, detector: Detector | None = None, chunk: int = CHUNK, **options
+):
     """``provkit detect``: evidence and a verdict per file, the one way to detect.
 
     ``paths``: one path (returns its :class:`DetectReport`; raises BadInput when the

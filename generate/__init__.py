@@ -28,8 +28,15 @@ _EXPORTS = {
 }
 
 __all__ = [
-    "BackendInfo", "GenerationFailed", "GenerationRequest", "GenerationRun", "Generator",
-    "SealedImage", "generate", "seal", "wrap_pipeline",
+    "BackendInfo",
+    "GenerationFailed",
+    "GenerationRequest",
+    "GenerationRun",
+    "Generator",
+    "SealedImage",
+    "generate",
+    "seal",
+    "wrap_pipeline",
 ]
 
 

@@ -53,8 +53,9 @@ def load_policy(policy):
     return load_pack(policy)
 
 
-def request_context(request: GenerationRequest, info: BackendInfo, *, actor: dict | None,
-                    allow_training: bool) -> dict:
+def request_context(
+    request: GenerationRequest, info: BackendInfo, *, actor: dict | None, allow_training: bool
+) -> dict:
     return {
         "point": "generate.request",
         "actor": actor or default_actor(),
@@ -70,20 +71,31 @@ def request_context(request: GenerationRequest, info: BackendInfo, *, actor: dic
 
 
 def output_context(base: dict, sealed: SealedImage, duplicates: list[dict]) -> dict:
-    training = {u: "allowed" if base["request"]["allow_training"] else "notAllowed"
-                for u in TRAINING_USES}
+    training = {
+        u: "allowed" if base["request"]["allow_training"] else "notAllowed" for u in TRAINING_USES
+    }
     ctx = dict(base)
     ctx["point"] = "generate.output"
     ctx["asset"] = context.asset(
-        path=sealed.path, sha256=sealed.sha256, asset_id=sealed.asset_id,
-        verdict="ai-generated", score=None,
-        c2pa={"state": "valid", "digital_source_type": sealed.source_type,
-              "signer": sealed.signer, "training_mining": training},
-        watermark=({"found": True, "scheme": "provkit", "payload": sealed.asset_id}
-                   if sealed.watermarked else None),
-        metadata={"digital_source_type": sealed.source_type,
-                  "generator": sealed.software_agent},
-        duplicates=duplicates, disclosure=_disclosure(sealed.disclosures),
+        path=sealed.path,
+        sha256=sealed.sha256,
+        asset_id=sealed.asset_id,
+        verdict="ai-generated",
+        score=None,
+        c2pa={
+            "state": "valid",
+            "digital_source_type": sealed.source_type,
+            "signer": sealed.signer,
+            "training_mining": training,
+        },
+        watermark=(
+            {"found": True, "scheme": "provkit", "payload": sealed.asset_id}
+            if sealed.watermarked
+            else None
+        ),
+        metadata={"digital_source_type": sealed.source_type, "generator": sealed.software_agent},
+        duplicates=duplicates,
+        disclosure=_disclosure(sealed.disclosures),
     )
     ctx["now"] = now_iso()
     return ctx
@@ -95,22 +107,37 @@ def _disclosure(written: dict | None) -> dict:
     out: dict = {}
     block = written.get("tc260")
     if block:
-        out["tc260"] = {"present": True, "label": block.get("Label"),
-                        "producer": block.get("ContentProducer"),
-                        "produce_id": block.get("ProduceID"), "well_formed": True}
+        out["tc260"] = {
+            "present": True,
+            "label": block.get("Label"),
+            "producer": block.get("ContentProducer"),
+            "produce_id": block.get("ProduceID"),
+            "well_formed": True,
+        }
     sb = written.get("sb942")
     if sb:
-        out["sb942"] = {"present": True, "complete": all(sb.get(k) for k in (
-            "provider", "system", "system_version", "time", "id")),
-            "provider": sb.get("provider"), "system": sb.get("system"),
-            "version": sb.get("system_version"), "time": sb.get("time"), "id": sb.get("id")}
+        out["sb942"] = {
+            "present": True,
+            "complete": all(
+                sb.get(k) for k in ("provider", "system", "system_version", "time", "id")
+            ),
+            "provider": sb.get("provider"),
+            "system": sb.get("system"),
+            "version": sb.get("system_version"),
+            "time": sb.get("time"),
+            "id": sb.get("id"),
+        }
     labels = written.get("visible_labels") or []
     if labels:
-        out["visible_label"] = {"present": True,
-                                "regimes": sorted({x.get("regime") for x in labels}),
-                                "meets_gb_size": any(
-                                    x.get("regime") == "cn" and x.get("text_height_px", 0)
-                                    >= x.get("min_text_height_px", 1) for x in labels)}
+        out["visible_label"] = {
+            "present": True,
+            "regimes": sorted({x.get("regime") for x in labels}),
+            "meets_gb_size": any(
+                x.get("regime") == "cn"
+                and x.get("text_height_px", 0) >= x.get("min_text_height_px", 1)
+                for x in labels
+            ),
+        }
     return out
 
 
@@ -158,5 +185,3 @@ class ProtectedCheck:
 
 def _protected_sets(index) -> list[str]:
     return [s.name for s in index.sets() if s.protected]
-
-

@@ -45,14 +45,29 @@ class Generator:
     (``model=``, ``module=``, ``latent_size=``, ``batch_size=`` ...).
     """
 
-    def __init__(self, backend="builtin", *, device: str | None = None,
-                 out_dir: str | os.PathLike | None = None, format: str = "png",
-                 record_prompt: bool = False, allow_training: bool = False,
-                 policy=None, author: str | None = None, actor: dict | None = None,
-                 db=None, identity=None, check_protected: bool = True, disclose=None,
-                 provider: str | None = None, system: str | None = None,
-                 system_version: str | None = None, cn_producer: str | None = None,
-                 visible_label: bool = False, **backend_options):
+    def __init__(
+        self,
+        backend="builtin",
+        *,
+        device: str | None = None,
+        out_dir: str | os.PathLike | None = None,
+        format: str = "png",
+        record_prompt: bool = False,
+        allow_training: bool = False,
+        policy=None,
+        author: str | None = None,
+        actor: dict | None = None,
+        db=None,
+        identity=None,
+        check_protected: bool = True,
+        disclose=None,
+        provider: str | None = None,
+        system: str | None = None,
+        system_version: str | None = None,
+        cn_producer: str | None = None,
+        visible_label: bool = False,
+        **backend_options,
+    ):
         if device is not None and isinstance(backend, str):
             backend_options["device"] = device
         self.backend = get_backend(backend, **backend_options)
@@ -60,25 +75,48 @@ class Generator:
         # the disclosure profile: these values over [disclosure] in provkit.toml; the
         # system defaults to the backend (SB 942 names the generative system)
         profile = disclosure_lib.profile(
-            disclose=disclose, provider=provider, system=system, system_version=system_version,
-            cn_producer=cn_producer, visible_label=visible_label,
-            default_system=info.agent_name, default_version=info.version,
-            source_type=info.source_type)
+            disclose=disclose,
+            provider=provider,
+            system=system,
+            system_version=system_version,
+            cn_producer=cn_producer,
+            visible_label=visible_label,
+            default_system=info.agent_name,
+            default_version=info.version,
+            source_type=info.source_type,
+        )
         self.options = SealOptions(
-            out_dir=Path(out_dir) if out_dir is not None else None, format=format,
-            record_prompt=record_prompt, allow_training=allow_training, policy=policy,
-            author=author, actor=actor, db=db, identity=identity,
-            check_protected=check_protected, disclosure=profile,
+            out_dir=Path(out_dir) if out_dir is not None else None,
+            format=format,
+            record_prompt=record_prompt,
+            allow_training=allow_training,
+            policy=policy,
+            author=author,
+            actor=actor,
+            db=db,
+            identity=identity,
+            check_protected=check_protected,
+            disclosure=profile,
         )
 
     def describe(self):
         return self.backend.describe()
 
-    def request(self, prompt: str, n: int = 1, *, seed: int | None = None,
-                negative_prompt: str = "", size=None, width: int | None = None,
-                height: int | None = None, steps: int | None = None,
-                guidance: float | None = None, init_image=None,
-                strength: float = 0.6) -> tuple[GenerationRequest, Path | None]:
+    def request(
+        self,
+        prompt: str,
+        n: int = 1,
+        *,
+        seed: int | None = None,
+        negative_prompt: str = "",
+        size=None,
+        width: int | None = None,
+        height: int | None = None,
+        steps: int | None = None,
+        guidance: float | None = None,
+        init_image=None,
+        strength: float = 0.6,
+    ) -> tuple[GenerationRequest, Path | None]:
         """The request these arguments describe, and the init image's file (if it had one)."""
         if size is not None:
             width, height = parse_size(size) if isinstance(size, str) else tuple(size)
@@ -88,28 +126,33 @@ class Generator:
             if isinstance(init_image, Image.Image):
                 init = init_image.convert("RGB")
             else:
-
                 init_path = Path(init_image)
                 init = load_rgb(init_path)
             if width is None and height is None:
                 width, height = _fit(init.size)
         request = GenerationRequest(
-            prompt=prompt, negative_prompt=negative_prompt or "",
+            prompt=prompt,
+            negative_prompt=negative_prompt or "",
             seed=random_seed() if seed is None else seed,
-            width=width or default_w, height=height or default_h, count=n, steps=steps,
-            guidance=guidance, init_image=init, strength=strength,
+            width=width or default_w,
+            height=height or default_h,
+            count=n,
+            steps=steps,
+            guidance=guidance,
+            init_image=init,
+            strength=strength,
         )
         return request, init_path
 
-    def run(self, prompt: str, n: int = 1, *, batch_size: int | None = None, on_result=None,
-            **kwargs) -> GenerationRun:
+    def run(
+        self, prompt: str, n: int = 1, *, batch_size: int | None = None, on_result=None, **kwargs
+    ) -> GenerationRun:
         """Generate and seal ``n`` images; failures are reported in the run, not raised."""
         from dataclasses import replace
 
         request, init_path = self.request(prompt, n, **kwargs)
         options = replace(self.options, init_path=init_path)
-        return seal_all(self.backend, request, options, on_result=on_result,
-                        batch_size=batch_size)
+        return seal_all(self.backend, request, options, on_result=on_result, batch_size=batch_size)
 
     def generate(self, prompt: str, n: int = 1, **kwargs) -> list[SealedImage]:
         """Generate and seal ``n`` images; raises GenerationFailed if any did not come out."""
@@ -135,15 +178,37 @@ def wrap_pipeline(pipe, **options) -> Generator:
     return Generator(backend, **options)
 
 
-def generate(prompt: str, *, backend="builtin", n: int = 1, out_dir=None, seed: int | None = None,
-             size=None, steps: int | None = None, guidance: float | None = None,
-             negative_prompt: str = "", init_image=None, strength: float = 0.6,
-             device: str | None = None, format: str = "png", record_prompt: bool = False,
-             allow_training: bool = False, policy=None, db=None, batch_size: int | None = None,
-             on_result=None, identity=None, dev_identity: bool = False, disclose=None,
-             provider: str | None = None, system: str | None = None,
-             system_version: str | None = None, cn_producer: str | None = None,
-             visible_label: bool = False, **backend_options) -> GenerationRun:
+def generate(
+    prompt: str,
+    *,
+    backend="builtin",
+    n: int = 1,
+    out_dir=None,
+    seed: int | None = None,
+    size=None,
+    steps: int | None = None,
+    guidance: float | None = None,
+    negative_prompt: str = "",
+    init_image=None,
+    strength: float = 0.6,
+    device: str | None = None,
+    format: str = "png",
+    record_prompt: bool = False,
+    allow_training: bool = False,
+    policy=None,
+    db=None,
+    batch_size: int | None = None,
+    on_result=None,
+    identity=None,
+    dev_identity: bool = False,
+    disclose=None,
+    provider: str | None = None,
+    system: str | None = None,
+    system_version: str | None = None,
+    cn_producer: str | None = None,
+    visible_label: bool = False,
+    **backend_options,
+) -> GenerationRun:
     """``provkit generate`` as a function: make ``n`` sealed images in ``out_dir``.
 
     The workspace identity signs them (``identity`` overrides); with none, a ConfigError
@@ -154,11 +219,34 @@ def generate(prompt: str, *, backend="builtin", n: int = 1, out_dir=None, seed: 
     if n < 1:
         raise BadInput(f"-n must be at least 1, not {n}")
     identity = identity or keys.for_signing(dev_identity=dev_identity)
-    gen = Generator(backend, device=device, out_dir=out_dir, format=format,
-                    record_prompt=record_prompt, allow_training=allow_training, policy=policy,
-                    db=db, identity=identity, disclose=disclose, provider=provider,
-                    system=system, system_version=system_version, cn_producer=cn_producer,
-                    visible_label=visible_label, **backend_options)
-    return gen.run(prompt, n, seed=seed, size=size, steps=steps, guidance=guidance,
-                   negative_prompt=negative_prompt, init_image=init_image, strength=strength,
-                   batch_size=batch_size, on_result=on_result)
+    gen = Generator(
+        backend,
+        device=device,
+        out_dir=out_dir,
+        format=format,
+        record_prompt=record_prompt,
+        allow_training=allow_training,
+        policy=policy,
+        db=db,
+        identity=identity,
+        disclose=disclose,
+        provider=provider,
+        system=system,
+        system_version=system_version,
+        cn_producer=cn_producer,
+        visible_label=visible_label,
+        **backend_options,
+    )
+    return gen.run(
+        prompt,
+        n,
+        seed=seed,
+        size=size,
+        steps=steps,
+        guidance=guidance,
+        negative_prompt=negative_prompt,
+        init_image=init_image,
+        strength=strength,
+        batch_size=batch_size,
+        on_result=on_result,
+    )

@@ -54,10 +54,14 @@ def check_sealable(width: int, height: int) -> None:
 def _check_side(v: int, what: str, minimum: int = 8) -> None:
     """``minimum`` is 8 for what a backend may render, :data:`MIN_SIDE` for an output."""
     if not isinstance(v, int) or isinstance(v, bool) or not minimum <= v <= MAX_SIDE:
-        hint = (" (the watermark every output carries needs at least that)"
-                if minimum == MIN_SIDE and isinstance(v, int) and 0 < v < minimum else "")
-        raise BadInput(f"{what} must be a whole number of pixels from {minimum} to {MAX_SIDE}, "
-                       f"not {v!r}{hint}")
+        hint = (
+            " (the watermark every output carries needs at least that)"
+            if minimum == MIN_SIDE and isinstance(v, int) and 0 < v < minimum
+            else ""
+        )
+        raise BadInput(
+            f"{what} must be a whole number of pixels from {minimum} to {MAX_SIDE}, not {v!r}{hint}"
+        )
 
 
 @dataclass(frozen=True)

@@ -22,8 +22,14 @@ class RequestRefused(Refused):
         self.run_id = run_id
 
     def to_json(self) -> dict:
-        return {"run_id": self.run_id, "refused": True, "error": str(self),
-                "images": [], "failed": [], "request_decision": self.decision}
+        return {
+            "run_id": self.run_id,
+            "refused": True,
+            "error": str(self),
+            "images": [],
+            "failed": [],
+            "request_decision": self.decision,
+        }
 
 
 @dataclass(frozen=True)
@@ -109,5 +115,3 @@ class GenerationRun:
             "request_decision": self.request_decision,
             "protected_sets": self.protected_sets,
         }
-
-

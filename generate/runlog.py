@@ -16,9 +16,21 @@ from provkit.provenance.core.clock import now_iso
 
 def _create_generations(db) -> None:
     db["generations"].create(
-        {"run_id": str, "idx": int, "seed": int, "asset_id": str, "status": str,
-         "stage": str, "reason": str, "path": str, "backend": str, "model": str,
-         "weights_sha256": str, "prompt_sha256": str, "created": str},
+        {
+            "run_id": str,
+            "idx": int,
+            "seed": int,
+            "asset_id": str,
+            "status": str,
+            "stage": str,
+            "reason": str,
+            "path": str,
+            "backend": str,
+            "model": str,
+            "weights_sha256": str,
+            "prompt_sha256": str,
+            "created": str,
+        },
         pk=("run_id", "idx"),
     )
     db["generations"].create_index(["asset_id"])
@@ -30,15 +42,39 @@ def open_log(db):
     return db
 
 
-def record(db, run_id, info, request, *, idx, seed, status, asset_id=None, stage=None,
-            reason=None, path=None):
+def record(
+    db,
+    run_id,
+    info,
+    request,
+    *,
+    idx,
+    seed,
+    status,
+    asset_id=None,
+    stage=None,
+    reason=None,
+    path=None,
+):
     with db.conn:
-        db["generations"].insert({
-            "run_id": run_id, "idx": idx, "seed": seed, "asset_id": asset_id,
-            "status": status, "stage": stage, "reason": reason, "path": path,
-            "backend": info.name, "model": info.model, "weights_sha256": info.weights_sha256,
-            "prompt_sha256": request.prompt_sha256, "created": now_iso(),
-        }, replace=True)
+        db["generations"].insert(
+            {
+                "run_id": run_id,
+                "idx": idx,
+                "seed": seed,
+                "asset_id": asset_id,
+                "status": status,
+                "stage": stage,
+                "reason": reason,
+                "path": path,
+                "backend": info.name,
+                "model": info.model,
+                "weights_sha256": info.weights_sha256,
+                "prompt_sha256": request.prompt_sha256,
+                "created": now_iso(),
+            },
+            replace=True,
+        )
 
 
 def generations(db=None, *, run_id: str | None = None, status: str | None = None) -> list[dict]:
@@ -51,16 +87,17 @@ def generations(db=None, *, run_id: str | None = None, status: str | None = None
     if status:
         where.append("status = ?")
         params.append(status)
-    return list(db["generations"].rows_where(" AND ".join(where) or None, params,
-                                             order_by="created DESC, rowid DESC"))
+    return list(
+        db["generations"].rows_where(
+            " AND ".join(where) or None, params, order_by="created DESC, rowid DESC"
+        )
+    )
 
 
 def quarantine_dir() -> Path:
     path = workspace.home() / "quarantine"
     path.mkdir(parents=True, exist_ok=True)
     return path
-
-
 
 
 def staging_dir() -> Path:

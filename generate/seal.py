@@ -54,8 +54,16 @@ from provkit.provenance.issue import issue, new_asset_id
 from provkit.provenance.ledger import ledger_store
 from provkit.provenance.manifest import ManifestSpec
 
-__all__ = ["GenerationFailure", "GenerationRun", "SealOptions", "SealedImage", "manifest_spec",
-           "output_name", "seal", "seal_all"]
+__all__ = [
+    "GenerationFailure",
+    "GenerationRun",
+    "SealOptions",
+    "SealedImage",
+    "manifest_spec",
+    "output_name",
+    "seal",
+    "seal_all",
+]
 
 FORMATS = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "webp": ".webp"}
 #: images rendered but not yet sealed, at most (bounds memory when sealing is the slower side)
@@ -89,8 +97,16 @@ class SealOptions:
 # --------------------------------------------------------------------------- one image
 
 
-def manifest_spec(request: GenerationRequest, info: BackendInfo, *, seed: int, index: int,
-                  size: tuple[int, int], options: SealOptions, ingredient: Path | None):
+def manifest_spec(
+    request: GenerationRequest,
+    info: BackendInfo,
+    *,
+    seed: int,
+    index: int,
+    size: tuple[int, int],
+    options: SealOptions,
+    ingredient: Path | None,
+):
     """The ManifestSpec for one generated image."""
 
     params: dict[str, Any] = {
@@ -119,8 +135,12 @@ def manifest_spec(request: GenerationRequest, info: BackendInfo, *, seed: int, i
     params = {k: v for k, v in params.items() if v is not None}
     extra = ()
     if options.allow_training:
-        extra = ({"label": "cawg.training-mining",
-                  "data": {"entries": {u: {"use": "allowed"} for u in TRAINING_USES}}},)
+        extra = (
+            {
+                "label": "cawg.training-mining",
+                "data": {"entries": {u: {"use": "allowed"} for u in TRAINING_USES}},
+            },
+        )
     ingredients = ((ingredient, "parentOf"),) if ingredient is not None else ()
     return ManifestSpec(
         source_type=info.source_type,
@@ -136,8 +156,9 @@ def manifest_spec(request: GenerationRequest, info: BackendInfo, *, seed: int, i
     )
 
 
-def output_name(info: BackendInfo, request: GenerationRequest, seed: int, asset_id: str,
-                options: SealOptions) -> str:
+def output_name(
+    info: BackendInfo, request: GenerationRequest, seed: int, asset_id: str, options: SealOptions
+) -> str:
     """``provkit-builtin-s42-<asset id>.png``; with --record-prompt the prompt's words lead."""
     stem = re.sub(r"[^a-z0-9]+", "-", info.name.lower()).strip("-") or "image"
     if options.record_prompt:
@@ -146,10 +167,19 @@ def output_name(info: BackendInfo, request: GenerationRequest, seed: int, asset_
     return f"{stem}-s{seed}-{asset_id}{FORMATS[options.format.lower()]}"
 
 
-def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendInfo,
-         out_path, *, seed: int | None = None, index: int = 0,
-         options: SealOptions | None = None, asset_id: str | None = None,
-         ingredient: Path | None = None, status: str = "issued") -> SealedImage:
+def seal(
+    image: Image.Image,
+    request: GenerationRequest,
+    backend_info: BackendInfo,
+    out_path,
+    *,
+    seed: int | None = None,
+    index: int = 0,
+    options: SealOptions | None = None,
+    asset_id: str | None = None,
+    ingredient: Path | None = None,
+    status: str = "issued",
+) -> SealedImage:
     """Watermark, sign and record one generated image into ``out_path``.
 
     The issuing step alone (no policy, no duplicate check); :func:`seal_all` wraps it
@@ -163,17 +193,41 @@ def seal(image: Image.Image, request: GenerationRequest, backend_info: BackendIn
         raise BadInput(f"a backend yielded {type(image).__name__}, not a PIL image")
     if image.mode != "RGB":
         image = image.convert("RGB")
-    spec = manifest_spec(request, backend_info, seed=seed, index=index, size=image.size,
-                         options=options, ingredient=ingredient)
-    issued = issue(image, out_path, spec=spec, watermark=True, db=options.db,
-                   identity=options.identity, asset_id=asset_id or new_asset_id(),
-                   status=status, disclosure=options.disclosure)
+    spec = manifest_spec(
+        request,
+        backend_info,
+        seed=seed,
+        index=index,
+        size=image.size,
+        options=options,
+        ingredient=ingredient,
+    )
+    issued = issue(
+        image,
+        out_path,
+        spec=spec,
+        watermark=True,
+        db=options.db,
+        identity=options.identity,
+        asset_id=asset_id or new_asset_id(),
+        status=status,
+        disclosure=options.disclosure,
+    )
     return SealedImage(
-        asset_id=issued.asset_id, path=str(issued.path), mime=issued.mime, sha256=issued.sha256,
-        manifest_label=issued.manifest_label, seed=seed, index=index, width=image.width,
-        height=image.height, source_type=issued.source_type or backend_info.source_type,
-        software_agent=backend_info.software_agent, signer=issued.signer,
-        watermarked=issued.watermarked, watermark_skipped=issued.watermark_skipped,
+        asset_id=issued.asset_id,
+        path=str(issued.path),
+        mime=issued.mime,
+        sha256=issued.sha256,
+        manifest_label=issued.manifest_label,
+        seed=seed,
+        index=index,
+        width=image.width,
+        height=image.height,
+        source_type=issued.source_type or backend_info.source_type,
+        software_agent=backend_info.software_agent,
+        signer=issued.signer,
+        watermarked=issued.watermarked,
+        watermark_skipped=issued.watermark_skipped,
         disclosures=issued.disclosures,
     )
 
@@ -198,9 +252,15 @@ def stop_requested() -> bool:
     return _STOP.is_set()
 
 
-def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
-             on_result: Callable[[SealedImage | GenerationFailure], None] | None = None,
-             batch_size: int | None = None, overlap: bool | None = None) -> GenerationRun:
+def seal_all(
+    backend,
+    request: GenerationRequest,
+    options: SealOptions,
+    *,
+    on_result: Callable[[SealedImage | GenerationFailure], None] | None = None,
+    batch_size: int | None = None,
+    overlap: bool | None = None,
+) -> GenerationRun:
     """Run ``backend`` on ``request`` and seal every image; never stops on one failure.
 
     A deny at ``generate.request`` raises :class:`Refused` before the backend runs.
@@ -216,17 +276,31 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
     pack = checks.load_policy(options.policy)
     run_id = new_asset_id()
     db = runlog.open_log(options.db)
-    base_ctx = checks.request_context(request, info, actor=options.actor,
-                                      allow_training=options.allow_training)
-    req_decision = checks.decide(pack, "generate.request", base_ctx, db=db,
-                                 subject=f"prompt:{request.prompt_sha256[:16]}")
+    base_ctx = checks.request_context(
+        request, info, actor=options.actor, allow_training=options.allow_training
+    )
+    req_decision = checks.decide(
+        pack, "generate.request", base_ctx, db=db, subject=f"prompt:{request.prompt_sha256[:16]}"
+    )
     if req_decision is not None and checks.outcome(req_decision) == "deny":
         for i, s in enumerate(request.seeds):
-            runlog.record(db, run_id, info, request, idx=i, seed=s, status="refused",
-                          stage="policy", reason=checks.reasons(req_decision))
-        raise RequestRefused(f"policy {getattr(pack, 'name', 'pack')} refused the request: "
-                             f"{checks.reasons(req_decision)}",
-                             decision=checks.decision_json(req_decision), run_id=run_id)
+            runlog.record(
+                db,
+                run_id,
+                info,
+                request,
+                idx=i,
+                seed=s,
+                status="refused",
+                stage="policy",
+                reason=checks.reasons(req_decision),
+            )
+        raise RequestRefused(
+            f"policy {getattr(pack, 'name', 'pack')} refused the request: "
+            f"{checks.reasons(req_decision)}",
+            decision=checks.decision_json(req_decision),
+            run_id=run_id,
+        )
 
     out_dir = Path(options.out_dir) if options.out_dir else workspace.home() / "generated"
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -235,8 +309,14 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
         overlap = bool(getattr(backend, "overlap_sealing", _on_accelerator(backend)))
     threaded = overlap and request.count > 1 and db_file is not None
     finisher = _Finisher(
-        run_id=run_id, info=info, request=request, options=options, pack=pack,
-        base_ctx=base_ctx, req_decision=req_decision, out_dir=out_dir,
+        run_id=run_id,
+        info=info,
+        request=request,
+        options=options,
+        pack=pack,
+        base_ctx=base_ctx,
+        req_decision=req_decision,
+        out_dir=out_dir,
         db=db_file if threaded else db,
     )
     executor = ThreadPoolExecutor(1, thread_name_prefix="provkit-seal") if threaded else None
@@ -275,7 +355,8 @@ def seal_all(backend, request: GenerationRequest, options: SealOptions, *,
             with contextlib.suppress(OSError):  # kept if a file could not leave it
                 finisher.staging.rmdir()
     return GenerationRun(
-        run_id=run_id, backend=info,
+        run_id=run_id,
+        backend=info,
         sealed=tuple(r for r in results if isinstance(r, SealedImage)),
         failed=tuple(r for r in results if isinstance(r, GenerationFailure)),
         request_decision=checks.decision_json(req_decision),
@@ -289,8 +370,9 @@ class _Finisher:
     It opens its own database connection there when given a file path (SQLite
     connections belong to the thread that made them)."""
 
-    def __init__(self, *, run_id, info, request, options, pack, base_ctx, req_decision,
-                 out_dir, db):
+    def __init__(
+        self, *, run_id, info, request, options, pack, base_ctx, req_decision, out_dir, db
+    ):
         self.run_id, self.info, self.request, self.pack = run_id, info, request, pack
         self.base_ctx, self.req_decision, self.out_dir = base_ctx, req_decision, out_dir
         self.staging = runlog.staging_dir() / run_id
@@ -299,7 +381,9 @@ class _Finisher:
         self.db = None if self._own_db else db
         self.options = options
         self.protected = None
-        self.protected_status = "not checked" if options.check_protected else "not checked (turned off)"
+        self.protected_status = (
+            "not checked" if options.check_protected else "not checked (turned off)"
+        )
 
     def _ready(self) -> None:
         if self.db is None:
@@ -334,9 +418,18 @@ class _Finisher:
         staged, final = self.staging / name, self.out_dir / name
         item = None
         try:
-            item = seal(image, self.request, self.info, staged, seed=seed, index=i,
-                        options=self.options, asset_id=asset_id, ingredient=ingredient,
-                        status="staged")
+            item = seal(
+                image,
+                self.request,
+                self.info,
+                staged,
+                seed=seed,
+                index=i,
+                options=self.options,
+                asset_id=asset_id,
+                ingredient=ingredient,
+                status="staged",
+            )
             return self._check_and_release(i, seed, image, item, final)
         except BaseException as e:  # an unchecked output is never released, even on Ctrl-C
             if item is None and not staged.exists():  # issue() left nothing behind
@@ -352,16 +445,22 @@ class _Finisher:
         check_failed = None
         try:
             duplicates = self.protected.search(image)
-            item = replace(item, duplicates=tuple(duplicates), duplicate_check=self.protected.status)
+            item = replace(
+                item, duplicates=tuple(duplicates), duplicate_check=self.protected.status
+            )
         except ProvkitError as e:
             duplicates = []
             check_failed = f"the protected-set check failed: {e}"
             item = replace(item, duplicate_check=f"failed: {e}")
         decision = None
         if self.pack is not None:
-            decision = checks.decide(self.pack, "generate.output",
-                                     checks.output_context(self.base_ctx, item, duplicates),
-                                     db=self.db, subject=f"asset:{item.asset_id}")
+            decision = checks.decide(
+                self.pack,
+                "generate.output",
+                checks.output_context(self.base_ctx, item, duplicates),
+                db=self.db,
+                subject=f"asset:{item.asset_id}",
+            )
         outcome = checks.outcome(decision) if decision is not None else "allow"
         held = self.req_decision is not None and checks.outcome(self.req_decision) == "review"
         if (held or check_failed) and outcome != "deny":
@@ -373,25 +472,52 @@ class _Finisher:
             elif check_failed:
                 why = f"held for review: {check_failed}"
             else:
-                source = decision if decision is not None and checks.outcome(decision) == "review" \
+                source = (
+                    decision
+                    if decision is not None and checks.outcome(decision) == "review"
                     else self.req_decision
+                )
                 why = f"held for review: {checks.reasons(source)}"
-            ledger_store(self.db).mark(item.asset_id, "withheld" if outcome == "deny" else "review",
-                                 reason=why, path=moved)
-            return self._fail(i, seed, "policy" if outcome == "deny" else "review", why,
-                              asset_id=item.asset_id, quarantined_path=str(moved))
-        decisions = tuple(d for d in (checks.decision_json(self.req_decision),
-                                      checks.decision_json(decision)) if d)
+            ledger_store(self.db).mark(
+                item.asset_id, "withheld" if outcome == "deny" else "review", reason=why, path=moved
+            )
+            return self._fail(
+                i,
+                seed,
+                "policy" if outcome == "deny" else "review",
+                why,
+                asset_id=item.asset_id,
+                quarantined_path=str(moved),
+            )
+        decisions = tuple(
+            d
+            for d in (checks.decision_json(self.req_decision), checks.decision_json(decision))
+            if d
+        )
         try:
             atomic_move(Path(item.path), final)
         except OSError as e:
-            raise _NotReleased(f"the output could not be moved into {final.parent} "
-                               f"({e.strerror or e})") from e
-        item = replace(item, path=str(final), labels=tuple(getattr(decision, "labels", ()) or ()),
-                       decisions=decisions)
+            raise _NotReleased(
+                f"the output could not be moved into {final.parent} ({e.strerror or e})"
+            ) from e
+        item = replace(
+            item,
+            path=str(final),
+            labels=tuple(getattr(decision, "labels", ()) or ()),
+            decisions=decisions,
+        )
         ledger_store(self.db).mark(item.asset_id, "issued", path=final)
-        runlog.record(self.db, self.run_id, self.info, self.request, idx=i, seed=seed,
-                      status="released", asset_id=item.asset_id, path=item.path)
+        runlog.record(
+            self.db,
+            self.run_id,
+            self.info,
+            self.request,
+            idx=i,
+            seed=seed,
+            status="released",
+            asset_id=item.asset_id,
+            path=item.path,
+        )
         return item
 
     def _quarantine(self, path) -> Path:
@@ -399,15 +525,18 @@ class _Finisher:
         atomic_move(Path(path), moved)
         return moved
 
-    def _withhold_unchecked(self, i, seed, asset_id: str, staged: Path, final: Path,
-                            error: BaseException) -> GenerationFailure:
+    def _withhold_unchecked(
+        self, i, seed, asset_id: str, staged: Path, final: Path, error: BaseException
+    ) -> GenerationFailure:
         """Sealing succeeded but a check, or the release, did not complete (it raised,
         or the run was interrupted): quarantine the file and record it withheld."""
         if isinstance(error, _NotReleased):
             why = f"withheld: {error}"
         elif not isinstance(error, Exception):
-            why = (f"withheld: the run was interrupted ({type(error).__name__}) before the "
-                   "output checks completed")
+            why = (
+                f"withheld: the run was interrupted ({type(error).__name__}) before the "
+                "output checks completed"
+            )
         else:
             why = f"withheld: the output checks did not complete ({describe(error)})"
         # The file is whole at exactly one place: still staged, already quarantined, or
@@ -428,12 +557,23 @@ class _Finisher:
         except Exception:  # noqa: BLE001, S110 - the database itself may be what failed
             pass
         try:
-            return self._fail(i, seed, "policy", why, asset_id=asset_id,
-                              quarantined_path=str(moved) if moved else None)
+            return self._fail(
+                i,
+                seed,
+                "policy",
+                why,
+                asset_id=asset_id,
+                quarantined_path=str(moved) if moved else None,
+            )
         except Exception:  # noqa: BLE001 - same: the failure is still reported
-            return GenerationFailure(index=i, seed=seed, stage="policy", error=why,
-                                     asset_id=asset_id,
-                                     quarantined_path=str(moved) if moved else None)
+            return GenerationFailure(
+                index=i,
+                seed=seed,
+                stage="policy",
+                error=why,
+                asset_id=asset_id,
+                quarantined_path=str(moved) if moved else None,
+            )
 
     def _fail(self, i, seed, stage, error, **kw) -> GenerationFailure:
         failure = GenerationFailure(index=i, seed=seed, stage=stage, error=error, **kw)
@@ -441,9 +581,19 @@ class _Finisher:
         if kw.get("asset_id"):
             status = "review" if stage == "review" else "withheld"
         if self.db is not None:
-            runlog.record(self.db, self.run_id, self.info, self.request, idx=i, seed=seed,
-                          status=status, stage=stage, reason=error, asset_id=kw.get("asset_id"),
-                          path=kw.get("quarantined_path"))
+            runlog.record(
+                self.db,
+                self.run_id,
+                self.info,
+                self.request,
+                idx=i,
+                seed=seed,
+                status=status,
+                stage=stage,
+                reason=error,
+                asset_id=kw.get("asset_id"),
+                path=kw.get("quarantined_path"),
+            )
         return failure
 
 

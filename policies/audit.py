@@ -65,8 +65,19 @@ GENESIS = "0" * 64
 EXPORT_HEADER = "provkit_audit_export"
 TABLE = "audit"
 #: The fields a row's hash commits to, in this order (then prev_hash).
-CHAINED = ("seq", "time", "point", "actor", "subject", "pack", "pack_version",
-           "matched_rules", "outcome", "labels", "reasons")
+CHAINED = (
+    "seq",
+    "time",
+    "point",
+    "actor",
+    "subject",
+    "pack",
+    "pack_version",
+    "matched_rules",
+    "outcome",
+    "labels",
+    "reasons",
+)
 _COLUMNS = CHAINED + ("prev_hash", "hash")
 _INSERT = f"INSERT INTO {TABLE} ({', '.join(_COLUMNS)}) VALUES ({', '.join('?' * len(_COLUMNS))})"
 _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM {TABLE}"
@@ -74,11 +85,23 @@ _SELECT = f"SELECT {', '.join(_COLUMNS)} FROM {TABLE}"
 
 def _create(db: sqlite_utils.Database) -> None:
     db[TABLE].create(
-        {"seq": int, "time": str, "point": str, "actor": str, "subject": str, "pack": str,
-         "pack_version": str, "matched_rules": str, "outcome": str, "labels": str,
-         "reasons": str, "prev_hash": str, "hash": str},
-        pk="seq", not_null={"time", "point", "pack", "pack_version", "outcome", "prev_hash",
-                            "hash"},
+        {
+            "seq": int,
+            "time": str,
+            "point": str,
+            "actor": str,
+            "subject": str,
+            "pack": str,
+            "pack_version": str,
+            "matched_rules": str,
+            "outcome": str,
+            "labels": str,
+            "reasons": str,
+            "prev_hash": str,
+            "hash": str,
+        },
+        pk="seq",
+        not_null={"time", "point", "pack", "pack_version", "outcome", "prev_hash", "hash"},
     )
     db[TABLE].create_index(["time"])
     db[TABLE].create_index(["outcome"])
@@ -88,9 +111,11 @@ CHECKPOINTS = "audit_checkpoints"
 
 
 def _create_checkpoints(db: sqlite_utils.Database) -> None:
-    db.conn.execute(f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (seq INTEGER PRIMARY KEY, "
-                    "hash TEXT NOT NULL, time TEXT NOT NULL, key_id TEXT, "
-                    "signature TEXT NOT NULL)")
+    db.conn.execute(
+        f"CREATE TABLE IF NOT EXISTS {CHECKPOINTS} (seq INTEGER PRIMARY KEY, "
+        "hash TEXT NOT NULL, time TEXT NOT NULL, key_id TEXT, "
+        "signature TEXT NOT NULL)"
+    )
     last = db.conn.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
     if last:  # a log from before checkpoints: adopted as it stands at the upgrade
         _store_checkpoint(db.conn, *last)
@@ -103,7 +128,7 @@ def _log_existing(db: sqlite_utils.Database) -> None:
         return
     rows = db.conn.execute(_SELECT + " ORDER BY seq").fetchall()
     if rows:
-        log.append("decisions", [(None, row_payload(r[:len(CHAINED)], r[-2])) for r in rows])
+        log.append("decisions", [(None, row_payload(r[: len(CHAINED)], r[-2])) for r in rows])
 
 
 MIGRATIONS = [_create, _create_checkpoints, _log_existing]
@@ -111,9 +136,11 @@ MIGRATIONS = [_create, _create_checkpoints, _log_existing]
 
 def _store_checkpoint(conn, seq: int, digest: str) -> dict:
     signed = checkpoints.sign({"seq": seq, "hash": digest, "time": now_iso("microseconds")})
-    conn.execute(f"INSERT OR REPLACE INTO {CHECKPOINTS} (seq, hash, time, key_id, signature) "
-                 "VALUES (?, ?, ?, ?, ?)",
-                 [seq, digest, signed["time"], signed["key_id"], signed["signature"]])
+    conn.execute(
+        f"INSERT OR REPLACE INTO {CHECKPOINTS} (seq, hash, time, key_id, signature) "
+        "VALUES (?, ?, ?, ?, ?)",
+        [seq, digest, signed["time"], signed["key_id"], signed["signature"]],
+    )
     return signed
 
 
@@ -122,13 +149,19 @@ def _store_error(e: Exception) -> ConfigError:
     text = str(e).splitlines()[0][:160] if str(e) else type(e).__name__
     missing = text.removeprefix("no such table: ") if text.startswith("no such table") else None
     cause = f"its table {missing} is missing" if missing else f"the database refused it ({text})"
-    return ConfigError(f"the audit log cannot record this decision: {cause}; the log may have "
-                       "been altered (run `provkit audit verify`)")
+    return ConfigError(
+        f"the audit log cannot record this decision: {cause}; the log may have "
+        "been altered (run `provkit audit verify`)"
+    )
 
 
 def _table_exists(conn, name: str) -> bool:
-    return conn.execute("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?",
-                        [name]).fetchone() is not None
+    return (
+        conn.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?", [name]
+        ).fetchone()
+        is not None
+    )
 
 
 def _db_file(conn) -> str | None:
@@ -145,8 +178,9 @@ def _canonical(value) -> str:
 def row_payload(values, prev_hash: str) -> bytes:
     """The canonical JSON array of the chained fields and ``prev_hash`` (UTF-8): what the
     row's chain hash is the SHA-256 of, and its ``decisions`` log leaf."""
-    return json.dumps(list(values) + [prev_hash], ensure_ascii=False,
-                      separators=(",", ":")).encode("utf-8")
+    return json.dumps(list(values) + [prev_hash], ensure_ascii=False, separators=(",", ":")).encode(
+        "utf-8"
+    )
 
 
 def row_hash(values, prev_hash: str) -> str:
@@ -186,10 +220,15 @@ class AuditCheck:
     signed_through: int | None = None
 
     def to_json(self) -> dict:
-        return {"ok": self.ok, "rows": self.rows,
-                "head": self.head.to_json() if self.head else None,
-                "first_bad": self.first_bad, "problem": self.problem,
-                "from_seq": self.from_seq, "signed_through": self.signed_through}
+        return {
+            "ok": self.ok,
+            "rows": self.rows,
+            "head": self.head.to_json() if self.head else None,
+            "first_bad": self.first_bad,
+            "problem": self.problem,
+            "from_seq": self.from_seq,
+            "signed_through": self.signed_through,
+        }
 
 
 # ---------------------------------------------------------------- connections
@@ -208,8 +247,7 @@ def _database(db, create: bool = True) -> sqlite_utils.Database:
         with _lock:
             database = _open.pop(key, None)
             if database is None:
-                database = workspace.database(path if db is not None else None,
-                                              create=create)
+                database = workspace.database(path if db is not None else None, create=create)
             _open[key] = database  # most recently used last
             while len(_open) > _KEEP_OPEN:  # forget the oldest; it closes when unused
                 _open.pop(next(iter(_open)))
@@ -220,8 +258,12 @@ def _ensure_ready(database: sqlite_utils.Database) -> None:
     """Create or migrate the log (writers only, before their first append)."""
     if database in _ready:
         return
-    if not (database.conn.in_transaction and database[TABLE].exists()
-            and database[CHECKPOINTS].exists() and database["tlog_state"].exists()):
+    if not (
+        database.conn.in_transaction
+        and database[TABLE].exists()
+        and database[CHECKPOINTS].exists()
+        and database["tlog_state"].exists()
+    ):
         tlog.SqliteTlogStore(database)  # the log's tables before the audit's migrations
         migrate(database, "policies.audit", MIGRATIONS)  # its own write transaction
     _ready.add(database)
@@ -241,8 +283,9 @@ def _since_text(since) -> str:
             try:
                 moment = datetime.fromisoformat(text)
             except ValueError:
-                raise BadInput(f"--since wants an ISO date/time or an age like 24h or 7d, "
-                               f"not {text!r}") from None
+                raise BadInput(
+                    f"--since wants an ISO date/time or an age like 24h or 7d, not {text!r}"
+                ) from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment.astimezone(UTC).isoformat(timespec="microseconds")
@@ -251,15 +294,15 @@ def _since_text(since) -> str:
 class AuditStore(Protocol):
     """The audit log, as its callers use it."""
 
-    def append(self, decision, *, actor: str | None = None,
-               subject: str | None = None) -> int: ...
+    def append(self, decision, *, actor: str | None = None, subject: str | None = None) -> int: ...
     def append_many(self, entries) -> int: ...
     def head(self) -> Head | None: ...
     def count(self) -> int: ...
     def log(self, **filters): ...
     def export(self, out, *, format: str = "jsonl", since=None) -> int: ...
-    def verify(self, *, expect_head=None, public_key: str | None = None,
-               checkpoint=None, log_key=None) -> AuditCheck: ...
+    def verify(
+        self, *, expect_head=None, public_key: str | None = None, checkpoint=None, log_key=None
+    ) -> AuditCheck: ...
 
 
 class SqliteAuditStore:
@@ -290,16 +333,25 @@ class SqliteAuditStore:
         if own:
             conn.execute("BEGIN IMMEDIATE")  # the write lock first, then read the head
         try:
-            last = conn.execute(f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+            last = conn.execute(
+                f"SELECT seq, hash FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
             seq, prev = last if last else (0, GENESIS)
             first = seq + 1
             rows, leaves = [], []
             for decision, actor, subject in entries:
                 seq += 1
                 values = (
-                    seq, now_iso("microseconds"), decision.point, actor, subject, decision.pack,
-                    decision.pack_version, _canonical(list(decision.matched_rules)),
-                    decision.outcome, _canonical(list(decision.labels)),
+                    seq,
+                    now_iso("microseconds"),
+                    decision.point,
+                    actor,
+                    subject,
+                    decision.pack,
+                    decision.pack_version,
+                    _canonical(list(decision.matched_rules)),
+                    decision.outcome,
+                    _canonical(list(decision.labels)),
                     _canonical(list(decision.reasons)),
                 )
                 payload = row_payload(values, prev)
@@ -331,7 +383,8 @@ class SqliteAuditStore:
         if not self._has_table():
             return None
         row = self.db.conn.execute(
-            f"SELECT seq, hash, time FROM {TABLE} ORDER BY seq DESC LIMIT 1").fetchone()
+            f"SELECT seq, hash, time FROM {TABLE} ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
         return Head(*row) if row else None
 
     def count(self) -> int:
@@ -339,9 +392,17 @@ class SqliteAuditStore:
             return 0
         return self.db.conn.execute(f"SELECT count(*) FROM {TABLE}").fetchone()[0]
 
-    def log(self, *, since=None, outcome: str | None = None, point: str | None = None,
-            actor: str | None = None, limit: int | None = None, newest_first: bool = False,
-            after: int | None = None):
+    def log(
+        self,
+        *,
+        since=None,
+        outcome: str | None = None,
+        point: str | None = None,
+        actor: str | None = None,
+        limit: int | None = None,
+        newest_first: bool = False,
+        after: int | None = None,
+    ):
         """Rows as dicts (list fields decoded), oldest first unless ``newest_first``.
         ``after``: only rows with a larger ``seq`` (the next page after that row)."""
         if not self._has_table():
@@ -382,11 +443,14 @@ class SqliteAuditStore:
         try:
             rows = self._export_rows(since)
             first = rows[0] if rows else None
-            header = {"from_seq": first[0] if first else 1, "rows": len(rows),
-                      "first_prev_hash": first[-2] if first else None,
-                      "head": {"seq": rows[-1][0], "hash": rows[-1][-1]} if rows else None,
-                      "since": _since_text(since) if since is not None else None,
-                      "exported": now_iso("microseconds")}
+            header = {
+                "from_seq": first[0] if first else 1,
+                "rows": len(rows),
+                "first_prev_hash": first[-2] if first else None,
+                "head": {"seq": rows[-1][0], "hash": rows[-1][-1]} if rows else None,
+                "since": _since_text(since) if since is not None else None,
+                "exported": now_iso("microseconds"),
+            }
             signed = checkpoints.sign(header)
             signed["public_key"] = checkpoints.public_key_hex()
         finally:
@@ -402,16 +466,23 @@ class SqliteAuditStore:
             return []
         start = 1
         if since is not None:
-            found = self.db.conn.execute(f"SELECT min(seq) FROM {TABLE} WHERE time >= ?",
-                                         [_since_text(since)]).fetchone()[0]
+            found = self.db.conn.execute(
+                f"SELECT min(seq) FROM {TABLE} WHERE time >= ?", [_since_text(since)]
+            ).fetchone()[0]
             if found is None:
                 return []
             start = found
         return self.db.conn.execute(_SELECT + " WHERE seq >= ? ORDER BY seq", [start]).fetchall()
 
     # -------------------------------------------------------------- checking
-    def verify(self, *, expect_head: str | Head | None = None,
-               public_key: str | None = None, checkpoint=None, log_key=None) -> AuditCheck:
+    def verify(
+        self,
+        *,
+        expect_head: str | Head | None = None,
+        public_key: str | None = None,
+        checkpoint=None,
+        log_key=None,
+    ) -> AuditCheck:
         """Recompute the chain; name the first edited, deleted or moved row; check the
         signed checkpoints (forged appends, rewrites, cuts from the end, a dropped table).
         ``checkpoint``: a ``decisions`` log checkpoint kept elsewhere (a file), checked
@@ -428,14 +499,24 @@ class SqliteAuditStore:
         remembered = checkpoints.last_head(_db_file(conn))
         pub = public_key or checkpoints.public_key_hex()
         if not self._has_table():
-            had_log = (remembered is not None or _table_exists(conn, CHECKPOINTS) or
-                       _migrated(conn))
+            had_log = remembered is not None or _table_exists(conn, CHECKPOINTS) or _migrated(conn)
             if had_log:
-                return AuditCheck(False, 0, None, 1, "the audit table is missing: it was "
-                                  "dropped (this database recorded decisions before)")
+                return AuditCheck(
+                    False,
+                    0,
+                    None,
+                    1,
+                    "the audit table is missing: it was "
+                    "dropped (this database recorded decisions before)",
+                )
             if expected is not None:
-                return AuditCheck(False, 0, None, 1, "the log is empty but a head was "
-                                  "anchored: the audit table is missing")
+                return AuditCheck(
+                    False,
+                    0,
+                    None,
+                    1,
+                    "the log is empty but a head was anchored: the audit table is missing",
+                )
             return AuditCheck(True, 0, None, signed_through=None)
         check = verify_rows(conn.execute(_SELECT + " ORDER BY seq"), expected)
         if not check.ok:
@@ -448,8 +529,10 @@ def _check_kept(conn, check: AuditCheck, path, log_key) -> AuditCheck:
     root a kept checkpoint signs; fewer rows, or another root, is tampering."""
     verifier = note.verifier_from(log_key) if log_key else note.log_verifier()
     if verifier is None:
-        raise BadInput("no log key to check the checkpoint with: give --log-key "
-                       "(the verifier key from `provkit log key`)")
+        raise BadInput(
+            "no log key to check the checkpoint with: give --log-key "
+            "(the verifier key from `provkit log key`)"
+        )
     try:
         cp = note.read_checkpoint(note.load_note(path), verifier)
     except BadInput as e:
@@ -464,33 +547,48 @@ def _check_kept(conn, check: AuditCheck, path, log_key) -> AuditCheck:
         for row in conn.execute(_SELECT + " WHERE seq <= ? ORDER BY seq", [cp.size]):
             if row[0] != count + 1:
                 break
-            merkle.frontier_push(frontier, merkle.leaf_hash(
-                row_payload(row[:len(CHAINED)], row[-2])), size=count)
+            merkle.frontier_push(
+                frontier, merkle.leaf_hash(row_payload(row[: len(CHAINED)], row[-2])), size=count
+            )
             count += 1
     if count < cp.size:
-        return replace(check, ok=False, first_bad=count + 1, problem=(
-            f"the kept checkpoint ({cp.origin}, {cp.size} rows) covers rows up to "
-            f"{cp.size} but the log holds only rows 1-{count} in order: rows were cut or "
-            "deleted" if count else
-            f"the kept checkpoint ({cp.origin}) covers {cp.size} rows but the log holds "
-            "none of them: the rows were deleted"))
+        return replace(
+            check,
+            ok=False,
+            first_bad=count + 1,
+            problem=(
+                f"the kept checkpoint ({cp.origin}, {cp.size} rows) covers rows up to "
+                f"{cp.size} but the log holds only rows 1-{count} in order: rows were cut or "
+                "deleted"
+                if count
+                else f"the kept checkpoint ({cp.origin}) covers {cp.size} rows but the log holds "
+                "none of them: the rows were deleted"
+            ),
+        )
     if merkle.frontier_root(frontier) != cp.root:
-        return replace(check, ok=False, first_bad=1, problem=(
-            f"rows 1-{cp.size} are not the rows the kept checkpoint ({cp.origin}) signs: "
-            "the log was rewritten"))
+        return replace(
+            check,
+            ok=False,
+            first_bad=1,
+            problem=(
+                f"rows 1-{cp.size} are not the rows the kept checkpoint ({cp.origin}) signs: "
+                "the log was rewritten"
+            ),
+        )
     return replace(check, signed_through=max(check.signed_through or 0, cp.size))
 
 
 def _migrated(conn) -> bool:
     try:
-        return conn.execute("SELECT 1 FROM _migrations WHERE component = 'policies.audit'"
-                            ).fetchone() is not None
+        return (
+            conn.execute("SELECT 1 FROM _migrations WHERE component = 'policies.audit'").fetchone()
+            is not None
+        )
     except Exception:  # noqa: BLE001  # no _migrations table
         return False
 
 
-def _check_signed(conn, check: AuditCheck, remembered: dict | None, pub: str | None
-                  ) -> AuditCheck:
+def _check_signed(conn, check: AuditCheck, remembered: dict | None, pub: str | None) -> AuditCheck:
     """The chain is intact; now the signatures: the newest checkpoint must be signed by
     the audit key and its row unchanged, and no row may come after the signed head."""
     from dataclasses import replace as _replace
@@ -499,50 +597,91 @@ def _check_signed(conn, check: AuditCheck, remembered: dict | None, pub: str | N
     signed: list[dict] = []
     if _table_exists(conn, CHECKPOINTS):
         for seq, digest, time, kid, signature in conn.execute(
-                f"SELECT seq, hash, time, key_id, signature FROM {CHECKPOINTS} "
-                "ORDER BY seq DESC"):
-            cp = {"seq": seq, "hash": digest, "time": time, "key_id": kid,
-                  "signature": signature}
+            f"SELECT seq, hash, time, key_id, signature FROM {CHECKPOINTS} ORDER BY seq DESC"
+        ):
+            cp = {"seq": seq, "hash": digest, "time": time, "key_id": kid, "signature": signature}
             if pub is None:
-                return _replace(check, ok=False, first_bad=seq, problem=(
-                    "the log has signed checkpoints but the workspace audit key is missing; "
-                    "they cannot be checked"))
+                return _replace(
+                    check,
+                    ok=False,
+                    first_bad=seq,
+                    problem=(
+                        "the log has signed checkpoints but the workspace audit key is missing; "
+                        "they cannot be checked"
+                    ),
+                )
             if not checkpoints.verify(cp, pub):
-                return _replace(check, ok=False, first_bad=seq, problem=(
-                    f"the checkpoint of row {seq} is not signed by the workspace audit key: "
-                    "it was forged or altered"))
+                return _replace(
+                    check,
+                    ok=False,
+                    first_bad=seq,
+                    problem=(
+                        f"the checkpoint of row {seq} is not signed by the workspace audit key: "
+                        "it was forged or altered"
+                    ),
+                )
             signed.append(cp)
             break
     if remembered is not None:
         if not checkpoints.verify(remembered, pub):
-            return _replace(check, ok=False, first_bad=remembered.get("seq"), problem=(
-                "the remembered signed head of this database is not signed by the workspace "
-                "audit key"))
+            return _replace(
+                check,
+                ok=False,
+                first_bad=remembered.get("seq"),
+                problem=(
+                    "the remembered signed head of this database is not signed by the workspace "
+                    "audit key"
+                ),
+            )
         signed.append(remembered)
     if not signed:
         if head_seq and pub is not None and _table_exists(conn, CHECKPOINTS):
-            return _replace(check, ok=False, first_bad=1, problem=(
-                "no signed checkpoint covers any row: the checkpoints were deleted, or the "
-                "rows were written without the workspace audit key"))
+            return _replace(
+                check,
+                ok=False,
+                first_bad=1,
+                problem=(
+                    "no signed checkpoint covers any row: the checkpoints were deleted, or the "
+                    "rows were written without the workspace audit key"
+                ),
+            )
         return check  # a log from before checkpoints: the chain is all there is
     for cp in sorted(signed, key=lambda c: -int(c["seq"])):
         seq = int(cp["seq"])
         row = conn.execute(f"SELECT hash FROM {TABLE} WHERE seq = ?", [seq]).fetchone()
         if row is None:
-            return _replace(check, ok=False, first_bad=head_seq + 1, problem=(
-                f"rows {head_seq + 1}-{seq} were cut from the end: the last signed head "
-                f"is row {seq}"))
+            return _replace(
+                check,
+                ok=False,
+                first_bad=head_seq + 1,
+                problem=(
+                    f"rows {head_seq + 1}-{seq} were cut from the end: the last signed head "
+                    f"is row {seq}"
+                ),
+            )
         if row[0] != cp["hash"]:
-            return _replace(check, ok=False, first_bad=seq, problem=(
-                f"row {seq} (or one before it) was rewritten after it was signed: its "
-                "hash no longer matches the signed checkpoint"))
+            return _replace(
+                check,
+                ok=False,
+                first_bad=seq,
+                problem=(
+                    f"row {seq} (or one before it) was rewritten after it was signed: its "
+                    "hash no longer matches the signed checkpoint"
+                ),
+            )
     through = max(int(c["seq"]) for c in signed)
     if head_seq > through:
-        rows = f"row {head_seq}" if head_seq == through + 1 else \
-            f"rows {through + 1}-{head_seq}"
-        return _replace(check, ok=False, first_bad=through + 1, signed_through=through,
-                        problem=(f"{rows} were appended without the workspace audit key (no "
-                                 f"signed checkpoint after row {through}): forged appends"))
+        rows = f"row {head_seq}" if head_seq == through + 1 else f"rows {through + 1}-{head_seq}"
+        return _replace(
+            check,
+            ok=False,
+            first_bad=through + 1,
+            signed_through=through,
+            problem=(
+                f"{rows} were appended without the workspace audit key (no "
+                f"signed checkpoint after row {through}): forged appends"
+            ),
+        )
     return _replace(check, signed_through=through)
 
 
@@ -576,8 +715,9 @@ def _encode(entry: dict) -> tuple:
     return tuple(values)
 
 
-def verify_rows(rows, expect_head: Head | None = None, *, from_seq: int | None = None
-                ) -> AuditCheck:
+def verify_rows(
+    rows, expect_head: Head | None = None, *, from_seq: int | None = None
+) -> AuditCheck:
     """Check a sequence of stored rows (tuples in column order, or exported dicts).
 
     ``from_seq``: the rows are a tail of the log starting at that seq (a partial
@@ -594,32 +734,64 @@ def verify_rows(rows, expect_head: Head | None = None, *, from_seq: int | None =
         count += 1
 
         if not isinstance(seq, int) or seq <= prev_seq:
-            return AuditCheck(False, count, head, prev_seq + 1, f"row {seq!r} is out of order after row {prev_seq}: "
-                                     "rows were moved")
+            return AuditCheck(
+                False,
+                count,
+                head,
+                prev_seq + 1,
+                f"row {seq!r} is out of order after row {prev_seq}: rows were moved",
+            )
         if seq != prev_seq + 1:
-            missing = (f"row {prev_seq + 1} is" if seq == prev_seq + 2
-                       else f"rows {prev_seq + 1}-{seq - 1} are")
-            return AuditCheck(False, count, head, prev_seq + 1, f"{missing} missing: deleted from the log")
+            missing = (
+                f"row {prev_seq + 1} is"
+                if seq == prev_seq + 2
+                else f"rows {prev_seq + 1}-{seq - 1} are"
+            )
+            return AuditCheck(
+                False, count, head, prev_seq + 1, f"{missing} missing: deleted from the log"
+            )
         if row_hash(values, prev_field) != stored:
-            return AuditCheck(False, count, head, seq, f"row {seq} was edited: its content does not match its hash")
+            return AuditCheck(
+                False,
+                count,
+                head,
+                seq,
+                f"row {seq} was edited: its content does not match its hash",
+            )
         if prev_hash is not None and prev_field != prev_hash:
-            return AuditCheck(False, count, head, prev_seq or seq,
-                       f"row {seq} does not follow row {prev_seq}: row {prev_seq} was rewritten "
-                       "(edited and re-hashed) or rows were reordered" if prev_seq else
-                       f"row {seq} is the first row but does not start the chain: "
-                       "earlier rows were deleted")
+            return AuditCheck(
+                False,
+                count,
+                head,
+                prev_seq or seq,
+                f"row {seq} does not follow row {prev_seq}: row {prev_seq} was rewritten "
+                "(edited and re-hashed) or rows were reordered"
+                if prev_seq
+                else f"row {seq} is the first row but does not start the chain: "
+                "earlier rows were deleted",
+            )
         prev_hash, prev_seq = stored, seq
         head = Head(seq, stored, values[1])
         if expect_head is not None and stored == expect_head.hash:
             if expect_head.seq not in (-1, seq):
-                return AuditCheck(False, count, head, seq, f"the anchored head is row {expect_head.seq} but its hash is "
-                                f"at row {seq}")
+                return AuditCheck(
+                    False,
+                    count,
+                    head,
+                    seq,
+                    f"the anchored head is row {expect_head.seq} but its hash is at row {seq}",
+                )
             anchored = True
     if not anchored:
         where = expect_head.seq if expect_head.seq > 0 else prev_seq + 1
-        return AuditCheck(False, count, head, where,
-                          f"the anchored head {expect_head.hash[:16]}... is not in the log: "
-                          "rows at the end were deleted or the log was rewritten")
+        return AuditCheck(
+            False,
+            count,
+            head,
+            where,
+            f"the anchored head {expect_head.hash[:16]}... is not in the log: "
+            "rows at the end were deleted or the log was rewritten",
+        )
     return AuditCheck(True, count, head, from_seq=from_seq)
 
 
@@ -664,17 +836,31 @@ def verify_export(path, *, expect_head=None, public_key: str | None = None) -> A
             raise BadInput("the export header has no valid from_seq", path=path)
         if "signature" not in header:
             if start > 1:
-                return AuditCheck(False, 0, None, start, (
-                    "the partial-export header is not signed: rows cut from the start of "
-                    "the export cannot be ruled out"))
+                return AuditCheck(
+                    False,
+                    0,
+                    None,
+                    start,
+                    (
+                        "the partial-export header is not signed: rows cut from the start of "
+                        "the export cannot be ruled out"
+                    ),
+                )
         else:
             named = header.get("public_key")
             key = public_key or checkpoints.public_key_hex() or named
             body = {k: v for k, v in header.items() if k != "public_key"}
             if not checkpoints.verify(body, key):
-                return AuditCheck(False, 0, None, start, (
-                    "the export header is not signed by the workspace audit key: it was "
-                    "forged or altered, so rows may have been cut from the export"))
+                return AuditCheck(
+                    False,
+                    0,
+                    None,
+                    start,
+                    (
+                        "the export header is not signed by the workspace audit key: it was "
+                        "forged or altered, so rows may have been cut from the export"
+                    ),
+                )
         from_seq = start if start > 1 else None
 
     rows_seen = []
@@ -691,19 +877,38 @@ def verify_export(path, *, expect_head=None, public_key: str | None = None) -> A
         return check
     first_row = rows_seen[0] if rows_seen else None
     if header.get("rows") != check.rows:
-        return AuditCheck(False, check.rows, check.head, None, (
-            f"the export header names {header.get('rows')} rows but the export holds "
-            f"{check.rows}: rows were cut"))
-    if first_row is not None and (first_row.get("seq") != header["from_seq"] or
-                                  first_row.get("prev_hash") != header.get("first_prev_hash")):
-        return AuditCheck(False, check.rows, check.head, header["from_seq"], (
-            f"the export should start at row {header['from_seq']}: rows were cut from its "
-            "start"))
+        return AuditCheck(
+            False,
+            check.rows,
+            check.head,
+            None,
+            (
+                f"the export header names {header.get('rows')} rows but the export holds "
+                f"{check.rows}: rows were cut"
+            ),
+        )
+    if first_row is not None and (
+        first_row.get("seq") != header["from_seq"]
+        or first_row.get("prev_hash") != header.get("first_prev_hash")
+    ):
+        return AuditCheck(
+            False,
+            check.rows,
+            check.head,
+            header["from_seq"],
+            (f"the export should start at row {header['from_seq']}: rows were cut from its start"),
+        )
     head = header.get("head") or {}
-    if check.head is not None and (head.get("seq") != check.head.seq or
-                                   head.get("hash") != check.head.hash):
-        return AuditCheck(False, check.rows, check.head, check.head.seq + 1, (
-            f"the export should end at row {head.get('seq')}: rows were cut from its end"))
+    if check.head is not None and (
+        head.get("seq") != check.head.seq or head.get("hash") != check.head.hash
+    ):
+        return AuditCheck(
+            False,
+            check.rows,
+            check.head,
+            check.head.seq + 1,
+            (f"the export should end at row {head.get('seq')}: rows were cut from its end"),
+        )
     return replace(check, signed_through=check.head.seq if check.head else None)
 
 
@@ -729,29 +934,50 @@ def audit_store(db=None, *, create: bool = True) -> SqliteAuditStore:
 # -------------------------------------------------------------- the ``provkit audit`` verbs
 
 
-def log(db=None, *, since=None, outcome: str | None = None, point: str | None = None,
-        actor: str | None = None, limit: int | None = None) -> list[dict]:
+def log(
+    db=None,
+    *,
+    since=None,
+    outcome: str | None = None,
+    point: str | None = None,
+    actor: str | None = None,
+    limit: int | None = None,
+) -> list[dict]:
     """``provkit audit log``: recorded decisions, oldest first (with ``limit``: the newest
     ``limit``, still oldest first)."""
-    rows = list(audit_store(db, create=False).log(since=since, outcome=outcome, point=point,
-                                               actor=actor, limit=limit,
-                                               newest_first=limit is not None))
+    rows = list(
+        audit_store(db, create=False).log(
+            since=since,
+            outcome=outcome,
+            point=point,
+            actor=actor,
+            limit=limit,
+            newest_first=limit is not None,
+        )
+    )
     if limit is not None:
         rows.reverse()
     return rows
 
 
-def verify(db=None, *, expect_head: str | Head | None = None, export=None,
-           public_key: str | None = None, checkpoint=None, log_key=None) -> AuditCheck:
+def verify(
+    db=None,
+    *,
+    expect_head: str | Head | None = None,
+    export=None,
+    public_key: str | None = None,
+    checkpoint=None,
+    log_key=None,
+) -> AuditCheck:
     """``provkit audit verify``: the chain of the database, or of an exported JSONL file,
     and its signed checkpoints (or export header), checked with ``public_key`` (hex;
     default this workspace's audit key); with ``checkpoint``, also the rows against a
     ``decisions`` log checkpoint kept elsewhere (checked with ``log_key``)."""
     if export is not None:
         return verify_export(export, expect_head=expect_head, public_key=public_key)
-    return audit_store(db, create=False).verify(expect_head=expect_head,
-                                                public_key=public_key,
-                                                checkpoint=checkpoint, log_key=log_key)
+    return audit_store(db, create=False).verify(
+        expect_head=expect_head, public_key=public_key, checkpoint=checkpoint, log_key=log_key
+    )
 
 
 def head(db=None) -> Head | None:
@@ -770,8 +996,9 @@ class Exported:
         return dict(self.__dict__)
 
 
-def export(out=None, *, db=None, format: str = "jsonl", since=None, force: bool = False,
-           stream=None) -> Exported:
+def export(
+    out=None, *, db=None, format: str = "jsonl", since=None, force: bool = False, stream=None
+) -> Exported:
     """Every row with its hashes to ``out`` (written atomically; an existing file is
     replaced only with ``force``) or to ``stream`` (a text stream)."""
     audit_log = audit_store(db, create=False)

@@ -40,8 +40,10 @@ def resolve_evidence(spec: str = DEFAULT_EVIDENCE):
     except ConfigError as e:
         raise ConfigError(f"{e}; pass prepared evidence with --context FILE instead") from None
     if not callable(fn):
-        raise ConfigError(f"evidence provider {spec} is not available: it is not callable; "
-                          "pass prepared evidence with --context FILE instead")
+        raise ConfigError(
+            f"evidence provider {spec} is not available: it is not callable; "
+            "pass prepared evidence with --context FILE instead"
+        )
     return fn
 
 
@@ -64,8 +66,12 @@ class CheckResult:
 
 def _actor(actor, role, org, base=None, *, source=None) -> dict:
     if base is not None and not isinstance(base, dict):
-        raise BadInput(f"'actor' must be an object like {{\"id\": \"...\"}}, not "
-                       f"{type(base).__name__} {base!r}"[:200], path=source)
+        raise BadInput(
+            f'\'actor\' must be an object like {{"id": "..."}}, not {type(base).__name__} {base!r}'[
+                :200
+            ],
+            path=source,
+        )
     merged = dict(base or {})
     for key, value in (("id", actor), ("role", role), ("org", org)):
         if value is not None:
@@ -77,9 +83,12 @@ def _missing(pack: Pack, point: str, context: dict, source: str) -> None:
     """BadInput naming the fields the point's rules read that a prepared context lacks."""
     missing = missing_fields(pack, point, context)
     if missing:
-        raise BadInput(f"the context lacks {', '.join(missing)}: the {pack.name} pack reads "
-                       f"{'it' if len(missing) == 1 else 'them'} at {point} (a scan row or "
-                       "`provkit check --json` record carries them all)", path=source)
+        raise BadInput(
+            f"the context lacks {', '.join(missing)}: the {pack.name} pack reads "
+            f"{'it' if len(missing) == 1 else 'them'} at {point} (a scan row or "
+            "`provkit check --json` record carries them all)",
+            path=source,
+        )
 
 
 def _wrong_values(context: dict, source: str) -> None:
@@ -94,17 +103,26 @@ def _wrong_values(context: dict, source: str) -> None:
         return
 
     def bad(field: str, value, want: str):
-        raise BadInput(f"asset.{field} is {json.dumps(value)[:80]}, not {want} (the value "
-                       "detect writes; a prepared context is decided only on those)", path=source)
+        raise BadInput(
+            f"asset.{field} is {json.dumps(value)[:80]}, not {want} (the value "
+            "detect writes; a prepared context is decided only on those)",
+            path=source,
+        )
 
     if "verdict" in asset and asset["verdict"] not in (None, *VERDICTS):
         bad("verdict", asset["verdict"], "one of " + ", ".join(VERDICTS))
-    if "decided_by" in asset and not (isinstance(asset["decided_by"], list) and all(
-            isinstance(k, str) for k in asset["decided_by"])):
+    if "decided_by" in asset and not (
+        isinstance(asset["decided_by"], list)
+        and all(isinstance(k, str) for k in asset["decided_by"])
+    ):
         bad("decided_by", asset["decided_by"], "a list of evidence names")
     score = asset.get("score")
-    if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))
-                              or not math.isfinite(score) or not 0 <= score <= 1):
+    if score is not None and (
+        isinstance(score, bool)
+        or not isinstance(score, (int, float))
+        or not math.isfinite(score)
+        or not 0 <= score <= 1
+    ):
         bad("score", score, "null or a probability from 0 to 1")
     c2pa = asset.get("c2pa")
     if isinstance(c2pa, dict):
@@ -116,10 +134,22 @@ def _wrong_values(context: dict, source: str) -> None:
         bad("c2pa", c2pa, "an object")
 
 
-def check(pack: Pack | str | None, paths=(), *, point: str | None = None,
-          actor: str | None = None, role: str | None = None, org: str | None = None,
-          contexts=(), db=None, evidence_fn=None, evidence: str = DEFAULT_EVIDENCE,
-          on_item=None, trust=None, dry_run: bool = False) -> list[CheckResult]:
+def check(
+    pack: Pack | str | None,
+    paths=(),
+    *,
+    point: str | None = None,
+    actor: str | None = None,
+    role: str | None = None,
+    org: str | None = None,
+    contexts=(),
+    db=None,
+    evidence_fn=None,
+    evidence: str = DEFAULT_EVIDENCE,
+    on_item=None,
+    trust=None,
+    dry_run: bool = False,
+) -> list[CheckResult]:
     """Decide for each file (through the evidence provider) and each prepared context.
 
     Every decision is appended to the audit log unless ``dry_run``. A file or context
@@ -136,9 +166,11 @@ def check(pack: Pack | str | None, paths=(), *, point: str | None = None,
     if pack is None:
         pack = cfg.pack_for(point or "verify")
         if pack is None:
-            raise ConfigError(f"no pack named and none configured for {point or 'verify'} "
-                              f"(pass --pack, or set [policy] {point or 'verify'} = \"NAME\" in "
-                              f"{cfg.path})")
+            raise ConfigError(
+                f"no pack named and none configured for {point or 'verify'} "
+                f'(pass --pack, or set [policy] {point or "verify"} = "NAME" in '
+                f"{cfg.path})"
+            )
     pack = load_pack(pack)
     trust = cfg.get("trust.sources", trust)
     results: list[CheckResult] = []
@@ -209,15 +241,17 @@ def read_contexts(path: str | Path) -> list[tuple[str, dict | BadInput]]:
     except ValueError as e:
         lines = [(n, line) for n, line in enumerate(text.splitlines(), 1) if line.strip()]
         if len(lines) == 1:  # one object, not JSON lines: say why it is not JSON
-            raise BadInput(f"line {lines[0][0] if lines else 1} is not JSON: {e}",
-                           path=path) from None
+            raise BadInput(
+                f"line {lines[0][0] if lines else 1} is not JSON: {e}", path=path
+            ) from None
         items = []
         for n, line in lines:
             try:
                 items.append((n, json.loads(line)))
             except RecursionError:
-                items.append((n, BadInput(f"line {n} is nested too deeply to read",
-                                          path=f"{path}#{n}")))
+                items.append(
+                    (n, BadInput(f"line {n} is nested too deeply to read", path=f"{path}#{n}"))
+                )
             except ValueError as e:
                 items.append((n, BadInput(f"line {n} is not JSON: {e}", path=f"{path}#{n}")))
         return [(f"{path}#{n}", item) for n, item in items]  # JSON lines: #N is the line
@@ -238,9 +272,13 @@ class CaseResult:
     decision: Decision | None
 
     def to_json(self) -> dict:
-        return {"name": self.name, "point": self.point, "passed": self.passed,
-                "problems": list(self.problems),
-                "decision": self.decision.to_json() if self.decision else None}
+        return {
+            "name": self.name,
+            "point": self.point,
+            "passed": self.passed,
+            "problems": list(self.problems),
+            "decision": self.decision.to_json() if self.decision else None,
+        }
 
 
 def cases_path(pack: Pack) -> Path:
@@ -287,8 +325,11 @@ def _compare(expect: dict, decision: Decision) -> tuple[bool, tuple[str, ...]]:
     problems = []
     if "outcome" in expect and expect["outcome"] != decision.outcome:
         problems.append(f"outcome {decision.outcome}, expected {expect['outcome']}")
-    for key, got in (("rules", decision.matched_rules), ("labels", decision.labels),
-                     ("failed_rules", decision.failed_rules)):
+    for key, got in (
+        ("rules", decision.matched_rules),
+        ("labels", decision.labels),
+        ("failed_rules", decision.failed_rules),
+    ):
         if key in expect and sorted(expect[key] or []) != sorted(got):
             problems.append(f"{key} {sorted(got)}, expected {sorted(expect[key] or [])}")
     for text in expect.get("reasons_contain", []) or []:

@@ -77,11 +77,14 @@ def _private_key(create: bool = True):
         with _lock(d):
             if not path.exists():
                 key = ed25519.Ed25519PrivateKey.generate()
-                pem = key.private_bytes(serialization.Encoding.PEM,
-                                        serialization.PrivateFormat.PKCS8,
-                                        serialization.NoEncryption())
-                pub = key.public_key().public_bytes(serialization.Encoding.Raw,
-                                                    serialization.PublicFormat.Raw)
+                pem = key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+                pub = key.public_key().public_bytes(
+                    serialization.Encoding.Raw, serialization.PublicFormat.Raw
+                )
                 atomic_write(d / PUB_NAME, pub.hex().encode() + b"\n", mode=0o600)
                 atomic_write(path, pem, mode=0o600)
     key = serialization.load_pem_private_key(path.read_bytes(), password=None)
@@ -99,8 +102,11 @@ def public_key_hex() -> str | None:
             return None
         from cryptography.hazmat.primitives import serialization
 
-        return key.public_key().public_bytes(serialization.Encoding.Raw,
-                                             serialization.PublicFormat.Raw).hex()
+        return (
+            key.public_key()
+            .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+            .hex()
+        )
     return path.read_text().strip()
 
 
@@ -109,8 +115,9 @@ def key_id(pub_hex: str) -> str:
 
 
 def canonical(payload: dict) -> bytes:
-    return json.dumps(payload, sort_keys=True, separators=(",", ":"),
-                      ensure_ascii=False).encode("utf-8")
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8"
+    )
 
 
 def sign(payload: dict) -> dict:
@@ -118,8 +125,11 @@ def sign(payload: dict) -> dict:
     from cryptography.hazmat.primitives import serialization
 
     key = _private_key()
-    pub = key.public_key().public_bytes(serialization.Encoding.Raw,
-                                        serialization.PublicFormat.Raw).hex()
+    pub = (
+        key.public_key()
+        .public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        .hex()
+    )
     body = {**payload, "key_id": key_id(pub)}
     return {**body, "signature": key.sign(canonical(body)).hex()}
 

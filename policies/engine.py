@@ -59,10 +59,15 @@ class Decision:
 
     def to_json(self) -> dict:
         return {
-            "outcome": self.outcome, "labels": list(self.labels),
-            "matched_rules": list(self.matched_rules), "reasons": list(self.reasons),
-            "pack": self.pack, "pack_version": self.pack_version, "point": self.point,
-            "failed_rules": list(self.failed_rules), "audit_seq": self.audit_seq,
+            "outcome": self.outcome,
+            "labels": list(self.labels),
+            "matched_rules": list(self.matched_rules),
+            "reasons": list(self.reasons),
+            "pack": self.pack,
+            "pack_version": self.pack_version,
+            "point": self.point,
+            "failed_rules": list(self.failed_rules),
+            "audit_seq": self.audit_seq,
         }
 
 
@@ -160,8 +165,10 @@ def _check_lists(value, where: str = "context", depth: int = 0) -> None:
             _check_lists(v, f"{where}.{k}", depth + 1)
     elif isinstance(value, list | tuple):
         if len(value) > CONTEXT_LIST:
-            raise BadInput(f"{where} holds {len(value):,} items; a decision context list "
-                           f"may hold at most {CONTEXT_LIST:,}")
+            raise BadInput(
+                f"{where} holds {len(value):,} items; a decision context list "
+                f"may hold at most {CONTEXT_LIST:,}"
+            )
         for v in value:
             _check_lists(v, where + "[]", depth + 1)
 
@@ -228,8 +235,10 @@ def _combine(pack: Pack, point: str, hits) -> Decision:
         if value is not True:
             outcome = pack.fail_closed
             failed.append(rule.id)
-            reasons.append(f"{rule.reason} [could not evaluate: {_error_text(value)}; "
-                           f"failing closed: {outcome}]")
+            reasons.append(
+                f"{rule.reason} [could not evaluate: {_error_text(value)}; "
+                f"failing closed: {outcome}]"
+            )
         else:
             outcome = rule.outcome
             reason = rule.reason
@@ -245,9 +254,16 @@ def _combine(pack: Pack, point: str, hits) -> Decision:
     if best is None:
         best = pack.default
         reasons.append(f"no rule matched at {point}; the pack's default is {best}")
-    return Decision(outcome=best, labels=tuple(labels), matched_rules=tuple(matched),
-                    reasons=tuple(reasons), pack=pack.name, pack_version=pack.digest,
-                    point=point, failed_rules=tuple(failed))
+    return Decision(
+        outcome=best,
+        labels=tuple(labels),
+        matched_rules=tuple(matched),
+        reasons=tuple(reasons),
+        pack=pack.name,
+        pack_version=pack.digest,
+        point=point,
+        failed_rules=tuple(failed),
+    )
 
 
 # ---------------------------------------------------------------- the fast path
@@ -347,8 +363,10 @@ class _FastPlan:
         if conditions is None or not set(map(type, conditions)) <= _BOOL:
             # the same values and operations as on the full context, so the same errors
             return _each(self.rules, cel_context)
-        return [(rule, True, _detail(detail, cel_context))
-                for rule, _, detail in compress(self.rules, conditions)]
+        return [
+            (rule, True, _detail(detail, cel_context))
+            for rule, _, detail in compress(self.rules, conditions)
+        ]
 
 
 _BOOL = {bool}
@@ -406,9 +424,13 @@ def _build_plan(pack: Pack, point: str) -> _FastPlan | None:
         combined = cel.compile("[" + ", ".join(f"({c.source})" for _, c, _ in rewritten) + "]")
     except ValueError:
         return None
-    return _FastPlan(top=_node((), SCHEMA, folded, names, prefix), names=names,
-                     functions={k: f for k, f in pack.functions.items() if k in names},
-                     conditions=combined, rules=tuple(rewritten))
+    return _FastPlan(
+        top=_node((), SCHEMA, folded, names, prefix),
+        names=names,
+        functions={k: f for k, f in pack.functions.items() if k in names},
+        conditions=combined,
+        rules=tuple(rewritten),
+    )
 
 
 def _node(path: tuple, schema: dict, folded: dict, names: frozenset, prefix: str) -> _Node:
@@ -440,11 +462,18 @@ def _node(path: tuple, schema: dict, folded: dict, names: frozenset, prefix: str
                 plain.append((folded[(*path, key)], key, default))
             else:
                 leaves.append((folded[(*path, key)], key, kind, default))
-        if isinstance(default, dict) and default and any(
-                len(p) > depth + 1 and p[:depth + 1] == (*path, key) for p in folded):
+        if (
+            isinstance(default, dict)
+            and default
+            and any(len(p) > depth + 1 and p[: depth + 1] == (*path, key) for p in folded)
+        ):
             children.append((key, _node((*path, key), default, folded, names, prefix)))
-    return _Node(plain=tuple(plain), leaves=tuple(leaves), children=tuple(children),
-                 extras=frozenset(names - set(schema) - used))
+    return _Node(
+        plain=tuple(plain),
+        leaves=tuple(leaves),
+        children=tuple(children),
+        extras=frozenset(names - set(schema) - used),
+    )
 
 
 def _subject(context) -> str | None:
@@ -473,8 +502,15 @@ def os_actor() -> str | None:
         return None
 
 
-def decide(pack: Pack | str, point: str, context: dict | None, *, db=None,
-           actor: str | None = None, subject: str | None = None) -> Decision:
+def decide(
+    pack: Pack | str,
+    point: str,
+    context: dict | None,
+    *,
+    db=None,
+    actor: str | None = None,
+    subject: str | None = None,
+) -> Decision:
     """Evaluate ``pack`` at ``point`` and append the decision to the audit log.
 
     ``db``: a sqlite_utils.Database, a path, or None for the workspace database.
@@ -483,20 +519,23 @@ def decide(pack: Pack | str, point: str, context: dict | None, *, db=None,
     """
 
     decision = evaluate(pack, point, context)
-    seq = audit_store(db).append(decision, actor=actor or _actor(context) or os_actor(),
-                              subject=subject or _subject(context))
+    seq = audit_store(db).append(
+        decision, actor=actor or _actor(context) or os_actor(), subject=subject or _subject(context)
+    )
     return replace(decision, audit_seq=seq)
 
 
-def decide_many(pack: Pack | str, point: str, contexts, *, db=None,
-                actor: str | None = None) -> list[Decision]:
+def decide_many(
+    pack: Pack | str, point: str, contexts, *, db=None, actor: str | None = None
+) -> list[Decision]:
     """Decide for many contexts and append all the decisions in one transaction."""
 
     pack = load_pack(pack)
     contexts = list(contexts)
     decisions = [evaluate(pack, point, c) for c in contexts]
     fallback = os_actor()
-    entries = [(d, actor or _actor(c) or fallback, _subject(c))
-               for d, c in zip(decisions, contexts)]
+    entries = [
+        (d, actor or _actor(c) or fallback, _subject(c)) for d, c in zip(decisions, contexts)
+    ]
     first = audit_store(db).append_many(entries)
     return [replace(d, audit_seq=first + i) for i, d in enumerate(decisions)]

@@ -20,21 +20,50 @@ CONTEXT_ROOTS = ("point", "actor", "request", "asset", "now", "params")
 #: Functions provkit adds to CEL: term-list matching, and joining a list into a string.
 PACK_FUNCTIONS = ("matches_terms", "terms_found", "join")
 #: Functions native to the CEL library (besides operators).
-CEL_FUNCTIONS = frozenset({
-    "size", "has", "all", "exists", "exists_one", "map", "filter", "contains", "startsWith",
-    "endsWith", "matches", "int", "uint", "double", "string", "bytes", "timestamp",
-    "duration", "dyn", "type", "getFullYear", "getMonth", "getDate",
-    "getDayOfMonth", "getDayOfWeek", "getDayOfYear", "getHours", "getMinutes", "getSeconds",
-    "getMilliseconds",
-})
+CEL_FUNCTIONS = frozenset(
+    {
+        "size",
+        "has",
+        "all",
+        "exists",
+        "exists_one",
+        "map",
+        "filter",
+        "contains",
+        "startsWith",
+        "endsWith",
+        "matches",
+        "int",
+        "uint",
+        "double",
+        "string",
+        "bytes",
+        "timestamp",
+        "duration",
+        "dyn",
+        "type",
+        "getFullYear",
+        "getMonth",
+        "getDate",
+        "getDayOfMonth",
+        "getDayOfWeek",
+        "getDayOfYear",
+        "getHours",
+        "getMinutes",
+        "getSeconds",
+        "getMilliseconds",
+    }
+)
 
 _NAME = re.compile(r"[A-Za-z_]\w*")
 _MACRO_VAR = re.compile(r"\.\s*(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
 _TERM_REF = re.compile(r"(?:matches_terms|terms_found)\s*\(([^()]*)\)")
 _LAST_STRING = re.compile(r"""["']([^"']*)["']\s*$""")
 
-_STRING = re.compile(r"""(?:[rR]?(?:\'\'\'.*?\'\'\'|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"))""",
-                     re.DOTALL)
+_STRING = re.compile(
+    r"""(?:[rR]?(?:\'\'\'.*?\'\'\'|\"\"\".*?\"\"\"|'(?:\\.|[^'\\])*'|"(?:\\.|[^"\\])*"))""",
+    re.DOTALL,
+)
 _PARAM = re.compile(r"(?<![\w.])params\s*\.\s*([A-Za-z_]\w*)")
 
 
@@ -54,8 +83,11 @@ def cel_literal(value) -> str:
     if isinstance(value, (list, tuple)):
         return "[" + ", ".join(cel_literal(v) for v in value) + "]"
     if isinstance(value, dict):
-        return "{" + ", ".join(f"{cel_literal(str(k))}: {cel_literal(v)}"
-                               for k, v in value.items()) + "}"
+        return (
+            "{"
+            + ", ".join(f"{cel_literal(str(k))}: {cel_literal(v)}" for k, v in value.items())
+            + "}"
+        )
     raise TypeError(f"a param cannot be {type(value).__name__}")
 
 
@@ -77,7 +109,7 @@ def inline_params(expr: str, params: dict) -> tuple[str, list[str]]:
 
     out, pos = [], 0
     for m in _STRING.finditer(expr):
-        out.append(_PARAM.sub(swap, expr[pos:m.start()]))
+        out.append(_PARAM.sub(swap, expr[pos : m.start()]))
         out.append(m.group(0))
         pos = m.end()
     out.append(_PARAM.sub(swap, expr[pos:]))
@@ -106,13 +138,19 @@ def estimate_steps(expr: str) -> int:
 
     def cost(i: int) -> int:
         start, end, size = spans[i]
-        inner = [j for j in range(i + 1, len(spans)) if start < spans[j][0] < end and
-                 not any(start < spans[k][0] < spans[j][0] < spans[k][1]
-                         for k in range(i + 1, j))]
+        inner = [
+            j
+            for j in range(i + 1, len(spans))
+            if start < spans[j][0] < end
+            and not any(start < spans[k][0] < spans[j][0] < spans[k][1] for k in range(i + 1, j))
+        ]
         return size * (1 + sum(cost(j) for j in inner))
 
-    roots = [i for i in range(len(spans)) if not any(
-        spans[k][0] < spans[i][0] < spans[k][1] for k in range(i))]
+    roots = [
+        i
+        for i in range(len(spans))
+        if not any(spans[k][0] < spans[i][0] < spans[k][1] for k in range(i))
+    ]
     return sum(cost(i) for i in roots)
 
 
@@ -141,7 +179,7 @@ def _receiver_size(text: str, dot: int) -> int:
     before = text[:start].rstrip()
     if start < 0 or (before and (before[-1].isalnum() or before[-1] in "_)]")):
         return CONTEXT_LIST  # an index (``a[0]``), not a list literal
-    body = text[start + 1:i]
+    body = text[start + 1 : i]
     if not body.strip():
         return 0
     depth, items = 0, 1
@@ -161,13 +199,18 @@ def compile_expression(expr, what: str, params: dict) -> tuple[object, list[str]
     if not isinstance(expr, str) or not expr.strip():
         return None, [f"{what} must be a non-empty CEL expression"]
     expr, unknown = inline_params(expr, params)
-    problems = [f"{what} reads params.{name}, which the pack does not define "
-                f"(params: {', '.join(params) or 'none'})" for name in unknown]
+    problems = [
+        f"{what} reads params.{name}, which the pack does not define "
+        f"(params: {', '.join(params) or 'none'})"
+        for name in unknown
+    ]
     steps = estimate_steps(expr)
     if steps > STEP_BUDGET:
-        problems.append(f"{what} may take {steps:,} steps (nested loops; the budget is "
-                        f"{STEP_BUDGET:,}, a loop over context data counting "
-                        f"{CONTEXT_LIST:,} items)")
+        problems.append(
+            f"{what} may take {steps:,} steps (nested loops; the budget is "
+            f"{STEP_BUDGET:,}, a loop over context data counting "
+            f"{CONTEXT_LIST:,} items)"
+        )
     try:
         return cel.compile(expr), problems
     except (ValueError, RuntimeError, TypeError) as e:  # syntax errors are ValueError
@@ -181,8 +224,9 @@ def reference_problems(program, expr: str, terms) -> list[str]:
     bound = set(_MACRO_VAR.findall(expr))
     for var in program.variables():
         if var not in CONTEXT_ROOTS and var not in bound and var not in CEL_FUNCTIONS:
-            problems.append(f"unknown variable {var!r} (the context has: "
-                            f"{', '.join(CONTEXT_ROOTS)})")
+            problems.append(
+                f"unknown variable {var!r} (the context has: {', '.join(CONTEXT_ROOTS)})"
+            )
     for fn in program.functions():
         if fn[0] in "_@!" or fn in CEL_FUNCTIONS or fn in PACK_FUNCTIONS:
             continue
@@ -192,8 +236,9 @@ def reference_problems(program, expr: str, terms) -> list[str]:
         if not m:
             problems.append("a term-list function needs the list's name as a string literal")
         elif m.group(1) not in terms:
-            problems.append(f"unknown term list {m.group(1)!r} "
-                            f"(the pack defines: {', '.join(terms) or 'none'})")
+            problems.append(
+                f"unknown term list {m.group(1)!r} (the pack defines: {', '.join(terms) or 'none'})"
+            )
     return problems
 
 
@@ -219,6 +264,7 @@ def names_read(rules) -> frozenset:
 
 def term_functions(terms: dict[str, TermList]) -> dict:
     """The CEL functions ``matches_terms(text, list)`` and ``terms_found(text, list)``."""
+
     def term_list(name):
         try:
             return terms[name]
@@ -263,7 +309,7 @@ def flatten_paths(expr: str, depth, names: dict[tuple, str], prefix: str) -> str
     pieces: list[tuple[bool, str]] = []  # (is code, text)
     pos = 0
     for m in _STRING.finditer(expr):
-        pieces += [(True, expr[pos:m.start()]), (False, m.group(0))]
+        pieces += [(True, expr[pos : m.start()]), (False, m.group(0))]
         pos = m.end()
     pieces.append((True, expr[pos:]))
     out: list[str] = []
@@ -278,12 +324,12 @@ def flatten_paths(expr: str, depth, names: dict[tuple, str], prefix: str) -> str
             root = m.group(1)
             if root not in CONTEXT_ROOTS:
                 continue
-            head = text[:m.start()].rstrip()
+            head = text[: m.start()].rstrip()
             if head.endswith("."):
                 return None
             written = [f.strip() for f in m.group(2).split(".")[1:]]
             fields = written
-            if text[m.end():].lstrip().startswith("("):
+            if text[m.end() :].lstrip().startswith("("):
                 if not fields:
                     return None
                 fields = fields[:-1]  # the last name is a method call, not a field
@@ -293,7 +339,7 @@ def flatten_paths(expr: str, depth, names: dict[tuple, str], prefix: str) -> str
                 fields = fields[:-1]  # has() tests its last selection: keep it
             keep = depth(root, tuple(fields))
             var = names.setdefault((root, *fields[:keep]), f"{prefix}{len(names)}")
-            out.append(text[done:m.start()] + var + "".join("." + f for f in written[keep:]))
+            out.append(text[done : m.start()] + var + "".join("." + f for f in written[keep:]))
             done = m.end()
         out.append(text[done:])
     return "".join(out)

@@ -20,8 +20,10 @@ from provkit.provenance.core.context import OPTIONAL_FIELDS
 
 _ROOTS = ("asset", "request", "actor")
 _CHAIN = re.compile(r"(?<![\w.])(" + "|".join(_ROOTS) + r")((?:\s*\.\s*[A-Za-z_]\w*)+)")
-_MACRO = re.compile(r"((?:" + "|".join(_ROOTS) + r")(?:\s*\.\s*[A-Za-z_]\w*)+)\s*\.\s*"
-                    r"(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,")
+_MACRO = re.compile(
+    r"((?:" + "|".join(_ROOTS) + r")(?:\s*\.\s*[A-Za-z_]\w*)+)\s*\.\s*"
+    r"(?:all|exists|exists_one|map|filter)\s*\(\s*([A-Za-z_]\w*)\s*,"
+)
 _ORDER = r"(?:<=|>=|<|>|\+|-|\*|/|%)"
 
 
@@ -43,8 +45,10 @@ def _walk(path: tuple[str, ...]):
 
 def _chains(expr: str) -> list[tuple[str, ...]]:
     code = _code(expr)
-    return [tuple([m.group(1)] + [p.strip() for p in m.group(2).split(".") if p.strip()])
-            for m in _CHAIN.finditer(code)]
+    return [
+        tuple([m.group(1)] + [p.strip() for p in m.group(2).split(".") if p.strip()])
+        for m in _CHAIN.finditer(code)
+    ]
 
 
 def _list_vars(expr: str) -> dict[str, tuple[str, ...]]:
@@ -133,23 +137,39 @@ def expression_findings(expr: str) -> list[tuple[str, str]]:
     for chain in dict.fromkeys(_chains(expr)):
         _prefix, node, rest = _walk(chain)
         if rest and not isinstance(node, _ListOf) and isinstance(node, dict) and node:
-            findings.append(("warning", (f"{'.'.join(chain)} is not a documented field of the "
-                                         "decision context (a context without it fails closed)")))
+            findings.append(
+                (
+                    "warning",
+                    (
+                        f"{'.'.join(chain)} is not a documented field of the "
+                        "decision context (a context without it fails closed)"
+                    ),
+                )
+            )
     nullable = [".".join(c) for c in dict.fromkeys(_chains(expr)) if _nullable(c)]
     for var, path in _list_vars(expr).items():
         item = _walk(path)[1].item
         nullable += [f"{var}.{k}" for k, default in item.items() if default is None]
     for field in dict.fromkeys(nullable):
         esc = re.escape(field).replace(r"\.", r"\s*\.\s*")
-        used = re.search(rf"(?<![\w.]){esc}(?![\w.(])\s*{_ORDER}", code) or \
-            re.search(rf"{_ORDER}\s*(?<![\w.]){esc}(?![\w.(])", code)
+        used = re.search(rf"(?<![\w.]){esc}(?![\w.(])\s*{_ORDER}", code) or re.search(
+            rf"{_ORDER}\s*(?<![\w.]){esc}(?![\w.(])", code
+        )
         plain = field.replace(" ", "")
-        guarded = f"{plain}!=null" in compact or f"null!={plain}" in compact \
-            or f"has({plain})" in compact
+        guarded = (
+            f"{plain}!=null" in compact or f"null!={plain}" in compact or f"has({plain})" in compact
+        )
         if used and not guarded:
-            findings.append(("error", (f"{field} may be null (not provided or not checked) and "
-                                       f"is compared or computed with unguarded; write "
-                                       f"{field} != null && ...")))
+            findings.append(
+                (
+                    "error",
+                    (
+                        f"{field} may be null (not provided or not checked) and "
+                        f"is compared or computed with unguarded; write "
+                        f"{field} != null && ..."
+                    ),
+                )
+            )
     return findings
 
 
@@ -158,13 +178,16 @@ def lint_pack(name_or_path) -> list:
     schema says about the fields each rule reads (:func:`expression_findings`)."""
     pack, findings = _read_pack(resolve_pack_path(name_or_path))
     for rule in pack.rules if pack is not None else ():
-        for text, program, is_condition in ((rule.when, rule.program, True),
-                                            (rule.detail, rule.detail_program, False)):
+        for text, program, is_condition in (
+            (rule.when, rule.program, True),
+            (rule.detail, rule.detail_program, False),
+        ):
             if not isinstance(text, str) or program is None:
                 continue  # absent, or does not compile (reported already)
             for severity, message in expression_findings(text):
                 if severity == "error" and not is_condition:
                     continue  # a detail that fails only loses its decoration
-                findings.append(Finding(severity, rule.line, f"rule {rule.id!r}: {message}",
-                                        rule.id))
+                findings.append(
+                    Finding(severity, rule.line, f"rule {rule.id!r}: {message}", rule.id)
+                )
     return sorted(findings, key=lambda f: (f.line or 0, f.severity))

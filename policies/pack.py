@@ -39,7 +39,7 @@ OUTCOMES = ("allow", "deny", "label", "review")
 PRECEDENCE = ("deny", "review", "label", "allow")
 PACK_FIELDS = {
     "pack": "the pack's name",
-    "version": "a human release label, e.g. \"1.2\"",
+    "version": 'a human release label, e.g. "1.2"',
     "description": "what the pack is for",
     "default": "outcome when no rule matches (allow, deny, label, review)",
     "fail_closed": "outcome of a rule whose condition fails to evaluate (default deny)",
@@ -70,8 +70,12 @@ class Finding:
     rule: str | None = None
 
     def to_json(self) -> dict:
-        return {"severity": self.severity, "line": self.line, "message": self.message,
-                "rule": self.rule}
+        return {
+            "severity": self.severity,
+            "line": self.line,
+            "message": self.message,
+            "rule": self.rule,
+        }
 
     def __str__(self) -> str:
         where = f"line {self.line}: " if self.line else ""
@@ -94,9 +98,17 @@ class Rule:
     constant: bool | None = None  # the condition's value when it reads nothing
 
     def to_json(self) -> dict:
-        return {"id": self.id, "description": self.description, "points": list(self.points),
-                "when": self.when, "outcome": self.outcome, "label": self.label,
-                "reason": self.reason, "detail": self.detail, "line": self.line}
+        return {
+            "id": self.id,
+            "description": self.description,
+            "points": list(self.points),
+            "when": self.when,
+            "outcome": self.outcome,
+            "label": self.label,
+            "reason": self.reason,
+            "detail": self.detail,
+            "line": self.line,
+        }
 
 
 @dataclass(frozen=True)
@@ -120,12 +132,18 @@ class Pack:
     names: dict[str, frozenset] = field(repr=False, compare=False, default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "version": self.version, "digest": self.digest,
-                "description": self.description, "default": self.default,
-                "fail_closed": self.fail_closed, "path": str(self.path),
-                "params": self.params,
-                "terms": {name: len(t) for name, t in self.terms.items()},
-                "rules": [r.to_json() for r in self.rules]}
+        return {
+            "name": self.name,
+            "version": self.version,
+            "digest": self.digest,
+            "description": self.description,
+            "default": self.default,
+            "fail_closed": self.fail_closed,
+            "path": str(self.path),
+            "params": self.params,
+            "terms": {name: len(t) for name, t in self.terms.items()},
+            "rules": [r.to_json() for r in self.rules],
+        }
 
 
 # ---------------------------------------------------------------- locating and hashing
@@ -160,16 +178,23 @@ def _check_fields(obj: LineDict, known: dict, what: str, findings, rule=None):
     for key in obj:
         if key not in known:
             hint = ", ".join(known)
-            findings.append(Finding("error", obj.key_lines.get(key, obj.line),
-                                    f"unknown field {key!r} in {what} (known: {hint})", rule))
+            findings.append(
+                Finding(
+                    "error",
+                    obj.key_lines.get(key, obj.line),
+                    f"unknown field {key!r} in {what} (known: {hint})",
+                    rule,
+                )
+            )
 
 
 def _outcome(value, line, what, findings, default=None):
     if value is None and default is not None:
         return default
     if value not in OUTCOMES:
-        findings.append(Finding("error", line, f"{what} must be one of {', '.join(OUTCOMES)}, "
-                                f"not {value!r}"))
+        findings.append(
+            Finding("error", line, f"{what} must be one of {', '.join(OUTCOMES)}, not {value!r}")
+        )
         return default or "deny"
     return value
 
@@ -181,9 +206,14 @@ def _build_rule(raw, index, terms, params, findings) -> Rule | None:
     line = raw.line
     rid = raw.get("id")
     if not isinstance(rid, str) or not _ID.match(rid):
-        findings.append(Finding("error", raw.key_lines.get("id", line),
-                                f"rule #{index + 1} needs an id of lowercase letters, digits, "
-                                f"'.', '-' or '_' (got {rid!r})"))
+        findings.append(
+            Finding(
+                "error",
+                raw.key_lines.get("id", line),
+                f"rule #{index + 1} needs an id of lowercase letters, digits, "
+                f"'.', '-' or '_' (got {rid!r})",
+            )
+        )
         rid = f"#{index + 1}"
     _check_fields(raw, RULE_FIELDS, f"rule {rid!r}", findings, rid)
     for required in ("points", "outcome", "reason"):
@@ -194,22 +224,35 @@ def _build_rule(raw, index, terms, params, findings) -> Rule | None:
         points = [points]
     pline = raw.key_lines.get("points", line)
     if not isinstance(points, list) or not points:
-        findings.append(Finding("error", pline, f"rule {rid!r}: points must be a non-empty list", rid))
+        findings.append(
+            Finding("error", pline, f"rule {rid!r}: points must be a non-empty list", rid)
+        )
         points = []
     for p in points:
         if p not in POINTS:
-            findings.append(Finding("error", pline, f"rule {rid!r} names unknown decision point "
-                                    f"{p!r} (known: {', '.join(POINTS)})", rid))
+            findings.append(
+                Finding(
+                    "error",
+                    pline,
+                    f"rule {rid!r} names unknown decision point {p!r} (known: {', '.join(POINTS)})",
+                    rid,
+                )
+            )
     points = tuple(p for p in points if p in POINTS)
     outcome = raw.get("outcome")
     if "outcome" in raw:
         outcome = _outcome(outcome, raw.key_lines["outcome"], f"rule {rid!r}: outcome", findings)
     label = raw.get("label")
     if outcome == "label" and not label:
-        findings.append(Finding("error", line, f"rule {rid!r} has outcome label but no label text", rid))
+        findings.append(
+            Finding("error", line, f"rule {rid!r} has outcome label but no label text", rid)
+        )
     if label is not None and not isinstance(label, str):
-        findings.append(Finding("error", raw.key_lines.get("label", line),
-                                f"rule {rid!r}: label must be text", rid))
+        findings.append(
+            Finding(
+                "error", raw.key_lines.get("label", line), f"rule {rid!r}: label must be text", rid
+            )
+        )
         label = str(label)
     reason = raw.get("reason", "")
     if not isinstance(reason, str):
@@ -224,8 +267,14 @@ def _build_rule(raw, index, terms, params, findings) -> Rule | None:
         problems += reference_problems(program, when, terms)
         constant = constant_value(program)
         if constant is not None and not isinstance(constant, bool):
-            findings.append(Finding("error", wline, f"rule {rid!r}: when is always "
-                                    f"{constant!r}, not true or false", rid))
+            findings.append(
+                Finding(
+                    "error",
+                    wline,
+                    f"rule {rid!r}: when is always {constant!r}, not true or false",
+                    rid,
+                )
+            )
             constant = None
     findings += [Finding("error", wline, p, rid) for p in problems]
     detail, detail_program = raw.get("detail"), None
@@ -235,9 +284,20 @@ def _build_rule(raw, index, terms, params, findings) -> Rule | None:
         if detail_program is not None:
             problems += reference_problems(detail_program, detail, terms)
         findings += [Finding("error", dline, p, rid) for p in problems]
-    return Rule(id=rid, points=points, outcome=outcome or "deny", reason=reason, when=when,
-                description=str(raw.get("description", "")), label=label, detail=detail,
-                line=line, program=program, detail_program=detail_program, constant=constant)
+    return Rule(
+        id=rid,
+        points=points,
+        outcome=outcome or "deny",
+        reason=reason,
+        when=when,
+        description=str(raw.get("description", "")),
+        label=label,
+        detail=detail,
+        line=line,
+        program=program,
+        detail_program=detail_program,
+        constant=constant,
+    )
 
 
 def _check_reachability(rules: list[Rule], findings):
@@ -254,17 +314,30 @@ def _check_reachability(rules: list[Rule], findings):
                 always_deny.setdefault(p, rule)
     for rule in rules:
         if rule.constant is False:
-            findings.append(Finding("error", rule.line, f"rule {rule.id!r} is unreachable: its "
-                                    "condition is always false", rule.id))
+            findings.append(
+                Finding(
+                    "error",
+                    rule.line,
+                    f"rule {rule.id!r} is unreachable: its condition is always false",
+                    rule.id,
+                )
+            )
             continue
-        covered = [always_deny[p] for p in rule.points
-                   if p in always_deny and always_deny[p] is not rule]
+        covered = [
+            always_deny[p] for p in rule.points if p in always_deny and always_deny[p] is not rule
+        ]
         if rule.points and len(covered) == len(rule.points):
             first = covered[0]
-            findings.append(Finding(
-                "error", rule.line, f"rule {rule.id!r} is unreachable: rule {first.id!r} "
-                f"(line {first.line}) denies unconditionally at "
-                f"{', '.join(rule.points)}, so this rule can never change a decision", rule.id))
+            findings.append(
+                Finding(
+                    "error",
+                    rule.line,
+                    f"rule {rule.id!r} is unreachable: rule {first.id!r} "
+                    f"(line {first.line}) denies unconditionally at "
+                    f"{', '.join(rule.points)}, so this rule can never change a decision",
+                    rule.id,
+                )
+            )
 
 
 def _read_pack(path: Path) -> tuple[Pack | None, list[Finding]]:
@@ -289,19 +362,33 @@ def _read_pack(path: Path) -> tuple[Pack | None, list[Finding]]:
     if not isinstance(name, str) or not name:
         findings.append(Finding("error", kl.get("pack", 1), "the pack needs a name ('pack: NAME')"))
         name = path.parent.name if path.name == "pack.yaml" else path.stem
-    default = _outcome(data.get("default"), kl.get("default", 1), "default", findings, None) \
-        if "default" in data else None
+    default = (
+        _outcome(data.get("default"), kl.get("default", 1), "default", findings, None)
+        if "default" in data
+        else None
+    )
     if default is None:
-        findings.append(Finding("error", 1, "the pack must declare its default outcome "
-                                "('default: allow|deny|label|review')"))
+        findings.append(
+            Finding(
+                "error",
+                1,
+                "the pack must declare its default outcome ('default: allow|deny|label|review')",
+            )
+        )
         default = "deny"
     if default == "label":
         findings.append(Finding("error", kl["default"], "default cannot be label (no label text)"))
-    fail_closed = _outcome(data.get("fail_closed"), kl.get("fail_closed", 1), "fail_closed",
-                           findings, "deny")
+    fail_closed = _outcome(
+        data.get("fail_closed"), kl.get("fail_closed", 1), "fail_closed", findings, "deny"
+    )
     if fail_closed in ("allow", "label"):
-        findings.append(Finding("error", kl.get("fail_closed"), "fail_closed must be deny or review: "
-                                "an error must never let a request through"))
+        findings.append(
+            Finding(
+                "error",
+                kl.get("fail_closed"),
+                "fail_closed must be deny or review: an error must never let a request through",
+            )
+        )
     params = data.get("params") or {}
     if not isinstance(params, dict):
         findings.append(Finding("error", kl.get("params"), "params must be a mapping"))
@@ -326,15 +413,18 @@ def _read_pack(path: Path) -> tuple[Pack | None, list[Finding]]:
             terms[tname] = TermList.from_lines(tname, blob.decode("utf-8").splitlines())
             term_bytes[tname] = blob
         except (OSError, UnicodeDecodeError) as e:
-            findings.append(Finding("error", tline, f"cannot read term list {tname!r} "
-                                    f"from {rel}: {e}"))
+            findings.append(
+                Finding("error", tline, f"cannot read term list {tname!r} from {rel}: {e}")
+            )
             continue
         if not terms[tname].terms:
             findings.append(Finding("warning", tline, f"term list {tname!r} is empty"))
     raw_rules = data.get("rules")
     rules: list[Rule] = []
     if not isinstance(raw_rules, list) or not raw_rules:
-        findings.append(Finding("error", kl.get("rules", 1), "the pack needs a non-empty rules list"))
+        findings.append(
+            Finding("error", kl.get("rules", 1), "the pack needs a non-empty rules list")
+        )
         raw_rules = []
     seen: dict[str, int | None] = {}
     for i, raw in enumerate(raw_rules):
@@ -342,15 +432,28 @@ def _read_pack(path: Path) -> tuple[Pack | None, list[Finding]]:
         if rule is None:
             continue
         if rule.id in seen:
-            findings.append(Finding("error", rule.line, f"duplicate rule id {rule.id!r} "
-                                    f"(first at line {seen[rule.id]})", rule.id))
+            findings.append(
+                Finding(
+                    "error",
+                    rule.line,
+                    f"duplicate rule id {rule.id!r} (first at line {seen[rule.id]})",
+                    rule.id,
+                )
+            )
         seen.setdefault(rule.id, rule.line)
         rules.append(rule)
     _check_reachability(rules, findings)
     pack = Pack(
-        name=name, version=str(data.get("version", "")), description=str(data.get("description", "")),
-        default=default, fail_closed=fail_closed, params=params, terms=terms,
-        rules=tuple(rules), path=path, digest=_digest(raw_bytes, term_bytes),
+        name=name,
+        version=str(data.get("version", "")),
+        description=str(data.get("description", "")),
+        default=default,
+        fail_closed=fail_closed,
+        params=params,
+        terms=terms,
+        rules=tuple(rules),
+        path=path,
+        digest=_digest(raw_bytes, term_bytes),
         by_point={p: tuple(r for r in rules if p in r.points) for p in POINTS},
         functions=term_functions(terms),
         term_files={n: str(rel) for n, rel in raw_terms.items()},

@@ -23,9 +23,7 @@ _WORD = re.compile(r"\w+")
 def normalise(text: str) -> str:
     """Fold compatibility forms, accents, case and invisible characters."""
     decomposed = unicodedata.normalize("NFKD", text)
-    kept = "".join(
-        ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Cf")
-    )
+    kept = "".join(ch for ch in decomposed if unicodedata.category(ch) not in ("Mn", "Cf"))
     return unicodedata.normalize("NFKC", kept.casefold())
 
 

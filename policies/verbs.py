@@ -48,8 +48,12 @@ class TestReport:
         return sum(c.passed for c in self.cases)
 
     def to_json(self) -> dict:
-        return {"pack": self.pack, "passed": self.passed, "total": len(self.cases),
-                "cases": [c.to_json() for c in self.cases]}
+        return {
+            "pack": self.pack,
+            "passed": self.passed,
+            "total": len(self.cases),
+            "cases": [c.to_json() for c in self.cases],
+        }
 
 
 def test(pack: str | Path, cases: str | Path | None = None) -> TestReport:
@@ -77,5 +81,7 @@ class PackInfo:
 
 def list_() -> list[PackInfo]:
     """``provkit policy list``: the shipped packs."""
-    return [PackInfo(n, p.version, p.description)
-            for n, p in ((n, load_pack(n)) for n in shipped_packs())]
+    return [
+        PackInfo(n, p.version, p.description)
+        for n, p in ((n, load_pack(n)) for n in shipped_packs())
+    ]

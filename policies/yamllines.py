@@ -37,14 +37,20 @@ class _Loader(yaml.SafeLoader):
         if self.check_event(yaml.AliasEvent):
             event = self.peek_event()
             raise yaml.composer.ComposerError(
-                None, None, f"aliases (*{event.anchor}) are not allowed in policy files; "
-                "write the value out", event.start_mark)
+                None,
+                None,
+                f"aliases (*{event.anchor}) are not allowed in policy files; write the value out",
+                event.start_mark,
+            )
         self._depth += 1
         try:
             if self._depth > MAX_DEPTH:
                 raise yaml.composer.ComposerError(
-                    None, None, f"nested more than {MAX_DEPTH} levels deep",
-                    self.peek_event().start_mark)
+                    None,
+                    None,
+                    f"nested more than {MAX_DEPTH} levels deep",
+                    self.peek_event().start_mark,
+                )
             return super().compose_node(parent, index)
         finally:
             self._depth -= 1
@@ -94,6 +100,8 @@ def load(text: str):
     syntax error, an alias, or a file over the bounds (for callers that report it)."""
     data, problems = parse(text)
     if data is None and problems:
-        raise yaml.YAMLError(problems[0][1].removeprefix("invalid YAML: ")
-                             + (f" (line {problems[0][0]})" if problems[0][0] else ""))
+        raise yaml.YAMLError(
+            problems[0][1].removeprefix("invalid YAML: ")
+            + (f" (line {problems[0][0]})" if problems[0][0] else "")
+        )
     return data

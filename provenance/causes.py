@@ -25,11 +25,18 @@ from provkit.provenance.core.vocabulary import (
 from provkit.provenance.status import CONTENT_NOT_COMPARED, CONTENT_NOT_SHOWN, CONTENT_SHOWN
 
 #: The codes that say the signature, or the claim it covers, does not hold.
-SIGNATURE_BROKEN_CODES = frozenset({
-    "claimSignature.mismatch", "claimSignature.missing", "assertion.hashedURI.mismatch",
-    "hashedURI.mismatch", "hashedURI.missing", "assertion.missing",
-    "assertion.external-reference.hashMismatch",
-    "assertion.alternativeContentRepresentation.hashMismatch"})
+SIGNATURE_BROKEN_CODES = frozenset(
+    {
+        "claimSignature.mismatch",
+        "claimSignature.missing",
+        "assertion.hashedURI.mismatch",
+        "hashedURI.mismatch",
+        "hashedURI.missing",
+        "assertion.missing",
+        "assertion.external-reference.hashMismatch",
+        "assertion.alternativeContentRepresentation.hashMismatch",
+    }
+)
 
 #: Codes of a manifest stored elsewhere that could not be fetched.
 REMOTE_CODES = frozenset({"manifest.inaccessible", "assertion.inaccessible"})
@@ -55,8 +62,10 @@ def cause_of(entry: dict, thumbnail_check: dict | None = None) -> str | None:
         return "identity_problem"
     if code in SIGNATURE_BROKEN_CODES:
         return "signature_broken"
-    if code.startswith(("signingCredential.", "timeStamp.")) or \
-            code == "claimSignature.outsideValidity":
+    if (
+        code.startswith(("signingCredential.", "timeStamp."))
+        or code == "claimSignature.outsideValidity"
+    ):
         return "credential_problem"
     if code.startswith("ingredient."):
         return "ingredient_failed"
@@ -87,17 +96,18 @@ def _evidence(cause: str, entries: list[dict], thumbnail_check: dict | None) -> 
     hint = thumbnail_check or {}
     if hint.get("distance") is not None:
         looks = "no longer looks" if cause == "content_altered" else "still looks"
-        return (f"the picture {looks} like the thumbnail signed with it (PDQ distance "
-                f"{hint['distance']} of 256 bits)")
-    if cause == "container_layout" and not any(e.get("hard_binding") in
-                                               ("layout", "layout-consequence")
-                                               for e in entries):
+        return (
+            f"the picture {looks} like the thumbnail signed with it (PDQ distance "
+            f"{hint['distance']} of 256 bits)"
+        )
+    if cause == "container_layout" and not any(
+        e.get("hard_binding") in ("layout", "layout-consequence") for e in entries
+    ):
         return "no signed thumbnail could be compared with the picture"
     return None
 
 
-def phrase(cause: str, codes=(), *, remote_url: str | None = None,
-           title: str | None = None) -> str:
+def phrase(cause: str, codes=(), *, remote_url: str | None = None, title: str | None = None) -> str:
     """The ``provkit check`` phrase for a cause (with its detail where one is known)."""
     words = CAUSE_WORDS[cause][0]
     if cause == "credential_problem":
@@ -110,8 +120,13 @@ def phrase(cause: str, codes=(), *, remote_url: str | None = None,
     return words
 
 
-def classify(details: list[dict], *, thumbnail_check: dict | None = None,
-             remote_url: str | None = None, fetched: bool = True) -> list[dict]:
+def classify(
+    details: list[dict],
+    *,
+    thumbnail_check: dict | None = None,
+    remote_url: str | None = None,
+    fetched: bool = True,
+) -> list[dict]:
     """The causes of ``details`` (failure entries), most serious first:
     ``[{cause, codes, phrase, sentence, evidence}]``; a remote manifest that was not
     fetched is a cause of its own (``fetched=False``)."""
@@ -127,9 +142,12 @@ def classify(details: list[dict], *, thumbnail_check: dict | None = None,
         if cause not in groups:
             continue
         codes = list(dict.fromkeys(e["code"] for e in groups[cause]))
-        item = {"cause": cause, "codes": codes,
-                "phrase": phrase(cause, codes, remote_url=remote_url),
-                "sentence": CAUSE_WORDS[cause][1]}
+        item = {
+            "cause": cause,
+            "codes": codes,
+            "phrase": phrase(cause, codes, remote_url=remote_url),
+            "sentence": CAUSE_WORDS[cause][1],
+        }
         evidence = _evidence(cause, groups[cause], thumbnail_check)
         if evidence:
             item["evidence"] = evidence
@@ -157,23 +175,31 @@ def failed_ingredients(ingredients: list, limit: int = 64) -> list[dict]:
                 active = [dict(e, where="active manifest") for e in entries]
                 found = classify(active, thumbnail_check=node.get("thumbnail_check"))
                 cause = found[0]["cause"] if found else "ingredient_failed"
-                out.append({"title": node.get("title"), "when": when, "cause": cause,
-                            "codes": [e["code"] for e in entries],
-                            "phrase": phrase(cause, [e["code"] for e in entries])})
+                out.append(
+                    {
+                        "title": node.get("title"),
+                        "when": when,
+                        "cause": cause,
+                        "codes": [e["code"] for e in entries],
+                        "phrase": phrase(cause, [e["code"] for e in entries]),
+                    }
+                )
             walk(node.get("ingredients") or [])
 
     walk(ingredients)
     return out
 
 
-def reword_bindings(details: list[dict], explanation: list[str],
-                    thumbnail_check: dict | None) -> tuple[list[dict], list[str]]:
+def reword_bindings(
+    details: list[dict], explanation: list[str], thumbnail_check: dict | None
+) -> tuple[list[dict], list[str]]:
     """Hard-binding sentences that say what the picture comparison showed: "its contents
     changed" only when the picture no longer looks like its signed thumbnail."""
     new_details, renamed = [], {}
     for e in details:
-        if e.get("hard_binding") in ("content", "box", "bmff", "collection") and \
-                cause_of(e, thumbnail_check) in ("content_altered", "container_layout"):
+        if e.get("hard_binding") in ("content", "box", "bmff", "collection") and cause_of(
+            e, thumbnail_check
+        ) in ("content_altered", "container_layout"):
             if cause_of(e, thumbnail_check) == "content_altered":
                 words = CONTENT_SHOWN
             elif (thumbnail_check or {}).get("distance") is not None:
@@ -192,21 +218,39 @@ def with_causes(report, *, fetched: bool = True):
     its failed ingredients (``failed_ingredients``); an ingredient that failed is a cause
     too (``ingredient_failed``), named."""
     remote = report.remote_url if report.state == "absent" else None
-    details, explanation = reword_bindings(report.failure_details or [],
-                                           report.explanation or [], report.thumbnail_check)
-    found = classify(details, thumbnail_check=report.thumbnail_check,
-                     remote_url=remote, fetched=fetched)
+    details, explanation = reword_bindings(
+        report.failure_details or [], report.explanation or [], report.thumbnail_check
+    )
+    found = classify(
+        details, thumbnail_check=report.thumbnail_check, remote_url=remote, fetched=fetched
+    )
     bad = failed_ingredients(report.ingredients or [])
     if bad and not any(c["cause"] == "ingredient_failed" for c in found):
-        found.append({"cause": "ingredient_failed", "codes": [],
-                      "phrase": "", "sentence": CAUSE_WORDS["ingredient_failed"][1]})
+        found.append(
+            {
+                "cause": "ingredient_failed",
+                "codes": [],
+                "phrase": "",
+                "sentence": CAUSE_WORDS["ingredient_failed"][1],
+            }
+        )
     for c in found:
         if c["cause"] == "ingredient_failed" and bad:
             names = ", ".join(str(b["title"] or "untitled") for b in bad[:3])
-            how = "; ".join(dict.fromkeys(f"{b['phrase']} when {'added' if b['when'] == 'added' else 'checked now'}"
-                                          for b in bad[:3]))
+            how = "; ".join(
+                dict.fromkeys(
+                    f"{b['phrase']} when {'added' if b['when'] == 'added' else 'checked now'}"
+                    for b in bad[:3]
+                )
+            )
             c["phrase"] = f"built on a failed ingredient: {names} ({how})"
             c["ingredients"] = [b["title"] for b in bad]
     found.sort(key=lambda c: CAUSES.index(c["cause"]))
-    return replace(report, causes=found, cause=found[0]["cause"] if found else None,
-                   failed_ingredients=bad, failure_details=details, explanation=explanation)
+    return replace(
+        report,
+        causes=found,
+        cause=found[0]["cause"] if found else None,
+        failed_ingredients=bad,
+        failure_details=details,
+        explanation=explanation,
+    )

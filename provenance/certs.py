@@ -33,11 +33,15 @@ def _signature_boxes(data, end: int):
     pos = data.rfind(_SIGNATURE_LABEL, 0, end)
     while pos != -1:
         start = pos - 33
-        if start >= 0 and data[start + 4:start + 8] == b"jumb" and \
-                data[start + 12:start + 16] == b"jumd":
-            length = int.from_bytes(data[start:start + 4], "big")
+        if (
+            start >= 0
+            and data[start + 4 : start + 8] == b"jumb"
+            and data[start + 12 : start + 16] == b"jumd"
+        ):
+            length = int.from_bytes(data[start : start + 4], "big")
             yield start, min(end, start + length + _SEGMENT_SLACK)
         pos = data.rfind(_SIGNATURE_LABEL, 0, pos)
+
 
 @functools.lru_cache(maxsize=256)
 def _issuer_of(der: bytes) -> tuple[str, str] | None:
@@ -52,12 +56,15 @@ def _issuer_of(der: bytes) -> tuple[str, str] | None:
     # errors raised while the issuer is read lazily): any of them means "not one".
     try:
         cert = x509.load_der_x509_certificate(der)
-        names = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME) or \
-            cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
-        return str(cert.serial_number), \
-            str(names[0].value) if names else cert.issuer.rfc4514_string()
+        names = cert.issuer.get_attributes_for_oid(
+            NameOID.COMMON_NAME
+        ) or cert.issuer.get_attributes_for_oid(NameOID.ORGANIZATION_NAME)
+        return str(cert.serial_number), str(
+            names[0].value
+        ) if names else cert.issuer.rfc4514_string()
     except Exception:  # noqa: BLE001  # names are a courtesy; the SDK judged the signature
         return None
+
 
 def cert_issuers(data, end: int | None = None, *, serials=None) -> dict:
     """Serial number (decimal string) -> issuer, for the certificates in ``data[:end]``.
@@ -74,7 +81,7 @@ def cert_issuers(data, end: int | None = None, *, serials=None) -> dict:
         chunk = data[start:stop]
         for m in _DER_CERT.finditer(chunk):
             length = int.from_bytes(m.group(1), "big") + 4
-            found = _issuer_of(chunk[m.start(): m.start() + length])
+            found = _issuer_of(chunk[m.start() : m.start() + length])
             if found:
                 out[found[0]] = found[1]
         if wanted is not None and wanted <= out.keys():
@@ -93,7 +100,7 @@ def signer_chain(data, end: int | None = None, *, serial: str | None = None) -> 
         chunk = data[start:stop]
         ders = []
         for m in _DER_CERT.finditer(chunk):
-            der = bytes(chunk[m.start(): m.start() + int.from_bytes(m.group(1), "big") + 4])
+            der = bytes(chunk[m.start() : m.start() + int.from_bytes(m.group(1), "big") + 4])
             if _issuer_of(der):
                 ders.append(der)
         if ders and (serial is None or any(_issuer_of(d)[0] == serial for d in ders)):

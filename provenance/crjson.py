@@ -23,8 +23,7 @@ from provkit.provenance.remote import fetch_manifest, read_sidecar, sidecar_for
 from provkit.provenance.trust import resolve as resolve_trust
 from provkit.provenance.verify import _crjson, _is_remote_error, _remote_url_from
 
-CRJSON_CONTEXT = {"@vocab": "https://c2pa.org/crjson",
-                  "extras": "https://c2pa.org/crjson/extras"}
+CRJSON_CONTEXT = {"@vocab": "https://c2pa.org/crjson", "extras": "https://c2pa.org/crjson/extras"}
 
 
 def crjson_file(path, *, trust=None, fetch_remote: bool = False, ocsp: bool = False) -> dict:
@@ -52,8 +51,7 @@ def crjson_file(path, *, trust=None, fetch_remote: bool = False, ocsp: bool = Fa
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if doc is None:
-        raise BadInput("this c2pa-python cannot produce crJSON (Reader.crjson is missing)",
-                       path=p)
+        raise BadInput("this c2pa-python cannot produce crJSON (Reader.crjson is missing)", path=p)
     doc.setdefault("jsonGenerator", crjson_generator())
     return doc
 
@@ -62,11 +60,22 @@ def crjson_generator() -> dict:
     return {"name": about.NAME, "version": about.version()}
 
 
-def crjson_stub(p: Path, state: str, *, code: str | None = None, explanation: str | None = None,
-                remote_url: str | None = None) -> dict:
+def crjson_stub(
+    p: Path,
+    state: str,
+    *,
+    code: str | None = None,
+    explanation: str | None = None,
+    remote_url: str | None = None,
+) -> dict:
     """A crJSON document with no manifest to show, and why (``extras:``)."""
-    doc = {"@context": CRJSON_CONTEXT, "manifests": [], "jsonGenerator": crjson_generator(),
-           "extras:path": str(p), "extras:state": state}
+    doc = {
+        "@context": CRJSON_CONTEXT,
+        "manifests": [],
+        "jsonGenerator": crjson_generator(),
+        "extras:path": str(p),
+        "extras:state": state,
+    }
     if code:
         doc["extras:failure"] = [{"code": code, "explanation": explanation or code}]
     if remote_url:
@@ -101,8 +110,13 @@ def _crjson_reader(p: Path, mime: str, f, ctx, fetch_remote: bool):
             try:
                 data = fetch_manifest(url or "")
             except BadInput as err:
-                return None, crjson_stub(p, "absent", code="manifest.inaccessible",
-                                         explanation=err.reason, remote_url=url)
+                return None, crjson_stub(
+                    p,
+                    "absent",
+                    code="manifest.inaccessible",
+                    explanation=err.reason,
+                    remote_url=url,
+                )
     f.seek(0)
     try:
         return new_reader(mime, f, ctx, manifest_data=data), None

@@ -9,6 +9,9 @@ without the soft binding, and ``Issued.watermark_skipped`` says why.
 ``provkit sign`` and the generator's seal both call :func:`issue`. The output is
 written atomically (temp file in the same folder, then rename) and the input is
 never overwritten.
+
+Why one module: issuing is one pipeline (watermark, disclosure, sign, ledger) whose
+steps share the staging and rollback of one output.
 """
 
 from __future__ import annotations
@@ -43,11 +46,15 @@ from provkit.provenance.manifest import (
 from provkit.provenance.relation import make_reference
 
 #: ``Issued.watermark_skipped`` for a file that is not a still image.
-NOT_AN_IMAGE = ("the watermark applies to still images provkit decodes only; this {mime} file "
-                "was signed without it and without a soft binding")
+NOT_AN_IMAGE = (
+    "the watermark applies to still images provkit decodes only; this {mime} file "
+    "was signed without it and without a soft binding"
+)
 #: ``Issued.watermark_skipped`` when the marked pixels fail the watermark's self-check.
-UNREADABLE_MARK = ("the watermark does not read back from these pixels (noise-like image); "
-                   "signed without it and without a soft binding")
+UNREADABLE_MARK = (
+    "the watermark does not read back from these pixels (noise-like image); "
+    "signed without it and without a soft binding"
+)
 
 
 @dataclass(frozen=True)
@@ -87,16 +94,20 @@ def _fingerprint(pixels):
     return fingerprint_image(pixels), make_reference(pixels)
 
 
-def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
-                   force: bool = False) -> str:
+def resolve_output(
+    out_path, *, src_path=None, src_mime: str | None = None, force: bool = False
+) -> str:
     """The MIME type ``out_path`` will be written as; BadInput if it cannot be written.
 
     Refused: the input itself, a folder, an existing file without ``force``, a name
     whose extension names no format C2PA can be embedded in (no extension: the
     source's format)."""
     out_path = Path(out_path)
-    if src_path is not None and out_path.exists() and \
-            out_path.resolve() == Path(src_path).resolve():
+    if (
+        src_path is not None
+        and out_path.exists()
+        and out_path.resolve() == Path(src_path).resolve()
+    ):
         raise BadInput("output would overwrite the input; choose another -o path", path=out_path)
     if out_path.is_dir():
         raise BadInput("output is a directory; give a file name", path=out_path)
@@ -104,15 +115,28 @@ def resolve_output(out_path, *, src_path=None, src_mime: str | None = None,
         raise BadInput("output already exists (use --force to replace it)", path=out_path)
     out_mime = imageio.mime_for_suffix(out_path) or (None if out_path.suffix else src_mime)
     if out_mime is None:
-        raise BadInput(f"C2PA cannot be embedded in '{out_path.suffix}' files (use .jpg, .png, "
-                       ".webp, .gif, .tif, .avif, .heic, or the source's own format: .pdf, "
-                       ".wav, .mp3, .flac, .mp4, .mov, .m4a, .avi ...)", path=out_path)
+        raise BadInput(
+            f"C2PA cannot be embedded in '{out_path.suffix}' files (use .jpg, .png, "
+            ".webp, .gif, .tif, .avif, .heic, or the source's own format: .pdf, "
+            ".wav, .mp3, .flac, .mp4, .mov, .m4a, .avi ...)",
+            path=out_path,
+        )
     return supported_mime(out_mime, path=out_path)
 
 
-def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=None,
-          identity=None, asset_id: str | None = None, force: bool = False,
-          status: str = "issued", disclosure=None) -> Issued:
+def issue(
+    source,
+    out_path,
+    *,
+    spec: ManifestSpec,
+    watermark: bool = True,
+    db=None,
+    identity=None,
+    asset_id: str | None = None,
+    force: bool = False,
+    status: str = "issued",
+    disclosure=None,
+) -> Issued:
     """Watermark, sign and record ``source`` (a path or PIL image) into ``out_path``.
 
     ``identity`` defaults to the workspace identity (created on first use); ``db``
@@ -137,9 +161,11 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     out_mime = resolve_output(out_path, src_path=src_path, src_mime=src_mime, force=force)
     media = src_mime is not None and not imageio.is_image_mime(src_mime)
     if media and out_mime != src_mime:
-        raise BadInput(f"a {src_mime} file is signed as it is; the output must be "
-                       f"{imageio.MEDIA_EXTENSION_FOR_MIME.get(src_mime, src_mime)} too",
-                       path=out_path)
+        raise BadInput(
+            f"a {src_mime} file is signed as it is; the output must be "
+            f"{imageio.MEDIA_EXTENSION_FOR_MIME.get(src_mime, src_mime)} too",
+            path=out_path,
+        )
     book = ledger_store(db)
     if book.get(asset_id) is not None:
         raise BadInput(f"asset id {asset_id} is already in the ledger")
@@ -163,16 +189,23 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         # 0. disclosure: visible labels go into the pixels before the mark and the
         # signature; the SB 942 fields and the label record into the manifest
         if media:
-            raise BadInput("disclosure labels apply to still images; this file is "
-                           f"{src_mime}", path=src_path)
+            raise BadInput(
+                f"disclosure labels apply to still images; this file is {src_mime}", path=src_path
+            )
         if not disclosure_lib.is_ai(spec.source_type):
-            raise BadInput(f"the disclosure labels declare AI-made content, but this file is "
-                           f"signed as {source_type_name(spec.source_type) or 'no source type'}"
-                           " (use --source-type trainedAlgorithmicMedia, algorithmicMedia or "
-                           "compositeWithTrainedAlgorithmicMedia)", path=src_path or out_path)
+            raise BadInput(
+                f"the disclosure labels declare AI-made content, but this file is "
+                f"signed as {source_type_name(spec.source_type) or 'no source type'}"
+                " (use --source-type trainedAlgorithmicMedia, algorithmicMedia or "
+                "compositeWithTrainedAlgorithmicMedia)",
+                path=src_path or out_path,
+            )
         if disclosure.wants("cn") and out_mime not in TC260_MIMES:
-            raise BadInput("the GB 45438 implicit label is written into JPEG, PNG and WebP "
-                           f"files, not {out_mime}", path=out_path)
+            raise BadInput(
+                "the GB 45438 implicit label is written into JPEG, PNG and WebP "
+                f"files, not {out_mime}",
+                path=out_path,
+            )
         spec, image, disclosed = _disclose(spec, disclosure, source, src_path, asset_id)
         icc = image.info.get("icc_profile") if image is not None else None
     definition = manifest_definition(spec, asset_id=asset_id, soft_binding_alg=soft_alg)
@@ -189,8 +222,9 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
         try:
             marked = wm.embed(image, mark)
         except BadInput as e:
-            raise BadInput(f"{e.reason}; sign it with --no-watermark",
-                           path=src_path or out_path) from None
+            raise BadInput(
+                f"{e.reason}; sign it with --no-watermark", path=src_path or out_path
+            ) from None
         if wm.readable(marked, mark):
             image = marked
         else:
@@ -221,36 +255,55 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
     try:
         with atomic_file(out_path, overwrite=force) as f:
             try:
-                store = sign_stream(definition, identity, out_mime, io.BytesIO(payload), f,
-                                    ingredients=spec.ingredients)
+                store = sign_stream(
+                    definition,
+                    identity,
+                    out_mime,
+                    io.BytesIO(payload),
+                    f,
+                    ingredients=spec.ingredients,
+                )
                 parsed = read_store(store)
             except (c2pa.C2paError, OSError) as e:
                 if identity.tsa_url and identity.tsa_url in str(e):
-                    raise BadInput(f"signing failed: the time-stamping authority "
-                                   f"{identity.tsa_url} did not answer ({e})",
-                                   path=out_path) from None
+                    raise BadInput(
+                        f"signing failed: the time-stamping authority "
+                        f"{identity.tsa_url} did not answer ({e})",
+                        path=out_path,
+                    ) from None
                 raise BadInput(f"signing failed: {e}", path=out_path) from None
             f.seek(0)
             sha = hashlib.sha256(f.read()).hexdigest()
             label = parsed.get("active_manifest")
             manifest_json = parsed.get("manifests", {}).get(label, {})
-            fp, reference = (None, None) if media else \
-                _fingerprint(pixels if pixels is not None else src_path)
+            fp, reference = (
+                (None, None) if media else _fingerprint(pixels if pixels is not None else src_path)
+            )
     except BaseException as e:
         _drop(earlier)  # the file there before was never replaced
         if isinstance(e, FileExistsError):
-            raise BadInput("output already exists (use --force to replace it)",
-                           path=out_path) from None
+            raise BadInput(
+                "output already exists (use --force to replace it)", path=out_path
+            ) from None
         if isinstance(e, OSError):
             raise BadInput(f"cannot write output ({e.strerror or e})", path=out_path) from None
         raise
     try:
         book.record(
-            asset_id=asset_id, sha256=sha, manifest_label=label, signer=signer,
-            source_type=source_type_name(spec.source_type), source_path=src_path,
-            path=os.path.abspath(out_path), mime=out_mime, manifest_json=manifest_json,
-            manifest_store=store, fingerprint=fp, soft_binding_alg=soft_alg,
-            status=status, reference=reference,
+            asset_id=asset_id,
+            sha256=sha,
+            manifest_label=label,
+            signer=signer,
+            source_type=source_type_name(spec.source_type),
+            source_path=src_path,
+            path=os.path.abspath(out_path),
+            mime=out_mime,
+            manifest_json=manifest_json,
+            manifest_store=store,
+            fingerprint=fp,
+            soft_binding_alg=soft_alg,
+            status=status,
+            reference=reference,
         )
     except BaseException as e:
         # nothing recorded: the file does not stay either, and the earlier one comes back
@@ -261,11 +314,20 @@ def issue(source, out_path, *, spec: ManifestSpec, watermark: bool = True, db=No
             raise BadInput(f"cannot record the asset ({e.strerror or e})", path=out_path) from None
         raise
     _drop(earlier)
-    return Issued(asset_id=asset_id, path=str(out_path), mime=out_mime, sha256=sha,
-                  manifest_label=label, source_type=source_type_name(spec.source_type),
-                  signer=signer, watermarked=soft_alg is not None, soft_binding_alg=soft_alg,
-                  fingerprinted=fp is not None, watermark_skipped=skipped,
-                  disclosures=disclosed)
+    return Issued(
+        asset_id=asset_id,
+        path=str(out_path),
+        mime=out_mime,
+        sha256=sha,
+        manifest_label=label,
+        source_type=source_type_name(spec.source_type),
+        signer=signer,
+        watermarked=soft_alg is not None,
+        soft_binding_alg=soft_alg,
+        fingerprinted=fp is not None,
+        watermark_skipped=skipped,
+        disclosures=disclosed,
+    )
 
 
 #: where the TC260 XMP block is written (provenance/tc260.py)
@@ -292,15 +354,19 @@ def _disclose(spec: ManifestSpec, profile, source, src_path, asset_id: str):
     return replace(spec, extra_assertions=tuple(extra)), image, record
 
 
-def _write_xmp(payload: bytes, mime: str, profile, spec: ManifestSpec, asset_id: str,
-               record: dict) -> bytes:
+def _write_xmp(
+    payload: bytes, mime: str, profile, spec: ManifestSpec, asset_id: str, record: dict
+) -> bytes:
     """The TC260 block (cn) and the IPTC digital source type (eu, cn) as XMP."""
     if not (profile.wants("cn") or profile.wants("eu")) or mime not in TC260_MIMES:
         return payload
     value = None
     if profile.wants("cn"):
-        value = tc260.make_value(producer=profile.cn_producer or profile.provider,
-                                 produce_id=asset_id, binding=tc260.binding_of_bytes(payload))
+        value = tc260.make_value(
+            producer=profile.cn_producer or profile.provider,
+            produce_id=asset_id,
+            binding=tc260.binding_of_bytes(payload),
+        )
         record["tc260"] = value
     dst = source_type_iri(spec.source_type) if spec.source_type else None
     return tc260.write(payload, mime, tc260.packet(value, digital_source_type=dst))
@@ -344,9 +410,20 @@ def _drop(aside: Path | None) -> None:
         aside.unlink(missing_ok=True)
 
 
-def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool = True,
-         db=None, identity=None, force: bool = False, status: str = "issued",
-         tsa: str | None = None, dev_identity: bool = False, disclosure=None) -> Issued:
+def sign(
+    source,
+    out_path,
+    *,
+    spec: ManifestSpec | None = None,
+    watermark: bool = True,
+    db=None,
+    identity=None,
+    force: bool = False,
+    status: str = "issued",
+    tsa: str | None = None,
+    dev_identity: bool = False,
+    disclosure=None,
+) -> Issued:
     """``provkit sign``: :func:`issue` with a spec built from the command's options.
     ``dev_identity``: create a development identity if the workspace has none (otherwise
     that is a ConfigError naming ``provkit keys init``).
@@ -358,14 +435,25 @@ def sign(source, out_path, *, spec: ManifestSpec | None = None, watermark: bool 
     if dev_identity and identity is None:
         identity = keys.for_signing(dev_identity=True)
     spec = spec or ManifestSpec()
-    if disclosure is None and (isinstance(source, Image.Image) or imageio.is_image_mime(
-            imageio.sniff_media(Path(source)))):  # [disclosure] regimes, for AI still images
+    if disclosure is None and (
+        isinstance(source, Image.Image) or imageio.is_image_mime(imageio.sniff_media(Path(source)))
+    ):  # [disclosure] regimes, for AI still images
         disclosure = disclosure_lib.profile(source_type=spec.source_type)
     tsa = workspace_config.load().get("sign.tsa", tsa)
     if tsa is not None:
         if not str(tsa).startswith(("http://", "https://")):
-            raise BadInput(f"--tsa {tsa!r}: give the time-stamping authority's http:// or "
-                           "https:// address")
+            raise BadInput(
+                f"--tsa {tsa!r}: give the time-stamping authority's http:// or https:// address"
+            )
         identity = replace(identity or keys.for_signing(), tsa_url=str(tsa))
-    return issue(source, out_path, spec=spec, watermark=watermark, db=db,
-                 identity=identity, force=force, status=status, disclosure=disclosure)
+    return issue(
+        source,
+        out_path,
+        spec=spec,
+        watermark=watermark,
+        db=db,
+        identity=identity,
+        force=force,
+        status=status,
+        disclosure=disclosure,
+    )

@@ -103,8 +103,11 @@ def _swap(d: Path, files: dict[str, bytes], *, retire_ca: bool) -> None:
     _private_dir(staging)
     for name, data in files.items():
         atomic_write(staging / name, data, mode=0o600)
-    atomic_write(staging / COMMIT, json.dumps({"files": sorted(files),
-                                               "retire_ca": retire_ca}).encode(), mode=0o600)
+    atomic_write(
+        staging / COMMIT,
+        json.dumps({"files": sorted(files), "retire_ca": retire_ca}).encode(),
+        mode=0o600,
+    )
     _settle(d)
 
 
@@ -169,7 +172,11 @@ class Identity:
 
     @classmethod
     def from_callback(
-        cls, chain_pem: bytes | str, sign: Callable[[bytes], bytes], *, alg: str = "es256",
+        cls,
+        chain_pem: bytes | str,
+        sign: Callable[[bytes], bytes],
+        *,
+        alg: str = "es256",
         tsa_url: str | None = None,
     ) -> Identity:
         """An identity whose key lives elsewhere (KMS, HSM).
@@ -205,8 +212,12 @@ class Identity:
 
     def signer_json(self) -> dict:
         leaf = self.leaf
-        return {"common_name": leaf.common_name, "organization": leaf.organization,
-                "issuer": leaf.issuer, "sha256": leaf.sha256}
+        return {
+            "common_name": leaf.common_name,
+            "organization": leaf.organization,
+            "issuer": leaf.issuer,
+            "sha256": leaf.sha256,
+        }
 
 
 def cert_info(cert) -> CertInfo:
@@ -269,17 +280,20 @@ def _key_pem(key) -> bytes:
     from cryptography.hazmat.primitives import serialization
 
     return key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
 
 
 # --------------------------------------------------------------------------- verbs
 
 
-def make_chain(org: str = "provkit development", *, common_name: str | None = None,
-               days: int = 825, now: dt.datetime | None = None):
+def make_chain(
+    org: str = "provkit development",
+    *,
+    common_name: str | None = None,
+    days: int = 825,
+    now: dt.datetime | None = None,
+):
     """A fresh development CA and leaf: ``(ca_cert, ca_key, leaf_cert, leaf_key)``."""
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes
@@ -289,55 +303,85 @@ def make_chain(org: str = "provkit development", *, common_name: str | None = No
     now = now or dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
     leaf_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, f"{org} CA"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-    ])
-    leaf_name = x509.Name([
-        x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{org} signer"),
-        x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
-    ])
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{org} CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        ]
+    )
+    leaf_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name or f"{org} signer"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, org),
+        ]
+    )
     ca_ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
     ca_cert = (
         x509.CertificateBuilder()
-        .subject_name(ca_name).issuer_name(ca_name)
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
         .public_key(ca_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days * 2))
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=False, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=True, crl_sign=True,
-            encipher_only=False, decipher_only=False), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
         .add_extension(ca_ski, critical=False)
         .sign(ca_key, hashes.SHA256())
     )
     leaf_cert = (
         x509.CertificateBuilder()
-        .subject_name(leaf_name).issuer_name(ca_name)
+        .subject_name(leaf_name)
+        .issuer_name(ca_name)
         .public_key(leaf_key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - dt.timedelta(minutes=5))
         .not_valid_after(now + dt.timedelta(days=days))
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(
-            digital_signature=True, content_commitment=False, key_encipherment=False,
-            data_encipherment=False, key_agreement=False, key_cert_sign=False, crl_sign=False,
-            encipher_only=False, decipher_only=False), critical=True)
-        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-                       critical=False)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()),
-                       critical=False)
-        .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski),
-                       critical=False)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ca_ski), critical=False
+        )
         .sign(ca_key, hashes.SHA256())
     )
     return ca_cert, ca_key, leaf_cert, leaf_key
 
 
-def init(org: str = "provkit development", *, force: bool = False,
-         directory: Path | None = None) -> CertInfo:
+def init(
+    org: str = "provkit development", *, force: bool = False, directory: Path | None = None
+) -> CertInfo:
     """Create a development CA and signing certificate in the workspace, and the
     workspace's log key when it has none (the log key is never replaced: it is the
     identity of the Merkle logs, whatever signing certificate comes and goes)."""
@@ -355,9 +399,16 @@ def _init(d: Path, org: str, force: bool) -> CertInfo:
             "an identity already exists (use --force to replace it)", path=d / "chain.pem"
         )
     ca_cert, ca_key, leaf_cert, leaf_key = make_chain(org)
-    _swap(d, {"ca.key": _key_pem(ca_key), "signer.key": _key_pem(leaf_key),
-              "ca.pem": _pem(ca_cert), "chain.pem": _pem(leaf_cert) + _pem(ca_cert)},
-          retire_ca=True)
+    _swap(
+        d,
+        {
+            "ca.key": _key_pem(ca_key),
+            "signer.key": _key_pem(leaf_key),
+            "ca.pem": _pem(ca_cert),
+            "chain.pem": _pem(leaf_cert) + _pem(ca_cert),
+        },
+        retire_ca=True,
+    )
     return cert_info(leaf_cert)
 
 
@@ -372,8 +423,10 @@ def _retire(d: Path, pem: bytes) -> None:
 
 def _retired_db():
     db = workspace.connect(None)
-    db.conn.execute("CREATE TABLE IF NOT EXISTS retired_anchors (sha256 TEXT PRIMARY KEY, "
-                    "retired_at TEXT NOT NULL)")
+    db.conn.execute(
+        "CREATE TABLE IF NOT EXISTS retired_anchors (sha256 TEXT PRIMARY KEY, "
+        "retired_at TEXT NOT NULL)"
+    )
     return db
 
 
@@ -381,8 +434,10 @@ def _record_retired(digest: str) -> None:
     db = _retired_db()
     try:
         with db.conn:
-            db.conn.execute("INSERT OR IGNORE INTO retired_anchors VALUES (?, ?)",
-                            [digest, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")])
+            db.conn.execute(
+                "INSERT OR IGNORE INTO retired_anchors VALUES (?, ?)",
+                [digest, dt.datetime.now(dt.UTC).isoformat(timespec="seconds")],
+            )
     finally:
         db.conn.close()
 
@@ -401,8 +456,14 @@ def _recorded_retired() -> set[str]:
     return {r[0] for r in rows}
 
 
-def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=None,
-                now: dt.datetime | None = None) -> str:
+def check_chain(
+    chain_pem: bytes,
+    key_pem: bytes,
+    *,
+    chain_path=None,
+    key_path=None,
+    now: dt.datetime | None = None,
+) -> str:
     """Check that a chain and key can sign C2PA manifests; return the algorithm name.
 
     Raises BadInput with a one-line reason for: unreadable PEM, a key that does not
@@ -427,54 +488,73 @@ def check_chain(chain_pem: bytes, key_pem: bytes, *, chain_path=None, key_path=N
             raise BadInput(
                 "chain is not leaf-first: each certificate must be followed by its issuer "
                 f"('{child.subject.rfc4514_string()}' is followed by "
-                f"'{parent.subject.rfc4514_string()}')", path=chain_path)
+                f"'{parent.subject.rfc4514_string()}')",
+                path=chain_path,
+            )
         try:
             child.verify_directly_issued_by(parent)
         except (ValueError, TypeError, InvalidSignature):
             raise BadInput(
                 f"certificate '{child.subject.rfc4514_string()}' is not signed by the next "
-                "certificate in the chain", path=chain_path) from None
+                "certificate in the chain",
+                path=chain_path,
+            ) from None
     leaf = certs[0]
     pub = serialization.PublicFormat.SubjectPublicKeyInfo
-    if key.public_key().public_bytes(serialization.Encoding.DER, pub) != \
-            leaf.public_key().public_bytes(serialization.Encoding.DER, pub):
-        raise BadInput("private key does not match the first (leaf) certificate of the chain",
-                       path=key_path)
+    if key.public_key().public_bytes(
+        serialization.Encoding.DER, pub
+    ) != leaf.public_key().public_bytes(serialization.Encoding.DER, pub):
+        raise BadInput(
+            "private key does not match the first (leaf) certificate of the chain", path=key_path
+        )
     for cert in certs:
         if cert.not_valid_after_utc < now:
             raise BadInput(
                 f"certificate '{cert.subject.rfc4514_string()}' expired on "
-                f"{cert.not_valid_after_utc.date().isoformat()}", path=chain_path)
+                f"{cert.not_valid_after_utc.date().isoformat()}",
+                path=chain_path,
+            )
         if cert.not_valid_before_utc > now:
             raise BadInput(
                 f"certificate '{cert.subject.rfc4514_string()}' is not valid before "
-                f"{cert.not_valid_before_utc.isoformat()}", path=chain_path)
+                f"{cert.not_valid_before_utc.isoformat()}",
+                path=chain_path,
+            )
     try:
         basic = leaf.extensions.get_extension_for_class(x509.BasicConstraints).value
         if basic.ca:
-            raise BadInput("the first certificate is a CA; the chain must start with the "
-                           "signing (leaf) certificate", path=chain_path)
+            raise BadInput(
+                "the first certificate is a CA; the chain must start with the "
+                "signing (leaf) certificate",
+                path=chain_path,
+            )
     except x509.ExtensionNotFound:
         pass
     try:
         usage = leaf.extensions.get_extension_for_class(x509.KeyUsage).value
         if not usage.digital_signature:
-            raise BadInput("leaf certificate lacks the digitalSignature key usage",
-                           path=chain_path)
+            raise BadInput("leaf certificate lacks the digitalSignature key usage", path=chain_path)
     except x509.ExtensionNotFound:
         pass
     try:
         ekus = leaf.extensions.get_extension_for_class(x509.ExtendedKeyUsage).value
         if not any(e.dotted_string in C2PA_EKUS for e in ekus):
-            raise BadInput("leaf certificate has no extended key usage C2PA accepts "
-                           "(emailProtection, documentSigning, C2PA signing, ...)",
-                           path=chain_path)
+            raise BadInput(
+                "leaf certificate has no extended key usage C2PA accepts "
+                "(emailProtection, documentSigning, C2PA signing, ...)",
+                path=chain_path,
+            )
     except x509.ExtensionNotFound:
-        raise BadInput("leaf certificate has no extended key usage extension; C2PA "
-                       "requires one (e.g. emailProtection)", path=chain_path) from None
+        raise BadInput(
+            "leaf certificate has no extended key usage extension; C2PA "
+            "requires one (e.g. emailProtection)",
+            path=chain_path,
+        ) from None
     if leaf.issuer == leaf.subject:
-        raise BadInput("leaf certificate is self-signed; C2PA requires a CA-issued "
-                       "signing certificate", path=chain_path)
+        raise BadInput(
+            "leaf certificate is self-signed; C2PA requires a CA-issued signing certificate",
+            path=chain_path,
+        )
     if isinstance(key, ec.EllipticCurvePrivateKey):
         alg = _ALG_FOR_CURVE.get(key.curve.name)
         if alg is None:
@@ -495,8 +575,9 @@ def import_(chain_path, key_path, *, force: bool = False) -> CertInfo:
     chain_path, key_path = Path(chain_path), Path(key_path)
     d = keys_dir()
     if (d / "chain.pem").exists() and not force:
-        raise ConfigError("an identity already exists (use --force to replace it)",
-                          path=d / "chain.pem")
+        raise ConfigError(
+            "an identity already exists (use --force to replace it)", path=d / "chain.pem"
+        )
     try:
         chain_pem = chain_path.read_bytes()
     except OSError as e:
@@ -508,13 +589,15 @@ def import_(chain_path, key_path, *, force: bool = False) -> CertInfo:
     check_chain(chain_pem, key_pem, chain_path=chain_path, key_path=key_path)
     with _locked(d):
         if (d / "chain.pem").exists() and not force:  # another process got there first
-            raise ConfigError("an identity already exists (use --force to replace it)",
-                              path=d / "chain.pem")
+            raise ConfigError(
+                "an identity already exists (use --force to replace it)", path=d / "chain.pem"
+            )
         # the development CA (if any) no longer signs here: retired in the same swap; the key
         # is stored as PKCS#8 whatever the input's form (a SEC1 "EC PRIVATE KEY" as
         # `openssl ecparam -genkey` writes it, PKCS#1 RSA): the signer reads PKCS#8 only
-        _swap(d, {"signer.key": _key_pem(_load_key(key_pem)), "chain.pem": chain_pem},
-              retire_ca=True)
+        _swap(
+            d, {"signer.key": _key_pem(_load_key(key_pem)), "chain.pem": chain_pem}, retire_ca=True
+        )
     from cryptography import x509
 
     return cert_info(x509.load_pem_x509_certificates(chain_pem)[0])
@@ -528,8 +611,9 @@ def load(directory: Path | None = None) -> Identity:
         with _locked(d):  # settles the swap an interrupted process left
             pass
     if not chain.exists() or not key.exists():
-        raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
-                          "import`)", path=d)
+        raise ConfigError(
+            "no signing identity (run `provkit keys init` or `provkit keys import`)", path=d
+        )
     with _locked(d, exclusive=False):
         chain_pem = chain.read_bytes()
         key_pem = key.read_bytes()
@@ -552,9 +636,11 @@ def for_signing(*, dev_identity: bool = False) -> Identity:
         return load_or_init()
     d = keys_dir()
     if not (d / "chain.pem").exists() and not (d / PENDING).exists():
-        raise ConfigError("no signing identity: run `provkit keys init` (a development CA) or "
-                          "`provkit keys import` (your own chain) first, or pass --dev-identity",
-                          path=d)
+        raise ConfigError(
+            "no signing identity: run `provkit keys init` (a development CA) or "
+            "`provkit keys import` (your own chain) first, or pass --dev-identity",
+            path=d,
+        )
     return load()
 
 
@@ -605,8 +691,9 @@ def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> Id
         with _locked(d, exclusive=False):  # settles a half-done swap first
             pass
     if not chain.exists():
-        raise ConfigError("no signing identity (run `provkit keys init` or `provkit keys "
-                          "import`)", path=d)
+        raise ConfigError(
+            "no signing identity (run `provkit keys init` or `provkit keys import`)", path=d
+        )
     chain_pem = chain.read_bytes()
     try:
         certificates = x509.load_pem_x509_certificates(chain_pem)
@@ -623,13 +710,20 @@ def show(directory: Path | None = None, *, now: dt.datetime | None = None) -> Id
         problem = f"cannot read the signing key ({e.strerror or e})"
     else:
         try:
-            alg = check_chain(chain_pem, key_pem, chain_path=chain, key_path=d / "signer.key",
-                              now=now)
+            alg = check_chain(
+                chain_pem, key_pem, chain_path=chain, key_path=d / "signer.key", now=now
+            )
         except BadInput as e:
             problem = e.reason
-    return IdentityInfo(signer=certs[0], chain=certs, algorithm=alg, expired=expired,
-                        problem=problem, local_trust_anchor=(d / "ca.pem").exists(),
-                        retired_anchors=len(_retired(d)))
+    return IdentityInfo(
+        signer=certs[0],
+        chain=certs,
+        algorithm=alg,
+        expired=expired,
+        problem=problem,
+        local_trust_anchor=(d / "ca.pem").exists(),
+        retired_anchors=len(_retired(d)),
+    )
 
 
 def _retired(d: Path) -> list[Path]:
@@ -638,8 +732,11 @@ def _retired(d: Path) -> list[Path]:
     if not folder.is_dir():
         return []
     known = _recorded_retired()
-    return [p for p in sorted(folder.glob("*.pem"))
-            if p.is_file() and sha256_hex(p.read_bytes()) in known]
+    return [
+        p
+        for p in sorted(folder.glob("*.pem"))
+        if p.is_file() and sha256_hex(p.read_bytes()) in known
+    ]
 
 
 def local_trust_anchors() -> bytes:

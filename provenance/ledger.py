@@ -43,13 +43,25 @@ MAX_PHASH_DISTANCE = PHASH_MATCH
 def _create_assets(db) -> None:
     db["assets"].create(
         {
-            "asset_id": str, "sha256": str, "manifest_label": str, "signer": str,
-            "source_type": str, "created": str, "source_path": str, "path": str,
-            "mime": str, "soft_binding_alg": str, "manifest_json": str,
-            "manifest_store": bytes, "phash": str, "dhash": str, "pdq": bytes,
+            "asset_id": str,
+            "sha256": str,
+            "manifest_label": str,
+            "signer": str,
+            "source_type": str,
+            "created": str,
+            "source_path": str,
+            "path": str,
+            "mime": str,
+            "soft_binding_alg": str,
+            "manifest_json": str,
+            "manifest_store": bytes,
+            "phash": str,
+            "dhash": str,
+            "pdq": bytes,
             "pdq_quality": int,
         },
-        pk="asset_id", not_null={"sha256", "created"},
+        pk="asset_id",
+        not_null={"sha256", "created"},
     )
     db["assets"].create_index(["sha256"])
     db["assets"].create_index(["manifest_label"])
@@ -65,6 +77,7 @@ def _add_status(db) -> None:
 #: out), ``withheld`` (a policy stopped it; the file sits in
 #: the quarantine folder) or ``review`` (held until a person releases it).
 STATUSES = ("issued", "staged", "withheld", "review")
+
 
 def _log_existing(db) -> None:
     """Assets recorded before the Merkle log: one leaf each, in the order recorded."""
@@ -92,12 +105,14 @@ def _leaf(row: dict, event: str | None, time: str | None = None) -> tuple[str, b
     store = row.get("manifest_store")
     pdq = row.get("pdq")
     entry = {
-        "asset_id": row["asset_id"], "event": event or row.get("status") or "issued",
-        "sha256": row["sha256"], "manifest_label": row.get("manifest_label"),
+        "asset_id": row["asset_id"],
+        "event": event or row.get("status") or "issued",
+        "sha256": row["sha256"],
+        "manifest_label": row.get("manifest_label"),
         "manifest_sha256": hashlib.sha256(bytes(store)).hexdigest() if store else None,
         "phash": row.get("phash"),
-        "pdq": (bytes(pdq).hex() if isinstance(pdq, (bytes, bytearray, memoryview))
-                else pdq) or None,
+        "pdq": (bytes(pdq).hex() if isinstance(pdq, (bytes, bytearray, memoryview)) else pdq)
+        or None,
         "time": time or row.get("created"),
     }
     return row["asset_id"], json.dumps(entry, sort_keys=True, separators=(",", ":")).encode()
@@ -130,32 +145,43 @@ class Asset:
     @classmethod
     def from_row(cls, row: dict) -> Asset:
         return cls(
-            asset_id=row["asset_id"], sha256=row["sha256"],
+            asset_id=row["asset_id"],
+            sha256=row["sha256"],
             manifest_label=row.get("manifest_label"),
             signer=json.loads(row["signer"]) if row.get("signer") else None,
-            source_type=row.get("source_type"), created=row["created"],
-            source_path=row.get("source_path"), path=row.get("path"), mime=row.get("mime"),
-            soft_binding_alg=row.get("soft_binding_alg"), phash=row.get("phash"),
-            dhash=row.get("dhash"), pdq=row["pdq"].hex() if row.get("pdq") else None,
+            source_type=row.get("source_type"),
+            created=row["created"],
+            source_path=row.get("source_path"),
+            path=row.get("path"),
+            mime=row.get("mime"),
+            soft_binding_alg=row.get("soft_binding_alg"),
+            phash=row.get("phash"),
+            dhash=row.get("dhash"),
+            pdq=row["pdq"].hex() if row.get("pdq") else None,
             pdq_quality=row.get("pdq_quality"),
-            status=row.get("status") or "issued", status_reason=row.get("status_reason"),
+            status=row.get("status") or "issued",
+            status_reason=row.get("status_reason"),
         )
 
 
-_LIGHT_COLUMNS = ("asset_id, sha256, manifest_label, signer, source_type, created, source_path, "
-                  "path, mime, soft_binding_alg, phash, dhash, pdq, pdq_quality, status, status_reason")
+_LIGHT_COLUMNS = (
+    "asset_id, sha256, manifest_label, signer, source_type, created, source_path, "
+    "path, mime, soft_binding_alg, phash, dhash, pdq, pdq_quality, status, status_reason"
+)
 
 
 class LedgerStore(Protocol):
     """The ledger of issued assets, as its callers use it."""
 
     def record(self, *, asset_id: str, sha256: str, **fields) -> Asset: ...
-    def mark(self, asset_id: str, status: str, *, reason: str | None = None,
-             path=None) -> Asset: ...
+    def mark(
+        self, asset_id: str, status: str, *, reason: str | None = None, path=None
+    ) -> Asset: ...
     def forget(self, asset_id: str) -> bool: ...
     def get(self, asset_id: str) -> Asset | None: ...
-    def list(self, *, limit: int | None = None, source_type: str | None = None,
-             since: str | None = None) -> list[Asset]: ...
+    def list(
+        self, *, limit: int | None = None, source_type: str | None = None, since: str | None = None
+    ) -> list[Asset]: ...
     def count(self) -> int: ...
     def by_sha256(self, sha256: str) -> list[Asset]: ...
     def by_manifest_label(self, label: str) -> Asset | None: ...
@@ -196,12 +222,25 @@ class SqliteLedgerStore:
 
     # ----------------------------------------------------------------- writing
 
-    def record(self, *, asset_id: str, sha256: str, manifest_label: str | None = None,
-               signer: dict | None = None, source_type: str | None = None,
-               created: str | None = None, source_path=None, path=None, mime=None,
-               manifest_json: str | dict | None = None, manifest_store: bytes | None = None,
-               fingerprint=None, soft_binding_alg: str | None = None,
-               status: str = "issued", reference: bytes | None = None) -> Asset:
+    def record(
+        self,
+        *,
+        asset_id: str,
+        sha256: str,
+        manifest_label: str | None = None,
+        signer: dict | None = None,
+        source_type: str | None = None,
+        created: str | None = None,
+        source_path=None,
+        path=None,
+        mime=None,
+        manifest_json: str | dict | None = None,
+        manifest_store: bytes | None = None,
+        fingerprint=None,
+        soft_binding_alg: str | None = None,
+        status: str = "issued",
+        reference: bytes | None = None,
+    ) -> Asset:
         """Record one issued asset; an existing asset id is an error (ids are unique).
         ``reference``: the issued pixels' reference rendition
         (:func:`provenance.relation.make_reference`), what recovery compares copies with."""
@@ -210,34 +249,46 @@ class SqliteLedgerStore:
         if isinstance(manifest_json, dict):
             manifest_json = json.dumps(manifest_json)
         row = {
-            "asset_id": asset_id, "sha256": sha256, "manifest_label": manifest_label,
+            "asset_id": asset_id,
+            "sha256": sha256,
+            "manifest_label": manifest_label,
             "signer": json.dumps(signer) if signer is not None else None,
             "source_type": source_type,
             "created": created or now_iso(),
             "source_path": str(source_path) if source_path is not None else None,
-            "path": str(path) if path is not None else None, "mime": mime,
-            "soft_binding_alg": soft_binding_alg, "manifest_json": manifest_json,
+            "path": str(path) if path is not None else None,
+            "mime": mime,
+            "soft_binding_alg": soft_binding_alg,
+            "manifest_json": manifest_json,
             "manifest_store": manifest_store,
-            "phash": None, "dhash": None, "pdq": None, "pdq_quality": None, "status": status,
+            "phash": None,
+            "dhash": None,
+            "pdq": None,
+            "pdq_quality": None,
+            "status": status,
             "reference": reference,
         }
         if fingerprint is not None:
-            row.update(phash=f"{int(fingerprint.phash):016x}", dhash=f"{int(fingerprint.dhash):016x}",
-                       pdq=bytes(fingerprint.pdq) if fingerprint.pdq is not None else None,
-                       pdq_quality=fingerprint.pdq_quality)
+            row.update(
+                phash=f"{int(fingerprint.phash):016x}",
+                dhash=f"{int(fingerprint.dhash):016x}",
+                pdq=bytes(fingerprint.pdq) if fingerprint.pdq is not None else None,
+                pdq_quality=fingerprint.pdq_quality,
+            )
 
         def work(conn):
             if conn.execute("SELECT 1 FROM assets WHERE asset_id = ?", [asset_id]).fetchone():
                 raise BadInput(f"asset id {asset_id} is already in the ledger")
-            conn.execute(f"INSERT INTO assets ({', '.join(row)}) "
-                         f"VALUES ({', '.join('?' * len(row))})", list(row.values()))
+            conn.execute(
+                f"INSERT INTO assets ({', '.join(row)}) VALUES ({', '.join('?' * len(row))})",
+                list(row.values()),
+            )
             self.log.append("assets", [_leaf(row, status)])
 
         self._write(work)
         return Asset.from_row(row)
 
-    def mark(self, asset_id: str, status: str, *, reason: str | None = None,
-             path=None) -> Asset:
+    def mark(self, asset_id: str, status: str, *, reason: str | None = None, path=None) -> Asset:
         """Change an asset's status (e.g. ``withheld`` by a policy), and its path if it moved."""
         if status not in STATUSES:
             raise BadInput(f"unknown asset status {status!r} (one of {', '.join(STATUSES)})")
@@ -247,7 +298,9 @@ class SqliteLedgerStore:
 
         def work(conn):
             cur = conn.execute(
-                "UPDATE assets SET " + ", ".join(f"{k} = ?" for k in changes) + " WHERE asset_id = ?",
+                "UPDATE assets SET "
+                + ", ".join(f"{k} = ?" for k in changes)
+                + " WHERE asset_id = ?",
                 [*changes.values(), asset_id],
             )
             if cur.rowcount == 0:
@@ -272,7 +325,9 @@ class SqliteLedgerStore:
             return self._fingerprints[1]
         rows = self.db.execute(
             "SELECT rowid, phash, CASE WHEN length(pdq) = 32 AND pdq_quality >= ? THEN pdq END "
-            "FROM assets WHERE phash IS NOT NULL", [PDQ_MIN_QUALITY]).fetchall()
+            "FROM assets WHERE phash IS NOT NULL",
+            [PDQ_MIN_QUALITY],
+        ).fetchall()
         table = _parse_fingerprints(rows) if rows else None
         self._fingerprints = (version, table)
         return table
@@ -282,15 +337,17 @@ class SqliteLedgerStore:
 
         def work(conn):
             self._log_event(conn, asset_id.lower(), "forgotten")
-            return conn.execute("DELETE FROM assets WHERE asset_id = ?",
-                                [asset_id.lower()]).rowcount
+            return conn.execute(
+                "DELETE FROM assets WHERE asset_id = ?", [asset_id.lower()]
+            ).rowcount
 
         return self._write(work) > 0
 
     # ----------------------------------------------------------------- reading
 
-    def _rows(self, where: str = "", params=(), *, order="created DESC, rowid DESC",
-              limit=None) -> list[Asset]:
+    def _rows(
+        self, where: str = "", params=(), *, order="created DESC, rowid DESC", limit=None
+    ) -> list[Asset]:
         sql = f"SELECT {_LIGHT_COLUMNS} FROM assets {where} ORDER BY {order}"
         if limit is not None:
             sql += f" LIMIT {int(limit)}"
@@ -302,8 +359,9 @@ class SqliteLedgerStore:
         rows = self._rows("WHERE asset_id = ?", [asset_id.lower()])
         return rows[0] if rows else None
 
-    def list(self, *, limit: int | None = None, source_type: str | None = None,
-             since: str | None = None) -> list[Asset]:
+    def list(
+        self, *, limit: int | None = None, source_type: str | None = None, since: str | None = None
+    ) -> list[Asset]:
         """Newest first, optionally filtered by source type or creation time (ISO)."""
         clauses, params = [], []
         if source_type:
@@ -326,24 +384,33 @@ class SqliteLedgerStore:
         return rows[0] if rows else None
 
     def manifest_store(self, asset_id: str) -> bytes | None:
-        row = self.db.execute("SELECT manifest_store FROM assets WHERE asset_id = ?",
-                              [asset_id.lower()]).fetchone()
+        row = self.db.execute(
+            "SELECT manifest_store FROM assets WHERE asset_id = ?", [asset_id.lower()]
+        ).fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
 
     def reference(self, asset_id: str) -> bytes | None:
         """The reference rendition recorded at issue time (None for assets issued before
         they were kept, and for media that are not still images)."""
-        row = self.db.execute("SELECT reference FROM assets WHERE asset_id = ?",
-                              [asset_id.lower()]).fetchone()
+        row = self.db.execute(
+            "SELECT reference FROM assets WHERE asset_id = ?", [asset_id.lower()]
+        ).fetchone()
         return bytes(row[0]) if row and row[0] is not None else None
 
     def manifest_json(self, asset_id: str) -> dict | None:
-        row = self.db.execute("SELECT manifest_json FROM assets WHERE asset_id = ?",
-                              [asset_id.lower()]).fetchone()
+        row = self.db.execute(
+            "SELECT manifest_json FROM assets WHERE asset_id = ?", [asset_id.lower()]
+        ).fetchone()
         return json.loads(row[0]) if row and row[0] else None
 
-    def by_fingerprint(self, fingerprint, *, max_pdq: int = MAX_PDQ_DISTANCE,
-                       max_phash: int = MAX_PHASH_DISTANCE, k: int = 5) -> list[tuple[Asset, dict]]:
+    def by_fingerprint(
+        self,
+        fingerprint,
+        *,
+        max_pdq: int = MAX_PDQ_DISTANCE,
+        max_phash: int = MAX_PHASH_DISTANCE,
+        k: int = 5,
+    ) -> list[tuple[Asset, dict]]:
         """Issued assets whose pixels look like ``fingerprint``, nearest first.
 
         A match needs the pHash within ``max_phash`` bits and, where both sides have
@@ -355,8 +422,7 @@ class SqliteLedgerStore:
         rowids, phashes, codes, usable = table
         d_phash = np.bitwise_count(phashes ^ np.uint64(int(fingerprint.phash))).astype(int)
         probe_pdq = bytes(fingerprint.pdq) if getattr(fingerprint, "pdq", None) else None
-        usable_probe = probe_pdq is not None and \
-            (fingerprint.pdq_quality or 0) >= PDQ_MIN_QUALITY
+        usable_probe = probe_pdq is not None and (fingerprint.pdq_quality or 0) >= PDQ_MIN_QUALITY
         d_pdq = np.full(len(rowids), -1)
         if usable_probe:
             probe = np.frombuffer(probe_pdq, dtype=np.uint8)
@@ -388,11 +454,11 @@ def _parse_fingerprints(rows):
     """``(rowids, phashes uint64, pdq codes (n, 32) uint8, usable pdq mask)``; hex and
     blobs decoded in bulk."""
     rowids = np.fromiter((r[0] for r in rows), dtype=np.int64, count=len(rows))
-    phashes = np.frombuffer(bytes.fromhex("".join(r[1].rjust(16, "0") for r in rows)),
-                            dtype=">u8").astype(np.uint64)
+    phashes = np.frombuffer(
+        bytes.fromhex("".join(r[1].rjust(16, "0") for r in rows)), dtype=">u8"
+    ).astype(np.uint64)
     usable = np.fromiter((r[2] is not None for r in rows), dtype=bool, count=len(rows))
-    codes = np.frombuffer(b"".join(r[2] or bytes(32) for r in rows),
-                          dtype=np.uint8).reshape(-1, 32)
+    codes = np.frombuffer(b"".join(r[2] or bytes(32) for r in rows), dtype=np.uint8).reshape(-1, 32)
     return rowids, phashes, codes, usable
 
 
@@ -415,8 +481,9 @@ def ledger(db=None) -> Ledger:
 # -- the ``provkit ledger`` verbs ---------------------------------------------------------
 
 
-def list_(db=None, *, limit: int | None = 50, source_type: str | None = None,
-          since: str | None = None) -> list[Asset]:
+def list_(
+    db=None, *, limit: int | None = 50, source_type: str | None = None, since: str | None = None
+) -> list[Asset]:
     """``provkit ledger list``: issued assets, newest first (a missing ``db`` path is a
     BadInput, never an empty ledger)."""
     return ledger_store(db, create=False).list(limit=limit, source_type=source_type, since=since)

@@ -30,19 +30,25 @@ from provkit.provenance.core.vocabulary import (
 #: Label of the small assertion that carries the provkit asset id.
 ASSET_ASSERTION = "io.provkit.asset"
 RELATIONSHIPS = ("parentOf", "componentOf", "inputTo")
+
+
 def action_name(action: str) -> str:
     """``edited`` -> ``c2pa.edited``; a C2PA action or a custom one in reverse-DNS form
     (``com.example.retouched``) is kept; anything else is BadInput."""
     name = action if "." in action else f"c2pa.{action}"
     if name.startswith("c2pa."):
         if name not in C2PA_ACTIONS:
-            raise BadInput(f"unknown C2PA action {action[:60]!r} (known: "
-                           f"{', '.join(sorted(a[5:] for a in C2PA_ACTIONS))}; or a custom "
-                           "action in reverse-DNS form, e.g. com.example.retouched)")
+            raise BadInput(
+                f"unknown C2PA action {action[:60]!r} (known: "
+                f"{', '.join(sorted(a[5:] for a in C2PA_ACTIONS))}; or a custom "
+                "action in reverse-DNS form, e.g. com.example.retouched)"
+            )
         return name
     if not re.match(CUSTOM_ACTION, name):
-        raise BadInput(f"custom action {action[:60]!r} must be in reverse-DNS form "
-                       "(lower-case domain labels, then a name: com.example.retouched)")
+        raise BadInput(
+            f"custom action {action[:60]!r} must be in reverse-DNS form "
+            "(lower-case domain labels, then a name: com.example.retouched)"
+        )
     return name
 
 
@@ -70,8 +76,9 @@ class ManifestSpec:
             object.__setattr__(self, "source_type", canonical_source_type(self.source_type))
         for _, rel in self.ingredients:
             if rel not in RELATIONSHIPS:
-                raise BadInput(f"unknown ingredient relationship '{rel}' "
-                               f"(one of: {', '.join(RELATIONSHIPS)})")
+                raise BadInput(
+                    f"unknown ingredient relationship '{rel}' (one of: {', '.join(RELATIONSHIPS)})"
+                )
 
     @property
     def has_parent(self) -> bool:
@@ -95,43 +102,65 @@ def provkit_agent() -> dict:
 
 def soft_binding_assertion(alg: str, asset_id: str) -> dict:
     value = base64.b64encode(bytes.fromhex(asset_id)).decode()
-    return {"label": "c2pa.soft-binding",
-            "data": {"alg": alg, "blocks": [{"scope": {}, "value": value}]}}
+    return {
+        "label": "c2pa.soft-binding",
+        "data": {"alg": alg, "blocks": [{"scope": {}, "value": value}]},
+    }
 
 
-def manifest_definition(spec: ManifestSpec, *, asset_id: str | None = None,
-                        soft_binding_alg: str | None = None) -> dict:
+def manifest_definition(
+    spec: ManifestSpec, *, asset_id: str | None = None, soft_binding_alg: str | None = None
+) -> dict:
     """The manifest JSON for ``Builder``: actions v2, authorship, training rules, bindings."""
     agent = {**provkit_agent(), **(spec.software_agent or {})}
     action = {"action": spec.resolved_action(), "softwareAgent": agent}
     if spec.source_type:
         action["digitalSourceType"] = source_type_iri(spec.source_type)
     elif action["action"] == "c2pa.created":
-        raise BadInput("a created asset needs a digital source type (--source-type, e.g. "
-                       "digitalCapture, trainedAlgorithmicMedia)")
+        raise BadInput(
+            "a created asset needs a digital source type (--source-type, e.g. "
+            "digitalCapture, trainedAlgorithmicMedia)"
+        )
     if spec.parameters:
         action["parameters"] = dict(spec.parameters)
     actions = [action]
     if spec.has_parent:
-        parents = [f"ingredient{i}" for i, (_, rel) in enumerate(spec.ingredients)
-                   if rel == "parentOf"]
+        parents = [
+            f"ingredient{i}" for i, (_, rel) in enumerate(spec.ingredients) if rel == "parentOf"
+        ]
         if action["action"] in ("c2pa.created", "c2pa.opened"):
             raise BadInput(f"action {action['action']} cannot have a parentOf ingredient")
         actions.insert(0, {"action": "c2pa.opened", "parameters": {"ingredientIds": parents}})
     # provkit records every action it took, and the actions are its own statement
     # (created, not gathered): the rubric's ambiguousActions signal reads both.
-    assertions = [{"label": "c2pa.actions.v2", "created": True,
-                   "data": {"actions": actions, "allActionsIncluded": True}}]
+    assertions = [
+        {
+            "label": "c2pa.actions.v2",
+            "created": True,
+            "data": {"actions": actions, "allActionsIncluded": True},
+        }
+    ]
     if spec.author:
-        assertions.append({"label": "stds.schema-org.CreativeWork", "data": {
-            "@context": "https://schema.org", "@type": "CreativeWork",
-            "author": [{"@type": "Person", "name": spec.author}]}})
+        assertions.append(
+            {
+                "label": "stds.schema-org.CreativeWork",
+                "data": {
+                    "@context": "https://schema.org",
+                    "@type": "CreativeWork",
+                    "author": [{"@type": "Person", "name": spec.author}],
+                },
+            }
+        )
     if spec.no_train and spec.allow_training:
         raise BadInput("a manifest cannot both allow and forbid AI training")
     if spec.no_train or spec.allow_training:
         use_value = "notAllowed" if spec.no_train else "allowed"
-        assertions.append({"label": "cawg.training-mining", "data": {
-            "entries": {use: {"use": use_value} for use in TRAINING_USES}}})
+        assertions.append(
+            {
+                "label": "cawg.training-mining",
+                "data": {"entries": {use: {"use": use_value} for use in TRAINING_USES}},
+            }
+        )
     if asset_id and soft_binding_alg:
         assertions.append(soft_binding_assertion(soft_binding_alg, asset_id))
     if asset_id:
@@ -155,20 +184,27 @@ def supported_mime(mime: str, path=None) -> str:
     return mime
 
 
-def settings(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False,
-             ocsp: bool = False) -> dict:
+def settings(
+    *, trust_anchors: bytes | str | None = None, fetch_remote: bool = False, ocsp: bool = False
+) -> dict:
     """SDK settings: anchors added to the SDK's own, trust checked, no network by default
     (remote manifests and OCSP revocation checks are fetched only when asked)."""
-    s = {"verify": {"verify_trust": True, "remote_manifest_fetch": bool(fetch_remote),
-                    "ocsp_fetch": bool(ocsp)}}
+    s = {
+        "verify": {
+            "verify_trust": True,
+            "remote_manifest_fetch": bool(fetch_remote),
+            "ocsp_fetch": bool(ocsp),
+        }
+    }
     if trust_anchors:
         pem = trust_anchors.decode() if isinstance(trust_anchors, bytes) else trust_anchors
         s["trust"] = {"user_anchors": pem}
     return s
 
 
-def context(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = False,
-            ocsp: bool = False):
+def context(
+    *, trust_anchors: bytes | str | None = None, fetch_remote: bool = False, ocsp: bool = False
+):
     """A ``c2pa.Context`` with :func:`settings` (one per distinct settings, reused)."""
     if isinstance(trust_anchors, str):
         trust_anchors = trust_anchors.encode()
@@ -179,8 +215,9 @@ def context(*, trust_anchors: bytes | str | None = None, fetch_remote: bool = Fa
 def _cached_context(trust_anchors: bytes, fetch_remote: bool, ocsp: bool = False):
     import c2pa
 
-    return c2pa.Context.from_dict(settings(trust_anchors=trust_anchors, fetch_remote=fetch_remote,
-                                           ocsp=ocsp))
+    return c2pa.Context.from_dict(
+        settings(trust_anchors=trust_anchors, fetch_remote=fetch_remote, ocsp=ocsp)
+    )
 
 
 def read_anchor_file(path) -> bytes:
@@ -213,12 +250,12 @@ def new_reader(mime: str, stream, ctx=None, *, manifest_data: bytes | None = Non
     remote manifest) to validate the file against."""
     import c2pa
 
-    return c2pa.Reader(mime, stream, manifest_data,
-                       context=ctx if ctx is not None else context())
+    return c2pa.Reader(mime, stream, manifest_data, context=ctx if ctx is not None else context())
 
 
-def sign_stream(definition: dict, identity, mime: str, source, dest, *,
-                ingredients=(), ctx=None) -> bytes:
+def sign_stream(
+    definition: dict, identity, mime: str, source, dest, *, ingredients=(), ctx=None
+) -> bytes:
     """Sign ``source`` into ``dest`` with ``identity``; return the manifest store bytes.
 
     ``ingredients``: ``(path, relationship)`` pairs, labelled ``ingredient<i>`` so
@@ -231,7 +268,9 @@ def sign_stream(definition: dict, identity, mime: str, source, dest, *,
             with imageio.open_regular(path) as f:
                 builder.add_ingredient(
                     {"title": Path(path).name, "relationship": rel, "label": f"ingredient{i}"},
-                    ing_mime, f)
+                    ing_mime,
+                    f,
+                )
         signer = identity.c2pa_signer()
         try:
             return builder.sign(signer, mime, source, dest)

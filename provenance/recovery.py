@@ -48,8 +48,15 @@ def file_size(path) -> tuple[int, int] | None:
         return None
 
 
-def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
-                   image: Image.Image | None = None, fingerprinter=None):
+def recover_report(
+    report,
+    *,
+    db=None,
+    trust=None,
+    trust_local: bool = True,
+    image: Image.Image | None = None,
+    fingerprinter=None,
+):
     """Turn an ``absent`` report into ``recovered`` when the ledger knows the pixels.
 
     ``image``: the file's decoded pixels, if the caller has them. The watermark is
@@ -61,15 +68,18 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
     decoded = watermark.decode(image)
     mark = decoded.to_json() if decoded is not None else None
     resolver = SoftBindingResolver(db)
-    found = resolver.identify(image, decoded=decoded, size=file_size(report.path),
-                              fingerprinter=fingerprinter)
+    found = resolver.identify(
+        image, decoded=decoded, size=file_size(report.path), fingerprinter=fingerprinter
+    )
     # a fingerprint candidate whose pixels do not relate was only a look-alike: no finding
     found = [f for f in found if f[0].method == "watermark" or f[1].cls != "not-this-asset"]
     if not found:
         notes = list(report.explanation)
         if mark and not mark.get("third_party"):
-            notes.append(f"It carries a provkit watermark (asset id {mark.get('payload')}) "
-                         "that this ledger does not know.")
+            notes.append(
+                f"It carries a provkit watermark (asset id {mark.get('payload')}) "
+                "that this ledger does not know."
+            )
         return replace(report, watermark=mark, explanation=notes)
     match, relation = min(found, key=lambda f: _RANK[f[1].cls])
     store = resolver.get_manifest(match.manifest_id)
@@ -80,26 +90,47 @@ def recover_report(report, *, db=None, trust=None, trust_local: bool = True,
         return _mark_only(report, match, mark, rel)
     resolved = resolve_trust(trust, trust_local=trust_local)
     parsed, summary = revalidate(store, trust_pem=resolved.pem())
-    issued = report_from_store(report.path, parsed, state="recovered",
-                               failures=summary["failures"], raw=store, trust=resolved,
-                               mime=report.format)
+    issued = report_from_store(
+        report.path,
+        parsed,
+        state="recovered",
+        failures=summary["failures"],
+        raw=store,
+        trust=resolved,
+        mime=report.format,
+    )
     identified = _identified(match, resolver.ledger.get(match.asset_id), issued)
     if relation.cls == "locally-edited":
         return _edited(report, match, mark, rel, identified)
-    how = (f"the watermark (asset id {match.asset_id})" if match.method == "watermark" else
-           "its perceptual fingerprint (" + ", ".join(
-               f"{k} {v} bits" for k, v in (match.distance or {}).items()) + " apart)")
-    notes = [("No C2PA manifest is embedded; the credentials were recovered from the ledger "
-              f"by {how}."), identified["sentence"],
-             f"The recovered manifest re-validates as {summary['state']}."]
+    how = (
+        f"the watermark (asset id {match.asset_id})"
+        if match.method == "watermark"
+        else "its perceptual fingerprint ("
+        + ", ".join(f"{k} {v} bits" for k, v in (match.distance or {}).items())
+        + " apart)"
+    )
+    notes = [
+        (f"No C2PA manifest is embedded; the credentials were recovered from the ledger by {how}."),
+        identified["sentence"],
+        f"The recovered manifest re-validates as {summary['state']}.",
+    ]
     notes += explain(summary["failures"])
     notes.append(rel["sentence"])
     if not relation.vouches:
-        notes.append("The recovered credentials describe the issued picture; this copy is "
-                     "identified as it, not authenticated: they vouch for no pixel of it.")
-    return replace(issued, recovered_by=match.recovered_by(), recovered_manifest=summary,
-                   watermark=mark, explanation=notes, relation=rel, identified=identified,
-                   pixel_match=_pixel_summary(rel))
+        notes.append(
+            "The recovered credentials describe the issued picture; this copy is "
+            "identified as it, not authenticated: they vouch for no pixel of it."
+        )
+    return replace(
+        issued,
+        recovered_by=match.recovered_by(),
+        recovered_manifest=summary,
+        watermark=mark,
+        explanation=notes,
+        relation=rel,
+        identified=identified,
+        pixel_match=_pixel_summary(rel),
+    )
 
 
 def _identified(match, asset, issued) -> dict:
@@ -114,17 +145,25 @@ def _identified(match, asset, issued) -> dict:
     if issued.author:
         parts.append("author " + ", ".join(str(a) for a in issued.author))
     parts += [t.rstrip(".") for t in training_words(issued.training_mining or {})]
-    return {"asset_id": match.asset_id, "by": match.method, "signer": signer or None,
-            "issued": when, "digital_source_type": issued.digital_source_type,
-            "author": list(issued.author or []),
-            "training_mining": dict(issued.training_mining or {}),
-            "sentence": f"Identified as a copy of asset {match.asset_id} ("
-                        + "; ".join(parts) + ")."}
+    return {
+        "asset_id": match.asset_id,
+        "by": match.method,
+        "signer": signer or None,
+        "issued": when,
+        "digital_source_type": issued.digital_source_type,
+        "author": list(issued.author or []),
+        "training_mining": dict(issued.training_mining or {}),
+        "sentence": f"Identified as a copy of asset {match.asset_id} (" + "; ".join(parts) + ").",
+    }
 
 
 def _pixel_summary(rel: dict) -> dict:
-    return {"match": rel["class"] in ("same-pixels", "transformed"), "relation": rel["class"],
-            "correlation": rel.get("correlation"), "changed": rel.get("changed")}
+    return {
+        "match": rel["class"] in ("same-pixels", "transformed"),
+        "relation": rel["class"],
+        "correlation": rel.get("correlation"),
+        "changed": rel.get("changed"),
+    }
 
 
 def _named(match) -> str:
@@ -135,22 +174,38 @@ def _named(match) -> str:
 
 def _edited(report, match, mark, rel, identified):
     """``mismatch``: a locally edited copy of an issued asset, the edit located."""
-    notes = ["No C2PA manifest is embedded.", identified["sentence"], rel["sentence"],
-             ("Its credentials are not recovered: they describe the picture as issued, and "
-              "this copy was edited after it was issued.")]
-    return replace(report, state="mismatch", asset_id=match.asset_id,
-                   recovered_by=match.recovered_by(), watermark=mark, explanation=notes,
-                   relation=rel, identified=identified, pixel_match=_pixel_summary(rel))
+    notes = [
+        "No C2PA manifest is embedded.",
+        identified["sentence"],
+        rel["sentence"],
+        (
+            "Its credentials are not recovered: they describe the picture as issued, and "
+            "this copy was edited after it was issued."
+        ),
+    ]
+    return replace(
+        report,
+        state="mismatch",
+        asset_id=match.asset_id,
+        recovered_by=match.recovered_by(),
+        watermark=mark,
+        explanation=notes,
+        relation=rel,
+        identified=identified,
+        pixel_match=_pixel_summary(rel),
+    )
 
 
 def _mark_only(report, match, mark, rel):
     """``absent``: a soft binding names an asset whose pixels this picture does not have."""
     notes = list(report.explanation)
     if match.method == "watermark":
-        notes.append(f"It carries a provkit watermark naming asset {match.asset_id}, but its "
-                     f"pixels are not that asset's ({rel.get('reason') or 'they do not match'}). "
-                     "Anyone can write a provkit watermark: this mark identifies nothing, and "
-                     "it says nothing about that asset.")
+        notes.append(
+            f"It carries a provkit watermark naming asset {match.asset_id}, but its "
+            f"pixels are not that asset's ({rel.get('reason') or 'they do not match'}). "
+            "Anyone can write a provkit watermark: this mark identifies nothing, and "
+            "it says nothing about that asset."
+        )
     return replace(report, watermark=mark, explanation=notes, relation=rel)
 
 
@@ -175,19 +230,29 @@ def pixel_match(image: Image.Image, asset, *, fingerprint=None) -> dict:
     Without recorded fingerprints nothing can be compared, and that is no match."""
     limits = {"phash": MAX_PHASH_DISTANCE, "pdq": MAX_PDQ_DISTANCE}
     if asset is None or not asset.phash:
-        return {"match": False, "distance": {}, "limits": limits,
-                "problem": "the ledger holds no fingerprints for this asset"}
+        return {
+            "match": False,
+            "distance": {},
+            "limits": limits,
+            "problem": "the ledger holds no fingerprints for this asset",
+        }
     fp = fingerprint if fingerprint is not None else fingerprint_image(image)
     distance = {"phash": (int(asset.phash, 16) ^ int(fp.phash)).bit_count()}
-    usable = asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
-        fp.pdq_quality >= PDQ_MIN_QUALITY
+    usable = (
+        asset.pdq
+        and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY
+        and fp.pdq_quality >= PDQ_MIN_QUALITY
+    )
     if usable:
         distance["pdq"] = (int(asset.pdq, 16) ^ int.from_bytes(fp.pdq, "big")).bit_count()
     # PDQ (256 bits, made for this) decides where both have a usable one: a resized,
     # recompressed copy of a smooth generated picture can move pHash past its limit while
     # PDQ stays a few bits off, and an edit moves PDQ well past its own. pHash otherwise.
-    ok = distance["pdq"] <= limits["pdq"] if "pdq" in distance else \
-        distance["phash"] <= limits["phash"]
+    ok = (
+        distance["pdq"] <= limits["pdq"]
+        if "pdq" in distance
+        else distance["phash"] <= limits["phash"]
+    )
     return {"match": bool(ok), "distance": distance, "limits": limits}
 
 

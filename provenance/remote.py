@@ -52,15 +52,17 @@ def _opener():
     class HttpOnlyRedirects(urllib.request.HTTPRedirectHandler):
         def redirect_request(self, req, fp, code, msg, headers, newurl):
             if not str(newurl).lower().startswith(("http://", "https://")):
-                raise urllib.error.HTTPError(newurl, code, "redirect to a non-http address",
-                                             headers, fp)
+                raise urllib.error.HTTPError(
+                    newurl, code, "redirect to a non-http address", headers, fp
+                )
             return super().redirect_request(req, fp, code, msg, headers, newurl)
 
     return urllib.request.build_opener(HttpOnlyRedirects)
 
 
-def fetch_manifest(url: str, *, limit: int = MAX_MANIFEST_BYTES,
-                   timeout: float = FETCH_TIMEOUT) -> bytes:
+def fetch_manifest(
+    url: str, *, limit: int = MAX_MANIFEST_BYTES, timeout: float = FETCH_TIMEOUT
+) -> bytes:
     """The manifest store at ``url``; BadInput naming the address and the cause when it
     cannot be had within ``limit`` bytes and ``timeout`` seconds."""
     if not str(url).lower().startswith(("http://", "https://")):
@@ -74,8 +76,9 @@ def fetch_manifest(url: str, *, limit: int = MAX_MANIFEST_BYTES,
         with _opener().open(request, timeout=timeout) as reply:
             declared = reply.headers.get("Content-Length")
             if declared and declared.isdigit() and int(declared) > limit:
-                raise BadInput(f"remote manifest {url}: {declared} bytes, more than the "
-                               f"{limit} fetched")
+                raise BadInput(
+                    f"remote manifest {url}: {declared} bytes, more than the {limit} fetched"
+                )
             chunks, size = [], 0
             while True:
                 if time.monotonic() > deadline:

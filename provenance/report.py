@@ -111,10 +111,12 @@ class VerifyReport:
 
 def _assertion(manifest: dict, *labels):
     for a in manifest.get("assertions", []):
-        if a.get("label") in labels or any(a.get("label", "").startswith(lb + "__")
-                                           for lb in labels):
+        if a.get("label") in labels or any(
+            a.get("label", "").startswith(lb + "__") for lb in labels
+        ):
             return a.get("data")
     return None
+
 
 def _actions(manifest: dict) -> list[dict]:
     data = _assertion(manifest, "c2pa.actions.v2", "c2pa.actions") or {}
@@ -123,8 +125,11 @@ def _actions(manifest: dict) -> list[dict]:
         agent = a.get("softwareAgent")
         if isinstance(agent, dict):
             agent = " ".join(str(agent[k]) for k in ("name", "version") if agent.get(k))
-        item = {"action": a.get("action"), "software_agent": agent,
-                "digital_source_type": source_type_name(a.get("digitalSourceType"))}
+        item = {
+            "action": a.get("action"),
+            "software_agent": agent,
+            "digital_source_type": source_type_name(a.get("digitalSourceType")),
+        }
         if a.get("parameters"):
             params = {k: v for k, v in a["parameters"].items() if k != "ingredients"}
             if params:
@@ -134,16 +139,22 @@ def _actions(manifest: dict) -> list[dict]:
         out.append(item)
     return out
 
+
 def _signer(manifest: dict, cert_issuers: dict | None = None) -> dict | None:
     info = manifest.get("signature_info")
     if not info:
         return None
     serial = info.get("cert_serial_number")
-    return {"common_name": info.get("common_name"),
-            # c2pa-rs reports the signing certificate's organisation as "issuer"
-            "organization": info.get("issuer"),
-            "issuer": (cert_issuers or {}).get(serial),
-            "time": info.get("time"), "alg": info.get("alg"), "serial": serial}
+    return {
+        "common_name": info.get("common_name"),
+        # c2pa-rs reports the signing certificate's organisation as "issuer"
+        "organization": info.get("issuer"),
+        "issuer": (cert_issuers or {}).get(serial),
+        "time": info.get("time"),
+        "alg": info.get("alg"),
+        "serial": serial,
+    }
+
 
 def _soft_bindings(manifest: dict) -> list[dict]:
     out = []
@@ -159,15 +170,20 @@ def _soft_bindings(manifest: dict) -> list[dict]:
             out.append({"alg": data.get("alg"), "value": value, "scope": block.get("scope")})
     return out
 
+
 def _training(manifest: dict) -> dict:
     data = _assertion(manifest, "cawg.training-mining", "c2pa.training-mining") or {}
-    return {k: (v.get("use") if isinstance(v, dict) else v)
-            for k, v in (data.get("entries") or {}).items()}
+    return {
+        k: (v.get("use") if isinstance(v, dict) else v)
+        for k, v in (data.get("entries") or {}).items()
+    }
+
 
 def _authors(manifest: dict) -> list[str]:
     data = _assertion(manifest, "stds.schema-org.CreativeWork") or {}
     authors = data.get("author") or []
     return [a.get("name") for a in authors if isinstance(a, dict) and a.get("name")]
+
 
 #: Most ingredient entries one report lists (a store can name the same manifests many times).
 MAX_INGREDIENT_NODES = 256
@@ -211,19 +227,23 @@ def _is_recovery(manifest: dict) -> bool:
     return any("recovered_by" in (a.get("parameters") or {}) for a in _actions(manifest))
 
 
-def _ingredient_sentence(state_recorded: str, recorded: list, deltas: list, expected: bool
-                         ) -> str:
+def _ingredient_sentence(state_recorded: str, recorded: list, deltas: list, expected: bool) -> str:
     if expected:
-        return ("Its credentials were recovered from a ledger; only their binding to the original "
-                "bytes fails, as expected for recovered credentials.")
+        return (
+            "Its credentials were recovered from a ledger; only their binding to the original "
+            "bytes fails, as expected for recovered credentials."
+        )
     if state_recorded == "invalid":
-        why = "; ".join(explain([e for e in recorded if e["code"] !=
-                                 "signingCredential.untrusted"]))
+        why = "; ".join(
+            explain([e for e in recorded if e["code"] != "signingCredential.untrusted"])
+        )
         return f"Its credentials were invalid when it was added: {why}"
     if deltas and {e["code"] for e in deltas} <= {"signingCredential.untrusted"}:
         was = "valid and trusted" if state_recorded == "trusted" else "valid"
-        return (f"Its credentials were {was} when it was added; only today's trust verdict "
-                "differs: its signer is not on the trust list used now.")
+        return (
+            f"Its credentials were {was} when it was added; only today's trust verdict "
+            "differs: its signer is not on the trust list used now."
+        )
     if deltas:
         return "Its credentials changed since it was added: " + "; ".join(explain(deltas))
     if state_recorded == "trusted":
@@ -231,8 +251,13 @@ def _ingredient_sentence(state_recorded: str, recorded: list, deltas: list, expe
     return "Its credentials were valid when it was added."
 
 
-def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = None,
-                 parent_label: str | None = None) -> list[dict]:
+def _ingredients(
+    store: dict,
+    manifest: dict,
+    cert_issuers,
+    walk: dict | None = None,
+    parent_label: str | None = None,
+) -> list[dict]:
     """The ingredient tree under ``manifest``, each manifest expanded once.
 
     Each node carries what was recorded when it was added (``recorded_status``,
@@ -249,9 +274,13 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
     recovery = _is_recovery(manifest)
     for n, ing in enumerate(ingredients):
         if walk["left"] <= 0:
-            out.append({"omitted": len(ingredients) - n,
-                        "note": f"more ingredients not listed (at most "
-                                f"{MAX_INGREDIENT_NODES} per report)"})
+            out.append(
+                {
+                    "omitted": len(ingredients) - n,
+                    "note": f"more ingredients not listed (at most "
+                    f"{MAX_INGREDIENT_NODES} per report)",
+                }
+            )
             break
         walk["left"] -= 1
         label = ing.get("active_manifest")
@@ -262,50 +291,77 @@ def _ingredients(store: dict, manifest: dict, cert_issuers, walk: dict | None = 
         state_recorded = state_from_codes([e["code"] for e in recorded])
         if not ing.get("validation_results") and not ing.get("validation_status"):
             state_recorded = "absent" if child is None else "valid"
-        hard_only = bool(set(failures) & HARD_BINDING_CODES) and \
-            set(failures) - {"signingCredential.untrusted"} <= HARD_BINDING_CODES
+        hard_only = (
+            bool(set(failures) & HARD_BINDING_CODES)
+            and set(failures) - {"signingCredential.untrusted"} <= HARD_BINDING_CODES
+        )
         expected = recovery and hard_only
         state = state_from_codes(failures) if not expected else "valid"
-        if expected and "signingCredential.untrusted" not in failures and \
-                "signingCredential.trusted" in _success_codes(ing):
+        if (
+            expected
+            and "signingCredential.untrusted" not in failures
+            and "signingCredential.trusted" in _success_codes(ing)
+        ):
             state = "trusted"
-        item = {"title": ing.get("title"), "relationship": ing.get("relationship"),
-                "format": ing.get("format"), "manifest_label": label,
-                "thumbnail": _thumbnail(ing) or (_thumbnail(child) if child else None),
-                "recorded_status": recorded, "deltas": deltas,
-                "state_recorded": state_recorded, "failures": failures,
-                "failed_when_added": state_recorded == "invalid" and not expected}
+        item = {
+            "title": ing.get("title"),
+            "relationship": ing.get("relationship"),
+            "format": ing.get("format"),
+            "manifest_label": label,
+            "thumbnail": _thumbnail(ing) or (_thumbnail(child) if child else None),
+            "recorded_status": recorded,
+            "deltas": deltas,
+            "state_recorded": state_recorded,
+            "failures": failures,
+            "failed_when_added": state_recorded == "invalid" and not expected,
+        }
         missing = "ingredient.manifest.missing" in failures or any(
-            f.get("code") == "ingredient.manifest.missing" and ing.get("label")
+            f.get("code") == "ingredient.manifest.missing"
+            and ing.get("label")
             and str(f.get("url") or "").endswith("c2pa.assertions/" + ing["label"])
-            for f in walk.get("active") or [])
+            for f in walk.get("active") or []
+        )
         if child is None and missing:
-            item.update(state="invalid", failed_when_added=False,
-                        sentence=("It refers to a C2PA manifest that is missing from this file: "
-                                  "its credentials cannot be checked."))
+            item.update(
+                state="invalid",
+                failed_when_added=False,
+                sentence=(
+                    "It refers to a C2PA manifest that is missing from this file: "
+                    "its credentials cannot be checked."
+                ),
+            )
             out.append(item)
             continue
         if child is None:
-            item.update(state="absent",
-                        sentence="It carries no C2PA manifest (media of unknown provenance).")
+            item.update(
+                state="absent",
+                sentence="It carries no C2PA manifest (media of unknown provenance).",
+            )
             out.append(item)
             continue
         item["sentence"] = _ingredient_sentence(state_recorded, recorded, deltas, expected)
         if expected:
-            item["note"] = ("only the hard binding fails: the ingredient's bytes are not "
-                            "those its manifest was signed over (expected for recovered "
-                            "credentials)")
+            item["note"] = (
+                "only the hard binding fails: the ingredient's bytes are not "
+                "those its manifest was signed over (expected for recovered "
+                "credentials)"
+            )
         if label in walk["seen"]:
-            item.update(state=state, repeated=True, explanation=explain(recorded + deltas),
-                        ingredients=[])
+            item.update(
+                state=state, repeated=True, explanation=explain(recorded + deltas), ingredients=[]
+            )
         else:
             walk["seen"].add(label)
             item.update(
-                state=state, explanation=explain(recorded + deltas),
-                signer=_signer(child, cert_issuers), generator=claim_generator(child),
-                digital_source_type=_source_type(child), actions=_actions(child),
+                state=state,
+                explanation=explain(recorded + deltas),
+                signer=_signer(child, cert_issuers),
+                generator=claim_generator(child),
+                digital_source_type=_source_type(child),
+                actions=_actions(child),
                 signals=node_signals(walk["nodes"].get(label) or node_from_reader(child)),
-                ingredients=_ingredients(store, child, cert_issuers, walk, label))
+                ingredients=_ingredients(store, child, cert_issuers, walk, label),
+            )
         out.append(item)
     return out
 
@@ -316,14 +372,18 @@ def _success_codes(ing: dict) -> list[str]:
 
 def failed_when_added(ingredients: list) -> bool:
     """Whether any node of the tree failed validation when it was added."""
-    return any(i.get("failed_when_added") or failed_when_added(i.get("ingredients") or [])
-               for i in ingredients)
+    return any(
+        i.get("failed_when_added") or failed_when_added(i.get("ingredients") or [])
+        for i in ingredients
+    )
+
 
 def _source_type(manifest: dict) -> str | None:
     for a in _actions(manifest):
         if a.get("digital_source_type"):
             return a["digital_source_type"]
     return None
+
 
 def _disclosure(manifest: dict) -> dict | None:
     sb942 = _assertion(manifest, SB942_ASSERTION)
@@ -332,9 +392,11 @@ def _disclosure(manifest: dict) -> dict | None:
         return None
     return {"sb942": sb942, "visible_labels": visible}
 
+
 def _asset_id(manifest: dict) -> str | None:
     data = _assertion(manifest, ASSET_ASSERTION) or {}
     return data.get("asset_id")
+
 
 def _link_layout(failures: list[dict]) -> list[dict]:
     """A data-hash mismatch reported beside a layout failure of the same binding follows
@@ -342,15 +404,20 @@ def _link_layout(failures: list[dict]) -> list[dict]:
     layout_urls = {e.get("url") for e in failures if e.get("hard_binding") == "layout"}
     out = []
     for e in failures:
-        if e.get("hard_binding") == "content" and e["code"] == "assertion.dataHash.mismatch" \
-                and e.get("url") in layout_urls:
+        if (
+            e.get("hard_binding") == "content"
+            and e["code"] == "assertion.dataHash.mismatch"
+            and e.get("url") in layout_urls
+        ):
             e = dict(e, hard_binding="layout-consequence", sentence=LAYOUT_CONSEQUENCE)
         out.append(e)
     return out
 
 
-LAYOUT_CONSEQUENCE = ("The content hash cannot match while the byte ranges are misplaced, so it "
-                      "does not show by itself that the content changed.")
+LAYOUT_CONSEQUENCE = (
+    "The content hash cannot match while the byte ranges are misplaced, so it "
+    "does not show by itself that the content changed."
+)
 
 
 def _crjson_nodes(crjson: dict | None) -> dict:
@@ -359,12 +426,16 @@ def _crjson_nodes(crjson: dict | None) -> dict:
 
 #: Time-stamp codes that say the time-stamp itself does not hold, and their sentences.
 TIMESTAMP_PROBLEMS = {
-    "timeStamp.mismatch": ("The time-stamp does not match the signature: it proves nothing "
-                           "about when the manifest was signed."),
+    "timeStamp.mismatch": (
+        "The time-stamp does not match the signature: it proves nothing "
+        "about when the manifest was signed."
+    ),
     "timeStamp.malformed": "The time-stamp is malformed: it proves nothing about the signing time.",
-    "timeStamp.outsideValidity": ("The time-stamp falls outside a certificate's validity "
-                                  "period: it does not show the signature was made while the "
-                                  "certificate was valid."),
+    "timeStamp.outsideValidity": (
+        "The time-stamp falls outside a certificate's validity "
+        "period: it does not show the signature was made while the "
+        "certificate was valid."
+    ),
 }
 
 
@@ -373,8 +444,11 @@ def _timestamp(manifest: dict, node: dict | None, results: dict | None, chain: l
     whether the C2PA TSA Trust List issued the time-stamping certificate."""
     codes = []
     for key in ("success", "informational", "failure"):
-        codes += [s.get("code") for s in ((results or {}).get("activeManifest") or {}).get(key)
-                  or [] if str(s.get("code", "")).startswith("timeStamp.")]
+        codes += [
+            s.get("code")
+            for s in ((results or {}).get("activeManifest") or {}).get(key) or []
+            if str(s.get("code", "")).startswith("timeStamp.")
+        ]
     sig = (node or {}).get("signature") or {}
     info = sig.get("timeStampInfo") or sig.get("timestampInfo")
     when = (manifest.get("signature_info") or {}).get("time")
@@ -382,8 +456,10 @@ def _timestamp(manifest: dict, node: dict | None, results: dict | None, chain: l
     tsa = tsa_source_for(chain) if present else None
     broken = [c for c in codes if c in TIMESTAMP_PROBLEMS]
     if not present:
-        sentence = ("The signature carries no trusted time-stamp; the signing time, if any, "
-                    "is the signer's own claim.")
+        sentence = (
+            "The signature carries no trusted time-stamp; the signing time, if any, "
+            "is the signer's own claim."
+        )
     elif broken:
         sentence = TIMESTAMP_PROBLEMS[broken[0]]
         if not tsa:
@@ -391,10 +467,18 @@ def _timestamp(manifest: dict, node: dict | None, results: dict | None, chain: l
     elif tsa:
         sentence = f"The signature is time-stamped by an authority on the {tsa}."
     else:
-        sentence = ("The signature is time-stamped, but the time-stamp authority is not on the "
-                    "C2PA TSA Trust List.")
-    return {"present": present, "time": when, "codes": codes, "tsa_trust_source": tsa,
-            "info": info, "sentence": sentence}
+        sentence = (
+            "The signature is time-stamped, but the time-stamp authority is not on the "
+            "C2PA TSA Trust List."
+        )
+    return {
+        "present": present,
+        "time": when,
+        "codes": codes,
+        "tsa_trust_source": tsa,
+        "info": info,
+        "sentence": sentence,
+    }
 
 
 def _cawg(manifest: dict, results: dict | None) -> list[dict]:
@@ -407,20 +491,29 @@ def _cawg(manifest: dict, results: dict | None) -> list[dict]:
             if str(s.get("code", "")).startswith("cawg."):
                 statuses.append((key, s))
     out = []
-    identities = [a for a in manifest.get("assertions") or []
-                  if a.get("label", "").split("__")[0] == "cawg.identity"]
+    identities = [
+        a
+        for a in manifest.get("assertions") or []
+        if a.get("label", "").split("__")[0] == "cawg.identity"
+    ]
     labels = [a.get("label", "") for a in identities]
     for a in identities:
         label = a.get("label", "")
         data = a.get("data") or {}
         # A status whose URL names no identity assertion (the SDK names the manifest, or
         # none) belongs to the only identity assertion there is.
-        mine = [(k, s) for k, s in statuses if _names(s, label) or (
-            len(labels) == 1 and not any(_names(s, lb) for lb in labels))]
+        mine = [
+            (k, s)
+            for k, s in statuses
+            if _names(s, label) or (len(labels) == 1 and not any(_names(s, lb) for lb in labels))
+        ]
         codes = [s.get("code") for _, s in mine]
         failures = [s.get("code") for k, s in mine if k == "failure"]
-        if failures and set(failures) <= CAWG_TRUST_ONLY and \
-                "cawg.x509.signature.validated" in codes:
+        if (
+            failures
+            and set(failures) <= CAWG_TRUST_ONLY
+            and "cawg.x509.signature.validated" in codes
+        ):
             trust = "signature valid, identity not trusted"
         elif failures:
             trust = "invalid"
@@ -430,12 +523,17 @@ def _cawg(manifest: dict, results: dict | None) -> list[dict]:
             trust = "well-formed, not trusted"
         else:
             trust = "not checked"
-        payload = data.get("signer_payload") if isinstance(data.get("signer_payload"),
-                                                           dict) else {}
-        out.append({"label": label, "sig_type": payload.get("sig_type"),
-                    "roles": payload.get("role") or payload.get("roles"),
-                    "codes": codes, "trust": trust,
-                    "sentences": explain(list_entries([s for _, s in mine]))})
+        payload = data.get("signer_payload") if isinstance(data.get("signer_payload"), dict) else {}
+        out.append(
+            {
+                "label": label,
+                "sig_type": payload.get("sig_type"),
+                "roles": payload.get("role") or payload.get("roles"),
+                "codes": codes,
+                "trust": trust,
+                "sentences": explain(list_entries([s for _, s in mine])),
+            }
+        )
     return out
 
 
@@ -456,9 +554,19 @@ def _thumbnail(manifest: dict) -> dict | None:
     return {"format": t.get("format"), "identifier": t.get("identifier")}
 
 
-def report_from_store(path, store: dict, *, state: str, failures: list | None = None,
-                      remote_url=None, raw=b"", raw_end: int | None = None, trust=None,
-                      crjson: dict | None = None, mime: str | None = None) -> VerifyReport:
+def report_from_store(
+    path,
+    store: dict,
+    *,
+    state: str,
+    failures: list | None = None,
+    remote_url=None,
+    raw=b"",
+    raw_end: int | None = None,
+    trust=None,
+    crjson: dict | None = None,
+    mime: str | None = None,
+) -> VerifyReport:
     """A report from a Reader's JSON (``store``) and the state the SDK gave.
 
     ``failures``: the failure codes to report (default: every failure of the active
@@ -476,10 +584,12 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
         failures = [e["code"] for e in details]
     else:
         wanted = list(failures)
-        details = [e for e in details if e["code"] in wanted] or \
-            [list_entries([{"code": c}])[0] for c in wanted]
-    serials = {(m.get("signature_info") or {}).get("cert_serial_number")
-               for m in manifests.values()} - {None}
+        details = [e for e in details if e["code"] in wanted] or [
+            list_entries([{"code": c}])[0] for c in wanted
+        ]
+    serials = {
+        (m.get("signature_info") or {}).get("cert_serial_number") for m in manifests.values()
+    } - {None}
     has_raw = serials and len(raw)
     issuers = cert_issuers(raw, raw_end, serials=serials) if has_raw else {}
     serial = (manifest.get("signature_info") or {}).get("cert_serial_number")
@@ -496,39 +606,59 @@ def report_from_store(path, store: dict, *, state: str, failures: list | None = 
         # The SDK calls a trusted signer's manifest "valid" when only an identity
         # assertion failed: the signer is still the one its trust source vouches for.
         vouched = state in ("trusted", "recovered") or (
-            state == "valid" and "signingCredential.trusted" in status_codes(results, "success"))
+            state == "valid" and "signingCredential.trusted" in status_codes(results, "success")
+        )
         if vouched and trust is not None:
             source = trust.source_for(chain) if chain else None
             if source is None and node:  # the chain is not in the raw bytes (e.g. SVG)
                 source = trust.source_for_issuer(
-                    ((node.get("signature") or {}).get("certificateInfo") or {}).get("issuer"))
+                    ((node.get("signature") or {}).get("certificateInfo") or {}).get("issuer")
+                )
         if (state == "trusted" or vouched) and state != "recovered" and source is None:
             source = "a configured trust anchor"
         signer["trust_source"] = source if vouched else None
         signer["subject"] = subject
         signer["conforming_product"] = product
     sig = node_signals(node or node_from_reader(manifest), product) if manifest else None
-    walk = {"seen": {label}, "left": MAX_INGREDIENT_NODES,
-            "deltas": (results or {}).get("ingredientDeltas") or [], "nodes": nodes,
-            "active": ((results or {}).get("activeManifest") or {}).get("failure") or []}
+    walk = {
+        "seen": {label},
+        "left": MAX_INGREDIENT_NODES,
+        "deltas": (results or {}).get("ingredientDeltas") or [],
+        "nodes": nodes,
+        "active": ((results or {}).get("activeManifest") or {}).get("failure") or [],
+    }
     ingredients = _ingredients(store, manifest, issuers, walk, label)
     explanation = explain(details)
     if failed_when_added(ingredients):
         explanation = [FAILED_WHEN_ADDED, *explanation]
-    active_fails = [s.get("code") for s in ((results or {}).get("activeManifest") or {})
-                    .get("failure") or []]
+    active_fails = [
+        s.get("code") for s in ((results or {}).get("activeManifest") or {}).get("failure") or []
+    ]
     return VerifyReport(
-        path=str(path), state=state, remote_url=remote_url, manifest_label=label,
-        title=manifest.get("title"), signer=signer, format=mime or manifest.get("format"),
-        digital_source_type=_source_type(manifest), actions=_actions(manifest),
-        ingredients=ingredients, failures=failures, failure_details=details,
-        explanation=explanation, soft_binding=_soft_bindings(manifest),
-        training_mining=_training(manifest), author=_authors(manifest),
-        asset_id=_asset_id(manifest), signals=sig,
+        path=str(path),
+        state=state,
+        remote_url=remote_url,
+        manifest_label=label,
+        title=manifest.get("title"),
+        signer=signer,
+        format=mime or manifest.get("format"),
+        digital_source_type=_source_type(manifest),
+        actions=_actions(manifest),
+        ingredients=ingredients,
+        failures=failures,
+        failure_details=details,
+        explanation=explanation,
+        soft_binding=_soft_bindings(manifest),
+        training_mining=_training(manifest),
+        author=_authors(manifest),
+        asset_id=_asset_id(manifest),
+        signals=sig,
         integrity=integrity(active_fails, present=results is not None) if manifest else None,
         timestamp=_timestamp(manifest, node, results, chain) if manifest else None,
-        cawg_identity=_cawg(manifest, results), thumbnail=_thumbnail(manifest),
+        cawg_identity=_cawg(manifest, results),
+        thumbnail=_thumbnail(manifest),
         ingredient_failed_when_added=failed_when_added(ingredients),
-        generator=claim_generator(manifest), capture=capture_details(manifest),
+        generator=claim_generator(manifest),
+        capture=capture_details(manifest),
         disclosure=_disclosure(manifest),
     )

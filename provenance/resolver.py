@@ -51,6 +51,7 @@ CANDIDATE_PDQ = 48
 #: ``decoded`` default of :meth:`SoftBindingResolver.match_by_content`: decode it there.
 NOT_DECODED = object()
 
+
 @dataclass(frozen=True)
 class Match:
     """A ledger entry the content or binding points to."""
@@ -68,10 +69,9 @@ class Match:
 
     def recovered_by(self) -> dict:
         if self.method == "watermark":
-            return {"method": "watermark", "asset_id": self.asset_id,
-                    "confidence": self.confidence}
-        return {"method": "fingerprint", "asset_id": self.asset_id,
-                "distance": self.distance}
+            return {"method": "watermark", "asset_id": self.asset_id, "confidence": self.confidence}
+        return {"method": "fingerprint", "asset_id": self.asset_id, "distance": self.distance}
+
 
 class SoftBindingResolver:
     """Soft-binding resolution over one ledger."""
@@ -91,36 +91,66 @@ class SoftBindingResolver:
         asset = self.ledger.get(asset_id) if asset_id else None
         if asset is None:
             return []
-        return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
-                      method="watermark", confidence=1.0)]
+        return [
+            Match(
+                manifest_id=asset.manifest_label,
+                asset_id=asset.asset_id,
+                method="watermark",
+                confidence=1.0,
+            )
+        ]
 
-    def match_by_content(self, image: Image.Image, *, max_results: int = 5,
-                         decoded=NOT_DECODED, size: tuple[int, int] | None = None,
-                         fingerprinter=None) -> list[Match]:
+    def match_by_content(
+        self,
+        image: Image.Image,
+        *,
+        max_results: int = 5,
+        decoded=NOT_DECODED,
+        size: tuple[int, int] | None = None,
+        fingerprinter=None,
+    ) -> list[Match]:
         """Entries whose pixels ``image`` has: the same or honestly transformed (each
         with its ``relation``). A mark or fingerprint pointing at an asset whose pixels
         the copy does not have is no match. ``size``: the copy's real size when
         ``image`` was decoded reduced."""
         out = []
-        for m, rel in self.identify(image, max_results=max_results, decoded=decoded,
-                                    size=size, fingerprinter=fingerprinter):
+        for m, rel in self.identify(
+            image, max_results=max_results, decoded=decoded, size=size, fingerprinter=fingerprinter
+        ):
             if rel.identifies:
                 out.append(replace(m, relation=rel.to_json()))
         return out
 
-    def identify(self, image: Image.Image, *, max_results: int = 5, decoded=NOT_DECODED,
-                 size: tuple[int, int] | None = None,
-                 fingerprinter=None) -> list[tuple[Match, Relation]]:
+    def identify(
+        self,
+        image: Image.Image,
+        *,
+        max_results: int = 5,
+        decoded=NOT_DECODED,
+        size: tuple[int, int] | None = None,
+        fingerprinter=None,
+    ) -> list[tuple[Match, Relation]]:
         """Every candidate the soft bindings point to, with how the copy relates to it."""
-        found = self.candidates(image, max_results=max_results, decoded=decoded,
-                                fingerprinter=fingerprinter)
-        return [(m, relate_asset(image, self.ledger.get(m.asset_id),
-                                 self.ledger.reference(m.asset_id), size=size,
-                                 fingerprinter=fingerprinter))
-                for m in found]
+        found = self.candidates(
+            image, max_results=max_results, decoded=decoded, fingerprinter=fingerprinter
+        )
+        return [
+            (
+                m,
+                relate_asset(
+                    image,
+                    self.ledger.get(m.asset_id),
+                    self.ledger.reference(m.asset_id),
+                    size=size,
+                    fingerprinter=fingerprinter,
+                ),
+            )
+            for m in found
+        ]
 
-    def candidates(self, image: Image.Image, *, max_results: int = 5,
-                   decoded=NOT_DECODED, fingerprinter=None) -> list[Match]:
+    def candidates(
+        self, image: Image.Image, *, max_results: int = 5, decoded=NOT_DECODED, fingerprinter=None
+    ) -> list[Match]:
         """Entries the soft bindings point to: the watermark's asset id, else fingerprints.
         Identification only: nothing here compares the pixels with the asset's.
 
@@ -134,19 +164,29 @@ class SoftBindingResolver:
         if decoded is not None and decoded.third_party is None:
             asset = self.ledger.get(decoded.payload.hex())
             if asset is not None:
-                return [Match(manifest_id=asset.manifest_label, asset_id=asset.asset_id,
-                              method="watermark", confidence=float(decoded.confidence))]
+                return [
+                    Match(
+                        manifest_id=asset.manifest_label,
+                        asset_id=asset.asset_id,
+                        method="watermark",
+                        confidence=float(decoded.confidence),
+                    )
+                ]
         fp = fingerprinter() if fingerprinter is not None else fingerprint_image(image)
-        return [Match(manifest_id=a.manifest_label, asset_id=a.asset_id, method="fingerprint",
-                      distance=d)
-                for a, d in self.ledger.by_fingerprint(fp, k=max_results,
-                                                       max_phash=CANDIDATE_PHASH,
-                                                       max_pdq=CANDIDATE_PDQ)]
+        return [
+            Match(
+                manifest_id=a.manifest_label, asset_id=a.asset_id, method="fingerprint", distance=d
+            )
+            for a, d in self.ledger.by_fingerprint(
+                fp, k=max_results, max_phash=CANDIDATE_PHASH, max_pdq=CANDIDATE_PDQ
+            )
+        ]
 
     def get_manifest(self, manifest_id: str) -> bytes | None:
         """The manifest store bytes for a manifest label (or an asset id)."""
         asset = self.ledger.by_manifest_label(manifest_id) or self.ledger.get(manifest_id)
         return self.ledger.manifest_store(asset.asset_id) if asset else None
+
 
 def _decode_framed(image: Image.Image):
     """The mark of a picture inside a uniform border (a screenshot's frame shifts the
@@ -167,6 +207,7 @@ def _asset_id_from(value) -> str | None:
         return None
     return raw.hex() if len(raw) == 8 else None
 
+
 def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
     """Re-read a stored manifest store with the SDK; ``(reader JSON, validation summary)``."""
     reader = new_reader("application/c2pa", io.BytesIO(store), context(trust_anchors=trust_pem))
@@ -180,15 +221,25 @@ def revalidate(store: bytes, *, trust_pem: bytes = b"") -> tuple[dict, dict]:
     expected = [c for c in all_fails if c in HARD_BINDING_CODES]
     failures = [c for c in all_fails if c not in HARD_BINDING_CODES]
     state = state_from_codes(failures, status_codes(results, "success"))
-    return parsed, {"label": parsed.get("active_manifest"), "state": state,
-                    "sdk_state": sdk_state, "failures": failures,
-                    "expected_failures": sorted(set(expected)),
-                    "checked": "standalone manifest store (signature, certificate chain, "
-                               "assertion hashes); its hard binding is to the issued bytes"}
+    return parsed, {
+        "label": parsed.get("active_manifest"),
+        "state": state,
+        "sdk_state": sdk_state,
+        "failures": failures,
+        "expected_failures": sorted(set(expected)),
+        "checked": "standalone manifest store (signature, certificate chain, "
+        "assertion hashes); its hard binding is to the issued bytes",
+    }
 
 
-def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
-                 size: tuple[int, int] | None = None, fingerprinter=None) -> Relation:
+def relate_asset(
+    image: Image.Image,
+    asset,
+    reference: bytes | None,
+    *,
+    size: tuple[int, int] | None = None,
+    fingerprinter=None,
+) -> Relation:
     """:func:`relate` against an issued asset; one issued before reference renditions were
     kept is compared by its fingerprints only, which cannot find a local edit."""
     if reference is not None:
@@ -199,19 +250,25 @@ def relate_asset(image: Image.Image, asset, reference: bytes | None, *,
     else:
         damaged = None
     if asset is None or not asset.phash:
-        return Relation("not-this-asset", reason="the ledger holds neither a reference "
-                        "rendition nor fingerprints for this asset")
+        return Relation(
+            "not-this-asset",
+            reason="the ledger holds neither a reference rendition nor fingerprints for this asset",
+        )
     fp = fingerprinter() if fingerprinter is not None else fingerprint_image(image)
     bits = (int(asset.phash, 16) ^ int(fp.phash)).bit_count()
     ok = bits <= MAX_PHASH_DISTANCE
-    if asset.pdq and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY and \
-            fp.pdq_quality >= PDQ_MIN_QUALITY:
+    if (
+        asset.pdq
+        and (asset.pdq_quality or 0) >= PDQ_MIN_QUALITY
+        and fp.pdq_quality >= PDQ_MIN_QUALITY
+    ):
         bits = (int(asset.pdq, 16) ^ int.from_bytes(fp.pdq, "big")).bit_count()
         ok = bits <= MAX_PDQ_DISTANCE
     if not ok:
-        return Relation("not-this-asset", reason=f"its fingerprint is {bits} bits from the "
-                        "asset's")
-    return Relation("transformed", reason=(damaged or "the ledger holds no reference "
-                                           "rendition for this asset")
-                    + f": compared by fingerprint only ({bits} bits), so local edits were "
-                    "not looked for")
+        return Relation("not-this-asset", reason=f"its fingerprint is {bits} bits from the asset's")
+    return Relation(
+        "transformed",
+        reason=(damaged or "the ledger holds no reference rendition for this asset")
+        + f": compared by fingerprint only ({bits} bits), so local edits were "
+        "not looked for",
+    )

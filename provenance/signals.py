@@ -47,8 +47,13 @@ INCEPTION = {
     "partlyGenAICreation": [IPTC + "compositeWithTrainedAlgorithmicMedia"],
     "screenCaptureMayContainGenAI": [IPTC + "screenCapture"],
 }
-TRANSFORMATION = ("ambiguousActions", "nonEditorial", "perceptibleGenAI", "perceptibleNonGenAI",
-                  "perceptiblePossiblyGenAI")
+TRANSFORMATION = (
+    "ambiguousActions",
+    "nonEditorial",
+    "perceptibleGenAI",
+    "perceptibleNonGenAI",
+    "perceptiblePossiblyGenAI",
+)
 #: Signals that say "captured by a camera"; never credible from a record that disallows them.
 CAPTURE_SIGNALS = ("capturedMedia", "capturedMediaStitched")
 
@@ -64,10 +69,13 @@ def compile_rubrics() -> bytes:
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    docs = {name: list(yaml.load_all(data_file(name), Loader=loader))
-            for name in (SIGNALS_FILE, INTEGRITY_FILE)}
-    return (json.dumps(docs, default=str, sort_keys=True, ensure_ascii=False, indent=0)
-            + "\n").encode()
+    docs = {
+        name: list(yaml.load_all(data_file(name), Loader=loader))
+        for name in (SIGNALS_FILE, INTEGRITY_FILE)
+    }
+    return (
+        json.dumps(docs, default=str, sort_keys=True, ensure_ascii=False, indent=0) + "\n"
+    ).encode()
 
 
 @functools.cache
@@ -91,23 +99,31 @@ def rubric() -> dict:
     for r in rules:
         m = re.match(r"^(inception|transformation):signal_(\w+)$", r.get("id", ""))
         if m:
-            by_signal[m.group(2)] = {"id": r["id"], "group": m.group(1),
-                                     "text": ((r.get("reportText") or {}).get("true") or {})
-                                     .get("en")}
+            by_signal[m.group(2)] = {
+                "id": r["id"],
+                "group": m.group(1),
+                "text": ((r.get("reportText") or {}).get("true") or {}).get("en"),
+            }
     meta = header.get("rubric_metadata") or {}
     v = header.get("variables") or {}
-    return {"variables": {k.lstrip("$"): [str(x).strip() for x in val] for k, val in v.items()},
-            "rules": by_signal, "name": meta.get("name"), "version": meta.get("version"),
-            "date": str(meta.get("date") or "")[:10]}
+    return {
+        "variables": {k.lstrip("$"): [str(x).strip() for x in val] for k, val in v.items()},
+        "rules": by_signal,
+        "name": meta.get("name"),
+        "version": meta.get("version"),
+        "date": str(meta.get("date") or "")[:10],
+    }
 
 
 @functools.lru_cache(maxsize=1)
 def integrity_rubric() -> dict:
     header, rules = _load(INTEGRITY_FILE)
     v = header.get("variables") or {}
-    return {"codes": {k.lstrip("$"): set(val) for k, val in v.items()},
-            "rules": {r["id"]: r for r in rules if r.get("id")},
-            "version": (header.get("rubric_metadata") or {}).get("version")}
+    return {
+        "codes": {k.lstrip("$"): set(val) for k, val in v.items()},
+        "rules": {r["id"]: r for r in rules if r.get("id")},
+        "version": (header.get("rubric_metadata") or {}).get("version"),
+    }
 
 
 # --------------------------------------------------------------------------- nodes
@@ -134,8 +150,9 @@ def _actions(node: dict) -> list[dict]:
 
 
 def _created_with(node: dict, dsts, inception) -> bool:
-    return any(a.get("action") in inception and a.get("digitalSourceType") in dsts
-               for a in _actions(node))
+    return any(
+        a.get("action") in inception and a.get("digitalSourceType") in dsts for a in _actions(node)
+    )
 
 
 def raw_signals(node: dict) -> dict:
@@ -151,26 +168,36 @@ def raw_signals(node: dict) -> dict:
             out[name] = True
     assertions = node.get("assertions") or {}
     for label, data in assertions.items():
-        if label.split("__")[0] == "c2pa.ingredient.v3" and isinstance(data, dict) and \
-                not data.get("activeManifest"):
+        if (
+            label.split("__")[0] == "c2pa.ingredient.v3"
+            and isinstance(data, dict)
+            and not data.get("activeManifest")
+        ):
             out["mediaUnknownProvenance"] = True
     acts = _actions(node)
     data = assertions.get("c2pa.actions.v2")
     gathered = (node.get("claim.v2") or {}).get("gathered_assertions") or []
-    if (not acts or not (isinstance(data, dict) and data.get("allActionsIncluded") is True)
-            or any(a.get("action") and not str(a["action"]).startswith("c2pa.") for a in acts)
-            or any(a.get("action") == "c2pa.unknown" for a in acts)
-            or any("c2pa.actions" in str(g.get("url", "")) for g in gathered
-                   if isinstance(g, dict))):
+    if (
+        not acts
+        or not (isinstance(data, dict) and data.get("allActionsIncluded") is True)
+        or any(a.get("action") and not str(a["action"]).startswith("c2pa.") for a in acts)
+        or any(a.get("action") == "c2pa.unknown" for a in acts)
+        or any("c2pa.actions" in str(g.get("url", "")) for g in gathered if isinstance(g, dict))
+    ):
         out["ambiguousActions"] = True
     if any(a.get("action") in non_editorial for a in acts):
         out["nonEditorial"] = True
-    perceptible = [a for a in acts if a.get("action") and a["action"] not in inception
-                   and a["action"] not in non_editorial]
+    perceptible = [
+        a
+        for a in acts
+        if a.get("action") and a["action"] not in inception and a["action"] not in non_editorial
+    ]
     if any(a.get("digitalSourceType") in genai for a in perceptible):
         out["perceptibleGenAI"] = True
-    if any(a.get("digitalSourceType") is not None and a["digitalSourceType"] not in genai
-           for a in perceptible):
+    if any(
+        a.get("digitalSourceType") is not None and a["digitalSourceType"] not in genai
+        for a in perceptible
+    ):
         out["perceptibleNonGenAI"] = True
     if any(a.get("digitalSourceType") in possibly for a in perceptible):
         out["perceptiblePossiblyGenAI"] = True
@@ -188,11 +215,17 @@ def node_signals(node: dict, product: dict | None = None) -> dict:
     for name in raw_signals(node):
         group = "inception" if name in INCEPTION else "transformation"
         rule = rules.get(name, {})
-        item = {"signal": name, "group": group, "rule_id": rule.get("id", f"{group}:signal_{name}"),
-                "text": rule.get("text")}
+        item = {
+            "signal": name,
+            "group": group,
+            "rule_id": rule.get("id", f"{group}:signal_{name}"),
+            "text": rule.get("text"),
+        }
         if name in (disallowed.get(group) or []):
-            item["not_credible"] = (f"the Conforming Products List record of "
-                                    f"{product.get('product')} does not allow it to claim {name}")
+            item["not_credible"] = (
+                f"the Conforming Products List record of "
+                f"{product.get('product')} does not allow it to claim {name}"
+            )
             out["not_credible"].append(name)
         else:
             out[group].append(name)
@@ -203,8 +236,10 @@ def node_signals(node: dict, product: dict | None = None) -> dict:
 def policy_signals(signals: dict | None) -> dict:
     """The ``asset.c2pa.signals`` shape: credible signal names only."""
     s = signals or {}
-    return {"inception": list(s.get("inception") or []),
-            "transformation": list(s.get("transformation") or [])}
+    return {
+        "inception": list(s.get("inception") or []),
+        "transformation": list(s.get("transformation") or []),
+    }
 
 
 # --------------------------------------------------------------------------- integrity
@@ -218,10 +253,11 @@ def integrity(failure_codes, *, present: bool = True) -> dict:
     r = integrity_rubric()
     codes = list(failure_codes) if present else ["MISSING_VALIDATION_RESULTS"]
     out = {}
-    for outcome, var, rule_id in (("well_formed", "well_formed_error_codes",
-                                   "validation:well_formed_success"),
-                                  ("valid", "valid_error_codes", "validation:valid_success"),
-                                  ("trusted", "trust_error_codes", "validation:trusted_success")):
+    for outcome, var, rule_id in (
+        ("well_formed", "well_formed_error_codes", "validation:well_formed_success"),
+        ("valid", "valid_error_codes", "validation:valid_success"),
+        ("trusted", "trust_error_codes", "validation:trusted_success"),
+    ):
         matches = [c for c in codes if c in r["codes"].get(var, set())]
         out[outcome] = {"passed": not matches, "rule_id": rule_id, "matches": matches}
     return out
@@ -263,20 +299,27 @@ def conforming_product(subject: dict | None) -> dict | None:
     best = None
     for rec, dn in _products_by_cn().get(subject["CN"], []):
         if all(subject.get(k) == v for k, v in dn.items()) and (
-                best is None or len(dn) > len(best[1])):
+            best is None or len(dn) > len(best[1])
+        ):
             best = (rec, dn)
     if best is None:
         return None
     rec, dn = best
     p = rec["product"]
     assurance = p.get("assurance") or {}
-    return {"product": dn.get("CN"), "vendor": rec.get("applicant") or dn.get("O"),
-            "product_type": p.get("productType"), "status": rec.get("status"),
-            "assurance_level": assurance.get("maxAssuranceLevel"),
-            "min_version": p.get("minVersion"), "record_id": rec.get("recordId"),
-            "disallowed_signals": {k: list(v or []) for k, v in
-                                   (p.get("disallowedSignals") or {}).items()},
-            "list": f"C2PA Conforming Products List ({products_list_date()})"}
+    return {
+        "product": dn.get("CN"),
+        "vendor": rec.get("applicant") or dn.get("O"),
+        "product_type": p.get("productType"),
+        "status": rec.get("status"),
+        "assurance_level": assurance.get("maxAssuranceLevel"),
+        "min_version": p.get("minVersion"),
+        "record_id": rec.get("recordId"),
+        "disallowed_signals": {
+            k: list(v or []) for k, v in (p.get("disallowedSignals") or {}).items()
+        },
+        "list": f"C2PA Conforming Products List ({products_list_date()})",
+    }
 
 
 def subject_of(der: bytes | None) -> dict | None:
@@ -293,8 +336,12 @@ def subject_of(der: bytes | None) -> dict | None:
         cert = x509.load_der_x509_certificate(der)
     except ValueError:
         return None
-    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
-            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "C": NameOID.COUNTRY_NAME}
+    oids = {
+        "CN": NameOID.COMMON_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "C": NameOID.COUNTRY_NAME,
+    }
     out = {}
     for k, oid in oids.items():
         attrs = cert.subject.get_attributes_for_oid(oid)

@@ -40,9 +40,13 @@ def ingredient_thumbnails(c2pa, reader, store: dict) -> dict:
     out = {}
     for i, ing in enumerate(active.get("ingredients") or []):
         recorded = status_entries(ing.get("validation_results")) or [
-            {"code": s.get("code"), "hard_binding": hard_binding_kind(s.get("code") or "",
-                                                                     s.get("explanation"))}
-            for s in ing.get("validation_status") or [] if isinstance(s, dict)]
+            {
+                "code": s.get("code"),
+                "hard_binding": hard_binding_kind(s.get("code") or "", s.get("explanation")),
+            }
+            for s in ing.get("validation_status") or []
+            if isinstance(s, dict)
+        ]
         if not any(e.get("hard_binding") for e in recorded):
             continue
         child = manifests.get(ing.get("active_manifest")) or {}
@@ -109,16 +113,23 @@ def thumbnail_check(path, thumb: bytes, thumbnail: dict | None, *, image=None) -
         a, qa = _pdq(np.asarray(small))
         b, qb = _pdq(np.asarray(current))
     except Exception as e:  # noqa: BLE001  # a hint that cannot be computed says so
-        return out | {"distance": None, "sentence": f"The picture could not be compared with "
-                                                    f"its thumbnail ({describe(e)})."}
+        return out | {
+            "distance": None,
+            "sentence": f"The picture could not be compared with its thumbnail ({describe(e)}).",
+        }
     distance = hamming(a, b)
     looks = distance <= THUMBNAIL_MATCH_BITS
-    out.update(distance=distance, threshold=THUMBNAIL_MATCH_BITS, looks_alike=looks,
-               quality=[qa, qb])
+    out.update(
+        distance=distance, threshold=THUMBNAIL_MATCH_BITS, looks_alike=looks, quality=[qa, qb]
+    )
     if looks:
-        out["sentence"] = (f"Hint, not a validation: the picture still looks like the thumbnail "
-                           f"signed with it (PDQ distance {distance} of 256 bits).")
+        out["sentence"] = (
+            f"Hint, not a validation: the picture still looks like the thumbnail "
+            f"signed with it (PDQ distance {distance} of 256 bits)."
+        )
     else:
-        out["sentence"] = (f"Hint, not a validation: the picture no longer looks like the "
-                           f"thumbnail signed with it (PDQ distance {distance} of 256 bits).")
+        out["sentence"] = (
+            f"Hint, not a validation: the picture no longer looks like the "
+            f"thumbnail signed with it (PDQ distance {distance} of 256 bits)."
+        )
     return out

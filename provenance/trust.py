@@ -17,6 +17,9 @@ The SDK is given the union as its anchors and says ``trusted`` or not; provkit t
 names the source that made the signer trusted (:meth:`Trust.source_for`) by finding
 the anchor that issued one of the certificates of the signer's chain. Time-stamps are
 judged apart, against the C2PA TSA Trust List (:func:`tsa_source_for`).
+
+Why one module: trust sources, their resolution and naming the source that vouched for a
+signer are one concept, read together.
 """
 
 from __future__ import annotations
@@ -53,8 +56,11 @@ def list_info(stem: str) -> dict:
     info = (doc.get("LoTE") or {}).get("ListAndSchemeInformation") or {}
     names = info.get("SchemeName") or [{}]
     issued = (info.get("ListIssueDateTime") or "")[:10] or None
-    return {"name": names[0].get("value") or stem, "issued": issued,
-            "next_update": (info.get("NextUpdate") or "")[:10] or None}
+    return {
+        "name": names[0].get("value") or stem,
+        "issued": issued,
+        "next_update": (info.get("NextUpdate") or "")[:10] or None,
+    }
 
 
 @dataclass(frozen=True)
@@ -73,9 +79,15 @@ class TrustSource:
         return _PEM.findall(self.pem)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "kind": self.kind, "label": self.label, "path": self.path,
-                "issued": self.issued, "certificates": len(self.certificates),
-                "sha256": hashlib.sha256(self.pem).hexdigest()}
+        return {
+            "name": self.name,
+            "kind": self.kind,
+            "label": self.label,
+            "path": self.path,
+            "issued": self.issued,
+            "certificates": len(self.certificates),
+            "sha256": hashlib.sha256(self.pem).hexdigest(),
+        }
 
 
 def trust_dir() -> Path:
@@ -91,15 +103,25 @@ def added_names() -> list[str]:
 @functools.lru_cache(maxsize=1)
 def c2pa_source() -> TrustSource:
     info = list_info("C2PA-TRUST-LIST")
-    return TrustSource("c2pa", "c2pa", f"C2PA Trust List ({info['issued']})",
-                       data_file("C2PA-TRUST-LIST.pem"), issued=info["issued"])
+    return TrustSource(
+        "c2pa",
+        "c2pa",
+        f"C2PA Trust List ({info['issued']})",
+        data_file("C2PA-TRUST-LIST.pem"),
+        issued=info["issued"],
+    )
 
 
 @functools.lru_cache(maxsize=1)
 def tsa_source() -> TrustSource:
     info = list_info("C2PA-TSA-TRUST-LIST")
-    return TrustSource("c2pa-tsa", "c2pa", f"C2PA TSA Trust List ({info['issued']})",
-                       data_file("C2PA-TSA-TRUST-LIST.pem"), issued=info["issued"])
+    return TrustSource(
+        "c2pa-tsa",
+        "c2pa",
+        f"C2PA TSA Trust List ({info['issued']})",
+        data_file("C2PA-TSA-TRUST-LIST.pem"),
+        issued=info["issued"],
+    )
 
 
 def _read_pem(path: Path) -> bytes:
@@ -131,8 +153,10 @@ def source(spec) -> list[TrustSource]:
     p = Path(spec)
     if p.exists() or "/" in spec or p.suffix:
         return [TrustSource(p.name, "file", p.name, _read_pem(p), path=str(p))]
-    raise BadInput(f"unknown trust source '{spec}' (c2pa, local, a name from `provkit trust "
-                   "list`, or a PEM file)")
+    raise BadInput(
+        f"unknown trust source '{spec}' (c2pa, local, a name from `provkit trust "
+        "list`, or a PEM file)"
+    )
 
 
 def _added(name: str) -> TrustSource:
@@ -229,8 +253,9 @@ def _load_der(der: bytes):
 
 
 def _issued_by(cert, anchor) -> bool:
-    if cert.fingerprint(cert.signature_hash_algorithm or _sha256()) == \
-            anchor.fingerprint(cert.signature_hash_algorithm or _sha256()):
+    if cert.fingerprint(cert.signature_hash_algorithm or _sha256()) == anchor.fingerprint(
+        cert.signature_hash_algorithm or _sha256()
+    ):
         return True
     if cert.issuer != anchor.subject:
         return False
@@ -244,8 +269,12 @@ def _issued_by(cert, anchor) -> bool:
 def _name_matches(name, wanted: dict) -> bool:
     from cryptography.x509.oid import NameOID
 
-    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
-            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "C": NameOID.COUNTRY_NAME}
+    oids = {
+        "CN": NameOID.COMMON_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "C": NameOID.COUNTRY_NAME,
+    }
     keys_ = [k for k in wanted if k in oids]
     if "CN" not in keys_:
         return False
@@ -330,14 +359,29 @@ def _is_tsa(cert) -> bool:
 
 def trust_list() -> list[dict]:
     """``provkit trust list``: every source there is, built in and added."""
-    out = [c2pa_source().to_json() | {"default": True},
-           {**tsa_source().to_json(), "default": True,
-            "note": "time-stamping authorities only (judged apart from the signer)"}]
+    out = [
+        c2pa_source().to_json() | {"default": True},
+        {
+            **tsa_source().to_json(),
+            "default": True,
+            "note": "time-stamping authorities only (judged apart from the signer)",
+        },
+    ]
     local = source("local")
-    out.append((local[0].to_json() if local else
-                {"name": "local", "kind": "local", "label": "local workspace CA",
-                 "certificates": 0, "note": "no identity yet (created on first sign)"})
-               | {"default": True})
+    out.append(
+        (
+            local[0].to_json()
+            if local
+            else {
+                "name": "local",
+                "kind": "local",
+                "label": "local workspace CA",
+                "certificates": 0,
+                "note": "no identity yet (created on first sign)",
+            }
+        )
+        | {"default": True}
+    )
     out += [_added(n).to_json() | {"default": True} for n in added_names()]
     return out
 
@@ -353,9 +397,13 @@ def trust_show(name: str) -> dict:
         s = found[0]
     subjects = []
     for cert in _load_pem_certs(s.pem):
-        subjects.append({"subject": cert.subject.rfc4514_string(),
-                         "not_after": cert.not_valid_after_utc.date().isoformat(),
-                         "sha256": cert.fingerprint(_sha256()).hex()})
+        subjects.append(
+            {
+                "subject": cert.subject.rfc4514_string(),
+                "not_after": cert.not_valid_after_utc.date().isoformat(),
+                "sha256": cert.fingerprint(_sha256()).hex(),
+            }
+        )
     return s.to_json() | {"certificate_subjects": subjects}
 
 
@@ -365,8 +413,9 @@ def trust_add(path, *, name: str | None = None, force: bool = False) -> dict:
     pem = _read_pem(p)
     name = name or p.stem
     if not _NAME.match(name) or name in BUILTIN or name in ("added", "c2pa-tsa", "tsa"):
-        raise BadInput(f"'{name}' cannot name a trust file (letters, digits, . _ -; not "
-                       "c2pa, local or added)")
+        raise BadInput(
+            f"'{name}' cannot name a trust file (letters, digits, . _ -; not c2pa, local or added)"
+        )
     dest = trust_dir() / f"{name}.pem"
     if dest.exists() and not force:
         raise BadInput(f"trust file '{name}' already exists (use --force to replace it)")

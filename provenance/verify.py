@@ -9,6 +9,9 @@ recovery is on, the watermark and the fingerprints are looked up in the ledger
 Trust: the sources of :mod:`provenance.trust` (default: the bundled C2PA Trust List,
 the workspace's own CA and the trust files added to the workspace); a trusted
 report names the source that made the signer trusted.
+
+Why one module: reading a file's credentials (in the file, a sidecar or remote),
+comparing its thumbnail and building its report are the consecutive steps of one verify.
 """
 
 from __future__ import annotations
@@ -44,6 +47,7 @@ from provkit.provenance.trust import resolve as resolve_trust
 #: A PNG's IEND chunk: zero length, type, and its fixed CRC.
 _PNG_IEND = b"\x00\x00\x00\x00IEND\xaeB`\x82"
 
+
 def _check_complete(path: Path, mime: str, data) -> None:
     """BadInput for a JPEG or PNG whose end is missing (a truncated download).
 
@@ -53,12 +57,14 @@ def _check_complete(path: Path, mime: str, data) -> None:
     if mime == "image/jpeg":
         header_end = _jpeg_header_end(data)
         if header_end > len(data):
-            raise BadInput("truncated image data (a JPEG segment runs past the end of the file)",
-                           path=path)
+            raise BadInput(
+                "truncated image data (a JPEG segment runs past the end of the file)", path=path
+            )
         if data.rfind(b"\xff\xd9", header_end) == -1:
             raise BadInput("truncated image data (no JPEG end marker)", path=path)
     if mime == "image/png" and data.rfind(_PNG_IEND) == -1:
         raise BadInput("truncated image data (no PNG end chunk)", path=path)
+
 
 def _check_declared_size(path: Path, mime: str) -> None:
     """BadInput for an image whose header declares more pixels than provkit decodes: the
@@ -93,8 +99,9 @@ def _jpeg_header_end(data) -> int:
         if marker == 0xFF:
             i += 1
             continue
-        i += 2 + int.from_bytes(data[i + 2:i + 4], "big")
+        i += 2 + int.from_bytes(data[i + 2 : i + 4], "big")
     return i
+
 
 def _remote_url_from(message: str, data: bytes) -> str | None:
     m = re.search(r"(https?://[^\s)]+)", message)
@@ -103,9 +110,17 @@ def _remote_url_from(message: str, data: bytes) -> str | None:
     m = re.search(rb"provenance[\"'=>\s]+(https?://[^\"'<\s]+)", data)
     return m.group(1).decode(errors="replace") if m else None
 
-def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
-              trust_local: bool = True, ocsp: bool = False, image=None,
-              thumbnails: Mode = None) -> VerifyReport:
+
+def read_c2pa(
+    path,
+    *,
+    trust=None,
+    fetch_remote: bool = False,
+    trust_local: bool = True,
+    ocsp: bool = False,
+    image=None,
+    thumbnails: Mode = None,
+) -> VerifyReport:
     """The C2PA part of verification: embedded or remote manifest, or ``absent``.
 
     ``thumbnails``: None (references only), ``"inline"`` or a ``keep`` callable (see
@@ -124,12 +139,14 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
         with open(p, "rb") as f, mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) as data:
             _check_declared_size(p, mime)
             _check_complete(p, mime, data)
-            report = _read_open_file(p, mime, f, data, ctx, fetch_remote, resolved, image,
-                                     thumbnails)
+            report = _read_open_file(
+                p, mime, f, data, ctx, fetch_remote, resolved, image, thumbnails
+            )
             if mime == STORE_MIME:
                 report = _standalone(report)
-            report = with_causes(report, fetched=report.remote_url is None
-                                 or report.state != "absent")
+            report = with_causes(
+                report, fetched=report.remote_url is None or report.state != "absent"
+            )
     except OSError as e:
         raise BadInput(f"cannot read ({e.strerror or e})", path=p) from None
     if not imageio.is_image_mime(mime):
@@ -138,13 +155,16 @@ def read_c2pa(path, *, trust=None, fetch_remote: bool = False,
 
 
 #: The note on a file that is not a still image.
-NOT_PIXELS = ("{mime} is not a still image provkit decodes: pixel checks (watermark, "
-              "fingerprints, ledger recovery, the classifier) do not apply; only its C2PA "
-              "credentials were read.")
+NOT_PIXELS = (
+    "{mime} is not a still image provkit decodes: pixel checks (watermark, "
+    "fingerprints, ledger recovery, the classifier) do not apply; only its C2PA "
+    "credentials were read."
+)
 
 
-def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
-                    image=None, thumbnails: Mode = None) -> VerifyReport:
+def _read_open_file(
+    p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust, image=None, thumbnails: Mode = None
+) -> VerifyReport:
     """Read the manifest of an open file (``data``: its bytes, memory-mapped)."""
     import c2pa
 
@@ -154,8 +174,12 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     except c2pa.C2paError.ManifestNotFound:
         side = sidecar_for(p)
         if side is None:
-            return VerifyReport(path=str(p), state="absent", format=mime,
-                                explanation=["The file carries no C2PA manifest."])
+            return VerifyReport(
+                path=str(p),
+                state="absent",
+                format=mime,
+                explanation=["The file carries no C2PA manifest."],
+            )
         outside = f"The manifest was read from the sidecar {side.name} beside the file."
         reader = _reader_with(p, mime, f, ctx, read_sidecar(side), outside)
         if isinstance(reader, VerifyReport):
@@ -171,7 +195,7 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         elif _is_remote_error(c2pa, e):
             if not fetch_remote:
                 return _remote_report(p, msg, data, False)
-            remote_url = _remote_url_from(msg, data[:1 << 20])
+            remote_url = _remote_url_from(msg, data[: 1 << 20])
             try:
                 fetched = fetch_manifest(remote_url or "")
             except BadInput as err:
@@ -183,14 +207,20 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         if outside is not None:
             pass
         elif "NotSupported" in msg or "not supported" in msg.lower():
-            return VerifyReport(path=str(p), state="absent", format=mime, explanation=[
-                f"The file carries no C2PA manifest ({mime} files cannot carry one)."])
+            return VerifyReport(
+                path=str(p),
+                state="absent",
+                format=mime,
+                explanation=[f"The file carries no C2PA manifest ({mime} files cannot carry one)."],
+            )
         elif data.find(b"jumb") == -1 and data.find(b"c2pa") == -1:
             # No manifest bytes anywhere: the SDK failed on the container itself (a
             # truncated GIF, say). That is bad input, never "a manifest is present".
             _raise_decoder_cause(p, mime, msg)
-            why = (f"The file carries no C2PA manifest (the C2PA reader could not parse its "
-                   f"container: {msg.splitlines()[0]}; no manifest bytes are in the file).")
+            why = (
+                f"The file carries no C2PA manifest (the C2PA reader could not parse its "
+                f"container: {msg.splitlines()[0]}; no manifest bytes are in the file)."
+            )
             return VerifyReport(path=str(p), state="absent", format=mime, explanation=[why])
         else:
             return _unreadable(p, mime, msg)
@@ -203,7 +233,8 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
         found = collect_thumbnails(reader, store) if thumbnails else {}
         results = store.get("validation_results")
         if imageio.is_image_mime(mime) and any(
-                e.get("hard_binding") for e in status_entries(results)):
+            e.get("hard_binding") for e in status_entries(results)
+        ):
             thumb = thumbnail_bytes(c2pa, reader, store)
         ingredient_thumbs = ingredient_thumbnails(c2pa, reader, store)
     finally:
@@ -213,14 +244,25 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
     if mime == STORE_MIME:
         state = _without_binding(store, state)
     end = min(_jpeg_header_end(data), len(data)) if mime == "image/jpeg" else len(data)
-    report = report_from_store(p, store, state=state, remote_url=remote_url, raw=data,
-                               raw_end=end, trust=trust, crjson=crjson, mime=mime)
+    report = report_from_store(
+        p,
+        store,
+        state=state,
+        remote_url=remote_url,
+        raw=data,
+        raw_end=end,
+        trust=trust,
+        crjson=crjson,
+        mime=mime,
+    )
     if thumb is not None:
-        report = replace(report, thumbnail_check=thumbnail_check(p, thumb, report.thumbnail,
-                                                                 image=image))
+        report = replace(
+            report, thumbnail_check=thumbnail_check(p, thumb, report.thumbnail, image=image)
+        )
     if ingredient_thumbs:
-        report = replace(report, ingredients=compare_ingredients(report.ingredients,
-                                                                  ingredient_thumbs))
+        report = replace(
+            report, ingredients=compare_ingredients(report.ingredients, ingredient_thumbs)
+        )
     report = attach_thumbnails(report, found, thumbnails)
     if outside:
         report = replace(report, explanation=[outside, *report.explanation])
@@ -233,12 +275,22 @@ def _read_open_file(p: Path, mime: str, f, data, ctx, fetch_remote: bool, trust,
 def _unreadable(p: Path, mime: str, msg: str) -> VerifyReport:
     """``invalid``: a manifest is there but the SDK cannot parse it."""
     first = msg.splitlines()[0] if msg else "unknown error"
-    return VerifyReport(path=str(p), state="invalid", failures=["manifest.unreadable"],
-                        format=mime, failure_details=[{
-                            "code": "manifest.unreadable", "where": "active manifest",
-                            "url": None, "sdk_explanation": first,
-                            "sentence": "A C2PA manifest is present but cannot be parsed."}],
-                        explanation=[f"A C2PA manifest is present but cannot be parsed ({first})."])
+    return VerifyReport(
+        path=str(p),
+        state="invalid",
+        failures=["manifest.unreadable"],
+        format=mime,
+        failure_details=[
+            {
+                "code": "manifest.unreadable",
+                "where": "active manifest",
+                "url": None,
+                "sdk_explanation": first,
+                "sentence": "A C2PA manifest is present but cannot be parsed.",
+            }
+        ],
+        explanation=[f"A C2PA manifest is present but cannot be parsed ({first})."],
+    )
 
 
 def _reader_with(p: Path, mime: str, f, ctx, manifest: bytes, where: str):
@@ -256,9 +308,11 @@ def _reader_with(p: Path, mime: str, f, ctx, manifest: bytes, where: str):
 
 #: A C2PA manifest store on its own (a ``.c2pa`` sidecar given by itself).
 STORE_MIME = "application/c2pa"
-STANDALONE_NOTE = ("This is a C2PA manifest store on its own (a .c2pa sidecar): the signature "
-                   "and the claim were checked, but not its binding to any file, because none "
-                   "was given. Verify the media file beside it (same name) to check both.")
+STANDALONE_NOTE = (
+    "This is a C2PA manifest store on its own (a .c2pa sidecar): the signature "
+    "and the claim were checked, but not its binding to any file, because none "
+    "was given. Verify the media file beside it (same name) to check both."
+)
 
 
 def _without_binding(store: dict, state: str) -> str:
@@ -268,8 +322,11 @@ def _without_binding(store: dict, state: str) -> str:
     active = (store.get("validation_results") or {}).get("activeManifest")
     if not active:
         return state
-    active["failure"] = [s for s in active.get("failure") or []
-                         if not hard_binding_kind(s.get("code") or "", s.get("explanation"))]
+    active["failure"] = [
+        s
+        for s in active.get("failure") or []
+        if not hard_binding_kind(s.get("code") or "", s.get("explanation"))
+    ]
     results = store["validation_results"]
     return state_from_codes(status_codes(results), status_codes(results, "success"))
 
@@ -299,23 +356,43 @@ def _is_remote_error(c2pa, error) -> bool:
     msg = str(error)
     return msg.startswith("Remote") or "remote manifest" in msg.lower()
 
-def _remote_report(p: Path, msg: str, data, fetch_remote: bool,
-                   why: str | None = None) -> VerifyReport:
+
+def _remote_report(
+    p: Path, msg: str, data, fetch_remote: bool, why: str | None = None
+) -> VerifyReport:
     """``absent`` with the manifest's address: nothing was validated."""
-    url = _remote_url_from(msg, data[:1 << 20])
-    stored = (f"The manifest is stored remotely at {url}" if url else
-              "The manifest is stored remotely (the file does not say where)")
+    url = _remote_url_from(msg, data[: 1 << 20])
+    stored = (
+        f"The manifest is stored remotely at {url}"
+        if url
+        else "The manifest is stored remotely (the file does not say where)"
+    )
     if fetch_remote:
         why = f"{stored}; fetching it failed ({why or msg.splitlines()[0]})."
-        return VerifyReport(path=str(p), state="absent", remote_url=url,
-                            failures=["manifest.inaccessible"], explanation=[why])
+        return VerifyReport(
+            path=str(p),
+            state="absent",
+            remote_url=url,
+            failures=["manifest.inaccessible"],
+            explanation=[why],
+        )
     why = f"{stored} and was not fetched (use --fetch-remote)."
     return VerifyReport(path=str(p), state="absent", remote_url=url, explanation=[why])
 
-def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
-                recover: bool = True, trust_local: bool = True, image=None,
-                ocsp: bool = False, thumbnails: Mode = None,
-                fingerprinter=None) -> VerifyReport:
+
+def verify_file(
+    path,
+    *,
+    trust=None,
+    fetch_remote: bool = False,
+    db=None,
+    recover: bool = True,
+    trust_local: bool = True,
+    image=None,
+    ocsp: bool = False,
+    thumbnails: Mode = None,
+    fingerprinter=None,
+) -> VerifyReport:
     """Verify one file's C2PA credentials; recover stripped ones from the ledger.
 
     ``image``: the file's pixels when the caller has already decoded them (a PIL
@@ -332,8 +409,14 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
     naming the file."""
     resolved = resolve_trust(trust, trust_local=trust_local)
     with reading(path, "verify"):
-        report = read_c2pa(path, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp,
-                           image=image, thumbnails=thumbnails)
+        report = read_c2pa(
+            path,
+            trust=resolved,
+            fetch_remote=fetch_remote,
+            ocsp=ocsp,
+            image=image,
+            thumbnails=thumbnails,
+        )
         if report.state != "absent" or not recover or report.remote_url:
             return _with_tc260(report)
         if report.format and not imageio.is_image_mime(report.format):
@@ -342,8 +425,9 @@ def verify_file(path, *, trust=None, fetch_remote: bool = False, db=None,
         # without credentials: `provkit verify` on a signed file stays a light process
         from provkit.provenance.recovery import recover_report
 
-        return _with_tc260(recover_report(report, db=db, trust=resolved, image=image,
-                                          fingerprinter=fingerprinter))
+        return _with_tc260(
+            recover_report(report, db=db, trust=resolved, image=image, fingerprinter=fingerprinter)
+        )
 
 
 #: bytes of a file's head searched for its XMP (where JPEG, PNG and WebP keep it)
@@ -371,8 +455,9 @@ def verify(paths, *, progress=None, **kwargs) -> list[VerifyReport | BadInput]:
 
     A bad trust source raises at once (it concerns every file). The trust sources
     are read once for the whole batch."""
-    kwargs["trust"] = resolve_trust(kwargs.get("trust"),
-                                    trust_local=kwargs.pop("trust_local", True))
+    kwargs["trust"] = resolve_trust(
+        kwargs.get("trust"), trust_local=kwargs.pop("trust_local", True)
+    )
     out = []
     for p in paths:
         try:

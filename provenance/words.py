@@ -28,20 +28,30 @@ SOURCE_TYPE_WORDS = {
     "compositeCapture": "a composite of camera captures",
     "compositeSynthetic": "a composite including synthetic elements",
     "compositeWithTrainedAlgorithmicMedia": "edited with generative AI (a composite "
-                                            "including AI-generated elements)",
+    "including AI-generated elements)",
 }
 
 #: C2PA action -> what was done.
 ACTION_WORDS = {
-    "c2pa.created": "created", "c2pa.opened": "opened an existing file",
-    "c2pa.edited": "edited", "c2pa.edited.metadata": "metadata edited",
-    "c2pa.cropped": "cropped", "c2pa.resized": "resized", "c2pa.color_adjustments": "colours adjusted",
-    "c2pa.filtered": "filtered", "c2pa.converted": "converted to another format",
-    "c2pa.transcoded": "re-encoded", "c2pa.repackaged": "repackaged without changing the pixels",
-    "c2pa.placed": "another image placed into it", "c2pa.removed": "something removed",
-    "c2pa.published": "published", "c2pa.watermarked": "watermarked",
-    "c2pa.drawing": "drawn on", "c2pa.orientation": "rotated or flipped",
-    "c2pa.redacted": "redacted", "c2pa.unknown": "changed in an unrecorded way",
+    "c2pa.created": "created",
+    "c2pa.opened": "opened an existing file",
+    "c2pa.edited": "edited",
+    "c2pa.edited.metadata": "metadata edited",
+    "c2pa.cropped": "cropped",
+    "c2pa.resized": "resized",
+    "c2pa.color_adjustments": "colours adjusted",
+    "c2pa.filtered": "filtered",
+    "c2pa.converted": "converted to another format",
+    "c2pa.transcoded": "re-encoded",
+    "c2pa.repackaged": "repackaged without changing the pixels",
+    "c2pa.placed": "another image placed into it",
+    "c2pa.removed": "something removed",
+    "c2pa.published": "published",
+    "c2pa.watermarked": "watermarked",
+    "c2pa.drawing": "drawn on",
+    "c2pa.orientation": "rotated or flipped",
+    "c2pa.redacted": "redacted",
+    "c2pa.unknown": "changed in an unrecorded way",
 }
 
 #: CAWG training-and-data-mining use -> the use it governs.

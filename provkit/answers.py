@@ -35,9 +35,12 @@ if TYPE_CHECKING:
     from provkit.policies.engine import Decision
 
 DEFAULT_PACK = "newsroom"
-VERDICT_WORDS = {"ai-generated": "AI-generated", "ai-edited": "edited with AI",
-                 "camera/authentic-claimed": "camera capture claimed",
-                 "unknown": "origin unknown"}
+VERDICT_WORDS = {
+    "ai-generated": "AI-generated",
+    "ai-edited": "edited with AI",
+    "camera/authentic-claimed": "camera capture claimed",
+    "unknown": "origin unknown",
+}
 
 
 _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
@@ -46,12 +49,17 @@ _MARK = {"allow": "ALLOW", "deny": "DENY", "label": "LABEL", "review": "REVIEW"}
 def _signer_name(signer) -> str:
     if not isinstance(signer, dict):
         return "an unnamed signer"
-    return (signer.get("organization") or signer.get("common_name") or signer.get("name")
-            or "an unnamed signer")
+    return (
+        signer.get("organization")
+        or signer.get("common_name")
+        or signer.get("name")
+        or "an unnamed signer"
+    )
 
 
-def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None, *,
-                      untrusted: bool = False) -> str:
+def credentials_words(
+    c2pa: dict, causes: Sequence[dict] | None = None, *, untrusted: bool = False
+) -> str:
     """The credentials part of the one-line answer. ``causes``: the verify report's
     failure causes (:mod:`provenance.causes`), each with its phrase; "altered" is said
     only for the cause ``content_altered`` (the picture was shown to differ)."""
@@ -61,15 +69,19 @@ def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None, *,
     trust = f"trusted: {source}" if source else "unrecognised signer"
     relation = c2pa.get("relation")  # the report's dict, or the policy context's class
     copy = (relation.get("class") if isinstance(relation, dict) else relation) == "transformed"
-    phrases = "; ".join(c.get("phrase") or c["cause"].replace("_", " ")
-                        for c in causes or [] if c.get("cause"))
+    phrases = "; ".join(
+        c.get("phrase") or c["cause"].replace("_", " ") for c in causes or [] if c.get("cause")
+    )
     if state == "absent" and c2pa.get("remote_url"):
         return f"credentials stored at {c2pa['remote_url']}, not fetched"
     if state == "invalid":
         if untrusted:  # the SDK also found the signer on no trust list
             who += ", unrecognised signer"
-        return (f"credentials invalid (signed by {who}: {phrases})" if phrases else
-                f"credentials invalid (signed by {who})")
+        return (
+            f"credentials invalid (signed by {who}: {phrases})"
+            if phrases
+            else f"credentials invalid (signed by {who})"
+        )
     if state in ("valid", "trusted", "recovered") and phrases:
         base = credentials_words({**c2pa, "remote_url": None})
         return f"{base}; {phrases}"
@@ -78,8 +90,11 @@ def credentials_words(c2pa: dict, causes: Sequence[dict] | None = None, *,
         "mismatch": "credentials do not match (altered since issued)",
         "valid": f"signed by {who} ({trust})",
         "trusted": f"signed by {who} ({trust})",
-        "recovered": (f"credentials recovered for a transformed copy: signed by {who} ({trust})"
-                      if copy else f"credentials recovered: signed by {who} ({trust})"),
+        "recovered": (
+            f"credentials recovered for a transformed copy: signed by {who} ({trust})"
+            if copy
+            else f"credentials recovered: signed by {who} ({trust})"
+        ),
     }.get(state, f"credentials {state}")
 
 
@@ -89,7 +104,7 @@ def _year(match: dict) -> str | None:
 
 
 def seen_before_words(duplicates: Sequence[dict], checked: bool) -> str | None:
-    """"seen before: archive/123, 2019", "not seen before", or None when not searched."""
+    """ "seen before: archive/123, 2019", "not seen before", or None when not searched."""
     if not duplicates:
         return "not seen before" if checked else None
     best = min(duplicates, key=lambda d: (d.get("distance") is None, d.get("distance") or 0))
@@ -132,9 +147,14 @@ class CheckRecord:
         if self.verdict == "unknown" and declared and c2pa.get("state") != "absent":
             what += f" (credentials say: {declared})"  # e.g. a composite
         creds = self.credentials or {}
-        parts = [what, credentials_words(
-            c2pa, creds.get("causes"),
-            untrusted="signingCredential.untrusted" in (creds.get("failures") or []))]
+        parts = [
+            what,
+            credentials_words(
+                c2pa,
+                creds.get("causes"),
+                untrusted="signingCredential.untrusted" in (creds.get("failures") or []),
+            ),
+        ]
         seen = seen_before_words(self.asset.get("duplicates") or [], self.duplicates_checked)
         if seen:
             parts.append(seen)
@@ -153,8 +173,11 @@ class CheckRecord:
         if self.decision is not None:
             rules = self.decision.matched_rules
             for i, reason in enumerate(self.decision.reasons):
-                lines.append(f"  {self.pack}: {rules[i]}: {reason}" if i < len(rules)
-                             else f"  {self.pack}: {reason}")
+                lines.append(
+                    f"  {self.pack}: {rules[i]}: {reason}"
+                    if i < len(rules)
+                    else f"  {self.pack}: {reason}"
+                )
         for e in self.evidence:
             if e["finding"] in ("not checked", "none", "absent", "no match"):
                 continue
@@ -166,17 +189,24 @@ class CheckRecord:
 
     def to_json(self) -> dict:
         return {
-            "path": self.path, "point": self.point, "pack": self.pack,
-            "line": self.line(), "verdict": self.verdict, "decided_by": list(self.decided_by),
-            "credentials": self.credentials, "asset": self.asset,
-            "evidence": list(self.evidence), "duplicates_checked": self.duplicates_checked,
+            "path": self.path,
+            "point": self.point,
+            "pack": self.pack,
+            "line": self.line(),
+            "verdict": self.verdict,
+            "decided_by": list(self.decided_by),
+            "credentials": self.credentials,
+            "asset": self.asset,
+            "evidence": list(self.evidence),
+            "duplicates_checked": self.duplicates_checked,
             "decision": self.decision.to_json() if self.decision else None,
             "error": self.error,
         }
 
 
-def _record(path, report: DetectReport, pack, point: str, *, db, dry_run: bool,
-            actor: str | None) -> CheckRecord:
+def _record(
+    path, report: DetectReport, pack, point: str, *, db, dry_run: bool, actor: str | None
+) -> CheckRecord:
     asset = report.policy_context()
     context = {"asset": asset}
     if actor:
@@ -187,16 +217,36 @@ def _record(path, report: DetectReport, pack, point: str, *, db, dry_run: bool,
         decision = policies.decide(pack, point, context, db=db, actor=actor)
     checked = any(e.kind == "duplicates" and e.finding != "not checked" for e in report.evidence)
     return CheckRecord(
-        path=str(path), point=point, pack=pack.name, verdict=report.verdict,
-        decided_by=tuple(e.kind for e in report.decided_by), credentials=dict(report.c2pa or {}),
-        asset=asset, evidence=tuple(e.to_json() for e in report.evidence),
-        duplicates_checked=checked, decision=decision)
+        path=str(path),
+        point=point,
+        pack=pack.name,
+        verdict=report.verdict,
+        decided_by=tuple(e.kind for e in report.decided_by),
+        credentials=dict(report.c2pa or {}),
+        asset=asset,
+        evidence=tuple(e.to_json() for e in report.evidence),
+        duplicates_checked=checked,
+        decision=decision,
+    )
 
 
-def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, probe=None,
-          clip=None, index_sets=None, threshold: float | None = None, dry_run: bool = False,
-          actor: str | None = None, progress: Callable[[int], None] | None = None,
-          config=None, all_evidence: bool = False) -> list[CheckRecord]:
+def check(
+    paths,
+    *,
+    pack=None,
+    point: str | None = None,
+    trust=None,
+    db=None,
+    probe=None,
+    clip=None,
+    index_sets=None,
+    threshold: float | None = None,
+    dry_run: bool = False,
+    actor: str | None = None,
+    progress: Callable[[int], None] | None = None,
+    config=None,
+    all_evidence: bool = False,
+) -> list[CheckRecord]:
     """Verify, detect, search and decide for each image (folders are listed as by scan).
 
     ``pack``/``point``/``trust``/``threshold`` default to the workspace configuration
@@ -208,27 +258,35 @@ def check(paths, *, pack=None, point: str | None = None, trust=None, db=None, pr
     cfg = config if config is not None else workspace_config.load()
     point = cfg.get("check.point", point)
     if point not in workspace_config.POINTS:
-        raise BadInput(f"unknown decision point {point!r} "
-                       f"(known: {', '.join(workspace_config.POINTS)})")
+        raise BadInput(
+            f"unknown decision point {point!r} (known: {', '.join(workspace_config.POINTS)})"
+        )
     pack = policies.load_pack(pack or cfg.get("check.pack") or cfg.pack_for(point) or DEFAULT_PACK)
-    detector = Detector(db=db, probe=probe, clip=clip, index_sets=index_sets,
-                        trust=cfg.get("trust.sources", trust),
-                        threshold=cfg.get("thresholds.classifier", threshold)
-                        or DEFAULT_THRESHOLD,
-                        all_evidence=all_evidence or pack_reads_skipped(pack, point))
+    detector = Detector(
+        db=db,
+        probe=probe,
+        clip=clip,
+        index_sets=index_sets,
+        trust=cfg.get("trust.sources", trust),
+        threshold=cfg.get("thresholds.classifier", threshold) or DEFAULT_THRESHOLD,
+        all_evidence=all_evidence or pack_reads_skipped(pack, point),
+    )
     files = expand_inputs(paths)
     records: list[CheckRecord] = []
     for path, report in zip(files, detector.run(files), strict=True):
         if isinstance(report, ProvkitError):
-            records.append(CheckRecord(path=str(path), point=point, pack=pack.name,
-                                       error=str(report)))
+            records.append(
+                CheckRecord(path=str(path), point=point, pack=pack.name, error=str(report))
+            )
         else:
             try:
-                records.append(_record(path, report, pack, point, db=detector.db,
-                                       dry_run=dry_run, actor=actor))
+                records.append(
+                    _record(path, report, pack, point, db=detector.db, dry_run=dry_run, actor=actor)
+                )
             except ProvkitError as e:
-                records.append(CheckRecord(path=str(path), point=point, pack=pack.name,
-                                           error=str(e)))
+                records.append(
+                    CheckRecord(path=str(path), point=point, pack=pack.name, error=str(e))
+                )
         if progress:
             progress(1)
     return records
@@ -244,8 +302,9 @@ def pack_reads_skipped(pack, point: str) -> bool:
     return bool(SKIPPABLE_FIELDS & set(pack.names.get(point) or ()))
 
 
-def scan_judge(pack, point: str = "ingest", *, dry_run: bool = False, actor: str | None = None,
-               db=None) -> Callable[[list[dict]], None] | None:
+def scan_judge(
+    pack, point: str = "ingest", *, dry_run: bool = False, actor: str | None = None, db=None
+) -> Callable[[list[dict]], None] | None:
     """``judge(rows)`` for :func:`provkit.detect.scan.scan`: puts the pack's decision at
     ``point`` into each row as it is written, and into the audit log unless ``dry_run``.
     None without a pack. detect sits below policies, so the app builds this and passes it
@@ -258,13 +317,15 @@ def scan_judge(pack, point: str = "ingest", *, dry_run: bool = False, actor: str
 
     def judge(rows: list[dict]) -> None:
         ok = [r for r in rows if r.get("error") is None and r.get("asset") is not None]
-        contexts = [{"asset": r["asset"], **({"actor": {"id": actor}} if actor else {})}
-                    for r in ok]
+        contexts = [
+            {"asset": r["asset"], **({"actor": {"id": actor}} if actor else {})} for r in ok
+        ]
         if dry_run:
             decisions = [policies.evaluate(pack, point, c) for c in contexts]
         else:
-            decisions = (policies.decide_many(pack, point, contexts, db=db, actor=actor)
-                         if ok else [])
+            decisions = (
+                policies.decide_many(pack, point, contexts, db=db, actor=actor) if ok else []
+            )
         for row, decision in zip(ok, decisions):
             row["decision"] = decision.to_json()
 

@@ -19,29 +19,68 @@ from provkit.provenance.core.errors import ProvkitError
 
 #: command name -> "module:attribute"; modules are imported only when the command runs.
 COMMANDS: dict[str, tuple[str, str]] = {
-    "keys": ("provkit.commands.provenance", "Manage the signing identity (development CA or your own chain)."),
+    "keys": (
+        "provkit.commands.provenance",
+        "Manage the signing identity (development CA or your own chain).",
+    ),
     "sign": ("provkit.commands.provenance", "Watermark and sign an image with a C2PA manifest."),
     "verify": ("provkit.commands.verify", "Validate C2PA credentials (and recover stripped ones)."),
-    "trust": ("provkit.commands.trust", "List, show, add and remove trust sources (C2PA Trust List built in)."),
-    "recover": ("provkit.commands.provenance", "Re-attach a recovered manifest to a stripped image."),
+    "trust": (
+        "provkit.commands.trust",
+        "List, show, add and remove trust sources (C2PA Trust List built in).",
+    ),
+    "recover": (
+        "provkit.commands.provenance",
+        "Re-attach a recovered manifest to a stripped image.",
+    ),
     "ledger": ("provkit.commands.provenance", "List and show the assets this workspace issued."),
     "watermark": ("provkit.commands.watermark", "Embed and decode the invisible watermark."),
-    "generate": ("provkit.commands.generate", "Generate images that leave sealed: watermarked, signed, recorded."),
-    "detect": ("provkit.commands.detect", "Collect evidence and give a verdict: is this image AI-made?"),
+    "generate": (
+        "provkit.commands.generate",
+        "Generate images that leave sealed: watermarked, signed, recorded.",
+    ),
+    "detect": (
+        "provkit.commands.detect",
+        "Collect evidence and give a verdict: is this image AI-made?",
+    ),
     "dupes": ("provkit.commands.index", "Find near-duplicates of an image in the banks."),
-    "bank": ("provkit.commands.index", "Manage banks: reference images and partner hash lists to match against."),
+    "bank": (
+        "provkit.commands.index",
+        "Manage banks: reference images and partner hash lists to match against.",
+    ),
     "index": ("provkit.commands.index", "Old name of `provkit bank` (kept one release)."),
-    "scan": ("provkit.commands.detect", "Scan a folder or list of images in parallel into JSONL, CSV or SQLite."),
-    "check": ("provkit.commands.detect", "One answer per image: credentials, verdict, seen before, decision."),
-    "config": ("provkit.commands.provenance", "Show the workspace settings (provkit.toml) and where each came from."),
+    "scan": (
+        "provkit.commands.detect",
+        "Scan a folder or list of images in parallel into JSONL, CSV or SQLite.",
+    ),
+    "check": (
+        "provkit.commands.detect",
+        "One answer per image: credentials, verdict, seen before, decision.",
+    ),
+    "config": (
+        "provkit.commands.provenance",
+        "Show the workspace settings (provkit.toml) and where each came from.",
+    ),
     "policy": ("provkit.commands.policies", "Check, lint and test usage policies."),
-    "audit": ("provkit.commands.policies", "Read, verify and export the tamper-evident decision log."),
-    "log": ("provkit.commands.log", "Checkpoints and proofs of the Merkle logs of issued assets and decisions."),
+    "audit": (
+        "provkit.commands.policies",
+        "Read, verify and export the tamper-evident decision log.",
+    ),
+    "log": (
+        "provkit.commands.log",
+        "Checkpoints and proofs of the Merkle logs of issued assets and decisions.",
+    ),
     "serve": ("provkit.commands.serve", "Serve the desk page and the HTTP API."),
     "tokens": ("provkit.commands.tokens", "Create, list and revoke API tokens for serve."),
     "report": ("provkit.commands.serve", "Write a self-contained HTML report of images."),
-    "comply": ("provkit.commands.comply", "Check files against one law's AI-disclosure requirements (eu, us-ca, cn)."),
-    "label": ("provkit.commands.comply", "Add a platform's propagator fields to a GB 45438 implicit label."),
+    "comply": (
+        "provkit.commands.comply",
+        "Check files against one law's AI-disclosure requirements (eu, us-ca, cn).",
+    ),
+    "label": (
+        "provkit.commands.comply",
+        "Add a platform's propagator fields to a GB 45438 implicit label.",
+    ),
 }
 
 

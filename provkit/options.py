@@ -92,20 +92,34 @@ def emit(data, as_json: bool, human=None) -> None:
             click.echo(text)
 
 
-def out_option(help: str, *, required: bool = True, file_okay: bool = True,
-               dir_okay: bool = False, dest: str = "out"):
+def out_option(
+    help: str,
+    *,
+    required: bool = True,
+    file_okay: bool = True,
+    dir_okay: bool = False,
+    dest: str = "out",
+):
     """``-o/--out``: where a command writes (the same spelling on every command)."""
     # No explicit default when required: click 8.2+ counts an explicit None as given.
     extra = {} if required else {"default": None}
-    return click.option("-o", "--out", dest, required=required,
-                        type=click.Path(file_okay=file_okay, dir_okay=dir_okay, path_type=Path),
-                        help=help, **extra)
+    return click.option(
+        "-o",
+        "--out",
+        dest,
+        required=required,
+        type=click.Path(file_okay=file_okay, dir_okay=dir_okay, path_type=Path),
+        help=help,
+        **extra,
+    )
 
 
 dev_identity_option = click.option(
-    "--dev-identity", is_flag=True,
+    "--dev-identity",
+    is_flag=True,
     help="If the workspace has no signing identity, create a development one now "
-         "(otherwise signing stops and names `provkit keys init`).")
+    "(otherwise signing stops and names `provkit keys init`).",
+)
 
 
 def training_option(default: bool | None, what: str):
@@ -117,22 +131,30 @@ def training_option(default: bool | None, what: str):
     def decorate(f):
         f = click.option("--no-train", "no_train_old", is_flag=True, hidden=True)(f)
         return click.option(
-            "--allow-training/--no-training", "allow_training", default=default,
+            "--allow-training/--no-training",
+            "allow_training",
+            default=default,
             help=f"State in the manifest whether {what} may be used for AI training and data "
-                 f"mining (cawg.training-mining; default: {said}).")(f)
+            f"mining (cawg.training-mining; default: {said}).",
+        )(f)
 
     return decorate
 
 
-force_option = click.option("--force", is_flag=True,
-                            help="Replace the output if it exists (never done silently).")
+force_option = click.option(
+    "--force", is_flag=True, help="Replace the output if it exists (never done silently)."
+)
 
 trust_option = click.option(
-    "--trust", "trust", multiple=True, metavar="SOURCE",
+    "--trust",
+    "trust",
+    multiple=True,
+    metavar="SOURCE",
     callback=lambda _ctx, _param, value: list(value) or None,
     help="Trust source: c2pa (the bundled C2PA Trust List), local (this workspace's CA), an "
-         "added trust file's name (`provkit trust add`), or a PEM file; repeatable. Default: "
-         "c2pa, local and every added trust file ([trust] sources in provkit.toml, where set).")
+    "added trust file's name (`provkit trust add`), or a PEM file; repeatable. Default: "
+    "c2pa, local and every added trust file ([trust] sources in provkit.toml, where set).",
+)
 
 
 # -- progress ------------------------------------------------------------------------------
@@ -162,12 +184,20 @@ class Progress:
         self.total, self._t0 = total, time.perf_counter()
 
     def _open(self) -> None:
-        if (self.total is None or self.total < PROGRESS_FROM
-                or os.environ.get("PROVKIT_NO_PROGRESS")):
+        if (
+            self.total is None
+            or self.total < PROGRESS_FROM
+            or os.environ.get("PROVKIT_NO_PROGRESS")
+        ):
             return
-        self._bar = click.progressbar(length=self.total, label=self.label, show_pos=True,
-                                      show_eta=True, file=click.get_text_stream("stderr"),
-                                      item_show_func=lambda _: self._rate())
+        self._bar = click.progressbar(
+            length=self.total,
+            label=self.label,
+            show_pos=True,
+            show_eta=True,
+            file=click.get_text_stream("stderr"),
+            item_show_func=lambda _: self._rate(),
+        )
         self._bar.__enter__()
 
     def _rate(self) -> str:
@@ -215,11 +245,14 @@ class OldSpelling(click.Option):
             self.opts = opts
 
 
-def bank_option(dest: str = "sets", help: str = "Search only this bank (repeatable; "
-                "default: every bank switched on for matching)."):
+def bank_option(
+    dest: str = "sets",
+    help: str = "Search only this bank (repeatable; default: every bank switched on for matching).",
+):
     """``--bank NAME`` (repeatable), with the old ``--index`` kept hidden one release."""
-    return click.option("--bank", "--index", dest, multiple=True, metavar="NAME",
-                        cls=OldSpelling, help=help)
+    return click.option(
+        "--bank", "--index", dest, multiple=True, metavar="NAME", cls=OldSpelling, help=help
+    )
 
 
 def disclosure_options(fn):
@@ -227,18 +260,32 @@ def disclosure_options(fn):
     and ``--visible-label`` (generate and sign): the disclosure profile, over
     ``[disclosure]`` in provkit.toml (docs/compliance.md)."""
     opts = [
-        click.option("--disclose", metavar="REGIMES", default=None,
-                     help="Write what these laws ask: eu, us-ca, cn, comma-separated "
-                          "(default: [disclosure] regimes in provkit.toml, else none)."),
+        click.option(
+            "--disclose",
+            metavar="REGIMES",
+            default=None,
+            help="Write what these laws ask: eu, us-ca, cn, comma-separated "
+            "(default: [disclosure] regimes in provkit.toml, else none).",
+        ),
         click.option("--provider", default=None, help="SB 942: the provider's name."),
-        click.option("--system", "system_name", default=None,
-                     help="SB 942: the generative system's name (generate: the backend)."),
+        click.option(
+            "--system",
+            "system_name",
+            default=None,
+            help="SB 942: the generative system's name (generate: the backend).",
+        ),
         click.option("--system-version", default=None, help="SB 942: the system's version."),
-        click.option("--cn-producer", default=None,
-                     help="GB 45438: the ContentProducer code of the implicit label."),
-        click.option("--visible-label", is_flag=True,
-                     help="Draw the explicit labels into the pixels before sealing "
-                          "(cn: 'AI生成', text 6% of the shorter side; eu: a corner label)."),
+        click.option(
+            "--cn-producer",
+            default=None,
+            help="GB 45438: the ContentProducer code of the implicit label.",
+        ),
+        click.option(
+            "--visible-label",
+            is_flag=True,
+            help="Draw the explicit labels into the pixels before sealing "
+            "(cn: 'AI生成', text 6% of the shorter side; eu: a corner label).",
+        ),
     ]
     for opt in reversed(opts):
         fn = opt(fn)

@@ -38,11 +38,24 @@ def _one_or_many(paths) -> tuple[list, bool]:
     return list(paths), False
 
 
-def sign(source, out, *, source_type: str | None = None, action: str | None = None,
-         ingredients: Sequence = (), components: Sequence = (), author: str | None = None,
-         title: str | None = None, allow_training: bool | None = None, watermark: bool = True,
-         tsa: str | None = None, dev_identity: bool = False, force: bool = False,
-         db=None, disclosure=None) -> Issued:
+def sign(
+    source,
+    out,
+    *,
+    source_type: str | None = None,
+    action: str | None = None,
+    ingredients: Sequence = (),
+    components: Sequence = (),
+    author: str | None = None,
+    title: str | None = None,
+    allow_training: bool | None = None,
+    watermark: bool = True,
+    tsa: str | None = None,
+    dev_identity: bool = False,
+    force: bool = False,
+    db=None,
+    disclosure=None,
+) -> Issued:
     """``provkit sign SOURCE -o OUT``: watermark, sign with a C2PA manifest and record.
 
     ``allow_training``: True/False states it in the manifest (cawg.training-mining),
@@ -50,17 +63,31 @@ def sign(source, out, *, source_type: str | None = None, action: str | None = No
     ``components`` componentOf assets. ``disclosure``: a
     :class:`provenance.disclosure.Profile` (docs/compliance.md)."""
     spec = ManifestSpec(
-        title=title, source_type=source_type, action=action, author=author,
-        no_train=allow_training is False, allow_training=allow_training is True,
+        title=title,
+        source_type=source_type,
+        action=action,
+        author=author,
+        no_train=allow_training is False,
+        allow_training=allow_training is True,
         ingredients=tuple((p, "parentOf") for p in ingredients)
         + tuple((p, "componentOf") for p in components),
     )
-    return sign_with_spec(source, out, spec=spec, watermark=watermark, db=db, force=force,
-                          tsa=tsa, dev_identity=dev_identity, disclosure=disclosure)
+    return sign_with_spec(
+        source,
+        out,
+        spec=spec,
+        watermark=watermark,
+        db=db,
+        force=force,
+        tsa=tsa,
+        dev_identity=dev_identity,
+        disclosure=disclosure,
+    )
 
 
-def verify(paths, *, trust=None, progress: Callable[[int], None] | None = None, **options
-           ) -> VerifyReport | list:
+def verify(
+    paths, *, trust=None, progress: Callable[[int], None] | None = None, **options
+) -> VerifyReport | list:
     """``provkit verify FILE...``: one path gives its :class:`VerifyReport` (an unreadable
     file raises its BadInput); several give a list with errors in place."""
     items, one = _one_or_many(paths)
@@ -85,20 +112,40 @@ def check(paths, **options) -> CheckRecord | list[CheckRecord]:
     return records[0] if one and len(records) == 1 else records
 
 
-def scan(source, out, *, pack=None, point: str = "ingest", dry_run: bool = False,
-         actor: str | None = None, workers: int | None = None, resume: bool = False,
-         force: bool = False, time_limit: float | None = TIME_LIMIT, db=None,
-         **detector_options) -> ScanSummary:
+def scan(
+    source,
+    out,
+    *,
+    pack=None,
+    point: str = "ingest",
+    dry_run: bool = False,
+    actor: str | None = None,
+    workers: int | None = None,
+    resume: bool = False,
+    force: bool = False,
+    time_limit: float | None = TIME_LIMIT,
+    db=None,
+    **detector_options,
+) -> ScanSummary:
     """``provkit scan SOURCE OUT``: detect every image of a folder (or list) into
     JSONL/CSV/SQLite; with ``pack`` each row also carries the decision at ``point``."""
-    judge = scan_judge(pack, point, dry_run=dry_run, actor=actor,
-                       db=str(db) if db is not None else None)
+    judge = scan_judge(
+        pack, point, dry_run=dry_run, actor=actor, db=str(db) if db is not None else None
+    )
     if pack is not None and not detector_options.get("all_evidence"):
         # the pack's needs decide what must be read (docs/detect.md, the order rule)
         detector_options["all_evidence"] = pack_reads_skipped(load_pack(pack), point)
-    return scan_rows(source, out, workers=workers, resume=resume, force=force,
-                     time_limit=time_limit, judge=judge,
-                     db=str(db) if db is not None else None, **detector_options)
+    return scan_rows(
+        source,
+        out,
+        workers=workers,
+        resume=resume,
+        force=force,
+        time_limit=time_limit,
+        judge=judge,
+        db=str(db) if db is not None else None,
+        **detector_options,
+    )
 
 
 def dupes(files, **options) -> DupesReport | list[DupesReport]:

@@ -64,9 +64,14 @@ def expired_signer(directory: Path, jpeg: bytes) -> Path:
     trust_add(directory / "tsa-root.pem", name="test-tsa")
     out = io.BytesIO()
     with TsaServer(authority) as tsa:
-        sign_stream(manifest_definition(ManifestSpec(source_type="digitalCapture")),
-                    dataclasses.replace(ident, tsa_url=tsa.url), "image/jpeg",
-                    io.BytesIO(jpeg), out, ctx=_no_check_after_sign())
+        sign_stream(
+            manifest_definition(ManifestSpec(source_type="digitalCapture")),
+            dataclasses.replace(ident, tsa_url=tsa.url),
+            "image/jpeg",
+            io.BytesIO(jpeg),
+            out,
+            ctx=_no_check_after_sign(),
+        )
     path = directory / "expired.jpg"
     path.write_bytes(out.getvalue())
     return path
@@ -84,8 +89,9 @@ def manifest_moved(directory: Path, jpeg: bytes) -> Path:
     data = signed_by_workspace(directory, jpeg).read_bytes()
     comment = b"re-saved by a photo tool"
     path = directory / "moved.jpg"
-    path.write_bytes(data[:2] + b"\xff\xfe" + struct.pack(">H", 2 + len(comment)) + comment
-                     + data[2:])
+    path.write_bytes(
+        data[:2] + b"\xff\xfe" + struct.pack(">H", 2 + len(comment)) + comment + data[2:]
+    )
     return path
 
 
@@ -98,13 +104,25 @@ def identity_unverified(directory: Path, jpeg: bytes) -> Path:
     claim = keys.load_or_init()
     person, _ = identity_with(directory / "person", {"CN": "Jane Reporter", "O": "Daily"})
     s = settings(trust_anchors=keys.local_trust_anchors())
-    s["signer"] = {"local": {"alg": "es256", "sign_cert": claim.chain_pem.decode(),
-                             "private_key": claim.key_path.read_text()}}
-    s["cawg_x509_signer"] = {"local": {"alg": "es256", "sign_cert": person.chain_pem.decode(),
-                                       "private_key": person.key_path.read_text(),
-                                       "referenced_assertions": ["c2pa.actions.v2"]}}
-    builder = c2pa.Builder(json.dumps(manifest_definition(
-        ManifestSpec(source_type="digitalCapture"))), c2pa.Context.from_dict(s))
+    s["signer"] = {
+        "local": {
+            "alg": "es256",
+            "sign_cert": claim.chain_pem.decode(),
+            "private_key": claim.key_path.read_text(),
+        }
+    }
+    s["cawg_x509_signer"] = {
+        "local": {
+            "alg": "es256",
+            "sign_cert": person.chain_pem.decode(),
+            "private_key": person.key_path.read_text(),
+            "referenced_assertions": ["c2pa.actions.v2"],
+        }
+    }
+    builder = c2pa.Builder(
+        json.dumps(manifest_definition(ManifestSpec(source_type="digitalCapture"))),
+        c2pa.Context.from_dict(s),
+    )
     # The identity assertion is signed only by a signer the settings describe; the Python
     # binding knows of a context signer only when one was handed to it as an object.
     builder._has_context_signer = True
@@ -121,8 +139,14 @@ def malformed_assertion(directory: Path, jpeg: bytes) -> Path:
     definition = manifest_definition(ManifestSpec(source_type="digitalCapture"))
     definition["assertions"][0]["data"]["actions"] = [{"action": "c2pa.color_adjustments"}]
     out = io.BytesIO()
-    sign_stream(definition, keys.load_or_init(), "image/jpeg", io.BytesIO(jpeg), out,
-                ctx=_no_check_after_sign())
+    sign_stream(
+        definition,
+        keys.load_or_init(),
+        "image/jpeg",
+        io.BytesIO(jpeg),
+        out,
+        ctx=_no_check_after_sign(),
+    )
     path = directory / "malformed.jpg"
     path.write_bytes(out.getvalue())
     return path

@@ -12,7 +12,9 @@ import numpy as np
 from PIL import Image
 
 
-def real_crops(photos: list[np.ndarray], n: int, size: int = 128, seed: int = 0) -> list[np.ndarray]:
+def real_crops(
+    photos: list[np.ndarray], n: int, size: int = 128, seed: int = 0
+) -> list[np.ndarray]:
     """``n`` distinct crops of real photographs (RGB uint8)."""
     rng = np.random.default_rng(seed)
     out = []

@@ -52,7 +52,9 @@ def write_clip_tokenizer(folder: Path, merges: int = MERGES) -> int:
     vocab += ["<|startoftext|>", "<|endoftext|>"]
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "vocab.json").write_text(json.dumps({tok: i for i, tok in enumerate(vocab)}))
-    (folder / "merges.txt").write_text("#version: 0.2\n" + "\n".join(" ".join(p) for p in pairs) + "\n")
+    (folder / "merges.txt").write_text(
+        "#version: 0.2\n" + "\n".join(" ".join(p) for p in pairs) + "\n"
+    )
     return len(vocab)
 
 
@@ -74,25 +76,45 @@ def build_tiny_sd(folder: Path) -> Path:
     )
     text_encoder = CLIPTextModel(
         CLIPTextConfig(
-            vocab_size=vocab_size, hidden_size=32, intermediate_size=37, num_attention_heads=4,
-            num_hidden_layers=2, max_position_embeddings=77,
-            bos_token_id=vocab_size - 2, eos_token_id=vocab_size - 1, pad_token_id=vocab_size - 1,
+            vocab_size=vocab_size,
+            hidden_size=32,
+            intermediate_size=37,
+            num_attention_heads=4,
+            num_hidden_layers=2,
+            max_position_embeddings=77,
+            bos_token_id=vocab_size - 2,
+            eos_token_id=vocab_size - 1,
+            pad_token_id=vocab_size - 1,
         )
     )
     unet = UNet2DConditionModel(
-        block_out_channels=(32, 64), layers_per_block=1, sample_size=32, in_channels=4,
-        out_channels=4, down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
-        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"), cross_attention_dim=32,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        sample_size=32,
+        in_channels=4,
+        out_channels=4,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
         norm_num_groups=32,
     )
     vae = AutoencoderKL(
-        block_out_channels=(32, 64), in_channels=3, out_channels=3, latent_channels=4,
+        block_out_channels=(32, 64),
+        in_channels=3,
+        out_channels=3,
+        latent_channels=4,
         down_block_types=("DownEncoderBlock2D", "DownEncoderBlock2D"),
-        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"), norm_num_groups=32,
+        up_block_types=("UpDecoderBlock2D", "UpDecoderBlock2D"),
+        norm_num_groups=32,
     )
     pipe = StableDiffusionPipeline(
-        vae=vae, text_encoder=text_encoder, tokenizer=tokenizer, unet=unet,
-        scheduler=DDIMScheduler(steps_offset=1, clip_sample=False), safety_checker=None, feature_extractor=None,
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=DDIMScheduler(steps_offset=1, clip_sample=False),
+        safety_checker=None,
+        feature_extractor=None,
         requires_safety_checker=False,
     )
     pipe.save_pretrained(folder)
@@ -106,11 +128,14 @@ class TinyDCGAN(nn.Module):
         super().__init__()
         self.net = nn.Sequential(
             nn.ConvTranspose2d(nz, width * 4, 4, 1, 0, bias=False),
-            nn.BatchNorm2d(width * 4), nn.ReLU(True),
+            nn.BatchNorm2d(width * 4),
+            nn.ReLU(True),
             nn.ConvTranspose2d(width * 4, width * 2, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(width * 2), nn.ReLU(True),
+            nn.BatchNorm2d(width * 2),
+            nn.ReLU(True),
             nn.ConvTranspose2d(width * 2, width, 4, 2, 1, bias=False),
-            nn.BatchNorm2d(width), nn.ReLU(True),
+            nn.BatchNorm2d(width),
+            nn.ReLU(True),
             nn.ConvTranspose2d(width, 3, 4, 2, 1, bias=False),
             nn.Tanh(),
         )
@@ -126,8 +151,10 @@ class TinyVAEDecoder(nn.Module):
         super().__init__()
         self.fc = nn.Linear(latent_dim, 32 * 8 * 8)
         self.up = nn.Sequential(
-            nn.ConvTranspose2d(32, 16, 4, 2, 1), nn.ReLU(),
-            nn.ConvTranspose2d(16, 3, 4, 2, 1), nn.Sigmoid(),
+            nn.ConvTranspose2d(32, 16, 4, 2, 1),
+            nn.ReLU(),
+            nn.ConvTranspose2d(16, 3, 4, 2, 1),
+            nn.Sigmoid(),
         )
 
     def forward(self, z):
@@ -174,27 +201,60 @@ def build_sd15_shaped(folder: Path, *, device: str = "cuda") -> Path:
 
     tok_dir = folder.parent / (folder.name + "-tokenizer-src")
     vocab_size = write_clip_tokenizer(tok_dir, merges=49152 - 256 - 2)
-    tokenizer = CLIPTokenizer(str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"),
-                              model_max_length=77)
+    tokenizer = CLIPTokenizer(
+        str(tok_dir / "vocab.json"), str(tok_dir / "merges.txt"), model_max_length=77
+    )
     with torch.device(device):
-        text_encoder = CLIPTextModel(CLIPTextConfig(
-            vocab_size=vocab_size, hidden_size=768, intermediate_size=3072,
-            num_attention_heads=12, num_hidden_layers=12, max_position_embeddings=77,
-            hidden_act="quick_gelu", projection_dim=768))
+        text_encoder = CLIPTextModel(
+            CLIPTextConfig(
+                vocab_size=vocab_size,
+                hidden_size=768,
+                intermediate_size=3072,
+                num_attention_heads=12,
+                num_hidden_layers=12,
+                max_position_embeddings=77,
+                hidden_act="quick_gelu",
+                projection_dim=768,
+            )
+        )
         unet = UNet2DConditionModel(
-            sample_size=64, in_channels=4, out_channels=4, layers_per_block=2,
+            sample_size=64,
+            in_channels=4,
+            out_channels=4,
+            layers_per_block=2,
             block_out_channels=(320, 640, 1280, 1280),
             down_block_types=("CrossAttnDownBlock2D",) * 3 + ("DownBlock2D",),
             up_block_types=("UpBlock2D",) + ("CrossAttnUpBlock2D",) * 3,
-            cross_attention_dim=768, attention_head_dim=8)
+            cross_attention_dim=768,
+            attention_head_dim=8,
+        )
         vae = AutoencoderKL(
-            block_out_channels=(128, 256, 512, 512), in_channels=3, out_channels=3,
-            down_block_types=("DownEncoderBlock2D",) * 4, up_block_types=("UpDecoderBlock2D",) * 4,
-            latent_channels=4, layers_per_block=2, sample_size=512)
-    scheduler = DDIMScheduler(beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear",
-                              steps_offset=1, clip_sample=False, set_alpha_to_one=False)
-    pipe = StableDiffusionPipeline(vae=vae, text_encoder=text_encoder, tokenizer=tokenizer,
-                                   unet=unet, scheduler=scheduler, safety_checker=None,
-                                   feature_extractor=None, requires_safety_checker=False)
+            block_out_channels=(128, 256, 512, 512),
+            in_channels=3,
+            out_channels=3,
+            down_block_types=("DownEncoderBlock2D",) * 4,
+            up_block_types=("UpDecoderBlock2D",) * 4,
+            latent_channels=4,
+            layers_per_block=2,
+            sample_size=512,
+        )
+    scheduler = DDIMScheduler(
+        beta_start=0.00085,
+        beta_end=0.012,
+        beta_schedule="scaled_linear",
+        steps_offset=1,
+        clip_sample=False,
+        set_alpha_to_one=False,
+    )
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet,
+        scheduler=scheduler,
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
     pipe.to(torch.float16).save_pretrained(folder)
     return folder

@@ -20,7 +20,8 @@ except ImportError:
     HAS_WATERMARK = False
 
 needs_watermark = pytest.mark.skipif(
-    not HAS_WATERMARK, reason="provenance.watermark is not installed in this tree")
+    not HAS_WATERMARK, reason="provenance.watermark is not installed in this tree"
+)
 
 
 def make_identity(directory: Path, org: str) -> tuple[keys.Identity, Path]:
@@ -106,8 +107,9 @@ def jpeg_bytes(array, quality=92) -> bytes:
 def signed_jpeg_fixture(tmp_path, photo_path):
     """A photograph signed by the workspace identity (no watermark: fast, pure C2PA)."""
     out = tmp_path / "signed.jpg"
-    issued = issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"),
-                   watermark=False)
+    issued = issue(
+        photo_path, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False
+    )
     return out, issued
 
 
@@ -126,13 +128,14 @@ def paint_over(data: bytes, *, box=(0.1, 0.1, 0.7, 0.7), colour=(255, 0, 255)) -
 
     img = Image.open(io.BytesIO(data)).convert("RGB")
     w, h = img.size
-    ImageDraw.Draw(img).rectangle([int(box[0] * w), int(box[1] * h), int(box[2] * w),
-                                   int(box[3] * h)], fill=colour)
+    ImageDraw.Draw(img).rectangle(
+        [int(box[0] * w), int(box[1] * h), int(box[2] * w), int(box[3] * h)], fill=colour
+    )
     buf = io.BytesIO()
     img.save(buf, "JPEG", quality=92)
     i, end = 2, 2
     while data[i] == 0xFF and data[i + 1] != 0xDA:
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if data[i + 1] == 0xEB:
             end = i + 2 + length
         i += 2 + length

@@ -62,22 +62,21 @@ def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Pat
     raw = folder / "raw-camera.jpg"
     Image.fromarray(photos[0]).save(raw, quality=92)
     files["camera"] = folder / "camera.jpg"
-    issue(raw, files["camera"], spec=ManifestSpec(source_type="digitalCapture",
-                                                  author="Jane Doe"))
+    issue(raw, files["camera"], spec=ManifestSpec(source_type="digitalCapture", author="Jane Doe"))
     raw.unlink()
 
     raw = folder / "raw-composite.jpg"
     Image.fromarray(photos[3]).save(raw, quality=92)
     files["composite"] = folder / "composite.jpg"  # trusted, but "may contain GenAI"
-    issue(raw, files["composite"], spec=ManifestSpec(source_type="composite",
-                                                     author="Jane Doe"))
+    issue(raw, files["composite"], spec=ManifestSpec(source_type="composite", author="Jane Doe"))
     raw.unlink()
 
     files["tampered"] = folder / "tampered.jpg"  # one bit of the entropy-coded pixels
     files["tampered"].write_bytes(flip_pixel_bytes(files["camera"].read_bytes()))
 
-    files["stripped"] = strip_and_degrade(files["camera"], folder / "stripped.jpg",
-                                          quality=80, scale=0.75)
+    files["stripped"] = strip_and_degrade(
+        files["camera"], folder / "stripped.jpg", quality=80, scale=0.75
+    )
     edited = Image.open(files["stripped"]).convert("RGB")
     w, h = edited.size
     ImageDraw.Draw(edited).rectangle((w // 4, h // 4, w // 2, h // 2), fill=(250, 250, 250))
@@ -92,13 +91,22 @@ def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Pat
     plain = folder / "forged-source.png"
     Image.open(files["generated"]).convert("RGB").save(plain)
     files["forged"] = folder / "forged.jpg"
-    issue(plain, files["forged"], spec=ManifestSpec(source_type="digitalCapture"),
-          identity=other, watermark=False, db=folder / "forger" / "ledger.db")
+    issue(
+        plain,
+        files["forged"],
+        spec=ManifestSpec(source_type="digitalCapture"),
+        identity=other,
+        watermark=False,
+        db=folder / "forger" / "ledger.db",
+    )
     plain.unlink()
 
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", "a lighthouse at dusk\nNegative prompt: blurry\n"
-                                "Steps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 42, Model: sd_xl")
+    info.add_text(
+        "parameters",
+        "a lighthouse at dusk\nNegative prompt: blurry\n"
+        "Steps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 42, Model: sd_xl",
+    )
     files["a1111"] = folder / "a1111.png"
     Image.fromarray(photos[2]).save(files["a1111"], pnginfo=info)
 
@@ -111,8 +119,13 @@ def build_realistic_set(folder: Path, photos: list[np.ndarray]) -> dict[str, Pat
     archive.mkdir()
     original = archive / "flood-2019.jpg"
     Image.fromarray(photos[1]).save(original, quality=90)
-    ReferenceIndex(None).add("archive", [original], label="photo archive", protected=False,
-                             item_metadata={str(original): {"published": ARCHIVE_PUBLISHED}})
+    ReferenceIndex(None).add(
+        "archive",
+        [original],
+        label="photo archive",
+        protected=False,
+        item_metadata={str(original): {"published": ARCHIVE_PUBLISHED}},
+    )
     files["recycled"] = folder / "recycled.jpg"
     Image.open(original).resize((400, 300)).save(files["recycled"], quality=75)
     return files

@@ -39,12 +39,27 @@ class Server:
         self.workspace = workspace
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        env = {**os.environ, "PROVKIT_HOME": str(workspace),
-               "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+        env = {
+            **os.environ,
+            "PROVKIT_HOME": str(workspace),
+            "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
+        }
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "provkit.cli", "serve", "--port", str(self.port),
-             "--out-dir", str(workspace / "served"), *args],
-            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            [
+                sys.executable,
+                "-m",
+                "provkit.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--out-dir",
+                str(workspace / "served"),
+                *args,
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 90
         while True:
             if self.proc.poll() is not None:
@@ -74,8 +89,12 @@ class Server:
 
 
 def make_config(workspace: Path, **options) -> ServiceConfig:
-    return ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",
-                         temp_dir=workspace / "tmp", **options)
+    return ServiceConfig(
+        db=str(workspace / "provkit.db"),
+        out_dir=workspace / "served",
+        temp_dir=workspace / "tmp",
+        **options,
+    )
 
 
 def make_app(workspace: Path, **options):
@@ -116,9 +135,15 @@ def sealed_with_ingredient(tmp_path: Path, photo: Path, db) -> Path:
     img = Image.open(first).convert("RGB")
     img.crop((0, 0, img.width * 3 // 4, img.height * 3 // 4)).save(edited, quality=90)
     final = tmp_path / "final.jpg"
-    issue(edited, final, spec=ManifestSpec(action="edited", source_type="digitalCapture",
-                                           ingredients=((first, "parentOf"),)),
-          watermark=False, db=db)
+    issue(
+        edited,
+        final,
+        spec=ManifestSpec(
+            action="edited", source_type="digitalCapture", ingredients=((first, "parentOf"),)
+        ),
+        watermark=False,
+        db=db,
+    )
     return final
 
 

@@ -20,40 +20,74 @@ def make_chain_with(subject: dict, *, ocsp_url: str | None = None, now=None, day
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import AuthorityInformationAccessOID, ExtendedKeyUsageOID, NameOID
 
-    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
-            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "C": NameOID.COUNTRY_NAME}
+    oids = {
+        "CN": NameOID.COMMON_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "C": NameOID.COUNTRY_NAME,
+    }
     now = now or dt.datetime.now(dt.UTC)
-    ca_key, leaf_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"{subject['CN']} test CA"),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test")])
+    ca_key, leaf_key = (
+        ec.generate_private_key(ec.SECP256R1()),
+        ec.generate_private_key(ec.SECP256R1()),
+    )
+    ca_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, f"{subject['CN']} test CA"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "test"),
+        ]
+    )
     ski = x509.SubjectKeyIdentifier.from_public_key(ca_key.public_key())
-    ca = (x509.CertificateBuilder().subject_name(ca_name).issuer_name(ca_name)
-          .public_key(ca_key.public_key()).serial_number(x509.random_serial_number())
-          .not_valid_before(now - dt.timedelta(days=400))
-          .not_valid_after(now + dt.timedelta(days=3650))
-          .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-          .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False,
-                                       False), critical=True)
-          .add_extension(ski, critical=False).sign(ca_key, hashes.SHA256()))
-    leaf = (x509.CertificateBuilder()
-            .subject_name(x509.Name([x509.NameAttribute(oids[k], v) for k, v in subject.items()]))
-            .issuer_name(ca_name).public_key(leaf_key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - dt.timedelta(minutes=5))
-            .not_valid_after(now + dt.timedelta(days=days))
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(x509.KeyUsage(True, False, False, False, False, False, False, False,
-                                         False), critical=True)
-            .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-                           critical=False)
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()),
-                           critical=False)
-            .add_extension(x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski),
-                           critical=False))
+    ca = (
+        x509.CertificateBuilder()
+        .subject_name(ca_name)
+        .issuer_name(ca_name)
+        .public_key(ca_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=400))
+        .not_valid_after(now + dt.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(False, False, False, False, False, True, True, False, False),
+            critical=True,
+        )
+        .add_extension(ski, critical=False)
+        .sign(ca_key, hashes.SHA256())
+    )
+    leaf = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(oids[k], v) for k, v in subject.items()]))
+        .issuer_name(ca_name)
+        .public_key(leaf_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=days))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(True, False, False, False, False, False, False, False, False),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.EMAIL_PROTECTION]), critical=False
+        )
+        .add_extension(
+            x509.SubjectKeyIdentifier.from_public_key(leaf_key.public_key()), critical=False
+        )
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski), critical=False
+        )
+    )
     if ocsp_url:
-        leaf = leaf.add_extension(x509.AuthorityInformationAccess([x509.AccessDescription(
-            AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url))]),
-            critical=False)
+        leaf = leaf.add_extension(
+            x509.AuthorityInformationAccess(
+                [
+                    x509.AccessDescription(
+                        AuthorityInformationAccessOID.OCSP, x509.UniformResourceIdentifier(ocsp_url)
+                    )
+                ]
+            ),
+            critical=False,
+        )
     return ca, leaf.sign(ca_key, hashes.SHA256()), leaf_key
 
 
@@ -63,15 +97,25 @@ def identity_with(directory: Path, subject: dict, **kwargs) -> tuple[keys.Identi
     directory.mkdir(parents=True, exist_ok=True)
     keys._write_private(directory / "signer.key", keys._key_pem(leaf_key))
     (directory / "ca.pem").write_bytes(keys._pem(ca))
-    return (keys.Identity(chain_pem=keys._pem(leaf) + keys._pem(ca),
-                          key_path=directory / "signer.key"), directory / "ca.pem")
+    return (
+        keys.Identity(chain_pem=keys._pem(leaf) + keys._pem(ca), key_path=directory / "signer.key"),
+        directory / "ca.pem",
+    )
 
 
-def sign_bytes(data: bytes, mime: str, identity, *, spec: ManifestSpec | None = None,
-               ingredients=(), definition: dict | None = None) -> bytes:
+def sign_bytes(
+    data: bytes,
+    mime: str,
+    identity,
+    *,
+    spec: ManifestSpec | None = None,
+    ingredients=(),
+    definition: dict | None = None,
+) -> bytes:
     """``data`` signed as it is (no watermark, no ledger)."""
     definition = definition or manifest_definition(
-        spec or ManifestSpec(source_type="digitalCapture"))
+        spec or ManifestSpec(source_type="digitalCapture")
+    )
     out = io.BytesIO()
     sign_stream(definition, identity, mime, io.BytesIO(data), out, ingredients=ingredients)
     return out.getvalue()

@@ -42,8 +42,9 @@ def _then(first, second):
 
 
 def pairwise() -> dict:
-    return {f"{a}+{b}": _then(SINGLE[a], SINGLE[b])
-            for i, a in enumerate(ORDER) for b in ORDER[i + 1:]}
+    return {
+        f"{a}+{b}": _then(SINGLE[a], SINGLE[b]) for i, a in enumerate(ORDER) for b in ORDER[i + 1 :]
+    }
 
 
 ATTACKS = {"none": lambda im: im, **SINGLE, **pairwise()}

@@ -9,13 +9,18 @@ import wave
 
 def pdf_bytes(pages: int = 1, text: bytes = b"provkit") -> bytes:
     """A minimal valid PDF: catalog, page tree, pages with a content stream, xref, trailer."""
-    objs = [b"<< /Type /Catalog /Pages 2 0 R >>",
-            b"<< /Type /Pages /Kids [" + b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(pages))
-            + b"] /Count %d >>" % pages]
+    objs = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        b"<< /Type /Pages /Kids ["
+        + b" ".join(b"%d 0 R" % (3 + 2 * i) for i in range(pages))
+        + b"] /Count %d >>" % pages,
+    ]
     for i in range(pages):
         stream = b"BT /F1 12 Tf 20 100 Td (" + text + b" %d) Tj ET" % i
-        objs.append(b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents %d 0 R >>"
-                    % (4 + 2 * i))
+        objs.append(
+            b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 200 200] /Contents %d 0 R >>"
+            % (4 + 2 * i)
+        )
         objs.append(b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream")
     out = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n"
     offsets = []
@@ -51,9 +56,16 @@ def mp4_bytes(brand: bytes = b"isom", media: bytes = bytes(range(256)) * 2) -> b
     """A minimal ISO BMFF file: ftyp, a moov with an mvhd, and an mdat."""
     ftyp = _box(b"ftyp", brand + struct.pack(">I", 512) + b"isomiso2mp41")
     matrix = struct.pack(">9I", 0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)
-    mvhd = _box(b"mvhd", b"\x00" * 4 + struct.pack(">IIII", 0, 0, 1000, 0)
-                + struct.pack(">IH", 0x10000, 0x100) + b"\x00" * 10 + matrix + b"\x00" * 24
-                + struct.pack(">I", 2))
+    mvhd = _box(
+        b"mvhd",
+        b"\x00" * 4
+        + struct.pack(">IIII", 0, 0, 1000, 0)
+        + struct.pack(">IH", 0x10000, 0x100)
+        + b"\x00" * 10
+        + matrix
+        + b"\x00" * 24
+        + struct.pack(">I", 2),
+    )
     return ftyp + _box(b"moov", mvhd) + _box(b"mdat", media)
 
 
@@ -77,8 +89,11 @@ def flac_bytes() -> bytes:
 
 def avi_bytes() -> bytes:
     """A RIFF AVI with an avih header list and an empty movi list."""
-    avih = b"avih" + struct.pack("<I", 56) + struct.pack("<14I", 40000, 0, 0, 0, 1, 0, 1, 0,
-                                                        16, 16, 0, 0, 0, 0)
+    avih = (
+        b"avih"
+        + struct.pack("<I", 56)
+        + struct.pack("<14I", 40000, 0, 0, 0, 1, 0, 1, 0, 16, 16, 0, 0, 0, 0)
+    )
     hdrl = b"LIST" + struct.pack("<I", 4 + len(avih)) + b"hdrl" + avih
     movi = b"LIST" + struct.pack("<I", 4) + b"movi"
     body = b"AVI " + hdrl + movi
@@ -87,8 +102,10 @@ def avi_bytes() -> bytes:
 
 def svg_bytes() -> bytes:
     """A small SVG drawing (C2PA carries it; provkit does not decode it to pixels)."""
-    return (b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
-            b'<rect width="40" height="40" fill="red"/><circle cx="20" cy="20" r="9"/></svg>')
+    return (
+        b'<svg xmlns="http://www.w3.org/2000/svg" width="40" height="40">'
+        b'<rect width="40" height="40" fill="red"/><circle cx="20" cy="20" r="9"/></svg>'
+    )
 
 
 def docx_bytes() -> bytes:

@@ -18,8 +18,9 @@ from provkit.cli import root
 
 #: an invalid credential is denied only with its cause shown (content altered); the rest
 #: of these go to review
-_C2PA = {"invalid": {"state": "invalid", "cause": "content_altered",
-                     "causes": {"content_altered": True}}}
+_C2PA = {
+    "invalid": {"state": "invalid", "cause": "content_altered", "causes": {"content_altered": True}}
+}
 CONTEXTS = [
     {"actor": {"id": "ed"}, "asset": {"sha256": f"{i:064x}", "c2pa": _C2PA.get(s, {"state": s})}}
     for i, s in enumerate(["invalid", "valid", "absent", "trusted", "absent", "invalid"] * 2)
@@ -50,11 +51,13 @@ def test_an_edited_and_rehashed_row_is_caught_at_the_next_row(db):
     from provkit.policies.audit import CHAINED, row_hash
 
     conn = connect(db).conn
-    row = list(conn.execute(f"SELECT {', '.join(CHAINED)}, prev_hash FROM audit WHERE seq = 4")
-               .fetchone())
+    row = list(
+        conn.execute(f"SELECT {', '.join(CHAINED)}, prev_hash FROM audit WHERE seq = 4").fetchone()
+    )
     row[CHAINED.index("outcome")] = "deny"
-    conn.execute("UPDATE audit SET outcome = 'deny', hash = ? WHERE seq = 4",
-                 [row_hash(row[:-1], row[-1])])
+    conn.execute(
+        "UPDATE audit SET outcome = 'deny', hash = ? WHERE seq = 4", [row_hash(row[:-1], row[-1])]
+    )
     conn.commit()
     check = AuditLog(db).verify()
     assert not check.ok and check.first_bad == 4 and "row 4 was rewritten" in check.problem
@@ -142,8 +145,9 @@ def test_cli_log_export_and_head(db, tmp_path):
     log = runner.invoke(root, ["audit", "log", "--db", str(db), "--outcome", "deny", "--json"])
     assert log.exit_code == 0 and len(json.loads(log.output)) == 4
     out = tmp_path / "x.jsonl"
-    exp = runner.invoke(root, ["audit", "export", "--db", str(db), "--format", "jsonl",
-                               "-o", str(out)])
+    exp = runner.invoke(
+        root, ["audit", "export", "--db", str(db), "--format", "jsonl", "-o", str(out)]
+    )
     assert exp.exit_code == 0 and len(out.read_text().splitlines()) == len(CONTEXTS) + 1  # header
     head = runner.invoke(root, ["audit", "head", "--db", str(db)]).output.strip()
     verified = runner.invoke(root, ["audit", "verify", "--export", str(out), "--expect-head", head])
@@ -156,9 +160,13 @@ def _decide_many_times(db_path: str, worker: int, n: int, start) -> None:
     pack = load_pack("newsroom")
     start.wait(60)  # all four begin together
     for i in range(n):
-        context = {"actor": {"id": f"worker-{worker}"},
-                   "asset": {"sha256": f"{worker:02d}{i:062d}",
-                             "c2pa": {"state": ["valid", "absent", "invalid"][i % 3]}}}
+        context = {
+            "actor": {"id": f"worker-{worker}"},
+            "asset": {
+                "sha256": f"{worker:02d}{i:062d}",
+                "c2pa": {"state": ["valid", "absent", "invalid"][i % 3]},
+            },
+        }
         decide(pack, "publish", context, db=db_path)
 
 
@@ -167,8 +175,7 @@ def test_four_processes_times_1000_decisions_leave_4000_rows_and_a_valid_chain(t
     AuditLog(db)  # create the table before the race
     ctx = multiprocessing.get_context("spawn")
     start = ctx.Event()
-    workers = [ctx.Process(target=_decide_many_times, args=(db, w, 1000, start))
-               for w in range(4)]
+    workers = [ctx.Process(target=_decide_many_times, args=(db, w, 1000, start)) for w in range(4)]
     for p in workers:
         p.start()
     start.set()
@@ -193,8 +200,13 @@ def test_audit_and_policy_commands_do_not_import_torch(tmp_path, db):
         "    try:\n        main(argv)\n    except SystemExit:\n        pass\n"
         "assert 'torch' not in sys.modules, 'torch was imported'\n"
     )
-    result = subprocess.run([sys.executable, "-c", code, str(db), str(ctx)],
-                            capture_output=True, text=True, timeout=60, check=False)
+    result = subprocess.run(
+        [sys.executable, "-c", code, str(db), str(ctx)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
     assert result.returncode == 0, result.stderr
 
 
@@ -246,14 +258,16 @@ def test_audit_readers_on_a_mistyped_db_fail_instead_of_passing(tmp_path, comman
 def test_a_partial_export_since_a_time_verifies_from_its_first_row(db, tmp_path):
     fifth = list(AuditLog(db).log())[4]
     out = tmp_path / "tail.jsonl"
-    exported = CliRunner().invoke(root, ["audit", "export", "--db", str(db), "--since",
-                                         fifth["time"], "-o", str(out)])
+    exported = CliRunner().invoke(
+        root, ["audit", "export", "--db", str(db), "--since", fifth["time"], "-o", str(out)]
+    )
     assert exported.exit_code == 0, exported.output
     check = verify_export(out)
     assert check.ok and check.from_seq == 5 and check.rows == len(CONTEXTS) - 4
     head = CliRunner().invoke(root, ["audit", "head", "--db", str(db)]).output.strip()
-    human = CliRunner().invoke(root, ["audit", "verify", "--export", str(out),
-                                      "--expect-head", head])
+    human = CliRunner().invoke(
+        root, ["audit", "verify", "--export", str(out), "--expect-head", head]
+    )
     assert human.exit_code == 0 and "from row 5" in human.output, human.output
     lines = out.read_text().splitlines()
     cut = tmp_path / "cut.jsonl"

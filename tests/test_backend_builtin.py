@@ -65,10 +65,12 @@ def test_init_image_steers_the_picture_towards_its_composition(builtin):
     _yy, xx = np.mgrid[0:96, 0:96]
     init = np.zeros((96, 96, 3), np.uint8)
     init[xx < 48] = (255, 255, 255)  # white left half, black right half
+
     def split(strength):
         out = render(builtin, "x", 5, init_image=Image.fromarray(init), strength=strength)[0]
         grey = out.astype(float).mean(axis=2)
         return abs(grey[:, :48].mean() - grey[:, 48:].mean())
+
     plain = render(builtin, "x", 5)[0].astype(float).mean(axis=2)
     plain_split = abs(plain[:, :48].mean() - plain[:, 48:].mean())
     assert split(0.1) > plain_split + 5  # follows the init image's left/right split

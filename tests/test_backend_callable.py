@@ -55,6 +55,13 @@ def test_unknown_backend_or_function_path_is_a_config_error():
 
 
 def test_a_backend_factory_can_be_given_as_module_path():
-    backend = get_backend("provkit.generate.backends.callable:CallableBackend", function=short_model,
-                          name="studio-model", version="2.1")
-    assert backend.describe().software_agent == "studio-model/2.1 (model=test_backend_callable:short_model)"
+    backend = get_backend(
+        "provkit.generate.backends.callable:CallableBackend",
+        function=short_model,
+        name="studio-model",
+        version="2.1",
+    )
+    assert (
+        backend.describe().software_agent
+        == "studio-model/2.1 (model=test_backend_callable:short_model)"
+    )

@@ -26,8 +26,9 @@ def req(seed=0, count=1, **kw):
 
 
 def test_gan_generator_makes_seeded_images_at_its_own_size(gan_weights):
-    gan = get_backend("gan", module="fixtures_generate:TinyDCGAN", model=gan_weights,
-                      latent_size=16, device="cpu")
+    gan = get_backend(
+        "gan", module="fixtures_generate:TinyDCGAN", model=gan_weights, latent_size=16, device="cpu"
+    )
     assert gan.default_size == (32, 32)
     a = list(gan.render(req(seed=5, count=3, width=32, height=32)))
     assert [im.size for im in a] == [(32, 32)] * 3
@@ -37,8 +38,13 @@ def test_gan_generator_makes_seeded_images_at_its_own_size(gan_weights):
 
 
 def test_gan_output_range_maps_tanh_output_onto_full_pixel_range(gan_weights):
-    gan = get_backend("gan", module="fixtures_generate:TinyDCGAN", model=gan_weights,
-                      latent_size="16", device="cpu")
+    gan = get_backend(
+        "gan",
+        module="fixtures_generate:TinyDCGAN",
+        model=gan_weights,
+        latent_size="16",
+        device="cpu",
+    )
     px = np.asarray(next(iter(gan.render(req(seed=1, width=32, height=32)))))
     expected = TinyDCGAN()
     expected.load_state_dict(torch.load(gan_weights, weights_only=True))
@@ -49,8 +55,13 @@ def test_gan_output_range_maps_tanh_output_onto_full_pixel_range(gan_weights):
 
 
 def test_vae_decoder_samples_its_prior_with_0_1_output(vae_weights):
-    vae = get_backend("vae", module="fixtures_generate:TinyVAEDecoder", model=vae_weights,
-                      latent_size=8, device="cpu")
+    vae = get_backend(
+        "vae",
+        module="fixtures_generate:TinyVAEDecoder",
+        model=vae_weights,
+        latent_size=8,
+        device="cpu",
+    )
     info = vae.describe()
     assert info.parameters["output_range"] == [0.0, 1.0]
     assert info.source_type == "trainedAlgorithmicMedia"
@@ -78,16 +89,26 @@ def test_latent_size_is_read_from_the_module_when_it_says(gan_weights, tmp_path,
 
 def test_weights_that_do_not_fit_the_module_are_a_config_error(vae_weights):
     with pytest.raises(ConfigError, match="weights do not fit"):
-        get_backend("gan", module="fixtures_generate:TinyDCGAN", model=vae_weights,
-                    latent_size=16, device="cpu")
+        get_backend(
+            "gan",
+            module="fixtures_generate:TinyDCGAN",
+            model=vae_weights,
+            latent_size=16,
+            device="cpu",
+        )
 
 
 def test_pickled_module_instead_of_state_dict_is_refused(tmp_path):
     path = tmp_path / "whole.pt"
     torch.save(TinyVAEDecoder(), path)
     with pytest.raises(ConfigError, match="state dict"):
-        get_backend("vae", module="fixtures_generate:TinyVAEDecoder", model=path,
-                    latent_size=8, device="cpu")
+        get_backend(
+            "vae",
+            module="fixtures_generate:TinyVAEDecoder",
+            model=path,
+            latent_size=8,
+            device="cpu",
+        )
 
 
 def test_missing_module_weights_or_bad_options_say_what_is_wrong(gan_weights, tmp_path):
@@ -96,18 +117,25 @@ def test_missing_module_weights_or_bad_options_say_what_is_wrong(gan_weights, tm
     with pytest.raises(ConfigError, match="cannot import"):
         get_backend("gan", module="no_such_module:G", model=gan_weights, latent_size=16)
     with pytest.raises(BadInput, match="no such weights file"):
-        get_backend("gan", module="fixtures_generate:TinyDCGAN", model=tmp_path / "x.pt",
-                    latent_size=16)
+        get_backend(
+            "gan", module="fixtures_generate:TinyDCGAN", model=tmp_path / "x.pt", latent_size=16
+        )
     with pytest.raises(BadInput, match="output range"):
-        get_backend("gan", module="fixtures_generate:TinyDCGAN", model=gan_weights,
-                    latent_size=16, output_range="1,-1")
+        get_backend(
+            "gan",
+            module="fixtures_generate:TinyDCGAN",
+            model=gan_weights,
+            latent_size=16,
+            output_range="1,-1",
+        )
 
 
 def test_latent_models_take_no_init_image(gan_weights, photos):
     from PIL import Image
 
-    gan = get_backend("gan", module="fixtures_generate:TinyDCGAN", model=gan_weights,
-                      latent_size=16, device="cpu")
+    gan = get_backend(
+        "gan", module="fixtures_generate:TinyDCGAN", model=gan_weights, latent_size=16, device="cpu"
+    )
     with pytest.raises(BadInput, match="no init image"):
         list(gan.render(req(init_image=Image.fromarray(photos[0]))))
 
@@ -120,8 +148,10 @@ def test_corrupt_safetensors_weights_are_bad_input_naming_the_file(tmp_path):
     corrupt = tmp_path / "corrupt.safetensors"
     corrupt.write_bytes(good.read_bytes()[:200])  # cut short, as by an interrupted copy
     with pytest.raises(BadInput, match="cannot read weights") as e:
-        get_backend("gan", module="fixtures_generate:TinyDCGAN", model=corrupt,
-                    latent_size=16, device="cpu")
+        get_backend(
+            "gan", module="fixtures_generate:TinyDCGAN", model=corrupt, latent_size=16, device="cpu"
+        )
     assert e.value.path == str(corrupt)
-    get_backend("gan", module="fixtures_generate:TinyDCGAN", model=good, latent_size=16,
-                device="cpu")  # an intact file of the same kind loads
+    get_backend(
+        "gan", module="fixtures_generate:TinyDCGAN", model=good, latent_size=16, device="cpu"
+    )  # an intact file of the same kind loads

@@ -17,7 +17,12 @@ def test_there_are_benchmarks():
 
 @pytest.mark.parametrize("script", BENCH, ids=[p.name for p in BENCH])
 def test_bench_script_prints_its_usage(script):
-    out = subprocess.run([sys.executable, str(script), "--help"], check=False, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, str(script), "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.startswith("usage:")

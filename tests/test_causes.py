@@ -52,16 +52,17 @@ def banner(path) -> str:
     return str(escape(record["line"])) + "\n" + html
 
 
-def test_an_expired_signing_certificate_is_a_credential_problem_not_an_alteration(
-        tmp_path, jpeg):
+def test_an_expired_signing_certificate_is_a_credential_problem_not_an_alteration(tmp_path, jpeg):
     path = make.expired_signer(tmp_path, jpeg)
     report = verify_file(path, recover=False)
     assert report.state == "invalid"
     assert "signingCredential.expired" in report.failures
     assert report.cause == "credential_problem"
     line, out = decisions(path)
-    assert ("credentials invalid (signed by CamCo, unrecognised signer: credential problem: "
-            "certificate expired)" in line)
+    assert (
+        "credentials invalid (signed by CamCo, unrecognised signer: credential problem: "
+        "certificate expired)" in line
+    )
     assert "altered" not in line
     assert out["newsroom"][:2] == ("review", ["credential-problem"])
     assert "CamCo" in out["newsroom"][2]
@@ -99,8 +100,10 @@ def test_an_unverifiable_identity_assertion_is_its_own_cause(tmp_path, jpeg):
     (ident,) = report.cawg_identity
     assert ident["trust"] == "signature valid, identity not trusted"
     line, out = decisions(path)
-    assert line.endswith("signed by provkit development (trusted: local workspace CA); "
-                         "identity assertion not verified · publish: REVIEW")
+    assert line.endswith(
+        "signed by provkit development (trusted: local workspace CA); "
+        "identity assertion not verified · publish: REVIEW"
+    )
     assert out["newsroom"][:2] == ("review", ["identity-problem"])
     assert out["platform"][:2] == ("label", ["credentials-unverifiable"])
     assert out["studio"][:2] == ("review", ["train-credentials-not-vouched"])
@@ -113,8 +116,10 @@ def test_a_malformed_assertion_is_a_malformed_manifest(tmp_path, jpeg):
     assert report.failures == ["assertion.action.malformed"]
     assert report.cause == "manifest_malformed"
     line, out = decisions(path)
-    assert "credentials invalid (signed by provkit development: manifest malformed or " \
-           "unreadable)" in line
+    assert (
+        "credentials invalid (signed by provkit development: manifest malformed or "
+        "unreadable)" in line
+    )
     assert out["newsroom"][:2] == ("review", ["manifest-malformed"])
     assert out["platform"][:2] == ("label", ["credentials-unverifiable"])
     assert out["studio"][:2] == ("review", ["train-credentials-not-vouched"])
@@ -164,8 +169,7 @@ def test_an_altered_claim_is_a_broken_signature(tmp_path, jpeg):
 def test_a_tampered_file_signed_again_as_an_edit_carries_its_failed_ingredient(tmp_path, jpeg):
     tampered = make.content_altered(tmp_path, jpeg)
     new = tmp_path / "new.jpg"
-    result = CliRunner().invoke(root, ["sign", str(tampered), "-o", str(new), "--action",
-                                       "edited"])
+    result = CliRunner().invoke(root, ["sign", str(tampered), "-o", str(new), "--action", "edited"])
     assert result.exit_code == 0, result.output
     report = verify_file(new)
     assert report.state == "trusted"  # the new manifest itself is sound
@@ -174,8 +178,10 @@ def test_a_tampered_file_signed_again_as_an_edit_carries_its_failed_ingredient(t
     assert bad["title"] == "altered.jpg" and bad["when"] == "added"
     assert bad["cause"] == "content_altered"  # the ingredient's picture vs its own thumbnail
     line, out = decisions(new)
-    assert "built on a failed ingredient: altered.jpg (content altered since signing when " \
-           "added)" in line
+    assert (
+        "built on a failed ingredient: altered.jpg (content altered since signing when "
+        "added)" in line
+    )
     assert out["newsroom"][:2] == ("review", ["ingredient-failed"])
     assert "altered.jpg" in out["newsroom"][2]
     assert out["platform"][:2] == ("review", ["ingredient-failed"])
@@ -184,20 +190,25 @@ def test_a_tampered_file_signed_again_as_an_edit_carries_its_failed_ingredient(t
     assert "built on a failed ingredient: altered.jpg" in banner(new)
 
 
-@settings(max_examples=6, deadline=None, derandomize=True,
-          suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(comment=st.binary(min_size=1, max_size=400), segment=st.sampled_from([0xFE, 0xE1,
-                                                                            0xED]))
+@settings(
+    max_examples=6,
+    deadline=None,
+    derandomize=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture],
+)
+@given(comment=st.binary(min_size=1, max_size=400), segment=st.sampled_from([0xFE, 0xE1, 0xED]))
 def test_check_never_says_altered_for_a_file_whose_pixels_match_what_was_signed(
-        tmp_path_factory, jpeg, comment, segment):
+    tmp_path_factory, jpeg, comment, segment
+):
     """Whatever a metadata writer inserts before the manifest (a comment, an APP1 or an
     APP13 block), the pixels are those signed: "altered" never appears."""
     d = tmp_path_factory.mktemp("moved")
     data = make.signed_by_workspace(d, jpeg).read_bytes()
     body = comment.replace(b"\xff", b"\x00")
     path = d / "rewritten.jpg"
-    path.write_bytes(data[:2] + bytes([0xFF, segment]) + struct.pack(">H", 2 + len(body))
-                     + body + data[2:])
+    path.write_bytes(
+        data[:2] + bytes([0xFF, segment]) + struct.pack(">H", 2 + len(body)) + body + data[2:]
+    )
     (record,) = check([path], dry_run=True)
     assert record.error is None
     assert "altered" not in record.line()
@@ -213,10 +224,16 @@ def test_the_http_answers_carry_the_same_classification(tmp_path, jpeg, workspac
         h = token(workspace, "desk", "read")
         rows = api.post("/v1/verify", headers=h, files=files).json()
         assert [r["c2pa"]["cause"] for r in rows] == ["container_layout", "content_altered"]
-        assert rows[0]["c2pa"]["causes"][0]["phrase"] == \
-            "signed bytes no longer line up; content not shown to differ"
-        decided = api.post("/v1/policy/check", params={"pack": "newsroom", "point": "publish"},
-                           headers=h, files=files).json()
+        assert (
+            rows[0]["c2pa"]["causes"][0]["phrase"]
+            == "signed bytes no longer line up; content not shown to differ"
+        )
+        decided = api.post(
+            "/v1/policy/check",
+            params={"pack": "newsroom", "point": "publish"},
+            headers=h,
+            files=files,
+        ).json()
         assert [d["outcome"] for d in decided] == ["review", "deny"]
         assert [d["matched_rules"] for d in decided] == [["container-layout"], ["content-altered"]]
 

@@ -34,8 +34,11 @@ def at_desk(desk, monkeypatch):
 
 
 def _lines(output: str) -> dict[str, str]:
-    return {line.split(":", 1)[0]: line for line in output.splitlines() if ": " in line
-            and not line.startswith(" ")}
+    return {
+        line.split(":", 1)[0]: line
+        for line in output.splitlines()
+        if ": " in line and not line.startswith(" ")
+    }
 
 
 def test_a_mixed_folder_gets_one_line_per_image_in_one_command(at_desk):
@@ -45,18 +48,24 @@ def test_a_mixed_folder_gets_one_line_per_image_in_one_command(at_desk):
     lines = _lines(result.stdout)  # the progress bar goes to stderr
     assert len([x for x in result.stdout.splitlines() if not x.startswith(" ")]) == len(lines)
     assert "checking" in result.stderr
-    assert lines["camera.jpg"] == ("camera.jpg: camera capture claimed · signed by provkit "
-                                   "development (trusted: local workspace CA) · not seen before"
-                                   " · publish: ALLOW")
-    assert "AI-generated ·" in lines["a1111.png"] and "publish: LABEL [AI-generated image" \
-        in lines["a1111.png"]
+    assert lines["camera.jpg"] == (
+        "camera.jpg: camera capture claimed · signed by provkit "
+        "development (trusted: local workspace CA) · not seen before"
+        " · publish: ALLOW"
+    )
+    assert (
+        "AI-generated ·" in lines["a1111.png"]
+        and "publish: LABEL [AI-generated image" in lines["a1111.png"]
+    )
     assert "signed by Associated Press (unrecognised signer)" in lines["forged.jpg"]
     assert lines["forged.jpg"].endswith("publish: REVIEW")
     assert "seen before: archive/flood-2019.jpg, 2019" in lines["recycled.jpg"]
     # one flipped bit: the signed bytes changed, but the picture still looks like its
     # signed thumbnail, so the line says so and a person checks it (never "altered")
-    assert "credentials invalid (signed by provkit development: signed bytes no longer " \
+    assert (
+        "credentials invalid (signed by provkit development: signed bytes no longer "
         "line up; content not shown to differ)" in lines["tampered.jpg"]
+    )
     assert "altered" not in lines["tampered.jpg"]
     assert lines["tampered.jpg"].endswith("publish: REVIEW")
     assert "credentials recovered" in lines["stripped.jpg"]
@@ -106,8 +115,9 @@ def test_the_workspace_configuration_sets_the_point_pack_and_trust(at_desk):
     home, _, files = at_desk
     config = home / "provkit.toml"
     pem = files["forged"].parent / "forger" / "ca.pem"
-    config.write_text(f'[check]\npoint = "ingest"\n[policy]\ningest = "platform"\n'
-                      f'[trust]\nsources = ["{pem}"]\n')
+    config.write_text(
+        f'[check]\npoint = "ingest"\n[policy]\ningest = "platform"\n[trust]\nsources = ["{pem}"]\n'
+    )
     try:
         (record,) = check([files["forged"]], dry_run=True)
         assert record.point == "ingest" and record.pack == "platform"
@@ -116,10 +126,14 @@ def test_the_workspace_configuration_sets_the_point_pack_and_trust(at_desk):
         assert "unrecognised signer" in camera.line()  # the local CA is no longer a source
         shown = CliRunner().invoke(root, ["config", "show"])
         assert shown.exit_code == 0
-        assert any(line.startswith("check.point") and "ingest" in line and "provkit.toml" in line
-                   for line in shown.output.splitlines())
-        assert any(line.startswith("thresholds.classifier") and "default" in line
-                   for line in shown.output.splitlines())
+        assert any(
+            line.startswith("check.point") and "ingest" in line and "provkit.toml" in line
+            for line in shown.output.splitlines()
+        )
+        assert any(
+            line.startswith("thresholds.classifier") and "default" in line
+            for line in shown.output.splitlines()
+        )
     finally:
         config.unlink()
 
@@ -127,9 +141,12 @@ def test_the_workspace_configuration_sets_the_point_pack_and_trust(at_desk):
 def test_a_malformed_configuration_is_one_line_naming_the_file(at_desk):
     home, _, files = at_desk
     config = home / "provkit.toml"
-    for text, why in (("[check\n", "not valid TOML"), ("[nope]\nx = 1\n", "unknown section"),
-                      ("[check]\npoint = \"lunch\"\n", "unknown decision point"),
-                      ("[thresholds]\nclassifier = 2\n", "from 0.5 to 1")):
+    for text, why in (
+        ("[check\n", "not valid TOML"),
+        ("[nope]\nx = 1\n", "unknown section"),
+        ('[check]\npoint = "lunch"\n', "unknown decision point"),
+        ("[thresholds]\nclassifier = 2\n", "from 0.5 to 1"),
+    ):
         config.write_text(text)
         try:
             result = CliRunner().invoke(root, ["check", str(files["camera"]), "--dry-run"])
@@ -145,17 +162,56 @@ def test_policy_check_takes_the_trust_sources_verify_takes(at_desk):
     _, _, files = at_desk
     pem = files["forged"].parent / "forger" / "ca.pem"
     runner = CliRunner()
-    default = runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--point", "publish",
-                                   "--dry-run", str(files["forged"]), str(files["camera"])])
+    default = runner.invoke(
+        root,
+        [
+            "policy",
+            "check",
+            "--pack",
+            "newsroom",
+            "--point",
+            "publish",
+            "--dry-run",
+            str(files["forged"]),
+            str(files["camera"]),
+        ],
+    )
     assert "forged.jpg: REVIEW" in default.output and "camera.jpg: ALLOW" in default.output
-    trusting = runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--point", "publish",
-                                    "--dry-run", "--trust", str(pem), str(files["forged"]),
-                                    str(files["camera"])])
+    trusting = runner.invoke(
+        root,
+        [
+            "policy",
+            "check",
+            "--pack",
+            "newsroom",
+            "--point",
+            "publish",
+            "--dry-run",
+            "--trust",
+            str(pem),
+            str(files["forged"]),
+            str(files["camera"]),
+        ],
+    )
     assert "forged.jpg: ALLOW" in trusting.output, trusting.output
     assert "camera.jpg: REVIEW" in trusting.output  # only the named source counts now
-    both = runner.invoke(root, ["policy", "check", "--pack", "newsroom", "--point", "publish",
-                                "--dry-run", "--trust", str(pem), "--trust", "local",
-                                str(files["camera"])])
+    both = runner.invoke(
+        root,
+        [
+            "policy",
+            "check",
+            "--pack",
+            "newsroom",
+            "--point",
+            "publish",
+            "--dry-run",
+            "--trust",
+            str(pem),
+            "--trust",
+            "local",
+            str(files["camera"]),
+        ],
+    )
     assert "camera.jpg: ALLOW" in both.output
 
 

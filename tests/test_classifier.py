@@ -54,7 +54,9 @@ def test_probe_round_trips_through_json_and_scores_identically(trained, tmp_path
     path = probe.save(tmp_path / "probe.json")
     data = json.loads(path.read_text())
     assert data["clip"]["model_id"] == f"{TINY_ARCH}:random"
-    assert {"mean", "std"} <= set(data["normalisation"]) and data["calibration"]["method"] == "platt"
+    assert {"mean", "std"} <= set(data["normalisation"]) and data["calibration"][
+        "method"
+    ] == "platt"
     loaded = Probe.load(path)
     feats = load_model(TINY).embed_images(sorted((root / "fake").iterdir())[:4])
     np.testing.assert_allclose(loaded.probability(feats), probe.probability(feats), rtol=1e-9)
@@ -76,11 +78,14 @@ def test_training_with_too_few_readable_images_says_so(tmp_path, photos):
         train_probe(real + [broken], fake, TINY)
 
 
-@pytest.mark.parametrize("content, words", [
-    ("not json", "not a readable probe"),
-    ('{"format": "something-else"}', "not a provkit probe"),
-    ('{"format": "provkit-probe", "version": 1, "weights": [1]}', "malformed probe"),
-])
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ("not json", "not a readable probe"),
+        ('{"format": "something-else"}', "not a provkit probe"),
+        ('{"format": "provkit-probe", "version": 1, "weights": [1]}', "malformed probe"),
+    ],
+)
 def test_bad_probe_files_are_config_errors(tmp_path, content, words):
     path = tmp_path / "p.json"
     path.write_text(content)
@@ -89,11 +94,22 @@ def test_bad_probe_files_are_config_errors(tmp_path, content, words):
 
 
 @settings(max_examples=50, deadline=None)
-@given(a=st.floats(0.01, 20), b=st.floats(-5, 5),
-       x=st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2))
+@given(
+    a=st.floats(0.01, 20),
+    b=st.floats(-5, 5),
+    x=st.lists(st.floats(-1e3, 1e3), min_size=2, max_size=2),
+)
 def test_calibrated_probability_is_a_probability_and_rises_with_the_margin(a, b, x):
-    probe = Probe(clip_model_id="m", clip_spec="m:random", mean=(0.0, 0.0), std=(1.0, 1.0),
-                  weights=(1.0, 0.5), bias=0.0, calib_a=a, calib_b=b)
+    probe = Probe(
+        clip_model_id="m",
+        clip_spec="m:random",
+        mean=(0.0, 0.0),
+        std=(1.0, 1.0),
+        weights=(1.0, 0.5),
+        bias=0.0,
+        calib_a=a,
+        calib_b=b,
+    )
     feats = np.array([x, [x[0] + 1.0, x[1]]])
     p = probe.probability(feats)
     assert ((p >= 0) & (p <= 1)).all()
@@ -108,8 +124,10 @@ def test_augment_images_keeps_the_original_first_and_adds_resized_or_recompresse
     out = augment_images(original, np.random.default_rng(0), copies=3)
     assert len(out) == 4 and out[0] is original
     assert all(img.mode == "RGB" for img in out)
-    assert all(not np.array_equal(np.asarray(img), np.asarray(original)) or img.size != original.size
-               for img in out[1:])
+    assert all(
+        not np.array_equal(np.asarray(img), np.asarray(original)) or img.size != original.size
+        for img in out[1:]
+    )
 
 
 def test_the_detector_scores_the_degraded_copies_with_the_same_model(photo_path):
@@ -121,8 +139,16 @@ def test_the_detector_scores_the_degraded_copies_with_the_same_model(photo_path)
     clip = load_model(TINY)
     dim = clip.embed_images([load_rgb(photo_path)]).shape[1]
     w = np.random.default_rng(0).normal(size=dim)
-    probe = Probe(clip_model_id=clip.model_id, clip_spec=TINY, mean=(0.0,) * dim,
-                  std=(1.0,) * dim, weights=tuple(w), bias=0.0, calib_a=1.0, calib_b=0.0)
+    probe = Probe(
+        clip_model_id=clip.model_id,
+        clip_spec=TINY,
+        mean=(0.0,) * dim,
+        std=(1.0,) * dim,
+        weights=tuple(w),
+        bias=0.0,
+        calib_a=1.0,
+        calib_b=0.0,
+    )
     detector = Detector(probe=probe, clip=clip, search_index=False)
     (report,) = detector.run([photo_path])
     (item,) = [e for e in report.evidence if e.kind == "classifier"]

@@ -92,8 +92,18 @@ def _id(item) -> str:
 
 def test_the_tree_has_every_command():
     names = {" ".join(p) for p, _, _ in COMMANDS}
-    assert {"keys import", "verify", "detect files", "detect train", "bank list", "dupes",
-            "policy check", "audit export", "watermark decode", "generate"} <= names
+    assert {
+        "keys import",
+        "verify",
+        "detect files",
+        "detect train",
+        "bank list",
+        "dupes",
+        "policy check",
+        "audit export",
+        "watermark decode",
+        "generate",
+    } <= names
     assert set(LIBRARY) == set(root.list_commands(click.Context(root)))
 
 
@@ -111,12 +121,14 @@ def test_every_command_calls_a_library_function_of_its_name(item):
     name = library_name(path, group)
     module = importlib.import_module(LIBRARY[path[0]])
     fn = getattr(module, name, None)
-    assert fn is not None and callable(fn) and not inspect.ismodule(fn), \
+    assert fn is not None and callable(fn) and not inspect.ismodule(fn), (
         f"provkit {' '.join(path)}: no {module.__name__}.{name}()"
+    )
     body = inspect.getsource(inspect.unwrap(command.callback))
-    body = body[body.index(":\n") + 2:]  # past the def line
-    assert re.search(rf"\b{re.escape(name)}_?\(", body), \
+    body = body[body.index(":\n") + 2 :]  # past the def line
+    assert re.search(rf"\b{re.escape(name)}_?\(", body), (
         f"provkit {' '.join(path)} does not call {module.__name__}.{name}()"
+    )
 
 
 @pytest.mark.parametrize("item", COMMANDS, ids=_id)
@@ -127,8 +139,13 @@ def test_every_command_is_in_the_docs(item):
 
 
 #: One spelling per meaning, on every command that has it.
-OPTIONS = {"out": ("-o", "--out"), "force": ("--force",), "as_json": ("--json",),
-           "db_path": ("--db",), "trust": ("--trust",)}
+OPTIONS = {
+    "out": ("-o", "--out"),
+    "force": ("--force",),
+    "as_json": ("--json",),
+    "db_path": ("--db",),
+    "trust": ("--trust",),
+}
 FORBIDDEN = {"--output", "--overwrite", "--trust-anchors"}
 
 
@@ -140,5 +157,6 @@ def test_option_names_agree_across_commands(item):
             continue
         assert not FORBIDDEN & set(param.opts), f"provkit {' '.join(path)}: {param.opts}"
         if param.name in OPTIONS:
-            assert tuple(param.opts) == OPTIONS[param.name], \
+            assert tuple(param.opts) == OPTIONS[param.name], (
                 f"provkit {' '.join(path)}: {param.name} is spelt {param.opts}"
+            )

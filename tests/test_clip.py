@@ -23,14 +23,17 @@ def naive_embedding(model, pil):
     import open_clip
     import torch
 
-    pre = open_clip.image_transform(model.image_size, is_train=False, mean=model.mean,
-                                    std=model.std)
+    pre = open_clip.image_transform(
+        model.image_size, is_train=False, mean=model.mean, std=model.std
+    )
     with torch.no_grad():
         f = model.model.encode_image(pre(pil.convert("RGB")).unsqueeze(0))
     return torch.nn.functional.normalize(f, dim=-1)[0].numpy()
 
 
-def test_embeddings_are_unit_rows_in_input_order_for_paths_images_and_arrays(tiny, photos, tmp_path):
+def test_embeddings_are_unit_rows_in_input_order_for_paths_images_and_arrays(
+    tiny, photos, tmp_path
+):
     paths = []
     for i, p in enumerate(photos[:3]):
         paths.append(tmp_path / f"{i}.png")
@@ -54,9 +57,16 @@ def test_reduced_size_jpeg_decoding_stays_close_to_full_decoding(photos, tmp_pat
     from open_clip import OPENAI_DATASET_MEAN, OPENAI_DATASET_STD, image_transform
     from provkit.detect.clip import ClipModel
 
-    vit = ClipModel(spec="ViT-B-32:random", arch="ViT-B-32", weights="random", model=None,
-                    device="cpu", image_size=(224, 224), mean=OPENAI_DATASET_MEAN,
-                    std=OPENAI_DATASET_STD)
+    vit = ClipModel(
+        spec="ViT-B-32:random",
+        arch="ViT-B-32",
+        weights="random",
+        model=None,
+        device="cpu",
+        image_size=(224, 224),
+        mean=OPENAI_DATASET_MEAN,
+        std=OPENAI_DATASET_STD,
+    )
     big = np.asarray(Image.fromarray(photos[0]).resize((1800, 1500), Image.BICUBIC))
     path = tmp_path / "big.jpg"
     Image.fromarray(big).save(path, quality=90)
@@ -70,8 +80,10 @@ def test_reduced_size_jpeg_decoding_stays_close_to_full_decoding(photos, tmp_pat
 def test_weights_load_from_a_local_file_or_folder_and_name_their_checkpoint(tiny, photos, tmp_path):
     import torch
 
-    state = {k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
-             for k, v in tiny.model.state_dict().items()}
+    state = {
+        k: v + 0.01 * torch.randn_like(v) if v.is_floating_point() else v
+        for k, v in tiny.model.state_dict().items()
+    }
     weights = tmp_path / "tiny.pt"
     torch.save(state, weights)
     loaded = load_model(f"{TINY_ARCH}:{weights}")
@@ -87,11 +99,14 @@ def test_weights_load_from_a_local_file_or_folder_and_name_their_checkpoint(tiny
     assert from_folder.model_id == loaded.model_id
 
 
-@pytest.mark.parametrize("spec, words", [
-    ("ViT-B-32", "ARCH:"),
-    ("no-such-arch:random", "unknown CLIP architecture"),
-    (f"{TINY_ARCH}:/nonexistent/weights.bin", "no CLIP checkpoint"),
-])
+@pytest.mark.parametrize(
+    "spec, words",
+    [
+        ("ViT-B-32", "ARCH:"),
+        ("no-such-arch:random", "unknown CLIP architecture"),
+        (f"{TINY_ARCH}:/nonexistent/weights.bin", "no CLIP checkpoint"),
+    ],
+)
 def test_bad_model_specs_are_config_errors_that_say_why(spec, words):
     with pytest.raises(ConfigError, match=words):
         load_model(spec)
@@ -154,9 +169,14 @@ def test_an_open_clip_local_dir_brings_its_own_config_and_preprocessing(tiny, ph
 
     folder = tmp_path / "my-clip"
     folder.mkdir()
-    (folder / "open_clip_config.json").write_text(json.dumps({
-        "model_cfg": TINY_CONFIG,
-        "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}}))
+    (folder / "open_clip_config.json").write_text(
+        json.dumps(
+            {
+                "model_cfg": TINY_CONFIG,
+                "preprocess_cfg": {"mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]},
+            }
+        )
+    )
     torch.save(tiny.model.state_dict(), folder / "open_clip_pytorch_model.bin")
     model = load_model(f"local-dir:{folder}", device="cpu")
     assert model.mean == (0.5, 0.5, 0.5) and model.model_id.startswith("my-clip:sha256:")
@@ -175,7 +195,8 @@ def test_loading_overrides_a_user_setting_that_allows_downloads(monkeypatch):
 
 
 def test_architecture_whose_text_tower_needs_a_download_is_a_config_error_naming_the_spec(
-        monkeypatch):
+    monkeypatch,
+):
     monkeypatch.setenv("HF_HUB_OFFLINE", "0")
     with pytest.raises(ConfigError) as e:
         load_model("roberta-ViT-B-32:random")
@@ -183,8 +204,9 @@ def test_architecture_whose_text_tower_needs_a_download_is_a_config_error_naming
     assert "without downloading" in str(e.value)
 
 
-def test_checkpoint_hash_is_cached_across_processes_and_redone_when_the_file_changes(tiny,
-                                                                                     tmp_path):
+def test_checkpoint_hash_is_cached_across_processes_and_redone_when_the_file_changes(
+    tiny, tmp_path
+):
     import json
     import os
 

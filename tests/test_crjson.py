@@ -41,19 +41,31 @@ def _files(tmp_path, jpeg, photos) -> dict[str, Path]:
     unparseable = tmp_path / "unparseable.jpg"
     data = bytearray(signed.read_bytes())
     i = data.find(b"cbor", data.find(b"c2pa.signature"))
-    data[i + 4:i + 30] = bytes(26)
+    data[i + 4 : i + 30] = bytes(26)
     unparseable.write_bytes(bytes(data))
     bilevel = tmp_path / "bilevel.tif"
     Image.fromarray(photos[4]).convert("1").save(bilevel, compression="group4")
-    return {"trusted": signed, "absent": plain, "remote": remote,
-            "unparseable": unparseable, "altered": make.content_altered(tmp_path, jpeg),
-            "expired": make.expired_signer(tmp_path, jpeg), "bilevel": bilevel}
+    return {
+        "trusted": signed,
+        "absent": plain,
+        "remote": remote,
+        "unparseable": unparseable,
+        "altered": make.content_altered(tmp_path, jpeg),
+        "expired": make.expired_signer(tmp_path, jpeg),
+        "bilevel": bilevel,
+    }
 
 
 def test_every_state_gives_a_crjson_document_valid_against_the_schema(tmp_path, jpeg, photos):
-    expected = {"trusted": ("trusted", 0), "absent": ("absent", 1), "remote": ("absent", 1),
-                "unparseable": ("invalid", 1), "altered": ("invalid", 1),
-                "expired": ("invalid", 1), "bilevel": ("absent", 1)}
+    expected = {
+        "trusted": ("trusted", 0),
+        "absent": ("absent", 1),
+        "remote": ("absent", 1),
+        "unparseable": ("invalid", 1),
+        "altered": ("invalid", 1),
+        "expired": ("invalid", 1),
+        "bilevel": ("absent", 1),
+    }
     for name, path in _files(tmp_path, jpeg, photos).items():
         doc, code = crjson(path, "--no-recover")
         jsonschema.validate(doc, SCHEMA)
@@ -74,8 +86,12 @@ def test_every_state_gives_a_crjson_document_valid_against_the_schema(tmp_path, 
 def test_a_file_built_on_ingredients_validates_with_every_manifest(tmp_path, jpeg):
     tampered = make.content_altered(tmp_path, jpeg)
     new = tmp_path / "edit.jpg"
-    assert CliRunner().invoke(root, ["sign", str(tampered), "-o", str(new), "--action",
-                                     "edited"]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(root, ["sign", str(tampered), "-o", str(new), "--action", "edited"])
+        .exit_code
+        == 0
+    )
     doc, code = crjson(new)
     jsonschema.validate(doc, SCHEMA)
     assert len(doc["manifests"]) >= 2 and code == 0
@@ -83,5 +99,6 @@ def test_a_file_built_on_ingredients_validates_with_every_manifest(tmp_path, jpe
 
 def test_the_schema_refuses_what_the_issue_saw_a_document_without_json_generator():
     with pytest.raises(jsonschema.ValidationError, match="jsonGenerator"):
-        jsonschema.validate({"@context": {"@vocab": "https://c2pa.org/crjson"},
-                             "manifests": []}, SCHEMA)
+        jsonschema.validate(
+            {"@context": {"@vocab": "https://c2pa.org/crjson"}, "manifests": []}, SCHEMA
+        )

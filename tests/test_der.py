@@ -14,23 +14,37 @@ from hypothesis import strategies as st
 from provkit.provenance.core import der
 from provkit.provenance.keys import make_chain
 
-TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
-               min_size=1, max_size=24)
+TEXT = st.text(
+    st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"),
+    min_size=1,
+    max_size=24,
+)
 KEY = ec.generate_private_key(ec.SECP256R1())
 RSA = rsa.generate_private_key(public_exponent=65537, key_size=1024)
 
 
 def _name(attrs: dict) -> x509.Name:
-    oids = {"CN": NameOID.COMMON_NAME, "O": NameOID.ORGANIZATION_NAME,
-            "OU": NameOID.ORGANIZATIONAL_UNIT_NAME, "C": NameOID.COUNTRY_NAME}
+    oids = {
+        "CN": NameOID.COMMON_NAME,
+        "O": NameOID.ORGANIZATION_NAME,
+        "OU": NameOID.ORGANIZATIONAL_UNIT_NAME,
+        "C": NameOID.COUNTRY_NAME,
+    }
     return x509.Name([x509.NameAttribute(oids[k], v) for k, v in attrs.items()])
 
 
 def _cert(subject: dict, issuer: dict, serial: int, key=KEY) -> bytes:
     now = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
-    cert = (x509.CertificateBuilder().subject_name(_name(subject)).issuer_name(_name(issuer))
-            .public_key(key.public_key()).serial_number(serial).not_valid_before(now)
-            .not_valid_after(now + dt.timedelta(days=30)).sign(key, hashes.SHA256()))
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(subject))
+        .issuer_name(_name(issuer))
+        .public_key(key.public_key())
+        .serial_number(serial)
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=30))
+        .sign(key, hashes.SHA256())
+    )
     return cert.public_bytes(serialization.Encoding.DER)
 
 
@@ -39,8 +53,12 @@ def _theirs(data: bytes):
 
     def names(n):
         out = {}
-        for key, oid in (("CN", NameOID.COMMON_NAME), ("O", NameOID.ORGANIZATION_NAME),
-                         ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME), ("C", NameOID.COUNTRY_NAME)):
+        for key, oid in (
+            ("CN", NameOID.COMMON_NAME),
+            ("O", NameOID.ORGANIZATION_NAME),
+            ("OU", NameOID.ORGANIZATIONAL_UNIT_NAME),
+            ("C", NameOID.COUNTRY_NAME),
+        ):
             attrs = n.get_attributes_for_oid(oid)
             if attrs:
                 out[key] = attrs[0].value
@@ -50,8 +68,14 @@ def _theirs(data: bytes):
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(cn=TEXT, org=TEXT, unit=st.none() | TEXT, issuer_cn=TEXT,
-       serial=st.integers(1, 2**159 - 1), country=st.sampled_from(["GB", "US", "CN", "DE"]))
+@given(
+    cn=TEXT,
+    org=TEXT,
+    unit=st.none() | TEXT,
+    issuer_cn=TEXT,
+    serial=st.integers(1, 2**159 - 1),
+    country=st.sampled_from(["GB", "US", "CN", "DE"]),
+)
 def test_names_and_serial_agree_with_cryptography(cn, org, unit, issuer_cn, serial, country):
     subject = {"CN": cn, "O": org, **({"OU": unit} if unit else {}), "C": country}
     data = _cert(subject, {"CN": issuer_cn, "O": org}, serial)
@@ -93,16 +117,22 @@ def test_a_damaged_certificate_reads_as_cryptography_reads_it_or_not_at_all(data
 
 
 def test_not_a_certificate_is_none():
-    for blob in (b"", b"\x30", b"\x30\x80\x00\x00", b"\x30\x82\xff\xff" + b"\x00" * 8,
-                 b"hello world"):
+    for blob in (
+        b"",
+        b"\x30",
+        b"\x30\x80\x00\x00",
+        b"\x30\x82\xff\xff" + b"\x00" * 8,
+        b"hello world",
+    ):
         assert der.fields(blob) is None
 
 
 def test_pem_blocks_decode_to_der():
     ca, _, leaf, _ = make_chain("Org")
     pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, ca))
-    assert der.pem_certificates(pem) == [c.public_bytes(serialization.Encoding.DER)
-                                         for c in (leaf, ca)]
+    assert der.pem_certificates(pem) == [
+        c.public_bytes(serialization.Encoding.DER) for c in (leaf, ca)
+    ]
 
 
 def test_the_trust_source_is_named_from_the_der_only_when_unambiguous():
@@ -113,8 +143,10 @@ def test_the_trust_source_is_named_from_the_der_only_when_unambiguous():
 
     ca, _, leaf, _ = make_chain("Real Org")
     impostor_ca, _, _, _ = make_chain("Real Org")  # same names, another key
-    chain = (leaf.public_bytes(serialization.Encoding.DER),
-             ca.public_bytes(serialization.Encoding.DER))
+    chain = (
+        leaf.public_bytes(serialization.Encoding.DER),
+        ca.public_bytes(serialization.Encoding.DER),
+    )
     real = trust.TrustSource("real", "file", "real anchors", pem(ca))
     fake = trust.TrustSource("fake", "file", "impostor anchors", pem(impostor_ca))
     other, _, _, _ = make_chain("Someone Else")

@@ -65,8 +65,19 @@ def test_train_then_detect_with_the_probe(tmp_path, photos):
     save_all(real_crops(photos, 16), tmp_path / "real", "jpg")
     save_all(generator_like(16), tmp_path / "fake", "png")
     probe = tmp_path / "probe.json"
-    result = run("detect", "train", "--real", tmp_path / "real", "--fake", tmp_path / "fake",
-                 "-o", probe, "--clip", "provkit-tiny-vit:random", "--json")
+    result = run(
+        "detect",
+        "train",
+        "--real",
+        tmp_path / "real",
+        "--fake",
+        tmp_path / "fake",
+        "-o",
+        probe,
+        "--clip",
+        "provkit-tiny-vit:random",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     metrics = json.loads(result.stdout)["metrics"]
     assert metrics["heldout_auc"] >= 0.8
@@ -78,15 +89,25 @@ def test_train_then_detect_with_the_probe(tmp_path, photos):
 
 def test_a_probe_for_another_clip_model_is_refused(tmp_path, photo_path):
     probe = tmp_path / "p.json"
-    probe.write_text(json.dumps({
-        "format": "provkit-probe", "version": 1,
-        "clip": {"model_id": "ViT-L-14:sha256:00", "spec": "ViT-L-14:/nowhere/weights.bin"},
-        "normalisation": {"mean": [0.0], "std": [1.0]}, "weights": [1.0], "bias": 0.0,
-        "calibration": {"method": "platt", "a": 1.0, "b": 0.0}}))
+    probe.write_text(
+        json.dumps(
+            {
+                "format": "provkit-probe",
+                "version": 1,
+                "clip": {"model_id": "ViT-L-14:sha256:00", "spec": "ViT-L-14:/nowhere/weights.bin"},
+                "normalisation": {"mean": [0.0], "std": [1.0]},
+                "weights": [1.0],
+                "bias": 0.0,
+                "calibration": {"method": "platt", "a": 1.0, "b": 0.0},
+            }
+        )
+    )
     result = CliRunner().invoke(root, ["detect", "--probe", str(probe), str(photo_path)])
     assert result.exit_code == 2 and "no CLIP checkpoint" in result.stderr
-    result = CliRunner().invoke(root, ["detect", "--probe", str(probe), "--clip",
-                                       "provkit-tiny-vit:random", str(photo_path)])
+    result = CliRunner().invoke(
+        root,
+        ["detect", "--probe", str(probe), "--clip", "provkit-tiny-vit:random", str(photo_path)],
+    )
     assert result.exit_code == 2 and "pass --clip ViT-L-14" in result.stderr
 
 
@@ -97,8 +118,9 @@ def test_detect_help_shows_both_forms():
 
 def test_scan_cli_prints_a_summary_per_verdict(tmp_path, generated_png, photo_path):
     out = tmp_path / "scan.csv"
-    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out), "--workers", "1",
-                                       "--json"])
+    result = CliRunner().invoke(
+        root, ["scan", str(tmp_path), "--out", str(out), "--workers", "1", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["by_verdict"] == {"ai-generated": 1, "unknown": 1}
@@ -108,10 +130,12 @@ def test_scan_cli_prints_a_summary_per_verdict(tmp_path, generated_png, photo_pa
 
 
 def test_detect_modules_do_not_import_torch_until_a_model_is_needed(generated_png):
-    code = ("import sys; from provkit.commands import detect as commands; from provkit.detect import verdict, evidence, metadata, scan, "
-            "classifier; from provkit.detect.verdict import detect; "
-            f"detect({str(generated_png)!r}); "
-            "print('torch' in sys.modules, 'open_clip' in sys.modules)")
+    code = (
+        "import sys; from provkit.commands import detect as commands; from provkit.detect import verdict, evidence, metadata, scan, "
+        "classifier; from provkit.detect.verdict import detect; "
+        f"detect({str(generated_png)!r}); "
+        "print('torch' in sys.modules, 'open_clip' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["False", "False"]
@@ -128,8 +152,9 @@ def test_detect_on_many_files_shows_progress_on_stderr_and_clean_json_on_stdout(
 def test_scan_with_unreadable_rows_exits_2_and_still_writes_every_row(tmp_path, generated_png):
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 not really a jpeg")
     out = tmp_path / "scan.jsonl"
-    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out), "--workers", "1",
-                                       "--json"])
+    result = CliRunner().invoke(
+        root, ["scan", str(tmp_path), "--out", str(out), "--workers", "1", "--json"]
+    )
     assert result.exit_code == 2
     summary = json.loads(result.stdout)
     assert summary["errors"] == 1 and summary["scanned"] == 2
@@ -137,11 +162,11 @@ def test_scan_with_unreadable_rows_exits_2_and_still_writes_every_row(tmp_path, 
     assert sorted(bool(r["error"]) for r in rows) == [False, True]
 
 
-def test_scan_with_an_unknown_index_set_is_one_line_exit_2_and_writes_nothing(tmp_path,
-                                                                              generated_png):
+def test_scan_with_an_unknown_index_set_is_one_line_exit_2_and_writes_nothing(
+    tmp_path, generated_png
+):
     out = tmp_path / "scan.csv"
-    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out),
-                                       "--index", "nope"])
+    result = CliRunner().invoke(root, ["scan", str(tmp_path), "--out", str(out), "--index", "nope"])
     assert result.exit_code == 2 and "no bank named nope" in result.stderr
     assert len(result.stderr.strip().splitlines()) == 1 and not out.exists()
 

@@ -23,8 +23,13 @@ class Dimensions(BaseCollector):
 
     def collect(self, ctx):
         w, h = ctx.image.size
-        item = Evidence("dimensions", "small" if w * h < 256 * 256 else "large", "none",
-                        f"The image is {w}x{h} pixels.", {"width": w, "height": h})
+        item = Evidence(
+            "dimensions",
+            "small" if w * h < 256 * 256 else "large",
+            "none",
+            f"The image is {w}x{h} pixels.",
+            {"width": w, "height": h},
+        )
         return Found([item], {"width": w, "height": h})
 
     def report_json(self, data):
@@ -36,12 +41,33 @@ class Dimensions(BaseCollector):
 
 def test_scan_columns_are_the_registry_columns_in_order():
     names = [c for c, _ in csv_columns()]
-    assert names == ["c2pa", "xmp", "generator_metadata", "watermark", "third_party_watermark",
-                     "classifier", "duplicates"]
-    assert CSV_COLUMNS == ("path", "verdict", "score", "decided_by", *names, "error", "outcome",
-                           "labels")
-    assert [c.name for c in COLLECTORS] == ["c2pa", "metadata", "disclosure", "watermark",
-                                            "classifier", "duplicates"]
+    assert names == [
+        "c2pa",
+        "xmp",
+        "generator_metadata",
+        "watermark",
+        "third_party_watermark",
+        "classifier",
+        "duplicates",
+    ]
+    assert CSV_COLUMNS == (
+        "path",
+        "verdict",
+        "score",
+        "decided_by",
+        *names,
+        "error",
+        "outcome",
+        "labels",
+    )
+    assert [c.name for c in COLLECTORS] == [
+        "c2pa",
+        "metadata",
+        "disclosure",
+        "watermark",
+        "classifier",
+        "duplicates",
+    ]
 
 
 def test_a_new_collector_adds_its_evidence_json_and_column(tmp_path, photos):

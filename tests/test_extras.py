@@ -29,8 +29,9 @@ def test_a_missing_library_is_one_line_naming_the_extra_to_install():
         require("bench", "provkit_no_such_library", what="this verb")
     message = str(err.value)
     assert "\n" not in message
-    assert message == ("provkit_no_such_library is not installed: this verb needs it; "
-                       "pip install 'provkit[bench]'")
+    assert message == (
+        "provkit_no_such_library is not installed: this verb needs it; pip install 'provkit[bench]'"
+    )
     assert err.value.exit_code == 2
 
 
@@ -69,8 +70,11 @@ def test_invisible_watermark_schemes_without_imwatermark_name_the_bench_extra(mo
 
     monkeypatch.setitem(sys.modules, "imwatermark", None)
     image = Image.new("RGB", (300, 300), (120, 130, 140))
-    with pytest.raises(ConfigError, match=r"invisible-watermark is not installed: the dwtDct "
-                                          r"watermark needs it; pip install 'provkit\[bench\]'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"invisible-watermark is not installed: the dwtDct "
+        r"watermark needs it; pip install 'provkit\[bench\]'",
+    ):
         watermark.embed(image, b"\0" * 8, scheme="dwtDct")
 
 
@@ -81,7 +85,9 @@ def test_generator_backends_name_their_extras(monkeypatch, tmp_path):
         get_backend("diffusers", model=str(tmp_path))
     weights = tmp_path / "g.pt"
     weights.write_bytes(b"x")
-    with pytest.raises(ConfigError, match=r"the gan backend needs it; pip install 'provkit\[torch\]'"):
+    with pytest.raises(
+        ConfigError, match=r"the gan backend needs it; pip install 'provkit\[torch\]'"
+    ):
         get_backend("gan", module="json:JSONDecoder", weights=str(weights))
     with pytest.raises(ConfigError, match=r"pip install 'provkit\[torch\]'$"):
         get_backend("builtin", device="cuda").describe()
@@ -98,16 +104,20 @@ def test_builtin_generator_paints_and_describes_itself_without_importing_torch()
         "assert b.describe().parameters['engine'] == 'numpy'\n"
         "print('torch' in sys.modules)\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True,
-                         text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], check=False, capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "False"
 
 
 def test_builtin_torch_engine_paints_the_numpy_picture_to_within_one_level():
     pytest.importorskip("torch")
-    for prompt, seed, init in (("a quiet harbour at dawn", 7, None), ("neon jungle", 3, None),
-                               ("x", 5, Image.linear_gradient("L").convert("RGB"))):
+    for prompt, seed, init in (
+        ("a quiet harbour at dawn", 7, None),
+        ("neon jungle", 3, None),
+        ("x", 5, Image.linear_gradient("L").convert("RGB")),
+    ):
         pictures = []
         for engine in ("numpy", "torch"):
             backend = get_backend("builtin", device="cpu", engine=engine)

@@ -17,34 +17,76 @@ from provkit.provenance.verify import verify_file
 
 #: The failure codes of c2pa-rs's validation_codes (read through the code search tool).
 C2PA_RS_FAILURE_CODES = [
-    "claim.malformed", "claim.missing", "claim.multiple", "claim.hardBindings.missing",
-    "assertion.multipleHardBindings", "claim.required.missing", "claim.cbor.invalid",
-    "ingredient.hashedURI.mismatch", "claimSignature.missing", "claimSignature.mismatch",
-    "manifest.inaccessible", "manifest.multipleParents", "manifest.update.invalid",
-    "manifest.update.wrongParents", "signingCredential.untrusted", "signingCredential.invalid",
-    "signingCredential.ocsp.revoked", "signingCredential.expired",
-    "assertion.hashedURI.mismatch", "assertion.missing", "assertion.undeclared",
-    "assertion.inaccessible", "assertion.notRedacted", "assertion.selfRedacted",
-    "assertion.required.missing", "assertion.json.invalid", "assertion.cbor.invalid",
-    "assertion.action.ingredientMismatch", "assertion.action.redacted",
-    "assertion.dataHash.mismatch", "assertion.bmffHash.mismatch", "assertion.boxesHash.mismatch",
-    "assertion.boxesHash.unknownBox", "assertion.cloud-data.hardBinding",
-    "assertion.cloud-data.actions", "algorithm.unsupported", "general.error",
-    "claimSignature.outsideValidity", "manifest.timestamp.invalid",
-    "manifest.timestamp.wrongParents", "manifest.compressed.invalid", "manifest.unreferenced",
-    "signingCredential.ocsp.unknown", "assertion.outsideManifest", "assertion.action.malformed",
-    "assertion.action.redactionMismatch", "assertion.dataHash.malformed",
-    "assertion.bmffHash.malformed", "assertion.cloud-data.malformed",
-    "assertion.collectionHash.mismatch", "assertion.collectionHash.incorrectFileCount",
-    "assertion.collectionHash.invalidURI", "assertion.collectionHash.malformed",
-    "assertion.ingredient.malformed", "assertion.metadata.disallowed",
-    "ingredient.manifest.missing", "ingredient.manifest.mismatch",
-    "ingredient.claimSignature.missing", "ingredient.claimSignature.mismatch",
-    "hashedURI.missing", "hashedURI.mismatch",
+    "claim.malformed",
+    "claim.missing",
+    "claim.multiple",
+    "claim.hardBindings.missing",
+    "assertion.multipleHardBindings",
+    "claim.required.missing",
+    "claim.cbor.invalid",
+    "ingredient.hashedURI.mismatch",
+    "claimSignature.missing",
+    "claimSignature.mismatch",
+    "manifest.inaccessible",
+    "manifest.multipleParents",
+    "manifest.update.invalid",
+    "manifest.update.wrongParents",
+    "signingCredential.untrusted",
+    "signingCredential.invalid",
+    "signingCredential.ocsp.revoked",
+    "signingCredential.expired",
+    "assertion.hashedURI.mismatch",
+    "assertion.missing",
+    "assertion.undeclared",
+    "assertion.inaccessible",
+    "assertion.notRedacted",
+    "assertion.selfRedacted",
+    "assertion.required.missing",
+    "assertion.json.invalid",
+    "assertion.cbor.invalid",
+    "assertion.action.ingredientMismatch",
+    "assertion.action.redacted",
+    "assertion.dataHash.mismatch",
+    "assertion.bmffHash.mismatch",
+    "assertion.boxesHash.mismatch",
+    "assertion.boxesHash.unknownBox",
+    "assertion.cloud-data.hardBinding",
+    "assertion.cloud-data.actions",
+    "algorithm.unsupported",
+    "general.error",
+    "claimSignature.outsideValidity",
+    "manifest.timestamp.invalid",
+    "manifest.timestamp.wrongParents",
+    "manifest.compressed.invalid",
+    "manifest.unreferenced",
+    "signingCredential.ocsp.unknown",
+    "assertion.outsideManifest",
+    "assertion.action.malformed",
+    "assertion.action.redactionMismatch",
+    "assertion.dataHash.malformed",
+    "assertion.bmffHash.malformed",
+    "assertion.cloud-data.malformed",
+    "assertion.collectionHash.mismatch",
+    "assertion.collectionHash.incorrectFileCount",
+    "assertion.collectionHash.invalidURI",
+    "assertion.collectionHash.malformed",
+    "assertion.ingredient.malformed",
+    "assertion.metadata.disallowed",
+    "ingredient.manifest.missing",
+    "ingredient.manifest.mismatch",
+    "ingredient.claimSignature.missing",
+    "ingredient.claimSignature.mismatch",
+    "hashedURI.missing",
+    "hashedURI.mismatch",
     # informational codes c2pa-rs reports
-    "signingCredential.ocsp.skipped", "signingCredential.ocsp.inaccessible",
-    "timeStamp.mismatch", "timeStamp.malformed", "timeStamp.outsideValidity",
-    "timeStamp.untrusted", "manifest.unknownProvenance", "ingredient.unknownProvenance",
+    "signingCredential.ocsp.skipped",
+    "signingCredential.ocsp.inaccessible",
+    "timeStamp.mismatch",
+    "timeStamp.malformed",
+    "timeStamp.outsideValidity",
+    "timeStamp.untrusted",
+    "manifest.unknownProvenance",
+    "ingredient.unknownProvenance",
     "algorithm.deprecated",
 ]
 
@@ -114,8 +156,9 @@ def test_content_change_and_moved_metadata_are_told_apart(tmp_path, signed_photo
     assert "manifest location" in layout[0]["sdk_explanation"]
 
 
-def test_the_picture_is_compared_with_its_thumbnail_when_the_binding_fails(tmp_path,
-                                                                          signed_photo, photos):
+def test_the_picture_is_compared_with_its_thumbnail_when_the_binding_fails(
+    tmp_path, signed_photo, photos
+):
     moved_path = _metadata_moved(signed_photo, tmp_path / "moved.jpg")
     moved = verify_file(moved_path, recover=False)
     hint = moved.thumbnail_check
@@ -143,7 +186,7 @@ def test_the_picture_is_compared_with_its_thumbnail_when_the_binding_fails(tmp_p
 def _app11_end(data: bytes) -> int:
     i, end = 2, 2
     while data[i] == 0xFF and data[i + 1] != 0xDA:
-        length = int.from_bytes(data[i + 2:i + 4], "big")
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
         if data[i + 1] == 0xEB:
             end = i + 2 + length
         i += 2 + length
@@ -189,8 +232,9 @@ def test_a_component_tampered_before_it_was_added_is_flagged_at_the_top(tmp_path
     buf = io.BytesIO()
     Image.fromarray(photos[4]).save(buf, "JPEG")
     out = tmp_path / "composite.jpg"
-    out.write_bytes(sign_bytes(buf.getvalue(), "image/jpeg", ident, spec=spec,
-                               ingredients=ingredients))
+    out.write_bytes(
+        sign_bytes(buf.getvalue(), "image/jpeg", ident, spec=spec, ingredients=ingredients)
+    )
     report = verify_file(out, recover=False)
     sdk = sdk_read(out)
     assert report.state == sdk["state"] == "trusted"  # the file itself is fine
@@ -209,6 +253,7 @@ def test_a_component_tampered_before_it_was_added_is_flagged_at_the_top(tmp_path
     from click.testing import CliRunner
 
     from provkit.cli import root
+
     text = CliRunner().invoke(root, ["verify", str(out)]).output
     assert text.splitlines()[1].strip().startswith("WARNING:")
 
@@ -220,21 +265,55 @@ def test_cawg_identity_assertions_are_reported_apart_from_the_signer():
 
     label = "urn:c2pa:1234"
     url = f"self#jumbf=/c2pa/{label}/c2pa.assertions/cawg.identity"
-    store = {"active_manifest": label, "manifests": {label: {
-        "title": "with identity", "assertions": [
-            {"label": "c2pa.actions.v2", "data": {"actions": [
-                {"action": "c2pa.created",
-                 "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/"
-                                      "digitalCapture"}], "allActionsIncluded": True}},
-            {"label": "cawg.identity", "data": {"signer_payload": {
-                "sig_type": "cawg.x509.cose", "role": ["cawg.creator"]}}}],
-        "signature_info": {"common_name": "cam", "issuer": "org"}}},
-        "validation_results": {"activeManifest": {
-            "success": [{"code": "cawg.x509.signature.validated", "url": url},
-                        {"code": "cawg.identity.well-formed", "url": url,
-                         "explanation": "no identity trust anchor"}],
-            "informational": [], "failure": [
-                {"code": "signingCredential.untrusted", "url": f"self#jumbf=/c2pa/{label}"}]}}}
+    store = {
+        "active_manifest": label,
+        "manifests": {
+            label: {
+                "title": "with identity",
+                "assertions": [
+                    {
+                        "label": "c2pa.actions.v2",
+                        "data": {
+                            "actions": [
+                                {
+                                    "action": "c2pa.created",
+                                    "digitalSourceType": "http://cv.iptc.org/newscodes/digitalsourcetype/"
+                                    "digitalCapture",
+                                }
+                            ],
+                            "allActionsIncluded": True,
+                        },
+                    },
+                    {
+                        "label": "cawg.identity",
+                        "data": {
+                            "signer_payload": {
+                                "sig_type": "cawg.x509.cose",
+                                "role": ["cawg.creator"],
+                            }
+                        },
+                    },
+                ],
+                "signature_info": {"common_name": "cam", "issuer": "org"},
+            }
+        },
+        "validation_results": {
+            "activeManifest": {
+                "success": [
+                    {"code": "cawg.x509.signature.validated", "url": url},
+                    {
+                        "code": "cawg.identity.well-formed",
+                        "url": url,
+                        "explanation": "no identity trust anchor",
+                    },
+                ],
+                "informational": [],
+                "failure": [
+                    {"code": "signingCredential.untrusted", "url": f"self#jumbf=/c2pa/{label}"}
+                ],
+            }
+        },
+    }
     report = report_from_store("x.jpg", store, state="valid")
     (ident,) = report.cawg_identity
     assert ident["trust"] == "well-formed, not trusted"

@@ -16,9 +16,16 @@ from provkit.provenance.verify import verify_file
 from provkit.cli import root
 
 #: A run of bytes in each made file's content (not its manifest) to alter after signing.
-CONTENT_MARK = {"svg": b'fill="red', "pdf": b"provkit 0", "mp4": bytes(range(100, 116)),
-                "mov": bytes(range(100, 116)), "m4a": bytes(range(100, 116)),
-                "mp3": bytes(range(100, 116)), "flac": bytes(range(100, 116)), "avi": b"avih"}
+CONTENT_MARK = {
+    "svg": b'fill="red',
+    "pdf": b"provkit 0",
+    "mp4": bytes(range(100, 116)),
+    "mov": bytes(range(100, 116)),
+    "m4a": bytes(range(100, 116)),
+    "mp3": bytes(range(100, 116)),
+    "flac": bytes(range(100, 116)),
+    "avi": b"avih",
+}
 
 
 def _signed(tmp_path, ext):
@@ -26,8 +33,9 @@ def _signed(tmp_path, ext):
     src = tmp_path / f"in.{ext}"
     src.write_bytes(make())
     out = tmp_path / f"signed.{ext}"
-    result = CliRunner().invoke(root, ["sign", str(src), "-o", str(out), "--source-type",
-                                       "digitalCapture", "--json"])
+    result = CliRunner().invoke(
+        root, ["sign", str(src), "-o", str(out), "--source-type", "digitalCapture", "--json"]
+    )
     assert result.exit_code == 0, result.output
     return src, out, json.loads(result.output)
 
@@ -62,7 +70,8 @@ def test_media_is_sniffed_by_content_whatever_its_name(tmp_path, ext):
 
 @pytest.mark.parametrize("ext", sorted(MEDIA))
 def test_signed_media_verifies_as_the_sdk_says_and_altered_media_fails_with_every_code(
-        tmp_path, ext):
+    tmp_path, ext
+):
     _, out, issued = _signed(tmp_path, ext)
     assert issued["watermarked"] is False
     assert "applies to still images provkit decodes only" in issued["watermark_skipped"]
@@ -122,8 +131,9 @@ def test_a_file_of_no_c2pa_format_is_one_line_naming_it(tmp_path):
 def test_media_is_signed_in_its_own_format_only(tmp_path):
     src = tmp_path / "in.wav"
     src.write_bytes(MEDIA["wav"][1]())
-    result = CliRunner().invoke(root, ["sign", str(src), "-o", str(tmp_path / "out.png"),
-                                       "--source-type", "digitalCapture"])
+    result = CliRunner().invoke(
+        root, ["sign", str(src), "-o", str(tmp_path / "out.png"), "--source-type", "digitalCapture"]
+    )
     assert result.exit_code == 2
     assert "signed as it is" in result.output
 
@@ -139,8 +149,10 @@ def test_an_office_document_is_recognised_and_read_by_content(tmp_path):
     assert report.state == sdk_read(doc)["state"] == "absent"
     assert any("pixel checks" in n for n in report.notes)
     # this c2pa-python build reads such containers but cannot write them: one line
-    result = CliRunner().invoke(root, ["sign", str(doc), "-o", str(tmp_path / "out.docx"),
-                                       "--source-type", "digitalCreation"])
+    result = CliRunner().invoke(
+        root,
+        ["sign", str(doc), "-o", str(tmp_path / "out.docx"), "--source-type", "digitalCreation"],
+    )
     if result.exit_code != 0:
         assert result.exit_code == 2
         assert len([ln for ln in result.output.splitlines() if ln.strip()]) == 1

@@ -20,11 +20,16 @@ def _png_header_bomb(path, width=60_000, height=60_000):
     """A valid PNG signature and IHDR declaring a huge image, with a token IDAT."""
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     path.write_bytes(
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b"")
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b"")
     )
     return path
 
@@ -173,14 +178,31 @@ def test_json_output_turns_every_non_finite_number_into_null_in_one_walk():
     class Value:
         def to_json(self):
             calls.append(1)
-            return {"score": math.nan, "parts": (np.float32("inf"), 1.5, np.int64(3)),
-                    "when": dt.date(2024, 5, 1), "where": Path("/a/b"), "raw": b"\x01\xff",
-                    "ok": np.bool_(True), "tags": {"x"}}
+            return {
+                "score": math.nan,
+                "parts": (np.float32("inf"), 1.5, np.int64(3)),
+                "when": dt.date(2024, 5, 1),
+                "where": Path("/a/b"),
+                "raw": b"\x01\xff",
+                "ok": np.bool_(True),
+                "tags": {"x"},
+            }
 
     text = dumps({"items": [Value()], "n": -math.inf, 2: "two"})
     assert calls == [1]
-    assert json.loads(text) == {"items": [{"score": None, "parts": [None, 1.5, 3],
-                                           "when": "2024-05-01", "where": "/a/b",
-                                           "raw": "01ff", "ok": True, "tags": ["x"]}],
-                                "n": None, "2": "two"}
+    assert json.loads(text) == {
+        "items": [
+            {
+                "score": None,
+                "parts": [None, 1.5, 3],
+                "when": "2024-05-01",
+                "where": "/a/b",
+                "raw": "01ff",
+                "ok": True,
+                "tags": ["x"],
+            }
+        ],
+        "n": None,
+        "2": "two",
+    }
     assert "NaN" not in text and "Infinity" not in text

@@ -39,9 +39,22 @@ def test_human_output_names_each_sealed_file(tmp_path):
 
 def test_gan_backend_from_the_command_line(tmp_path):
     weights = save_random_weights(TinyDCGAN(), tmp_path / "g.pt")
-    r = run("ignored", "--backend", "gan", "--module", "fixtures_generate:TinyDCGAN",
-            "--model", weights, "--latent-size", 16, "--size", "128x128", "-o", tmp_path / "o",
-            "--json")
+    r = run(
+        "ignored",
+        "--backend",
+        "gan",
+        "--module",
+        "fixtures_generate:TinyDCGAN",
+        "--model",
+        weights,
+        "--latent-size",
+        16,
+        "--size",
+        "128x128",
+        "-o",
+        tmp_path / "o",
+        "--json",
+    )
     assert r.exit_code == 0, r.output
     data = json.loads(r.stdout)
     assert data["backend"]["parameters"]["native_size"] == [32, 32]
@@ -50,8 +63,20 @@ def test_gan_backend_from_the_command_line(tmp_path):
 
 
 def test_partial_failure_exits_1_and_lists_the_failed_image(tmp_path):
-    r = run("p", "--backend", "callable", "--model", "test_seal:flaky_model", "-n", 3,
-            "--seed", 1, "-o", tmp_path, "--json")
+    r = run(
+        "p",
+        "--backend",
+        "callable",
+        "--model",
+        "test_seal:flaky_model",
+        "-n",
+        3,
+        "--seed",
+        1,
+        "-o",
+        tmp_path,
+        "--json",
+    )
     assert r.exit_code == 1
     data = json.loads(r.stdout)
     assert [i["seed"] for i in data["images"]] == [1, 3]
@@ -88,9 +113,11 @@ def test_generate_help_does_not_import_torch():
     import subprocess
     import sys
 
-    code = ("import sys; from provkit.cli import root; "
-            "root.main(['generate', '--help'], standalone_mode=False); "
-            "assert 'torch' not in sys.modules, 'torch imported'")
+    code = (
+        "import sys; from provkit.cli import root; "
+        "root.main(['generate', '--help'], standalone_mode=False); "
+        "assert 'torch' not in sys.modules, 'torch imported'"
+    )
     out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr
 
@@ -108,8 +135,17 @@ def recording_model(request):
 @pytest.mark.parametrize("size", ["64x64", "127x512", "96"])
 def test_size_below_the_watermark_minimum_exits_2_before_the_backend_runs(tmp_path, size):
     rendered.clear()
-    r = run("p", "--backend", "callable", "--model", "test_generate_cli:recording_model",
-            "--size", size, "-o", tmp_path)
+    r = run(
+        "p",
+        "--backend",
+        "callable",
+        "--model",
+        "test_generate_cli:recording_model",
+        "--size",
+        size,
+        "-o",
+        tmp_path,
+    )
     assert r.exit_code == 2 and "from 128 to 8192" in r.stderr
     assert "--no-watermark" not in r.stderr and len(r.stderr.strip().splitlines()) == 1
     assert rendered == [] and not any(tmp_path.iterdir())

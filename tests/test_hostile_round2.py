@@ -26,9 +26,15 @@ def run(*args):
 
 
 def context(verdict="unknown", state="absent", **asset) -> dict:
-    return {"asset": {"verdict": verdict, "decided_by": [], "duplicates": [],
-                      "c2pa": {"state": state, "trust_source": None, "signals": SIGNALS},
-                      **asset}}
+    return {
+        "asset": {
+            "verdict": verdict,
+            "decided_by": [],
+            "duplicates": [],
+            "c2pa": {"state": state, "trust_source": None, "signals": SIGNALS},
+            **asset,
+        }
+    }
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -55,8 +61,10 @@ def test_a_file_name_with_a_line_break_cannot_forge_a_result_line(tmp_path, phot
     Image.fromarray(photos[0]).save(path, "JPEG")
     for verb in (["verify"], ["detect"], ["check", "--dry-run"]):
         out = run(*verb, path).output
-        assert not any(line.startswith(("forged.jpg", "  signed by:    Associated"))
-                       for line in out.splitlines()), (verb, out)
+        assert not any(
+            line.startswith(("forged.jpg", "  signed by:    Associated"))
+            for line in out.splitlines()
+        ), (verb, out)
         assert repr(str(path)) in out or repr(path.name) in out
 
 
@@ -65,13 +73,31 @@ def test_a_file_name_with_a_line_break_cannot_forge_a_result_line(tmp_path, phot
 
 def test_a_bad_json_line_is_an_error_row_and_the_other_lines_are_decided(tmp_path):
     lines = tmp_path / "batch.jsonl"
-    lines.write_text(json.dumps(context(state="invalid")) + "\n{bad\n"
-                     + json.dumps(context(state="invalid")) + "\n")
-    result = run("policy", "check", "--pack", "newsroom", "--point", "publish",
-                 "--context", lines, "--dry-run", "--json")
+    lines.write_text(
+        json.dumps(context(state="invalid"))
+        + "\n{bad\n"
+        + json.dumps(context(state="invalid"))
+        + "\n"
+    )
+    result = run(
+        "policy",
+        "check",
+        "--pack",
+        "newsroom",
+        "--point",
+        "publish",
+        "--context",
+        lines,
+        "--dry-run",
+        "--json",
+    )
     assert result.exit_code == 2
     rows = json.loads(result.stdout)
-    assert [r.get("outcome") for r in rows] == ["review", None, "review"]  # invalid, no cause given: a person checks
+    assert [r.get("outcome") for r in rows] == [
+        "review",
+        None,
+        "review",
+    ]  # invalid, no cause given: a person checks
     assert "line 2 is not JSON" in rows[1]["error"]
 
 
@@ -83,18 +109,33 @@ def test_an_empty_context_file_is_an_error_not_a_silent_pass(tmp_path, text):
     assert result.exit_code == 2 and "no contexts in the file" in result.stderr
 
 
-@pytest.mark.parametrize("change", [
-    {"verdict": "AI-Generated"}, {"verdict": ["ai-generated"]}, {"score": "high"},
-    {"score": 7}, {"c2pa": {"state": "INVALID", "trust_source": None, "signals": SIGNALS}},
-    {"decided_by": "c2pa"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"verdict": "AI-Generated"},
+        {"verdict": ["ai-generated"]},
+        {"score": "high"},
+        {"score": 7},
+        {"c2pa": {"state": "INVALID", "trust_source": None, "signals": SIGNALS}},
+        {"decided_by": "c2pa"},
+    ],
+)
 def test_a_context_value_detect_never_writes_is_refused_not_decided(tmp_path, change):
     ctx = context(verdict="ai-generated")
     ctx["asset"].update(change)
     path = tmp_path / "c.json"
     path.write_text(json.dumps(ctx))
-    result = run("policy", "check", "--pack", "newsroom", "--point", "publish",
-                 "--context", path, "--dry-run")
+    result = run(
+        "policy",
+        "check",
+        "--pack",
+        "newsroom",
+        "--point",
+        "publish",
+        "--context",
+        path,
+        "--dry-run",
+    )
     assert result.exit_code == 2 and "ALLOW" not in result.output
     field = "c2pa.state" if "c2pa" in change else next(iter(change))
     assert f"asset.{field} is" in result.output + result.stderr
@@ -110,18 +151,25 @@ def _import(tmp_path, name, text, suffix="csv", binary=False):
 
 
 def test_a_deeply_nested_jsonl_line_is_reported_and_the_next_line_imported(tmp_path):
-    deep = json.dumps({"hash": PDQ_A, "id": "d"})[:-1] + ', "m": ' + "[" * 100_000 \
-        + "]" * 100_000 + "}"
-    result = _import(tmp_path, "deep", deep + "\n" + json.dumps({"hash": PDQ_B, "id": "e"})
-                     + "\n", "jsonl")
+    deep = (
+        json.dumps({"hash": PDQ_A, "id": "d"})[:-1]
+        + ', "m": '
+        + "[" * 100_000
+        + "]" * 100_000
+        + "}"
+    )
+    result = _import(
+        tmp_path, "deep", deep + "\n" + json.dumps({"hash": PDQ_B, "id": "e"}) + "\n", "jsonl"
+    )
     assert result.exit_code == 0  # partial: the rest imported
     assert "line 1: nested too deeply" in result.stderr
     assert json.loads(result.stdout)["imported"] == 1
 
 
 def test_a_csv_with_a_byte_order_mark_imports(tmp_path):
-    text = "\ufeffhash,id\r\n" + "".join(f"{h},id{i}\r\n" for i, h in
-                                          enumerate((PDQ_A, PDQ_B, PDQ_C)))
+    text = "\ufeffhash,id\r\n" + "".join(
+        f"{h},id{i}\r\n" for i, h in enumerate((PDQ_A, PDQ_B, PDQ_C))
+    )
     result = _import(tmp_path, "bom", text.encode(), binary=True)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["imported"] == 3
@@ -166,8 +214,9 @@ def test_a_deeply_nested_items_body_is_a_4xx_not_a_500(workspace):
         assert client.post("/v1/sets", json={"name": "arch"}, headers=h).status_code == 201
         assert client.post("/v1/sets", json={"name": "arch"}, headers=h).status_code == 200
         body = '{"items":' + "[" * 50_000 + "]" * 50_000 + "}"
-        r = client.post("/v1/sets/arch/items", content=body,
-                        headers={**h, "content-type": "application/json"})
+        r = client.post(
+            "/v1/sets/arch/items", content=body, headers={**h, "content-type": "application/json"}
+        )
     assert r.status_code == 422 and "nested too deeply" in r.json()["error"]
 
 
@@ -190,8 +239,9 @@ def test_a_jpeg_segment_running_past_the_end_is_truncated_in_every_verb(tmp_path
     Image.fromarray(photos[1][:64, :64]).save(buf, "JPEG")
     (tmp_path / "in").mkdir()
     path = tmp_path / "in" / "badseg.jpg"
-    path.write_bytes(b"\xff\xd8\xff\xe1\xff\xffExif\0\0" + bytes(range(256)) * 4
-                     + buf.getvalue()[2:])
+    path.write_bytes(
+        b"\xff\xd8\xff\xe1\xff\xffExif\0\0" + bytes(range(256)) * 4 + buf.getvalue()[2:]
+    )
     assert path.read_bytes().endswith(b"\xff\xd9")
     causes = {verb: run(verb, path).stderr.strip() for verb in ("verify", "detect")}
     out = tmp_path / "scan.jsonl"

@@ -50,19 +50,32 @@ def run(*args):
 
 def test_csv_import_reports_bad_lines_by_number_and_matches_by_source_id(tmp_path):
     hashes = pdq_hex(6)
-    lines = ["id,hash,quality,label,case",
-             f"te-1,{hashes[0]},90,csam,A1",
-             f"te-2,{hashes[1]},30,csam,A2",        # low quality: kept, flagged
-             "te-3," + "zz" * 32 + ",90,csam,A3",        # line 4: not hex
-             f"te-4,{hashes[3][:60]},90,csam,A4",     # line 5: 60 digits
-             f"te-5,{hashes[4]},101,csam,A5",          # line 6: quality out of range
-             "",
-             f"te-6,{hashes[5]},,terror,A6"]
+    lines = [
+        "id,hash,quality,label,case",
+        f"te-1,{hashes[0]},90,csam,A1",
+        f"te-2,{hashes[1]},30,csam,A2",  # low quality: kept, flagged
+        "te-3," + "zz" * 32 + ",90,csam,A3",  # line 4: not hex
+        f"te-4,{hashes[3][:60]},90,csam,A4",  # line 5: 60 digits
+        f"te-5,{hashes[4]},101,csam,A5",  # line 6: quality out of range
+        "",
+        f"te-6,{hashes[5]},,terror,A6",
+    ]
     f = tmp_path / "bank.csv"
     f.write_text("\n".join(lines) + "\n")
     db = tmp_path / "p.db"
-    r = run("bank", "import", "partner", f, "--kind", "pdq", "--label", "partner bank",
-            "--db", db, "--json")
+    r = run(
+        "bank",
+        "import",
+        "partner",
+        f,
+        "--kind",
+        "pdq",
+        "--label",
+        "partner bank",
+        "--db",
+        db,
+        "--json",
+    )
     assert r.exit_code == 0, r.output  # a partial import is done, and says it is partial
     report = json.loads(r.stdout)
     assert report["imported"] == 3 and report["invalid"] == 3 and report["low_quality"] == 1
@@ -92,14 +105,20 @@ def test_csv_import_reports_bad_lines_by_number_and_matches_by_source_id(tmp_pat
 def test_threatexchange_and_hma_exports_are_read(tmp_path):
     hashes = pdq_hex(4, seed=1)
     te = tmp_path / "te.csv"
-    te.write_text("signal_type,signal_value,bank_content_id\n"
-                  f"pdq,{hashes[0]},1001\n"
-                  f"md5,{'a' * 32},1002\n"  # another signal type: skipped, said why
-                  f"HASH_PDQ,{hashes[1].upper()},1003\n")
+    te.write_text(
+        "signal_type,signal_value,bank_content_id\n"
+        f"pdq,{hashes[0]},1001\n"
+        f"md5,{'a' * 32},1002\n"  # another signal type: skipped, said why
+        f"HASH_PDQ,{hashes[1].upper()},1003\n"
+    )
     hma = tmp_path / "hma.jsonl"
-    hma.write_text(json.dumps({"id": 7, "signals": {"pdq": hashes[2]}, "note": "x"}) + "\n"
-                   + "{not json\n"
-                   + json.dumps({"pdq": hashes[3], "content_id": "c-9"}) + "\n")
+    hma.write_text(
+        json.dumps({"id": 7, "signals": {"pdq": hashes[2]}, "note": "x"})
+        + "\n"
+        + "{not json\n"
+        + json.dumps({"pdq": hashes[3], "content_id": "c-9"})
+        + "\n"
+    )
     db = tmp_path / "p.db"
     r1 = index_import("te", te, db=db)
     assert (r1.imported, r1.invalid) == (2, 1) and "md5" in r1.errors[0][1]
@@ -121,7 +140,11 @@ def test_headerless_tsv_and_phash_dhash_banks_match_on_their_own_kind(tmp_path, 
     assert index_import("ph", tmp_path / "ph.tsv", kind="phash", db=db).imported == 1
     assert index_import("dh", tmp_path / "dh.txt", kind="dhash", db=db).imported == 1
     by_set = {m.set: m for m in ReferenceIndex(db).search(img_path)}
-    assert (by_set["ph"].kind, by_set["ph"].distance, by_set["ph"].source_id) == ("phash", 3, "ph-1")
+    assert (by_set["ph"].kind, by_set["ph"].distance, by_set["ph"].source_id) == (
+        "phash",
+        3,
+        "ph-1",
+    )
     assert (by_set["dh"].kind, by_set["dh"].distance) == ("dhash", 2)
     assert by_set["ph"].distances["pdq"] is None
 
@@ -133,9 +156,12 @@ def test_a_set_mixes_images_and_hashes_and_exports_round_trip(tmp_path, photos):
     idx = ReferenceIndex(db)
     idx.add("mixed", [img_path], crops=False)
     hashes = pdq_hex(3, seed=3)
-    (tmp_path / "h.jsonl").write_text("".join(
-        json.dumps({"hash": h, "id": f"h{i}", "quality": 70 + i, "src": "partner"}) + "\n"
-        for i, h in enumerate(hashes)))
+    (tmp_path / "h.jsonl").write_text(
+        "".join(
+            json.dumps({"hash": h, "id": f"h{i}", "quality": 70 + i, "src": "partner"}) + "\n"
+            for i, h in enumerate(hashes)
+        )
+    )
     index_import("mixed", tmp_path / "h.jsonl", db=db)
     assert idx.get_set("mixed").items == 4
     assert [m.path for m in idx.search(img_path)] == [str(img_path.resolve())]
@@ -177,8 +203,10 @@ def test_an_import_killed_mid_way_keeps_its_blocks_and_a_rerun_completes_it(tmp_
     f = tmp_path / "big.csv"
     f.write_text("id,hash\n" + "".join(f"k{i},{h}\n" for i, h in enumerate(hashes)))
     db = tmp_path / "p.db"
-    code = ("import sys; from provkit.detect.index_bank import index_import; "
-            f"index_import('big', {str(f)!r}, db={str(db)!r}, batch=2000)")
+    code = (
+        "import sys; from provkit.detect.index_bank import index_import; "
+        f"index_import('big', {str(f)!r}, db={str(db)!r}, batch=2000)"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     blocks = 0
     deadline = time.monotonic() + 120
@@ -205,9 +233,12 @@ def test_an_import_killed_mid_way_keeps_its_blocks_and_a_rerun_completes_it(tmp_
         assert m.source_id == f"k{i}"
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-@given(st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80),
-                max_size=8))
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    st.lists(st.text(alphabet=st.characters(blacklist_categories=["Cs"]), max_size=80), max_size=8)
+)
 def test_hostile_lines_are_reported_never_raised(tmp_path_factory, lines):
     d = tmp_path_factory.mktemp("hostile")
     good = pdq_hex(1, seed=9)[0]
@@ -228,8 +259,10 @@ def big_bank(tmp_path_factory):
     d = tmp_path_factory.mktemp("cache")
     hashes = pdq_hex(60_000, seed=11)
     f = d / "bank.csv"
-    f.write_text("id,hash,quality\n" + "".join(
-        f"id{i},{h},{40 if i % 97 == 0 else 80}\n" for i, h in enumerate(hashes)))
+    f.write_text(
+        "id,hash,quality\n"
+        + "".join(f"id{i},{h},{40 if i % 97 == 0 else 80}\n" for i, h in enumerate(hashes))
+    )
     db = d / "p.db"
     report = index_import("bank", f, db=db)
     assert report.imported == 60_000
@@ -248,9 +281,16 @@ def test_a_fresh_process_maps_the_cached_set_instead_of_reading_rows(big_bank):
         "index_cache.read_set = lambda *a: (_ for _ in ()).throw(AssertionError('read rows')); "
         f"idx = ReferenceIndex({str(db)!r}); s = idx.load('bank'); "
         "print(json.dumps([mapped(s.pdq.codes.words), mapped(s.pdq.codes._mih[0]), "
-        "len(s.ids)]))")
-    out = subprocess.run([sys.executable, "-c", code], check=False, capture_output=True, text=True,
-                         timeout=120, env=os.environ.copy())
+        "len(s.ids)]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        check=False,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=os.environ.copy(),
+    )
     assert out.returncode == 0, out.stderr
     assert json.loads(out.stdout) == [True, True, 60_000]
 

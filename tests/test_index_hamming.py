@@ -45,9 +45,10 @@ def code_sets(draw, words):
     return codes, query
 
 
-@pytest.fixture(params=[None, "bucket words", "random reads", "compiled"],
-                ids=["scan", "multi-index", "multi-index-without-bucket-words",
-                     "multi-index-compiled"])
+@pytest.fixture(
+    params=[None, "bucket words", "random reads", "compiled"],
+    ids=["scan", "multi-index", "multi-index-without-bucket-words", "multi-index-compiled"],
+)
 def multi_index(request, monkeypatch):
     """Run each test through the plain scan and through the multi-index hash: numpy's,
     with its bucket-ordered words (sets up to BUCKET_WORDS_MAX codes) and without (larger
@@ -58,8 +59,9 @@ def multi_index(request, monkeypatch):
     if request.param == "compiled":
         assert hamming.use_compiled(), "numba (the serve extra) is not installed"
     # every other case runs numpy's search, whatever an earlier test turned on
-    monkeypatch.setattr(hamming, "_compiled",
-                        hamming._compiled if request.param == "compiled" else None)
+    monkeypatch.setattr(
+        hamming, "_compiled", hamming._compiled if request.param == "compiled" else None
+    )
     monkeypatch.setattr(hamming, "CHUNK", 64)  # several chunks even for small sets
     monkeypatch.setattr(hamming, "ROW_CHUNK", 64)
     return request.param

@@ -22,9 +22,11 @@ def _midjourney_png(path, photos, description: str):
 
 
 def test_a_midjourney_text_chunk_signature_is_recognised_and_labelled(tmp_path, photos):
-    path = _midjourney_png(tmp_path / "mj.png", photos,
-                           "a lighthouse at dusk, film grain --ar 4:3 --v 6.1 "
-                           f"Job ID: {uuid.uuid4()}")
+    path = _midjourney_png(
+        tmp_path / "mj.png",
+        photos,
+        f"a lighthouse at dusk, film grain --ar 4:3 --v 6.1 Job ID: {uuid.uuid4()}",
+    )
     meta = read_metadata(path)
     assert meta.generator == "Midjourney" and meta.generator_source == "png:Description"
     (platform,) = check([path], pack="platform", point="ingest", dry_run=True)
@@ -35,8 +37,9 @@ def test_a_midjourney_text_chunk_signature_is_recognised_and_labelled(tmp_path, 
 
 
 def test_a_caption_that_only_mentions_midjourney_is_not_a_signature(tmp_path, photos):
-    path = _midjourney_png(tmp_path / "caption.png", photos,
-                           "Our review of Midjourney v6.1 and its new job queue")
+    path = _midjourney_png(
+        tmp_path / "caption.png", photos, "Our review of Midjourney v6.1 and its new job queue"
+    )
     assert read_metadata(path).generator is None
 
 

@@ -114,8 +114,13 @@ def test_callback_signer_produces_a_trusted_manifest(tmp_path, photo_path):
 
     ident = keys.Identity.from_callback(keys._pem(leaf) + keys._pem(ca), hsm_sign)
     out = tmp_path / "hsm.jpg"
-    issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
-          identity=ident)
+    issue(
+        photo_path,
+        out,
+        spec=ManifestSpec(source_type="digitalCapture"),
+        watermark=False,
+        identity=ident,
+    )
     assert sdk_state(out, anchors=keys._pem(ca)) == "trusted"
 
 
@@ -144,8 +149,16 @@ def test_private_key_never_appears_in_any_command_output(tmp_path, photo_path):
         run("keys", "init", "--force", *as_json)
         run("keys", "show", *as_json)
         out = tmp_path / f"s{len(outputs)}.jpg"
-        run("sign", str(photo_path), "-o", str(out), "--source-type", "digitalCapture",
-            "--no-watermark", *as_json)
+        run(
+            "sign",
+            str(photo_path),
+            "-o",
+            str(out),
+            "--source-type",
+            "digitalCapture",
+            "--no-watermark",
+            *as_json,
+        )
         run("verify", str(out), *as_json)
         run("ledger", "list", *as_json)
     ca, _, leaf, leaf_key = keys.make_chain("Imported")
@@ -173,15 +186,15 @@ def test_import_refuses_to_replace_an_identity_without_force(tmp_path):
     refused = CliRunner().invoke(root, ["keys", "import", "--chain", str(chain), "--key", str(key)])
     assert refused.exit_code == 2 and "already exists" in refused.output
     assert (keys.keys_dir() / "chain.pem").read_bytes() == before
-    forced = CliRunner().invoke(root, ["keys", "import", "--chain", str(chain), "--key", str(key),
-                                       "--force"])
+    forced = CliRunner().invoke(
+        root, ["keys", "import", "--chain", str(chain), "--key", str(key), "--force"]
+    )
     assert forced.exit_code == 0, forced.output
     assert keys.load().leaf.organization == "Imported Org"
 
 
 @pytest.mark.parametrize("replace", ["init --force", "import --force"])
-def test_files_signed_before_the_identity_was_replaced_stay_trusted(tmp_path, photo_path,
-                                                                    replace):
+def test_files_signed_before_the_identity_was_replaced_stay_trusted(tmp_path, photo_path, replace):
     from provkit.provenance.verify import verify_file
 
     keys.init("First Org")
@@ -200,8 +213,9 @@ def test_files_signed_before_the_identity_was_replaced_stay_trusted(tmp_path, ph
 
 
 def test_keys_show_reports_an_expired_identity_instead_of_failing():
-    ca, _, leaf, leaf_key = keys.make_chain("Old Org", days=10,
-                                            now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
+    ca, _, leaf, leaf_key = keys.make_chain(
+        "Old Org", days=10, now=dt.datetime(2020, 1, 1, tzinfo=dt.UTC)
+    )
     d = keys.keys_dir()
     d.mkdir(parents=True, exist_ok=True)
     (d / "chain.pem").write_bytes(keys._pem(leaf) + keys._pem(ca))

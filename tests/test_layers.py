@@ -25,8 +25,13 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 #: repository folder -> the package it installs as (pyproject.toml's package-dir)
-FOLDERS = {"provkit": "provkit", "provenance": "provkit.provenance", "detect": "provkit.detect",
-           "generate": "provkit.generate", "policies": "provkit.policies"}
+FOLDERS = {
+    "provkit": "provkit",
+    "provenance": "provkit.provenance",
+    "detect": "provkit.detect",
+    "generate": "provkit.generate",
+    "policies": "provkit.policies",
+}
 LIBRARIES = ("provenance", "detect", "generate", "policies")
 RANK = {"core": 0, "provenance": 1, "detect": 2, "generate": 3}
 
@@ -36,15 +41,15 @@ RANK = {"core": 0, "provenance": 1, "detect": 2, "generate": 3}
 #: that use them, so every other provkit import sits at the top of its module.
 LAZY_OK: dict[str, str] = {
     "provkit.provenance.recovery": "numpy, scipy, the watermark decoders and the ledger: "
-                                   "verify loads them only for a file without credentials",
+    "verify loads them only for a file without credentials",
     "provkit.provenance.fingerprint": "numpy and pdqhash: verify loads them only to compare a "
-                                      "picture with its signed thumbnail",
+    "picture with its signed thumbnail",
     "provkit.detect.hamming_kernel": "numba's compiled search: loaded only by "
-                                     "detect.hamming.use_compiled (provkit serve), never by a "
-                                     "CLI verb",
+    "detect.hamming.use_compiled (provkit serve), never by a "
+    "CLI verb",
     "provkit.provenance.watermark.sdxl_kernel": "numba's compiled SDXL mark reader: loaded "
-                                                "on the first read, only where numba is "
-                                                "installed (numpy otherwise)",
+    "on the first read, only where numba is "
+    "installed (numpy otherwise)",
 }
 MAX_LAZY = 30
 
@@ -76,11 +81,19 @@ def _by_name(node) -> str | None:
     if not isinstance(node, ast.Call) or not node.args:
         return None
     func = node.func
-    called = (func.attr if isinstance(func, ast.Attribute)
-              else func.id if isinstance(func, ast.Name) else None)
+    called = (
+        func.attr
+        if isinstance(func, ast.Attribute)
+        else func.id
+        if isinstance(func, ast.Name)
+        else None
+    )
     arg = node.args[0]
-    if called in ("import_module", "__import__") and isinstance(arg, ast.Constant) \
-            and isinstance(arg.value, str):
+    if (
+        called in ("import_module", "__import__")
+        and isinstance(arg, ast.Constant)
+        and isinstance(arg.value, str)
+    ):
         return arg.value
     return None
 
@@ -123,8 +136,7 @@ def _imports(path: Path, module: str, *, top: bool, modules=MODULES):
                         target = _resolve(name, modules)
                         if target and target != module:
                             yield node.lineno, target
-            inner = inside or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef,
-                                                ast.Lambda))
+            inner = inside or isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda))
             yield from walk(ast.iter_child_nodes(node), inner)
 
     yield from walk(tree.body, False)
@@ -157,23 +169,36 @@ def allowed(source: str, target: str) -> bool:
 
 
 def graph(modules=MODULES) -> dict[str, list[str]]:
-    return {m: sorted({t for _, t in _imports(p, m, top=True, modules=modules)})
-            for m, p in modules.items()}
+    return {
+        m: sorted({t for _, t in _imports(p, m, top=True, modules=modules)})
+        for m, p in modules.items()
+    }
 
 
 def violations(modules=MODULES) -> list[str]:
-    return [f"{m} ({layer(m)}) imports {t} ({layer(t)})"
-            for m, targets in graph(modules).items() for t in targets if not allowed(m, t)]
+    return [
+        f"{m} ({layer(m)}) imports {t} ({layer(t)})"
+        for m, targets in graph(modules).items()
+        for t in targets
+        if not allowed(m, t)
+    ]
 
 
 GRAPH = graph()
 
 
 def test_the_walk_sees_the_packages():
-    assert {"provkit.provenance.core.errors", "provkit.detect.evidence",
-            "provkit.detect.evidence.c2pa", "provkit.policies.engine", "provkit.generate.seal",
-            "provkit.provenance.watermark.files", "provkit.cli", "provkit.server.app",
-            "provkit.answers"} <= set(MODULES)
+    assert {
+        "provkit.provenance.core.errors",
+        "provkit.detect.evidence",
+        "provkit.detect.evidence.c2pa",
+        "provkit.policies.engine",
+        "provkit.generate.seal",
+        "provkit.provenance.watermark.files",
+        "provkit.cli",
+        "provkit.server.app",
+        "provkit.answers",
+    } <= set(MODULES)
     assert "provkit.provenance.core.errors" in GRAPH["provkit.detect.verdict"]
 
 
@@ -198,8 +223,7 @@ def _planted(tmp_path: Path, rel: str, source: str) -> dict[str, Path]:
     modules = dict(MODULES)
     name = next(m for m, p in MODULES.items() if p == ROOT / rel)
     planted = tmp_path / Path(rel).name
-    planted.write_text((ROOT / rel).read_text(encoding="utf-8") + "\n" + source,
-                       encoding="utf-8")
+    planted.write_text((ROOT / rel).read_text(encoding="utf-8") + "\n" + source, encoding="utf-8")
     modules[name] = planted
     return modules
 
@@ -207,22 +231,28 @@ def _planted(tmp_path: Path, rel: str, source: str) -> dict[str, Path]:
 def test_a_planted_upward_import_is_caught(tmp_path):
     modules = _planted(tmp_path, "provenance/ledger.py", "from provkit.detect import verdict\n")
     assert violations(modules) == [
-        "provkit.provenance.ledger (provenance) imports provkit.detect.verdict (detect)"]
+        "provkit.provenance.ledger (provenance) imports provkit.detect.verdict (detect)"
+    ]
 
 
 def test_a_planted_import_of_the_app_is_caught(tmp_path):
     modules = _planted(tmp_path, "detect/verdict.py", "from provkit.server import app\n")
     assert violations(modules) == [
-        "provkit.detect.verdict (detect) imports provkit.server.app (app)"]
+        "provkit.detect.verdict (detect) imports provkit.server.app (app)"
+    ]
 
 
 def test_a_planted_import_by_name_is_caught(tmp_path):
-    modules = _planted(tmp_path, "detect/scan.py",
-                       "import importlib\npolicies = importlib.import_module('policies')\n"
-                       "engine = __import__('provkit.policies.engine')\n")
+    modules = _planted(
+        tmp_path,
+        "detect/scan.py",
+        "import importlib\npolicies = importlib.import_module('policies')\n"
+        "engine = __import__('provkit.policies.engine')\n",
+    )
     assert sorted(violations(modules)) == [
         "provkit.detect.scan (detect) imports policies (outside)",
-        "provkit.detect.scan (detect) imports provkit.policies.engine (policies)"]
+        "provkit.detect.scan (detect) imports provkit.policies.engine (policies)",
+    ]
 
 
 def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
@@ -269,19 +299,28 @@ def test_the_cycle_finder_finds_one():
 
 
 def test_imports_inside_functions_are_few_and_each_loads_a_heavy_library():
-    lazy = [(m, line, t) for m, p in MODULES.items() for line, t in _imports(p, m, top=False)
-            if t.startswith("provkit")]
+    lazy = [
+        (m, line, t)
+        for m, p in MODULES.items()
+        for line, t in _imports(p, m, top=False)
+        if t.startswith("provkit")
+    ]
     assert len(lazy) < MAX_LAZY
-    unjustified = [f"{MODULES[m].relative_to(ROOT)}:{line} imports {t}" for m, line, t in lazy
-                   if t not in LAZY_OK]
+    unjustified = [
+        f"{MODULES[m].relative_to(ROOT)}:{line} imports {t}"
+        for m, line, t in lazy
+        if t not in LAZY_OK
+    ]
     assert unjustified == []
     assert set(LAZY_OK) <= set(MODULES)
 
 
 def test_a_module_over_400_lines_says_why_at_its_top():
-    long = [m for m, p in MODULES.items()
-            if len(p.read_text(encoding="utf-8").splitlines()) > 400]
-    unexplained = [m for m in long
-                   if "Why one module" not in (ast.get_docstring(ast.parse(
-                       MODULES[m].read_text(encoding="utf-8"))) or "")]
+    long = [m for m, p in MODULES.items() if len(p.read_text(encoding="utf-8").splitlines()) > 400]
+    unexplained = [
+        m
+        for m in long
+        if "Why one module"
+        not in (ast.get_docstring(ast.parse(MODULES[m].read_text(encoding="utf-8"))) or "")
+    ]
     assert unexplained == []

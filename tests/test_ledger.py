@@ -17,9 +17,15 @@ from provkit.cli import root
 
 def test_record_then_get_list_and_lookup_by_sha256(tmp_path):
     book = Ledger(tmp_path / "l.db")
-    a = book.record(asset_id="00112233aabbccdd", sha256="ab" * 32, manifest_label="urn:c2pa:x",
-                    signer={"common_name": "S"}, source_type="digitalCapture",
-                    manifest_json={"title": "t"}, manifest_store=b"store")
+    a = book.record(
+        asset_id="00112233aabbccdd",
+        sha256="ab" * 32,
+        manifest_label="urn:c2pa:x",
+        signer={"common_name": "S"},
+        source_type="digitalCapture",
+        manifest_json={"title": "t"},
+        manifest_store=b"store",
+    )
     book.record(asset_id="ffeeddccbbaa9988", sha256="cd" * 32, source_type="humanEdits")
     assert book.get("00112233AABBCCDD") == a
     assert [x.asset_id for x in book.by_sha256("AB" * 32)] == ["00112233aabbccdd"]
@@ -54,11 +60,15 @@ def _jpeg_copy(array, quality, scale=1.0):
 
 
 def test_fingerprint_lookup_finds_a_recompressed_copy_and_nothing_for_other_photos(
-        tmp_path, photos):
+    tmp_path, photos
+):
     book = Ledger(tmp_path / "l.db")
     for i, p in enumerate(photos[:4]):
-        book.record(asset_id=f"{i:016x}", sha256=f"{i:064x}",
-                    fingerprint=fingerprint_image(Image.fromarray(p)))
+        book.record(
+            asset_id=f"{i:016x}",
+            sha256=f"{i:064x}",
+            fingerprint=fingerprint_image(Image.fromarray(p)),
+        )
     hits = book.by_fingerprint(fingerprint_image(_jpeg_copy(photos[2], 70, 0.5)))
     assert hits and hits[0][0].asset_id == f"{2:016x}"
     assert hits[0][1]["phash"] <= 10 and hits[0][1]["pdq"] <= 31
@@ -84,9 +94,21 @@ def test_cli_ledger_list_and_show(signed_jpeg):
 def test_every_ledger_command_takes_a_db_path(tmp_path, photo_path):
     db = tmp_path / "elsewhere.db"
     runner = CliRunner()
-    signed = runner.invoke(root, ["sign", str(photo_path), "-o", str(tmp_path / "o.jpg"),
-                                  "--source-type", "digitalCapture", "--no-watermark",
-                                  "--db", str(db), "--json"])
+    signed = runner.invoke(
+        root,
+        [
+            "sign",
+            str(photo_path),
+            "-o",
+            str(tmp_path / "o.jpg"),
+            "--source-type",
+            "digitalCapture",
+            "--no-watermark",
+            "--db",
+            str(db),
+            "--json",
+        ],
+    )
     assert signed.exit_code == 0, signed.output
     assert Ledger(db).count() == 1 and Ledger().count() == 0
     listed = runner.invoke(root, ["ledger", "list", "--db", str(db), "--json"])
@@ -109,16 +131,20 @@ def test_ledger_matches_with_the_fingerprint_module_thresholds(tmp_path, photos)
     assert (MAX_PDQ_DISTANCE, MAX_PHASH_DISTANCE) == (fpm.PDQ_MATCH, fpm.PHASH_MATCH)
     book = Ledger(tmp_path / "l.db")
     fp = fingerprint_image(Image.fromarray(photos[0]))
-    flat = fpm.Fingerprint(sha256=None, phash=fp.phash ^ 0b111, dhash=fp.dhash,
-                           pdq=bytes(32), pdq_quality=fpm.PDQ_MIN_QUALITY - 1)
+    flat = fpm.Fingerprint(
+        sha256=None,
+        phash=fp.phash ^ 0b111,
+        dhash=fp.dhash,
+        pdq=bytes(32),
+        pdq_quality=fpm.PDQ_MIN_QUALITY - 1,
+    )
     book.record(asset_id="0000000000000001", sha256="ab" * 32, fingerprint=flat)
     # a PDQ hash below the minimum quality is not compared; pHash alone decides
     ((asset, dist),) = book.by_fingerprint(fp)
     assert asset.asset_id == "0000000000000001" and dist == {"phash": 3}
 
 
-def test_fingerprint_lookups_see_rows_written_and_removed_since_the_last_lookup(tmp_path,
-                                                                                photos):
+def test_fingerprint_lookups_see_rows_written_and_removed_since_the_last_lookup(tmp_path, photos):
     from provkit.provenance.fingerprint import Fingerprint
 
     path = tmp_path / "l.db"

@@ -16,18 +16,26 @@ IPTC = "http://cv.iptc.org/newscodes/digitalsourcetype/"
 
 
 def xmp_packet(source_type: str, *, as_element: bool = False, extra: str = "") -> bytes:
-    ns = ('xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
-          'xmlns:xmp="http://ns.adobe.com/xap/1.0/"')
+    ns = (
+        'xmlns:Iptc4xmpExt="http://iptc.org/std/Iptc4xmpExt/2008-02-29/" '
+        'xmlns:xmp="http://ns.adobe.com/xap/1.0/"'
+    )
     if as_element:
-        desc = (f'<rdf:Description rdf:about="" {ns}><Iptc4xmpExt:DigitalSourceType>'
-                f'{IPTC}{source_type}</Iptc4xmpExt:DigitalSourceType>{extra}</rdf:Description>')
+        desc = (
+            f'<rdf:Description rdf:about="" {ns}><Iptc4xmpExt:DigitalSourceType>'
+            f"{IPTC}{source_type}</Iptc4xmpExt:DigitalSourceType>{extra}</rdf:Description>"
+        )
     else:
-        desc = (f'<rdf:Description rdf:about="" {ns} '
-                f'Iptc4xmpExt:DigitalSourceType="{IPTC}{source_type}">{extra}</rdf:Description>')
-    return ('<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
-            '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
-            'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
-            f'{desc}</rdf:RDF></x:xmpmeta><?xpacket end="w"?>').encode()
+        desc = (
+            f'<rdf:Description rdf:about="" {ns} '
+            f'Iptc4xmpExt:DigitalSourceType="{IPTC}{source_type}">{extra}</rdf:Description>'
+        )
+    return (
+        '<?xpacket begin="" id="W5M0MpCehiHzreSzNTczkc9d"?>'
+        '<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF '
+        'xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+        f'{desc}</rdf:RDF></x:xmpmeta><?xpacket end="w"?>'
+    ).encode()
 
 
 @pytest.fixture
@@ -62,8 +70,11 @@ def test_xmp_ai_system_and_creator_tool_name_the_generator(tmp_path, image):
 
 def test_automatic1111_parameters_chunk_is_recognised(tmp_path, image):
     info = PngImagePlugin.PngInfo()
-    info.add_text("parameters", "a lighthouse at dusk\nNegative prompt: blurry\n"
-                                "Steps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 42, Model: sd_xl")
+    info.add_text(
+        "parameters",
+        "a lighthouse at dusk\nNegative prompt: blurry\n"
+        "Steps: 30, Sampler: DPM++ 2M, CFG scale: 7, Seed: 42, Model: sd_xl",
+    )
     path = tmp_path / "a1111.png"
     image.save(path, pnginfo=info)
     meta = read_metadata(path)
@@ -71,11 +82,21 @@ def test_automatic1111_parameters_chunk_is_recognised(tmp_path, image):
     assert meta.generator_detail == "a lighthouse at dusk"
 
 
-@pytest.mark.parametrize("key, value", [
-    ("prompt", json.dumps({"3": {"class_type": "KSampler", "inputs": {"seed": 1}},
-                           "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}}})),
-    ("workflow", json.dumps({"nodes": [{"id": 1, "type": "KSampler"}], "links": []})),
-])
+@pytest.mark.parametrize(
+    "key, value",
+    [
+        (
+            "prompt",
+            json.dumps(
+                {
+                    "3": {"class_type": "KSampler", "inputs": {"seed": 1}},
+                    "4": {"class_type": "CheckpointLoaderSimple", "inputs": {}},
+                }
+            ),
+        ),
+        ("workflow", json.dumps({"nodes": [{"id": 1, "type": "KSampler"}], "links": []})),
+    ],
+)
 def test_comfyui_prompt_and_workflow_chunks_are_recognised(tmp_path, image, key, value):
     info = PngImagePlugin.PngInfo()
     info.add_text(key, value, zip=key == "workflow")  # zTXt as well as tEXt
@@ -93,9 +114,10 @@ def test_a_parameters_chunk_without_generator_layout_is_not_claimed(tmp_path, im
     assert read_metadata(path).generator is None
 
 
-@pytest.mark.parametrize("software, name", [("NovelAI", "NovelAI"),
-                                            ("Adobe Firefly (Beta)", "Adobe Firefly"),
-                                            ("ComfyUI", "ComfyUI")])
+@pytest.mark.parametrize(
+    "software, name",
+    [("NovelAI", "NovelAI"), ("Adobe Firefly (Beta)", "Adobe Firefly"), ("ComfyUI", "ComfyUI")],
+)
 def test_exif_software_of_known_generators_is_recognised(tmp_path, image, software, name):
     exif = Image.Exif()
     exif[0x0131] = software
@@ -151,8 +173,11 @@ def test_generator_list_matches_case_insensitively():
 @settings(max_examples=150, deadline=None)
 @given(body=st.binary(max_size=400), kind=st.sampled_from(["png", "jpg", "webp"]))
 def test_damaged_metadata_never_raises_anything_but_a_result(tmp_path_factory, body, kind):
-    heads = {"png": b"\x89PNG\r\n\x1a\n", "jpg": b"\xff\xd8\xff\xe1",
-             "webp": b"RIFF\x00\x00\x00\x00WEBP"}
+    heads = {
+        "png": b"\x89PNG\r\n\x1a\n",
+        "jpg": b"\xff\xd8\xff\xe1",
+        "webp": b"RIFF\x00\x00\x00\x00WEBP",
+    }
     path = tmp_path_factory.mktemp("fuzz") / f"f.{kind}"
     path.write_bytes(heads[kind] + body)
     read_metadata(path)  # returns a Metadata for any bytes after a valid signature
@@ -174,8 +199,9 @@ def test_oversized_compressed_png_text_chunk_is_skipped_and_reported(tmp_path, i
     assert meta.generator == "NovelAI"  # small compressed chunks are still read
 
 
-@pytest.mark.parametrize("software", ["Imagenomic Portraiture 3", "Geminiscope 2.1",
-                                      "Fireflyer Studio", "PhotoSDXLr"])
+@pytest.mark.parametrize(
+    "software", ["Imagenomic Portraiture 3", "Geminiscope 2.1", "Fireflyer Studio", "PhotoSDXLr"]
+)
 def test_generator_name_inside_another_word_is_not_a_generator(tmp_path, image, software):
     exif = Image.Exif()
     exif[0x0131] = software

@@ -25,8 +25,11 @@ def untrusted_capture(tmp_path, photos):
     buf = io.BytesIO()
     Image.fromarray(photos[0]).save(buf, "JPEG", quality=90)
     path = tmp_path / "claimed.jpg"
-    path.write_bytes(sign_bytes(buf.getvalue(), "image/jpeg", ident,
-                                spec=ManifestSpec(source_type="digitalCapture")))
+    path.write_bytes(
+        sign_bytes(
+            buf.getvalue(), "image/jpeg", ident, spec=ManifestSpec(source_type="digitalCapture")
+        )
+    )
     return path
 
 
@@ -50,13 +53,14 @@ def test_policy_rules_can_read_the_signals(untrusted_capture, tmp_path):
 
     pack = tmp_path / "pack.yaml"
     pack.write_text(
-        "pack: signals\nversion: \"1\"\ndefault: allow\nfail_closed: deny\nrules:\n"
+        'pack: signals\nversion: "1"\ndefault: allow\nfail_closed: deny\nrules:\n'
         "  - id: capture-claims-need-trust\n"
         "    points: [publish]\n"
         "    when: \"'capturedMedia' in asset.c2pa.signals.inception && "
-        "asset.c2pa.trust_source == null\"\n"
+        'asset.c2pa.trust_source == null"\n'
         "    outcome: review\n"
-        "    reason: a capture claim nobody you trust vouches for\n")
+        "    reason: a capture claim nobody you trust vouches for\n"
+    )
     asset = detect_file(untrusted_capture).policy_context()
     assert asset["c2pa"]["signals"]["inception"] == ["capturedMedia"]
     decision = evaluate(str(pack), "publish", {"asset": asset})
@@ -66,17 +70,28 @@ def test_policy_rules_can_read_the_signals(untrusted_capture, tmp_path):
 
 def _probe(dim: int, model_id: str, spec: str, seed=0) -> Probe:
     w = np.random.default_rng(seed).normal(size=dim)
-    return Probe(clip_model_id=model_id, clip_spec=spec, mean=(0.0,) * dim, std=(1.0,) * dim,
-                 weights=tuple(w), bias=0.0, calib_a=1.0, calib_b=0.0)
+    return Probe(
+        clip_model_id=model_id,
+        clip_spec=spec,
+        mean=(0.0,) * dim,
+        std=(1.0,) * dim,
+        weights=tuple(w),
+        bias=0.0,
+        calib_a=1.0,
+        calib_b=0.0,
+    )
 
 
-@pytest.mark.parametrize("p,variants,finding", [
-    (0.95, [0.93, 0.90], "ai-generated"),
-    (0.95, [0.41, 0.90], "unsure"),      # recompression moves it across the threshold
-    (0.50, [0.50, 0.50], "unsure"),      # in the abstain band
-    (0.05, [0.10, 0.08], "no-ai-signal"),
-    (0.10, [0.93, 0.10], "unsure"),
-])
+@pytest.mark.parametrize(
+    "p,variants,finding",
+    [
+        (0.95, [0.93, 0.90], "ai-generated"),
+        (0.95, [0.41, 0.90], "unsure"),  # recompression moves it across the threshold
+        (0.50, [0.50, 0.50], "unsure"),  # in the abstain band
+        (0.05, [0.10, 0.08], "no-ai-signal"),
+        (0.10, [0.93, 0.10], "unsure"),
+    ],
+)
 def test_the_classifier_abstains_in_its_band_and_when_copies_disagree(p, variants, finding):
     probe = _probe(2, "m", "m:random")
     item = classifier_evidence(p, probe, 0.8, variants=variants)

@@ -27,12 +27,12 @@ def flag_pack(tmp_path, outcomes, default="allow", fail_closed="deny"):
     points: [publish]
     when: 'actor.id.contains("#{i}#")'
     outcome: {o}
-    {'label: L' + str(i) if o == 'label' else ''}
+    {"label: L" + str(i) if o == "label" else ""}
     reason: rule {i}
 """
         for i, o in enumerate(outcomes)
     )
-    text = (f"pack: flags\ndefault: {default}\nfail_closed: {fail_closed}\nrules:{rules}")
+    text = f"pack: flags\ndefault: {default}\nfail_closed: {fail_closed}\nrules:{rules}"
     path = tmp_path / f"flags-{abs(hash(text))}.yaml"
     path.write_text(text)
     return load_pack(path)
@@ -44,8 +44,7 @@ def flag_pack(tmp_path, outcomes, default="allow", fail_closed="deny"):
     data=st.data(),
     default=st.sampled_from(["allow", "deny", "review"]),
 )
-def test_strongest_matched_outcome_wins_else_the_default(tmp_path_factory, outcomes, data,
-                                                          default):
+def test_strongest_matched_outcome_wins_else_the_default(tmp_path_factory, outcomes, data, default):
     pack = flag_pack(tmp_path_factory.mktemp("p"), outcomes, default=default)
     matched = data.draw(st.sets(st.integers(0, len(outcomes) - 1)))
     actor = "".join(f"#{i}#" for i in sorted(matched))
@@ -89,7 +88,9 @@ def test_rules_only_apply_at_their_points(tmp_path):
     ],
 )
 def test_evaluation_errors_fail_closed_with_the_error_in_reasons(tmp_path, when, context, error):
-    pack = write_pack(tmp_path, f"""
+    pack = write_pack(
+        tmp_path,
+        f"""
         pack: t
         default: allow
         rules:
@@ -98,7 +99,8 @@ def test_evaluation_errors_fail_closed_with_the_error_in_reasons(tmp_path, when,
             when: '{when}'
             outcome: allow
             reason: risky rule
-    """)
+    """,
+    )
     d = evaluate(pack, "publish", context)
     assert d.outcome == "deny"
     assert d.failed_rules == ("risky",) and d.matched_rules == ("risky",)
@@ -106,13 +108,16 @@ def test_evaluation_errors_fail_closed_with_the_error_in_reasons(tmp_path, when,
 
 
 def test_a_pack_may_fail_closed_to_review_instead(tmp_path):
-    pack = write_pack(tmp_path, """
+    pack = write_pack(
+        tmp_path,
+        """
         pack: t
         default: allow
         fail_closed: review
         rules:
           - {id: a, points: [ingest], when: asset.score > 0.5, outcome: label, label: x, reason: r}
-    """)
+    """,
+    )
     assert evaluate(pack, "ingest", {}).outcome == "review"
 
 
@@ -120,17 +125,22 @@ def test_fail_closed_may_not_be_allow(tmp_path):
     from provkit.provenance.core.errors import ConfigError
 
     with pytest.raises(ConfigError, match="fail_closed must be deny or review"):
-        write_pack(tmp_path, """
+        write_pack(
+            tmp_path,
+            """
             pack: t
             default: allow
             fail_closed: allow
             rules:
               - {id: a, points: [ingest], when: "true", outcome: allow, reason: r}
-        """)
+        """,
+        )
 
 
 def test_now_is_a_timestamp_rules_can_compare(tmp_path):
-    pack = write_pack(tmp_path, """
+    pack = write_pack(
+        tmp_path,
+        """
         pack: t
         default: allow
         rules:
@@ -139,7 +149,8 @@ def test_now_is_a_timestamp_rules_can_compare(tmp_path):
             when: now < timestamp("2030-01-01T00:00:00Z")
             outcome: deny
             reason: embargoed until 2030
-    """)
+    """,
+    )
     assert evaluate(pack, "publish", {"now": "2029-12-31T23:00:00Z"}).outcome == "deny"
     assert evaluate(pack, "publish", {"now": "2030-01-02T00:00:00+00:00"}).outcome == "allow"
     with pytest.raises(BadInput, match="ISO-8601"):
@@ -154,12 +165,15 @@ def test_unknown_point_and_non_mapping_context_are_bad_input():
 
 
 def test_extra_context_fields_reach_rules(tmp_path):
-    pack = write_pack(tmp_path, """
+    pack = write_pack(
+        tmp_path,
+        """
         pack: t
         default: allow
         rules:
           - {id: vip, points: [publish], when: asset.desk == "sports", outcome: review, reason: r}
-    """)
+    """,
+    )
     assert evaluate(pack, "publish", {"asset": {"desk": "sports"}}).outcome == "review"
 
 
@@ -167,9 +181,22 @@ def test_decide_records_the_decision_in_the_audit_log(tmp_path):
     from provkit.policies import AuditLog
 
     db = tmp_path / "w.db"
-    d = decide("newsroom", "publish", {"actor": {"id": "ed"}, "asset": {
-        "sha256": "ab" * 32, "c2pa": {"state": "invalid", "cause": "content_altered",
-                                           "causes": {"content_altered": True}}}}, db=db)
+    d = decide(
+        "newsroom",
+        "publish",
+        {
+            "actor": {"id": "ed"},
+            "asset": {
+                "sha256": "ab" * 32,
+                "c2pa": {
+                    "state": "invalid",
+                    "cause": "content_altered",
+                    "causes": {"content_altered": True},
+                },
+            },
+        },
+        db=db,
+    )
     assert isinstance(d, Decision) and d.outcome == "deny" and d.audit_seq == 1
     (row,) = AuditLog(db).log()
     assert row["actor"] == "ed" and row["subject"] == "ab" * 32
@@ -182,8 +209,14 @@ def test_explicit_actor_and_subject_override_the_context(tmp_path):
     from provkit.policies import AuditLog
 
     db = tmp_path / "w.db"
-    decide("studio", "generate.request", {"request": {"prompt": "a cat"}}, db=db,
-           actor="svc-generator", subject="req-17")
+    decide(
+        "studio",
+        "generate.request",
+        {"request": {"prompt": "a cat"}},
+        db=db,
+        actor="svc-generator",
+        subject="req-17",
+    )
     (row,) = AuditLog(db).log()
     assert (row["actor"], row["subject"]) == ("svc-generator", "req-17")
 
@@ -204,7 +237,9 @@ def test_raise_if_denied_carries_the_reasons():
 
 
 def test_decision_json_has_the_contract_fields():
-    d = evaluate("platform", "ingest", {"asset": {"verdict": "ai-generated", "decided_by": ["xmp"]}})
+    d = evaluate(
+        "platform", "ingest", {"asset": {"verdict": "ai-generated", "decided_by": ["xmp"]}}
+    )
     data = d.to_json()
     for key in ("outcome", "labels", "matched_rules", "reasons", "pack", "pack_version"):
         assert key in data
@@ -263,9 +298,25 @@ rules:
   - {id: literal, points: [ingest], when: '"asset.c2pa.state" != asset.verdict', outcome: allow, reason: r}
 """
 
-_TEXT = st.sampled_from(["invalid", "valid", "guest", "editor", "Blocked", "ai-generated", "x.png",
-                         "photo.jpg", "Ada Lovelace on a bike", "a cat", "sports", "signer",
-                         "trainedAlgorithmicMedia", "cawg.ai_generative_training", ""])
+_TEXT = st.sampled_from(
+    [
+        "invalid",
+        "valid",
+        "guest",
+        "editor",
+        "Blocked",
+        "ai-generated",
+        "x.png",
+        "photo.jpg",
+        "Ada Lovelace on a bike",
+        "a cat",
+        "sports",
+        "signer",
+        "trainedAlgorithmicMedia",
+        "cawg.ai_generative_training",
+        "",
+    ]
+)
 _SCALAR = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(0, 1), _TEXT)
 _ODD = st.one_of(st.builds(object), st.just({1, 2}), st.just({None: 1}))  # CEL cannot take these
 
@@ -296,25 +347,50 @@ def _obj(fields: dict):
 _TEXT_OR_NULL = _mostly(st.one_of(st.none(), _TEXT))
 _FLAG = _mostly(st.booleans())
 _NUMBER = _mostly(st.one_of(st.none(), st.integers(0, 40), st.floats(0, 1)))
-_CONTEXTS = st.fixed_dictionaries({}, optional={
-    "actor": _obj({"id": _TEXT, "role": _TEXT_OR_NULL, "org": _TEXT_OR_NULL}),
-    "request": _obj({"prompt": _TEXT_OR_NULL, "allow_training": _FLAG}),
-    "asset": _obj({
-        "path": _TEXT_OR_NULL, "verdict": _TEXT_OR_NULL, "score": _NUMBER, "desk": _TEXT_OR_NULL,
-        "sha256": _ODD,
-        "c2pa": _obj({"state": _TEXT_OR_NULL, "digital_source_type": _TEXT_OR_NULL,
-                      "signer": _mostly(st.one_of(st.none(), _obj({"org": _TEXT_OR_NULL}))),
-                      "training_mining": _mostly(st.dictionaries(_TEXT, _SCALAR, max_size=2))}),
-        "watermark": _obj({"found": _FLAG, "scheme": _TEXT_OR_NULL}),
-        "metadata": _obj({"generator": _TEXT_OR_NULL, "digital_source_type": _TEXT_OR_NULL}),
-        "duplicates": _mostly(st.lists(_obj({
-            "protected": _FLAG, "distance": _NUMBER, "item": _TEXT_OR_NULL, "set": _TEXT_OR_NULL}),
-            max_size=3)),
-    }),
-    "now": st.sampled_from(["2029-12-31T23:00:00Z", "2030-06-01T00:00:00+00:00"]),
-    "unread": _ODD,
-    "d": _mostly(_SCALAR),
-})
+_CONTEXTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "actor": _obj({"id": _TEXT, "role": _TEXT_OR_NULL, "org": _TEXT_OR_NULL}),
+        "request": _obj({"prompt": _TEXT_OR_NULL, "allow_training": _FLAG}),
+        "asset": _obj(
+            {
+                "path": _TEXT_OR_NULL,
+                "verdict": _TEXT_OR_NULL,
+                "score": _NUMBER,
+                "desk": _TEXT_OR_NULL,
+                "sha256": _ODD,
+                "c2pa": _obj(
+                    {
+                        "state": _TEXT_OR_NULL,
+                        "digital_source_type": _TEXT_OR_NULL,
+                        "signer": _mostly(st.one_of(st.none(), _obj({"org": _TEXT_OR_NULL}))),
+                        "training_mining": _mostly(st.dictionaries(_TEXT, _SCALAR, max_size=2)),
+                    }
+                ),
+                "watermark": _obj({"found": _FLAG, "scheme": _TEXT_OR_NULL}),
+                "metadata": _obj(
+                    {"generator": _TEXT_OR_NULL, "digital_source_type": _TEXT_OR_NULL}
+                ),
+                "duplicates": _mostly(
+                    st.lists(
+                        _obj(
+                            {
+                                "protected": _FLAG,
+                                "distance": _NUMBER,
+                                "item": _TEXT_OR_NULL,
+                                "set": _TEXT_OR_NULL,
+                            }
+                        ),
+                        max_size=3,
+                    )
+                ),
+            }
+        ),
+        "now": st.sampled_from(["2029-12-31T23:00:00Z", "2030-06-01T00:00:00+00:00"]),
+        "unread": _ODD,
+        "d": _mostly(_SCALAR),
+    },
+)
 #: less common ways of reading the context: whole objects, indexing, ternaries, params
 ODD_PACK = r"""
 pack: odd
@@ -343,8 +419,11 @@ rules:
      reason: r}
 """
 #: the wide pack without the two rules that fail whenever a context leaves a field out
-GUARDED_PACK = "\n".join(line for line in WIDE_PACK.splitlines()
-                         if not line.startswith(("  - {id: unguarded", "  - {id: desk")))
+GUARDED_PACK = "\n".join(
+    line
+    for line in WIDE_PACK.splitlines()
+    if not line.startswith(("  - {id: unguarded", "  - {id: desk"))
+)
 
 
 def _load_text_pack(folder, text):
@@ -393,9 +472,15 @@ def test_the_fast_path_decides_unless_a_field_path_does_not_resolve(wide_pack):
 
     plan = _fast_plan(wide_pack, "ingest")
     assert plan is not None
-    good = {"now": "2029-12-31T23:00:00Z", "asset": {
-        "score": 0.9, "path": "x.png", "desk": "news",
-        "duplicates": [{"protected": True, "distance": 3, "item": "i-1"}]}}
+    good = {
+        "now": "2029-12-31T23:00:00Z",
+        "asset": {
+            "score": 0.9,
+            "path": "x.png",
+            "desk": "news",
+            "duplicates": [{"protected": True, "distance": 3, "item": "i-1"}],
+        },
+    }
     assert plan.run(wide_pack, "ingest", good) is not None
     d = evaluate(wide_pack, "ingest", good)
     assert set(d.matched_rules) >= {"guarded", "unguarded", "protected", "png", "embargo"}
@@ -424,21 +509,24 @@ def test_shipped_packs_and_test_packs_take_the_fast_path(either_pack):
                 assert _fast_plan(pack, point) is not None, (pack.name, point)
 
 
-@pytest.mark.parametrize("expr, expected", [
-    ("asset.c2pa.state == 'a.b'", "_v0 == 'a.b'"),
-    ('"asset.c2pa.state" == asset.path', '"asset.c2pa.state" == _v0'),
-    ("asset . c2pa .state", "_v0"),
-    ("asset.path.endsWith('.png')", "_v0.endsWith('.png')"),
-    ("has(asset.c2pa.signer.org)", "has(_v0.org)"),
-    ("has(asset.c2pa.signer)", "has(_v0.signer)"),
-    ("asset.duplicates.exists(d, d.kind == 'pdq')", "_v0.exists(d, d.kind == 'pdq')"),
-    ("size(asset.duplicates[0].item) > 1", "size(_v0[0].item) > 1"),
-    ("asset.desk.name == 1", "_v0.name == 1"),
-    ("now < timestamp('2030-01-01T00:00:00Z')", "_v0 < timestamp('2030-01-01T00:00:00Z')"),
-    ("[1].exists(asset, asset > 0)", None),  # a comprehension variable named like the context
-    ("x.all(i, f(actor, i))", None),
-    ("asset.path == 'a' // a comment", None),
-])
+@pytest.mark.parametrize(
+    "expr, expected",
+    [
+        ("asset.c2pa.state == 'a.b'", "_v0 == 'a.b'"),
+        ('"asset.c2pa.state" == asset.path', '"asset.c2pa.state" == _v0'),
+        ("asset . c2pa .state", "_v0"),
+        ("asset.path.endsWith('.png')", "_v0.endsWith('.png')"),
+        ("has(asset.c2pa.signer.org)", "has(_v0.org)"),
+        ("has(asset.c2pa.signer)", "has(_v0.signer)"),
+        ("asset.duplicates.exists(d, d.kind == 'pdq')", "_v0.exists(d, d.kind == 'pdq')"),
+        ("size(asset.duplicates[0].item) > 1", "size(_v0[0].item) > 1"),
+        ("asset.desk.name == 1", "_v0.name == 1"),
+        ("now < timestamp('2030-01-01T00:00:00Z')", "_v0 < timestamp('2030-01-01T00:00:00Z')"),
+        ("[1].exists(asset, asset > 0)", None),  # a comprehension variable named like the context
+        ("x.all(i, f(actor, i))", None),
+        ("asset.path == 'a' // a comment", None),
+    ],
+)
 def test_field_paths_fold_into_variables_outside_strings(expr, expected):
     from provkit.policies.engine import _fold_depth
     from provkit.policies.expressions import flatten_paths

@@ -28,11 +28,28 @@ def _folder(tmp_path, photos, n=3):
 
 def test_a_half_empty_context_is_refused_naming_its_line_and_the_field(tmp_path):
     rows = tmp_path / "rows.jsonl"
-    rows.write_text(json.dumps({"path": "a.jpg", "verdict": "unknown"}) + "\n\n"
-                    + json.dumps({"asset": {"c2pa": {"state": "trusted"}}}) + "\n")
+    rows.write_text(
+        json.dumps({"path": "a.jpg", "verdict": "unknown"})
+        + "\n\n"
+        + json.dumps({"asset": {"c2pa": {"state": "trusted"}}})
+        + "\n"
+    )
     db = tmp_path / "w.db"
-    result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--point",
-                                       "publish", "--context", str(rows), "--db", str(db)])
+    result = CliRunner().invoke(
+        root,
+        [
+            "policy",
+            "check",
+            "--pack",
+            "newsroom",
+            "--point",
+            "publish",
+            "--context",
+            str(rows),
+            "--db",
+            str(db),
+        ],
+    )
     assert result.exit_code == 2
     assert f"{rows}#1: the context lacks asset:" in result.output
     assert f"{rows}#3: the context lacks" in result.output and "asset.verdict" in result.output
@@ -46,8 +63,21 @@ def test_scan_rows_carry_the_asset_and_feed_policy_check_unchanged(tmp_path, pho
     scan(folder, out, workers=1, db=str(tmp_path / "w.db"))
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert all(set(r["asset"]) >= {"verdict", "c2pa", "duplicates", "decided_by"} for r in rows)
-    result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--point",
-                                       "publish", "--context", str(out), "--dry-run", "--json"])
+    result = CliRunner().invoke(
+        root,
+        [
+            "policy",
+            "check",
+            "--pack",
+            "newsroom",
+            "--point",
+            "publish",
+            "--context",
+            str(out),
+            "--dry-run",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     decided = json.loads(result.stdout)
     assert [d["outcome"] for d in decided] == ["review"] * 3  # unsigned photos: no provenance
@@ -56,8 +86,21 @@ def test_scan_rows_carry_the_asset_and_feed_policy_check_unchanged(tmp_path, pho
 def test_scan_with_a_pack_writes_each_decision_into_its_row_and_the_audit_log(tmp_path, photos):
     folder = _folder(tmp_path, photos)
     out = tmp_path / "scan.jsonl"
-    result = CliRunner().invoke(root, ["scan", str(folder), "--out", str(out), "--workers", "1",
-                                       "--pack", "newsroom", "--point", "publish"])
+    result = CliRunner().invoke(
+        root,
+        [
+            "scan",
+            str(folder),
+            "--out",
+            str(out),
+            "--workers",
+            "1",
+            "--pack",
+            "newsroom",
+            "--point",
+            "publish",
+        ],
+    )
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert {r["decision"]["outcome"] for r in rows} == {"review"}
@@ -83,16 +126,20 @@ def test_scan_resumed_from_another_folder_does_not_repeat_rows(tmp_path, photos,
 def test_dry_run_decides_without_writing_the_audit_log(tmp_path, photos):
     folder = _folder(tmp_path, photos, n=1)
     db = tmp_path / "w.db"
-    result = CliRunner().invoke(root, ["policy", "check", "--pack", "platform", "--dry-run",
-                                       "--db", str(db), str(folder)])
+    result = CliRunner().invoke(
+        root, ["policy", "check", "--pack", "platform", "--dry-run", "--db", str(db), str(folder)]
+    )
     assert result.exit_code == 0 and "ALLOW" in result.output, result.output
     assert not db.exists() or AuditLog(db).count() == 0
 
 
 def test_folders_are_accepted_wherever_files_are(tmp_path, photos):
     folder = _folder(tmp_path, photos, n=2)
-    for args in (["verify", str(folder)], ["detect", str(folder)],
-                 ["policy", "check", "--pack", "newsroom", "--dry-run", str(folder)]):
+    for args in (
+        ["verify", str(folder)],
+        ["detect", str(folder)],
+        ["policy", "check", "--pack", "newsroom", "--dry-run", str(folder)],
+    ):
         result = CliRunner().invoke(root, args)
         assert "is a directory" not in result.output, args
         assert "0.jpg" in result.output and "1.jpg" in result.output, (args, result.output)
@@ -137,8 +184,9 @@ rules:
 
 def test_the_shipped_packs_read_only_documented_fields():
     for name in ("newsroom", "platform", "studio"):
-        assert all(f.severity != "error" and "not a documented" not in f.message
-                   for f in lint_pack(name)), name
+        assert all(
+            f.severity != "error" and "not a documented" not in f.message for f in lint_pack(name)
+        ), name
 
 
 def test_missing_fields_names_list_items_too():
@@ -146,21 +194,37 @@ def test_missing_fields_names_list_items_too():
 
     pack = load_pack("newsroom")
     assert "asset.duplicates[].age_days" in fields_read(pack, "publish")
-    ctx = {"asset": {"verdict": "unknown", "decided_by": [],
-                     "c2pa": {"state": "absent", "trust_source": None, "signals": NO_SIGNALS},
-                     "duplicates": [{"set": "archive", "kind": "pdq", "distance": 3}]}}
+    ctx = {
+        "asset": {
+            "verdict": "unknown",
+            "decided_by": [],
+            "c2pa": {"state": "absent", "trust_source": None, "signals": NO_SIGNALS},
+            "duplicates": [{"set": "archive", "kind": "pdq", "distance": 3}],
+        }
+    }
     assert "asset.duplicates[0].age_days" in missing_fields(pack, "publish", ctx)
 
 
 def test_audit_log_prints_a_header_and_the_reasons(tmp_path):
     ctx = tmp_path / "c.json"
-    ctx.write_text(json.dumps({"asset": {"verdict": "unknown", "decided_by": [], "path": "/x/a.jpg",
-                                         "sha256": "ab" * 32,
-                                         "c2pa": {"state": "invalid", "trust_source": None, "signals": NO_SIGNALS},
-                                         "duplicates": []}}))
+    ctx.write_text(
+        json.dumps(
+            {
+                "asset": {
+                    "verdict": "unknown",
+                    "decided_by": [],
+                    "path": "/x/a.jpg",
+                    "sha256": "ab" * 32,
+                    "c2pa": {"state": "invalid", "trust_source": None, "signals": NO_SIGNALS},
+                    "duplicates": [],
+                }
+            }
+        )
+    )
     db = tmp_path / "w.db"
-    CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--context", str(ctx),
-                              "--db", str(db)])
+    CliRunner().invoke(
+        root, ["policy", "check", "--pack", "newsroom", "--context", str(ctx), "--db", str(db)]
+    )
     result = CliRunner().invoke(root, ["audit", "log", "--db", str(db)])
     assert result.output.splitlines()[0].startswith("SEQ")
     assert "invalid-credentials: The image's Content Credentials do not validate" in result.output

@@ -35,32 +35,53 @@ EXPECTED = {
     "camera": (("allow", [], []), ("allow", [], []), ("allow", [], [])),
     # one flipped bit: the bytes changed, the picture still looks like its signed
     # thumbnail, so the cause is container layout (never "altered") and a person checks it
-    "tampered": (("review", ["container-layout"], []),
-                 ("label", ["credentials-unverifiable"], ["credentials could not be verified"]),
-                 ("review", ["train-credentials-not-vouched"], [])),
+    "tampered": (
+        ("review", ["container-layout"], []),
+        ("label", ["credentials-unverifiable"], ["credentials could not be verified"]),
+        ("review", ["train-credentials-not-vouched"], []),
+    ),
     # resized and recompressed: identified as the signed photo, not vouched for
-    "stripped": (("review", ["recovered-transformed-copy"], []),
-                 ("label", ["recovered-transformed-copy"], ["copy of an issued image"]),
-                 ("review", ["train-on-copy-not-vouched"], [])),
-    "forged": (("review", ["unrecognised-signer"], []),
-               ("label", ["unrecognised-signer"], ["credentials from an unrecognised signer"]),
-               ("review", ["train-credentials-not-vouched"], [])),
-    "a1111": (("label", ["ai-generated"], [NEWS]), ("label", ["ai-generated"], ["AI-generated"]),
-              ("deny", ["train-on-ai-output"], [])),
-    "sdxl": (("label", ["ai-generated"], [NEWS]), ("label", ["ai-generated"], ["AI-generated"]),
-             ("deny", ["train-on-ai-output"], [])),
-    "generated": (("label", ["ai-generated"], [NEWS]), ("label", ["ai-generated"], ["AI-generated"]),
-                  ("deny", ["train-on-ai-output", "train-on-do-not-train"], [])),
-    "stripped_edited": (("deny", ["altered-since-issued"], []),
-                        ("label", ["credentials-do-not-match"],
-                         ["credentials do not match this image"]),
-                        ("review", ["train-credentials-not-vouched"], [])),
+    "stripped": (
+        ("review", ["recovered-transformed-copy"], []),
+        ("label", ["recovered-transformed-copy"], ["copy of an issued image"]),
+        ("review", ["train-on-copy-not-vouched"], []),
+    ),
+    "forged": (
+        ("review", ["unrecognised-signer"], []),
+        ("label", ["unrecognised-signer"], ["credentials from an unrecognised signer"]),
+        ("review", ["train-credentials-not-vouched"], []),
+    ),
+    "a1111": (
+        ("label", ["ai-generated"], [NEWS]),
+        ("label", ["ai-generated"], ["AI-generated"]),
+        ("deny", ["train-on-ai-output"], []),
+    ),
+    "sdxl": (
+        ("label", ["ai-generated"], [NEWS]),
+        ("label", ["ai-generated"], ["AI-generated"]),
+        ("deny", ["train-on-ai-output"], []),
+    ),
+    "generated": (
+        ("label", ["ai-generated"], [NEWS]),
+        ("label", ["ai-generated"], ["AI-generated"]),
+        ("deny", ["train-on-ai-output", "train-on-do-not-train"], []),
+    ),
+    "stripped_edited": (
+        ("deny", ["altered-since-issued"], []),
+        ("label", ["credentials-do-not-match"], ["credentials do not match this image"]),
+        ("review", ["train-credentials-not-vouched"], []),
+    ),
     # a trusted composite: the C2PA rubric's compositionMayContainGenAI signal, not a capture
-    "composite": (("review", ["may-contain-ai"], []),
-                  ("label", ["may-contain-ai"], ["may contain AI-generated content"]),
-                  ("allow", [], [])),
-    "recycled": (("review", ["no-provenance", "recycled-image"], []), ("allow", [], []),
-                 ("review", ["train-origin-not-vouched"], [])),
+    "composite": (
+        ("review", ["may-contain-ai"], []),
+        ("label", ["may-contain-ai"], ["may contain AI-generated content"]),
+        ("allow", [], []),
+    ),
+    "recycled": (
+        ("review", ["no-provenance", "recycled-image"], []),
+        ("allow", [], []),
+        ("review", ["train-origin-not-vouched"], []),
+    ),
 }
 POINTS = (("newsroom", "publish"), ("platform", "ingest"), ("studio", "train"))
 
@@ -74,8 +95,11 @@ def test_shipped_packs_decide_right_on_real_files(realistic, name, which):
     pack, point = POINTS[which]
     outcome, rules, labels = EXPECTED[name][which]
     decision = evaluate(load_pack(pack), point, contexts[name])
-    assert (decision.outcome, sorted(decision.matched_rules), list(decision.labels)) == \
-        (outcome, sorted(rules), labels), (name, decision.reasons)
+    assert (decision.outcome, sorted(decision.matched_rules), list(decision.labels)) == (
+        outcome,
+        sorted(rules),
+        labels,
+    ), (name, decision.reasons)
     assert not decision.failed_rules
 
 
@@ -137,8 +161,7 @@ def test_the_stripped_then_edited_copy_is_never_passed_as_untouched(realistic):
     assert platform.labels == ("credentials do not match this image",)
 
 
-def test_an_archive_photo_is_dated_by_its_exif_capture_date_when_no_date_is_given(tmp_path,
-                                                                                 photos):
+def test_an_archive_photo_is_dated_by_its_exif_capture_date_when_no_date_is_given(tmp_path, photos):
     from PIL import Image
     from provkit.detect.index import ReferenceIndex
 

@@ -43,8 +43,12 @@ words = st.text(alphabet="abcdefghijklmnopqrstuvwxyz", min_size=1, max_size=8)
 separators = st.sampled_from([" ", ", ", "-", "  ", "\n", "! ", "/"])
 
 
-@given(before=st.lists(words, max_size=4), after=st.lists(words, max_size=4), sep=separators,
-       upper=st.booleans())
+@given(
+    before=st.lists(words, max_size=4),
+    after=st.lists(words, max_size=4),
+    sep=separators,
+    upper=st.booleans(),
+)
 def test_a_term_between_any_words_is_found(before, after, sep, upper):
     term = "Xi Jinping".upper() if upper else "xi jinping"
     prompt = sep.join([*before, term, *after])

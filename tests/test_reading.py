@@ -74,8 +74,10 @@ def test_a_sidecar_beside_the_media_file_is_verified_with_it(tmp_path, jpeg):
     (folder / "photo.c2pa").write_bytes(store)
     report = verify_file(folder / "photo.jpg", recover=False)
     assert report.state == "trusted" and report.cause is None
-    assert report.explanation[0] == "The manifest was read from the sidecar photo.c2pa " \
-                                    "beside the file."
+    assert (
+        report.explanation[0] == "The manifest was read from the sidecar photo.c2pa "
+        "beside the file."
+    )
     # the sidecar against other pixels: the binding fails, and the picture is compared
     (folder / "other.jpg").write_bytes(make.photo_jpeg(np.zeros((64, 64, 3), np.uint8)))
     (folder / "other.c2pa").write_bytes(store)
@@ -102,10 +104,13 @@ def test_a_remote_manifest_is_fetched_only_when_asked(tmp_path, jpeg):
         plain = verify_file(builder_file)
         assert plain.state == "absent" and plain.remote_url == server.url
         assert server.hits == 0  # nothing was fetched
-        assert plain.explanation == [(f"The manifest is stored remotely at {server.url} and "
-                                      "was not fetched (use --fetch-remote).")]
-        result = CliRunner().invoke(root, ["verify", "--fetch-remote", "--json",
-                                           str(builder_file)])
+        assert plain.explanation == [
+            (
+                f"The manifest is stored remotely at {server.url} and "
+                "was not fetched (use --fetch-remote)."
+            )
+        ]
+        result = CliRunner().invoke(root, ["verify", "--fetch-remote", "--json", str(builder_file)])
         row = json.loads(result.stdout)[0]["c2pa"]
         assert server.hits == 1
         assert row["state"] == "trusted" and row["cause"] is None
@@ -159,10 +164,18 @@ def _image_in(mode: str, photos, tmp_path):
     if mode == "I;16":
         img = Image.fromarray(np.asarray(grey).astype(np.uint16) * 257)
     else:
-        img = grey.convert(mode) if mode not in ("RGB", "RGBA", "CMYK") else \
-            Image.fromarray(photos[0]).resize((192, 128)).convert(mode)
-    fmt, ext, kwargs = ("TIFF", "tif", {"compression": "group4"}) if mode == "1" else \
-        ("TIFF", "tif", {}) if mode in ("I;16", "I", "F", "CMYK") else ("PNG", "png", {})
+        img = (
+            grey.convert(mode)
+            if mode not in ("RGB", "RGBA", "CMYK")
+            else Image.fromarray(photos[0]).resize((192, 128)).convert(mode)
+        )
+    fmt, ext, kwargs = (
+        ("TIFF", "tif", {"compression": "group4"})
+        if mode == "1"
+        else ("TIFF", "tif", {})
+        if mode in ("I;16", "I", "F", "CMYK")
+        else ("PNG", "png", {})
+    )
     path = tmp_path / f"mode_{mode.replace(';', '_')}.{ext}"
     img.save(path, fmt, **kwargs)
     return path
@@ -173,10 +186,14 @@ def test_every_pillow_mode_reads_in_every_verb(mode, photos, tmp_path):
     path = _image_in(mode, photos, tmp_path)
     runner = CliRunner()
     signed = tmp_path / f"signed_{path.name}"
-    for args in (["verify", "--json"], ["detect", "--json"], ["check", "--dry-run", "--json"],
-                 ["watermark", "decode"], ["scan", "-o", str(tmp_path / f"{mode}.jsonl"),
-                                           "--force"],
-                 ["sign", "-o", str(signed), "--source-type", "digitalCapture", "--force"]):
+    for args in (
+        ["verify", "--json"],
+        ["detect", "--json"],
+        ["check", "--dry-run", "--json"],
+        ["watermark", "decode"],
+        ["scan", "-o", str(tmp_path / f"{mode}.jsonl"), "--force"],
+        ["sign", "-o", str(signed), "--source-type", "digitalCapture", "--force"],
+    ):
         result = runner.invoke(root, [*args, str(path)])
         assert result.exit_code in (0, 1), (mode, args[0], result.output)
         assert "wrong mode" not in result.output and "Traceback" not in result.output
@@ -192,8 +209,9 @@ def test_every_pillow_mode_is_indexed_found_and_watermarked(photos, tmp_path):
         found = runner.invoke(root, ["dupes", "--json", str(path)])
         assert found.exit_code == 0, (path.name, found.output)
         assert json.loads(found.stdout)[0]["matches"], path.name
-        marked = runner.invoke(root, ["watermark", "embed", str(path), "-o",
-                                      str(tmp_path / f"wm_{path.stem}.png")])
+        marked = runner.invoke(
+            root, ["watermark", "embed", str(path), "-o", str(tmp_path / f"wm_{path.stem}.png")]
+        )
         assert marked.exit_code == 0, (path.name, marked.output)
 
 

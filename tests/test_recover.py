@@ -13,11 +13,7 @@ from provkit.provenance.resolver import SoftBindingResolver, revalidate
 from provkit.provenance.verify import verify_file
 
 from provkit.cli import root
-from tests.fixtures_provenance import (
-    needs_watermark,
-    sdk_state,
-    strip_and_degrade,
-)
+from tests.fixtures_provenance import needs_watermark, sdk_state, strip_and_degrade
 
 
 def test_stripped_recompressed_resized_copy_is_recovered_by_fingerprint(tmp_path, signed_jpeg):
@@ -58,8 +54,7 @@ class _Calls:
         return self.fn(first, *args, **kwargs)
 
 
-def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_jpeg,
-                                                              monkeypatch):
+def test_stripped_file_is_decoded_and_its_watermark_read_once(tmp_path, signed_jpeg, monkeypatch):
     from provkit.provenance import watermark
     from provkit.provenance.core import imageio
 
@@ -121,7 +116,8 @@ def test_no_recover_reports_absent(tmp_path, signed_jpeg):
 
 @needs_watermark
 def test_watermarked_copy_stripped_jpeg70_and_halved_is_recovered_by_watermark(
-        tmp_path, photo_path):
+    tmp_path, photo_path
+):
     out = tmp_path / "marked.jpg"
     issued = issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"))
     copy = strip_and_degrade(out, tmp_path / "shared.jpg", quality=70, scale=0.5)
@@ -129,8 +125,11 @@ def test_watermarked_copy_stripped_jpeg70_and_halved_is_recovered_by_watermark(
     assert result.exit_code == 0, result.output
     c = json.loads(result.output)[0]["c2pa"]
     assert c["state"] == "recovered"
-    assert c["recovered_by"] == {"method": "watermark", "asset_id": issued.asset_id,
-                                 "confidence": c["recovered_by"]["confidence"]}
+    assert c["recovered_by"] == {
+        "method": "watermark",
+        "asset_id": issued.asset_id,
+        "confidence": c["recovered_by"]["confidence"],
+    }
     assert c["manifest_label"] == issued.manifest_label
 
 
@@ -159,7 +158,8 @@ def test_resolver_get_manifest_returns_the_store_as_signed(signed_jpeg):
 
 
 def test_recover_reattaches_credentials_with_the_recovered_manifest_as_parent(
-        tmp_path, signed_jpeg):
+    tmp_path, signed_jpeg
+):
     signed, issued = signed_jpeg
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
     out = tmp_path / "restored.jpg"
@@ -169,8 +169,11 @@ def test_recover_reattaches_credentials_with_the_recovered_manifest_as_parent(
     report = verify_file(out)
     assert report.state == "trusted"
     # a half-size q70 copy: what was done to it is recorded as measured, never "repackaged"
-    assert [a["action"] for a in report.actions] == ["c2pa.opened", "c2pa.resized",
-                                                     "c2pa.transcoded"]
+    assert [a["action"] for a in report.actions] == [
+        "c2pa.opened",
+        "c2pa.resized",
+        "c2pa.transcoded",
+    ]
     assert abs(report.actions[1]["parameters"]["scale"] - 0.5) < 0.02
     (ing,) = report.ingredients
     assert ing["relationship"] == "parentOf" and ing["manifest_label"] == issued.manifest_label
@@ -205,8 +208,9 @@ def test_recovery_path_of_verify_never_imports_torch(tmp_path, signed_jpeg):
         f"assert verify_file({str(copy)!r}).state == 'recovered'\n"
         "assert 'torch' not in sys.modules, 'torch imported'\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         check=False, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
     assert out.returncode == 0, out.stderr
 
 
@@ -232,8 +236,7 @@ def test_recover_to_a_name_that_is_no_image_format_is_refused(tmp_path, signed_j
     assert not out.exists()
 
 
-def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp_path,
-                                                                             signed_jpeg):
+def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp_path, signed_jpeg):
     import pytest
     from provkit.provenance.core.errors import BadInput
 
@@ -244,8 +247,12 @@ def test_a_bmp_copy_verifies_as_absent_and_is_recovered_but_cannot_be_signed(tmp
     report = verify_file(bmp)
     assert report.state == "recovered" and report.asset_id == issued.asset_id
     with pytest.raises(BadInput, match="C2PA cannot be embedded in image/bmp"):
-        issue(bmp, tmp_path / "out.bmp", spec=ManifestSpec(source_type="digitalCapture"),
-              watermark=False)
+        issue(
+            bmp,
+            tmp_path / "out.bmp",
+            spec=ManifestSpec(source_type="digitalCapture"),
+            watermark=False,
+        )
 
 
 def test_recovery_and_verification_share_one_reading_of_validation_codes():
@@ -258,8 +265,7 @@ def test_recovery_and_verification_share_one_reading_of_validation_codes():
     assert status.state_from_codes(["assertion.dataHash.mismatch"]) == "invalid"
 
 
-def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_path,
-                                                                         signed_jpeg):
+def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_path, signed_jpeg):
     import pytest
     from provkit.provenance import keys
     from provkit.provenance.core.errors import BadInput
@@ -281,14 +287,18 @@ def test_a_signing_failure_during_recover_is_one_error_naming_the_output(tmp_pat
 
 
 def test_recovered_credentials_repeat_what_the_original_said_and_detect_agrees(
-        tmp_path, photo_path):
+    tmp_path, photo_path
+):
     """The restored file says how the picture was made, who made it and that it may not be
     trained on; verify, detect and the stripped copy's own recovery give one verdict."""
     from provkit.detect import detect as detect_file
 
     signed = tmp_path / "signed.jpg"
-    issue(photo_path, signed, spec=ManifestSpec(source_type="digitalCapture", author="Jane Doe",
-                                                no_train=True))
+    issue(
+        photo_path,
+        signed,
+        spec=ManifestSpec(source_type="digitalCapture", author="Jane Doe", no_train=True),
+    )
     copy = strip_and_degrade(signed, tmp_path / "shared.jpg")
     assert verify_file(copy).state == "recovered"
     stripped = detect_file(copy)

@@ -116,8 +116,17 @@ def test_a_list_file_names_images_relative_to_itself(tmp_path, photos):
 def test_killed_scan_resumes_to_exactly_one_row_per_image(tmp_path, photos):
     folder = make_folder(tmp_path / "in", photos, n=40, broken=0)
     out = tmp_path / "out.jsonl"
-    cmd = [sys.executable, "-m", "provkit.cli", "scan", str(folder), "--out", str(out),
-           "--workers", "1"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "provkit.cli",
+        "scan",
+        str(folder),
+        "--out",
+        str(out),
+        "--workers",
+        "1",
+    ]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 60
     while time.time() < deadline and proc.poll() is None:
@@ -136,13 +145,17 @@ def test_killed_scan_resumes_to_exactly_one_row_per_image(tmp_path, photos):
     assert json.loads(done.stdout)["resumed"] == partial
 
 
-@pytest.mark.parametrize("options, words", [
-    ({"index_sets": ["no-such-set"]}, "no bank named no-such-set"),
-    ({"clip": "ViT-Nope-1:random"}, "unknown CLIP architecture"),
-    ({"clip": "ViT-B-32:/no/such/weights.bin"}, "no CLIP checkpoint"),
-])
+@pytest.mark.parametrize(
+    "options, words",
+    [
+        ({"index_sets": ["no-such-set"]}, "no bank named no-such-set"),
+        ({"clip": "ViT-Nope-1:random"}, "unknown CLIP architecture"),
+        ({"clip": "ViT-B-32:/no/such/weights.bin"}, "no CLIP checkpoint"),
+    ],
+)
 def test_bad_options_fail_before_the_output_is_written_so_a_rerun_works(
-        tmp_path, photos, options, words):
+    tmp_path, photos, options, words
+):
     folder = make_folder(tmp_path / "in", photos, n=2, broken=0)
     out = tmp_path / "o.csv"
     with pytest.raises(ConfigError, match=words):
@@ -154,8 +167,10 @@ def test_bad_options_fail_before_the_output_is_written_so_a_rerun_works(
 def test_header_only_csv_output_counts_as_empty(tmp_path, photos):
     folder = make_folder(tmp_path / "in", photos, n=2, broken=0)
     out = tmp_path / "o.csv"
-    out.write_text("path,verdict,score,decided_by,c2pa,xmp,generator_metadata,watermark,"
-                   "third_party_watermark,classifier,duplicates,error\r\n")
+    out.write_text(
+        "path,verdict,score,decided_by,c2pa,xmp,generator_metadata,watermark,"
+        "third_party_watermark,classifier,duplicates,error\r\n"
+    )
     assert scan(folder, out, workers=1).scanned == 2
     with open(out, newline="") as f:
         rows = list(csv.DictReader(f))

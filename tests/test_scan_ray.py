@@ -71,9 +71,14 @@ def by_path_without_ages(rows: list[dict]) -> dict[str, dict]:
 
 def cli(*args, env_extra=None, **kw):
     env = {**os.environ, "PYTHONPATH": str(ROOT), **(env_extra or {})}
-    return subprocess.Popen([sys.executable, "-m", "provkit.cli", *map(str, args)],
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                            **kw)
+    return subprocess.Popen(
+        [sys.executable, "-m", "provkit.cli", *map(str, args)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        **kw,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -92,8 +97,19 @@ def corpus(tmp_path_factory):
 
 def test_a_scan_through_address_gives_the_rows_of_the_local_engine(cluster, corpus):
     d, db = corpus
-    p = cli("scan", d / "imgs", "--out", d / "ray.jsonl", "--engine", "ray", "--address",
-            cluster, "--db", db, "--json")
+    p = cli(
+        "scan",
+        d / "imgs",
+        "--out",
+        d / "ray.jsonl",
+        "--engine",
+        "ray",
+        "--address",
+        cluster,
+        "--db",
+        db,
+        "--json",
+    )
     out, err = p.communicate(timeout=600)
     assert p.returncode == 2, err  # 2: the corrupt file is an error row
     summary = json.loads(out)
@@ -109,8 +125,19 @@ def test_a_worker_killed_mid_scan_loses_and_duplicates_no_row(cluster, tmp_path)
     images = make_images(tmp_path / "imgs", 24, size=512, seed=1)
     ReferenceIndex(tmp_path / "p.db")  # an empty workspace
     out = tmp_path / "ray.jsonl"
-    p = cli("scan", tmp_path / "imgs", "--out", out, "--engine", "ray", "--address", cluster,
-            "--db", tmp_path / "p.db", "--json")
+    p = cli(
+        "scan",
+        tmp_path / "imgs",
+        "--out",
+        out,
+        "--engine",
+        "ray",
+        "--address",
+        cluster,
+        "--db",
+        tmp_path / "p.db",
+        "--json",
+    )
     me = psutil.Process()
     killed = None
     deadline = time.monotonic() + 400
@@ -178,8 +205,7 @@ def test_scan_pack_on_ray_decides_each_row_as_the_local_engine_does(cluster, tmp
     db = tmp_path / "provkit.db"
     pdq = [hash_file(p)["pdq"] for p in images]
     partner = tmp_path / "partner.csv"
-    partner.write_text("id,hash,category\n" + "".join(
-        f"tx-{i},{pdq[i]},spam\n" for i in range(3)))
+    partner.write_text("id,hash,category\n" + "".join(f"tx-{i},{pdq[i]},spam\n" for i in range(3)))
     cleared = tmp_path / "cleared.csv"
     cleared.write_text(f"id,hash\nok-0,{pdq[0]}\n")
     index_import("partner", partner, db=db, action="deny")
@@ -188,16 +214,31 @@ def test_scan_pack_on_ray_decides_each_row_as_the_local_engine_does(cluster, tmp
     for engine in ("local", "ray"):
         out = tmp_path / f"{engine}.jsonl"
         extra = ("--engine", "ray", "--address", cluster) if engine == "ray" else ()
-        p = cli("scan", tmp_path / "imgs", "--out", out, "--pack", "platform", "--dry-run",
-                "--db", db, "--json", *extra)
+        p = cli(
+            "scan",
+            tmp_path / "imgs",
+            "--out",
+            out,
+            "--pack",
+            "platform",
+            "--dry-run",
+            "--db",
+            db,
+            "--json",
+            *extra,
+        )
         stdout, err = p.communicate(timeout=600)
         assert p.returncode == 0, err
         assert json.loads(stdout)["by_outcome"]["deny"] == 2
         rows = by_path_without_ages([json.loads(line) for line in out.read_text().splitlines()])
-        decisions[engine] = {Path(k).name: (r["decision"]["outcome"],
-                                            r["decision"]["matched_rules"],
-                                            r["decision"]["reasons"])
-                             for k, r in rows.items()}
+        decisions[engine] = {
+            Path(k).name: (
+                r["decision"]["outcome"],
+                r["decision"]["matched_rules"],
+                r["decision"]["reasons"],
+            )
+            for k, r in rows.items()
+        }
     assert decisions["ray"] == decisions["local"]
     denied = {n for n, d in decisions["ray"].items() if d[0] == "deny"}
     assert denied == {images[1].name, images[2].name}  # images[0]: the negative bank cancels

@@ -76,8 +76,9 @@ def test_every_output_is_in_the_ledger_and_carries_its_asset_id_in_the_watermark
 
 
 def test_image_to_image_records_the_init_image_as_parent(out, photo_path):
-    (img,) = Generator("builtin", out_dir=out).generate("recolour", init_image=photo_path,
-                                                       size="128x128", strength=0.4)
+    (img,) = Generator("builtin", out_dir=out).generate(
+        "recolour", init_image=photo_path, size="128x128", strength=0.4
+    )
     c2pa = c2pa_of(img.path)
     assert [i["relationship"] for i in c2pa["ingredients"]] == ["parentOf"]
     assert c2pa["ingredients"][0]["title"] == "photo.jpg"
@@ -97,13 +98,14 @@ def test_same_seed_twice_into_one_folder_never_overwrites(out):
 
 def flaky_model(request):
     """Seed 2 breaks; the others are fine."""
-    return [np.full((128, 128, 3), 40 * (s % 5), np.uint8) if s != 2 else "broken"
-            for s in request.seeds]
+    return [
+        np.full((128, 128, 3), 40 * (s % 5), np.uint8) if s != 2 else "broken"
+        for s in request.seeds
+    ]
 
 
 def test_a_failed_image_leaves_the_finished_ones_sealed_and_recorded(out):
-    run = generate("p", backend="callable", model="test_seal:flaky_model", n=4, seed=0,
-                   out_dir=out)
+    run = generate("p", backend="callable", model="test_seal:flaky_model", n=4, seed=0, out_dir=out)
     assert [s.seed for s in run.sealed] == [0, 1, 3]
     (failure,) = run.failed
     assert failure.seed == 2 and failure.stage == "backend" and "want a PIL image" in failure.error
@@ -134,8 +136,13 @@ def test_policy_deny_on_the_request_refuses_before_the_backend_runs(out):
 
     calls.clear()
     with pytest.raises(Refused, match="real person"):
-        generate("portrait of Taylor Swift", backend="callable", model="test_seal:counting_model",
-                 out_dir=out, policy="studio")
+        generate(
+            "portrait of Taylor Swift",
+            backend="callable",
+            model="test_seal:counting_model",
+            out_dir=out,
+            policy="studio",
+        )
     assert calls == [] and not (out.exists() and any(out.iterdir()))
     assert [r["status"] for r in generations()] == ["refused"]
     assert AuditLog().verify().ok
@@ -171,8 +178,9 @@ def test_protected_hit_without_a_policy_is_reported_with_the_image(out, tmp_path
     Image.fromarray(photos[3]).save(ref)
     ReferenceIndex().add("opt-out", [ref], protected=True)
     ReferenceIndex().add("moodboard", [ref], protected=False)
-    run = Generator(copy_model_backend(lambda r: [Image.open(ref).convert("RGB")]),
-                    out_dir=out).run("rocket")
+    run = Generator(
+        copy_model_backend(lambda r: [Image.open(ref).convert("RGB")]), out_dir=out
+    ).run("rocket")
     (img,) = run.sealed
     assert [d["set"] for d in img.duplicates] == ["opt-out"]
     assert img.duplicates[0]["protected"] is True
@@ -207,9 +215,13 @@ def test_results_arrive_in_order_whether_sealed_on_the_worker_thread_or_inline(o
     outcomes = {}
     for overlap in (True, False):
         seen = []
-        run = seal_all(backend, request, SealOptions(out_dir=out / str(overlap)),
-                       on_result=lambda r, seen=seen: seen.append((type(r).__name__, r.seed)),
-                       overlap=overlap)
+        run = seal_all(
+            backend,
+            request,
+            SealOptions(out_dir=out / str(overlap)),
+            on_result=lambda r, seen=seen: seen.append((type(r).__name__, r.seed)),
+            overlap=overlap,
+        )
         assert seen == sorted(seen, key=lambda x: x[1])
         outcomes[overlap] = seen
         assert all(verify_file(s.path).state == "trusted" for s in run.sealed)
@@ -217,8 +229,7 @@ def test_results_arrive_in_order_whether_sealed_on_the_worker_thread_or_inline(o
     assert ("GenerationFailure", 2) in outcomes[True] and len(outcomes[True]) == 5
 
 
-def test_output_whose_policy_decision_raises_is_quarantined_and_recorded_withheld(
-        out, monkeypatch):
+def test_output_whose_policy_decision_raises_is_quarantined_and_recorded_withheld(out, monkeypatch):
     import sqlite3
 
     from provkit.generate import checks
@@ -299,7 +310,8 @@ def sha256_of(path) -> str:
 
 @pytest.mark.parametrize("overlap", [False, True])
 def test_interrupt_during_the_checks_quarantines_the_output_and_records_it_withheld(
-        out, monkeypatch, overlap):
+    out, monkeypatch, overlap
+):
     from provkit.generate import checks
     from provkit.generate.backends.builtin import BuiltinBackend
     from provkit.generate.request import GenerationRequest
@@ -352,7 +364,8 @@ def out_on_another_file_system(out, monkeypatch):
 
 
 def test_release_to_another_file_system_copies_the_whole_file_and_ends_issued(
-        out_on_another_file_system):
+    out_on_another_file_system,
+):
     from provkit.generate.runlog import staging_dir
 
     out = out_on_another_file_system
@@ -365,7 +378,8 @@ def test_release_to_another_file_system_copies_the_whole_file_and_ends_issued(
 
 
 def test_copy_failing_midway_leaves_no_partial_file_and_withholds_the_output(
-        out_on_another_file_system, monkeypatch):
+    out_on_another_file_system, monkeypatch
+):
     import errno
     import shutil
 
@@ -396,8 +410,9 @@ def test_copy_failing_midway_leaves_no_partial_file_and_withholds_the_output(
 
 
 @pytest.mark.parametrize("cross_device", [False, True])
-def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monkeypatch,
-                                                                  cross_device):
+def test_release_never_replaces_a_file_already_at_the_destination(
+    tmp_path, monkeypatch, cross_device
+):
     import errno
     import os
 
@@ -408,6 +423,7 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
     src.write_bytes(b"sealed output")
     dest.write_bytes(b"someone else's file")
     if cross_device:
+
         def no_links(*a, **kw):
             raise OSError(errno.EXDEV, "Invalid cross-device link")
 
@@ -420,8 +436,9 @@ def test_release_never_replaces_a_file_already_at_the_destination(tmp_path, monk
     assert only_files(dest.parent) == [dest]
 
 
-def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(out, tmp_path,
-                                                                              photos):
+def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(
+    out, tmp_path, photos
+):
     from provkit.detect.index import ReferenceIndex
     from provkit.detect.verdict import detect
     from provkit.generate import checks
@@ -436,16 +453,18 @@ def test_protected_match_reaches_policy_the_same_way_from_generate_and_detect(ou
     assert isinstance(from_generate["item"], str) and from_generate["item"] == str(ref)
     assert from_generate["age_days"] is not None and 0 <= from_generate["age_days"] < 1
     assert from_detect["item"] == from_generate["item"]
-    assert {k: v for k, v in from_detect.items() if k != "age_days"} == \
-        {k: v for k, v in from_generate.items() if k != "age_days"}
+    assert {k: v for k, v in from_detect.items() if k != "age_days"} == {
+        k: v for k, v in from_generate.items() if k != "age_days"
+    }
 
 
 def test_negative_prompt_is_recorded_only_as_its_sha256_unless_asked(out):
     from provkit.generate.request import GenerationRequest
 
     negative = "blurry, watermark of a rival studio"
-    (img,) = Generator("builtin", out_dir=out).generate("x", negative_prompt=negative,
-                                                       size="128x128")
+    (img,) = Generator("builtin", out_dir=out).generate(
+        "x", negative_prompt=negative, size="128x128"
+    )
     params = only_action(c2pa_of(img.path), "c2pa.created")["parameters"]
     digest = hashlib.sha256(negative.encode()).hexdigest()
     assert params["negative_prompt_sha256"] == digest and "negative_prompt" not in params

@@ -95,8 +95,9 @@ def test_public_read_opens_reads_but_never_writes(workspace, signed_jpeg):
 
 def test_tokens_cli_prints_the_token_once_and_lists_without_it(workspace):
     runner = CliRunner()
-    r = runner.invoke(root, ["tokens", "create", "ci", "--scope", "read", "--scope", "sign",
-                             "--expires", "30d"])
+    r = runner.invoke(
+        root, ["tokens", "create", "ci", "--scope", "read", "--scope", "sign", "--expires", "30d"]
+    )
     assert r.exit_code == 0, r.output
     secret = r.output.split()[0]
     assert secret.startswith("pk_")
@@ -117,23 +118,26 @@ def test_serve_refuses_a_public_address_while_no_token_exists(workspace):
 # ------------------------------------------------------------------ verbs
 
 
-def test_verify_answers_like_verify_json_with_upload_names(api, workspace, signed_jpeg,
-                                                          tmp_path):
+def test_verify_answers_like_verify_json_with_upload_names(api, workspace, signed_jpeg, tmp_path):
     path, issued = signed_jpeg
     bad = tampered_copy(path, tmp_path / "tampered.jpg")
     text = tmp_path / "notes.txt"
     text.write_text("not an image")
     h = token(workspace, "desk", "read")
-    r = api.post("/v1/verify", headers=h,
-                 files=[upload(path, "ok.jpg"), upload(bad, "bad.jpg"), upload(text, "notes.txt")])
+    r = api.post(
+        "/v1/verify",
+        headers=h,
+        files=[upload(path, "ok.jpg"), upload(bad, "bad.jpg"), upload(text, "notes.txt")],
+    )
     assert r.status_code == 200
     rows = r.json()
     assert [row["path"] for row in rows] == ["ok.jpg", "bad.jpg", "notes.txt"]
     assert rows[0]["c2pa"]["state"] == "trusted"
     assert rows[0]["c2pa"]["asset_id"] == issued.asset_id
     assert rows[1]["c2pa"]["state"] == "invalid"
-    assert rows[2]["error"] == ("not an image or other file C2PA can carry "
-                              "(unrecognised file signature)")
+    assert rows[2]["error"] == (
+        "not an image or other file C2PA can carry (unrecognised file signature)"
+    )
     assert "/tmp" not in r.text and str(workspace) not in r.text
 
 
@@ -244,12 +248,15 @@ def test_reading_work_past_the_time_limit_is_stopped_and_writing_work_finishes()
     pool.close()
 
 
-@pytest.mark.parametrize("send", [
-    {"data": b"{not json", "headers": {"content-type": "application/json"}},
-    {"json": {"name": ""}},
-    {"json": ["a list"]},
-    {"data": b"name=x", "headers": {"content-type": "application/x-www-form-urlencoded"}},
-])
+@pytest.mark.parametrize(
+    "send",
+    [
+        {"data": b"{not json", "headers": {"content-type": "application/json"}},
+        {"json": {"name": ""}},
+        {"json": ["a list"]},
+        {"data": b"name=x", "headers": {"content-type": "application/x-www-form-urlencoded"}},
+    ],
+)
 def test_bad_request_bodies_are_4xx_json(api, workspace, send):
     h = token(workspace, "w", "sets:write")
     headers = {**h, **send.pop("headers", {})}
@@ -267,23 +274,32 @@ def test_a_non_multipart_upload_is_4xx(api, workspace):
 def test_policy_check_is_audited_with_the_token_name(api, workspace, signed_jpeg):
     path, _ = signed_jpeg
     h = token(workspace, "editor-7", "read", "audit:read")
-    r = api.post("/v1/policy/check", params={"pack": "newsroom", "point": "publish"},
-                 files=[upload(path), upload(path, "again.jpg")], headers=h)
+    r = api.post(
+        "/v1/policy/check",
+        params={"pack": "newsroom", "point": "publish"},
+        files=[upload(path), upload(path, "again.jpg")],
+        headers=h,
+    )
     assert r.status_code == 200 and [d["outcome"] for d in r.json()] == ["allow", "allow"]
     page = api.get("/v1/audit", params={"limit": 1}, headers=h).json()
     assert page["rows"][0]["actor"] == "editor-7" and page["next_after"] == 1
     rest = api.get("/v1/audit", params={"after": 1}, headers=h).json()
     assert [row["seq"] for row in rest["rows"]] == [2] and rest["next_after"] is None
     assert api.get("/v1/audit/verify", headers=h).json()["ok"] is True
-    r = api.post("/v1/policy/check", params={"pack": "/etc/passwd"}, files=[upload(path)],
-                 headers=h)
+    r = api.post(
+        "/v1/policy/check", params={"pack": "/etc/passwd"}, files=[upload(path)], headers=h
+    )
     assert r.status_code == 422 or r.status_code == 404
 
 
 def test_sign_returns_the_sealed_file_and_its_asset_id(api, workspace, photo_path):
     h = token(workspace, "studio", "sign", "read")
-    r = api.post("/v1/sign", headers=h, data={"source_type": "digitalCapture"},
-                 files={"file": ("photo.jpg", photo_path.read_bytes(), "image/jpeg")})
+    r = api.post(
+        "/v1/sign",
+        headers=h,
+        data={"source_type": "digitalCapture"},
+        files={"file": ("photo.jpg", photo_path.read_bytes(), "image/jpeg")},
+    )
     assert r.status_code == 200, r.text
     asset_id = r.headers["x-provkit-asset-id"]
     out = workspace / "returned.jpg"
@@ -299,8 +315,11 @@ def test_sign_returns_the_sealed_file_and_its_asset_id(api, workspace, photo_pat
 
 def test_generate_returns_a_sealed_image(api, workspace):
     h = token(workspace, "studio", "generate")
-    r = api.post("/v1/generate", headers=h,
-                 json={"prompt": "a lighthouse", "seed": 3, "width": 128, "height": 128})
+    r = api.post(
+        "/v1/generate",
+        headers=h,
+        json={"prompt": "a lighthouse", "seed": 3, "width": 128, "height": 128},
+    )
     assert r.status_code == 200, r.text
     out = workspace / "gen.png"
     out.write_bytes(r.content)
@@ -314,16 +333,25 @@ def test_generate_returns_a_sealed_image(api, workspace):
 
 def test_sets_from_uploads_and_hashes_are_searchable_at_once(api, workspace, photos):
     w = token(workspace, "ops", "banks:write", "banks:read", "read")
-    assert api.post("/v1/sets", json={"name": "archive", "label": "photo archive"},
-                    headers=w).status_code == 201
-    r = api.post("/v1/sets/archive/items", headers=w, data={"metadata": '{"licence": "CC0"}'},
-                 files=[("files", ("coffee.jpg", jpeg(photos[2]))),
-                        ("files", ("junk.jpg", b"\xff\xd8\xff\xe0 not really"))])
+    assert (
+        api.post(
+            "/v1/sets", json={"name": "archive", "label": "photo archive"}, headers=w
+        ).status_code
+        == 201
+    )
+    r = api.post(
+        "/v1/sets/archive/items",
+        headers=w,
+        data={"metadata": '{"licence": "CC0"}'},
+        files=[
+            ("files", ("coffee.jpg", jpeg(photos[2]))),
+            ("files", ("junk.jpg", b"\xff\xd8\xff\xe0 not really")),
+        ],
+    )
     body = r.json()
     assert r.status_code == 200 and body["added"] == 1 and body["failed"] == 1
     assert body["errors"][0]["path"] == "junk.jpg"
-    signals = api.post("/v1/hash", files={"file": ("q.jpg", jpeg(photos[2], 70))},
-                       headers=w).json()
+    signals = api.post("/v1/hash", files={"file": ("q.jpg", jpeg(photos[2], 70))}, headers=w).json()
     assert set(signals) >= {"pdq", "pdq_quality", "phash", "dhash"}
     found = api.get("/v1/lookup", params={"signal": signals["pdq"]}, headers=w).json()
     assert found["archive"][0]["distance"] <= 31
@@ -333,35 +361,48 @@ def test_sets_from_uploads_and_hashes_are_searchable_at_once(api, workspace, pho
     assert max(Image.open(io.BytesIO(thumb.content)).size) <= 160
     # a hash exchange's list: no images, only PDQ hex and ids
     other = "f" * 64
-    r = api.post("/v1/sets/partner/items", headers=w,
-                 json={"items": [{"pdq": other, "id": "case-17", "metadata": {"src": "x"}},
-                                 {"pdq": "zz"}]})
+    r = api.post(
+        "/v1/sets/partner/items",
+        headers=w,
+        json={"items": [{"pdq": other, "id": "case-17", "metadata": {"src": "x"}}, {"pdq": "zz"}]},
+    )
     assert r.json()["added"] == 1 and r.json()["failed"] == 1
-    hit = api.get("/v1/lookup", params={"signal": "f" * 63 + "e", "index": "partner"},
-                  headers=w).json()
-    assert hit == {"partner": [{"bank_content_id": hit["partner"][0]["bank_content_id"],
-                                "distance": 1, "partner_id": "case-17",
-                                "metadata": {"src": "x"}}]}
-    dupes = api.post("/v1/dupes", files=[("files", ("q.jpg", jpeg(photos[2], 70)))],
-                     headers=w).json()
+    hit = api.get(
+        "/v1/lookup", params={"signal": "f" * 63 + "e", "index": "partner"}, headers=w
+    ).json()
+    assert hit == {
+        "partner": [
+            {
+                "bank_content_id": hit["partner"][0]["bank_content_id"],
+                "distance": 1,
+                "partner_id": "case-17",
+                "metadata": {"src": "x"},
+            }
+        ]
+    }
+    dupes = api.post(
+        "/v1/dupes", files=[("files", ("q.jpg", jpeg(photos[2], 70)))], headers=w
+    ).json()
     assert dupes[0]["matches"][0]["path"] == "upload:coffee.jpg"
     assert dupes[0]["matches"][0]["metadata"]["licence"] == "CC0"
     both = api.post("/v1/lookup", files={"file": ("q.jpg", jpeg(photos[2], 70))}, headers=w)
     assert both.json()["matches"]["archive"] and both.json()["signals"]["pdq"]
     assert api.delete("/v1/sets/partner", headers=w).json()["removed_items"] == 1
-    assert api.get("/v1/lookup", params={"signal": other, "index": "partner"},
-                   headers=w).status_code == 404
+    assert (
+        api.get("/v1/lookup", params={"signal": other, "index": "partner"}, headers=w).status_code
+        == 404
+    )
     assert [s["name"] for s in api.get("/v1/sets", headers=w).json()] == ["archive"]
 
 
-def test_sets_changed_by_the_cli_are_reloaded_without_restart(api, workspace, photos,
-                                                             tmp_path):
+def test_sets_changed_by_the_cli_are_reloaded_without_restart(api, workspace, photos, tmp_path):
     r = token(workspace, "r", "read")
     src = tmp_path / "a.jpg"
     src.write_bytes(jpeg(photos[3]))
     ReferenceIndex(workspace / "provkit.db").add("later", [src])
-    signal = api.post("/v1/hash", files={"file": ("a.jpg", src.read_bytes())},
-                      headers=r).json()["pdq"]
+    signal = api.post("/v1/hash", files={"file": ("a.jpg", src.read_bytes())}, headers=r).json()[
+        "pdq"
+    ]
     for _ in range(50):  # the refresher runs every 0.2 s in these tests
         got = api.get("/v1/lookup", params={"signal": signal}, headers=r)
         if got.status_code == 200 and got.json().get("later"):
@@ -372,10 +413,15 @@ def test_sets_changed_by_the_cli_are_reloaded_without_restart(api, workspace, ph
     assert status["sets"]["sets"]["later"]["items"] == 1
 
 
-@pytest.mark.parametrize("params", [
-    {"signal": "abc"}, {"signal": "g" * 64}, {"signal": "0" * 64, "signal_type": "md5"},
-    {"signal": "0" * 16, "signal_type": "phash", "max_distance": 300},
-])
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"signal": "abc"},
+        {"signal": "g" * 64},
+        {"signal": "0" * 64, "signal_type": "md5"},
+        {"signal": "0" * 16, "signal_type": "phash", "max_distance": 300},
+    ],
+)
 def test_malformed_lookups_are_4xx(api, workspace, params):
     r = api.get("/v1/lookup", params=params, headers=token(workspace, "r", "read"))
     assert 400 <= r.status_code < 500 and r.json()["error"]
@@ -388,8 +434,12 @@ def test_soft_binding_resolution_api_finds_a_stripped_copy(api, workspace, photo
     from tests.fixtures_provenance import strip_and_degrade
 
     signed = tmp_path / "signed.jpg"
-    issued = issue(photo_path, signed, spec=ManifestSpec(source_type="digitalCapture"),
-                   db=workspace / "provkit.db")
+    issued = issue(
+        photo_path,
+        signed,
+        spec=ManifestSpec(source_type="digitalCapture"),
+        db=workspace / "provkit.db",
+    )
     h = token(workspace, "validator", "read")
     algs = api.get("/services/supportedAlgorithms", headers=h).json()
     alg = algs["watermarks"][0]["alg"]
@@ -400,8 +450,11 @@ def test_soft_binding_resolution_api_finds_a_stripped_copy(api, workspace, photo
     (match,) = by_get.json()["matches"]
     assert match["manifestId"] == issued.manifest_label and 0 <= match["similarityScore"] <= 100
     stripped = strip_and_degrade(signed, tmp_path / "shared.jpg")
-    r = api.post("/matches/byContent", content=stripped.read_bytes(),
-                 headers={**h, "content-type": "image/jpeg"})
+    r = api.post(
+        "/matches/byContent",
+        content=stripped.read_bytes(),
+        headers={**h, "content-type": "image/jpeg"},
+    )
     assert r.json()["matches"][0]["manifestId"] == issued.manifest_label
     store = api.get(f"/manifests/{issued.manifest_label}", headers=h)
     assert store.headers["content-type"] == "application/c2pa"
@@ -410,8 +463,9 @@ def test_soft_binding_resolution_api_finds_a_stripped_copy(api, workspace, photo
     _, summary = revalidate(store.content)
     assert summary["label"] == issued.manifest_label
     assert api.get("/manifests/urn:nothing", headers=h).status_code == 404
-    assert api.get("/matches/byBinding", params={"alg": alg, "value": "AAAA"},
-                   headers=h).json() == {"matches": []}
+    assert api.get(
+        "/matches/byBinding", params={"alg": alg, "value": "AAAA"}, headers=h
+    ).json() == {"matches": []}
     empty = api.post("/matches/byContent", content=b"", headers=h)
     assert empty.status_code == 400
 
@@ -422,12 +476,14 @@ def test_soft_binding_resolution_api_finds_a_stripped_copy(api, workspace, photo
 def test_report_cli_writes_one_self_contained_file(workspace, signed_jpeg, tmp_path):
     path, _ = signed_jpeg
     out = tmp_path / "report.html"
-    r = CliRunner().invoke(root, ["report", str(path), str(tmp_path / "missing.jpg"),
-                                  "-o", str(out), "--pack", "newsroom"])
+    r = CliRunner().invoke(
+        root,
+        ["report", str(path), str(tmp_path / "missing.jpg"), "-o", str(out), "--pack", "newsroom"],
+    )
     assert r.exit_code == 2, r.output  # one input unreadable: reported, and the exit says so
     html = out.read_text()
     assert "Trusted through" in html and "no such file" in html
-    assert "src=\"http" not in html and "href=\"http" not in html and "<script" not in html
+    assert 'src="http' not in html and 'href="http' not in html and "<script" not in html
     assert "data:image/jpeg;base64," in html
 
 
@@ -436,12 +492,20 @@ def _png_bomb() -> bytes:
     import zlib
 
     def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        return (
+            struct.pack(">I", len(data))
+            + kind
+            + data
+            + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+        )
 
     ihdr = struct.pack(">IIBBBBB", 100_000, 100_000, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-            + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 1000))
+        + chunk(b"IEND", b"")
+    )
 
 
 def _broken_manifest(signed: bytes) -> bytes:
@@ -455,9 +519,13 @@ def _broken_manifest(signed: bytes) -> bytes:
 def test_hostile_uploads_get_a_reason_never_a_500(api, workspace, signed_jpeg):
     path, _ = signed_jpeg
     good = path.read_bytes()
-    hostile = {"bomb.png": _png_bomb(), "half.jpg": good[: len(good) // 2],
-               "mangled.jpg": _broken_manifest(good), "empty.jpg": b"",
-               "fake.jpg": b"\xff\xd8\xff" + b"\0" * 100}
+    hostile = {
+        "bomb.png": _png_bomb(),
+        "half.jpg": good[: len(good) // 2],
+        "mangled.jpg": _broken_manifest(good),
+        "empty.jpg": b"",
+        "fake.jpg": b"\xff\xd8\xff" + b"\0" * 100,
+    }
     h = token(workspace, "r", "read")
     for name, data in hostile.items():
         files = [("files", (name, data, "image/jpeg"))]
@@ -466,8 +534,11 @@ def test_hostile_uploads_get_a_reason_never_a_500(api, workspace, signed_jpeg):
             assert r.status_code == 200, (route, name, r.text)
             row = r.json()[0]
             assert row["path"] == name
-            assert row.get("error") or row.get("c2pa", {}).get("state") in (
-                "invalid", "absent") or row.get("verdict"), (route, name, row)
+            assert (
+                row.get("error")
+                or row.get("c2pa", {}).get("state") in ("invalid", "absent")
+                or row.get("verdict")
+            ), (route, name, row)
         r = api.post("/v1/hash", files={"file": (name, data)}, headers=h)
         assert r.status_code in (200, 422), (name, r.text)
         if r.status_code == 422:
@@ -476,8 +547,9 @@ def test_hostile_uploads_get_a_reason_never_a_500(api, workspace, signed_jpeg):
         assert r.status_code in (200, 422), (name, r.text)
     bomb = api.post("/v1/hash", files={"file": ("bomb.png", hostile["bomb.png"])}, headers=h)
     assert bomb.status_code == 422 and "too large" in bomb.json()["error"]
-    r = api.post("/v1/verify", files=[("files", ("mangled.jpg", hostile["mangled.jpg"]))],
-                 headers=h)
+    r = api.post(
+        "/v1/verify", files=[("files", ("mangled.jpg", hostile["mangled.jpg"]))], headers=h
+    )
     assert r.json()[0].get("c2pa", {}).get("state") == "invalid" or r.json()[0].get("error")
 
 
@@ -487,8 +559,12 @@ def test_serve_max_pixels_is_the_limit_the_app_enforces(workspace, photos, monke
     from provkit.provenance.core import imageio
 
     monkeypatch.delenv("PROVKIT_MAX_PIXELS", raising=False)
-    cfg = ServiceConfig(db=str(workspace / "provkit.db"), out_dir=workspace / "served",
-                        temp_dir=workspace / "tmp", public_read=True)
+    cfg = ServiceConfig(
+        db=str(workspace / "provkit.db"),
+        out_dir=workspace / "served",
+        temp_dir=workspace / "tmp",
+        public_read=True,
+    )
     try:
         with TestClient(create_app(cfg, refresh=0.2, max_pixels=10_000)) as client:
             assert client.get("/status").json()["max_pixels"] == 10_000

@@ -45,8 +45,10 @@ def pair(request, tmp_path_factory):
     beta[:5] = alpha[:5]  # an item in both sets
     for name, codes in (("alpha", alpha), ("beta", beta)):
         f = home / f"{name}.csv"
-        f.write_text("id,hash,quality\n" + "".join(
-            f"{name}-{i},{h},{30 if i % 50 == 7 else 90}\n" for i, h in enumerate(codes)))
+        f.write_text(
+            "id,hash,quality\n"
+            + "".join(f"{name}-{i},{h},{30 if i % 50 == 7 else 90}\n" for i, h in enumerate(codes))
+        )
         index_import(name, f, db=db)
     headers = {"none": {}}
     for name, scopes in (("reader", ["read"]), ("signer", ["sign"]), ("gone", ["read"])):
@@ -56,8 +58,10 @@ def pair(request, tmp_path_factory):
     headers["empty-bearer"] = {"Authorization": "Bearer "}
     headers["unknown"] = {"Authorization": "Bearer pk_not_a_token"}
     public = request.param
-    with TestClient(make_app(home, public_read=public)) as fast, \
-            TestClient(create_app(make_config(home, public_read=public), refresh=0.2)) as plain:
+    with (
+        TestClient(make_app(home, public_read=public)) as fast,
+        TestClient(create_app(make_config(home, public_read=public), refresh=0.2)) as plain,
+    ):
         wait_ready(fast)
         wait_ready(plain)
         yield fast, plain, headers, alpha
@@ -76,13 +80,18 @@ def _same(fast, plain, url: str, headers: dict):
 def test_plain_lookups_are_answered_by_the_fast_path_with_the_routes_bytes(pair):
     fast, plain, headers, alpha = pair
     state = fast.app.state
-    for query in (f"signal={alpha[3]}", f"signal_type=pdq&signal={_near(alpha[3], 9)}",
-                  f"signal={alpha[10]}&index=beta&index=alpha",
-                  f"signal={_near(alpha[4], 20)}&max_distance=31&index=alpha",
-                  f"signal={alpha[7]}",  # quality 30: left out, as HMA does
-                  f"signal={'0' * 16}&signal_type=phash"):
-        scope = {"query_string": query.encode(), "headers": [
-            (k.lower().encode(), v.encode()) for k, v in headers["reader"].items()]}
+    for query in (
+        f"signal={alpha[3]}",
+        f"signal_type=pdq&signal={_near(alpha[3], 9)}",
+        f"signal={alpha[10]}&index=beta&index=alpha",
+        f"signal={_near(alpha[4], 20)}&max_distance=31&index=alpha",
+        f"signal={alpha[7]}",  # quality 30: left out, as HMA does
+        f"signal={'0' * 16}&signal_type=phash",
+    ):
+        scope = {
+            "query_string": query.encode(),
+            "headers": [(k.lower().encode(), v.encode()) for k, v in headers["reader"].items()],
+        }
         body = _fast_lookup(state, scope)
         assert body is not None, query  # taken by the fast path, not handed on
         answer = _same(fast, plain, "/v1/lookup?" + query, headers["reader"])
@@ -90,26 +99,38 @@ def test_plain_lookups_are_answered_by_the_fast_path_with_the_routes_bytes(pair)
     # the server searches with the compiled loop (numba comes with the serve extra)
     assert fast.get("/status").json()["search"] == "compiled (numba)"
     found = fast.get(f"/v1/lookup?signal={_near(alpha[3], 9)}", headers=headers["reader"]).json()
-    assert found["alpha"] == [{"bank_content_id": found["alpha"][0]["bank_content_id"],
-                               "distance": 9, "partner_id": "alpha-3", "metadata": {}}]
-    assert fast.get(f"/v1/lookup?signal={alpha[7]}", headers=headers["reader"]
-                    ).json()["alpha"] == []
+    assert found["alpha"] == [
+        {
+            "bank_content_id": found["alpha"][0]["bank_content_id"],
+            "distance": 9,
+            "partner_id": "alpha-3",
+            "metadata": {},
+        }
+    ]
+    assert (
+        fast.get(f"/v1/lookup?signal={alpha[7]}", headers=headers["reader"]).json()["alpha"] == []
+    )
 
 
 def test_a_revoked_or_unscoped_token_is_refused_on_the_fast_path_too(pair):
     fast, plain, headers, alpha = pair
     url = f"/v1/lookup?signal={alpha[0]}"
     assert _same(fast, plain, url, headers["reader"]).status_code == 200
-    for name, status in (("gone", 401), ("unknown", 401), ("basic", 401),
-                         ("empty-bearer", 401), ("signer", 403)):
+    for name, status in (
+        ("gone", 401),
+        ("unknown", 401),
+        ("basic", 401),
+        ("empty-bearer", 401),
+        ("signer", 403),
+    ):
         assert _same(fast, plain, url, headers[name]).status_code == status, name
     anonymous = _same(fast, plain, url, headers["none"]).status_code
     assert anonymous == (200 if fast.app.state.config.public_read else 401)
 
 
-_KEYS = st.sampled_from(["signal", "signal_type", "bank", "index", "max_distance", "limit",
-                         "offset",
-                         "Signal"])
+_KEYS = st.sampled_from(
+    ["signal", "signal_type", "bank", "index", "max_distance", "limit", "offset", "Signal"]
+)
 
 
 @st.composite
@@ -118,19 +139,26 @@ def _queries(draw, alpha):
     for _ in range(draw(st.integers(0, 5))):
         key = draw(_KEYS)
         if key in ("signal", "Signal"):
-            value = draw(st.one_of(
-                st.sampled_from(alpha[:20]).map(lambda h: h),
-                st.sampled_from(alpha[:20]).map(lambda h: _near(h, 13)),
-                st.sampled_from(alpha[:3]).map(str.upper),
-                st.text("0123456789abcdefg", min_size=0, max_size=70),
-                st.just("%30" * 64), st.just("+" + "0" * 63)))
+            value = draw(
+                st.one_of(
+                    st.sampled_from(alpha[:20]).map(lambda h: h),
+                    st.sampled_from(alpha[:20]).map(lambda h: _near(h, 13)),
+                    st.sampled_from(alpha[:3]).map(str.upper),
+                    st.text("0123456789abcdefg", min_size=0, max_size=70),
+                    st.just("%30" * 64),
+                    st.just("+" + "0" * 63),
+                )
+            )
         elif key == "signal_type":
             value = draw(st.sampled_from(["pdq", "phash", "dhash", "md5", "", "PDQ"]))
         elif key in ("bank", "index"):  # index: the old spelling, kept one release
             value = draw(st.sampled_from(["alpha", "beta", "gamma", "", "al%70ha"]))
         elif key == "max_distance":
-            value = draw(st.sampled_from(["0", "16", "17", "31", "64", "65", "256", "257", "031",
-                                          "-1", "x", ""]))
+            value = draw(
+                st.sampled_from(
+                    ["0", "16", "17", "31", "64", "65", "256", "257", "031", "-1", "x", ""]
+                )
+            )
         elif key in ("limit", "offset"):
             value = draw(st.sampled_from(["0", "1", "2", "100", "1000", "1001", "x", ""]))
         else:
@@ -140,8 +168,9 @@ def _queries(draw, alpha):
     return draw(st.sampled_from(["", "&"])) + query + draw(st.sampled_from(["", "&"]))
 
 
-@settings(max_examples=250, deadline=None, derandomize=True,
-          suppress_health_check=list(HealthCheck))
+@settings(
+    max_examples=250, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck)
+)
 @given(data=st.data())
 def test_any_query_and_credentials_get_the_routes_answer(pair, data):
     fast, plain, headers, alpha = pair

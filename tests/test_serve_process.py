@@ -29,8 +29,13 @@ def small_signed(workspace, photos, tmp_path):
     src = tmp_path / "small.jpg"
     Image.fromarray(photos[1]).resize((256, 192)).save(src, quality=90)
     out = tmp_path / "small.signed.jpg"
-    issued = issue(src, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
-                   db=workspace / "provkit.db")
+    issued = issue(
+        src,
+        out,
+        spec=ManifestSpec(source_type="digitalCapture"),
+        watermark=False,
+        db=workspace / "provkit.db",
+    )
     return out, issued
 
 
@@ -38,7 +43,8 @@ CLIENTS, REQUESTS = 8, 300
 
 
 def test_serve_over_tcp_under_concurrent_mixed_load_gives_no_5xx_and_audits_every_decision(
-        workspace, small_signed, photos):
+    workspace, small_signed, photos
+):
     path, issued = small_signed
     db = workspace / "provkit.db"
     secret = tokens.create("load", ["read", "audit:read", "sets:write"], db=db).secret
@@ -50,8 +56,11 @@ def test_serve_over_tcp_under_concurrent_mixed_load_gives_no_5xx_and_audits_ever
     lock = threading.Lock()
     try:
         # over TCP: one verify, the page, the spec; no token no read, no CDN-loaded /docs
-        r = httpx.post(server.url + "/v1/verify", headers=headers,
-                       files=[("files", ("small.jpg", image, "image/jpeg"))])
+        r = httpx.post(
+            server.url + "/v1/verify",
+            headers=headers,
+            files=[("files", ("small.jpg", image, "image/jpeg"))],
+        )
         assert r.status_code == 200 and r.json()[0]["c2pa"]["state"] == "trusted"
         assert r.json()[0]["c2pa"]["asset_id"] == issued.asset_id
         assert httpx.get(server.url + "/v1/ledger").status_code == 401
@@ -72,8 +81,11 @@ def test_serve_over_tcp_under_concurrent_mixed_load_gives_no_5xx_and_audits_ever
                 for i in range(REQUESTS):
                     k = (i + n) % 50
                     if k == 0:
-                        r = c.post("/v1/policy/check", params={"pack": "newsroom"},
-                                   files=[("files", ("s.jpg", image))])
+                        r = c.post(
+                            "/v1/policy/check",
+                            params={"pack": "newsroom"},
+                            files=[("files", ("s.jpg", image))],
+                        )
                         if r.status_code == 200:
                             with lock:
                                 decisions.extend(d["outcome"] for d in r.json())
@@ -129,9 +141,13 @@ def test_sigkill_during_sign_leaves_no_partial_file_nor_orphan_row(workspace, ph
 
         def sign(url=server.url, done=done):
             try:
-                httpx.post(url + "/v1/sign", headers={"Authorization": f"Bearer {secret}"},
-                           data={"source_type": "digitalCapture"},
-                           files={"file": ("big.jpg", body, "image/jpeg")}, timeout=60)
+                httpx.post(
+                    url + "/v1/sign",
+                    headers={"Authorization": f"Bearer {secret}"},
+                    data={"source_type": "digitalCapture"},
+                    files={"file": ("big.jpg", body, "image/jpeg")},
+                    timeout=60,
+                )
             except httpx.TransportError:
                 pass
             done.set()
@@ -157,9 +173,13 @@ def test_sigkill_during_sign_leaves_no_partial_file_nor_orphan_row(workspace, ph
         for asset in Ledger(db).list():
             assert asset.path and Path(asset.path).is_file(), asset
             assert asset.status == "issued", asset
-        r = httpx.post(server.url + "/v1/sign", headers={"Authorization": f"Bearer {secret}"},
-                       data={"source_type": "digitalCapture"},
-                       files={"file": ("again.jpg", jpeg(photos[1]), "image/jpeg")}, timeout=60)
+        r = httpx.post(
+            server.url + "/v1/sign",
+            headers={"Authorization": f"Bearer {secret}"},
+            data={"source_type": "digitalCapture"},
+            files={"file": ("again.jpg", jpeg(photos[1]), "image/jpeg")},
+            timeout=60,
+        )
         assert r.status_code == 200
     finally:
         server.stop()
@@ -176,17 +196,27 @@ def test_serve_with_a_probe_gives_every_detect_the_classifier(workspace, photos,
 
     tiny = load_model("provkit-tiny-vit:random", device="cpu")
     dim = tiny.embed_dim
-    probe = Probe(clip_model_id=tiny.model_id, clip_spec="provkit-tiny-vit:random",
-                  mean=(0.0,) * dim, std=(1.0,) * dim,
-                  weights=tuple(np.random.default_rng(0).normal(size=dim)), bias=0.0,
-                  calib_a=1.0, calib_b=0.0).save(tmp_path / "probe.json")
-    server = Server(workspace, "--public-read", "--probe", str(probe),
-                    "--clip", "provkit-tiny-vit:random")
+    probe = Probe(
+        clip_model_id=tiny.model_id,
+        clip_spec="provkit-tiny-vit:random",
+        mean=(0.0,) * dim,
+        std=(1.0,) * dim,
+        weights=tuple(np.random.default_rng(0).normal(size=dim)),
+        bias=0.0,
+        calib_a=1.0,
+        calib_b=0.0,
+    ).save(tmp_path / "probe.json")
+    server = Server(
+        workspace, "--public-read", "--probe", str(probe), "--clip", "provkit-tiny-vit:random"
+    )
     try:
         status = httpx.get(server.url + "/status", timeout=10).json()
         assert status["classifier"]["probe"] == str(probe.resolve())
-        r = httpx.post(server.url + "/v1/detect", timeout=120,
-                       files=[("files", ("photo.jpg", jpeg(photos[0]), "image/jpeg"))])
+        r = httpx.post(
+            server.url + "/v1/detect",
+            timeout=120,
+            files=[("files", ("photo.jpg", jpeg(photos[0]), "image/jpeg"))],
+        )
         assert r.status_code == 200, r.text
         (row,) = r.json()
         item = next(e for e in row["evidence"] if e["kind"] == "classifier")
@@ -198,8 +228,13 @@ def test_serve_with_a_probe_gives_every_detect_the_classifier(workspace, photos,
 def test_serve_refuses_a_bad_probe_before_listening(workspace, tmp_path):
     bad = tmp_path / "probe.json"
     bad.write_text("{not json")
-    p = subprocess.run([sys.executable, "-m", "provkit.cli", "serve", "--port", "0",
-                        "--probe", str(bad)], capture_output=True, text=True, timeout=60,
-                       env={**os.environ, "PROVKIT_HOME": str(workspace)}, check=False)
+    p = subprocess.run(
+        [sys.executable, "-m", "provkit.cli", "serve", "--port", "0", "--probe", str(bad)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PROVKIT_HOME": str(workspace)},
+        check=False,
+    )
     assert p.returncode == 2
     assert "probe.json" in p.stderr and len(p.stderr.strip().splitlines()) == 1

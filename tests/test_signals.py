@@ -28,8 +28,16 @@ def make(tmp_path, photos):
     def _make(spec=None, *, definition=None, ingredients=(), identity=None, trust=None):
         ident = identity or keys.load_or_init()
         path = tmp_path / f"s{next(counter)}.jpg"
-        path.write_bytes(sign_bytes(_jpeg(photos), "image/jpeg", ident, spec=spec,
-                                    ingredients=ingredients, definition=definition))
+        path.write_bytes(
+            sign_bytes(
+                _jpeg(photos),
+                "image/jpeg",
+                ident,
+                spec=spec,
+                ingredients=ingredients,
+                definition=definition,
+            )
+        )
         report = verify_file(path, recover=False, trust=trust)
         sdk = sdk_read(path, trust=trust)
         assert report.state == sdk["state"]
@@ -37,6 +45,7 @@ def make(tmp_path, photos):
         node = sdk["crjson"]["manifests"][0]
         assert set(raw_signals(node)) == {r["signal"] for r in report.signals["rules"]}
         return report
+
     return _make
 
 
@@ -76,14 +85,17 @@ def test_inception_signal_from_the_created_source_type(make, signal, source_type
 
 
 def test_inception_media_of_unknown_provenance_from_an_ingredient_without_manifest(
-        make, tmp_path, photos):
+    make, tmp_path, photos
+):
     plain = tmp_path / "plain.jpg"
     plain.write_bytes(_jpeg(photos, 3))
     ings = ((plain, "componentOf"),)
     report = make(ManifestSpec(source_type="composite", ingredients=ings), ingredients=ings)
     assert "mediaUnknownProvenance" in report.signals["inception"]
-    assert _rule(report, "mediaUnknownProvenance")["rule_id"] == \
-        "inception:signal_mediaUnknownProvenance"
+    assert (
+        _rule(report, "mediaUnknownProvenance")["rule_id"]
+        == "inception:signal_mediaUnknownProvenance"
+    )
     assert report.ingredients[0]["state"] == "absent"
 
 
@@ -92,12 +104,15 @@ def _edit(action, source_type, parent):
     return ManifestSpec(action=action, source_type=source_type, ingredients=ings), ings
 
 
-@pytest.mark.parametrize("signal,action,source_type", [
-    ("nonEditorial", "converted", None),
-    ("perceptibleGenAI", "edited", "trainedAlgorithmicMedia"),
-    ("perceptibleNonGenAI", "edited", "humanEdits"),
-    ("perceptiblePossiblyGenAI", "edited", "digitalArt"),
-])
+@pytest.mark.parametrize(
+    "signal,action,source_type",
+    [
+        ("nonEditorial", "converted", None),
+        ("perceptibleGenAI", "edited", "trainedAlgorithmicMedia"),
+        ("perceptibleNonGenAI", "edited", "humanEdits"),
+        ("perceptiblePossiblyGenAI", "edited", "digitalArt"),
+    ],
+)
 def test_transformation_signal_from_the_actions(make, parent, signal, action, source_type):
     spec, ings = _edit(action, source_type, parent)
     report = make(spec, ingredients=ings)
@@ -109,8 +124,10 @@ def test_transformation_signal_from_the_actions(make, parent, signal, action, so
 def test_transformation_possibly_genai_is_also_perceptible_non_genai(make, parent):
     spec, ings = _edit("edited", "digitalArt", parent)
     report = make(spec, ingredients=ings)
-    assert set(report.signals["transformation"]) == {"perceptibleNonGenAI",
-                                                     "perceptiblePossiblyGenAI"}
+    assert set(report.signals["transformation"]) == {
+        "perceptibleNonGenAI",
+        "perceptiblePossiblyGenAI",
+    }
 
 
 def test_transformation_ambiguous_actions_custom_incomplete_or_gathered(make, parent):
@@ -154,14 +171,13 @@ def test_a_generator_product_claiming_capture_is_not_credible(make, tmp_path):
 
 
 def test_a_camera_product_keeps_its_capture_signal_and_assurance_level(make, tmp_path):
-    ident, ca = identity_with(tmp_path / "cam", {"CN": "Pixel Camera", "O": "Google LLC",
-                                                 "C": "US"})
-    report = make(ManifestSpec(source_type="computationalCapture"), identity=ident,
-                  trust=[str(ca)])
+    ident, ca = identity_with(
+        tmp_path / "cam", {"CN": "Pixel Camera", "O": "Google LLC", "C": "US"}
+    )
+    report = make(ManifestSpec(source_type="computationalCapture"), identity=ident, trust=[str(ca)])
     assert report.signer["conforming_product"]["assurance_level"] == 2
     assert report.signals["inception"] == ["capturedMedia"]
-    assert report.signer["conforming_product"]["list"].startswith(
-        "C2PA Conforming Products List (")
+    assert report.signer["conforming_product"]["list"].startswith("C2PA Conforming Products List (")
 
 
 def test_signals_reach_the_policy_context_and_ingredient_nodes(tmp_path, photos, parent):
@@ -169,14 +185,17 @@ def test_signals_reach_the_policy_context_and_ingredient_nodes(tmp_path, photos,
 
     spec, ings = _edit("edited", "trainedAlgorithmicMedia", parent)
     path = tmp_path / "edited.jpg"
-    path.write_bytes(sign_bytes(_jpeg(photos), "image/jpeg", keys.load_or_init(), spec=spec,
-                                ingredients=ings))
+    path.write_bytes(
+        sign_bytes(_jpeg(photos), "image/jpeg", keys.load_or_init(), spec=spec, ingredients=ings)
+    )
     report = detect_file(path)
     ctx = report.policy_context()
     assert ctx["c2pa"]["signals"] == {"inception": [], "transformation": ["perceptibleGenAI"]}
     assert ctx["c2pa"]["trust_source"] == "local workspace CA"
     (c2pa_item,) = [e for e in report.evidence if e.kind == "c2pa"]
-    assert {"signal": "perceptibleGenAI", "rule_id": "transformation:signal_perceptibleGenAI"} \
-        in c2pa_item.data["signal_rules"]
+    assert {
+        "signal": "perceptibleGenAI",
+        "rule_id": "transformation:signal_perceptibleGenAI",
+    } in c2pa_item.data["signal_rules"]
     (ing,) = verify_file(path).ingredients
     assert ing["signals"]["inception"] == ["capturedMedia"]  # the parent's own node

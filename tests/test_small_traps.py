@@ -17,22 +17,37 @@ from provkit.cli import root
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def test_a_sec1_ec_key_imports_and_signs_and_the_imported_root_is_trusted_locally(tmp_path,
-                                                                                  photo_path):
+def test_a_sec1_ec_key_imports_and_signs_and_the_imported_root_is_trusted_locally(
+    tmp_path, photo_path
+):
     ca_cert, _, leaf_cert, leaf_key = keys.make_chain("Example News")
     chain = tmp_path / "chain.pem"
     chain.write_bytes(keys._pem(leaf_cert) + keys._pem(ca_cert))
     sec1 = tmp_path / "key.pem"  # what `openssl ecparam -genkey` writes
-    sec1.write_bytes(leaf_key.private_bytes(serialization.Encoding.PEM,
-                                            serialization.PrivateFormat.TraditionalOpenSSL,
-                                            serialization.NoEncryption()))
+    sec1.write_bytes(
+        leaf_key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.TraditionalOpenSSL,
+            serialization.NoEncryption(),
+        )
+    )
     assert b"BEGIN EC PRIVATE KEY" in sec1.read_bytes()
     runner = CliRunner()
     imported = runner.invoke(root, ["keys", "import", "--chain", str(chain), "--key", str(sec1)])
     assert imported.exit_code == 0, imported.output
     out = tmp_path / "signed.jpg"
-    signed = runner.invoke(root, ["sign", str(photo_path), "-o", str(out), "--source-type",
-                                  "digitalCapture", "--no-watermark"])
+    signed = runner.invoke(
+        root,
+        [
+            "sign",
+            str(photo_path),
+            "-o",
+            str(out),
+            "--source-type",
+            "digitalCapture",
+            "--no-watermark",
+        ],
+    )
     assert signed.exit_code == 0, signed.output
     verified = runner.invoke(root, ["verify", str(out)])
     assert verified.exit_code == 0 and "TRUSTED" in verified.output, verified.output
@@ -42,8 +57,9 @@ def test_a_sec1_ec_key_imports_and_signs_and_the_imported_root_is_trusted_locall
 
 def test_source_types_match_in_any_case_and_are_listed_in_help(tmp_path, photo_path):
     out = tmp_path / "s.jpg"
-    issued = issue(photo_path, out, spec=ManifestSpec(source_type="digitalcapture"),
-                   watermark=False)
+    issued = issue(
+        photo_path, out, spec=ManifestSpec(source_type="digitalcapture"), watermark=False
+    )
     assert issued.source_type == "digitalCapture"
     runner = CliRunner()
     listed = runner.invoke(root, ["ledger", "list", "--source-type", "DIGITALCAPTURE"])
@@ -72,5 +88,9 @@ def test_every_environment_variable_is_documented_in_one_place():
     doc = (ROOT / "docs" / "environment.md").read_text(encoding="utf-8")
     documented = set(re.findall(r"^\| `(PROVKIT_[A-Z_]+)`", doc, re.MULTILINE))
     assert used - documented == set(), used - documented
-    assert {"PROVKIT_DEBUG", "PROVKIT_MAX_PIXELS", "PROVKIT_PROBE",
-            "PROVKIT_SEARCH_THREADS"} <= documented
+    assert {
+        "PROVKIT_DEBUG",
+        "PROVKIT_MAX_PIXELS",
+        "PROVKIT_PROBE",
+        "PROVKIT_SEARCH_THREADS",
+    } <= documented

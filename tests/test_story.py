@@ -46,20 +46,36 @@ def test_a_stripped_and_recompressed_generated_image_is_still_traced_to_its_mani
 def test_too_small_to_watermark_is_a_one_line_error_naming_the_file(tmp_path):
     tiny = tmp_path / "tiny.png"
     Image.new("RGB", (100, 100), (40, 90, 200)).save(tiny)
-    result = CliRunner().invoke(root, ["sign", str(tiny), "-o", str(tmp_path / "out.png"),
-                                       "--source-type", "digitalCapture"])
+    result = CliRunner().invoke(
+        root,
+        ["sign", str(tiny), "-o", str(tmp_path / "out.png"), "--source-type", "digitalCapture"],
+    )
     assert result.exit_code == 2
     assert "tiny.png" in result.output and "--no-watermark" in result.output
     assert "Traceback" not in result.output
-    ok = CliRunner().invoke(root, ["sign", str(tiny), "-o", str(tmp_path / "out.png"),
-                                   "--source-type", "digitalCapture", "--no-watermark", "--json"])
+    ok = CliRunner().invoke(
+        root,
+        [
+            "sign",
+            str(tiny),
+            "-o",
+            str(tmp_path / "out.png"),
+            "--source-type",
+            "digitalCapture",
+            "--no-watermark",
+            "--json",
+        ],
+    )
     assert ok.exit_code == 0, ok.output
     assert json.loads(ok.output)["watermarked"] is False
 
 
 def test_verify_and_recover_with_a_mistyped_db_fail_and_create_nothing(tmp_path, photo_path):
     missing = tmp_path / "typo.db"
-    for args in (["verify", str(photo_path)], ["recover", str(photo_path), "-o", str(tmp_path / "r.jpg")]):
+    for args in (
+        ["verify", str(photo_path)],
+        ["recover", str(photo_path), "-o", str(tmp_path / "r.jpg")],
+    ):
         result = CliRunner().invoke(root, [*args, "--db", str(missing)])
         assert result.exit_code == 2, result.output
         assert "no such database" in result.output
@@ -70,20 +86,24 @@ def noise_model(request):
     """A 'model' whose outputs are uniform noise: too noise-like to carry a readable mark."""
     import numpy as np
 
-    return [Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8))
-            for _ in range(request.count)]
+    return [
+        Image.fromarray(np.random.default_rng(0).integers(0, 256, (300, 400, 3), dtype=np.uint8))
+        for _ in range(request.count)
+    ]
 
 
 def test_an_output_that_cannot_carry_a_readable_mark_is_sealed_without_claiming_one(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     from provkit.generate import seal
 
     # Whether a mark reads back from noise depends on the payload: about 1 asset id in 40
     # does on this picture (and is then rightly kept). None of these ids does.
-    ids = iter(f"{0x0123456789abcdef + i * 7919:016x}" for i in range(24))
+    ids = iter(f"{0x0123456789ABCDEF + i * 7919:016x}" for i in range(24))
     monkeypatch.setattr(seal, "new_asset_id", lambda: next(ids))
-    generator = Generator("callable", model="test_story:noise_model", out_dir=tmp_path,
-                          policy="studio")
+    generator = Generator(
+        "callable", model="test_story:noise_model", out_dir=tmp_path, policy="studio"
+    )
     (sealed,) = generator.generate("static", n=1, seed=1)
     assert sealed.watermarked is False and "does not read back" in sealed.watermark_skipped
     report = verify_file(sealed.path).to_json()["c2pa"]
@@ -96,7 +116,10 @@ def test_an_output_that_cannot_carry_a_readable_mark_is_sealed_without_claiming_
 
 def test_detect_and_scan_with_a_mistyped_db_fail_and_create_nothing(tmp_path, photo_path):
     missing = tmp_path / "typo.db"
-    for args in (["detect", str(photo_path)], ["scan", str(photo_path), "--out", str(tmp_path / "s.jsonl")]):
+    for args in (
+        ["detect", str(photo_path)],
+        ["scan", str(photo_path), "--out", str(tmp_path / "s.jsonl")],
+    ):
         result = CliRunner().invoke(root, [*args, "--db", str(missing)])
         assert result.exit_code == 2, result.output
         assert "does not exist" in result.output
@@ -110,8 +133,10 @@ def test_a_backend_module_that_fails_to_import_is_a_config_error_naming_it(tmp_p
 
     sys.path.insert(0, str(tmp_path))
     try:
-        result = CliRunner().invoke(root, ["generate", "x", "--backend", "broken_backend_mod:Make",
-                                           "-o", str(tmp_path / "out")])
+        result = CliRunner().invoke(
+            root,
+            ["generate", "x", "--backend", "broken_backend_mod:Make", "-o", str(tmp_path / "out")],
+        )
     finally:
         sys.path.remove(str(tmp_path))
     assert result.exit_code == 2, result.output
@@ -169,10 +194,23 @@ def test_a_terminated_generate_run_leaves_nothing_staged_or_unchecked(tmp_path, 
 
     out = tmp_path / "out"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "provkit.cli", "generate", "rain", "-n", "40", "--size",
-         "256x256", "-o", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "provkit.cli",
+            "generate",
+            "rain",
+            "-n",
+            "40",
+            "--size",
+            "256x256",
+            "-o",
+            str(out),
+        ],
         env={**os.environ, "PROVKIT_HOME": str(workspace)},
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.exists() and any(out.glob("*.png"))):
         time.sleep(0.05)

@@ -40,7 +40,8 @@ def sign(*args):
 
 
 def test_sign_with_a_tsa_carries_a_time_stamp_verify_reports_apart_from_the_signer(
-        tsa, photo, tmp_path):
+    tsa, photo, tmp_path
+):
     out = tmp_path / "stamped.jpg"
     before = dt.datetime.now(dt.UTC).replace(microsecond=0)
     result = sign(photo, "-o", out, "--tsa", tsa.url)
@@ -76,15 +77,17 @@ def test_the_workspace_configuration_names_the_tsa_once(tsa, photo, tmp_path, mo
 
     (home() / "provkit.toml").write_text(f'[sign]\ntsa = "{tsa.url}"\n')
     shown = json.loads(CliRunner().invoke(root, ["config", "show", "--json"]).output)
-    assert {"key": "sign.tsa", "value": tsa.url, "from": str(home() / "provkit.toml")} in \
-        shown["settings"]
+    assert {"key": "sign.tsa", "value": tsa.url, "from": str(home() / "provkit.toml")} in shown[
+        "settings"
+    ]
     out = tmp_path / "configured.jpg"
     assert sign(photo, "-o", out).exit_code == 0
     assert tsa.authority.requests == 1 and verify_file(out).timestamp["present"]
 
 
 def test_a_tsa_that_does_not_answer_fails_the_sign_in_one_line_and_writes_nothing(
-        tsa, photo, tmp_path):
+    tsa, photo, tmp_path
+):
     url = tsa.url
     tsa.stop()  # nothing listens there now
     out = tmp_path / "never.jpg"

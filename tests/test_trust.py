@@ -29,17 +29,23 @@ def _jpeg(photos, i=0) -> bytes:
 
 def test_the_c2pa_lists_ship_as_package_data_with_their_attribution():
     files = resources.files("provkit.provenance.data.c2pa")
-    for name in ("C2PA-TRUST-LIST.pem", "C2PA-TRUST-LIST.json", "C2PA-TSA-TRUST-LIST.pem",
-                 "C2PA-TSA-TRUST-LIST.json", "conforming-products-list.json",
-                 "asset-rubric-signals-local.yml", "asset-rubric-integrity.yml",
-                 "globals-signals.yml"):
+    for name in (
+        "C2PA-TRUST-LIST.pem",
+        "C2PA-TRUST-LIST.json",
+        "C2PA-TSA-TRUST-LIST.pem",
+        "C2PA-TSA-TRUST-LIST.json",
+        "conforming-products-list.json",
+        "asset-rubric-signals-local.yml",
+        "asset-rubric-integrity.yml",
+        "globals-signals.yml",
+    ):
         assert files.joinpath(name).is_file(), name
     notice = files.joinpath("LICENSE.md").read_text()
     assert "CC BY 4.0" in notice and "Coalition for Content Provenance and Authenticity" in notice
     assert trust.c2pa_source().label == "C2PA Trust List (2026-08-05)"
     assert len(trust.c2pa_source().certificates) == 30
     assert len(trust.tsa_source().certificates) == 22
-    pyproject = (resources.files("provenance").joinpath("..", "pyproject.toml"))
+    pyproject = resources.files("provenance").joinpath("..", "pyproject.toml")
     if pyproject.is_file():
         assert '"provkit.provenance.data.c2pa" = ["*.pem"' in pyproject.read_text()
 
@@ -158,8 +164,7 @@ def _recording_server():
 
 def test_revocation_is_checked_online_only_with_ocsp(tmp_path, photos):
     with _recording_server() as (url, hits):
-        ident, ca = identity_with(tmp_path / "ocsp", {"CN": "ocsp signer", "O": "o"},
-                                  ocsp_url=url)
+        ident, ca = identity_with(tmp_path / "ocsp", {"CN": "ocsp signer", "O": "o"}, ocsp_url=url)
         signed = tmp_path / "ocsp.jpg"
         signed.write_bytes(sign_bytes(_jpeg(photos), "image/jpeg", ident))
         hits.clear()
@@ -182,8 +187,11 @@ def test_verify_and_detect_open_no_socket(monkeypatch, signed_jpeg, tmp_path, ph
         raise OSError("network refused by the test")
 
     monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection",
-                        lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(OSError()))
+    monkeypatch.setattr(
+        socket,
+        "create_connection",
+        lambda *a, **k: opened.append(a) or (_ for _ in ()).throw(OSError()),
+    )
     signed, _ = signed_jpeg
     stripped = tmp_path / "stripped.jpg"
     Image.open(signed).save(stripped, "JPEG", quality=90)

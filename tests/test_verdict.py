@@ -13,51 +13,114 @@ from provkit.provenance.core.errors import BadInput
 from provkit.provenance.issue import issue
 from provkit.provenance.manifest import ManifestSpec
 
-from tests.fixtures_provenance import (
-    flip_pixel_bytes,
-    needs_watermark,
-)
+from tests.fixtures_provenance import flip_pixel_bytes, needs_watermark
 
 E = Evidence
 
 
-@pytest.mark.parametrize("items, verdict, deciders", [
-    ([], "unknown", []),
-    ([E("c2pa", "absent", "none", ""), E("classifier", "no-ai-signal", "none", "")], "unknown", []),
-    ([E("classifier", "ai-generated", "moderate", "")], "ai-generated", ["classifier"]),
-    ([E("classifier", "unsure", "weak", ""), E("c2pa", "ai-generated", "weak", "")],
-     "unknown", []),
-    ([E("c2pa", "ai-edited", "decisive", ""), E("third-party-watermark", "ai-generated", "strong", "")],
-     "ai-edited", ["c2pa"]),
-    ([E("xmp", "ai-edited", "strong", ""), E("generator-metadata", "ai-generated", "strong", "")],
-     "ai-generated", ["xmp", "generator-metadata"]),
-    ([E("c2pa", "capture-claimed", "decisive", "")], "camera/authentic-claimed", ["c2pa"]),
-    ([E("c2pa", "capture-claimed", "weak", "")], "unknown", []),
-    ([E("c2pa", "capture-claimed", "decisive", ""), E("classifier", "ai-generated", "moderate", "")],
-     "ai-generated", ["classifier"]),
-    ([E("c2pa", "capture-claimed", "decisive", ""), E("classifier", "unsure", "weak", "")],
-     "camera/authentic-claimed", ["c2pa"]),
-])
+@pytest.mark.parametrize(
+    "items, verdict, deciders",
+    [
+        ([], "unknown", []),
+        (
+            [E("c2pa", "absent", "none", ""), E("classifier", "no-ai-signal", "none", "")],
+            "unknown",
+            [],
+        ),
+        ([E("classifier", "ai-generated", "moderate", "")], "ai-generated", ["classifier"]),
+        (
+            [E("classifier", "unsure", "weak", ""), E("c2pa", "ai-generated", "weak", "")],
+            "unknown",
+            [],
+        ),
+        (
+            [
+                E("c2pa", "ai-edited", "decisive", ""),
+                E("third-party-watermark", "ai-generated", "strong", ""),
+            ],
+            "ai-edited",
+            ["c2pa"],
+        ),
+        (
+            [
+                E("xmp", "ai-edited", "strong", ""),
+                E("generator-metadata", "ai-generated", "strong", ""),
+            ],
+            "ai-generated",
+            ["xmp", "generator-metadata"],
+        ),
+        ([E("c2pa", "capture-claimed", "decisive", "")], "camera/authentic-claimed", ["c2pa"]),
+        ([E("c2pa", "capture-claimed", "weak", "")], "unknown", []),
+        (
+            [
+                E("c2pa", "capture-claimed", "decisive", ""),
+                E("classifier", "ai-generated", "moderate", ""),
+            ],
+            "ai-generated",
+            ["classifier"],
+        ),
+        (
+            [E("c2pa", "capture-claimed", "decisive", ""), E("classifier", "unsure", "weak", "")],
+            "camera/authentic-claimed",
+            ["c2pa"],
+        ),
+    ],
+)
 def test_combination_rule(items, verdict, deciders):
     got, deciding = combine(items)
     assert got == verdict and [e.kind for e in deciding] == deciders
 
 
-@pytest.mark.parametrize("c2pa, finding, strength", [
-    ({"state": "absent"}, "absent", "none"),
-    ({"state": "trusted", "digital_source_type": "trainedAlgorithmicMedia"}, "ai-generated", "decisive"),
-    ({"state": "valid", "digital_source_type": "trainedAlgorithmicMedia"}, "ai-generated", "decisive"),
-    ({"state": "recovered", "digital_source_type": "trainedAlgorithmicMedia"}, "ai-generated", "strong"),
-    ({"state": "invalid", "digital_source_type": "trainedAlgorithmicMedia"}, "ai-generated", "weak"),
-    ({"state": "trusted", "digital_source_type": "compositeWithTrainedAlgorithmicMedia"}, "ai-edited", "decisive"),
-    ({"state": "trusted", "digital_source_type": "digitalCapture",
-      "actions": [{"action": "c2pa.edited", "digital_source_type": "trainedAlgorithmicMedia"}]},
-     "ai-edited", "decisive"),
-    ({"state": "trusted", "digital_source_type": "digitalCapture"}, "capture-claimed", "decisive"),
-    ({"state": "valid", "digital_source_type": "digitalCapture"}, "capture-claimed", "weak"),
-    ({"state": "invalid", "digital_source_type": "digitalCapture"}, "invalid", "none"),
-    ({"state": "trusted", "digital_source_type": "digitalCreation"}, "signed", "none"),
-])
+@pytest.mark.parametrize(
+    "c2pa, finding, strength",
+    [
+        ({"state": "absent"}, "absent", "none"),
+        (
+            {"state": "trusted", "digital_source_type": "trainedAlgorithmicMedia"},
+            "ai-generated",
+            "decisive",
+        ),
+        (
+            {"state": "valid", "digital_source_type": "trainedAlgorithmicMedia"},
+            "ai-generated",
+            "decisive",
+        ),
+        (
+            {"state": "recovered", "digital_source_type": "trainedAlgorithmicMedia"},
+            "ai-generated",
+            "strong",
+        ),
+        (
+            {"state": "invalid", "digital_source_type": "trainedAlgorithmicMedia"},
+            "ai-generated",
+            "weak",
+        ),
+        (
+            {"state": "trusted", "digital_source_type": "compositeWithTrainedAlgorithmicMedia"},
+            "ai-edited",
+            "decisive",
+        ),
+        (
+            {
+                "state": "trusted",
+                "digital_source_type": "digitalCapture",
+                "actions": [
+                    {"action": "c2pa.edited", "digital_source_type": "trainedAlgorithmicMedia"}
+                ],
+            },
+            "ai-edited",
+            "decisive",
+        ),
+        (
+            {"state": "trusted", "digital_source_type": "digitalCapture"},
+            "capture-claimed",
+            "decisive",
+        ),
+        ({"state": "valid", "digital_source_type": "digitalCapture"}, "capture-claimed", "weak"),
+        ({"state": "invalid", "digital_source_type": "digitalCapture"}, "invalid", "none"),
+        ({"state": "trusted", "digital_source_type": "digitalCreation"}, "signed", "none"),
+    ],
+)
 def test_c2pa_states_and_source_types_map_to_findings(c2pa, finding, strength):
     item = classify_c2pa(c2pa)
     assert (item.finding, item.strength) == (finding, strength)
@@ -68,9 +131,15 @@ def test_c2pa_states_and_source_types_map_to_findings(c2pa, finding, strength):
 def sign(tmp_path, photo_path):
     def _sign(source_type, name="signed.jpg", identity=None):
         out = tmp_path / name
-        issue(photo_path, out, spec=ManifestSpec(source_type=source_type), watermark=False,
-              identity=identity)
+        issue(
+            photo_path,
+            out,
+            spec=ManifestSpec(source_type=source_type),
+            watermark=False,
+            identity=identity,
+        )
         return out
+
     return _sign
 
 
@@ -147,11 +216,32 @@ def test_stable_diffusion_xl_watermark_decides_ai_generated(tmp_path, photos):
 
 def test_policy_context_has_the_asset_schema(tmp_path, photo_path):
     ctx = policy_context_for_file(photo_path)
-    assert set(ctx) == {"path", "sha256", "asset_id", "verdict", "score", "c2pa", "watermark",
-                        "metadata", "duplicates", "decided_by", "disclosure"}
-    assert set(ctx["c2pa"]) == {"state", "digital_source_type", "signer", "trust_source",
-                                "signals", "training_mining", "cause", "causes", "remote_url",
-                                "ingredients_failed", "relation"}
+    assert set(ctx) == {
+        "path",
+        "sha256",
+        "asset_id",
+        "verdict",
+        "score",
+        "c2pa",
+        "watermark",
+        "metadata",
+        "duplicates",
+        "decided_by",
+        "disclosure",
+    }
+    assert set(ctx["c2pa"]) == {
+        "state",
+        "digital_source_type",
+        "signer",
+        "trust_source",
+        "signals",
+        "training_mining",
+        "cause",
+        "causes",
+        "remote_url",
+        "ingredients_failed",
+        "relation",
+    }
     assert set(ctx["watermark"]) == {"found", "scheme", "payload", "third_party"}
     assert ctx["verdict"] == "unknown" and len(ctx["sha256"]) == 64
 
@@ -165,8 +255,9 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
     from provkit.provenance.core.workspace import connect
 
     db = connect(tmp_path / "w.db")
-    index_mod.ReferenceIndex(db).add("training", sorted(ref.iterdir()), protected=True,
-                                     label="licensed", workers=1)
+    index_mod.ReferenceIndex(db).add(
+        "training", sorted(ref.iterdir()), protected=True, label="licensed", workers=1
+    )
     copy = tmp_path / "copy.jpg"
     Image.fromarray(photos[1]).resize((300, 200)).save(copy, quality=70)
     report = detect(copy, db=db)
@@ -179,7 +270,9 @@ def test_near_duplicates_of_an_indexed_photo_are_reported(tmp_path, photos):
 
 
 @needs_watermark
-def test_stripped_provkit_image_is_recognised_through_its_watermark_and_ledger(tmp_path, photo_path):
+def test_stripped_provkit_image_is_recognised_through_its_watermark_and_ledger(
+    tmp_path, photo_path
+):
     signed = tmp_path / "gen.jpg"
     issued = issue(photo_path, signed, spec=ManifestSpec(source_type="trainedAlgorithmicMedia"))
     stripped = tmp_path / "stripped.jpg"
@@ -197,8 +290,18 @@ def test_stripped_provkit_image_is_recognised_through_its_watermark_and_ledger(t
     assert elsewhere.verdict == "unknown"
 
 
-_FINDINGS = ["ai-generated", "ai-edited", "capture-claimed", "absent", "invalid", "not checked",
-             "no-ai-signal", "unsure", "match", "capture-not-credible"]
+_FINDINGS = [
+    "ai-generated",
+    "ai-edited",
+    "capture-claimed",
+    "absent",
+    "invalid",
+    "not checked",
+    "no-ai-signal",
+    "unsure",
+    "match",
+    "capture-not-credible",
+]
 _STRENGTHS = ["none", "weak", "moderate", "strong", "decisive"]
 
 
@@ -209,8 +312,11 @@ def test_verdict_invariants_hold_for_any_evidence(pairs):
     verdict, deciding = combine(items)
     ai = [e for e in items if e.finding in ("ai-generated", "ai-edited") and e.rank >= 2]
     if verdict == "camera/authentic-claimed":
-        assert not ai and deciding and all(
-            e.finding == "capture-claimed" and e.strength == "decisive" for e in deciding)
+        assert (
+            not ai
+            and deciding
+            and all(e.finding == "capture-claimed" and e.strength == "decisive" for e in deciding)
+        )
     elif verdict in ("ai-generated", "ai-edited"):
         assert deciding and all(e in ai for e in deciding)
         assert min(e.rank for e in deciding) == max(e.rank for e in ai)
@@ -249,8 +355,7 @@ def test_detect_many_reports_progress_per_file_in_input_order(tmp_path, photos):
     assert [r.path for r in reports] == [str(p) for p in paths] and ticks == [1, 1, 1]
 
 
-def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, photos,
-                                                                     monkeypatch):
+def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, photos, monkeypatch):
     import provkit.detect.verdict as verdict_mod
     import provkit.provenance.core.imageio as imageio_mod
     import provkit.provenance.fingerprint as fp_mod
@@ -267,11 +372,14 @@ def test_detect_hashes_and_decodes_each_file_once_even_with_an_index(tmp_path, p
         def wrapped(*a, **kw):
             calls[name] += 1
             return fn(*a, **kw)
+
         return wrapped
 
     monkeypatch.setattr(verdict_mod, "file_sha256", spy("hash", verdict_mod.file_sha256))
     monkeypatch.setattr(imageio_mod, "open_image", spy("decode", imageio_mod.open_image))
-    monkeypatch.setattr(fp_mod, "fingerprint_file", spy("fingerprint_file", fp_mod.fingerprint_file))
+    monkeypatch.setattr(
+        fp_mod, "fingerprint_file", spy("fingerprint_file", fp_mod.fingerprint_file)
+    )
     report = detect(ref, db=db)
     assert calls == {"hash": 1, "decode": 1, "fingerprint_file": 0}
     (dup,) = report.duplicates

@@ -23,10 +23,7 @@ from provkit.provenance.manifest import ManifestSpec, manifest_definition, sign_
 from provkit.provenance.verify import verify_file
 
 from provkit.cli import root
-from tests.fixtures_provenance import (
-    flip_pixel_bytes,
-    sdk_state,
-)
+from tests.fixtures_provenance import flip_pixel_bytes, sdk_state
 
 
 def _flip_scan_byte(src, dst):
@@ -114,9 +111,14 @@ def tamper_matrix(tmp_path, signed_jpeg, second_identity):
 
 def test_states_agree_exactly_with_the_reference_reader(tamper_matrix):
     local = keys.local_trust_anchors()
-    expected = {"signed": "trusted", "pixels changed": "invalid", "manifest changed": "invalid",
-                "re-signed by another key": "valid", "signature does not match": "invalid",
-                "stripped": "absent"}
+    expected = {
+        "signed": "trusted",
+        "pixels changed": "invalid",
+        "manifest changed": "invalid",
+        "re-signed by another key": "valid",
+        "signature does not match": "invalid",
+        "stripped": "absent",
+    }
     for name, path in tamper_matrix.items():
         report = verify_file(path, recover=False)
         assert report.state == sdk_state(path, anchors=local), name
@@ -137,12 +139,18 @@ def test_explanations_say_what_happened_in_plain_sentences(tamper_matrix):
     assert "no C2PA manifest" in sentences("stripped")
 
 
-def test_second_identity_is_valid_until_its_ca_is_a_trust_anchor(tmp_path, photo_path,
-                                                                 second_identity):
+def test_second_identity_is_valid_until_its_ca_is_a_trust_anchor(
+    tmp_path, photo_path, second_identity
+):
     other, other_ca = second_identity
     out = tmp_path / "other.jpg"
-    issue(photo_path, out, spec=ManifestSpec(source_type="digitalCapture"), watermark=False,
-          identity=other)
+    issue(
+        photo_path,
+        out,
+        spec=ManifestSpec(source_type="digitalCapture"),
+        watermark=False,
+        identity=other,
+    )
     plain = verify_file(out)
     assert plain.state == "valid" == sdk_state(out, anchors=keys.local_trust_anchors())
     assert plain.failures == ["signingCredential.untrusted"]
@@ -178,8 +186,9 @@ def test_remote_manifest_is_reported_not_fetched(tmp_path, photo_path):
     report = verify_file(remote)
     assert report.state == "absent" and report.remote_url == REMOTE_URL
     assert report.failures == [] and report.recovered_by is None
-    sentence = (f"The manifest is stored remotely at {REMOTE_URL} and was not fetched "
-                "(use --fetch-remote).")
+    sentence = (
+        f"The manifest is stored remotely at {REMOTE_URL} and was not fetched (use --fetch-remote)."
+    )
     assert report.explanation == [sentence]
     human = CliRunner().invoke(root, ["verify", str(remote)])
     assert human.exit_code == 1 and f"  - {sentence}" in human.output
@@ -198,8 +207,10 @@ def test_fetch_remote_validates_the_manifest_at_its_url_as_the_sdk_does(tmp_path
         url = f"{base}/abc.c2pa"
         (served / "abc.c2pa").write_bytes(_remote(photo_path, remote, url))
         report = verify_file(remote, fetch_remote=True)
-        reader = c2pa.Reader(str(remote), context=context(
-            trust_anchors=keys.local_trust_anchors(), fetch_remote=True))
+        reader = c2pa.Reader(
+            str(remote),
+            context=context(trust_anchors=keys.local_trust_anchors(), fetch_remote=True),
+        )
         sdk = reader.get_validation_state().lower()
         reader.close()
     assert report.state == sdk == "trusted"
@@ -216,14 +227,21 @@ def test_fetch_remote_that_fails_is_absent_and_says_why(tmp_path, photo_path):
     assert report.state == "absent" and report.remote_url == url
     assert report.failures == ["manifest.inaccessible"]
     assert report.explanation[0].startswith(
-        f"The manifest is stored remotely at {url}; fetching it failed (")
+        f"The manifest is stored remotely at {url}; fetching it failed ("
+    )
 
 
 def test_report_lists_signer_source_type_actions_and_nested_ingredients(tmp_path, signed_jpeg):
     parent, issued = signed_jpeg
     child = tmp_path / "child.jpg"
-    issue(parent, child, spec=ManifestSpec(source_type="compositeWithTrainedAlgorithmicMedia",
-                                           action="edited", no_train=True), watermark=False)
+    issue(
+        parent,
+        child,
+        spec=ManifestSpec(
+            source_type="compositeWithTrainedAlgorithmicMedia", action="edited", no_train=True
+        ),
+        watermark=False,
+    )
     data = verify_file(child).to_json()
     c = data["c2pa"]
     assert data["path"] == str(child) and c["state"] == "trusted"
@@ -240,27 +258,43 @@ def test_exit_codes_and_a_bad_file_mid_list_does_not_stop_the_others(tmp_path, t
     runner = CliRunner()
     ok = runner.invoke(root, ["verify", str(tamper_matrix["signed"])])
     assert ok.exit_code == 0, ok.output
-    bad = runner.invoke(root, ["verify", "--no-recover", str(tamper_matrix["signed"]),
-                               str(tamper_matrix["pixels changed"])])
+    bad = runner.invoke(
+        root,
+        [
+            "verify",
+            "--no-recover",
+            str(tamper_matrix["signed"]),
+            str(tamper_matrix["pixels changed"]),
+        ],
+    )
     assert bad.exit_code == 1
     missing = tmp_path / "gone.jpg"
-    mixed = runner.invoke(root, ["verify", "--json", str(tamper_matrix["signed"]), str(missing),
-                                 str(tamper_matrix["stripped"])])
+    mixed = runner.invoke(
+        root,
+        [
+            "verify",
+            "--json",
+            str(tamper_matrix["signed"]),
+            str(missing),
+            str(tamper_matrix["stripped"]),
+        ],
+    )
     assert mixed.exit_code == 2
     assert f"error: {missing}: no such file" in mixed.output
     reports = json.loads(mixed.stdout)
-    assert [r["path"] for r in reports] == [str(tamper_matrix["signed"]), str(missing),
-                                            str(tamper_matrix["stripped"])]
+    assert [r["path"] for r in reports] == [
+        str(tamper_matrix["signed"]),
+        str(missing),
+        str(tamper_matrix["stripped"]),
+    ]
 
 
-def test_verify_json_gives_an_unreadable_file_an_error_row_in_its_place(tmp_path,
-                                                                        signed_jpeg):
+def test_verify_json_gives_an_unreadable_file_an_error_row_in_its_place(tmp_path, signed_jpeg):
     signed, _ = signed_jpeg
     missing = tmp_path / "gone.jpg"
     text = tmp_path / "note.jpg"
     text.write_text("hello")
-    result = CliRunner().invoke(
-        root, ["verify", "--json", str(missing), str(signed), str(text)])
+    result = CliRunner().invoke(root, ["verify", "--json", str(missing), str(signed), str(text)])
     assert result.exit_code == 2
     assert f"error: {missing}: no such file" in result.stderr
     rows = json.loads(result.stdout)
@@ -274,17 +308,30 @@ def _png_header_bomb(path):
     import zlib
 
     def chunk(kind, data):
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(
-            ">I", zlib.crc32(kind + data))
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
 
     ihdr = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 2, 0, 0, 0)
-    path.write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
-                     + chunk(b"IDAT", zlib.compress(b"\0" * 10)) + chunk(b"IEND", b""))
+    path.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b"\0" * 10))
+        + chunk(b"IEND", b"")
+    )
     return path
 
 
-@pytest.mark.parametrize("kind", ["zero bytes", "truncated signed jpeg", "text named jpg",
-                                  "png header bomb", "truncated plain jpeg"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "zero bytes",
+        "truncated signed jpeg",
+        "text named jpg",
+        "png header bomb",
+        "truncated plain jpeg",
+    ],
+)
 def test_unreadable_input_is_one_line_error_exit_2(tmp_path, signed_jpeg, photos, kind):
     signed, _ = signed_jpeg
     path = tmp_path / ("bad.png" if "png" in kind else "bad.jpg")
@@ -318,8 +365,9 @@ def test_verify_never_imports_torch(signed_jpeg):
         "assert 'torch' not in sys.modules, 'torch imported'\n"
         "print('ok')\n"
     )
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=False,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=False, timeout=120
+    )
     assert out.returncode == 0 and "ok" in out.stdout, out.stderr
 
 
@@ -332,10 +380,11 @@ def _sdk_state_or_error(path, anchors):
         return "error"
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(position=st.floats(min_value=0.0, max_value=0.999), mask=st.integers(1, 255))
-def test_any_single_byte_change_gets_the_state_the_sdk_gives(tmp_path, signed_jpeg, position,
-                                                              mask):
+def test_any_single_byte_change_gets_the_state_the_sdk_gives(tmp_path, signed_jpeg, position, mask):
     from provkit.provenance.core.errors import BadInput
 
     signed, _ = signed_jpeg
@@ -361,8 +410,7 @@ def test_a_trust_anchor_file_without_certificates_is_one_error(tmp_path, signed_
     signed, _ = signed_jpeg
     anchors = tmp_path / "anchors.pem"
     anchors.write_text("not a certificate")
-    result = CliRunner().invoke(root, ["verify", "--trust", str(anchors), str(signed),
-                                       str(signed)])
+    result = CliRunner().invoke(root, ["verify", "--trust", str(anchors), str(signed), str(signed)])
     assert result.exit_code == 2
     assert result.output.strip() == f"error: {anchors}: no PEM certificates in trust anchor file"
 
@@ -374,9 +422,17 @@ def _chain_store(depth: int, fan: int = 3) -> dict:
     """A store where manifest i has ``fan`` ingredients that are all manifest i-1."""
     manifests = {"m0": {"ingredients": []}}
     for i in range(1, depth + 1):
-        manifests[f"m{i}"] = {"ingredients": [
-            {"title": f"f{i - 1}.jpg", "relationship": "componentOf", "format": "image/jpeg",
-             "active_manifest": f"m{i - 1}"} for _ in range(fan)]}
+        manifests[f"m{i}"] = {
+            "ingredients": [
+                {
+                    "title": f"f{i - 1}.jpg",
+                    "relationship": "componentOf",
+                    "format": "image/jpeg",
+                    "active_manifest": f"m{i - 1}",
+                }
+                for _ in range(fan)
+            ]
+        }
     return {"active_manifest": f"m{depth}", "manifests": manifests}
 
 
@@ -394,17 +450,20 @@ def test_shared_ingredients_are_expanded_once_not_once_per_reference():
     expanded = [n["manifest_label"] for n in nodes if not n.get("repeated")]
     assert sorted(expanded) == sorted(f"m{i}" for i in range(10))  # each manifest once
     assert len(nodes) == 3 * 10  # every reference listed, later ones by label only
-    assert all(n["ingredients"] == [] and n["state"] == "valid"
-               for n in nodes if n.get("repeated"))
+    assert all(n["ingredients"] == [] and n["state"] == "valid" for n in nodes if n.get("repeated"))
     assert len(json.dumps(report.to_json())) < 100_000
 
 
 def test_an_ingredient_cycle_ends_at_the_manifest_already_listed():
     from provkit.provenance.report import report_from_store
 
-    store = {"active_manifest": "a", "manifests": {
-        "a": {"ingredients": [{"title": "b", "active_manifest": "b"}]},
-        "b": {"ingredients": [{"title": "a", "active_manifest": "a"}]}}}
+    store = {
+        "active_manifest": "a",
+        "manifests": {
+            "a": {"ingredients": [{"title": "b", "active_manifest": "b"}]},
+            "b": {"ingredients": [{"title": "a", "active_manifest": "a"}]},
+        },
+    }
     report = report_from_store("x.jpg", store, state="valid", failures=[])
     (b,) = report.ingredients
     assert b["manifest_label"] == "b" and not b.get("repeated")
@@ -416,8 +475,14 @@ def test_ingredient_listing_is_capped_and_says_how_many_were_left_out():
     from provkit.provenance.report import MAX_INGREDIENT_NODES, report_from_store
 
     many = MAX_INGREDIENT_NODES + 40
-    store = {"active_manifest": "a", "manifests": {"a": {"ingredients": [
-        {"title": f"{i}.jpg", "active_manifest": None} for i in range(many)]}}}
+    store = {
+        "active_manifest": "a",
+        "manifests": {
+            "a": {
+                "ingredients": [{"title": f"{i}.jpg", "active_manifest": None} for i in range(many)]
+            }
+        },
+    }
     report = report_from_store("x.jpg", store, state="valid", failures=[])
     assert len(report.ingredients) == MAX_INGREDIENT_NODES + 1
     assert report.ingredients[-1]["omitted"] == 40

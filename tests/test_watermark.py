@@ -62,8 +62,16 @@ def test_asset_id_survives_larger_and_off_centre_crops(marked_photos):
             assert found is not None and found.payload == payload
 
 
-SMALL_CROPS = [(300, 451), (320, 400), (340, 340), (360, 450), (380, 300), (400, 420), (420, 330),
-               (450, 310)]
+SMALL_CROPS = [
+    (300, 451),
+    (320, 400),
+    (340, 340),
+    (360, 450),
+    (380, 300),
+    (400, 420),
+    (420, 330),
+    (450, 310),
+]
 
 
 @pytest.fixture(scope="module")
@@ -87,7 +95,10 @@ def test_small_photographs_survive_halving_then_jpeg50(small_marked_photos):
     # Halving a 300-450 px photograph and saving it at JPEG quality 50 is the hardest pair:
     # on several hundred random such crops about 97.6% come back (all 8 of these do), so one miss
     # in eight is tolerated; before the small-image handling only 3 of these 8 came back.
-    found = [watermark.decode(ATTACKS["resize0.5+jpeg50"](marked)) for _, marked, _ in small_marked_photos]
+    found = [
+        watermark.decode(ATTACKS["resize0.5+jpeg50"](marked))
+        for _, marked, _ in small_marked_photos
+    ]
     hits = sum(f is not None and f.payload == p for f, (_, _, p) in zip(found, small_marked_photos))
     assert hits >= len(SMALL_CROPS) - 1
     assert all(f is None or f.payload == p for f, (_, _, p) in zip(found, small_marked_photos))
@@ -156,7 +167,9 @@ def test_tiny_image_is_refused_with_a_clear_error():
 
 def test_alpha_channel_is_kept_untouched(photos):
     rgb = Image.fromarray(photos[1])
-    alpha = Image.fromarray(np.tile(np.linspace(0, 255, rgb.width, dtype=np.uint8), (rgb.height, 1)))
+    alpha = Image.fromarray(
+        np.tile(np.linspace(0, 255, rgb.width, dtype=np.uint8), (rgb.height, 1))
+    )
     image = rgb.copy()
     image.putalpha(alpha)
     marked = watermark.embed(image, ID)
@@ -173,7 +186,9 @@ def test_greyscale_stays_greyscale_and_decodes(photos):
 
 
 def test_sixteen_bit_png_is_marked_at_sixteen_bits(tmp_path, photos):
-    grey16 = (np.asarray(Image.fromarray(photos[4]).convert("L"), np.uint16) * 257).astype(np.uint16)
+    grey16 = (np.asarray(Image.fromarray(photos[4]).convert("L"), np.uint16) * 257).astype(
+        np.uint16
+    )
     src = tmp_path / "deep.png"
     Image.fromarray(grey16).save(src)
     image = Image.open(src)
@@ -196,8 +211,10 @@ def test_palette_image_is_marked_as_rgb(photos):
 
 
 @settings(max_examples=60, deadline=None)
-@given(payload=st.binary(min_size=8, max_size=8),
-       flips=st.lists(st.integers(0, 159), max_size=8, unique=True))
+@given(
+    payload=st.binary(min_size=8, max_size=8),
+    flips=st.lists(st.integers(0, 159), max_size=8, unique=True),
+)
 def test_codec_corrects_up_to_eight_bit_errors(payload, flips):
     codec = Codec()
     bits = codec.encode(payload)

@@ -35,7 +35,10 @@ def test_embed_without_payload_writes_a_fresh_id_that_decodes(tmp_path, photo_pa
 
 def test_given_payload_is_embedded_and_jpeg_output_still_decodes(tmp_path, photo_path):
     out = tmp_path / "marked.jpg"
-    assert run("watermark", "embed", photo_path, "-o", out, "--payload", "00ff00ff00ff00ff").exit_code == 0
+    assert (
+        run("watermark", "embed", photo_path, "-o", out, "--payload", "00ff00ff00ff00ff").exit_code
+        == 0
+    )
     r = run("watermark", "decode", out)
     assert r.exit_code == 0 and "00ff00ff00ff00ff" in r.output
 
@@ -65,7 +68,7 @@ def test_decode_batch_reports_unmarked_and_bad_files_and_goes_on(tmp_path, photo
     junk.write_text("not an image")
     r = run("watermark", "decode", photo_path, junk, "--json")
     assert r.exit_code == 2
-    rows = json.loads(r.output[r.output.index("["):])
+    rows = json.loads(r.output[r.output.index("[") :])
     assert rows[0]["found"] is False and set(rows[0]) == KEYS
     assert rows[1]["found"] is False and "not an image" in rows[1]["error"]
 
@@ -73,7 +76,9 @@ def test_decode_batch_reports_unmarked_and_bad_files_and_goes_on(tmp_path, photo
 def test_decoding_never_imports_torch(tmp_path, photos):
     path = tmp_path / "p.png"
     Image.fromarray(np.ascontiguousarray(photos[0])).save(path)
-    code = ("import sys; from provkit.provenance.watermark.files import decode; "
-            f"decode({str(path)!r}); print('torch' in sys.modules)")
+    code = (
+        "import sys; from provkit.provenance.watermark.files import decode; "
+        f"decode({str(path)!r}); print('torch' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -125,10 +125,16 @@ def test_order_rule_skips_a_reader_only_where_it_cannot_change_the_answer():
 
 def test_a_skipped_reader_says_not_checked_and_why(photos):
     image = Image.fromarray(photos[0])
-    items, summary = watermark_evidence(image, {"state": "trusted", "asset_id": "00" * 8},
-                                        skip_mark="skipped: test", skip_third_party="skipped: test")
-    assert [(e.kind, e.finding) for e in items] == [("watermark", "not checked"),
-                                                    ("third-party-watermark", "not checked")]
+    items, summary = watermark_evidence(
+        image,
+        {"state": "trusted", "asset_id": "00" * 8},
+        skip_mark="skipped: test",
+        skip_third_party="skipped: test",
+    )
+    assert [(e.kind, e.finding) for e in items] == [
+        ("watermark", "not checked"),
+        ("third-party-watermark", "not checked"),
+    ]
     assert all(e.data.get("skipped") and "skipped" in e.detail for e in items)
     assert summary["found"] is False
 
@@ -144,8 +150,11 @@ def test_detect_skips_by_the_order_rule_and_all_evidence_reads_everything(tmp_pa
     made = tmp_path / "made.jpg"
     issue(photo_path, made, spec=ManifestSpec(source_type="trainedAlgorithmicMedia"))
     quick, full = detect(made), detect(made, all_evidence=True)
-    assert (quick.verdict, [e.kind for e in quick.decided_by]) == \
-        (full.verdict, [e.kind for e in full.decided_by]) == ("ai-generated", ["c2pa"])
+    assert (
+        (quick.verdict, [e.kind for e in quick.decided_by])
+        == (full.verdict, [e.kind for e in full.decided_by])
+        == ("ai-generated", ["c2pa"])
+    )
     skipped = {e.kind for e in quick.evidence if e.data.get("skipped")}
     assert skipped == {"watermark", "third-party-watermark"}
     assert {e.kind: e.finding for e in full.evidence}["watermark"] == "provkit-mark"

@@ -62,7 +62,7 @@ def test_colour_conversion_gives_opencvs_u_plane_value_for_value(photos):
     noise = rng.integers(0, 256, (301, 257, 3), dtype=np.uint8)
     for bgr in (*[np.ascontiguousarray(p[:, :, ::-1]) for p in photos[:3]], noise):
         assert np.array_equal(bgr_to_u(bgr), cv2.cvtColor(bgr, cv2.COLOR_BGR2YUV)[..., 1])
-        floats = (bgr.astype(np.float32) * np.float32(0.997) + np.float32(0.25))
+        floats = bgr.astype(np.float32) * np.float32(0.997) + np.float32(0.25)
         ours, theirs = bgr_to_u(floats), cv2.cvtColor(floats, cv2.COLOR_BGR2YUV)[..., 1]
         # float32: OpenCV's vectorised path (fused multiply-adds); the few pixels at each
         # row's end that its scalar loop converts may differ in the last bit

@@ -81,9 +81,9 @@ def parse(data: bytes, at: int = 0) -> tuple[int, bytes, int]:
     at += 2
     if n & 0x80:
         k = n & 0x7F
-        n = int.from_bytes(data[at:at + k], "big")
+        n = int.from_bytes(data[at : at + k], "big")
         at += k
-    return tag, data[at:at + n], at + n
+    return tag, data[at : at + n], at + n
 
 
 def children(body: bytes) -> list[tuple[int, bytes, bytes]]:
@@ -114,21 +114,29 @@ def alg(dotted: str) -> bytes:
 # -- the authority -----------------------------------------------------------------------
 
 
-def _certificate(common_name: str, key, issuer: x509.Name | None, issuer_key,
-                 extensions) -> x509.Certificate:
+def _certificate(
+    common_name: str, key, issuer: x509.Name | None, issuer_key, extensions
+) -> x509.Certificate:
     """A certificate for ``key`` valid for a year (self-signed when ``issuer`` is None)."""
     now = dt.datetime.now(dt.UTC)
-    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name),
-                         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provkit tests")])
-    builder = (x509.CertificateBuilder().subject_name(subject)
-               .issuer_name(issuer or subject).public_key(key.public_key())
-               .serial_number(x509.random_serial_number())
-               .not_valid_before(now - dt.timedelta(days=1))
-               .not_valid_after(now + dt.timedelta(days=365)))
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COMMON_NAME, common_name),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "provkit tests"),
+        ]
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer or subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=365))
+    )
     for extension, critical in extensions:
         builder = builder.add_extension(extension, critical=critical)
     return builder.sign(issuer_key, hashes.SHA256())
-
 
 
 @dataclass
@@ -145,18 +153,32 @@ class Authority:
     def make(cls, name: str = "provkit test TSA") -> Authority:
         root_key = ec.generate_private_key(ec.SECP256R1())
         root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
-        root = _certificate(name + " root", root_key, None, root_key, [
-            (x509.BasicConstraints(ca=True, path_length=None), True),
-            (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
-            (root_ski, False)])
+        root = _certificate(
+            name + " root",
+            root_key,
+            None,
+            root_key,
+            [
+                (x509.BasicConstraints(ca=True, path_length=None), True),
+                (x509.KeyUsage(False, False, False, False, False, True, True, False, False), True),
+                (root_ski, False),
+            ],
+        )
         key = ec.generate_private_key(ec.SECP256R1())
-        cert = _certificate(name, key, root.subject, root_key, [
-            (x509.BasicConstraints(ca=False, path_length=None), True),
-            (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
-            (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
-            (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
-            # c2pa-rs refuses a TSA certificate without key identifiers
-            (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), False)])
+        cert = _certificate(
+            name,
+            key,
+            root.subject,
+            root_key,
+            [
+                (x509.BasicConstraints(ca=False, path_length=None), True),
+                (x509.KeyUsage(True, False, False, False, False, False, False, False, False), True),
+                (x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), True),
+                (x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False),
+                # c2pa-rs refuses a TSA certificate without key identifiers
+                (x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), False),
+            ],
+        )
         return cls(key, cert, root)
 
     def root_pem(self) -> bytes:
@@ -171,25 +193,42 @@ class Authority:
         nonce = next((whole for tag, _, whole in fields[2:] if tag == 0x02), None)
         now = (dt.datetime.now(dt.UTC) + self.offset).replace(microsecond=0)
         self.serial += 1
-        tst = seq(integer(1), oid(POLICY), imprint, integer(self.serial), gentime(now),
-                  *([nonce] if nonce else []))
+        tst = seq(
+            integer(1),
+            oid(POLICY),
+            imprint,
+            integer(self.serial),
+            gentime(now),
+            *([nonce] if nonce else []),
+        )
         cert_der = self.cert.public_bytes(serialization.Encoding.DER)
         attrs = [
             seq(oid(CONTENT_TYPE), set_of(oid(TST_INFO))),
             seq(oid(SIGNING_TIME), set_of(tlv(0x17, now.strftime("%y%m%d%H%M%SZ").encode()))),
             seq(oid(MESSAGE_DIGEST), set_of(octets(hashlib.sha256(tst).digest()))),
-            seq(oid(SIGNING_CERT_V2), set_of(seq(seq(seq(
-                octets(hashlib.sha256(cert_der).digest())))))),
+            seq(
+                oid(SIGNING_CERT_V2),
+                set_of(seq(seq(seq(octets(hashlib.sha256(cert_der).digest()))))),
+            ),
         ]
         signed_attrs = set_of(*attrs)
         signature = self.key.sign(signed_attrs, ec.ECDSA(hashes.SHA256()))
         issuer = self.cert.issuer.public_bytes()
-        signer_info = seq(integer(1), seq(issuer, integer(self.cert.serial_number)),
-                          alg(SHA256), tlv(0xA0, parse(signed_attrs)[1]),  # [0] IMPLICIT
-                          alg(ECDSA_SHA256), octets(signature))
-        signed_data = seq(integer(3), set_of(alg(SHA256)),
-                          seq(oid(TST_INFO), explicit(0, octets(tst))),
-                          tlv(0xA0, cert_der), set_of(signer_info))
+        signer_info = seq(
+            integer(1),
+            seq(issuer, integer(self.cert.serial_number)),
+            alg(SHA256),
+            tlv(0xA0, parse(signed_attrs)[1]),  # [0] IMPLICIT
+            alg(ECDSA_SHA256),
+            octets(signature),
+        )
+        signed_data = seq(
+            integer(3),
+            set_of(alg(SHA256)),
+            seq(oid(TST_INFO), explicit(0, octets(tst))),
+            tlv(0xA0, cert_der),
+            set_of(signer_info),
+        )
         token = seq(oid(SIGNED_DATA), explicit(0, signed_data))
         return seq(seq(integer(0)), token)
 

@@ -50,8 +50,13 @@ class Evidence:
         return STRENGTHS.index(self.strength)
 
     def to_json(self) -> dict:
-        return {"kind": self.kind, "finding": self.finding, "strength": self.strength,
-                "detail": self.detail, "data": self.data}
+        return {
+            "kind": self.kind,
+            "finding": self.finding,
+            "strength": self.strength,
+            "detail": self.detail,
+            "data": self.data,
+        }
 
 
 def not_checked(kind: str, reason: str, **data) -> Evidence:

@@ -47,8 +47,9 @@ class ClassifierCollector(BaseCollector):
 
     def collect_many(self, ctxs: Sequence[FileContext]) -> list[Found]:
         if self.probe is None:
-            reason = ("no probe configured (train one with `provkit detect train`, "
-                      "then pass --probe)")
+            reason = (
+                "no probe configured (train one with `provkit detect train`, then pass --probe)"
+            )
             if self.clip is None:
                 reason = "no CLIP model or probe configured (--clip ARCH:/path/to/weights, --probe)"
             return [Found([not_checked("classifier", reason)], None) for _ in ctxs]
@@ -60,17 +61,29 @@ class ClassifierCollector(BaseCollector):
             why = f"classifier failed ({describe(e, with_path=False)})"
             return [Found([not_checked("classifier", why)], None) for _ in ctxs]
         threshold, low = self.options.threshold, self.options.low_threshold
-        return [Found([classifier_evidence(float(row[0]), self.probe, threshold,
-                                           variants=[float(x) for x in row[1:]], low=low)],
-                      float(row[0]))
-                for row in probs]
+        return [
+            Found(
+                [
+                    classifier_evidence(
+                        float(row[0]),
+                        self.probe,
+                        threshold,
+                        variants=[float(x) for x in row[1:]],
+                        low=low,
+                    )
+                ],
+                float(row[0]),
+            )
+            for row in probs
+        ]
 
     def context(self, data) -> dict:
         return {"score": data}
 
 
-def classifier_evidence(probability: float, probe, threshold: float = 0.8, *,
-                        variants=(), low: float | None = None) -> Evidence:
+def classifier_evidence(
+    probability: float, probe, threshold: float = 0.8, *, variants=(), low: float | None = None
+) -> Evidence:
     """One item from a calibrated probe probability, with an abstain band and a
     stability check.
 
@@ -86,27 +99,54 @@ def classifier_evidence(probability: float, probe, threshold: float = 0.8, *,
     variants = [float(v) for v in variants]
     sides = {p >= threshold for p in [probability, *variants]}
     stable = len(sides) == 1
-    data = {"probability": float(probability), "threshold": threshold, "low_threshold": low,
-            "variants": dict(zip(STABILITY_VARIANTS, variants, strict=False)),
-            "stable": stable, "clip_model_id": probe.clip_model_id, "heldout_auc": auc}
+    data = {
+        "probability": float(probability),
+        "threshold": threshold,
+        "low_threshold": low,
+        "variants": dict(zip(STABILITY_VARIANTS, variants, strict=False)),
+        "stable": stable,
+        "clip_model_id": probe.clip_model_id,
+        "heldout_auc": auc,
+    }
     if not stable:
-        shown = ", ".join(f"{n} {v:.2f}" for n, v in zip(STABILITY_VARIANTS, variants,
-                                                         strict=False))
-        return Evidence("classifier", "unsure", "weak",
-                        f"The CLIP classifier is unsure: probability {probability:.2f} of AI, but "
-                        f"degraded copies score {shown}, across the {threshold:.2f} threshold"
-                        f"{quality}.", data)
+        shown = ", ".join(
+            f"{n} {v:.2f}" for n, v in zip(STABILITY_VARIANTS, variants, strict=False)
+        )
+        return Evidence(
+            "classifier",
+            "unsure",
+            "weak",
+            f"The CLIP classifier is unsure: probability {probability:.2f} of AI, but "
+            f"degraded copies score {shown}, across the {threshold:.2f} threshold"
+            f"{quality}.",
+            data,
+        )
     if probability >= threshold:
-        return Evidence("classifier", AI_GENERATED, "moderate",
-                        f"The CLIP classifier gives probability {probability:.2f} that the image "
-                        f"is AI-generated{quality}, stable under JPEG and resizing.", data)
+        return Evidence(
+            "classifier",
+            AI_GENERATED,
+            "moderate",
+            f"The CLIP classifier gives probability {probability:.2f} that the image "
+            f"is AI-generated{quality}, stable under JPEG and resizing.",
+            data,
+        )
     if probability <= low:
-        return Evidence("classifier", "no-ai-signal", "none",
-                        f"The CLIP classifier gives probability {probability:.2f} of AI{quality}; "
-                        "a classifier cannot show that an image is authentic.", data)
-    return Evidence("classifier", "unsure", "weak",
-                    f"The CLIP classifier is unsure: probability {probability:.2f} of AI, between "
-                    f"{low:.2f} and {threshold:.2f}{quality}.", data)
+        return Evidence(
+            "classifier",
+            "no-ai-signal",
+            "none",
+            f"The CLIP classifier gives probability {probability:.2f} of AI{quality}; "
+            "a classifier cannot show that an image is authentic.",
+            data,
+        )
+    return Evidence(
+        "classifier",
+        "unsure",
+        "weak",
+        f"The CLIP classifier is unsure: probability {probability:.2f} of AI, between "
+        f"{low:.2f} and {threshold:.2f}{quality}.",
+        data,
+    )
 
 
 #: Names of the degraded copies the classifier also scores (see detect.classifier).

@@ -21,8 +21,11 @@ def check_index_sets(wanted, existing) -> None:
     missing = [s for s in wanted or [] if s not in existing]
     if not missing:
         return
-    have = f"sets: {', '.join(sorted(existing))}" if existing else \
-        "this workspace has no banks; add one with `provkit bank add`"
+    have = (
+        f"sets: {', '.join(sorted(existing))}"
+        if existing
+        else "this workspace has no banks; add one with `provkit bank add`"
+    )
     raise ConfigError(f"no bank named {', '.join(missing)} ({have})")
 
 
@@ -44,8 +47,9 @@ class DuplicatesCollector(BaseCollector):
             index = ReferenceIndex(self.options.db)
             sets = set(index.set_names())
         except Exception as e:  # noqa: BLE001
-            return None, ("the reference index could not be opened "
-                          f"({describe(e, with_path=False)})")
+            return None, (
+                f"the reference index could not be opened ({describe(e, with_path=False)})"
+            )
         check_index_sets(self.index_sets, sets)
         if not sets:
             return None, "no banks in this workspace (add one with `provkit bank add`)"
@@ -78,23 +82,34 @@ def duplicates_evidence(matches: list, clip_not_checked: dict | None = None) -> 
     a full one."""
     rows = [m.to_json() if hasattr(m, "to_json") else dict(m) for m in matches]
     unchecked = dict(clip_not_checked or {})
-    note = "".join(f" CLIP similarity not checked for bank {name}: {why}."
-                   for name, why in sorted(unchecked.items()))
+    note = "".join(
+        f" CLIP similarity not checked for bank {name}: {why}."
+        for name, why in sorted(unchecked.items())
+    )
     extra = {"clip_not_checked": unchecked} if unchecked else {}
     if not rows:
-        return Evidence("duplicates", "no match", "none",
-                        "No near-duplicate in the banks searched." + note,
-                        {"count": 0, **extra})
+        return Evidence(
+            "duplicates",
+            "no match",
+            "none",
+            "No near-duplicate in the banks searched." + note,
+            {"count": 0, **extra},
+        )
     sets = sorted({str(r.get("bank", r.get("set"))) for r in rows})
     protected = sorted({str(r.get("bank", r.get("set"))) for r in rows if r.get("protected")})
     detail = f"{len(rows)} near-duplicate(s) in bank(s) {', '.join(sets)}"
-    partners = [f"{r.get('bank', r.get('set'))}/{r['partner_id']}" for r in rows
-                if r.get("partner_id")]
+    partners = [
+        f"{r.get('bank', r.get('set'))}/{r['partner_id']}" for r in rows if r.get("partner_id")
+    ]
     if partners:
         detail += f" (partner ids: {', '.join(partners[:5])}"
         detail += f" +{len(partners) - 5} more)" if len(partners) > 5 else ")"
     if protected:
         detail += f"; protected bank(s): {', '.join(protected)}"
-    return Evidence("duplicates", "match", "none", detail + "." + note,
-                    {"count": len(rows), "sets": sets, "banks": sets, "protected": protected,
-                     **extra})
+    return Evidence(
+        "duplicates",
+        "match",
+        "none",
+        detail + "." + note,
+        {"count": len(rows), "sets": sets, "banks": sets, "protected": protected, **extra},
+    )

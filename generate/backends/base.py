@@ -22,10 +22,7 @@ from provkit.generate.request import BackendInfo, GenerationRequest
 from provkit.provenance.core.errors import BadInput, ConfigError
 from provkit.provenance.core.extras import require
 from provkit.provenance.core.plugins import load_object
-from provkit.provenance.core.weights import (  # noqa: F401  (re-exported: one cached weights hash for all)
-    WEIGHT_SUFFIXES,
-    weights_sha256,
-)
+from provkit.provenance.core.weights import WEIGHT_SUFFIXES, weights_sha256  # noqa: F401  (re-exported: one cached weights hash for all)
 
 
 @runtime_checkable

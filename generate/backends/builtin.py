@@ -71,8 +71,9 @@ def draw(prompt: str, seed: int, hidden: int = HIDDEN, with_image: bool = False)
     from prompt and seed."""
     prompt_bytes = prompt.encode("utf-8")
     style = np.random.Generator(np.random.PCG64(_rng_seed(b"style", prompt_bytes)))
-    rng = np.random.Generator(np.random.PCG64(
-        _rng_seed(b"weights", prompt_bytes, int(seed).to_bytes(8, "big"))))
+    rng = np.random.Generator(
+        np.random.PCG64(_rng_seed(b"weights", prompt_bytes, int(seed).to_bytes(8, "big")))
+    )
 
     def u(lo, hi):
         return float(lo + (hi - lo) * style.random())
@@ -81,12 +82,14 @@ def draw(prompt: str, seed: int, hidden: int = HIDDEN, with_image: bool = False)
     acts = [ACTIVATIONS[int(style.integers(0, 3))] for _ in range(depth)]
     acts[0] = "sin" if u(0, 1) < 0.6 else "gauss"  # smooth, wavy first layer
     acts[-1] = "tanh"  # bounded features before the colour head
-    palette = np.stack([
-        0.5 + 0.1 * (style.random(3) - 0.5),   # a: mid tone
-        0.35 + 0.2 * style.random(3),          # b: contrast
-        0.6 + 0.8 * style.random(3),           # c: frequency
-        style.random(3),                       # d: phase
-    ]).astype(np.float32)
+    palette = np.stack(
+        [
+            0.5 + 0.1 * (style.random(3) - 0.5),  # a: mid tone
+            0.35 + 0.2 * style.random(3),  # b: contrast
+            0.6 + 0.8 * style.random(3),  # c: frequency
+            style.random(3),  # d: phase
+        ]
+    ).astype(np.float32)
     zoom = u(1.1, 2.8)
     symmetry = float(int(style.integers(1, 7)))
     mirror = u(0, 1) < 0.35
@@ -99,8 +102,17 @@ def draw(prompt: str, seed: int, hidden: int = HIDDEN, with_image: bool = False)
         w = rng.standard_normal((n_out, n_in)) * (scale / math.sqrt(n_in) * 1.6)
         weights.append(w.astype(np.float32))
         biases.append((rng.standard_normal(n_out) * 0.5).astype(np.float32))
-    return Cppn(tuple(weights), tuple(biases), tuple(acts), palette, zoom, symmetry, mirror,
-                symmetry_fade, angle_weight)
+    return Cppn(
+        tuple(weights),
+        tuple(biases),
+        tuple(acts),
+        palette,
+        zoom,
+        symmetry,
+        mirror,
+        symmetry_fade,
+        angle_weight,
+    )
 
 
 class BuiltinBackend:
@@ -167,13 +179,21 @@ class BuiltinBackend:
                 (request.width, request.height), Image.Resampling.BICUBIC
             )
         for seed in request.seeds:
-            yield self.paint(request.prompt, seed, request.width, request.height, init,
-                             request.strength)
+            yield self.paint(
+                request.prompt, seed, request.width, request.height, init, request.strength
+            )
 
     # -- the picture ---------------------------------------------------------------
 
-    def paint(self, prompt: str, seed: int, width: int, height: int,
-              init: Image.Image | None = None, strength: float = 0.6) -> Image.Image:
+    def paint(
+        self,
+        prompt: str,
+        seed: int,
+        width: int,
+        height: int,
+        init: Image.Image | None = None,
+        strength: float = 0.6,
+    ) -> Image.Image:
         net = draw(prompt, seed, self.hidden, with_image=init is not None)
         guide = None
         if init is not None:  # one row per channel, like the coordinates
@@ -203,8 +223,9 @@ def _coordinates(net: Cppn, width: int, height: int) -> np.ndarray:
     return np.stack([x, y, r, np.sin(theta) * fade, np.cos(theta) * fade])
 
 
-def _inputs(net: Cppn, width: int, height: int, guide: np.ndarray | None,
-            strength: float) -> np.ndarray:
+def _inputs(
+    net: Cppn, width: int, height: int, guide: np.ndarray | None, strength: float
+) -> np.ndarray:
     """The network's input rows: coordinates, then (image-to-image) the guide's colours."""
     coords = _coordinates(net, width, height)
     if guide is None:
@@ -253,7 +274,7 @@ def _paint_numpy(net: Cppn, width: int, height: int, guide, strength: float) -> 
     buffers = [np.empty(width_max * min(n, CHUNK), np.float32) for _ in range(2)]
     for start in range(0, n, CHUNK):
         m = min(CHUNK, n - start)
-        h = inputs[:, start:start + m]
+        h = inputs[:, start : start + m]
         for i, (w, b) in enumerate(zip(net.weights, net.biases)):
             nxt = buffers[i % 2][: w.shape[0] * m].reshape(w.shape[0], m)
             np.matmul(w, h, out=nxt)
@@ -261,12 +282,12 @@ def _paint_numpy(net: Cppn, width: int, height: int, guide, strength: float) -> 
             if i < len(net.acts):
                 _act_numpy(net.acts[i], nxt)
             h = nxt
-        part = None if guide is None else guide[:, start:start + m]
+        part = None if guide is None else guide[:, start : start + m]
         rgb = _colour(net, h, part, strength)
         np.clip(rgb, 0, 1, out=rgb)
         rgb *= np.float32(255)
         rgb += np.float32(0.5)
-        out[start:start + m] = rgb.T  # truncation, as torch's .to(uint8) does
+        out[start : start + m] = rgb.T  # truncation, as torch's .to(uint8) does
     return out.reshape(height, width, 3)
 
 
@@ -281,8 +302,9 @@ def _act_numpy(name: str, h: np.ndarray) -> None:
         np.exp(h, out=h)
 
 
-def _paint_torch(net: Cppn, width: int, height: int, guide, strength: float,
-                 device: str) -> np.ndarray:
+def _paint_torch(
+    net: Cppn, width: int, height: int, guide, strength: float, device: str
+) -> np.ndarray:
     torch = require("torch", "torch", what="the built-in generator's torch engine")
 
     acts = {"sin": torch.sin, "tanh": torch.tanh, "gauss": lambda t: torch.exp(-t * t)}

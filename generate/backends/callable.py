@@ -44,15 +44,24 @@ class CallableBackend:
 
     name = "callable"
 
-    def __init__(self, function: str | Callable | None = None, *, model: str | None = None,
-                 name: str | None = None, version: str | None = None,
-                 weights: str | os.PathLike | None = None,
-                 source_type: str = "trainedAlgorithmicMedia", batch_size: int = 1,
-                 device: str | None = None):
+    def __init__(
+        self,
+        function: str | Callable | None = None,
+        *,
+        model: str | None = None,
+        name: str | None = None,
+        version: str | None = None,
+        weights: str | os.PathLike | None = None,
+        source_type: str = "trainedAlgorithmicMedia",
+        batch_size: int = 1,
+        device: str | None = None,
+    ):
 
         function = function if function is not None else model
         if function is None:
-            raise ConfigError("the callable backend needs a function (--model package.module:function)")
+            raise ConfigError(
+                "the callable backend needs a function (--model package.module:function)"
+            )
         if isinstance(function, str):
             self.target = function
             function = load_object(function, what="generator function")
@@ -70,7 +79,6 @@ class CallableBackend:
 
     def describe(self) -> BackendInfo:
         if self.weights is not None and self._sha256 is None:
-
             self._sha256 = weights_sha256(self.weights)
         return BackendInfo(
             name=self.label,
@@ -88,7 +96,9 @@ class CallableBackend:
         items = [out] if isinstance(out, Image.Image) else list(out)
         for i in range(request.count):
             if i >= len(items):
-                yield BadInput(f"{self.target} returned {len(items)} images for {request.count} seeds")
+                yield BadInput(
+                    f"{self.target} returned {len(items)} images for {request.count} seeds"
+                )
                 continue
             try:
                 yield as_image(items[i])

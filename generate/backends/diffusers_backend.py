@@ -59,8 +59,15 @@ class DiffusersBackend:
 
     name = "diffusers"
 
-    def __init__(self, model: str | os.PathLike | None = None, *, pipeline=None,
-                 device: str | None = "auto", dtype: str = "auto", batch_size: int = 1):
+    def __init__(
+        self,
+        model: str | os.PathLike | None = None,
+        *,
+        pipeline=None,
+        device: str | None = "auto",
+        dtype: str = "auto",
+        batch_size: int = 1,
+    ):
         if (model is None) == (pipeline is None):
             raise ConfigError("the diffusers backend needs --model PATH_OR_ID (a local pipeline)")
         if dtype not in DTYPES:
@@ -117,7 +124,9 @@ class DiffusersBackend:
             except ValueError:  # not a text-to-image family: load whatever the folder holds
                 pipe = diffusers.DiffusionPipeline.from_pretrained(self.folder, **kwargs)
         except (OSError, ValueError) as e:
-            raise ConfigError(f"cannot load the diffusers pipeline ({e})", path=self.folder) from None
+            raise ConfigError(
+                f"cannot load the diffusers pipeline ({e})", path=self.folder
+            ) from None
         return pipe.to(self.device)
 
     def _place(self, device, dtype):
@@ -149,7 +158,8 @@ class DiffusersBackend:
         return BackendInfo(
             name="diffusers",
             version=diffusers.__version__,
-            model=self.folder.name if self.folder is not None and self.model == str(self.folder)
+            model=self.folder.name
+            if self.folder is not None and self.model == str(self.folder)
             else self.model,
             weights_sha256=self.weights_sha256,
             parameters=self.pipeline_facts(),
@@ -159,7 +169,6 @@ class DiffusersBackend:
     @property
     def weights_sha256(self) -> str:
         if self._weights is None:
-
             if self.folder is not None:
                 self._weights = weights_sha256(self.folder)
             else:  # an in-memory pipeline: hash the modules it holds
@@ -195,10 +204,15 @@ class DiffusersBackend:
         pipe = self._image_pipe() if init is not None else self.pipe
         if init is None and _takes(pipe, "image") and _required(pipe, "image"):
             raise BadInput(f"{type(pipe).__name__} is image-to-image: give an init image")
-        gen_device = "cpu" if str(self.device).startswith("mps") else str(getattr(pipe, "device", "cpu"))
+        gen_device = (
+            "cpu" if str(self.device).startswith("mps") else str(getattr(pipe, "device", "cpu"))
+        )
         generators = [torch.Generator(gen_device).manual_seed(s) for s in request.seeds]
-        kwargs = {"prompt": [request.prompt] * request.count, "generator": generators,
-                  "output_type": "pil"}
+        kwargs = {
+            "prompt": [request.prompt] * request.count,
+            "generator": generators,
+            "output_type": "pil",
+        }
         if request.negative_prompt and _takes(pipe, "negative_prompt"):
             kwargs["negative_prompt"] = [request.negative_prompt] * request.count
         if request.steps is not None:
@@ -206,8 +220,9 @@ class DiffusersBackend:
         if request.guidance is not None and _takes(pipe, "guidance_scale"):
             kwargs["guidance_scale"] = request.guidance
         if init is not None:
-            kwargs["image"] = init.convert("RGB").resize((request.width, request.height),
-                                                         Image.Resampling.LANCZOS)
+            kwargs["image"] = init.convert("RGB").resize(
+                (request.width, request.height), Image.Resampling.LANCZOS
+            )
             if _takes(pipe, "strength"):
                 kwargs["strength"] = request.strength
         else:

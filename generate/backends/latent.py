@@ -91,12 +91,19 @@ class LatentBackend:
     name = "latent"
     default_range = (-1.0, 1.0)
 
-    def __init__(self, module: str | None = None, weights: str | os.PathLike | None = None, *,
-                 model: str | os.PathLike | None = None, latent_size=None, output_range=None,
-                 init_kwargs: dict | None = None, device: str | None = "auto",
-                 batch_size: int = 16):
+    def __init__(
+        self,
+        module: str | None = None,
+        weights: str | os.PathLike | None = None,
+        *,
+        model: str | os.PathLike | None = None,
+        latent_size=None,
+        output_range=None,
+        init_kwargs: dict | None = None,
+        device: str | None = "auto",
+        batch_size: int = 16,
+    ):
         torch = require("torch", "torch", what=f"the {self.name} backend")
-
 
         weights = weights if weights is not None else model
         if not module:
@@ -117,18 +124,23 @@ class LatentBackend:
             net.load_state_dict(load_state_dict(self.weights_path))
         except RuntimeError as e:
             first = str(e).strip().splitlines()[0:2]
-            raise ConfigError(f"weights do not fit {module}: {' '.join(first)}",
-                              path=self.weights_path) from None
+            raise ConfigError(
+                f"weights do not fit {module}: {' '.join(first)}", path=self.weights_path
+            ) from None
         self.module_spec = module
         self.device = resolve_device(device)
         self.net = net.eval().to(self.device)
         if latent_size is None:
-            latent_size = next((getattr(net, a) for a in LATENT_ATTRS
-                                if isinstance(getattr(net, a, None), int)), None)
+            latent_size = next(
+                (getattr(net, a) for a in LATENT_ATTRS if isinstance(getattr(net, a, None), int)),
+                None,
+            )
             if latent_size is None:
                 raise ConfigError(f"give the latent size of {module} (--latent-size N)")
         self.latent_shape = parse_shape(latent_size)
-        self.output_range = parse_range(output_range) if output_range is not None else self.default_range
+        self.output_range = (
+            parse_range(output_range) if output_range is not None else self.default_range
+        )
         self.batch_size = max(1, int(batch_size))
         self._sha256 = weights_sha256(self.weights_path)
         self.native_size = self._probe_size()
@@ -170,13 +182,16 @@ class LatentBackend:
     def render(self, request: GenerationRequest) -> Iterator[Image.Image]:
         torch = require("torch", "torch")
 
-
         if request.init_image is not None:
-            raise BadInput(f"the {self.name} backend maps latents to images; it takes no init image")
-        z = torch.stack([
-            torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(s))
-            for s in request.seeds
-        ]).to(self.device)
+            raise BadInput(
+                f"the {self.name} backend maps latents to images; it takes no init image"
+            )
+        z = torch.stack(
+            [
+                torch.randn(self.latent_shape, generator=torch.Generator().manual_seed(s))
+                for s in request.seeds
+            ]
+        ).to(self.device)
         with torch.inference_mode():
             out = self.net(z)
         if isinstance(out, (tuple, list)):

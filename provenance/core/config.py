@@ -52,31 +52,53 @@ POINTS = ("generate.request", "generate.output", "verify", "publish", "ingest", 
 #: section -> key -> (built-in default, check, what it is)
 SETTINGS: dict[str, dict[str, tuple]] = {
     "trust": {
-        "sources": (None, "sources",
-                    "trust sources: local, c2pa or PEM paths (default: the workspace's own CA)"),
+        "sources": (
+            None,
+            "sources",
+            "trust sources: local, c2pa or PEM paths (default: the workspace's own CA)",
+        )
     },
-    "policy": {point: (None, "str", f"the pack decided at {point} when none is named")
-               for point in POINTS},
+    "policy": {
+        point: (None, "str", f"the pack decided at {point} when none is named") for point in POINTS
+    },
     "check": {
         "point": ("publish", "point", "the decision point `provkit check` uses"),
-        "pack": (None, "str", ("the pack `provkit check` uses (default: [policy] for its point, "
-                               "else newsroom)")),
+        "pack": (
+            None,
+            "str",
+            ("the pack `provkit check` uses (default: [policy] for its point, else newsroom)"),
+        ),
     },
     "sign": {
-        "tsa": (None, "url", ("the RFC 3161 time-stamping authority `provkit sign` asks to "
-                             "time-stamp each signature (default: none)")),
+        "tsa": (
+            None,
+            "url",
+            (
+                "the RFC 3161 time-stamping authority `provkit sign` asks to "
+                "time-stamp each signature (default: none)"
+            ),
+        )
     },
     "thresholds": {
-        "classifier": (0.8, "probability", "classifier probability at or above which it reports AI"),
+        "classifier": (0.8, "probability", "classifier probability at or above which it reports AI")
     },
     "storage": {
-        "backend": ("sqlite", "backend", ("where the workspace's state lives: the ledger, the audit "
-                                          "log, tokens and bank metadata (sqlite; see "
-                                          "provenance/core/stores.py)")),
+        "backend": (
+            "sqlite",
+            "backend",
+            (
+                "where the workspace's state lives: the ledger, the audit "
+                "log, tokens and bank metadata (sqlite; see "
+                "provenance/core/stores.py)"
+            ),
+        )
     },
     "disclosure": {
-        "regimes": (None, "regimes", ("the disclosure regimes generate and sign meet: eu, us-ca, "
-                                    "cn (default: none)")),
+        "regimes": (
+            None,
+            "regimes",
+            ("the disclosure regimes generate and sign meet: eu, us-ca, cn (default: none)"),
+        ),
         "provider": (None, "str", "the provider's name in the SB 942 latent disclosure"),
         "system": (None, "str", "the generative system's name in the SB 942 disclosure"),
         "system_version": (None, "str", "the generative system's version (SB 942)"),
@@ -104,9 +126,12 @@ class Config:
         return given or self.values.get(f"policy.{point}")
 
     def to_json(self) -> dict:
-        return {"path": self.path,
-                "settings": [{"key": k, "value": v, "from": self.origins[k]}
-                             for k, v in self.values.items()]}
+        return {
+            "path": self.path,
+            "settings": [
+                {"key": k, "value": v, "from": self.origins[k]} for k, v in self.values.items()
+            ],
+        }
 
 
 def config_path() -> Path:
@@ -119,17 +144,24 @@ def _check(section: str, key: str, kind: str, value, path: Path):
         if isinstance(value, str):
             value = [value]
         if not isinstance(value, list) or not all(isinstance(v, str) and v for v in value):
-            raise ConfigError(f"{where} must be a list of trust sources (local, c2pa or a PEM "
-                              "path)", path=path)
-        return [v if v in ("local", "c2pa") else str((path.parent / v).expanduser())
-                if not Path(v).expanduser().is_absolute() else str(Path(v).expanduser())
-                for v in value]
+            raise ConfigError(
+                f"{where} must be a list of trust sources (local, c2pa or a PEM path)", path=path
+            )
+        return [
+            v
+            if v in ("local", "c2pa")
+            else str((path.parent / v).expanduser())
+            if not Path(v).expanduser().is_absolute()
+            else str(Path(v).expanduser())
+            for v in value
+        ]
     if kind in ("str", "point"):
         if not isinstance(value, str) or not value:
             raise ConfigError(f"{where} must be a string", path=path)
         if kind == "point" and value not in POINTS:
-            raise ConfigError(f"{where}: unknown decision point {value!r} "
-                              f"(known: {', '.join(POINTS)})", path=path)
+            raise ConfigError(
+                f"{where}: unknown decision point {value!r} (known: {', '.join(POINTS)})", path=path
+            )
         return value
     if kind == "url":
         if not isinstance(value, str) or not value.startswith(("http://", "https://")):
@@ -139,13 +171,17 @@ def _check(section: str, key: str, kind: str, value, path: Path):
         if isinstance(value, str):
             value = [v.strip() for v in value.split(",") if v.strip()]
         if not isinstance(value, list) or not all(v in DISCLOSURE_REGIMES for v in value):
-            raise ConfigError(f"{where} must be a list of regimes from "
-                              f"{', '.join(DISCLOSURE_REGIMES)}", path=path)
+            raise ConfigError(
+                f"{where} must be a list of regimes from {', '.join(DISCLOSURE_REGIMES)}", path=path
+            )
         return list(dict.fromkeys(value))
     if kind == "backend":
         if value not in STORAGE_BACKENDS:
-            raise ConfigError(f"{where}: unknown storage backend {value!r} "
-                              f"(known: {', '.join(STORAGE_BACKENDS)})", path=path)
+            raise ConfigError(
+                f"{where}: unknown storage backend {value!r} "
+                f"(known: {', '.join(STORAGE_BACKENDS)})",
+                path=path,
+            )
         return value
     if kind == "probability":
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.5 <= value <= 1:
@@ -166,20 +202,25 @@ def load(path: str | Path | None = None) -> Config:
     except (OSError, UnicodeDecodeError) as e:
         raise ConfigError(f"cannot read the workspace configuration ({e})", path=path) from None
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"the workspace configuration is not valid TOML ({e})",
-                          path=path) from None
+        raise ConfigError(
+            f"the workspace configuration is not valid TOML ({e})", path=path
+        ) from None
     for section, table in data.items():
         if section not in SETTINGS:
-            raise ConfigError(f"unknown section [{section}] (known: {', '.join(SETTINGS)})",
-                              path=path)
+            raise ConfigError(
+                f"unknown section [{section}] (known: {', '.join(SETTINGS)})", path=path
+            )
         if not isinstance(table, dict):
             raise ConfigError(f"{section} must be a [{section}] table", path=path)
         for key, value in table.items():
             if key not in SETTINGS[section]:
-                raise ConfigError(f"unknown setting [{section}] {key} (known: "
-                                  f"{', '.join(SETTINGS[section])})", path=path)
-            values[f"{section}.{key}"] = _check(section, key, SETTINGS[section][key][1], value,
-                                                path)
+                raise ConfigError(
+                    f"unknown setting [{section}] {key} (known: {', '.join(SETTINGS[section])})",
+                    path=path,
+                )
+            values[f"{section}.{key}"] = _check(
+                section, key, SETTINGS[section][key][1], value, path
+            )
             origins[f"{section}.{key}"] = str(path)
     return Config(values, origins, str(path))
 

@@ -29,40 +29,91 @@ CAUSE_FIELDS = {cause: False for cause in CAUSES}
 #: An ingredient whose credentials failed: ``when`` ``added`` (its validator recorded the
 #: failure) or ``now`` (re-validation found it), ``cause`` one of CAUSES.
 FAILED_INGREDIENT = {"title": None, "when": None, "cause": None}
-C2PA = {"state": None, "digital_source_type": None, "signer": None, "training_mining": {},
-        "trust_source": None, "signals": {"inception": [], "transformation": []},
-        "relation": None,
-        "cause": None, "causes": CAUSE_FIELDS, "remote_url": None,
-        "ingredients_failed": ListOf(FAILED_INGREDIENT)}
+C2PA = {
+    "state": None,
+    "digital_source_type": None,
+    "signer": None,
+    "training_mining": {},
+    "trust_source": None,
+    "signals": {"inception": [], "transformation": []},
+    "relation": None,
+    "cause": None,
+    "causes": CAUSE_FIELDS,
+    "remote_url": None,
+    "ingredients_failed": ListOf(FAILED_INGREDIENT),
+}
 WATERMARK = {"found": False, "scheme": None, "payload": None, "third_party": None}
 METADATA = {"digital_source_type": None, "generator": None}
-DUPLICATE = {"set": None, "protected": False, "kind": None, "distance": None,
-             "age_days": None, "published": None, "label": None, "item": None,
-             "bank": None, "action": None, "partner_id": None, "metadata": {}}
+DUPLICATE = {
+    "set": None,
+    "protected": False,
+    "kind": None,
+    "distance": None,
+    "age_days": None,
+    "published": None,
+    "label": None,
+    "item": None,
+    "bank": None,
+    "action": None,
+    "partner_id": None,
+    "metadata": {},
+}
 #: Fields a prepared context (``policy check --context``) may leave out: they default to
 #: "no failure cause found" and "no recovery relation measured" (older providers and
 #: hand-written contexts predate them).
-OPTIONAL_FIELDS = ("asset.c2pa.cause", "asset.c2pa.causes", "asset.c2pa.remote_url",
-                   "asset.c2pa.ingredients_failed", "asset.c2pa.relation")
+OPTIONAL_FIELDS = (
+    "asset.c2pa.cause",
+    "asset.c2pa.causes",
+    "asset.c2pa.remote_url",
+    "asset.c2pa.ingredients_failed",
+    "asset.c2pa.relation",
+)
 #: AI-content disclosures the file carries (docs/compliance.md): the GB 45438 implicit
 #: label (TC260 XMP, any producer's), the SB 942 latent fields, the visible labels.
 DISCLOSURE = {
-    "tc260": {"present": False, "label": None, "producer": None, "produce_id": None,
-              "propagator": None, "propagate_id": None, "well_formed": None},
-    "sb942": {"present": False, "complete": False, "provider": None, "system": None,
-              "version": None, "time": None, "id": None},
+    "tc260": {
+        "present": False,
+        "label": None,
+        "producer": None,
+        "produce_id": None,
+        "propagator": None,
+        "propagate_id": None,
+        "well_formed": None,
+    },
+    "sb942": {
+        "present": False,
+        "complete": False,
+        "provider": None,
+        "system": None,
+        "version": None,
+        "time": None,
+        "id": None,
+    },
     "visible_label": {"present": False, "regimes": [], "meets_gb_size": False},
 }
 ASSET = {
-    "path": None, "sha256": None, "asset_id": None, "verdict": None, "score": None,
-    "decided_by": [], "c2pa": C2PA, "watermark": WATERMARK, "metadata": METADATA,
-    "duplicates": ListOf(DUPLICATE), "disclosure": DISCLOSURE,
+    "path": None,
+    "sha256": None,
+    "asset_id": None,
+    "verdict": None,
+    "score": None,
+    "decided_by": [],
+    "c2pa": C2PA,
+    "watermark": WATERMARK,
+    "metadata": METADATA,
+    "duplicates": ListOf(DUPLICATE),
+    "disclosure": DISCLOSURE,
 }
 SCHEMA: dict = {
     "point": None,
     "actor": {"id": None, "role": None, "org": None},
-    "request": {"prompt": None, "negative_prompt": None, "backend": None, "model": None,
-                "allow_training": False},
+    "request": {
+        "prompt": None,
+        "negative_prompt": None,
+        "backend": None,
+        "model": None,
+        "allow_training": False,
+    },
     "asset": ASSET,
     "now": None,
     "params": {},
@@ -110,20 +161,26 @@ def duplicate(match: dict, now: datetime | None = None) -> dict:
     when the item has none, from when it was indexed."""
     now = now or utc_now()
     meta = match.get("metadata") or {}
-    published_at = next((w for w in (parse_when(meta.get(k)) for k in PUBLISHED_KEYS) if w),
-                        None)
+    published_at = next((w for w in (parse_when(meta.get(k)) for k in PUBLISHED_KEYS) if w), None)
     since = published_at or parse_when(match.get("added"))
     age = None if since is None else max(0.0, (now - since).total_seconds() / 86400)
     item = match.get("path") or match.get("source_id") or match.get("item_id")
     bank = match.get("bank") or match.get("set")
     partner = match.get("partner_id") or match.get("source_id")
-    return {"set": bank, "protected": bool(match.get("protected")),
-            "kind": match.get("kind"), "distance": match.get("distance"), "age_days": age,
-            "published": published_at.date().isoformat() if published_at else None,
-            "label": match.get("label"), "item": None if item is None else str(item),
-            "bank": bank, "action": match.get("action"),
-            "partner_id": None if partner is None else str(partner),
-            "metadata": dict(meta)}
+    return {
+        "set": bank,
+        "protected": bool(match.get("protected")),
+        "kind": match.get("kind"),
+        "distance": match.get("distance"),
+        "age_days": age,
+        "published": published_at.date().isoformat() if published_at else None,
+        "label": match.get("label"),
+        "item": None if item is None else str(item),
+        "bank": bank,
+        "action": match.get("action"),
+        "partner_id": None if partner is None else str(partner),
+        "metadata": dict(meta),
+    }
 
 
 def _c2pa(given: dict | None) -> dict:
@@ -135,12 +192,16 @@ def _c2pa(given: dict | None) -> dict:
     out["causes"] = {c: bool(causes.get(c)) for c in CAUSES}
     if out["cause"] is not None and out["cause"] in out["causes"]:
         out["causes"][out["cause"]] = True
-    out["ingredients_failed"] = [_fill(FAILED_INGREDIENT, i) for i in
-                                 (given or {}).get("ingredients_failed") or []
-                                 if isinstance(i, dict)]
+    out["ingredients_failed"] = [
+        _fill(FAILED_INGREDIENT, i)
+        for i in (given or {}).get("ingredients_failed") or []
+        if isinstance(i, dict)
+    ]
     signals = out["signals"] or {}
-    out["signals"] = {"inception": list(signals.get("inception") or []),
-                      "transformation": list(signals.get("transformation") or [])}
+    out["signals"] = {
+        "inception": list(signals.get("inception") or []),
+        "transformation": list(signals.get("transformation") or []),
+    }
     if out["trust_source"] is None and isinstance(out["signer"], dict):
         out["trust_source"] = out["signer"].get("trust_source")
     return out
@@ -152,9 +213,21 @@ def _disclosure(given: dict | None) -> dict:
     return {key: _fill(shape, given.get(key)) for key, shape in DISCLOSURE.items()}
 
 
-def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2pa=None,
-          watermark=None, metadata=None, duplicates=(), decided_by=(),
-          now: datetime | None = None, disclosure: dict | None = None) -> dict:
+def asset(
+    *,
+    path=None,
+    sha256=None,
+    asset_id=None,
+    verdict=None,
+    score=None,
+    c2pa=None,
+    watermark=None,
+    metadata=None,
+    duplicates=(),
+    decided_by=(),
+    now: datetime | None = None,
+    disclosure: dict | None = None,
+) -> dict:
     """The ``asset`` object of a decision context, in the documented shape.
 
     Each part takes the documented fields of what it is given (a missing or None field
@@ -165,10 +238,17 @@ def asset(*, path=None, sha256=None, asset_id=None, verdict=None, score=None, c2
     wm = _fill(WATERMARK, watermark)
     wm["found"] = bool(wm["found"])
     return {
-        "path": None if path is None else str(path), "sha256": sha256, "asset_id": asset_id,
-        "verdict": verdict, "score": score, "decided_by": list(decided_by or ()),
-        "c2pa": _c2pa(c2pa), "watermark": wm, "metadata": _fill(METADATA, metadata),
-        "duplicates": [_fill(DUPLICATE, d if "age_days" in d else duplicate(d, now))
-                       for d in duplicates],
+        "path": None if path is None else str(path),
+        "sha256": sha256,
+        "asset_id": asset_id,
+        "verdict": verdict,
+        "score": score,
+        "decided_by": list(decided_by or ()),
+        "c2pa": _c2pa(c2pa),
+        "watermark": wm,
+        "metadata": _fill(METADATA, metadata),
+        "duplicates": [
+            _fill(DUPLICATE, d if "age_days" in d else duplicate(d, now)) for d in duplicates
+        ],
         "disclosure": _disclosure(disclosure),
     }

@@ -18,14 +18,20 @@ import re
 from dataclasses import dataclass
 
 #: attribute OIDs (DER contents) -> the short names reports use
-_NAMES = {b"\x55\x04\x03": "CN", b"\x55\x04\x0a": "O", b"\x55\x04\x0b": "OU",
-          b"\x55\x04\x06": "C"}
+_NAMES = {b"\x55\x04\x03": "CN", b"\x55\x04\x0a": "O", b"\x55\x04\x0b": "OU", b"\x55\x04\x06": "C"}
 #: string types -> codec (UTF8String, PrintableString, IA5String, T61String, NumericString,
 #: VisibleString, BMPString, UniversalString)
-_STRINGS = {0x0C: "utf-8", 0x13: "ascii", 0x16: "ascii", 0x14: "latin-1", 0x12: "ascii",
-            0x1A: "ascii", 0x1E: "utf-16-be", 0x1C: "utf-32-be"}
-_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----",
-                  re.DOTALL)
+_STRINGS = {
+    0x0C: "utf-8",
+    0x13: "ascii",
+    0x16: "ascii",
+    0x14: "latin-1",
+    0x12: "ascii",
+    0x1A: "ascii",
+    0x1E: "utf-16-be",
+    0x1C: "utf-32-be",
+}
+_PEM = re.compile(rb"-----BEGIN CERTIFICATE-----\s*(.+?)\s*-----END CERTIFICATE-----", re.DOTALL)
 
 
 class DerError(ValueError):
@@ -48,7 +54,7 @@ def _tlv(buf: bytes, pos: int, end: int) -> tuple[int, int, int]:
         n = first & 0x7F
         if pos + n > end:
             raise DerError("truncated length")
-        length = int.from_bytes(buf[pos:pos + n], "big")
+        length = int.from_bytes(buf[pos : pos + n], "big")
         if length < 0x80 or buf[pos] == 0:
             raise DerError("non-minimal length")
         pos += n
@@ -123,11 +129,13 @@ def fields(der: bytes) -> CertFields | None:
         issuer_start, issuer_end = _expect(der, issuer_at, tbs_end, 0x30)
         validity_end = _expect(der, issuer_end, tbs_end, 0x30)[1]
         subject_start, subject_end = _expect(der, validity_end, tbs_end, 0x30)
-        return CertFields(serial=serial,
-                          issuer=_name(der, issuer_start, issuer_end),
-                          subject=_name(der, subject_start, subject_end),
-                          issuer_der=bytes(der[issuer_at:issuer_end]),
-                          subject_der=bytes(der[validity_end:subject_end]))
+        return CertFields(
+            serial=serial,
+            issuer=_name(der, issuer_start, issuer_end),
+            subject=_name(der, subject_start, subject_end),
+            issuer_der=bytes(der[issuer_at:issuer_end]),
+            subject_der=bytes(der[validity_end:subject_end]),
+        )
     except (DerError, IndexError, UnicodeDecodeError):
         return None
 

@@ -9,8 +9,20 @@ library code raises and never prints.
 from __future__ import annotations
 
 #: Characters that would let a file name forge lines or hide text in a terminal report.
-_CONTROL = {*map(chr, range(32)), "\x7f", "\x85", "\u2028", "\u2029", "\u200e", "\u200f",
-            "\u202a", "\u202b", "\u202c", "\u202d", "\u202e"}
+_CONTROL = {
+    *map(chr, range(32)),
+    "\x7f",
+    "\x85",
+    "\u2028",
+    "\u2029",
+    "\u200e",
+    "\u200f",
+    "\u202a",
+    "\u202b",
+    "\u202c",
+    "\u202d",
+    "\u202e",
+}
 
 
 def shown(path) -> str:
@@ -19,7 +31,6 @@ def shown(path) -> str:
     forge a result line ("x.jpg: TRUSTED ...") in a report read line by line."""
     text = str(path)
     return repr(text) if any(c in _CONTROL for c in text) else text
-
 
 
 class ProvkitError(Exception):

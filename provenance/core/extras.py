@@ -85,4 +85,6 @@ def require(extra: str, module: str, *, what: str | None = None) -> ModuleType:
         raise ConfigError(f"{dist} is not installed{needs}; {hint}") from None
     except ImportError as e:
         needs = f" ({what} needs it)" if what else ""
-        raise ConfigError(f"{module} cannot be imported{needs}: {e}; reinstall with {hint}") from None
+        raise ConfigError(
+            f"{module} cannot be imported{needs}: {e}; reinstall with {hint}"
+        ) from None

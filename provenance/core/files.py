@@ -192,8 +192,13 @@ def regular_file(path: str | os.PathLike) -> Path:
     if stat.S_ISDIR(st.st_mode):
         raise BadInput("is a directory, not an image", path=p)
     if not stat.S_ISREG(st.st_mode):
-        kind = ("a named pipe" if stat.S_ISFIFO(st.st_mode) else
-                "a socket" if stat.S_ISSOCK(st.st_mode) else "a device")
+        kind = (
+            "a named pipe"
+            if stat.S_ISFIFO(st.st_mode)
+            else "a socket"
+            if stat.S_ISSOCK(st.st_mode)
+            else "a device"
+        )
         raise BadInput(f"not a regular file ({kind}); provkit reads only files", path=p)
     return p
 

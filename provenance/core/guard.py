@@ -79,14 +79,18 @@ def time_limit(seconds: float | None, path):
     import signal
     import threading
 
-    if not seconds or threading.current_thread() is not threading.main_thread() or \
-            not hasattr(signal, "setitimer"):
+    if (
+        not seconds
+        or threading.current_thread() is not threading.main_thread()
+        or not hasattr(signal, "setitimer")
+    ):
         yield
         return
 
     def expired(signum, frame):
-        raise TimeLimit(f"took longer than the per-file time limit of {seconds:g} s; skipped",
-                        path=path)
+        raise TimeLimit(
+            f"took longer than the per-file time limit of {seconds:g} s; skipped", path=path
+        )
 
     previous = signal.signal(signal.SIGALRM, expired)
     signal.setitimer(signal.ITIMER_REAL, seconds)

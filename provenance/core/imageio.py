@@ -127,8 +127,11 @@ def sniff_bytes(head: bytes) -> str | None:
         return "image/webp"
     if len(head) >= 12 and head[4:8] == b"ftyp":
         return _FTYP_BRANDS.get(head[8:12])
-    if len(head) >= 18 and head[:2] == b"BM" and \
-            int.from_bytes(head[14:18], "little") in _BMP_INFO_SIZES:
+    if (
+        len(head) >= 18
+        and head[:2] == b"BM"
+        and int.from_bytes(head[14:18], "little") in _BMP_INFO_SIZES
+    ):
         return "image/bmp"
     for offset, magic, mime in _SIGNATURES:
         if head[offset : offset + len(magic)] == magic:
@@ -156,18 +159,25 @@ MEDIA_EXTENSION_FOR_MIME = {
     "application/vnd.oasis.opendocument.spreadsheet": ".ods",
     "application/vnd.oasis.opendocument.presentation": ".odp",
 }
-_MEDIA_FTYP = {b"M4A ": "audio/mp4", b"M4B ": "audio/mp4", b"M4V ": "video/x-m4v",
-               b"qt  ": "video/quicktime"}
-_OOXML = {"word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-          "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-          "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation"}
+_MEDIA_FTYP = {
+    b"M4A ": "audio/mp4",
+    b"M4B ": "audio/mp4",
+    b"M4V ": "video/x-m4v",
+    b"qt  ": "video/quicktime",
+}
+_OOXML = {
+    "word/": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    "xl/": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "ppt/": "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+}
 
 
 #: Image types provkit decodes to pixels (watermark, fingerprints, classifier). HEIC/HEIF,
 #: JPEG XL and SVG carry C2PA manifests but are not decoded here: only their credentials
 #: are read.
-PIXEL_MIMES = frozenset({"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff",
-                         "image/bmp", "image/avif"})
+PIXEL_MIMES = frozenset(
+    {"image/jpeg", "image/png", "image/webp", "image/gif", "image/tiff", "image/bmp", "image/avif"}
+)
 
 
 def is_image_mime(mime: str | None) -> bool:
@@ -193,8 +203,9 @@ def sniff_media_bytes(head: bytes) -> str | None:
         return "video/mp4"
     if head[:4] == b"fLaC":
         return "audio/flac"
-    if head[:3] == b"ID3" or (len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0
-                              and head[1] & 0x06):
+    if head[:3] == b"ID3" or (
+        len(head) >= 2 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0 and head[1] & 0x06
+    ):
         return "audio/mpeg"
     return None
 
@@ -232,8 +243,16 @@ def sniff_media(path: str | os.PathLike) -> str:
     with open_regular(p) as f:
         head = f.read(64)
         if head[:3] == b"ID3" and len(head) >= 10:  # an ID3v2 tag may front FLAC as well as MP3
-            size = 10 + ((head[6] & 0x7F) << 21 | (head[7] & 0x7F) << 14 | (head[8] & 0x7F) << 7
-                         | (head[9] & 0x7F)) + (10 if head[5] & 0x10 else 0)
+            size = (
+                10
+                + (
+                    (head[6] & 0x7F) << 21
+                    | (head[7] & 0x7F) << 14
+                    | (head[8] & 0x7F) << 7
+                    | (head[9] & 0x7F)
+                )
+                + (10 if head[5] & 0x10 else 0)
+            )
             f.seek(size)
             if f.read(4) == b"fLaC":
                 return "audio/flac"
@@ -241,8 +260,9 @@ def sniff_media(path: str | os.PathLike) -> str:
     if mime is None and head[:4] == b"PK\x03\x04":
         mime = _zip_mime(p)
     if mime is None:
-        raise BadInput("not an image or other file C2PA can carry (unrecognised file "
-                       "signature)", path=p)
+        raise BadInput(
+            "not an image or other file C2PA can carry (unrecognised file signature)", path=p
+        )
     return mime
 
 
@@ -306,7 +326,8 @@ def check_size(size: tuple[int, int], *, path=None) -> None:
     if w * h > limit:
         raise BadInput(
             f"image too large: {w}x{h} = {w * h:,} pixels exceeds the limit of {limit:,} "
-            "(PROVKIT_MAX_PIXELS)", path=path,
+            "(PROVKIT_MAX_PIXELS)",
+            path=path,
         )
 
 
@@ -343,8 +364,23 @@ def mime_for_suffix(path: str | os.PathLike) -> str | None:
 
 
 #: File name endings taken as images when a folder is listed.
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".jpe", ".png", ".webp", ".gif", ".tif", ".tiff",
-                            ".bmp", ".avif", ".heic", ".heif", ".jxl"})
+IMAGE_SUFFIXES = frozenset(
+    {
+        ".jpg",
+        ".jpeg",
+        ".jpe",
+        ".png",
+        ".webp",
+        ".gif",
+        ".tif",
+        ".tiff",
+        ".bmp",
+        ".avif",
+        ".heic",
+        ".heif",
+        ".jxl",
+    }
+)
 
 
 #: Markers of key material: a file holding one is never read as a list of paths.
@@ -366,7 +402,9 @@ def image_paths(source: str | os.PathLike) -> list[Path]:
     key). Named pipes and other non-regular files are refused, never opened."""
     src = Path(source)
     if src.is_dir():
-        return sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
+        return sorted(
+            p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
+        )
     if not src.exists():
         raise BadInput("no such file or folder", path=src)
     regular_file(src)
@@ -394,22 +432,38 @@ def image_paths(source: str | os.PathLike) -> list[Path]:
             p = Path(line).expanduser()
             paths.append(p if p.is_absolute() else src.parent / p)
     if paths and not any(_exists(p) for p in paths[:1000]):
-        raise BadInput(f"{refused}: not a list of image paths (none of its first "
-                       f"{min(len(paths), 1000)} entries names an existing file; its lines are "
-                       "not shown)", path=src)
+        raise BadInput(
+            f"{refused}: not a list of image paths (none of its first "
+            f"{min(len(paths), 1000)} entries names an existing file; its lines are "
+            "not shown)",
+            path=src,
+        )
     return paths
 
 
 #: PIL format name for each output MIME type provkit encodes pixels to.
-PIL_FORMAT = {"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP",
-              "image/gif": "GIF", "image/tiff": "TIFF", "image/avif": "AVIF"}
+PIL_FORMAT = {
+    "image/jpeg": "JPEG",
+    "image/png": "PNG",
+    "image/webp": "WEBP",
+    "image/gif": "GIF",
+    "image/tiff": "TIFF",
+    "image/avif": "AVIF",
+}
 JPEG_QUALITY = 95
 #: zlib level for PNG: 1 encodes about 5x faster than PIL's default 6 for ~10% larger files.
 PNG_COMPRESS_LEVEL = 1
 
 
-def encode(image: Image.Image, mime: str, *, quality: int = JPEG_QUALITY,
-           icc_profile: bytes | None = None, exif: bytes | None = None, path=None) -> bytes:
+def encode(
+    image: Image.Image,
+    mime: str,
+    *,
+    quality: int = JPEG_QUALITY,
+    icc_profile: bytes | None = None,
+    exif: bytes | None = None,
+    path=None,
+) -> bytes:
     """Encode pixels to ``mime`` (JPEG and WebP at ``quality``, JPEG 4:4:4; PNG fast
     level 1; lossless where the format is). ``icc_profile`` and ``exif`` are kept where
     the format carries them.
@@ -417,8 +471,9 @@ def encode(image: Image.Image, mime: str, *, quality: int = JPEG_QUALITY,
     ``path``: the output file, named in the error when ``mime`` cannot be encoded."""
     fmt = PIL_FORMAT.get(mime)
     if fmt is None:
-        raise BadInput(f"provkit cannot encode pixels as {mime}; choose .jpg, .png or .webp",
-                       path=path)
+        raise BadInput(
+            f"provkit cannot encode pixels as {mime}; choose .jpg, .png or .webp", path=path
+        )
     img = image
     if fmt == "JPEG" and img.mode not in ("RGB", "L", "CMYK"):
         img = to_rgb(img)
@@ -452,10 +507,16 @@ def _exists(p: Path) -> bool:
 
 
 #: what a folder listing passes over, by suffix, in words (anything else: "not an image type")
-_SKIPPED_KINDS = {".pdf": "a PDF, not a still image", ".mp4": "a video, not a still image",
-                  ".mov": "a video, not a still image", ".wav": "audio, not an image",
-                  ".mp3": "audio, not an image", ".c2pa": "a C2PA sidecar, not an image",
-                  ".txt": "text, not an image", ".json": "JSON, not an image"}
+_SKIPPED_KINDS = {
+    ".pdf": "a PDF, not a still image",
+    ".mp4": "a video, not a still image",
+    ".mov": "a video, not a still image",
+    ".wav": "audio, not an image",
+    ".mp3": "audio, not an image",
+    ".c2pa": "a C2PA sidecar, not an image",
+    ".txt": "text, not an image",
+    ".json": "JSON, not an image",
+}
 
 
 def skipped_files(source: str | os.PathLike) -> list[tuple[Path, str]]:
@@ -464,9 +525,11 @@ def skipped_files(source: str | os.PathLike) -> list[tuple[Path, str]]:
     src = Path(source)
     if not src.is_dir():
         return []
-    return [(p, _SKIPPED_KINDS.get(p.suffix.lower(), "not an image type"))
-            for p in sorted(src.rglob("*"))
-            if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES]
+    return [
+        (p, _SKIPPED_KINDS.get(p.suffix.lower(), "not an image type"))
+        for p in sorted(src.rglob("*"))
+        if p.is_file() and p.suffix.lower() not in IMAGE_SUFFIXES
+    ]
 
 
 def expand_inputs(args) -> list[Path]:

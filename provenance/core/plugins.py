@@ -26,12 +26,16 @@ def load_object(target: str, *, what: str = "object") -> Any:
     try:
         obj = importlib.import_module(module_name)
     except ImportError as e:
-        raise ConfigError(f"{what} {target} is not available: cannot import {module_name!r} ({e})") from None
+        raise ConfigError(
+            f"{what} {target} is not available: cannot import {module_name!r} ({e})"
+        ) from None
     except Exception as e:  # noqa: BLE001 - the module itself failed while importing
         raise ConfigError(f"{what} {target} failed to import: {describe(e)}") from None
     for part in attr.split("."):
         try:
             obj = getattr(obj, part)
         except AttributeError:
-            raise ConfigError(f"{what} {target} is not available: {module_name} has no {attr!r}") from None
+            raise ConfigError(
+                f"{what} {target} is not available: {module_name} has no {attr!r}"
+            ) from None
     return obj

@@ -42,8 +42,11 @@ def weights_sha256(path: str | os.PathLike) -> str:
     else:
         raise BadInput("no such weights file or model folder", path=root)
     # ctime and inode too: copy tools can restore a size and mtime, not these
-    stamp = [(str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
-             for p in files for st in (p.stat(),)]
+    stamp = [
+        (str(p.resolve()), st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino)
+        for p in files
+        for st in (p.stat(),)
+    ]
     key = hashlib.sha256(json.dumps(stamp).encode()).hexdigest()
     cache = _read_cache()
     if key in cache:

@@ -71,8 +71,7 @@ class _NoPandas:
             raise ImportError("pandas is not loaded for sqlite-utils")
 
 
-def connect(path: str | os.PathLike | None = None, *, create: bool = True
-            ) -> sqlite_utils.Database:
+def connect(path: str | os.PathLike | None = None, *, create: bool = True) -> sqlite_utils.Database:
     """Open a provkit database with WAL, ``synchronous=FULL`` and a busy timeout.
 
     ``create=False`` is for commands that only read: a ``path`` that does not exist
@@ -117,7 +116,8 @@ def migrate(db: sqlite_utils.Database, component: str, steps: list) -> int:
     conn = db.conn
     try:  # up to date already: no write lock needed (readers stay readers)
         row = conn.execute(
-            "SELECT version FROM _migrations WHERE component = ?", [component]).fetchone()
+            "SELECT version FROM _migrations WHERE component = ?", [component]
+        ).fetchone()
     except sqlite3.OperationalError:  # no _migrations table yet
         row = None
     if row is not None and row[0] >= len(steps):

@@ -30,8 +30,12 @@ class Decoded:
 
     def to_json(self) -> dict:
         conf = None if math.isnan(self.confidence) else round(float(self.confidence), 4)
-        return {"payload": self.payload.hex(), "confidence": conf, "scheme": self.scheme,
-                "third_party": self.third_party}
+        return {
+            "payload": self.payload.hex(),
+            "confidence": conf,
+            "scheme": self.scheme,
+            "third_party": self.third_party,
+        }
 
 
 class Backend(Protocol):
@@ -72,8 +76,10 @@ def check_payload(payload: bytes, size: int, scheme: str) -> None:
 def check_min_size(image: Image.Image, minimum: int = MIN_SIDE) -> None:
     if min(image.size) < minimum:
         w, h = image.size
-        raise BadInput(f"image too small for the watermark: {w}x{h}; the short side must be "
-                       f"at least {minimum} px")
+        raise BadInput(
+            f"image too small for the watermark: {w}x{h}; the short side must be "
+            f"at least {minimum} px"
+        )
 
 
 # --- modes -----------------------------------------------------------------------------------

@@ -29,8 +29,13 @@ class Embedded:
     psnr: float | None
 
     def to_json(self) -> dict:
-        return {"path": self.path, "source": self.source, "scheme": self.scheme,
-                "payload": self.payload.hex(), "psnr": self.psnr}
+        return {
+            "path": self.path,
+            "source": self.source,
+            "scheme": self.scheme,
+            "payload": self.payload.hex(),
+            "psnr": self.psnr,
+        }
 
 
 @dataclass(frozen=True)
@@ -46,10 +51,14 @@ class WatermarkReport:
     error: str | None = None
 
     def to_json(self) -> dict:
-        out = {"path": self.path, "found": self.found,
-               "payload": self.payload.hex() if self.payload is not None else None,
-               "confidence": self.confidence, "scheme": self.scheme,
-               "third_party": self.third_party}
+        out = {
+            "path": self.path,
+            "found": self.found,
+            "payload": self.payload.hex() if self.payload is not None else None,
+            "confidence": self.confidence,
+            "scheme": self.scheme,
+            "third_party": self.third_party,
+        }
         if self.error:
             out["error"] = self.error
         return out
@@ -62,14 +71,21 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
 
 
-def save_atomic(image: Image.Image, out: Path, *, quality: int = 95, icc: bytes | None = None,
-                exif: bytes | None = None) -> None:
+def save_atomic(
+    image: Image.Image,
+    out: Path,
+    *,
+    quality: int = 95,
+    icc: bytes | None = None,
+    exif: bytes | None = None,
+) -> None:
     """Write ``image`` to ``out`` atomically (temporary file, fsync, rename)."""
     mime = imageio.mime_for_suffix(out)
     if mime not in ("image/png", "image/jpeg", "image/webp", "image/tiff"):
         raise BadInput("unsupported output format (use .png, .jpg, .webp or .tif)", path=out)
-    atomic_write(out, imageio.encode(image, mime, quality=quality, icc_profile=icc, exif=exif,
-                                     path=out))
+    atomic_write(
+        out, imageio.encode(image, mime, quality=quality, icc_profile=icc, exif=exif, path=out)
+    )
 
 
 def psnr(a: Image.Image, b: Image.Image) -> float | None:
@@ -80,8 +96,15 @@ def psnr(a: Image.Image, b: Image.Image) -> float | None:
     return float("inf") if mse == 0 else round(10 * np.log10(255.0**2 / mse), 2)
 
 
-def embed(source, out, *, payload: bytes | None = None, scheme: str = DEFAULT_SCHEME,
-               quality: int = 95, force: bool = False) -> Embedded:
+def embed(
+    source,
+    out,
+    *,
+    payload: bytes | None = None,
+    scheme: str = DEFAULT_SCHEME,
+    quality: int = 95,
+    force: bool = False,
+) -> Embedded:
     """Watermark the image at ``source`` into ``out`` (never the source itself)."""
     src, dst = Path(source), Path(out)
     if _same_file(src, dst):
@@ -96,8 +119,9 @@ def embed(source, out, *, payload: bytes | None = None, scheme: str = DEFAULT_SC
         marked = marks.embed(image, payload, scheme=scheme)
     except BadInput as e:
         raise BadInput(e.reason, path=src) from None
-    save_atomic(marked, dst, quality=quality, icc=image.info.get("icc_profile"),
-                exif=image.info.get("exif"))
+    save_atomic(
+        marked, dst, quality=quality, icc=image.info.get("icc_profile"), exif=image.info.get("exif")
+    )
     return Embedded(str(dst), str(src), scheme, bytes(payload), psnr(image, marked))
 
 
@@ -110,6 +134,12 @@ def decode(path, *, scheme: str | None = None) -> WatermarkReport:
         conf = None if mark.confidence != mark.confidence else round(mark.confidence, 4)
         return WatermarkReport(str(path), True, mark.payload, conf, mark.scheme, mark.third_party)
     for other in third_party_marks(image):
-        return WatermarkReport(str(path), True, other.payload, round(other.confidence, 4),
-                               other.scheme, other.third_party)
+        return WatermarkReport(
+            str(path),
+            True,
+            other.payload,
+            round(other.confidence, 4),
+            other.scheme,
+            other.third_party,
+        )
     return WatermarkReport(str(path), False)

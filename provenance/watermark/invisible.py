@@ -35,8 +35,10 @@ class InvisibleWatermark:
             rgb = Image.fromarray((np.asarray(rgb) >> 8).astype(np.uint8), "L")
         arr = np.asarray(rgb.convert("RGB"))
         if arr.shape[0] * arr.shape[1] < MIN_PIXELS:
-            raise BadInput(f"image too small for {self.name}: {image.width}x{image.height} "
-                           "(needs at least 256x256 pixels)")
+            raise BadInput(
+                f"image too small for {self.name}: {image.width}x{image.height} "
+                "(needs at least 256x256 pixels)"
+            )
         return np.ascontiguousarray(arr[..., ::-1]), planes.alpha
 
     def _load(self):

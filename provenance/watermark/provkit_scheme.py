@@ -354,8 +354,9 @@ class ProvkitScheme:
                 out.append(r)
         return out[:MAX_CANDIDATES]
 
-    def _zoom_candidates(self, base: np.ndarray, n: int = 4, *,
-                         white: np.ndarray | None = None) -> list[float]:
+    def _zoom_candidates(
+        self, base: np.ndarray, n: int = 4, *, white: np.ndarray | None = None
+    ) -> list[float]:
         from scipy import ndimage  # slow to import: only when a mark is searched for
 
         y = _whiten(_resample(base, 1.0)) if white is None else white
@@ -367,8 +368,11 @@ class ProvkitScheme:
         cols = np.rint(uv[None, :, 1] * w / (TILE * ZOOMS[:, None])).astype(int)
         ok = cols < power.shape[1]
         score = np.where(ok, power[rows, np.minimum(cols, power.shape[1] - 1)], 0).mean(1)
-        peaks = [i for i in range(len(ZOOMS))
-                 if score[i] >= score[max(i - 1, 0)] and score[i] >= score[min(i + 1, len(ZOOMS) - 1)]]
+        peaks = [
+            i
+            for i in range(len(ZOOMS))
+            if score[i] >= score[max(i - 1, 0)] and score[i] >= score[min(i + 1, len(ZOOMS) - 1)]
+        ]
         peaks.sort(key=lambda i: -score[i])
         zooms = [float(ZOOMS[i]) for i in peaks[:n]]
         return zooms if any(abs(z - 1) < 0.01 for z in zooms) else zooms + [1.0]
@@ -381,10 +385,16 @@ class ProvkitScheme:
         corr = np.fft.irfft2(g.reshape(TILE, TILE // 2 + 1), s=(TILE, TILE))
         peak = np.unravel_index(int(np.argmax(corr)), corr.shape)
         z = float((corr[peak] - corr.mean()) / (corr.std() + 1e-12))
-        peak = (peak[0] + _vertex(corr[(peak[0] - 1) % TILE, peak[1]], corr[peak],
-                                  corr[(peak[0] + 1) % TILE, peak[1]]),
-                peak[1] + _vertex(corr[peak[0], (peak[1] - 1) % TILE], corr[peak],
-                                  corr[peak[0], (peak[1] + 1) % TILE]))
+        peak = (
+            peak[0]
+            + _vertex(
+                corr[(peak[0] - 1) % TILE, peak[1]], corr[peak], corr[(peak[0] + 1) % TILE, peak[1]]
+            ),
+            peak[1]
+            + _vertex(
+                corr[peak[0], (peak[1] - 1) % TILE], corr[peak], corr[peak[0], (peak[1] + 1) % TILE]
+            ),
+        )
         # Per frequency ring, the pilot says how much of the mark survived and how noisy it is
         # (JPEG and downscaling eat the outer rings first): weight the data bits accordingly.
         p = (spec[lay.pilot_idx] * lay.phase(lay.pilot_idx, peak) * np.conj(lay.pilot)).real / 2

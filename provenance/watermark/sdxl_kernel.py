@@ -69,8 +69,12 @@ def block_scores(rgb, first_block, n_bits, sums):  # pragma: no cover - compiled
                         r0 = h64 * ui[o, 2 * i + 1, c0] + h64 * ui[o, 2 * i, c0]
                         a = abs(h64 * r1 + h64 * r0)
                         best = max(best, a)
-                        f1 = np.float32(h32 * uf[o, 2 * i + 1, c1]) + np.float32(h32 * uf[o, 2 * i, c1])
-                        f0 = np.float32(h32 * uf[o, 2 * i + 1, c0]) + np.float32(h32 * uf[o, 2 * i, c0])
+                        f1 = np.float32(h32 * uf[o, 2 * i + 1, c1]) + np.float32(
+                            h32 * uf[o, 2 * i, c1]
+                        )
+                        f0 = np.float32(h32 * uf[o, 2 * i + 1, c0]) + np.float32(
+                            h32 * uf[o, 2 * i, c0]
+                        )
                         af = abs(np.float32(h32 * f1) + np.float32(h32 * f0))
                         bestf = max(bestf, af)
                 if best % 36.0 > 18.0:

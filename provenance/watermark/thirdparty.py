@@ -84,8 +84,7 @@ def dwtdct_bits(bgr: np.ndarray, n_bits: int) -> np.ndarray:
     return sums / np.maximum(counts, 1) * 255 > 127
 
 
-def _dwtdct_scores(bgr: np.ndarray, n_bits: int, first_block: int
-                   ) -> tuple[np.ndarray, np.ndarray]:
+def _dwtdct_scores(bgr: np.ndarray, n_bits: int, first_block: int) -> tuple[np.ndarray, np.ndarray]:
     """Per-bit score sums and block counts of one horizontal strip of the image whose
     first block (in row-major block order) is number ``first_block``."""
     rows, cols = bgr.shape[:2]
@@ -152,6 +151,7 @@ def use_engine(name: str | None = None) -> str:
         if os.environ.get("PROVKIT_COMPILED", "1") != "0":
             try:
                 from provkit.provenance.watermark import sdxl_kernel  # noqa: F401
+
                 name = "compiled"
             except ImportError:  # numba is not installed: numpy it is
                 pass
@@ -251,5 +251,11 @@ def third_party_marks(image: Image.Image) -> list[Decoded]:
             best = (errors, order)
     if best[0] > MAX_ERRORS:
         return []
-    return [Decoded(np.packbits(SDXL_BITS).tobytes(), 1.0 - best[0] / len(SDXL_BITS),
-                    f"invisible-watermark/dwtDct ({best[1]})", SDXL_NAME)]
+    return [
+        Decoded(
+            np.packbits(SDXL_BITS).tobytes(),
+            1.0 - best[0] / len(SDXL_BITS),
+            f"invisible-watermark/dwtDct ({best[1]})",
+            SDXL_NAME,
+        )
+    ]

@@ -32,14 +32,20 @@ def model_dir() -> Path | None:
 def availability() -> str | None:
     """None when TrustMark can run here; otherwise the reason it cannot."""
     if importlib.util.find_spec("trustmark") is None:
-        return ("TrustMark is not available: the 'trustmark' package is not installed "
-                "(pip install trustmark, then place its model files locally)")
+        return (
+            "TrustMark is not available: the 'trustmark' package is not installed "
+            "(pip install trustmark, then place its model files locally)"
+        )
     folder = model_dir()
-    files = sorted(p.name for p in folder.glob(f"*{VARIANT}*")) if folder and folder.is_dir() else []
+    files = (
+        sorted(p.name for p in folder.glob(f"*{VARIANT}*")) if folder and folder.is_dir() else []
+    )
     if not any("encoder" in f for f in files) or not any("decoder" in f for f in files):
-        return (f"TrustMark is not available: no variant-{VARIANT} encoder/decoder model files in "
-                f"{folder}; provkit never downloads models: copy them there or set "
-                "$PROVKIT_TRUSTMARK_MODELS")
+        return (
+            f"TrustMark is not available: no variant-{VARIANT} encoder/decoder model files in "
+            f"{folder}; provkit never downloads models: copy them there or set "
+            "$PROVKIT_TRUSTMARK_MODELS"
+        )
     return None
 
 
@@ -53,8 +59,9 @@ class TrustMarkBackend:
             raise ConfigError(reason)
         from trustmark import TrustMark
 
-        self._tm = TrustMark(verbose=False, model_type=VARIANT,
-                             encoding_type=TrustMark.Encoding.BCH_4)
+        self._tm = TrustMark(
+            verbose=False, model_type=VARIANT, encoding_type=TrustMark.Encoding.BCH_4
+        )
 
     def embed(self, image: Image.Image, payload: bytes) -> Image.Image:
         check_payload(payload, self.payload_bytes, self.name)

@@ -27,10 +27,13 @@ ACTIONS = ("deny", "review", "label", "allow", "none")
 
 def _action_option(f):
     return click.option(
-        "--action", type=click.Choice(ACTIONS), default=None,
+        "--action",
+        type=click.Choice(ACTIONS),
+        default=None,
         help="What a match in this bank means to a policy: deny, review or label the "
-             "image, or allow (a negative bank: a match there cancels the others); none "
-             "only reports matches. Kept when not given.")(f)
+        "image, or allow (a negative bank: a match there cancels the others); none "
+        "only reports matches. Kept when not given.",
+    )(f)
 
 
 def _parse_value(text: str):
@@ -56,8 +59,12 @@ def bank():
 
 
 #: The old name of the group, kept one release (hidden; same commands).
-index = click.Group("index", commands=bank.commands, hidden=True,
-                    help="Old name of `provkit bank` (kept one release).")
+index = click.Group(
+    "index",
+    commands=bank.commands,
+    hidden=True,
+    help="Old name of `provkit bank` (kept one release).",
+)
 
 
 @bank.command("add")
@@ -114,10 +121,21 @@ def index_add(
     the exit code is then 2.
     """
     with progress("fingerprinting") as bar:
-        report = verbs.add(name, sources, db=db_path, label=label, protected=protected,
-                           description=description, action=action, clip=clip_spec,
-                           metadata=_parse_metadata(metadata), crops=not no_crops,
-                           workers=workers, progress=bar.update, on_start=bar.start)
+        report = verbs.add(
+            name,
+            sources,
+            db=db_path,
+            label=label,
+            protected=protected,
+            description=description,
+            action=action,
+            clip=clip_spec,
+            metadata=_parse_metadata(metadata),
+            crops=not no_crops,
+            workers=workers,
+            progress=bar.update,
+            on_start=bar.start,
+        )
     for path, reason in report.errors:
         click.echo(f"error: {shown(path)}: {reason}", err=True)
 
@@ -136,21 +154,34 @@ def index_add(
 @bank.command("import")
 @click.argument("name")
 @click.argument("file", type=click.Path(path_type=Path))
-@click.option("--kind", type=click.Choice(["pdq", "phash", "dhash"]), default="pdq",
-              show_default=True, help="Hash kind the list holds.")
+@click.option(
+    "--kind",
+    type=click.Choice(["pdq", "phash", "dhash"]),
+    default="pdq",
+    show_default=True,
+    help="Hash kind the list holds.",
+)
 @click.option("--label", help="Label reported with every match (e.g. 'partner bank').")
 @click.option("--protected", is_flag=True, help="Mark the bank protected.")
 @click.option("--description", help="What the bank holds.")
 @_action_option
-@click.option("--metadata", "-m", multiple=True, metavar="KEY=VALUE",
-              help="Metadata for every hash imported (a column of the same name wins).")
-@click.option("--strict", is_flag=True,
-              help="Exit 2 when any line was skipped (the usable lines are imported either "
-                   "way).")
+@click.option(
+    "--metadata",
+    "-m",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Metadata for every hash imported (a column of the same name wins).",
+)
+@click.option(
+    "--strict",
+    is_flag=True,
+    help="Exit 2 when any line was skipped (the usable lines are imported either way).",
+)
 @db_option
 @json_option
-def index_import(name, file, kind, label, protected, description, action, metadata, strict,
-                 db_path, as_json):
+def index_import(
+    name, file, kind, label, protected, description, action, metadata, strict, db_path, as_json
+):
     """Import a hash list (CSV/TSV, JSONL, ThreatExchange/HMA export) into bank NAME.
 
     Each line keeps the partner's id (an id, source_id, content_id or bank_content_id
@@ -161,25 +192,39 @@ def index_import(name, file, kind, label, protected, description, action, metada
     (same id) are counted, not added twice, so an interrupted import is finished by
     running it again.
     """
-    report = verbs.import_(name, file, kind=kind, db=db_path, label=label,
-                          protected=protected, description=description, action=action,
-                          metadata=_parse_metadata(metadata))
+    report = verbs.import_(
+        name,
+        file,
+        kind=kind,
+        db=db_path,
+        label=label,
+        protected=protected,
+        description=description,
+        action=action,
+        metadata=_parse_metadata(metadata),
+    )
     usable = report.imported + report.already_present + report.low_quality
     word = "error" if strict or not usable else "skipped"
     for line, reason in report.errors:
         click.echo(f"{word}: {file}: line {line}: {reason}", err=True)
     if report.invalid > len(report.errors):
-        click.echo(f"{word}: {file}: {report.invalid - len(report.errors)} more invalid lines",
-                   err=True)
+        click.echo(
+            f"{word}: {file}: {report.invalid - len(report.errors)} more invalid lines", err=True
+        )
     if report.invalid and usable:
-        click.echo(f"partial import: {file}: {report.invalid} line(s) skipped, the other "
-                   f"{usable} hash(es) are in bank {name}", err=True)
+        click.echo(
+            f"partial import: {file}: {report.invalid} line(s) skipped, the other "
+            f"{usable} hash(es) are in bank {name}",
+            err=True,
+        )
 
     def human(r):
-        return (f"{r['set']}: imported {r['imported']} {r['kind']} hashes, already present "
-                f"{r['already_present']}, invalid lines {r['invalid']}, low quality (kept, "
-                f"flagged) {r['low_quality']} ({r['seconds']:.1f}s, "
-                f"{r['hashes_per_second']} hashes/s)")
+        return (
+            f"{r['set']}: imported {r['imported']} {r['kind']} hashes, already present "
+            f"{r['already_present']}, invalid lines {r['invalid']}, low quality (kept, "
+            f"flagged) {r['low_quality']} ({r['seconds']:.1f}s, "
+            f"{r['hashes_per_second']} hashes/s)"
+        )
 
     emit({**report.to_json(), "complete": not report.invalid}, as_json, human)
     if report.invalid and (strict or not usable):
@@ -194,8 +239,11 @@ def index_import(name, file, kind, label, protected, description, action, metada
 def index_export(name, out, db_path, as_json):
     """Write the hashes of bank NAME to a file that `bank import` reads back."""
     report = verbs.export(name, out, db=db_path)
-    emit(report.to_json(), as_json,
-         lambda r: f"{r['set']}: wrote {r['exported']} hashes to {r['out']}")
+    emit(
+        report.to_json(),
+        as_json,
+        lambda r: f"{r['set']}: wrote {r['exported']} hashes to {r['out']}",
+    )
 
 
 @bank.command("list")
@@ -210,13 +258,18 @@ def index_list(db_path, as_json):
             return "no banks (add one with `provkit bank add NAME DIR`)"
         return "\n".join(
             ["NAME\tITEMS\tACTION\tMATCHING\tACCESS\tLABEL\tCLIP"]
-            + [f"{r['name']}\t{r['items']} items\t{r['action'] or 'report'}"
-               f"\t{'on' if r['enabled'] else 'off'}"
-               + (" (" + " ".join(f"{k}<={v}" for k, v in r["max_distance"].items()) + ")"
-                  if r["max_distance"] else "")
-               + f"\t{'protected' if r['protected'] else 'open'}"
-               f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
-               for r in rows]
+            + [
+                f"{r['name']}\t{r['items']} items\t{r['action'] or 'report'}"
+                f"\t{'on' if r['enabled'] else 'off'}"
+                + (
+                    " (" + " ".join(f"{k}<={v}" for k, v in r["max_distance"].items()) + ")"
+                    if r["max_distance"]
+                    else ""
+                )
+                + f"\t{'protected' if r['protected'] else 'open'}"
+                f"\t{r['label'] or ''}\t{'clip: ' + r['clip_model'] if r['clip_model'] else ''}".rstrip()
+                for r in rows
+            ]
         )
 
     emit(sets, as_json, human)
@@ -235,11 +288,20 @@ def index_stats(name, db_path, as_json):
 @bank.command("set")
 @click.argument("name")
 @_action_option
-@click.option("--enable/--disable", "enabled", default=None,
-              help="Switch the bank on or off for matching (its items stay).")
-@click.option("--max-distance", "max_distance", multiple=True, metavar="KIND=VALUE",
-              help="The bank's own match distance per kind, e.g. pdq=20 phash=8 "
-                   "(used when a search gives none); 'default' resets it.")
+@click.option(
+    "--enable/--disable",
+    "enabled",
+    default=None,
+    help="Switch the bank on or off for matching (its items stay).",
+)
+@click.option(
+    "--max-distance",
+    "max_distance",
+    multiple=True,
+    metavar="KIND=VALUE",
+    help="The bank's own match distance per kind, e.g. pdq=20 phash=8 "
+    "(used when a search gives none); 'default' resets it.",
+)
 @click.option("--label", help="Label reported with every match.")
 @click.option("--description", help="What the bank holds.")
 @db_option
@@ -250,15 +312,25 @@ def bank_set(name, action, enabled, max_distance, label, description, db_path, a
     if action is not None:
         options["action"] = None if action == "none" else action
     if max_distance:
-        options["max_distance"] = (None if max_distance == ("default",)
-                                   else _bank_limits(max_distance))
-    result = verbs.set_(name, db=db_path, enabled=enabled, label=label,
-                        description=description, **options).to_json()
-    emit(result, as_json, lambda r: (
-        f"{r['name']}: action {r['action'] or 'none (report only)'}, matching "
-        f"{'on' if r['enabled'] else 'off'}, distance "
-        + (" ".join(f"{k}<={v}" for k, v in r["max_distance"].items())
-           if r["max_distance"] else "default")))
+        options["max_distance"] = (
+            None if max_distance == ("default",) else _bank_limits(max_distance)
+        )
+    result = verbs.set_(
+        name, db=db_path, enabled=enabled, label=label, description=description, **options
+    ).to_json()
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"{r['name']}: action {r['action'] or 'none (report only)'}, matching "
+            f"{'on' if r['enabled'] else 'off'}, distance "
+            + (
+                " ".join(f"{k}<={v}" for k, v in r["max_distance"].items())
+                if r["max_distance"]
+                else "default"
+            )
+        ),
+    )
 
 
 def _bank_limits(values) -> dict:
@@ -277,8 +349,14 @@ def remove_item(name, ids, db_path, as_json):
     """Remove items from bank NAME by the partner's id (or provkit's item id, or the
     stored path of an image item)."""
     result = verbs.remove_item(name, ids, db=db_path).to_json()
-    emit(result, as_json, lambda r: f"{name}: removed {r['removed_items']} item(s)"
-         + (f"; not found: {', '.join(r['not_found'])}" if r.get("not_found") else ""))
+    emit(
+        result,
+        as_json,
+        lambda r: (
+            f"{name}: removed {r['removed_items']} item(s)"
+            + (f"; not found: {', '.join(r['not_found'])}" if r.get("not_found") else "")
+        ),
+    )
     if result.get("not_found"):
         sys.exit(1)
 
@@ -291,7 +369,7 @@ def remove_item(name, ids, db_path, as_json):
     multiple=True,
     metavar="ID_OR_PATH",
     help="Remove only these items (partner ids, item ids or stored paths); default: the "
-         "whole bank.",
+    "whole bank.",
 )
 @db_option
 @json_option
@@ -338,8 +416,10 @@ def _human_matches(reports) -> str:
     for r in reports:
         if "error" in r:
             continue
-        unchecked = [f"  CLIP similarity not checked for bank {name}: {why}"
-                     for name, why in sorted(r.get("clip_not_checked", {}).items())]
+        unchecked = [
+            f"  CLIP similarity not checked for bank {name}: {why}"
+            for name, why in sorted(r.get("clip_not_checked", {}).items())
+        ]
         if not r["matches"]:
             lines.append(f"{shown(r['path'])}: no near-duplicates")
             lines += unchecked
@@ -353,8 +433,9 @@ def _human_matches(reports) -> str:
             what = m["path"] or f"id {m.get('partner_id')}"  # an imported hash has no file
             if m["path"] and m.get("partner_id"):
                 what += f" (id {m['partner_id']})"
-            dists = " ".join(f"{k}={d[k]}" for k in ("pdq", "phash", "dhash")
-                             if d.get(k) is not None)
+            dists = " ".join(
+                f"{k}={d[k]}" for k in ("pdq", "phash", "dhash") if d.get(k) is not None
+            )
             action = f" [{m['action']}]" if m.get("action") else ""
             lines.append(
                 f"  {m['bank']}#{m['item_id']} {what}  by {m['kind']}: {dists}{clip}{tag}"
@@ -400,10 +481,15 @@ def dupes(files, sets, max_distance, k, clip_spec, no_clip, fail_on_match, db_pa
     """Find near-duplicates of FILES (or the images in folders) in the banks."""
     files = expand_inputs(files)
     with progress("searching", len(files)) as bar:
-        found = verbs.dupes(files, sets=list(sets) or None,
-                            max_distance=_parse_limits(max_distance), k=k,
-                            clip=False if no_clip else clip_spec, db=db_path,
-                            progress=bar.update)
+        found = verbs.dupes(
+            files,
+            sets=list(sets) or None,
+            max_distance=_parse_limits(max_distance),
+            k=k,
+            clip=False if no_clip else clip_spec,
+            db=db_path,
+            progress=bar.update,
+        )
     reports, bad = [r.to_json() for r in found], 0
     for r in found:
         if r.error is not None:

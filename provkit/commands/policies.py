@@ -35,7 +35,11 @@ def policy():
 def _human_result(r: dict) -> str:
     if r.get("error"):
         error = r["error"]
-        return f"error: {error}" if error.startswith(r["source"]) else f"{shown(r['source'])}: error: {error}"
+        return (
+            f"error: {error}"
+            if error.startswith(r["source"])
+            else f"{shown(r['source'])}: error: {error}"
+        )
     head = f"{shown(r['source'])}: {_MARK[r['outcome']]}"
     if r["labels"]:
         head += " [" + "; ".join(r["labels"]) + "]"
@@ -47,27 +51,61 @@ def _human_result(r: dict) -> str:
 
 
 @policy.command("check")
-@click.option("--pack", "pack_name", default=None,
-              help="Shipped pack name or a pack YAML path (default: [policy] POINT in "
-                   "provkit.toml).")
-@click.option("--point", type=click.Choice(POINTS), default=None,
-              help="Decision point (default: the context's point, else verify).")
+@click.option(
+    "--pack",
+    "pack_name",
+    default=None,
+    help="Shipped pack name or a pack YAML path (default: [policy] POINT in provkit.toml).",
+)
+@click.option(
+    "--point",
+    type=click.Choice(POINTS),
+    default=None,
+    help="Decision point (default: the context's point, else verify).",
+)
 @trust_option
 @click.option("--dry-run", is_flag=True, help="Decide without writing to the audit log.")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-@click.option("--context", "context_files", multiple=True, type=click.Path(path_type=Path),
-              help="A prepared decision context (JSON object, array or JSON lines).")
+@click.option(
+    "--context",
+    "context_files",
+    multiple=True,
+    type=click.Path(path_type=Path),
+    help="A prepared decision context (JSON object, array or JSON lines).",
+)
 @click.option("--actor", default=None, help="Who is deciding (recorded in the audit log).")
 @click.option("--role", default=None, help="The actor's role.")
 @click.option("--org", default=None, help="The actor's organisation.")
-@click.option("--evidence", default=None, metavar="MODULE:FUNCTION",
-              help="Evidence provider for FILES (default: detect.verdict:policy_context_for_file).")
-@click.option("--fail-on", type=click.Choice(["deny", "review", "never"]), default="deny",
-              show_default=True, help="Exit 1 when any decision is this strong or stronger.")
+@click.option(
+    "--evidence",
+    default=None,
+    metavar="MODULE:FUNCTION",
+    help="Evidence provider for FILES (default: detect.verdict:policy_context_for_file).",
+)
+@click.option(
+    "--fail-on",
+    type=click.Choice(["deny", "review", "never"]),
+    default="deny",
+    show_default=True,
+    help="Exit 1 when any decision is this strong or stronger.",
+)
 @db_option
 @json_option
-def check(pack_name, point, trust, dry_run, files, context_files, actor, role, org, evidence,
-          fail_on, db_path, as_json):
+def check(
+    pack_name,
+    point,
+    trust,
+    dry_run,
+    files,
+    context_files,
+    actor,
+    role,
+    org,
+    evidence,
+    fail_on,
+    db_path,
+    as_json,
+):
     """Run FILES or folders (through detection evidence) or prepared contexts through a pack.
 
     Prints each decision with the rules that matched and their reasons, and appends every
@@ -80,9 +118,20 @@ def check(pack_name, point, trust, dry_run, files, context_files, actor, role, o
     contexts = [c for path in context_files for c in read_contexts(path)]
     total = len(files) + len(contexts)
     with progress("checking", total) as bar:
-        results = check_(pack_name, files, point=point, actor=actor, role=role, org=org,
-                         contexts=contexts, db=db_path, evidence=evidence or DEFAULT_EVIDENCE,
-                         on_item=lambda _: bar.update(1), trust=trust, dry_run=dry_run)
+        results = check_(
+            pack_name,
+            files,
+            point=point,
+            actor=actor,
+            role=role,
+            org=org,
+            contexts=contexts,
+            db=db_path,
+            evidence=evidence or DEFAULT_EVIDENCE,
+            on_item=lambda _: bar.update(1),
+            trust=trust,
+            dry_run=dry_run,
+        )
     data = [r.to_json() for r in results]
     emit(data, as_json, lambda rows: "\n".join(_human_result(r) for r in rows))
     ctx = click.get_current_context()
@@ -91,7 +140,6 @@ def check(pack_name, point, trust, dry_run, files, context_files, actor, role, o
     stop = {"deny": ("deny",), "review": ("deny", "review"), "never": ()}[fail_on]
     if any(r.decision.outcome in stop for r in results):
         ctx.exit(1)
-
 
 
 @policy.command("lint")
@@ -104,9 +152,11 @@ def lint(pack_name, as_json):
 
     def human(d):
         lines = [f"{path}:{f['line'] or 1}: {f['severity']}: {f['message']}" for f in d["findings"]]
-        lines.append(f"{shown(path)}: {'ok' if d['ok'] else 'invalid'} "
-                     f"({sum(f['severity'] == 'error' for f in d['findings'])} errors, "
-                     f"{sum(f['severity'] == 'warning' for f in d['findings'])} warnings)")
+        lines.append(
+            f"{shown(path)}: {'ok' if d['ok'] else 'invalid'} "
+            f"({sum(f['severity'] == 'error' for f in d['findings'])} errors, "
+            f"{sum(f['severity'] == 'warning' for f in d['findings'])} warnings)"
+        )
         return "\n".join(lines)
 
     emit(data, as_json, human)
@@ -116,8 +166,12 @@ def lint(pack_name, as_json):
 
 @policy.command("test")
 @click.argument("pack_name", metavar="PACK")
-@click.option("--cases", type=click.Path(path_type=Path), default=None,
-              help="Cases file (default: cases.yaml beside the pack).")
+@click.option(
+    "--cases",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Cases file (default: cases.yaml beside the pack).",
+)
 @json_option
 def test(pack_name, cases, as_json):
     """Run a pack's own test cases; exit 1 if any fails."""
@@ -144,8 +198,11 @@ def show(pack_name, as_json):
     pack = verbs.show(pack_name)
 
     def human(d):
-        lines = [f"{d['name']} {d['version']}  (sha256 {d['digest'][:16]}...)",
-                 f"default {d['default']}, fail closed to {d['fail_closed']}", ""]
+        lines = [
+            f"{d['name']} {d['version']}  (sha256 {d['digest'][:16]}...)",
+            f"default {d['default']}, fail closed to {d['fail_closed']}",
+            "",
+        ]
         for r in d["rules"]:
             extra = f" [{r['label']}]" if r["label"] else ""
             lines.append(f"{r['id']}: {r['outcome']}{extra} at {', '.join(r['points'])}")
@@ -160,9 +217,14 @@ def show(pack_name, as_json):
 def list_packs(as_json):
     """List the shipped packs."""
     data = [p.to_json() for p in verbs.list_()]
-    emit(data, as_json, lambda d: "\n".join(
-        ["PACK VERSION: DESCRIPTION"] + [f"{p['name']} {p['version']}: "
-                                         f"{' '.join(p['description'].split())}" for p in d]))
+    emit(
+        data,
+        as_json,
+        lambda d: "\n".join(
+            ["PACK VERSION: DESCRIPTION"]
+            + [f"{p['name']} {p['version']}: {' '.join(p['description'].split())}" for p in d]
+        ),
+    )
 
 
 # ---------------------------------------------------------------- audit
@@ -181,42 +243,73 @@ def audit():
 @json_option
 def log(since, outcome, point, actor, limit, db_path, as_json):
     """List recorded decisions, oldest first."""
-    rows = audit_lib.log(db_path, since=since, outcome=outcome, point=point, actor=actor,
-                         limit=limit)
+    rows = audit_lib.log(
+        db_path, since=since, outcome=outcome, point=point, actor=actor, limit=limit
+    )
 
     def human(rs):
         if not rs:
             filtered = any(v is not None for v in (since, outcome, point, actor))
-            return ("no decisions match these filters" if filtered and audit_lib.audit_store(
-                db_path, create=False).count() else "no decisions recorded")
+            return (
+                "no decisions match these filters"
+                if filtered and audit_lib.audit_store(db_path, create=False).count()
+                else "no decisions recorded"
+            )
         lines = ["SEQ   TIME                  POINT      PACK       OUTCOME  ACTOR  SUBJECT"]
         for r in rs:
             labels = f" [{'; '.join(r['labels'])}]" if r["labels"] else ""
-            lines.append(f"#{r['seq']:<4} {r['time'][:19]}Z  {r['point']:<10} {r['pack']:<10} "
-                         f"{_MARK.get(r['outcome'], r['outcome'])}{labels}  "
-                         f"{r['actor'] or '-'}  {r['subject'] or '-'}")
+            lines.append(
+                f"#{r['seq']:<4} {r['time'][:19]}Z  {r['point']:<10} {r['pack']:<10} "
+                f"{_MARK.get(r['outcome'], r['outcome'])}{labels}  "
+                f"{r['actor'] or '-'}  {r['subject'] or '-'}"
+            )
             rules = r["matched_rules"]
             for i, reason in enumerate(r["reasons"]):
-                lines.append(f"      - {rules[i]}: {reason}" if i < len(rules) else f"      - {reason}")
+                lines.append(
+                    f"      - {rules[i]}: {reason}" if i < len(rules) else f"      - {reason}"
+                )
         return "\n".join(lines)
 
     emit(rows, as_json, human)
 
 
 @audit.command("verify")
-@click.option("--expect-head", default=None, metavar="[SEQ:]HASH",
-              help="A head recorded earlier (provkit audit head); catches rows cut from the end.")
-@click.option("--export", "export_file", type=click.Path(path_type=Path), default=None,
-              help="Verify an exported JSONL log instead of the database.")
-@click.option("--audit-key", "audit_key", default=None, metavar="HEX|FILE",
-              help="The audit public key (hex, or the audit.pub file) to check signatures "
-                   "with (default: this workspace's).")
-@click.option("--checkpoint", "checkpoint_file", type=click.Path(path_type=Path), default=None,
-              help="A decisions-log checkpoint kept elsewhere (provkit log checkpoint --log "
-                   "decisions): the rows must still give the tree it signs.")
-@click.option("--log-key", "log_key", default=None, metavar="KEY|FILE",
-              help="The log verifier key to check --checkpoint with (default: this "
-                   "workspace's).")
+@click.option(
+    "--expect-head",
+    default=None,
+    metavar="[SEQ:]HASH",
+    help="A head recorded earlier (provkit audit head); catches rows cut from the end.",
+)
+@click.option(
+    "--export",
+    "export_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Verify an exported JSONL log instead of the database.",
+)
+@click.option(
+    "--audit-key",
+    "audit_key",
+    default=None,
+    metavar="HEX|FILE",
+    help="The audit public key (hex, or the audit.pub file) to check signatures "
+    "with (default: this workspace's).",
+)
+@click.option(
+    "--checkpoint",
+    "checkpoint_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="A decisions-log checkpoint kept elsewhere (provkit log checkpoint --log "
+    "decisions): the rows must still give the tree it signs.",
+)
+@click.option(
+    "--log-key",
+    "log_key",
+    default=None,
+    metavar="KEY|FILE",
+    help="The log verifier key to check --checkpoint with (default: this workspace's).",
+)
 @db_option
 @json_option
 def verify(expect_head, export_file, audit_key, checkpoint_file, log_key, db_path, as_json):
@@ -224,20 +317,32 @@ def verify(expect_head, export_file, audit_key, checkpoint_file, log_key, db_pat
     deleted, reordered, forged or cut row. Exit 1 if bad."""
     if audit_key is not None and Path(audit_key).is_file():
         audit_key = Path(audit_key).read_text().strip()
-    result = audit_lib.verify(db_path, expect_head=expect_head, export=export_file,
-                              public_key=audit_key, checkpoint=checkpoint_file,
-                              log_key=log_key)
+    result = audit_lib.verify(
+        db_path,
+        expect_head=expect_head,
+        export=export_file,
+        public_key=audit_key,
+        checkpoint=checkpoint_file,
+        log_key=log_key,
+    )
 
     def human(d):
         if d["ok"]:
             head = d["head"]
             where = f"; head {head['seq']}:{head['hash']}" if head else ""
-            part = (f" from row {d['from_seq']} (a partial export: earlier rows were not "
-                    "exported and are not checked)" if d.get("from_seq") else "")
-            signed = (f", signed through row {d['signed_through']}"
-                      if d.get("signed_through") else
-                      ", no signed checkpoint (a log from before checkpoints)"
-                      if d["rows"] else "")
+            part = (
+                f" from row {d['from_seq']} (a partial export: earlier rows were not "
+                "exported and are not checked)"
+                if d.get("from_seq")
+                else ""
+            )
+            signed = (
+                f", signed through row {d['signed_through']}"
+                if d.get("signed_through")
+                else ", no signed checkpoint (a log from before checkpoints)"
+                if d["rows"]
+                else ""
+            )
             return f"ok: {d['rows']} rows{part}, chain intact{signed}{where}"
         return f"TAMPERED: first bad row {d['first_bad']}: {d['problem']}"
 
@@ -266,8 +371,9 @@ def export(fmt, out, force, since, db_path):
 
     With --since the export starts with a header line naming its first row; verifying
     it checks the chain from that row on."""
-    done = audit_lib.export(out, db=db_path, format=fmt, since=since, force=force,
-                            stream=sys.stdout)
+    done = audit_lib.export(
+        out, db=db_path, format=fmt, since=since, force=force, stream=sys.stdout
+    )
     click.echo(f"exported {done.rows} rows", err=True)
 
 

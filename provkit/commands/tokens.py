@@ -15,20 +15,34 @@ def tokens():
 
 @tokens.command("create")
 @click.argument("name")
-@click.option("--scope", "scopes", multiple=True, required=True,
-              type=click.Choice([*tokens_lib.SCOPES, *tokens_lib.OLD_SCOPES]),
-              help="What the token may do (repeatable): " + "; ".join(
-                  f"{k}: {v}" for k, v in tokens_lib.SCOPES.items()))
-@click.option("--expires", default=None, metavar="AGE|DATE",
-              help="Expiry: an age (30d, 12h, 2w) or an ISO date (default: never).")
+@click.option(
+    "--scope",
+    "scopes",
+    multiple=True,
+    required=True,
+    type=click.Choice([*tokens_lib.SCOPES, *tokens_lib.OLD_SCOPES]),
+    help="What the token may do (repeatable): "
+    + "; ".join(f"{k}: {v}" for k, v in tokens_lib.SCOPES.items()),
+)
+@click.option(
+    "--expires",
+    default=None,
+    metavar="AGE|DATE",
+    help="Expiry: an age (30d, 12h, 2w) or an ISO date (default: never).",
+)
 @db_option
 @json_option
 def tokens_create(name, scopes, expires, db_path, as_json):
     """Create token NAME; the token is printed once and only its hash is kept."""
     created = tokens_lib.create(name, scopes, expires=expires, db=db_path)
-    emit(created, as_json, lambda c: (
-        f"{c.secret}\n(token {c.token.name}: scopes {', '.join(c.token.scopes)}, "
-        f"expires {c.token.expires or 'never'}; shown once, store it now)"))
+    emit(
+        created,
+        as_json,
+        lambda c: (
+            f"{c.secret}\n(token {c.token.name}: scopes {', '.join(c.token.scopes)}, "
+            f"expires {c.token.expires or 'never'}; shown once, store it now)"
+        ),
+    )
 
 
 @tokens.command("list")
@@ -45,7 +59,8 @@ def tokens_list(db_path, as_json):
             f"{t.name}\t{','.join(t.scopes)}\tcreated {t.created}\texpires "
             f"{t.expires or 'never'}\t"
             + ("revoked " + t.revoked if t.revoked else "active" if t.active else "expired")
-            for t in items)
+            for t in items
+        )
 
     emit(rows, as_json, human)
 
@@ -58,7 +73,6 @@ def tokens_revoke(name, db_path, as_json):
     """Revoke token NAME: it stops working at once."""
     token = tokens_lib.revoke(name, db_path)
     emit(token, as_json, lambda t: f"revoked token {t.name}")
-
 
 
 __all__ = ["tokens"]

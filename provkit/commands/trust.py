@@ -23,8 +23,9 @@ def trust():
 
 def _source_line(d: dict) -> str:
     extra = f"  {d['note']}" if d.get("note") else ""
-    return (f"{d['name']:<12} {d['kind']:<6} {d.get('certificates', 0):>3} cert(s)  "
-            f"{d['label']}{extra}")
+    return (
+        f"{d['name']:<12} {d['kind']:<6} {d.get('certificates', 0):>3} cert(s)  {d['label']}{extra}"
+    )
 
 
 @trust.command("list")
@@ -39,8 +40,17 @@ def trust_list(as_json):
 @json_option
 def trust_show(name, as_json):
     """One trust source and the subjects of its certificates."""
-    emit(trust_lib.show(name), as_json, lambda d: _source_line(d) + "\n" + "\n".join(
-        f"  {c['subject']}  (until {c['not_after']})" for c in d["certificate_subjects"]))
+    emit(
+        trust_lib.show(name),
+        as_json,
+        lambda d: (
+            _source_line(d)
+            + "\n"
+            + "\n".join(
+                f"  {c['subject']}  (until {c['not_after']})" for c in d["certificate_subjects"]
+            )
+        ),
+    )
 
 
 @trust.command("add")
@@ -50,8 +60,11 @@ def trust_show(name, as_json):
 @json_option
 def trust_add(file, name, force, as_json):
     """Keep a copy of a PEM file of CA certificates as a trust source (used by default)."""
-    emit(trust_lib.add(file, name=name, force=force), as_json,
-         lambda d: f"added trust source {d['name']} ({d['certificates']} certificate(s))")
+    emit(
+        trust_lib.add(file, name=name, force=force),
+        as_json,
+        lambda d: f"added trust source {d['name']} ({d['certificates']} certificate(s))",
+    )
 
 
 @trust.command("remove")

@@ -40,8 +40,11 @@ def _trust_source(c: dict) -> str | None:
         rec = c.get("recovered_manifest") or {}
         if rec.get("state") != "trusted":
             return None
-        return ((c.get("signer") or {}).get("trust_source")
-                or (rec.get("signer") or {}).get("trust_source") or "your trust anchors")
+        return (
+            (c.get("signer") or {}).get("trust_source")
+            or (rec.get("signer") or {}).get("trust_source")
+            or "your trust anchors"
+        )
     if c.get("state") == "valid":  # trusted signer, another check failed (an identity)
         return (c.get("signer") or {}).get("trust_source")
     if c.get("state") != "trusted":
@@ -61,8 +64,9 @@ def _who(c: dict) -> list[str]:
             who += f" (certificate from {s['issuer']})"
         source = _trust_source(c)
         if c.get("state") != "invalid":  # an invalid signature vouches for nobody
-            who += (f"; trusted: {source}" if source
-                    else "; not vouched for by any trust source in use")
+            who += (
+                f"; trusted: {source}" if source else "; not vouched for by any trust source in use"
+            )
         lines.append(f"  signed by:    {who}")
         if s.get("time"):
             lines.append(f"  signed at:    {s['time']} (time-stamp)")
@@ -76,14 +80,18 @@ def _disclosure_lines(d: dict) -> list[str]:
     lines = []
     sb = d.get("sb942")
     if isinstance(sb, dict):
-        lines.append(f"  SB 942:       latent AI disclosure: provider {sb.get('provider')}, system "
-                     f"{sb.get('system')} {sb.get('system_version') or ''}".rstrip()
-                     + f", made {sb.get('time')}, id {sb.get('id')}")
+        lines.append(
+            f"  SB 942:       latent AI disclosure: provider {sb.get('provider')}, system "
+            f"{sb.get('system')} {sb.get('system_version') or ''}".rstrip()
+            + f", made {sb.get('time')}, id {sb.get('id')}"
+        )
     block = d.get("tc260")
     if isinstance(block, dict):
         f = block.get("fields") or {}
-        words = (f"implicit AI label (GB 45438): producer {f.get('ContentProducer') or '?'}, "
-                 f"id {f.get('ProduceID') or '?'}, Label {f.get('Label')}")
+        words = (
+            f"implicit AI label (GB 45438): producer {f.get('ContentProducer') or '?'}, "
+            f"id {f.get('ProduceID') or '?'}, Label {f.get('Label')}"
+        )
         if f.get("ContentPropagator"):
             words += f", propagated by {f['ContentPropagator']} (id {f.get('PropagateID')})"
         if not block.get("well_formed"):
@@ -91,8 +99,11 @@ def _disclosure_lines(d: dict) -> list[str]:
         lines.append(f"  GB 45438:     {words} (unsigned XMP)")
     visible = d.get("visible_labels")
     if isinstance(visible, dict) and visible.get("labels"):
-        texts = ", ".join(f"{x.get('text')} ({x.get('regime')}, {x.get('text_height_px')} px)"
-                          for x in visible["labels"] if isinstance(x, dict))
+        texts = ", ".join(
+            f"{x.get('text')} ({x.get('regime')}, {x.get('text_height_px')} px)"
+            for x in visible["labels"]
+            if isinstance(x, dict)
+        )
         lines.append(f"  visible label: drawn before sealing: {texts}")
     return lines
 
@@ -121,8 +132,10 @@ def _claim_line(c: dict) -> str | None:
         return None
     signer = c.get("signer") or {}
     if c["state"] == "trusted":
-        return (f"camera capture claimed by a recognised signer "
-                f"({signer.get('trust_source') or 'trusted'})")
+        return (
+            f"camera capture claimed by a recognised signer "
+            f"({signer.get('trust_source') or 'trusted'})"
+        )
     if c["state"] == "valid":
         return "camera capture claimed by an unrecognised signer"
     return None
@@ -141,8 +154,10 @@ def _report_lines(r: dict) -> str:
     lines += _who(c)
     product = (c.get("signer") or {}).get("conforming_product")
     if product:
-        lines.append(f"  product:      {product['product']} by {product['vendor']} "
-                     f"(assurance level {product['assurance_level']}; {product['list']})")
+        lines.append(
+            f"  product:      {product['product']} by {product['vendor']} "
+            f"(assurance level {product['assurance_level']}; {product['list']})"
+        )
     claim = _claim_line(c)
     if claim:
         lines.append(f"  claim:        {claim}")
@@ -150,8 +165,9 @@ def _report_lines(r: dict) -> str:
         lines.append(f"  made with:    {', '.join(c['generator'])}")
     capture = c.get("capture") or {}
     if capture:
-        lines.append("  capture:      " + "; ".join(f"{k} {v}" for k, v in capture.items())
-                     + " (as signed)")
+        lines.append(
+            "  capture:      " + "; ".join(f"{k} {v}" for k, v in capture.items()) + " (as signed)"
+        )
     if c.get("format") and not c["format"].startswith("image/"):
         lines.append(f"  format:       {c['format']}")
     if c.get("digital_source_type"):
@@ -161,37 +177,53 @@ def _report_lines(r: dict) -> str:
         lines.append(f"  how:          {how}")
     sig = c.get("signals") or {}
     if sig.get("inception") or sig.get("transformation") or sig.get("not_credible"):
-        parts = [f"{x['signal']} [{x['rule_id']}]" + (" (not credible)" if x.get("not_credible")
-                                                      else "") for x in sig.get("rules") or []]
+        parts = [
+            f"{x['signal']} [{x['rule_id']}]" + (" (not credible)" if x.get("not_credible") else "")
+            for x in sig.get("rules") or []
+        ]
         lines.append("  signals:      " + ", ".join(parts))
     if c.get("timestamp") and c["timestamp"].get("present"):
         lines.append(f"  time-stamp:   {c['timestamp']['sentence']}")
     for ident in c.get("cawg_identity") or []:
-        lines.append(f"  identity:     {ident['label']}: {ident['trust']} (judged apart from the "
-                     "signer)")
+        lines.append(
+            f"  identity:     {ident['label']}: {ident['trust']} (judged apart from the signer)"
+        )
     for ing in c.get("ingredients") or []:
         if "omitted" in ing:
             lines.append(f"  made from:    ... {ing['omitted']} more ingredients not listed")
             continue
         failures = ing.get("failures") or []
-        hard_only = bool(set(failures) & HARD_BINDING_CODES) and \
-            set(failures) - {"signingCredential.untrusted"} <= HARD_BINDING_CODES
+        hard_only = (
+            bool(set(failures) & HARD_BINDING_CODES)
+            and set(failures) - {"signingCredential.untrusted"} <= HARD_BINDING_CODES
+        )
         if hard_only and (ing.get("state") == "invalid" or "expected" in (ing.get("note") or "")):
-            state = ("its credentials' signature checks out; only its bytes differ from what "
-                     "they were signed over" + (" (expected for recovered credentials)"
-                                                 if "expected" in (ing.get("note") or "") else ""))
+            state = (
+                "its credentials' signature checks out; only its bytes differ from what "
+                "they were signed over"
+                + (
+                    " (expected for recovered credentials)"
+                    if "expected" in (ing.get("note") or "")
+                    else ""
+                )
+            )
         else:
             state = f"{ing.get('state')}" + (f" ({ing['note']})" if ing.get("note") else "")
         what = source_type_words(ing.get("digital_source_type"))
-        lines.append(f"  made from:    {ing.get('title')} ({ing.get('relationship')}"
-                     + (f", {what}" if what else "") + f"): {state}")
+        lines.append(
+            f"  made from:    {ing.get('title')} ({ing.get('relationship')}"
+            + (f", {what}" if what else "")
+            + f"): {state}"
+        )
         if ing.get("sentence"):
             lines.append(f"                {ing['sentence']}")
     for sentence in training_words(c.get("training_mining") or {}):
         lines.append(f"  training:     {sentence}")
     if c.get("recovered_by"):
         by = {"watermark": "the invisible watermark", "fingerprint": "the image's fingerprints"}
-        lines.append(f"  recovered by: {by.get(c['recovered_by'].get('method'), c['recovered_by'].get('method'))}")
+        lines.append(
+            f"  recovered by: {by.get(c['recovered_by'].get('method'), c['recovered_by'].get('method'))}"
+        )
     if c.get("relation"):  # its sentence is among the explanation's
         lines.append(f"  relation:     {c['relation']['class']}")
     if c.get("remote_url"):
@@ -224,28 +256,59 @@ def _crjson_ok(doc: dict) -> bool:
 @click.command()
 @click.argument("files", type=click.Path(path_type=Path), nargs=-1, required=True)
 @trust_option
-@click.option("--no-local-trust", is_flag=True,
-              help="Do not trust this workspace's own development CA.")
+@click.option(
+    "--no-local-trust", is_flag=True, help="Do not trust this workspace's own development CA."
+)
 @click.option("--fetch-remote", is_flag=True, help="Fetch remote manifests over the network.")
-@click.option("--ocsp", is_flag=True,
-              help="Check certificate revocation online (OCSP); off by default.")
-@click.option("--no-recover", is_flag=True,
-              help="Do not look stripped files up in the ledger.")
-@click.option("--format", "fmt", type=click.Choice(["human", "json", "crjson"]), default=None,
-              help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
-                   "report format, from the SDK).")
-@click.option("--thumbnails", is_flag=True,
-              help="Embed the manifests' thumbnails in --json as data: URIs (by default "
-                   "they are only referenced, which keeps the answer small).")
-@click.option("--receipt", "receipt_file", type=click.Path(path_type=Path), default=None,
-              help="An inclusion receipt (FILE.receipt.json from sign/generate --receipt) to "
-                   "check offline with --log-key (one file at a time).")
-@click.option("--log-key", "log_key", default=None, metavar="KEY|FILE",
-              help="The issuing workspace's log verifier key (`provkit log key`).")
+@click.option(
+    "--ocsp", is_flag=True, help="Check certificate revocation online (OCSP); off by default."
+)
+@click.option("--no-recover", is_flag=True, help="Do not look stripped files up in the ledger.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["human", "json", "crjson"]),
+    default=None,
+    help="Output: human (default), json (provkit's report) or crjson (the C2PA JSON "
+    "report format, from the SDK).",
+)
+@click.option(
+    "--thumbnails",
+    is_flag=True,
+    help="Embed the manifests' thumbnails in --json as data: URIs (by default "
+    "they are only referenced, which keeps the answer small).",
+)
+@click.option(
+    "--receipt",
+    "receipt_file",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="An inclusion receipt (FILE.receipt.json from sign/generate --receipt) to "
+    "check offline with --log-key (one file at a time).",
+)
+@click.option(
+    "--log-key",
+    "log_key",
+    default=None,
+    metavar="KEY|FILE",
+    help="The issuing workspace's log verifier key (`provkit log key`).",
+)
 @db_option
 @json_option
-def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, thumbnails,
-           receipt_file, log_key, db_path, as_json):
+def verify(
+    files,
+    trust,
+    no_local_trust,
+    fetch_remote,
+    ocsp,
+    no_recover,
+    fmt,
+    thumbnails,
+    receipt_file,
+    log_key,
+    db_path,
+    as_json,
+):
     """Validate C2PA credentials (and recover stripped ones).
 
     Reads every format c2pa-python reads: images, PDF, audio and video. Exit 0 when
@@ -275,16 +338,25 @@ def verify(files, trust, no_local_trust, fetch_remote, ocsp, no_recover, fmt, th
             click.get_current_context().exit(1)
         return
     with progress("verifying", len(files)) as bar:
-        results = verify_(files, trust=resolved, fetch_remote=fetch_remote, db=db_path,
-                          recover=not no_recover, ocsp=ocsp, progress=bar.update,
-                          thumbnails="inline" if thumbnails and fmt == "json" else None)
+        results = verify_(
+            files,
+            trust=resolved,
+            fetch_remote=fetch_remote,
+            db=db_path,
+            recover=not no_recover,
+            ocsp=ocsp,
+            progress=bar.update,
+            thumbnails="inline" if thumbnails and fmt == "json" else None,
+        )
     reports = [r for r in results if not isinstance(r, BadInput)]
     errors = [r for r in results if isinstance(r, BadInput)]
     for e in errors:
         click.echo(f"error: {e}", err=True)
     if fmt == "json":  # every input has a row, in order; an unreadable one says why
-        rows = [{"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
-                for f, r in zip(files, results, strict=True)]
+        rows = [
+            {"path": str(f), "error": r.reason} if isinstance(r, BadInput) else r.to_json()
+            for f, r in zip(files, results, strict=True)
+        ]
         if receipt is not None:
             rows[0]["receipt"] = receipt.to_json()
         emit(rows, True)

@@ -14,8 +14,13 @@ from provkit.provenance.watermark.files import WatermarkReport
 
 
 def _scheme_option(default):
-    return click.option("--scheme", default=default, show_default=True,
-                        type=click.Choice(names()), help="Watermark scheme.")
+    return click.option(
+        "--scheme",
+        default=default,
+        show_default=True,
+        type=click.Choice(names()),
+        help="Watermark scheme.",
+    )
 
 
 @click.group()
@@ -26,11 +31,18 @@ def watermark():
 @watermark.command("embed")
 @click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
 @out_option("Where to write the marked image (.png, .jpg, .webp, .tif).")
-@click.option("--payload", help="Payload as hex (provkit: 16 hex digits, the asset id). "
-                                "Default: a fresh random id.")
+@click.option(
+    "--payload",
+    help="Payload as hex (provkit: 16 hex digits, the asset id). Default: a fresh random id.",
+)
 @_scheme_option("provkit")
-@click.option("--quality", default=95, show_default=True, type=click.IntRange(1, 100),
-              help="JPEG/WebP quality of the output.")
+@click.option(
+    "--quality",
+    default=95,
+    show_default=True,
+    type=click.IntRange(1, 100),
+    help="JPEG/WebP quality of the output.",
+)
 @force_option
 @json_option
 def embed(source, out, payload, scheme, quality, force, as_json):
@@ -42,12 +54,17 @@ def embed(source, out, payload, scheme, quality, force, as_json):
         except ValueError:
             raise BadInput(f"--payload must be hexadecimal, got {payload!r}") from None
     result = files.embed(source, out, payload=data, scheme=scheme, quality=quality, force=force)
-    emit(result, as_json, lambda r: f"{shown(r.path)}: {r.scheme} mark {r.payload.hex()} "
-                                    f"(PSNR {r.psnr} dB)")
+    emit(
+        result,
+        as_json,
+        lambda r: f"{shown(r.path)}: {r.scheme} mark {r.payload.hex()} (PSNR {r.psnr} dB)",
+    )
 
 
 @watermark.command("decode")
-@click.argument("paths", metavar="FILES...", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.argument(
+    "paths", metavar="FILES...", nargs=-1, required=True, type=click.Path(path_type=Path)
+)
 @_scheme_option(None)
 @json_option
 def decode(paths, scheme, as_json):
@@ -74,9 +91,10 @@ def _human(reports) -> str:
         if not r.found:
             lines.append(f"{shown(r.path)}: no watermark found")
         elif r.third_party:
-            lines.append(f"{shown(r.path)}: {r.third_party} ({r.scheme}, confidence {r.confidence})")
+            lines.append(
+                f"{shown(r.path)}: {r.third_party} ({r.scheme}, confidence {r.confidence})"
+            )
         else:
             conf = "unknown" if r.confidence is None else r.confidence
             lines.append(f"{shown(r.path)}: {r.scheme} mark {r.payload.hex()} (confidence {conf})")
     return "\n".join(lines)
-

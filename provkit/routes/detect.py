@@ -72,11 +72,17 @@ def _index(cfg: ServiceConfig) -> ReferenceIndex:
 
 def detect_rows(paths, *, db=None, index_sets=None) -> list[dict]:
     """``provkit detect --json``: one record per file (an unreadable one says why)."""
-    results = detect(paths, db=db, index_sets=index_sets,
-                     probe=os.environ.get("PROVKIT_PROBE") or None,
-                     clip=os.environ.get("PROVKIT_CLIP") or None)
-    return [{"path": str(p), "error": r.reason} if isinstance(r, ProvkitError) else r.to_json()
-            for p, r in zip(paths, results, strict=True)]
+    results = detect(
+        paths,
+        db=db,
+        index_sets=index_sets,
+        probe=os.environ.get("PROVKIT_PROBE") or None,
+        clip=os.environ.get("PROVKIT_CLIP") or None,
+    )
+    return [
+        {"path": str(p), "error": r.reason} if isinstance(r, ProvkitError) else r.to_json()
+        for p, r in zip(paths, results, strict=True)
+    ]
 
 
 BankQuery = Annotated[list[str] | None, Query(description="Search only these banks")]
@@ -90,14 +96,19 @@ def _banks(bank, index):
 
 
 @router.post("/v1/detect", tags=["verbs"], summary="provkit detect")
-async def detect_route(request: Request, files: Files,
-                       bank: BankQuery = None, index: OldBankQuery = None,
-                       caller: Caller = Read,
-                       work: Workdir = Upload) -> list[dict]:
+async def detect_route(
+    request: Request,
+    files: Files,
+    bank: BankQuery = None,
+    index: OldBankQuery = None,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+) -> list[dict]:
     """Evidence and a verdict for each upload: is it AI-made?"""
     paths = await work.save(files)
-    rows = await run_cpu(request, detect_rows, paths, db=config(request).db,
-                         index_sets=_banks(bank, index))
+    rows = await run_cpu(
+        request, detect_rows, paths, db=config(request).db, index_sets=_banks(bank, index)
+    )
     return work.public(rows)
 
 
@@ -107,21 +118,28 @@ async def detect_route(request: Request, files: Files,
 def dupes_rows(paths, *, db=None, sets=None, k: int = 10) -> list[dict]:
     """``provkit dupes --json``: near-duplicates of each file in the reference sets
     (:func:`detect.reference_sets.dupes`, CLIP not checked: the service answers fast)."""
-    return [r.to_json() | ({"matches": []} if r.error is not None else {})
-            for r in dupes(paths, sets=sets, k=k, clip=False, db=db)]
+    return [
+        r.to_json() | ({"matches": []} if r.error is not None else {})
+        for r in dupes(paths, sets=sets, k=k, clip=False, db=db)
+    ]
 
 
 @router.post("/v1/dupes", tags=["verbs"], summary="provkit dupes")
-async def dupes_route(request: Request, files: Files,
-                      bank: BankQuery = None, index: OldBankQuery = None,
-                      k: Annotated[int, Query(ge=1, le=1000)] = 10,
-                      caller: Caller = Read,
-                      work: Workdir = Upload) -> list[dict]:
+async def dupes_route(
+    request: Request,
+    files: Files,
+    bank: BankQuery = None,
+    index: OldBankQuery = None,
+    k: Annotated[int, Query(ge=1, le=1000)] = 10,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+) -> list[dict]:
     """Near-duplicates of each upload in the banks (pHash, dHash, PDQ, crops), each with
     its bank, partner id, metadata, action and distance."""
     paths = await work.save(files)
-    rows = await run_cpu(request, dupes_rows, paths, db=config(request).db,
-                         sets=_banks(bank, index), k=k)
+    rows = await run_cpu(
+        request, dupes_rows, paths, db=config(request).db, sets=_banks(bank, index), k=k
+    )
     return work.public(rows)
 
 
@@ -139,7 +157,8 @@ class SetSpec(BaseModel):
     action: Action | None = Field(None, description="What a match means to a policy")
     enabled: bool | None = Field(None, description="Whether the bank takes part in matching")
     max_distance: dict[str, float] | None = Field(
-        None, description='The bank\'s own match distance per kind, e.g. {"pdq": 20}')
+        None, description='The bank\'s own match distance per kind, e.g. {"pdq": 20}'
+    )
 
 
 class BankSettingsSpec(BaseModel):
@@ -170,8 +189,10 @@ def _ints(values: dict | None) -> dict | None:
     """JSON numbers of a distance dict as the store takes them (bits are whole)."""
     if not values:
         return None
-    return {k: (float(v) if k == "clip" else int(v) if float(v).is_integer() else v)
-            for k, v in values.items()}
+    return {
+        k: (float(v) if k == "clip" else int(v) if float(v).is_integer() else v)
+        for k, v in values.items()
+    }
 
 
 @router.get("/v1/banks", tags=["banks"], summary="provkit bank list")
@@ -181,18 +202,32 @@ def sets_list(request: Request, caller: Caller = Read) -> list[dict]:
     return [s.to_json() for s in _index(config(request)).sets()]
 
 
-@router.post("/v1/banks", tags=["banks"], status_code=201,
-             responses={200: {"description": "The bank existed: its label, protection, "
-                                             "description and settings were updated."}})
+@router.post(
+    "/v1/banks",
+    tags=["banks"],
+    status_code=201,
+    responses={
+        200: {
+            "description": "The bank existed: its label, protection, "
+            "description and settings were updated."
+        }
+    },
+)
 @router.post("/v1/sets", include_in_schema=False, status_code=201)
-def sets_create(request: Request, spec: SetSpec, response: Response,
-                caller: Caller = SetsWrite) -> dict:
+def sets_create(
+    request: Request, spec: SetSpec, response: Response, caller: Caller = SetsWrite
+) -> dict:
     """Create a bank (201), or update an existing one's label, protection, description
     and settings (200)."""
     idx = _index(config(request))
     existed = spec.name in idx.set_names()
-    idx.create_set(spec.name, label=spec.label, protected=spec.protected,
-                   description=spec.description, action=spec.action)
+    idx.create_set(
+        spec.name,
+        label=spec.label,
+        protected=spec.protected,
+        description=spec.description,
+        action=spec.action,
+    )
     settings = {"enabled": spec.enabled}
     if spec.max_distance is not None:
         settings["max_distance"] = _ints(spec.max_distance)
@@ -219,8 +254,9 @@ def sets_show(request: Request, name: str, caller: Caller = Read) -> dict:
 
 
 @router.patch("/v1/banks/{name}", tags=["banks"], summary="provkit bank set")
-def bank_set(request: Request, name: str, spec: BankSettingsSpec,
-             caller: Caller = SetsWrite) -> dict:
+def bank_set(
+    request: Request, name: str, spec: BankSettingsSpec, caller: Caller = SetsWrite
+) -> dict:
     """Change a bank's action, matching switch, match distance, label or description;
     fields left out stay as they are."""
     _known_set(request, name)
@@ -234,8 +270,7 @@ def bank_set(request: Request, name: str, spec: BankSettingsSpec,
 
 @router.delete("/v1/banks/{name}", tags=["banks"], summary="provkit bank remove")
 @router.delete("/v1/sets/{name}", include_in_schema=False)
-def sets_delete(request: Request, name: str,
-                caller: Caller = SetsWrite) -> dict:
+def sets_delete(request: Request, name: str, caller: Caller = SetsWrite) -> dict:
     """Remove a bank and its items."""
     n = _known_set(request, name).remove(name)
     _reload(request)
@@ -252,10 +287,8 @@ def bank_item(request: Request, name: str, item: str, caller: Caller = Read) -> 
     return found
 
 
-@router.delete("/v1/banks/{name}/items/{item}", tags=["banks"],
-               summary="provkit bank remove-item")
-def bank_remove_item(request: Request, name: str, item: str,
-                     caller: Caller = SetsWrite) -> dict:
+@router.delete("/v1/banks/{name}/items/{item}", tags=["banks"], summary="provkit bank remove-item")
+def bank_remove_item(request: Request, name: str, item: str, caller: Caller = SetsWrite) -> dict:
     """Remove one item by the partner's id (or provkit's item id); 404 if none matched."""
     _known_set(request, name)
     result = remove_item(name, [item], db=config(request).connection())
@@ -267,15 +300,19 @@ def bank_remove_item(request: Request, name: str, item: str,
 
 @router.post("/v1/banks/{name}/items", tags=["banks"], summary="provkit bank add")
 @router.post("/v1/sets/{name}/items", include_in_schema=False)
-async def sets_add(request: Request, name: str,
-                   files: Annotated[list[UploadFile] | None, File()] = None,
-                   metadata: Annotated[str | None, Form(
-                       description="JSON object stored with every uploaded item")] = None,
-                   items: Annotated[str | None, Form(
-                       description='JSON {"items": [{"pdq": HEX, ...}]} instead of files')
-                   ] = None,
-                   caller: Caller = SetsWrite,
-                   work: Workdir = Upload) -> dict:
+async def sets_add(
+    request: Request,
+    name: str,
+    files: Annotated[list[UploadFile] | None, File()] = None,
+    metadata: Annotated[
+        str | None, Form(description="JSON object stored with every uploaded item")
+    ] = None,
+    items: Annotated[
+        str | None, Form(description='JSON {"items": [{"pdq": HEX, ...}]} instead of files')
+    ] = None,
+    caller: Caller = SetsWrite,
+    work: Workdir = Upload,
+) -> dict:
     """Add uploads (fingerprinted, with a thumbnail) or hashes with metadata to set NAME.
 
     Send multipart ``files`` (and optional ``metadata``), or ``items``: a JSON list of
@@ -288,15 +325,17 @@ async def sets_add(request: Request, name: str,
         items = (await request.body()).decode("utf-8", "replace")
     if items is not None:
         entries = _parse_items(items)
-        listed = work.save_bytes("".join(json.dumps(e) + "\n" for e in entries).encode(),
-                                 "items.jsonl")
+        listed = work.save_bytes(
+            "".join(json.dumps(e) + "\n" for e in entries).encode(), "items.jsonl"
+        )
         report = await run_cpu_to_end(request, lambda: _import_items(cfg, name, listed))
     elif files:
         meta = _parse_object(metadata, "metadata") if metadata else {}
         paths = await work.save(files)
         names = {str(p): f"upload:{work.names[str(p)]}" for p in paths}
-        report = await run_cpu_to_end(request, lambda: _index(cfg).add(
-            name, paths, metadata=meta, workers=1, names=names))
+        report = await run_cpu_to_end(
+            request, lambda: _index(cfg).add(name, paths, metadata=meta, workers=1, names=names)
+        )
     else:
         raise ApiError(400, "send 'files' (images) or 'items' (hashes)")
     _reload(request)
@@ -311,10 +350,16 @@ class _Imported:
 
     def to_json(self) -> dict:
         r = self.report
-        return {"set": r.set, "added": r.imported, "already_present": r.already_present,
-                "failed": r.invalid, "low_quality": r.low_quality,
-                "errors": [{"path": f"entry {n}", "reason": why} for n, why in r.errors],
-                "seconds": round(r.seconds, 3), "clip_model": None}
+        return {
+            "set": r.set,
+            "added": r.imported,
+            "already_present": r.already_present,
+            "failed": r.invalid,
+            "low_quality": r.low_quality,
+            "errors": [{"path": f"entry {n}", "reason": why} for n, why in r.errors],
+            "seconds": round(r.seconds, 3),
+            "clip_model": None,
+        }
 
 
 def _import_items(cfg: ServiceConfig, name: str, listed) -> _Imported:
@@ -356,26 +401,39 @@ def _parse_items(text: str) -> list[dict]:
     return value
 
 
-@router.get("/v1/banks/{name}/items/{item_id}/thumbnail", tags=["banks"],
-            response_class=Response,
-            responses={200: {"content": {"image/jpeg": {}}, "description": "A small JPEG."}})
-@router.get("/v1/sets/{name}/items/{item_id}/thumbnail", include_in_schema=False,
-            response_class=Response)
-def sets_thumbnail(request: Request, name: str, item_id: int,
-                   grant: Annotated[str | None, Query(
-                       description="the grant a match answer names the thumbnail with")] = None,
-                   caller: Caller = Read):
+@router.get(
+    "/v1/banks/{name}/items/{item_id}/thumbnail",
+    tags=["banks"],
+    response_class=Response,
+    responses={200: {"content": {"image/jpeg": {}}, "description": "A small JPEG."}},
+)
+@router.get(
+    "/v1/sets/{name}/items/{item_id}/thumbnail", include_in_schema=False, response_class=Response
+)
+def sets_thumbnail(
+    request: Request,
+    name: str,
+    item_id: int,
+    grant: Annotated[
+        str | None, Query(description="the grant a match answer names the thumbnail with")
+    ] = None,
+    caller: Caller = Read,
+):
     """The small JPEG stored for a reference item: with the ``banks:read`` scope, or with
     the grant a match answer gave (item ids run in sequence, so without either this
     would list a set's images to anyone who may read)."""
     if not (set(caller.scopes) & {"banks:read", "admin"} or granted(name, item_id, grant)):
-        raise ApiError(403, "a reference item's thumbnail needs the 'banks:read' scope, or "
-                            "the grant of a match answer that named it")
+        raise ApiError(
+            403,
+            "a reference item's thumbnail needs the 'banks:read' scope, or "
+            "the grant of a match answer that named it",
+        )
     thumb = _known_set(request, name).thumbnail(item_id)
     if not thumb:
         raise ApiError(404, f"no thumbnail for item {item_id} of set {name!r}")
-    return Response(thumb, media_type="image/jpeg",
-                    headers={"Cache-Control": "private, max-age=3600"})
+    return Response(
+        thumb, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=3600"}
+    )
 
 
 def _reload(request: Request) -> None:
@@ -404,9 +462,12 @@ class LookupMatch(BaseModel):
 
 
 @router.post("/v1/hash", tags=["hash and match"], response_model=Signals)
-async def hash_route(request: Request,
-                     file: Annotated[UploadFile, File(description="An image.")],
-                     caller: Caller = Read, work: Workdir = Upload):
+async def hash_route(
+    request: Request,
+    file: Annotated[UploadFile, File(description="An image.")],
+    caller: Caller = Read,
+    work: Workdir = Upload,
+):
     """The signals of an upload: pdq (with its quality), phash, dhash."""
     (path,) = await work.save([file])
     return await run_cpu(request, hash_file, path)
@@ -415,17 +476,25 @@ async def hash_route(request: Request,
 SignalType = Annotated[str, Query(pattern="^(" + "|".join(SIGNAL_TYPES) + ")$")]
 
 
-@router.get("/v1/lookup", tags=["hash and match"],
-            response_model=dict[str, list[LookupMatch]])
-async def lookup_route(request: Request, signal: Annotated[str, Query(max_length=64)],
-                 signal_type: SignalType = "pdq",
-                 bank: BankQuery = None, index: OldBankQuery = None,
-                 max_distance: Annotated[int | None, Query(
-                     ge=0, le=max(MAX_DISTANCE.values()),
-                     description="at most 64 for pdq, 16 for phash and dhash")] = None,
-                 limit: Annotated[int, Query(ge=1, le=LOOKUP_LIMIT_MAX)] = LOOKUP_LIMIT,
-                 offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
-                 caller: Caller = Read):
+@router.get("/v1/lookup", tags=["hash and match"], response_model=dict[str, list[LookupMatch]])
+async def lookup_route(
+    request: Request,
+    signal: Annotated[str, Query(max_length=64)],
+    signal_type: SignalType = "pdq",
+    bank: BankQuery = None,
+    index: OldBankQuery = None,
+    max_distance: Annotated[
+        int | None,
+        Query(
+            ge=0,
+            le=max(MAX_DISTANCE.values()),
+            description="at most 64 for pdq, 16 for phash and dhash",
+        ),
+    ] = None,
+    limit: Annotated[int, Query(ge=1, le=LOOKUP_LIMIT_MAX)] = LOOKUP_LIMIT,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    caller: Caller = Read,
+):
     """Per bank, the items whose ``signal_type`` is within the match distance of ``signal``
     (the caller's ``max_distance``, at most 64 for PDQ and 16 for pHash and dHash, else
     the bank's own, else the default), each with the partner's id and metadata, closest
@@ -437,14 +506,22 @@ async def lookup_route(request: Request, signal: Annotated[str, Query(max_length
     ``provkit serve`` answers the plain ones before they reach this route, with the
     same bytes (:mod:`provkit.server.lookup_fast`)."""
     try:
-        found = bank_of(request).lookup(signal_type, signal, sets=_banks(bank, index),
-                                        max_distance=max_distance, limit=limit, offset=offset)
+        found = bank_of(request).lookup(
+            signal_type,
+            signal,
+            sets=_banks(bank, index),
+            max_distance=max_distance,
+            limit=limit,
+            offset=offset,
+        )
     except BadInput as e:
-        raise ApiError(404 if e.reason.startswith("no bank named") else 422, e.reason
-                       ) from None
+        raise ApiError(404 if e.reason.startswith("no bank named") else 422, e.reason) from None
     found, more = page(found, limit)
-    headers = {"X-Provkit-More": ",".join(more), "X-Provkit-Next-Offset": str(offset + limit)
-               } if more else None
+    headers = (
+        {"X-Provkit-More": ",".join(more), "X-Provkit-Next-Offset": str(offset + limit)}
+        if more
+        else None
+    )
     # already plain JSON: skip re-validating the response model
     return JSONResponse(found, headers=headers)
 
@@ -455,18 +532,25 @@ class HashAndMatch(BaseModel):
 
 
 @router.post("/v1/lookup", tags=["hash and match"], response_model=HashAndMatch)
-async def lookup_upload(request: Request,
-                        file: Annotated[UploadFile, File(description="An image.")],
-                        signal_type: SignalType = "pdq",
-                        bank: BankQuery = None, index: OldBankQuery = None,
-                        caller: Caller = Read, work: Workdir = Upload):
+async def lookup_upload(
+    request: Request,
+    file: Annotated[UploadFile, File(description="An image.")],
+    signal_type: SignalType = "pdq",
+    bank: BankQuery = None,
+    index: OldBankQuery = None,
+    caller: Caller = Read,
+    work: Workdir = Upload,
+):
     """Hash an upload and look its signal up: the signals and, per bank, the matches."""
     (path,) = await work.save([file])
     signals = await run_cpu(request, hash_file, path)
     try:
-        matches, _ = page(bank_of(request).lookup(signal_type, signals[signal_type],
-                                                  sets=_banks(bank, index), limit=LOOKUP_LIMIT),
-                          LOOKUP_LIMIT)
+        matches, _ = page(
+            bank_of(request).lookup(
+                signal_type, signals[signal_type], sets=_banks(bank, index), limit=LOOKUP_LIMIT
+            ),
+            LOOKUP_LIMIT,
+        )
     except BadInput as e:
         raise ApiError(404, e.reason) from None
     return {"signals": signals, "matches": matches}

@@ -36,21 +36,39 @@ class GenerateRequest(BaseModel):
     policy: str | None = Field(None, description="A shipped policy pack checking the output")
 
 
-@router.post("/v1/generate", tags=["verbs"], summary="provkit generate",
-             responses={200: {"content": {"image/*": {}, "application/json": {}},
-                              "description": "n=1: the sealed image (asset id in "
-                                             "X-Provkit-Asset-Id); n>1: the run as JSON"}})
-async def generate_route(request: Request, body: GenerateRequest,
-                         caller: Caller = Generate,
-                         as_json: bool = False):
+@router.post(
+    "/v1/generate",
+    tags=["verbs"],
+    summary="provkit generate",
+    responses={
+        200: {
+            "content": {"image/*": {}, "application/json": {}},
+            "description": "n=1: the sealed image (asset id in "
+            "X-Provkit-Asset-Id); n>1: the run as JSON",
+        }
+    },
+)
+async def generate_route(
+    request: Request, body: GenerateRequest, caller: Caller = Generate, as_json: bool = False
+):
     """Generate sealed images with the built-in generator (no weights needed)."""
     if body.policy is not None and body.policy not in shipped_packs():
         raise ApiError(404, f"no policy pack {body.policy!r}")
     cfg = config(request)
-    run = await run_cpu_to_end(request, generate, body.prompt, backend="builtin", n=body.n,
-                        out_dir=out_dir(cfg), seed=body.seed,
-                        size=(body.width, body.height), format=body.format,
-                        policy=body.policy, db=cfg.db, actor={"id": caller.actor})
+    run = await run_cpu_to_end(
+        request,
+        generate,
+        body.prompt,
+        backend="builtin",
+        n=body.n,
+        out_dir=out_dir(cfg),
+        seed=body.seed,
+        size=(body.width, body.height),
+        format=body.format,
+        policy=body.policy,
+        db=cfg.db,
+        actor={"id": caller.actor},
+    )
     data = run.to_json()
     if not run.sealed:
         why = "; ".join(f["error"] for f in data.get("failed", [])) or "no reason given"
@@ -58,9 +76,12 @@ async def generate_route(request: Request, body: GenerateRequest,
     if body.n > 1 or as_json:
         return JSONResponse(data)
     image = run.sealed[0]
-    return FileResponse(image.path, media_type=image.mime, filename=Path(image.path).name,
-                        headers={"X-Provkit-Asset-Id": image.asset_id,
-                                 "X-Provkit-Manifest": image.manifest_label})
+    return FileResponse(
+        image.path,
+        media_type=image.mime,
+        filename=Path(image.path).name,
+        headers={"X-Provkit-Asset-Id": image.asset_id, "X-Provkit-Manifest": image.manifest_label},
+    )
 
 
 __all__ = ["router"]

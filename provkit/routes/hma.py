@@ -212,9 +212,7 @@ async def lookup_post(
 
 @router.get("/m/index/status")
 def index_status(
-    request: Request,
-    signal_type: Annotated[str | None, Query()] = None,
-    caller: Caller = Read,
+    request: Request, signal_type: Annotated[str | None, Query()] = None, caller: Caller = Read
 ) -> dict:
     """Per signal type: ``{"present", "built_to", "size"}`` as HMA answers (``built_to``:
     the Unix time the in-memory copy was last checked, -1 before; ``size``: items in the
@@ -441,9 +439,7 @@ def bank_get_content(
     """One content item by its id (provkit's item id, or the partner's id), as HMA's
     ``BankContentResponse`` plus the partner's id and metadata; ``include_signals=true``
     adds its hashes."""
-    return _content_json(
-        request, name, content_id, include_signals.strip().lower() in _TRUE
-    )
+    return _content_json(request, name, content_id, include_signals.strip().lower() in _TRUE)
 
 
 @router.delete("/c/bank/{name}/content/{content_id}")

@@ -68,8 +68,7 @@ STALE_AFTER = 60.0
 
 
 def _error(status: int, message: str, headers: dict | None = None) -> JSONResponse:
-    return JSONResponse({"error": message, "status": status}, status_code=status,
-                        headers=headers)
+    return JSONResponse({"error": message, "status": status}, status_code=status, headers=headers)
 
 
 def _public(request: Request, message: str) -> str:
@@ -114,9 +113,13 @@ def _install_errors(app: FastAPI) -> None:
     @app.exception_handler(sqlite3.DatabaseError)
     async def storage(request: Request, e: sqlite3.DatabaseError):  # damaged or altered store
         log.error("database error on %s %s: %s", request.method, request.url.path, e)
-        return _error(503, "the workspace database cannot serve this request (a table is "
-                           "missing or damaged); run `provkit audit verify` and see the server "
-                           "log", {"Retry-After": "60"})
+        return _error(
+            503,
+            "the workspace database cannot serve this request (a table is "
+            "missing or damaged); run `provkit audit verify` and see the server "
+            "log",
+            {"Retry-After": "60"},
+        )
 
     @app.exception_handler(UnicodeDecodeError)
     async def undecodable(request: Request, e: UnicodeDecodeError):
@@ -169,10 +172,17 @@ async def _send_json(send, status: int, message: str) -> None:
     import json
 
     body = json.dumps({"error": message, "status": status}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(body)).encode()),
-                            (b"connection", b"close")]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                (b"connection", b"close"),
+            ],
+        }
+    )
     await send({"type": "http.response.body", "body": body})
 
 
@@ -206,8 +216,11 @@ def sweep_outputs(cfg: ServiceConfig) -> dict:
             forgotten.append(asset.asset_id)
     finally:
         book.db.conn.close()
-    return {"removed_uploads": removed_uploads, "removed_temp_files": removed_files,
-            "forgotten_staged_assets": forgotten}
+    return {
+        "removed_uploads": removed_uploads,
+        "removed_temp_files": removed_files,
+        "forgotten_staged_assets": forgotten,
+    }
 
 
 def _refresher(app: FastAPI, stop: threading.Event, interval: float) -> None:
@@ -221,9 +234,14 @@ def _refresher(app: FastAPI, stop: threading.Event, interval: float) -> None:
             return
 
 
-def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
-               max_pixels: int | None = None, public_detection: bool = False,
-               public_rate: float = 30.0) -> FastAPI:
+def create_app(
+    cfg: ServiceConfig | None = None,
+    *,
+    refresh: float = REFRESH,
+    max_pixels: int | None = None,
+    public_detection: bool = False,
+    public_rate: float = 30.0,
+) -> FastAPI:
     """The whole service for one workspace. ``public_detection``: also the token-free SB 942
     page and API (provkit/routes/public.py), ``public_rate`` requests a minute per client."""
     cfg = cfg or ServiceConfig()
@@ -236,8 +254,9 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     async def lifespan(app: FastAPI):
         app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)  # fresh per run
         stop = threading.Event()
-        thread = threading.Thread(target=_refresher, args=(app, stop, refresh),
-                                  name="provkit-sets", daemon=True)
+        thread = threading.Thread(
+            target=_refresher, args=(app, stop, refresh), name="provkit-sets", daemon=True
+        )
         thread.start()
         try:
             yield
@@ -246,11 +265,14 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
             app.state.pool.close()
 
     app = FastAPI(
-        title="provkit", version=_version(), lifespan=lifespan,
-        docs_url=None, redoc_url=None,  # Swagger/ReDoc load from a CDN: off
+        title="provkit",
+        version=_version(),
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,  # Swagger/ReDoc load from a CDN: off
         description="Provenance API: verify, detect, dupes, policy, sign, generate, ledger, "
-                    "audit, reference sets, hash and lookup (HMA-style), and the C2PA Soft "
-                    "Binding Resolution API. Errors are `{\"error\", \"status\"}`.",
+        "audit, reference sets, hash and lookup (HMA-style), and the C2PA Soft "
+        'Binding Resolution API. Errors are `{"error", "status"}`.',
     )
     app.state.config = cfg
     app.state.pool = CpuPool(cfg.cpu_threads, cfg.queue, cfg.time_limit)
@@ -265,16 +287,23 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     def status() -> dict:
         """Readiness: 200 once the reference sets are in memory and recently re-checked."""
         bank = app.state.bank.status()
-        body = {"status": "ready", "sets": bank, "queue": {
-            "pending": app.state.pool.pending, "capacity": app.state.pool.capacity},
-            "classifier": {"probe": os.environ.get("PROVKIT_PROBE") or None,
-                           "clip": os.environ.get("PROVKIT_CLIP") or None},
-            "max_pixels": imageio.max_pixels(), "decode_budget": app.state.budget.status(),
-            "search": hamming.engine()}
+        body = {
+            "status": "ready",
+            "sets": bank,
+            "queue": {"pending": app.state.pool.pending, "capacity": app.state.pool.capacity},
+            "classifier": {
+                "probe": os.environ.get("PROVKIT_PROBE") or None,
+                "clip": os.environ.get("PROVKIT_CLIP") or None,
+            },
+            "max_pixels": imageio.max_pixels(),
+            "decode_budget": app.state.budget.status(),
+            "search": hamming.engine(),
+        }
         if not bank["ready"]:
             return JSONResponse({**body, "status": "INDEX-NOT-LOADED"}, status_code=503)
         if bank["checked_seconds_ago"] is not None and bank["checked_seconds_ago"] > max(
-                STALE_AFTER, 5 * refresh):
+            STALE_AFTER, 5 * refresh
+        ):
             return JSONResponse({**body, "status": "INDEX-STALE"}, status_code=503)
         return body
 
@@ -289,8 +318,15 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
         """Liveness: the process answers."""
         return {"status": "live", "uptime_seconds": round(time.time() - app.state.started, 1)}
 
-    for router in (provenance_router, detect_router, policies_router, generate_router,
-                   hma_router, log_router, desk_router):
+    for router in (
+        provenance_router,
+        detect_router,
+        policies_router,
+        generate_router,
+        hma_router,
+        log_router,
+        desk_router,
+    ):
         app.include_router(router)
     if public_detection:  # the only routes without a token (SB 942's free tool)
         app.state.public_rate = float(public_rate)
@@ -299,8 +335,13 @@ def create_app(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
     return app
 
 
-def create_service(cfg: ServiceConfig | None = None, *, refresh: float = REFRESH,
-                   max_pixels: int | None = None, **public) -> LookupFastPath:
+def create_service(
+    cfg: ServiceConfig | None = None,
+    *,
+    refresh: float = REFRESH,
+    max_pixels: int | None = None,
+    **public,
+) -> LookupFastPath:
     """What ``provkit serve`` runs: :func:`create_app` behind the lookup fast path
     (:class:`detect.lookup_fast.LookupFastPath`; ``.state`` is the app's). ``public``:
     ``public_detection`` and ``public_rate`` for :func:`create_app`."""
@@ -327,15 +368,20 @@ def api_page(schema: dict) -> str:
     for path, ops in sorted(schema.get("paths", {}).items()):
         for method, op in ops.items():
             summary = op.get("summary") or (op.get("description") or "").split("\n")[0]
-            rows.append(f"<tr><td><code>{escape(method.upper())}</code></td>"
-                        f"<td><code>{escape(path)}</code></td><td>{escape(summary)}</td></tr>")
+            rows.append(
+                f"<tr><td><code>{escape(method.upper())}</code></td>"
+                f"<td><code>{escape(path)}</code></td><td>{escape(summary)}</td></tr>"
+            )
     info = schema.get("info", {})
-    return ("<!doctype html><html lang=en><head><meta charset=utf-8>"
-            "<meta name=viewport content='width=device-width,initial-scale=1'>"
-            f"<title>{escape(info.get('title', 'API'))} API</title><style>body{{font:15px/1.4 "
-            "system-ui,sans-serif;margin:2em;max-width:70em}td{padding:.2em .8em;vertical-align:"
-            "top}tr:nth-child(even){background:#f4f4f4}</style></head><body>"
-            f"<h1>{escape(info.get('title', 'API'))} {escape(str(info.get('version', '')))}</h1>"
-            f"<p>{escape(info.get('description', ''))}</p><p>The machine-readable schema: "
-            "<a href='/openapi.json'>/openapi.json</a>.</p><table>" + "".join(rows)
-            + "</table></body></html>")
+    return (
+        "<!doctype html><html lang=en><head><meta charset=utf-8>"
+        "<meta name=viewport content='width=device-width,initial-scale=1'>"
+        f"<title>{escape(info.get('title', 'API'))} API</title><style>body{{font:15px/1.4 "
+        "system-ui,sans-serif;margin:2em;max-width:70em}td{padding:.2em .8em;vertical-align:"
+        "top}tr:nth-child(even){background:#f4f4f4}</style></head><body>"
+        f"<h1>{escape(info.get('title', 'API'))} {escape(str(info.get('version', '')))}</h1>"
+        f"<p>{escape(info.get('description', ''))}</p><p>The machine-readable schema: "
+        "<a href='/openapi.json'>/openapi.json</a>.</p><table>"
+        + "".join(rows)
+        + "</table></body></html>"
+    )

@@ -68,17 +68,22 @@ class ErrorBody(BaseModel):
 
 #: The error answers a route may give, for its OpenAPI description (always JSON, also for
 #: routes that answer an image or HTML on success).
-ERRORS = {code: {"description": why, "content": {"application/json": {
-    "schema": ErrorBody.model_json_schema()}}} for code, why in {
-    400: "bad request (missing or malformed parameter)",
-    401: "no token, or an unknown, revoked or expired one",
-    403: "the token lacks the scope",
-    404: "no such item",
-    409: "the workspace is not set up for this (e.g. no banks, no policy pack)",
-    413: "upload larger than the limit",
-    422: "unusable input: not an image, truncated, too many pixels, bad parameters",
-    503: "busy (queue full) or over the time limit; see Retry-After",
-}.items()}
+ERRORS = {
+    code: {
+        "description": why,
+        "content": {"application/json": {"schema": ErrorBody.model_json_schema()}},
+    }
+    for code, why in {
+        400: "bad request (missing or malformed parameter)",
+        401: "no token, or an unknown, revoked or expired one",
+        403: "the token lacks the scope",
+        404: "no such item",
+        409: "the workspace is not set up for this (e.g. no banks, no policy pack)",
+        413: "upload larger than the limit",
+        422: "unusable input: not an image, truncated, too many pixels, bad parameters",
+        503: "busy (queue full) or over the time limit; see Retry-After",
+    }.items()
+}
 
 
 @dataclass
@@ -126,8 +131,9 @@ class Caller:
         return self.name or "anonymous"
 
 
-_bearer = Depends(HTTPBearer(auto_error=False,
-                             description="An API token from `provkit tokens create`."))
+_bearer = Depends(
+    HTTPBearer(auto_error=False, description="An API token from `provkit tokens create`.")
+)
 _CHALLENGE = {"WWW-Authenticate": "Bearer"}
 
 
@@ -137,19 +143,23 @@ def authorize(cfg: ServiceConfig, authorization: str | None, scope: str) -> Call
     if not authorization:
         if scope == "read" and cfg.public_read:
             return Caller(None, ("read",))
-        raise ApiError(401, f"this endpoint needs a token with the {scope!r} scope "
-                            "(Authorization: Bearer TOKEN; see `provkit tokens create`)",
-                       headers=_CHALLENGE)
+        raise ApiError(
+            401,
+            f"this endpoint needs a token with the {scope!r} scope "
+            "(Authorization: Bearer TOKEN; see `provkit tokens create`)",
+            headers=_CHALLENGE,
+        )
     scheme, _, secret = authorization.partition(" ")
     if scheme.lower() != "bearer" or not secret.strip():
-        raise ApiError(401, "the Authorization header must be 'Bearer TOKEN'",
-                       headers=_CHALLENGE)
+        raise ApiError(401, "the Authorization header must be 'Bearer TOKEN'", headers=_CHALLENGE)
     token = tokens.authenticate(secret.strip(), cfg.connection())
     if token is None:
         raise ApiError(401, "unknown, revoked or expired token", headers=_CHALLENGE)
     if not token.allows(scope):
-        raise ApiError(403, f"token {token.name!r} lacks the {scope!r} scope "
-                            f"(it has: {', '.join(token.scopes)})")
+        raise ApiError(
+            403,
+            f"token {token.name!r} lacks the {scope!r} scope (it has: {', '.join(token.scopes)})",
+        )
     return Caller(token.name, token.scopes)
 
 
@@ -160,8 +170,9 @@ def require(scope: str) -> Callable:
 
     # async: a token check is one indexed SELECT, cheaper than a hop to a worker thread;
     # the bearer parameter declares the scheme in the OpenAPI description
-    async def dependency(request: Request,
-                         credentials: HTTPAuthorizationCredentials | None = _bearer) -> Caller:
+    async def dependency(
+        request: Request, credentials: HTTPAuthorizationCredentials | None = _bearer
+    ) -> Caller:
         caller = authorize(config(request), request.headers.get("authorization"), scope)
         request.state.caller = caller
         return caller
@@ -209,8 +220,7 @@ class Workdir:
         if not files:
             raise ApiError(400, "no file uploaded (send multipart/form-data with 'files')")
         if len(files) > self.cfg.max_files:
-            raise ApiError(413, f"{len(files)} files in one request; at most "
-                                f"{self.cfg.max_files}")
+            raise ApiError(413, f"{len(files)} files in one request; at most {self.cfg.max_files}")
         return [await self.save_one(f) for f in files]
 
     async def save_one(self, upload: UploadFile) -> Path:
@@ -298,8 +308,9 @@ def _raise_in(thread_id: int, exc_type: type[BaseException] | None) -> bool:
     import ctypes
 
     set_async = ctypes.pythonapi.PyThreadState_SetAsyncExc
-    done = set_async(ctypes.c_ulong(thread_id),
-                     None if exc_type is None else ctypes.py_object(exc_type))
+    done = set_async(
+        ctypes.c_ulong(thread_id), None if exc_type is None else ctypes.py_object(exc_type)
+    )
     if done > 1:  # never happens for a live id; undo rather than hit several threads
         set_async(ctypes.c_ulong(thread_id), None)
     return done == 1
@@ -372,8 +383,11 @@ class CpuPool:
         ``stop``: stop the work at the time limit (False: let it finish in its thread)."""
         with self._lock:
             if len(self._queued) >= self.capacity:
-                raise ApiError(503, f"busy: {len(self._queued)} requests in progress or "
-                                    "queued; retry shortly", headers={"Retry-After": "1"})
+                raise ApiError(
+                    503,
+                    f"busy: {len(self._queued)} requests in progress or queued; retry shortly",
+                    headers={"Retry-After": "1"},
+                )
             self._next += 1
             token = self._next
             self._queued.add(token)
@@ -382,15 +396,19 @@ class CpuPool:
         except RuntimeError:  # shutting down
             with self._lock:
                 self._queued.discard(token)
-            raise ApiError(503, "the server is shutting down", headers={"Retry-After": "5"}
-                           ) from None
+            raise ApiError(
+                503, "the server is shutting down", headers={"Retry-After": "5"}
+            ) from None
         try:
             return await asyncio.wait_for(asyncio.wrap_future(future), self.time_limit)
         except TimeoutError:
             if stop:
                 self._stop(token)
-            raise ApiError(503, f"the request took longer than the limit of "
-                                f"{self.time_limit:g} s", headers={"Retry-After": "5"}) from None
+            raise ApiError(
+                503,
+                f"the request took longer than the limit of {self.time_limit:g} s",
+                headers={"Retry-After": "5"},
+            ) from None
 
     def close(self) -> None:
         self.executor.shutdown(wait=False, cancel_futures=True)
@@ -428,8 +446,7 @@ async def run_cpu_to_end(request: Request, fn, *args, **kwargs):
     """Run a library call that writes (an asset, a decision, a set) in the app's
     :class:`CpuPool`: past the time limit it answers 503 but is not stopped."""
     async with request.app.state.budget.hold(_cost(request)):
-        return await pool(request).run(_limited, _limit(request), fn, *args, stop=False,
-                                       **kwargs)
+        return await pool(request).run(_limited, _limit(request), fn, *args, stop=False, **kwargs)
 
 
 #: The name of each request's upload folder starts with this (the startup sweep's mark).

@@ -42,8 +42,12 @@ def _fast_lookup(state, scope) -> bytes | None:
             signal = value
         elif key == "signal_type" and signal_type is None and value in SIGNAL_TYPES:
             signal_type = value
-        elif key == "max_distance" and max_distance is None and _DISTANCE.fullmatch(value) \
-                and int(value) <= max(MAX_DISTANCE.values()):
+        elif (
+            key == "max_distance"
+            and max_distance is None
+            and _DISTANCE.fullmatch(value)
+            and int(value) <= max(MAX_DISTANCE.values())
+        ):
             max_distance = int(value)
         else:  # unknown, repeated or out-of-range: the route says what is wrong
             return None
@@ -57,15 +61,19 @@ def _fast_lookup(state, scope) -> bytes | None:
             return None  # a body: the app's limits apply
     try:
         authorize(state.config, None if auth is None else auth.decode("latin-1"), "read")
-        found = state.bank.lookup(signal_type or "pdq", signal, sets=sets or None,
-                                  max_distance=max_distance, limit=LOOKUP_LIMIT)
+        found = state.bank.lookup(
+            signal_type or "pdq",
+            signal,
+            sets=sets or None,
+            max_distance=max_distance,
+            limit=LOOKUP_LIMIT,
+        )
     except Exception:  # noqa: BLE001 - the route gives the answer (and logs a bug)
         return None
     if any(len(rows) > LOOKUP_LIMIT for rows in found.values()):
         return None  # more than a page: the route answers, with its paging headers
     # byte for byte what JSONResponse renders
-    return json.dumps(found, ensure_ascii=False, allow_nan=False, separators=(",", ":")
-                      ).encode()
+    return json.dumps(found, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 class LookupFastPath:
@@ -78,12 +86,16 @@ class LookupFastPath:
         self.state = app.state
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http" and scope["method"] == "GET" and \
-                scope["path"] == "/v1/lookup":
+        if scope["type"] == "http" and scope["method"] == "GET" and scope["path"] == "/v1/lookup":
             body = _fast_lookup(self.state, scope)
             if body is not None:
-                await send({"type": "http.response.start", "status": 200, "headers": [
-                    (b"content-length", str(len(body)).encode()), *_JSON_HEADERS]})
+                await send(
+                    {
+                        "type": "http.response.start",
+                        "status": 200,
+                        "headers": [(b"content-length", str(len(body)).encode()), *_JSON_HEADERS],
+                    }
+                )
                 await send({"type": "http.response.body", "body": body})
                 return
         await self.app(scope, receive, send)

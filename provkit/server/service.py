@@ -59,16 +59,30 @@ def app_from_env():
     return create_service(ServiceConfig(**raw), refresh=refresh, max_pixels=max_pixels, **public)
 
 
-def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
-          threads: int | None = None, queue: int = QUEUE, public_read: bool = False,
-          max_upload: int = MAX_UPLOAD, max_files: int = MAX_FILES,
-          max_pixels: int | None = None, time_limit: float = TIME_LIMIT,
-          out_dir=None, db=None, probe=None, clip: str | None = None,
-          max_pixels_per_byte: int | None = SERVE_MAX_PIXELS_PER_BYTE,
-          pixel_budget: int = DEFAULT_PIXEL_BUDGET, public_url: str | None = None,
-          public_max_pixels: int | None = SERVE_PUBLIC_MAX_PIXELS,
-          limits: Limits | None = None,
-          public_detection: bool = False, public_rate: float = 30.0) -> None:
+def serve(
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    workers: int = 1,
+    threads: int | None = None,
+    queue: int = QUEUE,
+    public_read: bool = False,
+    max_upload: int = MAX_UPLOAD,
+    max_files: int = MAX_FILES,
+    max_pixels: int | None = None,
+    time_limit: float = TIME_LIMIT,
+    out_dir=None,
+    db=None,
+    probe=None,
+    clip: str | None = None,
+    max_pixels_per_byte: int | None = SERVE_MAX_PIXELS_PER_BYTE,
+    pixel_budget: int = DEFAULT_PIXEL_BUDGET,
+    public_url: str | None = None,
+    public_max_pixels: int | None = SERVE_PUBLIC_MAX_PIXELS,
+    limits: Limits | None = None,
+    public_detection: bool = False,
+    public_rate: float = 30.0,
+) -> None:
     """``provkit serve``: the desk page and the HTTP API until stopped (see docs/serve.md).
 
     ``probe``/``clip``: the classifier every detect, policy check and desk request uses
@@ -84,45 +98,70 @@ def serve(*, host: str = "127.0.0.1", port: int = 8000, workers: int = 1,
     Refuses (ConfigError) to listen beyond loopback while no API token exists."""
     uvicorn = require("serve", "uvicorn", what="provkit serve")
     if not is_loopback(host) and not tokens_lib.any_active(db):
-        raise ConfigError(f"refusing to listen on {host}: no API token exists; create one with "
-                          "`provkit tokens create NAME --scope read` (or listen on 127.0.0.1)")
+        raise ConfigError(
+            f"refusing to listen on {host}: no API token exists; create one with "
+            "`provkit tokens create NAME --scope read` (or listen on 127.0.0.1)"
+        )
     if probe is not None or clip is not None:
         check_options(probe=probe, clip=clip)  # a bad probe or model: one line, no server
         for name, value in (("PROVKIT_PROBE", probe), ("PROVKIT_CLIP", clip)):
             if value is not None:  # the workers inherit them
-                os.environ[name] = str(Path(value).resolve()) if name == "PROVKIT_PROBE" \
-                    else str(value)
+                os.environ[name] = (
+                    str(Path(value).resolve()) if name == "PROVKIT_PROBE" else str(value)
+                )
     if max_pixels is None and not os.environ.get("PROVKIT_MAX_PIXELS", "").strip():
         max_pixels = SERVE_MAX_PIXELS
     limits = limits or Limits()
     settings = {
-        "db": str(db) if db else None, "public_read": public_read,
-        "max_upload": int(max_upload), "max_files": max_files,
-        "time_limit": time_limit, "cpu_threads": threads or min(os.cpu_count() or 1, 4),
-        "queue": queue, "out_dir": str(out_dir) if out_dir else None, "max_pixels": max_pixels,
-        "max_pixels_per_byte": max_pixels_per_byte or None, "pixel_budget": int(pixel_budget),
+        "db": str(db) if db else None,
+        "public_read": public_read,
+        "max_upload": int(max_upload),
+        "max_files": max_files,
+        "time_limit": time_limit,
+        "cpu_threads": threads or min(os.cpu_count() or 1, 4),
+        "queue": queue,
+        "out_dir": str(out_dir) if out_dir else None,
+        "max_pixels": max_pixels,
+        "max_pixels_per_byte": max_pixels_per_byte or None,
+        "pixel_budget": int(pixel_budget),
         "public_max_pixels": public_max_pixels or None,
         "public_url": public_url.rstrip("/") if public_url else None,
-        "connections": limits.to_json(), "grant_secret": secrets.token_hex(32),
-        "public_detection": bool(public_detection), "public_rate": float(public_rate),
+        "connections": limits.to_json(),
+        "grant_secret": secrets.token_hex(32),
+        "public_detection": bool(public_detection),
+        "public_rate": float(public_rate),
     }
     os.environ[CONFIG_ENV] = json.dumps(settings)
-    swept = sweep_outputs(ServiceConfig(db=settings["db"],
-                                        out_dir=Path(out_dir) if out_dir else None))
-    if swept["removed_uploads"] or swept["removed_temp_files"] or \
-            swept["forgotten_staged_assets"]:
-        print(f"provkit serve: cleared after an interrupted run: "
-              f"{swept['removed_uploads']} upload folder(s), "
-              f"{swept['removed_temp_files']} half-written file(s), "
-              f"{len(swept['forgotten_staged_assets'])} unreleased asset(s)", file=sys.stderr)
+    swept = sweep_outputs(
+        ServiceConfig(db=settings["db"], out_dir=Path(out_dir) if out_dir else None)
+    )
+    if swept["removed_uploads"] or swept["removed_temp_files"] or swept["forgotten_staged_assets"]:
+        print(
+            f"provkit serve: cleared after an interrupted run: "
+            f"{swept['removed_uploads']} upload folder(s), "
+            f"{swept['removed_temp_files']} half-written file(s), "
+            f"{len(swept['forgotten_staged_assets'])} unreleased asset(s)",
+            file=sys.stderr,
+        )
     access = "public read" if public_read else "token required"
     if public_detection:
         access += f"; public detection at /public, {public_rate:g} requests/min per client"
-    print(f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
-          file=sys.stderr, flush=True)
-    uvicorn.run("provkit.server.service:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", access_log=False,
-                timeout_graceful_shutdown=5, **uvicorn_options(limits))
+    print(
+        f"provkit serve: http://{host}:{port}/ ({access}; {workers} process(es))",
+        file=sys.stderr,
+        flush=True,
+    )
+    uvicorn.run(
+        "provkit.server.service:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="warning",
+        access_log=False,
+        timeout_graceful_shutdown=5,
+        **uvicorn_options(limits),
+    )
 
 
 __all__ = ["CONFIG_ENV", "app_from_env", "is_loopback", "serve"]

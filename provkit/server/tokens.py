@@ -61,8 +61,14 @@ class Token:
         return self.revoked is None and not _expired(self.expires)
 
     def to_json(self) -> dict:
-        return {"name": self.name, "scopes": list(self.scopes), "created": self.created,
-                "expires": self.expires, "revoked": self.revoked, "active": self.active}
+        return {
+            "name": self.name,
+            "scopes": list(self.scopes),
+            "created": self.created,
+            "expires": self.expires,
+            "revoked": self.revoked,
+            "active": self.active,
+        }
 
 
 @dataclass(frozen=True)
@@ -115,31 +121,37 @@ class SqliteTokenStore:
         migrate(self.db, "provenance.tokens", MIGRATIONS)
 
     def exists(self, name: str) -> bool:
-        return self.db.execute("SELECT 1 FROM api_tokens WHERE name = ?", [name]
-                               ).fetchone() is not None
+        return (
+            self.db.execute("SELECT 1 FROM api_tokens WHERE name = ?", [name]).fetchone()
+            is not None
+        )
 
     def insert(self, token: Token, secret_hash: str) -> None:
         with self.db.conn:
             self.db.execute(
                 "INSERT INTO api_tokens (name, hash, scopes, created, expires) "
                 "VALUES (?, ?, ?, ?, ?)",
-                [token.name, secret_hash, " ".join(token.scopes), token.created, token.expires])
+                [token.name, secret_hash, " ".join(token.scopes), token.created, token.expires],
+            )
 
     def all(self) -> list[Token]:
-        rows = self.db.execute("SELECT name, scopes, created, expires, revoked FROM api_tokens "
-                               "ORDER BY created, name")
+        rows = self.db.execute(
+            "SELECT name, scopes, created, expires, revoked FROM api_tokens ORDER BY created, name"
+        )
         return [_row(r) for r in rows]
 
     def revoke(self, name: str, when: str) -> bool:
         with self.db.conn:
             cur = self.db.execute(
-                "UPDATE api_tokens SET revoked = COALESCE(revoked, ?) WHERE name = ?",
-                [when, name])
+                "UPDATE api_tokens SET revoked = COALESCE(revoked, ?) WHERE name = ?", [when, name]
+            )
         return cur.rowcount > 0
 
     def by_hash(self, secret_hash: str) -> tuple[Token, str] | None:
-        r = self.db.execute("SELECT name, scopes, created, expires, revoked, hash FROM "
-                            "api_tokens WHERE hash = ?", [secret_hash]).fetchone()
+        r = self.db.execute(
+            "SELECT name, scopes, created, expires, revoked, hash FROM api_tokens WHERE hash = ?",
+            [secret_hash],
+        ).fetchone()
         return None if r is None else (_row(r), r[5])
 
 
@@ -159,17 +171,18 @@ def parse_expires(value: str | None) -> str | None:
     if m:
         n, unit = int(m.group(1)), m.group(2)
         try:
-            delta = {"h": timedelta(hours=n), "d": timedelta(days=n),
-                     "w": timedelta(weeks=n)}[unit]
+            delta = {"h": timedelta(hours=n), "d": timedelta(days=n), "w": timedelta(weeks=n)}[unit]
             return (_now() + delta).isoformat(timespec="seconds")
         except OverflowError:
-            raise BadInput(f"--expires {value!r}: too far in the future (the latest is "
-                           "9999-12-31)") from None
+            raise BadInput(
+                f"--expires {value!r}: too far in the future (the latest is 9999-12-31)"
+            ) from None
     try:
         when = datetime.fromisoformat(value.strip())
     except ValueError:
-        raise BadInput(f"--expires {value!r}: give an age like 30d, 12h, 2w or an ISO date"
-                       ) from None
+        raise BadInput(
+            f"--expires {value!r}: give an age like 30d, 12h, 2w or an ISO date"
+        ) from None
     if when.tzinfo is None:
         when = when.replace(tzinfo=UTC)
     if when <= _now():

@@ -53,16 +53,26 @@ def make_seeds(folder: Path, db: Path) -> dict[str, bytes]:
     photo = Image.fromarray(np.ascontiguousarray(data.astronaut()[::2, ::2]))  # 256 x 256
     photo = photo.resize((320, 240))
     seeds = {}
-    for ext, fmt, kwargs in (("jpg", "JPEG", {"quality": 85}), ("png", "PNG", {}),
-                             ("webp", "WEBP", {"quality": 80}), ("tif", "TIFF", {})):
+    for ext, fmt, kwargs in (
+        ("jpg", "JPEG", {"quality": 85}),
+        ("png", "PNG", {}),
+        ("webp", "WEBP", {"quality": 80}),
+        ("tif", "TIFF", {}),
+    ):
         buf = io.BytesIO()
         photo.save(buf, fmt, **kwargs)
         seeds[f"unsigned.{ext}"] = buf.getvalue()
         src = folder / f"unsigned.{ext}"
         src.write_bytes(buf.getvalue())
         out = folder / f"signed.{ext}"
-        issue(src, out, spec=ManifestSpec(source_type="digitalCapture", author="Fuzz Seed"),
-              watermark=ext in ("jpg", "png"), db=db, force=True)
+        issue(
+            src,
+            out,
+            spec=ManifestSpec(source_type="digitalCapture", author="Fuzz Seed"),
+            watermark=ext in ("jpg", "png"),
+            db=db,
+            force=True,
+        )
         seeds[f"signed.{ext}"] = out.read_bytes()
     return seeds
 
@@ -78,19 +88,19 @@ def manifest_regions(data: bytes) -> dict[str, tuple[int, int]]:
     first = data.find(b"jumb")
     if first != -1:
         last = data.rfind(b"jumb")
-        length = int.from_bytes(data[last - 4:last], "big") if last >= 4 else 0
+        length = int.from_bytes(data[last - 4 : last], "big") if last >= 4 else 0
         out["jumbf"] = (max(0, first - 4), min(len(data), max(last + 4, last - 4 + length)))
     sig = data.find(b"c2pa.signature")
     if sig != -1:
         cert = data.find(b"\x30\x82", sig)
         if cert != -1 and cert + 4 <= len(data):
-            length = int.from_bytes(data[cert + 2:cert + 4], "big") + 4
+            length = int.from_bytes(data[cert + 2 : cert + 4], "big") + 4
             out["certificate"] = (cert, min(len(data), cert + length))
     claim = data.find(b"c2pa.claim")
     if claim != -1:
         cbor = data.find(b"cbor", claim)
         if cbor != -1:
-            size = int.from_bytes(data[cbor - 4:cbor], "big") if cbor >= 4 else 64
+            size = int.from_bytes(data[cbor - 4 : cbor], "big") if cbor >= 4 else 64
             out["claim"] = (cbor + 4, min(len(data), cbor - 4 + max(size, 8)))
     return {k: v for k, v in out.items() if v[1] > v[0]}
 
@@ -98,9 +108,25 @@ def manifest_regions(data: bytes) -> dict[str, tuple[int, int]]:
 # -- mutations -----------------------------------------------------------------------------
 
 OPS = ("flip", "insert", "delete", "overwrite", "truncate", "duplicate", "set-byte")
-MAGIC = [b"\x00", b"\xff", b"\x7f", b"\x80", b"\xff\xff\xff\xff", b"\x00\x00\x00\x00",
-         b"\xff\xd9", b"\xff\xda", b"IEND", b"jumb", b"\x30\x82\xff\xff", b"\xa0\x03\x02\x01\x05",
-         b"[" * 64, b"<x:xmpmeta", b"\x9f" * 16, b"\xbf" * 16, b"\x1b\xff\xff\xff\xff\xff\xff\xff"]
+MAGIC = [
+    b"\x00",
+    b"\xff",
+    b"\x7f",
+    b"\x80",
+    b"\xff\xff\xff\xff",
+    b"\x00\x00\x00\x00",
+    b"\xff\xd9",
+    b"\xff\xda",
+    b"IEND",
+    b"jumb",
+    b"\x30\x82\xff\xff",
+    b"\xa0\x03\x02\x01\x05",
+    b"[" * 64,
+    b"<x:xmpmeta",
+    b"\x9f" * 16,
+    b"\xbf" * 16,
+    b"\x1b\xff\xff\xff\xff\xff\xff\xff",
+]
 
 
 @st.composite
@@ -136,13 +162,13 @@ def apply(data: bytes, ops) -> bytes:
         elif op == "insert":
             out[pos:pos] = payload
         elif op == "overwrite":
-            out[pos:pos + len(payload)] = payload
+            out[pos : pos + len(payload)] = payload
         elif op == "delete":
-            del out[pos:pos + arg]
+            del out[pos : pos + arg]
         elif op == "truncate":
             del out[pos:]
         elif op == "duplicate":
-            out[pos:pos] = out[pos:pos + arg]
+            out[pos:pos] = out[pos : pos + arg]
     return bytes(out)
 
 
@@ -175,18 +201,24 @@ class Stats:
     by_region: dict = field(default_factory=dict)
 
     def to_json(self) -> dict:
-        return {"cases": self.cases, "handled_errors": self.handled,
-                "uncaught_exceptions": len(self.uncaught),
-                "hangs_over_10s": len(self.hangs), "over_memory": len(self.over_memory),
-                "worker_deaths": len(self.worker_deaths),
-                "peak_memory_mb_max": round(self.peak_mb, 1),
-                "slowest_case_s": round(self.slowest, 2),
-                "slowest_case_cpu_s": round(self.slowest_cpu, 2),
-                "wall_s": round(self.seconds, 1),
-                "by_seed": self.by_seed, "by_region": self.by_region,
-                "uncaught": self.uncaught[:50], "hangs": self.hangs[:50],
-                "over_memory_cases": self.over_memory[:50],
-                "worker_death_cases": self.worker_deaths[:50]}
+        return {
+            "cases": self.cases,
+            "handled_errors": self.handled,
+            "uncaught_exceptions": len(self.uncaught),
+            "hangs_over_10s": len(self.hangs),
+            "over_memory": len(self.over_memory),
+            "worker_deaths": len(self.worker_deaths),
+            "peak_memory_mb_max": round(self.peak_mb, 1),
+            "slowest_case_s": round(self.slowest, 2),
+            "slowest_case_cpu_s": round(self.slowest_cpu, 2),
+            "wall_s": round(self.seconds, 1),
+            "by_seed": self.by_seed,
+            "by_region": self.by_region,
+            "uncaught": self.uncaught[:50],
+            "hangs": self.hangs[:50],
+            "over_memory_cases": self.over_memory[:50],
+            "worker_death_cases": self.worker_deaths[:50],
+        }
 
     @property
     def clean(self) -> bool:
@@ -206,8 +238,14 @@ class Runner:
 
     def _start(self):
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "tests.fuzz.worker"], cwd=ROOT, env=self.env, text=True,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            [sys.executable, "-m", "tests.fuzz.worker"],
+            cwd=ROOT,
+            env=self.env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+        )
         line = self._readline(START_SECONDS)
         if line is None or not json.loads(line).get("ready"):
             self.close()
@@ -243,8 +281,12 @@ class Runner:
         if line is None:
             died = self.proc.poll() is not None
             self.close()
-            record = {"seed": seed, "ops": repr(ops)[:500], "kept": self._keep(path, "hang"),
-                      "seconds": round(elapsed, 2)}
+            record = {
+                "seed": seed,
+                "ops": repr(ops)[:500],
+                "kept": self._keep(path, "hang"),
+                "seconds": round(elapsed, 2),
+            }
             (st_.worker_deaths if died else st_.hangs).append(record)
             return
         result = json.loads(line)
@@ -256,15 +298,22 @@ class Runner:
         st_.slowest = max(st_.slowest, result["seconds"])
         st_.slowest_cpu = max(st_.slowest_cpu, result["cpu_seconds"])
         if result["uncaught"]:
-            st_.uncaught.append({"seed": seed, "errors": result["uncaught"],
-                                 "kept": self._keep(path, "uncaught")})
+            st_.uncaught.append(
+                {"seed": seed, "errors": result["uncaught"], "kept": self._keep(path, "uncaught")}
+            )
         if result["peak_mb"] > CASE_MEGABYTES:
-            st_.over_memory.append({"seed": seed, "peak_mb": result["peak_mb"],
-                                    "kept": self._keep(path, "memory")})
+            st_.over_memory.append(
+                {"seed": seed, "peak_mb": result["peak_mb"], "kept": self._keep(path, "memory")}
+            )
         if result["cpu_seconds"] > CASE_SECONDS:
-            st_.hangs.append({"seed": seed, "seconds": result["seconds"],
-                              "cpu_seconds": result["cpu_seconds"],
-                              "kept": self._keep(path, "slow")})
+            st_.hangs.append(
+                {
+                    "seed": seed,
+                    "seconds": result["seconds"],
+                    "cpu_seconds": result["cpu_seconds"],
+                    "kept": self._keep(path, "slow"),
+                }
+            )
 
     def close(self):
         if self.proc is not None:

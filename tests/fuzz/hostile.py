@@ -16,8 +16,12 @@ from PIL import Image
 
 
 def png_chunk(ctype: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + ctype + body + struct.pack(
-        ">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    return (
+        struct.pack(">I", len(body))
+        + ctype
+        + body
+        + struct.pack(">I", zlib.crc32(ctype + body) & 0xFFFFFFFF)
+    )
 
 
 def png_with_text(key: str, value: bytes, size=(64, 48)) -> bytes:
@@ -39,12 +43,13 @@ def jpeg_declaring(width: int, height: int, *, progressive: bool = True) -> byte
     buf = io.BytesIO()
     rng = np.random.default_rng(1)
     Image.fromarray(rng.integers(0, 255, (16, 16, 3), np.uint8)).save(
-        buf, "JPEG", quality=80, progressive=progressive)
+        buf, "JPEG", quality=80, progressive=progressive
+    )
     data = bytearray(buf.getvalue())
     for marker in (b"\xff\xc2", b"\xff\xc0"):
         i = data.find(marker)
         if i != -1:
-            data[i + 5:i + 9] = struct.pack(">HH", height, width)
+            data[i + 5 : i + 9] = struct.pack(">HH", height, width)
             break
     return bytes(data)
 
@@ -57,9 +62,9 @@ def webp_declaring(width: int, height: int) -> bytes:
     data = bytearray(small.getvalue())
     i = data.find(b"VP8L")
     # VP8L: signature 0x2f, then 14 bits width-1, 14 bits height-1, alpha, version
-    bits = int.from_bytes(data[i + 9:i + 13], "little")
+    bits = int.from_bytes(data[i + 9 : i + 13], "little")
     bits = (bits & ~((1 << 28) - 1)) | ((width - 1) & 0x3FFF) | (((height - 1) & 0x3FFF) << 14)
-    data[i + 9:i + 13] = bits.to_bytes(4, "little")
+    data[i + 9 : i + 13] = bits.to_bytes(4, "little")
     return bytes(data)
 
 
@@ -92,8 +97,14 @@ def laughing_yaml(levels: int = 9, fan: int = 10) -> str:
     for n in range(1, levels + 1):
         refs = ", ".join(f"*a{n - 1}" for _ in range(fan))
         lines.append(f"  a{n}: &a{n} [{refs}]")
-    lines += ["rules:", "  - id: r", "    points: [verify]", f"    when: asset.path in params.a{levels}",
-              "    outcome: deny", "    reason: laughs"]
+    lines += [
+        "rules:",
+        "  - id: r",
+        "    points: [verify]",
+        f"    when: asset.path in params.a{levels}",
+        "    outcome: deny",
+        "    reason: laughs",
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -104,10 +115,10 @@ def tiff_with_oversized_tags() -> bytes:
     Image.new("RGB", (8, 8), (9, 9, 9)).save(buf, "TIFF", description="x" * 40)
     data = bytearray(buf.getvalue())
     ifd = struct.unpack("<I", data[4:8])[0]
-    count = struct.unpack("<H", data[ifd:ifd + 2])[0]
+    count = struct.unpack("<H", data[ifd : ifd + 2])[0]
     for n in range(count):
         entry = ifd + 2 + 12 * n
-        tag = struct.unpack("<H", data[entry:entry + 2])[0]
+        tag = struct.unpack("<H", data[entry : entry + 2])[0]
         if tag == 270:  # ImageDescription: say it is 16 MB long
-            data[entry + 4:entry + 8] = struct.pack("<I", 16 << 20)
+            data[entry + 4 : entry + 8] = struct.pack("<I", 16 << 20)
     return bytes(data)

@@ -34,8 +34,13 @@ def test_mutated_files_never_escape_as_exceptions_hangs_or_memory(tmp_path, work
     counter = iter(range(10**9))
 
     @seed(int(os.environ.get("PROVKIT_FUZZ_SEED", "14")))
-    @settings(max_examples=cases, deadline=None, database=None,
-              phases=[Phase.generate], suppress_health_check=list(HealthCheck))
+    @settings(
+        max_examples=cases,
+        deadline=None,
+        database=None,
+        phases=[Phase.generate],
+        suppress_health_check=list(HealthCheck),
+    )
     @given(harness.case(seeds))
     def one(drawn):
         name, data, ops = drawn

@@ -70,8 +70,12 @@ def test_a_dropped_table_and_migrations_row_are_not_silently_recreated(audit_db)
     assert code == 1 and "TAMPERED" in out, out
     for reader in (["log"], ["head"], ["export"]):
         CliRunner().invoke(root, ["audit", *reader, "--db", str(audit_db)])
-    tables = {r[0] for r in sqlite3.connect(audit_db).execute(
-        "SELECT name FROM sqlite_master WHERE type = 'table'")}
+    tables = {
+        r[0]
+        for r in sqlite3.connect(audit_db).execute(
+            "SELECT name FROM sqlite_master WHERE type = 'table'"
+        )
+    }
     assert "audit" not in tables  # no reader recreated it
 
 
@@ -85,8 +89,11 @@ def _forge_appends(db, n):
         seq += 1
         values = (seq, *template[1:])
         digest = row_hash(values, prev)
-        conn.execute(f"INSERT INTO audit ({', '.join(CHAINED)}, prev_hash, hash) VALUES "
-                     f"({', '.join('?' * (len(CHAINED) + 2))})", [*values, prev, digest])
+        conn.execute(
+            f"INSERT INTO audit ({', '.join(CHAINED)}, prev_hash, hash) VALUES "
+            f"({', '.join('?' * (len(CHAINED) + 2))})",
+            [*values, prev, digest],
+        )
         prev = digest
     conn.commit()
 
@@ -110,15 +117,20 @@ def test_a_rewritten_and_rehashed_chain_with_a_forged_checkpoint_is_caught(audit
 
 def test_a_forged_partial_export_header_cannot_hide_a_cut_from_the_start(audit_db, tmp_path):
     out = tmp_path / "full.jsonl"
-    assert CliRunner().invoke(root, ["audit", "export", "--db", str(audit_db), "-o",
-                                     str(out)]).exit_code == 0
+    assert (
+        CliRunner()
+        .invoke(root, ["audit", "export", "--db", str(audit_db), "-o", str(out)])
+        .exit_code
+        == 0
+    )
     lines = out.read_text().splitlines()
     assert json.loads(lines[0])["provkit_audit_export"]["signature"]
     assert _verify(audit_db, "--export", str(out))[0] == 0
     # cut rows 1-2 and claim a partial export from row 3, unsigned
     forged = tmp_path / "forged.jsonl"
-    forged.write_text("\n".join([json.dumps({"provkit_audit_export": {"from_seq": 3}})]
-                                + lines[3:]) + "\n")
+    forged.write_text(
+        "\n".join([json.dumps({"provkit_audit_export": {"from_seq": 3}})] + lines[3:]) + "\n"
+    )
     code, text = _verify(audit_db, "--export", str(forged))
     assert code == 1 and "not signed" in text, text
     # keep the signed header but cut rows from the start

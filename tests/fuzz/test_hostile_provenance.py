@@ -59,16 +59,17 @@ def test_an_edited_stripped_copy_is_a_mismatch_not_recovered(tmp_path, issued_ph
     assert edited.state == "mismatch" and not edited.ok
     assert edited.recovered_manifest is None and edited.signer is None
     sentence = " ".join(edited.explanation)
-    assert f"The watermark names asset {issued.asset_id}, but the picture differs from what " \
-           f"{issued.asset_id} issued (pHash " in sentence
+    assert (
+        f"The watermark names asset {issued.asset_id}, but the picture differs from what "
+        f"{issued.asset_id} issued (pHash " in sentence
+    )
     assert edited.pixel_match["distance"]["pdq"] > edited.pixel_match["limits"]["pdq"]
     result = CliRunner().invoke(root, ["verify", str(edited_path)])
     assert result.exit_code == 1 and "MISMATCH" in result.output
 
 
 @needs_watermark
-def test_detect_and_the_newsroom_pack_do_not_take_a_mismatch_as_authentic(tmp_path,
-                                                                         issued_photo):
+def test_detect_and_the_newsroom_pack_do_not_take_a_mismatch_as_authentic(tmp_path, issued_photo):
     from provkit.detect import detect
 
     signed, _ = issued_photo
@@ -76,8 +77,9 @@ def test_detect_and_the_newsroom_pack_do_not_take_a_mismatch_as_authentic(tmp_pa
     report = detect(edited)
     c2pa = next(e for e in report.evidence if e.kind == "c2pa")
     assert c2pa.finding == "mismatch" and report.verdict == "unknown"
-    result = CliRunner().invoke(root, ["policy", "check", "--pack", "newsroom", "--point",
-                                       "publish", "--json", str(edited)])
+    result = CliRunner().invoke(
+        root, ["policy", "check", "--pack", "newsroom", "--point", "publish", "--json", str(edited)]
+    )
     assert '"deny"' in result.output, result.output
 
 
@@ -128,19 +130,35 @@ def _remote_manifest_file(src, dst, url):
 
 def test_sign_verify_detect_and_scan_send_nothing_unless_asked(tmp_path, photo_path):
     with _listening() as (base, hits):
-        remote = _remote_manifest_file(photo_path, tmp_path / "remote.jpg",
-                                       f"{base}/manifest.c2pa")
+        remote = _remote_manifest_file(photo_path, tmp_path / "remote.jpg", f"{base}/manifest.c2pa")
         runner = CliRunner()
-        out = runner.invoke(root, ["sign", str(photo_path), "-o", str(tmp_path / "o.jpg"),
-                                   "--source-type", "digitalCapture", "--no-watermark",
-                                   "--action", "edited", "--ingredient", str(remote)])
+        out = runner.invoke(
+            root,
+            [
+                "sign",
+                str(photo_path),
+                "-o",
+                str(tmp_path / "o.jpg"),
+                "--source-type",
+                "digitalCapture",
+                "--no-watermark",
+                "--action",
+                "edited",
+                "--ingredient",
+                str(remote),
+            ],
+        )
         assert out.exit_code == 0, out.output
         assert runner.invoke(root, ["verify", str(remote)]).exit_code == 1
         assert runner.invoke(root, ["detect", str(remote)]).exit_code == 0
         listing = tmp_path / "list.txt"
         listing.write_text(f"{remote}\n")
-        assert runner.invoke(root, ["scan", str(listing), "--out", str(tmp_path / "s.jsonl"),
-                                    "--workers", "1"]).exit_code == 0
+        assert (
+            runner.invoke(
+                root, ["scan", str(listing), "--out", str(tmp_path / "s.jsonl"), "--workers", "1"]
+            ).exit_code
+            == 0
+        )
         assert hits == []
         # the same server is reached when asked, so the count above could have failed
         runner.invoke(root, ["verify", "--fetch-remote", str(remote)])
@@ -158,16 +176,19 @@ def test_every_sdk_object_is_made_with_provkits_settings(monkeypatch, tmp_path, 
         return real_builder(self, manifest_json, context)
 
     monkeypatch.setattr(c2pa.Builder, "__init__", spy)
-    issue(photo_path, tmp_path / "o.jpg", spec=ManifestSpec(source_type="digitalCapture"),
-          watermark=False)
+    issue(
+        photo_path,
+        tmp_path / "o.jpg",
+        spec=ManifestSpec(source_type="digitalCapture"),
+        watermark=False,
+    )
     assert made and all(isinstance(c, c2pa.Context) for c in made)
 
 
 # -- 8. crash windows ---------------------------------------------------------------------------
 
 
-def test_the_file_is_in_place_before_its_ledger_row_is_committed(tmp_path, photo_path,
-                                                                monkeypatch):
+def test_the_file_is_in_place_before_its_ledger_row_is_committed(tmp_path, photo_path, monkeypatch):
     from provkit.provenance.ledger import Ledger
 
     out = tmp_path / "signed.jpg"
@@ -184,8 +205,9 @@ def test_the_file_is_in_place_before_its_ledger_row_is_committed(tmp_path, photo
     assert seen == {"exists": True, "leftover": []}
 
 
-def test_a_failed_ledger_write_leaves_no_file_claiming_to_be_issued(tmp_path, photo_path,
-                                                                    monkeypatch):
+def test_a_failed_ledger_write_leaves_no_file_claiming_to_be_issued(
+    tmp_path, photo_path, monkeypatch
+):
     from provkit.provenance.ledger import Ledger
 
     def broken(self, **kwargs):
@@ -211,8 +233,12 @@ def test_stale_temp_files_of_a_killed_sign_are_cleaned(tmp_path, photo_path):
     stale.write_bytes(b"half a file")
     foreign = tmp_path / ".notes.tmp"  # not provkit's: left alone
     foreign.write_bytes(b"x")
-    issue(photo_path, tmp_path / "signed.jpg", spec=ManifestSpec(source_type="digitalCapture"),
-          watermark=False)
+    issue(
+        photo_path,
+        tmp_path / "signed.jpg",
+        spec=ManifestSpec(source_type="digitalCapture"),
+        watermark=False,
+    )
     assert not stale.exists() and foreign.exists()
 
 

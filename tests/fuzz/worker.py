@@ -86,12 +86,27 @@ def main() -> None:
                     raise
                 tb = traceback.extract_tb(e.__traceback__)
                 where = f"{tb[-1].filename}:{tb[-1].lineno}" if tb else "?"
-                uncaught.append({"entry": name, "type": type(e).__name__,
-                                 "message": str(e)[:300], "where": where})
-        print(json.dumps({"path": path, "seconds": time.perf_counter() - start,
-                          "cpu_seconds": time.process_time() - cpu,
-                          "peak_mb": _peak_mb(), "handled": handled, "uncaught": uncaught}),
-              flush=True)
+                uncaught.append(
+                    {
+                        "entry": name,
+                        "type": type(e).__name__,
+                        "message": str(e)[:300],
+                        "where": where,
+                    }
+                )
+        print(
+            json.dumps(
+                {
+                    "path": path,
+                    "seconds": time.perf_counter() - start,
+                    "cpu_seconds": time.process_time() - cpu,
+                    "peak_mb": _peak_mb(),
+                    "handled": handled,
+                    "uncaught": uncaught,
+                }
+            ),
+            flush=True,
+        )
 
 
 if __name__ == "__main__":
