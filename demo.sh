@@ -60,8 +60,8 @@ provkit recover "$OUT/photo.shared.jpg" -o "$OUT/photo.restored.jpg"
 provkit verify "$OUT/photo.restored.jpg"
 
 step "8. Has the newsroom seen this before? Index its archive, then look for near-duplicates"
-provkit index remove archive >/dev/null 2>&1 || true
-provkit index add archive "$OUT/archive" --label "photo archive"
+provkit bank remove archive >/dev/null 2>&1 || true
+provkit bank add archive "$OUT/archive" --label "photo archive"
 python - "$OUT/archive/coffee.jpg" "$OUT/coffee.recycled.jpg" <<'PY'
 import sys
 from PIL import Image
@@ -69,7 +69,7 @@ img = Image.open(sys.argv[1])
 w, h = img.size
 img.crop((w // 20, h // 20, w - w // 20, h - h // 20)).resize((w // 2, h // 2)).save(sys.argv[2], quality=60)
 PY
-provkit dupes "$OUT/coffee.recycled.jpg" --index archive
+provkit dupes "$OUT/coffee.recycled.jpg" --bank archive
 
 step "9. May we publish them? The newsroom policy decides, with reasons"
 provkit policy check --pack newsroom --point publish "$GEN" "$OUT/photo.signed.jpg" \
