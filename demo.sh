@@ -59,7 +59,7 @@ provkit verify "$OUT/photo.shared.jpg"
 provkit recover "$OUT/photo.shared.jpg" -o "$OUT/photo.restored.jpg"
 provkit verify "$OUT/photo.restored.jpg"
 
-step "8. Has the newsroom seen this before? Index its archive, then look for near-duplicates"
+step "8. Has the newsroom seen this before? Put its archive in a bank, then look for near-duplicates"
 provkit bank remove archive >/dev/null 2>&1 || true
 provkit bank add archive "$OUT/archive" --label "photo archive"
 python - "$OUT/archive/coffee.jpg" "$OUT/coffee.recycled.jpg" <<'PY'
