@@ -92,7 +92,8 @@ def _log_existing(db) -> None:
 
 
 def _add_reference(db) -> None:
-    db["assets"].add_column("reference", bytes)
+    if "reference" not in db["assets"].columns_dict:  # a database a newer version wrote
+        db["assets"].add_column("reference", bytes)
 
 
 MIGRATIONS = [_create_assets, _add_status, _log_existing, _add_reference]

@@ -52,6 +52,9 @@ NOISE_FACTOR = 5.0
 #: block limit (an edit's blocks do; the resampling error of an honest copy's fine texture
 #: stays near the limit).
 PEAK_FACTOR = 2.0
+#: a block's limit is at least this times the issued picture's mean gradient there (grey
+#: levels per pixel, on the reference grid), scaled up where the copy lost detail
+EDGE_FACTOR = 1.0
 #: Same geometry and every block under this (and RMS under SAME_RMS): same pixels.
 SAME_BLOCK_LIMIT = 4.0
 SAME_RMS = 2.0
@@ -502,7 +505,15 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     noise = float(np.sqrt(np.mean(D[inside] ** 2)))
     typical = float(np.median(score[valid])) if valid.any() else 0.0
     limit = max(BLOCK_LIMIT, NOISE_FACTOR * typical)
-    changed = valid & (score > limit)
+    # resampling error grows with the issued picture's own contrast (hard edges, drawn text
+    # such as a visible label): a block's limit rises with its mean gradient there, so an
+    # honest resize of a sharp edge is not an edit, while an edit in a smooth area is judged
+    # by the global limit alone
+    gy, gx = np.gradient(R)
+    grad = np.hypot(gx, gy)[: by * BLOCK, : bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).mean(axis=(1, 3))
+    edge = EDGE_FACTOR * grad * max(1.0, 1.0 / max(detail, 1e-3))
+    block_limit = np.maximum(limit, edge)
+    changed = valid & (score > block_limit)
     labels, n = label(changed, structure=np.ones((3, 3)))
     sizes = np.bincount(labels.ravel())[1:] if n else np.array([], dtype=int)
     if n:  # a group of 3 blocks or more, one of them clearly changed (resampling is not)
