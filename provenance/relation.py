@@ -510,7 +510,9 @@ def _compare(ref, issued, gray, full, found) -> Relation:
     # honest resize of a sharp edge is not an edit, while an edit in a smooth area is judged
     # by the global limit alone
     gy, gx = np.gradient(R)
-    grad = np.hypot(gx, gy)[: by * BLOCK, : bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).mean(axis=(1, 3))
+    grad = (
+        np.hypot(gx, gy)[: by * BLOCK, : bx * BLOCK].reshape(by, BLOCK, bx, BLOCK).mean(axis=(1, 3))
+    )
     edge = EDGE_FACTOR * grad * max(1.0, 1.0 / max(detail, 1e-3))
     block_limit = np.maximum(limit, edge)
     changed = valid & (score > block_limit)

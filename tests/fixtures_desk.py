@@ -55,7 +55,7 @@ EXPECTED = {
     "wire.jpg": ("credentials invalid", "DENY"),
     "generated.png": ("AI-generated", "LABEL"),
     "flood.jpg": ("seen before: archive", "REVIEW"),
-    "shared.jpg": ("credentials recovered", "ALLOW"),
+    "shared.jpg": ("credentials recovered for a transformed copy", "REVIEW"),
     "viral.jpg": (f"seen before: hoaxes/{PARTNER_ID}", "REVIEW"),
     "statement.pdf": ("no credentials", "REVIEW"),
     "notes.txt": ("not an image", None),

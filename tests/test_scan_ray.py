@@ -122,7 +122,9 @@ def test_a_scan_through_address_gives_the_rows_of_the_local_engine(cluster, corp
 
 
 def test_a_worker_killed_mid_scan_loses_and_duplicates_no_row(cluster, tmp_path):
-    images = make_images(tmp_path / "imgs", 24, size=512, seed=1)
+    images = make_images(
+        tmp_path / "imgs", 96, size=512, seed=1
+    )  # detect is fast: enough rows to kill mid-scan
     ReferenceIndex(tmp_path / "p.db")  # an empty workspace
     out = tmp_path / "ray.jsonl"
     p = cli(
