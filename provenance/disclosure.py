@@ -33,7 +33,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image
 from provkit.provenance.core import config as config_lib
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.vocabulary import (
@@ -219,7 +219,7 @@ _GLYPHS: dict[str, list[list[tuple[float, float]]]] = {
 }
 
 
-def _stroke_text(draw: ImageDraw.ImageDraw, text: str, x: int, y: int, height: int, fill) -> int:
+def _stroke_text(draw, text: str, x: int, y: int, height: int, fill) -> int:
     """Draw ``text`` with the stroke glyphs, cap height ``height`` px; the width used."""
     width = max(2, round(height * 0.13))
     cell = height
@@ -256,6 +256,8 @@ def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]
     "AI-generated" in the top right corner at the same height, recorded as the EU-style
     label (``regime: eu``). Each on a dark plate for contrast."""
     out = image.convert("RGB").copy()
+    from PIL import ImageDraw  # only when a label is drawn: off verify's path
+
     draw = ImageDraw.Draw(out, "RGBA")
     short = min(out.size)
     height = max(12, round(short * DRAW_RATIO))
@@ -282,6 +284,8 @@ def render_labels(image: Image.Image, regimes) -> tuple[Image.Image, list[dict]]
             }
         )
     if latin:
+        from PIL import ImageFont
+
         font = ImageFont.load_default(size=height)
         left, top, right, bottom = draw.textbbox((0, 0), EU_TEXT, font=font)
         tw, th = right - left, bottom - top

@@ -40,6 +40,9 @@ RANK = {"core": 0, "provenance": 1, "detect": 2, "generate": 3}
 #: the moment it is imported. Those libraries are otherwise imported inside the functions
 #: that use them, so every other provkit import sits at the top of its module.
 LAZY_OK: dict[str, str] = {
+    "provkit.provenance.crjson": "provkit verify loads it only with --format crjson "
+                                 "(bench/cli.py: verify as a light process)",
+    "provkit.provenance.core.proofs": "provkit verify loads it only with --receipt",
     "provkit.provenance.recovery": "numpy, scipy, the watermark decoders and the ledger: "
     "verify loads them only for a file without credentials",
     "provkit.provenance.fingerprint": "numpy and pdqhash: verify loads them only to compare a "

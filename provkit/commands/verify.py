@@ -12,8 +12,6 @@ import click
 from provkit.options import db_option, emit, json_option, progress, trust_option
 from provkit.provenance.core.errors import BadInput, shown
 from provkit.provenance.core.imageio import expand_inputs
-from provkit.provenance.core.proofs import verify_receipt
-from provkit.provenance.crjson import crjson_file
 from provkit.provenance.status import HARD_BINDING_CODES
 from provkit.provenance.trust import resolve as resolve_trust
 from provkit.provenance.verify import verify as verify_
@@ -320,10 +318,14 @@ def verify(
     if receipt_file is not None or log_key is not None:
         if receipt_file is None or log_key is None or len(files) != 1:
             raise click.UsageError("--receipt and --log-key go together, with one file")
+        from provkit.provenance.core.proofs import verify_receipt  # only with --receipt
+
         receipt = verify_receipt(files[0], receipt_file, log_key)
     resolved = resolve_trust(trust, trust_local=not no_local_trust)
     if fmt == "crjson":
         docs, failed = [], False
+        from provkit.provenance.crjson import crjson_file  # only with --format crjson
+
         for f in files:
             try:
                 docs.append(crjson_file(f, trust=resolved, fetch_remote=fetch_remote, ocsp=ocsp))
