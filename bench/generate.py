@@ -35,6 +35,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# A bench works in throwaway workspaces of its own: signing there makes a development
+# identity, as `--dev-identity` asks (it is never made silently elsewhere).
+os.environ.setdefault("PROVKIT_DEV_IDENTITY", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 # this file is named like the `generate` package: keep its folder off the import path
 sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != ROOT / "bench"]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import random
 import tempfile
 import time
@@ -25,6 +26,10 @@ import sqlite_utils
 from provkit.policies.audit import AuditLog
 from provkit.policies.engine import Decision, _combine, _fast_plan, _per_rule, evaluate
 from provkit.policies.pack import load_pack
+
+# A bench works in throwaway workspaces of its own: signing there makes a development
+# identity, as `--dev-identity` asks (it is never made silently elsewhere).
+os.environ.setdefault("PROVKIT_DEV_IDENTITY", "1")
 
 RULES = [
     ("invalid", 'asset.c2pa.state == "invalid"', "deny"),

@@ -37,6 +37,10 @@ import tempfile
 import time
 from pathlib import Path
 
+# A bench works in throwaway workspaces of its own: signing there makes a development
+# identity, as `--dev-identity` asks (it is never made silently elsewhere).
+os.environ.setdefault("PROVKIT_DEV_IDENTITY", "1")
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 

@@ -29,6 +29,10 @@ from types import SimpleNamespace
 
 import numpy as np
 
+# A bench works in throwaway workspaces of its own: signing there makes a development
+# identity, as `--dev-identity` asks (it is never made silently elsewhere).
+os.environ.setdefault("PROVKIT_DEV_IDENTITY", "1")
+
 
 def bench_appends(tmp: Path, n: int) -> None:
     os.environ["PROVKIT_HOME"] = str(tmp / "home")

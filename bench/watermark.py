@@ -28,6 +28,10 @@ import sys
 import time
 from pathlib import Path
 
+# A bench works in throwaway workspaces of its own: signing there makes a development
+# identity, as `--dev-identity` asks (it is never made silently elsewhere).
+os.environ.setdefault("PROVKIT_DEV_IDENTITY", "1")
+
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
