@@ -41,10 +41,21 @@ provkit verify "$OUT/photo.signed.jpg"
 
 step "6. Tamper with the pixels: verification fails and says why"
 python - "$OUT/photo.signed.jpg" "$OUT/photo.tampered.jpg" <<'PY'
-import sys
-data = bytearray(open(sys.argv[1], "rb").read())
-data[-2000] ^= 0x55
-open(sys.argv[2], "wb").write(bytes(data))
+# paint over part of the picture and keep the signed manifest (the APP11 segments) in place
+import io, sys
+from PIL import Image, ImageDraw
+data = open(sys.argv[1], "rb").read()
+img = Image.open(io.BytesIO(data)).convert("RGB")
+w, h = img.size
+ImageDraw.Draw(img).rectangle([w // 10, h // 10, 7 * w // 10, 7 * h // 10], fill=(255, 0, 255))
+buf = io.BytesIO()
+img.save(buf, "JPEG", quality=92)
+i = end = 2
+while data[i] == 0xFF and data[i + 1] != 0xDA:  # the segments up to the last manifest one
+    length = int.from_bytes(data[i + 2 : i + 4], "big")
+    end = i + 2 + length if data[i + 1] == 0xEB else end
+    i += 2 + length
+open(sys.argv[2], "wb").write(data[:end] + buf.getvalue()[2:])
 PY
 provkit verify "$OUT/photo.tampered.jpg" || echo "(exit $? as expected: invalid)"
 
