@@ -244,6 +244,21 @@ def new_builder(definition, ctx=None):
     return c2pa.Builder(text, ctx if ctx is not None else context())
 
 
+def resource_bytes(reader, identifier: str | None) -> bytes | None:
+    """The bytes of one resource (a thumbnail) of an open SDK ``Reader``, or None when it
+    is not named or the SDK cannot give it."""
+    import c2pa
+
+    if not identifier:
+        return None
+    buf = io.BytesIO()
+    try:
+        reader.resource_to_stream(identifier, buf)
+    except c2pa.C2paError:
+        return None
+    return buf.getvalue() or None
+
+
 def new_reader(mime: str, stream, ctx=None, *, manifest_data: bytes | None = None):
     """A ``c2pa.Reader``, always with provkit's settings (see :func:`new_builder`);
     ``manifest_data``: a manifest store kept outside the file (a sidecar, a fetched
@@ -285,7 +300,6 @@ def read_store(store: bytes, *, ctx=None, thumbnail: bool = False):
 
     With ``thumbnail=True`` return ``(json, thumbnail bytes or None)``: the active
     manifest's claim thumbnail, a small copy of the signed pixels."""
-    import c2pa
 
     reader = new_reader("application/c2pa", io.BytesIO(store), ctx)
     try:
@@ -293,15 +307,6 @@ def read_store(store: bytes, *, ctx=None, thumbnail: bool = False):
         if not thumbnail:
             return parsed
         manifest = parsed.get("manifests", {}).get(parsed.get("active_manifest"), {})
-        uri = (manifest.get("thumbnail") or {}).get("identifier")
-        thumb = None
-        if uri:
-            buf = io.BytesIO()
-            try:
-                reader.resource_to_stream(uri, buf)
-                thumb = buf.getvalue() or None
-            except c2pa.C2paError:
-                thumb = None
-        return parsed, thumb
+        return parsed, resource_bytes(reader, (manifest.get("thumbnail") or {}).get("identifier"))
     finally:
         reader.close()

@@ -15,20 +15,13 @@ import io
 from PIL import Image
 from provkit.provenance.core import imageio
 from provkit.provenance.core.errors import describe
+from provkit.provenance.manifest import resource_bytes
 from provkit.provenance.status import entries as status_entries
 from provkit.provenance.status import hard_binding_kind
 
 
 def _resource(c2pa, reader, ref) -> bytes | None:
-    uri = (ref or {}).get("identifier") if isinstance(ref, dict) else None
-    if not uri:
-        return None
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(uri, buf)
-    except c2pa.C2paError:
-        return None
-    return buf.getvalue() or None
+    return resource_bytes(reader, ref.get("identifier") if isinstance(ref, dict) else None)
 
 
 def ingredient_thumbnails(c2pa, reader, store: dict) -> dict:
@@ -80,15 +73,7 @@ def compare_ingredients(ingredients: list, thumbs: dict) -> list:
 
 def thumbnail_bytes(c2pa, reader, store: dict) -> bytes | None:
     manifest = (store.get("manifests") or {}).get(store.get("active_manifest")) or {}
-    uri = (manifest.get("thumbnail") or {}).get("identifier")
-    if not uri:
-        return None
-    buf = io.BytesIO()
-    try:
-        reader.resource_to_stream(uri, buf)
-    except c2pa.C2paError:
-        return None
-    return buf.getvalue() or None
+    return resource_bytes(reader, (manifest.get("thumbnail") or {}).get("identifier"))
 
 
 #: PDQ distance (of 256 bits) under which the picture is taken to still look like its

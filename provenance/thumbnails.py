@@ -15,14 +15,13 @@ thumbnail hint. The pictures themselves are added only when a caller asks:
 from __future__ import annotations
 
 import base64
-import io
 import json
 from collections.abc import Callable
 from dataclasses import replace
 
 from provkit.provenance.core.errors import BadInput
 from provkit.provenance.core.imageio import sniff_media
-from provkit.provenance.manifest import context, new_reader
+from provkit.provenance.manifest import context, new_reader, resource_bytes
 
 #: Most thumbnails read from one file, and the largest one kept (bytes).
 MAX_THUMBNAILS = 64
@@ -46,16 +45,9 @@ def _refs(store: dict) -> dict[str, str]:
 def collect(reader, store: dict) -> dict[str, tuple[bytes, str]]:
     """``identifier -> (bytes, mime)`` for the thumbnails of an open c2pa ``Reader``
     (a resource the SDK cannot give, or an oversized one, is left out)."""
-    import c2pa
-
     found = {}
     for identifier, mime in _refs(store).items():
-        buf = io.BytesIO()
-        try:
-            reader.resource_to_stream(identifier, buf)
-        except c2pa.C2paError:
-            continue
-        data = buf.getvalue()
+        data = resource_bytes(reader, identifier)
         if data and len(data) <= MAX_THUMBNAIL_BYTES and mime.startswith("image/"):
             found[identifier] = (data, mime)
     return found
