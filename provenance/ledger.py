@@ -206,18 +206,8 @@ class SqliteLedgerStore:
 
     def _write(self, work):
         """Run ``work(conn)`` in one write transaction (the caller's, when open)."""
-        conn = self.db.conn
-        own = not conn.in_transaction
-        if own:
-            conn.execute("BEGIN IMMEDIATE")
-        try:
-            result = work(conn)
-            if own:
-                conn.execute("COMMIT")
-        except BaseException:
-            if own and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
+        with workspace.write_transaction(self.db.conn):
+            result = work(self.db.conn)
         _wrote(self.db)
         return result
 

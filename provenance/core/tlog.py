@@ -118,10 +118,7 @@ class SqliteTlogStore:
         write transaction when there is one (the row the leaves cover), else in its own."""
         log_id = _log_id(log)
         conn = self.conn
-        own = not conn.in_transaction
-        if own:
-            conn.execute("BEGIN IMMEDIATE")
-        try:
+        with workspace.write_transaction(conn):
             row = conn.execute(
                 "SELECT size, frontier FROM tlog_state WHERE log = ?", [log_id]
             ).fetchone()
@@ -156,12 +153,6 @@ class SqliteTlogStore:
                 "checkpoint = coalesce(excluded.checkpoint, checkpoint)",
                 [log_id, size, _pack(frontier), cp.note if cp else None],
             )
-            if own:
-                conn.execute("COMMIT")
-        except BaseException:
-            if own and conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
         return first, cp
 
     def save_checkpoint(self, log: str, cp: note.Checkpoint) -> None:

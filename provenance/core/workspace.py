@@ -7,6 +7,7 @@ WAL journal, busy timeout), so concurrent processes can write safely.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import sys
@@ -158,3 +159,21 @@ _migrated_lock = threading.Lock()
 def _remember(db, component: str, version: int) -> None:
     with _migrated_lock:
         _migrated.setdefault(db, {})[component] = version
+
+
+@contextlib.contextmanager
+def write_transaction(conn: sqlite3.Connection):
+    """``BEGIN IMMEDIATE`` (the write lock first) ... ``COMMIT`` around the block, rolled
+    back on any exception; inside a transaction the caller already holds, nothing of its
+    own: the block then commits or rolls back with the caller's."""
+    own = not conn.in_transaction
+    if own:
+        conn.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+        if own:
+            conn.execute("COMMIT")
+    except BaseException:
+        if own and conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
